@@ -1,0 +1,150 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// Language settings every Ballast target shares: Swift 6 mode plus the upcoming
+/// features the anchors (Hummingbird, swift-configuration) turn on.
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let nio = "swift-nio"
+
+let package = Package(
+    name: "ballast",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "ballast", targets: ["ballast"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    ],
+    targets: [
+        // The model and every decision. No I/O, no NIO.
+        .target(
+            name: "BallastCore",
+            dependencies: [
+                .product(name: "Atomics", package: "swift-atomics")
+            ],
+            swiftSettings: strictSettings
+        ),
+        // YAML config file -> validated Topology, with errors that name file, line and key.
+        .target(
+            name: "BallastConfig",
+            dependencies: [
+                "BallastCore",
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // Pure wire codecs that never trust their input.
+        .target(
+            name: "BallastCodecs",
+            dependencies: ["BallastCore"],
+            swiftSettings: strictSettings
+        ),
+        // Adapters between core values and NIO types, shared by the edges.
+        .target(
+            name: "BallastNIO",
+            dependencies: [
+                "BallastCore",
+                .product(name: "NIOCore", package: nio),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // Health checkers: tcp, tls, http(s) probes feeding the health state machines.
+        .target(
+            name: "BallastHealthChecks",
+            dependencies: [
+                "BallastCore",
+                "BallastNIO",
+                .product(name: "NIOCore", package: nio),
+                .product(name: "NIOPosix", package: nio),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: nio),
+                .product(name: "NIOHTTP1", package: nio),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The L4 TCP relay edge.
+        .target(
+            name: "BallastRelay",
+            dependencies: [
+                "BallastCore",
+                "BallastNIO",
+                "BallastCodecs",
+                .product(name: "NIOCore", package: nio),
+                .product(name: "NIOPosix", package: nio),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // Admin API and Prometheus metrics on their own listener.
+        .target(
+            name: "BallastAdmin",
+            dependencies: [
+                "BallastCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // One running node: publishes State, runs relays and checkers, reloads, drains.
+        .target(
+            name: "BallastNode",
+            dependencies: [
+                "BallastCore",
+                "BallastConfig",
+                "BallastRelay",
+                "BallastHealthChecks",
+                "BallastAdmin",
+                .product(name: "NIOCore", package: nio),
+                .product(name: "NIOPosix", package: nio),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "ballast",
+            dependencies: [
+                "BallastCore",
+                "BallastConfig",
+                "BallastNode",
+                "BallastAdmin",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: nio),
+                .product(name: "NIOPosix", package: nio),
+                .product(name: "NIOHTTP1", package: nio),
+            ],
+            swiftSettings: strictSettings
+        ),
+    ]
+)

@@ -1,0 +1,89 @@
+/// A listener that forwards to a pool.
+public struct Relay: Hashable, Sendable {
+    /// Which PROXY protocol header, if any, goes to the server before the client's bytes.
+    public enum ProxyProtocol: String, Hashable, Sendable, CaseIterable {
+        case none
+        case v1
+        case v2
+    }
+
+    /// How long a relay waits.
+    public struct Timeouts: Hashable, Sendable {
+        /// For a server to accept a connection.
+        public var connect: Duration
+        /// With no byte in either direction before the connection is closed.
+        /// Thirty minutes by default, to outlast the SIP REGISTER refresh interval.
+        public var idle: Duration
+
+        /// Timeouts with Ballast's defaults unless given.
+        public init(connect: Duration = .seconds(5), idle: Duration = .seconds(1800)) {
+            self.connect = connect
+            self.idle = idle
+        }
+    }
+
+    /// Unique relay name.
+    public var name: String
+    /// Address and port to listen on.
+    public var listen: Endpoint
+    /// What the relay speaks.
+    public var `protocol`: RelayProtocol
+    /// The pool it forwards to.
+    public var pool: String
+    /// How a server is chosen for a new connection.
+    public var mode: BalancingMode
+    /// Whether a client returns to the server it had.
+    public var persistence: Persistence
+    /// Connect and idle timeouts.
+    public var timeouts: Timeouts
+    /// Most connections open at once through this relay; further clients wait in the listen backlog.
+    public var maxConnections: Int
+    /// Port on the server when the server names none; the listen port when absent.
+    public var forwardPort: Int?
+    /// PROXY protocol header sent to servers.
+    public var proxyProtocol: ProxyProtocol
+    /// Expect a PROXY protocol header (v1 or v2) from clients, as behind another balancer.
+    public var acceptProxyProtocol: Bool
+
+    /// A relay with the given properties and defaults for the rest.
+    public init(
+        name: String, listen: Endpoint, protocol: RelayProtocol = .tcp, pool: String, mode: BalancingMode = .roundRobin,
+        persistence: Persistence = .none, timeouts: Timeouts = Timeouts(), maxConnections: Int = 10_000,
+        forwardPort: Int? = nil, proxyProtocol: ProxyProtocol = .none, acceptProxyProtocol: Bool = false
+    ) {
+        self.name = name
+        self.listen = listen
+        self.protocol = `protocol`
+        self.pool = pool
+        self.mode = mode
+        self.persistence = persistence
+        self.timeouts = timeouts
+        self.maxConnections = maxConnections
+        self.forwardPort = forwardPort
+        self.proxyProtocol = proxyProtocol
+        self.acceptProxyProtocol = acceptProxyProtocol
+    }
+
+    /// The endpoint this relay connects to for a server of its pool.
+    public func target(for server: Server) -> Endpoint {
+        Endpoint(address: server.address, port: server.port ?? forwardPort ?? listen.port)
+    }
+}
+
+/// Whether, and for how long, a client is sent back to the server it had.
+public enum Persistence: Hashable, Sendable {
+    /// Every connection is balanced on its own.
+    case none
+    /// Source-address affinity (relayd `sticky-address`, HAProxy `stick on src`): entries
+    /// expire after `timeout` without use and the table holds at most `capacity` clients.
+    case sourceAddress(timeout: Duration, capacity: Int)
+
+    /// Defaults for source-address affinity: 30 minutes, 100,000 clients.
+    public static let defaultSourceAddress = Persistence.sourceAddress(timeout: .seconds(1800), capacity: 100_000)
+}
+
+/// What a relay speaks on its listener.
+public enum RelayProtocol: String, Hashable, Sendable, CaseIterable {
+    /// Bytes relayed as they come (L4).
+    case tcp
+}

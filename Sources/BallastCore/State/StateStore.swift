@@ -1,0 +1,136 @@
+import Atomics
+import Synchronization
+
+/// Publishes `State` atomically: readers load the current value without a lock, writers
+/// are serialised, and every publication bumps the version and reaches subscribers.
+public final class StateStore: Sendable {
+    private final class Box: AtomicReference, Sendable {
+        let state: State
+        init(_ state: State) { self.state = state }
+    }
+
+    /// An error from a change an operator asked for.
+    public struct ChangeError: Error, Hashable, Sendable, CustomStringConvertible {
+        /// What went wrong.
+        public var description: String
+    }
+
+    private struct Inputs: Sendable {
+        var version: UInt64
+        var topology: Topology
+        var health: [ServerKey: ServerHealth]
+        var overrides: OperatorOverrides
+        var loads: [ServerKey: ServerLoad]
+        var subscribers: [Int: AsyncStream<State>.Continuation]
+        var nextSubscriber: Int
+    }
+
+    private let published: ManagedAtomic<Box>
+    private let inputs: Mutex<Inputs>
+
+    /// A store publishing version 1 of `topology`, every checked server `unknown`.
+    public init(topology: Topology, overrides: OperatorOverrides = OperatorOverrides(), now: ContinuousClock.Instant = .now) {
+        var inputs = Inputs(
+            version: 1, topology: topology, health: [:], overrides: overrides, loads: [:], subscribers: [:],
+            nextSubscriber: 0)
+        StateStore.reconcile(&inputs, previous: nil, now: now)
+        let state = StateStore.build(inputs)
+        self.published = ManagedAtomic(Box(state))
+        self.inputs = Mutex(inputs)
+    }
+
+    /// The state in force now.
+    public var current: State { published.load(ordering: .acquiring).state }
+
+    /// A stream of every state published from now on, newest first when the reader lags.
+    public func updates() -> AsyncStream<State> {
+        let (stream, continuation) = AsyncStream<State>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let id = inputs.withLock { inputs in
+            let id = inputs.nextSubscriber
+            inputs.nextSubscriber += 1
+            inputs.subscribers[id] = continuation
+            return id
+        }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.inputs.withLock { $0.subscribers.removeValue(forKey: id) }
+        }
+        return stream
+    }
+
+    /// Publishes a new topology. Health of servers whose address, port or check is unchanged
+    /// is kept; others start `unknown`. Drains of servers that no longer exist are dropped.
+    @discardableResult
+    public func replaceTopology(_ topology: Topology, now: ContinuousClock.Instant = .now) -> State {
+        publish { inputs in
+            let previous = inputs.topology
+            inputs.topology = topology
+            StateStore.reconcile(&inputs, previous: previous, now: now)
+        }
+    }
+
+    /// Publishes a server's new health.
+    @discardableResult
+    public func setHealth(_ health: ServerHealth, for key: ServerKey) -> State {
+        publish { inputs in
+            guard inputs.topology.server(key) != nil else { return }
+            inputs.health[key] = health
+        }
+    }
+
+    /// Drains or undrains a server: a drained server takes no new connections, and keeps
+    /// the ones it has.
+    @discardableResult
+    public func setDrained(_ drained: Bool, for key: ServerKey) throws(ChangeError) -> State {
+        guard current.topology.server(key) != nil else {
+            throw ChangeError(description: "no server \(key): name one as POOL/SERVER from `ballast status`")
+        }
+        return publish { inputs in
+            if drained { inputs.overrides.drained.insert(key) } else { inputs.overrides.drained.remove(key) }
+        }
+    }
+
+    private func publish(_ change: (inout Inputs) -> Void) -> State {
+        let (state, subscribers) = inputs.withLock { inputs in
+            change(&inputs)
+            inputs.version += 1
+            let state = StateStore.build(inputs)
+            // Stored under the lock so that publications never overtake each other.
+            published.store(Box(state), ordering: .releasing)
+            return (state, Array(inputs.subscribers.values))
+        }
+        for subscriber in subscribers { subscriber.yield(state) }
+        return state
+    }
+
+    private static func build(_ inputs: Inputs) -> State {
+        State(
+            version: inputs.version, topology: inputs.topology, health: inputs.health, overrides: inputs.overrides,
+            loads: inputs.loads)
+    }
+
+    /// Makes health, loads and overrides fit the topology in `inputs`.
+    private static func reconcile(_ inputs: inout Inputs, previous: Topology?, now: ContinuousClock.Instant) {
+        var health: [ServerKey: ServerHealth] = [:]
+        var loads: [ServerKey: ServerLoad] = [:]
+        for pool in inputs.topology.pools {
+            let oldPool = previous?.pool(named: pool.name)
+            for server in pool.servers {
+                let key = ServerKey(pool: pool.name, server: server.name)
+                loads[key] = inputs.loads[key] ?? ServerLoad()
+                guard pool.check != nil else {
+                    health[key] = ServerHealth(status: .up, since: now, lastResult: "no check configured")
+                    continue
+                }
+                let unchanged = oldPool?.check == pool.check && oldPool?.server(named: server.name) == server
+                if unchanged, let kept = inputs.health[key], oldPool?.check != nil {
+                    health[key] = kept
+                } else {
+                    health[key] = ServerHealth(status: .unknown, since: now, lastResult: "not probed yet")
+                }
+            }
+        }
+        inputs.health = health
+        inputs.loads = loads
+        inputs.overrides.drained = inputs.overrides.drained.filter { inputs.topology.server($0) != nil }
+    }
+}

@@ -1,0 +1,78 @@
+/// What `ballast status` and the admin API show: a plain, encodable view of one State.
+public struct StatusReport: Codable, Hashable, Sendable {
+    /// One server's line.
+    public struct ServerLine: Codable, Hashable, Sendable {
+        public var name: String
+        public var address: String
+        public var port: Int?
+        public var weight: Int
+        public var backup: Bool
+        /// `unknown`, `up`, `suspect` or `down`.
+        public var health: String
+        /// Seconds in the current health status.
+        public var healthForSeconds: Double
+        public var lastResult: String
+        public var drained: Bool
+        /// Whether the server takes new connections now.
+        public var inRotation: Bool
+        public var activeConnections: Int
+        public var totalConnections: UInt64
+    }
+
+    /// One pool's lines.
+    public struct PoolLine: Codable, Hashable, Sendable {
+        public var name: String
+        public var site: String?
+        public var backupPool: String?
+        /// `primaries`, `backups` (no primary in rotation) or `unavailable`.
+        public var serving: String
+        public var servers: [ServerLine]
+    }
+
+    /// One relay's line.
+    public struct RelayLine: Codable, Hashable, Sendable {
+        public var name: String
+        public var listen: String
+        public var `protocol`: String
+        public var pool: String
+        public var mode: String
+    }
+
+    public var version: UInt64
+    public var relays: [RelayLine]
+    public var pools: [PoolLine]
+
+    /// The report of `state` as of `now`.
+    public init(_ state: State, now: ContinuousClock.Instant = .now) {
+        version = state.version
+        relays = state.topology.relays.map {
+            RelayLine(name: $0.name, listen: $0.listen.description, protocol: $0.protocol.rawValue, pool: $0.pool, mode: $0.mode.rawValue)
+        }
+        pools = state.topology.pools.map { pool in
+            let view = state.pools[pool.name]
+            let rotation = Set((view?.activeTier.members ?? []).map(\.key))
+            let serving: String
+            if let view, !view.primaries.isEmpty {
+                serving = "primaries"
+            } else if let view, !view.backups.isEmpty {
+                serving = "backups"
+            } else {
+                serving = "unavailable"
+            }
+            let servers = pool.servers.map { server -> ServerLine in
+                let key = ServerKey(pool: pool.name, server: server.name)
+                let health = state.health[key]
+                let load = state.loads[key]
+                let elapsed = health.map { now - $0.since } ?? .zero
+                let (seconds, attoseconds) = elapsed.components
+                return ServerLine(
+                    name: server.name, address: server.address.description, port: server.port, weight: server.weight,
+                    backup: server.isBackup, health: health?.status.rawValue ?? "unknown",
+                    healthForSeconds: Double(seconds) + Double(attoseconds) / 1e18,
+                    lastResult: health?.lastResult ?? "", drained: state.isDrained(key), inRotation: rotation.contains(key),
+                    activeConnections: load?.active ?? 0, totalConnections: load?.total ?? 0)
+            }
+            return PoolLine(name: pool.name, site: pool.site, backupPool: pool.backupPool, serving: serving, servers: servers)
+        }
+    }
+}

@@ -1,0 +1,181 @@
+public import BallastCore
+public import BallastHealthChecks
+public import BallastRelay
+public import Logging
+public import NIOCore
+
+/// One running Ballast node: the published state, the relays' listeners and the health
+/// checkers. An actor, so that reloads, drains and shutdown never overlap; the data path
+/// never touches it.
+public actor Node {
+    /// Where every edge takes its snapshots.
+    public nonisolated let store: StateStore
+    /// The health checkers.
+    public nonisolated let monitor: HealthMonitor
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let tuning: RelayTuning
+    private var listeners: [Endpoint: RelayListener] = [:]
+    private var retiring: [RelayListener] = []
+    private var stickTables: [String: (persistence: Persistence, table: SharedStickTable)] = [:]
+    private var started = false
+
+    /// A node for `topology`, not yet listening.
+    public init(topology: Topology, group: any EventLoopGroup, logger: Logger, tuning: RelayTuning = .standard) {
+        self.store = StateStore(topology: topology)
+        self.monitor = HealthMonitor(store: store, group: group, logger: logger)
+        self.group = group
+        self.logger = logger
+        self.tuning = tuning
+    }
+
+    /// Binds every relay and starts the health checks. On failure nothing stays bound.
+    public func start() async throws(NodeError) {
+        precondition(!started, "a node starts once")
+        started = true
+        let topology = store.current.topology
+        monitor.sync(with: topology)
+        var bound: [Endpoint: RelayListener] = [:]
+        for relay in topology.relays {
+            do {
+                bound[relay.listen] = try await RelayListener.bind(
+                    endpoint: relay.listen, runtime: runtime(for: relay), group: group)
+            } catch {
+                for listener in bound.values { await listener.stopAccepting() }
+                monitor.stopAll()
+                throw NodeError.cannotListen(relay: relay.name, endpoint: relay.listen, reason: "\(error)")
+            }
+        }
+        listeners = bound
+        logger.info(
+            "node started",
+            metadata: ["relays": "\(topology.relays.count)", "pools": "\(topology.pools.count)", "version": "\(store.current.version)"])
+    }
+
+    /// Applies a new topology. Relays whose address is unchanged keep their listening socket
+    /// and their open connections, and new connections follow the new settings; new
+    /// addresses are bound; removed ones stop accepting and their connections finish.
+    /// When a new address cannot be bound, the old topology stays in force.
+    @discardableResult
+    public func apply(_ topology: Topology) async throws(NodeError) -> ReloadSummary {
+        let previous = store.current.topology
+        var summary = ReloadSummary()
+        store.replaceTopology(topology)
+
+        var added: [Endpoint: RelayListener] = [:]
+        for relay in topology.relays where listeners[relay.listen] == nil {
+            do {
+                added[relay.listen] = try await RelayListener.bind(
+                    endpoint: relay.listen, runtime: runtime(for: relay), group: group)
+                summary.added.append(relay.name)
+            } catch {
+                for listener in added.values { await listener.stopAccepting() }
+                store.replaceTopology(previous)
+                throw NodeError.cannotListen(relay: relay.name, endpoint: relay.listen, reason: "\(error)")
+            }
+        }
+        for relay in topology.relays {
+            guard let listener = listeners[relay.listen] else { continue }
+            if previous.relay(named: relay.name) == relay {
+                summary.unchanged.append(relay.name)
+            } else {
+                summary.changed.append(relay.name)
+            }
+            listener.replaceRuntime(runtime(for: relay))
+        }
+        let wanted = Set(topology.relays.map(\.listen))
+        for (endpoint, listener) in listeners where !wanted.contains(endpoint) {
+            summary.removed.append(listener.runtime.relayName)
+            await listener.stopAccepting()
+            listeners[endpoint] = nil
+            retiring.append(listener)
+        }
+        listeners.merge(added) { old, _ in old }
+        retiring.removeAll { $0.activeConnections == 0 }
+        let names = Set(topology.relays.map(\.name))
+        stickTables = stickTables.filter { names.contains($0.key) }
+        monitor.sync(with: topology)
+        logger.notice(
+            "config applied",
+            metadata: [
+                "version": "\(store.current.version)", "added": "\(summary.added)", "changed": "\(summary.changed)",
+                "removed": "\(summary.removed)", "unchanged": "\(summary.unchanged.count)",
+            ])
+        return summary
+    }
+
+    /// Stops accepting on every relay, lets open connections finish for up to `grace`,
+    /// then closes what is left and stops the health checks.
+    public func shutdown(grace: Duration) async {
+        let all = Array(listeners.values) + retiring
+        for listener in all { await listener.stopAccepting() }
+        let clock = ContinuousClock()
+        let deadline = clock.now + grace
+        var open = all.reduce(0) { $0 + $1.activeConnections }
+        if open > 0 {
+            logger.notice("draining: waiting for open connections", metadata: ["open": "\(open)", "grace": "\(grace)"])
+        }
+        while open > 0 && clock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(50))
+            open = all.reduce(0) { $0 + $1.activeConnections }
+        }
+        if open > 0 {
+            logger.warning("drain deadline reached, closing connections", metadata: ["open": "\(open)"])
+            for listener in all { listener.closeAllConnections() }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        monitor.stopAll()
+        listeners = [:]
+        retiring = []
+        logger.notice("node stopped")
+    }
+
+    /// Connections open through every relay, retiring ones included.
+    public var activeConnections: Int {
+        (Array(listeners.values) + retiring).reduce(0) { $0 + $1.activeConnections }
+    }
+
+    private func runtime(for relay: Relay) -> RelayRuntime {
+        var table: SharedStickTable? = nil
+        if case .sourceAddress(let timeout, let capacity) = relay.persistence {
+            if let kept = stickTables[relay.name], kept.persistence == relay.persistence {
+                table = kept.table
+            } else {
+                table = SharedStickTable(capacity: capacity, timeout: timeout)
+                stickTables[relay.name] = (relay.persistence, table!)
+            }
+        } else {
+            stickTables[relay.name] = nil
+        }
+        let monitor = self.monitor
+        return RelayRuntime(
+            relayName: relay.name, store: store, stickTable: table, tuning: tuning, logger: logger,
+            reportFailure: { key, reason in monitor.observedFailure(of: key, reason: reason) })
+    }
+}
+
+/// What a reload changed, by relay name.
+public struct ReloadSummary: Hashable, Sendable {
+    public var added: [String] = []
+    public var changed: [String] = []
+    public var removed: [String] = []
+    public var unchanged: [String] = []
+}
+
+/// Why a node could not start or apply a config.
+public struct NodeError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The kind of failure.
+    public enum Code: Hashable, Sendable {
+        case cannotListen
+    }
+
+    public var code: Code
+    public var description: String
+
+    static func cannotListen(relay: String, endpoint: Endpoint, reason: String) -> NodeError {
+        NodeError(
+            code: .cannotListen,
+            description:
+                "relay \(relay) cannot listen on \(endpoint): \(reason); free the port, or change relays.\(relay).listen")
+    }
+}

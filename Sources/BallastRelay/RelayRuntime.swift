@@ -1,0 +1,69 @@
+import Atomics
+public import BallastCore
+public import Logging
+import CoreMetrics
+import Metrics
+
+/// What every connection through one relay shares: the state to ask, the stick table,
+/// the balancing counter, where to report a server that failed, logs and metrics.
+public final class RelayRuntime: Sendable {
+    /// The relay's name in the topology.
+    public let relayName: String
+    /// Where state snapshots come from.
+    public let store: StateStore
+    /// Source-address affinity, when the relay has it.
+    public let stickTable: SharedStickTable?
+    /// Called when live traffic could not reach a server.
+    public let reportFailure: @Sendable (ServerKey, String) -> Void
+    /// Socket settings.
+    public let tuning: RelayTuning
+    let logger: Logger
+    let metrics: RelayMetrics
+    private let sequence = ManagedAtomic<UInt64>(0)
+    private let seed = UInt64.random(in: .min ... .max)
+
+    /// A runtime for one relay; `stickTable` should be kept across reloads when the
+    /// relay's persistence is unchanged, so that clients keep their servers.
+    public init(
+        relayName: String, store: StateStore, stickTable: SharedStickTable?, tuning: RelayTuning = .standard,
+        logger: Logger, reportFailure: @escaping @Sendable (ServerKey, String) -> Void
+    ) {
+        self.relayName = relayName
+        self.store = store
+        self.stickTable = stickTable
+        self.tuning = tuning
+        self.logger = logger
+        self.reportFailure = reportFailure
+        self.metrics = RelayMetrics(relay: relayName)
+    }
+
+    /// The input of one balancing decision.
+    func balancingInput(client: IPAddress) -> BalancingInput {
+        let n = sequence.loadThenWrappingIncrement(ordering: .relaxed)
+        return BalancingInput(client: client, sequence: n, random: StableHash.mix(n ^ seed))
+    }
+}
+
+/// The relay's metrics, created once so that connections only count.
+struct RelayMetrics: Sendable {
+    let accepted: Counter
+    let active: Meter
+    let failedConnects: Counter
+    let noServer: Counter
+    let bytesFromClients: Counter
+    let bytesFromServers: Counter
+    let idleTimeouts: Counter
+    let limitRejections: Counter
+
+    init(relay: String) {
+        let dimensions = [("relay", relay)]
+        accepted = Counter(label: "ballast_relay_connections_total", dimensions: dimensions)
+        active = Meter(label: "ballast_relay_connections_active", dimensions: dimensions)
+        failedConnects = Counter(label: "ballast_relay_connect_failures_total", dimensions: dimensions)
+        noServer = Counter(label: "ballast_relay_no_server_total", dimensions: dimensions)
+        bytesFromClients = Counter(label: "ballast_relay_bytes_from_clients_total", dimensions: dimensions)
+        bytesFromServers = Counter(label: "ballast_relay_bytes_from_servers_total", dimensions: dimensions)
+        idleTimeouts = Counter(label: "ballast_relay_idle_timeouts_total", dimensions: dimensions)
+        limitRejections = Counter(label: "ballast_relay_limit_rejections_total", dimensions: dimensions)
+    }
+}

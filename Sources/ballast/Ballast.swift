@@ -1,0 +1,20 @@
+import ArgumentParser
+
+/// The `ballast` command.
+@main
+struct Ballast: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "A resilient front door for communication and mail services.",
+        discussion: """
+            Ballast relays TCP to pools of servers in several sites, follows their health,
+            and drains, reloads and fails over without dropping what it carries.
+            """,
+        subcommands: [RunCommand.self, CheckCommand.self, StatusCommand.self, DrainCommand.self, UndrainCommand.self]
+    )
+}
+
+/// Options every command that reads a config shares.
+struct ConfigOption: ParsableArguments {
+    @Option(name: [.short, .customLong("config")], help: "The config file.")
+    var config: String = "ballast.yaml"
+}

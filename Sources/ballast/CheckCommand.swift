@@ -1,0 +1,41 @@
+import ArgumentParser
+import BallastConfig
+import BallastCore
+
+/// `ballast check -c FILE`: validates a config and prints every error, not just the first.
+struct CheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check", abstract: "Validate a config file; each error names file, line, key and the expected form.")
+
+    @OptionGroup var options: ConfigOption
+
+    @Flag(name: .shortAndLong, help: "Print nothing when the config is valid.")
+    var quiet = false
+
+    func run() throws {
+        let topology: Topology
+        do {
+            topology = try ConfigLoader.load(path: options.config)
+        } catch {
+            for problem in error.errors { printError("error: \(problem)") }
+            printError("\(options.config): \(error.errors.count) error\(error.errors.count == 1 ? "" : "s"); nothing was applied")
+            throw ExitCode(1)
+        }
+        guard !quiet else { return }
+        let servers = topology.pools.reduce(0) { $0 + $1.servers.count }
+        print(
+            "\(options.config): ok: \(topology.sites.count) sites, \(topology.pools.count) pools, \(servers) servers, \(topology.relays.count) relays"
+        )
+        for relay in topology.relays {
+            var line = "  relay \(relay.name): \(relay.protocol.rawValue) \(relay.listen) -> pool \(relay.pool), \(relay.mode.rawValue)"
+            if case .sourceAddress(let timeout, let size) = relay.persistence {
+                line += ", source affinity \(timeout) x \(size)"
+            }
+            print(line)
+        }
+        for pool in topology.pools {
+            let check = pool.check.map { " check every \($0.interval), rise \($0.rise), fall \($0.fall)" } ?? " no check"
+            print("  pool \(pool.name)\(pool.site.map { " at \($0)" } ?? ""): \(pool.servers.count) servers,\(check)")
+        }
+    }
+}

@@ -1,0 +1,77 @@
+import ArgumentParser
+import BallastAdmin
+import BallastConfig
+import BallastCore
+import BallastNode
+import Logging
+import Metrics
+import NIOCore
+import NIOPosix
+import Prometheus
+import ServiceLifecycle
+import UnixSignals
+
+/// `ballast run -c FILE`: runs what the config names until SIGTERM or SIGINT.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the relays, health checks and admin API a config names.",
+        discussion: "SIGHUP reloads the config; SIGTERM or SIGINT drains open connections, then exits.")
+
+    @OptionGroup var options: ConfigOption
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: LogLevel = .info
+
+    @Option(help: "Event loop threads; the number of cores by default.")
+    var threads: Int?
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel.rawValue) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "ballast")
+        let topology: Topology
+        do {
+            topology = try ConfigLoader.load(path: options.config)
+        } catch {
+            for problem in error.errors { printError("error: \(problem)") }
+            printError("\(options.config): not started; fix the errors above (ballast check -c \(options.config))")
+            throw ExitCode(2)
+        }
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads ?? System.coreCount)
+        let node = Node(topology: topology, group: group, logger: logger)
+        var services: [any Service] = []
+        if let admin = topology.admin {
+            services.append(
+                AdminServer.application(admin: admin, store: node.store, registry: registry, logger: logger) { port in
+                    logger.info("admin API listening", metadata: ["listen": "\(admin.listen.address):\(port)"])
+                })
+        }
+        services.append(NodeService(node: node, configPath: options.config, logger: logger))
+        let serviceGroup = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        do {
+            try await serviceGroup.run()
+        } catch {
+            logger.critical("ballast stopped", metadata: ["reason": "\(error)"])
+            try? await group.shutdownGracefully()
+            throw ExitCode(1)
+        }
+        try? await group.shutdownGracefully()
+    }
+}
+
+/// The `--log-level` values.
+enum LogLevel: String, ExpressibleByArgument, CaseIterable {
+    case trace, debug, info, notice, warning, error, critical
+}
