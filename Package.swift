@@ -62,6 +62,7 @@ let package = Package(
             dependencies: [
                 "BallastCore",
                 .product(name: "NIOCore", package: nio),
+                .product(name: "NIOPosix", package: nio),
             ],
             swiftSettings: strictSettings
         ),
@@ -144,6 +145,63 @@ let package = Package(
                 .product(name: "NIOPosix", package: nio),
                 .product(name: "NIOHTTP1", package: nio),
             ],
+            swiftSettings: strictSettings
+        ),
+
+        // Tests mirror Sources: unit tests for the pure modules, real sockets for the edges.
+        .target(
+            name: "BallastTestSupport",
+            dependencies: [
+                "BallastCore",
+                "BallastCodecs",
+                .product(name: "NIOCore", package: nio),
+                .product(name: "NIOPosix", package: nio),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Tests/BallastTestSupport",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(name: "BallastCoreTests", dependencies: ["BallastCore"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "BallastConfigTests", dependencies: ["BallastConfig", "BallastCore"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "BallastCodecsTests", dependencies: ["BallastCodecs", "BallastCore"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "BallastHealthChecksTests",
+            dependencies: [
+                "BallastHealthChecks", "BallastCore", "BallastTestSupport",
+                .product(name: "NIOCore", package: nio),
+                .product(name: "NIOPosix", package: nio),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "BallastRelayTests",
+            dependencies: [
+                "BallastRelay", "BallastNode", "BallastCore", "BallastCodecs", "BallastTestSupport",
+                .product(name: "NIOCore", package: nio),
+                .product(name: "NIOPosix", package: nio),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "BallastNodeTests",
+            dependencies: [
+                "BallastNode", "BallastCore", "BallastTestSupport",
+                .product(name: "NIOCore", package: nio),
+                .product(name: "NIOPosix", package: nio),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // Scenarios run the real `ballast` binary against real servers and real clients.
+        .testTarget(
+            name: "ScenarioTests",
+            dependencies: ["ballast", "BallastCore", "BallastTestSupport"],
             swiftSettings: strictSettings
         ),
     ]

@@ -17,7 +17,7 @@ public final class HealthMonitor: Sendable {
 
     private struct Entry {
         var spec: Spec
-        var checker: NIOLoopBound<ServerChecker>
+        var checker: NIOLoopBoundBox<ServerChecker>
     }
 
     private let store: StateStore
@@ -43,9 +43,9 @@ public final class HealthMonitor: Sendable {
                     endpoint: Endpoint(address: server.address, port: port), check: check)
             }
         }
-        let (stopped, started) = entries.withLock { entries -> ([NIOLoopBound<ServerChecker>], [NIOLoopBound<ServerChecker>]) in
-            var stopped: [NIOLoopBound<ServerChecker>] = []
-            var started: [NIOLoopBound<ServerChecker>] = []
+        let (stopped, started) = entries.withLock { entries -> ([NIOLoopBoundBox<ServerChecker>], [NIOLoopBoundBox<ServerChecker>]) in
+            var stopped: [NIOLoopBoundBox<ServerChecker>] = []
+            var started: [NIOLoopBoundBox<ServerChecker>] = []
             for (key, entry) in entries where wanted[key] != entry.spec {
                 stopped.append(entry.checker)
                 entries[key] = nil
@@ -61,8 +61,9 @@ public final class HealthMonitor: Sendable {
                         metadata: ["server": "\(key)", "error": "\(error)"])
                     continue
                 }
-                let checker = ServerChecker(key: key, target: target, eventLoop: loop, store: store, logger: logger)
-                let bound = NIOLoopBound(checker, eventLoop: loop)
+                let bound = NIOLoopBoundBox.makeBoxSendingValue(
+                    ServerChecker(key: key, target: target, eventLoop: loop, store: store, logger: logger),
+                    eventLoop: loop)
                 entries[key] = Entry(spec: spec, checker: bound)
                 started.append(bound)
             }

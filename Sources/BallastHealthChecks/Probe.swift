@@ -102,15 +102,9 @@ enum Probe {
     }
 
     static func describe(_ error: any Error) -> String {
-        if let error = error as? NIOConnectionError {
-            if let first = error.connectionErrors.first { return describe(first.error) }
-            return "cannot connect"
-        }
-        if let error = error as? ChannelError, case .connectTimeout = error { return "connect timed out" }
-        if let error = error as? IOError { return error.description }
         if let error = error as? NIOSSLError { return "TLS: \(error)" }
         if let error = error as? BoringSSLError { return "TLS: \(error)" }
-        return "\(error)"
+        return describeNetworkError(error)
     }
 }
 

@@ -339,7 +339,8 @@ final class RelaySession {
 
     private func connectFailed(to member: CandidateSet.Member, target: Endpoint, error: any Error) {
         runtime.metrics.failedConnects.increment()
-        let reason = Self.describe(error)
+        member.load.connectFailed()
+        let reason = describeNetworkError(error)
         runtime.reportFailure(member.key, "relay \(runtime.relayName) could not connect to \(target): \(reason)")
         failed.append(member.key)
         guard phase == .connecting, frontActive else { return }
@@ -435,13 +436,4 @@ final class RelaySession {
 
     private var clientText: String { client?.description ?? "?" }
 
-    static func describe(_ error: any Error) -> String {
-        if let error = error as? NIOConnectionError {
-            if let first = error.connectionErrors.first { return describe(first.error) }
-            return "\(error)"
-        }
-        if let error = error as? IOError { return error.description }
-        if error is ChannelError, case ChannelError.connectTimeout = error as! ChannelError { return "connect timed out" }
-        return "\(error)"
-    }
 }

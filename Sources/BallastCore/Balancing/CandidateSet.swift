@@ -11,6 +11,14 @@ public struct CandidateSet: Sendable {
         public var load: ServerLoad
         /// Stable hash of the server's name, for source-hash.
         public var nameHash: UInt64
+
+        /// A member; `load` is shared with every other state that names the server.
+        public init(key: ServerKey, server: Server, load: ServerLoad) {
+            self.key = key
+            self.server = server
+            self.load = load
+            self.nameHash = StableHash.hash(server.name)
+        }
     }
 
     /// The members, in config order.

@@ -37,8 +37,7 @@ public struct State: Sendable {
                 let key = ServerKey(pool: pool.name, server: server.name)
                 guard !overrides.drained.contains(key) else { continue }
                 guard health[key]?.status.takesTraffic ?? true else { continue }
-                let member = CandidateSet.Member(
-                    key: key, server: server, load: loads[key] ?? ServerLoad(), nameHash: StableHash.hash(server.name))
+                let member = CandidateSet.Member(key: key, server: server, load: loads[key] ?? ServerLoad())
                 if server.isBackup { backups.append(member) } else { primaries.append(member) }
             }
             pools[pool.name] = PoolView(

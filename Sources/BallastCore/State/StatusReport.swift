@@ -17,6 +17,7 @@ public struct StatusReport: Codable, Hashable, Sendable {
         public var inRotation: Bool
         public var activeConnections: Int
         public var totalConnections: UInt64
+        public var failedConnects: UInt64
     }
 
     /// One pool's lines.
@@ -70,7 +71,8 @@ public struct StatusReport: Codable, Hashable, Sendable {
                     backup: server.isBackup, health: health?.status.rawValue ?? "unknown",
                     healthForSeconds: Double(seconds) + Double(attoseconds) / 1e18,
                     lastResult: health?.lastResult ?? "", drained: state.isDrained(key), inRotation: rotation.contains(key),
-                    activeConnections: load?.active ?? 0, totalConnections: load?.total ?? 0)
+                    activeConnections: load?.active ?? 0, totalConnections: load?.total ?? 0,
+                    failedConnects: load?.failedConnects ?? 0)
             }
             return PoolLine(name: pool.name, site: pool.site, backupPool: pool.backupPool, serving: serving, servers: servers)
         }

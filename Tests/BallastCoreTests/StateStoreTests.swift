@@ -1,0 +1,114 @@
+import BallastCore
+import Testing
+
+@Suite struct StateStoreTests {
+    func topology(address: String = "10.0.0.1", check: Check? = Check()) -> Topology {
+        Topology(
+            pools: [
+                Pool(
+                    name: "web", check: check,
+                    servers: [
+                        Server(name: "a", address: IPAddress(address)!, port: 80),
+                        Server(name: "b", address: IPAddress("10.0.0.2")!, port: 80),
+                    ])
+            ],
+            relays: [Relay(name: "r", listen: Endpoint("127.0.0.1:8080")!, pool: "web")])
+    }
+
+    let a = ServerKey(pool: "web", server: "a")
+    let b = ServerKey(pool: "web", server: "b")
+
+    @Test func checkedServersStartUnknownUncheckedStartUp() {
+        #expect(StateStore(topology: topology()).current.health[a]?.status == .unknown)
+        #expect(StateStore(topology: topology(check: nil)).current.health[a]?.status == .up)
+    }
+
+    @Test func everyChangeBumpsTheVersion() throws {
+        let store = StateStore(topology: topology())
+        #expect(store.current.version == 1)
+        store.setHealth(ServerHealth(status: .down, since: .now, lastResult: "x"), for: a)
+        #expect(store.current.version == 2)
+        try store.setDrained(true, for: b)
+        #expect(store.current.version == 3)
+        store.replaceTopology(topology())
+        #expect(store.current.version == 4)
+        #expect(store.current.pools["web"]!.isUnavailable)
+    }
+
+    @Test func healthOfUnknownServersIsIgnored() {
+        let store = StateStore(topology: topology())
+        store.setHealth(ServerHealth(status: .down, since: .now, lastResult: "x"), for: ServerKey(pool: "web", server: "zz"))
+        #expect(store.current.health[ServerKey(pool: "web", server: "zz")] == nil)
+    }
+
+    @Test func drainingAnUnknownServerIsAnError() {
+        let store = StateStore(topology: topology())
+        #expect(throws: StateStore.ChangeError.self) { try store.setDrained(true, for: ServerKey(pool: "web", server: "zz")) }
+    }
+
+    @Test func reloadKeepsHealthOfUnchangedServersOnly() {
+        let store = StateStore(topology: topology())
+        store.setHealth(ServerHealth(status: .down, since: .now, lastResult: "x"), for: a)
+        store.setHealth(ServerHealth(status: .down, since: .now, lastResult: "x"), for: b)
+        store.replaceTopology(topology(address: "10.0.0.9"))
+        #expect(store.current.health[a]?.status == .unknown)
+        #expect(store.current.health[b]?.status == .down)
+    }
+
+    @Test func reloadKeepsDrainsAndLoads() throws {
+        let store = StateStore(topology: topology())
+        try store.setDrained(true, for: a)
+        let load = store.current.loads[b]!
+        load.opened()
+        store.replaceTopology(topology())
+        #expect(store.current.isDrained(a))
+        #expect(store.current.loads[b] === load)
+        #expect(store.current.loads[b]!.active == 1)
+    }
+
+    @Test func drainsOfRemovedServersAreDropped() throws {
+        let store = StateStore(topology: topology())
+        try store.setDrained(true, for: a)
+        var smaller = topology()
+        smaller.pools[0].servers.removeFirst()
+        store.replaceTopology(smaller)
+        #expect(store.current.overrides.drained.isEmpty)
+    }
+
+    @Test func subscribersSeeEveryPublication() async throws {
+        let store = StateStore(topology: topology())
+        let updates = store.updates()
+        try store.setDrained(true, for: a)
+        var iterator = updates.makeAsyncIterator()
+        let state = await iterator.next()
+        #expect(state?.version == 2)
+        #expect(state?.isDrained(a) == true)
+    }
+
+    @Test func concurrentWritersNeverLoseAChange() async {
+        let store = StateStore(topology: topology())
+        await withTaskGroup(of: Void.self) { group in
+            for i in 0..<8 {
+                group.addTask {
+                    for _ in 0..<100 {
+                        store.setHealth(ServerHealth(status: i.isMultiple(of: 2) ? .up : .down, since: .now, lastResult: ""), for: i.isMultiple(of: 2) ? a : b)
+                    }
+                }
+            }
+        }
+        #expect(store.current.version == 801)
+    }
+
+    @Test func statusReportShowsWhatOperatorsNeed() throws {
+        let store = StateStore(topology: topology())
+        store.setHealth(ServerHealth(status: .down, since: .now, lastResult: "connection refused"), for: a)
+        try store.setDrained(true, for: b)
+        let report = StatusReport(store.current)
+        #expect(report.pools[0].serving == "unavailable")
+        #expect(report.pools[0].servers[0].health == "down")
+        #expect(report.pools[0].servers[0].lastResult == "connection refused")
+        #expect(report.pools[0].servers[1].drained)
+        #expect(!report.pools[0].servers[1].inRotation)
+        #expect(report.relays[0].mode == "round-robin")
+    }
+}
