@@ -127,12 +127,26 @@ struct TopologyBuilder {
         } else if section["pools"] != nil {
             // Pools without relays are legal (later: DNS and SIP use them), nothing to say.
         }
+        validateProbePorts(topology)
         if section["pools"] == nil && section["relays"] == nil {
             reader.fail(
                 .missingKey, at: root, key: "pools", "is required",
                 expected: "at least one pool and one relay (see examples/)")
         }
         return topology
+    }
+
+    /// A check needs a port: its own, the server's, or the ports relays forward to.
+    private mutating func validateProbePorts(_ topology: Topology) {
+        for pool in topology.pools where pool.check != nil {
+            guard let server = pool.servers.first(where: { topology.probePorts(pool: pool, server: $0).isEmpty }) else {
+                continue
+            }
+            reader.fail(
+                .conflict, at: poolNodes[pool.name], key: "pools.\(pool.name).check",
+                "cannot probe server \(server.name): no port on the check or the server, and no relay forwards to this pool",
+                expected: "port: on the check, or ADDRESS:PORT on each server")
+        }
     }
 
     private mutating func readNode(_ node: Node) -> Topology.NodeSettings {
@@ -329,6 +343,9 @@ struct TopologyBuilder {
         return nil
     }
 
+    /// Where each pool's check (or, without one, the pool) is written, for later messages.
+    var poolNodes: [String: Node] = [:]
+
     private mutating func readPools(_ node: Node, checks: [String: (Check, Node)], sites: Set<String>) -> [Pool] {
         var pools: [Pool] = []
         var backupRefs: [(pool: String, target: String, node: Node)] = []
@@ -374,15 +391,7 @@ struct TopologyBuilder {
             } else {
                 reader.missing("servers", in: entry.value, key: key, expected: "a list of servers")
             }
-            if let check = pool.check, check.port == nil {
-                for server in pool.servers where server.port == nil {
-                    reader.fail(
-                        .conflict, at: values["check"] ?? entry.value, key: "\(key).check",
-                        "cannot probe server \(server.name): neither the check nor the server names a port",
-                        expected: "port: on the check, or ADDRESS:PORT on each server")
-                    break
-                }
-            }
+            poolNodes[name] = values["check"] ?? entry.keyNode
             pools.append(pool)
         }
         let names = Set(pools.map(\.name))

@@ -64,3 +64,8 @@ extension String {
         return String(scalars)
     }
 }
+
+extension Duration {
+    /// The duration as a config file writes it: `500ms`, `2s`, `30m`, `1h`.
+    public var configText: String { DurationParser.format(self) }
+}

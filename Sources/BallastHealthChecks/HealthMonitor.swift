@@ -23,7 +23,7 @@ public final class HealthMonitor: Sendable {
     private let store: StateStore
     private let group: any EventLoopGroup
     private let logger: Logger
-    private let entries = Mutex<[ServerKey: Entry]>([:])
+    private let entries = Mutex<[ProbeKey: Entry]>([:])
 
     /// A monitor publishing to `store`, probing from `group`.
     public init(store: StateStore, group: any EventLoopGroup, logger: Logger) {
@@ -34,14 +34,9 @@ public final class HealthMonitor: Sendable {
 
     /// Starts, keeps or stops checkers so that they match `topology`.
     public func sync(with topology: Topology) {
-        var wanted: [ServerKey: Spec] = [:]
-        for pool in topology.pools {
-            guard let check = pool.check else { continue }
-            for server in pool.servers {
-                guard let port = check.port ?? server.port else { continue }
-                wanted[ServerKey(pool: pool.name, server: server.name)] = Spec(
-                    endpoint: Endpoint(address: server.address, port: port), check: check)
-            }
+        var wanted: [ProbeKey: Spec] = [:]
+        for probe in topology.probes {
+            wanted[probe.key] = Spec(endpoint: Endpoint(address: probe.server.address, port: probe.key.port), check: probe.check)
         }
         let (stopped, started) = entries.withLock { entries -> ([NIOLoopBoundBox<ServerChecker>], [NIOLoopBoundBox<ServerChecker>]) in
             var stopped: [NIOLoopBoundBox<ServerChecker>] = []
@@ -74,7 +69,7 @@ public final class HealthMonitor: Sendable {
     }
 
     /// Live traffic could not reach `key`: mark it suspect now and probe it at once.
-    public func observedFailure(of key: ServerKey, reason: String) {
+    public func observedFailure(of key: ProbeKey, reason: String) {
         guard let checker = entries.withLock({ $0[key]?.checker }) else { return }
         checker.eventLoop.execute { checker.value.observedFailure(reason: reason) }
     }
@@ -91,7 +86,7 @@ public final class HealthMonitor: Sendable {
 
 /// Probes one server on a fixed cadence and feeds its state machine.
 final class ServerChecker {
-    private let key: ServerKey
+    private let key: ProbeKey
     private let target: ProbeTarget
     private let eventLoop: any EventLoop
     private let store: StateStore
@@ -104,14 +99,14 @@ final class ServerChecker {
     private let changes: Counter
     private let upGauge: Gauge
 
-    init(key: ServerKey, target: ProbeTarget, eventLoop: any EventLoop, store: StateStore, logger: Logger) {
+    init(key: ProbeKey, target: ProbeTarget, eventLoop: any EventLoop, store: StateStore, logger: Logger) {
         self.key = key
         self.target = target
         self.eventLoop = eventLoop
         self.store = store
         self.logger = logger
         self.machine = HealthStateMachine(rise: target.check.rise, fall: target.check.fall, now: .now)
-        let dimensions = [("pool", key.pool), ("server", key.server)]
+        let dimensions = [("pool", key.server.pool), ("server", key.server.server), ("port", "\(key.port)")]
         self.changes = Counter(label: "ballast_health_changes_total", dimensions: dimensions)
         self.upGauge = Gauge(label: "ballast_server_up", dimensions: dimensions)
     }

@@ -13,8 +13,9 @@ public final class RelayRuntime: Sendable {
     public let store: StateStore
     /// Source-address affinity, when the relay has it.
     public let stickTable: SharedStickTable?
-    /// Called when live traffic could not reach a server.
-    public let reportFailure: @Sendable (ServerKey, String) -> Void
+    /// Called when live traffic could not reach a server, with the probe that decides
+    /// whether this relay uses it.
+    public let reportFailure: @Sendable (ProbeKey, String) -> Void
     /// Socket settings.
     public let tuning: RelayTuning
     let logger: Logger
@@ -26,7 +27,7 @@ public final class RelayRuntime: Sendable {
     /// relay's persistence is unchanged, so that clients keep their servers.
     public init(
         relayName: String, store: StateStore, stickTable: SharedStickTable?, tuning: RelayTuning = .standard,
-        logger: Logger, reportFailure: @escaping @Sendable (ServerKey, String) -> Void
+        logger: Logger, reportFailure: @escaping @Sendable (ProbeKey, String) -> Void
     ) {
         self.relayName = relayName
         self.store = store

@@ -341,7 +341,12 @@ final class RelaySession {
         runtime.metrics.failedConnects.increment()
         member.load.connectFailed()
         let reason = describeNetworkError(error)
-        runtime.reportFailure(member.key, "relay \(runtime.relayName) could not connect to \(target): \(reason)")
+        let topology = runtime.store.current.topology
+        if let relay, let pool = topology.pool(named: relay.pool),
+            let probe = topology.probe(for: relay, pool: pool, server: member.server)
+        {
+            runtime.reportFailure(probe, "relay \(runtime.relayName) could not connect to \(target): \(reason)")
+        }
         failed.append(member.key)
         guard phase == .connecting, frontActive else { return }
         if failed.count < Self.maximumAttempts {

@@ -29,12 +29,12 @@ struct CheckCommand: ParsableCommand {
         for relay in topology.relays {
             var line = "  relay \(relay.name): \(relay.protocol.rawValue) \(relay.listen) -> pool \(relay.pool), \(relay.mode.rawValue)"
             if case .sourceAddress(let timeout, let size) = relay.persistence {
-                line += ", source affinity \(timeout) x \(size)"
+                line += ", source affinity \(timeout.configText) x \(size)"
             }
             print(line)
         }
         for pool in topology.pools {
-            let check = pool.check.map { " check every \($0.interval), rise \($0.rise), fall \($0.fall)" } ?? " no check"
+            let check = pool.check.map { " check every \($0.interval.configText), rise \($0.rise), fall \($0.fall)" } ?? " no check"
             print("  pool \(pool.name)\(pool.site.map { " at \($0)" } ?? ""): \(pool.servers.count) servers,\(check)")
         }
     }

@@ -88,11 +88,15 @@ enum StatusTable {
             lines.append("\(title): serving from \(pool.serving)")
             let rows = pool.servers.map { server -> [String] in
                 var state = server.health
+                if !server.probes.isEmpty {
+                    state += " (" + server.probes.map { "\($0.port) \($0.health)" }.joined(separator: ", ") + ")"
+                }
                 if server.drained { state += ",drained" }
                 return [
                     "  " + server.name, server.address + (server.port.map { ":\($0)" } ?? ""),
                     server.backup ? "backup" : "primary", "w\(server.weight)", state,
-                    "for \(Int(server.healthForSeconds))s", "\(server.activeConnections) open", server.lastResult,
+                    "for \(Int(server.healthForSeconds))s", "\(server.activeConnections) open",
+                    "\(server.failedConnects) failed", server.lastResult,
                 ]
             }
             lines += align(rows)

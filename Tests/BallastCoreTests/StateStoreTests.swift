@@ -17,16 +17,19 @@ import Testing
 
     let a = ServerKey(pool: "web", server: "a")
     let b = ServerKey(pool: "web", server: "b")
+    var pa: ProbeKey { ProbeKey(server: a, port: 80) }
+    var pb: ProbeKey { ProbeKey(server: b, port: 80) }
 
     @Test func checkedServersStartUnknownUncheckedStartUp() {
-        #expect(StateStore(topology: topology()).current.health[a]?.status == .unknown)
-        #expect(StateStore(topology: topology(check: nil)).current.health[a]?.status == .up)
+        #expect(StateStore(topology: topology()).current.health[pa]?.status == .unknown)
+        #expect(StateStore(topology: topology(check: nil)).current.health.isEmpty)
+        #expect(StateStore(topology: topology(check: nil)).current.pools["web"]?.primaries.members.count == 2)
     }
 
     @Test func everyChangeBumpsTheVersion() throws {
         let store = StateStore(topology: topology())
         #expect(store.current.version == 1)
-        store.setHealth(ServerHealth(status: .down, since: .now, lastResult: "x"), for: a)
+        store.setHealth(ServerHealth(status: .down, since: .now, lastResult: "x"), for: pa)
         #expect(store.current.version == 2)
         try store.setDrained(true, for: b)
         #expect(store.current.version == 3)
@@ -37,8 +40,10 @@ import Testing
 
     @Test func healthOfUnknownServersIsIgnored() {
         let store = StateStore(topology: topology())
-        store.setHealth(ServerHealth(status: .down, since: .now, lastResult: "x"), for: ServerKey(pool: "web", server: "zz"))
-        #expect(store.current.health[ServerKey(pool: "web", server: "zz")] == nil)
+        let stray = ProbeKey(server: ServerKey(pool: "web", server: "zz"), port: 80)
+        store.setHealth(ServerHealth(status: .down, since: .now, lastResult: "x"), for: stray)
+        #expect(store.current.health[stray] == nil)
+        #expect(store.current.version == 2)
     }
 
     @Test func drainingAnUnknownServerIsAnError() {
@@ -48,11 +53,11 @@ import Testing
 
     @Test func reloadKeepsHealthOfUnchangedServersOnly() {
         let store = StateStore(topology: topology())
-        store.setHealth(ServerHealth(status: .down, since: .now, lastResult: "x"), for: a)
-        store.setHealth(ServerHealth(status: .down, since: .now, lastResult: "x"), for: b)
+        store.setHealth(ServerHealth(status: .down, since: .now, lastResult: "x"), for: pa)
+        store.setHealth(ServerHealth(status: .down, since: .now, lastResult: "x"), for: pb)
         store.replaceTopology(topology(address: "10.0.0.9"))
-        #expect(store.current.health[a]?.status == .unknown)
-        #expect(store.current.health[b]?.status == .down)
+        #expect(store.current.health[pa]?.status == .unknown)
+        #expect(store.current.health[pb]?.status == .down)
     }
 
     @Test func reloadKeepsDrainsAndLoads() throws {
@@ -91,7 +96,7 @@ import Testing
             for i in 0..<8 {
                 group.addTask {
                     for _ in 0..<100 {
-                        store.setHealth(ServerHealth(status: i.isMultiple(of: 2) ? .up : .down, since: .now, lastResult: ""), for: i.isMultiple(of: 2) ? a : b)
+                        store.setHealth(ServerHealth(status: i.isMultiple(of: 2) ? .up : .down, since: .now, lastResult: ""), for: i.isMultiple(of: 2) ? pa : pb)
                     }
                 }
             }
@@ -101,7 +106,7 @@ import Testing
 
     @Test func statusReportShowsWhatOperatorsNeed() throws {
         let store = StateStore(topology: topology())
-        store.setHealth(ServerHealth(status: .down, since: .now, lastResult: "connection refused"), for: a)
+        store.setHealth(ServerHealth(status: .down, since: .now, lastResult: "connection refused"), for: pa)
         try store.setDrained(true, for: b)
         let report = StatusReport(store.current)
         #expect(report.pools[0].serving == "unavailable")

@@ -18,9 +18,9 @@ import Testing
 
     func state(down: [String] = [], drained: [String] = [], status: HealthStatus = .down, mode: BalancingMode = .roundRobin) -> State {
         let topology = topology(mode: mode)
-        var health: [ServerKey: ServerHealth] = [:]
+        var health: [ProbeKey: ServerHealth] = [:]
         for server in topology.pools[0].servers {
-            let key = ServerKey(pool: "web", server: server.name)
+            let key = ProbeKey(server: ServerKey(pool: "web", server: server.name), port: 80)
             health[key] = ServerHealth(status: down.contains(server.name) ? status : .up, since: now, lastResult: "")
         }
         return State(

@@ -57,3 +57,63 @@ public struct Topology: Hashable, Sendable {
     /// The server a key names.
     public func server(_ key: ServerKey) -> Server? { pool(named: key.pool)?.server(named: key.server) }
 }
+
+/// One port of one server that a health check probes. A check without a port probes every
+/// port the relays forward to, so that each relay's port has its own health, as each
+/// relayd relay and each HAProxy backend checks its own.
+public struct ProbeKey: Hashable, Sendable, Comparable, CustomStringConvertible {
+    /// The server.
+    public var server: ServerKey
+    /// The port probed.
+    public var port: Int
+
+    /// A probe key.
+    public init(server: ServerKey, port: Int) {
+        self.server = server
+        self.port = port
+    }
+
+    /// `pool/server:port`.
+    public var description: String { "\(server):\(port)" }
+
+    public static func < (lhs: ProbeKey, rhs: ProbeKey) -> Bool {
+        (lhs.server, lhs.port) < (rhs.server, rhs.port)
+    }
+}
+
+extension Topology {
+    /// The ports the check of `pool` probes on `server`: the check's port, else the server's,
+    /// else every port that relays forward to from this pool. Empty without a check.
+    public func probePorts(pool: Pool, server: Server) -> [Int] {
+        guard let check = pool.check else { return [] }
+        if let port = check.port ?? server.port { return [port] }
+        var ports: [Int] = []
+        for relay in relays where relay.pool == pool.name {
+            let port = relay.target(for: server).port
+            if !ports.contains(port) { ports.append(port) }
+        }
+        return ports
+    }
+
+    /// Every probe the topology needs, with the check that runs it.
+    public var probes: [(key: ProbeKey, server: Server, check: Check)] {
+        var result: [(key: ProbeKey, server: Server, check: Check)] = []
+        for pool in pools {
+            guard let check = pool.check else { continue }
+            for server in pool.servers {
+                for port in probePorts(pool: pool, server: server) {
+                    result.append((ProbeKey(server: ServerKey(pool: pool.name, server: server.name), port: port), server, check))
+                }
+            }
+        }
+        return result
+    }
+
+    /// The probe whose result decides whether `server` takes new connections through `relay`;
+    /// nil when its pool has no check.
+    public func probe(for relay: Relay, pool: Pool, server: Server) -> ProbeKey? {
+        guard let check = pool.check else { return nil }
+        let port = check.port ?? server.port ?? relay.target(for: server).port
+        return ProbeKey(server: ServerKey(pool: pool.name, server: server.name), port: port)
+    }
+}

@@ -1,26 +1,28 @@
 /// Everything a node acts on, as one immutable, versioned value.
 ///
 /// Topology + health + operator overrides, plus what is derived from them once per
-/// publication (the servers each pool may use). Edges take one snapshot per connection
-/// and ask it; they never wait on a lock or on the store.
+/// publication (the servers each relay and each pool may use). Edges take one snapshot
+/// per connection and ask it; they never wait on a lock or on the store.
 public struct State: Sendable {
     /// Increases by one with every publication.
     public let version: UInt64
     /// The validated config.
     public let topology: Topology
-    /// Health of every server, by key.
-    public let health: [ServerKey: ServerHealth]
+    /// Health of every probed port, by key.
+    public let health: [ProbeKey: ServerHealth]
     /// Operator overrides.
     public let overrides: OperatorOverrides
-    /// Each pool's rotation, by pool name.
+    /// Each pool's rotation, by pool name: a server counts when every port probed on it is up.
     public let pools: [String: PoolView]
+    /// Each relay's rotation, by relay name: a server counts when the port that relay uses is up.
+    public let relayPools: [String: PoolView]
     /// Each server's live load, by key.
     public let loads: [ServerKey: ServerLoad]
     private let relaysByName: [String: Relay]
 
-    /// Builds a state and derives each pool's rotation.
+    /// Builds a state and derives each pool's and relay's rotation.
     public init(
-        version: UInt64, topology: Topology, health: [ServerKey: ServerHealth], overrides: OperatorOverrides,
+        version: UInt64, topology: Topology, health: [ProbeKey: ServerHealth], overrides: OperatorOverrides,
         loads: [ServerKey: ServerLoad]
     ) {
         self.version = version
@@ -29,35 +31,71 @@ public struct State: Sendable {
         self.overrides = overrides
         self.loads = loads
         self.relaysByName = Dictionary(topology.relays.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        func takesTraffic(_ key: ProbeKey?) -> Bool {
+            guard let key else { return true }
+            return health[key]?.status.takesTraffic ?? true
+        }
         var pools: [String: PoolView] = [:]
+        var poolsByName: [String: Pool] = [:]
         for pool in topology.pools {
-            var primaries: [CandidateSet.Member] = []
-            var backups: [CandidateSet.Member] = []
-            for server in pool.servers {
-                let key = ServerKey(pool: pool.name, server: server.name)
-                guard !overrides.drained.contains(key) else { continue }
-                guard health[key]?.status.takesTraffic ?? true else { continue }
-                let member = CandidateSet.Member(key: key, server: server, load: loads[key] ?? ServerLoad())
-                if server.isBackup { backups.append(member) } else { primaries.append(member) }
+            poolsByName[pool.name] = pool
+            pools[pool.name] = State.rotation(of: pool, overrides: overrides, loads: loads) { server in
+                topology.probePorts(pool: pool, server: server).allSatisfy {
+                    takesTraffic(ProbeKey(server: ServerKey(pool: pool.name, server: server.name), port: $0))
+                }
             }
-            pools[pool.name] = PoolView(
-                pool: pool, primaries: CandidateSet(members: primaries), backups: CandidateSet(members: backups))
+        }
+        var relayPools: [String: PoolView] = [:]
+        for relay in topology.relays {
+            guard let pool = poolsByName[relay.pool] else { continue }
+            relayPools[relay.name] = State.rotation(of: pool, overrides: overrides, loads: loads) { server in
+                takesTraffic(topology.probe(for: relay, pool: pool, server: server))
+            }
         }
         self.pools = pools
+        self.relayPools = relayPools
+    }
+
+    private static func rotation(
+        of pool: Pool, overrides: OperatorOverrides, loads: [ServerKey: ServerLoad], healthy: (Server) -> Bool
+    ) -> PoolView {
+        var primaries: [CandidateSet.Member] = []
+        var backups: [CandidateSet.Member] = []
+        for server in pool.servers {
+            let key = ServerKey(pool: pool.name, server: server.name)
+            guard !overrides.drained.contains(key), healthy(server) else { continue }
+            let member = CandidateSet.Member(key: key, server: server, load: loads[key] ?? ServerLoad())
+            if server.isBackup { backups.append(member) } else { primaries.append(member) }
+        }
+        return PoolView(pool: pool, primaries: CandidateSet(members: primaries), backups: CandidateSet(members: backups))
     }
 
     /// The relay with this name.
     public func relay(named name: String) -> Relay? { relaysByName[name] }
 
-    /// The status an operator sees for a server: its health, or `drained` on top of it.
-    public func health(of key: ServerKey) -> ServerHealth? { health[key] }
+    /// A server's health across its probed ports: the worst of them (down, then suspect,
+    /// then unknown, then up); nil when nothing probes it.
+    public func health(of key: ServerKey) -> ServerHealth? {
+        guard let pool = topology.pool(named: key.pool), let server = pool.server(named: key.server) else { return nil }
+        let results = topology.probePorts(pool: pool, server: server).compactMap { health[ProbeKey(server: key, port: $0)] }
+        return results.max { State.severity($0.status) < State.severity($1.status) }
+    }
+
+    private static func severity(_ status: HealthStatus) -> Int {
+        switch status {
+        case .up: return 0
+        case .unknown: return 1
+        case .suspect: return 2
+        case .down: return 3
+        }
+    }
 
     /// Whether an operator drained this server.
     public func isDrained(_ key: ServerKey) -> Bool { overrides.drained.contains(key) }
 
     /// Chooses a server for a new connection or request through `relay`.
     ///
-    /// A sticky server is kept while it is in the pool's active tier and not excluded;
+    /// A sticky server is kept while it is in the relay's active tier and not excluded;
     /// otherwise the relay's balancing mode decides among the active tier, which is the
     /// primaries, or the backups when no primary is in rotation. `excluding` lists servers
     /// that already failed this connection (redispatch); when it covers every primary in
@@ -65,7 +103,7 @@ public struct State: Sendable {
     public func choose(
         for relay: Relay, input: BalancingInput, sticky: ServerKey? = nil, excluding: [ServerKey] = []
     ) -> CandidateSet.Member? {
-        guard let view = pools[relay.pool] else { return nil }
+        guard let view = relayPools[relay.name] ?? pools[relay.pool] else { return nil }
         for tier in [view.primaries, view.backups] where !tier.isEmpty {
             if let sticky, !excluding.contains(sticky), let member = tier.members.first(where: { $0.key == sticky }) {
                 return member

@@ -18,7 +18,7 @@ public final class StateStore: Sendable {
     private struct Inputs: Sendable {
         var version: UInt64
         var topology: Topology
-        var health: [ServerKey: ServerHealth]
+        var health: [ProbeKey: ServerHealth]
         var overrides: OperatorOverrides
         var loads: [ServerKey: ServerLoad]
         var subscribers: [Int: AsyncStream<State>.Continuation]
@@ -68,11 +68,12 @@ public final class StateStore: Sendable {
         }
     }
 
-    /// Publishes a server's new health.
+    /// Publishes the new health of one probed port; ignored for probes the topology no
+    /// longer has (a checker that a reload just stopped).
     @discardableResult
-    public func setHealth(_ health: ServerHealth, for key: ServerKey) -> State {
+    public func setHealth(_ health: ServerHealth, for key: ProbeKey) -> State {
         publish { inputs in
-            guard inputs.topology.server(key) != nil else { return }
+            guard inputs.health[key] != nil else { return }
             inputs.health[key] = health
         }
     }
@@ -108,25 +109,21 @@ public final class StateStore: Sendable {
             loads: inputs.loads)
     }
 
-    /// Makes health, loads and overrides fit the topology in `inputs`.
+    /// Makes health, loads and overrides fit the topology in `inputs`. A probe keeps its
+    /// health when its server and check are unchanged; a new or changed one starts `unknown`.
     private static func reconcile(_ inputs: inout Inputs, previous: Topology?, now: ContinuousClock.Instant) {
-        var health: [ServerKey: ServerHealth] = [:]
         var loads: [ServerKey: ServerLoad] = [:]
         for pool in inputs.topology.pools {
-            let oldPool = previous?.pool(named: pool.name)
-            for server in pool.servers {
-                let key = ServerKey(pool: pool.name, server: server.name)
-                loads[key] = inputs.loads[key] ?? ServerLoad()
-                guard pool.check != nil else {
-                    health[key] = ServerHealth(status: .up, since: now, lastResult: "no check configured")
-                    continue
-                }
-                let unchanged = oldPool?.check == pool.check && oldPool?.server(named: server.name) == server
-                if unchanged, let kept = inputs.health[key], oldPool?.check != nil {
-                    health[key] = kept
-                } else {
-                    health[key] = ServerHealth(status: .unknown, since: now, lastResult: "not probed yet")
-                }
+            for key in pool.serverKeys { loads[key] = inputs.loads[key] ?? ServerLoad() }
+        }
+        var health: [ProbeKey: ServerHealth] = [:]
+        for probe in inputs.topology.probes {
+            let oldPool = previous?.pool(named: probe.key.server.pool)
+            let unchanged = oldPool?.check == probe.check && oldPool?.server(named: probe.server.name) == probe.server
+            if unchanged, let kept = inputs.health[probe.key] {
+                health[probe.key] = kept
+            } else {
+                health[probe.key] = ServerHealth(status: .unknown, since: now, lastResult: "not probed yet")
             }
         }
         inputs.health = health

@@ -1,5 +1,13 @@
 /// What `ballast status` and the admin API show: a plain, encodable view of one State.
 public struct StatusReport: Codable, Hashable, Sendable {
+    /// One probed port of a server.
+    public struct ProbeLine: Codable, Hashable, Sendable {
+        public var port: Int
+        public var health: String
+        public var healthForSeconds: Double
+        public var lastResult: String
+    }
+
     /// One server's line.
     public struct ServerLine: Codable, Hashable, Sendable {
         public var name: String
@@ -7,11 +15,13 @@ public struct StatusReport: Codable, Hashable, Sendable {
         public var port: Int?
         public var weight: Int
         public var backup: Bool
-        /// `unknown`, `up`, `suspect` or `down`.
+        /// `unknown`, `up`, `suspect` or `down`: the worst of its probes; `up` when unchecked.
         public var health: String
         /// Seconds in the current health status.
         public var healthForSeconds: Double
         public var lastResult: String
+        /// Each probed port, when the check probes more than one.
+        public var probes: [ProbeLine]
         public var drained: Bool
         /// Whether the server takes new connections now.
         public var inRotation: Bool
@@ -62,19 +72,29 @@ public struct StatusReport: Codable, Hashable, Sendable {
             }
             let servers = pool.servers.map { server -> ServerLine in
                 let key = ServerKey(pool: pool.name, server: server.name)
-                let health = state.health[key]
+                let health = state.health(of: key)
                 let load = state.loads[key]
-                let elapsed = health.map { now - $0.since } ?? .zero
-                let (seconds, attoseconds) = elapsed.components
+                let probes = state.topology.probePorts(pool: pool, server: server).compactMap { port -> ProbeLine? in
+                    guard let probe = state.health[ProbeKey(server: key, port: port)] else { return nil }
+                    return ProbeLine(
+                        port: port, health: probe.status.rawValue, healthForSeconds: seconds(now - probe.since),
+                        lastResult: probe.lastResult)
+                }
                 return ServerLine(
                     name: server.name, address: server.address.description, port: server.port, weight: server.weight,
-                    backup: server.isBackup, health: health?.status.rawValue ?? "unknown",
-                    healthForSeconds: Double(seconds) + Double(attoseconds) / 1e18,
-                    lastResult: health?.lastResult ?? "", drained: state.isDrained(key), inRotation: rotation.contains(key),
+                    backup: server.isBackup, health: health?.status.rawValue ?? "up",
+                    healthForSeconds: health.map { seconds(now - $0.since) } ?? 0,
+                    lastResult: health?.lastResult ?? "no check configured", probes: probes.count > 1 ? probes : [],
+                    drained: state.isDrained(key), inRotation: rotation.contains(key),
                     activeConnections: load?.active ?? 0, totalConnections: load?.total ?? 0,
                     failedConnects: load?.failedConnects ?? 0)
             }
             return PoolLine(name: pool.name, site: pool.site, backupPool: pool.backupPool, serving: serving, servers: servers)
         }
     }
+}
+
+private func seconds(_ duration: Duration) -> Double {
+    let (seconds, attoseconds) = duration.components
+    return Double(seconds) + Double(attoseconds) / 1e18
 }
