@@ -57,6 +57,11 @@ public enum ConfigLoader {
 
     private static func syntaxError(_ error: YamlError, file: String) -> ConfigError {
         switch error {
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            return ConfigError(
+                code: .duplicate, file: file, line: context.mark.line, column: context.mark.column,
+                key: duplicates.sorted().joined(separator: ", "),
+                message: "appears more than once in the mapping that starts here", expected: "each key once")
         case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _):
             let what = [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ": ")
             return ConfigError(
@@ -332,7 +337,9 @@ struct TopologyBuilder {
             reader.fail(.invalidValue, at: node, key: key, "is \(reader.describe(node))", expected: expected)
             return nil
         }
-        let parts = scalar.string.split(separator: "-").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        let parts = scalar.string.split(separator: "-", omittingEmptySubsequences: false).map {
+            Int($0.trimmingCharacters(in: .whitespaces))
+        }
         if parts.count == 1, let low = parts[0], (100...599).contains(low) { return low...low }
         if parts.count == 2, let low = parts[0], let high = parts[1], (100...599).contains(low),
             (100...599).contains(high), low <= high
