@@ -1,10 +1,10 @@
 public import BallastCore
 import BallastNIO
-import NIOCore
 import NIOTLS
 import NIOHTTP1
 import NIOPosix
 public import NIOSSL
+public import NIOCore
 
 /// The outcome of one probe, in words for the operator.
 public enum ProbeResult: Hashable, Sendable {
@@ -42,6 +42,11 @@ public struct ProbeTarget: Sendable {
         }
     }
 
+    /// Runs one probe; the future always succeeds, with the result.
+    public func run(on eventLoop: any EventLoop) -> EventLoopFuture<ProbeResult> {
+        Probe.run(self, on: eventLoop)
+    }
+
     var serverName: String? {
         switch check.kind {
         case .tls(let tls), .http(_, tls: .some(let tls)): return tls.serverName
@@ -53,6 +58,9 @@ public struct ProbeTarget: Sendable {
 /// Runs one probe on an event loop; the future never fails, it carries a `ProbeResult`.
 enum Probe {
     static func run(_ target: ProbeTarget, on eventLoop: any EventLoop) -> EventLoopFuture<ProbeResult> {
+        guard eventLoop.inEventLoop else {
+            return eventLoop.flatSubmit { run(target, on: eventLoop) }
+        }
         let promise = eventLoop.makePromise(of: ProbeResult.self)
         let timeout = TimeAmount(target.check.timeout)
         let started = NIODeadline.now()

@@ -1,0 +1,102 @@
+import BallastCore
+import BallastHealthChecks
+import BallastTestSupport
+import Logging
+import NIOCore
+import NIOPosix
+import Testing
+
+@Suite struct HealthMonitorTests {
+    let interval = Duration.milliseconds(100)
+    let timeout = Duration.milliseconds(80)
+
+    func topology(ports: [Int], rise: Int = 2, fall: Int = 3) -> Topology {
+        let check = Check(kind: .tcp, interval: interval, timeout: timeout, rise: rise, fall: fall)
+        let servers = ports.enumerated().map { Server(name: "s\($0.offset)", address: IPAddress(v4: 127, 0, 0, 1), port: $0.element) }
+        return Topology(pools: [Pool(name: "p", check: check, servers: servers)])
+    }
+
+    func status(_ store: StateStore, _ index: Int) -> HealthStatus? {
+        store.current.health(of: ServerKey(pool: "p", server: "s\(index)"))?.status
+    }
+
+    /// The bound: a dead server is out of rotation within interval x fall.
+    @Test func deadServerOutOfRotationWithinIntervalTimesFall() async throws {
+        let alive = try await TestBackend.start(name: "alive")
+        let dying = try await TestBackend.start(name: "dying")
+        let store = StateStore(topology: topology(ports: [alive.port, dying.port]))
+        let monitor = HealthMonitor(store: store, group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "test"))
+        defer { monitor.stopAll(); Task { await alive.stop() } }
+        monitor.sync(with: store.current.topology)
+        #expect(await eventually { status(store, 0) == .up && status(store, 1) == .up })
+
+        await dying.stop()
+        let killed = ContinuousClock.now
+        #expect(await eventually(timeout: .seconds(3), every: .milliseconds(5)) { status(store, 1) == .down })
+        let detection = ContinuousClock.now - killed
+        // interval x fall, plus one probe's scheduling slack.
+        #expect(detection <= interval * 3 + interval, "took \(detection)")
+        #expect(store.current.pools["p"]!.primaries.members.map(\.server.name) == ["s0"])
+        #expect(status(store, 0) == .up)
+    }
+
+    @Test func returnsAfterRise() async throws {
+        let backend = try await TestBackend.start(name: "b")
+        let port = backend.port
+        let store = StateStore(topology: topology(ports: [port], rise: 3, fall: 1))
+        let monitor = HealthMonitor(store: store, group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "test"))
+        defer { monitor.stopAll() }
+        monitor.sync(with: store.current.topology)
+        #expect(await eventually { status(store, 0) == .up })
+        await backend.stop()
+        #expect(await eventually { status(store, 0) == .down })
+        let back = try await TestBackend.start(name: "b", port: port)
+        defer { Task { await back.stop() } }
+        let returned = ContinuousClock.now
+        #expect(await eventually { status(store, 0) == .up })
+        // Three passing probes are needed: at least two intervals after the first.
+        #expect(ContinuousClock.now - returned >= interval * 2 - .milliseconds(20))
+    }
+
+    @Test func observedFailureMakesSuspectAndProbesAtOnce() async throws {
+        let backend = try await TestBackend.start(name: "b")
+        // A long interval: only the immediate probe can clear the suspicion quickly.
+        var t = topology(ports: [backend.port])
+        t.pools[0].check?.interval = .seconds(30)
+        t.pools[0].check?.timeout = .seconds(1)
+        let store = StateStore(topology: t)
+        let monitor = HealthMonitor(store: store, group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "test"))
+        defer { monitor.stopAll(); Task { await backend.stop() } }
+        monitor.sync(with: t)
+        #expect(await eventually { status(store, 0) == .up })
+        let updates = store.updates()
+        monitor.observedFailure(of: ProbeKey(server: ServerKey(pool: "p", server: "s0"), port: backend.port), reason: "refused once")
+        var seen: [HealthStatus] = []
+        for await state in updates {
+            seen.append(state.health(of: ServerKey(pool: "p", server: "s0"))!.status)
+            if seen.last == .up { break }
+        }
+        #expect(seen == [.suspect, .up])
+    }
+
+    @Test func syncKeepsUnchangedCheckersAndStopsRemovedOnes() async throws {
+        let a = try await TestBackend.start(name: "a")
+        let b = try await TestBackend.start(name: "b")
+        defer { Task { await a.stop(); await b.stop() } }
+        let store = StateStore(topology: topology(ports: [a.port, b.port]))
+        let monitor = HealthMonitor(store: store, group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "test"))
+        defer { monitor.stopAll() }
+        monitor.sync(with: store.current.topology)
+        #expect(await eventually { status(store, 0) == .up && status(store, 1) == .up })
+        let probesBefore = b.accepted
+        let smaller = topology(ports: [a.port])
+        store.replaceTopology(smaller)
+        monitor.sync(with: smaller)
+        #expect(status(store, 0) == .up)  // kept, not reset
+        try await Task.sleep(for: .milliseconds(150))
+        let settled = b.accepted
+        try await Task.sleep(for: .milliseconds(400))
+        #expect(b.accepted == settled, "the removed server is still probed")
+        #expect(settled >= probesBefore)
+    }
+}
