@@ -155,6 +155,8 @@ let package = Package(
             dependencies: [
                 "BallastCore",
                 "BallastCodecs",
+                "BallastNode",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: nio),
                 .product(name: "NIOPosix", package: nio),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -22,6 +22,8 @@ public final class TestBackend: Sendable {
         case http(status: Int, body: String)
         /// Accepts and never says or reads anything.
         case silent
+        /// Writes `NAME\n` and half-closes at once, then counts what it still reads (`received`).
+        case banner
     }
 
     public let name: String
@@ -32,6 +34,7 @@ public final class TestBackend: Sendable {
     final class SharedState: Sendable {
         let accepted = ManagedAtomic<Int>(0)
         let streamed = ManagedAtomic<Int>(0)
+        let received = ManagedAtomic<Int>(0)
         let children = Mutex<[ObjectIdentifier: any Channel]>([:])
         let headers = Mutex<[ProxyHeader]>([])
     }
@@ -75,6 +78,8 @@ public final class TestBackend: Sendable {
     public var open: Int { state.children.withLock { $0.count } }
     /// Bytes a `stream` server has handed to the kernel so far.
     public var streamed: Int { state.streamed.load(ordering: .relaxed) }
+    /// Bytes a `banner` server read after its half-close.
+    public var received: Int { state.received.load(ordering: .relaxed) }
     /// PROXY headers received, in order.
     public var proxyHeaders: [ProxyHeader] { state.headers.withLock { $0 } }
 
@@ -84,8 +89,29 @@ public final class TestBackend: Sendable {
         for child in state.children.withLock({ Array($0.values) }) { try? await child.close() }
     }
 
-    /// The byte at `offset` of a `stream` server's output.
-    public static func patternByte(_ offset: Int) -> UInt8 { UInt8(truncatingIfNeeded: offset &* 31 &+ offset >> 8) }
+    /// One period of a `stream` server's output. The period is prime, so that a lost,
+    /// repeated or reordered chunk of any power-of-two size shows up as a mismatch.
+    static let patternPeriod = 65_521
+    static let patternTable: [UInt8] = (0..<patternPeriod).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 8) }
+
+    /// `count` bytes of a `stream` server's output starting at `offset`.
+    public static func pattern(from offset: Int, count: Int) -> [UInt8] {
+        var result: [UInt8] = []
+        result.reserveCapacity(count)
+        var position = offset % patternPeriod
+        while result.count < count {
+            let take = min(patternPeriod - position, count - result.count)
+            result.append(contentsOf: patternTable[position..<(position + take)])
+            position = 0
+        }
+        return result
+    }
+
+    /// Whether `bytes` is a `stream` server's output at `offset`, compared with memcmp.
+    public static func matchesPattern(_ bytes: [UInt8], at offset: Int) -> Bool {
+        let expected = pattern(from: offset, count: bytes.count)
+        return bytes.withUnsafeBytes { a in expected.withUnsafeBytes { b in memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0 } }
+    }
 }
 
 final class BackendHandler: ChannelInboundHandler {
@@ -111,6 +137,10 @@ final class BackendHandler: ChannelInboundHandler {
             context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "\(name)\n")), promise: nil)
         case .stream:
             pump(context: context)
+        case .banner:
+            context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "\(name)\n"))).assumeIsolated().whenComplete { _ in
+                context.close(mode: .output, promise: nil)
+            }
         default:
             break
         }
@@ -148,6 +178,8 @@ final class BackendHandler: ChannelInboundHandler {
                     context.close(promise: nil)
                 }
             }
+        case .banner:
+            state.received.wrappingIncrement(by: buffer.readableBytes, ordering: .relaxed)
         case .stream, .silent:
             break
         }
@@ -179,12 +211,7 @@ final class BackendHandler: ChannelInboundHandler {
         guard case .stream(let total) = behaviour else { return }
         while context.channel.isWritable && streamOffset < total {
             let size = min(64 * 1024, total - streamOffset)
-            var buffer = context.channel.allocator.buffer(capacity: size)
-            let start = streamOffset
-            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { raw in
-                for i in 0..<size { raw[i] = TestBackend.patternByte(start + i) }
-                return size
-            }
+            let buffer = context.channel.allocator.buffer(bytes: TestBackend.pattern(from: streamOffset, count: size))
             streamOffset += size
             let state = self.state
             context.writeAndFlush(wrapOutboundOut(buffer)).whenSuccess {

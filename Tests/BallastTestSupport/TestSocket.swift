@@ -15,10 +15,25 @@ public final class TestSocket {
     private var fd: Int32
     private var buffered: [UInt8] = []
 
-    /// Connects to 127.0.0.1:`port`.
-    public init(port: Int, timeout: Duration = .seconds(5)) throws {
+    /// Connects to 127.0.0.1:`port`, from `source` (any 127.0.0.0/8 address) when given, so
+    /// that one machine can play many clients.
+    public init(port: Int, source: String? = nil, timeout: Duration = .seconds(5)) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket: \(String(cString: strerror(errno)))") }
+        if let source {
+            var local = sockaddr_in()
+            local.sin_family = sa_family_t(AF_INET)
+            local.sin_port = 0
+            local.sin_addr.s_addr = inet_addr(source)
+            let bound = withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard bound == 0 else {
+                let reason = String(cString: strerror(errno))
+                Glibc.close(fd)
+                throw Failure(description: "bind to \(source): \(reason)")
+            }
+        }
         let (seconds, attoseconds) = timeout.components
         var tv = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
@@ -51,14 +66,7 @@ public final class TestSocket {
     }
 
     /// Sends all of `bytes`.
-    public func send(_ bytes: [UInt8]) throws {
-        var offset = 0
-        while offset < bytes.count {
-            let sent = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            guard sent > 0 else { throw Failure(description: "send: \(String(cString: strerror(errno)))") }
-            offset += sent
-        }
-    }
+    public func send(_ bytes: [UInt8]) throws { try sender.send(bytes) }
 
     /// Sends a string's UTF-8 bytes.
     public func send(_ text: String) throws { try send(Array(text.utf8)) }
@@ -115,6 +123,29 @@ public final class TestSocket {
         let count = recv(fd, &byte, 1, 0)
         if count == 1 { buffered.append(byte) }
         return count == 0 || (count < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+    }
+
+    /// The writing half, to send from another task while this one reads. It holds only the
+    /// descriptor: send(2) and shutdown(2) need no state of this object, and the kernel
+    /// allows one thread to send while another receives.
+    public var sender: Sender { Sender(fd: fd) }
+
+    /// The writing half of a socket.
+    public struct Sender: Sendable {
+        fileprivate let fd: Int32
+
+        /// Sends all of `bytes`.
+        public func send(_ bytes: [UInt8]) throws {
+            var offset = 0
+            while offset < bytes.count {
+                let sent = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                guard sent > 0 else { throw Failure(description: "send: \(String(cString: strerror(errno)))") }
+                offset += sent
+            }
+        }
+
+        /// Half-closes.
+        public func shutdownWrite() { shutdown(fd, Int32(SHUT_WR)) }
     }
 
     /// Half-closes: no more bytes from us; reading goes on.
