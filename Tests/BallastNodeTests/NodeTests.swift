@@ -1,0 +1,126 @@
+import BallastCore
+import BallastNode
+import BallastTestSupport
+import Logging
+import NIOPosix
+import Testing
+
+/// Reloads and shutdown of a node in this process.
+@Suite(.serialized) struct NodeTests {
+    @Test func reloadKeepsUnchangedListenersAndTheirConnections() async throws {
+        let lab = try await RelayLab(backends: ["a", "b"])
+        defer { Task { await lab.shutdown() } }
+        let inode = Ports.listeningSocketInode(port: lab.relayPort)
+        #expect(inode != nil)
+        let held = try TestSocket(port: lab.relayPort)
+        let first = try #require(try held.readLine())
+
+        var topology = lab.node.store.current.topology
+        topology.relays[0].mode = .sourceHash
+        topology.relays[0].timeouts.idle = .seconds(600)
+        let summary = try await lab.node.apply(topology)
+        #expect(summary.changed == ["front"])
+        #expect(Ports.listeningSocketInode(port: lab.relayPort) == inode)
+        try held.send("across the reload\n")
+        #expect(try held.readLine() == "across the reload")
+        // New connections follow the new mode: one client address, always the same server.
+        let answers = Set(try (0..<6).map { _ in try lab.whoAnswers(source: "127.0.0.44") })
+        #expect(answers.count == 1)
+        _ = first
+    }
+
+    @Test func reloadWithNothingChangedChangesNothing() async throws {
+        let lab = try await RelayLab()
+        defer { Task { await lab.shutdown() } }
+        let summary = try await lab.node.apply(lab.node.store.current.topology)
+        #expect(summary.unchanged == ["front"])
+        #expect(summary.added.isEmpty && summary.changed.isEmpty && summary.removed.isEmpty)
+    }
+
+    @Test func reloadBindsNewRelaysAndRetiresRemovedOnes() async throws {
+        let lab = try await RelayLab(backends: ["a"])
+        defer { Task { await lab.shutdown() } }
+        let held = try TestSocket(port: lab.relayPort)
+        #expect(try held.readLine() == "a")
+        let newPort = Ports.free()
+        var topology = lab.node.store.current.topology
+        topology.relays = [Relay(name: "moved", listen: Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: newPort), pool: "pool")]
+        let summary = try await lab.node.apply(topology)
+        #expect(summary.added == ["moved"])
+        #expect(summary.removed == ["front"])
+        #expect(throws: TestSocket.Failure.self) { _ = try TestSocket(port: lab.relayPort) }
+        let fresh = try TestSocket(port: newPort)
+        #expect(try fresh.readLine() == "a")
+        // The removed relay's open connection goes on until it ends.
+        try held.send("old relay\n")
+        #expect(try held.readLine() == "old relay")
+        #expect(await lab.node.activeConnections == 2)
+    }
+
+    @Test func aPortInUseRefusesTheReloadAndKeepsTheOldConfig() async throws {
+        let lab = try await RelayLab(backends: ["a"])
+        defer { Task { await lab.shutdown() } }
+        let squatter = try await TestBackend.start(name: "squatter")
+        defer { Task { await squatter.stop() } }
+        let before = lab.node.store.current
+        var topology = before.topology
+        topology.relays[0].mode = .random
+        topology.relays.append(Relay(name: "taken", listen: Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: squatter.port), pool: "pool"))
+        await #expect(throws: NodeError.self) { try await lab.node.apply(topology) }
+        let after = lab.node.store.current
+        #expect(after.topology == before.topology)
+        #expect(after.relay(named: "front")?.mode == .roundRobin)
+        #expect(try lab.whoAnswers() == "a")
+    }
+
+    @Test func startRefusesAPortInUseAndBindsNothing() async throws {
+        let squatter = try await TestBackend.start(name: "squatter")
+        defer { Task { await squatter.stop() } }
+        let free = Ports.free()
+        let topology = Topology(
+            pools: [Pool(name: "p", servers: [Server(name: "s", address: IPAddress(v4: 127, 0, 0, 1), port: squatter.port)])],
+            relays: [
+                Relay(name: "ok", listen: Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: free), pool: "p"),
+                Relay(name: "taken", listen: Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: squatter.port), pool: "p"),
+            ])
+        let node = Node(topology: topology, group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "test"))
+        do {
+            try await node.start()
+            Issue.record("started on a port in use")
+        } catch {
+            #expect(error.description.contains("relay taken cannot listen on 127.0.0.1:\(squatter.port)"))
+        }
+        #expect(throws: TestSocket.Failure.self) { _ = try TestSocket(port: free) }
+    }
+
+    @Test func shutdownLetsOpenConnectionsFinish() async throws {
+        let lab = try await RelayLab(backends: ["a"])
+        let held = try TestSocket(port: lab.relayPort)
+        #expect(try held.readLine() == "a")
+        let port = lab.relayPort
+        let stopping = Task { await lab.node.shutdown(grace: .seconds(5)) }
+        // No new connections once shutdown starts...
+        #expect(await eventually { (try? TestSocket(port: port)) == nil })
+        // ...but the open one still works until its client ends it.
+        try held.send("draining\n")
+        #expect(try held.readLine() == "draining")
+        let closedAt = ContinuousClock.now
+        held.close()
+        await stopping.value
+        #expect(ContinuousClock.now - closedAt < .seconds(2))
+        await lab.shutdown()
+    }
+
+    @Test func shutdownClosesWhatIsLeftAtTheDeadline() async throws {
+        let lab = try await RelayLab(backends: ["a"])
+        let held = try TestSocket(port: lab.relayPort, timeout: .seconds(5))
+        #expect(try held.readLine() == "a")
+        let started = ContinuousClock.now
+        await lab.node.shutdown(grace: .milliseconds(500))
+        let took = ContinuousClock.now - started
+        #expect(took >= .milliseconds(450))
+        #expect(took < .seconds(3))
+        #expect(held.isClosedByPeer())
+        await lab.shutdown()
+    }
+}
