@@ -1,0 +1,185 @@
+import BallastTestSupport
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The real program under real signals, in front of real servers, driven by real clients.
+@Suite(.serialized) struct RunScenarioTests {
+    static func config(relayPort: Int, adminPort: Int, servers: [(String, Int)], mode: String = "round-robin", extra: String = "") -> String {
+        """
+        node:
+          shutdown-grace: 2s
+        admin:
+          listen: 127.0.0.1:\(adminPort)
+          token: test-token
+        checks:
+          fast: {type: tcp, interval: 200ms, timeout: 150ms, rise: 1, fall: 2}
+        pools:
+          web:
+            check: fast
+            servers:
+        \(servers.map { "      - {name: \($0.0), address: 127.0.0.1:\($0.1)}" }.joined(separator: "\n"))
+        relays:
+          front:
+            listen: 127.0.0.1:\(relayPort)
+            pool: web
+            mode: \(mode)
+        \(extra)
+        """
+    }
+
+    func waitForListener(_ port: Int, _ ballast: BallastProcess) async -> Bool {
+        await eventually(timeout: .seconds(20)) { ballast.isRunning && Ports.listeningSocketInode(port: port) != nil }
+    }
+
+    func answer(_ port: Int) throws -> String? {
+        let socket = try TestSocket(port: port)
+        return try socket.readLine()
+    }
+
+    @Test func sighupReloadKeepsTheListenerAndAHeldConnection() async throws {
+        let a = try await TestBackend.start(name: "a")
+        let b = try await TestBackend.start(name: "b")
+        defer { Task { await a.stop(); await b.stop() } }
+        let relayPort = Ports.free()
+        let adminPort = Ports.free()
+        try await withBallast(config: Self.config(relayPort: relayPort, adminPort: adminPort, servers: [("a", a.port), ("b", b.port)])) { ballast in
+            #expect(await waitForListener(relayPort, ballast))
+            let inode = Ports.listeningSocketInode(port: relayPort)
+            let held = try TestSocket(port: relayPort)
+            let heldBy = try #require(try held.readLine())
+            #expect(Set(try (0..<4).map { _ in try answer(relayPort) }) == ["a", "b"])
+
+            // Reload: b leaves the pool, a new relay appears.
+            let secondPort = Ports.free()
+            try ballast.writeConfig(
+                Self.config(
+                    relayPort: relayPort, adminPort: adminPort, servers: [("a", a.port)],
+                    extra: "  second:\n    listen: 127.0.0.1:\(secondPort)\n    pool: web"))
+            ballast.signal(SIGHUP)
+            #expect(await eventually { ballast.log.contains("config applied") })
+            #expect(await waitForListener(secondPort, ballast))
+            #expect(Ports.listeningSocketInode(port: relayPort) == inode)
+            try held.send("held across the reload\n")
+            #expect(try held.readLine() == "held across the reload")
+            #expect(try (0..<4).map { _ in try answer(relayPort) } == ["a", "a", "a", "a"])
+            #expect(try answer(secondPort) == "a")
+
+            // A broken config is refused, logged, and the running one stays.
+            try ballast.writeConfig("pools:\n  web:\n    servers: [not-an-address]\n")
+            ballast.signal(SIGHUP)
+            #expect(await eventually { ballast.log.contains("config reload refused; the running config stays") })
+            #expect(ballast.log.contains("ballast.yaml:3:") && ballast.log.contains("pools.web.servers[0]"))
+            #expect(ballast.isRunning)
+            #expect(try answer(relayPort) == "a")
+            #expect(try answer(secondPort) == "a")
+            try held.send("still held\n")
+            #expect(try held.readLine() == "still held")
+            _ = heldBy
+        }
+    }
+
+    @Test func sigtermDrainsThenExits() async throws {
+        let a = try await TestBackend.start(name: "a")
+        defer { Task { await a.stop() } }
+        let relayPort = Ports.free()
+        try await withBallast(config: Self.config(relayPort: relayPort, adminPort: Ports.free(), servers: [("a", a.port)])) { ballast in
+            #expect(await waitForListener(relayPort, ballast))
+            let held = try TestSocket(port: relayPort)
+            #expect(try held.readLine() == "a")
+            ballast.signal(SIGTERM)
+            // It stops accepting at once...
+            #expect(await eventually { Ports.listeningSocketInode(port: relayPort) == nil })
+            #expect(throws: TestSocket.Failure.self) { _ = try TestSocket(port: relayPort) }
+            // ...keeps serving the open connection...
+            try held.send("last words\n")
+            #expect(try held.readLine() == "last words")
+            #expect(ballast.isRunning)
+            // ...and exits as soon as it ends.
+            held.close()
+            #expect(await ballast.waitForExit(timeout: .seconds(3)) == 0)
+            #expect(ballast.log.contains("node stopped"))
+        }
+    }
+
+    @Test func sigtermClosesLeftoversAtTheGraceDeadline() async throws {
+        let a = try await TestBackend.start(name: "a")
+        defer { Task { await a.stop() } }
+        let relayPort = Ports.free()
+        try await withBallast(config: Self.config(relayPort: relayPort, adminPort: Ports.free(), servers: [("a", a.port)])) { ballast in
+            #expect(await waitForListener(relayPort, ballast))
+            let held = try TestSocket(port: relayPort, timeout: .seconds(6))
+            #expect(try held.readLine() == "a")
+            let started = ContinuousClock.now
+            ballast.signal(SIGTERM)
+            #expect(await ballast.waitForExit(timeout: .seconds(6)) == 0)
+            let took = ContinuousClock.now - started
+            #expect(took >= .milliseconds(1900), "exited after \(took), before the 2 s grace")
+            #expect(held.isClosedByPeer())
+        }
+    }
+
+    @Test func statusAndDrainFromTheCommandLine() async throws {
+        let a = try await TestBackend.start(name: "a")
+        let b = try await TestBackend.start(name: "b")
+        defer { Task { await a.stop(); await b.stop() } }
+        let relayPort = Ports.free()
+        let adminPort = Ports.free()
+        try await withBallast(config: Self.config(relayPort: relayPort, adminPort: adminPort, servers: [("a", a.port), ("b", b.port)])) { ballast in
+            #expect(await waitForListener(relayPort, ballast))
+            #expect(await eventually { Ports.listeningSocketInode(port: adminPort) != nil })
+            let admin = ["--admin", "127.0.0.1:\(adminPort)", "--token", "test-token"]
+
+            #expect(try await eventually {
+                let status = try BallastProcess.run(["status"] + admin)
+                return status.status == 0 && status.stdout.contains("pool web: serving from primaries")
+                    && status.stdout.split(separator: "\n").filter { $0.contains(" up ") }.count == 2
+            })
+            let held = try TestSocket(port: relayPort)
+            let heldBy = try #require(try held.readLine())
+
+            let drain = try BallastProcess.run(["drain", "web/\(heldBy)"] + admin)
+            #expect(drain.status == 0)
+            #expect(drain.stdout.contains("web/\(heldBy): drained"))
+            let other = heldBy == "a" ? "b" : "a"
+            #expect(try (0..<4).map { _ in try answer(relayPort) } == [other, other, other, other])
+            try held.send("not cut\n")
+            #expect(try held.readLine() == "not cut")
+            let status = try BallastProcess.run(["status"] + admin)
+            #expect(status.stdout.contains("up,drained"))
+
+            #expect(try BallastProcess.run(["undrain", "web/\(heldBy)"] + admin).status == 0)
+            #expect(Set(try (0..<4).map { _ in try answer(relayPort) }) == ["a", "b"])
+
+            let unknown = try BallastProcess.run(["drain", "web/zz"] + admin)
+            #expect(unknown.status == 1)
+            #expect(unknown.stderr.contains("404"))
+            let noToken = try BallastProcess.run(["status", "--admin", "127.0.0.1:\(adminPort)"])
+            #expect(noToken.status == 1)
+            #expect(noToken.stderr.contains("401"))
+            _ = ballast
+        }
+    }
+
+    @Test func metricsAreServedForPrometheus() async throws {
+        let a = try await TestBackend.start(name: "a")
+        defer { Task { await a.stop() } }
+        let relayPort = Ports.free()
+        let adminPort = Ports.free()
+        try await withBallast(config: Self.config(relayPort: relayPort, adminPort: adminPort, servers: [("a", a.port)])) { ballast in
+            #expect(await waitForListener(relayPort, ballast))
+            #expect(await eventually { Ports.listeningSocketInode(port: adminPort) != nil })
+            for _ in 0..<3 { _ = try answer(relayPort) }
+            let socket = try TestSocket(port: adminPort)
+            try socket.send("GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            let response = String(decoding: try socket.readToEnd(limit: 1 << 20), as: UTF8.self)
+            #expect(response.hasPrefix("HTTP/1.1 200"))
+            #expect(response.contains("ballast_relay_connections_total{relay=\"front\"} 3"))
+            #expect(response.contains("ballast_server_up"))
+            _ = ballast
+        }
+    }
+}
