@@ -84,15 +84,16 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        // The L4 TCP relay edge.
+        // Linux system calls the relay engine makes, without sockaddr juggling in Swift.
+        .target(name: "CBallastLinux"),
+        // The L4 TCP relay edge: its own epoll threads (docs/decisions/0001-relay-engine.md).
         .target(
             name: "BallastRelay",
             dependencies: [
                 "BallastCore",
-                "BallastNIO",
                 "BallastCodecs",
-                .product(name: "NIOCore", package: nio),
-                .product(name: "NIOPosix", package: nio),
+                "CBallastLinux",
+                .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -136,6 +137,7 @@ let package = Package(
                 "BallastConfig",
                 "BallastNode",
                 "BallastAdmin",
+                "BallastRelay",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -22,9 +22,15 @@ extension SocketAddress {
         switch self {
         // sockaddr_in keeps the address at byte 4 and sockaddr_in6 at byte 8, on Linux and BSD alike.
         case .v4(let address):
-            return withUnsafeBytes(of: address.address) { IPAddress(bytes: $0[4..<8]) }
+            return withUnsafeBytes(of: address.address) { raw in
+                IPAddress(v4: raw[4], raw[5], raw[6], raw[7])
+            }
         case .v6(let address):
-            return withUnsafeBytes(of: address.address) { IPAddress(bytes: $0[8..<24]) }
+            return withUnsafeBytes(of: address.address) { raw in
+                IPAddress(
+                    v6High: UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
+                    low: UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self)))
+            }
         case .unixDomainSocket:
             return nil
         }

@@ -3,6 +3,7 @@ public import BallastHealthChecks
 public import BallastRelay
 public import Logging
 public import NIOCore
+import NIOPosix
 
 /// One running Ballast node: the published state, the relays' listeners and the health
 /// checkers. An actor, so that reloads, drains and shutdown never overlap; the data path
@@ -12,7 +13,7 @@ public actor Node {
     public nonisolated let store: StateStore
     /// The health checkers.
     public nonisolated let monitor: HealthMonitor
-    private let group: any EventLoopGroup
+    private let engine: RelayEngine
     private let logger: Logger
     private let tuning: RelayTuning
     private var listeners: [Endpoint: RelayListener] = [:]
@@ -20,11 +21,15 @@ public actor Node {
     private var stickTables: [String: (persistence: Persistence, table: SharedStickTable)] = [:]
     private var started = false
 
-    /// A node for `topology`, not yet listening.
-    public init(topology: Topology, group: any EventLoopGroup, logger: Logger, tuning: RelayTuning = .standard) {
+    /// A node for `topology`, not yet listening: health checks run on `group`, relayed
+    /// bytes on `relayThreads` threads of their own (one per core by default).
+    public init(
+        topology: Topology, group: any EventLoopGroup, logger: Logger, relayThreads: Int? = nil,
+        tuning: RelayTuning = .standard
+    ) throws {
         self.store = StateStore(topology: topology)
         self.monitor = HealthMonitor(store: store, group: group, logger: logger)
-        self.group = group
+        self.engine = try RelayEngine(threads: relayThreads ?? System.coreCount, tuning: tuning, logger: logger)
         self.logger = logger
         self.tuning = tuning
     }
@@ -39,10 +44,11 @@ public actor Node {
         for relay in topology.relays {
             do {
                 bound[relay.listen] = try await RelayListener.bind(
-                    endpoint: relay.listen, runtime: runtime(for: relay), group: group)
+                    endpoint: relay.listen, runtime: runtime(for: relay), engine: engine)
             } catch {
                 for listener in bound.values { await listener.stopAccepting() }
                 monitor.stopAll()
+                await engine.shutdown()
                 throw NodeError.cannotListen(relay: relay.name, endpoint: relay.listen, reason: "\(error)")
             }
         }
@@ -66,7 +72,7 @@ public actor Node {
         for relay in topology.relays where listeners[relay.listen] == nil {
             do {
                 added[relay.listen] = try await RelayListener.bind(
-                    endpoint: relay.listen, runtime: runtime(for: relay), group: group)
+                    endpoint: relay.listen, runtime: runtime(for: relay), engine: engine)
                 summary.added.append(relay.name)
             } catch {
                 for listener in added.values { await listener.stopAccepting() }
@@ -121,10 +127,10 @@ public actor Node {
         }
         if open > 0 {
             logger.warning("drain deadline reached, closing connections", metadata: ["open": "\(open)"])
-            for listener in all { listener.closeAllConnections() }
-            try? await Task.sleep(for: .milliseconds(50))
+            for listener in all { await listener.closeAllConnections() }
         }
         monitor.stopAll()
+        await engine.shutdown()
         listeners = [:]
         retiring = []
         logger.notice("node stopped")

@@ -1,77 +1,58 @@
 import Atomics
 public import BallastCore
-import BallastNIO
+import CBallastLinux
 import CoreMetrics
 import Logging
-public import NIOCore
-import NIOPosix
 import Synchronization
 
-/// One relay's listening socket and the connections it accepted.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One relay's listening socket and the connections accepted from it.
 ///
-/// The listener outlives a reload that keeps its address: it swaps in the new runtime and
-/// new connections follow the new settings, while open ones are left alone.
+/// A listener outlives a reload that keeps its address: it swaps in the new runtime and
+/// new connections follow the new settings, while open ones keep theirs. At the relay's
+/// connection limit it stops accepting, so further clients wait in the kernel's backlog
+/// (as HAProxy's maxconn does), and resumes as connections end.
 public final class RelayListener: Sendable {
     private final class RuntimeBox: AtomicReference, Sendable {
         let runtime: RelayRuntime
         init(_ runtime: RelayRuntime) { self.runtime = runtime }
     }
 
+    private static let nextID = ManagedAtomic<Int>(1)
+
     /// The address the relay listens on.
     public let endpoint: Endpoint
-    /// The address actually bound (differs from `endpoint` when it asked for port 0).
-    public let boundAddress: SocketAddress
-    private let serverChannel: any Channel
+    let id: Int
+    let fd: Int32
+    private let engine: RelayEngine
     private let runtimeBox: ManagedAtomic<RuntimeBox>
-    private let tracker: ConnectionTracker
+    private let active = ManagedAtomic<Int>(0)
+    private let limit: ManagedAtomic<Int>
+    private let pausedLoops = Mutex<[Int: RelayLoop]>([:])
+    private let pausedCount = ManagedAtomic<Int>(0)
+    private let closed = ManagedAtomic<Bool>(false)
 
-    private init(
-        endpoint: Endpoint, serverChannel: any Channel, runtimeBox: ManagedAtomic<RuntimeBox>, tracker: ConnectionTracker
-    ) {
+    private init(endpoint: Endpoint, fd: Int32, engine: RelayEngine, runtime: RelayRuntime) {
         self.endpoint = endpoint
-        self.serverChannel = serverChannel
-        self.boundAddress = serverChannel.localAddress ?? SocketAddress(endpoint)
-        self.runtimeBox = runtimeBox
-        self.tracker = tracker
+        self.id = Self.nextID.loadThenWrappingIncrement(ordering: .relaxed)
+        self.fd = fd
+        self.engine = engine
+        self.runtimeBox = ManagedAtomic(RuntimeBox(runtime))
+        self.limit = ManagedAtomic(Self.limit(of: runtime))
     }
 
-    /// Binds the relay's listener.
-    public static func bind(
-        endpoint: Endpoint, runtime: RelayRuntime, group: any EventLoopGroup
-    ) async throws -> RelayListener {
-        let box = ManagedAtomic(RuntimeBox(runtime))
-        let tracker = ConnectionTracker()
-        let tuning = runtime.tuning
-        var bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: tuning.backlog)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelOption(.maxMessagesPerRead, value: 16)
-            .serverChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let limiter = ConnectionLimitHandler(tracker: tracker) {
-                        let runtime = box.load(ordering: .acquiring).runtime
-                        return (runtime.store.current.relay(named: runtime.relayName)?.maxConnections ?? 0, runtime)
-                    }
-                    try channel.pipeline.syncOperations.addHandler(limiter)
-                }
-            }
-            .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.writeBufferWaterMark, value: tuning.writeWaterMark)
-            .childChannelOption(.recvAllocator, value: tuning.recvAllocator)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let runtime = box.load(ordering: .acquiring).runtime
-                    let session = RelaySession(runtime: runtime, eventLoop: channel.eventLoop)
-                    try channel.pipeline.syncOperations.addHandler(RelaySideHandler(session: session, side: .front))
-                }
-            }
-        if let size = tuning.socketReceiveBuffer {
-            bootstrap = bootstrap.childChannelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(size))
-        }
-        let channel = try await bootstrap.bind(to: SocketAddress(endpoint)).get()
+    /// Binds the relay's listening socket and starts accepting on every relay thread.
+    public static func bind(endpoint: Endpoint, runtime: RelayRuntime, engine: RelayEngine) async throws -> RelayListener {
+        var address = ballast_address(endpoint)
+        let fd = ballast_listen(&address, runtime.tuning.backlog)
+        guard fd >= 0 else { throw SystemError(code: -fd, operation: "listen on \(endpoint)") }
+        let listener = RelayListener(endpoint: endpoint, fd: fd, engine: engine, runtime: runtime)
+        await engine.onEveryLoop { $0.addListener(listener) }
         runtime.logger.info("relay listening", metadata: ["relay": "\(runtime.relayName)", "listen": "\(endpoint)"])
-        return RelayListener(endpoint: endpoint, serverChannel: channel, runtimeBox: box, tracker: tracker)
+        return listener
     }
 
     /// The runtime new connections use.
@@ -80,118 +61,79 @@ public final class RelayListener: Sendable {
     /// Makes new connections use `runtime` (after a reload); open ones keep theirs.
     public func replaceRuntime(_ runtime: RelayRuntime) {
         runtimeBox.store(RuntimeBox(runtime), ordering: .releasing)
-        // A higher limit may let waiting clients in.
-        serverChannel.pipeline.fireUserInboundEventTriggered(ConnectionLimitHandler.LimitChanged())
+        limit.store(Self.limit(of: runtime), ordering: .relaxed)
+        wakePausedLoops()
     }
 
     /// Connections open now.
-    public var activeConnections: Int { tracker.count }
+    public var activeConnections: Int { active.load(ordering: .relaxed) }
 
     /// Stops accepting; open connections go on.
     public func stopAccepting() async {
-        try? await serverChannel.close()
+        guard !closed.exchange(true, ordering: .acquiring) else { return }
+        await engine.onEveryLoop { $0.removeListener(self) }
+        Glibc.close(fd)
     }
 
     /// Closes every open connection now.
-    public func closeAllConnections() {
-        tracker.closeAll()
-    }
-}
-
-/// Counts a listener's open connections and can close them all.
-final class ConnectionTracker: Sendable {
-    private let counter = ManagedAtomic<Int>(0)
-    private let channels = Mutex<[ObjectIdentifier: any Channel]>([:])
-
-    var count: Int { counter.load(ordering: .relaxed) }
-
-    func add(_ channel: any Channel) -> Int {
-        channels.withLock { $0[ObjectIdentifier(channel)] = channel }
-        return counter.wrappingIncrementThenLoad(ordering: .relaxed)
+    public func closeAllConnections() async {
+        await engine.onEveryLoop { $0.closeConnections(of: self) }
     }
 
-    func remove(_ channel: any Channel) -> Int {
-        channels.withLock { $0[ObjectIdentifier(channel)] = nil }
-        return counter.wrappingDecrementThenLoad(ordering: .relaxed)
-    }
+    // MARK: Accounting, from the relay threads
 
-    func closeAll() {
-        for channel in channels.withLock({ Array($0.values) }) {
-            channel.close(promise: nil)
+    /// Counts a connection about to be accepted, unless the limit is reached.
+    func reserveConnection() -> Bool {
+        let max = limit.load(ordering: .relaxed)
+        var current = active.load(ordering: .relaxed)
+        while current < max {
+            let (exchanged, original) = active.weakCompareExchange(
+                expected: current, desired: current + 1, ordering: .relaxed)
+            if exchanged { return true }
+            current = original
         }
-    }
-}
-
-/// On a listening channel: accepts no more than the relay's connection limit. At the limit
-/// it stops calling accept, so further clients wait in the kernel's backlog (as HAProxy's
-/// maxconn does); the few accepted in the same burst past the limit are closed.
-final class ConnectionLimitHandler: ChannelDuplexHandler {
-    typealias InboundIn = any Channel
-    typealias InboundOut = any Channel
-    typealias OutboundIn = Never
-
-    /// Fired into the pipeline when the limit may have changed.
-    struct LimitChanged {}
-
-    private let tracker: ConnectionTracker
-    private let settings: @Sendable () -> (limit: Int, runtime: RelayRuntime)
-    private var pendingRead = false
-    private var context: ChannelHandlerContext?
-
-    init(tracker: ConnectionTracker, settings: @escaping @Sendable () -> (limit: Int, runtime: RelayRuntime)) {
-        self.tracker = tracker
-        self.settings = settings
+        return false
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
-        self.context = context
+    /// Whether another connection fits under the limit.
+    var hasRoom: Bool { active.load(ordering: .relaxed) < limit.load(ordering: .relaxed) }
+
+    /// A connection ended (or a reserved accept found nobody).
+    func releaseConnection(on loop: RelayLoop) {
+        active.wrappingDecrement(ordering: .relaxed)
+        wakePausedLoops()
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
-        self.context = nil
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let child = unwrapInboundIn(data)
-        let (limit, runtime) = settings()
-        if tracker.count >= limit {
-            runtime.metrics.limitRejections.increment()
-            runtime.logger.warning(
-                "connection limit reached, closing a new client",
-                metadata: ["relay": "\(runtime.relayName)", "limit": "\(limit)", "client": "\(child.remoteAddress.map { "\($0)" } ?? "?")"])
-            child.close(promise: nil)
-            return
+    /// A loop stopped accepting at the limit; it is woken when room appears.
+    func loopPaused(_ loop: RelayLoop) {
+        let first = pausedLoops.withLock { paused -> Bool in
+            let wasEmpty = paused.isEmpty
+            paused[loop.index] = loop
+            pausedCount.store(paused.count, ordering: .relaxed)
+            return wasEmpty
         }
-        _ = tracker.add(child)
-        let loop = context.eventLoop
-        let bound = NIOLoopBound(self, eventLoop: loop)
-        let tracker = self.tracker
-        child.closeFuture.whenComplete { _ in
-            _ = tracker.remove(child)
-            loop.execute { bound.value.connectionClosed() }
-        }
-        context.fireChannelRead(data)
-    }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is LimitChanged {
-            connectionClosed()
-        } else {
-            context.fireUserInboundEventTriggered(event)
+        if first {
+            let runtime = self.runtime
+            runtime.metrics.limitReached.increment()
+            runtime.logger.notice(
+                "connection limit reached; new clients wait in the backlog",
+                metadata: ["relay": "\(runtime.relayName)", "limit": "\(limit.load(ordering: .relaxed))"])
         }
     }
 
-    func read(context: ChannelHandlerContext) {
-        if tracker.count >= settings().limit {
-            pendingRead = true
-        } else {
-            context.read()
+    private func wakePausedLoops() {
+        guard pausedCount.load(ordering: .relaxed) > 0, hasRoom else { return }
+        let loops = pausedLoops.withLock { paused -> [RelayLoop] in
+            defer {
+                paused.removeAll()
+                pausedCount.store(0, ordering: .relaxed)
+            }
+            return Array(paused.values)
         }
+        for loop in loops { loop.execute { $0.resume(self) } }
     }
 
-    private func connectionClosed() {
-        guard pendingRead, let context, tracker.count < settings().limit else { return }
-        pendingRead = false
-        context.read()
+    private static func limit(of runtime: RelayRuntime) -> Int {
+        runtime.store.current.relay(named: runtime.relayName)?.maxConnections ?? 0
     }
 }

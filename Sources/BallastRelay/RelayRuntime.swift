@@ -54,7 +54,7 @@ struct RelayMetrics: Sendable {
     let bytesFromClients: Counter
     let bytesFromServers: Counter
     let idleTimeouts: Counter
-    let limitRejections: Counter
+    let limitReached: Counter
 
     init(relay: String) {
         let dimensions = [("relay", relay)]
@@ -65,6 +65,6 @@ struct RelayMetrics: Sendable {
         bytesFromClients = Counter(label: "ballast_relay_bytes_from_clients_total", dimensions: dimensions)
         bytesFromServers = Counter(label: "ballast_relay_bytes_from_servers_total", dimensions: dimensions)
         idleTimeouts = Counter(label: "ballast_relay_idle_timeouts_total", dimensions: dimensions)
-        limitRejections = Counter(label: "ballast_relay_limit_rejections_total", dimensions: dimensions)
+        limitReached = Counter(label: "ballast_relay_limit_reached_total", dimensions: dimensions)
     }
 }

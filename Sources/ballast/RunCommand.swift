@@ -3,6 +3,7 @@ import BallastAdmin
 import BallastConfig
 import BallastCore
 import BallastNode
+import BallastRelay
 import Logging
 import Metrics
 import NIOCore
@@ -23,7 +24,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: LogLevel = .info
 
-    @Option(help: "Event loop threads; the number of cores by default.")
+    @Option(help: "Relay threads; the number of cores by default.")
     var threads: Int?
 
     func run() async throws {
@@ -45,8 +46,21 @@ struct RunCommand: AsyncParsableCommand {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads ?? System.coreCount)
-        let node = Node(topology: topology, group: group, logger: logger)
+        let limits = FileLimit.raise()
+        let needed = topology.relays.reduce(0) { $0 + 2 * $1.maxConnections } + 64
+        if limits.soft < UInt64(needed) {
+            logger.warning(
+                "the open-file limit is below what the relays' connection limits need; raise it (ulimit -n, LimitNOFILE=) or lower max-connections",
+                metadata: ["limit": "\(limits.soft)", "needed": "\(needed)"])
+        }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let node: Node
+        do {
+            node = try Node(topology: topology, group: group, logger: logger, relayThreads: threads)
+        } catch {
+            printError("error: cannot start the relay threads: \(error)")
+            throw ExitCode(1)
+        }
         var services: [any Service] = []
         if let admin = topology.admin {
             services.append(

@@ -35,7 +35,7 @@ import Testing
         #expect(relay.persistence == .none)
         #expect(relay.timeouts.idle == .seconds(1800))
         #expect(relay.timeouts.connect == .seconds(5))
-        #expect(relay.maxConnections == 10_000)
+        #expect(relay.maxConnections == 4096)
         let server = try #require(topology.pool(named: "web")?.servers.first)
         #expect(server.name == "127.0.0.1:8081")
         #expect(server.port == 8081)

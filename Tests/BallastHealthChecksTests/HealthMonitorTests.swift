@@ -34,8 +34,8 @@ import Testing
         let killed = ContinuousClock.now
         #expect(await eventually(timeout: .seconds(3), every: .milliseconds(5)) { status(store, 1) == .down })
         let detection = ContinuousClock.now - killed
-        // interval x fall, plus one probe's scheduling slack.
-        #expect(detection <= interval * 3 + interval, "took \(detection)")
+        // interval x fall, plus scheduling latency on a loaded machine.
+        #expect(detection <= interval * 3 + .milliseconds(150), "took \(detection)")
         #expect(store.current.pools["p"]!.primaries.members.map(\.server.name) == ["s0"])
         #expect(status(store, 0) == .up)
     }
@@ -50,9 +50,10 @@ import Testing
         #expect(await eventually { status(store, 0) == .up })
         await backend.stop()
         #expect(await eventually { status(store, 0) == .down })
+        // Taken before the restart: the test task may resume late on a loaded machine.
+        let returned = ContinuousClock.now
         let back = try await TestBackend.start(name: "b", port: port)
         defer { Task { await back.stop() } }
-        let returned = ContinuousClock.now
         #expect(await eventually { status(store, 0) == .up })
         // Three passing probes are needed: at least two intervals after the first.
         #expect(ContinuousClock.now - returned >= interval * 2 - .milliseconds(20))
@@ -69,7 +70,7 @@ import Testing
         defer { monitor.stopAll(); Task { await backend.stop() } }
         monitor.sync(with: t)
         #expect(await eventually { status(store, 0) == .up })
-        let updates = store.updates()
+        let updates = store.updates(bufferingPolicy: .unbounded)
         monitor.observedFailure(of: ProbeKey(server: ServerKey(pool: "p", server: "s0"), port: backend.port), reason: "refused once")
         var seen: [HealthStatus] = []
         for await state in updates {

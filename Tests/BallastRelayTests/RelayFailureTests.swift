@@ -62,9 +62,14 @@ import Glibc
         defer { Task { await lab.shutdown() } }
         #expect(await eventually { lab.node.store.current.health(of: lab.key("a"))?.status == .up })
         await lab.backend("a").stop()
+        let refused = ContinuousClock.now
         for _ in 0..<2 { #expect(try lab.whoAnswers() == "b") }
-        let status = lab.node.store.current.health(of: lab.key("a"))?.status
-        #expect(status == .suspect || status == .down)
+        // The report reaches the health monitor in well under a probe interval (30 s here).
+        #expect(await eventually(timeout: .seconds(2)) {
+            let status = lab.node.store.current.health(of: lab.key("a"))?.status
+            return status == .suspect || status == .down
+        })
+        #expect(ContinuousClock.now - refused < .seconds(2))
         let failed = lab.node.store.current.loads[lab.key("a")]!.failedConnects
         for _ in 0..<10 { #expect(try lab.whoAnswers() == "b") }
         #expect(lab.node.store.current.loads[lab.key("a")]!.failedConnects == failed)

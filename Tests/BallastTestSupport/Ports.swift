@@ -25,17 +25,42 @@ public enum Ports {
     }
 
     /// The inode of the socket listening on 127.0.0.1:`port`, from /proc/net/tcp: the same
-    /// inode before and after a reload means the same listening socket.
+    /// inode before and after a reload means the same listening socket. The kernel writes
+    /// that file in pieces while sockets come and go, so a read can miss a line; a few
+    /// reads settle it.
     public static func listeningSocketInode(port: Int) -> String? {
-        guard let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return nil }
-        let local = String(format: "0100007F:%04X", port)
-        for line in table.split(separator: "\n").dropFirst() {
-            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-            // sl local rem st tx:rx tr:when retrnsmt uid timeout inode
-            if fields.count > 9, fields[1] == local, fields[3] == "0A" { return String(fields[9]) }
+        for _ in 0..<5 {
+            if let inode = readListeningSocketInode(port: port) { return inode }
+            usleep(10_000)
         }
         return nil
     }
+
+    private static func readListeningSocketInode(port: Int) -> String? {
+        guard let table = readWholeFile("/proc/net/tcp") else { return nil }
+        let local = String(format: "0100007F:%04X 00000000:0000 0A", port)
+        // sl local rem st tx:rx tr:when retrnsmt uid timeout inode
+        guard let match = table.range(of: local) else { return nil }
+        let line = table[match.lowerBound...].prefix { $0 != "\n" }
+        let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+        return fields.count > 8 ? String(fields[8]) : nil
+    }
+}
+
+/// Reads a file to its end with read(2): procfs files report size 0, so readers that trust
+/// the size stop short.
+func readWholeFile(_ path: String) -> String? {
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, 65536) }
+        if count <= 0 { break }
+        bytes += chunk.prefix(count)
+    }
+    return String(decoding: bytes, as: UTF8.self)
 }
 
 /// Waits, polling, until `condition` holds or `timeout` passes; returns whether it held.

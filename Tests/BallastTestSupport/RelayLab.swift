@@ -30,7 +30,7 @@ public final class RelayLab: Sendable {
         configure(&topology)
         var logger = Logger(label: "lab")
         logger.logLevel = .warning
-        self.node = Node(topology: topology, group: group, logger: logger)
+        self.node = try Node(topology: topology, group: group, logger: logger, relayThreads: 2)
         self.backends = backends
         self.relayPort = relayPort
         self.group = group

@@ -22,6 +22,11 @@ public struct IPAddress: Hashable, Sendable, CustomStringConvertible {
         self.low = low
     }
 
+    /// An IPv6 address from its two 64-bit halves, most significant first.
+    public init(v6High high: UInt64, low: UInt64) {
+        self.init(family: .v6, high: high, low: low)
+    }
+
     /// An IPv4 address from its four octets in network order.
     public init(v4 a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8) {
         self.init(family: .v4, high: 0, low: UInt64(a) << 24 | UInt64(b) << 16 | UInt64(c) << 8 | UInt64(d))

@@ -48,7 +48,7 @@ public struct Relay: Hashable, Sendable {
     /// A relay with the given properties and defaults for the rest.
     public init(
         name: String, listen: Endpoint, protocol: RelayProtocol = .tcp, pool: String, mode: BalancingMode = .roundRobin,
-        persistence: Persistence = .none, timeouts: Timeouts = Timeouts(), maxConnections: Int = 10_000,
+        persistence: Persistence = .none, timeouts: Timeouts = Timeouts(), maxConnections: Int = 4096,
         forwardPort: Int? = nil, proxyProtocol: ProxyProtocol = .none, acceptProxyProtocol: Bool = false
     ) {
         self.name = name

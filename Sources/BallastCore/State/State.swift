@@ -2,35 +2,57 @@
 ///
 /// Topology + health + operator overrides, plus what is derived from them once per
 /// publication (the servers each relay and each pool may use). Edges take one snapshot
-/// per connection and ask it; they never wait on a lock or on the store.
+/// per connection and ask it; they never wait on a lock or on the store. The parts live
+/// in one immutable object, so that taking a snapshot costs one reference count.
 public struct State: Sendable {
+    private final class Storage: Sendable {
+        let version: UInt64
+        let topology: Topology
+        let health: [ProbeKey: ServerHealth]
+        let overrides: OperatorOverrides
+        let pools: [String: PoolView]
+        let relayPools: [String: PoolView]
+        let loads: [ServerKey: ServerLoad]
+        let relaysByName: [String: Relay]
+
+        init(
+            version: UInt64, topology: Topology, health: [ProbeKey: ServerHealth], overrides: OperatorOverrides,
+            pools: [String: PoolView], relayPools: [String: PoolView], loads: [ServerKey: ServerLoad],
+            relaysByName: [String: Relay]
+        ) {
+            self.version = version
+            self.topology = topology
+            self.health = health
+            self.overrides = overrides
+            self.pools = pools
+            self.relayPools = relayPools
+            self.loads = loads
+            self.relaysByName = relaysByName
+        }
+    }
+
+    private let storage: Storage
+
     /// Increases by one with every publication.
-    public let version: UInt64
+    public var version: UInt64 { storage.version }
     /// The validated config.
-    public let topology: Topology
+    public var topology: Topology { storage.topology }
     /// Health of every probed port, by key.
-    public let health: [ProbeKey: ServerHealth]
+    public var health: [ProbeKey: ServerHealth] { storage.health }
     /// Operator overrides.
-    public let overrides: OperatorOverrides
+    public var overrides: OperatorOverrides { storage.overrides }
     /// Each pool's rotation, by pool name: a server counts when every port probed on it is up.
-    public let pools: [String: PoolView]
+    public var pools: [String: PoolView] { storage.pools }
     /// Each relay's rotation, by relay name: a server counts when the port that relay uses is up.
-    public let relayPools: [String: PoolView]
+    public var relayPools: [String: PoolView] { storage.relayPools }
     /// Each server's live load, by key.
-    public let loads: [ServerKey: ServerLoad]
-    private let relaysByName: [String: Relay]
+    public var loads: [ServerKey: ServerLoad] { storage.loads }
 
     /// Builds a state and derives each pool's and relay's rotation.
     public init(
         version: UInt64, topology: Topology, health: [ProbeKey: ServerHealth], overrides: OperatorOverrides,
         loads: [ServerKey: ServerLoad]
     ) {
-        self.version = version
-        self.topology = topology
-        self.health = health
-        self.overrides = overrides
-        self.loads = loads
-        self.relaysByName = Dictionary(topology.relays.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         func takesTraffic(_ key: ProbeKey?) -> Bool {
             guard let key else { return true }
             return health[key]?.status.takesTraffic ?? true
@@ -52,8 +74,10 @@ public struct State: Sendable {
                 takesTraffic(topology.probe(for: relay, pool: pool, server: server))
             }
         }
-        self.pools = pools
-        self.relayPools = relayPools
+        self.storage = Storage(
+            version: version, topology: topology, health: health, overrides: overrides, pools: pools,
+            relayPools: relayPools, loads: loads,
+            relaysByName: Dictionary(topology.relays.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first }))
     }
 
     private static func rotation(
@@ -71,7 +95,7 @@ public struct State: Sendable {
     }
 
     /// The relay with this name.
-    public func relay(named name: String) -> Relay? { relaysByName[name] }
+    public func relay(named name: String) -> Relay? { storage.relaysByName[name] }
 
     /// A server's health across its probed ports: the worst of them (down, then suspect,
     /// then unknown, then up); nil when nothing probes it.
@@ -104,14 +128,17 @@ public struct State: Sendable {
         for relay: Relay, input: BalancingInput, sticky: ServerKey? = nil, excluding: [ServerKey] = []
     ) -> CandidateSet.Member? {
         guard let view = relayPools[relay.name] ?? pools[relay.pool] else { return nil }
-        for tier in [view.primaries, view.backups] where !tier.isEmpty {
-            if let sticky, !excluding.contains(sticky), let member = tier.members.first(where: { $0.key == sticky }) {
-                return member
-            }
-            if let index = relay.mode.algorithm.choose(from: tier, input: input, excluding: excluding) {
-                return tier.members[index]
-            }
+        return State.choose(in: view.primaries, relay: relay, input: input, sticky: sticky, excluding: excluding)
+            ?? State.choose(in: view.backups, relay: relay, input: input, sticky: sticky, excluding: excluding)
+    }
+
+    private static func choose(
+        in tier: CandidateSet, relay: Relay, input: BalancingInput, sticky: ServerKey?, excluding: [ServerKey]
+    ) -> CandidateSet.Member? {
+        guard !tier.isEmpty else { return nil }
+        if let sticky, !excluding.contains(sticky), let member = tier.members.first(where: { $0.key == sticky }) {
+            return member
         }
-        return nil
+        return relay.mode.algorithm.choose(from: tier, input: input, excluding: excluding).map { tier.members[$0] }
     }
 }

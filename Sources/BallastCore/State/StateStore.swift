@@ -42,9 +42,12 @@ public final class StateStore: Sendable {
     /// The state in force now.
     public var current: State { published.load(ordering: .acquiring).state }
 
-    /// A stream of every state published from now on, newest first when the reader lags.
-    public func updates() -> AsyncStream<State> {
-        let (stream, continuation) = AsyncStream<State>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    /// A stream of the states published from now on. By default a reader that lags sees only
+    /// the newest, which is all an edge needs; `.unbounded` keeps every one.
+    public func updates(
+        bufferingPolicy: AsyncStream<State>.Continuation.BufferingPolicy = .bufferingNewest(1)
+    ) -> AsyncStream<State> {
+        let (stream, continuation) = AsyncStream<State>.makeStream(bufferingPolicy: bufferingPolicy)
         let id = inputs.withLock { inputs in
             let id = inputs.nextSubscriber
             inputs.nextSubscriber += 1

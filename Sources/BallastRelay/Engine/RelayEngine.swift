@@ -1,0 +1,343 @@
+import CBallastLinux
+import Dispatch
+import Foundation
+public import Logging
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The threads that move relayed bytes: one epoll loop per thread, each owning the
+/// connections it accepted. Listening sockets are shared by every loop; the kernel wakes
+/// one loop per incoming connection (EPOLLEXCLUSIVE).
+///
+/// Built directly on epoll rather than on SwiftNIO channels: per relayed connection NIO
+/// spent ten times HAProxy's CPU on channel setup, which capped connections per second at
+/// less than half of HAProxy's (docs/decisions/0001-relay-engine.md).
+public final class RelayEngine: Sendable {
+    let loops: [RelayLoop]
+    private let finished: [DispatchSemaphore]
+    private let stopped = Mutex(false)
+
+    /// Starts `threads` relay threads.
+    public init(threads: Int, tuning: RelayTuning = .standard, logger: Logger) throws {
+        var loops: [RelayLoop] = []
+        var finished: [DispatchSemaphore] = []
+        for index in 0..<max(1, threads) {
+            let loop = try RelayLoop(index: index, tuning: tuning, logger: logger)
+            let done = DispatchSemaphore(value: 0)
+            let thread = Thread {
+                LoopContext(loop: loop).run()
+                done.signal()
+            }
+            thread.name = "ballast-relay-\(index)"
+            thread.start()
+            loops.append(loop)
+            finished.append(done)
+        }
+        self.loops = loops
+        self.finished = finished
+    }
+
+    /// Runs `job` on every loop and waits until all have run it; nothing once stopped.
+    func onEveryLoop(_ job: @escaping @Sendable (LoopContext) -> Void) async {
+        guard !stopped.withLock({ $0 }) else { return }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let remaining = Mutex(loops.count)
+            for loop in loops {
+                loop.execute { context in
+                    job(context)
+                    let last = remaining.withLock { count -> Bool in
+                        count -= 1
+                        return count == 0
+                    }
+                    if last { continuation.resume() }
+                }
+            }
+        }
+    }
+
+    /// Stops every loop, closing whatever sockets they still hold, and waits for the threads.
+    public func shutdown() async {
+        let already = stopped.withLock { stopped in
+            defer { stopped = true }
+            return stopped
+        }
+        guard !already else { return }
+        for loop in loops { loop.execute { $0.stop() } }
+        for done in finished {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                DispatchQueue.global().async {
+                    done.wait()
+                    continuation.resume()
+                }
+            }
+        }
+        for loop in loops { loop.closeDescriptors() }
+    }
+}
+
+/// One relay thread's handle: what other threads may touch. Everything else lives in its
+/// `LoopContext`, which only the thread itself sees.
+final class RelayLoop: Sendable {
+    let index: Int
+    let epollFD: Int32
+    let wakeFD: Int32
+    let tuning: RelayTuning
+    let logger: Logger
+    private let inbox = Mutex<[@Sendable (LoopContext) -> Void]>([])
+
+    init(index: Int, tuning: RelayTuning, logger: Logger) throws {
+        self.index = index
+        self.tuning = tuning
+        self.logger = logger
+        epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
+        guard epollFD >= 0 else { throw SystemError(code: errno, operation: "epoll_create1") }
+        wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+        guard wakeFD >= 0 else { throw SystemError(code: errno, operation: "eventfd") }
+        _ = ballast_epoll_add(epollFD, wakeFD, EPOLLIN.rawValue, LoopContext.wakeTag)
+    }
+
+    /// Runs `job` on this loop's thread, soon.
+    func execute(_ job: @escaping @Sendable (LoopContext) -> Void) {
+        inbox.withLock { $0.append(job) }
+        var one: UInt64 = 1
+        _ = Glibc.write(wakeFD, &one, 8)
+    }
+
+    func takeJobs() -> [@Sendable (LoopContext) -> Void] {
+        inbox.withLock { jobs in
+            defer { jobs.removeAll(keepingCapacity: true) }
+            return jobs
+        }
+    }
+
+    func closeDescriptors() {
+        Glibc.close(epollFD)
+        Glibc.close(wakeFD)
+    }
+}
+
+/// A relay thread's own state: its connections, timers, buffers and the listeners it
+/// accepts from. Created on the thread and never leaves it.
+final class LoopContext {
+    static let wakeTag: UInt64 = 0
+    static let listenerKind: UInt64 = 1 << 62
+    static let connectionKind: UInt64 = 2 << 62
+
+    let loop: RelayLoop
+    private(set) var now: UInt64 = ballast_now_ms()
+    var buffers: BufferPool
+    private var connections: [RelayConnection?] = []
+    private var generations: [UInt32] = []
+    private var freeSlots: [Int] = []
+    private var timers = TimerHeap()
+    private var listeners: [Int: RelayListener] = [:]
+    private var pausedListeners: Set<Int> = []
+    /// Connections that stopped moving bytes at the fairness cap and continue next turn.
+    private var ready: [Int] = []
+    private var running = true
+    private let events: UnsafeMutablePointer<epoll_event>
+    private static let eventCapacity = 512
+
+    init(loop: RelayLoop) {
+        self.loop = loop
+        buffers = BufferPool(size: loop.tuning.bufferSize, keep: 256)
+        events = .allocate(capacity: Self.eventCapacity)
+    }
+
+    deinit {
+        events.deallocate()
+        buffers.drain()
+    }
+
+    var logger: Logger { loop.logger }
+
+    // MARK: The loop
+
+    func run() {
+        while running {
+            var timeout: Int32 = -1
+            if !ready.isEmpty {
+                timeout = 0
+            } else if let next = timers.nextDeadline {
+                timeout = next <= now ? 0 : Int32(min(next - now, 60_000))
+            }
+            let count = epoll_wait(loop.epollFD, events, Int32(Self.eventCapacity), timeout)
+            now = ballast_now_ms()
+            if count > 0 {
+                for i in 0..<Int(count) {
+                    let event = events[i]
+                    dispatch(tag: event.data.u64, flags: event.events)
+                }
+            }
+            fireTimers()
+            continueReady()
+        }
+        shutdownAll()
+    }
+
+    func stop() {
+        running = false
+    }
+
+    private func dispatch(tag: UInt64, flags: UInt32) {
+        switch tag & (3 << 62) {
+        case Self.connectionKind:
+            let side: RelayConnection.Side = tag & 1 == 0 ? .front : .back
+            let slot = Int((tag >> 1) & 0xff_ffff)
+            let generation = UInt32(truncatingIfNeeded: tag >> 25)
+            guard slot < connections.count, generations[slot] == generation, let connection = connections[slot] else {
+                return  // the connection closed earlier in this batch
+            }
+            connection.handle(side: side, flags: flags, context: self)
+        case Self.listenerKind:
+            if let listener = listeners[Int(tag & 0xffff_ffff)] { accept(from: listener) }
+        default:
+            var value: UInt64 = 0
+            _ = Glibc.read(loop.wakeFD, &value, 8)
+            for job in loop.takeJobs() { job(self) }
+        }
+    }
+
+    // MARK: Connections
+
+    func tag(slot: Int, side: RelayConnection.Side) -> UInt64 {
+        Self.connectionKind | UInt64(generations[slot]) << 25 | UInt64(slot) << 1 | (side == .back ? 1 : 0)
+    }
+
+    private func allocateSlot() -> Int {
+        if let slot = freeSlots.popLast() { return slot }
+        connections.append(nil)
+        generations.append(0)
+        return connections.count - 1
+    }
+
+    /// Forgets a finished connection; events still queued for it are ignored.
+    func release(_ connection: RelayConnection) {
+        let slot = connection.slot
+        guard slot < connections.count, connections[slot] === connection else { return }
+        connections[slot] = nil
+        generations[slot] &+= 1
+        freeSlots.append(slot)
+    }
+
+    /// Arms (or re-arms) a connection's single timer.
+    func schedule(_ connection: RelayConnection, at deadline: UInt64) {
+        timers.push(.init(deadline: deadline, slot: connection.slot, generation: generations[connection.slot]))
+    }
+
+    /// Asks for the connection to continue moving bytes on the next turn of the loop.
+    func markReady(_ connection: RelayConnection) {
+        ready.append(connection.slot)
+    }
+
+    private func fireTimers() {
+        while let entry = timers.popDue(now: now) {
+            guard entry.slot < connections.count, generations[entry.slot] == entry.generation,
+                let connection = connections[entry.slot]
+            else { continue }
+            connection.timerFired(at: entry.deadline, context: self)
+        }
+    }
+
+    private func continueReady() {
+        guard !ready.isEmpty else { return }
+        let slots = ready
+        ready.removeAll(keepingCapacity: true)
+        for slot in slots {
+            connections[slot]?.continueMoving(context: self)
+        }
+    }
+
+    // MARK: Listeners
+
+    func addListener(_ listener: RelayListener) {
+        listeners[listener.id] = listener
+        register(listener)
+    }
+
+    func removeListener(_ listener: RelayListener) {
+        if listeners.removeValue(forKey: listener.id) != nil, !pausedListeners.contains(listener.id) {
+            _ = ballast_epoll_delete(loop.epollFD, listener.fd)
+        }
+        pausedListeners.remove(listener.id)
+    }
+
+    private func register(_ listener: RelayListener) {
+        _ = ballast_epoll_add(
+            loop.epollFD, listener.fd, EPOLLIN.rawValue | EPOLLEXCLUSIVE.rawValue, Self.listenerKind | UInt64(listener.id))
+    }
+
+    /// Stops this loop accepting from `listener` until `resume`: the listener is at its limit.
+    private func pause(_ listener: RelayListener) {
+        guard pausedListeners.insert(listener.id).inserted else { return }
+        _ = ballast_epoll_delete(loop.epollFD, listener.fd)
+        listener.loopPaused(loop)
+    }
+
+    /// Accepts again from a listener paused at its limit or after running out of descriptors.
+    func resume(_ listener: RelayListener) {
+        guard listeners[listener.id] != nil, pausedListeners.remove(listener.id) != nil else { return }
+        register(listener)
+    }
+
+    private func accept(from listener: RelayListener) {
+        for _ in 0..<64 {
+            guard listener.reserveConnection() else {
+                pause(listener)
+                // A connection may have ended between the check and the pause.
+                if listener.hasRoom { resume(listener) }
+                return
+            }
+            var peer = ballast_address()
+            let fd = ballast_accept(listener.fd, &peer)
+            if fd < 0 {
+                listener.releaseConnection(on: loop)
+                switch -fd {
+                case EAGAIN, EWOULDBLOCK:
+                    return
+                case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+                    logger.error(
+                        "cannot accept: out of file descriptors or memory; pausing this listener for 100 ms",
+                        metadata: ["listen": "\(listener.endpoint)", "error": "\(SystemError.describe(-fd))"])
+                    pause(listener)
+                    let loop = self.loop
+                    DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(100)) {
+                        loop.execute { $0.resume(listener) }
+                    }
+                    return
+                default:
+                    continue  // ECONNABORTED and the like: that client is gone
+                }
+            }
+            let slot = allocateSlot()
+            let connection = RelayConnection(
+                slot: slot, listener: listener, runtime: listener.runtime, front: fd, client: peer.endpoint)
+            connections[slot] = connection
+            _ = ballast_epoll_add(
+                loop.epollFD, fd,
+                EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue,
+                tag(slot: slot, side: .front))
+            connection.start(context: self)
+        }
+    }
+
+    /// Closes every connection accepted from `listener` (a drain deadline passed).
+    func closeConnections(of listener: RelayListener) {
+        for connection in connections.compactMap({ $0 }) where connection.listener === listener {
+            connection.abort(reason: nil, context: self)
+        }
+    }
+
+    private func shutdownAll() {
+        for connection in connections.compactMap({ $0 }) {
+            connection.abort(reason: nil, context: self)
+        }
+        for listener in listeners.values where !pausedListeners.contains(listener.id) {
+            _ = ballast_epoll_delete(loop.epollFD, listener.fd)
+        }
+        listeners.removeAll()
+    }
+}

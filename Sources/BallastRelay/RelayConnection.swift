@@ -1,0 +1,455 @@
+import BallastCodecs
+import BallastCore
+import CBallastLinux
+import CoreMetrics
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One client connection relayed to one server, on one relay thread.
+///
+/// Both sockets are registered once, edge-triggered, for reading, writing and the peer's
+/// half-close. Bytes move in two flows, client to server and back; a flow reads from its
+/// source only while its destination has taken everything read so far, so a slow peer
+/// stops the fast one and at most one buffer per flow is held. An end of stream from one
+/// side becomes a half-close of the other once the flow is drained. A connect that fails
+/// is retried once on another server before the client sees anything.
+final class RelayConnection {
+    enum Side {
+        case front
+        case back
+    }
+
+    private enum Phase {
+        case awaitingProxyHeader
+        case connecting
+        case relaying
+        case closed
+    }
+
+    /// One direction of bytes.
+    private struct Flow {
+        var pending: PendingBytes?
+        var sourceMayHaveData = true
+        var sourceEnded = false
+        var destinationShut = false
+
+        var isDone: Bool { sourceEnded && destinationShut }
+    }
+
+    /// Most read-and-write rounds per event before yielding to other connections.
+    private static let fairnessRounds = 16
+    /// Most connect attempts per client: the first, and one redispatch.
+    static let maximumAttempts = 2
+
+    let slot: Int
+    let listener: RelayListener
+    private let runtime: RelayRuntime
+    private var phase = Phase.awaitingProxyHeader
+    private var front: Int32
+    private var back: Int32 = -1
+    private var client: Endpoint?
+    private var local: Endpoint?
+    private var relay: Relay?
+    private var member: CandidateSet.Member?
+    private var target: Endpoint?
+    private var sticky: ServerKey?
+    private var failed: [ServerKey] = []
+    private var upstream = Flow()  // client to server
+    private var downstream = Flow()  // server to client
+    private var headerBytes: [UInt8] = []
+    private var lastActivity: UInt64 = 0
+    private var deadline: UInt64 = 0
+    private var bytesFromClient = 0
+    private var bytesFromServer = 0
+    private var counted = false
+
+    init(slot: Int, listener: RelayListener, runtime: RelayRuntime, front: Int32, client: Endpoint?) {
+        self.slot = slot
+        self.listener = listener
+        self.runtime = runtime
+        self.front = front
+        self.client = client
+    }
+
+    // MARK: Starting
+
+    func start(context: LoopContext) {
+        lastActivity = context.now
+        guard let relay = runtime.store.current.relay(named: runtime.relayName) else {
+            // The relay was removed by a reload while this client waited in the backlog.
+            abort(reason: nil, context: context)
+            return
+        }
+        self.relay = relay
+        counted = true
+        runtime.metrics.accepted.increment()
+        runtime.metrics.active.increment()
+        if relay.acceptProxyProtocol {
+            phase = .awaitingProxyHeader
+            arm(at: context.now + Self.milliseconds(relay.timeouts.connect), context: context)
+            readProxyHeader(context: context)
+        } else {
+            connect(context: context)
+        }
+    }
+
+    private func readProxyHeader(context: LoopContext) {
+        let limit = ProxyHeader.maximumV2Length
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while phase == .awaitingProxyHeader {
+            let room = min(chunk.count, limit - headerBytes.count)
+            guard room > 0 else { break }
+            let n = chunk.withUnsafeMutableBytes { ballast_read(front, $0.baseAddress, UInt(room)) }
+            if n > 0 {
+                headerBytes += chunk.prefix(Int(n))
+                switch ProxyHeader.parse(headerBytes) {
+                case .needMoreData:
+                    continue
+                case .invalid(let reason):
+                    runtime.logger.info(
+                        "closed a client without a valid PROXY header",
+                        metadata: ["relay": "\(runtime.relayName)", "client": "\(clientText)", "reason": "\(reason)"])
+                    abort(reason: nil, context: context)
+                    return
+                case .header(let header, _, let consumed):
+                    if header.command == .proxy, let source = header.source, let destination = header.destination {
+                        client = source
+                        local = destination
+                    }
+                    let rest = Array(headerBytes[consumed...])
+                    headerBytes = []
+                    if !rest.isEmpty { upstream.pending = stage(rest, context: context) }
+                    connect(context: context)
+                    return
+                }
+            } else if n == -Int(EAGAIN) || n == -Int(EWOULDBLOCK) {
+                return
+            } else {
+                abort(reason: nil, context: context)
+                return
+            }
+        }
+    }
+
+    // MARK: Connecting
+
+    private func connect(context: LoopContext) {
+        guard let relay else { return }
+        phase = .connecting
+        let state = runtime.store.current
+        let clientAddress = client?.address ?? IPAddress(v4: 0, 0, 0, 0)
+        if let table = runtime.stickTable, failed.isEmpty {
+            sticky = table.lookup(clientAddress, now: .now)
+        }
+        guard
+            let member = state.choose(
+                for: relay, input: runtime.balancingInput(client: clientAddress), sticky: sticky, excluding: failed)
+        else {
+            runtime.metrics.noServer.increment()
+            runtime.logger.warning(
+                "no server available",
+                metadata: ["relay": "\(relay.name)", "pool": "\(relay.pool)", "client": "\(clientText)"])
+            abort(reason: nil, context: context)
+            return
+        }
+        self.member = member
+        let target = relay.target(for: member.server)
+        self.target = target
+        let fd = ballast_socket(target.address.family == .v6 ? 6 : 4)
+        guard fd >= 0 else {
+            runtime.logger.error(
+                "cannot open a socket to a server",
+                metadata: ["relay": "\(relay.name)", "error": "\(SystemError.describe(-fd))"])
+            abort(reason: nil, context: context)
+            return
+        }
+        back = fd
+        _ = ballast_set_nodelay(fd)
+        if let size = runtime.tuning.socketReceiveBuffer { _ = ballast_set_receive_buffer(fd, Int32(size)) }
+        var address = ballast_address(target)
+        let result = ballast_connect(fd, &address)
+        guard result == 0 || result == -EINPROGRESS else {
+            connectFailed(code: -result, context: context)
+            return
+        }
+        _ = ballast_epoll_add(
+            context.loop.epollFD, fd, EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue,
+            context.tag(slot: slot, side: .back))
+        arm(at: context.now + Self.milliseconds(relay.timeouts.connect), context: context)
+        if result == 0 { connected(context: context) }
+    }
+
+    private func connected(context: LoopContext) {
+        guard let relay, let member else { return }
+        phase = .relaying
+        member.load.opened()
+        if let table = runtime.stickTable, let address = client?.address {
+            table.record(address, server: member.key, now: .now)
+        }
+        if relay.proxyProtocol != .none {
+            if local == nil {
+                var address = ballast_address()
+                if ballast_local_address(front, &address) == 0 { local = address.endpoint }
+            }
+            let header: ProxyHeader
+            if let client, let local {
+                header = ProxyHeader(source: client, destination: local)
+            } else {
+                header = ProxyHeader(command: .proxy)
+            }
+            var bytes = header.encoded(as: relay.proxyProtocol == .v1 ? .v1 : .v2)
+            if let early = upstream.pending {
+                bytes += UnsafeRawBufferPointer(start: early.buffer + early.start, count: early.count)
+                context.buffers.give(early.buffer)
+                upstream.pending = nil
+            }
+            upstream.pending = stage(bytes, context: context)
+        }
+        if let early = upstream.pending { bytesFromClient += early.count }
+        lastActivity = context.now
+        arm(at: context.now + Self.milliseconds(relay.timeouts.idle), context: context)
+        upstream.sourceMayHaveData = true
+        downstream.sourceMayHaveData = true
+        move(.upstream, context: context)
+        move(.downstream, context: context)
+    }
+
+    private func connectFailed(code: Int32, context: LoopContext) {
+        let reason = code == ETIMEDOUT ? "connect timed out" : SystemError.describe(code)
+        if back >= 0 {
+            Glibc.close(back)
+            back = -1
+        }
+        guard let member, let relay else { return }
+        runtime.metrics.failedConnects.increment()
+        member.load.connectFailed()
+        let target = self.target.map(String.init(describing:)) ?? "?"
+        let topology = runtime.store.current.topology
+        if let pool = topology.pool(named: relay.pool), let probe = topology.probe(for: relay, pool: pool, server: member.server) {
+            runtime.reportFailure(probe, "relay \(relay.name) could not connect to \(target): \(reason)")
+        }
+        failed.append(member.key)
+        self.member = nil
+        if failed.count < Self.maximumAttempts {
+            runtime.logger.notice(
+                "connect failed, redispatching",
+                metadata: ["relay": "\(relay.name)", "server": "\(member.key)", "target": "\(target)", "client": "\(clientText)", "error": "\(reason)"])
+            connect(context: context)
+        } else {
+            runtime.logger.warning(
+                "connect failed, closing client",
+                metadata: ["relay": "\(relay.name)", "servers": "\(failed.map(\.description).joined(separator: ","))", "client": "\(clientText)", "error": "\(reason)"])
+            abort(reason: nil, context: context)
+        }
+    }
+
+    // MARK: Events
+
+    func handle(side: Side, flags: UInt32, context: LoopContext) {
+        let readable = flags & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0
+        let writable = flags & (EPOLLOUT.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0
+        switch (phase, side) {
+        case (.awaitingProxyHeader, .front):
+            if readable { readProxyHeader(context: context) }
+        case (.connecting, .back):
+            guard writable || flags & (EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 else { return }
+            let error = ballast_socket_error(back)
+            if error == 0 { connected(context: context) } else { connectFailed(code: error, context: context) }
+        case (.connecting, .front):
+            // The client's bytes wait in the kernel until the server is reached; a reset ends it all.
+            if flags & (EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 { abort(reason: nil, context: context) }
+        case (.relaying, .front):
+            if readable { upstream.sourceMayHaveData = true }
+            if readable { move(.upstream, context: context) }
+            if writable, phase == .relaying { move(.downstream, context: context) }
+        case (.relaying, .back):
+            if readable { downstream.sourceMayHaveData = true }
+            if readable { move(.downstream, context: context) }
+            if writable, phase == .relaying { move(.upstream, context: context) }
+        default:
+            break
+        }
+    }
+
+    /// Picks up flows that stopped at the fairness cap.
+    func continueMoving(context: LoopContext) {
+        guard phase == .relaying else { return }
+        move(.upstream, context: context)
+        if phase == .relaying { move(.downstream, context: context) }
+    }
+
+    /// The two directions bytes move in.
+    private enum Direction {
+        /// Client to server.
+        case upstream
+        /// Server to client.
+        case downstream
+    }
+
+    private func flow(_ direction: Direction) -> Flow {
+        direction == .upstream ? upstream : downstream
+    }
+
+    private func store(_ flow: Flow, _ direction: Direction) {
+        if direction == .upstream { upstream = flow } else { downstream = flow }
+    }
+
+    /// Moves bytes in `direction` until one side would block, the source ends, or the
+    /// fairness cap is reached. The flow is copied out and stored back around every step,
+    /// so that closing (which reads both flows) never overlaps an access to one.
+    private func move(_ direction: Direction, context: LoopContext) {
+        var rounds = 0
+        while phase == .relaying {
+            let source = direction == .upstream ? front : back
+            let destination = direction == .upstream ? back : front
+            var flow = self.flow(direction)
+            if var pending = flow.pending {
+                let written = ballast_write(destination, pending.buffer + pending.start, UInt(pending.count))
+                if written > 0 {
+                    pending.start += written
+                    if pending.count == 0 {
+                        context.buffers.give(pending.buffer)
+                        flow.pending = nil
+                    } else {
+                        flow.pending = pending
+                    }
+                    store(flow, direction)
+                    continue
+                }
+                if written == -Int(EAGAIN) || written == -Int(EWOULDBLOCK) { return }  // EPOLLOUT resumes us
+                fail(code: Int32(-written), context: context)
+                return
+            }
+            if flow.sourceEnded {
+                if !flow.destinationShut {
+                    flow.destinationShut = true
+                    store(flow, direction)
+                    _ = ballast_shutdown_write(destination)
+                    finishIfDone(context: context)
+                }
+                return
+            }
+            guard flow.sourceMayHaveData else { return }
+            rounds += 1
+            if rounds > Self.fairnessRounds {
+                context.markReady(self)
+                return
+            }
+            let buffer = context.buffers.take()
+            let count = ballast_read(source, buffer, UInt(context.buffers.size))
+            if count > 0 {
+                flow.pending = PendingBytes(buffer: buffer, start: 0, end: count)
+                store(flow, direction)
+                lastActivity = context.now
+                if direction == .upstream { bytesFromClient += count } else { bytesFromServer += count }
+                continue
+            }
+            context.buffers.give(buffer)
+            if count == 0 {
+                flow.sourceEnded = true
+                store(flow, direction)
+            } else if count == -Int(EAGAIN) || count == -Int(EWOULDBLOCK) {
+                flow.sourceMayHaveData = false
+                store(flow, direction)
+                return
+            } else {
+                fail(code: Int32(-count), context: context)
+                return
+            }
+        }
+    }
+
+    private func finishIfDone(context: LoopContext) {
+        if upstream.isDone && downstream.isDone { close(context: context) }
+    }
+
+    private func fail(code: Int32, context: LoopContext) {
+        runtime.logger.debug(
+            "relayed connection failed",
+            metadata: ["relay": "\(runtime.relayName)", "client": "\(clientText)", "error": "\(SystemError.describe(code))"])
+        close(context: context)
+    }
+
+    // MARK: Timers
+
+    private func arm(at time: UInt64, context: LoopContext) {
+        deadline = time
+        context.schedule(self, at: time)
+    }
+
+    func timerFired(at time: UInt64, context: LoopContext) {
+        guard time == deadline, let relay else { return }  // a superseded timer
+        switch phase {
+        case .awaitingProxyHeader:
+            runtime.logger.info(
+                "closed a client that sent no PROXY header in time",
+                metadata: ["relay": "\(relay.name)", "client": "\(clientText)"])
+            abort(reason: nil, context: context)
+        case .connecting:
+            connectFailed(code: ETIMEDOUT, context: context)
+        case .relaying:
+            let idle = Self.milliseconds(relay.timeouts.idle)
+            if context.now >= lastActivity + idle {
+                runtime.metrics.idleTimeouts.increment()
+                runtime.logger.info(
+                    "idle timeout, closing",
+                    metadata: ["relay": "\(relay.name)", "client": "\(clientText)", "server": "\(member?.key.description ?? "?")"])
+                close(context: context)
+            } else {
+                arm(at: lastActivity + idle, context: context)
+            }
+        case .closed:
+            break
+        }
+    }
+
+    // MARK: Closing
+
+    /// Closes both sides now, dropping whatever was not yet delivered.
+    func abort(reason: String?, context: LoopContext) {
+        close(context: context)
+    }
+
+    private func close(context: LoopContext) {
+        guard phase != .closed else { return }
+        let wasRelaying = phase == .relaying
+        phase = .closed
+        Glibc.close(front)
+        front = -1
+        if back >= 0 {
+            Glibc.close(back)
+            back = -1
+        }
+        for pending in [upstream.pending, downstream.pending].compactMap({ $0 }) { context.buffers.give(pending.buffer) }
+        upstream.pending = nil
+        downstream.pending = nil
+        if wasRelaying { member?.load.closed() }
+        if counted {
+            runtime.metrics.active.decrement()
+            if bytesFromClient > 0 { runtime.metrics.bytesFromClients.increment(by: bytesFromClient) }
+            if bytesFromServer > 0 { runtime.metrics.bytesFromServers.increment(by: bytesFromServer) }
+        }
+        listener.releaseConnection(on: context.loop)
+        context.release(self)
+    }
+
+    // MARK: Helpers
+
+    /// Copies bytes into a pooled buffer as pending output.
+    private func stage(_ bytes: [UInt8], context: LoopContext) -> PendingBytes {
+        let buffer = context.buffers.take()
+        let count = min(bytes.count, context.buffers.size)
+        bytes.withUnsafeBytes { buffer.copyMemory(from: $0.baseAddress!, byteCount: count) }
+        return PendingBytes(buffer: buffer, start: 0, end: count)
+    }
+
+    private var clientText: String { client?.description ?? "?" }
+
+    static func milliseconds(_ duration: Duration) -> UInt64 {
+        let (seconds, attoseconds) = duration.components
+        return UInt64(max(0, seconds)) * 1000 + UInt64(max(0, attoseconds) / 1_000_000_000_000_000)
+    }
+}

@@ -1,0 +1,151 @@
+#define _GNU_SOURCE
+#include "ballast_linux.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static socklen_t to_sockaddr(const ballast_address *address, struct sockaddr_storage *storage) {
+    memset(storage, 0, sizeof(*storage));
+    if (address->family == 6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)storage;
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(address->port);
+        memcpy(&in6->sin6_addr, address->bytes, 16);
+        return sizeof(*in6);
+    }
+    struct sockaddr_in *in4 = (struct sockaddr_in *)storage;
+    in4->sin_family = AF_INET;
+    in4->sin_port = htons(address->port);
+    memcpy(&in4->sin_addr, address->bytes, 4);
+    return sizeof(*in4);
+}
+
+static void from_sockaddr(const struct sockaddr_storage *storage, ballast_address *address) {
+    memset(address, 0, sizeof(*address));
+    if (storage->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)storage;
+        address->family = 6;
+        address->port = ntohs(in6->sin6_port);
+        memcpy(address->bytes, &in6->sin6_addr, 16);
+    } else if (storage->ss_family == AF_INET) {
+        const struct sockaddr_in *in4 = (const struct sockaddr_in *)storage;
+        address->family = 4;
+        address->port = ntohs(in4->sin_port);
+        memcpy(address->bytes, &in4->sin_addr, 4);
+    }
+}
+
+int ballast_socket(uint8_t family) {
+    int fd = socket(family == 6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    return fd < 0 ? -errno : fd;
+}
+
+int ballast_listen(const ballast_address *address, int backlog) {
+    int fd = ballast_socket(address->family);
+    if (fd < 0) return fd;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (address->family == 6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    struct sockaddr_storage storage;
+    socklen_t length = to_sockaddr(address, &storage);
+    if (bind(fd, (struct sockaddr *)&storage, length) != 0 || listen(fd, backlog) != 0) {
+        int error = errno;
+        close(fd);
+        return -error;
+    }
+    return fd;
+}
+
+int ballast_accept(int fd, ballast_address *peer) {
+    struct sockaddr_storage storage;
+    socklen_t length = sizeof(storage);
+    int client = accept4(fd, (struct sockaddr *)&storage, &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (client < 0) return -errno;
+    from_sockaddr(&storage, peer);
+    return client;
+}
+
+int ballast_connect(int fd, const ballast_address *address) {
+    struct sockaddr_storage storage;
+    socklen_t length = to_sockaddr(address, &storage);
+    if (connect(fd, (struct sockaddr *)&storage, length) == 0) return 0;
+    return -errno;
+}
+
+int ballast_local_address(int fd, ballast_address *address) {
+    struct sockaddr_storage storage;
+    socklen_t length = sizeof(storage);
+    if (getsockname(fd, (struct sockaddr *)&storage, &length) != 0) return -errno;
+    from_sockaddr(&storage, address);
+    return 0;
+}
+
+int ballast_socket_error(int fd) {
+    int error = 0;
+    socklen_t length = sizeof(error);
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) return errno;
+    return error;
+}
+
+int ballast_set_nodelay(int fd) {
+    int one = 1;
+    return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0 ? 0 : -errno;
+}
+
+int ballast_set_receive_buffer(int fd, int bytes) {
+    return setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes)) == 0 ? 0 : -errno;
+}
+
+long ballast_read(int fd, void *buffer, unsigned long count) {
+    ssize_t n = read(fd, buffer, count);
+    return n < 0 ? -errno : n;
+}
+
+long ballast_write(int fd, const void *buffer, unsigned long count) {
+    ssize_t n = send(fd, buffer, count, MSG_NOSIGNAL);
+    return n < 0 ? -errno : n;
+}
+
+int ballast_shutdown_write(int fd) {
+    return shutdown(fd, SHUT_WR) == 0 ? 0 : -errno;
+}
+
+int ballast_epoll_add(int epfd, int fd, uint32_t events, uint64_t tag) {
+    struct epoll_event event = {.events = events, .data.u64 = tag};
+    return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &event) == 0 ? 0 : -errno;
+}
+
+int ballast_epoll_modify(int epfd, int fd, uint32_t events, uint64_t tag) {
+    struct epoll_event event = {.events = events, .data.u64 = tag};
+    return epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &event) == 0 ? 0 : -errno;
+}
+
+int ballast_epoll_delete(int epfd, int fd) {
+    struct epoll_event event = {0};
+    return epoll_ctl(epfd, EPOLL_CTL_DEL, fd, &event) == 0 ? 0 : -errno;
+}
+
+uint64_t ballast_now_ms(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
+}
+
+int ballast_raise_file_limit(uint64_t *soft, uint64_t *hard) {
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return -errno;
+    if (limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &limit);
+        getrlimit(RLIMIT_NOFILE, &limit);
+    }
+    *soft = limit.rlim_cur;
+    *hard = limit.rlim_max;
+    return 0;
+}

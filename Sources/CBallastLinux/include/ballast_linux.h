@@ -1,0 +1,59 @@
+// Thin, allocation-free wrappers over the Linux socket and epoll calls the relay engine
+// uses, so that Swift never builds sockaddr structs by hand.
+#ifndef BALLAST_LINUX_H
+#define BALLAST_LINUX_H
+
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+
+/// An IPv4 or IPv6 address and port, family 4 or 6, bytes in network order.
+typedef struct {
+    uint8_t family;
+    uint8_t bytes[16];
+    uint16_t port;
+} ballast_address;
+
+/// A non-blocking, close-on-exec TCP socket for `family` (4 or 6); -errno on failure.
+int ballast_socket(uint8_t family);
+
+/// A listening socket bound to `address`, non-blocking, SO_REUSEADDR; -errno on failure.
+int ballast_listen(const ballast_address *address, int backlog);
+
+/// Accepts one connection, non-blocking and close-on-exec, and the peer's address; -errno on failure.
+int ballast_accept(int fd, ballast_address *peer);
+
+/// Starts a non-blocking connect: 0 when connected, -EINPROGRESS while under way, else -errno.
+int ballast_connect(int fd, const ballast_address *address);
+
+/// The local address of a socket; 0 or -errno.
+int ballast_local_address(int fd, ballast_address *address);
+
+/// The pending error of a socket (SO_ERROR): 0 when none.
+int ballast_socket_error(int fd);
+
+/// Sets TCP_NODELAY.
+int ballast_set_nodelay(int fd);
+
+/// Sets SO_RCVBUF.
+int ballast_set_receive_buffer(int fd, int bytes);
+
+/// read(2) and write(2) returning -errno instead of setting errno.
+long ballast_read(int fd, void *buffer, unsigned long count);
+long ballast_write(int fd, const void *buffer, unsigned long count);
+
+/// shutdown(fd, SHUT_WR).
+int ballast_shutdown_write(int fd);
+
+/// epoll_ctl with the event mask and 64-bit tag; -errno on failure.
+int ballast_epoll_add(int epfd, int fd, uint32_t events, uint64_t tag);
+int ballast_epoll_modify(int epfd, int fd, uint32_t events, uint64_t tag);
+int ballast_epoll_delete(int epfd, int fd);
+
+/// Monotonic milliseconds.
+uint64_t ballast_now_ms(void);
+
+/// The soft and hard limits on open files; raises the soft one to the hard one.
+int ballast_raise_file_limit(uint64_t *soft, uint64_t *hard);
+
+#endif
