@@ -33,6 +33,8 @@ final class RelayConnection {
     private struct Flow {
         var pending: PendingBytes?
         var sourceMayHaveData = true
+        /// The source's peer sent its FIN (EPOLLRDHUP): read until the end is seen.
+        var sourcePeerClosed = false
         var sourceEnded = false
         var destinationShut = false
 
@@ -121,7 +123,10 @@ final class RelayConnection {
                     }
                     let rest = Array(headerBytes[consumed...])
                     headerBytes = []
-                    if !rest.isEmpty { upstream.pending = stage(rest, context: context) }
+                    if !rest.isEmpty {
+                        upstream.pending = stage(rest, context: context)
+                        bytesFromClient += rest.count
+                    }
                     connect(context: context)
                     return
                 }
@@ -179,7 +184,50 @@ final class RelayConnection {
             context.loop.epollFD, fd, EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue,
             context.tag(slot: slot, side: .back))
         arm(at: context.now + Self.milliseconds(relay.timeouts.connect), context: context)
-        if result == 0 { connected(context: context) }
+        if result == 0 {
+            connected(context: context)
+        } else if relay.proxyProtocol == .none {
+            speculate(context: context)
+        }
+    }
+
+    /// On loopback and fast networks the handshake is usually done when connect(2) returns:
+    /// read what the client sent and try to pass it on at once, saving a trip through epoll.
+    /// EAGAIN means still connecting (EPOLLOUT will say when); an error is a failed connect,
+    /// and the bytes read stay pending for the next server.
+    private func speculate(context: LoopContext) {
+        if upstream.pending == nil, upstream.sourceMayHaveData {
+            let buffer = context.buffers.take()
+            let count = ballast_read(front, buffer, UInt(context.buffers.size))
+            if count > 0 {
+                upstream.pending = PendingBytes(buffer: buffer, start: 0, end: count)
+                bytesFromClient += count
+                lastActivity = context.now
+                if count < context.buffers.size { upstream.sourceMayHaveData = false }
+            } else {
+                context.buffers.give(buffer)
+                if count == 0 {
+                    upstream.sourceEnded = true
+                } else if count == -Int(EAGAIN) || count == -Int(EWOULDBLOCK) {
+                    upstream.sourceMayHaveData = false
+                }
+                // Other errors surface when relaying starts.
+            }
+        }
+        guard var pending = upstream.pending else { return }
+        let written = ballast_write(back, pending.buffer + pending.start, UInt(pending.count))
+        if written > 0 {
+            pending.start += written
+            if pending.count == 0 {
+                context.buffers.give(pending.buffer)
+                upstream.pending = nil
+            } else {
+                upstream.pending = pending
+            }
+            connected(context: context)
+        } else if written != -Int(EAGAIN) && written != -Int(EWOULDBLOCK) {
+            connectFailed(code: Int32(-written), context: context)
+        }
     }
 
     private func connected(context: LoopContext) {
@@ -208,10 +256,8 @@ final class RelayConnection {
             }
             upstream.pending = stage(bytes, context: context)
         }
-        if let early = upstream.pending { bytesFromClient += early.count }
         lastActivity = context.now
         arm(at: context.now + Self.milliseconds(relay.timeouts.idle), context: context)
-        upstream.sourceMayHaveData = true
         downstream.sourceMayHaveData = true
         move(.upstream, context: context)
         move(.downstream, context: context)
@@ -255,19 +301,36 @@ final class RelayConnection {
         case (.awaitingProxyHeader, .front):
             if readable { readProxyHeader(context: context) }
         case (.connecting, .back):
-            guard writable || flags & (EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 else { return }
-            let error = ballast_socket_error(back)
-            if error == 0 { connected(context: context) } else { connectFailed(code: error, context: context) }
+            if flags & (EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 {
+                let error = ballast_socket_error(back)
+                connectFailed(code: error == 0 ? ECONNREFUSED : error, context: context)
+            } else if writable {
+                // Writable without an error: the connect completed (no getsockopt needed).
+                if flags & EPOLLRDHUP.rawValue != 0 { downstream.sourcePeerClosed = true }
+                connected(context: context)
+            }
         case (.connecting, .front):
-            // The client's bytes wait in the kernel until the server is reached; a reset ends it all.
-            if flags & (EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 { abort(reason: nil, context: context) }
+            // The client's bytes wait in the kernel until the server is reached (the edge is
+            // remembered, as epoll will not report it again); a reset ends it all.
+            if flags & (EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 {
+                abort(reason: nil, context: context)
+            } else if readable {
+                upstream.sourceMayHaveData = true
+                if flags & EPOLLRDHUP.rawValue != 0 { upstream.sourcePeerClosed = true }
+            }
         case (.relaying, .front):
-            if readable { upstream.sourceMayHaveData = true }
-            if readable { move(.upstream, context: context) }
+            if readable {
+                upstream.sourceMayHaveData = true
+                if flags & (EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 { upstream.sourcePeerClosed = true }
+                move(.upstream, context: context)
+            }
             if writable, phase == .relaying { move(.downstream, context: context) }
         case (.relaying, .back):
-            if readable { downstream.sourceMayHaveData = true }
-            if readable { move(.downstream, context: context) }
+            if readable {
+                downstream.sourceMayHaveData = true
+                if flags & (EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 { downstream.sourcePeerClosed = true }
+                move(.downstream, context: context)
+            }
             if writable, phase == .relaying { move(.upstream, context: context) }
         default:
             break
@@ -327,8 +390,12 @@ final class RelayConnection {
                 if !flow.destinationShut {
                     flow.destinationShut = true
                     store(flow, direction)
-                    _ = ballast_shutdown_write(destination)
-                    finishIfDone(context: context)
+                    if self.flow(direction == .upstream ? .downstream : .upstream).isDone {
+                        // The other way is finished too: closing sends the FIN.
+                        close(context: context)
+                    } else {
+                        _ = ballast_shutdown_write(destination)
+                    }
                 }
                 return
             }
@@ -342,6 +409,9 @@ final class RelayConnection {
             let count = ballast_read(source, buffer, UInt(context.buffers.size))
             if count > 0 {
                 flow.pending = PendingBytes(buffer: buffer, start: 0, end: count)
+                // A short read emptied the socket: new bytes raise a new edge. Only a FIN that
+                // came with this event must still be read.
+                if count < context.buffers.size && !flow.sourcePeerClosed { flow.sourceMayHaveData = false }
                 store(flow, direction)
                 lastActivity = context.now
                 if direction == .upstream { bytesFromClient += count } else { bytesFromServer += count }
@@ -360,10 +430,6 @@ final class RelayConnection {
                 return
             }
         }
-    }
-
-    private func finishIfDone(context: LoopContext) {
-        if upstream.isDone && downstream.isDone { close(context: context) }
     }
 
     private func fail(code: Int32, context: LoopContext) {

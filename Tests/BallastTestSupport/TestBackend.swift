@@ -48,8 +48,8 @@ public final class TestBackend: Sendable {
 
     /// Starts a server; on `port` when given, else on a free one.
     public static func start(
-        name: String, behaviour: Behaviour = .identify, port: Int = 0, tls: NIOSSLContext? = nil,
-        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        name: String, behaviour: Behaviour = .identify, host: String = "127.0.0.1", port: Int = 0,
+        tls: NIOSSLContext? = nil, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> TestBackend {
         let state = SharedState()
         let channel = try await ServerBootstrap(group: group)
@@ -68,7 +68,7 @@ public final class TestBackend: Sendable {
                         BackendHandler(name: name, behaviour: behaviour, state: state))
                 }
             }
-            .bind(host: "127.0.0.1", port: port).get()
+            .bind(host: host, port: port).get()
         return TestBackend(name: name, port: channel.localAddress!.port!, channel: channel, state: state)
     }
 

@@ -15,9 +15,9 @@ public final class TestSocket {
     private var fd: Int32
     private var buffered: [UInt8] = []
 
-    /// Connects to 127.0.0.1:`port`, from `source` (any 127.0.0.0/8 address) when given, so
-    /// that one machine can play many clients.
-    public init(port: Int, source: String? = nil, timeout: Duration = .seconds(5)) throws {
+    /// Connects to `destination`:`port`, from `source` (any 127.0.0.0/8 address) when given,
+    /// so that one machine can play many clients.
+    public init(port: Int, source: String? = nil, destination: String = "127.0.0.1", timeout: Duration = .seconds(5)) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket: \(String(cString: strerror(errno)))") }
         if let source {
@@ -41,7 +41,7 @@ public final class TestSocket {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_addr.s_addr = inet_addr(destination)
         let result = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
@@ -49,7 +49,7 @@ public final class TestSocket {
             let reason = String(cString: strerror(errno))
             Glibc.close(fd)
             fd = -1
-            throw Failure(description: "connect to 127.0.0.1:\(port): \(reason)")
+            throw Failure(description: "connect to \(destination):\(port): \(reason)")
         }
     }
 
