@@ -63,7 +63,8 @@ final class RelayConnection {
     private var downstream = Flow()  // server to client
     private var headerBytes: [UInt8] = []
     private var lastActivity: UInt64 = 0
-    private var deadline: UInt64 = 0
+    /// When the connection's timer is due; 0 when none is armed.
+    private(set) var deadline: UInt64 = 0
     private var bytesFromClient = 0
     private var bytesFromServer = 0
     private var counted = false

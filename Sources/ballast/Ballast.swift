@@ -9,7 +9,10 @@ struct Ballast: AsyncParsableCommand {
             Ballast relays TCP to pools of servers in several sites, follows their health,
             and drains, reloads and fails over without dropping what it carries.
             """,
-        subcommands: [RunCommand.self, CheckCommand.self, StatusCommand.self, DrainCommand.self, UndrainCommand.self]
+        subcommands: [
+            RunCommand.self, CheckCommand.self, StatusCommand.self, DrainCommand.self, UndrainCommand.self,
+            SampleServerCommand.self,
+        ]
     )
 }
 

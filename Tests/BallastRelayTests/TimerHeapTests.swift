@@ -44,6 +44,18 @@ import Testing
     }
 }
 
+extension TimerHeapTests {
+    @Test func rebuildKeepsOnlyWhatIsGiven() {
+        var heap = TimerHeap()
+        for slot in 0..<100 { heap.push(.init(deadline: UInt64(1000 + slot), slot: slot, generation: 0)) }
+        heap.rebuild(from: [.init(deadline: 7, slot: 3, generation: 1), .init(deadline: 5, slot: 4, generation: 1)])
+        #expect(heap.count == 2)
+        #expect(heap.popDue(now: 10)?.slot == 4)
+        #expect(heap.popDue(now: 10)?.slot == 3)
+        #expect(heap.popDue(now: .max) == nil)
+    }
+}
+
 @Suite struct BufferPoolTests {
     @Test func reusesBuffersAndKeepsABoundedNumber() {
         var pool = BufferPool(size: 1024, keep: 2)

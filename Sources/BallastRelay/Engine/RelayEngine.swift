@@ -132,6 +132,7 @@ final class LoopContext {
     private var connections: [RelayConnection?] = []
     private var generations: [UInt32] = []
     private var freeSlots: [Int] = []
+    private var liveConnections = 0
     private var timers = TimerHeap()
     private var listeners: [Int: RelayListener] = [:]
     private var pausedListeners: Set<Int> = []
@@ -221,11 +222,23 @@ final class LoopContext {
         connections[slot] = nil
         generations[slot] &+= 1
         freeSlots.append(slot)
+        liveConnections -= 1
     }
 
-    /// Arms (or re-arms) a connection's single timer.
+    /// Arms (or re-arms) a connection's single timer. Superseded entries stay in the heap
+    /// until they come due; when they outnumber the live ones the heap is rebuilt, so its
+    /// size stays proportional to the connections open now.
     func schedule(_ connection: RelayConnection, at deadline: UInt64) {
         timers.push(.init(deadline: deadline, slot: connection.slot, generation: generations[connection.slot]))
+        if timers.count > 2 * liveConnections + 4096 {
+            var live: [TimerHeap.Entry] = []
+            live.reserveCapacity(liveConnections)
+            for (slot, connection) in connections.enumerated() {
+                guard let connection, connection.deadline != 0 else { continue }
+                live.append(.init(deadline: connection.deadline, slot: slot, generation: generations[slot]))
+            }
+            timers.rebuild(from: live)
+        }
     }
 
     /// Asks for the connection to continue moving bytes on the next turn of the loop.
@@ -316,6 +329,7 @@ final class LoopContext {
             let connection = RelayConnection(
                 slot: slot, listener: listener, runtime: listener.runtime, front: fd, client: peer.endpoint)
             connections[slot] = connection
+            liveConnections += 1
             _ = ballast_epoll_add(
                 loop.epollFD, fd,
                 EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue,

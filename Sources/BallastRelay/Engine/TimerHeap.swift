@@ -25,6 +25,13 @@ struct TimerHeap {
         }
     }
 
+    /// Replaces every entry with `live`, in heap order: drops the stale entries that lazy
+    /// deletion leaves behind (a closed connection's idle timer would otherwise wait out
+    /// its whole idle timeout in the heap).
+    mutating func rebuild(from live: [Entry]) {
+        entries = live.sorted { $0.deadline < $1.deadline }
+    }
+
     /// Removes and returns the earliest entry due at `now`, if any.
     mutating func popDue(now: UInt64) -> Entry? {
         guard let first = entries.first, first.deadline <= now else { return nil }

@@ -1,0 +1,71 @@
+import ArgumentParser
+import BallastCore
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// `ballast sample-server`: a tiny HTTP server that says who it is, for labs and trials.
+struct SampleServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sample-server",
+        abstract: "Run a sample HTTP server that answers every request with its name (for the lab).")
+
+    @Option(help: "ADDRESS:PORT to listen on.")
+    var listen: String = "127.0.0.1:8081"
+
+    @Option(help: "The name it answers with.")
+    var name: String = "sample"
+
+    func run() async throws {
+        guard let endpoint = Endpoint(listen) else {
+            throw ValidationError("--listen \(listen) is not ADDRESS:PORT such as 127.0.0.1:8081")
+        }
+        let name = self.name
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(SampleResponder(name: name))
+                }
+            }
+            .bind(host: endpoint.address.description, port: endpoint.port).get()
+        print("sample-server \(name) listening on \(endpoint)")
+        try await channel.closeFuture.get()
+    }
+}
+
+/// Answers `hello from NAME` to every request, keeping the connection alive when asked.
+final class SampleResponder: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let name: String
+    private var keepAlive = true
+
+    init(name: String) {
+        self.name = name
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            keepAlive = head.isKeepAlive
+        case .body:
+            break
+        case .end:
+            let body = ByteBuffer(string: "hello from \(name)\n")
+            var head = HTTPResponseHead(version: .http1_1, status: .ok)
+            head.headers.add(name: "Content-Type", value: "text/plain")
+            head.headers.add(name: "Content-Length", value: "\(body.readableBytes)")
+            head.headers.add(name: "X-Served-By", value: name)
+            if !keepAlive { head.headers.add(name: "Connection", value: "close") }
+            context.write(wrapOutboundOut(.head(head)), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+            let keepAlive = self.keepAlive
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+                if !keepAlive { context.close(promise: nil) }
+            }
+        }
+    }
+}

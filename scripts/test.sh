@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs Ballast's whole test suite: unit tests of the core and codecs, and tests that drive
+# real clients through real Ballast listeners (in process and as the real binary) in front
+# of real servers on 127.0.0.1. Installs the Debian packages the tests need first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the tests use as peers; empty until a test needs one.
+PACKAGES=()
+missing=()
+for package in "${PACKAGES[@]}"; do dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package"); done
+if [ ${#missing[@]} -gt 0 ]; then
+    SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi
+
+# Relays hold two descriptors per connection; give the tests what the machine allows.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+swift build --build-tests
+swift test "$@"
