@@ -25,8 +25,16 @@ import Testing
         let alive = try await TestBackend.start(name: "alive")
         let dying = try await TestBackend.start(name: "dying")
         let store = StateStore(topology: topology(ports: [alive.port, dying.port]))
-        let monitor = HealthMonitor(store: store, group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "test"))
-        defer { monitor.stopAll(); Task { await alive.stop() } }
+        // A loop of its own, as a node gives its checks: the shared one is busy with other tests' servers.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let monitor = HealthMonitor(store: store, group: group, logger: Logger(label: "test"))
+        defer {
+            monitor.stopAll()
+            Task {
+                await alive.stop()
+                try? await group.shutdownGracefully()
+            }
+        }
         monitor.sync(with: store.current.topology)
         #expect(await eventually { status(store, 0) == .up && status(store, 1) == .up })
 
