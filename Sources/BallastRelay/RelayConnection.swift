@@ -198,33 +198,20 @@ final class RelayConnection {
     /// and the bytes read stay pending for the next server.
     private func speculate(context: LoopContext) {
         if upstream.pending == nil, upstream.sourceMayHaveData {
-            let buffer = context.buffers.take()
-            let count = ballast_read(front, buffer, UInt(context.buffers.size))
+            var flow = upstream
+            let count = Self.read(into: &flow, from: front, buffers: &context.buffers)
+            upstream = flow
             if count > 0 {
-                upstream.pending = PendingBytes(buffer: buffer, start: 0, end: count)
                 bytesFromClient += count
                 lastActivity = context.now
-                if count < context.buffers.size { upstream.sourceMayHaveData = false }
-            } else {
-                context.buffers.give(buffer)
-                if count == 0 {
-                    upstream.sourceEnded = true
-                } else if count == -Int(EAGAIN) || count == -Int(EWOULDBLOCK) {
-                    upstream.sourceMayHaveData = false
-                }
-                // Other errors surface when relaying starts.
             }
+            // A read error surfaces again when relaying starts.
         }
-        guard var pending = upstream.pending else { return }
-        let written = ballast_write(back, pending.buffer + pending.start, UInt(pending.count))
+        guard upstream.pending != nil else { return }
+        var flow = upstream
+        let written = Self.writePending(&flow, to: back, buffers: &context.buffers)
+        upstream = flow
         if written > 0 {
-            pending.start += written
-            if pending.count == 0 {
-                context.buffers.give(pending.buffer)
-                upstream.pending = nil
-            } else {
-                upstream.pending = pending
-            }
             connected(context: context)
         } else if written != -Int(EAGAIN) && written != -Int(EWOULDBLOCK) {
             connectFailed(code: Int32(-written), context: context)
@@ -370,19 +357,10 @@ final class RelayConnection {
             let source = direction == .upstream ? front : back
             let destination = direction == .upstream ? back : front
             var flow = self.flow(direction)
-            if var pending = flow.pending {
-                let written = ballast_write(destination, pending.buffer + pending.start, UInt(pending.count))
-                if written > 0 {
-                    pending.start += written
-                    if pending.count == 0 {
-                        context.buffers.give(pending.buffer)
-                        flow.pending = nil
-                    } else {
-                        flow.pending = pending
-                    }
-                    store(flow, direction)
-                    continue
-                }
+            if flow.pending != nil {
+                let written = Self.writePending(&flow, to: destination, buffers: &context.buffers)
+                store(flow, direction)
+                if written > 0 { continue }
                 if written == -Int(EAGAIN) || written == -Int(EWOULDBLOCK) { return }  // EPOLLOUT resumes us
                 fail(code: Int32(-written), context: context)
                 return
@@ -406,31 +384,54 @@ final class RelayConnection {
                 context.markReady(self)
                 return
             }
-            let buffer = context.buffers.take()
-            let count = ballast_read(source, buffer, UInt(context.buffers.size))
+            let count = Self.read(into: &flow, from: source, buffers: &context.buffers)
+            store(flow, direction)
             if count > 0 {
-                flow.pending = PendingBytes(buffer: buffer, start: 0, end: count)
-                // A short read emptied the socket: new bytes raise a new edge. Only a FIN that
-                // came with this event must still be read.
-                if count < context.buffers.size && !flow.sourcePeerClosed { flow.sourceMayHaveData = false }
-                store(flow, direction)
                 lastActivity = context.now
                 if direction == .upstream { bytesFromClient += count } else { bytesFromServer += count }
-                continue
-            }
-            context.buffers.give(buffer)
-            if count == 0 {
-                flow.sourceEnded = true
-                store(flow, direction)
-            } else if count == -Int(EAGAIN) || count == -Int(EWOULDBLOCK) {
-                flow.sourceMayHaveData = false
-                store(flow, direction)
-                return
-            } else {
+            } else if count < 0 && count != -Int(EAGAIN) && count != -Int(EWOULDBLOCK) {
                 fail(code: Int32(-count), context: context)
                 return
             }
         }
+    }
+
+    /// Reads from `fd` into a pooled buffer as the flow's pending bytes; returns what read(2)
+    /// returned (bytes, 0 at the end of the stream, or -errno) and notes in the flow what it
+    /// says about the source.
+    private static func read(into flow: inout Flow, from fd: Int32, buffers: inout BufferPool) -> Int {
+        let buffer = buffers.take()
+        let count = ballast_read(fd, buffer, UInt(buffers.size))
+        if count > 0 {
+            flow.pending = PendingBytes(buffer: buffer, start: 0, end: count)
+            // A short read emptied the socket: new bytes raise a new edge. Only a FIN that
+            // came with this event must still be read.
+            if count < buffers.size && !flow.sourcePeerClosed { flow.sourceMayHaveData = false }
+            return count
+        }
+        buffers.give(buffer)
+        if count == 0 {
+            flow.sourceEnded = true
+        } else if count == -Int(EAGAIN) || count == -Int(EWOULDBLOCK) {
+            flow.sourceMayHaveData = false
+        }
+        return count
+    }
+
+    /// Writes the flow's pending bytes to `fd`, returning the buffer to the pool once all are
+    /// gone; returns what write(2) returned (bytes or -errno).
+    private static func writePending(_ flow: inout Flow, to fd: Int32, buffers: inout BufferPool) -> Int {
+        guard var pending = flow.pending else { return 0 }
+        let written = ballast_write(fd, pending.buffer + pending.start, UInt(pending.count))
+        guard written > 0 else { return written }
+        pending.start += written
+        if pending.count == 0 {
+            buffers.give(pending.buffer)
+            flow.pending = nil
+        } else {
+            flow.pending = pending
+        }
+        return written
     }
 
     private func fail(code: Int32, context: LoopContext) {

@@ -111,13 +111,9 @@ import Glibc
     /// A listening socket with backlog 0 and its queue filled: further SYNs are dropped.
     static func saturatedListener() throws -> (Int32, Int, [Int32]) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
+        _ = TestSocket.withAddress("127.0.0.1", port: 0) { bind(fd, $0, $1) }
         listen(fd, 0)
+        var address = sockaddr_in()
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
@@ -126,9 +122,7 @@ import Glibc
         var fillers: [Int32] = []
         for _ in 0..<3 {
             let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-            _ = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(client, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
+            _ = TestSocket.withAddress("127.0.0.1", port: port) { connect(client, $0, $1) }
             fillers.append(client)
         }
         usleep(100_000)
