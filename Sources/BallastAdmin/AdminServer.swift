@@ -36,7 +36,8 @@ public enum AdminServer {
         let host = admin.listen.address.description
         return Application(
             router: router,
-            configuration: ApplicationConfiguration(address: .hostname(host, port: admin.listen.port), serverName: "ballast"),
+            configuration: ApplicationConfiguration(
+                address: .hostname(host, port: admin.listen.port), serverName: "ballast"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? admin.listen.port) },
             logger: logger)
     }
@@ -75,7 +76,9 @@ struct BearerTokenMiddleware: RouterMiddleware {
     ) async throws -> Response {
         guard let token, request.uri.path.hasPrefix("/api") else { return try await next(request, context) }
         guard let header = request.headers[.authorization], header == "Bearer \(token)" else {
-            throw HTTPError(.unauthorized, headers: [.wwwAuthenticate: "Bearer"], message: "a bearer token is required: pass --token or set BALLAST_TOKEN")
+            throw HTTPError(
+                .unauthorized, headers: [.wwwAuthenticate: "Bearer"],
+                message: "a bearer token is required: pass --token or set BALLAST_TOKEN")
         }
         return try await next(request, context)
     }

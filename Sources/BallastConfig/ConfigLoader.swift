@@ -190,7 +190,8 @@ struct TopologyBuilder {
         func add(_ name: String?, at node: Node) {
             guard let name else { return }
             if !seen.insert(name).inserted {
-                reader.fail(.duplicate, at: node, key: "sites.\(name)", "is defined twice", expected: "unique site names")
+                reader.fail(
+                    .duplicate, at: node, key: "sites.\(name)", "is defined twice", expected: "unique site names")
                 return
             }
             sites.append(Site(name: name))
@@ -228,7 +229,11 @@ struct TopologyBuilder {
         }
         guard let type = reader.choice(typeNode, key: "\(key).type", of: CheckType.self) else { return nil }
         if let node = values["port"] {
-            if let port = reader.int(node, key: "\(key).port", range: 1...65535) { check.port = port } else { ok = false }
+            if let port = reader.int(node, key: "\(key).port", range: 1...65535) {
+                check.port = port
+            } else {
+                ok = false
+            }
         }
         if let node = values["interval"] {
             if let value = reader.duration(node, key: "\(key).interval", minimum: .milliseconds(10)) {
@@ -245,10 +250,18 @@ struct TopologyBuilder {
             }
         }
         if let node = values["rise"] {
-            if let value = reader.int(node, key: "\(key).rise", range: 1...100) { check.rise = value } else { ok = false }
+            if let value = reader.int(node, key: "\(key).rise", range: 1...100) {
+                check.rise = value
+            } else {
+                ok = false
+            }
         }
         if let node = values["fall"] {
-            if let value = reader.int(node, key: "\(key).fall", range: 1...100) { check.fall = value } else { ok = false }
+            if let value = reader.int(node, key: "\(key).fall", range: 1...100) {
+                check.fall = value
+            } else {
+                ok = false
+            }
         }
         let httpKeys = ["path", "host", "expect-status", "expect-body"]
         let tlsKeys = ["verify", "ca-file", "server-name"]
@@ -289,7 +302,8 @@ struct TopologyBuilder {
         }
         var http = Check.HTTPProbe()
         if let node = values["path"] {
-            if let value = reader.string(node, key: "\(key).path", what: "a path starting with /"), value.hasPrefix("/"),
+            if let value = reader.string(node, key: "\(key).path", what: "a path starting with /"),
+                value.hasPrefix("/"),
                 !value.contains(where: { $0 == " " || $0 == "\r" || $0 == "\n" })
             {
                 http.path = value
@@ -303,10 +317,18 @@ struct TopologyBuilder {
             }
         }
         if let node = values["host"] {
-            if let value = reader.string(node, key: "\(key).host", what: "a host name") { http.host = value } else { ok = false }
+            if let value = reader.string(node, key: "\(key).host", what: "a host name") {
+                http.host = value
+            } else {
+                ok = false
+            }
         }
         if let node = values["expect-status"] {
-            if let range = readStatusRange(node, key: "\(key).expect-status") { http.expectStatus = range } else { ok = false }
+            if let range = readStatusRange(node, key: "\(key).expect-status") {
+                http.expectStatus = range
+            } else {
+                ok = false
+            }
         }
         if let node = values["expect-body"] {
             if let value = reader.string(node, key: "\(key).expect-body", what: "text the body must contain") {
@@ -360,7 +382,8 @@ struct TopologyBuilder {
         for entry in entries {
             guard let name = reader.name(entry.keyNode, key: "pools.\(entry.key)") else { continue }
             let key = "pools.\(name)"
-            guard let fields = reader.mapping(entry.value, key: key, allowed: Self.poolKeys, what: "a pool mapping") else {
+            guard let fields = reader.mapping(entry.value, key: key, allowed: Self.poolKeys, what: "a pool mapping")
+            else {
                 continue
             }
             let values = Dictionary(fields.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
@@ -371,7 +394,8 @@ struct TopologyBuilder {
                 } else {
                     reader.fail(
                         .unknownReference, at: node, key: "\(key).site", "names no site \"\(site)\"",
-                        expected: sites.isEmpty ? "a site listed under sites:" : "one of " + sites.sorted().joined(separator: ", "))
+                        expected: sites.isEmpty
+                            ? "a site listed under sites:" : "one of " + sites.sorted().joined(separator: ", "))
                 }
             }
             if let node = values["backup-pool"], let backup = reader.name(node, key: "\(key).backup-pool") {
@@ -387,7 +411,8 @@ struct TopologyBuilder {
                             .unknownReference, at: node, key: "\(key).check", "names no check \"\(scalar.string)\"",
                             expected: checks.isEmpty
                                 ? "a check defined under checks:, or an inline check mapping"
-                                : "one of " + checks.keys.sorted().joined(separator: ", ") + ", or an inline check mapping")
+                                : "one of " + checks.keys.sorted().joined(separator: ", ")
+                                    + ", or an inline check mapping")
                     }
                 } else {
                     pool.check = readCheck(node, key: "\(key).check")
@@ -490,7 +515,11 @@ struct TopologyBuilder {
         }
         var weight = 1
         if let node = values["weight"] {
-            if let value = reader.int(node, key: "\(key).weight", range: Server.weightRange) { weight = value } else { ok = false }
+            if let value = reader.int(node, key: "\(key).weight", range: Server.weightRange) {
+                weight = value
+            } else {
+                ok = false
+            }
         }
         var backup = false
         if let node = values["backup"] {
@@ -510,7 +539,8 @@ struct TopologyBuilder {
                 if let other = listeners[relay.listen] {
                     reader.fail(
                         .duplicate, at: entry.keyNode, key: "relays.\(name).listen",
-                        "\(relay.listen) is also the listener of relay \(other)", expected: "one relay per address and port")
+                        "\(relay.listen) is also the listener of relay \(other)",
+                        expected: "one relay per address and port")
                     continue
                 }
                 listeners[relay.listen] = relay.name
@@ -543,10 +573,12 @@ struct TopologyBuilder {
                         expected: "listen: ADDRESS:PORT, or listen: ADDRESS with ports: [...]")
                     ok = false
                 }
-            } else if case .scalar(let scalar) = listenNode, let address = IPAddress(scalar.string.trimmingWhitespace()) {
+            } else if case .scalar(let scalar) = listenNode, let address = IPAddress(scalar.string.trimmingWhitespace())
+            {
                 listenAddress = address
                 if let portsNode = values["ports"] {
-                    for (index, item) in (reader.sequence(portsNode, key: "\(key).ports", what: "a list of ports") ?? [])
+                    for (index, item)
+                        in (reader.sequence(portsNode, key: "\(key).ports", what: "a list of ports") ?? [])
                         .enumerated()
                     {
                         if let port = reader.int(item, key: "\(key).ports[\(index)]", range: 1...65535) {
@@ -590,7 +622,8 @@ struct TopologyBuilder {
                 } else {
                     reader.fail(
                         .unknownReference, at: node, key: "\(key).pool", "names no pool \"\(pool)\"",
-                        expected: poolNames.isEmpty ? "a pool defined under pools:" : "one of " + poolNames.sorted().joined(separator: ", "))
+                        expected: poolNames.isEmpty
+                            ? "a pool defined under pools:" : "one of " + poolNames.sorted().joined(separator: ", "))
                     ok = false
                 }
             } else {
@@ -601,13 +634,23 @@ struct TopologyBuilder {
             ok = false
         }
         if let node = values["mode"] {
-            if let value = reader.choice(node, key: "\(key).mode", of: BalancingMode.self) { relay.mode = value } else { ok = false }
+            if let value = reader.choice(node, key: "\(key).mode", of: BalancingMode.self) {
+                relay.mode = value
+            } else {
+                ok = false
+            }
         }
         if let node = values["persistence"] {
-            if let value = readPersistence(node, key: "\(key).persistence") { relay.persistence = value } else { ok = false }
+            if let value = readPersistence(node, key: "\(key).persistence") {
+                relay.persistence = value
+            } else {
+                ok = false
+            }
         }
         if let node = values["timeouts"] {
-            for entry in reader.mapping(node, key: "\(key).timeouts", allowed: Self.timeoutKeys, what: "a mapping") ?? [] {
+            for entry in reader.mapping(node, key: "\(key).timeouts", allowed: Self.timeoutKeys, what: "a mapping")
+                ?? []
+            {
                 guard let value = reader.duration(entry.value, key: "\(key).timeouts.\(entry.key)") else {
                     ok = false
                     continue
@@ -623,7 +666,11 @@ struct TopologyBuilder {
             }
         }
         if let node = values["forward-port"] {
-            if let value = reader.int(node, key: "\(key).forward-port", range: 1...65535) { relay.forwardPort = value } else { ok = false }
+            if let value = reader.int(node, key: "\(key).forward-port", range: 1...65535) {
+                relay.forwardPort = value
+            } else {
+                ok = false
+            }
         }
         if let node = values["proxy-protocol"] {
             if let value = reader.choice(node, key: "\(key).proxy-protocol", of: Relay.ProxyProtocol.self) {
@@ -657,7 +704,9 @@ struct TopologyBuilder {
             guard let type = reader.choice(node, key: key, of: PersistenceType.self) else { return nil }
             return type == .none ? Persistence.none : Persistence.defaultSourceAddress
         }
-        guard let entries = reader.mapping(node, key: key, allowed: Self.persistenceKeys, what: "none, source, or a mapping")
+        guard
+            let entries = reader.mapping(
+                node, key: key, allowed: Self.persistenceKeys, what: "none, source, or a mapping")
         else {
             return nil
         }
@@ -678,10 +727,18 @@ struct TopologyBuilder {
         guard case .sourceAddress(var timeout, var capacity) = Persistence.defaultSourceAddress else { return nil }
         var ok = true
         if let node = values["timeout"] {
-            if let value = reader.duration(node, key: "\(key).timeout", minimum: .seconds(1)) { timeout = value } else { ok = false }
+            if let value = reader.duration(node, key: "\(key).timeout", minimum: .seconds(1)) {
+                timeout = value
+            } else {
+                ok = false
+            }
         }
         if let node = values["size"] {
-            if let value = reader.int(node, key: "\(key).size", range: 1...10_000_000) { capacity = value } else { ok = false }
+            if let value = reader.int(node, key: "\(key).size", range: 1...10_000_000) {
+                capacity = value
+            } else {
+                ok = false
+            }
         }
         return ok ? .sourceAddress(timeout: timeout, capacity: capacity) : nil
     }

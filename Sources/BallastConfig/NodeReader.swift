@@ -30,7 +30,8 @@ struct NodeReader {
     /// The entries of a mapping, refusing duplicate keys and keys outside `allowed` (when given).
     mutating func mapping(_ node: Node, key: String, allowed: [String]? = nil, what: String) -> [Entry]? {
         guard case .mapping(let mapping) = node else {
-            if case .scalar(let scalar) = node, scalar.string.isEmpty || scalar.tag == .implicit && scalar.string == "~" {
+            if case .scalar(let scalar) = node, scalar.string.isEmpty || scalar.tag == .implicit && scalar.string == "~"
+            {
                 return []
             }
             fail(.invalidValue, at: node, key: key, "is \(describe(node))", expected: what)
@@ -40,7 +41,8 @@ struct NodeReader {
         var entries: [Entry] = []
         for (keyNode, value) in mapping {
             guard let name = keyNode.scalar?.string else {
-                fail(.invalidValue, at: keyNode, key: key, "has a key that is not a plain name", expected: "name: value")
+                fail(
+                    .invalidValue, at: keyNode, key: key, "has a key that is not a plain name", expected: "name: value")
                 continue
             }
             let path = join(key, name)
@@ -53,7 +55,8 @@ struct NodeReader {
                 if let suggestion = Self.suggestion(for: name, among: allowed) {
                     message += " (did you mean \"\(suggestion)\"?)"
                 }
-                fail(.unknownKey, at: keyNode, key: path, message, expected: "one of " + allowed.joined(separator: ", "))
+                fail(
+                    .unknownKey, at: keyNode, key: path, message, expected: "one of " + allowed.joined(separator: ", "))
                 continue
             }
             entries.append(Entry(key: name, keyNode: keyNode, value: value))

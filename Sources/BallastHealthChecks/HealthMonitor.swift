@@ -36,9 +36,11 @@ public final class HealthMonitor: Sendable {
     public func sync(with topology: Topology) {
         var wanted: [ProbeKey: Spec] = [:]
         for probe in topology.probes {
-            wanted[probe.key] = Spec(endpoint: Endpoint(address: probe.server.address, port: probe.key.port), check: probe.check)
+            wanted[probe.key] = Spec(
+                endpoint: Endpoint(address: probe.server.address, port: probe.key.port), check: probe.check)
         }
-        let (stopped, started) = entries.withLock { entries -> ([NIOLoopBoundBox<ServerChecker>], [NIOLoopBoundBox<ServerChecker>]) in
+        let (stopped, started) = entries.withLock {
+            entries -> ([NIOLoopBoundBox<ServerChecker>], [NIOLoopBoundBox<ServerChecker>]) in
             var stopped: [NIOLoopBoundBox<ServerChecker>] = []
             var started: [NIOLoopBoundBox<ServerChecker>] = []
             for (key, entry) in entries where wanted[key] != entry.spec {

@@ -1,10 +1,10 @@
 public import BallastCore
 import BallastNIO
-import NIOTLS
+public import NIOCore
 import NIOHTTP1
 import NIOPosix
 public import NIOSSL
-public import NIOCore
+import NIOTLS
 
 /// The outcome of one probe, in words for the operator.
 public enum ProbeResult: Hashable, Sendable {
@@ -33,7 +33,8 @@ public struct ProbeTarget: Sendable {
         case .tls(let tls), .http(_, tls: .some(let tls)):
             var configuration = TLSConfiguration.makeClientConfiguration()
             if tls.verify {
-                configuration.certificateVerification = tls.serverName == nil ? .noHostnameVerification : .fullVerification
+                configuration.certificateVerification =
+                    tls.serverName == nil ? .noHostnameVerification : .fullVerification
                 if let caFile = tls.caFile { configuration.trustRoots = .file(caFile) }
             } else {
                 configuration.certificateVerification = .none
@@ -85,7 +86,8 @@ enum Probe {
                         try sync.addHTTPClientHandlers()
                         try sync.addHandler(
                             HTTPProbeHandler(
-                                probe: http, host: http.host ?? target.serverName ?? target.endpoint.address.description,
+                                probe: http,
+                                host: http.host ?? target.serverName ?? target.endpoint.address.description,
                                 completion: completion.value))
                     }
                 }

@@ -55,7 +55,10 @@ public actor Node {
         listeners = bound
         logger.info(
             "node started",
-            metadata: ["relays": "\(topology.relays.count)", "pools": "\(topology.pools.count)", "version": "\(store.current.version)"])
+            metadata: [
+                "relays": "\(topology.relays.count)", "pools": "\(topology.pools.count)",
+                "version": "\(store.current.version)",
+            ])
     }
 
     /// Applies a new topology. Relays whose address is unchanged keep their listening socket
@@ -182,6 +185,7 @@ public struct NodeError: Error, Hashable, Sendable, CustomStringConvertible {
         NodeError(
             code: .cannotListen,
             description:
-                "relay \(relay) cannot listen on \(endpoint): \(reason); free the port, or change relays.\(relay).listen")
+                "relay \(relay) cannot listen on \(endpoint): \(reason); free the port, or change relays.\(relay).listen"
+        )
     }
 }

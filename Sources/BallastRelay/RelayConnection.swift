@@ -5,7 +5,7 @@ import CoreMetrics
 import Logging
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One client connection relayed to one server, on one relay thread.
@@ -262,7 +262,9 @@ final class RelayConnection {
         member.load.connectFailed()
         let target = self.target.map(String.init(describing:)) ?? "?"
         let topology = runtime.store.current.topology
-        if let pool = topology.pool(named: relay.pool), let probe = topology.probe(for: relay, pool: pool, server: member.server) {
+        if let pool = topology.pool(named: relay.pool),
+            let probe = topology.probe(for: relay, pool: pool, server: member.server)
+        {
             runtime.reportFailure(probe, "relay \(relay.name) could not connect to \(target): \(reason)")
         }
         failed.append(member.key)
@@ -270,12 +272,18 @@ final class RelayConnection {
         if failed.count < Self.maximumAttempts {
             runtime.logger.notice(
                 "connect failed, redispatching",
-                metadata: ["relay": "\(relay.name)", "server": "\(member.key)", "target": "\(target)", "client": "\(clientText)", "error": "\(reason)"])
+                metadata: [
+                    "relay": "\(relay.name)", "server": "\(member.key)", "target": "\(target)",
+                    "client": "\(clientText)", "error": "\(reason)",
+                ])
             connect(context: context)
         } else {
             runtime.logger.warning(
                 "connect failed, closing client",
-                metadata: ["relay": "\(relay.name)", "servers": "\(failed.map(\.description).joined(separator: ","))", "client": "\(clientText)", "error": "\(reason)"])
+                metadata: [
+                    "relay": "\(relay.name)", "servers": "\(failed.map(\.description).joined(separator: ","))",
+                    "client": "\(clientText)", "error": "\(reason)",
+                ])
             abort(reason: nil, context: context)
         }
     }
@@ -309,14 +317,18 @@ final class RelayConnection {
         case (.relaying, .front):
             if readable {
                 upstream.sourceMayHaveData = true
-                if flags & (EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 { upstream.sourcePeerClosed = true }
+                if flags & (EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 {
+                    upstream.sourcePeerClosed = true
+                }
                 move(.upstream, context: context)
             }
             if writable, phase == .relaying { move(.downstream, context: context) }
         case (.relaying, .back):
             if readable {
                 downstream.sourceMayHaveData = true
-                if flags & (EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 { downstream.sourcePeerClosed = true }
+                if flags & (EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 {
+                    downstream.sourcePeerClosed = true
+                }
                 move(.downstream, context: context)
             }
             if writable, phase == .relaying { move(.upstream, context: context) }
@@ -437,7 +449,9 @@ final class RelayConnection {
     private func fail(code: Int32, context: LoopContext) {
         runtime.logger.debug(
             "relayed connection failed",
-            metadata: ["relay": "\(runtime.relayName)", "client": "\(clientText)", "error": "\(SystemError.describe(code))"])
+            metadata: [
+                "relay": "\(runtime.relayName)", "client": "\(clientText)", "error": "\(SystemError.describe(code))",
+            ])
         close(context: context)
     }
 
@@ -464,7 +478,10 @@ final class RelayConnection {
                 runtime.metrics.idleTimeouts.increment()
                 runtime.logger.info(
                     "idle timeout, closing",
-                    metadata: ["relay": "\(relay.name)", "client": "\(clientText)", "server": "\(member?.key.description ?? "?")"])
+                    metadata: [
+                        "relay": "\(relay.name)", "client": "\(clientText)",
+                        "server": "\(member?.key.description ?? "?")",
+                    ])
                 close(context: context)
             } else {
                 arm(at: lastActivity + idle, context: context)
@@ -491,7 +508,9 @@ final class RelayConnection {
             Glibc.close(back)
             back = -1
         }
-        for pending in [upstream.pending, downstream.pending].compactMap({ $0 }) { context.buffers.give(pending.buffer) }
+        for pending in [upstream.pending, downstream.pending].compactMap({ $0 }) {
+            context.buffers.give(pending.buffer)
+        }
         upstream.pending = nil
         downstream.pending = nil
         if wasRelaying { member?.load.closed() }

@@ -6,7 +6,7 @@ import Logging
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One relay's listening socket and the connections accepted from it.
@@ -45,7 +45,9 @@ public final class RelayListener: Sendable {
     }
 
     /// Binds the relay's listening socket and starts accepting on every relay thread.
-    public static func bind(endpoint: Endpoint, runtime: RelayRuntime, engine: RelayEngine) async throws -> RelayListener {
+    public static func bind(
+        endpoint: Endpoint, runtime: RelayRuntime, engine: RelayEngine
+    ) async throws -> RelayListener {
         var address = ballast_address(endpoint)
         let fd = ballast_listen(&address, runtime.tuning.backlog)
         guard fd >= 0 else { throw SystemError(code: -fd, operation: "listen on \(endpoint)") }

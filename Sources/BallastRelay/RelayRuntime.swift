@@ -1,7 +1,7 @@
 import Atomics
 public import BallastCore
-public import Logging
 import CoreMetrics
+public import Logging
 import Metrics
 
 /// What every connection through one relay shares: the state to ask, the stick table,

@@ -68,7 +68,8 @@ enum AdminClient {
         } catch {
             promise.fail(error)
             throw Failure(
-                description: "cannot reach the admin API at \(endpoint) (\(error)); is ballast running with admin.listen set?")
+                description:
+                    "cannot reach the admin API at \(endpoint) (\(error)); is ballast running with admin.listen set?")
         }
         var head = HTTPRequestHead(version: .http1_1, method: method, uri: path)
         head.headers.add(name: "Host", value: endpoint.description)

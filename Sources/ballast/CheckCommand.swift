@@ -5,7 +5,8 @@ import BallastCore
 /// `ballast check -c FILE`: validates a config and prints every error, not just the first.
 struct CheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "check", abstract: "Validate a config file; each error names file, line, key and the expected form.")
+        commandName: "check",
+        abstract: "Validate a config file; each error names file, line, key and the expected form.")
 
     @OptionGroup var options: ConfigOption
 
@@ -18,7 +19,9 @@ struct CheckCommand: ParsableCommand {
             topology = try ConfigLoader.load(path: options.config)
         } catch {
             for problem in error.errors { printError("error: \(problem)") }
-            printError("\(options.config): \(error.errors.count) error\(error.errors.count == 1 ? "" : "s"); nothing was applied")
+            printError(
+                "\(options.config): \(error.errors.count) error\(error.errors.count == 1 ? "" : "s"); nothing was applied"
+            )
             throw ExitCode(1)
         }
         guard !quiet else { return }
@@ -27,14 +30,17 @@ struct CheckCommand: ParsableCommand {
             "\(options.config): ok: \(topology.sites.count) sites, \(topology.pools.count) pools, \(servers) servers, \(topology.relays.count) relays"
         )
         for relay in topology.relays {
-            var line = "  relay \(relay.name): \(relay.protocol.rawValue) \(relay.listen) -> pool \(relay.pool), \(relay.mode.rawValue)"
+            var line =
+                "  relay \(relay.name): \(relay.protocol.rawValue) \(relay.listen) -> pool \(relay.pool), \(relay.mode.rawValue)"
             if case .sourceAddress(let timeout, let size) = relay.persistence {
                 line += ", source affinity \(timeout.configText) x \(size)"
             }
             print(line)
         }
         for pool in topology.pools {
-            let check = pool.check.map { " check every \($0.interval.configText), rise \($0.rise), fall \($0.fall)" } ?? " no check"
+            let check =
+                pool.check.map { " check every \($0.interval.configText), rise \($0.rise), fall \($0.fall)" }
+                ?? " no check"
             print("  pool \(pool.name)\(pool.site.map { " at \($0)" } ?? ""): \(pool.servers.count) servers,\(check)")
         }
     }

@@ -10,7 +10,9 @@ import Testing
 
     @Test func encodesV1AsTheSpecShows() {
         #expect(String(decoding: v4.encoded(as: .v1), as: UTF8.self) == "PROXY TCP4 192.0.2.10 10.0.0.10 51234 443\r\n")
-        #expect(String(decoding: v6.encoded(as: .v1), as: UTF8.self) == "PROXY TCP6 2001:db8::10 2001:db8::1 51234 5061\r\n")
+        #expect(
+            String(decoding: v6.encoded(as: .v1), as: UTF8.self) == "PROXY TCP6 2001:db8::10 2001:db8::1 51234 5061\r\n"
+        )
         #expect(String(decoding: ProxyHeader(command: .local).encoded(as: .v1), as: UTF8.self) == "PROXY UNKNOWN\r\n")
     }
 
@@ -88,7 +90,10 @@ import Testing
 
     @Test func roundTripsExtensions() {
         var header = v4
-        header.extensions = [.init(type: 0x01, value: Array("h2".utf8)), .init(type: 0x02, value: Array("mail.example.com".utf8)), .init(type: 0x04, value: [])]
+        header.extensions = [
+            .init(type: 0x01, value: Array("h2".utf8)), .init(type: 0x02, value: Array("mail.example.com".utf8)),
+            .init(type: 0x04, value: []),
+        ]
         let bytes = header.encoded(as: .v2)
         #expect(ProxyHeader.parse(bytes) == .header(header, version: .v2, consumed: bytes.count))
     }
@@ -129,9 +134,18 @@ import Testing
         check({ $0[13] = 0x41 }, "family 4")
         check({ $0[13] = 0x13 }, "transport 3")
         check({ $0[15] = 8 }, "length too short for IPv4 addresses")
-        check({ $0[14] = 0xff; $0[15] = 0xff }, "length over the limit")
-        check({ $0 += [0x01, 0x00]; $0[15] = 14 }, "truncated extension header")
-        check({ $0 += [0x01, 0x00, 0x09, 0x41]; $0[15] = 16 }, "extension overruns the header")
+        check(
+            {
+                $0[14] = 0xff; $0[15] = 0xff
+            }, "length over the limit")
+        check(
+            {
+                $0 += [0x01, 0x00]; $0[15] = 14
+            }, "truncated extension header")
+        check(
+            {
+                $0 += [0x01, 0x00, 0x09, 0x41]; $0[15] = 16
+            }, "extension overruns the header")
     }
 
     @Test func tooShortBodyWaitsForData() {

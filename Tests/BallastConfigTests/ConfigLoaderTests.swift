@@ -144,7 +144,10 @@ import Testing
         #expect(topology.sites.map(\.name) == ["hq", "dr"])
     }
 
-    @Test(arguments: [("500ms", Duration.milliseconds(500)), ("2s", .seconds(2)), ("30m", .seconds(1800)), ("1h30m", .seconds(5400)), ("45", .seconds(45)), ("1d", .seconds(86400))])
+    @Test(arguments: [
+        ("500ms", Duration.milliseconds(500)), ("2s", .seconds(2)), ("30m", .seconds(1800)), ("1h30m", .seconds(5400)),
+        ("45", .seconds(45)), ("1d", .seconds(86400)),
+    ])
     func durations(text: String, expected: Duration) throws {
         let topology = try load(Self.minimal + "\n    timeouts: {idle: \(text)}")
         #expect(topology.relays[0].timeouts.idle == expected)
@@ -171,7 +174,10 @@ import Testing
         #expect(error.line == 8)
         #expect(error.column == 11)
         #expect(error.key == "relays.front.mode")
-        #expect(error.description.hasPrefix("test.yaml:8:11: relays.front.mode: is \"sourcehash\" (did you mean \"source-hash\"?); expected one of round-robin"))
+        #expect(
+            error.description.hasPrefix(
+                "test.yaml:8:11: relays.front.mode: is \"sourcehash\" (did you mean \"source-hash\"?); expected one of round-robin"
+            ))
     }
 
     @Test func everyErrorIsReportedNotJustTheFirst() {
@@ -261,7 +267,8 @@ import Testing
     }
 
     @Test func checkFieldsMustFitTheType() {
-        let found = errors("checks:\n  t: {type: tcp, path: /x, port: 80}\n  u: {type: http, verify: true, port: 80}\n" + Self.minimal)
+        let found = errors(
+            "checks:\n  t: {type: tcp, path: /x, port: 80}\n  u: {type: http, verify: true, port: 80}\n" + Self.minimal)
         #expect(found.contains { $0.key == "checks.t.path" && $0.code == .conflict })
         #expect(found.contains { $0.key == "checks.u.verify" && $0.code == .conflict })
     }
@@ -287,7 +294,8 @@ import Testing
 
     @Test func unknownSite() {
         let found = errors("sites: [hq]\npools:\n  a:\n    site: dr\n    servers: [10.0.0.1:80]\n")
-        #expect(found.contains { $0.code == .unknownReference && $0.key == "pools.a.site" && $0.expected == "one of hq" })
+        #expect(
+            found.contains { $0.code == .unknownReference && $0.key == "pools.a.site" && $0.expected == "one of hq" })
     }
 
     @Test(arguments: ["10.0.0.1:80:90", "host.example", "10.0.0.1:99999", ""])
@@ -302,13 +310,19 @@ import Testing
     }
 
     @Test func listenWithPortAndPorts() {
-        let found = errors("pools:\n  web:\n    servers: [10.0.0.1:80]\nrelays:\n  r:\n    listen: 10.0.0.9:80\n    ports: [81]\n    pool: web\n")
+        let found = errors(
+            "pools:\n  web:\n    servers: [10.0.0.1:80]\nrelays:\n  r:\n    listen: 10.0.0.9:80\n    ports: [81]\n    pool: web\n"
+        )
         #expect(found.contains { $0.code == .conflict && $0.key == "relays.r.ports" })
     }
 
     @Test func invalidNames() {
         let found = errors("pools:\n  \"we b\":\n    servers: [10.0.0.1:80]\n")
-        #expect(found.contains { $0.key.hasPrefix("pools.we b") && $0.expected == "a name of letters, digits, '-', '_' and '.', starting with a letter or digit" })
+        #expect(
+            found.contains {
+                $0.key.hasPrefix("pools.we b")
+                    && $0.expected == "a name of letters, digits, '-', '_' and '.', starting with a letter or digit"
+            })
     }
 
     @Test func unreadableFile() throws {

@@ -2,7 +2,9 @@ import BallastCore
 
 /// Builds candidate sets for balancing tests.
 enum Fixtures {
-    static func member(_ name: String, weight: Int = 1, load: ServerLoad = ServerLoad(), backup: Bool = false) -> CandidateSet.Member {
+    static func member(
+        _ name: String, weight: Int = 1, load: ServerLoad = ServerLoad(), backup: Bool = false
+    ) -> CandidateSet.Member {
         let server = Server(name: name, address: IPAddress(v4: 10, 0, 0, 1), port: 80, weight: weight, isBackup: backup)
         return CandidateSet.Member(key: ServerKey(pool: "p", server: name), server: server, load: load)
     }
@@ -11,7 +13,9 @@ enum Fixtures {
         CandidateSet(members: names.enumerated().map { index, name in member(name, weight: weights?[index] ?? 1) })
     }
 
-    static func input(_ sequence: UInt64 = 0, client: IPAddress = IPAddress(v4: 192, 0, 2, 1), random: UInt64 = 0) -> BalancingInput {
+    static func input(
+        _ sequence: UInt64 = 0, client: IPAddress = IPAddress(v4: 192, 0, 2, 1), random: UInt64 = 0
+    ) -> BalancingInput {
         BalancingInput(client: client, sequence: sequence, random: random)
     }
 

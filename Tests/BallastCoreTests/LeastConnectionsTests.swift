@@ -17,18 +17,23 @@ import Testing
 
     @Test func accountsForWeight() {
         // 6/3 = 2 beats 3/1 = 3.
-        #expect(LeastConnections().choose(from: set(active: [3, 6], weights: [1, 3]), input: Fixtures.input(), excluding: []) == 1)
+        #expect(
+            LeastConnections().choose(
+                from: set(active: [3, 6], weights: [1, 3]), input: Fixtures.input(), excluding: []) == 1)
     }
 
     @Test func tiesRotate() {
         let idle = set(active: [0, 0, 0])
-        let picks = (0..<3).map { LeastConnections().choose(from: idle, input: Fixtures.input(UInt64($0)), excluding: []) }
+        let picks = (0..<3).map {
+            LeastConnections().choose(from: idle, input: Fixtures.input(UInt64($0)), excluding: [])
+        }
         #expect(Set(picks) == [0, 1, 2])
     }
 
     @Test func skipsExcluded() {
         #expect(
-            LeastConnections().choose(from: set(active: [0, 4, 5]), input: Fixtures.input(), excluding: [Fixtures.key("s0")]) == 1)
+            LeastConnections().choose(
+                from: set(active: [0, 4, 5]), input: Fixtures.input(), excluding: [Fixtures.key("s0")]) == 1)
     }
 
     @Test func followsLiveLoad() {

@@ -6,7 +6,10 @@ import Testing
 @Suite struct ProbeTests {
     let cas = Pool(
         name: "cas", check: Check(),
-        servers: [Server(name: "cas1", address: IPAddress("10.0.0.11")!), Server(name: "cas2", address: IPAddress("10.0.0.12")!)])
+        servers: [
+            Server(name: "cas1", address: IPAddress("10.0.0.11")!),
+            Server(name: "cas2", address: IPAddress("10.0.0.12")!),
+        ])
 
     var topology: Topology {
         Topology(
@@ -14,7 +17,9 @@ import Testing
             relays: [443, 110, 995].map { Relay(name: "cas-\($0)", listen: Endpoint("10.0.0.10:\($0)")!, pool: "cas") })
     }
 
-    func key(_ server: String, _ port: Int) -> ProbeKey { ProbeKey(server: ServerKey(pool: "cas", server: server), port: port) }
+    func key(_ server: String, _ port: Int) -> ProbeKey {
+        ProbeKey(server: ServerKey(pool: "cas", server: server), port: port)
+    }
 
     @Test func eachRelayPortIsProbed() {
         #expect(topology.probePorts(pool: cas, server: cas.servers[0]) == [443, 110, 995])
@@ -47,7 +52,9 @@ import Testing
 
     @Test func aDeadPortLeavesOnlyItsRelay() {
         let store = StateStore(topology: topology)
-        for probe in topology.probes { store.setHealth(ServerHealth(status: .up, since: .now, lastResult: ""), for: probe.key) }
+        for probe in topology.probes {
+            store.setHealth(ServerHealth(status: .up, since: .now, lastResult: ""), for: probe.key)
+        }
         store.setHealth(ServerHealth(status: .down, since: .now, lastResult: "refused"), for: key("cas1", 110))
         let state = store.current
         #expect(state.relayPools["cas-110"]!.primaries.members.map(\.server.name) == ["cas2"])

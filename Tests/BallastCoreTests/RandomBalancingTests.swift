@@ -7,7 +7,9 @@ import Testing
         var counts = [0, 0, 0]
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<20_000 {
-            counts[RandomBalancing().choose(from: set, input: Fixtures.input(random: generator.next()), excluding: [])!] += 1
+            counts[
+                RandomBalancing().choose(from: set, input: Fixtures.input(random: generator.next()), excluding: [])!] +=
+                1
         }
         #expect((4500...5500).contains(counts[0]))
         #expect((9000...11000).contains(counts[1]))
@@ -25,8 +27,12 @@ import Testing
     @Test func skipsExcluded() {
         let set = Fixtures.set(["a", "b"])
         for random in 0..<100 as Range<UInt64> {
-            #expect(RandomBalancing().choose(from: set, input: Fixtures.input(random: random), excluding: [Fixtures.key("a")]) == 1)
+            #expect(
+                RandomBalancing().choose(
+                    from: set, input: Fixtures.input(random: random), excluding: [Fixtures.key("a")]) == 1)
         }
-        #expect(RandomBalancing().choose(from: set, input: Fixtures.input(), excluding: [Fixtures.key("a"), Fixtures.key("b")]) == nil)
+        #expect(
+            RandomBalancing().choose(
+                from: set, input: Fixtures.input(), excluding: [Fixtures.key("a"), Fixtures.key("b")]) == nil)
     }
 }

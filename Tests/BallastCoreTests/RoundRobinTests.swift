@@ -24,7 +24,9 @@ import Testing
 
     @Test func evenOverManyDecisions() {
         var counts = [0, 0, 0]
-        for n in 0..<3000 { counts[RoundRobin().choose(from: set, input: Fixtures.input(UInt64(n)), excluding: [])!] += 1 }
+        for n in 0..<3000 {
+            counts[RoundRobin().choose(from: set, input: Fixtures.input(UInt64(n)), excluding: [])!] += 1
+        }
         #expect(counts == [1000, 1000, 1000])
     }
 }

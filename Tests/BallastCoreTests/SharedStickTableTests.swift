@@ -24,7 +24,9 @@ import Testing
     @Test func boundedBySize() {
         let table = SharedStickTable(capacity: 1600, timeout: .seconds(60))
         let now = ContinuousClock.now
-        for client in Fixtures.clients(20_000) { table.record(client, server: ServerKey(pool: "p", server: "s"), now: now) }
+        for client in Fixtures.clients(20_000) {
+            table.record(client, server: ServerKey(pool: "p", server: "s"), now: now)
+        }
         #expect(table.count <= 1600)
     }
 }

@@ -5,20 +5,24 @@ import Testing
     let names = ["cas1", "cas2", "cas3", "cas4"]
 
     func mapping(_ set: CandidateSet, _ clients: [IPAddress]) -> [String] {
-        clients.map { set.members[SourceHash().choose(from: set, input: Fixtures.input(client: $0), excluding: [])!].server.name }
+        clients.map {
+            set.members[SourceHash().choose(from: set, input: Fixtures.input(client: $0), excluding: [])!].server.name
+        }
     }
 
     @Test func sameClientSameServer() {
         let set = Fixtures.set(names)
         for client in Fixtures.clients(200) {
             let first = SourceHash().choose(from: set, input: Fixtures.input(1, client: client), excluding: [])
-            let again = SourceHash().choose(from: set, input: Fixtures.input(99, client: client, random: 7), excluding: [])
+            let again = SourceHash().choose(
+                from: set, input: Fixtures.input(99, client: client, random: 7), excluding: [])
             #expect(first == again)
         }
     }
 
     @Test func spreadsEvenly() {
-        let counts = Dictionary(grouping: mapping(Fixtures.set(names), Fixtures.clients(10_000)), by: { $0 }).mapValues(\.count)
+        let counts = Dictionary(grouping: mapping(Fixtures.set(names), Fixtures.clients(10_000)), by: { $0 }).mapValues(
+            \.count)
         for name in names {
             // 2,500 expected each; allow 10 %.
             #expect((2250...2750).contains(counts[name] ?? 0), "\(name): \(counts[name] ?? 0)")
@@ -49,8 +53,10 @@ import Testing
         let clients = Fixtures.clients(2000)
         let set = Fixtures.set(names)
         let excluded = clients.map {
-            set.members[SourceHash().choose(from: set, input: Fixtures.input(client: $0), excluding: [Fixtures.key("cas3")])!]
-                .server.name
+            set.members[
+                SourceHash().choose(from: set, input: Fixtures.input(client: $0), excluding: [Fixtures.key("cas3")])!
+            ]
+            .server.name
         }
         #expect(excluded == mapping(Fixtures.set(names.filter { $0 != "cas3" }), clients))
     }
@@ -84,7 +90,8 @@ import Testing
     @Test func stableAcrossProcesses() {
         #expect(StableHash.hash("cas1") == 10_753_829_144_532_579_027)
         #expect(StableHash.hash(IPAddress("192.0.2.1")!) == 17_897_417_827_812_317_549)
-        let golden = mapping(Fixtures.set(names), [IPAddress("192.0.2.1")!, IPAddress("198.51.100.7")!, IPAddress("203.0.113.200")!])
+        let golden = mapping(
+            Fixtures.set(names), [IPAddress("192.0.2.1")!, IPAddress("198.51.100.7")!, IPAddress("203.0.113.200")!])
         #expect(golden == SourceHashTests.pinned)
     }
 

@@ -48,7 +48,9 @@ import Testing
 
     @Test func drainingAnUnknownServerIsAnError() {
         let store = StateStore(topology: topology())
-        #expect(throws: StateStore.ChangeError.self) { try store.setDrained(true, for: ServerKey(pool: "web", server: "zz")) }
+        #expect(throws: StateStore.ChangeError.self) {
+            try store.setDrained(true, for: ServerKey(pool: "web", server: "zz"))
+        }
     }
 
     @Test func reloadKeepsHealthOfUnchangedServersOnly() {
@@ -96,7 +98,9 @@ import Testing
             for i in 0..<8 {
                 group.addTask {
                     for _ in 0..<100 {
-                        store.setHealth(ServerHealth(status: i.isMultiple(of: 2) ? .up : .down, since: .now, lastResult: ""), for: i.isMultiple(of: 2) ? pa : pb)
+                        store.setHealth(
+                            ServerHealth(status: i.isMultiple(of: 2) ? .up : .down, since: .now, lastResult: ""),
+                            for: i.isMultiple(of: 2) ? pa : pb)
                     }
                 }
             }

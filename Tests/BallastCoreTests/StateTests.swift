@@ -16,7 +16,9 @@ import Testing
             relays: [Relay(name: "r", listen: Endpoint("127.0.0.1:8080")!, pool: "web", mode: mode)])
     }
 
-    func state(down: [String] = [], drained: [String] = [], status: HealthStatus = .down, mode: BalancingMode = .roundRobin) -> State {
+    func state(
+        down: [String] = [], drained: [String] = [], status: HealthStatus = .down, mode: BalancingMode = .roundRobin
+    ) -> State {
         let topology = topology(mode: mode)
         var health: [ProbeKey: ServerHealth] = [:]
         for server in topology.pools[0].servers {
@@ -33,7 +35,8 @@ import Testing
         return Set(
             (0..<count).compactMap {
                 state.choose(
-                    for: relay, input: BalancingInput(client: IPAddress("192.0.2.1")!, sequence: UInt64($0), random: UInt64($0)),
+                    for: relay,
+                    input: BalancingInput(client: IPAddress("192.0.2.1")!, sequence: UInt64($0), random: UInt64($0)),
                     sticky: sticky, excluding: excluding.map { ServerKey(pool: "web", server: $0) })?.server.name
             })
     }
@@ -101,7 +104,8 @@ import Testing
         let s = state()
         #expect(s.relay(named: "nope") == nil)
         let stray = Relay(name: "z", listen: Endpoint("127.0.0.1:1")!, pool: "missing")
-        #expect(s.choose(for: stray, input: BalancingInput(client: IPAddress("1.2.3.4")!, sequence: 0, random: 0)) == nil)
+        #expect(
+            s.choose(for: stray, input: BalancingInput(client: IPAddress("1.2.3.4")!, sequence: 0, random: 0)) == nil)
     }
 
     @Test func relayTargetsUseServerPortElseForwardPortElseListenPort() {

@@ -6,7 +6,9 @@ import Testing
         let set = Fixtures.set(["a", "b", "c"], weights: [5, 1, 1])
         #expect(set.weightedSchedule.count == 7)
         var counts = [0, 0, 0]
-        for n in 0..<700 { counts[WeightedRoundRobin().choose(from: set, input: Fixtures.input(UInt64(n)), excluding: [])!] += 1 }
+        for n in 0..<700 {
+            counts[WeightedRoundRobin().choose(from: set, input: Fixtures.input(UInt64(n)), excluding: [])!] += 1
+        }
         #expect(counts == [500, 100, 100])
     }
 
@@ -26,7 +28,9 @@ import Testing
         let set = Fixtures.set(["a", "b", "c"], weights: [3, 2, 1])
         var counts = [0, 0, 0]
         for n in 0..<600 {
-            counts[WeightedRoundRobin().choose(from: set, input: Fixtures.input(UInt64(n)), excluding: [Fixtures.key("a")])!] += 1
+            counts[
+                WeightedRoundRobin().choose(
+                    from: set, input: Fixtures.input(UInt64(n)), excluding: [Fixtures.key("a")])!] += 1
         }
         #expect(counts[0] == 0)
         #expect(counts[1] > counts[2])
@@ -35,12 +39,15 @@ import Testing
 
     @Test func equalWeightsAreRoundRobin() {
         let set = Fixtures.set(["a", "b", "c"])
-        let picks = (0..<6).map { WeightedRoundRobin().choose(from: set, input: Fixtures.input(UInt64($0)), excluding: []) }
+        let picks = (0..<6).map {
+            WeightedRoundRobin().choose(from: set, input: Fixtures.input(UInt64($0)), excluding: [])
+        }
         #expect(Set(picks.prefix(3)) == [0, 1, 2])
         #expect(Array(picks.prefix(3)) == Array(picks.suffix(3)))
     }
 
     @Test func emptySetChoosesNothing() {
-        #expect(WeightedRoundRobin().choose(from: CandidateSet(members: []), input: Fixtures.input(), excluding: []) == nil)
+        #expect(
+            WeightedRoundRobin().choose(from: CandidateSet(members: []), input: Fixtures.input(), excluding: []) == nil)
     }
 }

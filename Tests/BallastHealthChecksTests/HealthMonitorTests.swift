@@ -12,7 +12,9 @@ import Testing
 
     func topology(ports: [Int], rise: Int = 2, fall: Int = 3) -> Topology {
         let check = Check(kind: .tcp, interval: interval, timeout: timeout, rise: rise, fall: fall)
-        let servers = ports.enumerated().map { Server(name: "s\($0.offset)", address: IPAddress(v4: 127, 0, 0, 1), port: $0.element) }
+        let servers = ports.enumerated().map {
+            Server(name: "s\($0.offset)", address: IPAddress(v4: 127, 0, 0, 1), port: $0.element)
+        }
         return Topology(pools: [Pool(name: "p", check: check, servers: servers)])
     }
 
@@ -52,7 +54,8 @@ import Testing
         let backend = try await TestBackend.start(name: "b")
         let port = backend.port
         let store = StateStore(topology: topology(ports: [port], rise: 3, fall: 1))
-        let monitor = HealthMonitor(store: store, group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "test"))
+        let monitor = HealthMonitor(
+            store: store, group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "test"))
         defer { monitor.stopAll() }
         monitor.sync(with: store.current.topology)
         #expect(await eventually { status(store, 0) == .up })
@@ -74,12 +77,14 @@ import Testing
         t.pools[0].check?.interval = .seconds(30)
         t.pools[0].check?.timeout = .seconds(1)
         let store = StateStore(topology: t)
-        let monitor = HealthMonitor(store: store, group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "test"))
+        let monitor = HealthMonitor(
+            store: store, group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "test"))
         defer { monitor.stopAll(); Task { await backend.stop() } }
         monitor.sync(with: t)
         #expect(await eventually { status(store, 0) == .up })
         let updates = store.updates(bufferingPolicy: .unbounded)
-        monitor.observedFailure(of: ProbeKey(server: ServerKey(pool: "p", server: "s0"), port: backend.port), reason: "refused once")
+        monitor.observedFailure(
+            of: ProbeKey(server: ServerKey(pool: "p", server: "s0"), port: backend.port), reason: "refused once")
         var seen: [HealthStatus] = []
         for await state in updates {
             seen.append(state.health(of: ServerKey(pool: "p", server: "s0"))!.status)
@@ -91,9 +96,14 @@ import Testing
     @Test func syncKeepsUnchangedCheckersAndStopsRemovedOnes() async throws {
         let a = try await TestBackend.start(name: "a")
         let b = try await TestBackend.start(name: "b")
-        defer { Task { await a.stop(); await b.stop() } }
+        defer {
+            Task {
+                await a.stop(); await b.stop()
+            }
+        }
         let store = StateStore(topology: topology(ports: [a.port, b.port]))
-        let monitor = HealthMonitor(store: store, group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "test"))
+        let monitor = HealthMonitor(
+            store: store, group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "test"))
         defer { monitor.stopAll() }
         monitor.sync(with: store.current.topology)
         #expect(await eventually { status(store, 0) == .up && status(store, 1) == .up })

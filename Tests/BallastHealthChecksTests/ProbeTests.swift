@@ -32,7 +32,11 @@ import Testing
         let certificates = try TestCertificates()
         let backend = try await TestBackend.start(name: "tls", behaviour: .silent, tls: certificates.serverContext())
         let plain = try await TestBackend.start(name: "plain", behaviour: .silent)
-        defer { Task { await backend.stop(); await plain.stop() } }
+        defer {
+            Task {
+                await backend.stop(); await plain.stop()
+            }
+        }
         guard case .passed(let detail) = try await probe(backend.port, .tls(.init())) else {
             Issue.record("TLS probe failed against a TLS server")
             return
@@ -78,7 +82,11 @@ import Testing
     @Test func httpStatus() async throws {
         let ok = try await TestBackend.start(name: "ok", behaviour: .http(status: 200, body: "all good"))
         let broken = try await TestBackend.start(name: "broken", behaviour: .http(status: 503, body: "maintenance"))
-        defer { Task { await ok.stop(); await broken.stop() } }
+        defer {
+            Task {
+                await ok.stop(); await broken.stop()
+            }
+        }
         #expect(try await probe(ok.port, .http(.init(path: "/healthz"), tls: nil)) == .passed("HTTP status 200"))
         #expect(try await probe(broken.port, .http(.init(), tls: nil)) == .failed("HTTP status 503, expected 200-399"))
         #expect(
@@ -107,7 +115,9 @@ import Testing
         let backend = try await TestBackend.start(name: "silent", behaviour: .silent)
         defer { Task { await backend.stop() } }
         let started = ContinuousClock.now
-        #expect(try await probe(backend.port, .http(.init(), tls: nil), timeout: .milliseconds(200)) == .failed("timed out after 0.2 seconds"))
+        #expect(
+            try await probe(backend.port, .http(.init(), tls: nil), timeout: .milliseconds(200))
+                == .failed("timed out after 0.2 seconds"))
         #expect(ContinuousClock.now - started < .seconds(2))
     }
 

@@ -46,7 +46,9 @@ import Testing
         #expect(try held.readLine() == "a")
         let newPort = Ports.free()
         var topology = lab.node.store.current.topology
-        topology.relays = [Relay(name: "moved", listen: Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: newPort), pool: "pool")]
+        topology.relays = [
+            Relay(name: "moved", listen: Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: newPort), pool: "pool")
+        ]
         let summary = try await lab.node.apply(topology)
         #expect(summary.added == ["moved"])
         #expect(summary.removed == ["front"])
@@ -67,7 +69,10 @@ import Testing
         let before = lab.node.store.current
         var topology = before.topology
         topology.relays[0].mode = .random
-        topology.relays.append(Relay(name: "taken", listen: Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: squatter.port), pool: "pool"))
+        topology.relays.append(
+            Relay(
+                name: "taken", listen: Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: squatter.port), pool: "pool"
+            ))
         await #expect(throws: NodeError.self) { try await lab.node.apply(topology) }
         let after = lab.node.store.current
         #expect(after.topology == before.topology)
@@ -80,12 +85,18 @@ import Testing
         defer { Task { await squatter.stop() } }
         let free = Ports.free()
         let topology = Topology(
-            pools: [Pool(name: "p", servers: [Server(name: "s", address: IPAddress(v4: 127, 0, 0, 1), port: squatter.port)])],
+            pools: [
+                Pool(name: "p", servers: [Server(name: "s", address: IPAddress(v4: 127, 0, 0, 1), port: squatter.port)])
+            ],
             relays: [
                 Relay(name: "ok", listen: Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: free), pool: "p"),
-                Relay(name: "taken", listen: Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: squatter.port), pool: "p"),
+                Relay(
+                    name: "taken", listen: Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: squatter.port),
+                    pool: "p"),
             ])
-        let node = try Node(topology: topology, group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "test"), relayThreads: 1)
+        let node = try Node(
+            topology: topology, group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "test"),
+            relayThreads: 1)
         do {
             try await node.start()
             Issue.record("started on a port in use")

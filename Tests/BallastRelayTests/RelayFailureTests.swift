@@ -5,7 +5,7 @@ import Foundation
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Servers that die, refuse or hang: what clients see, and how fast Ballast reacts.
@@ -28,7 +28,9 @@ import Glibc
         var outAt: ContinuousClock.Instant?
         var failedConnectsAtDetection: UInt64 = 0
         while ContinuousClock.now - killed < interval * 6 {
-            if outAt == nil, lab.node.store.current.relayPools["front"]!.primaries.members.allSatisfy({ $0.server.name != "b" }) {
+            if outAt == nil,
+                lab.node.store.current.relayPools["front"]!.primaries.members.allSatisfy({ $0.server.name != "b" })
+            {
                 outAt = ContinuousClock.now
                 failedConnectsAtDetection = lab.node.store.current.loads[lab.key("b")]!.failedConnects
             }
@@ -65,10 +67,11 @@ import Glibc
         let refused = ContinuousClock.now
         for _ in 0..<2 { #expect(try lab.whoAnswers() == "b") }
         // The report reaches the health monitor in well under a probe interval (30 s here).
-        #expect(await eventually(timeout: .seconds(2)) {
-            let status = lab.node.store.current.health(of: lab.key("a"))?.status
-            return status == .suspect || status == .down
-        })
+        #expect(
+            await eventually(timeout: .seconds(2)) {
+                let status = lab.node.store.current.health(of: lab.key("a"))?.status
+                return status == .suspect || status == .down
+            })
         #expect(ContinuousClock.now - refused < .seconds(2))
         let failed = lab.node.store.current.loads[lab.key("a")]!.failedConnects
         for _ in 0..<10 { #expect(try lab.whoAnswers() == "b") }
@@ -97,7 +100,8 @@ import Glibc
         }
         let lab = try await RelayLab(backends: ["b"]) { topology in
             topology.relays[0].timeouts.connect = .milliseconds(300)
-            topology.pools[0].servers.insert(Server(name: "hole", address: IPAddress(v4: 127, 0, 0, 1), port: port), at: 0)
+            topology.pools[0].servers.insert(
+                Server(name: "hole", address: IPAddress(v4: 127, 0, 0, 1), port: port), at: 0)
         }
         defer { Task { await lab.shutdown() } }
         let started = ContinuousClock.now

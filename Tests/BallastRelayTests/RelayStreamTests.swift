@@ -69,7 +69,9 @@ import Testing
         let size = 32 * 1024 * 1024
         let payload = TestBackend.pattern(from: 0, count: size)
         let writer = socket.sender
-        let sender = Task.detached { try writer.send(payload); writer.shutdownWrite() }
+        let sender = Task.detached {
+            try writer.send(payload); writer.shutdownWrite()
+        }
         var echoed = 0
         var corrupt = false
         while echoed < size {
@@ -126,7 +128,9 @@ import Testing
 
     @Test(arguments: [Relay.ProxyProtocol.v1, .v2])
     func proxyHeaderTellsTheServerWhoTheClientIs(version: Relay.ProxyProtocol) async throws {
-        let lab = try await RelayLab(backends: ["a"], behaviour: .captureProxyHeader) { $0.relays[0].proxyProtocol = version }
+        let lab = try await RelayLab(backends: ["a"], behaviour: .captureProxyHeader) {
+            $0.relays[0].proxyProtocol = version
+        }
         defer { Task { await lab.shutdown() } }
         let socket = try TestSocket(port: lab.relayPort, source: "127.0.0.33")
         try socket.send("hello\n")

@@ -1,5 +1,6 @@
-@testable import BallastRelay
 import Testing
+
+@testable import BallastRelay
 
 @Suite struct TimerHeapTests {
     @Test func popsInDeadlineOrder() {

@@ -22,11 +22,16 @@ public final class RelayLab: Sendable {
         for name in names { backends.append(try await TestBackend.start(name: name, behaviour: behaviour)) }
         let relayPort = Ports.free()
         let servers = zip(names, backends).map { name, backend in
-            Server(name: name, address: IPAddress(v4: 127, 0, 0, 1), port: backend.port, isBackup: backup.contains(name))
+            Server(
+                name: name, address: IPAddress(v4: 127, 0, 0, 1), port: backend.port, isBackup: backup.contains(name))
         }
         var topology = Topology(
             pools: [Pool(name: "pool", check: check, servers: servers)],
-            relays: [Relay(name: "front", listen: Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: relayPort), pool: "pool")])
+            relays: [
+                Relay(
+                    name: "front", listen: Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: relayPort), pool: "pool"
+                )
+            ])
         configure(&topology)
         var logger = Logger(label: "lab")
         logger.logLevel = .warning

@@ -110,7 +110,9 @@ public final class TestBackend: Sendable {
     /// Whether `bytes` is a `stream` server's output at `offset`, compared with memcmp.
     public static func matchesPattern(_ bytes: [UInt8], at offset: Int) -> Bool {
         let expected = pattern(from: offset, count: bytes.count)
-        return bytes.withUnsafeBytes { a in expected.withUnsafeBytes { b in memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0 } }
+        return bytes.withUnsafeBytes { a in
+            expected.withUnsafeBytes { b in memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0 }
+        }
     }
 }
 
@@ -173,8 +175,10 @@ final class BackendHandler: ChannelInboundHandler {
         case .http(let status, let body):
             pending.writeBuffer(&buffer)
             if pending.readableBytesView.firstRange(of: Array("\r\n\r\n".utf8)) != nil {
-                let response = "HTTP/1.1 \(status) Status\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
-                context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: response))).assumeIsolated().whenComplete { _ in
+                let response =
+                    "HTTP/1.1 \(status) Status\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
+                context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: response))).assumeIsolated().whenComplete {
+                    _ in
                     context.close(promise: nil)
                 }
             }

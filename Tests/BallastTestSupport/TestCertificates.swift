@@ -1,7 +1,7 @@
 import Crypto
 public import Foundation
-import SwiftASN1
 public import NIOSSL
+import SwiftASN1
 import X509
 
 /// A throwaway CA and server certificates for TLS tests, made with swift-certificates.

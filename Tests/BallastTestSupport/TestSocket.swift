@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-public import Glibc
+    public import Glibc
 #endif
 
 /// A plain blocking TCP client over POSIX sockets: the simplest real client there is.
@@ -17,7 +17,9 @@ public final class TestSocket {
 
     /// Connects to `destination`:`port`, from `source` (any 127.0.0.0/8 address) when given,
     /// so that one machine can play many clients.
-    public init(port: Int, source: String? = nil, destination: String = "127.0.0.1", timeout: Duration = .seconds(5)) throws {
+    public init(
+        port: Int, source: String? = nil, destination: String = "127.0.0.1", timeout: Duration = .seconds(5)
+    ) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket: \(String(cString: strerror(errno)))") }
         if let source {
@@ -42,7 +44,9 @@ public final class TestSocket {
     deinit { close() }
 
     /// Calls `body` with an IPv4 socket address for `host`:`port`, as bind(2) and connect(2) take it.
-    public static func withAddress(_ host: String, port: Int, _ body: (UnsafePointer<sockaddr>, socklen_t) -> Int32) -> Int32 {
+    public static func withAddress(
+        _ host: String, port: Int, _ body: (UnsafePointer<sockaddr>, socklen_t) -> Int32
+    ) -> Int32 {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -135,7 +139,9 @@ public final class TestSocket {
         public func send(_ bytes: [UInt8]) throws {
             var offset = 0
             while offset < bytes.count {
-                let sent = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                let sent = bytes[offset...].withUnsafeBytes {
+                    Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
+                }
                 guard sent > 0 else { throw Failure(description: "send: \(String(cString: strerror(errno)))") }
                 offset += sent
             }

@@ -13,7 +13,8 @@ import Testing
     static func loopbackConfig(ports: [Int], adminPort: Int) throws -> String {
         var text = try String(contentsOf: example, encoding: .utf8)
         text = text.replacingOccurrences(of: "listen: 10.0.0.10", with: "listen: 127.0.0.10")
-        text = text.replacingOccurrences(of: "[10.0.0.11, 10.0.0.12, 10.0.0.13]", with: "[127.0.0.11, 127.0.0.12, 127.0.0.13]")
+        text = text.replacingOccurrences(
+            of: "[10.0.0.11, 10.0.0.12, 10.0.0.13]", with: "[127.0.0.11, 127.0.0.12, 127.0.0.13]")
         text = text.replacingOccurrences(of: "listen: 127.0.0.1:9900", with: "listen: 127.0.0.1:\(adminPort)")
         text = text.replacingOccurrences(of: "interval: 2s", with: "interval: 200ms")
         text = text.replacingOccurrences(of: "timeout: 1s", with: "timeout: 150ms")
@@ -21,7 +22,8 @@ import Testing
         var lines = text.components(separatedBy: "\n")
         for (index, line) in lines.enumerated() {
             let trimmed = line.trimmingCharacters(in: .whitespaces)
-            for (original, port) in zip(originals, ports) where trimmed.hasPrefix("- \(original) ") || trimmed == "- \(original)" {
+            for (original, port) in zip(originals, ports)
+            where trimmed.hasPrefix("- \(original) ") || trimmed == "- \(original)" {
                 lines[index] = line.replacingOccurrences(of: "- \(original)", with: "- \(port)")
             }
         }
@@ -42,7 +44,10 @@ import Testing
         let config = try Self.loopbackConfig(ports: ports, adminPort: Ports.free())
         try await withBallast(config: config) { ballast in
             for port in ports {
-                #expect(await eventually(timeout: .seconds(20)) { (try? TestSocket(port: port, destination: "127.0.0.10")) != nil })
+                #expect(
+                    await eventually(timeout: .seconds(20)) {
+                        (try? TestSocket(port: port, destination: "127.0.0.10")) != nil
+                    })
             }
             // source-hash: each client address sticks to one CAS on every port.
             let clients = (20..<60).map { "127.0.0.\($0)" }
@@ -62,9 +67,10 @@ import Testing
             await backends["12:\(pop3)"]!.stop()
             let cas2Clients = clients.filter { home[$0] == "cas2" }
             #expect(!cas2Clients.isEmpty)
-            #expect(try await eventually(timeout: .seconds(5)) {
-                try cas2Clients.allSatisfy { try casFor($0, pop3) != "cas2" }
-            })
+            #expect(
+                try await eventually(timeout: .seconds(5)) {
+                    try cas2Clients.allSatisfy { try casFor($0, pop3) != "cas2" }
+                })
             for client in cas2Clients { #expect(try casFor(client, ports[0]) == "cas2") }
             // Clients of the other CAS servers kept their server on POP3 too.
             for client in clients where home[client] != "cas2" { #expect(try casFor(client, pop3) == home[client]) }

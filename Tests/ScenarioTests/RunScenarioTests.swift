@@ -3,12 +3,14 @@ import Foundation
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The real program under real signals, in front of real servers, driven by real clients.
 @Suite(.serialized) struct RunScenarioTests {
-    static func config(relayPort: Int, adminPort: Int, servers: [(String, Int)], mode: String = "round-robin", extra: String = "") -> String {
+    static func config(
+        relayPort: Int, adminPort: Int, servers: [(String, Int)], mode: String = "round-robin", extra: String = ""
+    ) -> String {
         """
         node:
           shutdown-grace: 2s
@@ -43,10 +45,16 @@ import Glibc
     @Test func sighupReloadKeepsTheListenerAndAHeldConnection() async throws {
         let a = try await TestBackend.start(name: "a")
         let b = try await TestBackend.start(name: "b")
-        defer { Task { await a.stop(); await b.stop() } }
+        defer {
+            Task {
+                await a.stop(); await b.stop()
+            }
+        }
         let relayPort = Ports.free()
         let adminPort = Ports.free()
-        try await withBallast(config: Self.config(relayPort: relayPort, adminPort: adminPort, servers: [("a", a.port), ("b", b.port)])) { ballast in
+        try await withBallast(
+            config: Self.config(relayPort: relayPort, adminPort: adminPort, servers: [("a", a.port), ("b", b.port)])
+        ) { ballast in
             #expect(await waitForListener(relayPort, ballast))
             let inode = Ports.listeningSocketInode(port: relayPort)
             let held = try TestSocket(port: relayPort)
@@ -86,7 +94,9 @@ import Glibc
         let a = try await TestBackend.start(name: "a")
         defer { Task { await a.stop() } }
         let relayPort = Ports.free()
-        try await withBallast(config: Self.config(relayPort: relayPort, adminPort: Ports.free(), servers: [("a", a.port)])) { ballast in
+        try await withBallast(
+            config: Self.config(relayPort: relayPort, adminPort: Ports.free(), servers: [("a", a.port)])
+        ) { ballast in
             #expect(await waitForListener(relayPort, ballast))
             let held = try TestSocket(port: relayPort)
             #expect(try held.readLine() == "a")
@@ -108,7 +118,9 @@ import Glibc
         let a = try await TestBackend.start(name: "a")
         defer { Task { await a.stop() } }
         let relayPort = Ports.free()
-        try await withBallast(config: Self.config(relayPort: relayPort, adminPort: Ports.free(), servers: [("a", a.port)])) { ballast in
+        try await withBallast(
+            config: Self.config(relayPort: relayPort, adminPort: Ports.free(), servers: [("a", a.port)])
+        ) { ballast in
             #expect(await waitForListener(relayPort, ballast))
             let held = try TestSocket(port: relayPort, timeout: .seconds(6))
             #expect(try held.readLine() == "a")
@@ -124,19 +136,26 @@ import Glibc
     @Test func statusAndDrainFromTheCommandLine() async throws {
         let a = try await TestBackend.start(name: "a")
         let b = try await TestBackend.start(name: "b")
-        defer { Task { await a.stop(); await b.stop() } }
+        defer {
+            Task {
+                await a.stop(); await b.stop()
+            }
+        }
         let relayPort = Ports.free()
         let adminPort = Ports.free()
-        try await withBallast(config: Self.config(relayPort: relayPort, adminPort: adminPort, servers: [("a", a.port), ("b", b.port)])) { ballast in
+        try await withBallast(
+            config: Self.config(relayPort: relayPort, adminPort: adminPort, servers: [("a", a.port), ("b", b.port)])
+        ) { ballast in
             #expect(await waitForListener(relayPort, ballast))
             #expect(await eventually { Ports.listeningSocketInode(port: adminPort) != nil })
             let admin = ["--admin", "127.0.0.1:\(adminPort)", "--token", "test-token"]
 
-            #expect(try await eventually {
-                let status = try BallastProcess.run(["status"] + admin)
-                return status.status == 0 && status.stdout.contains("pool web: serving from primaries")
-                    && status.stdout.split(separator: "\n").filter { $0.contains(" up ") }.count == 2
-            })
+            #expect(
+                try await eventually {
+                    let status = try BallastProcess.run(["status"] + admin)
+                    return status.status == 0 && status.stdout.contains("pool web: serving from primaries")
+                        && status.stdout.split(separator: "\n").filter { $0.contains(" up ") }.count == 2
+                })
             let held = try TestSocket(port: relayPort)
             let heldBy = try #require(try held.readLine())
 
@@ -168,7 +187,8 @@ import Glibc
         defer { Task { await a.stop() } }
         let relayPort = Ports.free()
         let adminPort = Ports.free()
-        try await withBallast(config: Self.config(relayPort: relayPort, adminPort: adminPort, servers: [("a", a.port)])) { ballast in
+        try await withBallast(config: Self.config(relayPort: relayPort, adminPort: adminPort, servers: [("a", a.port)]))
+        { ballast in
             #expect(await waitForListener(relayPort, ballast))
             #expect(await eventually { Ports.listeningSocketInode(port: adminPort) != nil })
             for _ in 0..<3 { _ = try answer(relayPort) }

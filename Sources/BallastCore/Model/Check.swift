@@ -39,7 +39,10 @@ public struct Check: Hashable, Sendable {
         public var expectBody: String?
 
         /// HTTP probe settings.
-        public init(path: String = "/", host: String? = nil, expectStatus: ClosedRange<Int> = 200...399, expectBody: String? = nil) {
+        public init(
+            path: String = "/", host: String? = nil, expectStatus: ClosedRange<Int> = 200...399,
+            expectBody: String? = nil
+        ) {
             self.path = path
             self.host = host
             self.expectStatus = expectStatus

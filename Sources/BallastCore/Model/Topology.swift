@@ -102,7 +102,8 @@ extension Topology {
             guard let check = pool.check else { continue }
             for server in pool.servers {
                 for port in probePorts(pool: pool, server: server) {
-                    result.append((ProbeKey(server: ServerKey(pool: pool.name, server: server.name), port: port), server, check))
+                    result.append(
+                        (ProbeKey(server: ServerKey(pool: pool.name, server: server.name), port: port), server, check))
                 }
             }
         }

@@ -91,7 +91,8 @@ public struct State: Sendable {
             let member = CandidateSet.Member(key: key, server: server, load: loads[key] ?? ServerLoad())
             if server.isBackup { backups.append(member) } else { primaries.append(member) }
         }
-        return PoolView(pool: pool, primaries: CandidateSet(members: primaries), backups: CandidateSet(members: backups))
+        return PoolView(
+            pool: pool, primaries: CandidateSet(members: primaries), backups: CandidateSet(members: backups))
     }
 
     /// The relay with this name.
@@ -101,7 +102,9 @@ public struct State: Sendable {
     /// then unknown, then up); nil when nothing probes it.
     public func health(of key: ServerKey) -> ServerHealth? {
         guard let pool = topology.pool(named: key.pool), let server = pool.server(named: key.server) else { return nil }
-        let results = topology.probePorts(pool: pool, server: server).compactMap { health[ProbeKey(server: key, port: $0)] }
+        let results = topology.probePorts(pool: pool, server: server).compactMap {
+            health[ProbeKey(server: key, port: $0)]
+        }
         return results.max { State.severity($0.status) < State.severity($1.status) }
     }
 

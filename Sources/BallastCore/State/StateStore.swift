@@ -29,7 +29,9 @@ public final class StateStore: Sendable {
     private let inputs: Mutex<Inputs>
 
     /// A store publishing version 1 of `topology`, every checked server `unknown`.
-    public init(topology: Topology, overrides: OperatorOverrides = OperatorOverrides(), now: ContinuousClock.Instant = .now) {
+    public init(
+        topology: Topology, overrides: OperatorOverrides = OperatorOverrides(), now: ContinuousClock.Instant = .now
+    ) {
         var inputs = Inputs(
             version: 1, topology: topology, health: [:], overrides: overrides, loads: [:], subscribers: [:],
             nextSubscriber: 0)

@@ -57,7 +57,9 @@ public struct StatusReport: Codable, Hashable, Sendable {
     public init(_ state: State, now: ContinuousClock.Instant = .now) {
         version = state.version
         relays = state.topology.relays.map {
-            RelayLine(name: $0.name, listen: $0.listen.description, protocol: $0.protocol.rawValue, pool: $0.pool, mode: $0.mode.rawValue)
+            RelayLine(
+                name: $0.name, listen: $0.listen.description, protocol: $0.protocol.rawValue, pool: $0.pool,
+                mode: $0.mode.rawValue)
         }
         pools = state.topology.pools.map { pool in
             let view = state.pools[pool.name]
@@ -89,7 +91,8 @@ public struct StatusReport: Codable, Hashable, Sendable {
                     activeConnections: load?.active ?? 0, totalConnections: load?.total ?? 0,
                     failedConnects: load?.failedConnects ?? 0)
             }
-            return PoolLine(name: pool.name, site: pool.site, backupPool: pool.backupPool, serving: serving, servers: servers)
+            return PoolLine(
+                name: pool.name, site: pool.site, backupPool: pool.backupPool, serving: serving, servers: servers)
         }
     }
 }

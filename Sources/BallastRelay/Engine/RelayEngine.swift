@@ -5,7 +5,7 @@ public import Logging
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The threads that move relayed bytes: one epoll loop per thread, each owning the
@@ -280,7 +280,8 @@ final class LoopContext {
 
     private func register(_ listener: RelayListener) {
         _ = ballast_epoll_add(
-            loop.epollFD, listener.fd, EPOLLIN.rawValue | EPOLLEXCLUSIVE.rawValue, Self.listenerKind | UInt64(listener.id))
+            loop.epollFD, listener.fd, EPOLLIN.rawValue | EPOLLEXCLUSIVE.rawValue,
+            Self.listenerKind | UInt64(listener.id))
     }
 
     /// Stops this loop accepting from `listener` until `resume`: the listener is at its limit.

@@ -2,7 +2,7 @@ import BallastCore
 import CBallastLinux
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// An errno from a system call, described for a log line.
