@@ -37,8 +37,12 @@ final class RelayConnection {
         var sourcePeerClosed = false
         var sourceEnded = false
         var destinationShut = false
+        /// The half-close waits one turn of the loop: if the other side ends meanwhile, one
+        /// close does both (HAProxy saves the shutdown the same way).
+        var shutdownDeferred = false
 
-        var isDone: Bool { sourceEnded && destinationShut }
+        /// Everything read was delivered and nothing more will come.
+        var isDone: Bool { sourceEnded && pending == nil && (destinationShut || shutdownDeferred) }
     }
 
     /// Most read-and-write rounds per event before yielding to other connections.
@@ -337,6 +341,24 @@ final class RelayConnection {
         }
     }
 
+    /// Half-closes the flows whose end was deferred a turn, unless the whole connection can
+    /// close now.
+    func finishDeferredShutdowns(context: LoopContext) {
+        guard phase == .relaying else { return }
+        if upstream.isDone && downstream.isDone {
+            close(context: context)
+            return
+        }
+        for direction in [Direction.upstream, .downstream] {
+            var flow = self.flow(direction)
+            guard flow.shutdownDeferred, !flow.destinationShut else { continue }
+            flow.shutdownDeferred = false
+            flow.destinationShut = true
+            store(flow, direction)
+            _ = ballast_shutdown_write(direction == .upstream ? back : front)
+        }
+    }
+
     /// Picks up flows that stopped at the fairness cap.
     func continueMoving(context: LoopContext) {
         guard phase == .relaying else { return }
@@ -378,15 +400,13 @@ final class RelayConnection {
                 return
             }
             if flow.sourceEnded {
-                if !flow.destinationShut {
-                    flow.destinationShut = true
+                if self.flow(direction == .upstream ? .downstream : .upstream).isDone {
+                    // The other way is finished too: closing sends the FIN.
+                    close(context: context)
+                } else if !flow.destinationShut && !flow.shutdownDeferred {
+                    flow.shutdownDeferred = true
                     store(flow, direction)
-                    if self.flow(direction == .upstream ? .downstream : .upstream).isDone {
-                        // The other way is finished too: closing sends the FIN.
-                        close(context: context)
-                    } else {
-                        _ = ballast_shutdown_write(destination)
-                    }
+                    context.deferShutdown(self)
                 }
                 return
             }

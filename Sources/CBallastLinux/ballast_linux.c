@@ -51,6 +51,8 @@ int ballast_listen(const ballast_address *address, int backlog) {
     if (fd < 0) return fd;
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    // Accepted sockets inherit TCP_NODELAY from the listener: no call per connection.
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (address->family == 6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
     struct sockaddr_storage storage;
     socklen_t length = to_sockaddr(address, &storage);

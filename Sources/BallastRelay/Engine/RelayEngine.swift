@@ -138,6 +138,9 @@ final class LoopContext {
     private var pausedListeners: Set<Int> = []
     /// Connections that stopped moving bytes at the fairness cap and continue next turn.
     private var ready: [Int] = []
+    /// Connections whose half-close waits for the next batch of events, and those due now.
+    private var deferred: [(slot: Int, generation: UInt32)] = []
+    private var deferredDue: [(slot: Int, generation: UInt32)] = []
     private var running = true
     private let events: UnsafeMutablePointer<epoll_event>
     private static let eventCapacity = 512
@@ -160,7 +163,7 @@ final class LoopContext {
     func run() {
         while running {
             var timeout: Int32 = -1
-            if !ready.isEmpty {
+            if !ready.isEmpty || !deferred.isEmpty || !deferredDue.isEmpty {
                 timeout = 0
             } else if let next = timers.nextDeadline {
                 timeout = next <= now ? 0 : Int32(min(next - now, 60_000))
@@ -175,6 +178,7 @@ final class LoopContext {
             }
             fireTimers()
             continueReady()
+            finishDeferred()
         }
         shutdownAll()
     }
@@ -244,6 +248,22 @@ final class LoopContext {
     /// Asks for the connection to continue moving bytes on the next turn of the loop.
     func markReady(_ connection: RelayConnection) {
         ready.append(connection.slot)
+    }
+
+    /// Defers a connection's half-close until after the next wait for events.
+    func deferShutdown(_ connection: RelayConnection) {
+        deferred.append((connection.slot, generations[connection.slot]))
+    }
+
+    private func finishDeferred() {
+        if !deferredDue.isEmpty {
+            let due = deferredDue
+            deferredDue.removeAll(keepingCapacity: true)
+            for entry in due where generations[entry.slot] == entry.generation {
+                connections[entry.slot]?.finishDeferredShutdowns(context: self)
+            }
+        }
+        swap(&deferred, &deferredDue)
     }
 
     private func fireTimers() {

@@ -17,7 +17,8 @@ typedef struct {
 /// A non-blocking, close-on-exec TCP socket for `family` (4 or 6); -errno on failure.
 int ballast_socket(uint8_t family);
 
-/// A listening socket bound to `address`, non-blocking, SO_REUSEADDR; -errno on failure.
+/// A listening socket bound to `address`, non-blocking, SO_REUSEADDR and TCP_NODELAY (which
+/// accepted sockets inherit); -errno on failure.
 int ballast_listen(const ballast_address *address, int backlog);
 
 /// Accepts one connection, non-blocking and close-on-exec, and the peer's address; -errno on failure.
