@@ -72,6 +72,9 @@ final class RelayConnection {
     private var bytesFromClient = 0
     private var bytesFromServer = 0
     private var counted = false
+    /// Whether the client socket is registered for EPOLLOUT (added the first time a write to
+    /// the client would block).
+    private var frontWatchesWritable = false
 
     init(slot: Int, listener: RelayListener, runtime: RelayRuntime, front: Int32, client: Endpoint?) {
         self.slot = slot
@@ -395,7 +398,10 @@ final class RelayConnection {
                 let written = Self.writePending(&flow, to: destination, buffers: &context.buffers)
                 store(flow, direction)
                 if written > 0 { continue }
-                if written == -Int(EAGAIN) || written == -Int(EWOULDBLOCK) { return }  // EPOLLOUT resumes us
+                if written == -Int(EAGAIN) || written == -Int(EWOULDBLOCK) {
+                    if destination == front { watchFrontWritable(context: context) }
+                    return  // EPOLLOUT resumes us
+                }
                 fail(code: Int32(-written), context: context)
                 return
             }
@@ -426,6 +432,16 @@ final class RelayConnection {
                 return
             }
         }
+    }
+
+    /// Asks epoll for the client socket's writability, once: edge-triggered, it then reports
+    /// each time room appears after a write would have blocked.
+    private func watchFrontWritable(context: LoopContext) {
+        guard !frontWatchesWritable else { return }
+        frontWatchesWritable = true
+        _ = ballast_epoll_modify(
+            context.loop.epollFD, front, EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue,
+            context.tag(slot: slot, side: .front))
     }
 
     /// Reads from `fd` into a pooled buffer as the flow's pending bytes; returns what read(2)

@@ -2,6 +2,8 @@
 #include "ballast_linux.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
@@ -149,5 +151,39 @@ int ballast_raise_file_limit(uint64_t *soft, uint64_t *hard) {
     }
     *soft = limit.rlim_cur;
     *hard = limit.rlim_max;
+    return 0;
+}
+
+typedef struct {
+    void (*body)(void *);
+    void *context;
+    char name[16];
+} ballast_thread_start;
+
+static void *ballast_thread_main(void *argument) {
+    ballast_thread_start start = *(ballast_thread_start *)argument;
+    free(argument);
+    pthread_setname_np(pthread_self(), start.name);
+    start.body(start.context);
+    return NULL;
+}
+
+int ballast_start_thread(void (*body)(void *), void *context, const char *name) {
+    ballast_thread_start *start = malloc(sizeof(*start));
+    if (start == NULL) return -ENOMEM;
+    start->body = body;
+    start->context = context;
+    strncpy(start->name, name, sizeof(start->name) - 1);
+    start->name[sizeof(start->name) - 1] = 0;
+    pthread_t thread;
+    pthread_attr_t attributes;
+    pthread_attr_init(&attributes);
+    pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+    int error = pthread_create(&thread, &attributes, ballast_thread_main, start);
+    pthread_attr_destroy(&attributes);
+    if (error != 0) {
+        free(start);
+        return -error;
+    }
     return 0;
 }

@@ -27,12 +27,10 @@ public final class RelayEngine: Sendable {
         for index in 0..<max(1, threads) {
             let loop = try RelayLoop(index: index, tuning: tuning, logger: logger)
             let done = DispatchSemaphore(value: 0)
-            let thread = Thread {
+            try RelayThread.start(name: "ballast-relay-\(index)") {
                 LoopContext(loop: loop).run()
                 done.signal()
             }
-            thread.name = "ballast-relay-\(index)"
-            thread.start()
             loops.append(loop)
             finished.append(done)
         }
@@ -75,6 +73,30 @@ public final class RelayEngine: Sendable {
             }
         }
         for loop in loops { loop.closeDescriptors() }
+    }
+}
+
+/// A dedicated, named POSIX thread: a relay loop blocks in epoll_wait for as long as it runs,
+/// which must not hold a worker of a shared pool (Dispatch's or Swift concurrency's).
+enum RelayThread {
+    private final class Body: Sendable {
+        let run: @Sendable () -> Void
+        init(_ run: @escaping @Sendable () -> Void) { self.run = run }
+    }
+
+    static func start(name: String, _ body: @escaping @Sendable () -> Void) throws {
+        let context = Unmanaged.passRetained(Body(body)).toOpaque()
+        let result = name.withCString { cName in
+            ballast_start_thread(
+                { context in
+                    let body = Unmanaged<Body>.fromOpaque(context!).takeRetainedValue()
+                    body.run()
+                }, context, cName)
+        }
+        guard result == 0 else {
+            Unmanaged<Body>.fromOpaque(context).release()
+            throw SystemError(code: -result, operation: "start thread \(name)")
+        }
     }
 }
 
@@ -125,6 +147,8 @@ final class LoopContext {
     static let wakeTag: UInt64 = 0
     static let listenerKind: UInt64 = 1 << 62
     static let connectionKind: UInt64 = 2 << 62
+    /// Connections accepted per wake; the listening socket stays ready for another loop.
+    static let acceptBatch = 16
 
     let loop: RelayLoop
     private(set) var now: UInt64 = ballast_now_ms()
@@ -318,7 +342,9 @@ final class LoopContext {
     }
 
     private func accept(from listener: RelayListener) {
-        for _ in 0..<64 {
+        // A bounded batch per wake, as HAProxy's maxaccept: the listening socket stays ready
+        // and further connections wake another loop, so that the loops share them.
+        for _ in 0..<Self.acceptBatch {
             guard listener.reserveConnection() else {
                 pause(listener)
                 // A connection may have ended between the check and the pause.
@@ -351,9 +377,10 @@ final class LoopContext {
                 slot: slot, listener: listener, runtime: listener.runtime, front: fd, client: peer.endpoint)
             connections[slot] = connection
             liveConnections += 1
+            // No EPOLLOUT yet: a new socket is writable, and saying so would cost an event per
+            // connection. The connection asks for it when a write to the client would block.
             _ = ballast_epoll_add(
-                loop.epollFD, fd,
-                EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue,
+                loop.epollFD, fd, EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue,
                 tag(slot: slot, side: .front))
             connection.start(context: self)
         }

@@ -51,6 +51,9 @@ int ballast_epoll_add(int epfd, int fd, uint32_t events, uint64_t tag);
 int ballast_epoll_modify(int epfd, int fd, uint32_t events, uint64_t tag);
 int ballast_epoll_delete(int epfd, int fd);
 
+/// Starts a detached thread named `name` (at most 15 bytes) running `body(context)`; 0 or -errno.
+int ballast_start_thread(void (*body)(void *), void *context, const char *name);
+
 /// Monotonic milliseconds.
 uint64_t ballast_now_ms(void);
 
