@@ -90,7 +90,7 @@ final class RelayConnection {
         lastActivity = context.now
         guard let relay = runtime.store.current.relay(named: runtime.relayName) else {
             // The relay was removed by a reload while this client waited in the backlog.
-            abort(reason: nil, context: context)
+            close(context: context)
             return
         }
         self.relay = relay
@@ -122,7 +122,7 @@ final class RelayConnection {
                     runtime.logger.info(
                         "closed a client without a valid PROXY header",
                         metadata: ["relay": "\(runtime.relayName)", "client": "\(clientText)", "reason": "\(reason)"])
-                    abort(reason: nil, context: context)
+                    close(context: context)
                     return
                 case .header(let header, _, let consumed):
                     if header.command == .proxy, let source = header.source, let destination = header.destination {
@@ -141,7 +141,7 @@ final class RelayConnection {
             } else if n == -Int(EAGAIN) || n == -Int(EWOULDBLOCK) {
                 return
             } else {
-                abort(reason: nil, context: context)
+                close(context: context)
                 return
             }
         }
@@ -165,7 +165,7 @@ final class RelayConnection {
             runtime.logger.warning(
                 "no server available",
                 metadata: ["relay": "\(relay.name)", "pool": "\(relay.pool)", "client": "\(clientText)"])
-            abort(reason: nil, context: context)
+            close(context: context)
             return
         }
         self.member = member
@@ -176,7 +176,7 @@ final class RelayConnection {
             runtime.logger.error(
                 "cannot open a socket to a server",
                 metadata: ["relay": "\(relay.name)", "error": "\(SystemError.describe(-fd))"])
-            abort(reason: nil, context: context)
+            close(context: context)
             return
         }
         back = fd
@@ -291,7 +291,7 @@ final class RelayConnection {
                     "relay": "\(relay.name)", "servers": "\(failed.map(\.description).joined(separator: ","))",
                     "client": "\(clientText)", "error": "\(reason)",
                 ])
-            abort(reason: nil, context: context)
+            close(context: context)
         }
     }
 
@@ -316,7 +316,7 @@ final class RelayConnection {
             // The client's bytes wait in the kernel until the server is reached (the edge is
             // remembered, as epoll will not report it again); a reset ends it all.
             if flags & (EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 {
-                abort(reason: nil, context: context)
+                close(context: context)
             } else if readable {
                 upstream.sourceMayHaveData = true
                 if flags & EPOLLRDHUP.rawValue != 0 { upstream.sourcePeerClosed = true }
@@ -505,7 +505,7 @@ final class RelayConnection {
             runtime.logger.info(
                 "closed a client that sent no PROXY header in time",
                 metadata: ["relay": "\(relay.name)", "client": "\(clientText)"])
-            abort(reason: nil, context: context)
+            close(context: context)
         case .connecting:
             connectFailed(code: ETIMEDOUT, context: context)
         case .relaying:
@@ -529,12 +529,8 @@ final class RelayConnection {
 
     // MARK: Closing
 
-    /// Closes both sides now, dropping whatever was not yet delivered.
-    func abort(reason: String?, context: LoopContext) {
-        close(context: context)
-    }
-
-    private func close(context: LoopContext) {
+    /// Closes both sides now, dropping whatever was not yet delivered, and accounts once.
+    func close(context: LoopContext) {
         guard phase != .closed else { return }
         let wasRelaying = phase == .relaying
         phase = .closed

@@ -30,12 +30,6 @@ import Testing
         #expect(IPAddress(bytes: [UInt8](repeating: 0, count: 15)) == nil)
     }
 
-    @Test func loopback() {
-        #expect(IPAddress("127.1.2.3")!.isLoopback)
-        #expect(IPAddress("::1")!.isLoopback)
-        #expect(!IPAddress("10.0.0.1")!.isLoopback)
-    }
-
     @Test func endpoints() throws {
         #expect(Endpoint("10.0.0.1:443")?.description == "10.0.0.1:443")
         #expect(Endpoint("[2001:db8::1]:5061")?.description == "[2001:db8::1]:5061")

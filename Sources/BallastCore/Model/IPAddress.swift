@@ -74,14 +74,6 @@ public struct IPAddress: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// True for 127.0.0.0/8 and ::1.
-    public var isLoopback: Bool {
-        switch family {
-        case .v4: return low >> 24 == 127
-        case .v6: return high == 0 && low == 1
-        }
-    }
-
     /// The conventional text form (RFC 5952 for IPv6).
     public var description: String {
         switch family {

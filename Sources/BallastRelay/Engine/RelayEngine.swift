@@ -389,13 +389,13 @@ final class LoopContext {
     /// Closes every connection accepted from `listener` (a drain deadline passed).
     func closeConnections(of listener: RelayListener) {
         for connection in connections.compactMap({ $0 }) where connection.listener === listener {
-            connection.abort(reason: nil, context: self)
+            connection.close(context: self)
         }
     }
 
     private func shutdownAll() {
         for connection in connections.compactMap({ $0 }) {
-            connection.abort(reason: nil, context: self)
+            connection.close(context: self)
         }
         for listener in listeners.values where !pausedListeners.contains(listener.id) {
             _ = ballast_epoll_delete(loop.epollFD, listener.fd)
