@@ -321,24 +321,20 @@ final class RelayConnection {
                 upstream.sourceMayHaveData = true
                 if flags & EPOLLRDHUP.rawValue != 0 { upstream.sourcePeerClosed = true }
             }
-        case (.relaying, .front):
+        case (.relaying, _):
+            // A side's readability moves bytes away from it; its writability moves bytes to it.
+            let outgoing: Direction = side == .front ? .upstream : .downstream
+            let incoming: Direction = side == .front ? .downstream : .upstream
             if readable {
-                upstream.sourceMayHaveData = true
+                var flow = self.flow(outgoing)
+                flow.sourceMayHaveData = true
                 if flags & (EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 {
-                    upstream.sourcePeerClosed = true
+                    flow.sourcePeerClosed = true
                 }
-                move(.upstream, context: context)
+                store(flow, outgoing)
+                move(outgoing, context: context)
             }
-            if writable, phase == .relaying { move(.downstream, context: context) }
-        case (.relaying, .back):
-            if readable {
-                downstream.sourceMayHaveData = true
-                if flags & (EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 {
-                    downstream.sourcePeerClosed = true
-                }
-                move(.downstream, context: context)
-            }
-            if writable, phase == .relaying { move(.upstream, context: context) }
+            if writable, phase == .relaying { move(incoming, context: context) }
         default:
             break
         }

@@ -156,17 +156,7 @@ import Testing
     // MARK: Errors
 
     @Test func anErrorNamesFileLineKeyAndExpectedForm() throws {
-        let found = errors(
-            """
-            pools:
-              web:
-                servers: [127.0.0.1:8081]
-            relays:
-              front:
-                listen: 127.0.0.1:8080
-                pool: web
-                mode: sourcehash
-            """)
+        let found = errors(Self.minimal + "\n    mode: sourcehash")
         let error = try #require(found.first)
         #expect(found.count == 1)
         #expect(error.code == .invalidValue)

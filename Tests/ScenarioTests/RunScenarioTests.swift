@@ -42,20 +42,35 @@ import Testing
         return try socket.readLine()
     }
 
-    @Test func sighupReloadKeepsTheListenerAndAHeldConnection() async throws {
-        let a = try await TestBackend.start(name: "a")
-        let b = try await TestBackend.start(name: "b")
-        defer {
-            Task {
-                await a.stop(); await b.stop()
-            }
-        }
-        let relayPort = Ports.free()
-        let adminPort = Ports.free()
+    /// The ports and servers of one scenario.
+    struct Lab {
+        var relayPort: Int
+        var adminPort: Int
+        var backends: [String: TestBackend]
+
+        func servers(_ names: [String]) -> [(String, Int)] { names.map { ($0, backends[$0]!.port) } }
+    }
+
+    /// Starts servers named `names`, then `ballast run` in front of them (stopped by PID at the
+    /// end), and runs `body` once the relay listens.
+    func withLab(_ names: [String], _ body: (BallastProcess, Lab) async throws -> Void) async throws {
+        var backends: [String: TestBackend] = [:]
+        for name in names { backends[name] = try await TestBackend.start(name: name) }
+        let started = Array(backends.values)
+        defer { Task { for backend in started { await backend.stop() } } }
+        let lab = Lab(relayPort: Ports.free(), adminPort: Ports.free(), backends: backends)
         try await withBallast(
-            config: Self.config(relayPort: relayPort, adminPort: adminPort, servers: [("a", a.port), ("b", b.port)])
+            config: Self.config(relayPort: lab.relayPort, adminPort: lab.adminPort, servers: lab.servers(names))
         ) { ballast in
-            #expect(await waitForListener(relayPort, ballast))
+            #expect(await waitForListener(lab.relayPort, ballast))
+            try await body(ballast, lab)
+        }
+    }
+
+    @Test func sighupReloadKeepsTheListenerAndAHeldConnection() async throws {
+        try await withLab(["a", "b"]) { ballast, lab in
+            let relayPort = lab.relayPort
+            let adminPort = lab.adminPort
             let inode = Ports.listeningSocketInode(port: relayPort)
             let held = try TestSocket(port: relayPort)
             let heldBy = try #require(try held.readLine())
@@ -65,7 +80,7 @@ import Testing
             let secondPort = Ports.free()
             try ballast.writeConfig(
                 Self.config(
-                    relayPort: relayPort, adminPort: adminPort, servers: [("a", a.port)],
+                    relayPort: relayPort, adminPort: adminPort, servers: lab.servers(["a"]),
                     extra: "  second:\n    listen: 127.0.0.1:\(secondPort)\n    pool: web"))
             ballast.signal(SIGHUP)
             #expect(await eventually { ballast.log.contains("config applied") })
@@ -91,13 +106,8 @@ import Testing
     }
 
     @Test func sigtermDrainsThenExits() async throws {
-        let a = try await TestBackend.start(name: "a")
-        defer { Task { await a.stop() } }
-        let relayPort = Ports.free()
-        try await withBallast(
-            config: Self.config(relayPort: relayPort, adminPort: Ports.free(), servers: [("a", a.port)])
-        ) { ballast in
-            #expect(await waitForListener(relayPort, ballast))
+        try await withLab(["a"]) { ballast, lab in
+            let relayPort = lab.relayPort
             let held = try TestSocket(port: relayPort)
             #expect(try held.readLine() == "a")
             ballast.signal(SIGTERM)
@@ -115,13 +125,8 @@ import Testing
     }
 
     @Test func sigtermClosesLeftoversAtTheGraceDeadline() async throws {
-        let a = try await TestBackend.start(name: "a")
-        defer { Task { await a.stop() } }
-        let relayPort = Ports.free()
-        try await withBallast(
-            config: Self.config(relayPort: relayPort, adminPort: Ports.free(), servers: [("a", a.port)])
-        ) { ballast in
-            #expect(await waitForListener(relayPort, ballast))
+        try await withLab(["a"]) { ballast, lab in
+            let relayPort = lab.relayPort
             let held = try TestSocket(port: relayPort, timeout: .seconds(6))
             #expect(try held.readLine() == "a")
             let started = ContinuousClock.now
@@ -134,19 +139,9 @@ import Testing
     }
 
     @Test func statusAndDrainFromTheCommandLine() async throws {
-        let a = try await TestBackend.start(name: "a")
-        let b = try await TestBackend.start(name: "b")
-        defer {
-            Task {
-                await a.stop(); await b.stop()
-            }
-        }
-        let relayPort = Ports.free()
-        let adminPort = Ports.free()
-        try await withBallast(
-            config: Self.config(relayPort: relayPort, adminPort: adminPort, servers: [("a", a.port), ("b", b.port)])
-        ) { ballast in
-            #expect(await waitForListener(relayPort, ballast))
+        try await withLab(["a", "b"]) { ballast, lab in
+            let relayPort = lab.relayPort
+            let adminPort = lab.adminPort
             #expect(await eventually { Ports.listeningSocketInode(port: adminPort) != nil })
             let admin = ["--admin", "127.0.0.1:\(adminPort)", "--token", "test-token"]
 
@@ -183,13 +178,9 @@ import Testing
     }
 
     @Test func metricsAreServedForPrometheus() async throws {
-        let a = try await TestBackend.start(name: "a")
-        defer { Task { await a.stop() } }
-        let relayPort = Ports.free()
-        let adminPort = Ports.free()
-        try await withBallast(config: Self.config(relayPort: relayPort, adminPort: adminPort, servers: [("a", a.port)]))
-        { ballast in
-            #expect(await waitForListener(relayPort, ballast))
+        try await withLab(["a"]) { ballast, lab in
+            let relayPort = lab.relayPort
+            let adminPort = lab.adminPort
             #expect(await eventually { Ports.listeningSocketInode(port: adminPort) != nil })
             for _ in 0..<3 { _ = try answer(relayPort) }
             let socket = try TestSocket(port: adminPort)
