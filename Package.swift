@@ -20,6 +20,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
@@ -53,7 +54,7 @@ let package = Package(
         // Pure wire codecs that never trust their input.
         .target(
             name: "BallastCodecs",
-            dependencies: ["BallastCore"],
+            dependencies: ["BallastCore", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strictSettings
         ),
         // Adapters between core values and NIO types, shared by the edges.
@@ -99,6 +100,28 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The L7 HTTP/HTTPS relay edge on SwiftNIO: TLS termination, re-encryption, per-request balancing.
+        .target(
+            name: "BallastHTTP",
+            dependencies: [
+                "BallastCore",
+                "BallastCodecs",
+                "BallastNIO",
+                .product(name: "NIOCore", package: nio),
+                .product(name: "NIOPosix", package: nio),
+                .product(name: "NIOHTTP1", package: nio),
+                .product(name: "NIOTLS", package: nio),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Admin API and Prometheus metrics on their own listener.
         .target(
             name: "BallastAdmin",
@@ -117,6 +140,7 @@ let package = Package(
                 "BallastCore",
                 "BallastConfig",
                 "BallastRelay",
+                "BallastHTTP",
                 "BallastHealthChecks",
                 "BallastAdmin",
                 .product(name: "NIOCore", package: nio),
@@ -160,6 +184,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: nio),
                 .product(name: "NIOPosix", package: nio),
+                .product(name: "NIOHTTP1", package: nio),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -170,7 +195,8 @@ let package = Package(
         ),
         .testTarget(name: "BallastCoreTests", dependencies: ["BallastCore"], swiftSettings: strictSettings),
         .testTarget(
-            name: "BallastConfigTests", dependencies: ["BallastConfig", "BallastCore"], swiftSettings: strictSettings),
+            name: "BallastConfigTests", dependencies: ["BallastConfig", "BallastCore", "BallastTestSupport"],
+            swiftSettings: strictSettings),
         .testTarget(
             name: "BallastCodecsTests", dependencies: ["BallastCodecs", "BallastCore"], swiftSettings: strictSettings),
         .testTarget(
@@ -189,6 +215,18 @@ let package = Package(
                 "BallastRelay", "BallastNode", "BallastCore", "BallastCodecs", "BallastTestSupport",
                 .product(name: "NIOCore", package: nio),
                 .product(name: "NIOPosix", package: nio),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "BallastHTTPTests",
+            dependencies: [
+                "BallastHTTP", "BallastNode", "BallastConfig", "BallastCore", "BallastCodecs", "BallastTestSupport",
+                .product(name: "NIOCore", package: nio),
+                .product(name: "NIOPosix", package: nio),
+                .product(name: "NIOHTTP1", package: nio),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings

@@ -101,16 +101,16 @@ struct TopologyBuilder {
     static let relayKeys = [
         "listen", "ports", "protocol", "pool", "mode", "persistence", "timeouts", "max-connections", "forward-port",
         "proxy-protocol", "accept-proxy-protocol",
-    ]
-    static let persistenceKeys = ["type", "timeout", "size"]
-    static let timeoutKeys = ["connect", "idle"]
+    ] + httpRelayKeys
+    static let persistenceKeys = ["type", "timeout", "size", "name", "key", "secure", "http-only", "same-site", "path"]
+    static let timeoutKeys = ["connect", "idle"] + httpTimeoutKeys
 
     enum CheckType: String, CaseIterable {
         case tcp, tls, http, https
     }
 
     enum PersistenceType: String, CaseIterable {
-        case none, source
+        case none, source, cookie
     }
 
     mutating func build(_ root: Node) -> Topology? {
@@ -642,11 +642,18 @@ struct TopologyBuilder {
         }
         if let node = values["persistence"] {
             if let value = readPersistence(node, key: "\(key).persistence") {
+                if case .cookie = value, !relay.protocol.isHTTP {
+                    reader.fail(
+                        .conflict, at: node, key: "\(key).persistence", "cookie persistence needs an HTTP relay",
+                        expected: "protocol: http or https, or persistence: source")
+                    ok = false
+                }
                 relay.persistence = value
             } else {
                 ok = false
             }
         }
+        if !readHTTPSettings(values, key: key, into: &relay) { ok = false }
         if let node = values["timeouts"] {
             for entry in reader.mapping(node, key: "\(key).timeouts", allowed: Self.timeoutKeys, what: "a mapping")
                 ?? []
@@ -655,7 +662,19 @@ struct TopologyBuilder {
                     ok = false
                     continue
                 }
-                if entry.key == "connect" { relay.timeouts.connect = value } else { relay.timeouts.idle = value }
+                switch entry.key {
+                case "connect": relay.timeouts.connect = value
+                case "idle": relay.timeouts.idle = value
+                default:
+                    if !relay.protocol.isHTTP {
+                        reader.fail(
+                            .conflict, at: entry.keyNode, key: "\(key).timeouts.\(entry.key)",
+                            "applies only to http and https relays", expected: "connect or idle")
+                        ok = false
+                    } else {
+                        _ = readHTTPTimeout(entry.key, value, into: &relay)
+                    }
+                }
             }
         }
         if let node = values["max-connections"] {
@@ -702,6 +721,12 @@ struct TopologyBuilder {
     private mutating func readPersistence(_ node: Node, key: String) -> Persistence? {
         if case .scalar = node {
             guard let type = reader.choice(node, key: key, of: PersistenceType.self) else { return nil }
+            if type == .cookie {
+                reader.fail(
+                    .missingKey, at: node, key: "\(key).key", "cookie persistence needs a signing key",
+                    expected: "persistence: {type: cookie, key: A-SECRET-OF-16-OR-MORE-CHARACTERS}")
+                return nil
+            }
             return type == .none ? Persistence.none : Persistence.defaultSourceAddress
         }
         guard
@@ -716,6 +741,20 @@ struct TopologyBuilder {
             return nil
         }
         guard let type = reader.choice(typeNode, key: "\(key).type", of: PersistenceType.self) else { return nil }
+        if type == .cookie {
+            for entry in entries where ["timeout", "size"].contains(entry.key) {
+                reader.fail(
+                    .conflict, at: entry.keyNode, key: "\(key).\(entry.key)", "applies only to type: source",
+                    expected: "name, key, secure, http-only, same-site or path")
+            }
+            return readCookie(node, values: values.filter { $0.key != "type" }, key: key).map { .cookie($0) }
+        }
+        for entry in entries where Self.cookieKeys.contains(entry.key) && entry.key != "type" {
+            reader.fail(
+                .conflict, at: entry.keyNode, key: "\(key).\(entry.key)", "applies only to type: cookie",
+                expected: "type: cookie, or no \(entry.key)")
+            return nil
+        }
         if type == .none {
             for entry in entries where entry.key != "type" {
                 reader.fail(

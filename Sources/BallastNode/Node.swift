@@ -1,4 +1,5 @@
 public import BallastCore
+import BallastHTTP
 public import BallastHealthChecks
 public import BallastRelay
 public import Logging
@@ -14,15 +15,16 @@ public actor Node {
     /// The health checkers.
     public nonisolated let monitor: HealthMonitor
     private let engine: RelayEngine
+    private let group: any EventLoopGroup
     private let logger: Logger
     private let tuning: RelayTuning
-    private var listeners: [Endpoint: RelayListener] = [:]
-    private var retiring: [RelayListener] = []
+    private var listeners: [Endpoint: Listener] = [:]
+    private var retiring: [Listener] = []
     private var stickTables: [String: (persistence: Persistence, table: SharedStickTable)] = [:]
     private var started = false
 
-    /// A node for `topology`, not yet listening: health checks run on `group`, relayed
-    /// bytes on `relayThreads` threads of their own (one per core by default).
+    /// A node for `topology`, not yet listening: health checks and HTTP relays run on
+    /// `group`, TCP relays' bytes on `relayThreads` threads of their own (one per core by default).
     public init(
         topology: Topology, group: any EventLoopGroup, logger: Logger, relayThreads: Int? = nil,
         tuning: RelayTuning = .standard
@@ -30,6 +32,7 @@ public actor Node {
         self.store = StateStore(topology: topology)
         self.monitor = HealthMonitor(store: store, group: group, logger: logger)
         self.engine = try RelayEngine(threads: relayThreads ?? System.coreCount, tuning: tuning, logger: logger)
+        self.group = group
         self.logger = logger
         self.tuning = tuning
     }
@@ -40,16 +43,15 @@ public actor Node {
         started = true
         let topology = store.current.topology
         monitor.sync(with: topology)
-        var bound: [Endpoint: RelayListener] = [:]
+        var bound: [Endpoint: Listener] = [:]
         for relay in topology.relays {
             do {
-                bound[relay.listen] = try await RelayListener.bind(
-                    endpoint: relay.listen, runtime: runtime(for: relay), engine: engine)
+                bound[relay.listen] = try await bind(relay, httpRuntime: try httpRuntime(for: relay))
             } catch {
                 for listener in bound.values { await listener.stopAccepting() }
                 monitor.stopAll()
                 await engine.shutdown()
-                throw NodeError.cannotListen(relay: relay.name, endpoint: relay.listen, reason: "\(error)")
+                throw error
             }
         }
         listeners = bound
@@ -71,16 +73,31 @@ public actor Node {
         var summary = ReloadSummary()
         store.replaceTopology(topology)
 
-        var added: [Endpoint: RelayListener] = [:]
+        // Everything that can fail comes first, so that a failure leaves the old config in force.
+        var httpRuntimes: [String: HTTPRuntime] = [:]
+        do {
+            for relay in topology.relays { httpRuntimes[relay.name] = try httpRuntime(for: relay) }
+        } catch {
+            store.replaceTopology(previous)
+            throw error
+        }
+        // A relay that changed between tcp and http keeps its address but not its socket.
+        for relay in topology.relays {
+            if let listener = listeners[relay.listen], listener.isHTTP != relay.protocol.isHTTP {
+                await listener.stopAccepting()
+                listeners[relay.listen] = nil
+                retiring.append(listener)
+            }
+        }
+        var added: [Endpoint: Listener] = [:]
         for relay in topology.relays where listeners[relay.listen] == nil {
             do {
-                added[relay.listen] = try await RelayListener.bind(
-                    endpoint: relay.listen, runtime: runtime(for: relay), engine: engine)
+                added[relay.listen] = try await bind(relay, httpRuntime: httpRuntimes[relay.name])
                 summary.added.append(relay.name)
             } catch {
                 for listener in added.values { await listener.stopAccepting() }
                 store.replaceTopology(previous)
-                throw NodeError.cannotListen(relay: relay.name, endpoint: relay.listen, reason: "\(error)")
+                throw error
             }
         }
         for relay in topology.relays {
@@ -90,11 +107,14 @@ public actor Node {
             } else {
                 summary.changed.append(relay.name)
             }
-            listener.replaceRuntime(runtime(for: relay))
+            switch listener {
+            case .tcp(let tcp): tcp.replaceRuntime(runtime(for: relay))
+            case .http(let http): if let runtime = httpRuntimes[relay.name] { http.replaceRuntime(runtime) }
+            }
         }
         let wanted = Set(topology.relays.map(\.listen))
         for (endpoint, listener) in listeners where !wanted.contains(endpoint) {
-            summary.removed.append(listener.runtime.relayName)
+            summary.removed.append(listener.relayName)
             await listener.stopAccepting()
             listeners[endpoint] = nil
             retiring.append(listener)
@@ -144,22 +164,86 @@ public actor Node {
         (Array(listeners.values) + retiring).reduce(0) { $0 + $1.activeConnections }
     }
 
-    private func runtime(for relay: Relay) -> RelayRuntime {
-        var table: SharedStickTable? = nil
-        if case .sourceAddress(let timeout, let capacity) = relay.persistence {
-            if let kept = stickTables[relay.name], kept.persistence == relay.persistence {
-                table = kept.table
-            } else {
-                table = SharedStickTable(capacity: capacity, timeout: timeout)
-                stickTables[relay.name] = (relay.persistence, table!)
+    private func bind(_ relay: Relay, httpRuntime: HTTPRuntime?) async throws(NodeError) -> Listener {
+        do {
+            if let httpRuntime {
+                return .http(try await HTTPListener.bind(endpoint: relay.listen, runtime: httpRuntime, group: group))
             }
-        } else {
-            stickTables[relay.name] = nil
+            return .tcp(try await RelayListener.bind(endpoint: relay.listen, runtime: runtime(for: relay), engine: engine))
+        } catch {
+            throw NodeError.cannotListen(relay: relay.name, endpoint: relay.listen, reason: "\(error)")
         }
+    }
+
+    /// The source-address table of a relay, kept across reloads while its persistence is unchanged.
+    private func stickTable(for relay: Relay) -> SharedStickTable? {
+        guard case .sourceAddress(let timeout, let capacity) = relay.persistence else {
+            stickTables[relay.name] = nil
+            return nil
+        }
+        if let kept = stickTables[relay.name], kept.persistence == relay.persistence { return kept.table }
+        let table = SharedStickTable(capacity: capacity, timeout: timeout)
+        stickTables[relay.name] = (relay.persistence, table)
+        return table
+    }
+
+    private func runtime(for relay: Relay) -> RelayRuntime {
         let monitor = self.monitor
         return RelayRuntime(
-            relayName: relay.name, store: store, stickTable: table, tuning: tuning, logger: logger,
+            relayName: relay.name, store: store, stickTable: stickTable(for: relay), tuning: tuning, logger: logger,
             reportFailure: { key, reason in monitor.observedFailure(of: key, reason: reason) })
+    }
+
+    /// The runtime of an http or https relay, with its certificate files loaded; nil for tcp relays.
+    private func httpRuntime(for relay: Relay) throws(NodeError) -> HTTPRuntime? {
+        guard relay.protocol.isHTTP else { return nil }
+        let monitor = self.monitor
+        do {
+            return try HTTPRuntime(
+                relay: relay, store: store, stickTable: stickTable(for: relay), group: group, logger: logger,
+                reportFailure: { key, reason in monitor.observedFailure(of: key, reason: reason) })
+        } catch {
+            throw NodeError(code: .invalidRelay, description: "\(error)")
+        }
+    }
+}
+
+/// A relay's listener, whichever edge serves it.
+enum Listener: Sendable {
+    case tcp(RelayListener)
+    case http(HTTPListener)
+
+    var isHTTP: Bool {
+        if case .http = self { return true }
+        return false
+    }
+
+    var relayName: String {
+        switch self {
+        case .tcp(let listener): return listener.runtime.relayName
+        case .http(let listener): return listener.runtime.relayName
+        }
+    }
+
+    var activeConnections: Int {
+        switch self {
+        case .tcp(let listener): return listener.activeConnections
+        case .http(let listener): return listener.activeConnections
+        }
+    }
+
+    func stopAccepting() async {
+        switch self {
+        case .tcp(let listener): await listener.stopAccepting()
+        case .http(let listener): await listener.stopAccepting()
+        }
+    }
+
+    func closeAllConnections() async {
+        switch self {
+        case .tcp(let listener): await listener.closeAllConnections()
+        case .http(let listener): await listener.closeAllConnections()
+        }
     }
 }
 
@@ -176,6 +260,8 @@ public struct NodeError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The kind of failure.
     public enum Code: Hashable, Sendable {
         case cannotListen
+        /// A relay's settings cannot be put to work, such as certificate files that do not load.
+        case invalidRelay
     }
 
     public var code: Code

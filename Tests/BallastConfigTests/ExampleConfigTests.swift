@@ -1,5 +1,6 @@
 import BallastConfig
 import BallastCore
+import BallastTestSupport
 import Foundation
 import Testing
 
@@ -17,9 +18,46 @@ import Testing
         #expect(Self.files.contains("exchange-2010-cas.yaml"))
     }
 
+    /// Each example loads from a copy beside the certificate files it names (certs/), which a
+    /// deployment brings and the repository does not hold.
     @Test(arguments: files)
     func loads(file: String) throws {
-        _ = try ConfigLoader.load(path: Self.examples.appendingPathComponent(file).path)
+        let folder = try BallastProcess.makeDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let certificates = try TestCertificates(names: ["pool01.contoso.com"])
+        let certs = folder.appendingPathComponent("certs")
+        try FileManager.default.createDirectory(at: certs, withIntermediateDirectories: true)
+        try certificates.caPEM.write(to: certs.appendingPathComponent("ca.pem"), atomically: true, encoding: .utf8)
+        try certificates.certificatePEM.write(
+            to: certs.appendingPathComponent("webext.pem"), atomically: true, encoding: .utf8)
+        try certificates.keyPEM.write(to: certs.appendingPathComponent("webext.key"), atomically: true, encoding: .utf8)
+        let copy = folder.appendingPathComponent(file)
+        try FileManager.default.copyItem(at: Self.examples.appendingPathComponent(file), to: copy)
+        _ = try ConfigLoader.load(path: copy.path)
+    }
+
+    @Test func lyncWebServicesIsDeploymentD1() throws {
+        let folder = try BallastProcess.makeDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let certs = folder.appendingPathComponent("certs")
+        try FileManager.default.createDirectory(at: certs, withIntermediateDirectories: true)
+        for name in ["ca.pem", "webext.pem", "webext.key"] {
+            try "placeholder".write(to: certs.appendingPathComponent(name), atomically: true, encoding: .utf8)
+        }
+        let copy = folder.appendingPathComponent("lync-web-services.yaml")
+        try FileManager.default.copyItem(at: Self.examples.appendingPathComponent("lync-web-services.yaml"), to: copy)
+        let topology = try ConfigLoader.load(path: copy.path)
+        let inside = try #require(topology.relay(named: "internal-web"))
+        #expect(inside.persistence == .sourceAddress(timeout: .seconds(1800), capacity: 100_000))
+        #expect(inside.timeouts.idle >= .seconds(1800))
+        let external = try #require(topology.relay(named: "external-web"))
+        #expect(external.protocol == .https && external.http.certificates.count == 1)
+        #expect(external.http.serverTLS?.verify == true && external.http.serverTLS?.caFile != nil)
+        guard case .cookie(let cookie) = external.persistence else {
+            Issue.record("the external relay pins by cookie")
+            return
+        }
+        #expect(cookie.secure && cookie.httpOnly)
     }
 
     @Test func exchange2010CASIsDeploymentD2() throws {

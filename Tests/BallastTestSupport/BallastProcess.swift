@@ -27,6 +27,11 @@ public final class BallastProcess {
 
     /// Runs `ballast ARGS` to completion (at most `timeout`).
     public static func run(_ arguments: [String], timeout: Duration = .seconds(30)) throws -> Output {
+        try run(executable: binary, arguments, timeout: timeout)
+    }
+
+    /// Runs a program (curl, say) to completion, killed after `timeout`.
+    public static func run(executable: URL, _ arguments: [String], timeout: Duration = .seconds(30)) throws -> Output {
         let directory = try makeDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let out = directory.appendingPathComponent("out")
@@ -34,7 +39,7 @@ public final class BallastProcess {
         _ = FileManager.default.createFile(atPath: out.path, contents: nil)
         _ = FileManager.default.createFile(atPath: err.path, contents: nil)
         let process = Process()
-        process.executableURL = binary
+        process.executableURL = executable
         process.arguments = arguments
         process.standardOutput = try FileHandle(forWritingTo: out)
         process.standardError = try FileHandle(forWritingTo: err)

@@ -44,12 +44,15 @@ public struct Relay: Hashable, Sendable {
     public var proxyProtocol: ProxyProtocol
     /// Expect a PROXY protocol header (v1 or v2) from clients, as behind another balancer.
     public var acceptProxyProtocol: Bool
+    /// Settings of `http` and `https` relays; ignored by `tcp` ones.
+    public var http: HTTPSettings
 
     /// A relay with the given properties and defaults for the rest.
     public init(
         name: String, listen: Endpoint, protocol: RelayProtocol = .tcp, pool: String, mode: BalancingMode = .roundRobin,
         persistence: Persistence = .none, timeouts: Timeouts = Timeouts(), maxConnections: Int = 4096,
-        forwardPort: Int? = nil, proxyProtocol: ProxyProtocol = .none, acceptProxyProtocol: Bool = false
+        forwardPort: Int? = nil, proxyProtocol: ProxyProtocol = .none, acceptProxyProtocol: Bool = false,
+        http: HTTPSettings = HTTPSettings()
     ) {
         self.name = name
         self.listen = listen
@@ -62,6 +65,7 @@ public struct Relay: Hashable, Sendable {
         self.forwardPort = forwardPort
         self.proxyProtocol = proxyProtocol
         self.acceptProxyProtocol = acceptProxyProtocol
+        self.http = http
     }
 
     /// The endpoint this relay connects to for a server of its pool.
@@ -77,6 +81,8 @@ public enum Persistence: Hashable, Sendable {
     /// Source-address affinity (relayd `sticky-address`, HAProxy `stick on src`): entries
     /// expire after `timeout` without use and the table holds at most `capacity` clients.
     case sourceAddress(timeout: Duration, capacity: Int)
+    /// A cookie the relay inserts names the server (`http` and `https` relays only).
+    case cookie(CookiePersistence)
 
     /// Defaults for source-address affinity: 30 minutes, 100,000 clients.
     public static let defaultSourceAddress = Persistence.sourceAddress(timeout: .seconds(1800), capacity: 100_000)
@@ -86,4 +92,11 @@ public enum Persistence: Hashable, Sendable {
 public enum RelayProtocol: String, Hashable, Sendable, CaseIterable {
     /// Bytes relayed as they come (L4).
     case tcp
+    /// HTTP/1.1 from clients, each request balanced on its own (L7).
+    case http
+    /// HTTP/1.1 and HTTP/2 over TLS that Ballast terminates (L7).
+    case https
+
+    /// Whether the relay parses HTTP.
+    public var isHTTP: Bool { self != .tcp }
 }

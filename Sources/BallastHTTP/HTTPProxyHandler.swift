@@ -1,0 +1,467 @@
+import BallastCodecs
+import BallastCore
+import CoreMetrics
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// Proxies the requests of one client connection (HTTP/1.1) or one HTTP/2 stream.
+///
+/// Every request is balanced on its own, so that clients behind a reverse proxy that share
+/// one connection are spread and pinned one by one. Bodies stream both ways; when one side
+/// cannot take more bytes the other side is not read.
+final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    static let name = "ballast-http-proxy"
+
+    /// One request and its response.
+    private struct Exchange {
+        var method: HTTPMethod
+        var clientVersion: HTTPVersion
+        var serverHead: HTTPRequestHead
+        var keepAlive: Bool
+        var upgrade: Bool
+        var stickyCookie: ServerKey?
+        var tried: [ServerKey] = []
+        var server: ServerKey?
+        var probe: ProbeKey?
+        var setCookie: String?
+        var waiting: [HTTPClientRequestPart] = []
+        var bodyForwarded = false
+        var requestEnded = false
+        var responseStarted = false
+        var serverKeepAlive = true
+        var freshRetryUsed = false
+        var switching: HTTPResponseHead?
+    }
+
+    private let runtime: HTTPRuntime
+    private let client: ForwardingHeaders.Client
+    private let isHTTP2: Bool
+    private let headTimer: RequestHeadTimer?
+    private var context: ChannelHandlerContext?
+    private var exchange: Exchange?
+    private var connection: ServerConnection?
+    private var responseTimer: Scheduled<Void>?
+    private var pendingRead = false
+    private var closed = false
+    private var logger: Logger { runtime.logger }
+
+    init(runtime: HTTPRuntime, client: ForwardingHeaders.Client, isHTTP2: Bool, headTimer: RequestHeadTimer?) {
+        self.runtime = runtime
+        self.client = client
+        self.isHTTP2 = isHTTP2
+        self.headTimer = headTimer
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    // MARK: From the client
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            headTimer?.headArrived()
+            begin(head, context: context)
+        case .body(let buffer):
+            guard exchange != nil else { return }
+            send(.body(.byteBuffer(buffer)))
+        case .end(let trailers):
+            guard exchange != nil else { return }
+            exchange?.requestEnded = true
+            send(.end(trailers))
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        connection?.channel.flush()
+        context.flush()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if exchange != nil, connection.map({ !$0.channel.isWritable }) ?? true {
+            pendingRead = true
+        } else {
+            context.read()
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { connection?.handler.resumeReading() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        closed = true
+        responseTimer?.cancel()
+        if let connection {
+            connection.handler.owner = nil
+            connection.channel.close(promise: nil)
+        }
+        connection = nil
+        exchange = nil
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let error = error as? HTTPParserError {
+            runtime.metrics.badRequests.increment()
+            logger.info(
+                "malformed request",
+                metadata: ["relay": "\(runtime.relayName)", "client": "\(client.address)", "error": "\(error)"])
+            if exchange?.responseStarted ?? false {
+                context.close(promise: nil)
+            } else {
+                abandonServer()
+                respond(error == .headerOverflow ? .requestHeaderFieldsTooLarge : .badRequest, close: true)
+            }
+            return
+        }
+        logger.debug("client connection error", metadata: ["relay": "\(runtime.relayName)", "error": "\(error)"])
+        context.close(promise: nil)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent, exchange == nil {
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    private func begin(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        runtime.metrics.requests.increment()
+        let state = runtime.store.current
+        guard let relay = state.relay(named: runtime.relayName) else {
+            respond(.serviceUnavailable, close: true)
+            return
+        }
+        if Self.headSize(head) > relay.http.maxHeaderBytes {
+            runtime.metrics.badRequests.increment()
+            logger.info(
+                "request head too large",
+                metadata: ["relay": "\(relay.name)", "client": "\(client.address)", "limit": "\(relay.http.maxHeaderBytes)"])
+            respond(.requestHeaderFieldsTooLarge, close: true)
+            return
+        }
+        let upgrade =
+            !isHTTP2 && head.headers.contains(name: "upgrade")
+            && head.headers[canonicalForm: "connection"].contains { $0.lowercased() == "upgrade" }
+        var serverHead = HTTPRequestHead(
+            version: .http1_1, method: head.method, uri: head.uri,
+            headers: ForwardingHeaders.rewrite(
+                head.headers, settings: relay.http, client: client, cookieName: runtime.cookie?.settings.name,
+                upgrade: upgrade))
+        if isHTTP2 {
+            serverHead.headers.remove(name: "transfer-encoding")
+            if !serverHead.headers.contains(name: "content-length") && !Self.hasNoBody(head.method) {
+                serverHead.headers.add(name: "Transfer-Encoding", value: "chunked")
+            }
+        }
+        exchange = Exchange(
+            method: head.method, clientVersion: head.version, serverHead: serverHead,
+            keepAlive: isHTTP2 || head.isKeepAlive, upgrade: upgrade,
+            stickyCookie: runtime.cookie?.server(in: head.headers[canonicalForm: "cookie"].map(String.init)))
+        dispatch(state: state, relay: relay)
+    }
+
+    /// Picks a server for the current exchange and sends the request there.
+    private func dispatch(state: State, relay: Relay) {
+        guard var exchange, let context else { return }
+        var sticky = exchange.stickyCookie
+        if sticky == nil, let table = runtime.stickTable { sticky = table.lookup(client.address, now: .now) }
+        guard
+            let member = state.choose(
+                for: relay, input: runtime.balancingInput(client: client.address), sticky: sticky,
+                excluding: exchange.tried)
+        else {
+            runtime.metrics.noServer.increment()
+            logger.warning("no server up", metadata: ["relay": "\(relay.name)", "pool": "\(relay.pool)"])
+            self.exchange = exchange
+            respond(.serviceUnavailable, close: !exchange.keepAlive || !exchange.requestEnded)
+            return
+        }
+        runtime.stickTable?.record(client.address, server: member.key, now: .now)
+        if let cookie = runtime.cookie {
+            exchange.setCookie =
+                exchange.stickyCookie == member.key
+                ? nil : cookie.byServer[member.key].map { CookieHeader.setCookie(value: $0, settings: cookie.settings) }
+        }
+        exchange.server = member.key
+        exchange.probe = state.topology.pool(named: relay.pool).flatMap { pool in
+            state.topology.probe(for: relay, pool: pool, server: member.server)
+        }
+        self.exchange = exchange
+        let endpoint = relay.target(for: member.server)
+        if let pooled = runtime.pools.pool(on: context.eventLoop)?.take(endpoint) {
+            attach(pooled, relay: relay)
+            return
+        }
+        ServerConnection.connect(
+            to: endpoint, on: context.eventLoop, tls: runtime.tls.reencryption,
+            serverName: relay.http.serverTLS?.serverName, timeout: relay.timeouts.connect
+        ).whenComplete { [self] result in
+            switch result {
+            case .success(let connection):
+                if closed || self.exchange?.server != member.key {
+                    connection.channel.close(promise: nil)
+                } else {
+                    attach(connection, relay: relay)
+                }
+            case .failure(let error):
+                guard !closed else { return }
+                serverFailed(error: error, connectFailed: true)
+            }
+        }
+    }
+
+    private func attach(_ connection: ServerConnection, relay: Relay) {
+        guard var exchange else { return }
+        self.connection = connection
+        connection.handler.owner = self
+        connection.channel.write(HTTPClientRequestPart.head(exchange.serverHead), promise: nil)
+        for part in exchange.waiting {
+            if case .body(.byteBuffer(let buffer)) = part, buffer.readableBytes > 0 { exchange.bodyForwarded = true }
+            connection.channel.write(part, promise: nil)
+        }
+        exchange.waiting = []
+        self.exchange = exchange
+        connection.channel.flush()
+        responseTimer?.cancel()
+        let timeout = relay.http.timeouts.server
+        responseTimer = connection.channel.eventLoop.scheduleTask(in: TimeAmount(timeout)) { [weak self] in
+            self?.serverTimedOut()
+        }
+        if pendingRead, connection.channel.isWritable, let context {
+            pendingRead = false
+            context.read()
+        }
+    }
+
+    /// Sends a request part to the server, or keeps it until the connection is there.
+    private func send(_ part: HTTPClientRequestPart) {
+        guard let connection else {
+            exchange?.waiting.append(part)
+            return
+        }
+        if case .body(.byteBuffer(let buffer)) = part, buffer.readableBytes > 0 { exchange?.bodyForwarded = true }
+        connection.channel.write(part, promise: nil)
+    }
+
+    // MARK: Answers of Ballast's own
+
+    /// Writes a short response of Ballast's own, then closes when asked or when the request
+    /// is not over (its remaining body would be read as the next request).
+    private func respond(_ status: HTTPResponseStatus, close: Bool) {
+        guard let context, !closed else { return }
+        let mustClose = close || !(exchange?.requestEnded ?? false) || !(exchange?.keepAlive ?? false)
+        exchange = nil
+        var headers = HTTPHeaders()
+        let body = "\(status.code) \(status.reasonPhrase)\n"
+        headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
+        headers.add(name: "Content-Length", value: "\(body.utf8.count)")
+        if mustClose && !isHTTP2 { headers.add(name: "Connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if mustClose {
+            done.whenComplete { _ in context.close(promise: nil) }
+        } else {
+            headTimer?.awaitHead()
+            resumeClientReads()
+        }
+    }
+
+    private func resumeClientReads() {
+        guard pendingRead, let context else { return }
+        pendingRead = false
+        context.read()
+    }
+
+    // MARK: Failures towards the server
+
+    private func serverTimedOut() {
+        guard let exchange, !exchange.responseStarted else { return }
+        runtime.metrics.serverFailures.increment()
+        logger.warning(
+            "server did not answer in time",
+            metadata: ["relay": "\(runtime.relayName)", "server": "\(exchange.server.map { "\($0)" } ?? "-")"])
+        abandonServer()
+        respond(.gatewayTimeout, close: true)
+    }
+
+    private func abandonServer() {
+        responseTimer?.cancel()
+        responseTimer = nil
+        if let connection {
+            connection.handler.owner = nil
+            connection.channel.close(promise: nil)
+        }
+        connection = nil
+    }
+
+    /// The server failed before its response was complete: retry once elsewhere when nothing
+    /// was answered yet and the request can be sent again, else 502 or a cut connection.
+    private func serverFailed(error: (any Error)?, connectFailed: Bool, reused: Bool = false) {
+        guard var exchange, let context, !closed else { return }
+        abandonServer()
+        if exchange.responseStarted {
+            context.close(promise: nil)
+            return
+        }
+        let reason = error.map { "\($0)" } ?? "closed the connection"
+        let replayable = !exchange.bodyForwarded && !exchange.upgrade
+        if reused && replayable && !exchange.freshRetryUsed {
+            // A keep-alive connection the server had closed meanwhile: the same server, afresh.
+            exchange.freshRetryUsed = true
+            exchange.waiting = exchange.requestEnded ? [.end(nil)] : []
+            self.exchange = exchange
+            redispatch(sameServer: true)
+            return
+        }
+        runtime.metrics.serverFailures.increment()
+        if let server = exchange.server {
+            exchange.tried.append(server)
+            if connectFailed, let probe = exchange.probe { runtime.reportFailure(probe, reason) }
+        }
+        logger.warning(
+            "server failed before answering",
+            metadata: [
+                "relay": "\(runtime.relayName)", "server": "\(exchange.server.map { "\($0)" } ?? "-")",
+                "error": "\(reason)",
+            ])
+        if exchange.tried.count < 2 && replayable && (Self.isIdempotent(exchange.method) || connectFailed) {
+            runtime.metrics.retries.increment()
+            exchange.waiting = exchange.requestEnded ? [.end(nil)] : []
+            exchange.stickyCookie = nil
+            self.exchange = exchange
+            redispatch(sameServer: false)
+        } else {
+            self.exchange = exchange
+            respond(.badGateway, close: true)
+        }
+    }
+
+    private func redispatch(sameServer: Bool) {
+        let state = runtime.store.current
+        guard let relay = state.relay(named: runtime.relayName) else {
+            respond(.serviceUnavailable, close: true)
+            return
+        }
+        if sameServer, let server = exchange?.server { exchange?.stickyCookie = server }
+        dispatch(state: state, relay: relay)
+    }
+
+    static func isIdempotent(_ method: HTTPMethod) -> Bool {
+        switch method {
+        case .GET, .HEAD, .OPTIONS, .TRACE, .PUT, .DELETE: return true
+        default: return false
+        }
+    }
+
+    private static func hasNoBody(_ method: HTTPMethod) -> Bool {
+        switch method {
+        case .GET, .HEAD, .DELETE, .OPTIONS, .TRACE, .CONNECT: return true
+        default: return false
+        }
+    }
+
+    /// Bytes of a request head as it came on the wire, near enough for a limit.
+    static func headSize(_ head: HTTPRequestHead) -> Int {
+        head.headers.reduce(head.uri.utf8.count + 16) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 }
+    }
+}
+
+// MARK: From the server
+
+extension HTTPProxyHandler: ServerConnectionOwner {
+    var clientIsWritable: Bool { context?.channel.isWritable ?? false }
+
+    func serverRead(_ part: HTTPClientResponsePart) {
+        guard let context, var exchange else { return }
+        switch part {
+        case .head(let head):
+            if head.status == .switchingProtocols {
+                guard exchange.upgrade, connection != nil else {
+                    serverFailed(error: nil, connectFailed: false)
+                    return
+                }
+                // The codecs leave both pipelines once the server's decoder has ended this response.
+                responseTimer?.cancel()
+                exchange.switching = head
+                self.exchange = exchange
+                return
+            }
+            if head.status.code < 200 {
+                if !isHTTP2 { context.write(wrapOutboundOut(.head(head)), promise: nil) }
+                return
+            }
+            responseTimer?.cancel()
+            responseTimer = nil
+            exchange.responseStarted = true
+            exchange.serverKeepAlive = head.isKeepAlive
+            var headers = head.headers
+            let listed: [String] = headers[canonicalForm: "connection"].map { $0.lowercased() }
+            for name in ForwardingHeaders.hopByHop.union(listed) where name != "content-length" {
+                headers.remove(name: name)
+            }
+            if isHTTP2 { headers.remove(name: "transfer-encoding") }
+            if let setCookie = exchange.setCookie { headers.add(name: "Set-Cookie", value: setCookie) }
+            if !exchange.keepAlive && !isHTTP2 { headers.add(name: "Connection", value: "close") }
+            let version = isHTTP2 ? head.version : exchange.clientVersion
+            self.exchange = exchange
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: head.status, headers: headers))), promise: nil)
+        case .body(let buffer):
+            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        case .end(let trailers):
+            if let head = exchange.switching, let connection {
+                self.connection = nil
+                self.exchange = nil
+                HTTPUpgrade.splice(client: context, server: connection, response: head)
+                return
+            }
+            finishExchange(trailers: trailers, context: context)
+        }
+    }
+
+    func serverReadComplete() { context?.flush() }
+
+    func serverClosed(error: (any Error)?) {
+        let reused = connection?.reused ?? false
+        connection = nil
+        serverFailed(error: error, connectFailed: false, reused: reused)
+    }
+
+    func serverWritabilityChanged(isWritable: Bool) {
+        if isWritable { resumeClientReads() }
+    }
+
+    private func finishExchange(trailers: HTTPHeaders?, context: ChannelHandlerContext) {
+        guard let exchange else { return }
+        let done = context.writeAndFlush(wrapOutboundOut(.end(trailers)))
+        responseTimer?.cancel()
+        responseTimer = nil
+        if let connection {
+            connection.handler.owner = nil
+            if exchange.serverKeepAlive && exchange.requestEnded,
+                let pool = runtime.pools.pool(on: connection.channel.eventLoop),
+                let relay = runtime.store.current.relay(named: runtime.relayName)
+            {
+                pool.put(connection, idleTimeout: relay.http.timeouts.serverIdle)
+            } else {
+                connection.channel.close(promise: nil)
+            }
+        }
+        connection = nil
+        self.exchange = nil
+        if !exchange.keepAlive || !exchange.requestEnded {
+            done.whenComplete { _ in context.close(promise: nil) }
+            return
+        }
+        headTimer?.awaitHead()
+        resumeClientReads()
+    }
+}

@@ -1,0 +1,104 @@
+import Atomics
+public import BallastCodecs
+public import BallastCore
+import CoreMetrics
+public import Logging
+import Metrics
+public import NIOCore
+
+/// What every request through one HTTP relay shares: the state to ask, persistence, TLS
+/// contexts, the keep-alive connections to servers, logs and metrics. Built anew at every
+/// reload; open connections keep the runtime they started with.
+public final class HTTPRuntime: Sendable {
+    /// The relay's name in the topology.
+    public let relayName: String
+    /// Where state snapshots come from.
+    public let store: StateStore
+    /// Source-address affinity, when the relay has it.
+    public let stickTable: SharedStickTable?
+    /// Called when live traffic could not reach a server.
+    public let reportFailure: @Sendable (ProbeKey, String) -> Void
+    let cookie: CookieTable?
+    let tls: TLSContexts
+    let logger: Logger
+    let metrics: HTTPMetrics
+    let pools: ServerConnectionPools
+    private let sequence = ManagedAtomic<UInt64>(0)
+    private let seed = UInt64.random(in: .min ... .max)
+
+    /// A runtime for `relay` as the store has it now; loads the relay's certificate files.
+    public init(
+        relay: Relay, store: StateStore, stickTable: SharedStickTable?, group: any EventLoopGroup, logger: Logger,
+        reportFailure: @escaping @Sendable (ProbeKey, String) -> Void
+    ) throws(HTTPRelayError) {
+        self.relayName = relay.name
+        self.store = store
+        self.stickTable = stickTable
+        self.reportFailure = reportFailure
+        self.logger = logger
+        self.tls = try TLSContexts(relay: relay)
+        self.metrics = HTTPMetrics(relay: relay.name)
+        self.pools = ServerConnectionPools(group: group, capacity: relay.http.serverPoolSize)
+        if case .cookie(let settings) = relay.persistence {
+            let servers = store.current.topology.pool(named: relay.pool)?.servers ?? []
+            self.cookie = CookieTable(
+                settings: settings, signer: PersistenceCookie(secret: settings.key, relay: relay.name),
+                servers: servers.map { ServerKey(pool: relay.pool, server: $0.name) })
+        } else {
+            self.cookie = nil
+        }
+    }
+
+    /// The input of one balancing decision.
+    func balancingInput(client: IPAddress) -> BalancingInput {
+        let n = sequence.loadThenWrappingIncrement(ordering: .relaxed)
+        return BalancingInput(client: client, sequence: n, random: StableHash.mix(n ^ seed))
+    }
+
+    /// Closes the idle keep-alive connections to servers; used when the runtime is replaced.
+    public func closeIdleServerConnections() { pools.closeAll() }
+}
+
+/// Cookie persistence of one relay: the settings and the value of each server's cookie.
+struct CookieTable: Sendable {
+    let settings: CookiePersistence
+    let byValue: [String: ServerKey]
+    let byServer: [ServerKey: String]
+
+    init(settings: CookiePersistence, signer: PersistenceCookie, servers: [ServerKey]) {
+        self.settings = settings
+        let pairs = servers.map { ($0, signer.value(for: $0)) }
+        byServer = Dictionary(pairs, uniquingKeysWith: { a, _ in a })
+        byValue = Dictionary(pairs.map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    /// The server a request's cookies name, if its value is one of ours.
+    func server(in headers: [String]) -> ServerKey? {
+        for header in headers {
+            if let value = CookieHeader.value(named: settings.name, in: header), let server = byValue[value] {
+                return server
+            }
+        }
+        return nil
+    }
+}
+
+/// The relay's metrics, created once so that requests only count.
+struct HTTPMetrics: Sendable {
+    let connections: Counter
+    let requests: Counter
+    let badRequests: Counter
+    let noServer: Counter
+    let serverFailures: Counter
+    let retries: Counter
+
+    init(relay: String) {
+        let dimensions = [("relay", relay)]
+        connections = Counter(label: "ballast_http_connections_total", dimensions: dimensions)
+        requests = Counter(label: "ballast_http_requests_total", dimensions: dimensions)
+        badRequests = Counter(label: "ballast_http_bad_requests_total", dimensions: dimensions)
+        noServer = Counter(label: "ballast_http_no_server_total", dimensions: dimensions)
+        serverFailures = Counter(label: "ballast_http_server_failures_total", dimensions: dimensions)
+        retries = Counter(label: "ballast_http_retries_total", dimensions: dimensions)
+    }
+}

@@ -1,0 +1,106 @@
+import NIOCore
+import NIOHTTP1
+
+/// Turns a client connection and a server connection into a byte relay once the server
+/// accepted an Upgrade (WebSocket and the like): the 101 goes to the client, both HTTP
+/// codecs leave the pipelines, and what they still held is forwarded.
+enum HTTPUpgrade {
+    static func splice(
+        client context: ChannelHandlerContext, server: ServerConnection, response: HTTPResponseHead
+    ) {
+        var head = response
+        head.headers.remove(name: "keep-alive")
+        context.writeAndFlush(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
+        let clientGlue = GlueHandler()
+        let serverGlue = GlueHandler()
+        GlueHandler.pair(clientGlue, serverGlue)
+        server.handler.owner = nil
+        let clientPipeline = context.pipeline
+        let serverSync = server.channel.pipeline.syncOperations
+        do {
+            try serverSync.addHandler(serverGlue)
+            try clientPipeline.syncOperations.addHandler(clientGlue)
+            _ = serverSync.removeHandler(server.handler)
+            _ = serverSync.removeHandler(try serverSync.handler(type: HTTPRequestEncoder.self))
+            // The decoders go last, handing the bytes they still held to the glue.
+            _ = serverSync.removeHandler(try serverSync.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self))
+            _ = clientPipeline.syncOperations.removeHandler(context: context)
+            for name in [HTTPListener.pipelineName, HTTPListener.encoderName, HTTPListener.decoderName, RequestHeadTimer.name] {
+                _ = clientPipeline.syncOperations.removeHandler(name: name)
+            }
+        } catch {
+            context.close(promise: nil)
+            server.channel.close(promise: nil)
+            return
+        }
+        context.channel.read()
+        server.channel.read()
+    }
+}
+
+/// One side of a byte relay between two channels on the same event loop: writes what it
+/// reads to its partner, holds reads while the partner cannot write, passes half-close on.
+final class GlueHandler: ChannelDuplexHandler {
+    typealias InboundIn = NIOAny
+    typealias OutboundIn = NIOAny
+    typealias OutboundOut = NIOAny
+
+    private var partner: GlueHandler?
+    private var context: ChannelHandlerContext?
+    private var pendingRead = false
+
+    static func pair(_ a: GlueHandler, _ b: GlueHandler) {
+        a.partner = b
+        b.partner = a
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        partner = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) { partner?.write(data) }
+
+    func channelReadComplete(context: ChannelHandlerContext) { partner?.flush() }
+
+    func channelInactive(context: ChannelHandlerContext) { partner?.close() }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event {
+            partner?.closeOutput()
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { partner?.resumeRead() }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if let partner, partner.isWritable {
+            context.read()
+        } else {
+            pendingRead = true
+        }
+    }
+
+    private var isWritable: Bool { context?.channel.isWritable ?? false }
+
+    private func write(_ data: NIOAny) { context?.write(data, promise: nil) }
+
+    private func flush() { context?.flush() }
+
+    private func close() { context?.close(promise: nil) }
+
+    private func closeOutput() { context?.close(mode: .output, promise: nil) }
+
+    private func resumeRead() {
+        guard pendingRead, let context else { return }
+        pendingRead = false
+        context.read()
+    }
+}

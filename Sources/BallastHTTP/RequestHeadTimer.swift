@@ -1,0 +1,53 @@
+import NIOCore
+
+/// Bounds the time a client takes to send a whole request head (HAProxy `timeout
+/// http-request`), counted from the head's first byte: a connection that says nothing is the
+/// idle timeout's business. Sits below the HTTP codec and answers 408 in raw bytes.
+final class RequestHeadTimer: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    static let name = "ballast-request-head-timer"
+    private static let response =
+        "HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 20\r\nConnection: close\r\n\r\n408 Request Timeout\n"
+
+    private let timeout: TimeAmount
+    private var context: ChannelHandlerContext?
+    private var waiting = true
+    private var timer: Scheduled<Void>?
+
+    init(timeout: Duration) { self.timeout = TimeAmount(timeout) }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func handlerRemoved(context: ChannelHandlerContext) { timer?.cancel() }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if waiting && timer == nil {
+            timer = context.eventLoop.scheduleTask(in: timeout) { [weak self] in self?.expired() }
+        }
+        context.fireChannelRead(data)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        context.fireChannelInactive()
+    }
+
+    /// A whole head was decoded: the clock stops until the response is over.
+    func headArrived() {
+        waiting = false
+        timer?.cancel()
+        timer = nil
+    }
+
+    /// The response is over: the next head's first byte starts the clock again.
+    func awaitHead() { waiting = true }
+
+    private func expired() {
+        guard waiting, let context else { return }
+        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: Self.response)))
+            .whenComplete { _ in context.close(promise: nil) }
+    }
+}

@@ -1,0 +1,214 @@
+import BallastCore
+import BallastNode
+import NIOHTTP1
+import BallastTestSupport
+import Foundation
+import Testing
+
+/// The HTTP relay over real sockets: curl and raw sockets against a relay in this process,
+/// in front of real HTTP servers on 127.0.0.1.
+@Suite(.serialized) struct HTTPProxyTests {
+    @Test func eachRequestOnOneKeepAliveConnectionIsBalancedOnItsOwn() async throws {
+        let lab = try await HTTPLab(relay: "    mode: round-robin")
+        defer { Task { await lab.shutdown() } }
+        let urls = Array(repeating: "\(lab.url)/", count: 6)
+        let output = try lab.curl(["-w", " %{num_connects}\n"] + urls)
+        let lines = output.stdout.split(separator: "\n").map { $0.split(separator: " ") }
+        #expect(lines.count == 6, "\(output)")
+        #expect(Set(lines.map { String($0[0]) }) == ["a", "b", "c"])
+        // One client connection for all six requests.
+        #expect(lines.map { Int($0[1]) ?? -1 }.reduce(0, +) == 1)
+        // Servers' connections are kept alive and reused across requests.
+        let again = try lab.curl(urls)
+        #expect(again.stdout.count == 6)
+        #expect(lab.backends.map(\.acceptedConnections).reduce(0, +) == 3)
+    }
+
+    @Test func cookiePinsAClientAndHidesTheServer() async throws {
+        let lab = try await HTTPLab(relay: """
+                mode: round-robin
+                persistence: {type: cookie, name: LB, key: a-secret-of-enough-length, secure: true, same-site: Strict}
+            """)
+        defer { Task { await lab.shutdown() } }
+        let jar = lab.directory.appendingPathComponent("jar").path
+        let first = try lab.curl(["-D", "-", "-c", jar, "\(lab.url)/"])
+        let setCookie = try #require(first.stdout.split(separator: "\r\n").first { $0.lowercased().hasPrefix("set-cookie:") })
+        #expect(setCookie.contains("LB="))
+        #expect(setCookie.contains("HttpOnly") && setCookie.contains("Secure") && setCookie.contains("SameSite=Strict"))
+        for backend in lab.backends {
+            #expect(!setCookie.contains(backend.name + ";") && !setCookie.contains("\(backend.port)"))
+        }
+        let pinned = try #require(first.stdout.split(separator: "\r\n").last.map(String.init))
+        // curl keeps Secure cookies for http://127.0.0.1 too (a "secure context"), so -b jar works.
+        for _ in 0..<6 {
+            #expect(try lab.curl(["-b", jar, "\(lab.url)/"]).stdout == pinned)
+        }
+        // The server never sees Ballast's cookie.
+        #expect(lab.backends.flatMap(\.requests).allSatisfy { !($0.headers.first(name: "cookie") ?? "").contains("LB=") })
+    }
+
+    @Test func aForgedCookieIsIgnoredAndReplaced() async throws {
+        let lab = try await HTTPLab(relay: "    persistence: {type: cookie, key: a-secret-of-enough-length}")
+        defer { Task { await lab.shutdown() } }
+        let output = try lab.curl(["-D", "-", "-H", "Cookie: BALLAST=AAAAAAAAAAAAAAAAAAAAAAAA; other=1", "\(lab.url)/"])
+        #expect(output.stdout.hasPrefix("HTTP/1.1 200"))
+        #expect(output.stdout.lowercased().contains("set-cookie: ballast="))
+        #expect(lab.backends.flatMap(\.requests).last?.headers.first(name: "cookie") == "other=1")
+    }
+
+    @Test func aPinnedClientMovesWhenItsServerDies() async throws {
+        let lab = try await HTTPLab(backends: ["a", "b"], relay: "    persistence: {type: cookie, key: a-secret-of-enough-length}")
+        defer { Task { await lab.shutdown() } }
+        let jar = lab.directory.appendingPathComponent("jar").path
+        let pinned = try lab.curl(["-c", jar, "\(lab.url)/"]).stdout
+        await lab.backend(pinned).stop()
+        let moved = try lab.curl(["-D", "-", "-b", jar, "-c", jar, "\(lab.url)/"])
+        #expect(moved.stdout.hasPrefix("HTTP/1.1 200"), "\(moved)")
+        #expect(moved.stdout.lowercased().contains("set-cookie:"))
+        let other = pinned == "a" ? "b" : "a"
+        #expect(moved.stdout.hasSuffix(other))
+        #expect(try lab.curl(["-b", jar, "\(lab.url)/"]).stdout == other)
+    }
+
+    @Test func sourceAffinityPinsByAddress() async throws {
+        let lab = try await HTTPLab(relay: "    persistence: {type: source, timeout: 10m}")
+        defer { Task { await lab.shutdown() } }
+        let answers = try (0..<6).map { _ in try lab.curl(["\(lab.url)/"]).stdout }
+        #expect(Set(answers).count == 1)
+    }
+
+    @Test func forwardingHeadersAreAddedOrReplaced() async throws {
+        let lab = try await HTTPLab(
+            backends: ["a"],
+            relay: "    forwarded: {x-forwarded-for: add, x-forwarded-proto: replace, forwarded: replace}")
+        defer { Task { await lab.shutdown() } }
+        _ = try lab.curl([
+            "-H", "X-Forwarded-For: 192.0.2.7", "-H", "X-Forwarded-Proto: https", "-H", "Forwarded: for=192.0.2.9",
+            "-H", "Connection: keep-alive, X-Private", "-H", "X-Private: secret", "\(lab.url)/",
+        ])
+        let head = try #require(lab.backend("a").requests.last)
+        #expect(head.headers.first(name: "x-forwarded-for") == "192.0.2.7, 127.0.0.1")
+        #expect(head.headers.first(name: "x-forwarded-proto") == "http")
+        #expect(head.headers.first(name: "forwarded")?.hasPrefix("for=127.0.0.1;by=127.0.0.1;proto=http") == true)
+        #expect(!head.headers.contains(name: "x-private"))
+    }
+
+    @Test func httpsTerminationChoosesTheCertificateBySNIAndSpeaksHTTP2() async throws {
+        let second = try TestCertificates(names: ["two.test"], loopbackSAN: false)
+        let lab = try await HTTPLab(
+            backends: ["a"], protocol: "https",
+            relay: """
+                    certificates:
+                      - {certificate: server.pem, key: server.key}
+                      - {certificate: two.pem, key: two.key}
+                """,
+            files: ["two.pem": second.certificatePEM, "two.key": second.keyPEM])
+        defer { Task { await lab.shutdown() } }
+        let bundle = lab.directory.appendingPathComponent("bundle.pem").path
+        try (lab.certificates.caPEM + "\n" + second.caPEM).write(toFile: bundle, atomically: true, encoding: .utf8)
+        let https = "https://one.test:\(lab.port)/"
+        let resolve = ["--resolve", "one.test:\(lab.port):127.0.0.1", "--resolve", "two.test:\(lab.port):127.0.0.1"]
+        let one = try lab.curl(resolve + ["--cacert", bundle, "-w", " %{http_version}", "--http1.1", https])
+        #expect(one.stdout == "a 1.1", "\(one)")
+        let h2 = try lab.curl(resolve + ["--cacert", bundle, "-w", " %{http_version}", "--http2", https])
+        #expect(h2.stdout == "a 2", "\(h2)")
+        let viaTwo = try lab.curl(resolve + ["--cacert", bundle, "https://two.test:\(lab.port)/"])
+        #expect(viaTwo.stdout == "a", "\(viaTwo)")
+        // TLS 1.2 is accepted as well as 1.3.
+        let tls12 = try lab.curl(resolve + ["--cacert", bundle, "--tls-max", "1.2", https])
+        #expect(tls12.stdout == "a", "\(tls12)")
+    }
+
+    @Test func reencryptionVerifiesTheServerCertificate() async throws {
+        let lab = try await HTTPLab(backends: ["a"], relay: "    server-tls: {ca-file: ca.pem}", tlsBackends: true)
+        defer { Task { await lab.shutdown() } }
+        #expect(try lab.curl(["\(lab.url)/"]).stdout == "a")
+
+        let stranger = try TestCertificates()
+        let wrongCA = lab.directory.appendingPathComponent("wrong-ca.pem").path
+        try stranger.caPEM.write(toFile: wrongCA, atomically: true, encoding: .utf8)
+        let refused = try await HTTPLab(backends: ["a"], relay: "    server-tls: {ca-file: \(wrongCA)}", tlsBackends: true)
+        defer { Task { await refused.shutdown() } }
+        let answer = try refused.curl(["-o", "/dev/null", "-w", "%{http_code}", "\(refused.url)/"])
+        #expect(answer.stdout == "502", "\(answer)")
+    }
+
+    @Test func bodiesOf100MiBStreamBothWaysWithFlatMemory() async throws {
+        let lab = try await HTTPLab(backends: ["a"])
+        defer { Task { await lab.shutdown() } }
+        let size = 100 * 1024 * 1024
+        let before = residentKiB()
+        let down = try lab.curl(["-o", "/dev/null", "-w", "%{size_download} %{http_code}", "\(lab.url)/download/\(size)"])
+        #expect(down.stdout == "\(size) 200", "\(down)")
+        let file = lab.directory.appendingPathComponent("upload").path
+        #expect(FileManager.default.createFile(atPath: file, contents: nil))
+        let handle = try #require(FileHandle(forWritingAtPath: file))
+        try handle.truncate(atOffset: UInt64(size))
+        try handle.close()
+        let up = try lab.curl(["-T", file, "-X", "POST", "\(lab.url)/upload"])
+        #expect(up.stdout == "a \(size)", "\(up)")
+        let chunked = try lab.curl(["-T", file, "-X", "POST", "-H", "Transfer-Encoding: chunked", "\(lab.url)/upload"])
+        #expect(chunked.stdout == "a \(size)", "\(chunked)")
+        // The test process holds the relay and the server: neither kept a body whole.
+        #expect(residentKiB() - before < 48 * 1024, "resident memory grew by \(residentKiB() - before) KiB")
+    }
+
+    @Test func aWebSocketUpgradePassesThrough() async throws {
+        let lab = try await HTTPLab(backends: ["a"])
+        defer { Task { await lab.shutdown() } }
+        let socket = try TestSocket(port: lab.port, timeout: .seconds(5))
+        defer { socket.close() }
+        try socket.send(
+            "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        var lines: [String] = []
+        while let line = try socket.readLine(), !line.isEmpty, lines.count < 20 { lines.append(line) }
+        #expect(lines.first?.hasPrefix("HTTP/1.1 101") == true, "\(lines)")
+        try socket.send("ping\n")
+        #expect(try socket.readLine() == "ping")
+        try socket.send("pong\n")
+        #expect(try socket.readLine() == "pong")
+    }
+
+    @Test func errorsAnswerWithTheRightStatus() async throws {
+        let lab = try await HTTPLab(
+            backends: ["a", "b"],
+            relay: """
+                    max-header-size: 4096
+                    timeouts: {server: 1s, request: 1s}
+                """)
+        defer { Task { await lab.shutdown() } }
+        func status(_ arguments: [String]) throws -> String {
+            try lab.curl(["-o", "/dev/null", "-w", "%{http_code}"] + arguments).stdout
+        }
+        #expect(try status(["-H", "X-Big: \(String(repeating: "x", count: 8000))", "\(lab.url)/"]) == "431")
+        #expect(try status(["\(lab.url)/hang"]) == "504")
+        #expect(try status(["-X", "POST", "-d", "x", "\(lab.url)/close"]) == "502")
+
+        let malformed = try TestSocket(port: lab.port, timeout: .seconds(5))
+        try malformed.send("GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n")
+        #expect(try malformed.readLine()?.hasPrefix("HTTP/1.1 400") == true)
+        malformed.close()
+
+        let slow = try TestSocket(port: lab.port, timeout: .seconds(5))
+        try slow.send("GET / HTTP/1.1\r\nHost: x\r\n")
+        #expect(try slow.readLine()?.hasPrefix("HTTP/1.1 408") == true)
+        slow.close()
+
+        for backend in lab.backends { _ = try lab.node.store.setDrained(true, for: ServerKey(pool: "web", server: backend.name)) }
+        #expect(try status(["\(lab.url)/"]) == "503")
+    }
+
+    @Test func aDeadServerIsRetriedOnAnotherForIdempotentRequests() async throws {
+        let lab = try await HTTPLab(backends: ["a", "b"], relay: "    mode: round-robin")
+        defer { Task { await lab.shutdown() } }
+        await lab.backend("a").stop()
+        let answers = try (0..<6).map { _ in try lab.curl(["-w", " %{http_code}", "\(lab.url)/"]).stdout }
+        #expect(answers.allSatisfy { $0 == "b 200" }, "\(answers)")
+    }
+
+    private func residentKiB() -> Int {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+    }
+}

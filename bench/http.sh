@@ -1,0 +1,241 @@
+#!/usr/bin/env bash
+# Ballast's HTTP relay against HAProxy `mode http` and nginx as a proxy, side by side, on loopback.
+#
+#   bench/http.sh             RUNS=3 DURATION=5 CONNECTIONS=32 by default
+#
+# The same two nginx servers stand behind every proxy. Cases, each run RUNS times with the
+# targets interleaved; medians of requests per second, p50 and p99 are printed, with the
+# ratio of requests per second to HAProxy's:
+#   keep-alive 100 B, keep-alive 64 KiB, cookie persistence, TLS termination to plain,
+#   TLS to TLS (re-encryption), a new connection per request.
+# Every server binds 127.0.0.1; the script stops exactly the processes it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+RUNS=${RUNS:-3}
+DURATION=${DURATION:-5}
+CONNECTIONS=${CONNECTIONS:-32}
+
+log() { printf '%s\n' "$*" >&2; }
+
+missing=()
+for tool in haproxy nginx wrk openssl python3; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+if [ ${#missing[@]} -gt 0 ]; then
+    log "installing: ${missing[*]}"
+    SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq haproxy nginx-light wrk openssl python3 >/dev/null
+fi
+PY=$(python3 -c 'import sys; print(sys.executable)')
+
+log "building ballast (release)"
+swift build -c release --product ballast >/dev/null
+BALLAST="$ROOT/.build/release/ballast"
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+WORK=$(mktemp -d /tmp/ballast-http-bench.XXXXXX)
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() {
+    for _ in $(seq 1 200); do
+        if "$PY" -c "import socket,sys; s=socket.socket(); s.settimeout(0.2); sys.exit(s.connect_ex(('127.0.0.1',$1)))" 2>/dev/null; then return 0; fi
+        sleep 0.05
+    done
+    log "nothing listens on 127.0.0.1:$1"; tail -5 "$WORK"/*.log >&2 2>/dev/null || true; exit 1
+}
+
+# --- certificates: a CA, and one certificate for 127.0.0.1 / localhost used everywhere ----
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj "/CN=Bench CA" \
+    -keyout "$WORK/ca.key" -out "$WORK/ca.pem" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=localhost" \
+    -keyout "$WORK/server.key" -out "$WORK/server.csr" 2>/dev/null
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > "$WORK/san.ext"
+openssl x509 -req -in "$WORK/server.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key" -CAcreateserial -days 2 \
+    -extfile "$WORK/san.ext" -out "$WORK/server.pem" 2>/dev/null
+cat "$WORK/server.pem" "$WORK/server.key" > "$WORK/server-haproxy.pem"
+
+# --- the servers: two nginx workers' worth, plain and TLS ports each ---------------------
+S1=$(free_port); S2=$(free_port); T1=$(free_port); T2=$(free_port)
+mkdir -p "$WORK/www"
+head -c 100 /dev/zero | tr '\0' 'x' > "$WORK/www/small"
+head -c 65536 /dev/zero | tr '\0' 'x' > "$WORK/www/large"
+cat > "$WORK/servers.conf" <<CONF
+worker_processes 1;
+pid $WORK/servers.pid;
+error_log $WORK/servers-error.log;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    server { listen 127.0.0.1:$S1 backlog=4096; listen 127.0.0.1:$T1 ssl backlog=4096; root $WORK/www;
+             ssl_certificate $WORK/server.pem; ssl_certificate_key $WORK/server.key; }
+    server { listen 127.0.0.1:$S2 backlog=4096; listen 127.0.0.1:$T2 ssl backlog=4096; root $WORK/www;
+             ssl_certificate $WORK/server.pem; ssl_certificate_key $WORK/server.key; }
+}
+CONF
+
+# --- the proxies: per case one port each ---------------------------------------------------
+declare -A PORT
+for target in haproxy nginx ballast; do
+    for case in plain cookie tls tls2tls; do PORT[$target-$case]=$(free_port); done
+done
+
+cat > "$WORK/haproxy.cfg" <<CONF
+global
+    nbthread 2
+    maxconn 20000
+    ssl-server-verify required
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 30m
+    timeout server 60s
+    timeout http-keep-alive 30m
+    option http-keep-alive
+    http-reuse always
+frontend plain
+    bind 127.0.0.1:${PORT[haproxy-plain]}
+    default_backend plain
+frontend cookie
+    bind 127.0.0.1:${PORT[haproxy-cookie]}
+    default_backend cookie
+frontend tls
+    bind 127.0.0.1:${PORT[haproxy-tls]} ssl crt $WORK/server-haproxy.pem alpn http/1.1
+    default_backend plain
+frontend tls2tls
+    bind 127.0.0.1:${PORT[haproxy-tls2tls]} ssl crt $WORK/server-haproxy.pem alpn http/1.1
+    default_backend tls
+backend plain
+    balance roundrobin
+    server s1 127.0.0.1:$S1
+    server s2 127.0.0.1:$S2
+backend cookie
+    balance roundrobin
+    cookie LB insert indirect nocache
+    server s1 127.0.0.1:$S1 cookie s1
+    server s2 127.0.0.1:$S2 cookie s2
+backend tls
+    balance roundrobin
+    server s1 127.0.0.1:$T1 ssl ca-file $WORK/ca.pem
+    server s2 127.0.0.1:$T2 ssl ca-file $WORK/ca.pem
+CONF
+
+cat > "$WORK/nginx-proxy.conf" <<CONF
+worker_processes 2;
+pid $WORK/proxy.pid;
+error_log $WORK/proxy-error.log;
+events { worker_connections 8192; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    upstream plain { server 127.0.0.1:$S1; server 127.0.0.1:$S2; keepalive 64; }
+    upstream tls { server 127.0.0.1:$T1; server 127.0.0.1:$T2; keepalive 64; }
+    server { listen 127.0.0.1:${PORT[nginx-plain]};
+             location / { proxy_pass http://plain; proxy_http_version 1.1; proxy_set_header Connection ""; } }
+    server { listen 127.0.0.1:${PORT[nginx-cookie]};
+             location / { proxy_pass http://plain; proxy_http_version 1.1; proxy_set_header Connection ""; } }
+    server { listen 127.0.0.1:${PORT[nginx-tls]} ssl; ssl_certificate $WORK/server.pem; ssl_certificate_key $WORK/server.key;
+             location / { proxy_pass http://plain; proxy_http_version 1.1; proxy_set_header Connection ""; } }
+    server { listen 127.0.0.1:${PORT[nginx-tls2tls]} ssl; ssl_certificate $WORK/server.pem; ssl_certificate_key $WORK/server.key;
+             location / { proxy_pass https://tls; proxy_http_version 1.1; proxy_set_header Connection "";
+                          proxy_ssl_verify on; proxy_ssl_trusted_certificate $WORK/ca.pem; proxy_ssl_name localhost;
+                          proxy_ssl_session_reuse on; } }
+}
+CONF
+
+cat > "$WORK/ballast.yaml" <<CONF
+pools:
+  plain: {servers: ["127.0.0.1:$S1", "127.0.0.1:$S2"]}
+  tls: {servers: ["127.0.0.1:$T1", "127.0.0.1:$T2"]}
+relays:
+  plain: {listen: "127.0.0.1:${PORT[ballast-plain]}", protocol: http, pool: plain, mode: round-robin}
+  cookie:
+    listen: "127.0.0.1:${PORT[ballast-cookie]}"
+    protocol: http
+    pool: plain
+    mode: round-robin
+    persistence: {type: cookie, name: LB, key: bench-secret-of-enough-length}
+  tls:
+    listen: "127.0.0.1:${PORT[ballast-tls]}"
+    protocol: https
+    pool: plain
+    mode: round-robin
+    certificates: [{certificate: $WORK/server.pem, key: $WORK/server.key}]
+  tls2tls:
+    listen: "127.0.0.1:${PORT[ballast-tls2tls]}"
+    protocol: https
+    pool: tls
+    mode: round-robin
+    certificates: [{certificate: $WORK/server.pem, key: $WORK/server.key}]
+    server-tls: {ca-file: $WORK/ca.pem}
+CONF
+
+nginx -c "$WORK/servers.conf" -g 'daemon off;' 2>"$WORK/servers.log" & PIDS+=($!)
+haproxy -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.log" 2>&1 & PIDS+=($!)
+nginx -c "$WORK/nginx-proxy.conf" -g 'daemon off;' 2>"$WORK/proxy.log" & PIDS+=($!)
+"$BALLAST" run -c "$WORK/ballast.yaml" --log-level error >"$WORK/ballast.log" 2>&1 & PIDS+=($!)
+for port in $S1 $S2 $T1 $T2 "${PORT[@]}"; do wait_port "$port"; done
+
+# --- measurements --------------------------------------------------------------------------
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+to_ms() { awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /us$/) n/=1000; else if (v ~ /ms$/) n+=0; else if (v ~ /s$/) n*=1000; printf "%.2f", n }'; }
+
+# wrk URL [extra args...] -> "rps p50ms p99ms"
+measure() {
+    local url=$1; shift
+    wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$@" "$url" 2>/dev/null | awk '
+        /Requests\/sec/ {rps=$2} $1=="50%" {p50=$2} $1=="99%" {p99=$2}
+        END {print rps, p50, p99}' | { read -r rps p50 p99; echo "$rps $(to_ms "$p50") $(to_ms "$p99")"; }
+}
+
+CASES="ka100 ka64k cookie tls tls2tls newconn"
+url_for() {  # target case
+    local target=$1 case=$2
+    case $case in
+        ka100) [ "$target" = direct ] && echo "http://127.0.0.1:$S1/small" || echo "http://127.0.0.1:${PORT[$target-plain]}/small";;
+        ka64k) [ "$target" = direct ] && echo "http://127.0.0.1:$S1/large" || echo "http://127.0.0.1:${PORT[$target-plain]}/large";;
+        cookie) [ "$target" = direct ] && echo "http://127.0.0.1:$S1/small" || echo "http://127.0.0.1:${PORT[$target-cookie]}/small";;
+        tls) [ "$target" = direct ] && echo "https://127.0.0.1:$T1/small" || echo "https://127.0.0.1:${PORT[$target-tls]}/small";;
+        tls2tls) [ "$target" = direct ] && echo "https://127.0.0.1:$T1/small" || echo "https://127.0.0.1:${PORT[$target-tls2tls]}/small";;
+        newconn) [ "$target" = direct ] && echo "http://127.0.0.1:$S1/small" || echo "http://127.0.0.1:${PORT[$target-plain]}/small";;
+    esac
+}
+
+declare -A RPS P50 P99
+for run in $(seq 1 "$RUNS"); do
+    for case in $CASES; do
+        extra=()
+        [ "$case" = newconn ] && extra=(-H "Connection: close")
+        [ "$case" = cookie ] && extra=(-H "Cookie: LB=none")
+        for target in direct haproxy nginx ballast; do
+            read -r rps p50 p99 <<<"$(measure "$(url_for "$target" "$case")" "${extra[@]}")"
+            RPS[$case-$target]+="$rps "; P50[$case-$target]+="$p50 "; P99[$case-$target]+="$p99 "
+            log "run $run: $case via $target: $rps req/s, p50 $p50 ms, p99 $p99 ms"
+        done
+    done
+done
+
+report() {
+    echo "Ballast HTTP relay vs HAProxy mode http and nginx, loopback, $(nproc) cores, medians of $RUNS runs of ${DURATION}s, $CONNECTIONS connections"
+    echo "($(haproxy -v | head -1 | cut -d' ' -f1-3); $(nginx -v 2>&1 | cut -d' ' -f3); $(date -u +%Y-%m-%dT%H:%MZ))"
+    echo
+    printf '%-9s %-8s %10s %9s %9s %8s\n' case target "req/s" "p50 ms" "p99 ms" "/haproxy"
+    for case in $CASES; do
+        h=$(median ${RPS[$case-haproxy]})
+        for target in direct haproxy nginx ballast; do
+            r=$(median ${RPS[$case-$target]})
+            printf '%-9s %-8s %10s %9s %9s %8s\n' "$case" "$target" "$r" "$(median ${P50[$case-$target]})" \
+                "$(median ${P99[$case-$target]})" "$(ratio "$r" "$h")"
+        done
+    done
+}
+mkdir -p bench/out
+report | tee "bench/out/http-$(date -u +%Y%m%dT%H%M%SZ).txt"
