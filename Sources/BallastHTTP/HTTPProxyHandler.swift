@@ -178,9 +178,14 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 for: relay, input: runtime.balancingInput(client: client.address), sticky: sticky,
                 excluding: exchange.tried)
         else {
+            self.exchange = exchange
+            if !exchange.tried.isEmpty {
+                // Every server left to try failed this request: the failure is theirs, not capacity.
+                respond(.badGateway, close: true)
+                return
+            }
             runtime.metrics.noServer.increment()
             logger.warning("no server up", metadata: ["relay": "\(relay.name)", "pool": "\(relay.pool)"])
-            self.exchange = exchange
             respond(.serviceUnavailable, close: !exchange.keepAlive || !exchange.requestEnded)
             return
         }

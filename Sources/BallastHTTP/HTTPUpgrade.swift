@@ -15,26 +15,32 @@ enum HTTPUpgrade {
         let serverGlue = GlueHandler()
         GlueHandler.pair(clientGlue, serverGlue)
         server.handler.owner = nil
-        let clientPipeline = context.pipeline
-        let serverSync = server.channel.pipeline.syncOperations
-        do {
-            try serverSync.addHandler(serverGlue)
-            try clientPipeline.syncOperations.addHandler(clientGlue)
-            _ = serverSync.removeHandler(server.handler)
-            _ = serverSync.removeHandler(try serverSync.handler(type: HTTPRequestEncoder.self))
-            // The decoders go last, handing the bytes they still held to the glue.
-            _ = serverSync.removeHandler(try serverSync.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self))
-            _ = clientPipeline.syncOperations.removeHandler(context: context)
-            for name in [HTTPListener.pipelineName, HTTPListener.encoderName, HTTPListener.decoderName, RequestHeadTimer.name] {
-                _ = clientPipeline.syncOperations.removeHandler(name: name)
+        // On the next turn of the loop: the server's decoder is still inside the read that
+        // brought the 101, and removes itself only once that read is over.
+        context.eventLoop.execute {
+            let clientSync = context.pipeline.syncOperations
+            let serverSync = server.channel.pipeline.syncOperations
+            do {
+                try serverSync.addHandler(serverGlue)
+                try clientSync.addHandler(clientGlue)
+                _ = serverSync.removeHandler(server.handler)
+                _ = serverSync.removeHandler(name: ServerConnectionHandler.encoderName)
+                // The decoders go last, handing the bytes they still hold to the glue.
+                _ = serverSync.removeHandler(name: ServerConnectionHandler.decoderName)
+                _ = clientSync.removeHandler(context: context)
+                for name in [
+                    HTTPListener.pipelineName, HTTPListener.encoderName, HTTPListener.decoderName, RequestHeadTimer.name,
+                ] {
+                    _ = clientSync.removeHandler(name: name)
+                }
+            } catch {
+                context.close(promise: nil)
+                server.channel.close(promise: nil)
+                return
             }
-        } catch {
-            context.close(promise: nil)
-            server.channel.close(promise: nil)
-            return
+            context.channel.read()
+            server.channel.read()
         }
-        context.channel.read()
-        server.channel.read()
     }
 }
 

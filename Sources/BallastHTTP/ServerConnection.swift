@@ -35,7 +35,10 @@ final class ServerConnection {
                     if let tls {
                         try sync.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: serverName))
                     }
-                    try sync.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes)
+                    try sync.addHandler(HTTPRequestEncoder(), name: ServerConnectionHandler.encoderName)
+                    try sync.addHandler(
+                        ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes)),
+                        name: ServerConnectionHandler.decoderName)
                     try sync.addHandler(ServerConnectionHandler(), name: ServerConnectionHandler.name)
                 }
             }
@@ -65,6 +68,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     typealias OutboundOut = HTTPClientRequestPart
 
     static let name = "ballast-server-connection"
+    static let encoderName = "ballast-request-encoder"
+    static let decoderName = "ballast-response-decoder"
 
     weak var owner: (any ServerConnectionOwner)?
     /// Called once when the connection closes, whoever owns it (the pool removes it).

@@ -106,11 +106,14 @@ final class TestHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             context.writeAndFlush(
                 wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: headers))),
                 promise: nil)
-            let pipeline = context.pipeline
-            _ = pipeline.syncOperations.removeHandler(name: "encoder")
-            try? pipeline.syncOperations.addHandler(EchoHandler())
-            _ = pipeline.syncOperations.removeHandler(context: context)
-            _ = pipeline.syncOperations.removeHandler(name: "decoder")
+            // Once the decoder's read is over, so that it can leave the pipeline.
+            context.eventLoop.execute {
+                let pipeline = context.pipeline.syncOperations
+                _ = pipeline.removeHandler(name: "encoder")
+                try? pipeline.addHandler(EchoHandler())
+                _ = pipeline.removeHandler(context: context)
+                _ = pipeline.removeHandler(name: "decoder")
+            }
             return
         }
         if head.uri.hasPrefix("/download/"), let count = Int(head.uri.dropFirst("/download/".count)) {
