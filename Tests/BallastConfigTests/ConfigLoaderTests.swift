@@ -185,7 +185,7 @@ import Testing
               front:
                 listen: 127.0.0.1
                 pool: webb
-                persistence: {type: cookie}
+                persistence: {type: sticky}
                 max-connections: -1
             """)
         let keys = found.map(\.key)
