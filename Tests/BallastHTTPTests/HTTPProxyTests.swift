@@ -208,6 +208,58 @@ import Testing
         #expect(answers.allSatisfy { $0 == "b 200" }, "\(answers)")
     }
 
+    @Test func renewedCertificatesAreServedAfterAReload() async throws {
+        let lab = try await HTTPLab(
+            backends: ["a"], protocol: "https", relay: "    certificates: [{certificate: server.pem, key: server.key}]")
+        defer { Task { await lab.shutdown() } }
+        let url = "https://localhost:\(lab.port)/"
+        #expect(try lab.curl(["--cacert", lab.caFile, url]).stdout == "a")
+        let renewed = try TestCertificates(names: ["localhost"])
+        let renewedCA = lab.directory.appendingPathComponent("renewed-ca.pem").path
+        try renewed.caPEM.write(toFile: renewedCA, atomically: true, encoding: .utf8)
+        try renewed.certificatePEM.write(
+            to: lab.directory.appendingPathComponent("server.pem"), atomically: true, encoding: .utf8)
+        try renewed.keyPEM.write(to: lab.directory.appendingPathComponent("server.key"), atomically: true, encoding: .utf8)
+        // Until the reload the old certificate is served.
+        #expect(try lab.curl(["--cacert", renewedCA, url]).status != 0)
+        try await lab.node.apply(lab.node.store.current.topology)
+        #expect(try lab.curl(["--cacert", renewedCA, url]).stdout == "a")
+    }
+
+    @Test func anIdleClientConnectionIsClosed() async throws {
+        let lab = try await HTTPLab(backends: ["a"], relay: "    timeouts: {idle: 1s}")
+        defer { Task { await lab.shutdown() } }
+        let socket = try TestSocket(port: lab.port, timeout: .seconds(5))
+        defer { socket.close() }
+        try socket.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        var lines: [String] = []
+        while let line = try socket.readLine(), line != "\r", lines.count < 20 { lines.append(line) }
+        #expect(lines.first?.hasPrefix("HTTP/1.1 200") == true)
+        #expect(try socket.read(limit: 1) == Array("a".utf8))
+        try await Task.sleep(for: .milliseconds(1800))
+        #expect(socket.isClosedByPeer())
+    }
+
+    @Test func randomBytesGetAnErrorOrAClosedConnectionAndTheRelayGoesOn() async throws {
+        let lab = try await HTTPLab(backends: ["a"], relay: "    timeouts: {request: 1s}")
+        defer { Task { await lab.shutdown() } }
+        var generator = SystemRandomNumberGenerator()
+        let prefixes = ["", "GET ", "GET / HTTP/1.1\r\n", "POST / HTTP/1.1\r\nContent-Length: 5\r\n", "GET / HTTP/9.9\r\n\r\n"]
+        for round in 0..<60 {
+            let socket = try TestSocket(port: lab.port, timeout: .seconds(4))
+            var bytes = Array(prefixes[round % prefixes.count].utf8)
+            bytes += (0..<Int.random(in: 1...512, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            bytes += Array("\r\n\r\n".utf8)
+            try? socket.send(bytes)
+            // Whatever came back, the connection ends: nothing hangs past the request timeout.
+            let answer = (try? socket.readToEnd(limit: 1 << 16)) ?? []
+            let text = String(decoding: answer.prefix(12), as: UTF8.self)
+            #expect(text.isEmpty || text.hasPrefix("HTTP/1.1 4") || text.hasPrefix("HTTP/1.1 5") || text.hasPrefix("HTTP/1.1 200"), "\(text)")
+            socket.close()
+        }
+        #expect(try lab.curl(["\(lab.url)/"]).stdout == "a")
+    }
+
     private func residentKiB() -> Int {
         let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
         let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
