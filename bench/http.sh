@@ -48,7 +48,7 @@ wait_port() {
         if "$PY" -c "import socket,sys; s=socket.socket(); s.settimeout(0.2); sys.exit(s.connect_ex(('127.0.0.1',$1)))" 2>/dev/null; then return 0; fi
         sleep 0.05
     done
-    log "nothing listens on 127.0.0.1:$1"; tail -5 "$WORK"/*.log >&2 2>/dev/null || true; exit 1
+    log "nothing listens on 127.0.0.1:$1"; for f in "$WORK"/*.log; do log "== $f"; tail -5 "$f" >&2; done; exit 1
 }
 
 # --- certificates: a CA, and one certificate for 127.0.0.1 / localhost used everywhere ----
@@ -90,7 +90,7 @@ done
 cat > "$WORK/haproxy.cfg" <<CONF
 global
     nbthread 2
-    maxconn 20000
+    maxconn 8000
     ssl-server-verify required
 defaults
     mode http

@@ -19,7 +19,6 @@ import Synchronization
 public final class HTTPListener: Sendable {
     static let decoderName = "ballast-http-decoder"
     static let encoderName = "ballast-http-encoder"
-    static let pipelineName = "ballast-http-pipeline"
 
     /// The address the relay listens on.
     public let endpoint: Endpoint
@@ -142,7 +141,6 @@ public final class HTTPListener: Sendable {
         try sync.addHandler(HTTPResponseEncoder(), name: encoderName)
         try sync.addHandler(
             ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)), name: decoderName)
-        try sync.addHandler(HTTPServerPipelineHandler(), name: pipelineName)
         try sync.addHandler(
             HTTPProxyHandler(runtime: runtime, client: client, isHTTP2: false, headTimer: timer),
             name: HTTPProxyHandler.name)

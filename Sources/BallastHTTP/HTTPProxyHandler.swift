@@ -46,8 +46,11 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var exchange: Exchange?
     private var connection: ServerConnection?
     private var responseTimer: Scheduled<Void>?
+    private var responseDeadline: NIODeadline?
     private var pendingRead = false
     private var closed = false
+    private var inputClosed = false
+    private var queued = CircularBuffer<HTTPServerRequestPart>()
     private var logger: Logger { runtime.logger }
 
     init(runtime: HTTPRuntime, client: ForwardingHeaders.Client, isHTTP2: Bool, headTimer: RequestHeadTimer?) {
@@ -62,7 +65,17 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: From the client
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
+        let part = unwrapInboundIn(data)
+        if !queued.isEmpty || (exchange?.requestEnded ?? false) {
+            // A pipelined request waits for the response in flight, and reads wait with it.
+            queued.append(part)
+            return
+        }
+        handle(part, context: context)
+    }
+
+    private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        switch part {
         case .head(let head):
             headTimer?.headArrived()
             begin(head, context: context)
@@ -82,7 +95,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if exchange != nil, connection.map({ !$0.channel.isWritable }) ?? true {
+        if !queued.isEmpty || (exchange != nil && connection.map({ !$0.channel.isWritable }) ?? (exchange != nil)) {
             pendingRead = true
         } else {
             context.read()
@@ -129,7 +142,29 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.close(promise: nil)
             return
         }
+        if case ChannelEvent.inputClosed = event {
+            // The client is done sending: answer what it asked, then close.
+            inputClosed = true
+            if exchange == nil && queued.isEmpty { context.close(promise: nil) }
+            return
+        }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    /// Takes up pipelined requests once the exchange before them is over.
+    private func drainQueue() {
+        guard let context, !closed else { return }
+        while !(exchange?.requestEnded ?? false), let part = queued.popFirst() {
+            handle(part, context: context)
+            if closed { return }
+        }
+        if queued.isEmpty {
+            if inputClosed && exchange == nil {
+                context.close(promise: nil)
+                return
+            }
+            resumeClientReads()
+        }
     }
 
     private func begin(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
@@ -235,11 +270,9 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         exchange.waiting = []
         self.exchange = exchange
         connection.channel.flush()
-        responseTimer?.cancel()
-        let timeout = relay.http.timeouts.server
-        responseTimer = connection.channel.eventLoop.scheduleTask(in: TimeAmount(timeout)) { [weak self] in
-            self?.serverTimedOut()
-        }
+        let deadline = NIODeadline.now() + TimeAmount(relay.http.timeouts.server)
+        responseDeadline = deadline
+        if responseTimer == nil { armResponseTimer(deadline, on: connection.channel.eventLoop) }
         if pendingRead, connection.channel.isWritable, let context {
             pendingRead = false
             context.read()
@@ -276,7 +309,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             done.whenComplete { _ in context.close(promise: nil) }
         } else {
             headTimer?.awaitHead()
-            resumeClientReads()
+            drainQueue()
         }
     }
 
@@ -287,6 +320,20 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     // MARK: Failures towards the server
+
+    /// One timer per connection, moved lazily: most responses come long before it fires.
+    private func armResponseTimer(_ deadline: NIODeadline, on eventLoop: any EventLoop) {
+        responseTimer = eventLoop.scheduleTask(deadline: deadline) { [weak self] in
+            guard let self else { return }
+            self.responseTimer = nil
+            guard let due = self.responseDeadline else { return }
+            if due <= .now() {
+                self.serverTimedOut()
+            } else {
+                self.armResponseTimer(due, on: eventLoop)
+            }
+        }
+    }
 
     private func serverTimedOut() {
         guard let exchange, !exchange.responseStarted else { return }
@@ -299,8 +346,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func abandonServer() {
-        responseTimer?.cancel()
-        responseTimer = nil
+        responseDeadline = nil
         if let connection {
             connection.handler.owner = nil
             connection.channel.close(promise: nil)
@@ -395,7 +441,7 @@ extension HTTPProxyHandler: ServerConnectionOwner {
                     return
                 }
                 // The codecs leave both pipelines once the server's decoder has ended this response.
-                responseTimer?.cancel()
+                responseDeadline = nil
                 exchange.switching = head
                 self.exchange = exchange
                 return
@@ -404,8 +450,7 @@ extension HTTPProxyHandler: ServerConnectionOwner {
                 if !isHTTP2 { context.write(wrapOutboundOut(.head(head)), promise: nil) }
                 return
             }
-            responseTimer?.cancel()
-            responseTimer = nil
+            responseDeadline = nil
             exchange.responseStarted = true
             exchange.serverKeepAlive = head.isKeepAlive
             var headers = head.headers
@@ -447,8 +492,7 @@ extension HTTPProxyHandler: ServerConnectionOwner {
     private func finishExchange(trailers: HTTPHeaders?, context: ChannelHandlerContext) {
         guard let exchange else { return }
         let done = context.writeAndFlush(wrapOutboundOut(.end(trailers)))
-        responseTimer?.cancel()
-        responseTimer = nil
+        responseDeadline = nil
         if let connection {
             connection.handler.owner = nil
             if exchange.serverKeepAlive && exchange.requestEnded,
@@ -462,11 +506,11 @@ extension HTTPProxyHandler: ServerConnectionOwner {
         }
         connection = nil
         self.exchange = nil
-        if !exchange.keepAlive || !exchange.requestEnded {
+        if !exchange.keepAlive || !exchange.requestEnded || (inputClosed && queued.isEmpty) {
             done.whenComplete { _ in context.close(promise: nil) }
             return
         }
         headTimer?.awaitHead()
-        resumeClientReads()
+        drainQueue()
     }
 }

@@ -29,7 +29,7 @@ enum HTTPUpgrade {
                 _ = serverSync.removeHandler(name: ServerConnectionHandler.decoderName)
                 _ = clientSync.removeHandler(context: context)
                 for name in [
-                    HTTPListener.pipelineName, HTTPListener.encoderName, HTTPListener.decoderName, RequestHeadTimer.name,
+                    HTTPListener.encoderName, HTTPListener.decoderName, RequestHeadTimer.name,
                 ] {
                     _ = clientSync.removeHandler(name: name)
                 }

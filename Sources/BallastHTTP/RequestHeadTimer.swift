@@ -15,6 +15,8 @@ final class RequestHeadTimer: ChannelInboundHandler, RemovableChannelHandler {
     private let timeout: TimeAmount
     private var context: ChannelHandlerContext?
     private var waiting = true
+    /// When the first byte of the awaited head came.
+    private var startedAt: NIODeadline?
     private var timer: Scheduled<Void>?
 
     init(timeout: Duration) { self.timeout = TimeAmount(timeout) }
@@ -24,10 +26,27 @@ final class RequestHeadTimer: ChannelInboundHandler, RemovableChannelHandler {
     func handlerRemoved(context: ChannelHandlerContext) { timer?.cancel() }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if waiting && timer == nil {
-            timer = context.eventLoop.scheduleTask(in: timeout) { [weak self] in self?.expired() }
+        if waiting && startedAt == nil {
+            let now = NIODeadline.now()
+            startedAt = now
+            if timer == nil { arm(now + timeout, on: context.eventLoop) }
         }
         context.fireChannelRead(data)
+    }
+
+    /// One timer per connection, moved lazily: heads nearly always come long before it fires.
+    private func arm(_ deadline: NIODeadline, on eventLoop: any EventLoop) {
+        timer = eventLoop.scheduleTask(deadline: deadline) { [weak self] in
+            guard let self else { return }
+            self.timer = nil
+            guard self.waiting, let started = self.startedAt else { return }
+            let due = started + self.timeout
+            if due <= .now() {
+                self.expired()
+            } else {
+                self.arm(due, on: eventLoop)
+            }
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -38,8 +57,7 @@ final class RequestHeadTimer: ChannelInboundHandler, RemovableChannelHandler {
     /// A whole head was decoded: the clock stops until the response is over.
     func headArrived() {
         waiting = false
-        timer?.cancel()
-        timer = nil
+        startedAt = nil
     }
 
     /// The response is over: the next head's first byte starts the clock again.

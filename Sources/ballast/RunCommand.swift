@@ -53,7 +53,7 @@ struct RunCommand: AsyncParsableCommand {
                 "the open-file limit is below what the relays' connection limits need; raise it (ulimit -n, LimitNOFILE=) or lower max-connections",
                 metadata: ["limit": "\(limits.soft)", "needed": "\(needed)"])
         }
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads ?? System.coreCount)
         let node: Node
         do {
             node = try Node(topology: topology, group: group, logger: logger, relayThreads: threads)

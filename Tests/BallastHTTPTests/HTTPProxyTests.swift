@@ -226,6 +226,18 @@ import Testing
         #expect(try lab.curl(["--cacert", renewedCA, url]).stdout == "a")
     }
 
+    @Test func pipelinedRequestsAreAnsweredInOrderAndBalancedOneByOne() async throws {
+        let lab = try await HTTPLab(backends: ["a", "b"], relay: "    mode: round-robin")
+        defer { Task { await lab.shutdown() } }
+        let socket = try TestSocket(port: lab.port, timeout: .seconds(5))
+        defer { socket.close() }
+        let request = "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+        try socket.send(request + request + request + "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        let text = String(decoding: try socket.readToEnd(limit: 1 << 16), as: UTF8.self)
+        let bodies = text.components(separatedBy: "\r\n\r\n").dropFirst().map { String($0.prefix(1)) }
+        #expect(bodies == ["a", "b", "a", "b"] || bodies == ["b", "a", "b", "a"], "\(text)")
+    }
+
     @Test func anIdleClientConnectionIsClosed() async throws {
         let lab = try await HTTPLab(backends: ["a"], relay: "    timeouts: {idle: 1s}")
         defer { Task { await lab.shutdown() } }
