@@ -244,7 +244,7 @@ let package = Package(
         // Scenarios run the real `ballast` binary against real servers and real clients.
         .testTarget(
             name: "ScenarioTests",
-            dependencies: ["ballast", "BallastCore", "BallastTestSupport"],
+            dependencies: ["ballast", "BallastCore", "BallastTestSupport", .product(name: "NIOHTTP1", package: nio)],
             swiftSettings: strictSettings
         ),
     ]

@@ -17,8 +17,6 @@ import Synchronization
 /// connections take the new runtime (and so renewed certificates), open ones keep theirs.
 /// At the relay's connection limit it stops accepting until connections end.
 public final class HTTPListener: Sendable {
-    static let decoderName = "ballast-http-decoder"
-    static let encoderName = "ballast-http-encoder"
 
     /// The address the relay listens on.
     public let endpoint: Endpoint
@@ -138,9 +136,9 @@ public final class HTTPListener: Sendable {
         let sync = channel.pipeline.syncOperations
         let timer = RequestHeadTimer(timeout: relay.http.timeouts.request)
         try sync.addHandler(timer, name: RequestHeadTimer.name)
-        try sync.addHandler(HTTPResponseEncoder(), name: encoderName)
-        try sync.addHandler(
-            ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)), name: decoderName)
+        // NIO's own setup pairs the encoder with the decoder, so that responses to HEAD carry no
+        // body; pipelining and errors are the proxy handler's.
+        try sync.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false)
         try sync.addHandler(
             HTTPProxyHandler(runtime: runtime, client: client, isHTTP2: false, headTimer: timer),
             name: HTTPProxyHandler.name)

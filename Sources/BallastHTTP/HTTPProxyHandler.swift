@@ -459,6 +459,11 @@ extension HTTPProxyHandler: ServerConnectionOwner {
                 headers.remove(name: name)
             }
             if isHTTP2 { headers.remove(name: "transfer-encoding") }
+            if !isHTTP2 && exchange.clientVersion == .http1_0 && !headers.contains(name: "content-length") {
+                // An HTTP/1.0 client reads no chunks: the body ends when the connection does.
+                headers.remove(name: "transfer-encoding")
+                exchange.keepAlive = false
+            }
             if let setCookie = exchange.setCookie { headers.add(name: "Set-Cookie", value: setCookie) }
             if !exchange.keepAlive && !isHTTP2 { headers.add(name: "Connection", value: "close") }
             let version = isHTTP2 ? head.version : exchange.clientVersion

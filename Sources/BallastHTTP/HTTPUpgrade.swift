@@ -28,11 +28,12 @@ enum HTTPUpgrade {
                 // The decoders go last, handing the bytes they still hold to the glue.
                 _ = serverSync.removeHandler(name: ServerConnectionHandler.decoderName)
                 _ = clientSync.removeHandler(context: context)
-                for name in [
-                    HTTPListener.encoderName, HTTPListener.decoderName, RequestHeadTimer.name,
-                ] {
-                    _ = clientSync.removeHandler(name: name)
+                _ = clientSync.removeHandler(try clientSync.handler(type: HTTPResponseEncoder.self))
+                if let validator = try? clientSync.handler(type: NIOHTTPResponseHeadersValidator.self) {
+                    _ = clientSync.removeHandler(validator)
                 }
+                _ = clientSync.removeHandler(try clientSync.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self))
+                _ = clientSync.removeHandler(name: RequestHeadTimer.name)
             } catch {
                 context.close(promise: nil)
                 server.channel.close(promise: nil)

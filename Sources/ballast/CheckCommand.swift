@@ -32,8 +32,14 @@ struct CheckCommand: ParsableCommand {
         for relay in topology.relays {
             var line =
                 "  relay \(relay.name): \(relay.protocol.rawValue) \(relay.listen) -> pool \(relay.pool), \(relay.mode.rawValue)"
-            if case .sourceAddress(let timeout, let size) = relay.persistence {
-                line += ", source affinity \(timeout.configText) x \(size)"
+            switch relay.persistence {
+            case .sourceAddress(let timeout, let size): line += ", source affinity \(timeout.configText) x \(size)"
+            case .cookie(let cookie): line += ", cookie \(cookie.name)"
+            case .none: break
+            }
+            if relay.protocol == .https { line += ", \(relay.http.certificates.count) certificate(s)" }
+            if let tls = relay.http.serverTLS, relay.protocol.isHTTP {
+                line += tls.verify ? ", TLS to servers (verified)" : ", TLS to servers (not verified)"
             }
             print(line)
         }

@@ -238,6 +238,24 @@ import Testing
         #expect(bodies == ["a", "b", "a", "b"] || bodies == ["b", "a", "b", "a"], "\(text)")
     }
 
+    @Test func headChunkedAndHTTP10ResponsesKeepTheirFraming() async throws {
+        let lab = try await HTTPLab(backends: ["a"])
+        defer { Task { await lab.shutdown() } }
+        // HEAD, then chunked, then a plain GET on one connection: a stray byte would shift them.
+        let mixed = try lab.curl([
+            "-I", "\(lab.url)/", "--next", "-sS", "\(lab.url)/chunked", "--next", "-sS", "-w", " %{num_connects}", "\(lab.url)/",
+        ])
+        #expect(mixed.stdout.hasPrefix("HTTP/1.1 200"), "\(mixed)")
+        #expect(mixed.stdout.hasSuffix("chunked aa 0"), "\(mixed)")
+        let old = try TestSocket(port: lab.port, timeout: .seconds(5))
+        defer { old.close() }
+        try old.send("GET /chunked HTTP/1.0\r\n\r\n")
+        let text = String(decoding: try old.readToEnd(limit: 1 << 16), as: UTF8.self)
+        #expect(text.hasPrefix("HTTP/1.0 200"), "\(text)")
+        #expect(text.hasSuffix("\r\n\r\nchunked a"), "\(text)")
+        #expect(!text.lowercased().contains("transfer-encoding"))
+    }
+
     @Test func anIdleClientConnectionIsClosed() async throws {
         let lab = try await HTTPLab(backends: ["a"], relay: "    timeouts: {idle: 1s}")
         defer { Task { await lab.shutdown() } }

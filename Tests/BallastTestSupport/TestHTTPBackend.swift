@@ -9,6 +9,7 @@ import Synchronization
 /// - any path: `200` with body `NAME` and header `X-Server: NAME`;
 /// - `/download/N`: N bytes of `TestBackend.pattern`, written as the client takes them;
 /// - `POST /upload`: reads the body as it comes and answers `NAME BYTES`;
+/// - `/chunked`: `chunked NAME` in two chunks, with no length;
 /// - `/hang`: never answers; `/close`: closes without answering;
 /// - `/ws` with `Upgrade`: answers 101 and echoes bytes from then on.
 public final class TestHTTPBackend: Sendable {
@@ -32,7 +33,8 @@ public final class TestHTTPBackend: Sendable {
 
     /// Starts a server, with TLS when `tls` is given.
     public static func start(
-        name: String, tls: NIOSSLContext? = nil, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        name: String, host: String = "127.0.0.1", port: Int = 0, tls: NIOSSLContext? = nil,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> TestHTTPBackend {
         let box = Mutex<TestHTTPBackend?>(nil)
         let channel = try await ServerBootstrap(group: group)
@@ -51,7 +53,7 @@ public final class TestHTTPBackend: Sendable {
                     try channel.pipeline.syncOperations.addHandler(TestHTTPHandler(backend: backend))
                 }
             }
-            .bind(host: "127.0.0.1", port: 0).get()
+            .bind(host: host, port: port).get()
         let backend = TestHTTPBackend(name: name, port: channel.localAddress!.port!, channel: channel)
         box.withLock { $0 = backend }
         return backend
@@ -124,10 +126,20 @@ final class TestHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             pump(context: context)
             return
         }
+        if head.uri == "/chunked" {
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+            for part in ["chunked ", backend.name] {
+                context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: part)))), promise: nil)
+            }
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            return
+        }
         let body = head.uri == "/upload" ? "\(backend.name) \(received)" : backend.name
         headers.add(name: "Content-Length", value: "\(body.utf8.count)")
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+        if head.method != .HEAD {
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+        }
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
     }
 
