@@ -122,6 +122,20 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Authoritative DNS: answers from the published state (pure), UDP and TCP edges on SwiftNIO.
+        .target(
+            name: "BallastDNS",
+            dependencies: [
+                "BallastCore",
+                "BallastCodecs",
+                "BallastNIO",
+                .product(name: "NIOCore", package: nio),
+                .product(name: "NIOPosix", package: nio),
+                .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Admin API and Prometheus metrics on their own listener.
         .target(
             name: "BallastAdmin",
@@ -141,6 +155,7 @@ let package = Package(
                 "BallastConfig",
                 "BallastRelay",
                 "BallastHTTP",
+                "BallastDNS",
                 "BallastHealthChecks",
                 "BallastAdmin",
                 .product(name: "NIOCore", package: nio),
@@ -227,6 +242,16 @@ let package = Package(
                 .product(name: "NIOPosix", package: nio),
                 .product(name: "NIOHTTP1", package: nio),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "BallastDNSTests",
+            dependencies: [
+                "BallastDNS", "BallastNode", "BallastConfig", "BallastCore", "BallastCodecs", "BallastTestSupport",
+                .product(name: "NIOCore", package: nio),
+                .product(name: "NIOPosix", package: nio),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings

@@ -89,7 +89,7 @@ public enum ConfigLoader {
 struct TopologyBuilder {
     var reader: NodeReader
 
-    static let topKeys = ["node", "admin", "sites", "checks", "pools", "relays"]
+    static let topKeys = ["node", "admin", "sites", "checks", "pools", "relays", "dns", "zones"]
     static let nodeKeys = ["shutdown-grace"]
     static let adminKeys = ["listen", "token"]
     static let checkKeys = [
@@ -132,8 +132,15 @@ struct TopologyBuilder {
         } else if section["pools"] != nil {
             // Pools without relays are legal (later: DNS and SIP use them), nothing to say.
         }
+        if let dns = section["dns"] { topology.dnsListeners = readDNS(dns.value) }
+        if let zones = section["zones"] { topology.zones = readZones(zones.value, pools: topology.pools) }
+        if !topology.zones.isEmpty && topology.dnsListeners.isEmpty, let zones = section["zones"] {
+            reader.fail(
+                .missingKey, at: zones.keyNode, key: "dns.listen", "is missing: zones need a DNS listener",
+                expected: "dns: {listen: [ADDRESS:53]}")
+        }
         validateProbePorts(topology)
-        if section["pools"] == nil && section["relays"] == nil {
+        if section["pools"] == nil && section["relays"] == nil && section["zones"] == nil {
             reader.fail(
                 .missingKey, at: root, key: "pools", "is required",
                 expected: "at least one pool and one relay (see examples/)")

@@ -1,4 +1,5 @@
 public import BallastCore
+import BallastDNS
 import BallastHTTP
 public import BallastHealthChecks
 public import BallastRelay
@@ -22,6 +23,7 @@ public actor Node {
     private var retiring: [Listener] = []
     private var stickTables: [String: (persistence: Persistence, table: SharedStickTable)] = [:]
     private var started = false
+    private var dns: DNSServer?
 
     /// A node for `topology`, not yet listening: health checks and HTTP relays run on
     /// `group`, TCP relays' bytes on `relayThreads` threads of their own (one per core by default).
@@ -55,6 +57,14 @@ public actor Node {
             }
         }
         listeners = bound
+        do {
+            try await startDNS(topology.dnsListeners)
+        } catch {
+            for listener in bound.values { await listener.stopAccepting() }
+            monitor.stopAll()
+            await engine.shutdown()
+            throw error
+        }
         logger.info(
             "node started",
             metadata: [
@@ -120,6 +130,15 @@ public actor Node {
             retiring.append(listener)
         }
         listeners.merge(added) { old, _ in old }
+        if topology.dnsListeners != previous.dnsListeners {
+            await dns?.stop()
+            dns = nil
+            do {
+                try await startDNS(topology.dnsListeners)
+            } catch {
+                logger.error("DNS listeners not bound; DNS stays off until the next reload", metadata: ["reason": "\(error)"])
+            }
+        }
         retiring.removeAll { $0.activeConnections == 0 }
         let names = Set(topology.relays.map(\.name))
         stickTables = stickTables.filter { names.contains($0.key) }
@@ -153,6 +172,8 @@ public actor Node {
             for listener in all { await listener.closeAllConnections() }
         }
         monitor.stopAll()
+        await dns?.stop()
+        dns = nil
         await engine.shutdown()
         listeners = [:]
         retiring = []
@@ -162,6 +183,19 @@ public actor Node {
     /// Connections open through every relay, retiring ones included.
     public var activeConnections: Int {
         (Array(listeners.values) + retiring).reduce(0) { $0 + $1.activeConnections }
+    }
+
+    private func startDNS(_ endpoints: [Endpoint]) async throws(NodeError) {
+        guard !endpoints.isEmpty else { return }
+        let server = DNSServer(store: store, group: group, logger: logger)
+        do {
+            try await server.start(listeners: endpoints)
+        } catch {
+            throw NodeError(
+                code: .cannotListen,
+                description: "DNS cannot listen on \(endpoints.map(\.description).joined(separator: ", ")): \(error); free the port, or change dns.listen")
+        }
+        dns = server
     }
 
     private func bind(_ relay: Relay, httpRuntime: HTTPRuntime?) async throws(NodeError) -> Listener {

@@ -35,17 +35,23 @@ public struct Topology: Hashable, Sendable {
     public var pools: [Pool]
     /// Relays, in config order.
     public var relays: [Relay]
+    /// DNS zones Ballast answers for.
+    public var zones: [Zone]
+    /// Where the DNS server listens (UDP and TCP on each); none when empty.
+    public var dnsListeners: [Endpoint]
 
     /// A topology with the given parts.
     public init(
         node: NodeSettings = NodeSettings(), admin: Admin? = nil, sites: [Site] = [], pools: [Pool] = [],
-        relays: [Relay] = []
+        relays: [Relay] = [], zones: [Zone] = [], dnsListeners: [Endpoint] = []
     ) {
         self.node = node
         self.admin = admin
         self.sites = sites
         self.pools = pools
         self.relays = relays
+        self.zones = zones
+        self.dnsListeners = dnsListeners
     }
 
     /// The pool with this name.

@@ -1,0 +1,230 @@
+import BallastCore
+import Yams
+
+/// The `dns` and `zones` sections.
+extension TopologyBuilder {
+    static let dnsKeys = ["listen"]
+    static let zoneKeys = ["soa", "ttl", "when-all-down", "secondaries", "records"]
+    static let soaKeys = ["primary", "mailbox", "refresh", "retry", "expire", "minimum"]
+    static let recordKeys = ["name", "type", "value", "pool", "ttl", "priority", "weight", "port", "target", "preference"]
+    static let recordTypes = ["A", "AAAA", "NS", "CNAME", "MX", "TXT", "SRV"]
+
+    mutating func readDNS(_ node: Node) -> [Endpoint] {
+        var endpoints: [Endpoint] = []
+        for entry in reader.mapping(node, key: "dns", allowed: Self.dnsKeys, what: "a mapping with listen") ?? [] {
+            let items: [Node]
+            if case .sequence(let sequence) = entry.value { items = Array(sequence) } else { items = [entry.value] }
+            for (index, item) in items.enumerated() {
+                if let endpoint = reader.endpoint(item, key: "dns.listen[\(index)]") { endpoints.append(endpoint) }
+            }
+        }
+        return endpoints
+    }
+
+    mutating func readZones(_ node: Node, pools: [Pool]) -> [Zone] {
+        var zones: [Zone] = []
+        for entry in reader.mapping(node, key: "zones", what: "a mapping of zone names to zones") ?? [] {
+            guard let name = DomainName(entry.key), !name.labels.isEmpty else {
+                reader.fail(
+                    .invalidValue, at: entry.keyNode, key: "zones.\(entry.key)", "is not a DNS name",
+                    expected: "a zone name such as contoso.com")
+                continue
+            }
+            if zones.contains(where: { $0.name == name }) {
+                reader.fail(.duplicate, at: entry.keyNode, key: "zones.\(entry.key)", "is listed twice", expected: "each zone once")
+                continue
+            }
+            if let zone = readZone(entry.value, name: name, key: "zones.\(entry.key)", pools: Set(pools.map(\.name))) {
+                zones.append(zone)
+            }
+        }
+        return zones
+    }
+
+    private mutating func readZone(_ node: Node, name: DomainName, key: String, pools: Set<String>) -> Zone? {
+        guard let entries = reader.mapping(node, key: key, allowed: Self.zoneKeys, what: "a zone mapping") else { return nil }
+        let values = Dictionary(entries.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+        var zone = Zone(
+            name: name,
+            soa: Zone.SOA(primary: name.prepending(Array("ns1".utf8)) ?? name, mailbox: name.prepending(Array("hostmaster".utf8)) ?? name))
+        var ok = true
+        if let node = values["ttl"] { if let ttl = seconds(node, key: "\(key).ttl") { zone.ttl = ttl } else { ok = false } }
+        if let node = values["when-all-down"] {
+            if let policy = reader.choice(node, key: "\(key).when-all-down", of: Zone.AllDownPolicy.self) {
+                zone.allDown = policy
+            } else {
+                ok = false
+            }
+        }
+        if let node = values["soa"] {
+            for entry in reader.mapping(node, key: "\(key).soa", allowed: Self.soaKeys, what: "a mapping") ?? [] {
+                let path = "\(key).soa.\(entry.key)"
+                switch entry.key {
+                case "primary", "mailbox":
+                    guard let target = domainName(entry.value, key: path, zone: name) else {
+                        ok = false
+                        continue
+                    }
+                    if entry.key == "primary" { zone.soa.primary = target } else { zone.soa.mailbox = target }
+                default:
+                    guard let value = seconds(entry.value, key: path) else {
+                        ok = false
+                        continue
+                    }
+                    switch entry.key {
+                    case "refresh": zone.soa.refresh = value
+                    case "retry": zone.soa.retry = value
+                    case "expire": zone.soa.expire = value
+                    default: zone.soa.minimum = value
+                    }
+                }
+            }
+        }
+        if let node = values["secondaries"] {
+            for (index, item) in (reader.sequence(node, key: "\(key).secondaries", what: "a list of ADDRESS:PORT") ?? [])
+                .enumerated()
+            {
+                if let endpoint = reader.endpoint(item, key: "\(key).secondaries[\(index)]") {
+                    zone.secondaries.append(endpoint)
+                } else {
+                    ok = false
+                }
+            }
+        }
+        var cnames: Set<DomainName> = []
+        var others: Set<DomainName> = []
+        for (index, item) in (values["records"].flatMap { reader.sequence($0, key: "\(key).records", what: "a list of records") } ?? [])
+            .enumerated()
+        {
+            let path = "\(key).records[\(index)]"
+            guard let record = readRecord(item, key: path, zone: zone, pools: pools) else {
+                ok = false
+                continue
+            }
+            if case .cname = record.value {
+                if others.contains(record.name) || !cnames.insert(record.name).inserted {
+                    reader.fail(
+                        .conflict, at: item, key: path, "\(record.name) has a CNAME and other records",
+                        expected: "a CNAME alone at its name (RFC 1034)")
+                    ok = false
+                }
+            } else {
+                if cnames.contains(record.name) {
+                    reader.fail(
+                        .conflict, at: item, key: path, "\(record.name) has a CNAME and other records",
+                        expected: "a CNAME alone at its name (RFC 1034)")
+                    ok = false
+                }
+                others.insert(record.name)
+            }
+            zone.records.append(record)
+        }
+        return ok ? zone : nil
+    }
+
+    private mutating func readRecord(_ node: Node, key: String, zone: Zone, pools: Set<String>) -> ZoneRecord? {
+        guard let entries = reader.mapping(node, key: key, allowed: Self.recordKeys, what: "a record mapping") else {
+            return nil
+        }
+        let values = Dictionary(entries.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+        guard let nameNode = values["name"], let typeNode = values["type"] else {
+            reader.missing(values["name"] == nil ? "name" : "type", in: node, key: key, expected: "name: NAME and type: A|AAAA|NS|CNAME|MX|TXT|SRV")
+            return nil
+        }
+        guard let owner = domainName(nameNode, key: "\(key).name", zone: zone.name) else { return nil }
+        guard owner.isSubdomain(of: zone.name) else {
+            reader.fail(.invalidValue, at: nameNode, key: "\(key).name", "\(owner) is outside the zone", expected: "a name in \(zone.name)")
+            return nil
+        }
+        guard case .scalar(let typeScalar) = typeNode, Self.recordTypes.contains(typeScalar.string.uppercased()) else {
+            reader.fail(.invalidValue, at: typeNode, key: "\(key).type", "is \(reader.describe(typeNode))", expected: "one of " + Self.recordTypes.joined(separator: ", "))
+            return nil
+        }
+        let type = typeScalar.string.uppercased()
+        var ttl = zone.ttl
+        if let node = values["ttl"] { guard let value = seconds(node, key: "\(key).ttl") else { return nil }; ttl = value }
+        var pool: String?
+        if let node = values["pool"] {
+            guard let name = reader.name(node, key: "\(key).pool") else { return nil }
+            guard pools.contains(name) else {
+                reader.fail(.unknownReference, at: node, key: "\(key).pool", "names no pool \"\(name)\"", expected: "a pool defined under pools:")
+                return nil
+            }
+            guard ["A", "AAAA", "SRV"].contains(type) else {
+                reader.fail(.conflict, at: node, key: "\(key).pool", "applies only to A, AAAA and SRV records", expected: "type: A, AAAA or SRV")
+                return nil
+            }
+            pool = name
+        }
+        func required(_ field: String, _ expected: String) -> Node? {
+            guard let value = values[field] else {
+                reader.missing(field, in: node, key: key, expected: expected)
+                return nil
+            }
+            return value
+        }
+        func number(_ field: String) -> UInt16? {
+            guard let value = required(field, "a whole number from 0 to 65535"),
+                let number = reader.int(value, key: "\(key).\(field)", range: 0...65535)
+            else { return nil }
+            return UInt16(number)
+        }
+        let value: ZoneRecord.Value
+        switch type {
+        case "A", "AAAA":
+            if let pool, type == "A" || type == "AAAA" {
+                if let extra = values["value"] {
+                    reader.fail(.conflict, at: extra, key: "\(key).value", "is given with pool", expected: "value: ADDRESS, or pool: POOL")
+                    return nil
+                }
+                value = .pool(pool)
+            } else {
+                guard let node = required("value", "an IP address, or pool: POOL"),
+                    let address = reader.address(node, key: "\(key).value")
+                else { return nil }
+                guard (address.family == .v4) == (type == "A") else {
+                    reader.fail(.invalidValue, at: node, key: "\(key).value", "is not an IPv\(type == "A" ? 4 : 6) address", expected: type == "A" ? "an IPv4 address" : "an IPv6 address")
+                    return nil
+                }
+                value = type == "A" ? .a(address) : .aaaa(address)
+            }
+        case "NS", "CNAME":
+            guard let node = required("value", "a name"), let target = domainName(node, key: "\(key).value", zone: zone.name) else { return nil }
+            value = type == "NS" ? .ns(target) : .cname(target)
+        case "MX":
+            guard let node = required("value", "the mail exchanger's name"),
+                let target = domainName(node, key: "\(key).value", zone: zone.name)
+            else { return nil }
+            let preference = values["preference"] == nil ? 10 : number("preference")
+            guard let preference else { return nil }
+            value = .mx(preference: preference, exchange: target)
+        case "TXT":
+            guard let node = required("value", "text"), let text = reader.string(node, key: "\(key).value", what: "text") else { return nil }
+            value = .txt(stride(from: 0, to: text.utf8.count, by: 255).map { Array(Array(text.utf8)[$0..<min($0 + 255, text.utf8.count)]) })
+        default:
+            guard let priority = number("priority"), let weight = number("weight"), let port = number("port"),
+                let node = required("target", "the target's name"),
+                let target = domainName(node, key: "\(key).target", zone: zone.name)
+            else { return nil }
+            value = .srv(priority: priority, weight: weight, port: port, target: target, pool: pool)
+        }
+        return ZoneRecord(name: owner, ttl: ttl, value: value)
+    }
+
+    /// A name relative to the zone unless it ends with a dot; `@` is the apex.
+    private mutating func domainName(_ node: Node, key: String, zone: DomainName) -> DomainName? {
+        guard let text = reader.string(node, key: key, what: "a DNS name") else { return nil }
+        if text == "@" { return zone }
+        let name = text.hasSuffix(".") ? DomainName(text) : DomainName(text).flatMap { DomainName(labels: $0.labels + zone.labels) }
+        guard let name else {
+            reader.fail(.invalidValue, at: node, key: key, "\"\(text)\" is not a DNS name", expected: "labels of at most 63 characters, 255 in all")
+            return nil
+        }
+        return name
+    }
+
+    private mutating func seconds(_ node: Node, key: String) -> UInt32? {
+        guard let duration = reader.duration(node, key: key, minimum: .zero) else { return nil }
+        return UInt32(clamping: duration.components.seconds)
+    }
+}

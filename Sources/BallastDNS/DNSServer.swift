@@ -1,0 +1,265 @@
+import Atomics
+public import BallastCodecs
+public import BallastCore
+import BallastNIO
+public import Logging
+public import NIOCore
+import NIOPosix
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The authoritative DNS server: UDP and TCP on every listen address, answering from the
+/// view of the published state, and telling secondaries of every change by NOTIFY.
+public final class DNSServer: Sendable {
+    private final class ViewBox: AtomicReference, Sendable {
+        let view: DNSView
+        init(_ view: DNSView) { self.view = view }
+    }
+
+    private let store: StateStore
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let published: ManagedAtomic<ViewBox>
+    private let rotation = ManagedAtomic<Int>(0)
+    private let channels = Mutex<[any Channel]>([])
+    private let follower = Mutex<Task<Void, Never>?>(nil)
+
+    /// A server for the zones of `store`'s state, not yet listening.
+    public init(store: StateStore, group: any EventLoopGroup, logger: Logger) {
+        self.store = store
+        self.group = group
+        self.logger = logger
+        self.published = ManagedAtomic(ViewBox(DNSView(state: store.current, previous: nil, now: Self.unixNow())))
+    }
+
+    /// The view queries are answered from now.
+    public var view: DNSView { published.load(ordering: .acquiring).view }
+
+    /// Binds UDP and TCP on each endpoint and starts following the state.
+    public func start(listeners: [Endpoint]) async throws {
+        var bound: [any Channel] = []
+        do {
+            for endpoint in listeners {
+                bound.append(try await bindUDP(endpoint))
+                bound.append(try await bindTCP(endpoint))
+                logger.info("dns listening", metadata: ["listen": "\(endpoint)", "zones": "\(view.zones.count)"])
+            }
+        } catch {
+            for channel in bound { try? await channel.close() }
+            throw error
+        }
+        channels.withLock { $0 = bound }
+        let updates = store.updates()
+        let task = Task { [self] in
+            for await state in updates { refresh(state) }
+        }
+        follower.withLock { $0 = task }
+        notifySecondaries(of: view.zones)
+    }
+
+    /// Stops listening and following the state.
+    public func stop() async {
+        follower.withLock { $0?.cancel() }
+        for channel in channels.withLock({ $0 }) { try? await channel.close() }
+    }
+
+    /// Builds the view of `state`; zones whose serial moved are announced to their secondaries.
+    func refresh(_ state: State) {
+        let previous = view
+        guard state.version != previous.version else { return }
+        let next = DNSView(state: state, previous: previous, now: Self.unixNow())
+        published.store(ViewBox(next), ordering: .releasing)
+        let changed = next.zones.filter { zone in
+            previous.zones.first { $0.zone.name == zone.zone.name }?.serial != zone.serial
+        }
+        for zone in changed {
+            logger.info("zone changed", metadata: ["zone": "\(zone.zone.name)", "serial": "\(zone.serial)"])
+        }
+        notifySecondaries(of: changed)
+    }
+
+    /// Answers one query message; nil when nothing should be sent back.
+    func respond(to bytes: [UInt8], transport: ZoneAuthority.Transport, client: String) -> [UInt8]? {
+        let query: DNSMessage
+        do {
+            query = try DNSMessageParser.parse(bytes)
+        } catch {
+            guard let header = DNSMessageParser.header(of: bytes) else {
+                logger.info("dns packet dropped", metadata: ["client": "\(client)", "reason": "\(error)"])
+                return nil
+            }
+            logger.info("dns query malformed", metadata: ["client": "\(client)", "reason": "\(error)"])
+            var response = DNSMessage(id: header.id)
+            response.isResponse = true
+            response.opcode = header.opcode
+            response.recursionDesired = header.recursionDesired
+            response.rcode = DNSRCode.formErr
+            return DNSMessageWriter.serialize(response)
+        }
+        let turn = rotation.loadThenWrappingIncrement(ordering: .relaxed)
+        guard let response = ZoneAuthority.answer(query, view: view, transport: transport, rotation: turn & Int.max)
+        else { return nil }
+        return DNSMessageWriter.serialize(response, limit: ZoneAuthority.sizeLimit(for: query, transport: transport))
+    }
+
+    /// The messages of a zone transfer (AXFR, and IXFR answered as AXFR) when `client` may have it.
+    func transfer(_ bytes: [UInt8], client: IPAddress?) -> [[UInt8]]? {
+        guard let query = try? DNSMessageParser.parse(bytes), query.questions.count == 1,
+            let question = query.questions.first,
+            question.type == DNSType.axfr || question.type == DNSType.ixfr
+        else { return nil }
+        var response = DNSMessage(id: query.id)
+        response.isResponse = true
+        response.questions = query.questions
+        guard let zone = view.zones.first(where: { $0.zone.name == question.name }) else {
+            response.rcode = DNSRCode.notAuth
+            return [DNSMessageWriter.serialize(response)]
+        }
+        guard let client, zone.zone.secondaries.contains(where: { $0.address == client }) else {
+            logger.notice("zone transfer refused", metadata: ["zone": "\(zone.zone.name)", "client": "\(client.map { "\($0)" } ?? "-")"])
+            response.rcode = DNSRCode.refused
+            return [DNSMessageWriter.serialize(response)]
+        }
+        response.authoritative = true
+        var messages: [[UInt8]] = []
+        var records = zone.allRecords + [zone.soaRecord]
+        // Several messages of about 16 KiB each, as BIND and NSD send them.
+        while !records.isEmpty {
+            var part = response
+            var size = 0
+            while let record = records.first, part.answers.isEmpty || size < 16_000 {
+                part.answers.append(record)
+                size += record.name.wireLength + 10 + 64
+                records.removeFirst()
+            }
+            messages.append(DNSMessageWriter.serialize(part))
+            response.questions = []
+        }
+        logger.info("zone transferred", metadata: ["zone": "\(zone.zone.name)", "client": "\(client)", "serial": "\(zone.serial)"])
+        return messages
+    }
+
+    private func notifySecondaries(of zones: [ZoneView]) {
+        guard let channel = channels.withLock({ $0.first }) else { return }
+        for zone in zones {
+            for secondary in zone.zone.secondaries {
+                var notify = DNSMessage(id: UInt16.random(in: 0...UInt16.max))
+                notify.opcode = DNSOpcode.notify
+                notify.authoritative = true
+                notify.questions = [DNSQuestion(name: zone.zone.name, type: DNSType.soa)]
+                notify.answers = [zone.soaRecord]
+                let bytes = DNSMessageWriter.serialize(notify)
+                let envelope = AddressedEnvelope(
+                    remoteAddress: SocketAddress(secondary), data: channel.allocator.buffer(bytes: bytes))
+                channel.writeAndFlush(envelope).whenFailure { [logger] error in
+                    logger.warning("NOTIFY not sent", metadata: ["secondary": "\(secondary)", "error": "\(error)"])
+                }
+            }
+        }
+    }
+
+    private func bindUDP(_ endpoint: Endpoint) async throws -> any Channel {
+        let handler = DNSUDPHandler(server: self)
+        return try await DatagramBootstrap(group: group)
+            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            .channelOption(.datagramVectorReadMessageCount, value: 32)
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 32 * 4096))
+            .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler) } }
+            .bind(to: SocketAddress(endpoint)).get()
+    }
+
+    private func bindTCP(_ endpoint: Endpoint) async throws -> any Channel {
+        try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(IdleStateHandler(readTimeout: .seconds(10)))
+                    try sync.addHandler(ByteToMessageHandler(DNSTCPFrameDecoder()))
+                    try sync.addHandler(DNSTCPHandler(server: self))
+                }
+            }
+            .bind(to: SocketAddress(endpoint)).get()
+    }
+
+    static func unixNow() -> UInt32 { UInt32(truncatingIfNeeded: time(nil)) }
+}
+
+/// Queries over UDP: one datagram in, at most one out.
+final class DNSUDPHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    typealias OutboundOut = AddressedEnvelope<ByteBuffer>
+
+    let server: DNSServer
+
+    init(server: DNSServer) { self.server = server }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let envelope = unwrapInboundIn(data)
+        let bytes = Array(envelope.data.readableBytesView)
+        guard let reply = server.respond(to: bytes, transport: .udp, client: "\(envelope.remoteAddress)") else { return }
+        let out = AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: context.channel.allocator.buffer(bytes: reply))
+        context.write(wrapOutboundOut(out), promise: nil)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) { context.flush() }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A datagram socket outlives one bad peer (an ICMP unreachable, say).
+    }
+}
+
+/// Splits a TCP stream into DNS messages by their two-byte length (RFC 1035 section 4.2.2).
+struct DNSTCPFrameDecoder: ByteToMessageDecoder {
+    typealias InboundOut = ByteBuffer
+
+    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt16.self),
+            buffer.readableBytes >= 2 + Int(length)
+        else { return .needMoreData }
+        buffer.moveReaderIndex(forwardBy: 2)
+        context.fireChannelRead(NIOAny(buffer.readSlice(length: Int(length))!))
+        return .continue
+    }
+}
+
+/// Queries over TCP, several per connection, and zone transfers.
+final class DNSTCPHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    let server: DNSServer
+
+    init(server: DNSServer) { self.server = server }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let bytes = Array(unwrapInboundIn(data).readableBytesView)
+        let client = context.channel.remoteAddress?.ipAddress.flatMap { IPAddress($0) }
+        let replies: [[UInt8]]
+        if let transfer = server.transfer(bytes, client: client) {
+            replies = transfer
+        } else if let reply = server.respond(to: bytes, transport: .tcp, client: "\(client.map { "\($0)" } ?? "-")") {
+            replies = [reply]
+        } else {
+            context.close(promise: nil)
+            return
+        }
+        for reply in replies {
+            var buffer = context.channel.allocator.buffer(capacity: reply.count + 2)
+            buffer.writeInteger(UInt16(reply.count))
+            buffer.writeBytes(reply)
+            context.write(wrapOutboundOut(buffer), promise: nil)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) { context.flush() }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent { context.close(promise: nil) }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
+}
