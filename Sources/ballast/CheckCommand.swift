@@ -49,5 +49,16 @@ struct CheckCommand: ParsableCommand {
                 ?? " no check"
             print("  pool \(pool.name)\(pool.site.map { " at \($0)" } ?? ""): \(pool.servers.count) servers,\(check)")
         }
+        for zone in topology.zones {
+            let bound = zone.records.filter {
+                switch $0.value {
+                case .pool: return true
+                case .srv(_, _, _, _, let pool): return pool != nil
+                default: return false
+                }
+            }.count
+            let listen = topology.dnsListeners.map(\.description).joined(separator: ", ")
+            print("  zone \(zone.name): \(zone.records.count) records, \(bound) following pool health; DNS on \(listen)")
+        }
     }
 }

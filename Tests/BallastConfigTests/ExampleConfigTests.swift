@@ -70,6 +70,10 @@ import Testing
             return
         }
         // Each relay's port is checked on every CAS.
-        #expect(topology.probes.count == 8 * pool.servers.count)
+        #expect(topology.probes.filter { $0.key.server.pool == "cas" }.count == 8 * pool.servers.count)
+        // SMTP goes by DNS: the MX names the hub servers' A set.
+        let zone = try #require(topology.zones.first)
+        #expect(zone.records.contains { $0.value == .pool("hub") })
+        #expect(zone.records.contains { if case .mx = $0.value { return true } else { return false } })
     }
 }

@@ -10,8 +10,9 @@ import Testing
         .deletingLastPathComponent().appendingPathComponent("examples/exchange-2010-cas.yaml")
 
     /// The example with loopback addresses, the given ports and a faster check.
-    static func loopbackConfig(ports: [Int], adminPort: Int) throws -> String {
+    static func loopbackConfig(ports: [Int], adminPort: Int, dnsPort: Int = Ports.free()) throws -> String {
         var text = try String(contentsOf: example, encoding: .utf8)
+        text = text.replacingOccurrences(of: "10.0.0.53:53", with: "127.0.0.1:\(dnsPort)")
         text = text.replacingOccurrences(of: "listen: 10.0.0.10", with: "listen: 127.0.0.10")
         text = text.replacingOccurrences(
             of: "[10.0.0.11, 10.0.0.12, 10.0.0.13]", with: "[127.0.0.11, 127.0.0.12, 127.0.0.13]")
@@ -41,7 +42,8 @@ import Testing
         }
         let started = Array(backends.values)
         defer { Task { for backend in started { await backend.stop() } } }
-        let config = try Self.loopbackConfig(ports: ports, adminPort: Ports.free())
+        let dnsPort = Ports.free()
+        let config = try Self.loopbackConfig(ports: ports, adminPort: Ports.free(), dnsPort: dnsPort)
         try await withBallast(config: config) { ballast in
             for port in ports {
                 #expect(
@@ -74,6 +76,17 @@ import Testing
             for client in cas2Clients { #expect(try casFor(client, ports[0]) == "cas2") }
             // Clients of the other CAS servers kept their server on POP3 too.
             for client in clients where home[client] != "cas2" { #expect(try casFor(client, pop3) == home[client]) }
+            // The zone: the array's name and autodiscover point at the relays, the MX at the hub
+            // servers (unreachable here, so all of them, by the all-down policy).
+            func dig(_ name: String, _ type: String) throws -> [String] {
+                try BallastProcess.run(
+                    executable: URL(fileURLWithPath: "/usr/bin/dig"),
+                    ["@127.0.0.1", "-p", "\(dnsPort)", "+norecurse", "+short", "+time=1", "+tries=1", name, type]
+                ).stdout.split(separator: "\n").map(String.init).sorted()
+            }
+            #expect(try dig("autodiscover.contoso.com", "A") == ["10.0.0.10", "outlook.contoso.com."])
+            #expect(try dig("contoso.com", "MX") == ["10 smtp.contoso.com."])
+            #expect(try dig("smtp.contoso.com", "A") == ["10.0.0.21", "10.0.0.22"])
             _ = ballast
         }
     }

@@ -21,6 +21,7 @@ import Testing
         try certificates.keyPEM.write(to: certs.appendingPathComponent("webext.key"), atomically: true, encoding: .utf8)
 
         let (internalPort, externalPort, serverPort) = (Ports.free(), Ports.free(), Ports.free())
+        let (sipPort, dnsPort) = (Ports.free(), Ports.free())
         var backends: [TestHTTPBackend] = []
         for index in 1...3 {
             for port in [internalPort, serverPort] {
@@ -29,11 +30,20 @@ import Testing
                         name: "fe0\(index)", host: "127.0.0.2\(index)", port: port, tls: try certificates.serverContext()))
             }
         }
+        var sip: [TestBackend] = []
+        for index in 1...3 {
+            sip.append(
+                try await TestBackend.start(
+                    name: "sip0\(index)", host: "127.0.0.2\(index)", port: sipPort, tls: try certificates.serverContext()))
+        }
         let started = backends
-        defer { Task { for backend in started { await backend.stop() } } }
+        let sipStarted = sip
+        defer { Task { for backend in started { await backend.stop() }; for backend in sipStarted { await backend.stop() } } }
 
         var config = try String(contentsOf: Self.example, encoding: .utf8)
         for (from, to) in [
+            ("10.0.1.53:53", "127.0.0.1:\(dnsPort)"), ("port: 5061", "port: \(sipPort)"),
+            ("interval: 2s", "interval: 300ms"), ("timeout: 1s", "timeout: 250ms"),
             ("10.0.1.10:443", "127.0.0.20:\(internalPort)"), ("10.0.1.10:4443", "127.0.0.20:\(externalPort)"),
             ("forward-port: 4443", "forward-port: \(serverPort)"), ("10.0.1.1", "127.0.0.2"),
             ("certs/", certs.path + "/"), ("interval: 5s", "interval: 300ms"), ("timeout: 2s", "timeout: 250ms"),
@@ -72,6 +82,24 @@ import Testing
             let internalURL = "https://pool01.contoso.com:\(internalPort)/"
             let answers = Set(try (0..<5).map { _ in try curl([internalURL]).stdout })
             #expect(answers.count == 1 && answers.first?.hasPrefix("fe0") == true, "\(answers)")
+
+            // SIP by DNS: the primary pool's SRV at priority 0, the backup pool's (down here)
+            // dropped; one A record per healthy front end, following a death.
+            func dig(_ name: String, _ type: String) throws -> [String] {
+                try BallastProcess.run(
+                    executable: URL(fileURLWithPath: "/usr/bin/dig"),
+                    ["@127.0.0.1", "-p", "\(dnsPort)", "+norecurse", "+short", "+time=1", "+tries=1", name, type]
+                ).stdout.split(separator: "\n").map(String.init).sorted()
+            }
+            #expect(await eventually(timeout: .seconds(10)) {
+                (try? dig("_sipinternaltls._tcp.contoso.com", "SRV")) == ["0 10 \(sipPort) pool01.contoso.com."]
+            })
+            #expect(try dig("_sip._tls.contoso.com", "SRV") == ["0 10 \(sipPort) pool01.contoso.com."])
+            #expect(try dig("pool01.contoso.com", "A") == ["127.0.0.21", "127.0.0.22", "127.0.0.23"])
+            await sip[1].stop()
+            #expect(await eventually(timeout: .seconds(3)) {
+                (try? dig("pool01.contoso.com", "A")) == ["127.0.0.21", "127.0.0.23"]
+            })
         }
     }
 }
