@@ -1,0 +1,105 @@
+import BallastConfig
+import BallastCore
+import Testing
+
+/// The `dns` and `zones` sections: what they build, and the errors they get.
+@Suite struct ZoneConfigTests {
+    func parse(_ zone: String, dns: String = "dns: {listen: 127.0.0.1:5300}") throws -> Topology {
+        try ConfigLoader.parse(yaml: yaml(zone, dns: dns), file: "z.yaml")
+    }
+
+    func errors(_ zone: String, dns: String = "dns: {listen: 127.0.0.1:5300}") -> [ConfigError] {
+        do {
+            _ = try ConfigLoader.parse(yaml: yaml(zone, dns: dns), file: "z.yaml")
+            Issue.record("expected errors")
+            return []
+        } catch {
+            return error.errors
+        }
+    }
+
+    func yaml(_ zone: String, dns: String) -> String {
+        """
+        pools:
+          fe:
+            servers: [10.0.0.1:5061, "[2001:db8::1]:5061"]
+        \(dns)
+        zones:
+          contoso.com:
+        \(zone)
+        """
+    }
+
+    @Test func recordsAreReadRelativeToTheZone() throws {
+        let topology = try parse(
+            """
+                ttl: 120
+                when-all-down: none
+                soa: {primary: ns1, mailbox: admin.example.net., refresh: 1h, minimum: 30s}
+                secondaries: [127.0.0.1:5301]
+                records:
+                  - {name: "@", type: NS, value: ns1}
+                  - {name: ns1, type: A, value: 10.0.0.53}
+                  - {name: v6, type: AAAA, value: "2001:db8::53"}
+                  - {name: pool01, type: A, pool: fe, ttl: 30}
+                  - {name: _sip._tls, type: SRV, priority: 0, weight: 10, port: 5061, target: pool01, pool: fe}
+                  - {name: "@", type: MX, value: mail.example.net.}
+                  - {name: www, type: CNAME, value: pool01}
+                  - {name: "@", type: TXT, value: "v=spf1 -all"}
+            """)
+        #expect(topology.dnsListeners == [Endpoint("127.0.0.1:5300")!])
+        let zone = try #require(topology.zones.first)
+        #expect(zone.ttl == 120 && zone.allDown == .none && zone.secondaries == [Endpoint("127.0.0.1:5301")!])
+        #expect(zone.soa.primary == DomainName("ns1.contoso.com") && zone.soa.mailbox == DomainName("admin.example.net"))
+        #expect(zone.soa.refresh == 3600 && zone.soa.minimum == 30)
+        let records = zone.records
+        #expect(records[0] == ZoneRecord(name: DomainName("contoso.com")!, ttl: 120, value: .ns(DomainName("ns1.contoso.com")!)))
+        #expect(records[3] == ZoneRecord(name: DomainName("pool01.contoso.com")!, ttl: 30, value: .pool("fe")))
+        #expect(
+            records[4].value
+                == .srv(priority: 0, weight: 10, port: 5061, target: DomainName("pool01.contoso.com")!, pool: "fe"))
+        #expect(records[5].value == .mx(preference: 10, exchange: DomainName("mail.example.net")!))
+        #expect(records[7].value == .txt([Array("v=spf1 -all".utf8)]))
+    }
+
+    @Test func mistakesInRecordsAreNamed() {
+        let found = errors(
+            """
+                records:
+                  - {name: a, type: A, value: "2001:db8::1"}
+                  - {name: b, type: MX}
+                  - {name: c, type: SPF, value: x}
+                  - {name: d, type: A, pool: nope}
+                  - {name: e, type: TXT, value: x, pool: fe}
+                  - {name: other.example.net., type: A, value: 10.0.0.1}
+                  - {name: f, type: SRV, priority: 0, weight: 10, target: x}
+                  - {name: g, type: A, value: 10.0.0.1, pool: fe}
+            """)
+        let keys = found.map(\.key)
+        #expect(keys.contains("zones.contoso.com.records[0].value"))
+        #expect(keys.contains("zones.contoso.com.records[1].value"))
+        #expect(keys.contains("zones.contoso.com.records[2].type"))
+        #expect(keys.contains("zones.contoso.com.records[3].pool"))
+        #expect(keys.contains("zones.contoso.com.records[4].pool"))
+        #expect(keys.contains("zones.contoso.com.records[5].name"))
+        #expect(keys.contains("zones.contoso.com.records[6].port"))
+        #expect(keys.contains("zones.contoso.com.records[7].value"))
+        #expect(found.allSatisfy { $0.line != nil })
+    }
+
+    @Test func aCNAMEStandsAlone() {
+        let found = errors(
+            """
+                records:
+                  - {name: www, type: CNAME, value: a}
+                  - {name: www, type: A, value: 10.0.0.1}
+            """)
+        #expect(found.map(\.key) == ["zones.contoso.com.records[1]"])
+        #expect(found.first?.expected == "a CNAME alone at its name (RFC 1034)")
+    }
+
+    @Test func zonesNeedAListener() {
+        let found = errors("    records: []", dns: "")
+        #expect(found.map(\.key) == ["dns.listen"])
+    }
+}
