@@ -43,7 +43,8 @@ public final class DNSServer: Sendable {
         var bound: [any Channel] = []
         do {
             for endpoint in listeners {
-                bound.append(try await bindUDP(endpoint))
+                // One socket per event loop on the same address: the kernel spreads clients over them.
+                for _ in 0..<max(1, System.coreCount) { bound.append(try await bindUDP(endpoint)) }
                 bound.append(try await bindTCP(endpoint))
                 logger.info("dns listening", metadata: ["listen": "\(endpoint)", "zones": "\(view.zones.count)"])
             }
@@ -82,7 +83,9 @@ public final class DNSServer: Sendable {
     }
 
     /// Answers one query message; nil when nothing should be sent back.
-    func respond(to bytes: [UInt8], transport: ZoneAuthority.Transport, client: String) -> [UInt8]? {
+    func respond(
+        to bytes: [UInt8], transport: ZoneAuthority.Transport, client: String, rotation: Int? = nil
+    ) -> [UInt8]? {
         let query: DNSMessage
         do {
             query = try DNSMessageParser.parse(bytes)
@@ -99,7 +102,7 @@ public final class DNSServer: Sendable {
             response.rcode = DNSRCode.formErr
             return DNSMessageWriter.serialize(response)
         }
-        let turn = rotation.loadThenWrappingIncrement(ordering: .relaxed)
+        let turn = rotation ?? self.rotation.loadThenWrappingIncrement(ordering: .relaxed)
         guard let response = ZoneAuthority.answer(query, view: view, transport: transport, rotation: turn & Int.max)
         else { return nil }
         return DNSMessageWriter.serialize(response, limit: ZoneAuthority.sizeLimit(for: query, transport: transport))
@@ -162,12 +165,16 @@ public final class DNSServer: Sendable {
     }
 
     private func bindUDP(_ endpoint: Endpoint) async throws -> any Channel {
-        let handler = DNSUDPHandler(server: self)
-        return try await DatagramBootstrap(group: group)
+        try await DatagramBootstrap(group: group)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            .channelOption(ChannelOptions.socket(SocketOptionLevel(SOL_SOCKET), SocketOptionName(SO_REUSEPORT)), value: 1)
             .channelOption(.datagramVectorReadMessageCount, value: 32)
             .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 32 * 4096))
-            .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler) } }
+            .channelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(DNSUDPHandler(server: self))
+                }
+            }
             .bind(to: SocketAddress(endpoint)).get()
     }
 
@@ -188,19 +195,34 @@ public final class DNSServer: Sendable {
     static func unixNow() -> UInt32 { UInt32(truncatingIfNeeded: time(nil)) }
 }
 
-/// Queries over UDP: one datagram in, at most one out.
-final class DNSUDPHandler: ChannelInboundHandler, Sendable {
+/// Queries over UDP: one datagram in, at most one out. One handler per socket, and so per
+/// event loop: its cache of encoded answers needs no lock.
+final class DNSUDPHandler: ChannelInboundHandler {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
     typealias OutboundOut = AddressedEnvelope<ByteBuffer>
 
     let server: DNSServer
+    private var cache = DNSAnswerCache()
 
     init(server: DNSServer) { self.server = server }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
         let bytes = Array(envelope.data.readableBytesView)
-        guard let reply = server.respond(to: bytes, transport: .udp, client: "\(envelope.remoteAddress)") else { return }
+        let reply: [UInt8]
+        if let cached = cache.answer(to: bytes, version: server.view.version) {
+            reply = cached
+        } else {
+            guard let fresh = server.respond(to: bytes, transport: .udp, client: "\(envelope.remoteAddress)") else {
+                return
+            }
+            reply = fresh
+            if bytes.count >= 12, fresh.count >= 12 {
+                cache.store(query: bytes, version: server.view.version) { rotation in
+                    rotation == 0 ? fresh : self.server.respond(to: bytes, transport: .udp, client: "", rotation: rotation)
+                }
+            }
+        }
         let out = AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: context.channel.allocator.buffer(bytes: reply))
         context.write(wrapOutboundOut(out), promise: nil)
     }

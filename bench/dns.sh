@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# Ballast's DNS against NSD (the same zone, static) and gdnsd (a multifo failover resource),
+# side by side on loopback.
+#
+#   bench/dns.sh              RUNS=3 DURATION=5 CLIENTS=4 by default
+#
+# Cases:
+#   - dnsperf with a mix of A and SRV queries: queries per second and average latency, each
+#     run with NSD, gdnsd and Ballast interleaved, medians printed with the ratios;
+#   - failover: three SIP servers (TCP listeners), one killed; the time until gdnsd and
+#     Ballast stop answering its address.
+# Every server binds 127.0.0.x; the script stops exactly the processes it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+RUNS=${RUNS:-3}
+DURATION=${DURATION:-5}
+CLIENTS=${CLIENTS:-4}
+
+log() { printf '%s\n' "$*" >&2; }
+
+missing=()
+for tool in nsd gdnsd dnsperf dig python3; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+if [ ${#missing[@]} -gt 0 ]; then
+    log "installing: ${missing[*]}"
+    SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nsd gdnsd dnsperf dnsutils python3 >/dev/null
+fi
+PY=$(python3 -c 'import sys; print(sys.executable)')
+
+log "building ballast (release)"
+swift build -c release --product ballast >/dev/null
+BALLAST="$ROOT/.build/release/ballast"
+
+WORK=$(mktemp -d /tmp/ballast-dns-bench.XXXXXX)
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+NSD_PORT=$(free_port); GDNSD_PORT=$(free_port); BALLAST_PORT=$(free_port); SIP_PORT=$(free_port)
+
+# --- three SIP servers: TCP listeners, one process each so one can be killed --------------
+listener() {
+    "$PY" -c "
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('$1', $SIP_PORT)); s.listen(128)
+while True:
+    c, _ = s.accept(); c.close()
+" &
+    PIDS+=($!)
+}
+listener 127.0.0.31; listener 127.0.0.32; listener 127.0.0.33
+VICTIM=${PIDS[1]}
+
+# --- the same zone three ways --------------------------------------------------------------
+mkdir -p "$WORK/nsd" "$WORK/gdnsd/zones"
+cat > "$WORK/nsd/contoso.com.zone" <<ZONE
+\$ORIGIN contoso.com.
+\$TTL 300
+@ SOA ns1 hostmaster 1 3600 600 604800 60
+@ NS ns1
+ns1 A 127.0.0.53
+pool01 30 A 127.0.0.31
+pool01 30 A 127.0.0.32
+pool01 30 A 127.0.0.33
+_sip._tls 30 SRV 0 10 5061 pool01
+ZONE
+cat > "$WORK/nsd/nsd.conf" <<CONF
+server:
+  ip-address: 127.0.0.1@$NSD_PORT
+  port: $NSD_PORT
+  username: ""
+  chroot: ""
+  zonesdir: "$WORK/nsd"
+  zonelistfile: "$WORK/nsd/zone.list"
+  database: ""
+  pidfile: "$WORK/nsd/nsd.pid"
+  xfrdfile: "$WORK/nsd/xfrd.state"
+  xfrdir: "$WORK/nsd"
+  logfile: "$WORK/nsd/nsd.log"
+  server-count: 2
+  rrl-ratelimit: 0
+remote-control:
+  control-enable: no
+zone:
+  name: contoso.com
+  zonefile: "$WORK/nsd/contoso.com.zone"
+CONF
+cat > "$WORK/gdnsd/config" <<CONF
+options => { listen => [ 127.0.0.1 ], dns_port => $GDNSD_PORT }
+service_types => {
+  sip => { plugin => tcp_connect, port => $SIP_PORT, up_thresh => 1, ok_thresh => 1, down_thresh => 1, interval => 2, timeout => 1 }
+}
+plugins => { multifo => { fe => { service_types => sip, s1 => 127.0.0.31, s2 => 127.0.0.32, s3 => 127.0.0.33 } } }
+CONF
+cat > "$WORK/gdnsd/zones/contoso.com" <<ZONE
+@ SOA ns1 hostmaster 1 3600 600 604800 60
+@ NS ns1
+ns1 A 127.0.0.53
+pool01 30 DYNA multifo!fe
+_sip._tls 30 SRV 0 10 5061 pool01
+ZONE
+cat > "$WORK/ballast.yaml" <<CONF
+pools:
+  fe:
+    check: {type: tcp, port: $SIP_PORT, interval: 1s, timeout: 500ms, rise: 1, fall: 2}
+    servers: [127.0.0.31, 127.0.0.32, 127.0.0.33]
+dns:
+  listen: 127.0.0.1:$BALLAST_PORT
+zones:
+  contoso.com:
+    records:
+      - {name: "@", type: NS, value: ns1}
+      - {name: ns1, type: A, value: 127.0.0.53}
+      - {name: pool01, type: A, pool: fe, ttl: 30}
+      - {name: _sip._tls, type: SRV, priority: 0, weight: 10, port: 5061, target: pool01, pool: fe, ttl: 30}
+CONF
+
+# nsd and gdnsd get a clean signal mask through exec, so that SIGTERM stops them with their children.
+nsd -d -c "$WORK/nsd/nsd.conf" >"$WORK/nsd.log" 2>&1 & PIDS+=($!)
+gdnsd -c "$WORK/gdnsd" start >"$WORK/gdnsd.log" 2>&1 & PIDS+=($!)
+"$BALLAST" run -c "$WORK/ballast.yaml" --log-level error >"$WORK/ballast.log" 2>&1 & PIDS+=($!)
+
+answers() { dig @127.0.0.1 -p "$1" +norecurse +short +time=1 +tries=1 pool01.contoso.com A 2>/dev/null | sort | tr '\n' ' '; }
+for port in $NSD_PORT $GDNSD_PORT $BALLAST_PORT; do
+    for _ in $(seq 1 100); do [ "$(answers "$port" | wc -w)" = 3 ] && break; sleep 0.1; done
+    [ "$(answers "$port" | wc -w)" = 3 ] || { log "no answer on port $port"; tail -5 "$WORK"/*.log >&2; exit 1; }
+done
+
+# --- throughput ------------------------------------------------------------------------------
+for _ in $(seq 1 50); do echo "pool01.contoso.com A"; echo "_sip._tls.contoso.com SRV"; done > "$WORK/queries"
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+declare -A QPS LAT
+for run in $(seq 1 "$RUNS"); do
+    for target in nsd gdnsd ballast; do
+        case $target in nsd) port=$NSD_PORT;; gdnsd) port=$GDNSD_PORT;; ballast) port=$BALLAST_PORT;; esac
+        out=$(dnsperf -s 127.0.0.1 -p "$port" -d "$WORK/queries" -l "$DURATION" -c "$CLIENTS" -q 200 2>&1)
+        qps=$(awk '/Queries per second/ {print $4}' <<<"$out")
+        latency=$(awk '/Average Latency/ {printf "%.3f", $4 * 1000}' <<<"$out")
+        QPS[$target]+="$qps "; LAT[$target]+="$latency "
+        log "run $run: $target: $qps queries/s, average latency $latency ms"
+    done
+done
+
+# --- failover: kill one server, time until each stops answering it ----------------------------
+now_ms() { date +%s%3N; }
+kill "$VICTIM"; wait "$VICTIM" 2>/dev/null || true
+start=$(now_ms)
+declare -A GONE
+for _ in $(seq 1 200); do
+    for target in gdnsd ballast; do
+        [ -n "${GONE[$target]:-}" ] && continue
+        case $target in gdnsd) port=$GDNSD_PORT;; ballast) port=$BALLAST_PORT;; esac
+        if ! answers "$port" | grep -q "127.0.0.32"; then GONE[$target]=$(( $(now_ms) - start )); fi
+    done
+    [ -n "${GONE[gdnsd]:-}" ] && [ -n "${GONE[ballast]:-}" ] && break
+    sleep 0.05
+done
+
+report() {
+    echo "Ballast DNS vs NSD (static) and gdnsd (multifo), loopback, $(nproc) cores, medians of $RUNS runs of ${DURATION}s, dnsperf -c $CLIENTS"
+    echo "($(nsd -v 2>&1 | head -1); $(gdnsd -h 2>&1 | sed -n 2p); $(date -u +%Y-%m-%dT%H:%MZ))"
+    echo
+    printf '%-8s %12s %12s %10s %10s\n' target "queries/s" "latency ms" "/nsd" "/gdnsd"
+    n=$(median ${QPS[nsd]}); g=$(median ${QPS[gdnsd]})
+    for target in nsd gdnsd ballast; do
+        q=$(median ${QPS[$target]})
+        printf '%-8s %12s %12s %10s %10s\n' "$target" "$q" "$(median ${LAT[$target]})" "$(ratio "$q" "$n")" "$(ratio "$q" "$g")"
+    done
+    echo
+    echo "failover (a server killed, until its address leaves the answers): gdnsd ${GONE[gdnsd]:-over 10000} ms, ballast ${GONE[ballast]:-over 10000} ms (target: within 3000 ms)"
+}
+mkdir -p bench/out
+report | tee "bench/out/dns-$(date -u +%Y%m%dT%H%M%SZ).txt"
