@@ -1,9 +1,11 @@
+import NIOCore
+
 /// Encoded answers by query, for one state version: a repeated question costs a lookup and a
 /// copy, not a parse, a resolution and an encoding. Answers whose order turns are kept in
 /// every order, served in turn.
 struct DNSAnswerCache {
     private struct Entry {
-        var answers: [[UInt8]]
+        var answers: [ByteBuffer]
         var next = 0
     }
 
@@ -13,33 +15,46 @@ struct DNSAnswerCache {
     static let maxRotations = 8
 
     private var version: UInt64 = 0
-    private var entries: [ArraySlice<UInt8>: Entry] = [:]
+    /// Keyed by the query without its ID: flags, question and OPT.
+    private var entries: [ByteBuffer: Entry] = [:]
 
     /// The answer to `query`, its ID set to the query's, if one was kept for `version`.
-    mutating func answer(to query: [UInt8], version: UInt64) -> [UInt8]? {
-        guard version == self.version, query.count >= 12, var entry = entries[query[2...]] else { return nil }
+    mutating func answer(to query: ByteBuffer, version: UInt64) -> ByteBuffer? {
+        guard version == self.version, let key = Self.key(query), var entry = entries[key],
+            let id = query.getInteger(at: query.readerIndex, as: UInt16.self)
+        else { return nil }
         var answer = entry.answers[entry.next]
         if entry.answers.count > 1 {
             entry.next = (entry.next + 1) % entry.answers.count
-            entries[query[2...]] = entry
+            entries[key] = entry
         }
-        answer[0] = query[0]
-        answer[1] = query[1]
+        answer.setInteger(id, at: answer.readerIndex)
         return answer
     }
 
     /// Keeps the answers to `query`; `answer(rotation)` encodes it with the given turn.
-    mutating func store(query: [UInt8], version: UInt64, answer: (Int) -> [UInt8]?) {
+    mutating func store(
+        query: ByteBuffer, version: UInt64, allocator: ByteBufferAllocator, answer: (Int) -> [UInt8]?
+    ) {
+        guard let key = Self.key(query) else { return }
         if version != self.version || entries.count >= Self.capacity {
             entries = [:]
             self.version = version
         }
         guard let first = answer(0) else { return }
-        var answers = [first]
+        var answers = [allocator.buffer(bytes: first)]
         for rotation in 1..<Self.maxRotations {
-            guard let next = answer(rotation), Array(next[2...]) != Array(first[2...]) else { break }
-            answers.append(next)
+            guard let next = answer(rotation), next[2...] != first[2...] else { break }
+            answers.append(allocator.buffer(bytes: next))
         }
-        entries[query[2...]] = Entry(answers: answers, next: answers.count > 1 ? 1 : 0)
+        // The key is copied so that it holds none of the receive buffer.
+        var owned = allocator.buffer(capacity: key.readableBytes)
+        owned.writeImmutableBuffer(key)
+        entries[owned] = Entry(answers: answers, next: answers.count > 1 ? 1 : 0)
+    }
+
+    private static func key(_ query: ByteBuffer) -> ByteBuffer? {
+        guard query.readableBytes >= 12 else { return nil }
+        return query.getSlice(at: query.readerIndex + 2, length: query.readableBytes - 2)
     }
 }

@@ -208,23 +208,23 @@ final class DNSUDPHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
-        let bytes = Array(envelope.data.readableBytesView)
-        let reply: [UInt8]
-        if let cached = cache.answer(to: bytes, version: server.view.version) {
+        let version = server.view.version
+        let reply: ByteBuffer
+        if let cached = cache.answer(to: envelope.data, version: version) {
             reply = cached
         } else {
+            let bytes = Array(envelope.data.readableBytesView)
             guard let fresh = server.respond(to: bytes, transport: .udp, client: "\(envelope.remoteAddress)") else {
                 return
             }
-            reply = fresh
-            if bytes.count >= 12, fresh.count >= 12 {
-                cache.store(query: bytes, version: server.view.version) { rotation in
+            reply = context.channel.allocator.buffer(bytes: fresh)
+            if fresh.count >= 12 {
+                cache.store(query: envelope.data, version: version, allocator: context.channel.allocator) { rotation in
                     rotation == 0 ? fresh : self.server.respond(to: bytes, transport: .udp, client: "", rotation: rotation)
                 }
             }
         }
-        let out = AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: context.channel.allocator.buffer(bytes: reply))
-        context.write(wrapOutboundOut(out), promise: nil)
+        context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: reply)), promise: nil)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) { context.flush() }
