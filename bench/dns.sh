@@ -12,37 +12,14 @@
 # Every server binds 127.0.0.x; the script stops exactly the processes it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$(pwd)
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-5}
 CLIENTS=${CLIENTS:-4}
 
-log() { printf '%s\n' "$*" >&2; }
+source bench/lib.sh
+need nsd nsd gdnsd gdnsd dnsperf dnsperf dig dnsutils
+build_ballast
 
-missing=()
-for tool in nsd gdnsd dnsperf dig python3; do command -v "$tool" >/dev/null || missing+=("$tool"); done
-if [ ${#missing[@]} -gt 0 ]; then
-    log "installing: ${missing[*]}"
-    SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nsd gdnsd dnsperf dnsutils python3 >/dev/null
-fi
-PY=$(python3 -c 'import sys; print(sys.executable)')
-
-log "building ballast (release)"
-swift build -c release --product ballast >/dev/null
-BALLAST="$ROOT/.build/release/ballast"
-
-WORK=$(mktemp -d /tmp/ballast-dns-bench.XXXXXX)
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 NSD_PORT=$(free_port); GDNSD_PORT=$(free_port); BALLAST_PORT=$(free_port); SIP_PORT=$(free_port)
 
 # --- three SIP servers: TCP listeners, one process each so one can be killed --------------
@@ -136,8 +113,6 @@ done
 
 # --- throughput ------------------------------------------------------------------------------
 for _ in $(seq 1 50); do echo "pool01.contoso.com A"; echo "_sip._tls.contoso.com SRV"; done > "$WORK/queries"
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 declare -A QPS LAT
 for run in $(seq 1 "$RUNS"); do
     for target in nsd gdnsd ballast; do

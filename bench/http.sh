@@ -11,45 +11,15 @@
 # Every server binds 127.0.0.1; the script stops exactly the processes it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$(pwd)
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-5}
 CONNECTIONS=${CONNECTIONS:-32}
 
-log() { printf '%s\n' "$*" >&2; }
-
-missing=()
-for tool in haproxy nginx wrk openssl python3; do command -v "$tool" >/dev/null || missing+=("$tool"); done
-if [ ${#missing[@]} -gt 0 ]; then
-    log "installing: ${missing[*]}"
-    SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq haproxy nginx-light wrk openssl python3 >/dev/null
-fi
-PY=$(python3 -c 'import sys; print(sys.executable)')
-
-log "building ballast (release)"
-swift build -c release --product ballast >/dev/null
-BALLAST="$ROOT/.build/release/ballast"
+source bench/lib.sh
+need haproxy haproxy nginx nginx-light wrk wrk openssl openssl
+build_ballast
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-WORK=$(mktemp -d /tmp/ballast-http-bench.XXXXXX)
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-    for _ in $(seq 1 200); do
-        if "$PY" -c "import socket,sys; s=socket.socket(); s.settimeout(0.2); sys.exit(s.connect_ex(('127.0.0.1',$1)))" 2>/dev/null; then return 0; fi
-        sleep 0.05
-    done
-    log "nothing listens on 127.0.0.1:$1"; for f in "$WORK"/*.log; do log "== $f"; tail -5 "$f" >&2; done; exit 1
-}
 
 # --- certificates: a CA, and one certificate for 127.0.0.1 / localhost used everywhere ----
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj "/CN=Bench CA" \
@@ -184,8 +154,6 @@ nginx -c "$WORK/nginx-proxy.conf" -g 'daemon off;' 2>"$WORK/proxy.log" & PIDS+=(
 for port in $S1 $S2 $T1 $T2 "${PORT[@]}"; do wait_port "$port"; done
 
 # --- measurements --------------------------------------------------------------------------
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 to_ms() { awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /us$/) n/=1000; else if (v ~ /ms$/) n+=0; else if (v ~ /s$/) n*=1000; printf "%.2f", n }'; }
 
 # wrk URL [extra args...] -> "rps p50ms p99ms"

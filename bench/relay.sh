@@ -10,27 +10,13 @@
 # Every server binds 127.0.0.1; the script stops exactly the processes it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$(pwd)
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-5}
 IDLE=${IDLE:-10000}
 
-log() { printf '%s\n' "$*" >&2; }
-
-# --- tools -------------------------------------------------------------------------------
-missing=()
-for tool in haproxy iperf3 nginx wrk python3; do command -v "$tool" >/dev/null || missing+=("$tool"); done
-if [ ${#missing[@]} -gt 0 ]; then
-    log "installing: ${missing[*]}"
-    SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq haproxy iperf3 nginx-light wrk python3 >/dev/null
-fi
-PY=$(python3 -c 'import sys; print(sys.executable)')  # the interpreter itself, not a shim, so PIDs are real
-
-log "building ballast (release)"
-swift build -c release --product ballast >/dev/null
-BALLAST="$ROOT/.build/release/ballast"
+source bench/lib.sh
+need haproxy haproxy iperf3 iperf3 nginx nginx-light wrk wrk
+build_ballast
 
 # --- limits ------------------------------------------------------------------------------
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -43,26 +29,6 @@ if [ "$IDLE" -gt "$MAX_IDLE" ]; then
 fi
 
 # --- processes ---------------------------------------------------------------------------
-WORK=$(mktemp -d /tmp/ballast-bench.XXXXXX)
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-    for pid in "${PIDS[@]}"; do
-        kill -0 "$pid" 2>/dev/null || { log "a peer exited at start: $(tr '\0' ' ' </proc/$pid/cmdline 2>/dev/null || echo "pid $pid")"; tail -5 "$WORK"/*.log >&2 2>/dev/null; exit 1; }
-    done
-    for _ in $(seq 1 200); do
-        if "$PY" -c "import socket,sys; s=socket.socket(); s.settimeout(0.2); sys.exit(s.connect_ex(('127.0.0.1',$1)))" 2>/dev/null; then return 0; fi
-        sleep 0.05
-    done
-    log "nothing listens on 127.0.0.1:$1"; exit 1
-}
 
 IPERF=$(free_port); WEB=$(free_port); HOLD=$(free_port)
 H_IPERF=$(free_port); H_WEB=$(free_port); H_IDLE=$(free_port)
@@ -126,8 +92,6 @@ haproxy -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.log" 2>&1 & PIDS+=($!); HAPRO
 for port in $IPERF $WEB $HOLD $H_IPERF $H_WEB $B_IPERF $B_WEB $B_IDLE; do wait_port "$port"; done
 
 # --- measurements ------------------------------------------------------------------------
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
 gbps() {  # port streams
     iperf3 -c 127.0.0.1 -p "$1" -P "$2" -t "$DURATION" -J 2>/dev/null |

@@ -1,4 +1,3 @@
-import Atomics
 public import BallastCodecs
 public import BallastCore
 import CoreMetrics
@@ -23,8 +22,7 @@ public final class HTTPRuntime: Sendable {
     let logger: Logger
     let metrics: HTTPMetrics
     let pools: ServerConnectionPools
-    private let sequence = ManagedAtomic<UInt64>(0)
-    private let seed = UInt64.random(in: .min ... .max)
+    private let inputs = BalancingInputSource()
 
     /// A runtime for `relay` as the store has it now; loads the relay's certificate files.
     public init(
@@ -50,10 +48,7 @@ public final class HTTPRuntime: Sendable {
     }
 
     /// The input of one balancing decision.
-    func balancingInput(client: IPAddress) -> BalancingInput {
-        let n = sequence.loadThenWrappingIncrement(ordering: .relaxed)
-        return BalancingInput(client: client, sequence: n, random: StableHash.mix(n ^ seed))
-    }
+    func balancingInput(client: IPAddress) -> BalancingInput { inputs.next(client: client) }
 
     /// Closes the idle keep-alive connections to servers; used when the runtime is replaced.
     public func closeIdleServerConnections() { pools.closeAll() }

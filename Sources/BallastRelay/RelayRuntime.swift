@@ -1,4 +1,3 @@
-import Atomics
 public import BallastCore
 import CoreMetrics
 public import Logging
@@ -20,8 +19,7 @@ public final class RelayRuntime: Sendable {
     public let tuning: RelayTuning
     let logger: Logger
     let metrics: RelayMetrics
-    private let sequence = ManagedAtomic<UInt64>(0)
-    private let seed = UInt64.random(in: .min ... .max)
+    private let inputs = BalancingInputSource()
 
     /// A runtime for one relay; `stickTable` should be kept across reloads when the
     /// relay's persistence is unchanged, so that clients keep their servers.
@@ -39,10 +37,7 @@ public final class RelayRuntime: Sendable {
     }
 
     /// The input of one balancing decision.
-    func balancingInput(client: IPAddress) -> BalancingInput {
-        let n = sequence.loadThenWrappingIncrement(ordering: .relaxed)
-        return BalancingInput(client: client, sequence: n, random: StableHash.mix(n ^ seed))
-    }
+    func balancingInput(client: IPAddress) -> BalancingInput { inputs.next(client: client) }
 }
 
 /// The relay's metrics, created once so that connections only count.

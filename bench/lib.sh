@@ -1,0 +1,54 @@
+# Shared by the bench scripts: tools, processes, ports and statistics. Source it after cd-ing
+# to the repository; it sets ROOT, PY, WORK and PIDS, and stops every PID in PIDS on exit.
+
+log() { printf '%s\n' "$*" >&2; }
+
+# need "command package" ...: installs the Debian packages of the commands that are missing.
+need() {
+    local packages=()
+    while [ $# -gt 1 ]; do
+        command -v "$1" >/dev/null || packages+=("$2")
+        shift 2
+    done
+    [ ${#packages[@]} -eq 0 ] && return 0
+    log "installing: ${packages[*]}"
+    local sudo
+    sudo=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${packages[@]}" >/dev/null
+}
+
+# build_ballast: the release binary, in $BALLAST.
+build_ballast() {
+    log "building ballast (release)"
+    swift build -c release --product ballast >/dev/null
+    BALLAST="$ROOT/.build/release/ballast"
+}
+
+ROOT=$(pwd)
+need python3 python3
+PY=$(python3 -c 'import sys; print(sys.executable)')  # the interpreter itself, so that PIDs are real
+WORK=$(mktemp -d /tmp/ballast-bench.XXXXXX)
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+# wait_port PORT: until something listens on 127.0.0.1:PORT; fails when a started peer died.
+wait_port() {
+    for pid in "${PIDS[@]}"; do
+        kill -0 "$pid" 2>/dev/null || { log "a peer exited at start: $(tr '\0' ' ' </proc/$pid/cmdline 2>/dev/null || echo "pid $pid")"; for f in "$WORK"/*.log; do log "== $f"; tail -5 "$f" >&2; done; exit 1; }
+    done
+    for _ in $(seq 1 200); do
+        if "$PY" -c "import socket,sys; s=socket.socket(); s.settimeout(0.2); sys.exit(s.connect_ex(('127.0.0.1',$1)))" 2>/dev/null; then return 0; fi
+        sleep 0.05
+    done
+    log "nothing listens on 127.0.0.1:$1"; exit 1
+}
