@@ -43,6 +43,9 @@ import Testing
         var config = try String(contentsOf: Self.example, encoding: .utf8)
         for (from, to) in [
             ("10.0.1.53:53", "127.0.0.1:\(dnsPort)"), ("port: 5061", "port: \(sipPort)"),
+            // The backup pool's servers: loopback addresses where nothing listens, so that checks
+            // are refused at once and nothing leaves the machine.
+            ("[10.0.2.11, 10.0.2.12]", "[127.0.0.81, 127.0.0.82]"),
             ("interval: 2s", "interval: 300ms"), ("timeout: 1s", "timeout: 250ms"),
             ("10.0.1.10:443", "127.0.0.20:\(internalPort)"), ("10.0.1.10:4443", "127.0.0.20:\(externalPort)"),
             ("forward-port: 4443", "forward-port: \(serverPort)"), ("10.0.1.1", "127.0.0.2"),
