@@ -2,7 +2,9 @@ import Atomics
 public import BallastCodecs
 public import BallastCore
 import BallastNIO
+import CoreMetrics
 public import Logging
+import Metrics
 public import NIOCore
 import NIOPosix
 import Synchronization
@@ -25,6 +27,7 @@ public final class DNSServer: Sendable {
     private let published: ManagedAtomic<ViewBox>
     private let rotation = ManagedAtomic<Int>(0)
     private let channels = Mutex<[any Channel]>([])
+    let metrics = DNSMetrics()
     private let follower = Mutex<Task<Void, Never>?>(nil)
 
     /// A server for the zones of `store`'s state, not yet listening.
@@ -91,9 +94,11 @@ public final class DNSServer: Sendable {
             query = try DNSMessageParser.parse(bytes)
         } catch {
             guard let header = DNSMessageParser.header(of: bytes) else {
+                metrics.malformed.increment()
                 logger.info("dns packet dropped", metadata: ["client": "\(client)", "reason": "\(error)"])
                 return nil
             }
+            metrics.malformed.increment()
             logger.info("dns query malformed", metadata: ["client": "\(client)", "reason": "\(error)"])
             var response = DNSMessage(id: header.id)
             response.isResponse = true
@@ -141,6 +146,7 @@ public final class DNSServer: Sendable {
             messages.append(DNSMessageWriter.serialize(part))
             response.questions = []
         }
+        metrics.transfers.increment()
         logger.info("zone transferred", metadata: ["zone": "\(zone.zone.name)", "client": "\(client)", "serial": "\(zone.serial)"])
         return messages
     }
@@ -157,6 +163,7 @@ public final class DNSServer: Sendable {
                 let bytes = DNSMessageWriter.serialize(notify)
                 let envelope = AddressedEnvelope(
                     remoteAddress: SocketAddress(secondary), data: channel.allocator.buffer(bytes: bytes))
+                metrics.notifies.increment()
                 channel.writeAndFlush(envelope).whenFailure { [logger] error in
                     logger.warning("NOTIFY not sent", metadata: ["secondary": "\(secondary)", "error": "\(error)"])
                 }
@@ -208,6 +215,7 @@ final class DNSUDPHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
+        server.metrics.udpQueries.increment()
         let version = server.view.version
         let reply: ByteBuffer
         if let cached = cache.answer(to: envelope.data, version: version) {
@@ -259,6 +267,7 @@ final class DNSTCPHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let bytes = Array(unwrapInboundIn(data).readableBytesView)
+        server.metrics.tcpQueries.increment()
         let client = context.channel.remoteAddress?.ipAddress.flatMap { IPAddress($0) }
         let replies: [[UInt8]]
         if let transfer = server.transfer(bytes, client: client) {
@@ -284,4 +293,13 @@ final class DNSTCPHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
+}
+
+/// The DNS server's metrics, created once so that queries only count.
+struct DNSMetrics: Sendable {
+    let udpQueries = Counter(label: "ballast_dns_queries_total", dimensions: [("transport", "udp")])
+    let tcpQueries = Counter(label: "ballast_dns_queries_total", dimensions: [("transport", "tcp")])
+    let malformed = Counter(label: "ballast_dns_malformed_total")
+    let transfers = Counter(label: "ballast_dns_zone_transfers_total")
+    let notifies = Counter(label: "ballast_dns_notifies_total")
 }
