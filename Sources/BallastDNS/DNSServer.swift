@@ -176,6 +176,7 @@ public final class DNSServer: Sendable {
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
             .channelOption(ChannelOptions.socket(SocketOptionLevel(SOL_SOCKET), SocketOptionName(SO_REUSEPORT)), value: 1)
             .channelOption(.datagramVectorReadMessageCount, value: 32)
+            .channelOption(.maxMessagesPerRead, value: 1)
             .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 32 * 4096))
             .channelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -210,12 +211,14 @@ final class DNSUDPHandler: ChannelInboundHandler {
 
     let server: DNSServer
     private var cache = DNSAnswerCache()
+    /// Queries since the last count went to the metric: counted once per read batch.
+    private var uncounted = 0
 
     init(server: DNSServer) { self.server = server }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
-        server.metrics.udpQueries.increment()
+        uncounted += 1
         let version = server.view.version
         let reply: ByteBuffer
         if let cached = cache.answer(to: envelope.data, version: version) {
@@ -235,7 +238,11 @@ final class DNSUDPHandler: ChannelInboundHandler {
         context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: reply)), promise: nil)
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) { context.flush() }
+    func channelReadComplete(context: ChannelHandlerContext) {
+        context.flush()
+        server.metrics.udpQueries.increment(by: Int64(uncounted))
+        uncounted = 0
+    }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // A datagram socket outlives one bad peer (an ICMP unreachable, say).
