@@ -177,7 +177,7 @@ extension TopologyBuilder {
             switch name {
             case "name":
                 if let value = reader.string(valueNode, key: "\(key).name", what: "a cookie name"),
-                    value.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && !Array("()<>@,;:\\\"/[]?={}".utf8).contains($0) })
+                    CookiePersistence.isValidName(value)
                 {
                     cookie.name = value
                 } else {

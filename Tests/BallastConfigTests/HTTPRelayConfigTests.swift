@@ -105,6 +105,8 @@ import Testing
         #expect(mixed.map(\.key) == ["relays.front.persistence.timeout"])
         let wrongSide = errors(relay("    protocol: http\n    persistence: {type: source, name: X}"))
         #expect(wrongSide.map(\.key) == ["relays.front.persistence.name"])
+        let badName = errors(relay("    protocol: http\n    persistence: {type: cookie, key: sixteen-chars-at-least, name: \"a;b\"}"))
+        #expect(badName.map(\.key) == ["relays.front.persistence.name"])
         let badSite = errors(relay("    protocol: http\n    persistence: {type: cookie, key: sixteen-chars-at-least, same-site: maybe}"))
         #expect(badSite.map(\.key) == ["relays.front.persistence.same-site"])
     }

@@ -43,13 +43,6 @@ public enum CookieHeader {
         return text
     }
 
-    /// Whether `name` can be a cookie name (an RFC 7230 token).
-    public static func isValidName(_ name: String) -> Bool {
-        !name.isEmpty && name.utf8.allSatisfy { byte in
-            byte > 0x20 && byte < 0x7F && !Array("()<>@,;:\\\"/[]?={}".utf8).contains(byte)
-        }
-    }
-
     private static func isCookieOctet(_ byte: UInt8) -> Bool {
         byte == 0x21 || (0x23...0x2B).contains(byte) || (0x2D...0x3A).contains(byte) || (0x3C...0x5B).contains(byte)
             || (0x5D...0x7E).contains(byte)

@@ -103,6 +103,14 @@ public struct CookiePersistence: Hashable, Sendable {
     /// Path attribute.
     public var path: String
 
+    /// Whether `name` can be a cookie name (an RFC 9110 token).
+    public static func isValidName(_ name: String) -> Bool {
+        !name.isEmpty
+            && name.utf8.allSatisfy { byte in
+                byte > 0x20 && byte < 0x7F && !Array("()<>@,;:\\\"/[]?={}".utf8).contains(byte)
+            }
+    }
+
     /// Cookie persistence with the given key and defaults for the rest.
     public init(
         name: String = "BALLAST", key: String, secure: Bool = false, httpOnly: Bool = true, sameSite: SameSite? = .lax,
