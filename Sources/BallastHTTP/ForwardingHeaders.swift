@@ -23,21 +23,27 @@ public enum ForwardingHeaders {
     }
 
     /// Headers that belong to one connection and never travel on.
-    static let hopByHop: Set<String> = [
+    static let hopByHop = [
         "connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade", "proxy-authenticate",
         "proxy-authorization",
     ]
+
+    /// Removes the hop-by-hop headers and those `Connection` names (RFC 9110 section 7.6.1), in
+    /// either direction; the framing headers stay, and so does `keeping` when given.
+    static func removeHopByHop(from headers: inout HTTPHeaders, keeping: String? = nil) {
+        let listed = headers[canonicalForm: "connection"].map { $0.lowercased() }
+        for name in hopByHop where name != keeping { headers.remove(name: name) }
+        for name in listed where name != keeping && name != "content-length" && name != "transfer-encoding" {
+            headers.remove(name: name)
+        }
+    }
 
     /// The headers to send to the server. `upgrade` keeps `Upgrade` and `Connection: upgrade`.
     public static func rewrite(
         _ headers: HTTPHeaders, settings: HTTPSettings, client: Client, cookieName: String?, upgrade: Bool
     ) -> HTTPHeaders {
         var out = headers
-        let listed: [String] = headers[canonicalForm: "connection"].map { $0.lowercased() }
-        for name in hopByHop.union(listed) where !(upgrade && name == "upgrade") {
-            if name == "transfer-encoding" || name == "content-length" { continue }
-            out.remove(name: name)
-        }
+        removeHopByHop(from: &out, keeping: upgrade ? "upgrade" : nil)
         if upgrade { out.replaceOrAdd(name: "Connection", value: "upgrade") }
         if let cookieName {
             let cookies = out["cookie"]

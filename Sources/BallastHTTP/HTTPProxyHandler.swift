@@ -454,10 +454,7 @@ extension HTTPProxyHandler: ServerConnectionOwner {
             exchange.responseStarted = true
             exchange.serverKeepAlive = head.isKeepAlive
             var headers = head.headers
-            let listed: [String] = headers[canonicalForm: "connection"].map { $0.lowercased() }
-            for name in ForwardingHeaders.hopByHop.union(listed) where name != "content-length" {
-                headers.remove(name: name)
-            }
+            ForwardingHeaders.removeHopByHop(from: &headers)
             if isHTTP2 { headers.remove(name: "transfer-encoding") }
             if !isHTTP2 && exchange.clientVersion == .http1_0 && !headers.contains(name: "content-length") {
                 // An HTTP/1.0 client reads no chunks: the body ends when the connection does.

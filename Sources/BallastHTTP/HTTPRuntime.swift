@@ -62,9 +62,8 @@ struct CookieTable: Sendable {
 
     init(settings: CookiePersistence, signer: PersistenceCookie, servers: [ServerKey]) {
         self.settings = settings
-        let pairs = servers.map { ($0, signer.value(for: $0)) }
-        byServer = Dictionary(pairs, uniquingKeysWith: { a, _ in a })
-        byValue = Dictionary(pairs.map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        byValue = signer.table(for: servers)
+        byServer = Dictionary(byValue.map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
     }
 
     /// The server a request's cookies name, if its value is one of ours.
