@@ -67,11 +67,12 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        // Health checkers: tcp, tls, http(s) probes feeding the health state machines.
+        // Health checkers: tcp, tls, http(s) and SIP OPTIONS probes feeding the health state machines.
         .target(
             name: "BallastHealthChecks",
             dependencies: [
                 "BallastCore",
+                "BallastCodecs",
                 "BallastNIO",
                 .product(name: "NIOCore", package: nio),
                 .product(name: "NIOPosix", package: nio),

@@ -89,12 +89,12 @@ public enum ConfigLoader {
 struct TopologyBuilder {
     var reader: NodeReader
 
-    static let topKeys = ["node", "admin", "sites", "checks", "pools", "relays", "dns", "zones"]
+    static let topKeys = ["node", "admin", "sites", "checks", "pools", "relays", "dns", "zones", "sip"]
     static let nodeKeys = ["shutdown-grace"]
     static let adminKeys = ["listen", "token"]
     static let checkKeys = [
         "type", "port", "interval", "timeout", "rise", "fall", "path", "host", "expect-status", "expect-body",
-        "verify", "ca-file", "server-name",
+        "verify", "ca-file", "server-name", "transport",
     ]
     static let poolKeys = ["site", "backup-pool", "check", "servers"]
     static let serverKeys = ["name", "address", "port", "weight", "backup"]
@@ -107,6 +107,7 @@ struct TopologyBuilder {
 
     enum CheckType: String, CaseIterable {
         case tcp, tls, http, https
+        case sipOptions = "sip-options"
     }
 
     enum PersistenceType: String, CaseIterable {
@@ -139,8 +140,9 @@ struct TopologyBuilder {
                 .missingKey, at: zones.keyNode, key: "dns.listen", "is missing: zones need a DNS listener",
                 expected: "dns: {listen: [ADDRESS:53]}")
         }
+        if let sip = section["sip"] { topology.sip = readSIP(sip.value, pools: topology.pools) }
         validateProbePorts(topology)
-        if section["pools"] == nil && section["relays"] == nil && section["zones"] == nil {
+        if section["pools"] == nil && section["relays"] == nil && section["zones"] == nil && section["sip"] == nil {
             reader.fail(
                 .missingKey, at: root, key: "pools", "is required",
                 expected: "at least one pool and one relay (see examples/)")
@@ -231,7 +233,7 @@ struct TopologyBuilder {
         var ok = true
         var check = Check()
         guard let typeNode = values["type"] else {
-            reader.missing("type", in: node, key: key, expected: "one of tcp, tls, http, https")
+            reader.missing("type", in: node, key: key, expected: "one of tcp, tls, http, https, sip-options")
             return nil
         }
         guard let type = reader.choice(typeNode, key: "\(key).type", of: CheckType.self) else { return nil }
@@ -270,21 +272,35 @@ struct TopologyBuilder {
                 ok = false
             }
         }
-        let httpKeys = ["path", "host", "expect-status", "expect-body"]
+        let httpKeys = ["path", "host", "expect-body"]
         let tlsKeys = ["verify", "ca-file", "server-name"]
         for entry in entries {
             let isHTTP = httpKeys.contains(entry.key)
             let isTLS = tlsKeys.contains(entry.key)
+            if entry.key == "expect-status" && !(type == .http || type == .https || type == .sipOptions) {
+                reader.fail(
+                    .conflict, at: entry.keyNode, key: "\(key).expect-status",
+                    "applies only to http, https and sip-options checks",
+                    expected: "type: http, https or sip-options, or no expect-status")
+                ok = false
+            }
+            if entry.key == "transport" && type != .sipOptions {
+                reader.fail(
+                    .conflict, at: entry.keyNode, key: "\(key).transport", "applies only to sip-options checks",
+                    expected: "type: sip-options, or no transport")
+                ok = false
+            }
             if isHTTP && !(type == .http || type == .https) {
                 reader.fail(
                     .conflict, at: entry.keyNode, key: "\(key).\(entry.key)", "applies only to http and https checks",
                     expected: "type: http or https, or no \(entry.key)")
                 ok = false
             }
-            if isTLS && !(type == .tls || type == .https) {
+            if isTLS && !(type == .tls || type == .https || type == .sipOptions) {
                 reader.fail(
-                    .conflict, at: entry.keyNode, key: "\(key).\(entry.key)", "applies only to tls and https checks",
-                    expected: "type: tls or https, or no \(entry.key)")
+                    .conflict, at: entry.keyNode, key: "\(key).\(entry.key)",
+                    "applies only to tls, https and sip-options checks",
+                    expected: "type: tls, https or sip-options, or no \(entry.key)")
                 ok = false
             }
         }
@@ -303,6 +319,14 @@ struct TopologyBuilder {
         if let node = values["server-name"] {
             if let value = reader.string(node, key: "\(key).server-name", what: "a DNS name") {
                 tls.serverName = value
+            } else {
+                ok = false
+            }
+        }
+        var sip = Check.SIPProbe()
+        if let node = values["transport"] {
+            if let transport = reader.choice(node, key: "\(key).transport", of: SIPSettings.Transport.self) {
+                sip.transport = transport
             } else {
                 ok = false
             }
@@ -333,6 +357,7 @@ struct TopologyBuilder {
         if let node = values["expect-status"] {
             if let range = readStatusRange(node, key: "\(key).expect-status") {
                 http.expectStatus = range
+                sip.expectStatus = range
             } else {
                 ok = false
             }
@@ -349,6 +374,9 @@ struct TopologyBuilder {
         case .tls: check.kind = .tls(tls)
         case .http: check.kind = .http(http, tls: nil)
         case .https: check.kind = .http(http, tls: tls)
+        case .sipOptions:
+            sip.tls = tls
+            check.kind = .sipOptions(sip)
         }
         if check.timeout > check.interval {
             reader.fail(

@@ -91,7 +91,7 @@ extension TopologyBuilder {
         return true
     }
 
-    private mutating func readCertificate(_ node: Node, key: String) -> HTTPSettings.Certificate? {
+    mutating func readCertificate(_ node: Node, key: String) -> HTTPSettings.Certificate? {
         guard let entries = reader.mapping(node, key: key, allowed: Self.certificateKeys, what: "{certificate: FILE, key: FILE}")
         else { return nil }
         let values = Dictionary(entries.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })

@@ -27,20 +27,18 @@ public struct ProbeTarget: Sendable {
     public init(endpoint: Endpoint, check: Check) throws {
         self.endpoint = endpoint
         self.check = check
-        switch check.kind {
-        case .tcp, .http(_, tls: nil):
+        guard let tls = check.kind.tlsProbe else {
             tlsContext = nil
-        case .tls(let tls), .http(_, tls: .some(let tls)):
-            var configuration = TLSConfiguration.makeClientConfiguration()
-            if tls.verify {
-                configuration.certificateVerification =
-                    tls.serverName == nil ? .noHostnameVerification : .fullVerification
-                if let caFile = tls.caFile { configuration.trustRoots = .file(caFile) }
-            } else {
-                configuration.certificateVerification = .none
-            }
-            tlsContext = try NIOSSLContext(configuration: configuration)
+            return
         }
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        if tls.verify {
+            configuration.certificateVerification = tls.serverName == nil ? .noHostnameVerification : .fullVerification
+            if let caFile = tls.caFile { configuration.trustRoots = .file(caFile) }
+        } else {
+            configuration.certificateVerification = .none
+        }
+        tlsContext = try NIOSSLContext(configuration: configuration)
     }
 
     /// Runs one probe; the future always succeeds, with the result.
@@ -48,12 +46,7 @@ public struct ProbeTarget: Sendable {
         Probe.run(self, on: eventLoop)
     }
 
-    var serverName: String? {
-        switch check.kind {
-        case .tls(let tls), .http(_, tls: .some(let tls)): return tls.serverName
-        default: return nil
-        }
-    }
+    var serverName: String? { check.kind.tlsProbe?.serverName }
 }
 
 /// Runs one probe on an event loop; the future never fails, it carries a `ProbeResult`.
@@ -61,6 +54,9 @@ enum Probe {
     static func run(_ target: ProbeTarget, on eventLoop: any EventLoop) -> EventLoopFuture<ProbeResult> {
         guard eventLoop.inEventLoop else {
             return eventLoop.flatSubmit { run(target, on: eventLoop) }
+        }
+        if case .sipOptions(let sip) = target.check.kind {
+            return SIPOptionsProbe.run(target, probe: sip, on: eventLoop)
         }
         let promise = eventLoop.makePromise(of: ProbeResult.self)
         let timeout = TimeAmount(target.check.timeout)
@@ -78,7 +74,7 @@ enum Probe {
                         try sync.addHandler(handler)
                     }
                     switch target.check.kind {
-                    case .tcp:
+                    case .tcp, .sipOptions:
                         break
                     case .tls:
                         try sync.addHandler(TLSHandshakeProbeHandler(completion: completion.value))
@@ -234,5 +230,16 @@ final class HTTPProbeHandler: ChannelInboundHandler {
 
     static func describe(_ range: ClosedRange<Int>) -> String {
         range.lowerBound == range.upperBound ? "\(range.lowerBound)" : "\(range.lowerBound)-\(range.upperBound)"
+    }
+}
+
+extension Check.Kind {
+    /// The TLS settings of a probe that speaks TLS; nil for one that does not.
+    var tlsProbe: Check.TLSProbe? {
+        switch self {
+        case .tcp, .http(_, tls: nil): return nil
+        case .tls(let tls), .http(_, tls: .some(let tls)): return tls
+        case .sipOptions(let sip): return sip.transport == .tls ? sip.tls : nil
+        }
     }
 }

@@ -8,6 +8,30 @@ public struct Check: Hashable, Sendable {
         case tls(TLSProbe)
         /// An HTTP GET (over TLS when `tls` is set) answered with an expected status.
         case http(HTTPProbe, tls: TLSProbe?)
+        /// A SIP OPTIONS request answered with an expected status (Kamailio dispatcher and
+        /// Lync pool pinging do the same).
+        case sipOptions(SIPProbe)
+    }
+
+    /// SIP OPTIONS parameters of a probe.
+    public struct SIPProbe: Hashable, Sendable {
+        /// How the OPTIONS is sent.
+        public var transport: SIPSettings.Transport
+        /// Statuses that count as healthy: any answer below 500 by default, since a server
+        /// that says 404 or 405 to OPTIONS is alive.
+        public var expectStatus: ClosedRange<Int>
+        /// TLS settings for the tls transport.
+        public var tls: TLSProbe
+
+        /// SIP probe settings.
+        public init(
+            transport: SIPSettings.Transport = .udp, expectStatus: ClosedRange<Int> = 200...499,
+            tls: TLSProbe = TLSProbe()
+        ) {
+            self.transport = transport
+            self.expectStatus = expectStatus
+            self.tls = tls
+        }
     }
 
     /// TLS parameters of a probe.

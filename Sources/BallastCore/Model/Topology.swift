@@ -39,11 +39,13 @@ public struct Topology: Hashable, Sendable {
     public var zones: [Zone]
     /// Where the DNS server listens (UDP and TCP on each); none when empty.
     public var dnsListeners: [Endpoint]
+    /// The SIP edge, if configured.
+    public var sip: SIPSettings?
 
     /// A topology with the given parts.
     public init(
         node: NodeSettings = NodeSettings(), admin: Admin? = nil, sites: [Site] = [], pools: [Pool] = [],
-        relays: [Relay] = [], zones: [Zone] = [], dnsListeners: [Endpoint] = []
+        relays: [Relay] = [], zones: [Zone] = [], dnsListeners: [Endpoint] = [], sip: SIPSettings? = nil
     ) {
         self.node = node
         self.admin = admin
@@ -52,6 +54,7 @@ public struct Topology: Hashable, Sendable {
         self.relays = relays
         self.zones = zones
         self.dnsListeners = dnsListeners
+        self.sip = sip
     }
 
     /// The pool with this name.

@@ -1,6 +1,6 @@
 /// Everything a node acts on, as one immutable, versioned value.
 ///
-/// Topology + health + operator overrides, plus what is derived from them once per
+/// Topology + directory + health + operator overrides, plus what is derived from them once per
 /// publication (the servers each relay and each pool may use). Edges take one snapshot
 /// per connection and ask it; they never wait on a lock or on the store. The parts live
 /// in one immutable object, so that taking a snapshot costs one reference count.
@@ -14,11 +14,12 @@ public struct State: Sendable {
         let relayPools: [String: PoolView]
         let loads: [ServerKey: ServerLoad]
         let relaysByName: [String: Relay]
+        let directory: Directory
 
         init(
             version: UInt64, topology: Topology, health: [ProbeKey: ServerHealth], overrides: OperatorOverrides,
             pools: [String: PoolView], relayPools: [String: PoolView], loads: [ServerKey: ServerLoad],
-            relaysByName: [String: Relay]
+            relaysByName: [String: Relay], directory: Directory
         ) {
             self.version = version
             self.topology = topology
@@ -28,6 +29,7 @@ public struct State: Sendable {
             self.relayPools = relayPools
             self.loads = loads
             self.relaysByName = relaysByName
+            self.directory = directory
         }
     }
 
@@ -47,11 +49,13 @@ public struct State: Sendable {
     public var relayPools: [String: PoolView] { storage.relayPools }
     /// Each server's live load, by key.
     public var loads: [ServerKey: ServerLoad] { storage.loads }
+    /// Users and their homes.
+    public var directory: Directory { storage.directory }
 
     /// Builds a state and derives each pool's and relay's rotation.
     public init(
         version: UInt64, topology: Topology, health: [ProbeKey: ServerHealth], overrides: OperatorOverrides,
-        loads: [ServerKey: ServerLoad]
+        loads: [ServerKey: ServerLoad], directory: Directory = Directory()
     ) {
         func takesTraffic(_ key: ProbeKey?) -> Bool {
             guard let key else { return true }
@@ -77,7 +81,8 @@ public struct State: Sendable {
         self.storage = Storage(
             version: version, topology: topology, health: health, overrides: overrides, pools: pools,
             relayPools: relayPools, loads: loads,
-            relaysByName: Dictionary(topology.relays.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first }))
+            relaysByName: Dictionary(topology.relays.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first }),
+            directory: directory)
     }
 
     private static func rotation(

@@ -21,6 +21,7 @@ public final class StateStore: Sendable {
         var health: [ProbeKey: ServerHealth]
         var overrides: OperatorOverrides
         var loads: [ServerKey: ServerLoad]
+        var directory: Directory
         var subscribers: [Int: AsyncStream<State>.Continuation]
         var nextSubscriber: Int
     }
@@ -33,7 +34,7 @@ public final class StateStore: Sendable {
         topology: Topology, overrides: OperatorOverrides = OperatorOverrides(), now: ContinuousClock.Instant = .now
     ) {
         var inputs = Inputs(
-            version: 1, topology: topology, health: [:], overrides: overrides, loads: [:], subscribers: [:],
+            version: 1, topology: topology, health: [:], overrides: overrides, loads: [:], directory: Directory(), subscribers: [:],
             nextSubscriber: 0)
         StateStore.reconcile(&inputs, previous: nil, now: now)
         let state = StateStore.build(inputs)
@@ -83,6 +84,12 @@ public final class StateStore: Sendable {
         }
     }
 
+    /// Publishes a new directory (users file re-read, store change).
+    @discardableResult
+    public func replaceDirectory(_ directory: Directory) -> State {
+        publish { inputs in inputs.directory = directory }
+    }
+
     /// Drains or undrains a server: a drained server takes no new connections, and keeps
     /// the ones it has.
     @discardableResult
@@ -111,7 +118,7 @@ public final class StateStore: Sendable {
     private static func build(_ inputs: Inputs) -> State {
         State(
             version: inputs.version, topology: inputs.topology, health: inputs.health, overrides: inputs.overrides,
-            loads: inputs.loads)
+            loads: inputs.loads, directory: inputs.directory)
     }
 
     /// Makes health, loads and overrides fit the topology in `inputs`. A probe keeps its

@@ -1,0 +1,115 @@
+public import BallastCore
+import Crypto
+
+/// Digest authentication arithmetic (RFC 7616, RFC 8760 for SIP): HA1, the expected
+/// response, and signed, timestamped nonces that need no table to check.
+public enum Digest {
+    /// `H(data)` as lowercase hex.
+    public static func hash(_ text: String, _ algorithm: DigestAlgorithm) -> String {
+        let bytes = Array(text.utf8)
+        switch algorithm {
+        case .md5: return hex(Insecure.MD5.hash(data: bytes))
+        case .sha256: return hex(SHA256.hash(data: bytes))
+        }
+    }
+
+    /// HA1 = H(username:realm:password), what the directory keeps instead of the password.
+    public static func ha1(username: String, realm: String, password: String, algorithm: DigestAlgorithm) -> String {
+        hash("\(username):\(realm):\(password)", algorithm)
+    }
+
+    /// The response a client holding the password computes: with `qop=auth`,
+    /// H(HA1:nonce:nc:cnonce:auth:HA2); without qop (RFC 2069), H(HA1:nonce:HA2).
+    public static func expectedResponse(
+        ha1: String, method: String, uri: String, nonce: String, nc: String?, cnonce: String?, qop: String?,
+        algorithm: DigestAlgorithm
+    ) -> String {
+        let ha2 = hash("\(method):\(uri)", algorithm)
+        if let qop, let nc, let cnonce {
+            return hash("\(ha1):\(nonce):\(nc):\(cnonce):\(qop):\(ha2)", algorithm)
+        }
+        return hash("\(ha1):\(nonce):\(ha2)", algorithm)
+    }
+
+    /// Compares two strings in time that depends only on their lengths.
+    public static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8)
+        let y = Array(b.utf8)
+        guard x.count == y.count else { return false }
+        var difference: UInt8 = 0
+        for index in x.indices { difference |= x[index] ^ y[index] }
+        return difference == 0
+    }
+
+    static func hex(_ bytes: some Sequence<UInt8>) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var result: [UInt8] = []
+        for byte in bytes {
+            result.append(digits[Int(byte >> 4)])
+            result.append(digits[Int(byte & 0xF)])
+        }
+        return String(decoding: result, as: UTF8.self)
+    }
+}
+
+/// Nonces that carry their issue time and an HMAC of it under a key only this process (or
+/// this deployment) knows: checking one needs no table, and a forged or altered one fails.
+public struct NonceSigner: Sendable {
+    /// What a nonce turned out to be.
+    public enum Verdict: Hashable, Sendable {
+        /// Issued by us, within its lifetime, at this time (milliseconds since 1970).
+        case fresh(issuedAt: UInt64)
+        /// Issued by us, but older than its lifetime: challenge again with `stale=true`.
+        case stale
+        /// Not ours, or altered.
+        case forged
+    }
+
+    private let key: SymmetricKey
+
+    /// A signer with this key (32 random bytes unless given).
+    public init(key: [UInt8]? = nil) {
+        self.key = key.map { SymmetricKey(data: $0) } ?? SymmetricKey(size: .bits256)
+    }
+
+    /// A new nonce issued at `now` (milliseconds since 1970): 16 hex of time, 16 of random, 32 of MAC.
+    public func issue(now: UInt64) -> String {
+        var material = withUnsafeBytes(of: now.bigEndian) { Array($0) }
+        material += withUnsafeBytes(of: UInt64.random(in: 0...UInt64.max).bigEndian) { Array($0) }
+        let mac = HMAC<SHA256>.authenticationCode(for: material, using: key)
+        return Digest.hex(material) + Digest.hex(Array(mac).prefix(16))
+    }
+
+    /// Checks a nonce at `now` against `lifetime` milliseconds.
+    public func verify(_ nonce: String, now: UInt64, lifetime: UInt64) -> Verdict {
+        let utf8 = Array(nonce.utf8)
+        guard utf8.count == 64, let bytes = Self.unhex(utf8) else { return .forged }
+        let material = Array(bytes[0..<16])
+        let mac = Array(HMAC<SHA256>.authenticationCode(for: material, using: key)).prefix(16)
+        guard Digest.constantTimeEqual(Digest.hex(mac), String(decoding: utf8[32...], as: UTF8.self)) else {
+            return .forged
+        }
+        let issuedAt = material[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        guard issuedAt <= now + 1000, now - min(now, issuedAt) <= lifetime else { return .stale }
+        return .fresh(issuedAt: issuedAt)
+    }
+
+    private static func unhex(_ digits: [UInt8]) -> [UInt8]? {
+        func value(_ digit: UInt8) -> UInt8? {
+            switch digit {
+            case 48...57: return digit - 48
+            case 97...102: return digit - 87
+            default: return nil
+            }
+        }
+        var result: [UInt8] = []
+        result.reserveCapacity(digits.count / 2)
+        var index = 0
+        while index + 1 < digits.count {
+            guard let high = value(digits[index]), let low = value(digits[index + 1]) else { return nil }
+            result.append(high << 4 | low)
+            index += 2
+        }
+        return result
+    }
+}

@@ -1,0 +1,216 @@
+/// Why bytes are not a SIP message; the text goes into the 400's reason and the log line.
+public struct SIPParseError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// What was wrong.
+    public var description: String
+
+    /// An error saying what was wrong.
+    public init(_ description: String) { self.description = description }
+}
+
+/// Reads SIP messages (RFC 3261 section 7) from bytes, trusting nothing: lines may end in
+/// CRLF or LF, headers may be folded, compact or comma-joined, and every length is checked.
+public enum SIPMessageParser {
+    /// The largest head (start line and headers) accepted.
+    public static let maxHeadSize = 16 * 1024
+    /// The largest body accepted.
+    public static let maxBodySize = 64 * 1024
+    /// The most header lines accepted.
+    public static let maxHeaders = 128
+
+    /// The message in one datagram: the body is `Content-Length` bytes when the header is
+    /// present (more is ignored, less is an error), else the rest of the datagram.
+    public static func parse(datagram bytes: [UInt8]) throws(SIPParseError) -> SIPMessage {
+        let start = leadingBlankLines(bytes)
+        guard let headEnd = headEnd(bytes, from: start) else {
+            throw SIPParseError("the header section has no empty line after it")
+        }
+        var message = try parseHead(bytes[start..<headEnd.head])
+        let available = bytes.count - headEnd.body
+        if let length = try contentLength(message) {
+            guard length <= available else {
+                throw SIPParseError("Content-Length \(length) is more than the \(available) bytes that follow")
+            }
+            message.body = Array(bytes[headEnd.body..<(headEnd.body + length)])
+        } else {
+            message.body = Array(bytes[headEnd.body...])
+        }
+        guard message.body.count <= maxBodySize else { throw SIPParseError("the body is over \(maxBodySize) bytes") }
+        return message
+    }
+
+    /// On a stream (TCP, TLS): the length of the first whole message in `bytes`, counting
+    /// the blank lines before it (keep-alives, RFC 5626); nil when more bytes are needed.
+    /// A stream message must carry `Content-Length` (RFC 3261 18.3).
+    public static func frameLength(_ bytes: ArraySlice<UInt8>) throws(SIPParseError) -> Int? {
+        let base = bytes.startIndex
+        let start = leadingBlankLines(bytes)
+        guard let headEnd = headEnd(bytes, from: start) else {
+            guard bytes.count - (start - base) <= maxHeadSize else {
+                throw SIPParseError("the header section is over \(maxHeadSize) bytes")
+            }
+            return nil
+        }
+        guard headEnd.head - start <= maxHeadSize else {
+            throw SIPParseError("the header section is over \(maxHeadSize) bytes")
+        }
+        let head = try parseHead(bytes[start..<headEnd.head])
+        guard let length = try contentLength(head) else {
+            throw SIPParseError("a message on a stream has no Content-Length")
+        }
+        guard length <= maxBodySize else { throw SIPParseError("the body is over \(maxBodySize) bytes") }
+        let total = headEnd.body - base + length
+        return total <= bytes.count ? total : nil
+    }
+
+    /// The message that `frameLength` delimited; the blank lines before it are skipped.
+    public static func parse(frame bytes: ArraySlice<UInt8>) throws(SIPParseError) -> SIPMessage {
+        let start = leadingBlankLines(bytes)
+        guard let headEnd = headEnd(bytes, from: start) else {
+            throw SIPParseError("the header section has no empty line after it")
+        }
+        var message = try parseHead(bytes[start..<headEnd.head])
+        let length = try contentLength(message) ?? 0
+        guard headEnd.body + length <= bytes.endIndex else {
+            throw SIPParseError("Content-Length \(length) is more than the bytes that follow")
+        }
+        message.body = Array(bytes[headEnd.body..<(headEnd.body + length)])
+        return message
+    }
+
+    /// Whether the bytes hold nothing but CR and LF: a keep-alive.
+    public static func isKeepAlive(_ bytes: ArraySlice<UInt8>) -> Bool {
+        !bytes.isEmpty && bytes.allSatisfy { $0 == 13 || $0 == 10 }
+    }
+
+    private static func leadingBlankLines<C: Collection<UInt8>>(_ bytes: C) -> C.Index {
+        var index = bytes.startIndex
+        while index != bytes.endIndex, bytes[index] == 13 || bytes[index] == 10 { index = bytes.index(after: index) }
+        return index
+    }
+
+    /// Where the head ends (before the empty line) and where the body starts.
+    private static func headEnd<C: Collection<UInt8>>(_ bytes: C, from start: C.Index) -> (head: C.Index, body: C.Index)?
+    where C.Index == Int {
+        var index = start
+        let end = bytes.endIndex
+        while index < end {
+            if bytes[index] == 10 {
+                // LF followed by LF, or by CRLF: the empty line.
+                let next = index + 1
+                if next < end, bytes[next] == 10 { return (lineEnd(bytes, index, from: start), next + 1) }
+                if next + 1 < end, bytes[next] == 13, bytes[next + 1] == 10 {
+                    return (lineEnd(bytes, index, from: start), next + 2)
+                }
+            }
+            index += 1
+        }
+        return nil
+    }
+
+    private static func lineEnd<C: Collection<UInt8>>(_ bytes: C, _ lf: Int, from start: Int) -> Int where C.Index == Int {
+        lf > start && bytes[lf - 1] == 13 ? lf - 1 : lf
+    }
+
+    private static func contentLength(_ message: SIPMessage) throws(SIPParseError) -> Int? {
+        let values = message.all("Content-Length")
+        guard let value = values.first else { return nil }
+        guard values.allSatisfy({ $0 == value }), !value.isEmpty, value.utf8.count <= 9,
+            value.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let length = Int(value)
+        else {
+            throw SIPParseError("Content-Length is not one decimal number")
+        }
+        return length
+    }
+
+    private static func parseHead(_ bytes: ArraySlice<UInt8>) throws(SIPParseError) -> SIPMessage {
+        guard bytes.count <= maxHeadSize else { throw SIPParseError("the header section is over \(maxHeadSize) bytes") }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw SIPParseError("the header section is not UTF-8")
+        }
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+            line.hasSuffix("\r") ? line.dropLast() : line
+        }
+        guard !lines.isEmpty else { throw SIPParseError("the message is empty") }
+        let startLine = try parseStartLine(lines.removeFirst())
+        var unfolded: [Substring] = []
+        for line in lines {
+            if line.first == " " || line.first == "\t" {
+                guard let last = unfolded.popLast() else {
+                    throw SIPParseError("the first header line starts with whitespace")
+                }
+                unfolded.append(Substring(last + " " + line.drop { $0 == " " || $0 == "\t" }))
+            } else if line.isEmpty {
+                throw SIPParseError("an empty line inside the header section")
+            } else {
+                unfolded.append(line)
+            }
+        }
+        guard unfolded.count <= maxHeaders else { throw SIPParseError("more than \(maxHeaders) header lines") }
+        var headers: [SIPHeader] = []
+        for line in unfolded {
+            guard let colon = line.firstIndex(of: ":") else {
+                throw SIPParseError("a header line without a colon")
+            }
+            let name = line[..<colon].trimmingWhitespace()
+            guard !name.isEmpty, name.utf8.allSatisfy(isTokenByte) else {
+                throw SIPParseError("a header name that is not a token")
+            }
+            let value = line[line.index(after: colon)...].trimmingWhitespace()
+            let header = SIPHeader(name: String(name), value: String(value))
+            if SIPHeader.listHeaders.contains(header.name) {
+                for part in SIPSyntax.splitList(value) {
+                    headers.append(SIPHeader(name: header.name, value: part))
+                }
+            } else {
+                headers.append(header)
+            }
+        }
+        return SIPMessage(startLine: startLine, headers: headers)
+    }
+
+    private static func parseStartLine(_ line: Substring) throws(SIPParseError) -> SIPMessage.StartLine {
+        if line.hasPrefix("SIP/") {
+            let parts = line.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
+            guard parts.count >= 2, parts[0] == "SIP/2.0" else {
+                throw SIPParseError("a status line that is not SIP/2.0")
+            }
+            guard parts[1].utf8.count == 3, let status = Int(parts[1]), (100...699).contains(status) else {
+                throw SIPParseError("a status code that is not three digits from 100 to 699")
+            }
+            return .response(status: status, reason: parts.count == 3 ? String(parts[2]) : "")
+        }
+        let parts = line.split(separator: " ", omittingEmptySubsequences: false)
+        guard parts.count == 3 else { throw SIPParseError("a request line that is not METHOD URI SIP/2.0") }
+        guard parts[2] == "SIP/2.0" else { throw SIPParseError("a request line whose version is not SIP/2.0") }
+        guard !parts[0].isEmpty, parts[0].utf8.allSatisfy(isTokenByte) else {
+            throw SIPParseError("a method that is not a token")
+        }
+        guard !parts[1].isEmpty, parts[1].contains(":"), parts[1].utf8.allSatisfy({ $0 > 32 && $0 < 127 }) else {
+            throw SIPParseError("a request URI that is not an absolute URI")
+        }
+        return .request(method: String(parts[0]), uri: String(parts[1]))
+    }
+
+    /// RFC 3261 token characters.
+    static func isTokenByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
+        case UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "!"), UInt8(ascii: "%"), UInt8(ascii: "*"),
+            UInt8(ascii: "_"), UInt8(ascii: "+"), UInt8(ascii: "`"), UInt8(ascii: "'"), UInt8(ascii: "~"):
+            return true
+        default:
+            return false
+        }
+    }
+}
+
+extension Substring {
+    func trimmingWhitespace() -> Substring {
+        var result = self
+        while let first = result.first, first == " " || first == "\t" { result = result.dropFirst() }
+        while let last = result.last, last == " " || last == "\t" { result = result.dropLast() }
+        return result
+    }
+}

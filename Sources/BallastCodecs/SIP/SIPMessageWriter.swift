@@ -1,0 +1,46 @@
+/// Writes SIP messages to the wire and builds responses from requests.
+public enum SIPMessageWriter {
+    /// The message's bytes: start line, headers, a `Content-Length` that matches the body.
+    public static func encode(_ message: SIPMessage) -> [UInt8] {
+        var text: String
+        switch message.startLine {
+        case .request(let method, let uri): text = "\(method) \(uri) SIP/2.0\r\n"
+        case .response(let status, let reason): text = "SIP/2.0 \(status) \(reason)\r\n"
+        }
+        for header in message.headers where header.name != "Content-Length" {
+            text += header.name
+            text += ": "
+            text += header.value
+            text += "\r\n"
+        }
+        text += "Content-Length: \(message.body.count)\r\n\r\n"
+        var bytes = Array(text.utf8)
+        bytes.append(contentsOf: message.body)
+        return bytes
+    }
+
+    /// A response to `request` (RFC 3261 8.2.6): Via, From, Call-ID and CSeq copied, the
+    /// top Via stamped with the source address, To copied with `toTag` added when it has none.
+    public static func response(
+        to request: SIPMessage, status: Int, reason: String, toTag: String?, sourceHost: String, sourcePort: Int
+    ) -> SIPMessage {
+        var response = SIPMessage(startLine: .response(status: status, reason: reason))
+        for (index, via) in request.all("Via").enumerated() {
+            if index == 0, let parsed = SIPVia(via) {
+                response.add("Via", parsed.stamped(sourceHost: sourceHost, sourcePort: sourcePort).description)
+            } else {
+                response.add("Via", via)
+            }
+        }
+        if let from = request.first("From") { response.add("From", from) }
+        if var to = request.first("To") {
+            if let toTag, let address = SIPNameAddress(to), address.parameter("tag") == nil {
+                to += ";tag=\(toTag)"
+            }
+            response.add("To", to)
+        }
+        if let callID = request.callID { response.add("Call-ID", callID) }
+        if let cseq = request.first("CSeq") { response.add("CSeq", cseq) }
+        return response
+    }
+}

@@ -1,0 +1,75 @@
+/// A user as the directory knows them: identity, digest credentials and home pool.
+public struct DirectoryUser: Hashable, Sendable {
+    /// The SIP address of record, `sip:alice@example.com`, lowercased host.
+    public var sipURI: String
+    /// The name the user authenticates with (digest `username`): the URI's user part unless set.
+    public var authName: String
+    /// HA1 = H(username:realm:password) per algorithm, lowercase hex; never the password.
+    public var ha1: [DigestAlgorithm: String]
+    /// The pool whose registrar is the user's home.
+    public var homePool: String?
+    /// The user's mail address, when known.
+    public var mail: String?
+
+    /// A user.
+    public init(
+        sipURI: String, authName: String, ha1: [DigestAlgorithm: String], homePool: String?, mail: String? = nil
+    ) {
+        self.sipURI = sipURI
+        self.authName = authName
+        self.ha1 = ha1
+        self.homePool = homePool
+        self.mail = mail
+    }
+}
+
+/// The users, homes and placements Ballast decides with: read from a users file until the
+/// store holds them, published as part of each `State`.
+public struct Directory: Hashable, Sendable {
+    /// Users by address of record.
+    public private(set) var usersByURI: [String: DirectoryUser]
+    /// Users by digest username.
+    public private(set) var usersByAuthName: [String: DirectoryUser]
+    /// Increases with every change the source reports.
+    public var revision: UInt64
+
+    /// A directory of these users; the first of a repeated URI or auth name wins.
+    public init(users: [DirectoryUser] = [], revision: UInt64 = 0) {
+        var byURI: [String: DirectoryUser] = [:]
+        var byAuth: [String: DirectoryUser] = [:]
+        for user in users where byURI[user.sipURI] == nil && byAuth[user.authName] == nil {
+            byURI[user.sipURI] = user
+            byAuth[user.authName] = user
+        }
+        self.usersByURI = byURI
+        self.usersByAuthName = byAuth
+        self.revision = revision
+    }
+
+    /// The user with this address of record.
+    public func user(sipURI: String) -> DirectoryUser? { usersByURI[sipURI] }
+
+    /// The user who authenticates with this name.
+    public func user(authName: String) -> DirectoryUser? { usersByAuthName[authName] }
+
+    /// Every user, ordered by URI.
+    public var users: [DirectoryUser] { usersByURI.values.sorted { $0.sipURI < $1.sipURI } }
+}
+
+/// The address-of-record form of a user's SIP URI, shared with the SIP edge's lookups.
+public enum UserAddress {
+    /// `sip:user@host`, host lowercased, without port or parameters; nil without a user part.
+    public static func addressOfRecord(_ text: String) -> (aor: String, user: String)? {
+        guard let colon = text.firstIndex(of: ":") else { return nil }
+        let scheme = text[..<colon].lowercased()
+        guard scheme == "sip" || scheme == "sips" else { return nil }
+        var rest = text[text.index(after: colon)...]
+        if let cut = rest.firstIndex(where: { $0 == ";" || $0 == "?" || $0 == ">" }) { rest = rest[..<cut] }
+        guard let at = rest.lastIndex(of: "@") else { return nil }
+        let user = rest[..<at].split(separator: ":", maxSplits: 1).first.map(String.init) ?? ""
+        var host = rest[rest.index(after: at)...]
+        if host.first != "[", let portColon = host.lastIndex(of: ":") { host = host[..<portColon] }
+        guard !user.isEmpty, !host.isEmpty, !user.contains(" "), !host.contains(" ") else { return nil }
+        return ("sip:\(user)@\(host.lowercased())", user)
+    }
+}
