@@ -139,6 +139,22 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The SIP edge on SwiftNIO: director and registrar with backup registrars (deployment D4).
+        .target(
+            name: "BallastSIP",
+            dependencies: [
+                "BallastCore",
+                "BallastCodecs",
+                "BallastNIO",
+                .product(name: "NIOCore", package: nio),
+                .product(name: "NIOPosix", package: nio),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Admin API and Prometheus metrics on their own listener.
         .target(
             name: "BallastAdmin",
@@ -159,6 +175,7 @@ let package = Package(
                 "BallastRelay",
                 "BallastHTTP",
                 "BallastDNS",
+                "BallastSIP",
                 "BallastHealthChecks",
                 "BallastAdmin",
                 .product(name: "NIOCore", package: nio),
@@ -175,6 +192,7 @@ let package = Package(
             name: "ballast",
             dependencies: [
                 "BallastCore",
+                "BallastCodecs",
                 "BallastConfig",
                 "BallastNode",
                 "BallastAdmin",
@@ -253,6 +271,16 @@ let package = Package(
             name: "BallastDNSTests",
             dependencies: [
                 "BallastDNS", "BallastNode", "BallastConfig", "BallastCore", "BallastCodecs", "BallastTestSupport",
+                .product(name: "NIOCore", package: nio),
+                .product(name: "NIOPosix", package: nio),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "BallastSIPTests",
+            dependencies: [
+                "BallastSIP", "BallastNode", "BallastConfig", "BallastCore", "BallastCodecs", "BallastTestSupport",
                 .product(name: "NIOCore", package: nio),
                 .product(name: "NIOPosix", package: nio),
                 .product(name: "Logging", package: "swift-log"),

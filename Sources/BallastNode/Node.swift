@@ -1,6 +1,8 @@
 public import BallastCore
+import BallastConfig
 import BallastDNS
 import BallastHTTP
+public import BallastSIP
 public import BallastHealthChecks
 public import BallastRelay
 public import Logging
@@ -24,6 +26,10 @@ public actor Node {
     private var stickTables: [String: (persistence: Persistence, table: SharedStickTable)] = [:]
     private var started = false
     private var dns: DNSServer?
+    private var sip: SIPServer?
+
+    /// The SIP registrar, when the config has a `sip` section.
+    public var sipRegistrar: SIPRegistrar? { sip?.registrar }
 
     /// A node for `topology`, not yet listening: health checks and HTTP relays run on
     /// `group`, TCP relays' bytes on `relayThreads` threads of their own (one per core by default).
@@ -58,8 +64,11 @@ public actor Node {
         }
         listeners = bound
         do {
+            try loadDirectory(topology)
             try await startDNS(topology.dnsListeners)
+            try await startSIP(topology.sip)
         } catch {
+            await dns?.stop()
             for listener in bound.values { await listener.stopAccepting() }
             monitor.stopAll()
             await engine.shutdown()
@@ -81,6 +90,7 @@ public actor Node {
     public func apply(_ topology: Topology) async throws(NodeError) -> ReloadSummary {
         let previous = store.current.topology
         var summary = ReloadSummary()
+        let directory = try readDirectory(topology)
         store.replaceTopology(topology)
 
         // Everything that can fail comes first, so that a failure leaves the old config in force.
@@ -139,6 +149,16 @@ public actor Node {
                 logger.error("DNS listeners not bound; DNS stays off until the next reload", metadata: ["reason": "\(error)"])
             }
         }
+        store.replaceDirectory(directory)
+        if Self.sipListenersChanged(previous.sip, topology.sip) {
+            await sip?.stop()
+            sip = nil
+            do {
+                try await startSIP(topology.sip)
+            } catch {
+                logger.error("SIP listeners not bound; SIP stays off until the next reload", metadata: ["reason": "\(error)"])
+            }
+        }
         retiring.removeAll { $0.activeConnections == 0 }
         let names = Set(topology.relays.map(\.name))
         stickTables = stickTables.filter { names.contains($0.key) }
@@ -174,6 +194,8 @@ public actor Node {
         monitor.stopAll()
         await dns?.stop()
         dns = nil
+        await sip?.stop()
+        sip = nil
         await engine.shutdown()
         listeners = [:]
         retiring = []
@@ -196,6 +218,45 @@ public actor Node {
                 description: "DNS cannot listen on \(endpoints.map(\.description).joined(separator: ", ")): \(error); free the port, or change dns.listen")
         }
         dns = server
+    }
+
+    /// Whether the SIP edge must be rebound: listeners, certificates or the registrations file changed.
+    private static func sipListenersChanged(_ old: SIPSettings?, _ new: SIPSettings?) -> Bool {
+        guard let old, let new else { return (old == nil) != (new == nil) }
+        return old.listeners.map(\.listen) != new.listeners.map(\.listen)
+            || old.listeners.map(\.pool) != new.listeners.map(\.pool) || old.certificates != new.certificates
+            || old.registrationsFile != new.registrationsFile
+    }
+
+    private func startSIP(_ settings: SIPSettings?) async throws(NodeError) {
+        guard let settings else { return }
+        do {
+            let server = try SIPServer(store: store, group: group, logger: logger)
+            try await server.start(settings)
+            sip = server
+        } catch {
+            throw NodeError(code: .cannotListen, description: error.description)
+        }
+    }
+
+    /// The users of the users file (the store, later), checked against `topology`.
+    private func readDirectory(_ topology: Topology) throws(NodeError) -> Directory {
+        guard let settings = topology.sip else { return Directory() }
+        do {
+            var directory = try UsersFileReader.load(settings: settings, topology: topology)
+            directory.revision = store.current.directory.revision + 1
+            return directory
+        } catch {
+            throw NodeError(code: .invalidUsers, description: error.description)
+        }
+    }
+
+    private func loadDirectory(_ topology: Topology) throws(NodeError) {
+        let directory = try readDirectory(topology)
+        store.replaceDirectory(directory)
+        if topology.sip?.usersFile != nil {
+            logger.info("users loaded", metadata: ["users": "\(directory.usersByURI.count)"])
+        }
     }
 
     private func bind(_ relay: Relay, httpRuntime: HTTPRuntime?) async throws(NodeError) -> Listener {
@@ -296,6 +357,8 @@ public struct NodeError: Error, Hashable, Sendable, CustomStringConvertible {
         case cannotListen
         /// A relay's settings cannot be put to work, such as certificate files that do not load.
         case invalidRelay
+        /// The users file cannot be read or has errors.
+        case invalidUsers
     }
 
     public var code: Code

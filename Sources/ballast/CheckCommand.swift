@@ -24,6 +24,16 @@ struct CheckCommand: ParsableCommand {
             )
             throw ExitCode(1)
         }
+        var directory = Directory()
+        if let sip = topology.sip {
+            do {
+                directory = try UsersFileReader.load(settings: sip, topology: topology)
+            } catch {
+                for problem in error.errors { printError("error: \(problem)") }
+                printError("\(sip.usersFile ?? options.config): \(error.errors.count) error(s); nothing was applied")
+                throw ExitCode(1)
+            }
+        }
         guard !quiet else { return }
         let servers = topology.pools.reduce(0) { $0 + $1.servers.count }
         print(
@@ -59,6 +69,16 @@ struct CheckCommand: ParsableCommand {
             }.count
             let listen = topology.dnsListeners.map(\.description).joined(separator: ", ")
             print("  zone \(zone.name): \(zone.records.count) records, \(bound) following pool health; DNS on \(listen)")
+        }
+        if let sip = topology.sip {
+            print("  sip realm \(sip.realm): \(directory.usersByURI.count) users, failure detection \(sip.failureDetection.configText), fallback \(sip.fallback.configText)")
+            for registrar in sip.registrars {
+                let listen = registrar.listen.isEmpty ? "not served here" : registrar.listen.map(\.description).joined(separator: ", ")
+                print("  registrar of \(registrar.pool): \(listen); redirects name \(registrar.contact)")
+            }
+            if !sip.director.isEmpty {
+                print("  director: \(sip.director.map(\.description).joined(separator: ", "))")
+            }
         }
     }
 }

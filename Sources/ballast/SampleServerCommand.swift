@@ -4,11 +4,12 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// `ballast sample-server`: a tiny HTTP server that says who it is, for labs and trials.
+/// `ballast sample-server`: a tiny HTTP server that says who it is, or with `--sip` a SIP
+/// server that answers every request 200 (a pool member for sip-options checks), for labs and trials.
 struct SampleServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sample-server",
-        abstract: "Run a sample HTTP server that answers every request with its name (for the lab).")
+        abstract: "Run a sample HTTP server that answers every request with its name, or a SIP server (--sip), for the lab.")
 
     @Option(help: "ADDRESS:PORT to listen on.")
     var listen: String = "127.0.0.1:8081"
@@ -16,11 +17,18 @@ struct SampleServerCommand: AsyncParsableCommand {
     @Option(help: "The name it answers with.")
     var name: String = "sample"
 
+    @Flag(help: "Speak SIP over UDP and TCP instead of HTTP: every request but ACK is answered 200.")
+    var sip = false
+
     func run() async throws {
         guard let endpoint = Endpoint(listen) else {
             throw ValidationError("--listen \(listen) is not ADDRESS:PORT such as 127.0.0.1:8081")
         }
         let name = self.name
+        if sip {
+            try await SampleSIPServer.run(endpoint: endpoint, name: name)
+            return
+        }
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in

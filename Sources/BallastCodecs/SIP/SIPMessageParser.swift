@@ -124,11 +124,17 @@ public enum SIPMessageParser {
 
     private static func parseHead(_ bytes: ArraySlice<UInt8>) throws(SIPParseError) -> SIPMessage {
         guard bytes.count <= maxHeadSize else { throw SIPParseError("the header section is over \(maxHeadSize) bytes") }
-        guard let text = String(validating: bytes, as: UTF8.self) else {
-            throw SIPParseError("the header section is not UTF-8")
-        }
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { line in
-            line.hasSuffix("\r") ? line.dropLast() : line
+        // Split on LF bytes: as Characters, CR LF is one grapheme and would not split.
+        var lines: [Substring] = []
+        for raw in bytes.split(separator: 10, omittingEmptySubsequences: false) {
+            let line = raw.last == 13 ? raw.dropLast() : raw
+            guard let text = String(validating: line, as: UTF8.self) else {
+                throw SIPParseError("the header section is not UTF-8")
+            }
+            guard !text.unicodeScalars.contains(where: { $0.value < 32 && $0 != "\t" || $0.value == 127 }) else {
+                throw SIPParseError("a control character in the header section")
+            }
+            lines.append(Substring(text))
         }
         guard !lines.isEmpty else { throw SIPParseError("the message is empty") }
         let startLine = try parseStartLine(lines.removeFirst())

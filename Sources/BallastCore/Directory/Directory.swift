@@ -72,4 +72,12 @@ public enum UserAddress {
         guard !user.isEmpty, !host.isEmpty, !user.contains(" "), !host.contains(" ") else { return nil }
         return ("sip:\(user)@\(host.lowercased())", user)
     }
+
+    /// Whether the host of an address of record is an IP address rather than a domain.
+    public static func isAddressLiteral(_ aor: String) -> Bool {
+        guard let at = aor.lastIndex(of: "@") else { return false }
+        var host = aor[aor.index(after: at)...]
+        if host.first == "[" && host.last == "]" { host = host.dropFirst().dropLast() }
+        return IPAddress(host) != nil
+    }
 }

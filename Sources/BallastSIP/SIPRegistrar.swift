@@ -1,0 +1,426 @@
+public import BallastCodecs
+public import BallastCore
+import CoreMetrics
+import Foundation
+public import Logging
+import Metrics
+import Synchronization
+
+/// Where a request came from and how, for Via stamping and the log.
+public struct SIPSource: Sendable {
+    /// The peer's IP address as text.
+    public var host: String
+    /// The peer's port.
+    public var port: Int
+    /// The transport it arrived on.
+    public var transport: SIPSettings.Transport
+
+    /// A source.
+    public init(host: String, port: Int, transport: SIPSettings.Transport) {
+        self.host = host
+        self.port = port
+        self.transport = transport
+    }
+}
+
+/// The director and registrar of deployment D4: answers REGISTER and OPTIONS from the
+/// published state. Shared by every SIP listener of a node; its tables sit behind one
+/// short lock, taken once per request.
+public final class SIPRegistrar: Sendable {
+    private struct Tables {
+        /// Each registrar's bindings, by the pool it serves.
+        var registrations: [String: Registrations]
+        var nonceUses = NonceUses()
+        var resiliency = PoolResiliency()
+        var usesSincePrune = 0
+        var journal: RegistrationJournal?
+    }
+
+    private let store: StateStore
+    private let logger: Logger
+    private let signer: NonceSigner
+    private let tables: Mutex<Tables>
+    private let metrics = SIPMetrics()
+    private let serverHeader = "Ballast"
+
+    /// A registrar answering from `store`'s state, with bindings read back from the
+    /// registrations file when the config names one.
+    public init(store: StateStore, logger: Logger, nonceKey: [UInt8]? = nil) throws(SIPEdgeError) {
+        self.store = store
+        self.logger = logger
+        self.signer = NonceSigner(key: nonceKey)
+        var registrations: [String: Registrations] = [:]
+        var journal: RegistrationJournal?
+        if let path = store.current.topology.sip?.registrationsFile {
+            (journal, registrations) = try RegistrationJournal.open(path: path, now: Self.unixNow())
+            logger.info(
+                "sip registrations restored",
+                metadata: ["file": "\(path)", "bindings": "\(Self.count(registrations))"])
+        }
+        self.tables = Mutex(Tables(registrations: registrations, journal: journal))
+        metrics.bindings.record(Self.count(registrations))
+    }
+
+    /// Closes the registrations file.
+    public func close() {
+        tables.withLock { $0.journal?.close() }
+    }
+
+    /// The bindings of `aor` in force now at the registrar of `pool`.
+    public func bindings(of aor: String, at pool: String) -> [Binding] {
+        tables.withLock { $0.registrations[pool]?.current(aor, at: Self.unixNow()) ?? [] }
+    }
+
+    private static func count(_ registrations: [String: Registrations]) -> Int {
+        let now = unixNow()
+        return registrations.values.reduce(0) { $0 + $1.count(at: now) }
+    }
+
+    /// Pools whose users their backup registrar serves now.
+    public var lostPools: Set<String> { tables.withLock { $0.resiliency.lost } }
+
+    /// Moves pool modes forward to now and drops lapsed bindings; the node calls it often
+    /// (every 100 ms), so that failover does not wait for a REGISTER to notice.
+    public func tick(now: ContinuousClock.Instant = .now) {
+        let state = store.current
+        guard let settings = state.topology.sip else { return }
+        let wall = Self.unixNow()
+        let transitions = tables.withLock { tables in
+            let transitions = tables.resiliency.advance(
+                state: state, failureDetection: settings.failureDetection, fallback: settings.fallback, now: now)
+            for pool in tables.registrations.keys {
+                for aor in tables.registrations[pool]?.removeExpired(at: wall) ?? [] {
+                    try? tables.journal?.record(pool: pool, aor, [], all: tables.registrations)
+                }
+            }
+            metrics.bindings.record(Self.count(tables.registrations))
+            metrics.lostPools.record(tables.resiliency.lost.count)
+            return transitions
+        }
+        for transition in transitions {
+            let backup = state.topology.pool(named: transition.pool)?.backupPool ?? "none"
+            if transition.lost {
+                logger.warning(
+                    "sip home pool lost: its backup registrar accepts its users in resiliency mode",
+                    metadata: ["pool": "\(transition.pool)", "backup": "\(backup)"])
+            } else {
+                logger.notice(
+                    "sip home pool back: its users are redirected home at their next REGISTER",
+                    metadata: ["pool": "\(transition.pool)", "backup": "\(backup)"])
+            }
+        }
+    }
+
+    /// The answer to one message, or nil when none is due (a response, an ACK).
+    /// `servedPool` is the pool whose registrar the listener is; nil for the director.
+    public func respond(to request: SIPMessage, from source: SIPSource, servedPool: String?) -> SIPMessage? {
+        guard case .request(let method, _) = request.startLine else { return nil }
+        if method == "ACK" { return nil }
+        if let problem = Self.missingHeaders(request, method: method) {
+            return answer(request, source, 400, "Bad Request (\(problem))")
+        }
+        let state = store.current
+        guard let settings = state.topology.sip else { return answer(request, source, 503, "Service Unavailable") }
+        switch method {
+        case "OPTIONS":
+            var response = answer(request, source, 200, "OK")
+            response.add("Allow", "REGISTER, OPTIONS, ACK")
+            response.add("Accept", "application/sdp")
+            response.add("Supported", "path")
+            return response
+        case "REGISTER":
+            return register(request, source: source, servedPool: servedPool, state: state, settings: settings)
+        default:
+            var response = answer(request, source, 405, "Method Not Allowed")
+            response.add("Allow", "REGISTER, OPTIONS, ACK")
+            return response
+        }
+    }
+
+    /// A 400 for bytes that are not a SIP message, when enough of it can be read to reply.
+    public func badRequest(_ bytes: [UInt8], reason: SIPParseError, from source: SIPSource) -> SIPMessage? {
+        metrics.malformed.increment()
+        logger.info(
+            "sip message malformed",
+            metadata: ["client": "\(source.host):\(source.port)", "transport": "\(source.transport)", "reason": "\(reason)"])
+        return nil
+    }
+
+    // MARK: REGISTER
+
+    private func register(
+        _ request: SIPMessage, source: SIPSource, servedPool: String?, state: State, settings: SIPSettings
+    ) -> SIPMessage {
+        guard let to = request.first("To").flatMap({ SIPNameAddress($0) }),
+            let (aor, toUser) = UserAddress.addressOfRecord(to.uri)
+        else {
+            return answer(request, source, 400, "Bad Request (To is not a SIP URI with a user)")
+        }
+        let now = Self.milliseconds()
+        let lifetime = UInt64(settings.nonceLifetime.components.seconds * 1000)
+        let credentials = request.all("Authorization").compactMap { DigestHeader($0) }
+            .first { $0["realm"] == settings.realm }
+        guard let credentials else { return challenge(request, source, settings, now: now, stale: false) }
+        guard let username = credentials["username"], let nonce = credentials["nonce"],
+            let digestURI = credentials["uri"], let response = credentials["response"]
+        else {
+            return answer(request, source, 400, "Bad Request (Authorization lacks username, nonce, uri or response)")
+        }
+        let algorithmName = credentials["algorithm"] ?? "MD5"
+        guard let algorithm = DigestAlgorithm(headerValue: algorithmName), settings.algorithms.contains(algorithm) else {
+            return challenge(request, source, settings, now: now, stale: false)
+        }
+        let issuedAt: UInt64
+        switch signer.verify(nonce, now: now, lifetime: lifetime) {
+        case .forged: return challenge(request, source, settings, now: now, stale: false)
+        case .stale: return challenge(request, source, settings, now: now, stale: true)
+        case .fresh(let time): issuedAt = time
+        }
+        let qop = credentials["qop"]
+        let nc = credentials["nc"]
+        let cnonce = credentials["cnonce"]
+        if qop != nil && (qop != "auth" || nc == nil || cnonce == nil) {
+            return answer(request, source, 400, "Bad Request (qop=auth needs nc and cnonce)")
+        }
+        let user = state.directory.user(authName: username)
+        // The same work for an unknown user as for a known one, so timing tells nothing.
+        let ha1 = user?.ha1[algorithm] ?? Digest.hash("\(username):\(settings.realm):\(nonce)", algorithm)
+        let expected = Digest.expectedResponse(
+            ha1: ha1, method: "REGISTER", uri: digestURI, nonce: nonce, nc: nc, cnonce: cnonce, qop: qop,
+            algorithm: algorithm)
+        guard let user, user.ha1[algorithm] != nil, Digest.constantTimeEqual(expected, response.lowercased()) else {
+            metrics.authFailures.increment()
+            logger.info(
+                "sip authentication failed",
+                metadata: ["user": "\(username)", "client": "\(source.host):\(source.port)"])
+            return answer(request, source, 403, "Forbidden")
+        }
+        let count = nc.flatMap { UInt32($0, radix: 16) } ?? 1
+        let fresh = tables.withLock { tables in
+            tables.usesSincePrune += 1
+            if tables.usesSincePrune >= 1024 {
+                tables.usesSincePrune = 0
+                tables.nonceUses.prune(issuedBefore: now - min(now, lifetime))
+            }
+            return tables.nonceUses.use(nonce, nc: count, issuedAt: issuedAt)
+        }
+        guard fresh else { return challenge(request, source, settings, now: now, stale: true) }
+        // A client that names the registrar by IP address (sip:alice@10.0.0.5) means its own
+        // user there, as phones configured with an IP for a domain do.
+        let byAddress = UserAddress.isAddressLiteral(aor) && UserAddress.addressOfRecord(user.sipURI)?.user == toUser
+        guard user.sipURI == aor || byAddress else {
+            return answer(request, source, 403, "Forbidden (\(username) may not register \(aor))")
+        }
+        return decide(request, source: source, user: user, aor: user.sipURI, servedPool: servedPool, state: state, settings: settings)
+    }
+
+    private func decide(
+        _ request: SIPMessage, source: SIPSource, user: DirectoryUser, aor: String, servedPool: String?, state: State,
+        settings: SIPSettings
+    ) -> SIPMessage {
+        let lost = lostPools
+        let decision = RegistrarDecision.decide(
+            homePool: user.homePool, servedPool: servedPool, settings: settings, topology: state.topology, lost: lost)
+        switch decision {
+        case .notHomed:
+            return answer(request, source, 404, "Not Found (no home pool with a registrar)")
+        case .unavailable:
+            var response = answer(request, source, 480, "Temporarily Unavailable")
+            response.add("Retry-After", "30")
+            return response
+        case .redirect(let targets):
+            let wall = Self.unixNow()
+            if let servedPool {
+                tables.withLock { tables in
+                    guard tables.registrations[servedPool]?.current(aor, at: wall).isEmpty == false else { return }
+                    tables.registrations[servedPool]?.removeAll(aor)
+                    try? tables.journal?.record(pool: servedPool, aor, [], all: tables.registrations)
+                }
+            }
+            metrics.redirects.increment()
+            var response = answer(request, source, 301, "Redirect request to Home Server")
+            for target in targets { response.add("Contact", "<\(target.uri)>;q=\(target.q)") }
+            return response
+        case .register(let resiliency):
+            guard let servedPool else { return answer(request, source, 500, "Server Internal Error") }
+            return bind(
+                request, source: source, aor: aor, pool: servedPool, resiliency: resiliency, settings: settings)
+        }
+    }
+
+    private func bind(
+        _ request: SIPMessage, source: SIPSource, aor: String, pool: String, resiliency: Bool, settings: SIPSettings
+    ) -> SIPMessage {
+        guard let callID = request.callID, let cseq = request.cseq else {
+            return answer(request, source, 400, "Bad Request (Call-ID or CSeq)")
+        }
+        var expires: Int?
+        if let text = request.first("Expires") {
+            guard let value = Int(text), value >= 0 else {
+                return answer(request, source, 400, "Bad Request (Expires is not a number of seconds)")
+            }
+            expires = min(value, Int(Int32.max))
+        }
+        var contacts: [RegisterRequest.Contact] = []
+        var wildcard = false
+        for value in request.all("Contact") {
+            if value == "*" {
+                wildcard = true
+                continue
+            }
+            guard let address = SIPNameAddress(value), let uri = SIPURI(address.uri) else {
+                return answer(request, source, 400, "Bad Request (a Contact that is not a SIP URI)")
+            }
+            var contactExpires: Int?
+            if case .some(.some(let text)) = address.parameter("expires") {
+                guard let value = Int(text), value >= 0 else {
+                    return answer(request, source, 400, "Bad Request (a Contact expires that is not a number)")
+                }
+                contactExpires = min(value, Int(Int32.max))
+            }
+            let q: String?
+            if case .some(.some(let text)) = address.parameter("q") { q = text } else { q = nil }
+            contacts.append(RegisterRequest.Contact(uri: uri.description, expires: contactExpires, q: q))
+        }
+        let registerRequest = RegisterRequest(
+            contacts: contacts, wildcard: wildcard, expires: expires, callID: callID, cseq: cseq.number)
+        let wall = Self.unixNow()
+        let outcome: RegisterOutcome
+        do {
+            outcome = try tables.withLock { tables throws in
+                let outcome = tables.registrations[pool, default: Registrations()].apply(
+                    registerRequest, to: aor, limits: RegistrationLimits(settings), resiliency: resiliency, now: wall)
+                if case .accepted(let list) = outcome, !contacts.isEmpty || wildcard {
+                    try tables.journal?.record(pool: pool, aor, list, all: tables.registrations)
+                }
+                return outcome
+            }
+        } catch {
+            logger.error(
+                "sip binding not saved: the registrations file cannot be written",
+                metadata: ["aor": "\(aor)", "error": "\(error)"])
+            return answer(request, source, 500, "Server Internal Error (bindings cannot be saved)")
+        }
+        switch outcome {
+        case .accepted(let list):
+            metrics.registrations.increment()
+            var response = answer(request, source, 200, "OK")
+            for binding in list {
+                var contact = "<\(binding.uri)>;expires=\(binding.remaining(at: wall))"
+                if let q = binding.q { contact += ";q=\(q)" }
+                response.add("Contact", contact)
+            }
+            response.add("Date", Self.httpDate())
+            if resiliency {
+                response.add(
+                    "Presence-State",
+                    "register-action=\"added\";primary-cluster-type=\"central\";is-connected-to-primary=\"no\"")
+            }
+            return response
+        case .intervalTooBrief(let minimum):
+            var response = answer(request, source, 423, "Interval Too Brief")
+            response.add("Min-Expires", "\(minimum)")
+            return response
+        case .invalid(let reason):
+            return answer(request, source, 400, "Bad Request (\(reason))")
+        case .outOfOrder:
+            return answer(request, source, 500, "Server Internal Error (CSeq out of order)")
+        case .tooManyContacts(let limit):
+            return answer(request, source, 403, "Forbidden (more than \(limit) contacts)")
+        }
+    }
+
+    private func challenge(
+        _ request: SIPMessage, _ source: SIPSource, _ settings: SIPSettings, now: UInt64, stale: Bool
+    ) -> SIPMessage {
+        metrics.challenges.increment()
+        var response = answer(request, source, 401, "Unauthorized")
+        let nonce = signer.issue(now: now)
+        for algorithm in settings.algorithms {
+            response.add(
+                "WWW-Authenticate",
+                DigestHeader.challenge(realm: settings.realm, nonce: nonce, algorithm: algorithm.rawValue, stale: stale))
+        }
+        return response
+    }
+
+    private func answer(_ request: SIPMessage, _ source: SIPSource, _ status: Int, _ reason: String) -> SIPMessage {
+        metrics.count(method: request.method ?? "", status: status)
+        var response = SIPMessageWriter.response(
+            to: request, status: status, reason: reason, toTag: Self.tag(for: request), sourceHost: source.host,
+            sourcePort: source.port)
+        response.add("Server", serverHeader)
+        return response
+    }
+
+    /// One To tag per Call-ID, so that retransmissions get the same one.
+    private static func tag(for request: SIPMessage) -> String {
+        var hasher = StableTag()
+        hasher.add(request.callID ?? "")
+        hasher.add(request.first("From") ?? "")
+        return hasher.value
+    }
+
+    static func missingHeaders(_ request: SIPMessage, method: String) -> String? {
+        guard let via = request.first("Via"), SIPVia(via) != nil else { return "no valid Via" }
+        guard let from = request.first("From"), SIPNameAddress(from) != nil else { return "no valid From" }
+        guard let to = request.first("To"), SIPNameAddress(to) != nil else { return "no valid To" }
+        guard request.callID?.isEmpty == false else { return "no Call-ID" }
+        guard let cseq = request.cseq, cseq.method == method else { return "no CSeq for \(method)" }
+        return nil
+    }
+
+    static func unixNow() -> Double { Date().timeIntervalSince1970 }
+
+    static func milliseconds() -> UInt64 { UInt64(Date().timeIntervalSince1970 * 1000) }
+
+    static func httpDate() -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        return formatter.string(from: Date())
+    }
+}
+
+/// FNV-1a over text, as hex: a tag that depends only on the request.
+struct StableTag {
+    private var state: UInt64 = 0xcbf2_9ce4_8422_2325
+
+    mutating func add(_ text: String) {
+        for byte in text.utf8 {
+            state ^= UInt64(byte)
+            state &*= 0x100_0000_01b3
+        }
+    }
+
+    var value: String { String(state, radix: 16) }
+}
+
+/// The SIP edge's metrics, created once.
+struct SIPMetrics: Sendable {
+    let registrations = Counter(label: "ballast_sip_registrations_total")
+    let redirects = Counter(label: "ballast_sip_redirects_total")
+    let challenges = Counter(label: "ballast_sip_challenges_total")
+    let authFailures = Counter(label: "ballast_sip_auth_failures_total")
+    let malformed = Counter(label: "ballast_sip_malformed_total")
+    let bindings = Gauge(label: "ballast_sip_bindings")
+    let lostPools = Gauge(label: "ballast_sip_lost_pools")
+
+    /// Responses by method and status, created up front so that counting takes no lock.
+    private let responses: [String: Counter] = {
+        var table: [String: Counter] = [:]
+        for method in ["REGISTER", "OPTIONS", "other"] {
+            for status in [200, 301, 400, 401, 403, 404, 405, 423, 480, 500, 503] {
+                table["\(method) \(status)"] = Counter(
+                    label: "ballast_sip_responses_total", dimensions: [("method", method), ("status", "\(status)")])
+            }
+        }
+        return table
+    }()
+
+    func count(method: String, status: Int) {
+        let known = method == "REGISTER" || method == "OPTIONS" ? method : "other"
+        responses["\(known) \(status)"]?.increment()
+    }
+}

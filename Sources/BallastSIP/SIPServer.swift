@@ -1,0 +1,255 @@
+import BallastCodecs
+public import BallastCore
+import BallastNIO
+public import Logging
+public import NIOCore
+import NIOPosix
+import NIOSSL
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The SIP listeners of a node: UDP, TCP and TLS on each registrar's and the director's
+/// addresses, all answering through one `SIPRegistrar`.
+public final class SIPServer: Sendable {
+    /// The most TCP and TLS connections open at once per listener.
+    public static let maxConnections = 10_000
+    /// A stream connection with no message for this long is closed; longer than any
+    /// registration refresh, so that clients behind NAT keep their connection.
+    public static let idleTimeout = TimeAmount.hours(2)
+
+    /// Answers every request.
+    public let registrar: SIPRegistrar
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let channels = Mutex<[any Channel]>([])
+    private let ticker = Mutex<Task<Void, Never>?>(nil)
+
+    /// A server for `store`'s SIP settings, not yet listening; reads back saved bindings.
+    public init(store: StateStore, group: any EventLoopGroup, logger: Logger) throws(SIPEdgeError) {
+        self.registrar = try SIPRegistrar(store: store, logger: logger)
+        self.group = group
+        self.logger = logger
+    }
+
+    /// Binds every listener of `settings` and starts the failover clock.
+    public func start(_ settings: SIPSettings) async throws(SIPEdgeError) {
+        var tlsContext: NIOSSLContext?
+        if settings.listeners.contains(where: { $0.listen.transport == .tls }), let certificate = settings.certificates.first {
+            do {
+                var configuration = TLSConfiguration.makeServerConfiguration(
+                    certificateChain: try NIOSSLCertificate.fromPEMFile(certificate.certificateFile).map { .certificate($0) },
+                    privateKey: .privateKey(try NIOSSLPrivateKey(file: certificate.keyFile, format: .pem)))
+                configuration.minimumTLSVersion = .tlsv12
+                tlsContext = try NIOSSLContext(configuration: configuration)
+            } catch {
+                throw SIPEdgeError(
+                    description:
+                        "the SIP certificate \(certificate.certificateFile) or key \(certificate.keyFile) cannot be used (\(error)); check sip.certificates"
+                )
+            }
+        }
+        var bound: [any Channel] = []
+        for (listen, pool) in settings.listeners {
+            do {
+                switch listen.transport {
+                case .udp: bound.append(try await bindUDP(listen.endpoint, pool: pool))
+                case .tcp: bound.append(try await bindStream(listen.endpoint, pool: pool, tls: nil))
+                case .tls: bound.append(try await bindStream(listen.endpoint, pool: pool, tls: tlsContext))
+                }
+                logger.info("sip listening", metadata: ["listen": "\(listen)", "registrar-of": "\(pool ?? "director")"])
+            } catch {
+                for channel in bound { try? await channel.close() }
+                throw SIPEdgeError(
+                    description: "SIP cannot listen on \(listen): \(describeNetworkError(error)); free the port, or change sip listen addresses")
+            }
+        }
+        channels.withLock { $0 = bound }
+        let registrar = registrar
+        let task = Task {
+            while !Task.isCancelled {
+                registrar.tick()
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        ticker.withLock { $0 = task }
+    }
+
+    /// Stops listening and closes the registrations file.
+    public func stop() async {
+        ticker.withLock { $0?.cancel() }
+        for channel in channels.withLock({ $0 }) { try? await channel.close() }
+        channels.withLock { $0 = [] }
+        registrar.close()
+    }
+
+    private func bindUDP(_ endpoint: Endpoint, pool: String?) async throws -> any Channel {
+        try await DatagramBootstrap(group: group)
+            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            .channelOption(.datagramVectorReadMessageCount, value: 16)
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 16 * 8192))
+            .channelInitializer { [registrar] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(SIPDatagramHandler(registrar: registrar, pool: pool))
+                }
+            }
+            .bind(to: SocketAddress(endpoint)).get()
+    }
+
+    private func bindStream(_ endpoint: Endpoint, pool: String?, tls: NIOSSLContext?) async throws -> any Channel {
+        let open = ConnectionCount()
+        return try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.backlog, value: 1024)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { [registrar, logger] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    guard open.enter() else {
+                        logger.warning("sip connection refused: listener full", metadata: ["limit": "\(Self.maxConnections)"])
+                        channel.close(promise: nil)
+                        return
+                    }
+                    channel.closeFuture.whenComplete { _ in open.leave() }
+                    let sync = channel.pipeline.syncOperations
+                    if let tls { try sync.addHandler(NIOSSLServerHandler(context: tls)) }
+                    try sync.addHandler(IdleStateHandler(readTimeout: Self.idleTimeout))
+                    try sync.addHandler(ByteToMessageHandler(SIPStreamDecoder()))
+                    try sync.addHandler(
+                        SIPStreamHandler(registrar: registrar, pool: pool, transport: tls == nil ? .tcp : .tls))
+                }
+            }
+            .bind(to: SocketAddress(endpoint)).get()
+    }
+}
+
+/// Open connections of one listener, against `SIPServer.maxConnections`.
+final class ConnectionCount: Sendable {
+    private let count = Atomic<Int>(0)
+
+    func enter() -> Bool {
+        if count.add(1, ordering: .relaxed).newValue > SIPServer.maxConnections {
+            count.subtract(1, ordering: .relaxed)
+            return false
+        }
+        return true
+    }
+
+    func leave() { count.subtract(1, ordering: .relaxed) }
+}
+
+/// Requests over UDP: one datagram in, at most one out, sent back to the datagram's source
+/// (what rport asks for, and what works behind NAT).
+final class SIPDatagramHandler: ChannelInboundHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    typealias OutboundOut = AddressedEnvelope<ByteBuffer>
+
+    private let registrar: SIPRegistrar
+    private let pool: String?
+
+    init(registrar: SIPRegistrar, pool: String?) {
+        self.registrar = registrar
+        self.pool = pool
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let envelope = unwrapInboundIn(data)
+        let bytes = Array(envelope.data.readableBytesView)
+        let source = SIPSource(
+            host: envelope.remoteAddress.ipAddress ?? "0.0.0.0", port: envelope.remoteAddress.port ?? 0, transport: .udp)
+        if SIPMessageParser.isKeepAlive(bytes[...]) { return }
+        let message: SIPMessage
+        do {
+            message = try SIPMessageParser.parse(datagram: bytes)
+        } catch {
+            _ = registrar.badRequest(bytes, reason: error, from: source)
+            return
+        }
+        guard let response = registrar.respond(to: message, from: source, servedPool: pool) else { return }
+        let buffer = context.channel.allocator.buffer(bytes: SIPMessageWriter.encode(response))
+        context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: buffer)), promise: nil)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) { context.flush() }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A datagram socket outlives one bad peer (an ICMP unreachable, say).
+    }
+}
+
+/// Splits a TCP or TLS stream into SIP messages by Content-Length (RFC 3261 18.3); a
+/// stream that cannot be framed is answered 400 and closed.
+struct SIPStreamDecoder: ByteToMessageDecoder {
+    typealias InboundOut = Result<SIPMessage, SIPParseError>
+
+    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        let view = buffer.readableBytesView
+        let bytes = Array(view)
+        do {
+            guard let length = try SIPMessageParser.frameLength(bytes[...]) else { return .needMoreData }
+            let frame = bytes[..<length]
+            buffer.moveReaderIndex(forwardBy: length)
+            if SIPMessageParser.isKeepAlive(frame) { return .continue }
+            context.fireChannelRead(NIOAny(Result<SIPMessage, SIPParseError> { () throws(SIPParseError) in
+                try SIPMessageParser.parse(frame: frame)
+            }))
+            return .continue
+        } catch {
+            buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
+            context.fireChannelRead(NIOAny(Result<SIPMessage, SIPParseError>.failure(error)))
+            return .needMoreData
+        }
+    }
+
+    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws
+        -> DecodingState
+    {
+        .needMoreData
+    }
+}
+
+/// Requests over TCP or TLS, several per connection, answered in order.
+final class SIPStreamHandler: ChannelInboundHandler {
+    typealias InboundIn = Result<SIPMessage, SIPParseError>
+    typealias OutboundOut = ByteBuffer
+
+    private let registrar: SIPRegistrar
+    private let pool: String?
+    private let transport: SIPSettings.Transport
+    private var closing = false
+
+    init(registrar: SIPRegistrar, pool: String?, transport: SIPSettings.Transport) {
+        self.registrar = registrar
+        self.pool = pool
+        self.transport = transport
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closing else { return }
+        let remote = context.channel.remoteAddress
+        let source = SIPSource(host: remote?.ipAddress ?? "0.0.0.0", port: remote?.port ?? 0, transport: transport)
+        switch unwrapInboundIn(data) {
+        case .failure(let error):
+            _ = registrar.badRequest([], reason: error, from: source)
+            closing = true
+            let reply = "SIP/2.0 400 Bad Request\r\nServer: Ballast\r\nContent-Length: 0\r\n\r\n"
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(string: reply))).whenComplete { _ in
+                channel.close(promise: nil)
+            }
+        case .success(let message):
+            guard let response = registrar.respond(to: message, from: source, servedPool: pool) else { return }
+            context.write(wrapOutboundOut(context.channel.allocator.buffer(bytes: SIPMessageWriter.encode(response))), promise: nil)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) { context.flush() }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent { context.close(promise: nil) }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
+}
