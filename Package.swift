@@ -215,6 +215,7 @@ let package = Package(
             name: "BallastTestSupport",
             dependencies: [
                 "BallastCore",
+                "BallastConfig",
                 "BallastCodecs",
                 "BallastNode",
                 .product(name: "Logging", package: "swift-log"),

@@ -67,7 +67,9 @@ public struct SIPSettings: Hashable, Sendable {
     public var fallback: Duration
     /// How long a nonce is good for before the client is challenged again (stale=true).
     public var nonceLifetime: Duration
-    /// Digest algorithms offered, most preferred first.
+    /// Digest algorithms offered, one challenge each, in this order. MD5 comes first by
+    /// default because many deployed clients (sipsak, older phones) read only the first
+    /// challenge; put SHA-256 first once every client follows RFC 8760.
     public var algorithms: [DigestAlgorithm]
     /// Shortest registration accepted (423 below it), longest granted, and the default.
     public var minExpires: Int
@@ -79,12 +81,12 @@ public struct SIPSettings: Hashable, Sendable {
     public var maxContacts: Int
 
     /// SIP settings with Ballast's defaults unless given: failure detection 5 s and fallback
-    /// 30 s (Lync: 120 s and 240 s), nonces good for 5 minutes, SHA-256 then MD5.
+    /// 30 s (Lync: 120 s and 240 s), nonces good for 5 minutes, MD5 then SHA-256.
     public init(
         realm: String, usersFile: String? = nil, registrationsFile: String? = nil, registrars: [Registrar] = [],
         director: [Listen] = [], certificates: [HTTPSettings.Certificate] = [],
         failureDetection: Duration = .seconds(5), fallback: Duration = .seconds(30),
-        nonceLifetime: Duration = .seconds(300), algorithms: [DigestAlgorithm] = [.sha256, .md5],
+        nonceLifetime: Duration = .seconds(300), algorithms: [DigestAlgorithm] = [.md5, .sha256],
         minExpires: Int = 60, maxExpires: Int = 7200, defaultExpires: Int = 3600, maxContacts: Int = 10
     ) {
         self.realm = realm

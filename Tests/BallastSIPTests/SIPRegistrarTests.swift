@@ -1,0 +1,300 @@
+import BallastCodecs
+import BallastCore
+import BallastSIP
+import BallastTestSupport
+import Foundation
+import Testing
+
+/// The director and registrar over real sockets: digest, redirects, bindings, the backup
+/// registrar, with our own client for exact headers and sipsak and Net::SIP as real ones.
+@Suite(.serialized)
+struct SIPRegistrarTests {
+    let alice = "sip:alice@lab.example"
+    let bob = "sip:bob@lab.example"
+
+    @Test func aChallengeOffersMD5AndSHA256AndRevealsNothingAboutHomes() async throws {
+        try await SIPLab.with { lab in
+            let client = try SIPTestClient(port: lab.drPort)
+            let challenge = try client.send(
+                client.makeRequest("REGISTER", uri: "sip:lab.example", to: alice, extra: [("Contact", "<sip:alice@127.0.0.1:7001>")]))
+            #expect(challenge.status == 401)
+            let offers = challenge.all("WWW-Authenticate").compactMap { DigestHeader($0) }
+            #expect(offers.map { $0["algorithm"] } == ["MD5", "SHA-256"])
+            #expect(Set(offers.compactMap { $0["nonce"] }).count == 1)
+            #expect(offers.allSatisfy { $0["realm"] == "lab.example" && $0["qop"] == "auth" })
+            #expect(challenge.all("Contact").isEmpty)
+            let text = String(decoding: SIPMessageWriter.encode(challenge), as: UTF8.self)
+            #expect(!text.contains("hq.lab.example") && !text.contains("pool-hq"))
+            let via = try #require(challenge.first("Via").flatMap { SIPVia($0) })
+            #expect(via.parameters.contains { $0.name == "rport" && $0.value == "\(client.localPort)" })
+            #expect(via.parameters.contains { $0.name == "received" && $0.value == "127.0.0.1" })
+            #expect(SIPNameAddress(challenge.first("To") ?? "")?.parameter("tag") != nil)
+        }
+    }
+
+    @Test func homeUsersRegisterWithMD5OrSHA256() async throws {
+        try await SIPLab.with { lab in
+            for algorithm in DigestAlgorithm.allCases {
+                let client = try SIPTestClient(port: lab.hqPort)
+                let contact = "sip:alice@127.0.0.1:\(algorithm == .md5 ? 7001 : 7002)"
+                let result = try client.register(
+                    aor: alice, password: "secret-alice", contacts: ["<\(contact)>"], expires: 120, algorithm: algorithm)
+                #expect(result.response.status == 200, "\(algorithm)")
+                #expect(result.response.all("Contact").contains { $0.hasPrefix("<\(contact)>;expires=1") })
+                #expect(result.response.first("Presence-State") == nil)
+            }
+            let bound = try await lab.registrar().bindings(of: alice, at: "pool-hq").map(\.uri)
+            #expect(Set(bound) == ["sip:alice@127.0.0.1:7001", "sip:alice@127.0.0.1:7002"])
+        }
+    }
+
+    @Test func aWrongPasswordAndAnUnknownUserGet403AfterTheChallenge() async throws {
+        try await SIPLab.with { lab in
+            let wrong = try SIPTestClient(port: lab.hqPort).register(
+                aor: alice, password: "guess", contacts: ["<sip:alice@127.0.0.1:7001>"])
+            #expect(wrong.challenge?.status == 401)
+            #expect(wrong.response.status == 403)
+            let unknown = try SIPTestClient(port: lab.hqPort).register(
+                aor: "sip:mallory@lab.example", password: "guess", contacts: ["<sip:m@127.0.0.1:7001>"])
+            #expect(unknown.response.status == 403)
+            #expect(unknown.response.startLine == wrong.response.startLine)
+            // alice's password does not register bob.
+            let other = try SIPTestClient(port: lab.hqPort).register(
+                aor: bob, username: "alice", password: "secret-alice", contacts: ["<sip:b@127.0.0.1:7001>"])
+            #expect(other.response.status == 403)
+        }
+    }
+
+    @Test func aReplayedOrForgedNonceIsChallengedAgain() async throws {
+        try await SIPLab.with { lab in
+            let client = try SIPTestClient(port: lab.hqPort)
+            let contact = ("Contact", "<sip:alice@127.0.0.1:7001>")
+            let challenge = try client.send(client.makeRequest("REGISTER", uri: "sip:lab.example", to: alice, extra: [contact]))
+            let authorization = try SIPTestClient.authorize(
+                challenge: challenge, method: "REGISTER", uri: "sip:lab.example", username: "alice",
+                password: "secret-alice", algorithm: .md5)
+            let first = try client.send(
+                client.makeRequest("REGISTER", uri: "sip:lab.example", to: alice, extra: [contact, ("Authorization", authorization)]))
+            #expect(first.status == 200)
+            let replay = try client.send(
+                client.makeRequest("REGISTER", uri: "sip:lab.example", to: alice, extra: [contact, ("Authorization", authorization)]))
+            #expect(replay.status == 401)
+            #expect(replay.all("WWW-Authenticate").allSatisfy { DigestHeader($0)?["stale"] == "true" })
+            // The next count on the same nonce is fine.
+            let next = try SIPTestClient.authorize(
+                challenge: challenge, method: "REGISTER", uri: "sip:lab.example", username: "alice",
+                password: "secret-alice", algorithm: .md5, nc: "00000002")
+            let counted = try client.send(
+                client.makeRequest("REGISTER", uri: "sip:lab.example", to: alice, extra: [contact, ("Authorization", next)]))
+            #expect(counted.status == 200)
+            let forged = authorization.replacingOccurrences(of: "nonce=\"0", with: "nonce=\"1")
+            let refused = try client.send(
+                client.makeRequest("REGISTER", uri: "sip:lab.example", to: alice, extra: [contact, ("Authorization", forged)]))
+            #expect(refused.status == 401)
+            #expect(refused.all("WWW-Authenticate").allSatisfy { DigestHeader($0)?["stale"] == nil })
+        }
+    }
+
+    @Test func anExpiredNonceIsStale() async throws {
+        try await SIPLab.with(nonceLifetime: "1s") { lab in
+            let client = try SIPTestClient(port: lab.hqPort)
+            let contact = ("Contact", "<sip:alice@127.0.0.1:7001>")
+            let challenge = try client.send(client.makeRequest("REGISTER", uri: "sip:lab.example", to: alice, extra: [contact]))
+            try await Task.sleep(for: .milliseconds(2100))
+            let authorization = try SIPTestClient.authorize(
+                challenge: challenge, method: "REGISTER", uri: "sip:lab.example", username: "alice",
+                password: "secret-alice", algorithm: .sha256)
+            let late = try client.send(
+                client.makeRequest("REGISTER", uri: "sip:lab.example", to: alice, extra: [contact, ("Authorization", authorization)]))
+            #expect(late.status == 401)
+            #expect(late.all("WWW-Authenticate").allSatisfy { DigestHeader($0)?["stale"] == "true" })
+        }
+    }
+
+    @Test func usersHomedElsewhereAre301RedirectedHomeFirstThenBackup() async throws {
+        try await SIPLab.with { lab in
+            let atHQ = try SIPTestClient(port: lab.hqPort).register(
+                aor: bob, password: "secret-bob", contacts: ["<sip:bob@127.0.0.1:7003>"])
+            #expect(atHQ.response.startLine == .response(status: 301, reason: "Redirect request to Home Server"))
+            #expect(
+                atHQ.response.all("Contact") == [
+                    "<sip:dr.lab.example:5061;transport=tls>;q=0.7", "<sip:hq.lab.example:5061;transport=tls>;q=0.3",
+                ])
+            let atDirector = try SIPTestClient(port: lab.directorPort).register(
+                aor: alice, password: "secret-alice", contacts: ["<sip:alice@127.0.0.1:7001>"], algorithm: .sha256)
+            #expect(atDirector.response.status == 301)
+            #expect(
+                atDirector.response.all("Contact") == [
+                    "<sip:hq.lab.example:5061;transport=tls>;q=0.7", "<sip:dr.lab.example:5061;transport=tls>;q=0.3",
+                ])
+            // Nothing is bound where the user was redirected from.
+            #expect(try await lab.registrar().bindings(of: bob, at: "pool-hq").isEmpty == true)
+        }
+    }
+
+    @Test func bindingsRefreshExpireAndUnregister() async throws {
+        try await SIPLab.with { lab in
+            let client = try SIPTestClient(port: lab.hqPort)
+            let one = "<sip:alice@127.0.0.1:7001>"
+            let two = "<sip:alice@127.0.0.1:7002>;expires=2"
+            var result = try client.register(aor: alice, password: "secret-alice", contacts: [one, two], expires: 300)
+            #expect(result.response.status == 200)
+            #expect(result.response.all("Contact").count == 2)
+            #expect(result.response.all("Contact").contains { $0.hasPrefix("<sip:alice@127.0.0.1:7002>;expires=") && $0.hasSuffix("=1") || $0.hasSuffix("=2") })
+            // A query (no Contact) lists what is bound.
+            result = try client.register(aor: alice, password: "secret-alice", contacts: [])
+            #expect(result.response.all("Contact").count == 2)
+            // Too brief: 423 with Min-Expires.
+            result = try client.register(aor: alice, password: "secret-alice", contacts: [one], expires: 1)
+            #expect(result.response.status == 423)
+            #expect(result.response.first("Min-Expires") == "2")
+            // The 2-second contact lapses.
+            let lapsed = try await eventually(timeout: .seconds(5), every: .milliseconds(200)) {
+                let query = try client.register(aor: alice, password: "secret-alice", contacts: [])
+                return query.response.all("Contact").count == 1
+            }
+            #expect(lapsed)
+            // Expires: 0 removes one; * removes all.
+            result = try client.register(aor: alice, password: "secret-alice", contacts: [two], expires: 300)
+            #expect(result.response.all("Contact").count == 2)
+            result = try client.register(aor: alice, password: "secret-alice", contacts: ["<sip:alice@127.0.0.1:7002>;expires=0"])
+            #expect(result.response.all("Contact") .count == 1)
+            result = try client.register(aor: alice, password: "secret-alice", contacts: ["*"], expires: 0)
+            #expect(result.response.status == 200)
+            #expect(result.response.all("Contact").isEmpty)
+            // * with a non-zero expiry is malformed.
+            result = try client.register(aor: alice, password: "secret-alice", contacts: ["*"], expires: 60)
+            #expect(result.response.status == 400)
+            // More contacts than allowed.
+            let many = (1...4).map { "<sip:alice@127.0.0.1:\(7100 + $0)>" }
+            result = try client.register(aor: alice, password: "secret-alice", contacts: many, expires: 60)
+            #expect(result.response.status == 403)
+        }
+    }
+
+    @Test func anOldCSeqOnTheSameCallIDIsRefused() async throws {
+        try await SIPLab.with { lab in
+            let client = try SIPTestClient(port: lab.hqPort)
+            let contact = ("Contact", "<sip:alice@127.0.0.1:7001>")
+            let challenge = try client.send(client.makeRequest("REGISTER", uri: "sip:lab.example", to: alice, extra: [contact]))
+            let auth1 = try SIPTestClient.authorize(
+                challenge: challenge, method: "REGISTER", uri: "sip:lab.example", username: "alice",
+                password: "secret-alice", algorithm: .md5)
+            var late = client.makeRequest("REGISTER", uri: "sip:lab.example", to: alice, extra: [contact, ("Authorization", auth1)])
+            #expect(try client.send(late).status == 200)
+            let auth2 = try SIPTestClient.authorize(
+                challenge: challenge, method: "REGISTER", uri: "sip:lab.example", username: "alice",
+                password: "secret-alice", algorithm: .md5, nc: "00000002")
+            late.set("Authorization", auth2)
+            late.set("CSeq", "1 REGISTER")
+            #expect(try client.send(late).status == 500)
+        }
+    }
+
+    @Test func sipsakRegistersQueriesOptionsAndIsRefusedAWrongPassword() async throws {
+        try await SIPLab.with { lab in
+            let sipsak = "/usr/bin/sipsak"
+            let good = try runTool(
+                sipsak, ["-U", "-s", "sip:alice@127.0.0.1:\(lab.hqPort)", "-u", "alice", "-a", "secret-alice", "-x", "120", "-i",
+                    "-C", "sip:alice@127.0.0.1:7009", "-vv"])
+            #expect(good.status == 0, "\(good.stdout)\(good.stderr)")
+            #expect(good.stdout.contains("completed successful"))
+            let bound = try await lab.registrar().bindings(of: alice, at: "pool-hq").map(\.uri)
+            #expect(bound.contains("sip:alice@127.0.0.1:7009"))
+            let wrong = try runTool(
+                sipsak, ["-U", "-s", "sip:alice@127.0.0.1:\(lab.hqPort)", "-u", "alice", "-a", "nope", "-x", "120", "-i",
+                    "-C", "sip:alice@127.0.0.1:7010", "-vv"])
+            let after = try await lab.registrar().bindings(of: alice, at: "pool-hq").map(\.uri)
+            #expect(!after.contains("sip:alice@127.0.0.1:7010"))
+            #expect(wrong.status != 0)
+            #expect(!wrong.stdout.contains("completed successful"))
+            let options = try runTool(sipsak, ["-s", "sip:127.0.0.1:\(lab.hqPort)", "-vv"])
+            #expect(options.status == 0, "\(options.stdout)\(options.stderr)")
+            #expect(options.stdout.contains("200 OK"))
+            #expect(options.stdout.contains("Allow: REGISTER, OPTIONS"))
+        }
+    }
+
+    @Test func netSIPRegistersWithDigestAndFollowsNothingElse() async throws {
+        try await SIPLab.with { lab in
+            let script = lab.directory.appendingPathComponent("register.pl").path
+            try """
+            use strict; use warnings; use Net::SIP;
+            my ($port, $user, $pass, $expires) = @ARGV;
+            my $ua = Net::SIP::Simple->new(registrar => "127.0.0.1:$port", domain => 'lab.example',
+                from => "sip:$user\\@lab.example", auth => [$user, $pass], leg => '127.0.0.1:0');
+            my $result = $ua->register(expires => $expires);
+            if ($result) { print "registered $result\\n"; exit 0 }
+            print "failed: " . ($ua->error || 'none') . "\\n"; exit 1;
+            """.write(toFile: script, atomically: true, encoding: .utf8)
+            let good = try runTool("/usr/bin/perl", [script, "\(lab.hqPort)", "alice", "secret-alice", "90"])
+            #expect(good.stdout.contains("registered 90"), "\(good.stdout)\(good.stderr)")
+            let wrong = try runTool("/usr/bin/perl", [script, "\(lab.hqPort)", "alice", "nope", "90"])
+            #expect(wrong.stdout.contains("403"), "\(wrong.stdout)\(wrong.stderr)")
+            let redirected = try runTool("/usr/bin/perl", [script, "\(lab.hqPort)", "bob", "secret-bob", "90"])
+            #expect(redirected.stdout.contains("301"), "\(redirected.stdout)\(redirected.stderr)")
+        }
+    }
+
+    @Test func theBackupRegistrarServesALostPoolAndSendsUsersHomeAfterFallback() async throws {
+        try await SIPLab.with { lab in
+            let contact = ["<sip:alice@127.0.0.1:7001>"]
+            let before = try SIPTestClient(port: lab.drPort).register(aor: alice, password: "secret-alice", contacts: contact)
+            #expect(before.response.status == 301)
+
+            try await lab.setFrontEnd("hq", running: false)
+            let stopped = ContinuousClock.now
+            var accepted: SIPMessage?
+            _ = try await eventually(timeout: .seconds(5), every: .milliseconds(100)) {
+                let attempt = try SIPTestClient(port: lab.drPort).register(aor: alice, password: "secret-alice", contacts: contact)
+                if attempt.response.status == 200 { accepted = attempt.response }
+                return accepted != nil
+            }
+            let failover = stopped.duration(to: .now)
+            let response = try #require(accepted)
+            #expect(
+                response.first("Presence-State")
+                    == "register-action=\"added\";primary-cluster-type=\"central\";is-connected-to-primary=\"no\"")
+            #expect(failover < .seconds(3), "failover took \(failover)")
+            #expect(try await lab.registrar().lostPools == ["pool-hq"])
+            #expect(try await lab.registrar().bindings(of: alice, at: "pool-dr").first?.resiliency == true)
+            // The home registrar, whose pool is lost, names only the backup.
+            let atHome = try SIPTestClient(port: lab.hqPort).register(aor: alice, password: "secret-alice", contacts: contact)
+            #expect(atHome.response.status == 301)
+            #expect(atHome.response.all("Contact") == ["<sip:dr.lab.example:5061;transport=tls>;q=0.7"])
+            // bob, homed at the surviving pool, is unaffected.
+            let bobAtDR = try SIPTestClient(port: lab.drPort).register(aor: bob, password: "secret-bob", contacts: ["<sip:bob@127.0.0.1:7003>"])
+            #expect(bobAtDR.response.status == 200)
+            #expect(bobAtDR.response.first("Presence-State") == nil)
+
+            try await lab.setFrontEnd("hq", running: true)
+            let restarted = ContinuousClock.now
+            // Within the fallback interval the backup keeps serving (hold-down).
+            let held = try SIPTestClient(port: lab.drPort).register(aor: alice, password: "secret-alice", contacts: contact)
+            #expect(held.response.status == 200)
+            var redirectedHome: SIPMessage?
+            _ = try await eventually(timeout: .seconds(6), every: .milliseconds(100)) {
+                let attempt = try SIPTestClient(port: lab.drPort).register(aor: alice, password: "secret-alice", contacts: contact)
+                if attempt.response.status == 301 { redirectedHome = attempt.response }
+                return redirectedHome != nil
+            }
+            let home = try #require(redirectedHome)
+            #expect(restarted.duration(to: .now) >= .milliseconds(1500))
+            #expect(home.all("Contact").first == "<sip:hq.lab.example:5061;transport=tls>;q=0.7")
+            #expect(try await lab.registrar().bindings(of: alice, at: "pool-dr").isEmpty == true)
+        }
+    }
+
+    @Test func bindingsSurviveARestart() async throws {
+        try await SIPLab.with { lab in
+            let client = try SIPTestClient(port: lab.hqPort)
+            let result = try client.register(
+                aor: alice, password: "secret-alice", contacts: ["<sip:alice@127.0.0.1:7011>"], expires: 600)
+            #expect(result.response.status == 200)
+            try await lab.restart()
+            let bound = try await lab.registrar().bindings(of: alice, at: "pool-hq")
+            #expect(bound.map(\.uri) == ["sip:alice@127.0.0.1:7011"])
+            #expect(bound.first.map { $0.remaining(at: Date().timeIntervalSince1970) } ?? 0 > 590)
+        }
+    }
+}
