@@ -68,7 +68,12 @@ public enum UserAddress {
         guard let at = rest.lastIndex(of: "@") else { return nil }
         let user = rest[..<at].split(separator: ":", maxSplits: 1).first.map(String.init) ?? ""
         var host = rest[rest.index(after: at)...]
-        if host.first != "[", let portColon = host.lastIndex(of: ":") { host = host[..<portColon] }
+        if host.first == "[" {
+            guard let close = host.firstIndex(of: "]") else { return nil }
+            host = host[...close]
+        } else if let portColon = host.lastIndex(of: ":") {
+            host = host[..<portColon]
+        }
         guard !user.isEmpty, !host.isEmpty, !user.contains(" "), !host.contains(" ") else { return nil }
         return ("sip:\(user)@\(host.lowercased())", user)
     }

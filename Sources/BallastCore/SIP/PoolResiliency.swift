@@ -44,6 +44,12 @@ public struct PoolResiliency: Hashable, Sendable {
         public var pool: String
         /// True when the pool became lost, false when its users go home.
         public var lost: Bool
+
+        /// A transition.
+        public init(pool: String, lost: Bool) {
+            self.pool = pool
+            self.lost = lost
+        }
     }
 
     private var lostPools: Set<String> = []
