@@ -129,4 +129,29 @@ import Testing
             return
         }
     }
+
+    @Test func sipOptionsOverUDPAndTCPJudgesTheStatus() async throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let server = try await TestSIPServer.start(group: group)
+        defer { Task { await server.stop() } }
+        for transport in [SIPSettings.Transport.udp, .tcp] {
+            #expect(try await probe(server.port, .sipOptions(.init(transport: transport))) == .passed("SIP OPTIONS answered 200"))
+            #expect(
+                try await probe(server.port, .sipOptions(.init(transport: transport, expectStatus: 300...399)))
+                    == .failed("SIP OPTIONS answered 200, expected 300-399"))
+        }
+    }
+
+    @Test func sipOptionsFailsFastWhenNothingListensAndTimesOutOnSilence() async throws {
+        guard case .failed(let refused) = try await probe(Ports.free(), .sipOptions(.init())) else {
+            Issue.record("a SIP probe passed with nothing listening")
+            return
+        }
+        #expect(refused.contains("refused") || refused.contains("no SIP answer"))
+        let silent = try await TestBackend.start(name: "silent", behaviour: .silent)
+        defer { Task { await silent.stop() } }
+        #expect(
+            try await probe(silent.port, .sipOptions(.init(transport: .tcp)), timeout: .milliseconds(200))
+                == .failed("no SIP answer within 0.2 seconds"))
+    }
 }
