@@ -301,7 +301,9 @@ let package = Package(
         // Scenarios run the real `ballast` binary against real servers and real clients.
         .testTarget(
             name: "ScenarioTests",
-            dependencies: ["ballast", "BallastCore", "BallastTestSupport", .product(name: "NIOHTTP1", package: nio)],
+            dependencies: [
+                "ballast", "BallastCore", "BallastCodecs", "BallastTestSupport", .product(name: "NIOHTTP1", package: nio),
+            ],
             swiftSettings: strictSettings
         ),
     ]

@@ -31,9 +31,16 @@ import Testing
         try certificates.certificatePEM.write(
             to: certs.appendingPathComponent("webext.pem"), atomically: true, encoding: .utf8)
         try certificates.keyPEM.write(to: certs.appendingPathComponent("webext.key"), atomically: true, encoding: .utf8)
+        try certificates.certificatePEM.write(to: certs.appendingPathComponent("sip.pem"), atomically: true, encoding: .utf8)
+        try certificates.keyPEM.write(to: certs.appendingPathComponent("sip.key"), atomically: true, encoding: .utf8)
+        try FileManager.default.copyItem(
+            at: Self.examples.appendingPathComponent("users"), to: folder.appendingPathComponent("users"))
         let copy = folder.appendingPathComponent(file)
         try FileManager.default.copyItem(at: Self.examples.appendingPathComponent(file), to: copy)
-        _ = try ConfigLoader.load(path: copy.path)
+        let topology = try ConfigLoader.load(path: copy.path)
+        if let sip = topology.sip {
+            #expect(!(try UsersFileReader.load(settings: sip, topology: topology).users.isEmpty))
+        }
     }
 
     @Test func lyncWebServicesIsDeploymentD1() throws {

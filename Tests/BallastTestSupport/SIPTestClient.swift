@@ -31,11 +31,11 @@ public final class SIPTestClient {
     private let tag = "\(UInt32.random(in: 1...UInt32.max))"
     private var cseq: UInt32 = 0
 
-    /// A client sending to 127.0.0.1:`port` over UDP, or over TCP when `tcp` is set.
-    public init(port: Int, tcp: Bool = false, timeout: Duration = .seconds(3)) throws {
+    /// A client sending to `host`:`port` over UDP, or over TCP when `tcp` is set.
+    public init(port: Int, host: String = "127.0.0.1", tcp: Bool = false, timeout: Duration = .seconds(3)) throws {
         self.port = port
         if tcp {
-            transport = .tcp(try TestSocket(port: port, timeout: timeout))
+            transport = .tcp(try TestSocket(port: port, destination: host, timeout: timeout))
             return
         }
         let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
@@ -43,7 +43,7 @@ public final class SIPTestClient {
         let (seconds, attoseconds) = timeout.components
         var tv = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        guard TestSocket.withAddress("127.0.0.1", port: port, { connect(fd, $0, $1) }) == 0 else {
+        guard TestSocket.withAddress(host, port: port, { connect(fd, $0, $1) }) == 0 else {
             Glibc.close(fd)
             throw Failure(description: "connect: \(String(cString: strerror(errno)))")
         }
