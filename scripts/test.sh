@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests use as clients and peers: curl (HTTP/1.1 and HTTP/2), dig
-# (dnsutils), NSD as a DNS secondary, and Python for the peer-process shim.
-PACKAGES=(curl dnsutils nsd python3)
+# (dnsutils), NSD as a DNS secondary, sipsak and Net::SIP (libnet-sip-perl) as SIP phones,
+# and Python for the peer-process shim.
+PACKAGES=(curl dnsutils nsd sipsak libnet-sip-perl python3)
 missing=()
 for package in "${PACKAGES[@]}"; do dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package"); done
 if [ ${#missing[@]} -gt 0 ]; then
