@@ -80,12 +80,12 @@ public struct SIPSettings: Hashable, Sendable {
     /// Most contacts bound to one user.
     public var maxContacts: Int
 
-    /// SIP settings with Ballast's defaults unless given: failure detection 5 s and fallback
-    /// 30 s (Lync: 120 s and 240 s), nonces good for 5 minutes, MD5 then SHA-256.
+    /// SIP settings with Ballast's defaults unless given: failure detection 1 s (after the
+    /// checks' own fall) and fallback 30 s (Lync: 120 s and 240 s), nonces good for 5 minutes, MD5 then SHA-256.
     public init(
         realm: String, usersFile: String? = nil, registrationsFile: String? = nil, registrars: [Registrar] = [],
         director: [Listen] = [], certificates: [HTTPSettings.Certificate] = [],
-        failureDetection: Duration = .seconds(5), fallback: Duration = .seconds(30),
+        failureDetection: Duration = .seconds(1), fallback: Duration = .seconds(30),
         nonceLifetime: Duration = .seconds(300), algorithms: [DigestAlgorithm] = [.md5, .sha256],
         minExpires: Int = 60, maxExpires: Int = 7200, defaultExpires: Int = 3600, maxContacts: Int = 10
     ) {
