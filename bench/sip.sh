@@ -23,6 +23,7 @@ CALLS=${CALLS:-20000}
 CONCURRENCY=${CONCURRENCY:-200}
 
 source bench/lib.sh
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 need kamailio kamailio sipp sip-tester
 [ -f /usr/lib/x86_64-linux-gnu/kamailio/modules/dispatcher.so ] || need nonexistent-command kamailio-extra-modules
 build_ballast
@@ -40,7 +41,7 @@ kamailio = ["id(int,auto) username(string) domain(string) password(string) ha1(s
 sipp = ["SEQUENTIAL"]
 for i in range(1, count + 1):
     user, password = f"user{i:04d}", f"pw-user{i:04d}"
-    home = "pool-hq" if i % 2 else "pool-dr"
+    home = "pool-hq"
     ha1 = md5(f"{user}:bench.example:{password}")
     ballast += [f"  - uri: sip:{user}@bench.example", f"    home-pool: {home}", f"    ha1-md5: {ha1}",
                 f"    ha1-sha256: {sha(f'{user}:bench.example:{password}')}"]
@@ -145,8 +146,10 @@ PY
 register_rate() {
     local stat="$WORK/stat-$RANDOM.csv" start end
     start=$(date +%s.%N)
+    # One socket per registration (-t un): many phones, as the kernel spreads them over sockets.
     timeout 300 sipp "127.0.0.1:$1" -sf bench/sip/register.xml -inf "$WORK/users.csv" -m "$CALLS" -r 1000000 \
-        -l "$CONCURRENCY" -i 127.0.0.1 -p 0 -nostdin -timeout 120s -timeout_error -trace_stat -stf "$stat" -fd 1 \
+        -l "$CONCURRENCY" -t un -max_socket 1000 -i 127.0.0.1 -p 0 -nostdin -timeout 120s -timeout_error \
+        -trace_stat -stf "$stat" -fd 1 \
         >/dev/null 2>&1 || true
     end=$(date +%s.%N)
     "$PY" - "$stat" "$start" "$end" <<'PY'

@@ -6,6 +6,10 @@ public import Logging
 import Metrics
 import Synchronization
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Where a request came from and how, for Via stamping and the log.
 public struct SIPSource: Sendable {
     /// The peer's IP address as text.
@@ -374,12 +378,17 @@ public final class SIPRegistrar: Sendable {
 
     static func milliseconds() -> UInt64 { UInt64(Date().timeIntervalSince1970 * 1000) }
 
-    static func httpDate() -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "GMT")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
-        return formatter.string(from: Date())
+    /// The `Date` header value (RFC 1123, GMT), without a formatter: DateFormatter costs a
+    /// third of a REGISTER.
+    static func httpDate(_ seconds: time_t = time(nil)) -> String {
+        var clock = seconds
+        var parts = tm()
+        gmtime_r(&clock, &parts)
+        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
+            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
     }
 }
 

@@ -55,7 +55,9 @@ public final class SIPServer: Sendable {
         for (listen, pool) in settings.listeners {
             do {
                 switch listen.transport {
-                case .udp: bound.append(try await bindUDP(listen.endpoint, pool: pool))
+                case .udp:
+                    // One socket per event loop on the same address: the kernel spreads clients over them.
+                    for _ in 0..<max(1, System.coreCount) { bound.append(try await bindUDP(listen.endpoint, pool: pool)) }
                 case .tcp: bound.append(try await bindStream(listen.endpoint, pool: pool, tls: nil))
                 case .tls: bound.append(try await bindStream(listen.endpoint, pool: pool, tls: tlsContext))
                 }
@@ -88,7 +90,11 @@ public final class SIPServer: Sendable {
     private func bindUDP(_ endpoint: Endpoint, pool: String?) async throws -> any Channel {
         try await DatagramBootstrap(group: group)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            .channelOption(ChannelOptions.socket(SocketOptionLevel(SOL_SOCKET), SocketOptionName(SO_REUSEPORT)), value: 1)
             .channelOption(.datagramVectorReadMessageCount, value: 16)
+            .channelOption(.maxMessagesPerRead, value: 1)
+            // Room for bursts of registrations (the kernel caps it at net.core.rmem_max).
+            .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
             .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 16 * 8192))
             .channelInitializer { [registrar] channel in
                 channel.eventLoop.makeCompletedFuture {

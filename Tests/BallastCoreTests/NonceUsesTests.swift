@@ -15,4 +15,17 @@ struct NonceUsesTests {
         let again = uses.use("n1", nc: 1, issuedAt: 10)
         #expect(again)
     }
+
+    @Test func itStaysWithinItsCapacityAndRefusesWhatItMayHaveForgotten() {
+        var uses = NonceUses(capacity: 100)
+        for index in 0..<1000 {
+            _ = uses.use("n\(index)", nc: 1, issuedAt: UInt64(index))
+            #expect(uses.count <= 100)
+        }
+        // An old nonce it no longer remembers could be a replay.
+        let old = uses.use("n3", nc: 1, issuedAt: 3)
+        #expect(!old)
+        let fresh = uses.use("n-new", nc: 1, issuedAt: 2000)
+        #expect(fresh)
+    }
 }

@@ -208,6 +208,14 @@ struct SIPRegistrarTests {
             #expect(!after.contains("sip:alice@127.0.0.1:7010"))
             #expect(wrong.status != 0)
             #expect(!wrong.stdout.contains("completed successful"))
+            // A user homed elsewhere: the 301 names home, then backup.
+            let redirected = try runTool(
+                sipsak, ["-U", "-s", "sip:bob@127.0.0.1:\(lab.hqPort)", "-u", "bob", "-a", "secret-bob", "-x", "120", "-i",
+                    "-C", "sip:bob@127.0.0.1:7012", "-vvv", "--ignore-redirects"])
+            #expect(redirected.stdout.contains("SIP/2.0 301 Redirect request to Home Server"), "\(redirected.stdout)")
+            let home = redirected.stdout.range(of: "Contact: <sip:dr.lab.example:5061;transport=tls>;q=0.7")
+            let backup = redirected.stdout.range(of: "Contact: <sip:hq.lab.example:5061;transport=tls>;q=0.3")
+            #expect(home != nil && backup != nil && home!.lowerBound < backup!.lowerBound, "\(redirected.stdout)")
             let options = try runTool(sipsak, ["-s", "sip:127.0.0.1:\(lab.hqPort)", "-vv"])
             #expect(options.status == 0, "\(options.stdout)\(options.stderr)")
             #expect(options.stdout.contains("200 OK"))
@@ -215,7 +223,7 @@ struct SIPRegistrarTests {
         }
     }
 
-    @Test func netSIPRegistersWithDigestAndFollowsNothingElse() async throws {
+    @Test func netSIPRegistersExpiresAndUnregisters() async throws {
         try await SIPLab.with { lab in
             let script = lab.directory.appendingPathComponent("register.pl").path
             try """
@@ -224,15 +232,27 @@ struct SIPRegistrarTests {
             my $ua = Net::SIP::Simple->new(registrar => "127.0.0.1:$port", domain => 'lab.example',
                 from => "sip:$user\\@lab.example", auth => [$user, $pass], leg => '127.0.0.1:0');
             my $result = $ua->register(expires => $expires);
-            if ($result) { print "registered $result\\n"; exit 0 }
-            print "failed: " . ($ua->error || 'none') . "\\n"; exit 1;
+            if ($ua->error) { print "failed: " . $ua->error . "\\n"; exit 1 }
+            print "registered " . ($result // 0) . "\\n"; exit 0;
             """.write(toFile: script, atomically: true, encoding: .utf8)
-            let good = try runTool("/usr/bin/perl", [script, "\(lab.hqPort)", "alice", "secret-alice", "90"])
-            #expect(good.stdout.contains("registered 90"), "\(good.stdout)\(good.stderr)")
-            let wrong = try runTool("/usr/bin/perl", [script, "\(lab.hqPort)", "alice", "nope", "90"])
-            #expect(wrong.stdout.contains("403"), "\(wrong.stdout)\(wrong.stderr)")
-            let redirected = try runTool("/usr/bin/perl", [script, "\(lab.hqPort)", "bob", "secret-bob", "90"])
-            #expect(redirected.stdout.contains("301"), "\(redirected.stdout)\(redirected.stderr)")
+            func netSIP(_ user: String, _ password: String, expires: Int) throws -> String {
+                let output = try runTool("/usr/bin/perl", [script, "\(lab.hqPort)", user, password, "\(expires)"])
+                return output.stdout + output.stderr
+            }
+            #expect(try netSIP("alice", "secret-alice", expires: 90).contains("registered 90"))
+            #expect(try await lab.registrar().bindings(of: alice, at: "pool-hq").count == 1)
+            // Unregister: Expires 0.
+            #expect(try netSIP("alice", "secret-alice", expires: 0).contains("registered"))
+            #expect(try await lab.registrar().bindings(of: alice, at: "pool-hq").isEmpty)
+            // A 2-second registration lapses.
+            #expect(try netSIP("alice", "secret-alice", expires: 2).contains("registered 2"))
+            #expect(try await lab.registrar().bindings(of: alice, at: "pool-hq").count == 1)
+            let lapsed = try await eventually(timeout: .seconds(5), every: .milliseconds(100)) {
+                try await lab.registrar().bindings(of: alice, at: "pool-hq").isEmpty
+            }
+            #expect(lapsed)
+            #expect(try netSIP("alice", "nope", expires: 90).contains("403"))
+            #expect(try netSIP("bob", "secret-bob", expires: 90).contains("301"))
         }
     }
 

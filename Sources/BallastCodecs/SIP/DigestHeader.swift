@@ -18,10 +18,10 @@ public struct DigestHeader: Hashable, Sendable {
         for part in SIPSyntax.split(text.dropFirst(7), on: ",") {
             let item = part.trimmingWhitespace()
             guard !item.isEmpty else { continue }
-            guard let equals = item.firstIndex(of: "=") else { return nil }
+            guard let equals = item.utf8.firstIndex(of: UInt8(ascii: "=")) else { return nil }
             let name = item[..<equals].trimmingWhitespace().lowercased()
             guard !name.isEmpty, name.utf8.allSatisfy(SIPMessageParser.isTokenByte),
-                let value = SIPSyntax.unquote(item[item.index(after: equals)...].trimmingWhitespace())
+                let value = SIPSyntax.unquote(item[item.utf8.index(after: equals)...].trimmingWhitespace())
             else { return nil }
             if parameters[name] == nil { parameters[name] = value }
         }

@@ -97,6 +97,12 @@ public struct SIPHeader: Hashable, Sendable {
         self.value = value
     }
 
+    /// A header whose name is already in long form.
+    init(canonical name: String, value: String) {
+        self.name = name
+        self.value = value
+    }
+
     /// Headers whose value is a comma-separated list (RFC 3261 7.3.1), split into one entry each.
     static let listHeaders: Set<String> = [
         "Via", "Contact", "Route", "Record-Route", "Allow", "Supported", "Require", "Proxy-Require", "Unsupported",
@@ -109,6 +115,10 @@ public struct SIPHeader: Hashable, Sendable {
         "r": "Refer-To", "b": "Referred-By", "x": "Session-Expires", "y": "Identity", "a": "Accept-Contact",
         "j": "Reject-Contact", "d": "Request-Disposition",
     ]
+
+    /// Known names as written in their usual case, mapped to themselves: the common case
+    /// needs no lowercasing.
+    private static let exact: Set<String> = Set(known.values)
 
     private static let known: [String: String] = {
         let names = [
@@ -126,6 +136,7 @@ public struct SIPHeader: Hashable, Sendable {
 
     /// The long form of a header name: compact forms expanded, known names in their usual case.
     public static func canonicalName(_ name: String) -> String {
+        if exact.contains(name) { return name }
         let lower = name.lowercased()
         if lower.utf8.count == 1, let long = compact[lower] { return long }
         return known[lower] ?? name

@@ -124,23 +124,33 @@ public enum SIPMessageParser {
 
     private static func parseHead(_ bytes: ArraySlice<UInt8>) throws(SIPParseError) -> SIPMessage {
         guard bytes.count <= maxHeadSize else { throw SIPParseError("the header section is over \(maxHeadSize) bytes") }
+        guard !bytes.contains(where: { $0 < 32 && $0 != 9 && $0 != 10 && $0 != 13 || $0 == 127 }) else {
+            throw SIPParseError("a control character in the header section")
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw SIPParseError("the header section is not UTF-8")
+        }
         // Split on LF bytes: as Characters, CR LF is one grapheme and would not split.
         var lines: [Substring] = []
-        for raw in bytes.split(separator: 10, omittingEmptySubsequences: false) {
-            let line = raw.last == 13 ? raw.dropLast() : raw
-            guard let text = String(validating: line, as: UTF8.self) else {
-                throw SIPParseError("the header section is not UTF-8")
+        let utf8 = text.utf8
+        var start = utf8.startIndex
+        var index = utf8.startIndex
+        while true {
+            if index == utf8.endIndex || utf8[index] == 10 {
+                var end = index
+                if end > start, utf8[utf8.index(before: end)] == 13 { end = utf8.index(before: end) }
+                if text[start..<end].utf8.contains(13) { throw SIPParseError("a bare CR in the header section") }
+                lines.append(text[start..<end])
+                if index == utf8.endIndex { break }
+                start = utf8.index(after: index)
             }
-            guard !text.unicodeScalars.contains(where: { $0.value < 32 && $0 != "\t" || $0.value == 127 }) else {
-                throw SIPParseError("a control character in the header section")
-            }
-            lines.append(Substring(text))
+            index = utf8.index(after: index)
         }
         guard !lines.isEmpty else { throw SIPParseError("the message is empty") }
         let startLine = try parseStartLine(lines.removeFirst())
         var unfolded: [Substring] = []
         for line in lines {
-            if line.first == " " || line.first == "\t" {
+            if line.utf8.first == 32 || line.utf8.first == 9 {
                 guard let last = unfolded.popLast() else {
                     throw SIPParseError("the first header line starts with whitespace")
                 }
@@ -154,21 +164,21 @@ public enum SIPMessageParser {
         guard unfolded.count <= maxHeaders else { throw SIPParseError("more than \(maxHeaders) header lines") }
         var headers: [SIPHeader] = []
         for line in unfolded {
-            guard let colon = line.firstIndex(of: ":") else {
+            guard let colon = line.utf8.firstIndex(of: UInt8(ascii: ":")) else {
                 throw SIPParseError("a header line without a colon")
             }
             let name = line[..<colon].trimmingWhitespace()
             guard !name.isEmpty, name.utf8.allSatisfy(isTokenByte) else {
                 throw SIPParseError("a header name that is not a token")
             }
-            let value = line[line.index(after: colon)...].trimmingWhitespace()
-            let header = SIPHeader(name: String(name), value: String(value))
-            if SIPHeader.listHeaders.contains(header.name) {
+            let value = line[line.utf8.index(after: colon)...].trimmingWhitespace()
+            let canonical = SIPHeader.canonicalName(String(name))
+            if SIPHeader.listHeaders.contains(canonical) {
                 for part in SIPSyntax.splitList(value) {
-                    headers.append(SIPHeader(name: header.name, value: part))
+                    headers.append(SIPHeader(canonical: canonical, value: part))
                 }
             } else {
-                headers.append(header)
+                headers.append(SIPHeader(canonical: canonical, value: String(value)))
             }
         }
         return SIPMessage(startLine: startLine, headers: headers)
@@ -213,10 +223,17 @@ public enum SIPMessageParser {
 }
 
 extension Substring {
+    /// Without spaces and tabs at either end, by UTF-8 bytes.
     func trimmingWhitespace() -> Substring {
-        var result = self
-        while let first = result.first, first == " " || first == "\t" { result = result.dropFirst() }
-        while let last = result.last, last == " " || last == "\t" { result = result.dropLast() }
-        return result
+        let utf8 = self.utf8
+        var start = utf8.startIndex
+        var end = utf8.endIndex
+        while start != end, utf8[start] == 32 || utf8[start] == 9 { start = utf8.index(after: start) }
+        while end != start {
+            let before = utf8.index(before: end)
+            guard utf8[before] == 32 || utf8[before] == 9 else { break }
+            end = before
+        }
+        return self[start..<end]
     }
 }

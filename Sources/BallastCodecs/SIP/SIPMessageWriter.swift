@@ -2,19 +2,23 @@
 public enum SIPMessageWriter {
     /// The message's bytes: start line, headers, a `Content-Length` that matches the body.
     public static func encode(_ message: SIPMessage) -> [UInt8] {
-        var text: String
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(512 + message.body.count)
+        func append(_ text: String) {
+            var text = text
+            text.withUTF8 { bytes.append(contentsOf: $0) }
+        }
         switch message.startLine {
-        case .request(let method, let uri): text = "\(method) \(uri) SIP/2.0\r\n"
-        case .response(let status, let reason): text = "SIP/2.0 \(status) \(reason)\r\n"
+        case .request(let method, let uri): append("\(method) \(uri) SIP/2.0\r\n")
+        case .response(let status, let reason): append("SIP/2.0 \(status) \(reason)\r\n")
         }
         for header in message.headers where header.name != "Content-Length" {
-            text += header.name
-            text += ": "
-            text += header.value
-            text += "\r\n"
+            append(header.name)
+            bytes.append(contentsOf: [UInt8(ascii: ":"), UInt8(ascii: " ")])
+            append(header.value)
+            bytes.append(contentsOf: [13, 10])
         }
-        text += "Content-Length: \(message.body.count)\r\n\r\n"
-        var bytes = Array(text.utf8)
+        append("Content-Length: \(message.body.count)\r\n\r\n")
         bytes.append(contentsOf: message.body)
         return bytes
     }

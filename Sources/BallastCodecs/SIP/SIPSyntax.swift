@@ -3,41 +3,10 @@
 public enum SIPSyntax {
     /// Splits a comma-separated header value, ignoring commas inside quotes and `<...>`.
     public static func splitList(_ value: Substring) -> [String] {
-        var parts: [String] = []
-        var current = ""
-        var inQuotes = false
-        var inAngle = false
-        var escaped = false
-        for character in value {
-            if escaped {
-                current.append(character)
-                escaped = false
-                continue
-            }
-            switch character {
-            case "\\" where inQuotes:
-                escaped = true
-                current.append(character)
-            case "\"":
-                inQuotes.toggle()
-                current.append(character)
-            case "<" where !inQuotes:
-                inAngle = true
-                current.append(character)
-            case ">" where !inQuotes:
-                inAngle = false
-                current.append(character)
-            case "," where !inQuotes && !inAngle:
-                let part = Substring(current).trimmingWhitespace()
-                if !part.isEmpty { parts.append(String(part)) }
-                current = ""
-            default:
-                current.append(character)
-            }
+        split(value, on: ",").compactMap { part in
+            let trimmed = part.trimmingWhitespace()
+            return trimmed.isEmpty ? nil : String(trimmed)
         }
-        let part = Substring(current).trimmingWhitespace()
-        if !part.isEmpty { parts.append(String(part)) }
-        return parts
     }
 
     /// Reads `;name=value;flag` parameters; names are lowercased, quoted values unquoted.
@@ -47,9 +16,9 @@ public enum SIPSyntax {
         for piece in split(text, on: ";") {
             let trimmed = piece.trimmingWhitespace()
             guard !trimmed.isEmpty else { continue }
-            if let equals = trimmed.firstIndex(of: "=") {
+            if let equals = trimmed.utf8.firstIndex(of: UInt8(ascii: "=")) {
                 let name = trimmed[..<equals].trimmingWhitespace().lowercased()
-                guard let value = unquote(trimmed[trimmed.index(after: equals)...].trimmingWhitespace()) else {
+                guard let value = unquote(trimmed[trimmed.utf8.index(after: equals)...].trimmingWhitespace()) else {
                     return nil
                 }
                 result.append((name, value))
@@ -60,60 +29,71 @@ public enum SIPSyntax {
         return result
     }
 
-    /// Splits on a separator outside quotes and `<...>`.
-    static func split(_ text: Substring, on separator: Character) -> [Substring] {
+    /// Splits on a separator outside quotes and `<...>`. Works on UTF-8 bytes: every
+    /// delimiter is ASCII, and walking Characters costs grapheme breaking on the hot path.
+    static func split(_ text: Substring, on separator: UInt8) -> [Substring] {
         var parts: [Substring] = []
-        var start = text.startIndex
+        let utf8 = text.utf8
+        var start = utf8.startIndex
+        var index = utf8.startIndex
         var inQuotes = false
         var inAngle = false
-        var index = text.startIndex
         var escaped = false
-        while index < text.endIndex {
-            let character = text[index]
+        while index != utf8.endIndex {
+            let byte = utf8[index]
             if escaped {
                 escaped = false
-            } else if character == "\\" && inQuotes {
+            } else if byte == UInt8(ascii: "\\") && inQuotes {
                 escaped = true
-            } else if character == "\"" {
+            } else if byte == UInt8(ascii: "\"") {
                 inQuotes.toggle()
-            } else if character == "<" && !inQuotes {
+            } else if byte == UInt8(ascii: "<") && !inQuotes {
                 inAngle = true
-            } else if character == ">" && !inQuotes {
+            } else if byte == UInt8(ascii: ">") && !inQuotes {
                 inAngle = false
-            } else if character == separator && !inQuotes && !inAngle {
+            } else if byte == separator && !inQuotes && !inAngle {
                 parts.append(text[start..<index])
-                start = text.index(after: index)
+                start = utf8.index(after: index)
             }
-            index = text.index(after: index)
+            index = utf8.index(after: index)
         }
         parts.append(text[start...])
         return parts
     }
 
+    static func split(_ text: Substring, on separator: Character) -> [Substring] {
+        split(text, on: separator.asciiValue ?? 0)
+    }
+
     /// The text of a quoted string without its quotes and escapes, or the text itself when
     /// not quoted; nil for an unterminated quote.
     public static func unquote(_ text: Substring) -> String? {
-        guard text.first == "\"" else { return String(text) }
-        guard text.count >= 2, text.last == "\"" else { return nil }
-        var result = ""
+        let utf8 = text.utf8
+        guard utf8.first == UInt8(ascii: "\"") else { return String(text) }
+        guard utf8.count >= 2, utf8.last == UInt8(ascii: "\"") else { return nil }
+        var result: [UInt8] = []
+        result.reserveCapacity(utf8.count)
         var escaped = false
-        for character in text.dropFirst().dropLast() {
+        for byte in utf8.dropFirst().dropLast() {
             if escaped {
-                result.append(character)
+                result.append(byte)
                 escaped = false
-            } else if character == "\\" {
+            } else if byte == UInt8(ascii: "\\") {
                 escaped = true
-            } else if character == "\"" {
+            } else if byte == UInt8(ascii: "\"") {
                 return nil
             } else {
-                result.append(character)
+                result.append(byte)
             }
         }
-        return escaped ? nil : result
+        return escaped ? nil : String(decoding: result, as: UTF8.self)
     }
 
     /// A quoted string for a header value.
     public static func quote(_ text: String) -> String {
+        if !text.utf8.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            return "\"" + text + "\""
+        }
         var result = "\""
         for character in text {
             if character == "\"" || character == "\\" { result.append("\\") }

@@ -108,23 +108,23 @@ public struct SIPNameAddress: Hashable, Sendable, CustomStringConvertible {
         let text = Substring(text).trimmingWhitespace()
         guard !text.isEmpty else { return nil }
         if let open = Self.angleOpen(text) {
-            guard let close = text[open...].firstIndex(of: ">") else { return nil }
+            guard let close = text[open...].utf8.firstIndex(of: UInt8(ascii: ">")) else { return nil }
             let display = text[..<open].trimmingWhitespace()
             var displayName: String?
             if !display.isEmpty {
                 guard let name = SIPSyntax.unquote(display) else { return nil }
                 displayName = name
             }
-            let uri = text[text.index(after: open)..<close]
-            guard !uri.isEmpty, let parameters = SIPSyntax.parameters(text[text.index(after: close)...]) else {
+            let uri = text[text.utf8.index(after: open)..<close]
+            guard !uri.isEmpty, let parameters = SIPSyntax.parameters(text[text.utf8.index(after: close)...]) else {
                 return nil
             }
             self.init(displayName: displayName, uri: String(uri), parameters: parameters)
         } else {
             // addr-spec: the URI ends at the first semicolon; what follows are header parameters.
-            let semicolon = text.firstIndex(of: ";") ?? text.endIndex
+            let semicolon = text.utf8.firstIndex(of: UInt8(ascii: ";")) ?? text.endIndex
             let uri = text[..<semicolon]
-            guard !uri.isEmpty, !uri.contains(" "), let parameters = SIPSyntax.parameters(text[semicolon...]) else {
+            guard !uri.isEmpty, !uri.utf8.contains(32), let parameters = SIPSyntax.parameters(text[semicolon...]) else {
                 return nil
             }
             self.init(uri: String(uri), parameters: parameters)
@@ -134,12 +134,20 @@ public struct SIPNameAddress: Hashable, Sendable, CustomStringConvertible {
     private static func angleOpen(_ text: Substring) -> Substring.Index? {
         var inQuotes = false
         var escaped = false
-        for index in text.indices {
-            let character = text[index]
-            if escaped { escaped = false; continue }
-            if character == "\\" && inQuotes { escaped = true; continue }
-            if character == "\"" { inQuotes.toggle() }
-            if character == "<" && !inQuotes { return index }
+        let utf8 = text.utf8
+        var index = utf8.startIndex
+        while index != utf8.endIndex {
+            let byte = utf8[index]
+            if escaped {
+                escaped = false
+            } else if byte == UInt8(ascii: "\\") && inQuotes {
+                escaped = true
+            } else if byte == UInt8(ascii: "\"") {
+                inQuotes.toggle()
+            } else if byte == UInt8(ascii: "<") && !inQuotes {
+                return index
+            }
+            index = utf8.index(after: index)
         }
         return nil
     }

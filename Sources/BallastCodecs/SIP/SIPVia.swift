@@ -12,36 +12,39 @@ public struct SIPVia: Hashable, Sendable, CustomStringConvertible {
     /// Reads a Via value; nil when malformed.
     public init?(_ text: some StringProtocol) {
         let text = Substring(text).trimmingWhitespace()
-        let semicolon = text.firstIndex(of: ";") ?? text.endIndex
-        let head = text[..<semicolon].split(whereSeparator: { $0 == " " || $0 == "\t" })
-        guard head.count == 2 else { return nil }
-        let protocolParts = head[0].split(separator: "/", omittingEmptySubsequences: false)
-        guard protocolParts.count == 3, protocolParts[0].uppercased() == "SIP", protocolParts[1] == "2.0",
-            !protocolParts[2].isEmpty
-        else { return nil }
+        let utf8 = text.utf8
+        let semicolon = utf8.firstIndex(of: UInt8(ascii: ";")) ?? utf8.endIndex
+        // "SIP/2.0/UDP" then whitespace then sent-by.
+        let head = text[..<semicolon]
+        guard let space = head.utf8.firstIndex(where: { $0 == 32 || $0 == 9 }) else { return nil }
+        let protocolText = head[..<space]
+        let sentBy = head[space...].trimmingWhitespace()
+        guard !sentBy.isEmpty, !sentBy.utf8.contains(where: { $0 == 32 || $0 == 9 }) else { return nil }
+        let prefix = protocolText.utf8.prefix(8)
+        guard prefix.count == 8, String(decoding: prefix, as: UTF8.self).uppercased() == "SIP/2.0/" else { return nil }
+        let transport = protocolText[protocolText.utf8.index(protocolText.startIndex, offsetBy: 8)...]
+        guard !transport.isEmpty, !transport.utf8.contains(UInt8(ascii: "/")) else { return nil }
         guard let parameters = SIPSyntax.parameters(text[semicolon...]) else { return nil }
-        let sentBy = head[1]
         var host = sentBy
         var port: Int?
-        if sentBy.first == "[" {
-            guard let close = sentBy.firstIndex(of: "]") else { return nil }
+        if sentBy.utf8.first == UInt8(ascii: "[") {
+            guard let close = sentBy.utf8.firstIndex(of: UInt8(ascii: "]")) else { return nil }
             host = sentBy[...close]
-            let after = sentBy[sentBy.index(after: close)...]
+            let after = sentBy[sentBy.utf8.index(after: close)...]
             if !after.isEmpty {
-                guard after.first == ":", let value = Int(after.dropFirst()), (1...65535).contains(value) else {
-                    return nil
-                }
+                guard after.utf8.first == UInt8(ascii: ":"), let value = Int(after.dropFirst()), (1...65535).contains(value)
+                else { return nil }
                 port = value
             }
-        } else if let colon = sentBy.lastIndex(of: ":") {
+        } else if let colon = sentBy.utf8.lastIndex(of: UInt8(ascii: ":")) {
             host = sentBy[..<colon]
-            guard let value = Int(sentBy[sentBy.index(after: colon)...]), (1...65535).contains(value) else {
+            guard let value = Int(sentBy[sentBy.utf8.index(after: colon)...]), (1...65535).contains(value) else {
                 return nil
             }
             port = value
         }
         guard !host.isEmpty else { return nil }
-        self.transport = protocolParts[2].uppercased()
+        self.transport = transport.uppercased()
         self.host = String(host)
         self.port = port
         self.parameters = parameters

@@ -60,22 +60,27 @@ public struct Directory: Hashable, Sendable {
 public enum UserAddress {
     /// `sip:user@host`, host lowercased, without port or parameters; nil without a user part.
     public static func addressOfRecord(_ text: String) -> (aor: String, user: String)? {
-        guard let colon = text.firstIndex(of: ":") else { return nil }
+        // By UTF-8 bytes: every delimiter is ASCII, and this runs for every REGISTER.
+        let utf8 = text.utf8
+        guard let colon = utf8.firstIndex(of: UInt8(ascii: ":")) else { return nil }
         let scheme = text[..<colon].lowercased()
         guard scheme == "sip" || scheme == "sips" else { return nil }
-        var rest = text[text.index(after: colon)...]
-        if let cut = rest.firstIndex(where: { $0 == ";" || $0 == "?" || $0 == ">" }) { rest = rest[..<cut] }
-        guard let at = rest.lastIndex(of: "@") else { return nil }
-        let user = rest[..<at].split(separator: ":", maxSplits: 1).first.map(String.init) ?? ""
-        var host = rest[rest.index(after: at)...]
-        if host.first == "[" {
-            guard let close = host.firstIndex(of: "]") else { return nil }
+        var rest = text[utf8.index(after: colon)...]
+        if let cut = rest.utf8.firstIndex(where: { $0 == UInt8(ascii: ";") || $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: ">") }) {
+            rest = rest[..<cut]
+        }
+        guard let at = rest.utf8.lastIndex(of: UInt8(ascii: "@")) else { return nil }
+        let userInfo = rest[..<at]
+        let user = userInfo[..<(userInfo.utf8.firstIndex(of: UInt8(ascii: ":")) ?? userInfo.endIndex)]
+        var host = rest[rest.utf8.index(after: at)...]
+        if host.utf8.first == UInt8(ascii: "[") {
+            guard let close = host.utf8.firstIndex(of: UInt8(ascii: "]")) else { return nil }
             host = host[...close]
-        } else if let portColon = host.lastIndex(of: ":") {
+        } else if let portColon = host.utf8.lastIndex(of: UInt8(ascii: ":")) {
             host = host[..<portColon]
         }
-        guard !user.isEmpty, !host.isEmpty, !user.contains(" "), !host.contains(" ") else { return nil }
-        return ("sip:\(user)@\(host.lowercased())", user)
+        guard !user.isEmpty, !host.isEmpty, !user.utf8.contains(32), !host.utf8.contains(32) else { return nil }
+        return ("sip:\(user)@\(host.lowercased())", String(user))
     }
 
     /// Whether the host of an address of record is an IP address rather than a domain.
