@@ -3,6 +3,7 @@
 # generator (SIPp) and the same users.
 #
 #   bench/sip.sh              RUNS=3 USERS=1000 CALLS=20000 CONCURRENCY=200 by default
+#   CASES=failover bench/sip.sh   one case only (rate, failover)
 #
 # Cases:
 #   - REGISTER with digest authentication (REGISTER, 401, REGISTER with Authorization, 200):
@@ -21,6 +22,7 @@ RUNS=${RUNS:-3}
 USERS=${USERS:-1000}
 CALLS=${CALLS:-20000}
 CONCURRENCY=${CONCURRENCY:-200}
+CASES=${CASES:-rate failover}
 
 source bench/lib.sh
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -167,6 +169,7 @@ print(f"{ok / elapsed:.0f} {ms:.2f}")
 PY
 }
 
+if [[ " $CASES " == *" rate "* ]]; then
 log "== REGISTER with digest: $CALLS registrations, $CONCURRENCY at once, $USERS users, $RUNS runs"
 declare -a K_RATE K_LAT B_RATE B_LAT J_RATE J_LAT
 for run in $(seq 1 "$RUNS"); do
@@ -192,6 +195,8 @@ printf '%-34s %10s %12s %8s\n' "registrar" "reg/s" "avg ms" "ratio"
 printf '%-34s %10s %12s %8s\n' "kamailio (usrloc in memory)" "$KR" "$(median "${K_LAT[@]}")" "1.00"
 printf '%-34s %10s %12s %8s\n' "ballast (bindings in memory)" "$BR" "$(median "${B_LAT[@]}")" "$(ratio "$BR" "$KR")"
 printf '%-34s %10s %12s %8s\n' "ballast (bindings journalled)" "$JR" "$(median "${J_LAT[@]}")" "$(ratio "$JR" "$KR")"
+fi
+[[ " $CASES " == *" failover "* ]] || exit 0
 
 # --- failover: Kamailio dispatcher pinging with OPTIONS -------------------------------------
 K_DS=$(free_port)
@@ -209,6 +214,7 @@ loadmodule "tm.so"
 loadmodule "sl.so"
 loadmodule "pv.so"
 loadmodule "maxfwd.so"
+loadmodule "textops.so"
 loadmodule "dispatcher.so"
 loadmodule "ctl.so"
 modparam("ctl", "binrpc", "unix:$WORK/kamailio-ds.ctl")

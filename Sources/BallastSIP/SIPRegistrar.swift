@@ -124,7 +124,7 @@ public final class SIPRegistrar: Sendable {
             return answer(request, source, 400, "Bad Request (\(problem))")
         }
         let state = store.current
-        guard let settings = state.topology.sip else { return answer(request, source, 503, "Service Unavailable") }
+        guard let settings = state.sip else { return answer(request, source, 503, "Service Unavailable") }
         switch method {
         case "OPTIONS":
             var response = answer(request, source, 200, "OK")
@@ -224,7 +224,8 @@ public final class SIPRegistrar: Sendable {
     ) -> SIPMessage {
         let lost = lostPools
         let decision = RegistrarDecision.decide(
-            homePool: user.homePool, servedPool: servedPool, settings: settings, topology: state.topology, lost: lost)
+            homePool: user.homePool, servedPool: servedPool, settings: settings,
+            backupOf: { state.pool(named: $0)?.backupPool }, lost: lost)
         switch decision {
         case .notHomed:
             return answer(request, source, 404, "Not Found (no home pool with a registrar)")
@@ -416,20 +417,19 @@ struct SIPMetrics: Sendable {
     let bindings = Gauge(label: "ballast_sip_bindings")
     let lostPools = Gauge(label: "ballast_sip_lost_pools")
 
-    /// Responses by method and status, created up front so that counting takes no lock.
-    private let responses: [String: Counter] = {
-        var table: [String: Counter] = [:]
-        for method in ["REGISTER", "OPTIONS", "other"] {
-            for status in [200, 301, 400, 401, 403, 404, 405, 423, 480, 500, 503] {
-                table["\(method) \(status)"] = Counter(
-                    label: "ballast_sip_responses_total", dimensions: [("method", method), ("status", "\(status)")])
-            }
+    /// Responses by method (REGISTER, OPTIONS, other) and status, created up front so that
+    /// counting takes no lock and builds no string.
+    private let responses: [[Int: Counter]] = ["REGISTER", "OPTIONS", "other"].map { method in
+        var table: [Int: Counter] = [:]
+        for status in [200, 301, 400, 401, 403, 404, 405, 423, 480, 500, 503] {
+            table[status] = Counter(
+                label: "ballast_sip_responses_total", dimensions: [("method", method), ("status", "\(status)")])
         }
         return table
-    }()
+    }
 
     func count(method: String, status: Int) {
-        let known = method == "REGISTER" || method == "OPTIONS" ? method : "other"
-        responses["\(known) \(status)"]?.increment()
+        let index = method == "REGISTER" ? 0 : method == "OPTIONS" ? 1 : 2
+        responses[index][status]?.increment()
     }
 }

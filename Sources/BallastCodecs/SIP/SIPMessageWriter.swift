@@ -1,5 +1,12 @@
 /// Writes SIP messages to the wire and builds responses from requests.
 public enum SIPMessageWriter {
+    /// Whether a From or To value has a `tag` parameter after its address.
+    static func hasTag(_ value: String) -> Bool {
+        let utf8 = value.utf8
+        let start = utf8.lastIndex(of: UInt8(ascii: ">")) ?? utf8.startIndex
+        return value[start...].lowercased().contains(";tag=")
+    }
+
     /// The message's bytes: start line, headers, a `Content-Length` that matches the body.
     public static func encode(_ message: SIPMessage) -> [UInt8] {
         var bytes: [UInt8] = []
@@ -38,9 +45,7 @@ public enum SIPMessageWriter {
         }
         if let from = request.first("From") { response.add("From", from) }
         if var to = request.first("To") {
-            if let toTag, let address = SIPNameAddress(to), address.parameter("tag") == nil {
-                to += ";tag=\(toTag)"
-            }
+            if let toTag, !hasTag(to) { to += ";tag=\(toTag)" }
             response.add("To", to)
         }
         if let callID = request.callID { response.add("Call-ID", callID) }

@@ -25,17 +25,18 @@ public enum RegistrarDecision: Hashable, Sendable {
     case unavailable
 
     /// Decides for a user homed at `homePool` who reached the registrar of `servedPool`
-    /// (nil for a director-only listener).
+    /// (nil for a director-only listener); `backupOf` names a pool's backup pool.
     ///
     /// - At home, while the home pool is not lost: register.
     /// - At the backup of a lost home: register in resiliency mode.
     /// - Elsewhere: redirect home first (q=0.7), backup second (q=0.3), the form Lync clients
     ///   expect; once the home pool is lost, only the backup is named.
     public static func decide(
-        homePool: String?, servedPool: String?, settings: SIPSettings, topology: Topology, lost: Set<String>
+        homePool: String?, servedPool: String?, settings: SIPSettings, backupOf: (String) -> String?,
+        lost: Set<String>
     ) -> RegistrarDecision {
         guard let homePool, let home = settings.registrar(of: homePool) else { return .notHomed }
-        let backup = topology.pool(named: homePool)?.backupPool.flatMap { settings.registrar(of: $0) }
+        let backup = backupOf(homePool).flatMap { settings.registrar(of: $0) }
         let homeLost = lost.contains(homePool)
         let backupUsable = backup.map { !lost.contains($0.pool) } ?? false
         if servedPool == homePool {
@@ -50,5 +51,16 @@ public enum RegistrarDecision: Hashable, Sendable {
         var targets = [Target(uri: home.contact, q: "0.7")]
         if let backup { targets.append(Target(uri: backup.contact, q: "0.3")) }
         return .redirect(targets)
+    }
+}
+
+extension RegistrarDecision {
+    /// Decides with the backup pools of `topology`.
+    public static func decide(
+        homePool: String?, servedPool: String?, settings: SIPSettings, topology: Topology, lost: Set<String>
+    ) -> RegistrarDecision {
+        decide(
+            homePool: homePool, servedPool: servedPool, settings: settings,
+            backupOf: { topology.pool(named: $0)?.backupPool }, lost: lost)
     }
 }

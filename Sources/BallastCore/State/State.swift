@@ -51,6 +51,10 @@ public struct State: Sendable {
     public var loads: [ServerKey: ServerLoad] { storage.loads }
     /// Users and their homes.
     public var directory: Directory { storage.directory }
+    /// The SIP settings, without copying the rest of the topology (the registrar asks per request).
+    public var sip: SIPSettings? { storage.topology.sip }
+    /// The pool with this name, without copying the topology.
+    public func pool(named name: String) -> Pool? { storage.pools[name]?.pool }
 
     /// Builds a state and derives each pool's and relay's rotation.
     public init(
