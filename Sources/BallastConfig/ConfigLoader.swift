@@ -9,18 +9,20 @@ import Yams
 public enum ConfigLoader {
     /// Loads and validates the file at `path`.
     public static func load(path: String) throws(ConfigErrors) -> Topology {
-        let text: String
+        try parse(yaml: read(path, expected: "a readable YAML file; check the path given with -c"), file: path)
+    }
+
+    /// The text of a file Ballast reads, or an error saying why it cannot be read.
+    static func read(_ path: String, expected: String) throws(ConfigErrors) -> String {
         do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
+            return try String(contentsOfFile: path, encoding: .utf8)
         } catch {
             throw ConfigErrors(errors: [
                 ConfigError(
                     code: .unreadable, file: path, line: nil, column: nil, key: "",
-                    message: "cannot be read (\(Self.reason(error)))",
-                    expected: "a readable YAML file; check the path given with -c")
+                    message: "cannot be read (\(Self.reason(error)))", expected: expected)
             ])
         }
-        return try parse(yaml: text, file: path)
     }
 
     /// Parses and validates YAML text; `file` names it in errors.

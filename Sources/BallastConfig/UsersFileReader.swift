@@ -20,16 +20,8 @@ public enum UsersFileReader {
     /// Loads the users file named by `settings`, checking home pools against `topology`.
     public static func load(settings: SIPSettings, topology: Topology) throws(ConfigErrors) -> Directory {
         guard let path = settings.usersFile else { return Directory() }
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw ConfigErrors(errors: [
-                ConfigError(
-                    code: .unreadable, file: path, line: nil, column: nil, key: "", message: "cannot be read",
-                    expected: "a readable users YAML file (sip.users-file; relative paths start at the config's folder)")
-            ])
-        }
+        let text = try ConfigLoader.read(
+            path, expected: "a readable users YAML file (sip.users-file; relative paths start at the config's folder)")
         return try parse(yaml: text, file: path, settings: settings, topology: topology)
     }
 

@@ -29,12 +29,23 @@ public enum SIPSyntax {
         return result
     }
 
-    /// Splits on a separator outside quotes and `<...>`. Works on UTF-8 bytes: every
-    /// delimiter is ASCII, and walking Characters costs grapheme breaking on the hot path.
+    /// Splits on a separator outside quotes and `<...>`.
     static func split(_ text: Substring, on separator: UInt8) -> [Substring] {
         var parts: [Substring] = []
+        var rest = text
+        while let index = firstIndex(of: separator, in: rest, outsideAngles: true) {
+            parts.append(rest[..<index])
+            rest = rest[rest.utf8.index(after: index)...]
+        }
+        parts.append(rest)
+        return parts
+    }
+
+    /// The first `target` byte outside quoted strings (and outside `<...>` when
+    /// `outsideAngles`). Works on UTF-8 bytes: every delimiter is ASCII, and walking
+    /// Characters costs grapheme breaking on the hot path.
+    static func firstIndex(of target: UInt8, in text: Substring, outsideAngles: Bool) -> Substring.Index? {
         let utf8 = text.utf8
-        var start = utf8.startIndex
         var index = utf8.startIndex
         var inQuotes = false
         var inAngle = false
@@ -47,18 +58,16 @@ public enum SIPSyntax {
                 escaped = true
             } else if byte == UInt8(ascii: "\"") {
                 inQuotes.toggle()
+            } else if byte == target && !inQuotes && !(outsideAngles && inAngle) {
+                return index
             } else if byte == UInt8(ascii: "<") && !inQuotes {
                 inAngle = true
             } else if byte == UInt8(ascii: ">") && !inQuotes {
                 inAngle = false
-            } else if byte == separator && !inQuotes && !inAngle {
-                parts.append(text[start..<index])
-                start = utf8.index(after: index)
             }
             index = utf8.index(after: index)
         }
-        parts.append(text[start...])
-        return parts
+        return nil
     }
 
     static func split(_ text: Substring, on separator: Character) -> [Substring] {

@@ -132,24 +132,7 @@ public struct SIPNameAddress: Hashable, Sendable, CustomStringConvertible {
     }
 
     private static func angleOpen(_ text: Substring) -> Substring.Index? {
-        var inQuotes = false
-        var escaped = false
-        let utf8 = text.utf8
-        var index = utf8.startIndex
-        while index != utf8.endIndex {
-            let byte = utf8[index]
-            if escaped {
-                escaped = false
-            } else if byte == UInt8(ascii: "\\") && inQuotes {
-                escaped = true
-            } else if byte == UInt8(ascii: "\"") {
-                inQuotes.toggle()
-            } else if byte == UInt8(ascii: "<") && !inQuotes {
-                return index
-            }
-            index = utf8.index(after: index)
-        }
-        return nil
+        SIPSyntax.firstIndex(of: UInt8(ascii: "<"), in: text, outsideAngles: false)
     }
 
     /// The value of a parameter; `.some(nil)` for a flag.
