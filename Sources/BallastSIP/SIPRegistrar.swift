@@ -18,6 +18,9 @@ public struct SIPSource: Sendable {
     public var port: Int
     /// The transport it arrived on.
     public var transport: SIPSettings.Transport
+    /// The request's top Via and To, read once when the request is checked.
+    var topVia: SIPVia?
+    var to: SIPNameAddress?
 
     /// A source.
     public init(host: String, port: Int, transport: SIPSettings.Transport) {
@@ -120,8 +123,13 @@ public final class SIPRegistrar: Sendable {
     public func respond(to request: SIPMessage, from source: SIPSource, servedPool: String?) -> SIPMessage? {
         guard case .request(let method, _) = request.startLine else { return nil }
         if method == "ACK" { return nil }
-        if let problem = Self.missingHeaders(request, method: method) {
-            return answer(request, source, 400, "Bad Request (\(problem))")
+        var source = source
+        switch Self.checkHeaders(request, method: method) {
+        case .failure(let problem):
+            return answer(request, source, 400, "Bad Request (\(problem.description))")
+        case .success(let (via, to)):
+            source.topVia = via
+            source.to = to
         }
         let state = store.current
         guard let settings = state.sip else { return answer(request, source, 503, "Service Unavailable") }
@@ -155,7 +163,7 @@ public final class SIPRegistrar: Sendable {
     private func register(
         _ request: SIPMessage, source: SIPSource, servedPool: String?, state: State, settings: SIPSettings
     ) -> SIPMessage {
-        guard let to = request.first("To").flatMap({ SIPNameAddress($0) }),
+        guard let to = source.to ?? request.first("To").flatMap({ SIPNameAddress($0) }),
             let (aor, toUser) = UserAddress.addressOfRecord(to.uri)
         else {
             return answer(request, source, 400, "Bad Request (To is not a SIP URI with a user)")
@@ -353,7 +361,7 @@ public final class SIPRegistrar: Sendable {
         metrics.count(method: request.method ?? "", status: status)
         var response = SIPMessageWriter.response(
             to: request, status: status, reason: reason, toTag: Self.tag(for: request), sourceHost: source.host,
-            sourcePort: source.port)
+            sourcePort: source.port, topVia: source.topVia)
         response.add("Server", serverHeader)
         return response
     }
@@ -366,13 +374,20 @@ public final class SIPRegistrar: Sendable {
         return hasher.value
     }
 
-    static func missingHeaders(_ request: SIPMessage, method: String) -> String? {
-        guard let via = request.first("Via"), SIPVia(via) != nil else { return "no valid Via" }
-        guard let from = request.first("From"), SIPNameAddress(from) != nil else { return "no valid From" }
-        guard let to = request.first("To"), SIPNameAddress(to) != nil else { return "no valid To" }
-        guard request.callID?.isEmpty == false else { return "no Call-ID" }
-        guard let cseq = request.cseq, cseq.method == method else { return "no CSeq for \(method)" }
-        return nil
+    /// The top Via and the To of a request that has every mandatory header, or what is missing.
+    static func checkHeaders(_ request: SIPMessage, method: String) -> Result<(SIPVia, SIPNameAddress), SIPParseError> {
+        guard let via = request.first("Via").flatMap({ SIPVia($0) }) else { return .failure(SIPParseError("no valid Via")) }
+        guard let from = request.first("From"), SIPNameAddress(from) != nil else {
+            return .failure(SIPParseError("no valid From"))
+        }
+        guard let to = request.first("To").flatMap({ SIPNameAddress($0) }) else {
+            return .failure(SIPParseError("no valid To"))
+        }
+        guard request.callID?.isEmpty == false else { return .failure(SIPParseError("no Call-ID")) }
+        guard let cseq = request.cseq, cseq.method == method else {
+            return .failure(SIPParseError("no CSeq for \(method)"))
+        }
+        return .success((via, to))
     }
 
     static func unixNow() -> Double { Date().timeIntervalSince1970 }

@@ -36,10 +36,10 @@ final class SIPLab: @unchecked Sendable {
         let dr = try await TestSIPServer.start(group: group)
         frontEnds = ["hq": hq, "dr": dr]
         frontEndPorts = ["hq": hq.port, "dr": dr.port]
-        hqPort = Ports.free()
+        hqPort = Ports.freeForTCPAndUDP()
         hqTLSPort = Ports.free()
-        drPort = Ports.free()
-        directorPort = Ports.free()
+        drPort = Ports.freeForTCPAndUDP()
+        directorPort = Ports.freeForTCPAndUDP()
         let certificates = try TestCertificates(names: ["sip.lab.example"])
         try certificates.certificatePEM.write(
             to: directory.appendingPathComponent("sip.pem"), atomically: true, encoding: .utf8)

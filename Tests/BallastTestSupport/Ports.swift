@@ -19,6 +19,17 @@ public enum Ports {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
+    /// A port free for both TCP and UDP on 127.0.0.1 (SIP and DNS listen on both).
+    public static func freeForTCPAndUDP() -> Int {
+        for _ in 0..<50 {
+            let port = free()
+            let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+            defer { close(fd) }
+            if TestSocket.withAddress("127.0.0.1", port: port, { bind(fd, $0, $1) }) == 0 { return port }
+        }
+        return free()
+    }
+
     /// The inode of the socket listening on 127.0.0.1:`port`, from /proc/net/tcp: the same
     /// inode before and after a reload means the same listening socket. The kernel writes
     /// that file in pieces while sockets come and go, so a read can miss a line; a few

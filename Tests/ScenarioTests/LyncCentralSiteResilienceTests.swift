@@ -22,17 +22,18 @@ import Testing
         try certificates.keyPEM.write(to: certs.appendingPathComponent("sip.key"), atomically: true, encoding: .utf8)
         let users = Self.examples.appendingPathComponent("users/lync-central-site-resilience.yaml").path
 
-        let fePort = Ports.free()
-        let hqPort = Ports.free()
-        let drPort = Ports.free()
-        let directorPort = Ports.free()
-        let dnsPort = Ports.free()
+        let fePort = Ports.freeForTCPAndUDP()
+        let hqPort = Ports.freeForTCPAndUDP()
+        let drPort = Ports.freeForTCPAndUDP()
+        let directorPort = Ports.freeForTCPAndUDP()
+        let dnsPort = Ports.freeForTCPAndUDP()
         var config = try String(contentsOf: Self.examples.appendingPathComponent("lync-central-site-resilience.yaml"), encoding: .utf8)
         for (from, to) in [
             ("10.0.1.53:53", "127.0.0.1:\(dnsPort)"),
-            ("10.0.1.10:5061", "127.0.0.110:\(hqPort + 0)"), ("10.0.1.10:5060", "127.0.0.110:\(hqPort)"),
-            ("10.0.2.10:5061", "127.0.0.120:\(drPort + 0)"), ("10.0.2.10:5060", "127.0.0.120:\(drPort)"),
-            ("10.0.1.9:5061", "127.0.0.109:\(directorPort)"), ("10.0.1.9:5060", "127.0.0.109:\(directorPort)"),
+            // TLS one port above TCP and UDP: on loopback each needs a port of its own here.
+            ("10.0.1.10:5061", "127.0.0.110:\(hqPort + 1)"), ("10.0.1.10:5060", "127.0.0.110:\(hqPort)"),
+            ("10.0.2.10:5061", "127.0.0.120:\(drPort + 1)"), ("10.0.2.10:5060", "127.0.0.120:\(drPort)"),
+            ("10.0.1.9:5061", "127.0.0.109:\(directorPort + 1)"), ("10.0.1.9:5060", "127.0.0.109:\(directorPort)"),
             ("10.0.1.11", "127.0.0.111"), ("10.0.1.12", "127.0.0.112"), ("10.0.2.11", "127.0.0.121"),
             ("10.0.2.12", "127.0.0.122"),
             // The sample front ends speak SIP over UDP and TCP, not TLS.
@@ -43,10 +44,6 @@ import Testing
         ] {
             config = config.replacingOccurrences(of: from, with: to)
         }
-        // One port serves TLS and TCP on the same address in the example; on loopback TLS moves by one.
-        config = config.replacingOccurrences(of: "tls://127.0.0.110:\(hqPort)", with: "tls://127.0.0.110:\(hqPort + 1)")
-            .replacingOccurrences(of: "tls://127.0.0.120:\(drPort)", with: "tls://127.0.0.120:\(drPort + 1)")
-            .replacingOccurrences(of: "tls://127.0.0.109:\(directorPort)", with: "tls://127.0.0.109:\(directorPort + 1)")
 
         let frontEnds = FrontEnds(port: fePort)
         defer { frontEnds.stopAll() }

@@ -65,19 +65,25 @@ public struct NonceSigner: Sendable {
         case forged
     }
 
-    private let key: SymmetricKey
+    /// HMAC state with the key already mixed in: copying it per nonce skips the key schedule.
+    private let keyed: HMAC<SHA256>
 
     /// A signer with this key (32 random bytes unless given).
     public init(key: [UInt8]? = nil) {
-        self.key = key.map { SymmetricKey(data: $0) } ?? SymmetricKey(size: .bits256)
+        keyed = HMAC<SHA256>(key: key.map { SymmetricKey(data: $0) } ?? SymmetricKey(size: .bits256))
+    }
+
+    private func mac(_ material: [UInt8]) -> [UInt8] {
+        var hmac = keyed
+        hmac.update(data: material)
+        return Array(hmac.finalize())
     }
 
     /// A new nonce issued at `now` (milliseconds since 1970): 16 hex of time, 16 of random, 32 of MAC.
     public func issue(now: UInt64) -> String {
         var material = withUnsafeBytes(of: now.bigEndian) { Array($0) }
         material += withUnsafeBytes(of: UInt64.random(in: 0...UInt64.max).bigEndian) { Array($0) }
-        let mac = HMAC<SHA256>.authenticationCode(for: material, using: key)
-        return Digest.hex(material) + Digest.hex(Array(mac).prefix(16))
+        return Digest.hex(material) + Digest.hex(mac(material).prefix(16))
     }
 
     /// Checks a nonce at `now` against `lifetime` milliseconds.
@@ -85,8 +91,7 @@ public struct NonceSigner: Sendable {
         let utf8 = Array(nonce.utf8)
         guard utf8.count == 64, let bytes = Self.unhex(utf8) else { return .forged }
         let material = Array(bytes[0..<16])
-        let mac = Array(HMAC<SHA256>.authenticationCode(for: material, using: key)).prefix(16)
-        guard Digest.constantTimeEqual(Digest.hex(mac), String(decoding: utf8[32...], as: UTF8.self)) else {
+        guard Digest.constantTimeEqual(Digest.hex(mac(material).prefix(16)), String(decoding: utf8[32...], as: UTF8.self)) else {
             return .forged
         }
         let issuedAt = material[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }

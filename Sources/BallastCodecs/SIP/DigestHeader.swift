@@ -11,15 +11,17 @@ public struct DigestHeader: Hashable, Sendable {
     /// the list is malformed.
     public init?(_ text: some StringProtocol) {
         let text = Substring(text).trimmingWhitespace()
-        guard text.count > 6, text.prefix(6).lowercased() == "digest",
-            text.dropFirst(6).first == " " || text.dropFirst(6).first == "\t"
+        let utf8 = text.utf8
+        guard utf8.count > 7, let space = utf8.firstIndex(where: { $0 == 32 || $0 == 9 }),
+            SIPSyntax.lowercased(text[..<space]) == "digest"
         else { return nil }
         var parameters: [String: String] = [:]
-        for part in SIPSyntax.split(text.dropFirst(7), on: ",") {
+        parameters.reserveCapacity(12)
+        for part in SIPSyntax.split(text[utf8.index(after: space)...], on: UInt8(ascii: ",")) {
             let item = part.trimmingWhitespace()
             guard !item.isEmpty else { continue }
             guard let equals = item.utf8.firstIndex(of: UInt8(ascii: "=")) else { return nil }
-            let name = item[..<equals].trimmingWhitespace().lowercased()
+            let name = SIPSyntax.lowercased(item[..<equals].trimmingWhitespace())
             guard !name.isEmpty, name.utf8.allSatisfy(SIPMessageParser.isTokenByte),
                 let value = SIPSyntax.unquote(item[item.utf8.index(after: equals)...].trimmingWhitespace())
             else { return nil }

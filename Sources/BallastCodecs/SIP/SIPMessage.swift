@@ -75,9 +75,12 @@ public struct SIPMessage: Hashable, Sendable {
     /// The `CSeq` number and method, when well formed.
     public var cseq: (number: UInt32, method: String)? {
         guard let value = first("CSeq") else { return nil }
-        let parts = value.split(whereSeparator: { $0 == " " || $0 == "\t" })
-        guard parts.count == 2, let number = UInt32(parts[0]) else { return nil }
-        return (number, String(parts[1]))
+        let text = Substring(value)
+        guard let space = text.utf8.firstIndex(where: { $0 == 32 || $0 == 9 }), let number = UInt32(text[..<space])
+        else { return nil }
+        let method = text[space...].trimmingWhitespace()
+        guard !method.isEmpty, !method.utf8.contains(where: { $0 == 32 || $0 == 9 }) else { return nil }
+        return (number, String(method))
     }
 
     /// The `Call-ID`.
@@ -133,6 +136,29 @@ public struct SIPHeader: Hashable, Sendable {
         ]
         return Dictionary(uniqueKeysWithValues: names.map { ($0.lowercased(), $0) })
     }()
+
+    /// Every spelling the parser meets often (usual case, lowercase, compact) with its long
+    /// form and whether its value is a list: one lookup per header line.
+    private static let spellings: [String: (canonical: String, isList: Bool)] = {
+        var table: [String: (canonical: String, isList: Bool)] = [:]
+        for canonical in known.values {
+            let entry = (canonical, listHeaders.contains(canonical))
+            table[canonical] = entry
+            table[canonical.lowercased()] = entry
+        }
+        for (short, canonical) in compact {
+            table[short] = (canonical, listHeaders.contains(canonical))
+            table[short.uppercased()] = (canonical, listHeaders.contains(canonical))
+        }
+        return table
+    }()
+
+    /// The long form of a header name and whether its value is a comma-separated list.
+    static func lookup(_ name: String) -> (canonical: String, isList: Bool) {
+        if let entry = spellings[name] { return entry }
+        let canonical = canonicalName(name)
+        return (canonical, listHeaders.contains(canonical))
+    }
 
     /// The long form of a header name: compact forms expanded, known names in their usual case.
     public static func canonicalName(_ name: String) -> String {

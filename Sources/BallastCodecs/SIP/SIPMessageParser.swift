@@ -124,8 +124,20 @@ public enum SIPMessageParser {
 
     private static func parseHead(_ bytes: ArraySlice<UInt8>) throws(SIPParseError) -> SIPMessage {
         guard bytes.count <= maxHeadSize else { throw SIPParseError("the header section is over \(maxHeadSize) bytes") }
-        guard !bytes.contains(where: { $0 < 32 && $0 != 9 && $0 != 10 && $0 != 13 || $0 == 127 }) else {
-            throw SIPParseError("a control character in the header section")
+        // One pass: no control characters but tab, and CR only before LF.
+        var position = bytes.startIndex
+        while position < bytes.endIndex {
+            let byte = bytes[position]
+            if byte < 32 || byte == 127 {
+                if byte == 13 {
+                    guard position + 1 < bytes.endIndex, bytes[position + 1] == 10 else {
+                        throw SIPParseError("a bare CR in the header section")
+                    }
+                } else if byte != 9 && byte != 10 {
+                    throw SIPParseError("a control character in the header section")
+                }
+            }
+            position += 1
         }
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw SIPParseError("the header section is not UTF-8")
@@ -139,7 +151,6 @@ public enum SIPMessageParser {
             if index == utf8.endIndex || utf8[index] == 10 {
                 var end = index
                 if end > start, utf8[utf8.index(before: end)] == 13 { end = utf8.index(before: end) }
-                if text[start..<end].utf8.contains(13) { throw SIPParseError("a bare CR in the header section") }
                 lines.append(text[start..<end])
                 if index == utf8.endIndex { break }
                 start = utf8.index(after: index)
@@ -172,8 +183,8 @@ public enum SIPMessageParser {
                 throw SIPParseError("a header name that is not a token")
             }
             let value = line[line.utf8.index(after: colon)...].trimmingWhitespace()
-            let canonical = SIPHeader.canonicalName(String(name))
-            if SIPHeader.listHeaders.contains(canonical) {
+            let (canonical, isList) = SIPHeader.lookup(String(name))
+            if isList {
                 for part in SIPSyntax.splitList(value) {
                     headers.append(SIPHeader(canonical: canonical, value: part))
                 }
@@ -185,26 +196,36 @@ public enum SIPMessageParser {
     }
 
     private static func parseStartLine(_ line: Substring) throws(SIPParseError) -> SIPMessage.StartLine {
+        let utf8 = line.utf8
+        let firstSpace = utf8.firstIndex(of: 32)
         if line.hasPrefix("SIP/") {
-            let parts = line.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
-            guard parts.count >= 2, parts[0] == "SIP/2.0" else {
+            guard let firstSpace, line[..<firstSpace] == "SIP/2.0" else {
                 throw SIPParseError("a status line that is not SIP/2.0")
             }
-            guard parts[1].utf8.count == 3, let status = Int(parts[1]), (100...699).contains(status) else {
+            let rest = line[utf8.index(after: firstSpace)...]
+            let secondSpace = rest.utf8.firstIndex(of: 32) ?? rest.endIndex
+            let code = rest[..<secondSpace]
+            guard code.utf8.count == 3, let status = Int(code), (100...699).contains(status) else {
                 throw SIPParseError("a status code that is not three digits from 100 to 699")
             }
-            return .response(status: status, reason: parts.count == 3 ? String(parts[2]) : "")
+            let reason = secondSpace == rest.endIndex ? "" : String(rest[rest.utf8.index(after: secondSpace)...])
+            return .response(status: status, reason: reason)
         }
-        let parts = line.split(separator: " ", omittingEmptySubsequences: false)
-        guard parts.count == 3 else { throw SIPParseError("a request line that is not METHOD URI SIP/2.0") }
-        guard parts[2] == "SIP/2.0" else { throw SIPParseError("a request line whose version is not SIP/2.0") }
-        guard !parts[0].isEmpty, parts[0].utf8.allSatisfy(isTokenByte) else {
+        guard let firstSpace, let secondSpace = line[utf8.index(after: firstSpace)...].utf8.firstIndex(of: 32) else {
+            throw SIPParseError("a request line that is not METHOD URI SIP/2.0")
+        }
+        let method = line[..<firstSpace]
+        let uri = line[utf8.index(after: firstSpace)..<secondSpace]
+        let version = line[utf8.index(after: secondSpace)...]
+        guard !version.utf8.contains(32) else { throw SIPParseError("a request line that is not METHOD URI SIP/2.0") }
+        guard version == "SIP/2.0" else { throw SIPParseError("a request line whose version is not SIP/2.0") }
+        guard !method.isEmpty, method.utf8.allSatisfy(isTokenByte) else {
             throw SIPParseError("a method that is not a token")
         }
-        guard !parts[1].isEmpty, parts[1].contains(":"), parts[1].utf8.allSatisfy({ $0 > 32 && $0 < 127 }) else {
+        guard !uri.isEmpty, uri.utf8.contains(UInt8(ascii: ":")), uri.utf8.allSatisfy({ $0 > 32 && $0 < 127 }) else {
             throw SIPParseError("a request URI that is not an absolute URI")
         }
-        return .request(method: String(parts[0]), uri: String(parts[1]))
+        return .request(method: String(method), uri: String(uri))
     }
 
     /// RFC 3261 token characters.

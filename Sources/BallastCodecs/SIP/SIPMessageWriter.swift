@@ -2,9 +2,15 @@
 public enum SIPMessageWriter {
     /// Whether a From or To value has a `tag` parameter after its address.
     static func hasTag(_ value: String) -> Bool {
-        let utf8 = value.utf8
-        let start = utf8.lastIndex(of: UInt8(ascii: ">")) ?? utf8.startIndex
-        return value[start...].lowercased().contains(";tag=")
+        let utf8 = Array(value.utf8)
+        let start = (utf8.lastIndex(of: UInt8(ascii: ">")) ?? -1) + 1
+        let pattern = Array(";tag=".utf8)
+        guard utf8.count - start >= pattern.count else { return false }
+        for offset in start...(utf8.count - pattern.count) {
+            // ASCII case folding: setting 0x20 lowercases letters and leaves ";" and "=" alone.
+            if (0..<pattern.count).allSatisfy({ utf8[offset + $0] | 0x20 == pattern[$0] | 0x20 }) { return true }
+        }
+        return false
     }
 
     /// The message's bytes: start line, headers, a `Content-Length` that matches the body.
@@ -32,12 +38,14 @@ public enum SIPMessageWriter {
 
     /// A response to `request` (RFC 3261 8.2.6): Via, From, Call-ID and CSeq copied, the
     /// top Via stamped with the source address, To copied with `toTag` added when it has none.
+    /// `topVia`, when the caller has read it already, saves reading it again.
     public static func response(
-        to request: SIPMessage, status: Int, reason: String, toTag: String?, sourceHost: String, sourcePort: Int
+        to request: SIPMessage, status: Int, reason: String, toTag: String?, sourceHost: String, sourcePort: Int,
+        topVia: SIPVia? = nil
     ) -> SIPMessage {
         var response = SIPMessage(startLine: .response(status: status, reason: reason))
         for (index, via) in request.all("Via").enumerated() {
-            if index == 0, let parsed = SIPVia(via) {
+            if index == 0, let parsed = topVia ?? SIPVia(via) {
                 response.add("Via", parsed.stamped(sourceHost: sourceHost, sourcePort: sourcePort).description)
             } else {
                 response.add("Via", via)

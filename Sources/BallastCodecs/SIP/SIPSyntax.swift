@@ -17,13 +17,13 @@ public enum SIPSyntax {
             let trimmed = piece.trimmingWhitespace()
             guard !trimmed.isEmpty else { continue }
             if let equals = trimmed.utf8.firstIndex(of: UInt8(ascii: "=")) {
-                let name = trimmed[..<equals].trimmingWhitespace().lowercased()
+                let name = lowercased(trimmed[..<equals].trimmingWhitespace())
                 guard let value = unquote(trimmed[trimmed.utf8.index(after: equals)...].trimmingWhitespace()) else {
                     return nil
                 }
                 result.append((name, value))
             } else {
-                result.append((trimmed.lowercased(), nil))
+                result.append((lowercased(trimmed), nil))
             }
         }
         return result
@@ -96,6 +96,11 @@ public enum SIPSyntax {
             }
         }
         return escaped ? nil : String(decoding: result, as: UTF8.self)
+    }
+
+    /// ASCII lowercase; no work beyond a scan when the text has no capital (the usual case).
+    static func lowercased(_ text: Substring) -> String {
+        text.utf8.contains(where: { $0 >= 65 && $0 <= 90 }) ? text.lowercased() : String(text)
     }
 
     /// A quoted string for a header value.
