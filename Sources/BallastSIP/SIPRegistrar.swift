@@ -219,8 +219,10 @@ public final class SIPRegistrar: Sendable {
         guard fresh else { return challenge(request, source, settings, now: now, stale: true) }
         // A client that names the registrar by IP address (sip:alice@10.0.0.5) means its own
         // user there, as phones configured with an IP for a domain do.
-        let byAddress = UserAddress.isAddressLiteral(aor) && UserAddress.addressOfRecord(user.sipURI)?.user == toUser
-        guard user.sipURI == aor || byAddress else {
+        guard
+            user.sipURI == aor
+                || (UserAddress.isAddressLiteral(aor) && UserAddress.addressOfRecord(user.sipURI)?.user == toUser)
+        else {
             return answer(request, source, 403, "Forbidden (\(username) may not register \(aor))")
         }
         return decide(request, source: source, user: user, aor: user.sipURI, servedPool: servedPool, state: state, settings: settings)
