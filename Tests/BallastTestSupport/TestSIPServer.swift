@@ -18,10 +18,23 @@ public final class TestSIPServer: Sendable {
         self.port = channel.localAddress?.port ?? 0
     }
 
-    /// Starts one on `host`:`port` (0 for any free port).
+    /// Starts one on `host`:`port` (0 for a port free for both UDP and TCP).
     public static func start(host: String = "127.0.0.1", port: Int = 0, group: any EventLoopGroup) async throws
         -> TestSIPServer
     {
+        // A port chosen here may be taken by the time both sockets bind: try a few.
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try await bind(host: host, port: port == 0 ? Ports.freeForTCPAndUDP() : port, group: group)
+            } catch where port == 0 && attempt < 5 {
+                continue
+            }
+        }
+    }
+
+    private static func bind(host: String, port: Int, group: any EventLoopGroup) async throws -> TestSIPServer {
         let channel = try await DatagramBootstrap(group: group)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
             .channelInitializer { channel in
@@ -30,7 +43,6 @@ public final class TestSIPServer: Sendable {
                 }
             }
             .bind(host: host, port: port).get()
-        let bound = channel.localAddress?.port ?? port
         do {
             let tcp = try await ServerBootstrap(group: group)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -39,7 +51,7 @@ public final class TestSIPServer: Sendable {
                         try channel.pipeline.syncOperations.addHandler(TestSIPStreamResponder())
                     }
                 }
-                .bind(host: host, port: bound).get()
+                .bind(host: host, port: port).get()
             return TestSIPServer(channel: channel, tcpChannel: tcp)
         } catch {
             try? await channel.close()
