@@ -163,9 +163,7 @@ public final class SIPRegistrar: Sendable {
     private func register(
         _ request: SIPMessage, source: SIPSource, servedPool: String?, state: State, settings: SIPSettings
     ) -> SIPMessage {
-        guard let to = source.to ?? request.first("To").flatMap({ SIPNameAddress($0) }),
-            let (aor, toUser) = UserAddress.addressOfRecord(to.uri)
-        else {
+        guard let to = source.to ?? request.first("To").flatMap({ SIPNameAddress($0) }) else {
             return answer(request, source, 400, "Bad Request (To is not a SIP URI with a user)")
         }
         let now = Self.milliseconds()
@@ -217,6 +215,9 @@ public final class SIPRegistrar: Sendable {
             return tables.nonceUses.use(nonce, nc: count, issuedAt: issuedAt)
         }
         guard fresh else { return challenge(request, source, settings, now: now, stale: true) }
+        guard let (aor, toUser) = UserAddress.addressOfRecord(to.uri) else {
+            return answer(request, source, 400, "Bad Request (To is not a SIP URI with a user)")
+        }
         // A client that names the registrar by IP address (sip:alice@10.0.0.5) means its own
         // user there, as phones configured with an IP for a domain do.
         guard

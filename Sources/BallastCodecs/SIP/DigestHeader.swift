@@ -1,11 +1,18 @@
 /// The parameters of a `Digest` Authorization or WWW-Authenticate value (RFC 7616, RFC 8760),
 /// read without trusting them: names lowercased, quoted values unquoted.
 public struct DigestHeader: Hashable, Sendable {
+    /// Parameters in order, names lowercased; a handful, so a list beats a dictionary.
+    private var pairs: [(name: String, value: String)]
+
     /// Parameters by lowercased name; the first of a repeated name wins.
-    public var parameters: [String: String]
+    public var parameters: [String: String] {
+        Dictionary(pairs.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
+    }
 
     /// Parameters from a dictionary.
-    public init(parameters: [String: String]) { self.parameters = parameters }
+    public init(parameters: [String: String]) {
+        pairs = parameters.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
 
     /// Reads `Digest name=value, name="value", ...`; nil when the scheme is not Digest or
     /// the list is malformed.
@@ -15,8 +22,8 @@ public struct DigestHeader: Hashable, Sendable {
         guard utf8.count > 7, let space = utf8.firstIndex(where: { $0 == 32 || $0 == 9 }),
             SIPSyntax.lowercased(text[..<space]) == "digest"
         else { return nil }
-        var parameters: [String: String] = [:]
-        parameters.reserveCapacity(12)
+        var pairs: [(name: String, value: String)] = []
+        pairs.reserveCapacity(12)
         for part in SIPSyntax.split(text[utf8.index(after: space)...], on: UInt8(ascii: ",")) {
             let item = part.trimmingWhitespace()
             guard !item.isEmpty else { continue }
@@ -25,13 +32,16 @@ public struct DigestHeader: Hashable, Sendable {
             guard !name.isEmpty, name.utf8.allSatisfy(SIPMessageParser.isTokenByte),
                 let value = SIPSyntax.unquote(item[item.utf8.index(after: equals)...].trimmingWhitespace())
             else { return nil }
-            if parameters[name] == nil { parameters[name] = value }
+            if !pairs.contains(where: { $0.name == name }) { pairs.append((name, value)) }
         }
-        self.parameters = parameters
+        self.pairs = pairs
     }
 
     /// A parameter's value.
-    public subscript(_ name: String) -> String? { parameters[name] }
+    public subscript(_ name: String) -> String? { pairs.first { $0.name == name }?.value }
+
+    public static func == (lhs: DigestHeader, rhs: DigestHeader) -> Bool { lhs.parameters == rhs.parameters }
+    public func hash(into hasher: inout Hasher) { hasher.combine(parameters) }
 
     /// A challenge value: `Digest realm="...", nonce="...", algorithm=..., qop="auth"[, stale=true]`.
     public static func challenge(realm: String, nonce: String, algorithm: String, opaque: String? = nil,

@@ -2,15 +2,22 @@
 public enum SIPMessageWriter {
     /// Whether a From or To value has a `tag` parameter after its address.
     static func hasTag(_ value: String) -> Bool {
-        let utf8 = Array(value.utf8)
-        let start = (utf8.lastIndex(of: UInt8(ascii: ">")) ?? -1) + 1
-        let pattern = Array(";tag=".utf8)
-        guard utf8.count - start >= pattern.count else { return false }
-        for offset in start...(utf8.count - pattern.count) {
-            // ASCII case folding: setting 0x20 lowercases letters and leaves ";" and "=" alone.
-            if (0..<pattern.count).allSatisfy({ utf8[offset + $0] | 0x20 == pattern[$0] | 0x20 }) { return true }
+        var value = value
+        return value.withUTF8 { utf8 in
+            let start = (utf8.lastIndex(of: UInt8(ascii: ">")) ?? -1) + 1
+            let pattern: [UInt8] = Array(";tag=".utf8)
+            guard utf8.count - start >= pattern.count else { return false }
+            for offset in start...(utf8.count - pattern.count) {
+                // ASCII case folding: setting 0x20 lowercases letters and leaves ";" and "=" alone.
+                var match = true
+                for index in 0..<pattern.count where utf8[offset + index] | 0x20 != pattern[index] | 0x20 {
+                    match = false
+                    break
+                }
+                if match { return true }
+            }
+            return false
         }
-        return false
     }
 
     /// The message's bytes: start line, headers, a `Content-Length` that matches the body.
