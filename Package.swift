@@ -193,6 +193,7 @@ let package = Package(
             dependencies: [
                 "BallastCore",
                 "BallastCodecs",
+                "BallastSIP",
                 "BallastConfig",
                 "BallastNode",
                 "BallastAdmin",
@@ -216,6 +217,7 @@ let package = Package(
             dependencies: [
                 "BallastCore",
                 "BallastConfig",
+                "BallastSIP",
                 "BallastCodecs",
                 "BallastNode",
                 .product(name: "Logging", package: "swift-log"),
@@ -239,7 +241,7 @@ let package = Package(
         .testTarget(
             name: "BallastHealthChecksTests",
             dependencies: [
-                "BallastHealthChecks", "BallastCore", "BallastTestSupport",
+                "BallastHealthChecks", "BallastCore", "BallastSIP", "BallastTestSupport",
                 .product(name: "NIOCore", package: nio),
                 .product(name: "NIOPosix", package: nio),
                 .product(name: "Logging", package: "swift-log"),

@@ -149,13 +149,12 @@ public final class SIPRegistrar: Sendable {
         }
     }
 
-    /// A 400 for bytes that are not a SIP message, when enough of it can be read to reply.
-    public func badRequest(_ bytes: [UInt8], reason: SIPParseError, from source: SIPSource) -> SIPMessage? {
+    /// Counts and logs (one line) bytes that are not a SIP message; the listener drops them or closes.
+    public func reportMalformed(_ reason: SIPParseError, from source: SIPSource) {
         metrics.malformed.increment()
         logger.info(
             "sip message malformed",
             metadata: ["client": "\(source.host):\(source.port)", "transport": "\(source.transport)", "reason": "\(reason)"])
-        return nil
     }
 
     // MARK: REGISTER

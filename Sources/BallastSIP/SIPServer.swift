@@ -169,7 +169,7 @@ final class SIPDatagramHandler: ChannelInboundHandler {
         do {
             message = try SIPMessageParser.parse(datagram: bytes)
         } catch {
-            _ = registrar.badRequest(bytes, reason: error, from: source)
+            registrar.reportMalformed(error, from: source)
             return
         }
         guard let response = registrar.respond(to: message, from: source, servedPool: pool) else { return }
@@ -191,12 +191,13 @@ struct SIPStreamDecoder: ByteToMessageDecoder {
 
     mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         let view = buffer.readableBytesView
+        // Copy out only once a head can be whole: a message trickling in is not copied per segment.
+        guard Self.containsEmptyLine(view) || view.count > SIPMessageParser.maxHeadSize else { return .needMoreData }
         let bytes = Array(view)
         do {
             guard let length = try SIPMessageParser.frameLength(bytes[...]) else { return .needMoreData }
             let frame = bytes[..<length]
             buffer.moveReaderIndex(forwardBy: length)
-            if SIPMessageParser.isKeepAlive(frame) { return .continue }
             context.fireChannelRead(NIOAny(Result<SIPMessage, SIPParseError> { () throws(SIPParseError) in
                 try SIPMessageParser.parse(frame: frame)
             }))
@@ -206,6 +207,24 @@ struct SIPStreamDecoder: ByteToMessageDecoder {
             context.fireChannelRead(NIOAny(Result<SIPMessage, SIPParseError>.failure(error)))
             return .needMoreData
         }
+    }
+
+    /// Whether an LF is followed by LF or CR LF somewhere: the end of a head (or blank keep-alive lines).
+    static func containsEmptyLine(_ view: ByteBufferView) -> Bool {
+        var index = view.startIndex
+        while index < view.endIndex {
+            if view[index] == 10 {
+                let next = view.index(after: index)
+                if next < view.endIndex, view[next] == 10 { return true }
+                if next < view.endIndex, view[next] == 13, view.index(after: next) < view.endIndex,
+                    view[view.index(after: next)] == 10
+                {
+                    return true
+                }
+            }
+            index = view.index(after: index)
+        }
+        return false
     }
 
     mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws
@@ -237,7 +256,7 @@ final class SIPStreamHandler: ChannelInboundHandler {
         let source = SIPSource(host: remote?.ipAddress ?? "0.0.0.0", port: remote?.port ?? 0, transport: transport)
         switch unwrapInboundIn(data) {
         case .failure(let error):
-            _ = registrar.badRequest([], reason: error, from: source)
+            registrar.reportMalformed(error, from: source)
             closing = true
             let reply = "SIP/2.0 400 Bad Request\r\nServer: Ballast\r\nContent-Length: 0\r\n\r\n"
             let channel = context.channel

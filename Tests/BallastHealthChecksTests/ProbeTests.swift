@@ -1,5 +1,6 @@
 import BallastCore
 import BallastHealthChecks
+import BallastSIP
 import BallastTestSupport
 import Foundation
 import NIOCore

@@ -21,7 +21,7 @@ final class SIPLab: @unchecked Sendable {
     let hqTLSPort: Int
     let drPort: Int
     let directorPort: Int
-    var frontEnds: [String: TestSIPServer]
+    var frontEnds: [String: StandInFrontEnd]
     let frontEndPorts: [String: Int]
     var node: Node
     let logger: Logger

@@ -44,12 +44,9 @@ public struct DigestHeader: Hashable, Sendable {
     public func hash(into hasher: inout Hasher) { hasher.combine(parameters) }
 
     /// A challenge value: `Digest realm="...", nonce="...", algorithm=..., qop="auth"[, stale=true]`.
-    public static func challenge(realm: String, nonce: String, algorithm: String, opaque: String? = nil,
-        stale: Bool = false) -> String
-    {
+    public static func challenge(realm: String, nonce: String, algorithm: String, stale: Bool = false) -> String {
         var text = "Digest realm=\(SIPSyntax.quote(realm)), nonce=\(SIPSyntax.quote(nonce)), algorithm=\(algorithm)"
         text += ", qop=\"auth\""
-        if let opaque { text += ", opaque=\(SIPSyntax.quote(opaque))" }
         if stale { text += ", stale=true" }
         return text
     }

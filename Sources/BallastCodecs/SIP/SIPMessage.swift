@@ -66,12 +66,6 @@ public struct SIPMessage: Hashable, Sendable {
         headers.insert(header, at: min(index, headers.count))
     }
 
-    /// Removes every value of a header.
-    public mutating func remove(_ name: String) {
-        let canonical = SIPHeader.canonicalName(name)
-        headers.removeAll { $0.name == canonical }
-    }
-
     /// The `CSeq` number and method, when well formed.
     public var cseq: (number: UInt32, method: String)? {
         guard let value = first("CSeq") else { return nil }

@@ -3,7 +3,7 @@
 public enum SIPSyntax {
     /// Splits a comma-separated header value, ignoring commas inside quotes and `<...>`.
     public static func splitList(_ value: Substring) -> [String] {
-        split(value, on: ",").compactMap { part in
+        split(value, on: UInt8(ascii: ",")).compactMap { part in
             let trimmed = part.trimmingWhitespace()
             return trimmed.isEmpty ? nil : String(trimmed)
         }
@@ -13,7 +13,7 @@ public enum SIPSyntax {
     /// Nil when a quote is left open.
     public static func parameters(_ text: Substring) -> [(name: String, value: String?)]? {
         var result: [(name: String, value: String?)] = []
-        for piece in split(text, on: ";") {
+        for piece in split(text, on: UInt8(ascii: ";")) {
             let trimmed = piece.trimmingWhitespace()
             guard !trimmed.isEmpty else { continue }
             if let equals = trimmed.utf8.firstIndex(of: UInt8(ascii: "=")) {
@@ -68,10 +68,6 @@ public enum SIPSyntax {
             index = utf8.index(after: index)
         }
         return nil
-    }
-
-    static func split(_ text: Substring, on separator: Character) -> [Substring] {
-        split(text, on: separator.asciiValue ?? 0)
     }
 
     /// The text of a quoted string without its quotes and escapes, or the text itself when
