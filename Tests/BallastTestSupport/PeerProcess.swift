@@ -11,24 +11,48 @@ public import Foundation
 /// mask and then becomes the peer (exec), keeping the PID.
 public final class PeerProcess {
     private let process = Process()
-    private static let shim = "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); os.execv(sys.argv[1], sys.argv[1:])"
+    private let stopSignal: Int32
+    /// Clears the signal mask, becomes `user` when one is named (root only), then execs the peer.
+    private static let shim = """
+        import os, pwd, signal, sys
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        if sys.argv[1] and os.getuid() == 0:
+            entry = pwd.getpwnam(sys.argv[1]); os.setgid(entry.pw_gid); os.setuid(entry.pw_uid)
+        os.execv(sys.argv[2], sys.argv[2:])
+        """
 
-    /// Starts `executable` with `arguments`, its output discarded.
-    public init(_ executable: String, _ arguments: [String]) throws {
+    /// Starts `executable` with `arguments`, its output discarded; as `user` when the tests run as
+    /// root and the peer refuses root (PostgreSQL). `stopSignal` is what asks it to stop quickly.
+    public init(_ executable: String, _ arguments: [String], user: String? = nil, stopSignal: Int32 = SIGTERM) throws {
+        self.stopSignal = stopSignal
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = ["-c", Self.shim, executable] + arguments
+        process.arguments = ["-c", Self.shim, user ?? "", executable] + arguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
     }
 
+    /// Runs `executable` to its end, as `user` when named, and returns its exit status.
+    @discardableResult
+    public static func run(_ executable: String, _ arguments: [String], user: String? = nil) throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = ["-c", shim, user ?? "", executable] + arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
     /// The process ID.
     public var pid: Int32 { process.processIdentifier }
 
-    /// SIGTERM, so that the peer stops its own children, then SIGKILL after five seconds.
+    /// The stop signal (SIGTERM unless chosen), so that the peer stops its own children, then
+    /// SIGKILL after five seconds.
     public func stop() {
         guard process.isRunning else { return }
-        kill(pid, SIGTERM)
+        kill(pid, stopSignal)
         let deadline = ContinuousClock.now + .seconds(5)
         while process.isRunning && ContinuousClock.now < deadline { usleep(20_000) }
         if process.isRunning {

@@ -1,5 +1,5 @@
-/// A user as the directory knows them: identity, digest credentials and home pool.
-public struct DirectoryUser: Hashable, Sendable {
+/// A user as the directory knows them: identity, digest credentials, home pool and mailbox.
+public struct DirectoryUser: Hashable, Sendable, Codable {
     /// The SIP address of record, `sip:alice@example.com`, lowercased host.
     public var sipURI: String
     /// The name the user authenticates with (digest `username`): the URI's user part unless set.
@@ -8,43 +8,94 @@ public struct DirectoryUser: Hashable, Sendable {
     public var ha1: [DigestAlgorithm: String]
     /// The pool whose registrar is the user's home.
     public var homePool: String?
-    /// The user's mail address, when known.
+    /// The user's mail address, lowercased, when known; mail clients may log in with it.
     public var mail: String?
+    /// The mailbox database holding the user's mailbox.
+    public var mailboxDatabase: String?
+    /// User data kept with the user: the contact list, as SIP URIs or mail addresses.
+    public var contacts: [String]
 
     /// A user.
     public init(
-        sipURI: String, authName: String, ha1: [DigestAlgorithm: String], homePool: String?, mail: String? = nil
+        sipURI: String, authName: String, ha1: [DigestAlgorithm: String], homePool: String?, mail: String? = nil,
+        mailboxDatabase: String? = nil, contacts: [String] = []
     ) {
         self.sipURI = sipURI
         self.authName = authName
         self.ha1 = ha1
         self.homePool = homePool
         self.mail = mail
+        self.mailboxDatabase = mailboxDatabase
+        self.contacts = contacts
     }
 }
 
-/// The users, homes and placements Ballast decides with: read from a users file until the
-/// store holds them, published as part of each `State`.
+/// A mailbox database with its copies on servers, one of them active (an Exchange DAG database).
+public struct MailboxDatabase: Hashable, Sendable, Codable {
+    /// The database's name, `DB01`.
+    public var name: String
+    /// The servers holding a copy, by server name.
+    public var copies: [String]
+    /// The server holding the active copy; one of `copies`.
+    public var active: String
+
+    /// A database whose active copy is on `active`.
+    public init(name: String, copies: [String], active: String) {
+        self.name = name
+        self.copies = copies
+        self.active = active
+    }
+}
+
+/// The users, homes and placements Ballast decides with, read from the store (or a users file)
+/// and published as part of each `State`.
 public struct Directory: Hashable, Sendable {
     /// Users by address of record.
     public private(set) var usersByURI: [String: DirectoryUser]
     /// Users by digest username.
     public private(set) var usersByAuthName: [String: DirectoryUser]
+    /// Users by mail address.
+    public private(set) var usersByMail: [String: DirectoryUser]
+    /// Mailbox databases by name.
+    public private(set) var databases: [String: MailboxDatabase]
     /// Increases with every change the source reports.
     public var revision: UInt64
 
-    /// A directory of these users; the first of a repeated URI or auth name wins.
-    public init(users: [DirectoryUser] = [], revision: UInt64 = 0) {
+    /// A directory of these users and databases; the first of a repeated URI, auth name or mail wins.
+    public init(users: [DirectoryUser] = [], databases: [MailboxDatabase] = [], revision: UInt64 = 0) {
         var byURI: [String: DirectoryUser] = [:]
         var byAuth: [String: DirectoryUser] = [:]
+        var byMail: [String: DirectoryUser] = [:]
         for user in users where byURI[user.sipURI] == nil && byAuth[user.authName] == nil {
+            if let mail = user.mail {
+                guard byMail[mail] == nil else { continue }
+                byMail[mail] = user
+            }
             byURI[user.sipURI] = user
             byAuth[user.authName] = user
         }
         self.usersByURI = byURI
         self.usersByAuthName = byAuth
+        self.usersByMail = byMail
+        self.databases = Dictionary(databases.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         self.revision = revision
     }
+
+    /// The user a mail or web client names at login: a mail address, an auth name or a SIP URI.
+    public func user(login: String) -> DirectoryUser? {
+        let name = login.lowercased()
+        if let user = usersByMail[name] ?? usersByAuthName[login] ?? usersByAuthName[name] { return user }
+        if let aor = UserAddress.addressOfRecord(name.hasPrefix("sip:") ? name : "sip:" + name) {
+            return usersByURI[aor.aor]
+        }
+        return nil
+    }
+
+    /// The mailbox database with this name.
+    public func database(named name: String) -> MailboxDatabase? { databases[name] }
+
+    /// Every database, ordered by name.
+    public var allDatabases: [MailboxDatabase] { databases.values.sorted { $0.name < $1.name } }
 
     /// The user with this address of record.
     public func user(sipURI: String) -> DirectoryUser? { usersByURI[sipURI] }

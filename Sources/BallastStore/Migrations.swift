@@ -1,0 +1,64 @@
+/// The schema's versions, oldest first. One list for both backends; a step names the few
+/// statements that differ between dialects.
+enum Migrations {
+    /// One version of the schema.
+    struct Step: Sendable {
+        let version: Int
+        let summary: String
+        let statements: @Sendable (SQLDialect) -> [String]
+    }
+
+    static let steps: [Step] = [
+        Step(version: 1, summary: "directory: users, mailbox databases and copies, revision, history") { dialect in
+            let serial = dialect == .postgres ? "BIGSERIAL PRIMARY KEY" : "INTEGER PRIMARY KEY AUTOINCREMENT"
+            return [
+                "CREATE TABLE ballast_revision (id INTEGER PRIMARY KEY, revision BIGINT NOT NULL)",
+                "INSERT INTO ballast_revision (id, revision) VALUES (1, 0)",
+                """
+                CREATE TABLE users (
+                    sip_uri TEXT PRIMARY KEY,
+                    auth_name TEXT NOT NULL UNIQUE,
+                    mail TEXT UNIQUE,
+                    ha1_md5 TEXT,
+                    ha1_sha256 TEXT,
+                    home_pool TEXT,
+                    mailbox_database TEXT,
+                    contacts TEXT NOT NULL DEFAULT '',
+                    revision BIGINT NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE mailbox_databases (
+                    name TEXT PRIMARY KEY,
+                    active_server TEXT NOT NULL,
+                    revision BIGINT NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE database_copies (
+                    database_name TEXT NOT NULL REFERENCES mailbox_databases(name) ON DELETE CASCADE,
+                    position INTEGER NOT NULL,
+                    server TEXT NOT NULL,
+                    PRIMARY KEY (database_name, server)
+                )
+                """,
+                """
+                CREATE TABLE history (
+                    id \(serial),
+                    revision BIGINT NOT NULL,
+                    at TEXT NOT NULL,
+                    actor TEXT NOT NULL,
+                    action TEXT NOT NULL,
+                    subject TEXT NOT NULL,
+                    detail TEXT NOT NULL
+                )
+                """,
+                "CREATE INDEX history_subject ON history (subject, revision)",
+                "CREATE INDEX users_database ON users (mailbox_database)",
+            ]
+        }
+    ]
+
+    /// The newest version this program knows.
+    static var latest: Int { steps.last?.version ?? 0 }
+}

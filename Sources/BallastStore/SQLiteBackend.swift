@@ -1,0 +1,99 @@
+public import Logging
+import NIOCore
+import NIOPosix
+import SQLiteNIO
+
+/// The embedded store: one SQLite file in WAL mode, shared by the node and the CLI on one host.
+public actor SQLiteBackend: StoreBackend {
+    public nonisolated let dialect = SQLDialect.sqlite
+    public nonisolated let location: String
+    private let connection: SQLiteConnection
+    private var busy = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    /// Opens (creating) the file at `path`, in WAL mode, waiting up to 5 s for another process's lock.
+    public static func open(path: String, logger: Logger) async throws(StoreError) -> SQLiteBackend {
+        do {
+            let connection = try await SQLiteConnection.open(
+                storage: .file(path: path), threadPool: NIOThreadPool.singleton, logger: logger,
+                on: MultiThreadedEventLoopGroup.singleton.any())
+            let _: [SQLiteRow] = try await connection.query("PRAGMA busy_timeout = 5000", [])
+            let _: [SQLiteRow] = try await connection.query("PRAGMA journal_mode = WAL", [])
+            let _: [SQLiteRow] = try await connection.query("PRAGMA foreign_keys = ON", [])
+            let _: [SQLiteRow] = try await connection.query("PRAGMA synchronous = FULL", [])
+            return SQLiteBackend(connection: connection, location: path)
+        } catch {
+            throw StoreError(.unreachable, "cannot open the SQLite store at \(path): \(error)", location: path)
+        }
+    }
+
+    private init(connection: SQLiteConnection, location: String) {
+        self.connection = connection
+        self.location = location
+    }
+
+    public func transaction<T: Sendable>(readOnly: Bool, _ body: @escaping @Sendable (any SQLSession) async throws -> T) async throws -> T {
+        // One transaction at a time on the one connection: the actor alone would interleave them at awaits.
+        await acquire()
+        defer { release() }
+        let session = Session(connection: connection)
+        try await session.execute(readOnly ? "BEGIN" : "BEGIN IMMEDIATE", [])
+        do {
+            let result = try await body(session)
+            try await session.execute("COMMIT", [])
+            return result
+        } catch {
+            _ = try? await session.execute("ROLLBACK", [])
+            throw error
+        }
+    }
+
+    public nonisolated func listenForChanges(_ onChange: @escaping @Sendable (String) -> Void) async throws {}
+
+    public func close() async {
+        try? await connection.close()
+    }
+
+    private func acquire() async {
+        guard busy else {
+            busy = true
+            return
+        }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    private func release() {
+        if waiters.isEmpty {
+            busy = false
+        } else {
+            waiters.removeFirst().resume()
+        }
+    }
+
+    private struct Session: SQLSession {
+        let connection: SQLiteConnection
+
+        @discardableResult
+        func execute(_ sql: String, _ binds: [SQLValue]) async throws -> [[SQLValue]] {
+            let data = binds.map { value -> SQLiteData in
+                switch value {
+                case .text(let text): return .text(text)
+                case .integer(let integer): return .integer(Int(integer))
+                case .null: return .null
+                }
+            }
+            let rows: [SQLiteRow] = try await connection.query(sql, data)
+            return rows.map { row in
+                row.columns.map { column in
+                    switch column.data {
+                    case .integer(let integer): return .integer(Int64(integer))
+                    case .text(let text): return .text(text)
+                    case .float(let double): return .text(String(double))
+                    case .blob(let buffer): return .text(String(buffer: buffer))
+                    case .null: return .null
+                    }
+                }
+            }
+        }
+    }
+}

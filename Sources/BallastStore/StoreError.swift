@@ -1,0 +1,35 @@
+/// Why the store refused or failed, with what the operator can do about it.
+public struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The kind of failure.
+    public enum Code: String, Hashable, Sendable {
+        /// The store cannot be reached: writes are refused until it returns; nodes run from their last state.
+        case unreachable
+        /// The schema is newer than this program, or a migration failed.
+        case schema
+        /// The change contradicts what the store holds (an unknown user, a copy that is not there).
+        case invalidChange
+    }
+
+    /// The kind of failure.
+    public var code: Code
+    /// What went wrong and what to do.
+    public var message: String
+    /// The store it concerns: a file path or a PostgreSQL address.
+    public var location: String
+
+    /// An error of `code`.
+    public init(_ code: Code, _ message: String, location: String) {
+        self.code = code
+        self.message = message
+        self.location = location
+    }
+
+    public var description: String {
+        switch code {
+        case .unreachable:
+            return "\(message); changes are refused until the store at \(location) is back (nodes keep serving from their last state)"
+        case .schema, .invalidChange:
+            return message
+        }
+    }
+}
