@@ -49,6 +49,7 @@ let package = Package(
             name: "BallastConfig",
             dependencies: [
                 "BallastCore",
+                "BallastCodecs",
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strictSettings
@@ -206,6 +207,8 @@ let package = Package(
                 "BallastHTTP",
                 "BallastDNS",
                 "BallastSIP",
+                "BallastMail",
+                "BallastStore",
                 "BallastHealthChecks",
                 "BallastAdmin",
                 .product(name: "NIOCore", package: nio),
@@ -226,6 +229,7 @@ let package = Package(
                 "BallastSIP",
                 "BallastConfig",
                 "BallastNode",
+                "BallastStore",
                 "BallastAdmin",
                 "BallastRelay",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -13,7 +13,7 @@ public enum ConfigLoader {
     }
 
     /// The text of a file Ballast reads, or an error saying why it cannot be read.
-    static func read(_ path: String, expected: String) throws(ConfigErrors) -> String {
+    public static func read(_ path: String, expected: String) throws(ConfigErrors) -> String {
         do {
             return try String(contentsOfFile: path, encoding: .utf8)
         } catch {
@@ -91,7 +91,7 @@ public enum ConfigLoader {
 struct TopologyBuilder {
     var reader: NodeReader
 
-    static let topKeys = ["node", "admin", "sites", "checks", "pools", "relays", "dns", "zones", "sip"]
+    static let topKeys = ["node", "admin", "sites", "checks", "pools", "relays", "dns", "zones", "sip", "store"]
     static let nodeKeys = ["shutdown-grace"]
     static let adminKeys = ["listen", "token"]
     static let checkKeys = [
@@ -143,6 +143,12 @@ struct TopologyBuilder {
                 expected: "dns: {listen: [ADDRESS:53]}")
         }
         if let sip = section["sip"] { topology.sip = readSIP(sip.value, pools: topology.pools) }
+        if let store = section["store"] { topology.store = readStore(store.value, sip: topology.sip) }
+        if topology.store != nil, topology.sip?.usersFile != nil, let sip = section["sip"] {
+            reader.fail(
+                .conflict, at: sip.keyNode, key: "sip.users-file", "cannot be used with a store: users come from the store",
+                expected: "no users-file; load it once with `ballast users import FILE`")
+        }
         validateProbePorts(topology)
         if section["pools"] == nil && section["relays"] == nil && section["zones"] == nil && section["sip"] == nil {
             reader.fail(

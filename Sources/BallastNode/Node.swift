@@ -2,6 +2,7 @@ public import BallastCore
 import BallastConfig
 import BallastDNS
 import BallastHTTP
+public import BallastStore
 public import BallastSIP
 public import BallastHealthChecks
 public import BallastRelay
@@ -27,6 +28,7 @@ public actor Node {
     private var started = false
     private var dns: DNSServer?
     private var sip: SIPServer?
+    private var directorySync: DirectorySync?
 
     /// The SIP registrar, when the config has a `sip` section.
     public var sipRegistrar: SIPRegistrar? { sip?.registrar }
@@ -65,10 +67,12 @@ public actor Node {
         listeners = bound
         do {
             try loadDirectory(topology)
+            try await startDirectorySync(topology.store)
             try await startDNS(topology.dnsListeners)
             try await startSIP(topology.sip)
         } catch {
             await dns?.stop()
+            await directorySync?.stop()
             for listener in bound.values { await listener.stopAccepting() }
             monitor.stopAll()
             await engine.shutdown()
@@ -149,7 +153,16 @@ public actor Node {
                 logger.error("DNS listeners not bound; DNS stays off until the next reload", metadata: ["reason": "\(error)"])
             }
         }
-        store.replaceDirectory(directory)
+        if topology.store != previous.store {
+            await directorySync?.stop()
+            directorySync = nil
+            do {
+                try await startDirectorySync(topology.store)
+            } catch {
+                logger.error("store not opened; the directory stays as it was", metadata: ["reason": "\(error)"])
+            }
+        }
+        if topology.store == nil { store.replaceDirectory(directory) }
         if Self.sipListenersChanged(previous.sip, topology.sip) {
             await sip?.stop()
             sip = nil
@@ -196,6 +209,8 @@ public actor Node {
         dns = nil
         await sip?.stop()
         sip = nil
+        await directorySync?.stop()
+        directorySync = nil
         await engine.shutdown()
         listeners = [:]
         retiring = []
@@ -239,8 +254,9 @@ public actor Node {
         }
     }
 
-    /// The users of the users file (the store, later), checked against `topology`.
+    /// The users of the SIP users file, checked against `topology`; with a store, the store's.
     private func readDirectory(_ topology: Topology) throws(NodeError) -> Directory {
+        guard topology.store == nil else { return store.current.directory }
         guard let settings = topology.sip else { return Directory() }
         do {
             var directory = try UsersFileReader.load(settings: settings, topology: topology)
@@ -251,7 +267,24 @@ public actor Node {
         }
     }
 
+    private func startDirectorySync(_ settings: StoreSettings?) async throws(NodeError) {
+        guard let settings else { return }
+        let sync = DirectorySync(settings: settings, state: store, logger: logger)
+        do {
+            try await sync.start()
+        } catch {
+            throw NodeError(code: .storeUnavailable, description: error.description)
+        }
+        directorySync = sync
+    }
+
+    /// The directory's store, when the config has one and it has been opened.
+    public var directoryStore: DirectoryStore? {
+        get async { await directorySync?.directoryStore }
+    }
+
     private func loadDirectory(_ topology: Topology) throws(NodeError) {
+        guard topology.store == nil else { return }
         let directory = try readDirectory(topology)
         store.replaceDirectory(directory)
         if topology.sip?.usersFile != nil {
@@ -359,6 +392,8 @@ public struct NodeError: Error, Hashable, Sendable, CustomStringConvertible {
         case invalidRelay
         /// The users file cannot be read or has errors.
         case invalidUsers
+        /// The store cannot be opened and there is no last state to start from.
+        case storeUnavailable
     }
 
     public var code: Code

@@ -11,7 +11,7 @@ struct Ballast: AsyncParsableCommand {
             """,
         subcommands: [
             RunCommand.self, CheckCommand.self, StatusCommand.self, DrainCommand.self, UndrainCommand.self,
-            SampleServerCommand.self, UsersCommand.self,
+            SampleServerCommand.self, UsersCommand.self, DatabaseCommand.self,
         ]
     )
 }

@@ -1,11 +1,15 @@
-import ArgumentParser
+public import ArgumentParser
 import BallastCodecs
+import BallastConfig
 import BallastCore
+import BallastStore
+import Foundation
 
-/// `ballast users`: work on users; for now, the HA1 values a users file holds.
-struct UsersCommand: ParsableCommand {
+/// `ballast users`: users in the store, and the HA1 values a users file holds.
+struct UsersCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "users", abstract: "Work with users.", subcommands: [HA1Command.self])
+        commandName: "users", abstract: "Work with users.",
+        subcommands: [ImportCommand.self, ExportCommand.self, HA1Command.self])
 }
 
 /// `ballast users ha1 --user alice --realm lab.example`: reads a password from standard input
@@ -31,3 +35,74 @@ struct HA1Command: ParsableCommand {
         }
     }
 }
+
+/// `ballast users import FILE`: adds or replaces users (and, from JSON, databases) in one
+/// transaction; nothing is written when a row has an error, and every bad row is named.
+struct ImportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import", abstract: "Import users from CSV or JSON into the store; all rows or none.")
+
+    @OptionGroup var options: ConfigOption
+    @Argument(help: "The file: .json for JSON, anything else CSV with a header row.") var file: String
+    @Option(help: "csv or json; from the file name unless given.") var format: UserImport.Format?
+
+    func run() async throws {
+        let access = try await StoreAccess.open(config: options.config)
+        let text: String
+        do {
+            text = try ConfigLoader.read(file, expected: "a readable CSV or JSON file of users")
+        } catch {
+            for problem in error.errors { printError("error: \(problem)") }
+            await access.store.close()
+            throw ExitCode(1)
+        }
+        let existing = try await access.run { store throws(StoreError) in try await store.snapshot() }
+        let parsed: UserImport
+        do {
+            parsed = try UserImport.parse(
+                text, format: format ?? UserImport.Format(path: file), file: file, realm: access.settings.realm,
+                topology: access.topology, knownDatabases: Set(existing.databases.keys))
+        } catch {
+            for problem in error.errors { printError("error: \(problem)") }
+            printError("\(file): \(error.errors.count) error(s); nothing was imported")
+            throw ExitCode(1)
+        }
+        let changes = parsed.databases.map(DirectoryChange.putDatabase) + parsed.users.map(DirectoryChange.putUser)
+        let store = try await StoreAccess.open(config: options.config)
+        let started = ContinuousClock.now
+        var revision: UInt64 = existing.revision
+        // Large files go in batches of 1,000 rows, each its own transaction, with progress shown.
+        let batches = stride(from: 0, to: changes.count, by: 1000).map { Array(changes[$0..<min($0 + 1000, changes.count)]) }
+        for (index, batch) in batches.enumerated() {
+            revision = try await store.runKeepingOpen { directory throws(StoreError) in
+                try await directory.apply(batch, actor: StoreAccess.actor)
+            }
+            if batches.count > 1 { printError("imported \(min((index + 1) * 1000, changes.count))/\(changes.count)") }
+        }
+        await store.store.close()
+        let elapsed = ContinuousClock.now - started
+        print(
+            "\(file): \(parsed.users.count) users, \(parsed.databases.count) databases imported (revision \(revision), \(elapsed.formatted(.units(allowed: [.seconds, .milliseconds], width: .abbreviated))))"
+        )
+    }
+}
+
+/// `ballast users export`: the directory's users (and, in JSON, databases), HA1 values only.
+struct ExportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export", abstract: "Export users as JSON (with databases) or CSV, to standard output.")
+
+    @OptionGroup var options: ConfigOption
+    @Option(help: "json or csv.") var format: UserImport.Format = .json
+
+    func run() async throws {
+        let access = try await StoreAccess.open(config: options.config)
+        let directory = try await access.run { store throws(StoreError) in try await store.snapshot() }
+        switch format {
+        case .json: print(UserImport.exportJSON(directory, realm: access.settings.realm), terminator: "")
+        case .csv: print(UserImport.exportCSV(directory), terminator: "")
+        }
+    }
+}
+
+extension UserImport.Format: ExpressibleByArgument {}

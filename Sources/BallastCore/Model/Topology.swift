@@ -41,12 +41,16 @@ public struct Topology: Hashable, Sendable {
     public var dnsListeners: [Endpoint]
     /// The SIP edge, if configured.
     public var sip: SIPSettings?
+    /// The directory's store, if configured; without one, users come from the SIP users file.
+    public var store: StoreSettings?
 
     /// A topology with the given parts.
     public init(
         node: NodeSettings = NodeSettings(), admin: Admin? = nil, sites: [Site] = [], pools: [Pool] = [],
-        relays: [Relay] = [], zones: [Zone] = [], dnsListeners: [Endpoint] = [], sip: SIPSettings? = nil
+        relays: [Relay] = [], zones: [Zone] = [], dnsListeners: [Endpoint] = [], sip: SIPSettings? = nil,
+        store: StoreSettings? = nil
     ) {
+        self.store = store
         self.node = node
         self.admin = admin
         self.sites = sites

@@ -1,0 +1,64 @@
+import BallastCore
+import Foundation
+import Yams
+
+/// The `store` section: where the directory lives.
+extension TopologyBuilder {
+    static let storeKeys = ["location", "poll-interval", "cache-file", "realm", "failure-delay"]
+    static let storeLocationForm = "a SQLite file path, or postgres://USER:PASSWORD@HOST:PORT/DATABASE"
+
+    mutating func readStore(_ node: Node, sip: SIPSettings?) -> StoreSettings? {
+        guard let entries = reader.mapping(node, key: "store", allowed: Self.storeKeys, what: "a mapping of store settings")
+        else { return nil }
+        let values = Dictionary(entries.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+        guard let locationNode = values["location"] else {
+            reader.missing("location", in: node, key: "store", expected: Self.storeLocationForm)
+            return nil
+        }
+        guard var location = reader.string(locationNode, key: "store.location", what: Self.storeLocationForm) else {
+            return nil
+        }
+        if StoreSettings.isPostgres(location) {
+            guard let url = URLComponents(string: location), url.host?.isEmpty == false else {
+                reader.fail(.invalidValue, at: locationNode, key: "store.location", "is not a PostgreSQL URL", expected: Self.storeLocationForm)
+                return nil
+            }
+        } else {
+            location = resolve(location)
+        }
+        var realm = sip?.realm
+        if let node = values["realm"] {
+            guard let value = reader.string(node, key: "store.realm", what: "the digest realm, such as contoso.com") else {
+                return nil
+            }
+            if let sipRealm = sip?.realm, sipRealm != value {
+                reader.fail(
+                    .conflict, at: node, key: "store.realm", "differs from sip.realm (\(sipRealm)): one set of hashes serves both",
+                    expected: "the same realm as sip.realm, or no store.realm")
+                return nil
+            }
+            realm = value
+        }
+        guard let realm else {
+            reader.missing("realm", in: node, key: "store", expected: "the digest realm passwords are hashed in, such as contoso.com")
+            return nil
+        }
+        var settings = StoreSettings(location: location, realm: realm)
+        if let node = values["poll-interval"] {
+            guard let value = reader.duration(node, key: "store.poll-interval", minimum: .milliseconds(50)) else { return nil }
+            settings.pollInterval = value
+        }
+        if let node = values["failure-delay"] {
+            guard let value = reader.duration(node, key: "store.failure-delay", minimum: .zero) else { return nil }
+            settings.failureDelay = value
+        }
+        if let node = values["cache-file"] {
+            guard let path = reader.string(node, key: "store.cache-file", what: "a path for the last applied directory")
+            else { return nil }
+            settings.cacheFile = resolve(path)
+        } else if StoreSettings.isPostgres(location) {
+            settings.cacheFile = resolve(settings.cacheFile)
+        }
+        return settings
+    }
+}

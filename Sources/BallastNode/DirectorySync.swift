@@ -1,0 +1,135 @@
+public import BallastCore
+public import BallastStore
+public import Logging
+
+/// Keeps the published directory equal to the store's: loads it at start, then follows the
+/// revision by PostgreSQL notifications and by polling. While the store is unreachable the node
+/// serves from the last directory it applied (kept in the cache file) and catches up when it returns.
+public actor DirectorySync {
+    private let settings: StoreSettings
+    private let state: StateStore
+    private let logger: Logger
+    private let cache: DirectoryCache
+    private var store: DirectoryStore?
+    private var tasks: [Task<Void, Never>] = []
+    private var reachable = true
+    private var wake: AsyncStream<Void>.Continuation?
+
+    /// A follower of the store `settings` names, publishing into `state`.
+    public init(settings: StoreSettings, state: StateStore, logger: Logger) {
+        self.settings = settings
+        self.state = state
+        self.logger = logger
+        self.cache = DirectoryCache(path: settings.cacheFile)
+    }
+
+    /// Loads the directory (from the store, else from the cache file) and starts following.
+    /// Fails only when neither can be read.
+    public func start() async throws(StoreError) {
+        do {
+            let store = try await DirectoryStore.open(settings.location, logger: logger)
+            self.store = store
+            try await store.migrate()
+            try await refresh(store)
+        } catch {
+            guard let cached = cache.load() else {
+                throw StoreError(
+                    error.code, "\(error.message), and there is no last state in \(settings.cacheFile) to start from",
+                    location: error.location)
+            }
+            reachable = false
+            state.replaceDirectory(cached)
+            logger.error(
+                "store unreachable: serving from the last applied directory",
+                metadata: ["store": "\(error.location)", "revision": "\(cached.revision)", "reason": "\(error.message)"])
+        }
+        let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        wake = continuation
+        tasks.append(Task { await self.follow(stream) })
+        tasks.append(Task { await self.tick() })
+        tasks.append(Task { await self.listen() })
+    }
+
+    /// Stops following and closes the store.
+    public func stop() async {
+        for task in tasks { task.cancel() }
+        wake?.finish()
+        for task in tasks { await task.value }
+        tasks = []
+        await store?.close()
+    }
+
+    /// The store, once opened (for writes that go through this node).
+    public var directoryStore: DirectoryStore? { store }
+
+    private func tick() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: settings.pollInterval)
+            wake?.yield()
+        }
+    }
+
+    private func listen() async {
+        while !Task.isCancelled {
+            if store == nil { try? await openStore() }
+            if let backend = store?.backend {
+                let wake = self.wake
+                do {
+                    try await backend.listenForChanges { _ in wake?.yield() }
+                } catch {
+                    logger.debug("store notifications interrupted", metadata: ["reason": "\(error)"])
+                }
+                // SQLite has none and returns at once; PostgreSQL returns when the connection drops.
+                if backend.dialect == .sqlite { return }
+            }
+            try? await Task.sleep(for: .seconds(1))
+        }
+    }
+
+    private func follow(_ wakes: AsyncStream<Void>) async {
+        for await _ in wakes {
+            do {
+                if store == nil { try await openStore() }
+                guard let store else { continue }
+                if !reachable { try await store.migrate() }
+                let revision = try await store.revision()
+                if revision != state.current.directory.revision || !reachable {
+                    try await refresh(store)
+                }
+                if !reachable {
+                    reachable = true
+                    logger.notice("store reachable again", metadata: ["revision": "\(revision)"])
+                }
+            } catch {
+                if reachable {
+                    reachable = false
+                    logger.error(
+                        "store unreachable: serving from the last applied directory, changes refused",
+                        metadata: ["revision": "\(state.current.directory.revision)", "reason": "\(error.message)"])
+                }
+            }
+        }
+    }
+
+    private func openStore() async throws(StoreError) {
+        guard store == nil else { return }
+        store = try await DirectoryStore.open(settings.location, logger: logger)
+    }
+
+    private func refresh(_ store: DirectoryStore) async throws(StoreError) {
+        let directory = try await store.snapshot()
+        guard directory != state.current.directory else { return }
+        state.replaceDirectory(directory)
+        logger.info(
+            "directory applied",
+            metadata: [
+                "revision": "\(directory.revision)", "users": "\(directory.usersByURI.count)",
+                "databases": "\(directory.databases.count)",
+            ])
+        do {
+            try cache.save(directory)
+        } catch {
+            logger.warning("cannot keep the last directory", metadata: ["file": "\(cache.path)", "reason": "\(error)"])
+        }
+    }
+}

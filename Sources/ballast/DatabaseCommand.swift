@@ -1,0 +1,96 @@
+import ArgumentParser
+import BallastCore
+import BallastStore
+import Foundation
+
+/// `ballast db`: mailbox databases and their active copies in the directory.
+struct DatabaseCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "db", abstract: "Mailbox databases, their copies and the active one.",
+        subcommands: [ActivateCommand.self, ListCommand.self, AddCommand.self, HistoryCommand.self])
+
+    /// `ballast db activate DB01 --on mbx2`: moves the active copy; nodes follow within their poll
+    /// interval (at once on PostgreSQL) and close the sessions to the old server.
+    struct ActivateCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "activate", abstract: "Make the copy on SERVER the database's active copy.")
+
+        @OptionGroup var options: ConfigOption
+        @Argument(help: "The mailbox database.") var database: String
+        @Option(name: .customLong("on"), help: "The server holding the copy to activate.") var server: String
+
+        func run() async throws {
+            let access = try await StoreAccess.open(config: options.config)
+            let (old, revision) = try await access.run { store throws(StoreError) in
+                let before = try await store.snapshot().database(named: database)?.active ?? "?"
+                let revision = try await store.apply([.activate(database: database, server: server)], actor: StoreAccess.actor)
+                return (before, revision)
+            }
+            print("\(database): active copy \(old) -> \(server) (revision \(revision))")
+        }
+    }
+
+    /// `ballast db add DB01 --copies mbx1,mbx2 [--active mbx1]`.
+    struct AddCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "add", abstract: "Add or replace a database with its copies.")
+
+        @OptionGroup var options: ConfigOption
+        @Argument(help: "The mailbox database.") var database: String
+        @Option(help: "The servers holding a copy, comma-separated.") var copies: String
+        @Option(help: "The server holding the active copy; the first copy unless given.") var active: String?
+
+        func run() async throws {
+            let servers = copies.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard let first = servers.first else { throw ValidationError("--copies names no server") }
+            let access = try await StoreAccess.open(config: options.config)
+            let known = Set(access.topology.pools.flatMap { $0.servers.map(\.name) })
+            if let unknown = servers.first(where: { !known.contains($0) }) {
+                throw ValidationError("no pool in \(options.config) has a server named \(unknown)")
+            }
+            let value = MailboxDatabase(name: database, copies: servers, active: active ?? first)
+            let revision = try await access.run { store throws(StoreError) in
+                try await store.apply([.putDatabase(value)], actor: StoreAccess.actor)
+            }
+            print("\(database): copies \(servers.joined(separator: ", ")), active \(value.active) (revision \(revision))")
+        }
+    }
+
+    /// `ballast db list`.
+    struct ListCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List databases and their copies.")
+
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            let access = try await StoreAccess.open(config: options.config)
+            let directory = try await access.run { store throws(StoreError) in try await store.snapshot() }
+            for database in directory.allDatabases {
+                let users = directory.users.filter { $0.mailboxDatabase == database.name }.count
+                let copies = database.copies.map { $0 == database.active ? "\($0) (active)" : $0 }
+                print("\(database.name)  \(copies.joined(separator: ", "))  \(users) users")
+            }
+            print("revision \(directory.revision)")
+        }
+    }
+
+    /// `ballast db history [SUBJECT]`.
+    struct HistoryCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "history", abstract: "Show the directory's changes, newest first.")
+
+        @OptionGroup var options: ConfigOption
+        @Argument(help: "Only changes to this user (SIP URI) or database.") var subject: String?
+        @Option(help: "How many entries.") var limit = 50
+
+        func run() async throws {
+            let access = try await StoreAccess.open(config: options.config)
+            let entries = try await access.run { store throws(StoreError) in
+                try await store.history(subject: subject, limit: limit)
+            }
+            for entry in entries {
+                print("\(entry.at)  r\(entry.revision)  \(entry.actor)  \(entry.action)  \(entry.subject)  \(entry.detail)")
+            }
+        }
+    }
+}

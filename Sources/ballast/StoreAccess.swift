@@ -1,0 +1,69 @@
+import ArgumentParser
+import BallastConfig
+import BallastCore
+import BallastStore
+import Logging
+
+/// The store a config names, opened and migrated for one command, with errors an operator can act on.
+struct StoreAccess {
+    let topology: Topology
+    let settings: StoreSettings
+    let store: DirectoryStore
+
+    /// Loads the config at `path` and opens its store; exits 1 with the reason otherwise.
+    static func open(config path: String) async throws -> StoreAccess {
+        let topology: Topology
+        do {
+            topology = try ConfigLoader.load(path: path)
+        } catch {
+            for problem in error.errors { printError("error: \(problem)") }
+            throw ExitCode(1)
+        }
+        guard let settings = topology.store else {
+            printError("error: \(path): no store section: add `store: {location: ballast.db}` (see docs/configuration.md)")
+            throw ExitCode(1)
+        }
+        var logger = Logger(label: "ballast")
+        logger.logLevel = .warning
+        do {
+            let store = try await DirectoryStore.open(settings.location, logger: logger)
+            try await store.migrate()
+            return StoreAccess(topology: topology, settings: settings, store: store)
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    /// Runs `body`, printing a store error and exiting 1 when it fails; closes the store.
+    func run<T>(_ body: (DirectoryStore) async throws(StoreError) -> T) async throws -> T {
+        do {
+            let result = try await body(store)
+            await store.close()
+            return result
+        } catch {
+            await store.close()
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    /// Runs `body` and leaves the store open for more; exits 1 on a store error.
+    func runKeepingOpen<T>(_ body: (DirectoryStore) async throws(StoreError) -> T) async throws -> T {
+        do {
+            return try await body(store)
+        } catch {
+            await store.close()
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    /// Who a command acts as, for the history: `$SUDO_USER` or `$USER` at this host.
+    static var actor: String {
+        let environment = ProcessInfo.processInfo.environment
+        return "cli:" + (environment["SUDO_USER"] ?? environment["USER"] ?? "unknown")
+    }
+}
+
+import Foundation
