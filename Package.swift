@@ -183,6 +183,8 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Atomics", package: "swift-atomics"),
             ],
             swiftSettings: strictSettings
         ),
@@ -230,6 +232,7 @@ let package = Package(
                 "BallastConfig",
                 "BallastNode",
                 "BallastStore",
+                "BallastMail",
                 "BallastAdmin",
                 "BallastRelay",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -14,6 +14,31 @@ extension TopologyBuilder {
     /// Reads the HTTP keys of relay `key` into `relay`; false when one of them is wrong.
     mutating func readHTTPSettings(_ values: [String: Node], key: String, into relay: inout Relay) -> Bool {
         var ok = true
+        if relay.protocol.isMail {
+            for name in Self.httpRelayKeys where name != "certificates" && values[name] != nil {
+                reader.fail(
+                    .conflict, at: values[name], key: "\(key).\(name)", "applies only to http and https relays",
+                    expected: "protocol: http or https, or no \(name)")
+                ok = false
+            }
+            if let node = values["certificates"] {
+                for (index, item) in (reader.sequence(node, key: "\(key).certificates", what: "a list of {certificate: FILE, key: FILE}") ?? []).enumerated() {
+                    if let certificate = readCertificate(item, key: "\(key).certificates[\(index)]") {
+                        relay.http.certificates.append(certificate)
+                    } else {
+                        ok = false
+                    }
+                }
+            }
+            if relay.protocol.isImplicitTLS && relay.http.certificates.isEmpty && ok {
+                reader.fail(
+                    .missingKey, at: values["listen"], key: "\(key).certificates", "is missing",
+                    expected: "certificates: [{certificate: server.pem, key: server.key}] for an \(relay.protocol.rawValue) relay")
+                ok = false
+            }
+            if relay.forwardPort == nil { relay.forwardPort = relay.protocol.defaultServerPort }
+            return ok
+        }
         if !relay.protocol.isHTTP {
             for name in Self.httpRelayKeys where values[name] != nil {
                 reader.fail(

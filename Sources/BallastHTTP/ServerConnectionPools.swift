@@ -72,11 +72,3 @@ final class LoopPool {
         idle[connection.endpoint]?.removeAll { $0 === connection }
     }
 }
-
-extension TimeAmount {
-    /// The same span as a Swift `Duration`.
-    init(_ duration: Duration) {
-        let (seconds, attoseconds) = duration.components
-        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
-    }
-}

@@ -2,6 +2,7 @@ public import BallastCore
 import BallastConfig
 import BallastDNS
 import BallastHTTP
+public import BallastMail
 public import BallastStore
 public import BallastSIP
 public import BallastHealthChecks
@@ -29,6 +30,9 @@ public actor Node {
     private var dns: DNSServer?
     private var sip: SIPServer?
     private var directorySync: DirectorySync?
+    /// Logged-in mail sessions, closed when their database's active copy moves.
+    public nonisolated let mailSessions = MailSessions()
+    private var mailFollower: Task<Void, Never>?
 
     /// The SIP registrar, when the config has a `sip` section.
     public var sipRegistrar: SIPRegistrar? { sip?.registrar }
@@ -65,6 +69,10 @@ public actor Node {
             }
         }
         listeners = bound
+        let sessions = mailSessions
+        let state = store
+        let log = logger
+        mailFollower = Task { await sessions.follow(state, logger: log) }
         do {
             try loadDirectory(topology)
             try await startDirectorySync(topology.store)
@@ -107,7 +115,7 @@ public actor Node {
         }
         // A relay that changed between tcp and http keeps its address but not its socket.
         for relay in topology.relays {
-            if let listener = listeners[relay.listen], listener.isHTTP != relay.protocol.isHTTP {
+            if let listener = listeners[relay.listen], listener.kind != Listener.kind(of: relay.protocol) {
                 await listener.stopAccepting()
                 listeners[relay.listen] = nil
                 retiring.append(listener)
@@ -134,6 +142,7 @@ public actor Node {
             switch listener {
             case .tcp(let tcp): tcp.replaceRuntime(runtime(for: relay))
             case .http(let http): if let runtime = httpRuntimes[relay.name] { http.replaceRuntime(runtime) }
+            case .mail(let mail): if let runtime = try? mailRuntime(for: relay) { mail.replaceRuntime(runtime) }
             }
         }
         let wanted = Set(topology.relays.map(\.listen))
@@ -211,6 +220,8 @@ public actor Node {
         sip = nil
         await directorySync?.stop()
         directorySync = nil
+        mailFollower?.cancel()
+        mailFollower = nil
         await engine.shutdown()
         listeners = [:]
         retiring = []
@@ -294,6 +305,9 @@ public actor Node {
 
     private func bind(_ relay: Relay, httpRuntime: HTTPRuntime?) async throws(NodeError) -> Listener {
         do {
+            if relay.protocol.isMail {
+                return .mail(try await MailListener.bind(endpoint: relay.listen, runtime: try mailRuntime(for: relay), group: group))
+            }
             if let httpRuntime {
                 return .http(try await HTTPListener.bind(endpoint: relay.listen, runtime: httpRuntime, group: group))
             }
@@ -322,6 +336,15 @@ public actor Node {
             reportFailure: { key, reason in monitor.observedFailure(of: key, reason: reason) })
     }
 
+    /// The runtime of a mail relay, with its certificate files loaded.
+    private func mailRuntime(for relay: Relay) throws(NodeError) -> MailRuntime {
+        do {
+            return try MailRuntime(relay: relay, store: store, sessions: mailSessions, logger: logger)
+        } catch {
+            throw NodeError(code: .invalidRelay, description: "relay \(relay.name): certificates do not load: \(error)")
+        }
+    }
+
     /// The runtime of an http or https relay, with its certificate files loaded; nil for tcp relays.
     private func httpRuntime(for relay: Relay) throws(NodeError) -> HTTPRuntime? {
         guard relay.protocol.isHTTP else { return nil }
@@ -340,16 +363,30 @@ public actor Node {
 enum Listener: Sendable {
     case tcp(RelayListener)
     case http(HTTPListener)
+    case mail(MailListener)
 
-    var isHTTP: Bool {
-        if case .http = self { return true }
-        return false
+    /// Which edge serves a listener; a relay that changes edge gets a new socket.
+    enum Kind: Hashable {
+        case tcp, http, mail
+    }
+
+    static func kind(of relayProtocol: RelayProtocol) -> Kind {
+        relayProtocol.isMail ? .mail : relayProtocol.isHTTP ? .http : .tcp
+    }
+
+    var kind: Kind {
+        switch self {
+        case .tcp: return .tcp
+        case .http: return .http
+        case .mail: return .mail
+        }
     }
 
     var relayName: String {
         switch self {
         case .tcp(let listener): return listener.runtime.relayName
         case .http(let listener): return listener.runtime.relayName
+        case .mail(let listener): return listener.runtime.relayName
         }
     }
 
@@ -357,6 +394,7 @@ enum Listener: Sendable {
         switch self {
         case .tcp(let listener): return listener.activeConnections
         case .http(let listener): return listener.activeConnections
+        case .mail(let listener): return listener.activeConnections
         }
     }
 
@@ -364,6 +402,7 @@ enum Listener: Sendable {
         switch self {
         case .tcp(let listener): await listener.stopAccepting()
         case .http(let listener): await listener.stopAccepting()
+        case .mail(let listener): await listener.stopAccepting()
         }
     }
 
@@ -371,6 +410,7 @@ enum Listener: Sendable {
         switch self {
         case .tcp(let listener): await listener.closeAllConnections()
         case .http(let listener): await listener.closeAllConnections()
+        case .mail(let listener): await listener.closeAllConnections()
         }
     }
 }

@@ -1,6 +1,10 @@
 public import BallastCore
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The last directory a node applied, kept in a local file so that the node can start and serve
 /// while the store is unreachable. Written whole to a temporary file, then renamed; readable by
 /// its owner only (it holds credential hashes).
@@ -31,7 +35,9 @@ public struct DirectoryCache: Sendable {
         guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o600]) else {
             throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: temporary])
         }
-        _ = try FileManager.default.replaceItemAt(URL(fileURLWithPath: path), withItemAt: URL(fileURLWithPath: temporary))
+        guard rename(temporary, path) == 0 else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+        }
     }
 
     /// The saved directory, or nil when there is none or it is not a cache Ballast wrote.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BallastCore
+import BallastMail
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -20,6 +21,12 @@ struct SampleServerCommand: AsyncParsableCommand {
     @Flag(help: "Speak SIP over UDP and TCP instead of HTTP: every request but ACK is answered 200.")
     var sip = false
 
+    @Flag(help: "Speak IMAP: logins with password USER-demo succeed and the answer names this server.")
+    var imap = false
+
+    @Flag(help: "Speak POP3, likewise.")
+    var pop3 = false
+
     func run() async throws {
         guard let endpoint = Endpoint(listen) else {
             throw ValidationError("--listen \(listen) is not ADDRESS:PORT such as 127.0.0.1:8081")
@@ -27,6 +34,14 @@ struct SampleServerCommand: AsyncParsableCommand {
         let name = self.name
         if sip {
             try await SampleSIPServer.run(endpoint: endpoint, name: name)
+            return
+        }
+        if imap || pop3 {
+            let server = try await StandInMailServer.start(
+                host: endpoint.address.description, port: endpoint.port, name: name, pop3: pop3,
+                group: MultiThreadedEventLoopGroup.singleton)
+            print("sample-server \(name) (\(pop3 ? "POP3" : "IMAP")) listening on \(endpoint)")
+            try await server.channel.closeFuture.get()
             return
         }
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)

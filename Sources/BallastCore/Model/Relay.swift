@@ -96,7 +96,31 @@ public enum RelayProtocol: String, Hashable, Sendable, CaseIterable {
     case http
     /// HTTP/1.1 and HTTP/2 over TLS that Ballast terminates (L7).
     case https
+    /// IMAP: Ballast greets, reads the login, and proxies to the server holding the user's active mailbox copy.
+    case imap
+    /// IMAP over implicit TLS (port 993), otherwise as `imap`.
+    case imaps
+    /// POP3, directory-aware as `imap`.
+    case pop3
+    /// POP3 over implicit TLS (port 995).
+    case pop3s
 
     /// Whether the relay parses HTTP.
-    public var isHTTP: Bool { self != .tcp }
+    public var isHTTP: Bool { self == .http || self == .https }
+
+    /// Whether the relay is a directory-aware mail proxy.
+    public var isMail: Bool { self == .imap || self == .imaps || self == .pop3 || self == .pop3s }
+
+    /// Whether clients speak TLS from the first byte.
+    public var isImplicitTLS: Bool { self == .https || self == .imaps || self == .pop3s }
+
+    /// The server port a mail relay uses when neither the server nor `forward-port` names one:
+    /// plain IMAP or POP3, as a proxy in front of Dovecot or Exchange's back end speaks.
+    public var defaultServerPort: Int? {
+        switch self {
+        case .imap, .imaps: return 143
+        case .pop3, .pop3s: return 110
+        case .tcp, .http, .https: return nil
+        }
+    }
 }

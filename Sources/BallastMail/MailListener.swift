@@ -1,0 +1,105 @@
+import Atomics
+public import BallastCore
+import BallastNIO
+import Logging
+public import NIOCore
+import NIOPosix
+import NIOSSL
+import Synchronization
+
+/// One `imap`, `imaps`, `pop3` or `pop3s` relay's listening socket and its connections.
+/// New connections take the runtime current at accept time; a reload keeps open ones.
+public final class MailListener: Sendable {
+    /// The address the relay listens on.
+    public let endpoint: Endpoint
+    private let serverChannel: any Channel
+    private let current: Mutex<MailRuntime>
+    private let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
+    private let active = ManagedAtomic<Int>(0)
+
+    private init(endpoint: Endpoint, serverChannel: any Channel, runtime: MailRuntime) {
+        self.endpoint = endpoint
+        self.serverChannel = serverChannel
+        self.current = Mutex(runtime)
+    }
+
+    /// Binds the relay's socket on `group`.
+    public static func bind(endpoint: Endpoint, runtime: MailRuntime, group: any EventLoopGroup) async throws -> MailListener {
+        let box = Mutex<MailListener?>(nil)
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.backlog, value: 1024)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelInitializer { channel in
+                guard let listener = box.withLock({ $0 }) else { return channel.close() }
+                return listener.accepted(channel)
+            }
+            .bind(to: SocketAddress(endpoint))
+            .get()
+        let listener = MailListener(endpoint: endpoint, serverChannel: channel, runtime: runtime)
+        box.withLock { $0 = listener }
+        runtime.logger.info("relay listening", metadata: ["relay": "\(runtime.relayName)", "listen": "\(endpoint)"])
+        return listener
+    }
+
+    /// The runtime new connections use.
+    public var runtime: MailRuntime { current.withLock { $0 } }
+
+    /// Makes new connections use `runtime` (after a reload).
+    public func replaceRuntime(_ runtime: MailRuntime) { current.withLock { $0 = runtime } }
+
+    /// Connections open now, logged in or not.
+    public var activeConnections: Int { active.load(ordering: .relaxed) }
+
+    /// Stops accepting; open connections go on.
+    public func stopAccepting() async { try? await serverChannel.close() }
+
+    /// Closes every open connection now.
+    public func closeAllConnections() async {
+        for channel in connections.withLock({ Array($0.values) }) { try? await channel.close() }
+    }
+
+    private func accepted(_ channel: any Channel) -> EventLoopFuture<Void> {
+        let runtime = self.runtime
+        guard let relay = runtime.relay else { return channel.close() }
+        guard active.load(ordering: .relaxed) < relay.maxConnections else {
+            runtime.logger.warning("mail relay at its connection limit", metadata: ["relay": "\(relay.name)"])
+            return channel.close()
+        }
+        let id = ObjectIdentifier(channel)
+        connections.withLock { $0[id] = channel }
+        active.wrappingIncrement(ordering: .relaxed)
+        channel.closeFuture.whenComplete { [self] _ in
+            connections.withLock { $0[id] = nil }
+            active.wrappingDecrement(ordering: .relaxed)
+        }
+        let client = channel.remoteAddress?.description ?? "?"
+        return channel.eventLoop.makeCompletedFuture {
+            let sync = channel.pipeline.syncOperations
+            let implicitTLS = relay.protocol.isImplicitTLS
+            if implicitTLS, let tls = runtime.tls { try sync.addHandler(NIOSSLServerHandler(context: tls)) }
+            try sync.addHandler(IdleStateHandler(allTimeout: TimeAmount(relay.timeouts.idle)))
+            try sync.addHandler(IdleCloser())
+            switch relay.protocol {
+            case .pop3, .pop3s:
+                try sync.addHandler(POP3FrontHandler(runtime: runtime, clientAddress: client, isTLS: implicitTLS))
+            default:
+                try sync.addHandler(IMAPFrontHandler(runtime: runtime, clientAddress: client, isTLS: implicitTLS))
+            }
+        }
+    }
+}
+
+/// Closes a connection when its idle timer fires, before or after login.
+final class IdleCloser: ChannelInboundHandler {
+    typealias InboundIn = NIOAny
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+}

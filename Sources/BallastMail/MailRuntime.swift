@@ -1,0 +1,49 @@
+public import BallastCore
+import CoreMetrics
+public import Logging
+import NIOCore
+import NIOSSL
+
+/// What a mail relay's connections share: the state to decide with, TLS, the login rules, the
+/// open sessions, and metrics.
+public final class MailRuntime: Sendable {
+    /// The relay's name.
+    public let relayName: String
+    /// Where connections take their snapshots.
+    public let store: StateStore
+    /// Logged-in sessions, closed when their database's active copy moves.
+    public let sessions: MailSessions
+    let tls: NIOSSLContext?
+    let logger: Logger
+    let logins: Counter
+    let failures: Counter
+
+    /// A runtime for `relay`, loading its certificates (for implicit TLS, STARTTLS and STLS).
+    public init(relay: Relay, store: StateStore, sessions: MailSessions, logger: Logger) throws {
+        self.relayName = relay.name
+        self.store = store
+        self.sessions = sessions
+        self.logger = logger
+        if let certificate = relay.http.certificates.first {
+            let chain = try NIOSSLCertificate.fromPEMFile(certificate.certificateFile).map { NIOSSLCertificateSource.certificate($0) }
+            let key = try NIOSSLPrivateKey(file: certificate.keyFile, format: .pem)
+            var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+            configuration.minimumTLSVersion = .tlsv12
+            self.tls = try NIOSSLContext(configuration: configuration)
+        } else {
+            self.tls = nil
+        }
+        let dimensions = [("relay", relay.name)]
+        self.logins = Counter(label: "ballast_mail_logins_total", dimensions: dimensions + [("result", "ok")])
+        self.failures = Counter(label: "ballast_mail_logins_total", dimensions: dimensions + [("result", "refused")])
+    }
+
+    /// The relay as the current state has it.
+    var relay: Relay? { store.current.relay(named: relayName) }
+
+    /// The realm and failure delay of the store; defaults when the config has none.
+    var loginRules: (realm: String, failureDelay: Duration) {
+        let settings = store.current.topology.store
+        return (settings?.realm ?? store.current.sip?.realm ?? "", settings?.failureDelay ?? .milliseconds(500))
+    }
+}

@@ -1,0 +1,64 @@
+public import BallastCore
+public import Logging
+import NIOCore
+import Synchronization
+
+/// The logged-in mail sessions of a node, by the database and server each was routed to. When a
+/// database's active copy moves, every session still on the old server is closed, so that the
+/// client logs in again and lands on the new one.
+public final class MailSessions: Sendable {
+    private struct Entry {
+        var database: String
+        var server: ServerKey
+        var client: any Channel
+        var backend: any Channel
+    }
+
+    private let entries = Mutex<[ObjectIdentifier: Entry]>([:])
+
+    /// An empty registry.
+    public init() {}
+
+    /// Sessions open now.
+    public var count: Int { entries.withLock { $0.count } }
+
+    /// Adds a session; it leaves by itself when the client's channel closes.
+    func add(database: String, server: ServerKey, client: any Channel, backend: any Channel) {
+        let id = ObjectIdentifier(client)
+        entries.withLock { $0[id] = Entry(database: database, server: server, client: client, backend: backend) }
+        client.closeFuture.whenComplete { [self] _ in
+            _ = entries.withLock { $0.removeValue(forKey: id) }
+            backend.close(promise: nil)
+        }
+    }
+
+    /// Closes the sessions whose server no longer holds their database's active copy; returns how many.
+    @discardableResult
+    public func closeMoved(in state: State, logger: Logger) -> Int {
+        let moved = entries.withLock { entries in
+            entries.filter { _, entry in
+                state.directory.database(named: entry.database)?.active != entry.server.server
+            }.map(\.value)
+        }
+        for entry in moved {
+            entry.client.close(promise: nil)
+            entry.backend.close(promise: nil)
+        }
+        if !moved.isEmpty {
+            logger.notice(
+                "mail sessions closed: their database's active copy moved",
+                metadata: ["sessions": "\(moved.count)", "databases": "\(Set(moved.map(\.database)).sorted())"])
+        }
+        return moved.count
+    }
+
+    /// Follows `store` and closes moved sessions on every directory change, until cancelled.
+    public func follow(_ store: StateStore, logger: Logger) async {
+        var revision = store.current.directory.revision
+        for await state in store.updates() {
+            guard state.directory.revision != revision else { continue }
+            revision = state.directory.revision
+            closeMoved(in: state, logger: logger)
+        }
+    }
+}
