@@ -35,7 +35,7 @@ enum MailLogin {
                 metadata: ["relay": "\(relay.name)", "login": "\(login)", "client": "\(clientAddress)"])
             return eventLoop.scheduleTask(in: TimeAmount(rules.failureDelay)) { LoginOutcome.badCredentials }.futureResult
         }
-        let route: (key: ServerKey, server: Server, database: String)
+        let route: MailRouting.Route
         switch MailRouting.server(for: user, pool: relay.pool, in: state) {
         case .success(let found): route = found
         case .failure(let failure):

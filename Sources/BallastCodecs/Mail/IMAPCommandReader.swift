@@ -68,6 +68,8 @@ public struct IMAPCommandReader: Sendable {
             if let literal = Self.literalAnnouncement(buffer[position..<lineEnd]) {
                 guard literal.size <= maxLiteral else { return .tooLong }
                 let literalEnd = newline + 1 + literal.size
+                // A whole command holds at most two literals' worth (LOGIN's user and password) beyond a line.
+                guard literalEnd <= maxLine + 2 * maxLiteral else { return .tooLong }
                 if buffer.count >= literalEnd {
                     position = literalEnd
                     continue

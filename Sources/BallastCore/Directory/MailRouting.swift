@@ -26,10 +26,18 @@ public enum MailRouting {
         }
     }
 
+    /// Where a session goes: the server holding the active copy, and the database it holds.
+    public struct Route: Hashable, Sendable {
+        /// The server's key in the relay's pool.
+        public var key: ServerKey
+        /// The server.
+        public var server: Server
+        /// The user's mailbox database.
+        public var database: String
+    }
+
     /// The server holding the active copy of `user`'s mailbox, from `pool`.
-    public static func server(
-        for user: DirectoryUser, pool poolName: String, in state: State
-    ) -> Result<(key: ServerKey, server: Server, database: String), Failure> {
+    public static func server(for user: DirectoryUser, pool poolName: String, in state: State) -> Result<Route, Failure> {
         guard let name = user.mailboxDatabase else { return .failure(.noMailbox(user: user.authName)) }
         guard let database = state.directory.database(named: name) else {
             return .failure(.unknownDatabase(user: user.authName, database: name))
@@ -41,6 +49,6 @@ public enum MailRouting {
         if state.isDrained(key) || state.health(of: key)?.status == .down {
             return .failure(.activeServerUnavailable(database: name, server: key))
         }
-        return .success((key, server, name))
+        return .success(Route(key: key, server: server, database: name))
     }
 }

@@ -1,0 +1,78 @@
+import BallastConfig
+import BallastCore
+import Foundation
+import Testing
+
+/// The `store` section and mail relays: what they build and the errors they get.
+struct StoreConfigTests {
+    static let pools = """
+        pools:
+          mailbox:
+            check: {type: tcp, port: 143}
+            servers: [{name: mbx1, address: 10.0.0.1}, {name: mbx2, address: 10.0.0.2}]
+        """
+
+    func errors(_ text: String) -> [ConfigError] {
+        do {
+            _ = try ConfigLoader.parse(yaml: Self.pools + "\n" + text, file: "/etc/ballast/b.yaml")
+            Issue.record("expected errors")
+            return []
+        } catch {
+            return error.errors
+        }
+    }
+
+    @Test func readsSQLiteAndPostgresStores() throws {
+        let sqlite = try ConfigLoader.parse(
+            yaml: Self.pools + "\nstore: {location: data/ballast.db, realm: contoso.com, poll-interval: 250ms, failure-delay: 1s}",
+            file: "/etc/ballast/b.yaml")
+        #expect(sqlite.store?.location == "/etc/ballast/data/ballast.db")
+        #expect(sqlite.store?.cacheFile == "/etc/ballast/data/ballast.db.last-state.json")
+        #expect(sqlite.store?.pollInterval == .milliseconds(250))
+        #expect(sqlite.store?.failureDelay == .seconds(1))
+        let postgres = try ConfigLoader.parse(
+            yaml: Self.pools + "\nstore: {location: 'postgres://ballast:pw@db1:5432/ballast', realm: contoso.com}",
+            file: "/etc/ballast/b.yaml")
+        #expect(postgres.store?.location == "postgres://ballast:pw@db1:5432/ballast")
+        #expect(postgres.store?.cacheFile == "/etc/ballast/ballast-directory.last-state.json")
+    }
+
+    @Test func storeErrorsNameTheKey() {
+        #expect(errors("store: {realm: x}").map(\.key) == ["store.location"])
+        #expect(errors("store: {location: a.db}").map(\.key) == ["store.realm"])
+        #expect(errors("store: {location: 'postgres://', realm: x}").map(\.key) == ["store.location"])
+        #expect(errors("store: {location: a.db, realm: x, poll-interval: 1ms}").map(\.key) == ["store.poll-interval"])
+        #expect(errors("store: {location: a.db, realm: x, colour: blue}").map(\.key) == ["store.colour"])
+        let sip = "sip: {realm: a.example, registrars: {mailbox: {listen: udp://10.0.0.10:5060}}"
+        let mismatch = errors(sip + "}\nstore: {location: a.db, realm: b.example}")
+        #expect(mismatch.map(\.key) == ["store.realm"])
+        #expect(mismatch.first?.line == 6)
+        let both = errors(sip + ", users-file: u.yaml}\nstore: {location: a.db}")
+        #expect(both.map(\.key) == ["sip.users-file"])
+    }
+
+    @Test func mailRelaysDefaultToPlainServerPortsAndTakeCertificates() throws {
+        let folder = NSTemporaryDirectory() + "ballast-mailcfg-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        for name in ["c.pem", "c.key"] { FileManager.default.createFile(atPath: "\(folder)/\(name)", contents: Data("x".utf8)) }
+        let topology = try ConfigLoader.parse(
+            yaml: Self.pools + """
+
+                store: {location: a.db, realm: contoso.com}
+                relays:
+                  imap: {listen: 10.0.0.10:143, protocol: imap, pool: mailbox}
+                  imaps: {listen: 10.0.0.10:993, protocol: imaps, pool: mailbox, certificates: [{certificate: c.pem, key: c.key}]}
+                  pop3s: {listen: 10.0.0.10:995, protocol: pop3s, pool: mailbox, forward-port: 1110, certificates: [{certificate: c.pem, key: c.key}]}
+                """, file: "\(folder)/b.yaml")
+        #expect(topology.relay(named: "imap")?.forwardPort == 143)
+        #expect(topology.relay(named: "imaps")?.forwardPort == 143)
+        #expect(topology.relay(named: "imaps")?.http.certificates.first?.certificateFile == "\(folder)/c.pem")
+        #expect(topology.relay(named: "pop3s")?.forwardPort == 1110)
+        #expect(topology.relay(named: "imap")?.protocol.isMail == true)
+        let missing = errors("relays:\n  imaps: {listen: 10.0.0.10:993, protocol: imaps, pool: mailbox}")
+        #expect(missing.map(\.key) == ["relays.imaps.certificates"])
+        let httpOnly = errors("relays:\n  imap: {listen: 10.0.0.10:143, protocol: imap, pool: mailbox, max-header-size: 8k}")
+        #expect(httpOnly.map(\.key) == ["relays.imap.max-header-size"])
+    }
+}
