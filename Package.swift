@@ -328,6 +328,16 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "BallastMailTests",
+            dependencies: [
+                "BallastMail", "BallastNode", "BallastStore", "BallastConfig", "BallastCore", "BallastTestSupport",
+                .product(name: "NIOCore", package: nio),
+                .product(name: "NIOPosix", package: nio),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "BallastStoreTests",
             dependencies: [
                 "BallastStore", "BallastCore", "BallastTestSupport",

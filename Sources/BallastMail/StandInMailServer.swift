@@ -78,7 +78,7 @@ final class StandInMailHandler: ChannelInboundHandler {
     }
 
     private func accepts(_ user: String, _ password: String) -> Bool {
-        acceptAnyPassword || password == "\(user.split(separator: "@").first ?? "")-demo"
+        acceptAnyPassword || password == "\(user.split(separator: "@").first?.lowercased() ?? "")-demo"
     }
 
     private func imapCommand(_ command: IMAPCommand, context: ChannelHandlerContext) {

@@ -1,0 +1,69 @@
+import BallastCore
+import BallastNode
+import BallastStore
+import BallastTestSupport
+import Foundation
+import Testing
+
+/// The directory on a real PostgreSQL: changes arrive by NOTIFY; when the server stops, the node
+/// serves from its last state and writes are refused; when it returns, the node catches up.
+@Suite(.serialized) struct StoreOutageTests {
+    @Test func notificationsMoveSessionsWithoutWaitingForAPoll() async throws {
+        let lab = try await MailLab(postgres: true, pollInterval: "30s")
+        // LISTEN starts in the background: a first change proves it is up (bounded wait).
+        var ready = false
+        for attempt in 0..<50 where !ready {
+            try await lab.store.apply([.setContacts(sipURI: "sip:carol@contoso.com", contacts: ["n\(attempt)"])], actor: "test")
+            try await Task.sleep(for: .milliseconds(100))
+            ready = lab.node.store.current.directory.user(login: "carol")?.contacts == ["n\(attempt)"]
+        }
+        #expect(ready, "the node never saw a change by NOTIFY")
+        let session = try lab.imapSession("alice")
+        #expect(session.server == "mbx1")
+        let moved = ContinuousClock.now
+        try await lab.store.apply([.activate(database: "DB01", server: "mbx2")], actor: "test")
+        #expect(session.socket.isClosedByPeer())
+        #expect(ContinuousClock.now - moved < .seconds(1))
+        #expect(try lab.imapSession("alice").server == "mbx2")
+        await lab.shutdown()
+    }
+
+    @Test func aNodeServesFromItsLastStateWhileThePostgresServerIsDownAndCatchesUp() async throws {
+        let lab = try await MailLab(postgres: true, pollInterval: "200ms")
+        let postgres = try #require(lab.postgres)
+        #expect(try lab.imapSession("alice").server == "mbx1")
+        postgres.stop()
+        // Traffic flows from the last applied directory.
+        #expect(try lab.imapSession("alice").server == "mbx1")
+        #expect(try lab.imapSession("bob").server == "mbx2")
+        // Writes are refused with a reason the operator can act on, through the CLI as through the API.
+        do {
+            try await lab.store.apply([.activate(database: "DB01", server: "mbx2")], actor: "test")
+            Issue.record("a write succeeded with the store down")
+        } catch {
+            #expect(error.code == .unreachable)
+        }
+        let cli = try BallastProcess.run(["db", "activate", "-c", lab.configPath, "DB01", "--on", "mbx2"], timeout: .seconds(30))
+        #expect(cli.status != 0)
+        #expect(cli.stderr.contains("changes are refused until the store"), "\(cli.stderr)")
+        // A node that starts now runs from the cache file.
+        try await lab.restart()
+        #expect(try lab.imapSession("alice").server == "mbx1")
+
+        try postgres.start()
+        var revision: UInt64?
+        let deadline = ContinuousClock.now + .seconds(20)
+        while revision == nil && ContinuousClock.now < deadline {
+            revision = try? await lab.store.apply([.activate(database: "DB01", server: "mbx2")], actor: "test")
+            if revision == nil { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        #expect(revision != nil)
+        var server: String?
+        for _ in 0..<50 where server != "mbx2" {
+            try await Task.sleep(for: .milliseconds(100))
+            server = try lab.imapSession("alice").server
+        }
+        #expect(server == "mbx2", "the node did not catch up after the store returned")
+        await lab.shutdown()
+    }
+}
