@@ -4,7 +4,8 @@ import Yams
 
 /// The parts of a relay that only `http` and `https` relays take.
 extension TopologyBuilder {
-    static let httpRelayKeys = ["certificates", "server-tls", "forwarded", "max-header-size"]
+    static let httpRelayKeys = ["certificates", "server-tls", "forwarded", "max-header-size", "route-by-user"]
+    static let routeByUserForm = "basic, or {header: X-Authenticated-User}"
     static let certificateKeys = ["certificate", "key"]
     static let serverTLSKeys = ["verify", "ca-file", "server-name"]
     static let forwardedKeys = ["x-forwarded-for", "x-forwarded-proto", "forwarded"]
@@ -93,6 +94,20 @@ extension TopologyBuilder {
                 case "x-forwarded-proto": relay.http.xForwardedProto = policy
                 default: relay.http.forwarded = policy
                 }
+            }
+        }
+        if let node = values["route-by-user"] {
+            if node.scalar?.string == "basic" {
+                relay.http.userRouting = .basic
+            } else if let entries = reader.mapping(node, key: "\(key).route-by-user", allowed: ["header"], what: Self.routeByUserForm),
+                let header = entries.first, let name = reader.string(header.value, key: "\(key).route-by-user.header", what: "a header name")
+            {
+                relay.http.userRouting = .header(name)
+            } else {
+                if node.scalar != nil {
+                    reader.fail(.invalidValue, at: node, key: "\(key).route-by-user", "is not a way to learn the user", expected: Self.routeByUserForm)
+                }
+                ok = false
             }
         }
         if let node = values["max-header-size"] {

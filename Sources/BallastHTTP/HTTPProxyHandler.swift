@@ -36,6 +36,8 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var serverKeepAlive = true
         var freshRetryUsed = false
         var switching: HTTPResponseHead?
+        /// The server holding the active copy of the request's user's mailbox, when the relay routes by user.
+        var userServer: (key: ServerKey, server: Server)?
     }
 
     private let runtime: HTTPRuntime
@@ -200,7 +202,57 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             method: head.method, clientVersion: head.version, serverHead: serverHead,
             keepAlive: isHTTP2 || head.isKeepAlive, upgrade: upgrade,
             stickyCookie: runtime.cookie?.server(in: head.headers[canonicalForm: "cookie"].map(String.init)))
+        if let routing = relay.http.userRouting {
+            guard routeByUser(routing, head: head, state: state, relay: relay, context: context) else { return }
+        }
         dispatch(state: state, relay: relay)
+    }
+
+    /// Finds the request's user and the server holding their mailbox's active copy; answers
+    /// 401, 403 or 503 itself (false) when it cannot.
+    private func routeByUser(
+        _ routing: HTTPSettings.UserRouting, head: HTTPRequestHead, state: State, relay: Relay, context: ChannelHandlerContext
+    ) -> Bool {
+        let realm = state.topology.store?.realm ?? state.sip?.realm ?? "ballast"
+        let user: DirectoryUser?
+        switch routing {
+        case .basic:
+            guard let header = head.headers.first(name: "authorization"),
+                let credentials = DirectoryLogin.basicCredentials(header)
+            else {
+                respond(.unauthorized, close: false, headers: [("WWW-Authenticate", "Basic realm=\"\(realm)\", charset=\"UTF-8\"")])
+                return false
+            }
+            user = DirectoryLogin.verify(
+                login: credentials.user, password: credentials.password, directory: state.directory, realm: realm)
+            if user == nil {
+                logger.notice(
+                    "http login refused: unknown user or wrong password",
+                    metadata: ["relay": "\(relay.name)", "login": "\(credentials.user)", "client": "\(client.address)"])
+                let delay = state.topology.store?.failureDelay ?? .milliseconds(500)
+                context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(delay)) { [self] in
+                    respond(.unauthorized, close: false, headers: [("WWW-Authenticate", "Basic realm=\"\(realm)\", charset=\"UTF-8\"")])
+                }
+                return false
+            }
+        case .header(let name):
+            user = head.headers.first(name: name).flatMap { state.directory.user(login: $0) }
+            if user == nil {
+                logger.notice("http request without a known user in \(name)", metadata: ["relay": "\(relay.name)"])
+                respond(.forbidden, close: false)
+                return false
+            }
+        }
+        guard let user else { return false }
+        switch MailRouting.server(for: user, pool: relay.pool, in: state) {
+        case .success(let route):
+            exchange?.userServer = (route.key, route.server)
+            return true
+        case .failure(let failure):
+            logger.warning("http request not routed", metadata: ["relay": "\(relay.name)", "reason": "\(failure)"])
+            respond(.serviceUnavailable, close: false)
+            return false
+        }
     }
 
     /// Picks a server for the current exchange and sends the request there.
@@ -208,11 +260,16 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard var exchange, let context else { return }
         var sticky = exchange.stickyCookie
         if sticky == nil, let table = runtime.stickTable { sticky = table.lookup(client.address, now: .now) }
-        guard
-            let member = state.choose(
+        let chosen: (key: ServerKey, server: Server)?
+        if let userServer = exchange.userServer {
+            chosen = exchange.tried.contains(userServer.key) ? nil : userServer
+        } else {
+            chosen = state.choose(
                 for: relay, input: runtime.balancingInput(client: client.address), sticky: sticky,
-                excluding: exchange.tried)
-        else {
+                excluding: exchange.tried
+            ).map { ($0.key, $0.server) }
+        }
+        guard let member = chosen else {
             self.exchange = exchange
             if !exchange.tried.isEmpty {
                 // Every server left to try failed this request: the failure is theirs, not capacity.
@@ -293,11 +350,11 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Writes a short response of Ballast's own, then closes when asked or when the request
     /// is not over (its remaining body would be read as the next request).
-    private func respond(_ status: HTTPResponseStatus, close: Bool) {
+    private func respond(_ status: HTTPResponseStatus, close: Bool, headers extra: [(String, String)] = []) {
         guard let context, !closed else { return }
         let mustClose = close || !(exchange?.requestEnded ?? false) || !(exchange?.keepAlive ?? false)
         exchange = nil
-        var headers = HTTPHeaders()
+        var headers = HTTPHeaders(extra)
         let body = "\(status.code) \(status.reasonPhrase)\n"
         headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
         headers.add(name: "Content-Length", value: "\(body.utf8.count)")

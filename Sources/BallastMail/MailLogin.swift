@@ -1,3 +1,4 @@
+import BallastCodecs
 import BallastCore
 import BallastNIO
 import CoreMetrics
@@ -27,7 +28,7 @@ enum MailLogin {
         guard let relay = state.relay(named: runtime.relayName) else {
             return eventLoop.makeSucceededFuture(.unavailable(reason: "relay removed"))
         }
-        guard let user = LoginCheck.verify(login: login, password: password, directory: state.directory, realm: rules.realm)
+        guard let user = DirectoryLogin.verify(login: login, password: password, directory: state.directory, realm: rules.realm)
         else {
             runtime.failures.increment()
             runtime.logger.notice(

@@ -19,6 +19,7 @@ final class MailLab {
     let configPath: String
     let ports: [String: Int]
     var servers: [StandInMailServer] = []
+    var webServers: [TestHTTPBackend] = []
     var node: Node
     let logger: Logger
     let store: DirectoryStore
@@ -37,7 +38,11 @@ final class MailLab {
             servers.append(server)
             serverPorts[name] = server.port
         }
-        ports = ["imap": Ports.free(), "imaps": Ports.free(), "pop3": Ports.free(), "pop3s": Ports.free()]
+        for name in ["mbx1", "mbx2"] { webServers.append(try await TestHTTPBackend.start(name: name, group: group)) }
+        ports = [
+            "imap": Ports.free(), "imaps": Ports.free(), "pop3": Ports.free(), "pop3s": Ports.free(), "owa": Ports.free(),
+            "owa-front": Ports.free(),
+        ]
         let certificates = try TestCertificates(names: ["mail.contoso.com"])
         try certificates.certificatePEM.write(to: folder.appendingPathComponent("mail.pem"), atomically: true, encoding: .utf8)
         try certificates.keyPEM.write(to: folder.appendingPathComponent("mail.key"), atomically: true, encoding: .utf8)
@@ -50,7 +55,11 @@ final class MailLab {
                 servers: [{name: mbx1, address: 127.0.0.1:\(serverPorts["imap-mbx1"]!)}, {name: mbx2, address: 127.0.0.1:\(serverPorts["imap-mbx2"]!)}]
               mailbox-pop3:
                 servers: [{name: mbx1, address: 127.0.0.1:\(serverPorts["pop3-mbx1"]!)}, {name: mbx2, address: 127.0.0.1:\(serverPorts["pop3-mbx2"]!)}]
+              web:
+                servers: [{name: mbx1, address: 127.0.0.1:\(webServers[0].port)}, {name: mbx2, address: 127.0.0.1:\(webServers[1].port)}]
             relays:
+              owa: {listen: 127.0.0.1:\(ports["owa"]!), protocol: http, pool: web, route-by-user: basic}
+              owa-front: {listen: 127.0.0.1:\(ports["owa-front"]!), protocol: http, pool: web, route-by-user: {header: X-Remote-User}}
               imap: {listen: 127.0.0.1:\(ports["imap"]!), protocol: imap, pool: mailbox, \(tls)}
               imaps: {listen: 127.0.0.1:\(ports["imaps"]!), protocol: imaps, pool: mailbox, \(tls)}
               pop3: {listen: 127.0.0.1:\(ports["pop3"]!), protocol: pop3, pool: mailbox-pop3, \(tls)}
@@ -126,6 +135,7 @@ final class MailLab {
         await node.shutdown(grace: .milliseconds(200))
         await store.close()
         for server in servers { await server.stop() }
+        for server in webServers { await server.stop() }
         postgres?.remove()
         try? await group.shutdownGracefully()
         try? FileManager.default.removeItem(at: folder)

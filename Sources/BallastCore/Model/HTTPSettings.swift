@@ -62,6 +62,17 @@ public struct HTTPSettings: Hashable, Sendable {
     public var timeouts: Timeouts
     /// Most idle keep-alive connections kept per server and relay thread.
     public var serverPoolSize: Int
+    /// When set, each request goes to the server holding the active copy of its user's mailbox
+    /// instead of the balancer's choice.
+    public var userRouting: UserRouting?
+
+    /// How an HTTP relay learns who a request's user is.
+    public enum UserRouting: Hashable, Sendable {
+        /// HTTP Basic credentials, checked against the directory (401 without them).
+        case basic
+        /// A header an authenticating front has set, trusted as is (403 without it).
+        case header(String)
+    }
 
     /// HTTP settings with defaults unless given.
     public init(

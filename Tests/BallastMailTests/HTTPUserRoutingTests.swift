@@ -1,0 +1,57 @@
+import BallastCore
+import BallastStore
+import BallastTestSupport
+import Foundation
+import Testing
+
+/// HTTP relays that route by user: curl with Basic credentials (checked against the directory)
+/// or behind an authenticating front that sets a header, landing on the active copy's server.
+@Suite(.serialized) struct HTTPUserRoutingTests {
+    private func curl(_ port: Int, _ arguments: [String]) throws -> (status: String, body: String) {
+        let output = try BallastProcess.run(
+            executable: URL(fileURLWithPath: "/usr/bin/curl"),
+            ["-s", "-m", "10", "-o", "-", "-w", "\n%{http_code} %{time_total}"] + arguments + ["http://127.0.0.1:\(port)/owa/"])
+        let lines = output.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+        return (String(lines.last ?? ""), lines.dropLast().joined(separator: "\n"))
+    }
+
+    @Test func basicCredentialsPickTheActiveCopysServer() async throws {
+        let lab = try await MailLab(failureDelay: "300ms")
+        let port = lab.ports["owa"]!
+        #expect(try curl(port, ["-u", "alice@contoso.com:alice-demo"]).body == "mbx1")
+        #expect(try curl(port, ["-u", "bob:bob-demo"]).body == "mbx2")
+        let missing = try curl(port, [])
+        #expect(missing.status.hasPrefix("401"))
+        let wrong = try curl(port, ["-u", "alice:nope"])
+        #expect(wrong.status.hasPrefix("401"))
+        let unknown = try curl(port, ["-u", "mallory:alice-demo"])
+        #expect(unknown.status.hasPrefix("401"))
+        for answer in [wrong, unknown] {
+            let seconds = Double(answer.status.split(separator: " ").last ?? "") ?? 0
+            #expect(seconds >= 0.3, "a refused login was answered after \(seconds) s")
+        }
+        let headers = try BallastProcess.run(
+            executable: URL(fileURLWithPath: "/usr/bin/curl"), ["-s", "-D", "-", "-o", "/dev/null", "http://127.0.0.1:\(port)/"])
+        #expect(headers.stdout.lowercased().contains("www-authenticate: basic realm=\"contoso.com\""))
+        #expect(try curl(port, ["-u", "carol:carol-demo"]).status.hasPrefix("503"))
+
+        try await lab.store.apply([.activate(database: "DB01", server: "mbx2")], actor: "test")
+        var body = ""
+        for _ in 0..<30 where body != "mbx2" {
+            try await Task.sleep(for: .milliseconds(100))
+            body = try curl(port, ["-u", "alice:alice-demo"]).body
+        }
+        #expect(body == "mbx2")
+        await lab.shutdown()
+    }
+
+    @Test func aTrustedHeaderFromTheFrontNamesTheUser() async throws {
+        let lab = try await MailLab()
+        let port = lab.ports["owa-front"]!
+        #expect(try curl(port, ["-H", "X-Remote-User: alice@contoso.com"]).body == "mbx1")
+        #expect(try curl(port, ["-H", "X-Remote-User: bob"]).body == "mbx2")
+        #expect(try curl(port, []).status.hasPrefix("403"))
+        #expect(try curl(port, ["-H", "X-Remote-User: nobody"]).status.hasPrefix("403"))
+        await lab.shutdown()
+    }
+}
