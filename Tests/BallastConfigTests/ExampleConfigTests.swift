@@ -38,9 +38,33 @@ import Testing
         let copy = folder.appendingPathComponent(file)
         try FileManager.default.copyItem(at: Self.examples.appendingPathComponent(file), to: copy)
         let topology = try ConfigLoader.load(path: copy.path)
-        if let sip = topology.sip {
+        if let sip = topology.sip, topology.store == nil {
             #expect(!(try UsersFileReader.load(settings: sip, topology: topology).users.isEmpty))
         }
+        if let store = topology.store {
+            let name = file.replacingOccurrences(of: ".yaml", with: ".json")
+            let text = try String(contentsOf: Self.examples.appendingPathComponent("users/\(name)"), encoding: .utf8)
+            let imported = try UserImport.parse(text, format: .json, file: name, realm: store.realm, topology: topology)
+            #expect(!imported.users.isEmpty && !imported.databases.isEmpty)
+        }
+    }
+
+    @Test func exchange2013IsDeploymentD3() throws {
+        let folder = try BallastProcess.makeDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let certs = folder.appendingPathComponent("certs")
+        try FileManager.default.createDirectory(at: certs, withIntermediateDirectories: true)
+        for name in ["ca.pem", "webext.pem", "webext.key"] {
+            try "placeholder".write(to: certs.appendingPathComponent(name), atomically: true, encoding: .utf8)
+        }
+        let copy = folder.appendingPathComponent("exchange-2013.yaml")
+        try FileManager.default.copyItem(at: Self.examples.appendingPathComponent("exchange-2013.yaml"), to: copy)
+        let topology = try ConfigLoader.load(path: copy.path)
+        #expect(topology.relays.map(\.protocol) == [.imap, .imaps, .pop3, .pop3s, .https])
+        #expect(topology.relays.allSatisfy { $0.persistence == .none })
+        #expect(topology.relay(named: "owa")?.http.userRouting == .basic)
+        #expect(topology.relay(named: "imaps")?.forwardPort == 143)
+        #expect(topology.store?.realm == "contoso.com")
     }
 
     @Test func lyncWebServicesIsDeploymentD1() throws {
