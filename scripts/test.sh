@@ -7,9 +7,10 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the tests use as clients and peers: curl (HTTP/1.1 and HTTP/2), dig
 # (dnsutils), NSD as a DNS secondary, sipsak and Net::SIP (libnet-sip-perl) as SIP phones,
-# PostgreSQL as the multi-node store (the tests start their own clusters on loopback), and
+# PostgreSQL as the multi-node store and Dovecot as a mailbox server (the tests start their
+# own on loopback), and
 # Python for the peer-process shim and the imaplib/poplib mail clients.
-PACKAGES=(curl dnsutils nsd sipsak libnet-sip-perl postgresql python3)
+PACKAGES=(curl dnsutils nsd sipsak libnet-sip-perl postgresql dovecot-imapd python3)
 missing=()
 for package in "${PACKAGES[@]}"; do dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package"); done
 if [ ${#missing[@]} -gt 0 ]; then

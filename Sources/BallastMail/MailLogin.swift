@@ -17,7 +17,9 @@ enum LoginOutcome {
 }
 
 /// The login every mail front handler makes: check the password against the directory, find the
-/// active copy's server, log in there, and answer failures only after the configured delay.
+/// active copy's server, log in there as the directory's name for the user (its auth name, however
+/// the client named itself: mail address, SIP URI or name), and answer failures only after the
+/// configured delay.
 enum MailLogin {
     static func start(
         login: String, password: String, dialect: MailDialect, runtime: MailRuntime, eventLoop: any EventLoop,
@@ -53,7 +55,7 @@ enum MailLogin {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
-                        BackendLoginHandler(dialect: dialect, user: login, password: password, promise: promise))
+                        BackendLoginHandler(dialect: dialect, user: user.authName, password: password, promise: promise))
                 }
             }
             .connect(to: SocketAddress(target))

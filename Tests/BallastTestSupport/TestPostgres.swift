@@ -20,7 +20,7 @@ public final class TestPostgres {
     /// Creates a cluster and starts it; waits until it takes logins.
     public init() throws {
         guard let binaries = Self.binaries() else {
-            throw TestPostgresError("PostgreSQL is not installed: apt-get install postgresql (scripts/test.sh does)")
+            throw PeerStartError("PostgreSQL is not installed: apt-get install postgresql (scripts/test.sh does)")
         }
         self.binaries = binaries
         self.port = Ports.free()
@@ -31,7 +31,7 @@ public final class TestPostgres {
         let status = try PeerProcess.run(
             "\(binaries)/initdb", ["-D", "\(folder)/data", "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8"],
             user: user)
-        guard status == 0 else { throw TestPostgresError("initdb failed with status \(status) in \(folder)") }
+        guard status == 0 else { throw PeerStartError("initdb failed with status \(status) in \(folder)") }
         try start()
     }
 
@@ -52,7 +52,7 @@ public final class TestPostgres {
             }
             usleep(100_000)
         }
-        throw TestPostgresError("PostgreSQL in \(folder) did not take logins on port \(port) within 20 s")
+        throw PeerStartError("PostgreSQL in \(folder) did not take logins on port \(port) within 20 s")
     }
 
     /// Stops the server by its PID (fast shutdown); the data stays for `start()`.
@@ -79,8 +79,8 @@ public final class TestPostgres {
     private static func postgresGID() -> gid_t { getpwnam("postgres")?.pointee.pw_gid ?? 0 }
 }
 
-/// Why the test PostgreSQL could not start.
-public struct TestPostgresError: Error, CustomStringConvertible {
+/// Why a peer server (PostgreSQL, Dovecot) could not start for a test.
+public struct PeerStartError: Error, CustomStringConvertible {
     public let description: String
     init(_ description: String) { self.description = description }
 }
