@@ -31,8 +31,8 @@ PY=$(python3 -c 'import sys; print(sys.executable)')  # the interpreter itself, 
 WORK=$(mktemp -d /tmp/ballast-bench.XXXXXX)
 PIDS=()
 cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do [ -n "$pid" ] && { kill "$pid" 2>/dev/null || true; }; done
+    for pid in "${PIDS[@]}"; do [ -n "$pid" ] && { wait "$pid" 2>/dev/null || true; }; done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -44,6 +44,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 # wait_port PORT: until something listens on 127.0.0.1:PORT; fails when a started peer died.
 wait_port() {
     for pid in "${PIDS[@]}"; do
+        [ -n "$pid" ] || continue
         kill -0 "$pid" 2>/dev/null || { log "a peer exited at start: $(tr '\0' ' ' </proc/$pid/cmdline 2>/dev/null || echo "pid $pid")"; for f in "$WORK"/*.log; do log "== $f"; tail -5 "$f" >&2; done; exit 1; }
     done
     for _ in $(seq 1 200); do

@@ -41,6 +41,8 @@ async def main():
     parser.add_argument("--watch", type=float, default=3)
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args()
+    if args.command and args.command[0] == "--":
+        args.command = args.command[1:]
     stop, seen = asyncio.Event(), []
     tasks = [asyncio.create_task(prober(args.port, args.user, stop, seen)) for _ in range(4)]
     await asyncio.sleep(1)
