@@ -25,7 +25,7 @@ struct CheckCommand: ParsableCommand {
             throw ExitCode(1)
         }
         var directory = Directory()
-        if let sip = topology.sip {
+        if let sip = topology.sip, topology.store == nil {
             do {
                 directory = try UsersFileReader.load(settings: sip, topology: topology)
             } catch {
@@ -41,13 +41,23 @@ struct CheckCommand: ParsableCommand {
         )
         for relay in topology.relays {
             var line =
-                "  relay \(relay.name): \(relay.protocol.rawValue) \(relay.listen) -> pool \(relay.pool), \(relay.mode.rawValue)"
+                "  relay \(relay.name): \(relay.protocol.rawValue) \(relay.listen) -> pool \(relay.pool), "
+                + (relay.protocol.isMail || relay.http.userRouting != nil ? "by directory" : relay.mode.rawValue)
             switch relay.persistence {
             case .sourceAddress(let timeout, let size): line += ", source affinity \(timeout.configText) x \(size)"
             case .cookie(let cookie): line += ", cookie \(cookie.name)"
             case .none: break
             }
             if relay.protocol == .https { line += ", \(relay.http.certificates.count) certificate(s)" }
+            if relay.protocol.isMail {
+                line += " (server port \(relay.forwardPort ?? 0))"
+                if !relay.protocol.isImplicitTLS && !relay.http.certificates.isEmpty { line += ", STARTTLS" }
+            }
+            switch relay.http.userRouting {
+            case .basic: line += ", user from HTTP Basic"
+            case .header(let name): line += ", user from \(name)"
+            case nil: break
+            }
             if let tls = relay.http.serverTLS, relay.protocol.isHTTP {
                 line += tls.verify ? ", TLS to servers (verified)" : ", TLS to servers (not verified)"
             }
@@ -70,8 +80,13 @@ struct CheckCommand: ParsableCommand {
             let listen = topology.dnsListeners.map(\.description).joined(separator: ", ")
             print("  zone \(zone.name): \(zone.records.count) records, \(bound) following pool health; DNS on \(listen)")
         }
+        if let store = topology.store {
+            let kind = StoreSettings.isPostgres(store.location) ? "PostgreSQL" : "SQLite"
+            print("  store: \(kind) \(store.location), realm \(store.realm), polled every \(store.pollInterval.configText)")
+        }
         if let sip = topology.sip {
-            print("  sip realm \(sip.realm): \(directory.usersByURI.count) users, failure detection \(sip.failureDetection.configText), fallback \(sip.fallback.configText)")
+            let users = topology.store == nil ? "\(directory.usersByURI.count) users" : "users from the store"
+            print("  sip realm \(sip.realm): \(users), failure detection \(sip.failureDetection.configText), fallback \(sip.fallback.configText)")
             for registrar in sip.registrars {
                 let listen = registrar.listen.isEmpty ? "not served here" : registrar.listen.map(\.description).joined(separator: ", ")
                 print("  registrar of \(registrar.pool): \(listen); redirects name \(registrar.contact)")
