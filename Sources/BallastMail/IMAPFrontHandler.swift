@@ -6,26 +6,19 @@ import NIOSSL
 
 /// Speaks IMAP to a client until it logs in: greeting, CAPABILITY, ID, NOOP, STARTTLS, LOGIN and
 /// AUTHENTICATE PLAIN; then hands the connection to the server holding the user's mailbox.
-final class IMAPFrontHandler: ChannelInboundHandler, RemovableChannelHandler {
+final class IMAPFrontHandler: ChannelInboundHandler, MailFront {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    private enum Phase {
-        case commands
-        /// AUTHENTICATE PLAIN sent `+`; the next line is the client's response.
-        case saslResponse(tag: String)
-        /// A login is being checked; what the client sends meanwhile waits.
-        case loggingIn
-        case done
-    }
 
     private static let maxFailures = 3
     private let runtime: MailRuntime
     private let clientAddress: String
     private var isTLS: Bool
     private var reader = IMAPCommandReader()
-    private var phase = Phase.commands
+    var phase = MailFrontPhase.commands
     private var failures = 0
+    private var loginTag = "*"
 
     init(runtime: MailRuntime, clientAddress: String, isTLS: Bool) {
         self.runtime = runtime
@@ -50,7 +43,7 @@ final class IMAPFrontHandler: ChannelInboundHandler, RemovableChannelHandler {
         process(context: context)
     }
 
-    private func process(context: ChannelHandlerContext) {
+    func process(context: ChannelHandlerContext) {
         loop: while true {
             if case .saslResponse(let tag) = phase {
                 guard let line = takeLine(context: context) else {
@@ -112,15 +105,14 @@ final class IMAPFrontHandler: ChannelInboundHandler, RemovableChannelHandler {
             phase = .done
             context.close(promise: nil)
         case "STARTTLS":
-            guard !isTLS, let tls = runtime.tls else {
-                send("\(tag) BAD STARTTLS is not available here.", context: context)
-                return
-            }
             // Plain text the client pipelined after STARTTLS is dropped (CVE-2011-0411 class).
-            reader = IMAPCommandReader()
-            send("\(tag) OK Begin TLS negotiation now.", context: context)
-            isTLS = true
-            try? context.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls), position: .first)
+            if startTLS(
+                runtime.tls, alreadyOn: isTLS, accept: "\(tag) OK Begin TLS negotiation now.",
+                refusal: "\(tag) BAD STARTTLS is not available here.", context: context)
+            {
+                reader = IMAPCommandReader()
+                isTLS = true
+            }
         case "LOGIN":
             guard command.arguments.count == 2 else {
                 send("\(tag) BAD LOGIN takes a user name and a password.", context: context)
@@ -149,37 +141,11 @@ final class IMAPFrontHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func login(tag: String, user: String, password: String, context: ChannelHandlerContext) {
         phase = .loggingIn
+        loginTag = tag
         let outcome = MailLogin.start(
             login: user, password: password, dialect: .imap, runtime: runtime, eventLoop: context.eventLoop,
             clientAddress: clientAddress)
-        outcome.assumeIsolated().whenComplete { [self] result in
-            guard case .loggingIn = phase, context.channel.isActive else {
-                if case .success(.ready(let backend, _, _, _)) = result { backend.close(promise: nil) }
-                return
-            }
-            switch result {
-            case .success(.ready(let backend, let database, let server, let finalLine)):
-                phase = .done
-                runtime.sessions.add(database: database, server: server, client: context.channel, backend: backend)
-                send("\(tag) \(finalLine)", context: context)
-                MailLogin.splice(client: context, front: self, backend: backend, leftover: reader.buffered)
-            case .success(.badCredentials):
-                failures += 1
-                send("\(tag) NO [AUTHENTICATIONFAILED] Authentication failed.", context: context)
-                if failures >= Self.maxFailures {
-                    send("* BYE Too many invalid login attempts.", context: context)
-                    phase = .done
-                    context.close(promise: nil)
-                } else {
-                    phase = .commands
-                    process(context: context)
-                }
-            case .success(.unavailable), .failure:
-                send("\(tag) NO [UNAVAILABLE] The mailbox is not available now; try again shortly.", context: context)
-                phase = .commands
-                process(context: context)
-            }
-        }
+        MailLogin.finish(outcome, front: self, runtime: runtime, context: context)
     }
 
     /// The next line (for a SASL response), bounded like a command.
@@ -200,7 +166,20 @@ final class IMAPFrontHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.close(promise: nil)
     }
 
-    private func send(_ line: String, context: ChannelHandlerContext) {
-        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: line + "\r\n")), promise: nil)
+    private func send(_ line: String, context: ChannelHandlerContext) { sendLine(line, context: context) }
+
+    // MARK: MailFront
+
+    var leftover: [UInt8] { reader.buffered }
+
+    func successAnswer(_ finalLine: String) -> String { "\(loginTag) \(finalLine)" }
+
+    func refused() -> (lines: [String], close: Bool) {
+        failures += 1
+        let answer = "\(loginTag) NO [AUTHENTICATIONFAILED] Authentication failed."
+        return failures >= Self.maxFailures ? ([answer, "* BYE Too many invalid login attempts."], true) : ([answer], false)
     }
+
+    var unavailableAnswer: String { "\(loginTag) NO [UNAVAILABLE] The mailbox is not available now; try again shortly." }
+
 }

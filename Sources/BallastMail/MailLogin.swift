@@ -5,6 +5,7 @@ import CoreMetrics
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// What came of a client's login.
 enum LoginOutcome {
@@ -108,5 +109,99 @@ enum MailLogin {
         context.pipeline.syncOperations.removeHandler(front, promise: nil)
         context.channel.read()
         backend.read()
+    }
+}
+
+/// What a mail front handler says and does around a login; `MailLogin.finish` runs the outcome
+/// the same way for IMAP and POP3.
+protocol MailFront: AnyObject, RemovableChannelHandler {
+    /// Where the pre-login dialogue is.
+    var phase: MailFrontPhase { get set }
+    /// Reads the commands the client has sent.
+    func process(context: ChannelHandlerContext)
+    /// Bytes the client sent after its login command, for the server.
+    var leftover: [UInt8] { get }
+    /// The client's answer for the server's success line.
+    func successAnswer(_ finalLine: String) -> String
+    /// Records a refused login; the lines to send, and whether to close now.
+    func refused() -> (lines: [String], close: Bool)
+    /// The answer when the mailbox cannot be reached.
+    var unavailableAnswer: String { get }
+}
+
+/// Where a mail front handler's pre-login dialogue is.
+enum MailFrontPhase {
+    case commands
+    /// `AUTHENTICATE PLAIN` / `AUTH PLAIN` sent `+`; the next line is the client's response.
+    case saslResponse(tag: String)
+    /// A login is being checked; what the client sends meanwhile waits.
+    case loggingIn
+    case done
+}
+
+extension MailFront {
+    /// Whether the handler still waits for its login (the client may have gone meanwhile).
+    var isLoggingIn: Bool {
+        if case .loggingIn = phase { return true }
+        return false
+    }
+
+    /// The login is over: `done` after success or a close, else commands are read again.
+    func loginEnded(done: Bool, context: ChannelHandlerContext) {
+        phase = done ? .done : .commands
+        if !done { process(context: context) }
+    }
+
+    /// Answers STARTTLS or STLS: `refusal` when TLS is not offered here (or already on), else
+    /// `accept` and TLS from the client's next byte. Whether TLS starts.
+    func startTLS(
+        _ tls: NIOSSLContext?, alreadyOn: Bool, accept: String, refusal: String, context: ChannelHandlerContext
+    ) -> Bool {
+        guard !alreadyOn, let tls else {
+            sendLine(refusal, context: context)
+            return false
+        }
+        sendLine(accept, context: context)
+        do {
+            try context.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls), position: .first)
+        } catch {
+            context.close(promise: nil)
+        }
+        return true
+    }
+
+    /// Writes a line to the client.
+    func sendLine(_ line: String, context: ChannelHandlerContext) {
+        context.writeAndFlush(NIOAny(ByteBuffer(string: line + "\r\n")), promise: nil)
+    }
+}
+
+extension MailLogin {
+    /// Answers the client for `outcome` and, on success, registers and splices the session.
+    static func finish(
+        _ outcome: EventLoopFuture<LoginOutcome>, front: some MailFront, runtime: MailRuntime,
+        context: ChannelHandlerContext
+    ) {
+        outcome.assumeIsolated().whenComplete { result in
+            guard front.isLoggingIn, context.channel.isActive else {
+                if case .success(.ready(let backend, _, _, _)) = result { backend.close(promise: nil) }
+                return
+            }
+            switch result {
+            case .success(.ready(let backend, let database, let server, let finalLine)):
+                front.loginEnded(done: true, context: context)
+                runtime.sessions.add(database: database, server: server, client: context.channel, backend: backend)
+                front.sendLine(front.successAnswer(finalLine), context: context)
+                splice(client: context, front: front, backend: backend, leftover: front.leftover)
+            case .success(.badCredentials):
+                let (lines, close) = front.refused()
+                for line in lines { front.sendLine(line, context: context) }
+                if close { context.close(promise: nil) }
+                front.loginEnded(done: close, context: context)
+            case .success(.unavailable), .failure:
+                front.sendLine(front.unavailableAnswer, context: context)
+                front.loginEnded(done: false, context: context)
+            }
+        }
     }
 }

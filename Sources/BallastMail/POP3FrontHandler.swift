@@ -6,23 +6,17 @@ import NIOSSL
 
 /// Speaks POP3 to a client until it logs in: greeting, CAPA, STLS, USER and PASS, AUTH PLAIN;
 /// then hands the connection to the server holding the user's mailbox.
-final class POP3FrontHandler: ChannelInboundHandler, RemovableChannelHandler {
+final class POP3FrontHandler: ChannelInboundHandler, MailFront {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    private enum Phase {
-        case commands
-        case saslResponse
-        case loggingIn
-        case done
-    }
 
     private static let maxFailures = 3
     private let runtime: MailRuntime
     private let clientAddress: String
     private var isTLS: Bool
     private var reader = POP3CommandReader()
-    private var phase = Phase.commands
+    var phase = MailFrontPhase.commands
     private var user: String?
     private var failures = 0
 
@@ -43,7 +37,7 @@ final class POP3FrontHandler: ChannelInboundHandler, RemovableChannelHandler {
         process(context: context)
     }
 
-    private func process(context: ChannelHandlerContext) {
+    func process(context: ChannelHandlerContext) {
         while true {
             switch phase {
             case .commands: break
@@ -102,14 +96,13 @@ final class POP3FrontHandler: ChannelInboundHandler, RemovableChannelHandler {
             phase = .done
             context.close(promise: nil)
         case "STLS":
-            guard !isTLS, let tls = runtime.tls else {
-                send("-ERR STLS is not available here.", context: context)
-                return
+            if startTLS(
+                runtime.tls, alreadyOn: isTLS, accept: "+OK Begin TLS negotiation.", refusal: "-ERR STLS is not available here.",
+                context: context)
+            {
+                reader = POP3CommandReader()
+                isTLS = true
             }
-            reader = POP3CommandReader()
-            send("+OK Begin TLS negotiation.", context: context)
-            isTLS = true
-            try? context.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls), position: .first)
         case "USER":
             guard !command.argument.isEmpty else {
                 send("-ERR USER takes a name.", context: context)
@@ -136,7 +129,7 @@ final class POP3FrontHandler: ChannelInboundHandler, RemovableChannelHandler {
                 }
                 login(user: plain.user, password: plain.password, context: context)
             } else {
-                phase = .saslResponse
+                phase = .saslResponse(tag: "")
                 send("+ ", context: context)
             }
         default:
@@ -149,34 +142,7 @@ final class POP3FrontHandler: ChannelInboundHandler, RemovableChannelHandler {
         let outcome = MailLogin.start(
             login: user, password: password, dialect: .pop3, runtime: runtime, eventLoop: context.eventLoop,
             clientAddress: clientAddress)
-        outcome.assumeIsolated().whenComplete { [self] result in
-            guard case .loggingIn = phase, context.channel.isActive else {
-                if case .success(.ready(let backend, _, _, _)) = result { backend.close(promise: nil) }
-                return
-            }
-            switch result {
-            case .success(.ready(let backend, let database, let server, let finalLine)):
-                phase = .done
-                runtime.sessions.add(database: database, server: server, client: context.channel, backend: backend)
-                send(finalLine, context: context)
-                MailLogin.splice(client: context, front: self, backend: backend, leftover: reader.buffered)
-            case .success(.badCredentials):
-                failures += 1
-                self.user = nil
-                send("-ERR [AUTH] Authentication failed.", context: context)
-                if failures >= Self.maxFailures {
-                    phase = .done
-                    context.close(promise: nil)
-                } else {
-                    phase = .commands
-                    process(context: context)
-                }
-            case .success(.unavailable), .failure:
-                send("-ERR [SYS/TEMP] The mailbox is not available now; try again shortly.", context: context)
-                phase = .commands
-                process(context: context)
-            }
-        }
+        MailLogin.finish(outcome, front: self, runtime: runtime, context: context)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -184,7 +150,20 @@ final class POP3FrontHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.close(promise: nil)
     }
 
-    private func send(_ line: String, context: ChannelHandlerContext) {
-        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: line + "\r\n")), promise: nil)
+    private func send(_ line: String, context: ChannelHandlerContext) { sendLine(line, context: context) }
+
+    // MARK: MailFront
+
+    var leftover: [UInt8] { reader.buffered }
+
+    func successAnswer(_ finalLine: String) -> String { finalLine }
+
+    func refused() -> (lines: [String], close: Bool) {
+        failures += 1
+        user = nil
+        return (["-ERR [AUTH] Authentication failed."], failures >= Self.maxFailures)
     }
+
+    var unavailableAnswer: String { "-ERR [SYS/TEMP] The mailbox is not available now; try again shortly." }
+
 }

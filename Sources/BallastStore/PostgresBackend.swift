@@ -45,18 +45,10 @@ public final class PostgresBackend: StoreBackend {
         let logger = self.logger
         return try await withDeadline {
             try await client.withConnection { connection in
-                let session = Session(connection: connection, logger: logger)
                 // Reads see one snapshot; writes take the revision row's lock first, which orders them.
-                try await session.execute(
-                    readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN ISOLATION LEVEL READ COMMITTED", [])
-                do {
-                    let result = try await body(session)
-                    try await session.execute("COMMIT", [])
-                    return result
-                } catch {
-                    _ = try? await session.execute("ROLLBACK", [])
-                    throw error
-                }
+                try await Session(connection: connection, logger: logger).run(
+                    begin: readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN ISOLATION LEVEL READ COMMITTED",
+                    body)
             }
         }
     }

@@ -36,16 +36,7 @@ public actor SQLiteBackend: StoreBackend {
         // One transaction at a time on the one connection: the actor alone would interleave them at awaits.
         await acquire()
         defer { release() }
-        let session = Session(connection: connection)
-        try await session.execute(readOnly ? "BEGIN" : "BEGIN IMMEDIATE", [])
-        do {
-            let result = try await body(session)
-            try await session.execute("COMMIT", [])
-            return result
-        } catch {
-            _ = try? await session.execute("ROLLBACK", [])
-            throw error
-        }
+        return try await Session(connection: connection).run(begin: readOnly ? "BEGIN" : "BEGIN IMMEDIATE", body)
     }
 
     public nonisolated func listenForChanges(_ onChange: @escaping @Sendable (String) -> Void) async throws {}

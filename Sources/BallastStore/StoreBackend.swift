@@ -36,6 +36,21 @@ public protocol SQLSession {
     func execute(_ sql: String, _ binds: [SQLValue]) async throws -> [[SQLValue]]
 }
 
+extension SQLSession {
+    /// Runs `body` between `begin` and COMMIT, rolling back when it throws.
+    func run<T>(begin: String, _ body: (any SQLSession) async throws -> T) async throws -> T {
+        try await execute(begin, [])
+        do {
+            let result = try await body(self)
+            try await execute("COMMIT", [])
+            return result
+        } catch {
+            _ = try? await execute("ROLLBACK", [])
+            throw error
+        }
+    }
+}
+
 /// A database the directory can live in. Two implementations: SQLite (embedded, one file) and
 /// PostgreSQL (several nodes, two sites).
 public protocol StoreBackend: Sendable {

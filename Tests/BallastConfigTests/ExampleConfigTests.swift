@@ -50,16 +50,7 @@ import Testing
     }
 
     @Test func exchange2013IsDeploymentD3() throws {
-        let folder = try BallastProcess.makeDirectory()
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let certs = folder.appendingPathComponent("certs")
-        try FileManager.default.createDirectory(at: certs, withIntermediateDirectories: true)
-        for name in ["ca.pem", "webext.pem", "webext.key"] {
-            try "placeholder".write(to: certs.appendingPathComponent(name), atomically: true, encoding: .utf8)
-        }
-        let copy = folder.appendingPathComponent("exchange-2013.yaml")
-        try FileManager.default.copyItem(at: Self.examples.appendingPathComponent("exchange-2013.yaml"), to: copy)
-        let topology = try ConfigLoader.load(path: copy.path)
+        let topology = try Self.loadWithPlaceholderCertificates("exchange-2013.yaml")
         #expect(topology.relays.map(\.protocol) == [.imap, .imaps, .pop3, .pop3s, .https])
         #expect(topology.relays.allSatisfy { $0.persistence == .none })
         #expect(topology.relay(named: "owa")?.http.userRouting == .basic)
@@ -67,7 +58,9 @@ import Testing
         #expect(topology.store?.realm == "contoso.com")
     }
 
-    @Test func lyncWebServicesIsDeploymentD1() throws {
+    /// Loads an example from a copy beside placeholder certificate files (for examples whose
+    /// certificates are only named, not read, at load).
+    static func loadWithPlaceholderCertificates(_ file: String) throws -> Topology {
         let folder = try BallastProcess.makeDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
         let certs = folder.appendingPathComponent("certs")
@@ -75,9 +68,13 @@ import Testing
         for name in ["ca.pem", "webext.pem", "webext.key"] {
             try "placeholder".write(to: certs.appendingPathComponent(name), atomically: true, encoding: .utf8)
         }
-        let copy = folder.appendingPathComponent("lync-web-services.yaml")
-        try FileManager.default.copyItem(at: Self.examples.appendingPathComponent("lync-web-services.yaml"), to: copy)
-        let topology = try ConfigLoader.load(path: copy.path)
+        let copy = folder.appendingPathComponent(file)
+        try FileManager.default.copyItem(at: Self.examples.appendingPathComponent(file), to: copy)
+        return try ConfigLoader.load(path: copy.path)
+    }
+
+    @Test func lyncWebServicesIsDeploymentD1() throws {
+        let topology = try Self.loadWithPlaceholderCertificates("lync-web-services.yaml")
         let inside = try #require(topology.relay(named: "internal-web"))
         #expect(inside.persistence == .sourceAddress(timeout: .seconds(1800), capacity: 100_000))
         #expect(inside.timeouts.idle >= .seconds(1800))

@@ -55,7 +55,7 @@ struct StoreConfigTests {
         let folder = NSTemporaryDirectory() + "ballast-mailcfg-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        for name in ["c.pem", "c.key"] { FileManager.default.createFile(atPath: "\(folder)/\(name)", contents: Data("x".utf8)) }
+        for name in ["c.pem", "c.key"] { _ = FileManager.default.createFile(atPath: "\(folder)/\(name)", contents: Data("x".utf8)) }
         let topology = try ConfigLoader.parse(
             yaml: Self.pools + """
 
