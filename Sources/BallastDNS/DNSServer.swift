@@ -1,5 +1,5 @@
 import Atomics
-public import BallastCodecs
+import BallastCodecs
 public import BallastCore
 import BallastNIO
 import CoreMetrics

@@ -1,5 +1,5 @@
 public import BallastCodecs
-public import BallastCore
+import BallastCore
 
 /// Answers queries with authority from a `DNSView`: pure, so every rule of RFC 1034, 2308,
 /// 6891 and 8482 that it follows is tested without a socket.

@@ -300,7 +300,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         ServerConnection.connect(
             to: endpoint, on: context.eventLoop, tls: runtime.tls.reencryption,
             serverName: relay.http.serverTLS?.serverName, timeout: relay.timeouts.connect
-        ).whenComplete { [self] result in
+        ).assumeIsolated().whenComplete { [self] result in
             switch result {
             case .success(let connection):
                 if closed || self.exchange?.server != member.key {
@@ -363,7 +363,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
         let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
         if mustClose {
-            done.whenComplete { _ in context.close(promise: nil) }
+            done.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         } else {
             headTimer?.awaitHead()
             drainQueue()
@@ -380,7 +380,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// One timer per connection, moved lazily: most responses come long before it fires.
     private func armResponseTimer(_ deadline: NIODeadline, on eventLoop: any EventLoop) {
-        responseTimer = eventLoop.scheduleTask(deadline: deadline) { [weak self] in
+        responseTimer = eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in
             guard let self else { return }
             self.responseTimer = nil
             guard let due = self.responseDeadline else { return }
@@ -566,7 +566,7 @@ extension HTTPProxyHandler: ServerConnectionOwner {
         connection = nil
         self.exchange = nil
         if !exchange.keepAlive || !exchange.requestEnded || (inputClosed && queued.isEmpty) {
-            done.whenComplete { _ in context.close(promise: nil) }
+            done.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
             return
         }
         headTimer?.awaitHead()

@@ -1,4 +1,4 @@
-public import BallastCodecs
+import BallastCodecs
 public import BallastCore
 import CoreMetrics
 public import Logging

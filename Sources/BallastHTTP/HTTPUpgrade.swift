@@ -18,7 +18,7 @@ enum HTTPUpgrade {
         server.handler.owner = nil
         // On the next turn of the loop: the server's decoder is still inside the read that
         // brought the 101, and removes itself only once that read is over.
-        context.eventLoop.execute {
+        context.eventLoop.assumeIsolated().execute {
             let clientSync = context.pipeline.syncOperations
             let serverSync = server.channel.pipeline.syncOperations
             do {

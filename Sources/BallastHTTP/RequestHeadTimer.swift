@@ -36,7 +36,7 @@ final class RequestHeadTimer: ChannelInboundHandler, RemovableChannelHandler {
 
     /// One timer per connection, moved lazily: heads nearly always come long before it fires.
     private func arm(_ deadline: NIODeadline, on eventLoop: any EventLoop) {
-        timer = eventLoop.scheduleTask(deadline: deadline) { [weak self] in
+        timer = eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in
             guard let self else { return }
             self.timer = nil
             guard self.waiting, let started = self.startedAt else { return }
@@ -66,6 +66,6 @@ final class RequestHeadTimer: ChannelInboundHandler, RemovableChannelHandler {
     private func expired() {
         guard waiting, let context else { return }
         context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: Self.response)))
-            .whenComplete { _ in context.close(promise: nil) }
+            .assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 }

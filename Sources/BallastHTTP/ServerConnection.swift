@@ -1,4 +1,4 @@
-public import BallastCore
+import BallastCore
 import BallastNIO
 import NIOCore
 import NIOHTTP1

@@ -1,6 +1,6 @@
-public import BallastCore
+import BallastCore
 import NIOCore
-public import NIOSSL
+import NIOSSL
 import SwiftASN1
 import X509
 

@@ -95,7 +95,7 @@ final class StandInMailHandler: ChannelInboundHandler {
         case "ID":
             send("* ID (\"name\" \"\(name)\" \"user\" \"\(user ?? "")\")", context: context)
             send("\(tag) OK ID completed.", context: context)
-        case "SELECT", "EXAMINE" where loggedIn:
+        case "SELECT" where loggedIn, "EXAMINE" where loggedIn:
             send("* 1 EXISTS", context: context)
             send("* 0 RECENT", context: context)
             send("\(tag) OK [READ-WRITE] Select completed.", context: context)

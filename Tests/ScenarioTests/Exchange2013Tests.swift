@@ -44,12 +44,13 @@ import Testing
         defer { ex2.stop() }
         let ports = ["143": Ports.free(), "993": Ports.free(), "110": Ports.free(), "995": Ports.free(), "443": Ports.free()]
         var config = try String(contentsOf: Self.examples.appendingPathComponent("exchange-2013.yaml"), encoding: .utf8)
-        for (from, to) in [
+        let replacements: [(String, String)] = [
             ("10.0.0.21}", "127.0.0.1:\(ex1.port)}"), ("10.0.0.22}", "127.0.0.1:\(ex2.port)}"),
             ("10.1.0.21}", "127.0.0.1:\(Ports.free())}"), ("127.0.0.1:9900", "127.0.0.1:\(Ports.free())"),
             ("/var/lib/ballast/directory.db", folder.appendingPathComponent("directory.db").path),
             ("failure-delay: 2s", "failure-delay: 200ms"), ("certs/", certs.path + "/"),
-        ] + ports.map { ("10.0.0.10:\($0.key)", "127.0.0.1:\($0.value)") } {
+        ] + ports.map { ("10.0.0.10:\($0.key)", "127.0.0.1:\($0.value)") }
+        for (from, to) in replacements {
             config = config.replacingOccurrences(of: from, with: to)
         }
         let configPath = folder.appendingPathComponent("ballast.yaml").path

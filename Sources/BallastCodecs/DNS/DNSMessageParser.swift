@@ -1,4 +1,4 @@
-public import BallastCore
+import BallastCore
 
 /// Why a DNS message could not be read.
 public struct DNSParseError: Error, Hashable, Sendable, CustomStringConvertible {
