@@ -91,7 +91,7 @@ public enum ConfigLoader {
 struct TopologyBuilder {
     var reader: NodeReader
 
-    static let topKeys = ["node", "admin", "sites", "checks", "pools", "relays", "dns", "zones", "sip", "store"]
+    static let topKeys = ["node", "admin", "sites", "checks", "pools", "relays", "dns", "zones", "sip", "store", "backup"]
     static let nodeKeys = ["shutdown-grace"]
     static let adminKeys = ["listen", "token"]
     static let checkKeys = [
@@ -144,6 +144,14 @@ struct TopologyBuilder {
         }
         if let sip = section["sip"] { topology.sip = readSIP(sip.value, pools: topology.pools) }
         if let store = section["store"] { topology.store = readStore(store.value, sip: topology.sip) }
+        if let backup = section["backup"] {
+            topology.backup = readBackup(backup.value)
+            if topology.store == nil {
+                reader.fail(
+                    .conflict, at: backup.keyNode, key: "backup", "needs a store to back up",
+                    expected: "a store section, or no backup section")
+            }
+        }
         if topology.store != nil, topology.sip?.usersFile != nil, let sip = section["sip"] {
             reader.fail(
                 .conflict, at: sip.keyNode, key: "sip.users-file", "cannot be used with a store: users come from the store",

@@ -62,3 +62,29 @@ extension TopologyBuilder {
         return settings
     }
 }
+
+/// The `backup` section: where directory backups go and how often.
+extension TopologyBuilder {
+    static let backupKeys = ["folder", "every", "keep"]
+
+    mutating func readBackup(_ node: Node) -> BackupSettings? {
+        guard let entries = reader.mapping(node, key: "backup", allowed: Self.backupKeys, what: "a mapping of backup settings")
+        else { return nil }
+        let values = Dictionary(entries.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+        guard let folderNode = values["folder"] else {
+            reader.missing("folder", in: node, key: "backup", expected: "a folder for backup files, at the DR site")
+            return nil
+        }
+        guard let folder = reader.string(folderNode, key: "backup.folder", what: "a folder path") else { return nil }
+        var settings = BackupSettings(folder: resolve(folder))
+        if let node = values["every"] {
+            guard let every = reader.duration(node, key: "backup.every", minimum: .seconds(1)) else { return nil }
+            settings.every = every
+        }
+        if let node = values["keep"] {
+            guard let keep = reader.int(node, key: "backup.keep", range: 1...100_000) else { return nil }
+            settings.keep = keep
+        }
+        return settings
+    }
+}

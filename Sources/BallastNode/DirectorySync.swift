@@ -1,6 +1,7 @@
 public import BallastCore
 public import BallastStore
 public import Logging
+import Foundation
 
 /// Keeps the published directory equal to the store's: loads it at start, then follows the
 /// revision by PostgreSQL notifications and by polling. While the store is unreachable the node
@@ -15,9 +16,13 @@ public actor DirectorySync {
     private var reachable = true
     private var wake: AsyncStream<Void>.Continuation?
 
-    /// A follower of the store `settings` names, publishing into `state`.
-    public init(settings: StoreSettings, state: StateStore, logger: Logger) {
+    private let backups: BackupSettings?
+
+    /// A follower of the store `settings` names, publishing into `state`; it also takes the
+    /// scheduled backups `backups` asks for.
+    public init(settings: StoreSettings, backups: BackupSettings? = nil, state: StateStore, logger: Logger) {
         self.settings = settings
+        self.backups = backups
         self.state = state
         self.logger = logger
         self.cache = DirectoryCache(path: settings.cacheFile)
@@ -48,6 +53,28 @@ public actor DirectorySync {
         tasks.append(Task { await self.follow(stream) })
         tasks.append(Task { await self.tick() })
         tasks.append(Task { await self.listen() })
+        if let backups, let every = backups.every {
+            tasks.append(Task { await self.backUp(every: every, settings: backups) })
+        }
+    }
+
+    /// Takes a backup every `every` into the backup folder and keeps the newest `keep` files.
+    private func backUp(every: Duration, settings backups: BackupSettings) async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: every)
+            guard !Task.isCancelled, let store else { continue }
+            do {
+                let (path, backup) = try await store.backup(into: backups.folder, realm: settings.realm)
+                logger.info(
+                    "directory backed up",
+                    metadata: ["file": "\(path)", "users": "\(backup.directory.usersByURI.count)", "revision": "\(backup.directory.revision)"])
+                for old in DirectoryBackup.files(in: backups.folder).dropFirst(backups.keep) {
+                    try? FileManager.default.removeItem(atPath: old)
+                }
+            } catch {
+                logger.error("scheduled backup failed; the next one is tried in \(every)", metadata: ["reason": "\(error)"])
+            }
+        }
     }
 
     /// Stops following and closes the store.

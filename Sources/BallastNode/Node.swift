@@ -75,7 +75,7 @@ public actor Node {
         mailFollower = Task { await sessions.follow(state, logger: log) }
         do {
             try loadDirectory(topology)
-            try await startDirectorySync(topology.store)
+            try await startDirectorySync(topology.store, backups: topology.backup)
             try await startDNS(topology.dnsListeners)
             try await startSIP(topology.sip)
         } catch {
@@ -162,11 +162,11 @@ public actor Node {
                 logger.error("DNS listeners not bound; DNS stays off until the next reload", metadata: ["reason": "\(error)"])
             }
         }
-        if topology.store != previous.store {
+        if topology.store != previous.store || topology.backup != previous.backup {
             await directorySync?.stop()
             directorySync = nil
             do {
-                try await startDirectorySync(topology.store)
+                try await startDirectorySync(topology.store, backups: topology.backup)
             } catch {
                 logger.error("store not opened; the directory stays as it was", metadata: ["reason": "\(error)"])
             }
@@ -278,9 +278,9 @@ public actor Node {
         }
     }
 
-    private func startDirectorySync(_ settings: StoreSettings?) async throws(NodeError) {
+    private func startDirectorySync(_ settings: StoreSettings?, backups: BackupSettings?) async throws(NodeError) {
         guard let settings else { return }
-        let sync = DirectorySync(settings: settings, state: store, logger: logger)
+        let sync = DirectorySync(settings: settings, backups: backups, state: store, logger: logger)
         do {
             try await sync.start()
         } catch {

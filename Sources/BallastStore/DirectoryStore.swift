@@ -135,6 +135,26 @@ public struct DirectoryStore: Sendable {
         }
     }
 
+    /// Writes a consistent backup of the directory into `folder`; returns the file's path and the backup.
+    @discardableResult
+    public func backup(into folder: String, realm: String, at date: Date = Date()) async throws -> (path: String, backup: DirectoryBackup) {
+        let backup = DirectoryBackup(directory: try await snapshot(), realm: realm, created: date)
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let path = (folder as NSString).appendingPathComponent(DirectoryBackup.fileName(revision: backup.directory.revision, at: date))
+        let temporary = path + ".partial"
+        guard FileManager.default.createFile(atPath: temporary, contents: try backup.encoded(), attributes: [.posixPermissions: 0o600])
+        else { throw StoreError(.unreachable, "cannot write \(temporary)", location: folder) }
+        try FileManager.default.moveItem(atPath: temporary, toPath: path)
+        return (path, backup)
+    }
+
+    /// Makes the store hold exactly `backup`'s directory (users, contact lists, databases), in one
+    /// transaction recorded as `actor`'s; returns the new revision.
+    @discardableResult
+    public func restore(_ backup: DirectoryBackup, actor: String) async throws(StoreError) -> UInt64 {
+        try await apply(backup.changes(replacing: try await snapshot()), actor: actor)
+    }
+
     /// Closes the backend's connections.
     public func close() async { await backend.close() }
 

@@ -11,7 +11,8 @@ struct Ballast: AsyncParsableCommand {
             """,
         subcommands: [
             RunCommand.self, CheckCommand.self, StatusCommand.self, DrainCommand.self, UndrainCommand.self,
-            SampleServerCommand.self, UsersCommand.self, DatabaseCommand.self,
+            SampleServerCommand.self, UsersCommand.self, DatabaseCommand.self, BackupCommand.self,
+            RestoreCommand.self,
         ]
     )
 }

@@ -37,6 +37,16 @@ struct StoreConfigTests {
         #expect(postgres.store?.cacheFile == "/etc/ballast/ballast-directory.last-state.json")
     }
 
+    @Test func backupsNeedAStoreAndAFolder() throws {
+        let topology = try ConfigLoader.parse(
+            yaml: Self.pools + "\nstore: {location: a.db, realm: r}\nbackup: {folder: /dr/backups, every: 1h, keep: 24}",
+            file: "/etc/ballast/b.yaml")
+        #expect(topology.backup == BackupSettings(folder: "/dr/backups", every: .seconds(3600), keep: 24))
+        #expect(errors("backup: {folder: x}").map(\.key) == ["backup"])
+        #expect(errors("store: {location: a.db, realm: r}\nbackup: {every: 1h}").map(\.key) == ["backup.folder"])
+        #expect(errors("store: {location: a.db, realm: r}\nbackup: {folder: x, keep: 0}").map(\.key) == ["backup.keep"])
+    }
+
     @Test func storeErrorsNameTheKey() {
         #expect(errors("store: {realm: x}").map(\.key) == ["store.location"])
         #expect(errors("store: {location: a.db}").map(\.key) == ["store.realm"])

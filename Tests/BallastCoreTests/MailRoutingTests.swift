@@ -47,7 +47,7 @@ struct MailRoutingTests {
         #expect(down == .failure(.activeServerUnavailable(database: "DB01", server: ServerKey(pool: "mailbox", server: "mbx1"))))
         if case .failure(let failure) = down { #expect(failure.description.contains("down or drained")) }
         let drained = state()
-        try? drained.setDrained(true, for: ServerKey(pool: "mailbox", server: "mbx1"))
+        _ = try? drained.setDrained(true, for: ServerKey(pool: "mailbox", server: "mbx1"))
         #expect((try? MailRouting.server(for: Self.alice, pool: "mailbox", in: drained.current).get()) == nil)
     }
 

@@ -109,7 +109,7 @@ final class TestHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: headers))),
                 promise: nil)
             // Once the decoder's read is over, so that it can leave the pipeline.
-            context.eventLoop.execute {
+            context.eventLoop.assumeIsolated().execute {
                 let pipeline = context.pipeline.syncOperations
                 _ = pipeline.removeHandler(name: "encoder")
                 try? pipeline.addHandler(EchoHandler())

@@ -43,6 +43,8 @@ public struct Topology: Hashable, Sendable {
     public var sip: SIPSettings?
     /// The directory's store, if configured; without one, users come from the SIP users file.
     public var store: StoreSettings?
+    /// Where and how often the directory is backed up.
+    public var backup: BackupSettings?
 
     /// A topology with the given parts.
     public init(

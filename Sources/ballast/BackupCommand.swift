@@ -1,0 +1,74 @@
+import ArgumentParser
+import BallastCore
+import BallastStore
+import Foundation
+
+/// `ballast backup`: a consistent snapshot of the directory (users, contact lists, databases)
+/// into the config's backup folder, or `--to FOLDER`.
+struct BackupCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backup", abstract: "Write a consistent backup of the directory to a file.")
+
+    @OptionGroup var options: ConfigOption
+    @Option(help: "The folder for the file; the config's backup.folder unless given.") var to: String?
+
+    func run() async throws {
+        let access = try await StoreAccess.open(config: options.config)
+        guard let folder = to ?? access.topology.backup?.folder else {
+            await access.store.close()
+            throw ValidationError("no folder: give --to FOLDER, or add backup: {folder: ...} to \(options.config)")
+        }
+        let started = ContinuousClock.now
+        do {
+            let (path, backup) = try await access.store.backup(into: folder, realm: access.settings.realm)
+            await access.store.close()
+            print(
+                "\(path): \(backup.directory.usersByURI.count) users, \(backup.directory.databases.count) databases, revision \(backup.directory.revision) (\((ContinuousClock.now - started).formatted(.units(allowed: [.seconds, .milliseconds], width: .abbreviated))))"
+            )
+        } catch {
+            await access.store.close()
+            printError("error: backup failed: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// `ballast restore FILE`: makes the store hold exactly what the backup holds, in one
+/// transaction recorded in the history; a corrupt or foreign file is refused before anything changes.
+struct RestoreCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restore", abstract: "Restore the directory from a backup file (the newest in the backup folder with --latest).")
+
+    @OptionGroup var options: ConfigOption
+    @Argument(help: "The backup file.") var file: String?
+    @Flag(help: "Take the newest file in the config's backup folder.") var latest = false
+
+    func run() async throws {
+        let access = try await StoreAccess.open(config: options.config)
+        var path = file
+        if latest, let folder = access.topology.backup?.folder { path = DirectoryBackup.files(in: folder).first }
+        guard let path else {
+            await access.store.close()
+            throw ValidationError("name a backup file, or --latest with backup.folder in \(options.config)")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            await access.store.close()
+            printError("error: \(path) cannot be read; check the path and its permissions")
+            throw ExitCode(1)
+        }
+        let backup: DirectoryBackup
+        do {
+            backup = try DirectoryBackup.read(data, expectedRealm: access.settings.realm)
+        } catch {
+            await access.store.close()
+            printError("error: \(path) \(error.description); nothing was restored")
+            throw ExitCode(1)
+        }
+        let revision = try await access.run { store throws(StoreError) in
+            try await store.restore(backup, actor: StoreAccess.actor)
+        }
+        print(
+            "\(path): restored \(backup.directory.usersByURI.count) users and \(backup.directory.databases.count) databases of revision \(backup.directory.revision) (store now at revision \(revision))"
+        )
+    }
+}
