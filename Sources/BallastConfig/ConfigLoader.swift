@@ -212,22 +212,27 @@ struct TopologyBuilder {
     private mutating func readSites(_ node: Node) -> [Site] {
         var sites: [Site] = []
         var seen: Set<String> = []
-        func add(_ name: String?, at node: Node) {
+        func add(_ name: String?, at node: Node, holdDown: Duration? = nil) {
             guard let name else { return }
             if !seen.insert(name).inserted {
                 reader.fail(
                     .duplicate, at: node, key: "sites.\(name)", "is defined twice", expected: "unique site names")
                 return
             }
-            sites.append(Site(name: name))
+            var site = Site(name: name)
+            if let holdDown { site.holdDown = holdDown }
+            sites.append(site)
         }
         if case .sequence(let sequence) = node {
             for (index, item) in sequence.enumerated() { add(reader.name(item, key: "sites[\(index)]"), at: item) }
             return sites
         }
         for entry in reader.mapping(node, key: "sites", what: "a mapping of site names, or a list of names") ?? [] {
-            _ = reader.mapping(entry.value, key: "sites.\(entry.key)", allowed: [], what: "an empty mapping {}")
-            add(reader.name(entry.keyNode, key: "sites.\(entry.key)"), at: entry.keyNode)
+            var holdDown: Duration?
+            for setting in reader.mapping(entry.value, key: "sites.\(entry.key)", allowed: ["hold-down"], what: "{} or {hold-down: 10m}") ?? [] {
+                holdDown = reader.duration(setting.value, key: "sites.\(entry.key).hold-down", minimum: .zero)
+            }
+            add(reader.name(entry.keyNode, key: "sites.\(entry.key)"), at: entry.keyNode, holdDown: holdDown)
         }
         return sites
     }

@@ -62,6 +62,8 @@ public struct ZoneView: Sendable {
                 add(record.name, DNSType.mx, record.ttl, [.mx(preference: preference, exchange: exchange)])
             case .txt(let strings): add(record.name, DNSType.txt, record.ttl, [.txt(strings)])
             case .srv(_, _, _, _, let pool):
+                // A fenced site's pools leave the answers, even when every other pool is down too.
+                if let pool, state.isFenced(pool: pool) { continue }
                 let up = pool.map { !(state.pools[$0]?.isUnavailable ?? true) } ?? true
                 srvByName[record.name.folded, default: []].append((record, up))
             case .pool(let name):
@@ -113,7 +115,7 @@ public struct ZoneView: Sendable {
 
     /// A pool's addresses for DNS: servers in rotation (primaries, else backups), else per `policy`.
     static func addresses(of pool: String, state: State, policy: Zone.AllDownPolicy) -> [IPAddress] {
-        guard let view = state.pools[pool] else { return [] }
+        guard let view = state.pools[pool], !state.isFenced(pool: pool) else { return [] }
         let tier = view.activeTier.members.map(\.server.address)
         if !tier.isEmpty { return tier }
         return policy == .all ? view.pool.servers.map(\.address) : []

@@ -84,7 +84,14 @@ public struct DirectoryStore: Sendable {
                 let name = row[0].text ?? ""
                 return MailboxDatabase(name: name, copies: copies[name] ?? [], active: row[1].text ?? "")
             }
-            return Directory(users: users, databases: databases, revision: revision)
+            var fenced: [String: String] = [:]
+            var changes: [String: String] = [:]
+            for row in try await session.execute("SELECT name, fenced, changed_at FROM sites", []) {
+                let name = row[0].text ?? ""
+                changes[name] = row[2].text ?? ""
+                if row[1].integer == 1 { fenced[name] = row[2].text ?? "" }
+            }
+            return Directory(users: users, databases: databases, fencedSites: fenced, siteChanges: changes, revision: revision)
         }
     }
 
@@ -104,7 +111,7 @@ public struct DirectoryStore: Sendable {
             let revision = Int64(next)
             let when = Self.timestamp(date)
             for change in changes {
-                try await Self.apply(change, revision: revision, session: session, location: location)
+                try await Self.apply(change, revision: revision, at: when, session: session, location: location)
                 try await session.execute(
                     "INSERT INTO history (revision, at, actor, action, subject, detail) VALUES ($1, $2, $3, $4, $5, $6)",
                     [.integer(revision), .text(when), .text(actor), .text(change.action), .text(change.subject), .text(change.detail)])
@@ -155,15 +162,37 @@ public struct DirectoryStore: Sendable {
         try await apply(backup.changes(replacing: try await snapshot()), actor: actor)
     }
 
+    /// Promotes a PostgreSQL hot standby to primary (after the old primary is fenced); says what it
+    /// found. Nil on SQLite, which has no standby.
+    public func promoteIfStandby() async throws(StoreError) -> String? {
+        guard backend.dialect == .postgres else { return nil }
+        return try await run(readOnly: true) { session in
+            let recovery = try await session.execute("SELECT pg_is_in_recovery()::text", [])
+            guard recovery.first?.first?.text == "true" else { return "the store is already the primary" }
+            try await session.execute("SELECT pg_promote(true, 60)", [])
+            return "the standby was promoted to primary"
+        }
+    }
+
     /// Closes the backend's connections.
     public func close() async { await backend.close() }
 
     // MARK: - Inside a transaction
 
     private static func apply(
-        _ change: DirectoryChange, revision: Int64, session: any SQLSession, location: String
+        _ change: DirectoryChange, revision: Int64, at when: String, session: any SQLSession, location: String
     ) async throws {
         switch change {
+        case .fenceSite(let site), .unfenceSite(let site):
+            let fenced: Int64
+            if case .fenceSite = change { fenced = 1 } else { fenced = 0 }
+            try await session.execute(
+                """
+                INSERT INTO sites (name, fenced, changed_at, revision) VALUES ($1, $2, $3, $4)
+                ON CONFLICT (name) DO UPDATE SET fenced = excluded.fenced, changed_at = excluded.changed_at,
+                    revision = excluded.revision
+                WHERE sites.fenced <> excluded.fenced
+                """, [.text(site), .integer(fenced), .text(when), .integer(revision)])
         case .putUser(let user):
             try await session.execute(
                 """

@@ -56,7 +56,40 @@ enum Migrations {
                 "CREATE INDEX history_subject ON history (subject, revision)",
                 "CREATE INDEX users_database ON users (mailbox_database)",
             ]
-        }
+        },
+        Step(version: 2, summary: "sites fenced by plans; plans and their steps") { _ in
+            [
+                """
+                CREATE TABLE sites (
+                    name TEXT PRIMARY KEY,
+                    fenced INTEGER NOT NULL,
+                    changed_at TEXT NOT NULL,
+                    revision BIGINT NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE plans (
+                    id TEXT PRIMARY KEY,
+                    kind TEXT NOT NULL,
+                    site TEXT NOT NULL,
+                    created_at TEXT NOT NULL,
+                    body TEXT NOT NULL,
+                    status TEXT NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE plan_steps (
+                    plan_id TEXT NOT NULL REFERENCES plans(id) ON DELETE CASCADE,
+                    number INTEGER NOT NULL,
+                    status TEXT NOT NULL,
+                    started_at TEXT,
+                    finished_at TEXT,
+                    result TEXT NOT NULL DEFAULT '',
+                    PRIMARY KEY (plan_id, number)
+                )
+                """,
+            ]
+        },
     ]
 
     /// The newest version this program knows.

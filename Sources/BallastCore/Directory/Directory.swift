@@ -58,11 +58,21 @@ public struct Directory: Hashable, Sendable {
     public private(set) var usersByMail: [String: DirectoryUser]
     /// Mailbox databases by name.
     public private(set) var databases: [String: MailboxDatabase]
+    /// Sites fenced by a failover plan: their pools take no traffic and leave DNS answers,
+    /// whatever their health says, until a failback unfences them. Each with when it changed.
+    public var fencedSites: [String: String]
+    /// When each site's fence last changed (fenced or unfenced), ISO 8601, for hold-down.
+    public var siteChanges: [String: String]
     /// Increases with every change the source reports.
     public var revision: UInt64
 
     /// A directory of these users and databases; the first of a repeated URI, auth name or mail wins.
-    public init(users: [DirectoryUser] = [], databases: [MailboxDatabase] = [], revision: UInt64 = 0) {
+    public init(
+        users: [DirectoryUser] = [], databases: [MailboxDatabase] = [], fencedSites: [String: String] = [:],
+        siteChanges: [String: String] = [:], revision: UInt64 = 0
+    ) {
+        self.fencedSites = fencedSites
+        self.siteChanges = siteChanges
         var byURI: [String: DirectoryUser] = [:]
         var byAuth: [String: DirectoryUser] = [:]
         var byMail: [String: DirectoryUser] = [:]
@@ -90,6 +100,9 @@ public struct Directory: Hashable, Sendable {
         }
         return nil
     }
+
+    /// Whether a failover plan fenced `site`.
+    public func isFenced(site: String?) -> Bool { site.map { fencedSites[$0] != nil } ?? false }
 
     /// The mailbox database with this name.
     public func database(named name: String) -> MailboxDatabase? { databases[name] }

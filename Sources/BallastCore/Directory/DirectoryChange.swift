@@ -15,6 +15,10 @@ public enum DirectoryChange: Hashable, Sendable {
     case setHome(sipURI: String, pool: String?)
     /// Replaces the user's contact list.
     case setContacts(sipURI: String, contacts: [String])
+    /// Fences a site: its pools take no traffic and leave DNS answers until unfenced.
+    case fenceSite(String)
+    /// Lifts a site's fence.
+    case unfenceSite(String)
 
     /// The history's name for the change.
     public var action: String {
@@ -26,6 +30,8 @@ public enum DirectoryChange: Hashable, Sendable {
         case .activate: return "database.activate"
         case .setHome: return "user.home"
         case .setContacts: return "user.contacts"
+        case .fenceSite: return "site.fence"
+        case .unfenceSite: return "site.unfence"
         }
     }
 
@@ -36,6 +42,7 @@ public enum DirectoryChange: Hashable, Sendable {
         case .removeUser(let uri), .setHome(let uri, _), .setContacts(let uri, _): return uri
         case .putDatabase(let database): return database.name
         case .removeDatabase(let name), .activate(let name, _): return name
+        case .fenceSite(let site), .unfenceSite(let site): return site
         }
     }
 
@@ -50,6 +57,8 @@ public enum DirectoryChange: Hashable, Sendable {
             parts.append("contacts=\(user.contacts.count)")
             return parts.joined(separator: " ")
         case .removeUser, .removeDatabase: return ""
+        case .fenceSite: return "fenced"
+        case .unfenceSite: return "unfenced"
         case .putDatabase(let database):
             return "copies=\(database.copies.joined(separator: ",")) active=\(database.active)"
         case .activate(_, let server): return "active=\(server)"

@@ -2,9 +2,14 @@
 public struct Site: Hashable, Sendable {
     /// Short name such as `hq` or `dr`.
     public var name: String
+    /// A plan may fence or unfence the site at most once per this period, unless forced.
+    public var holdDown: Duration
 
     /// A site by name.
-    public init(name: String) { self.name = name }
+    public init(name: String, holdDown: Duration = .seconds(600)) {
+        self.name = name
+        self.holdDown = holdDown
+    }
 }
 
 /// The servers at one site that serve the same users or service.

@@ -69,8 +69,9 @@ public struct State: Sendable {
         var poolsByName: [String: Pool] = [:]
         for pool in topology.pools {
             poolsByName[pool.name] = pool
+            let fenced = directory.isFenced(site: pool.site)
             pools[pool.name] = State.rotation(of: pool, overrides: overrides, loads: loads) { server in
-                topology.probePorts(pool: pool, server: server).allSatisfy {
+                !fenced && topology.probePorts(pool: pool, server: server).allSatisfy {
                     takesTraffic(ProbeKey(server: ServerKey(pool: pool.name, server: server.name), port: $0))
                 }
             }
@@ -78,8 +79,9 @@ public struct State: Sendable {
         var relayPools: [String: PoolView] = [:]
         for relay in topology.relays {
             guard let pool = poolsByName[relay.pool] else { continue }
+            let fenced = directory.isFenced(site: pool.site)
             relayPools[relay.name] = State.rotation(of: pool, overrides: overrides, loads: loads) { server in
-                takesTraffic(topology.probe(for: relay, pool: pool, server: server))
+                !fenced && takesTraffic(topology.probe(for: relay, pool: pool, server: server))
             }
         }
         self.storage = Storage(
@@ -106,6 +108,9 @@ public struct State: Sendable {
 
     /// The relay with this name.
     public func relay(named name: String) -> Relay? { storage.relaysByName[name] }
+
+    /// Whether the pool's site is fenced by a failover plan: it answers nothing, whatever its health.
+    public func isFenced(pool name: String) -> Bool { directory.isFenced(site: pool(named: name)?.site) }
 
     /// A server's health across its probed ports: the worst of them (down, then suspect,
     /// then unknown, then up); nil when nothing probes it.

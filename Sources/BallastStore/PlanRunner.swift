@@ -1,0 +1,227 @@
+public import BallastCore
+import Foundation
+public import Logging
+
+/// Applies a plan step by step against the store: each step is marked running before it starts
+/// and done when it has finished, in the store, so that a plan interrupted by a crash resumes
+/// where it stopped; a step whose predecessors are not done is refused. Every change a step makes
+/// goes through the directory, recorded in its history as `plan ID step N`.
+public struct PlanRunner: Sendable {
+    /// Why a step cannot run.
+    public struct Refusal: Error, Hashable, Sendable, CustomStringConvertible {
+        public var description: String
+    }
+
+    private let store: DirectoryStore
+    private let topology: Topology
+    private let logger: Logger
+    /// Waits this long before each step; a demonstration and test aid (`BALLAST_STEP_DELAY_MS`).
+    private let stepDelay: Duration
+
+    /// A runner against `store` for the deployment `topology` describes.
+    public init(store: DirectoryStore, topology: Topology, logger: Logger, stepDelay: Duration = .zero) {
+        self.store = store
+        self.topology = topology
+        self.logger = logger
+        self.stepDelay = stepDelay
+    }
+
+    /// Runs every step of `record` that is not done (or only `only`), in order; `force` ignores
+    /// the sites' hold-down. `progress` hears of each step as it starts and ends.
+    public func apply(
+        _ record: PlanRecord, only: Int? = nil, force: Bool = false, progress: @Sendable (String) -> Void
+    ) async throws -> PlanRecord {
+        var statuses = record.statuses
+        let plan = record.plan
+        for step in plan.steps {
+            if let only, step.number != only { continue }
+            let status = statuses[step.number] ?? .pending
+            if status == .done || status == .skipped {
+                progress("step \(step.number) already \(status.rawValue): \(step.summary)")
+                continue
+            }
+            guard PlanBuilder.mayRun(step.number, statuses: statuses) else {
+                let first = plan.steps.first { statuses[$0.number] != .done && statuses[$0.number] != .skipped }
+                throw Refusal(
+                    description: "step \(step.number) of \(plan.id) cannot run before step \(first?.number ?? 1) is done: apply in order")
+            }
+            if stepDelay > .zero { try await Task.sleep(for: stepDelay) }
+            let previous = record.steps[step.number]?.result ?? ""
+            try await store.record(plan: plan.id, step: step.number, status: .running, result: previous, planStatus: "applying")
+            progress("step \(step.number) running: \(step.summary)")
+            let started = ContinuousClock.now
+            let (outcome, result) = try await run(step, plan: plan, previous: previous, force: force)
+            let last = plan.steps.last?.number == step.number
+            try await store.record(
+                plan: plan.id, step: step.number, status: outcome, result: result, planStatus: last ? "applied" : "applying")
+            statuses[step.number] = outcome
+            let took = (ContinuousClock.now - started).formatted(.units(allowed: [.seconds, .milliseconds], width: .abbreviated))
+            progress("step \(step.number) \(outcome.rawValue) in \(took): \(Self.shortResult(result))")
+        }
+        return try await store.planRecord(id: plan.id) ?? record
+    }
+
+    private static func shortResult(_ result: String) -> String {
+        guard result.hasPrefix("[") else { return result }
+        return "\(decodeList(result)?.count ?? 0) listed"
+    }
+
+    private func run(_ step: PlanStep, plan: Plan, previous: String, force: Bool) async throws -> (StepStatus, String) {
+        let actor = "plan \(plan.id) step \(step.number)"
+        switch step.action {
+        case .fenceSite(let site), .unfenceSite(let site):
+            let fence: Bool
+            if case .fenceSite = step.action { fence = true } else { fence = false }
+            let directory = try await store.snapshot()
+            if directory.isFenced(site: site) == fence { return (.done, "site \(site) was already \(fence ? "fenced" : "unfenced")") }
+            if !force, let changed = directory.siteChanges[site], let holdDown = topology.sites.first(where: { $0.name == site })?.holdDown,
+                let since = try? Date(changed, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)),
+                Date().timeIntervalSince(since) < Double(holdDown.components.seconds)
+            {
+                throw Refusal(
+                    description: "site \(site) changed at \(changed), within its hold-down of \(holdDown): wait, or apply with --force")
+            }
+            try await store.apply([fence ? .fenceSite(site) : .unfenceSite(site)], actor: actor)
+            return (.done, "site \(site) \(fence ? "fenced" : "unfenced")")
+        case .promoteStore:
+            guard let outcome = try await store.promoteIfStandby() else {
+                return (.skipped, "SQLite: one file, nothing to promote")
+            }
+            return (.done, outcome)
+        case .moveUsers(let from, let to):
+            // The users to move are listed once, before the first is moved, so that a resumed step
+            // finishes the same list and a failback knows whom to bring home.
+            var listed = Self.decodeList(previous)
+            if listed == nil {
+                let users = try await store.snapshot().users.filter { $0.homePool == from }.map(\.sipURI)
+                listed = users
+                try await store.record(plan: plan.id, step: step.number, status: .running, result: Self.encodeList(users), planStatus: "applying")
+            }
+            let users = listed ?? []
+            let current = try await store.snapshot()
+            let pending = users.filter { current.user(sipURI: $0)?.homePool == from }
+            try await moveHomes(pending, to: to, actor: actor)
+            return (.done, Self.encodeList(users))
+        case .moveUsersBack(let from, let to, let failover):
+            guard let record = try await store.planRecord(id: failover),
+                let number = record.plan.steps.first(where: { $0.action == .moveUsers(from: from, to: to) })?.number,
+                let users = Self.decodeList(record.steps[number]?.result ?? "")
+            else {
+                throw Refusal(description: "plan \(failover) has no finished move of \(from)'s users to read back")
+            }
+            let current = try await store.snapshot()
+            // Users homed elsewhere meanwhile stay where an operator put them.
+            let back = users.filter { current.user(sipURI: $0)?.homePool == to }
+            try await moveHomes(back, to: from, actor: actor)
+            return (.done, "\(back.count) of \(users.count) users home at \(from)")
+        case .activateCopies(let site):
+            // The moves are listed (DB:from>to) before any is made, so that a resumed step makes the
+            // same ones and a failback knows what to move back.
+            let servers = Set(topology.pools.filter { $0.site == site }.flatMap { $0.servers.map(\.name) })
+            var moves = Self.decodeList(previous)
+            if moves == nil {
+                var planned: [String] = []
+                for database in try await store.snapshot().allDatabases where servers.contains(database.active) {
+                    guard let elsewhere = database.copies.first(where: { !servers.contains($0) }) else {
+                        logger.error("database has no copy outside the lost site", metadata: ["database": "\(database.name)"])
+                        continue
+                    }
+                    planned.append("\(database.name):\(database.active)>\(elsewhere)")
+                }
+                moves = planned
+                try await store.record(plan: plan.id, step: step.number, status: .running, result: Self.encodeList(planned), planStatus: "applying")
+            }
+            let current = try await store.snapshot()
+            let changes = (moves ?? []).compactMap { move -> DirectoryChange? in
+                guard let (name, _, to) = Self.parseMove(move), let database = current.database(named: name), database.active != to
+                else { return nil }
+                return .activate(database: name, server: to)
+            }
+            if !changes.isEmpty { try await store.apply(changes, actor: actor) }
+            return (.done, Self.encodeList(moves ?? []))
+        case .activateCopiesBack(let site, let failover):
+            guard let record = try await store.planRecord(id: failover),
+                let number = record.plan.steps.first(where: { $0.action == .activateCopies(site: site) })?.number,
+                let moves = Self.decodeList(record.steps[number]?.result ?? "")
+            else { throw Refusal(description: "plan \(failover) has no finished activation to read back") }
+            let current = try await store.snapshot()
+            // A database moved again meanwhile stays where an operator put it.
+            let changes = moves.compactMap { move -> DirectoryChange? in
+                guard let (name, from, to) = Self.parseMove(move), current.database(named: name)?.active == to else { return nil }
+                return .activate(database: name, server: from)
+            }
+            if !changes.isEmpty { try await store.apply(changes, actor: actor) }
+            return (.done, "\(changes.count) of \(moves.count) databases active at \(site) again")
+        case .restoreUserData(let pool):
+            guard let move = plan.steps.first(where: { if case .moveUsers(let from, _) = $0.action { return from == pool } else { return false } }),
+                let record = try await store.planRecord(id: plan.id), let users = Self.decodeList(record.steps[move.number]?.result ?? "")
+            else { return (.skipped, "no users were moved from \(pool)") }
+            guard let folder = topology.backup?.folder, let newest = DirectoryBackup.files(in: folder).first,
+                let data = FileManager.default.contents(atPath: newest)
+            else { return (.skipped, "no backup in the backup folder to restore from") }
+            let backup = try DirectoryBackup.read(data, expectedRealm: topology.store?.realm)
+            let current = try await store.snapshot()
+            var changes: [DirectoryChange] = []
+            for uri in users {
+                guard let live = current.user(sipURI: uri), live.contacts.isEmpty,
+                    let saved = backup.directory.user(sipURI: uri), !saved.contacts.isEmpty
+                else { continue }
+                changes.append(.setContacts(sipURI: uri, contacts: saved.contacts))
+            }
+            for batch in stride(from: 0, to: changes.count, by: 1000) {
+                try await store.apply(Array(changes[batch..<min(batch + 1000, changes.count)]), actor: actor)
+            }
+            return (.done, "\(changes.count) contact lists restored from \((newest as NSString).lastPathComponent)")
+        case .repointDNS(let site):
+            let directory = try await store.snapshot()
+            let pools = Set(topology.pools.filter { $0.site == site }.map(\.name))
+            let bound = topology.zones.flatMap(\.records).filter { record in
+                switch record.value {
+                case .pool(let name): return pools.contains(name)
+                case .srv(_, _, _, _, let name): return name.map(pools.contains) ?? false
+                default: return false
+                }
+            }
+            let fenced = directory.isFenced(site: site)
+            let expected = plan.kind == .failover
+            guard fenced == expected else {
+                throw Refusal(description: "site \(site) is \(fenced ? "fenced" : "not fenced"): DNS cannot follow; apply step 1 first")
+            }
+            let names = Set(bound.map { "\($0.name)" }).sorted()
+            return (.done, "\(names.count) names follow: \(names.joined(separator: ", "))")
+        case .switchSIPRedirects(let site):
+            let directory = try await store.snapshot()
+            let pools = Set(topology.pools.filter { $0.site == site }.map(\.name))
+            let homedThere = directory.users.filter { $0.homePool.map(pools.contains) ?? false }.count
+            if plan.kind == .failover && homedThere > 0 {
+                throw Refusal(description: "\(homedThere) users are still homed at \(site): apply the move steps first")
+            }
+            return (.done, plan.kind == .failover ? "no user is homed at \(site); registrars redirect to the new homes" : "\(homedThere) users homed at \(site) again")
+        }
+    }
+
+    private func moveHomes(_ users: [String], to pool: String, actor: String) async throws {
+        for batch in stride(from: 0, to: users.count, by: 1000) {
+            let slice = users[batch..<min(batch + 1000, users.count)]
+            try await store.apply(slice.map { DirectoryChange.setHome(sipURI: $0, pool: pool) }, actor: actor)
+        }
+    }
+
+    /// `DB01:EX1>EX3` as (database, from, to).
+    static func parseMove(_ move: String) -> (String, String, String)? {
+        let parts = move.split(separator: ":", maxSplits: 1)
+        guard parts.count == 2 else { return nil }
+        let servers = parts[1].split(separator: ">").map(String.init)
+        guard servers.count == 2 else { return nil }
+        return (String(parts[0]), servers[0], servers[1])
+    }
+
+    static func encodeList(_ users: [String]) -> String {
+        String(decoding: (try? JSONEncoder().encode(users)) ?? Data("[]".utf8), as: UTF8.self)
+    }
+
+    static func decodeList(_ text: String) -> [String]? {
+        guard text.hasPrefix("[") else { return nil }
+        return try? JSONDecoder().decode([String].self, from: Data(text.utf8))
+    }
+}

@@ -1,0 +1,141 @@
+import ArgumentParser
+import BallastCore
+import BallastStore
+import Foundation
+import Logging
+
+/// `ballast plan failover|failback --site SITE`, `ballast plan show`: make a plan and show it.
+struct PlanCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plan", abstract: "Make a site failover or failback plan, or show one; `ballast apply` runs it.",
+        subcommands: [FailoverPlan.self, FailbackPlan.self, ShowPlan.self])
+
+    struct FailoverPlan: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "failover", abstract: "Plan giving up a site: fence, promote, move users, restore, repoint.")
+        @OptionGroup var options: ConfigOption
+        @Option(help: "The site that is lost.") var site: String
+
+        func run() async throws {
+            let access = try await StoreAccess.open(config: options.config)
+            let directory = try await access.runKeepingOpen { store throws(StoreError) in try await store.snapshot() }
+            let plan: Plan
+            do {
+                plan = try PlanBuilder.failover(site: site, topology: access.topology, directory: directory)
+            } catch {
+                await access.store.close()
+                printError("error: \(error)")
+                throw ExitCode(1)
+            }
+            try await access.run { store throws(StoreError) in try await store.save(plan) }
+            printPlan(plan, record: nil)
+            print("\nApply it with: ballast apply \(plan.id) -c \(options.config)")
+        }
+    }
+
+    struct FailbackPlan: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "failback", abstract: "Plan the way home after a failover, keeping what changed meanwhile.")
+        @OptionGroup var options: ConfigOption
+        @Option(help: "The site coming back.") var site: String
+
+        func run() async throws { try await planFailback(site: site, config: options.config) }
+    }
+
+    struct ShowPlan: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "Show a plan and its steps' progress.")
+        @OptionGroup var options: ConfigOption
+        @Argument(help: "The plan; the newest unless given.") var id: String?
+
+        func run() async throws {
+            let access = try await StoreAccess.open(config: options.config)
+            guard let record = try await access.run({ store throws(StoreError) in try await store.planRecord(id: id) }) else {
+                printError("error: no plan\(id.map { " \($0)" } ?? ""): make one with `ballast plan failover --site SITE`")
+                throw ExitCode(1)
+            }
+            printPlan(record.plan, record: record)
+        }
+    }
+}
+
+/// `ballast failback --site SITE`: the same as `ballast plan failback`.
+struct FailbackCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "failback", abstract: "Plan the way home for a site after a failover (then `ballast apply`).")
+    @OptionGroup var options: ConfigOption
+    @Option(help: "The site coming back.") var site: String
+
+    func run() async throws { try await planFailback(site: site, config: options.config) }
+}
+
+private func planFailback(site: String, config: String) async throws {
+    let access = try await StoreAccess.open(config: config)
+    let (failover, directory) = try await access.runKeepingOpen { store throws(StoreError) in
+        (try await store.planRecord(kind: .failover, site: site, status: "applied"), try await store.snapshot())
+    }
+    guard let failover else {
+        await access.store.close()
+        printError("error: no applied failover of \(site) to come back from")
+        throw ExitCode(1)
+    }
+    let plan: Plan
+    do {
+        plan = try PlanBuilder.failback(site: site, after: failover.plan, directory: directory)
+    } catch {
+        await access.store.close()
+        printError("error: \(error)")
+        throw ExitCode(1)
+    }
+    try await access.run { store throws(StoreError) in try await store.save(plan) }
+    printPlan(plan, record: nil)
+    print("\nApply it with: ballast apply \(plan.id) -c \(config)")
+}
+
+private func printPlan(_ plan: Plan, record: PlanRecord?) {
+    print("plan \(plan.id) (\(plan.kind.rawValue) of site \(plan.site), made at revision \(plan.revision))\(record.map { ": \($0.status)" } ?? "")")
+    for step in plan.steps {
+        let progress = record?.steps[step.number]
+        var line = "  \(step.number). \(step.summary)"
+        if let progress {
+            line += "  [\(progress.status.rawValue)"
+            if let finished = progress.finishedAt { line += " \(finished)" }
+            if !progress.result.isEmpty && !progress.result.hasPrefix("[") { line += ": \(progress.result)" }
+            line += "]"
+        }
+        print(line)
+    }
+}
+
+/// `ballast apply [PLAN]`: runs a plan's steps in order, resuming where it stopped.
+struct ApplyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "apply", abstract: "Apply a plan, step by step; an interrupted plan resumes where it stopped.")
+    @OptionGroup var options: ConfigOption
+    @Argument(help: "The plan; the newest unless given.") var id: String?
+    @Option(help: "Run only this step (its predecessors must be done).") var step: Int?
+    @Flag(help: "Change a site's fence even within its hold-down.") var force = false
+
+    func run() async throws {
+        let access = try await StoreAccess.open(config: options.config)
+        guard let record = try await access.runKeepingOpen({ store throws(StoreError) in try await store.planRecord(id: id) }) else {
+            await access.store.close()
+            printError("error: no plan to apply: make one with `ballast plan failover --site SITE`")
+            throw ExitCode(1)
+        }
+        var logger = Logger(label: "ballast")
+        logger.logLevel = .warning
+        let delay = Int(ProcessInfo.processInfo.environment["BALLAST_STEP_DELAY_MS"] ?? "") ?? 0
+        let runner = PlanRunner(store: access.store, topology: access.topology, logger: logger, stepDelay: .milliseconds(delay))
+        let started = ContinuousClock.now
+        do {
+            let done = try await runner.apply(record, only: step, force: force) { print($0) }
+            await access.store.close()
+            let took = (ContinuousClock.now - started).formatted(.units(allowed: [.seconds, .milliseconds], width: .abbreviated))
+            print("plan \(done.plan.id): \(done.status) in \(took)")
+        } catch {
+            await access.store.close()
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}
