@@ -1,0 +1,83 @@
+import BallastCore
+import Testing
+
+/// Failover and failback plans, made from the config and the directory, and fencing in the state.
+struct PlanBuilderTests {
+    static let topology = Topology(
+        sites: [Site(name: "hq"), Site(name: "dr")],
+        pools: [
+            Pool(name: "pool-hq", site: "hq", backupPool: "pool-dr", servers: [Server(name: "fe1", address: IPAddress("10.0.1.11")!)]),
+            Pool(name: "pool-dr", site: "dr", backupPool: "pool-hq", servers: [Server(name: "fe2", address: IPAddress("10.0.2.11")!)]),
+            Pool(
+                name: "mailbox-hq", site: "hq",
+                servers: [Server(name: "EX1", address: IPAddress("10.0.1.21")!)]),
+            Pool(
+                name: "mailbox-dr", site: "dr",
+                servers: [Server(name: "EX3", address: IPAddress("10.0.2.21")!)]),
+        ])
+    static let directory = Directory(
+        users: [
+            DirectoryUser(sipURI: "sip:a@x", authName: "a", ha1: [:], homePool: "pool-hq"),
+            DirectoryUser(sipURI: "sip:b@x", authName: "b", ha1: [:], homePool: "pool-hq"),
+            DirectoryUser(sipURI: "sip:c@x", authName: "c", ha1: [:], homePool: "pool-dr"),
+        ],
+        databases: [
+            MailboxDatabase(name: "DB01", copies: ["EX1", "EX3"], active: "EX1"),
+            MailboxDatabase(name: "DB02", copies: ["EX1", "EX3"], active: "EX3"),
+        ], revision: 9)
+
+    @Test func aFailoverFencesPromotesMovesActivatesRestoresAndChecks() throws {
+        let plan = try PlanBuilder.failover(site: "hq", topology: Self.topology, directory: Self.directory)
+        #expect(plan.id == "failover-hq-r9")
+        #expect(
+            plan.steps.map(\.action) == [
+                .fenceSite("hq"), .promoteStore, .moveUsers(from: "pool-hq", to: "pool-dr"), .activateCopies(site: "hq"),
+                .restoreUserData(pool: "pool-hq"), .repointDNS(site: "hq"), .switchSIPRedirects(site: "hq"),
+            ])
+        #expect(plan.steps.map(\.number) == Array(1...7))
+        #expect(plan.steps[2].summary.contains("move 2 users of pool-hq to pool-dr"))
+        #expect(plan.steps[3].summary.contains("1 mailbox databases: DB01"))
+    }
+
+    @Test func aFailbackUndoesWhatTheFailoverMoved() throws {
+        let failover = try PlanBuilder.failover(site: "hq", topology: Self.topology, directory: Self.directory)
+        let failback = try PlanBuilder.failback(site: "hq", after: failover, directory: Self.directory)
+        #expect(
+            failback.steps.map(\.action) == [
+                .unfenceSite("hq"), .moveUsersBack(from: "pool-hq", to: "pool-dr", failover: failover.id),
+                .activateCopiesBack(site: "hq", failover: failover.id), .repointDNS(site: "hq"), .switchSIPRedirects(site: "hq"),
+            ])
+        #expect(throws: PlanBuilder.Refusal.self) { try PlanBuilder.failback(site: "dr", after: failover, directory: Self.directory) }
+    }
+
+    @Test func plansThatCannotWorkAreRefused() {
+        #expect(throws: PlanBuilder.Refusal.self) { try PlanBuilder.failover(site: "mars", topology: Self.topology, directory: Self.directory) }
+        var one = Self.topology
+        one.sites = [Site(name: "hq")]
+        #expect(throws: PlanBuilder.Refusal.self) { try PlanBuilder.failover(site: "hq", topology: one, directory: Self.directory) }
+        var sameSite = Self.topology
+        sameSite.pools[1].site = "hq"
+        #expect(throws: PlanBuilder.Refusal.self) { try PlanBuilder.failover(site: "hq", topology: sameSite, directory: Self.directory) }
+    }
+
+    @Test func stepsRunOnlyAfterTheirPredecessors() {
+        #expect(PlanBuilder.mayRun(1, statuses: [:]))
+        #expect(!PlanBuilder.mayRun(3, statuses: [1: .done]))
+        #expect(PlanBuilder.mayRun(3, statuses: [1: .done, 2: .skipped]))
+        #expect(!PlanBuilder.mayRun(3, statuses: [1: .done, 2: .running]))
+    }
+
+    @Test func aFencedSitesPoolsTakeNothingWhateverTheirHealth() {
+        let store = StateStore(topology: Self.topology)
+        #expect(!store.current.pools["pool-hq"]!.isUnavailable)
+        var fenced = Self.directory
+        fenced.fencedSites = ["hq": "2026-12-03T10:00:00.000Z"]
+        store.replaceDirectory(fenced)
+        let state = store.current
+        #expect(state.pools["pool-hq"]!.isUnavailable)
+        #expect(state.pools["mailbox-hq"]!.isUnavailable)
+        #expect(!state.pools["pool-dr"]!.isUnavailable)
+        #expect(state.isFenced(pool: "pool-hq") && !state.isFenced(pool: "pool-dr"))
+        #expect(state.availability(ofPool: "pool-hq")?.available == false)
+    }
+}

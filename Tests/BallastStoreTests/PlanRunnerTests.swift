@@ -1,0 +1,140 @@
+import BallastCore
+import BallastStore
+import BallastTestSupport
+import Foundation
+import Logging
+import Synchronization
+import Testing
+
+/// Plans applied against a real store, SQLite and PostgreSQL: the whole failover and failback,
+/// resuming after a crash, refusing steps out of order and changes within a site's hold-down.
+struct PlanRunnerTests {
+    static func topology(folder: String, holdDown: Duration = .zero) -> Topology {
+        var topology = Topology(
+            sites: [Site(name: "hq", holdDown: holdDown), Site(name: "dr", holdDown: holdDown)],
+            pools: [
+                Pool(name: "pool-hq", site: "hq", backupPool: "pool-dr", servers: [Server(name: "EX1", address: IPAddress("10.0.1.21")!)]),
+                Pool(name: "pool-dr", site: "dr", backupPool: "pool-hq", servers: [Server(name: "EX3", address: IPAddress("10.0.2.21")!)]),
+            ])
+        topology.store = StoreSettings(location: "unused", realm: "contoso.com")
+        topology.backup = BackupSettings(folder: "\(folder)/backups")
+        return topology
+    }
+
+    static func seed(_ store: DirectoryStore, users: Int = 30) async throws {
+        var changes: [DirectoryChange] = [
+            .putDatabase(MailboxDatabase(name: "DB01", copies: ["EX1", "EX3"], active: "EX1")),
+            .putDatabase(MailboxDatabase(name: "DB02", copies: ["EX3", "EX1"], active: "EX3")),
+        ]
+        for index in 0..<users {
+            var u = user("u\(index)", home: index % 3 == 2 ? "pool-dr" : "pool-hq", database: "DB01", contacts: ["sip:friend\(index)@contoso.com"])
+            u.mail = nil
+            changes.append(.putUser(u))
+        }
+        try await store.apply(changes, actor: "setup")
+    }
+
+    private func runner(_ fixture: StoreFixture, holdDown: Duration = .zero) -> PlanRunner {
+        var logger = Logger(label: "plan-test")
+        logger.logLevel = .critical
+        return PlanRunner(store: fixture.store, topology: Self.topology(folder: fixture.folder, holdDown: holdDown), logger: logger)
+    }
+
+    @Test(arguments: [SQLDialect.sqlite, .postgres])
+    func failoverThenFailbackKeepsWhatChangedDuringDR(_ dialect: SQLDialect) async throws {
+        let fixture = try await StoreFixture.make(dialect)
+        let store = fixture.store
+        try await Self.seed(store)
+        try await store.backup(into: "\(fixture.folder)/backups", realm: "contoso.com")
+        // The incident: u0's contact list is lost with the site.
+        try await store.apply([.setContacts(sipURI: "sip:u0@contoso.com", contacts: [])], actor: "incident")
+        let topology = Self.topology(folder: fixture.folder)
+        let plan = try PlanBuilder.failover(site: "hq", topology: topology, directory: try await store.snapshot())
+        try await store.save(plan)
+        let log = Mutex<[String]>([])
+        let applied = try await runner(fixture).apply(try #require(try await store.planRecord(id: plan.id))) { line in
+            log.withLock { $0.append(line) }
+        }
+        #expect(applied.status == "applied")
+        #expect(applied.statuses.values.allSatisfy { $0 == .done || $0 == .skipped })
+        #expect(applied.statuses[2] == (dialect == .sqlite ? .skipped : .done))
+        var directory = try await store.snapshot()
+        #expect(directory.isFenced(site: "hq"))
+        #expect(directory.users.allSatisfy { $0.homePool == "pool-dr" })
+        #expect(directory.database(named: "DB01")?.active == "EX3")
+        #expect(directory.user(sipURI: "sip:u0@contoso.com")?.contacts == ["sip:friend0@contoso.com"])
+        #expect(applied.steps[5]?.result.contains("1 contact lists restored") == true)
+        let history = try await store.history(subject: "sip:u1@contoso.com", limit: 1)
+        #expect(history.first?.actor == "plan \(plan.id) step 3")
+
+        // During DR: u1's contacts change, u4 is homed elsewhere by hand.
+        try await store.apply([.setContacts(sipURI: "sip:u1@contoso.com", contacts: ["sip:new@contoso.com"])], actor: "user")
+        try await store.apply([.setHome(sipURI: "sip:u4@contoso.com", pool: "pool-other")], actor: "operator")
+        let failover = try #require(try await store.planRecord(kind: .failover, site: "hq", status: "applied"))
+        let back = try PlanBuilder.failback(site: "hq", after: failover.plan, directory: try await store.snapshot())
+        try await store.save(back)
+        let returned = try await runner(fixture).apply(try #require(try await store.planRecord(id: back.id))) { _ in }
+        #expect(returned.status == "applied")
+        directory = try await store.snapshot()
+        #expect(!directory.isFenced(site: "hq"))
+        #expect(directory.user(sipURI: "sip:u0@contoso.com")?.homePool == "pool-hq")
+        #expect(directory.user(sipURI: "sip:u2@contoso.com")?.homePool == "pool-dr")
+        #expect(directory.user(sipURI: "sip:u4@contoso.com")?.homePool == "pool-other")
+        #expect(directory.user(sipURI: "sip:u1@contoso.com")?.contacts == ["sip:new@contoso.com"])
+        #expect(directory.database(named: "DB01")?.active == "EX1")
+        #expect(directory.database(named: "DB02")?.active == "EX3")
+        await fixture.close()
+    }
+
+    @Test(arguments: [SQLDialect.sqlite, .postgres])
+    func anInterruptedMoveResumesWithTheSameUsers(_ dialect: SQLDialect) async throws {
+        let fixture = try await StoreFixture.make(dialect)
+        let store = fixture.store
+        try await Self.seed(store)
+        let plan = try PlanBuilder.failover(site: "hq", topology: Self.topology(folder: fixture.folder), directory: try await store.snapshot())
+        try await store.save(plan)
+        _ = try await runner(fixture).apply(try #require(try await store.planRecord(id: plan.id)), only: 1) { _ in }
+        _ = try await runner(fixture).apply(try #require(try await store.planRecord(id: plan.id)), only: 2) { _ in }
+        // A crash in step 3: its list written, five users moved, the step left running.
+        let list = (try await store.snapshot()).users.filter { $0.homePool == "pool-hq" }.map(\.sipURI)
+        let json = String(decoding: try JSONEncoder().encode(list), as: UTF8.self)
+        try await store.record(plan: plan.id, step: 3, status: .running, result: json, planStatus: "applying")
+        try await store.apply(list.prefix(5).map { .setHome(sipURI: $0, pool: "pool-dr") }, actor: "crashed run")
+        // Out of order: step 5 before 3 and 4 finish.
+        await #expect(throws: PlanRunner.Refusal.self) {
+            _ = try await runner(fixture).apply(try #require(try await store.planRecord(id: plan.id)), only: 5) { _ in }
+        }
+        let resumed = try await runner(fixture).apply(try #require(try await store.planRecord(id: plan.id))) { _ in }
+        #expect(resumed.status == "applied")
+        #expect(resumed.steps[3]?.result == json)
+        #expect(try await store.snapshot().users.allSatisfy { $0.homePool == "pool-dr" })
+        // Applying again changes nothing and says so.
+        let again = try await runner(fixture).apply(resumed) { _ in }
+        #expect(again.statuses == resumed.statuses)
+        await fixture.close()
+    }
+
+    @Test func aSitesFenceChangesOncePerHoldDownUnlessForced() async throws {
+        let fixture = try await StoreFixture.make(.sqlite)
+        let store = fixture.store
+        try await Self.seed(store, users: 3)
+        let topology = Self.topology(folder: fixture.folder, holdDown: .seconds(600))
+        let plan = try PlanBuilder.failover(site: "hq", topology: topology, directory: try await store.snapshot())
+        try await store.save(plan)
+        _ = try await runner(fixture, holdDown: .seconds(600)).apply(try #require(try await store.planRecord(id: plan.id))) { _ in }
+        let failover = try #require(try await store.planRecord(id: plan.id))
+        let back = try PlanBuilder.failback(site: "hq", after: failover.plan, directory: try await store.snapshot())
+        try await store.save(back)
+        do {
+            _ = try await runner(fixture, holdDown: .seconds(600)).apply(try #require(try await store.planRecord(id: back.id))) { _ in }
+            Issue.record("the fence changed again within the hold-down")
+        } catch let refusal as PlanRunner.Refusal {
+            #expect(refusal.description.contains("within its hold-down"))
+        }
+        #expect(try await store.snapshot().isFenced(site: "hq"))
+        let forced = try await runner(fixture, holdDown: .seconds(600)).apply(
+            try #require(try await store.planRecord(id: back.id)), force: true) { _ in }
+        #expect(forced.status == "applied")
+        await fixture.close()
+    }
+}
