@@ -23,8 +23,14 @@ public final class PeerProcess {
 
     /// Starts `executable` with `arguments`, its output discarded; as `user` when the tests run as
     /// root and the peer refuses root (PostgreSQL). `stopSignal` is what asks it to stop quickly.
-    public init(_ executable: String, _ arguments: [String], user: String? = nil, stopSignal: Int32 = SIGTERM) throws {
+    public init(
+        _ executable: String, _ arguments: [String], user: String? = nil, stopSignal: Int32 = SIGTERM,
+        environment: [String: String] = [:]
+    ) throws {
         self.stopSignal = stopSignal
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
         process.arguments = ["-c", Self.shim, user ?? "", executable] + arguments
         process.standardOutput = FileHandle.nullDevice
@@ -47,6 +53,16 @@ public final class PeerProcess {
 
     /// The process ID.
     public var pid: Int32 { process.processIdentifier }
+
+    /// Whether it still runs.
+    public var isRunning: Bool { process.isRunning }
+
+    /// Kills it at once (SIGKILL), as a crash would, and waits for it.
+    public func crash() {
+        guard process.isRunning else { return }
+        kill(pid, SIGKILL)
+        process.waitUntilExit()
+    }
 
     /// The stop signal (SIGTERM unless chosen), so that the peer stops its own children, then
     /// SIGKILL after five seconds.

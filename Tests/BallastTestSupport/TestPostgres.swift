@@ -82,5 +82,6 @@ public final class TestPostgres {
 /// Why a peer server (PostgreSQL, Dovecot) could not start for a test.
 public struct PeerStartError: Error, CustomStringConvertible {
     public let description: String
-    init(_ description: String) { self.description = description }
+    /// An error saying what failed.
+    public init(_ description: String) { self.description = description }
 }

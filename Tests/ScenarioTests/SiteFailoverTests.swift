@@ -1,0 +1,223 @@
+import BallastCodecs
+import BallastCore
+import BallastTestSupport
+import Foundation
+import Testing
+
+/// Deployment D5 end to end, with the real binary: two sites, SIP front ends and IMAP mailbox
+/// servers at each, DNS bound to the pools, users with contact lists in a SQLite store and a
+/// backup. The primary site is stopped; `ballast plan failover` and `ballast apply` bring its users
+/// to DR (homes, contact lists, DNS, SIP, IMAP); `ballast failback` brings them home with what
+/// changed during DR. A second test kills `ballast apply` mid-plan and resumes it.
+@Suite(.serialized) struct SiteFailoverTests {
+    final class Lab {
+        let folder: URL
+        let config: String
+        let configPath: String
+        let ports: [String: Int]
+        var peers: [String: PeerProcess] = [:]
+
+        init(users extra: Int = 0) throws {
+            folder = try BallastProcess.makeDirectory()
+            ports = [
+                "fe": Ports.freeForTCPAndUDP(), "hq": Ports.freeForTCPAndUDP(), "dr": Ports.freeForTCPAndUDP(),
+                "dns": Ports.freeForTCPAndUDP(), "imap": Ports.free(), "EX1": Ports.free(), "EX3": Ports.free(),
+            ]
+            let p = ports
+            config = """
+                sites: {hq: {hold-down: 0s}, dr: {hold-down: 0s}}
+                checks:
+                  sip: {type: sip-options, interval: 200ms, timeout: 150ms, rise: 1, fall: 2}
+                pools:
+                  pool-hq: {site: hq, backup-pool: pool-dr, check: sip, servers: [{name: fe-hq, address: 127.0.0.111:\(p["fe"]!)}]}
+                  pool-dr: {site: dr, backup-pool: pool-hq, check: sip, servers: [{name: fe-dr, address: 127.0.0.121:\(p["fe"]!)}]}
+                  mailbox-hq: {site: hq, servers: [{name: EX1, address: 127.0.0.1:\(p["EX1"]!)}]}
+                  mailbox-dr: {site: dr, servers: [{name: EX3, address: 127.0.0.1:\(p["EX3"]!)}]}
+                  mailbox: {servers: [{name: EX1, address: 127.0.0.1:\(p["EX1"]!)}, {name: EX3, address: 127.0.0.1:\(p["EX3"]!)}]}
+                dns: {listen: [127.0.0.1:\(p["dns"]!)]}
+                zones:
+                  contoso.com:
+                    soa: {primary: ns1.contoso.com, mailbox: hostmaster.contoso.com, minimum: 5}
+                    when-all-down: all
+                    records:
+                      - {name: pool01, type: A, pool: pool-hq, ttl: 5}
+                      - {name: pool02, type: A, pool: pool-dr, ttl: 5}
+                      - {name: _sipinternaltls._tcp, type: SRV, priority: 0, weight: 10, port: 5061, target: pool01, pool: pool-hq}
+                      - {name: _sipinternaltls._tcp, type: SRV, priority: 10, weight: 10, port: 5061, target: pool02, pool: pool-dr}
+                sip:
+                  realm: contoso.com
+                  failure-detection: 300ms
+                  fallback: 1s
+                  registrars:
+                    pool-hq: {listen: [udp://127.0.0.110:\(p["hq"]!)]}
+                    pool-dr: {listen: [udp://127.0.0.120:\(p["dr"]!)]}
+                store: {location: \(folder.path)/directory.db, poll-interval: 200ms, failure-delay: 100ms}
+                backup: {folder: \(folder.path)/backups}
+                relays:
+                  imap: {listen: 127.0.0.1:\(p["imap"]!), protocol: imap, pool: mailbox}
+                """
+            configPath = folder.appendingPathComponent("ballast.yaml").path
+            try config.write(toFile: configPath, atomically: true, encoding: .utf8)
+            var users: [[String: Any]] = [
+                ["sip-uri": "sip:alice@contoso.com", "password": "alice-demo", "home-pool": "pool-hq", "mailbox-database": "DB01",
+                 "contacts": ["sip:bob@contoso.com"]],
+                ["sip-uri": "sip:bob@contoso.com", "password": "bob-demo", "home-pool": "pool-dr", "mailbox-database": "DB02"],
+            ]
+            for index in 0..<extra {
+                users.append(["sip-uri": "sip:u\(index)@contoso.com", "password": "x", "home-pool": "pool-hq"])
+            }
+            try importJSON([
+                "realm": "contoso.com", "users": users,
+                "databases": [
+                    ["name": "DB01", "copies": ["EX1", "EX3"], "active": "EX1"], ["name": "DB02", "copies": ["EX3", "EX1"], "active": "EX3"],
+                ],
+            ])
+        }
+
+        func importJSON(_ object: [String: Any]) throws {
+            let path = folder.appendingPathComponent("import-\(UUID().uuidString.prefix(6)).json").path
+            try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: path))
+            let output = try ballast(["users", "import", "-c", configPath, path])
+            guard output.status == 0 else { throw PeerStartError(output.stderr) }
+        }
+
+        @discardableResult
+        func ballast(_ arguments: [String], timeout: Duration = .seconds(60)) throws -> BallastProcess.Output {
+            try BallastProcess.run(arguments.first == "users" || arguments.contains("-c") ? arguments : arguments + ["-c", configPath], timeout: timeout)
+        }
+
+        func start(_ name: String, _ arguments: [String]) throws {
+            peers[name] = try PeerProcess(BallastProcess.binary.path, ["sample-server"] + arguments)
+        }
+
+        func stop(_ name: String) {
+            peers[name]?.stop()
+            peers[name] = nil
+        }
+
+        func user(_ uri: String) throws -> [String: Any]? {
+            let text = try ballast(["users", "export", "-c", configPath]).stdout
+            let root = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
+            return (root?["users"] as? [[String: Any]])?.first { $0["sip-uri"] as? String == uri }
+        }
+
+        func dig(_ name: String, _ type: String) throws -> [String] {
+            try BallastProcess.run(
+                executable: URL(fileURLWithPath: "/usr/bin/dig"),
+                ["@127.0.0.1", "-p", "\(ports["dns"]!)", "+norecurse", "+short", "+time=1", "+tries=1", name, type]
+            ).stdout.split(separator: "\n").map(String.init).sorted()
+        }
+
+        func register(_ user: String, at registrar: String) throws -> SIPMessage {
+            let client = try SIPTestClient(port: ports[registrar]!, host: registrar == "hq" ? "127.0.0.110" : "127.0.0.120")
+            return try client.register(
+                aor: "sip:\(user)@contoso.com", password: "\(user)-demo", contacts: ["<sip:\(user)@127.0.0.1:7001>"], expires: 600
+            ).response
+        }
+
+        func imapServer(_ user: String) throws -> String? {
+            let socket = try TestSocket(port: ports["imap"]!, timeout: .seconds(3))
+            _ = try socket.readLine()
+            try socket.send("a LOGIN \(user) \(user)-demo\r\n")
+            let answer = try socket.readLine() ?? ""
+            return ["EX1", "EX3"].first { answer.contains("Logged in at \($0)") }
+        }
+
+        deinit {
+            for peer in peers.values { peer.stop() }
+            try? FileManager.default.removeItem(at: folder)
+        }
+    }
+
+    @Test func thePrimarySiteIsLostAndComesBack() async throws {
+        let lab = try Lab()
+        let fe = lab.ports["fe"]!
+        try lab.start("fe-hq", ["--sip", "--listen", "127.0.0.111:\(fe)", "--name", "fe-hq"])
+        try lab.start("fe-dr", ["--sip", "--listen", "127.0.0.121:\(fe)", "--name", "fe-dr"])
+        try lab.start("EX1", ["--imap", "--listen", "127.0.0.1:\(lab.ports["EX1"]!)", "--name", "EX1"])
+        try lab.start("EX3", ["--imap", "--listen", "127.0.0.1:\(lab.ports["EX3"]!)", "--name", "EX3"])
+        #expect(try lab.ballast(["backup"]).status == 0)
+
+        try await withBallast(config: lab.config) { ballast in
+            let both = ["0 10 5061 pool01.contoso.com.", "10 10 5061 pool02.contoso.com."]
+            #expect(await eventually(timeout: .seconds(15)) { (try? lab.dig("_sipinternaltls._tcp.contoso.com", "SRV")) == both }, "\(ballast.log)")
+            #expect(await eventually(timeout: .seconds(5)) { (try? lab.register("alice", at: "hq").status) == 200 })
+            #expect(try lab.imapServer("alice") == "EX1")
+            let held = try TestSocket(port: lab.ports["imap"]!, timeout: .seconds(3))
+            _ = try held.readLine()
+            try held.send("h LOGIN alice alice-demo\r\n")
+            #expect(try held.readLine()?.contains("EX1") == true)
+
+            // The primary site is lost, and alice's contact list with it.
+            lab.stop("fe-hq")
+            lab.stop("EX1")
+            var lost = try #require(try lab.user("sip:alice@contoso.com"))
+            lost["contacts"] = []
+            try lab.importJSON(["realm": "contoso.com", "users": [lost]])
+
+            let planned = try lab.ballast(["plan", "failover", "--site", "hq"])
+            #expect(planned.stdout.contains("move 1 users of pool-hq to pool-dr"), "\(planned.stdout) \(planned.stderr)")
+            let applied = try lab.ballast(["apply"])
+            #expect(applied.stdout.contains("applied"), "\(applied.stdout) \(applied.stderr)")
+
+            let alice = try #require(try lab.user("sip:alice@contoso.com"))
+            #expect(alice["home-pool"] as? String == "pool-dr")
+            #expect(alice["contacts"] as? [String] == ["sip:bob@contoso.com"])
+            #expect(await eventually(timeout: .seconds(3)) { (try? lab.dig("_sipinternaltls._tcp.contoso.com", "SRV")) == ["10 10 5061 pool02.contoso.com."] })
+            #expect(try lab.dig("pool01.contoso.com", "A") == [])
+            #expect(try lab.dig("pool02.contoso.com", "A") == ["127.0.0.121"])
+            let atDR = try lab.register("alice", at: "dr")
+            #expect(atDR.status == 200)
+            #expect(atDR.first("Presence-State") == nil, "alice is homed at DR now, not served in resiliency mode")
+            #expect(try lab.register("alice", at: "hq").status == 301)
+            #expect(held.isClosedByPeer())
+            #expect(try lab.imapServer("alice") == "EX3")
+
+            // During DR alice changes her contact list.
+            var changed = alice
+            changed["contacts"] = ["sip:carol@contoso.com"]
+            try lab.importJSON(["realm": "contoso.com", "users": [changed]])
+
+            // The site comes back; the way home keeps the change.
+            try lab.start("fe-hq", ["--sip", "--listen", "127.0.0.111:\(fe)", "--name", "fe-hq"])
+            try lab.start("EX1", ["--imap", "--listen", "127.0.0.1:\(lab.ports["EX1"]!)", "--name", "EX1"])
+            let failback = try lab.ballast(["failback", "--site", "hq"])
+            #expect(failback.stdout.contains("lift the fence of site hq"), "\(failback.stdout) \(failback.stderr)")
+            #expect(try lab.ballast(["apply"]).stdout.contains("applied"))
+            let home = try #require(try lab.user("sip:alice@contoso.com"))
+            #expect(home["home-pool"] as? String == "pool-hq")
+            #expect(home["contacts"] as? [String] == ["sip:carol@contoso.com"])
+            #expect(await eventually(timeout: .seconds(5)) { (try? lab.dig("_sipinternaltls._tcp.contoso.com", "SRV")) == both })
+            #expect(await eventually(timeout: .seconds(5)) { (try? lab.register("alice", at: "hq").status) == 200 })
+            #expect(await eventually(timeout: .seconds(3)) { (try? lab.imapServer("alice")) == "EX1" })
+            let history = try lab.ballast(["db", "history", "sip:alice@contoso.com"]).stdout
+            #expect(history.contains("plan failback-hq"))
+            #expect(history.contains("plan failover-hq"))
+        }
+    }
+
+    @Test func anApplyKilledMidPlanResumesWhereItStopped() async throws {
+        let lab = try Lab(users: 300)
+        #expect(try lab.ballast(["plan", "failover", "--site", "hq"]).status == 0)
+        let apply = try PeerProcess(
+            BallastProcess.binary.path, ["apply", "-c", lab.configPath], environment: ["BALLAST_STEP_DELAY_MS": "700"])
+        // Killed once step 3 (the move) has started: steps 1 and 2 are recorded, the rest is not.
+        let started = await eventually(timeout: .seconds(20)) {
+            (try? lab.ballast(["plan", "show"]).stdout.contains("3. move 301 users of pool-hq to pool-dr, with force  [running")) == true
+        }
+        #expect(started)
+        apply.crash()
+        let interrupted = try lab.ballast(["plan", "show"]).stdout
+        #expect(interrupted.contains(": applying"), "\(interrupted)")
+        let last = interrupted.split(separator: "\n").first { $0.contains("7. check SIP") } ?? ""
+        #expect(last.contains("[pending]"), "\(interrupted)")
+        // Out of order: a later step alone is refused.
+        let refused = try lab.ballast(["apply", "--step", "7"])
+        #expect(refused.status != 0 && refused.stderr.contains("apply in order"), "\(refused.stderr)")
+        let resumed = try lab.ballast(["apply"])
+        #expect(resumed.stdout.contains("step 1 already done"), "\(resumed.stdout)")
+        #expect(resumed.stdout.contains(": applied"), "\(resumed.stdout) \(resumed.stderr)")
+        let homes = try lab.ballast(["users", "export", "--format", "csv", "-c", lab.configPath]).stdout
+        #expect(!homes.contains(",pool-hq,"))
+    }
+}
