@@ -194,6 +194,7 @@ let package = Package(
             name: "BallastAdmin",
             dependencies: [
                 "BallastCore",
+                "BallastStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),

@@ -9,8 +9,9 @@ cd "$(dirname "$0")/.."
 # (dnsutils), NSD as a DNS secondary, sipsak and Net::SIP (libnet-sip-perl) as SIP phones,
 # PostgreSQL as the multi-node store and Dovecot as a mailbox server (the tests start their
 # own on loopback), and
-# Python for the peer-process shim and the imaplib/poplib mail clients.
-PACKAGES=(curl dnsutils nsd sipsak libnet-sip-perl postgresql dovecot-imapd python3)
+# Chromium to look at the dashboard, and Python for the peer-process shim and the
+# imaplib/poplib mail clients.
+PACKAGES=(curl dnsutils nsd sipsak libnet-sip-perl postgresql dovecot-imapd chromium python3)
 missing=()
 for package in "${PACKAGES[@]}"; do dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package"); done
 if [ ${#missing[@]} -gt 0 ]; then

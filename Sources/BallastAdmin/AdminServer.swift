@@ -1,22 +1,30 @@
 public import BallastCore
+public import BallastStore
 import Foundation
 public import Hummingbird
 public import Logging
 public import Prometheus
 
-/// The admin listener: state, drain and undrain, and Prometheus metrics.
+/// The admin listener: state, drain and undrain, history, users, plans, the dashboard and
+/// Prometheus metrics.
 ///
 /// `/api/...` needs `Authorization: Bearer TOKEN` when the config sets a token;
-/// `/metrics` and `/healthz` are open, as scrapers and probes expect.
+/// `/metrics`, `/healthz` and the dashboard page itself are open (the page asks for the token).
 public enum AdminServer {
-    /// The admin application, ready to run as a service.
+    /// The admin application, ready to run as a service. `directory` gives the node's store once open.
     public static func application(
         admin: Topology.Admin, store: StateStore, registry: PrometheusCollectorRegistry, logger: Logger,
+        directory: @escaping @Sendable () async -> DirectoryStore? = { nil },
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = Router()
         router.add(middleware: BearerTokenMiddleware(token: admin.token))
         router.get("healthz") { _, _ in "ok\n" }
+        router.get("/") { _, _ -> Response in
+            Response(
+                status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: Dashboard.html)))
+        }
         router.get("metrics") { _, _ -> Response in
             let body = registry.emitToBuffer()
             return Response(
@@ -33,6 +41,7 @@ public enum AdminServer {
         api.post("servers/:pool/:server/undrain") { _, context -> Response in
             try setDrained(false, context: context, store: store, logger: logger)
         }
+        PlanRoutes.add(to: api, store: store, directory: directory, logger: logger)
         let host = admin.listen.address.description
         return Application(
             router: router,

@@ -64,7 +64,10 @@ struct RunCommand: AsyncParsableCommand {
         var services: [any Service] = []
         if let admin = topology.admin {
             services.append(
-                AdminServer.application(admin: admin, store: node.store, registry: registry, logger: logger) { port in
+                AdminServer.application(
+                    admin: admin, store: node.store, registry: registry, logger: logger,
+                    directory: { await node.directoryStore }
+                ) { port in
                     logger.info("admin API listening", metadata: ["listen": "\(admin.listen.address):\(port)"])
                 })
         }

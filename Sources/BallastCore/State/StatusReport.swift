@@ -49,13 +49,60 @@ public struct StatusReport: Codable, Hashable, Sendable {
         public var mode: String
     }
 
+    /// One site's line.
+    public struct SiteLine: Codable, Hashable, Sendable {
+        public var name: String
+        /// Fenced by a failover plan: its pools take nothing.
+        public var fenced: Bool
+        /// When its fence last changed, ISO 8601; nil when it never did.
+        public var changedAt: String?
+        /// Its pools, by name.
+        public var pools: [String]
+    }
+
+    /// One mailbox database's line.
+    public struct DatabaseLine: Codable, Hashable, Sendable {
+        public var name: String
+        public var copies: [String]
+        public var active: String
+        public var users: Int
+    }
+
+    /// The directory in numbers.
+    public struct DirectoryLine: Codable, Hashable, Sendable {
+        public var revision: UInt64
+        public var users: Int
+        /// Users per home pool.
+        public var homes: [String: Int]
+        public var databases: [DatabaseLine]
+    }
+
     public var version: UInt64
+    public var sites: [SiteLine]
     public var relays: [RelayLine]
     public var pools: [PoolLine]
+    public var directory: DirectoryLine
 
     /// The report of `state` as of `now`.
     public init(_ state: State, now: ContinuousClock.Instant = .now) {
         version = state.version
+        let directory = state.directory
+        sites = state.topology.sites.map { site in
+            SiteLine(
+                name: site.name, fenced: directory.isFenced(site: site.name), changedAt: directory.siteChanges[site.name],
+                pools: state.topology.pools.filter { $0.site == site.name }.map(\.name))
+        }
+        var homes: [String: Int] = [:]
+        var perDatabase: [String: Int] = [:]
+        for user in directory.usersByURI.values {
+            if let home = user.homePool { homes[home, default: 0] += 1 }
+            if let database = user.mailboxDatabase { perDatabase[database, default: 0] += 1 }
+        }
+        self.directory = DirectoryLine(
+            revision: directory.revision, users: directory.usersByURI.count, homes: homes,
+            databases: directory.allDatabases.map {
+                DatabaseLine(name: $0.name, copies: $0.copies, active: $0.active, users: perDatabase[$0.name] ?? 0)
+            })
         relays = state.topology.relays.map {
             RelayLine(
                 name: $0.name, listen: $0.listen.description, protocol: $0.protocol.rawValue, pool: $0.pool,
@@ -65,7 +112,9 @@ public struct StatusReport: Codable, Hashable, Sendable {
             let view = state.pools[pool.name]
             let rotation = Set((view?.activeTier.members ?? []).map(\.key))
             let serving: String
-            if let view, !view.primaries.isEmpty {
+            if state.isFenced(pool: pool.name) {
+                serving = "fenced"
+            } else if let view, !view.primaries.isEmpty {
                 serving = "primaries"
             } else if let view, !view.backups.isEmpty {
                 serving = "backups"

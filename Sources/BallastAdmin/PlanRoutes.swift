@@ -1,0 +1,148 @@
+import BallastCore
+import BallastStore
+import Foundation
+import Hummingbird
+import Logging
+
+/// `/api/history`, `/api/users/:login`, `/api/plans/...`: the directory and the plans, through the
+/// node's store.
+enum PlanRoutes {
+    /// A user as the API shows it: never the HA1 values.
+    struct UserLine: Codable {
+        var sipURI: String
+        var authName: String
+        var mail: String?
+        var homePool: String?
+        var mailboxDatabase: String?
+        var contacts: [String]
+    }
+
+    /// A plan and its steps' progress.
+    struct PlanLine: Codable {
+        struct StepLine: Codable {
+            var number: Int
+            var summary: String
+            var status: String
+            var startedAt: String?
+            var finishedAt: String?
+            var result: String
+        }
+
+        var id: String
+        var kind: String
+        var site: String
+        var status: String
+        var createdAt: String
+        var steps: [StepLine]
+
+        init(_ record: PlanRecord) {
+            id = record.plan.id
+            kind = record.plan.kind.rawValue
+            site = record.plan.site
+            status = record.status
+            createdAt = record.createdAt
+            steps = record.plan.steps.map { step in
+                let progress = record.steps[step.number]
+                let result = progress?.result ?? ""
+                return StepLine(
+                    number: step.number, summary: step.summary, status: progress?.status.rawValue ?? "pending",
+                    startedAt: progress?.startedAt, finishedAt: progress?.finishedAt,
+                    result: result.hasPrefix("[") ? "\(result.split(separator: ",").count) listed" : result)
+            }
+        }
+    }
+
+    static func add(
+        to api: RouterGroup<BasicRequestContext>, store: StateStore, directory: @escaping @Sendable () async -> DirectoryStore?,
+        logger: Logger
+    ) {
+        @Sendable func open() async throws -> DirectoryStore {
+            guard let directoryStore = await directory() else {
+                throw HTTPError(.serviceUnavailable, message: "this node has no store (add a store section) or it is not open yet")
+            }
+            return directoryStore
+        }
+        @Sendable func storeCall<T>(_ body: () async throws(StoreError) -> T) async throws -> T {
+            do {
+                return try await body()
+            } catch {
+                throw HTTPError(error.code == .unreachable ? .serviceUnavailable : .conflict, message: error.description)
+            }
+        }
+        api.get("history") { request, _ -> Response in
+            let directoryStore = try await open()
+            let subject = request.uri.queryParameters.get("subject")
+            let limit = request.uri.queryParameters.get("limit", as: Int.self) ?? 50
+            let entries = try await storeCall { () throws(StoreError) in
+                try await directoryStore.history(subject: subject, limit: min(limit, 1000))
+            }
+            return try AdminServer.jsonResponse(entries)
+        }
+        api.get("users/:login") { _, context -> Response in
+            let login = try context.parameters.require("login")
+            guard let user = store.current.directory.user(login: login) else {
+                throw HTTPError(.notFound, message: "no user \(login) in the directory")
+            }
+            return try AdminServer.jsonResponse(
+                UserLine(
+                    sipURI: user.sipURI, authName: user.authName, mail: user.mail, homePool: user.homePool,
+                    mailboxDatabase: user.mailboxDatabase, contacts: user.contacts))
+        }
+        api.get("plans/latest") { _, _ -> Response in
+            let directoryStore = try await open()
+            guard let record = try await storeCall({ () throws(StoreError) in try await directoryStore.planRecord() }) else {
+                throw HTTPError(.notFound, message: "no plan yet")
+            }
+            return try AdminServer.jsonResponse(PlanLine(record))
+        }
+        @Sendable func makePlan(_ kind: String, request: Request) async throws -> Response {
+            let directoryStore = try await open()
+            guard let site = request.uri.queryParameters.get("site") else {
+                throw HTTPError(.badRequest, message: "name the site: ?site=hq")
+            }
+            let snapshot = try await storeCall { () throws(StoreError) in try await directoryStore.snapshot() }
+            let plan: Plan
+            do {
+                switch kind {
+                case "failover":
+                    plan = try PlanBuilder.failover(site: site, topology: store.current.topology, directory: snapshot)
+                case "failback":
+                    guard
+                        let failover = try await storeCall({ () throws(StoreError) in
+                            try await directoryStore.planRecord(kind: .failover, site: site, status: "applied")
+                        })
+                    else { throw HTTPError(.conflict, message: "no applied failover of \(site) to come back from") }
+                    plan = try PlanBuilder.failback(site: site, after: failover.plan, directory: snapshot)
+                default:
+                    throw HTTPError(.notFound, message: "plans are failover or failback")
+                }
+            } catch let refusal as PlanBuilder.Refusal {
+                throw HTTPError(.conflict, message: refusal.description)
+            }
+            try await storeCall { () throws(StoreError) in try await directoryStore.save(plan) }
+            guard let record = try await storeCall({ () throws(StoreError) in try await directoryStore.planRecord(id: plan.id) })
+            else { throw HTTPError(.internalServerError) }
+            return try AdminServer.jsonResponse(PlanLine(record))
+        }
+        api.post("plans/failover") { request, _ in try await makePlan("failover", request: request) }
+        api.post("plans/failback") { request, _ in try await makePlan("failback", request: request) }
+        api.post("plans/:id/apply") { request, context -> Response in
+            let directoryStore = try await open()
+            let id = try context.parameters.require("id")
+            let force = request.uri.queryParameters.get("force") == "true"
+            guard let record = try await storeCall({ () throws(StoreError) in try await directoryStore.planRecord(id: id) }) else {
+                throw HTTPError(.notFound, message: "no plan \(id)")
+            }
+            let runner = PlanRunner(store: directoryStore, topology: store.current.topology, logger: logger)
+            // The plan runs on; its progress is in /api/plans/latest and the node's log.
+            Task {
+                do {
+                    _ = try await runner.apply(record, force: force) { line in logger.notice("\(line)", metadata: ["plan": "\(id)"]) }
+                } catch {
+                    logger.error("plan stopped", metadata: ["plan": "\(id)", "reason": "\(error)"])
+                }
+            }
+            return Response(status: .accepted, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{\"applying\": \"\(id)\"}\n")))
+        }
+    }
+}
