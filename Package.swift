@@ -189,6 +189,22 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The demo lab: certificates made with swift-certificates, stand-in servers, the two-site config.
+        .target(
+            name: "BallastLab",
+            dependencies: [
+                "BallastCore",
+                "BallastSIP",
+                "BallastMail",
+                .product(name: "NIOCore", package: nio),
+                .product(name: "NIOPosix", package: nio),
+                .product(name: "NIOHTTP1", package: nio),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Admin API and Prometheus metrics on their own listener.
         .target(
             name: "BallastAdmin",
@@ -235,6 +251,7 @@ let package = Package(
                 "BallastNode",
                 "BallastStore",
                 "BallastMail",
+                "BallastLab",
                 "BallastAdmin",
                 "BallastRelay",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -255,6 +272,7 @@ let package = Package(
             name: "BallastTestSupport",
             dependencies: [
                 "BallastCore",
+                "BallastLab",
                 "BallastConfig",
                 "BallastSIP",
                 "BallastCodecs",

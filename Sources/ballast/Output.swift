@@ -9,3 +9,9 @@ func printError(_ text: String) {
     let line = text + "\n"
     _ = line.utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }
 }
+
+/// Writes a line to standard output at once, even when it is a pipe or a file.
+func printNow(_ text: String) {
+    let line = text + "\n"
+    _ = line.utf8CString.withUnsafeBufferPointer { write(1, $0.baseAddress, $0.count - 1) }
+}

@@ -43,6 +43,15 @@ struct RunCommand: AsyncParsableCommand {
             printError("\(options.config): not started; fix the errors above (ballast check -c \(options.config))")
             throw ExitCode(2)
         }
+        try await Self.serve(topology: topology, configPath: options.config, threads: threads, logger: logger)
+    }
+
+    /// Runs a node for `topology` (and its admin listener) until SIGTERM or SIGINT; `onStarted`
+    /// runs once the admin listener is up.
+    static func serve(
+        topology: Topology, configPath: String, threads: Int?, logger: Logger,
+        onStarted: @escaping @Sendable () async -> Void = {}
+    ) async throws {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
@@ -69,9 +78,10 @@ struct RunCommand: AsyncParsableCommand {
                     directory: { await node.directoryStore }
                 ) { port in
                     logger.info("admin API listening", metadata: ["listen": "\(admin.listen.address):\(port)"])
+                    await onStarted()
                 })
         }
-        services.append(NodeService(node: node, configPath: options.config, logger: logger))
+        services.append(NodeService(node: node, configPath: configPath, logger: logger))
         let serviceGroup = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },

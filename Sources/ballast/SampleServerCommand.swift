@@ -1,5 +1,6 @@
 import ArgumentParser
 import BallastCore
+import BallastLab
 import BallastMail
 import NIOCore
 import NIOHTTP1
@@ -44,51 +45,9 @@ struct SampleServerCommand: AsyncParsableCommand {
             try await server.channel.closeFuture.get()
             return
         }
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(SampleResponder(name: name))
-                }
-            }
-            .bind(host: endpoint.address.description, port: endpoint.port).get()
+        let server = try await StandInWebServer.start(
+            host: endpoint.address.description, port: endpoint.port, name: name, group: MultiThreadedEventLoopGroup.singleton)
         print("sample-server \(name) listening on \(endpoint)")
-        try await channel.closeFuture.get()
-    }
-}
-
-/// Answers `hello from NAME` to every request, keeping the connection alive when asked.
-final class SampleResponder: ChannelInboundHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
-
-    private let name: String
-    private var keepAlive = true
-
-    init(name: String) {
-        self.name = name
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head):
-            keepAlive = head.isKeepAlive
-        case .body:
-            break
-        case .end:
-            let body = ByteBuffer(string: "hello from \(name)\n")
-            var head = HTTPResponseHead(version: .http1_1, status: .ok)
-            head.headers.add(name: "Content-Type", value: "text/plain")
-            head.headers.add(name: "Content-Length", value: "\(body.readableBytes)")
-            head.headers.add(name: "X-Served-By", value: name)
-            if !keepAlive { head.headers.add(name: "Connection", value: "close") }
-            context.write(wrapOutboundOut(.head(head)), promise: nil)
-            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-            let keepAlive = self.keepAlive
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
-                if !keepAlive { context.close(promise: nil) }
-            }
-        }
+        try await server.channel.closeFuture.get()
     }
 }

@@ -1,0 +1,43 @@
+import BallastTestSupport
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `ballast demo`, the README's main job: the two-site lab comes up with one command, answers
+/// dig, curl (HTTPS and IMAP) and the CLI, and a failover plan moves alice's mailbox to DR.
+@Suite(.serialized) struct DemoTests {
+    @Test func theDemoLabComesUpAndFailsOver() async throws {
+        let folder = try BallastProcess.makeDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let base = 30000 + Int.random(in: 0..<20) * 1000
+        let demo = try PeerProcess(
+            BallastProcess.binary.path, ["demo", "--base-port", "\(base)", "--folder", folder.path], stopSignal: SIGINT)
+        defer { demo.stop() }
+        let curl = URL(fileURLWithPath: "/usr/bin/curl")
+        func imapServer() -> String? {
+            let output = try? BallastProcess.run(
+                executable: curl, ["-s", "-m", "5", "-u", "alice:alice-demo", "imap://127.0.0.1:\(base + 143)/", "-X", "ID NIL"])
+            return ["EX1", "EX3"].first { output?.stdout.contains("\"name\" \"\($0)\"") == true }
+        }
+        #expect(await eventually(timeout: .seconds(20)) { imapServer() == "EX1" }, "the lab did not come up")
+        let srv = try BallastProcess.run(
+            executable: URL(fileURLWithPath: "/usr/bin/dig"),
+            ["@127.0.0.1", "-p", "\(base + 53)", "+short", "+time=1", "+tries=2", "_sipinternaltls._tcp.contoso.com", "SRV"])
+        #expect(srv.stdout.contains("0 10 5061 pool01.contoso.com.") && srv.stdout.contains("10 10 5061 pool02.contoso.com."))
+        let web = try BallastProcess.run(executable: curl, ["-sk", "-m", "5", "https://127.0.0.1:\(base + 443)/"])
+        #expect(web.stdout.hasPrefix("hello from web-hq"))
+        let config = folder.appendingPathComponent("ballast.yaml").path
+        #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("certs/server.pem").path))
+        #expect(try BallastProcess.run(["plan", "failover", "--site", "hq", "-c", config]).status == 0)
+        let applied = try BallastProcess.run(["apply", "-c", config])
+        #expect(applied.stdout.contains(": applied"), "\(applied.stdout) \(applied.stderr)")
+        #expect(await eventually(timeout: .seconds(5)) { imapServer() == "EX3" })
+        let dashboard = try BallastProcess.run(executable: curl, ["-s", "-m", "5", "http://127.0.0.1:\(base)/"])
+        #expect(dashboard.stdout.contains("<title>Ballast</title>"))
+        demo.stop()
+        #expect(!demo.isRunning)
+    }
+}
