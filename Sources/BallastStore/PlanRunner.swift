@@ -1,4 +1,5 @@
 public import BallastCore
+import CoreMetrics
 import Foundation
 public import Logging
 
@@ -55,6 +56,8 @@ public struct PlanRunner: Sendable {
             try await store.record(
                 plan: plan.id, step: step.number, status: outcome, result: result, planStatus: last ? "applied" : "applying")
             statuses[step.number] = outcome
+            Counter(label: "ballast_plan_steps_total", dimensions: [("kind", plan.kind.rawValue), ("status", outcome.rawValue)])
+                .increment()
             let took = (ContinuousClock.now - started).formatted(.units(allowed: [.seconds, .milliseconds], width: .abbreviated))
             progress("step \(step.number) \(outcome.rawValue) in \(took): \(Self.shortResult(result))")
         }
