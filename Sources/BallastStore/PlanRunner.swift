@@ -16,7 +16,7 @@ public struct PlanRunner: Sendable {
     private let store: DirectoryStore
     private let topology: Topology
     private let logger: Logger
-    /// Waits this long before each step; a demonstration and test aid (`BALLAST_STEP_DELAY_MS`).
+    /// Waits this long in each step, once it is marked running; a demonstration and test aid (`BALLAST_STEP_DELAY_MS`).
     private let stepDelay: Duration
 
     /// A runner against `store` for the deployment `topology` describes.
@@ -46,10 +46,10 @@ public struct PlanRunner: Sendable {
                 throw Refusal(
                     description: "step \(step.number) of \(plan.id) cannot run before step \(first?.number ?? 1) is done: apply in order")
             }
-            if stepDelay > .zero { try await Task.sleep(for: stepDelay) }
             let previous = record.steps[step.number]?.result ?? ""
             try await store.record(plan: plan.id, step: step.number, status: .running, result: previous, planStatus: "applying")
             progress("step \(step.number) running: \(step.summary)")
+            if stepDelay > .zero { try await Task.sleep(for: stepDelay) }
             let started = ContinuousClock.now
             let (outcome, result) = try await run(step, plan: plan, previous: previous, force: force)
             let last = plan.steps.last?.number == step.number
