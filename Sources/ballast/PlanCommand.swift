@@ -19,17 +19,9 @@ struct PlanCommand: AsyncParsableCommand {
         func run() async throws {
             let access = try await StoreAccess.open(config: options.config)
             let directory = try await access.runKeepingOpen { store throws(StoreError) in try await store.snapshot() }
-            let plan: Plan
-            do {
-                plan = try PlanBuilder.failover(site: site, topology: access.topology, directory: directory)
-            } catch {
-                await access.store.close()
-                printError("error: \(error)")
-                throw ExitCode(1)
+            try await savePlan(access: access, config: options.config) { () throws(PlanBuilder.Refusal) in
+                try PlanBuilder.failover(site: site, topology: access.topology, directory: directory)
             }
-            try await access.run { store throws(StoreError) in try await store.save(plan) }
-            printPlan(plan, record: nil)
-            print("\nApply it with: ballast apply \(plan.id) -c \(options.config)")
         }
     }
 
@@ -78,9 +70,16 @@ private func planFailback(site: String, config: String) async throws {
         printError("error: no applied failover of \(site) to come back from")
         throw ExitCode(1)
     }
+    try await savePlan(access: access, config: config) { () throws(PlanBuilder.Refusal) in
+        try PlanBuilder.failback(site: site, after: failover.plan, directory: directory)
+    }
+}
+
+/// Makes a plan with `make`, keeps it in the store and prints it; exits 1 when it is refused.
+private func savePlan(access: StoreAccess, config: String, _ make: () throws(PlanBuilder.Refusal) -> Plan) async throws {
     let plan: Plan
     do {
-        plan = try PlanBuilder.failback(site: site, after: failover.plan, directory: directory)
+        plan = try make()
     } catch {
         await access.store.close()
         printError("error: \(error)")
