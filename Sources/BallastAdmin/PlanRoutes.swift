@@ -17,41 +17,6 @@ enum PlanRoutes {
         var contacts: [String]
     }
 
-    /// A plan and its steps' progress.
-    struct PlanLine: Codable {
-        struct StepLine: Codable {
-            var number: Int
-            var summary: String
-            var status: String
-            var startedAt: String?
-            var finishedAt: String?
-            var result: String
-        }
-
-        var id: String
-        var kind: String
-        var site: String
-        var status: String
-        var createdAt: String
-        var steps: [StepLine]
-
-        init(_ record: PlanRecord) {
-            id = record.plan.id
-            kind = record.plan.kind.rawValue
-            site = record.plan.site
-            status = record.status
-            createdAt = record.createdAt
-            steps = record.plan.steps.map { step in
-                let progress = record.steps[step.number]
-                let result = progress?.result ?? ""
-                return StepLine(
-                    number: step.number, summary: step.summary, status: progress?.status.rawValue ?? "pending",
-                    startedAt: progress?.startedAt, finishedAt: progress?.finishedAt,
-                    result: result.hasPrefix("[") ? "\(result.split(separator: ",").count) listed" : result)
-            }
-        }
-    }
-
     static func add(
         to api: RouterGroup<BasicRequestContext>, store: StateStore, directory: @escaping @Sendable () async -> DirectoryStore?,
         logger: Logger
@@ -93,7 +58,15 @@ enum PlanRoutes {
             guard let record = try await storeCall({ () throws(StoreError) in try await directoryStore.planRecord() }) else {
                 throw HTTPError(.notFound, message: "no plan yet")
             }
-            return try AdminServer.jsonResponse(PlanLine(record))
+            return try AdminServer.jsonResponse(PlanView(record))
+        }
+        api.get("plans/:id") { _, context -> Response in
+            let directoryStore = try await open()
+            let id = try context.parameters.require("id")
+            guard let record = try await storeCall({ () throws(StoreError) in try await directoryStore.planRecord(id: id) }) else {
+                throw HTTPError(.notFound, message: "no plan \(id)")
+            }
+            return try AdminServer.jsonResponse(PlanView(record))
         }
         @Sendable func makePlan(_ kind: String, request: Request) async throws -> Response {
             let directoryStore = try await open()
@@ -122,7 +95,7 @@ enum PlanRoutes {
             try await storeCall { () throws(StoreError) in try await directoryStore.save(plan) }
             guard let record = try await storeCall({ () throws(StoreError) in try await directoryStore.planRecord(id: plan.id) })
             else { throw HTTPError(.internalServerError) }
-            return try AdminServer.jsonResponse(PlanLine(record))
+            return try AdminServer.jsonResponse(PlanView(record))
         }
         api.post("plans/failover") { request, _ in try await makePlan("failover", request: request) }
         api.post("plans/failback") { request, _ in try await makePlan("failback", request: request) }
@@ -130,10 +103,24 @@ enum PlanRoutes {
             let directoryStore = try await open()
             let id = try context.parameters.require("id")
             let force = request.uri.queryParameters.get("force") == "true"
+            let only = request.uri.queryParameters.get("step", as: Int.self)
             guard let record = try await storeCall({ () throws(StoreError) in try await directoryStore.planRecord(id: id) }) else {
                 throw HTTPError(.notFound, message: "no plan \(id)")
             }
             let runner = PlanRunner(store: directoryStore, topology: store.current.topology, logger: logger)
+            if request.uri.queryParameters.get("wait") == "true" {
+                // The caller waits for the end (the CLI): the finished plan, or why a step was refused.
+                do {
+                    let done = try await runner.apply(record, only: only, force: force) { line in
+                        logger.notice("\(line)", metadata: ["plan": "\(id)"])
+                    }
+                    return try AdminServer.jsonResponse(PlanView(done))
+                } catch let refusal as PlanRunner.Refusal {
+                    throw HTTPError(.conflict, message: refusal.description)
+                } catch {
+                    throw HTTPError(.serviceUnavailable, message: "\(error)")
+                }
+            }
             // The plan runs on; its progress is in /api/plans/latest and the node's log.
             Task {
                 do {

@@ -1,8 +1,10 @@
 import ArgumentParser
+import BallastAdmin
 import BallastCore
 import BallastStore
 import Foundation
 import Logging
+import NIOHTTP1
 
 /// `ballast plan failover|failback --site SITE`, `ballast plan show`: make a plan and show it.
 struct PlanCommand: AsyncParsableCommand {
@@ -15,8 +17,14 @@ struct PlanCommand: AsyncParsableCommand {
             commandName: "failover", abstract: "Plan giving up a site: fence, promote, move users, restore, repoint.")
         @OptionGroup var options: ConfigOption
         @Option(help: "The site that is lost.") var site: String
+        @Flag(help: "Work on the store directly, not through the running node's admin API.") var direct = false
 
         func run() async throws {
+            if !direct, let api = await NodeAPI.reach(config: options.config) {
+                NodeAPI.print(try await api.plan(.POST, "/api/plans/failover?site=\(site)"), via: api.endpoint)
+                print("\nApply it with: ballast apply -c \(options.config)")
+                return
+            }
             let access = try await StoreAccess.open(config: options.config)
             let directory = try await access.runKeepingOpen { store throws(StoreError) in try await store.snapshot() }
             try await savePlan(access: access, config: options.config) { () throws(PlanBuilder.Refusal) in
@@ -30,8 +38,9 @@ struct PlanCommand: AsyncParsableCommand {
             commandName: "failback", abstract: "Plan the way home after a failover, keeping what changed meanwhile.")
         @OptionGroup var options: ConfigOption
         @Option(help: "The site coming back.") var site: String
+        @Flag(help: "Work on the store directly, not through the running node's admin API.") var direct = false
 
-        func run() async throws { try await planFailback(site: site, config: options.config) }
+        func run() async throws { try await planFailback(site: site, config: options.config, direct: direct) }
     }
 
     struct ShowPlan: AsyncParsableCommand {
@@ -56,11 +65,17 @@ struct FailbackCommand: AsyncParsableCommand {
         commandName: "failback", abstract: "Plan the way home for a site after a failover (then `ballast apply`).")
     @OptionGroup var options: ConfigOption
     @Option(help: "The site coming back.") var site: String
+    @Flag(help: "Work on the store directly, not through the running node's admin API.") var direct = false
 
-    func run() async throws { try await planFailback(site: site, config: options.config) }
+    func run() async throws { try await planFailback(site: site, config: options.config, direct: direct) }
 }
 
-private func planFailback(site: String, config: String) async throws {
+private func planFailback(site: String, config: String, direct: Bool) async throws {
+    if !direct, let api = await NodeAPI.reach(config: config) {
+        NodeAPI.print(try await api.plan(.POST, "/api/plans/failback?site=\(site)"), via: api.endpoint)
+        print("\nApply it with: ballast apply -c \(config)")
+        return
+    }
     let access = try await StoreAccess.open(config: config)
     let (failover, directory) = try await access.runKeepingOpen { store throws(StoreError) in
         (try await store.planRecord(kind: .failover, site: site, status: "applied"), try await store.snapshot())
@@ -113,8 +128,23 @@ struct ApplyCommand: AsyncParsableCommand {
     @Argument(help: "The plan; the newest unless given.") var id: String?
     @Option(help: "Run only this step (its predecessors must be done).") var step: Int?
     @Flag(help: "Change a site's fence even within its hold-down.") var force = false
+    @Flag(help: "Work on the store directly, not through the running node's admin API.") var direct = false
 
     func run() async throws {
+        if !direct, let api = await NodeAPI.reach(config: options.config) {
+            var planID = self.id
+            if planID == nil { planID = try await api.plan(.GET, "/api/plans/latest").id }
+            let id = planID ?? ""
+            var query = "wait=true"
+            if force { query += "&force=true" }
+            if let step { query += "&step=\(step)" }
+            let started = ContinuousClock.now
+            let view = try await api.plan(.POST, "/api/plans/\(id)/apply?\(query)")
+            NodeAPI.print(view, via: api.endpoint)
+            let took = (ContinuousClock.now - started).formatted(.units(allowed: [.seconds, .milliseconds], width: .abbreviated))
+            print("plan \(view.id): \(view.status) in \(took)")
+            return
+        }
         let access = try await StoreAccess.open(config: options.config)
         guard let record = try await access.runKeepingOpen({ store throws(StoreError) in try await store.planRecord(id: id) }) else {
             await access.store.close()

@@ -31,9 +31,14 @@ import Testing
         #expect(web.stdout.hasPrefix("hello from web-hq"))
         let config = folder.appendingPathComponent("ballast.yaml").path
         #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("certs/server.pem").path))
-        #expect(try BallastProcess.run(["plan", "failover", "--site", "hq", "-c", config]).status == 0)
+        // With the lab's node running, the CLI goes through its admin API.
+        let planned = try BallastProcess.run(["plan", "failover", "--site", "hq", "-c", config])
+        #expect(planned.stdout.contains("through the admin API at 127.0.0.1:\(base)"), "\(planned.stdout) \(planned.stderr)")
+        let early = try BallastProcess.run(["apply", "--step", "3", "-c", config])
+        #expect(early.status != 0 && early.stderr.contains("apply in order"), "\(early.stderr)")
         let applied = try BallastProcess.run(["apply", "-c", config])
         #expect(applied.stdout.contains(": applied"), "\(applied.stdout) \(applied.stderr)")
+        #expect(applied.stdout.contains("through the admin API"))
         #expect(await eventually(timeout: .seconds(5)) { imapServer() == "EX3" })
         let dashboard = try BallastProcess.run(executable: curl, ["-s", "-m", "5", "http://127.0.0.1:\(base)/"])
         #expect(dashboard.stdout.contains("<title>Ballast</title>"))
