@@ -91,7 +91,7 @@ public enum ConfigLoader {
 struct TopologyBuilder {
     var reader: NodeReader
 
-    static let topKeys = ["node", "admin", "sites", "checks", "pools", "relays", "dns", "zones", "sip", "store", "backup"]
+    static let topKeys = ["node", "admin", "sites", "checks", "pools", "relays", "dns", "zones", "sip", "store", "backup", "witness"]
     static let nodeKeys = ["shutdown-grace"]
     static let adminKeys = ["listen", "token"]
     static let checkKeys = [
@@ -144,6 +144,14 @@ struct TopologyBuilder {
         }
         if let sip = section["sip"] { topology.sip = readSIP(sip.value, pools: topology.pools) }
         if let store = section["store"] { topology.store = readStore(store.value, sip: topology.sip) }
+        if let witness = section["witness"] {
+            topology.witness = readWitness(witness.value)
+            if topology.store == nil || topology.sites.count < 2 {
+                reader.fail(
+                    .conflict, at: witness.keyNode, key: "witness", "needs a store and two sites to fail over between",
+                    expected: "a store section and two sites, or no witness")
+            }
+        }
         if let backup = section["backup"] {
             topology.backup = readBackup(backup.value)
             if topology.store == nil {

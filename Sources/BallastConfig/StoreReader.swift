@@ -88,3 +88,25 @@ extension TopologyBuilder {
         return settings
     }
 }
+
+/// The `witness` section: a witness at a third location for automatic site failover.
+extension TopologyBuilder {
+    static let witnessKeys = ["listen", "automatic-after"]
+
+    mutating func readWitness(_ node: Node) -> WitnessSettings? {
+        guard let entries = reader.mapping(node, key: "witness", allowed: Self.witnessKeys, what: "a mapping of witness settings")
+        else { return nil }
+        let values = Dictionary(entries.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+        guard let listenNode = values["listen"] else {
+            reader.missing("listen", in: node, key: "witness", expected: "the witness's ADDRESS:PORT (ballast witness --listen)")
+            return nil
+        }
+        guard let endpoint = reader.endpoint(listenNode, key: "witness.listen") else { return nil }
+        var settings = WitnessSettings(endpoint: endpoint)
+        if let node = values["automatic-after"] {
+            guard let value = reader.duration(node, key: "witness.automatic-after", minimum: .seconds(1)) else { return nil }
+            settings.automaticAfter = value
+        }
+        return settings
+    }
+}

@@ -30,6 +30,7 @@ public actor Node {
     private var dns: DNSServer?
     private var sip: SIPServer?
     private var directorySync: DirectorySync?
+    private var siteWatch: SiteWatch?
     /// Logged-in mail sessions, closed when their database's active copy moves.
     public nonisolated let mailSessions = MailSessions()
     private var mailFollower: Task<Void, Never>?
@@ -163,6 +164,8 @@ public actor Node {
             }
         }
         if topology.store != previous.store || topology.backup != previous.backup {
+            await siteWatch?.stop()
+            siteWatch = nil
             await directorySync?.stop()
             directorySync = nil
             do {
@@ -218,6 +221,8 @@ public actor Node {
         dns = nil
         await sip?.stop()
         sip = nil
+        await siteWatch?.stop()
+        siteWatch = nil
         await directorySync?.stop()
         directorySync = nil
         mailFollower?.cancel()
@@ -287,6 +292,9 @@ public actor Node {
             throw NodeError(code: .storeUnavailable, description: error.description)
         }
         directorySync = sync
+        let watch = SiteWatch(state: store, sync: sync, logger: logger)
+        await watch.start()
+        siteWatch = watch
     }
 
     /// The directory's store, when the config has one and it has been opened.

@@ -47,6 +47,7 @@ struct PlanCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "show", abstract: "Show a plan and its steps' progress.")
         @OptionGroup var options: ConfigOption
         @Argument(help: "The plan; the newest unless given.") var id: String?
+        @Flag(help: "Read the store directly (plan show always does).") var direct = false
 
         func run() async throws {
             let access = try await StoreAccess.open(config: options.config)

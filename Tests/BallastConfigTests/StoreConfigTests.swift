@@ -47,6 +47,17 @@ struct StoreConfigTests {
         #expect(errors("store: {location: a.db, realm: r}\nbackup: {folder: x, keep: 0}").map(\.key) == ["backup.keep"])
     }
 
+    @Test func aWitnessNeedsAStoreAndTwoSites() throws {
+        let twoSites = "sites: {hq: {}, dr: {}}\n"
+        let topology = try ConfigLoader.parse(
+            yaml: Self.pools + "\n" + twoSites + "store: {location: a.db, realm: r}\nwitness: {listen: 10.9.0.5:9950, automatic-after: 30s}",
+            file: "/etc/ballast/b.yaml")
+        #expect(topology.witness?.automaticAfter == .seconds(30))
+        #expect(topology.witness?.endpoint.port == 9950)
+        #expect(errors("witness: {listen: 10.9.0.5:9950}").map(\.key) == ["witness"])
+        #expect(errors(twoSites + "store: {location: a.db, realm: r}\nwitness: {automatic-after: 30s}").map(\.key) == ["witness.listen"])
+    }
+
     @Test func storeErrorsNameTheKey() {
         #expect(errors("store: {realm: x}").map(\.key) == ["store.location"])
         #expect(errors("store: {location: a.db}").map(\.key) == ["store.realm"])

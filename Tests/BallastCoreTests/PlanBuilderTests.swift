@@ -81,3 +81,50 @@ struct PlanBuilderTests {
         #expect(state.availability(ofPool: "pool-hq")?.available == false)
     }
 }
+
+/// When a site may fail over by itself: only after every pool of it has been down for the set
+/// time, while another site serves, and never once fenced; the witness is asked after that.
+struct SiteGuardTests {
+    static let topology = PlanBuilderTests.topology
+
+    @Test func aSiteIsACandidateOnlyAfterItsPoolsWereDownForTheSetTime() {
+        var guardian = SiteGuard()
+        var topology = Self.topology
+        for index in topology.pools.indices { topology.pools[index].check = Check(kind: .tcp, port: 5061) }
+        let store = StateStore(topology: topology)
+        let start = ContinuousClock.now
+        #expect(guardian.candidates(state: store.current, automaticAfter: .seconds(30), now: start).isEmpty)
+        for pool in topology.pools where pool.site == "hq" {
+            for server in pool.servers {
+                store.setHealth(
+                    ServerHealth(status: .down, since: start, lastResult: "refused"),
+                    for: ProbeKey(server: ServerKey(pool: pool.name, server: server.name), port: 5061))
+            }
+        }
+        #expect(guardian.candidates(state: store.current, automaticAfter: .seconds(30), now: start).isEmpty)
+        #expect(guardian.candidates(state: store.current, automaticAfter: .seconds(30), now: start + .seconds(29)).isEmpty)
+        #expect(guardian.candidates(state: store.current, automaticAfter: .seconds(30), now: start + .seconds(30)) == ["hq"])
+        // Fenced: no longer a candidate.
+        var fenced = store.current.directory
+        fenced.fencedSites = ["hq": "2026-12-03T10:00:00.000Z"]
+        store.replaceDirectory(fenced)
+        #expect(guardian.candidates(state: store.current, automaticAfter: .seconds(30), now: start + .seconds(40)).isEmpty)
+    }
+
+    @Test func noSiteFailsOverWhenNoOtherSiteServes() {
+        var guardian = SiteGuard()
+        var topology = Self.topology
+        for index in topology.pools.indices { topology.pools[index].check = Check(kind: .tcp, port: 5061) }
+        let store = StateStore(topology: topology)
+        let start = ContinuousClock.now
+        for pool in topology.pools {
+            for server in pool.servers {
+                store.setHealth(
+                    ServerHealth(status: .down, since: start, lastResult: "refused"),
+                    for: ProbeKey(server: ServerKey(pool: pool.name, server: server.name), port: 5061))
+            }
+        }
+        _ = guardian.candidates(state: store.current, automaticAfter: .seconds(1), now: start)
+        #expect(guardian.candidates(state: store.current, automaticAfter: .seconds(1), now: start + .seconds(5)).isEmpty)
+    }
+}

@@ -45,6 +45,8 @@ public struct Topology: Hashable, Sendable {
     public var store: StoreSettings?
     /// Where and how often the directory is backed up.
     public var backup: BackupSettings?
+    /// The witness that may let a site failover start by itself; none: never automatic.
+    public var witness: WitnessSettings?
 
     /// A topology with the given parts.
     public init(
