@@ -43,6 +43,44 @@ enum PlanRoutes {
             }
             return try AdminServer.jsonResponse(entries)
         }
+        api.post("backup") { request, _ -> Response in
+            let directoryStore = try await open()
+            let topology = store.current.topology
+            guard let folder = request.uri.queryParameters.get("to") ?? topology.backup?.folder else {
+                throw HTTPError(.badRequest, message: "no backup folder: add backup: {folder: ...} to the config, or pass ?to=FOLDER")
+            }
+            do {
+                let (path, backup) = try await directoryStore.backup(into: folder, realm: topology.store?.realm ?? "")
+                logger.notice("directory backed up", metadata: ["file": "\(path)", "revision": "\(backup.directory.revision)"])
+                return try AdminServer.jsonResponse(
+                    ["file": path, "users": "\(backup.directory.usersByURI.count)", "databases": "\(backup.directory.databases.count)",
+                     "revision": "\(backup.directory.revision)"])
+            } catch {
+                throw HTTPError(.serviceUnavailable, message: "backup failed: \(error)")
+            }
+        }
+        api.post("restore") { request, _ -> Response in
+            let directoryStore = try await open()
+            let topology = store.current.topology
+            var file = request.uri.queryParameters.get("file")
+            if file == nil, request.uri.queryParameters.get("latest") == "true", let folder = topology.backup?.folder {
+                file = DirectoryBackup.files(in: folder).first
+            }
+            guard let file, let data = FileManager.default.contents(atPath: file) else {
+                throw HTTPError(.badRequest, message: "name a readable backup file on the node: ?file=PATH, or ?latest=true")
+            }
+            let backup: DirectoryBackup
+            do {
+                backup = try DirectoryBackup.read(data, expectedRealm: topology.store?.realm)
+            } catch {
+                throw HTTPError(.unprocessableContent, message: "\(file) \(error); nothing was restored")
+            }
+            let revision = try await storeCall { () throws(StoreError) in try await directoryStore.restore(backup, actor: "admin API") }
+            logger.notice("directory restored", metadata: ["file": "\(file)", "revision": "\(revision)"])
+            return try AdminServer.jsonResponse(
+                ["file": file, "users": "\(backup.directory.usersByURI.count)", "databases": "\(backup.directory.databases.count)",
+                 "revision": "\(revision)"])
+        }
         api.get("users/:login") { _, context -> Response in
             let login = try context.parameters.require("login")
             guard let user = store.current.directory.user(login: login) else {
@@ -74,23 +112,31 @@ enum PlanRoutes {
                 throw HTTPError(.badRequest, message: "name the site: ?site=hq")
             }
             let snapshot = try await storeCall { () throws(StoreError) in try await directoryStore.snapshot() }
-            let plan: Plan
-            do {
-                switch kind {
-                case "failover":
-                    plan = try PlanBuilder.failover(site: site, topology: store.current.topology, directory: snapshot)
-                case "failback":
-                    guard
-                        let failover = try await storeCall({ () throws(StoreError) in
-                            try await directoryStore.planRecord(kind: .failover, site: site, status: "applied")
-                        })
-                    else { throw HTTPError(.conflict, message: "no applied failover of \(site) to come back from") }
-                    plan = try PlanBuilder.failback(site: site, after: failover.plan, directory: snapshot)
-                default:
-                    throw HTTPError(.notFound, message: "plans are failover or failback")
+            /// A refused plan is the client's conflict, with the reason.
+            func built(_ make: () throws(PlanBuilder.Refusal) -> Plan) throws -> Plan {
+                do {
+                    return try make()
+                } catch {
+                    throw HTTPError(.conflict, message: error.description)
                 }
-            } catch let refusal as PlanBuilder.Refusal {
-                throw HTTPError(.conflict, message: refusal.description)
+            }
+            let plan: Plan
+            switch kind {
+            case "failover":
+                plan = try built { () throws(PlanBuilder.Refusal) in
+                    try PlanBuilder.failover(site: site, topology: store.current.topology, directory: snapshot)
+                }
+            case "failback":
+                guard
+                    let failover = try await storeCall({ () throws(StoreError) in
+                        try await directoryStore.planRecord(kind: .failover, site: site, status: "applied")
+                    })
+                else { throw HTTPError(.conflict, message: "no applied failover of \(site) to come back from") }
+                plan = try built { () throws(PlanBuilder.Refusal) in
+                    try PlanBuilder.failback(site: site, after: failover.plan, directory: snapshot)
+                }
+            default:
+                throw HTTPError(.notFound, message: "plans are failover or failback")
             }
             try await storeCall { () throws(StoreError) in try await directoryStore.save(plan) }
             guard let record = try await storeCall({ () throws(StoreError) in try await directoryStore.planRecord(id: plan.id) })

@@ -2,6 +2,7 @@ import ArgumentParser
 import BallastCore
 import BallastStore
 import Foundation
+import NIOHTTP1
 
 /// `ballast backup`: a consistent snapshot of the directory (users, contact lists, databases)
 /// into the config's backup folder, or `--to FOLDER`.
@@ -11,8 +12,15 @@ struct BackupCommand: AsyncParsableCommand {
 
     @OptionGroup var options: ConfigOption
     @Option(help: "The folder for the file; the config's backup.folder unless given.") var to: String?
+    @Flag(help: "Work on the store directly, not through the running node's admin API.") var direct = false
 
     func run() async throws {
+        if !direct, let api = await NodeAPI.reach(config: options.config) {
+            let path = "/api/backup" + (to.map { "?to=\(NodeAPI.query($0))" } ?? "")
+            let done = try await api.fields(.POST, path)
+            print("\(done["file"] ?? "?"): \(done["users"] ?? "?") users, \(done["databases"] ?? "?") databases, revision \(done["revision"] ?? "?"), through the admin API at \(api.endpoint)")
+            return
+        }
         let access = try await StoreAccess.open(config: options.config)
         guard let folder = to ?? access.topology.backup?.folder else {
             await access.store.close()
@@ -42,8 +50,17 @@ struct RestoreCommand: AsyncParsableCommand {
     @OptionGroup var options: ConfigOption
     @Argument(help: "The backup file.") var file: String?
     @Flag(help: "Take the newest file in the config's backup folder.") var latest = false
+    @Flag(help: "Work on the store directly, not through the running node's admin API.") var direct = false
 
     func run() async throws {
+        if !direct, let api = await NodeAPI.reach(config: options.config) {
+            guard latest || file != nil else { throw ValidationError("name a backup file, or --latest") }
+            let absolute = file.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+            let path = "/api/restore?" + (absolute.map { "file=\(NodeAPI.query($0))" } ?? "latest=true")
+            let done = try await api.fields(.POST, path)
+            print("\(done["file"] ?? "?"): restored \(done["users"] ?? "?") users and \(done["databases"] ?? "?") databases (store now at revision \(done["revision"] ?? "?")), through the admin API at \(api.endpoint)")
+            return
+        }
         let access = try await StoreAccess.open(config: options.config)
         var path = file
         if latest, let folder = access.topology.backup?.folder { path = DirectoryBackup.files(in: folder).first }

@@ -31,6 +31,21 @@ struct NodeAPI {
         return view
     }
 
+    /// Sends a request whose answer is a flat JSON object of strings; exits 1 with the node's reason otherwise.
+    func fields(_ method: HTTPMethod, _ path: String) async throws -> [String: String] {
+        let (status, body) = try await AdminClient.request(method, path: path, endpoint: endpoint, token: token)
+        guard status == 200, let fields = try? JSONDecoder().decode([String: String].self, from: Data(body.utf8)) else {
+            printError("error: the node at \(endpoint) answered \(status): \(body.trimmingCharacters(in: .whitespacesAndNewlines))")
+            throw ExitCode(1)
+        }
+        return fields
+    }
+
+    /// `value` with the characters a query string must escape escaped.
+    static func query(_ value: String) -> String {
+        value.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+"))) ?? value
+    }
+
     /// Prints a plan as the node gave it.
     static func print(_ view: PlanView, via endpoint: Endpoint) {
         Swift.print("plan \(view.id) (\(view.kind) of site \(view.site)): \(view.status), through the admin API at \(endpoint)")

@@ -40,6 +40,15 @@ import Testing
         #expect(applied.stdout.contains(": applied"), "\(applied.stdout) \(applied.stderr)")
         #expect(applied.stdout.contains("through the admin API"))
         #expect(await eventually(timeout: .seconds(5)) { imapServer() == "EX3" })
+        // Backups and restores go through the node too; a file that is not a backup is refused.
+        let backup = try BallastProcess.run(["backup", "-c", config])
+        #expect(backup.stdout.contains("3 users, 2 databases") && backup.stdout.contains("through the admin API"), "\(backup.stdout) \(backup.stderr)")
+        let restored = try BallastProcess.run(["restore", "--latest", "-c", config])
+        #expect(restored.stdout.contains("restored 3 users and 2 databases"), "\(restored.stdout) \(restored.stderr)")
+        let bogus = folder.appendingPathComponent("bogus.backup").path
+        try "not a backup\n".write(toFile: bogus, atomically: true, encoding: .utf8)
+        let refused = try BallastProcess.run(["restore", bogus, "-c", config])
+        #expect(refused.status != 0 && refused.stderr.contains("is not a Ballast backup"), "\(refused.stderr)")
         let dashboard = try BallastProcess.run(executable: curl, ["-s", "-m", "5", "http://127.0.0.1:\(base)/"])
         #expect(dashboard.stdout.contains("<title>Ballast</title>"))
         demo.stop()
