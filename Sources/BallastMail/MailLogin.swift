@@ -10,7 +10,7 @@ import NIOSSL
 /// What came of a client's login.
 enum LoginOutcome {
     /// Logged in at the server holding the active copy; splice the two connections.
-    case ready(backend: any Channel, database: String, server: ServerKey, finalLine: String)
+    case ready(backend: any Channel, user: String, database: String, server: ServerKey, finalLine: String)
     /// Unknown user or wrong password (told apart only in the log).
     case badCredentials
     /// The user is known but their mailbox cannot be reached now.
@@ -71,7 +71,7 @@ enum MailLogin {
                         "relay": "\(relay.name)", "login": "\(login)", "database": "\(route.database)",
                         "server": "\(route.key)",
                     ])
-                return .ready(backend: backend, database: route.database, server: route.key, finalLine: line)
+                return .ready(backend: backend, user: user.sipURI, database: route.database, server: route.key, finalLine: line)
             case .refused(let line):
                 runtime.logger.warning(
                     "mail server refused the login Ballast accepted",
@@ -184,13 +184,13 @@ extension MailLogin {
     ) {
         outcome.assumeIsolated().whenComplete { result in
             guard front.isLoggingIn, context.channel.isActive else {
-                if case .success(.ready(let backend, _, _, _)) = result { backend.close(promise: nil) }
+                if case .success(.ready(let backend, _, _, _, _)) = result { backend.close(promise: nil) }
                 return
             }
             switch result {
-            case .success(.ready(let backend, let database, let server, let finalLine)):
+            case .success(.ready(let backend, let user, let database, let server, let finalLine)):
                 front.loginEnded(done: true, context: context)
-                runtime.sessions.add(database: database, server: server, client: context.channel, backend: backend)
+                runtime.sessions.add(user: user, database: database, server: server, client: context.channel, backend: backend)
                 front.sendLine(front.successAnswer(finalLine), context: context)
                 splice(client: context, front: front, backend: backend, leftover: front.leftover)
             case .success(.badCredentials):

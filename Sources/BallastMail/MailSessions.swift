@@ -3,11 +3,13 @@ public import Logging
 import NIOCore
 import Synchronization
 
-/// The logged-in mail sessions of a node, by the database and server each was routed to. When a
-/// database's active copy moves, every session still on the old server is closed, so that the
-/// client logs in again and lands on the new one.
+/// The logged-in mail sessions of a node, by the user, database and server each was routed to.
+/// When a database's active copy moves, or a user moves to another database (or leaves the
+/// directory), every session that no longer goes where a new login would is closed, so that the
+/// client logs in again and lands on the right server.
 public final class MailSessions: Sendable {
     private struct Entry {
+        var user: String
         var database: String
         var server: ServerKey
         var client: any Channel
@@ -23,21 +25,23 @@ public final class MailSessions: Sendable {
     public var count: Int { entries.withLock { $0.count } }
 
     /// Adds a session; it leaves by itself when the client's channel closes.
-    func add(database: String, server: ServerKey, client: any Channel, backend: any Channel) {
+    func add(user: String, database: String, server: ServerKey, client: any Channel, backend: any Channel) {
         let id = ObjectIdentifier(client)
-        entries.withLock { $0[id] = Entry(database: database, server: server, client: client, backend: backend) }
+        entries.withLock { $0[id] = Entry(user: user, database: database, server: server, client: client, backend: backend) }
         client.closeFuture.whenComplete { [self] _ in
             _ = entries.withLock { $0.removeValue(forKey: id) }
             backend.close(promise: nil)
         }
     }
 
-    /// Closes the sessions whose server no longer holds their database's active copy; returns how many.
+    /// Closes the sessions whose user is gone or on another database, or whose server no longer
+    /// holds their database's active copy; returns how many.
     @discardableResult
     public func closeMoved(in state: State, logger: Logger) -> Int {
         let moved = entries.withLock { entries in
             entries.filter { _, entry in
-                state.directory.database(named: entry.database)?.active != entry.server.server
+                state.directory.user(sipURI: entry.user)?.mailboxDatabase != entry.database
+                    || state.directory.database(named: entry.database)?.active != entry.server.server
             }.map(\.value)
         }
         for entry in moved {
@@ -46,7 +50,7 @@ public final class MailSessions: Sendable {
         }
         if !moved.isEmpty {
             logger.notice(
-                "mail sessions closed: their database's active copy moved",
+                "mail sessions closed: their database's active copy or their user moved",
                 metadata: ["sessions": "\(moved.count)", "databases": "\(Set(moved.map(\.database)).sorted())"])
         }
         return moved.count

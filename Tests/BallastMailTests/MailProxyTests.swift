@@ -85,6 +85,15 @@ import Testing
         #expect(again.first?.contains("Logged in at mbx2") == true, "\(again)")
         let history = try await lab.store.history(subject: "DB01", limit: 1)
         #expect(history.first?.action == "database.activate" && history.first?.detail == "active=mbx2")
+
+        // Bob moves to DB01 (now on mbx2 too): his session on mbx2 for DB02 is closed as well, and
+        // his next login is routed by his new database.
+        var rehomed = try #require(try await lab.store.snapshot().user(sipURI: "sip:bob@contoso.com"))
+        rehomed.mailboxDatabase = "DB01"
+        try await lab.store.apply([.activate(database: "DB01", server: "mbx1"), .putUser(rehomed)], actor: "test")
+        #expect(bob.isClosedByPeer(), "bob's session stayed open after his mailbox moved")
+        let bobAgain = try lab.python(["imap", "imap", "bob", "bob-demo", "plain"])
+        #expect(bobAgain.first?.contains("Logged in at mbx1") == true, "\(bobAgain)")
         await lab.shutdown()
     }
 
