@@ -76,7 +76,12 @@ private func setDrained(_ drained: Bool, server: String, admin: AdminOptions) as
 /// Renders a status report as a table for a terminal.
 enum StatusTable {
     static func render(_ report: StatusReport) -> String {
-        var lines = ["state version \(report.version)", ""]
+        var lines = ["state version \(report.version), directory revision \(report.directory.revision) (\(report.directory.users) users)", ""]
+        for site in report.sites {
+            let fence = site.fenced ? "FENCED since \(site.changedAt ?? "?")" : "serving"
+            lines.append("site \(site.name): \(fence); pools \(site.pools.joined(separator: ", "))")
+        }
+        if !report.sites.isEmpty { lines.append("") }
         for relay in report.relays {
             lines.append("relay \(relay.name)  \(relay.protocol) \(relay.listen) -> \(relay.pool) (\(relay.mode))")
         }

@@ -40,6 +40,9 @@ import Testing
         #expect(applied.stdout.contains(": applied"), "\(applied.stdout) \(applied.stderr)")
         #expect(applied.stdout.contains("through the admin API"))
         #expect(await eventually(timeout: .seconds(5)) { imapServer() == "EX3" })
+        let status = try BallastProcess.run(["status", "-c", config])
+        #expect(status.stdout.contains("site hq: FENCED since"), "\(status.stdout) \(status.stderr)")
+        #expect(status.stdout.contains("site dr: serving"))
         // Backups and restores go through the node too; a file that is not a backup is refused.
         let backup = try BallastProcess.run(["backup", "-c", config])
         #expect(backup.stdout.contains("3 users, 2 databases") && backup.stdout.contains("through the admin API"), "\(backup.stdout) \(backup.stderr)")
