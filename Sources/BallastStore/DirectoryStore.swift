@@ -297,7 +297,7 @@ public struct DirectoryStore: Sendable {
     }
 
     /// Runs `body` in a transaction, turning every failure into a `StoreError`.
-    private func run<T: Sendable>(readOnly: Bool = false, _ body: @escaping @Sendable (any SQLSession) async throws -> T) async throws(StoreError) -> T {
+    func run<T: Sendable>(readOnly: Bool = false, _ body: @escaping @Sendable (any SQLSession) async throws -> T) async throws(StoreError) -> T {
         do {
             return try await backend.transaction(readOnly: readOnly, body)
         } catch let error as StoreError {

@@ -30,7 +30,7 @@ extension DirectoryStore {
     public func save(_ plan: Plan, at date: Date = Date()) async throws(StoreError) {
         let body = String(decoding: (try? JSONEncoder().encode(plan)) ?? Data(), as: UTF8.self)
         let location = backend.location
-        try await runPlan { session in
+        try await run { session in
             let existing = try await session.execute("SELECT status FROM plans WHERE id = $1", [.text(plan.id)])
             if let status = existing.first?.first?.text, status != "proposed" {
                 throw StoreError(
@@ -53,7 +53,7 @@ extension DirectoryStore {
     public func planRecord(id: String? = nil, kind: Plan.Kind? = nil, site: String? = nil, status: String? = nil)
         async throws(StoreError) -> PlanRecord?
     {
-        try await runPlan(readOnly: true) { session in
+        try await run(readOnly: true) { session in
             var conditions: [String] = []
             var binds: [SQLValue] = []
             for (column, value) in [("id", id), ("kind", kind?.rawValue), ("site", site), ("status", status)] {
@@ -83,7 +83,7 @@ extension DirectoryStore {
         plan id: String, step number: Int, status: StepStatus, result: String, planStatus: String, at date: Date = Date()
     ) async throws(StoreError) {
         let when = Self.timestamp(date)
-        try await runPlan { session in
+        try await run { session in
             if status == .running {
                 try await session.execute(
                     "UPDATE plan_steps SET status = $1, started_at = COALESCE(started_at, $2), result = $3 WHERE plan_id = $4 AND number = $5",
@@ -94,19 +94,6 @@ extension DirectoryStore {
                     [.text(status.rawValue), .text(when), .text(result), .text(id), .integer(Int64(number))])
             }
             try await session.execute("UPDATE plans SET status = $1 WHERE id = $2", [.text(planStatus), .text(id)])
-        }
-    }
-
-    /// Runs SQL of plan bookkeeping in a transaction, every failure a `StoreError`.
-    private func runPlan<T: Sendable>(readOnly: Bool = false, _ body: @escaping @Sendable (any SQLSession) async throws -> T)
-        async throws(StoreError) -> T
-    {
-        do {
-            return try await backend.transaction(readOnly: readOnly, body)
-        } catch let error as StoreError {
-            throw error
-        } catch {
-            throw StoreError(.unreachable, "the store at \(backend.location) failed: \(error)", location: backend.location)
         }
     }
 }

@@ -94,14 +94,14 @@ public struct PlanRunner: Sendable {
         case .moveUsers(let from, let to):
             // The users to move are listed once, before the first is moved, so that a resumed step
             // finishes the same list and a failback knows whom to bring home.
+            let current = try await store.snapshot()
             var listed = Self.decodeList(previous)
             if listed == nil {
-                let users = try await store.snapshot().users.filter { $0.homePool == from }.map(\.sipURI)
+                let users = current.users.filter { $0.homePool == from }.map(\.sipURI)
                 listed = users
                 try await store.record(plan: plan.id, step: step.number, status: .running, result: Self.encodeList(users), planStatus: "applying")
             }
             let users = listed ?? []
-            let current = try await store.snapshot()
             let pending = users.filter { current.user(sipURI: $0)?.homePool == from }
             try await moveHomes(pending, to: to, actor: actor)
             return (.done, Self.encodeList(users))

@@ -37,15 +37,9 @@ struct StoreAccess {
 
     /// Runs `body`, printing a store error and exiting 1 when it fails; closes the store.
     func run<T>(_ body: (DirectoryStore) async throws(StoreError) -> T) async throws -> T {
-        do {
-            let result = try await body(store)
-            await store.close()
-            return result
-        } catch {
-            await store.close()
-            printError("error: \(error)")
-            throw ExitCode(1)
-        }
+        let result = try await runKeepingOpen(body)
+        await store.close()
+        return result
     }
 
     /// Runs `body` and leaves the store open for more; exits 1 on a store error.

@@ -56,7 +56,7 @@ struct ImportCommand: AsyncParsableCommand {
             await access.store.close()
             throw ExitCode(1)
         }
-        let existing = try await access.run { store throws(StoreError) in try await store.snapshot() }
+        let existing = try await access.runKeepingOpen { store throws(StoreError) in try await store.snapshot() }
         let parsed: UserImport
         do {
             parsed = try UserImport.parse(
@@ -65,21 +65,21 @@ struct ImportCommand: AsyncParsableCommand {
         } catch {
             for problem in error.errors { printError("error: \(problem)") }
             printError("\(file): \(error.errors.count) error(s); nothing was imported")
+            await access.store.close()
             throw ExitCode(1)
         }
         let changes = parsed.databases.map(DirectoryChange.putDatabase) + parsed.users.map(DirectoryChange.putUser)
-        let store = try await StoreAccess.open(config: options.config)
         let started = ContinuousClock.now
         var revision: UInt64 = existing.revision
         // Large files go in batches of 1,000 rows, each its own transaction, with progress shown.
         let batches = stride(from: 0, to: changes.count, by: 1000).map { Array(changes[$0..<min($0 + 1000, changes.count)]) }
         for (index, batch) in batches.enumerated() {
-            revision = try await store.runKeepingOpen { directory throws(StoreError) in
+            revision = try await access.runKeepingOpen { directory throws(StoreError) in
                 try await directory.apply(batch, actor: StoreAccess.actor)
             }
             if batches.count > 1 { printError("imported \(min((index + 1) * 1000, changes.count))/\(changes.count)") }
         }
-        await store.store.close()
+        await access.store.close()
         let elapsed = ContinuousClock.now - started
         print(
             "\(file): \(parsed.users.count) users, \(parsed.databases.count) databases imported (revision \(revision), \(elapsed.formatted(.units(allowed: [.seconds, .milliseconds], width: .abbreviated))))"
