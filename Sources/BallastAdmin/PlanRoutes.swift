@@ -31,7 +31,7 @@ enum PlanRoutes {
             do {
                 return try await body()
             } catch {
-                throw HTTPError(error.code == .unreachable ? .serviceUnavailable : .conflict, message: error.description)
+                throw HTTPError(error.code == .unreachable || error.code == .readOnly ? .serviceUnavailable : .conflict, message: error.description)
             }
         }
         api.get("history") { request, _ -> Response in

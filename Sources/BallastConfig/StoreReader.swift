@@ -4,7 +4,7 @@ import Yams
 
 /// The `store` section: where the directory lives.
 extension TopologyBuilder {
-    static let storeKeys = ["location", "poll-interval", "cache-file", "realm", "failure-delay"]
+    static let storeKeys = ["location", "standby", "poll-interval", "cache-file", "realm", "failure-delay"]
     static let storeLocationForm = "a SQLite file path, or postgres://USER:PASSWORD@HOST:PORT/DATABASE"
 
     mutating func readStore(_ node: Node, sip: SIPSettings?) -> StoreSettings? {
@@ -44,6 +44,23 @@ extension TopologyBuilder {
             return nil
         }
         var settings = StoreSettings(location: location, realm: realm)
+        if let node = values["standby"] {
+            let form = "a postgres://USER:PASSWORD@HOST:PORT/DATABASE URL of a streaming standby, or a list of them"
+            guard StoreSettings.isPostgres(location) else {
+                reader.fail(.conflict, at: node, key: "store.standby", "needs a PostgreSQL store.location (SQLite has no standby)", expected: form)
+                return nil
+            }
+            let items: [Node]
+            if case .sequence(let sequence) = node { items = Array(sequence) } else { items = [node] }
+            for item in items {
+                guard let url = reader.string(item, key: "store.standby", what: form) else { return nil }
+                guard StoreSettings.isPostgres(url), URLComponents(string: url)?.host?.isEmpty == false else {
+                    reader.fail(.invalidValue, at: item, key: "store.standby", "is not a PostgreSQL URL", expected: form)
+                    return nil
+                }
+                settings.standbys.append(url)
+            }
+        }
         if let node = values["poll-interval"] {
             guard let value = reader.duration(node, key: "store.poll-interval", minimum: .milliseconds(50)) else { return nil }
             settings.pollInterval = value

@@ -32,7 +32,7 @@ public actor DirectorySync {
     /// Fails only when neither can be read.
     public func start() async throws(StoreError) {
         do {
-            let store = try await DirectoryStore.open(settings.location, logger: logger)
+            let store = try await DirectoryStore.open(settings, logger: logger)
             self.store = store
             try await store.migrate()
             try await refresh(store)
@@ -140,7 +140,7 @@ public actor DirectorySync {
 
     private func openStore() async throws(StoreError) {
         guard store == nil else { return }
-        store = try await DirectoryStore.open(settings.location, logger: logger)
+        store = try await DirectoryStore.open(settings, logger: logger)
     }
 
     private func refresh(_ store: DirectoryStore) async throws(StoreError) {

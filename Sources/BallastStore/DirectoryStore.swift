@@ -7,29 +7,46 @@ public import Logging
 public struct DirectoryStore: Sendable {
     /// The database underneath.
     public let backend: any StoreBackend
-    private let logger: Logger
+    let logger: Logger
+
+    /// Where a plan made while the store is read-only waits for the promotion of a standby.
+    public let pendingPlanFile: String?
 
     /// A store over `backend`; call `migrate()` before the first use.
-    public init(backend: any StoreBackend, logger: Logger) {
+    public init(backend: any StoreBackend, pendingPlanFile: String? = nil, logger: Logger) {
         self.backend = backend
+        self.pendingPlanFile = pendingPlanFile
         self.logger = logger
     }
 
-    /// Opens the store a config names: a SQLite file path, or a `postgres://` URL.
-    public static func open(_ location: String, logger: Logger) async throws(StoreError) -> DirectoryStore {
+    /// Opens the store a config names: a SQLite file path, or a `postgres://` URL and its standbys.
+    /// `pendingPlanFile` keeps a failover plan made while only a standby answers, until it is promoted.
+    public static func open(
+        _ location: String, standbys: [String] = [], pendingPlanFile: String? = nil, logger: Logger
+    ) async throws(StoreError) -> DirectoryStore {
         let backend: any StoreBackend
         if location.hasPrefix("postgres://") || location.hasPrefix("postgresql://") {
-            backend = try PostgresBackend(url: location, logger: logger)
+            backend = try PostgresBackend(url: location, standbys: standbys, logger: logger)
         } else {
             backend = try await SQLiteBackend.open(path: location, logger: logger)
         }
-        return DirectoryStore(backend: backend, logger: logger)
+        return DirectoryStore(backend: backend, pendingPlanFile: pendingPlanFile, logger: logger)
+    }
+
+    /// Opens the store `settings` describe.
+    public static func open(_ settings: StoreSettings, logger: Logger) async throws(StoreError) -> DirectoryStore {
+        try await open(settings.location, standbys: settings.standbys, pendingPlanFile: settings.pendingPlanFile, logger: logger)
     }
 
     /// Brings the schema to the newest version, one transaction per step; returns the version.
     @discardableResult
     public func migrate() async throws(StoreError) -> Int {
         let dialect = backend.dialect
+        // A current schema needs no write, which is all a standby allows.
+        let version = try? await run(readOnly: true) { session in
+            Int(try await session.execute("SELECT COALESCE(MAX(version), 0) FROM ballast_schema", []).first?.first?.integer ?? 0)
+        }
+        if version == Migrations.latest { return Migrations.latest }
         return try await run { session in
             try await session.execute(
                 "CREATE TABLE IF NOT EXISTS ballast_schema (version INTEGER PRIMARY KEY, summary TEXT NOT NULL, applied_at TEXT NOT NULL)",
@@ -165,13 +182,8 @@ public struct DirectoryStore: Sendable {
     /// Promotes a PostgreSQL hot standby to primary (after the old primary is fenced); says what it
     /// found. Nil on SQLite, which has no standby.
     public func promoteIfStandby() async throws(StoreError) -> String? {
-        guard backend.dialect == .postgres else { return nil }
-        return try await run(readOnly: true) { session in
-            let recovery = try await session.execute("SELECT pg_is_in_recovery()::text", [])
-            guard recovery.first?.first?.text == "true" else { return "the store is already the primary" }
-            try await session.execute("SELECT pg_promote(true, 60)", [])
-            return "the standby was promoted to primary"
-        }
+        guard let postgres = backend as? PostgresBackend else { return nil }
+        return try await postgres.promote()
     }
 
     /// Closes the backend's connections.

@@ -1,8 +1,9 @@
 public import BallastCore
 public import Foundation
+import Logging
 
 /// A plan as the store keeps it: its steps and where each one is.
-public struct PlanRecord: Hashable, Sendable {
+public struct PlanRecord: Hashable, Sendable, Codable {
     /// The plan.
     public var plan: Plan
     /// `proposed`, `applying`, `applied`.
@@ -13,7 +14,7 @@ public struct PlanRecord: Hashable, Sendable {
     public var steps: [Int: StepRecord]
 
     /// One step's progress.
-    public struct StepRecord: Hashable, Sendable {
+    public struct StepRecord: Hashable, Sendable, Codable {
         public var status: StepStatus
         public var startedAt: String?
         public var finishedAt: String?
@@ -26,8 +27,25 @@ public struct PlanRecord: Hashable, Sendable {
 }
 
 extension DirectoryStore {
-    /// Keeps `plan` as proposed, its steps pending.
+    /// Keeps `plan` as proposed, its steps pending. While only a PostgreSQL standby answers, a
+    /// plan that starts by promoting it is kept in `pendingPlanFile` instead, until that step is done.
     public func save(_ plan: Plan, at date: Date = Date()) async throws(StoreError) {
+        do {
+            try await saveInStore(plan, at: date)
+        } catch where error.code == .readOnly {
+            guard let file = pendingPlanFile, plan.steps.first?.action == .promoteStore else { throw error }
+            if let pending = PendingPlan.read(file), pending.record.plan.id == plan.id, pending.record.status != "proposed" {
+                throw StoreError(.invalidChange, "plan \(plan.id) is already \(pending.record.status): apply it", location: file)
+            }
+            let steps = Dictionary(uniqueKeysWithValues: plan.steps.map { ($0.number, PlanRecord.StepRecord(status: .pending, result: "")) })
+            try PendingPlan(record: PlanRecord(plan: plan, status: "proposed", createdAt: Self.timestamp(date), steps: steps)).write(file)
+            logger.notice(
+                "the store is read-only: the plan waits on local disk until its first step promotes the standby",
+                metadata: ["plan": "\(plan.id)", "file": "\(file)"])
+        }
+    }
+
+    private func saveInStore(_ plan: Plan, at date: Date) async throws(StoreError) {
         let body = String(decoding: (try? JSONEncoder().encode(plan)) ?? Data(), as: UTF8.self)
         let location = backend.location
         try await run { session in
@@ -49,8 +67,26 @@ extension DirectoryStore {
         }
     }
 
-    /// The plan with this id, or the newest one (of `kind` and `site` when given).
+    /// The plan with this id, or the newest one (of `kind` and `site` when given); a plan waiting
+    /// on local disk for the store's promotion comes first.
     public func planRecord(id: String? = nil, kind: Plan.Kind? = nil, site: String? = nil, status: String? = nil)
+        async throws(StoreError) -> PlanRecord?
+    {
+        if let file = pendingPlanFile, let pending = PendingPlan.read(file)?.record {
+            let inStore = try? await storedPlanRecord(id: pending.plan.id)
+            if inStore ?? nil != nil {
+                // Copied when its promotion finished; the file outlived a crash.
+                try? FileManager.default.removeItem(atPath: file)
+            } else if id ?? pending.plan.id == pending.plan.id, kind ?? pending.plan.kind == pending.plan.kind,
+                site ?? pending.plan.site == pending.plan.site, status ?? pending.status == pending.status
+            {
+                return pending
+            }
+        }
+        return try await storedPlanRecord(id: id, kind: kind, site: site, status: status)
+    }
+
+    private func storedPlanRecord(id: String? = nil, kind: Plan.Kind? = nil, site: String? = nil, status: String? = nil)
         async throws(StoreError) -> PlanRecord?
     {
         try await run(readOnly: true) { session in
@@ -78,11 +114,27 @@ extension DirectoryStore {
         }
     }
 
-    /// Records a step's progress (and the plan's status with it).
+    /// Records a step's progress (and the plan's status with it). A plan waiting on local disk is
+    /// written there, and copied into the store once its promotion step is done.
     public func record(
         plan id: String, step number: Int, status: StepStatus, result: String, planStatus: String, at date: Date = Date()
     ) async throws(StoreError) {
         let when = Self.timestamp(date)
+        if let file = pendingPlanFile, var pending = PendingPlan.read(file), pending.record.plan.id == id {
+            var step = pending.record.steps[number] ?? PlanRecord.StepRecord(status: .pending, result: "")
+            step.status = status
+            step.result = result
+            if status == .running { step.startedAt = step.startedAt ?? when } else { step.finishedAt = when }
+            pending.record.steps[number] = step
+            pending.record.status = planStatus
+            try pending.write(file)
+            if status == .done, pending.record.plan.steps.first(where: { $0.number == number })?.action == .promoteStore {
+                try await copyIntoStore(pending.record)
+                try? FileManager.default.removeItem(atPath: file)
+                logger.notice("the plan is in the store now that it is writable", metadata: ["plan": "\(id)"])
+            }
+            return
+        }
         try await run { session in
             if status == .running {
                 try await session.execute(
@@ -94,6 +146,53 @@ extension DirectoryStore {
                     [.text(status.rawValue), .text(when), .text(result), .text(id), .integer(Int64(number))])
             }
             try await session.execute("UPDATE plans SET status = $1 WHERE id = $2", [.text(planStatus), .text(id)])
+        }
+    }
+}
+
+extension DirectoryStore {
+    /// Writes a plan kept on local disk, with each step's progress, into the (now writable) store.
+    private func copyIntoStore(_ record: PlanRecord) async throws(StoreError) {
+        let body = String(decoding: (try? JSONEncoder().encode(record.plan)) ?? Data(), as: UTF8.self)
+        try await run { session in
+            if try await session.execute("SELECT status FROM plans WHERE id = $1", [.text(record.plan.id)]).first != nil { return }
+            try await session.execute(
+                "INSERT INTO plans (id, kind, site, created_at, body, status) VALUES ($1, $2, $3, $4, $5, $6)",
+                [
+                    .text(record.plan.id), .text(record.plan.kind.rawValue), .text(record.plan.site), .text(record.createdAt),
+                    .text(body), .text(record.status),
+                ])
+            for step in record.plan.steps {
+                let progress = record.steps[step.number]
+                try await session.execute(
+                    "INSERT INTO plan_steps (plan_id, number, status, started_at, finished_at, result) VALUES ($1, $2, $3, $4, $5, $6)",
+                    [
+                        .text(record.plan.id), .integer(Int64(step.number)), .text((progress?.status ?? .pending).rawValue),
+                        .optional(progress?.startedAt), .optional(progress?.finishedAt), .text(progress?.result ?? ""),
+                    ])
+            }
+        }
+    }
+}
+
+/// A plan made while the store was read-only, kept on local disk (0600) until a standby is promoted.
+struct PendingPlan: Codable {
+    var record: PlanRecord
+
+    static func read(_ path: String) -> PendingPlan? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        return try? JSONDecoder().decode(PendingPlan.self, from: data)
+    }
+
+    func write(_ path: String) throws(StoreError) {
+        do {
+            let data = try JSONEncoder().encode(self)
+            let temporary = path + ".partial"
+            guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o600]),
+                rename(temporary, path) == 0
+            else { throw CocoaError(.fileWriteNoPermission) }
+        } catch {
+            throw StoreError(.localFile, "cannot write the pending plan to \(path) (\(error)): check the folder's permissions", location: path)
         }
     }
 }

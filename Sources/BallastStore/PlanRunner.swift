@@ -188,7 +188,7 @@ public struct PlanRunner: Sendable {
             let fenced = directory.isFenced(site: site)
             let expected = plan.kind == .failover
             guard fenced == expected else {
-                throw Refusal(description: "site \(site) is \(fenced ? "fenced" : "not fenced"): DNS cannot follow; apply step 1 first")
+                throw Refusal(description: "site \(site) is \(fenced ? "fenced" : "not fenced"): DNS cannot follow; apply the fence step first")
             }
             let names = Set(bound.map { "\($0.name)" }).sorted()
             return (.done, "\(names.count) names follow: \(names.joined(separator: ", "))")

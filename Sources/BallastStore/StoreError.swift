@@ -4,6 +4,10 @@ public struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
     public enum Code: String, Hashable, Sendable {
         /// The store cannot be reached: writes are refused until it returns; nodes run from their last state.
         case unreachable
+        /// A file kept beside the store (a pending plan) cannot be written.
+        case localFile
+        /// Only a standby answers: reads work, writes wait until a plan promotes it.
+        case readOnly
         /// The schema is newer than this program, or a migration failed.
         case schema
         /// The change contradicts what the store holds (an unknown user, a copy that is not there).
@@ -28,7 +32,7 @@ public struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
         switch code {
         case .unreachable:
             return "\(message); changes are refused until the store at \(location) is back (nodes keep serving from their last state)"
-        case .schema, .invalidChange:
+        case .schema, .invalidChange, .readOnly, .localFile:
             return message
         }
     }

@@ -78,7 +78,7 @@ struct DemoCommand: AsyncParsableCommand {
         guard let settings = topology.store else { return }
         var quiet = logger
         quiet.logLevel = .warning
-        let store = try await DirectoryStore.open(settings.location, logger: quiet)
+        let store = try await DirectoryStore.open(settings, logger: quiet)
         try await store.migrate()
         if try await store.snapshot().users.isEmpty {
             var changes = DemoLab.databases.map(DirectoryChange.putDatabase)

@@ -26,7 +26,7 @@ struct StoreAccess {
         var logger = Logger(label: "ballast")
         logger.logLevel = .warning
         do {
-            let store = try await DirectoryStore.open(settings.location, logger: logger)
+            let store = try await DirectoryStore.open(settings, logger: logger)
             try await store.migrate()
             return StoreAccess(topology: topology, settings: settings, store: store)
         } catch {

@@ -35,6 +35,25 @@ struct StoreConfigTests {
             file: "/etc/ballast/b.yaml")
         #expect(postgres.store?.location == "postgres://ballast:pw@db1:5432/ballast")
         #expect(postgres.store?.cacheFile == "/etc/ballast/ballast-directory.last-state.json")
+        #expect(postgres.store?.pendingPlanFile == "/etc/ballast/ballast-directory.pending-plan.json")
+        #expect(postgres.store?.standbys == [])
+    }
+
+    @Test func aPostgresStoreTakesStandbysAndSQLiteNone() throws {
+        let one = try ConfigLoader.parse(
+            yaml: Self.pools + "\nstore: {location: 'postgres://b@db1/ballast', standby: 'postgres://b@db2/ballast', realm: r}",
+            file: "/etc/ballast/b.yaml")
+        #expect(one.store?.standbys == ["postgres://b@db2/ballast"])
+        let two = try ConfigLoader.parse(
+            yaml: Self.pools + "\nstore: {location: 'postgres://b@db1/ballast', standby: ['postgres://b@db2/ballast', 'postgres://b@db3/ballast'], realm: r}",
+            file: "/etc/ballast/b.yaml")
+        #expect(two.store?.standbys == ["postgres://b@db2/ballast", "postgres://b@db3/ballast"])
+        let sqlite = errors("store: {location: a.db, standby: 'postgres://b@db2/ballast', realm: r}")
+        #expect(sqlite.map(\.key) == ["store.standby"])
+        #expect(sqlite.first?.description.contains("needs a PostgreSQL store.location") == true)
+        let notAURL = errors("store: {location: 'postgres://b@db1/ballast', standby: [db2.contoso.com], realm: r}")
+        #expect(notAURL.map(\.key) == ["store.standby"])
+        #expect(notAURL.first?.line == 5)
     }
 
     @Test func backupsNeedAStoreAndAFolder() throws {

@@ -31,7 +31,7 @@ struct PlanBuilderTests {
         #expect(plan.id == "failover-hq-r9")
         #expect(
             plan.steps.map(\.action) == [
-                .fenceSite("hq"), .promoteStore, .moveUsers(from: "pool-hq", to: "pool-dr"), .activateCopies(site: "hq"),
+                .promoteStore, .fenceSite("hq"), .moveUsers(from: "pool-hq", to: "pool-dr"), .activateCopies(site: "hq"),
                 .restoreUserData(pool: "pool-hq"), .repointDNS(site: "hq"), .switchSIPRedirects(site: "hq"),
             ])
         #expect(plan.steps.map(\.number) == Array(1...7))

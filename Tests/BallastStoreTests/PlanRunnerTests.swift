@@ -57,7 +57,7 @@ struct PlanRunnerTests {
         }
         #expect(applied.status == "applied")
         #expect(applied.statuses.values.allSatisfy { $0 == .done || $0 == .skipped })
-        #expect(applied.statuses[2] == (dialect == .sqlite ? .skipped : .done))
+        #expect(applied.statuses[1] == (dialect == .sqlite ? .skipped : .done))
         var directory = try await store.snapshot()
         #expect(directory.isFenced(site: "hq"))
         #expect(directory.users.allSatisfy { $0.homePool == "pool-dr" })

@@ -18,7 +18,25 @@ public final class TestPostgres {
     public var url: String { "postgres://postgres@127.0.0.1:\(port)/postgres" }
 
     /// Creates a cluster and starts it; waits until it takes logins.
-    public init() throws {
+    public convenience init() throws {
+        try self.init { binaries, folder, user in
+            try PeerProcess.run(
+                "\(binaries)/initdb", ["-D", "\(folder)/data", "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8"],
+                user: user)
+        }
+    }
+
+    /// A hot standby of `primary`: its data copied by pg_basebackup, then streaming from it.
+    public convenience init(standbyOf primary: TestPostgres) throws {
+        try self.init { binaries, folder, user in
+            try PeerProcess.run(
+                "\(binaries)/pg_basebackup",
+                ["-h", "127.0.0.1", "-p", "\(primary.port)", "-U", "postgres", "-D", "\(folder)/data", "-R", "-X", "stream", "--no-sync"],
+                user: user)
+        }
+    }
+
+    private init(create: (String, String, String?) throws -> Int32) throws {
         guard let binaries = Self.binaries() else {
             throw PeerStartError("PostgreSQL is not installed: apt-get install postgresql (scripts/test.sh does)")
         }
@@ -28,10 +46,8 @@ public final class TestPostgres {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let user = getuid() == 0 ? "postgres" : nil
         if user != nil { chown(folder, Self.postgresUID(), Self.postgresGID()) }
-        let status = try PeerProcess.run(
-            "\(binaries)/initdb", ["-D", "\(folder)/data", "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8"],
-            user: user)
-        guard status == 0 else { throw PeerStartError("initdb failed with status \(status) in \(folder)") }
+        let status = try create(binaries, folder, user)
+        guard status == 0 else { throw PeerStartError("creating the cluster failed with status \(status) in \(folder)") }
         try start()
     }
 

@@ -2,6 +2,9 @@
 public struct StoreSettings: Hashable, Sendable {
     /// A SQLite file path, or `postgres://USER:PASSWORD@HOST:PORT/DATABASE`.
     public var location: String
+    /// PostgreSQL streaming standbys of `location` at other sites, as URLs: read while the primary
+    /// is lost, promoted by a failover plan.
+    public var standbys: [String] = []
     /// How often a node reads the store's revision, besides PostgreSQL's notifications.
     public var pollInterval: Duration
     /// Where a node keeps the last directory it applied, to run from when the store is unreachable.
@@ -22,6 +25,13 @@ public struct StoreSettings: Hashable, Sendable {
         self.pollInterval = pollInterval
         self.cacheFile = cacheFile ?? (Self.isPostgres(location) ? "ballast-directory.last-state.json" : location + ".last-state.json")
         self.failureDelay = failureDelay
+    }
+
+    /// Where a plan made while only a standby answers waits, beside the cache file, until its
+    /// first step promotes the standby.
+    public var pendingPlanFile: String {
+        (cacheFile.hasSuffix(".last-state.json") ? String(cacheFile.dropLast(".last-state.json".count)) : cacheFile)
+            + ".pending-plan.json"
     }
 
     /// Whether `location` names a PostgreSQL server rather than a SQLite file.

@@ -5,7 +5,7 @@ public enum PlanBuilder {
         public var description: String
     }
 
-    /// The plan that gives up `site`: fence it, promote the store, move every user of each of its
+    /// The plan that gives up `site`: promote the store, fence the site, move every user of each of its
     /// pools to that pool's backup, restore their user data, repoint DNS, switch SIP redirects.
     public static func failover(site: String, topology: Topology, directory: Directory) throws(Refusal) -> Plan {
         guard topology.sites.contains(where: { $0.name == site }) else {
@@ -13,8 +13,12 @@ public enum PlanBuilder {
         }
         guard topology.sites.count > 1 else { throw Refusal(description: "there is no other site to fail over to") }
         let lost = topology.pools.filter { $0.site == site }
-        var steps: [PlanStep.Action] = [.fenceSite(site), .promoteStore]
-        var summaries = ["fence site \(site): its \(lost.count) pools take no traffic and leave DNS", "promote the store at the surviving site"]
+        // Promotion comes first: on a PostgreSQL standby the fence and the moves are writes it must take.
+        var steps: [PlanStep.Action] = [.promoteStore, .fenceSite(site)]
+        var summaries = [
+            "promote the store at the surviving site (a PostgreSQL standby; nothing on SQLite)",
+            "fence site \(site): its \(lost.count) pools take no traffic and leave DNS",
+        ]
         var moves: [String] = []
         for pool in lost {
             guard let backup = pool.backupPool else { continue }
