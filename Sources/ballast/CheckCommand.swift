@@ -83,6 +83,7 @@ struct CheckCommand: ParsableCommand {
         if let store = topology.store {
             let kind = StoreSettings.isPostgres(store.location) ? "PostgreSQL" : "SQLite"
             print("  store: \(kind) \(store.location), realm \(store.realm), polled every \(store.pollInterval.configText)")
+            for standby in store.standbys { print("    standby \(standby): read while the primary is lost, promoted by a failover plan") }
         }
         if let sip = topology.sip {
             let users = topology.store == nil ? "\(directory.usersByURI.count) users" : "users from the store"

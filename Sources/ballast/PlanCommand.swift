@@ -14,7 +14,7 @@ struct PlanCommand: AsyncParsableCommand {
 
     struct FailoverPlan: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "failover", abstract: "Plan giving up a site: fence, promote, move users, restore, repoint.")
+            commandName: "failover", abstract: "Plan giving up a site: promote the store, fence, move users, restore, repoint.")
         @OptionGroup var options: ConfigOption
         @Option(help: "The site that is lost.") var site: String
         @Flag(help: "Work on the store directly, not through the running node's admin API.") var direct = false

@@ -49,6 +49,25 @@ import Testing
         }
     }
 
+    @Test func siteFailoverIsDeploymentD5() throws {
+        let topology = try Self.loadWithPlaceholderCertificates("site-failover.yaml")
+        #expect(topology.sites.map(\.name) == ["hq", "dr"])
+        #expect(topology.store?.standbys == ["postgres://ballast:secret@db-dr.contoso.com:5432/ballast"])
+        #expect(topology.store?.pendingPlanFile.hasSuffix("state/directory.pending-plan.json") == true)
+        #expect(topology.backup?.folder == "/srv/dr-backups/ballast")
+        let text = try String(contentsOf: Self.examples.appendingPathComponent("users/site-failover.json"), encoding: .utf8)
+        let users = try UserImport.parse(text, format: .json, file: "site-failover.json", realm: "contoso.com", topology: topology)
+        let directory = Directory(users: users.users, databases: users.databases)
+        let plan = try PlanBuilder.failover(site: "hq", topology: topology, directory: directory)
+        #expect(
+            plan.steps.map(\.action) == [
+                .promoteStore, .fenceSite("hq"), .moveUsers(from: "pool-hq", to: "pool-dr"), .activateCopies(site: "hq"),
+                .restoreUserData(pool: "pool-hq"), .repointDNS(site: "hq"), .switchSIPRedirects(site: "hq"),
+            ])
+        #expect(plan.steps[2].summary.contains("move 2 users of pool-hq to pool-dr"))
+        #expect(plan.steps[3].summary.contains("DB01, DB02"))
+    }
+
     @Test func exchange2013IsDeploymentD3() throws {
         let topology = try Self.loadWithPlaceholderCertificates("exchange-2013.yaml")
         #expect(topology.relays.map(\.protocol) == [.imap, .imaps, .pop3, .pop3s, .https])
