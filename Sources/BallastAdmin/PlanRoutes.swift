@@ -66,12 +66,12 @@ enum PlanRoutes {
             if file == nil, request.uri.queryParameters.get("latest") == "true", let folder = topology.backup?.folder {
                 file = DirectoryBackup.files(in: folder).first
             }
-            guard let file, let data = FileManager.default.contents(atPath: file) else {
+            guard let file, FileManager.default.isReadableFile(atPath: file) else {
                 throw HTTPError(.badRequest, message: "name a readable backup file on the node: ?file=PATH, or ?latest=true")
             }
             let backup: DirectoryBackup
             do {
-                backup = try DirectoryBackup.read(data, expectedRealm: topology.store?.realm)
+                backup = try await DirectoryBackup.load(path: file, expectedRealm: topology.store?.realm)
             } catch {
                 throw HTTPError(.unprocessableContent, message: "\(file) \(error); nothing was restored")
             }

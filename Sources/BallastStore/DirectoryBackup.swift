@@ -5,7 +5,8 @@ public import Foundation
 /// A consistent snapshot of the directory (users with their contact lists, databases, revision)
 /// in one self-checking file: a header line naming the format, the store's realm, the revision
 /// and the SHA-256 of the body, then the body. `read` refuses a file that is not a Ballast backup,
-/// belongs to another realm, or does not match its checksum.
+/// belongs to another realm, or does not match its checksum. A SQLite store's backups are copies
+/// of its file instead (`SQLiteBackup`), checked the same way; `load` reads either.
 public struct DirectoryBackup: Sendable {
     /// What the file holds.
     public var directory: Directory
@@ -45,17 +46,51 @@ public struct DirectoryBackup: Sendable {
         var databases: [MailboxDatabase]
     }
 
-    /// The file's bytes.
-    public func encoded() throws -> Data {
+    private static var encoder: JSONEncoder {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         encoder.outputFormatting = [.sortedKeys]
-        let body = try encoder.encode(Body(users: directory.users, databases: directory.allDatabases))
+        return encoder
+    }
+
+    /// The SHA-256 of what the backup holds, over a canonical text (users by URI, HA1 values by
+    /// algorithm, databases by name): the same for equal directories however they were read.
+    public func digest() -> String {
+        var text = ""
+        for user in directory.users.sorted(by: { $0.sipURI < $1.sipURI }) {
+            let ha1 = user.ha1.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue)=\($0.value)" }
+            let fields = [
+                user.sipURI, user.authName, ha1.joined(separator: ","), user.homePool ?? "-", user.mail ?? "-",
+                user.mailboxDatabase ?? "-", user.contacts.joined(separator: "\u{1E}"),
+            ]
+            text += "user\u{1F}" + fields.joined(separator: "\u{1F}") + "\n"
+        }
+        for database in directory.allDatabases.sorted(by: { $0.name < $1.name }) {
+            text += "database\u{1F}\(database.name)\u{1F}\(database.active)\u{1F}\(database.copies.joined(separator: ","))\n"
+        }
+        return SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The file's bytes.
+    public func encoded() throws -> Data {
+        let body = try Self.encoder.encode(Body(users: directory.users, databases: directory.allDatabases))
         let header = Header(
             format: Self.format, realm: realm, revision: directory.revision, created: created,
             sha256: SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined(), users: directory.usersByURI.count,
             databases: directory.databases.count)
-        return try encoder.encode(header) + Data("\n".utf8) + body + Data("\n".utf8)
+        return try Self.encoder.encode(header) + Data("\n".utf8) + body + Data("\n".utf8)
+    }
+
+    /// Reads the backup file at `path`, either form: a logical file, or a SQLite copy of the store.
+    public static func load(path: String, expectedRealm: String?) async throws(ReadError) -> DirectoryBackup {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw ReadError(description: "cannot be read") }
+        let magic = (try? handle.read(upToCount: SQLiteBackup.magic.count)) ?? Data()
+        try? handle.close()
+        if magic == SQLiteBackup.magic {
+            return try await SQLiteBackup.read(path: path, expectedRealm: expectedRealm)
+        }
+        guard let data = FileManager.default.contents(atPath: path) else { throw ReadError(description: "cannot be read") }
+        return try read(data, expectedRealm: expectedRealm)
     }
 
     /// Reads a backup file's bytes, checking format, realm (when given) and checksum.
@@ -107,16 +142,17 @@ public struct DirectoryBackup: Sendable {
         return changes
     }
 
-    /// The file name a backup of revision `revision` taken at `date` gets in a backup folder.
-    public static func fileName(revision: UInt64, at date: Date) -> String {
+    /// The file name a backup of revision `revision` taken at `date` gets in a backup folder:
+    /// `.backup` for a logical file, `.sqlite` for a copy of a SQLite store.
+    public static func fileName(revision: UInt64, at date: Date, suffix: String = "backup") -> String {
         let stamp = date.formatted(.iso8601.year().month().day().dateSeparator(.omitted).time(includingFractionalSeconds: false).timeSeparator(.omitted).timeZone(separator: .omitted))
-        return "ballast-\(stamp)-r\(revision).backup"
+        return "ballast-\(stamp)-r\(revision).\(suffix)"
     }
 
-    /// The backup files in `folder`, newest first (by the time in their names).
+    /// The backup files in `folder`, of either form, newest first (by the time in their names).
     public static func files(in folder: String) -> [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
-        return names.filter { $0.hasPrefix("ballast-") && $0.hasSuffix(".backup") }.sorted(by: >).map {
+        return names.filter { $0.hasPrefix("ballast-") && ($0.hasSuffix(".backup") || $0.hasSuffix(".sqlite")) }.sorted(by: >).map {
             (folder as NSString).appendingPathComponent($0)
         }
     }

@@ -162,6 +162,21 @@ public struct DirectoryStore: Sendable {
     /// Writes a consistent backup of the directory into `folder`; returns the file's path and the backup.
     @discardableResult
     public func backup(into folder: String, realm: String, at date: Date = Date()) async throws -> (path: String, backup: DirectoryBackup) {
+        if let sqlite = backend as? SQLiteBackend {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            let temporary = (folder as NSString).appendingPathComponent(".ballast-backup-\(UUID().uuidString.prefix(8)).partial")
+            do {
+                let backup = try await SQLiteBackup.write(from: sqlite, to: temporary, realm: realm, at: date, logger: logger)
+                try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: temporary)
+                let path = (folder as NSString).appendingPathComponent(
+                    DirectoryBackup.fileName(revision: backup.directory.revision, at: date, suffix: "sqlite"))
+                try FileManager.default.moveItem(atPath: temporary, toPath: path)
+                return (path, backup)
+            } catch {
+                try? FileManager.default.removeItem(atPath: temporary)
+                throw error
+            }
+        }
         let backup = DirectoryBackup(directory: try await snapshot(), realm: realm, created: date)
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let path = (folder as NSString).appendingPathComponent(DirectoryBackup.fileName(revision: backup.directory.revision, at: date))

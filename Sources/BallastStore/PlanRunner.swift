@@ -159,10 +159,9 @@ public struct PlanRunner: Sendable {
             guard let move = plan.steps.first(where: { if case .moveUsers(let from, _) = $0.action { return from == pool } else { return false } }),
                 let record = try await store.planRecord(id: plan.id), let users = Self.decodeList(record.steps[move.number]?.result ?? "")
             else { return (.skipped, "no users were moved from \(pool)") }
-            guard let folder = topology.backup?.folder, let newest = DirectoryBackup.files(in: folder).first,
-                let data = FileManager.default.contents(atPath: newest)
+            guard let folder = topology.backup?.folder, let newest = DirectoryBackup.files(in: folder).first
             else { return (.skipped, "no backup in the backup folder to restore from") }
-            let backup = try DirectoryBackup.read(data, expectedRealm: topology.store?.realm)
+            let backup = try await DirectoryBackup.load(path: newest, expectedRealm: topology.store?.realm)
             let current = try await store.snapshot()
             var changes: [DirectoryChange] = []
             for uri in users {

@@ -11,18 +11,26 @@ public actor SQLiteBackend: StoreBackend {
     private var busy = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
 
-    /// Opens (creating) the file at `path`, in WAL mode, waiting up to 5 s for another process's lock.
-    public static func open(path: String, logger: Logger) async throws(StoreError) -> SQLiteBackend {
+    /// Opens (creating) the file at `path`, in WAL mode unless `wal` is false (a backup copy stays
+    /// one file), waiting up to 5 s for another process's lock.
+    public static func open(path: String, logger: Logger, wal: Bool = true) async throws(StoreError) -> SQLiteBackend {
+        let connection: SQLiteConnection
         do {
-            let connection = try await SQLiteConnection.open(
+            connection = try await SQLiteConnection.open(
                 storage: .file(path: path), threadPool: NIOThreadPool.singleton, logger: logger,
                 on: MultiThreadedEventLoopGroup.singleton.any())
+        } catch {
+            throw StoreError(.unreachable, "cannot open the SQLite store at \(path): \(error)", location: path)
+        }
+        do {
             let _: [SQLiteRow] = try await connection.query("PRAGMA busy_timeout = 5000", [])
-            let _: [SQLiteRow] = try await connection.query("PRAGMA journal_mode = WAL", [])
+            if wal { let _: [SQLiteRow] = try await connection.query("PRAGMA journal_mode = WAL", []) }
             let _: [SQLiteRow] = try await connection.query("PRAGMA foreign_keys = ON", [])
             let _: [SQLiteRow] = try await connection.query("PRAGMA synchronous = FULL", [])
             return SQLiteBackend(connection: connection, location: path)
         } catch {
+            // Not a database, or a damaged one: SQLite says so at the first statement.
+            try? await connection.close()
             throw StoreError(.unreachable, "cannot open the SQLite store at \(path): \(error)", location: path)
         }
     }
@@ -37,6 +45,18 @@ public actor SQLiteBackend: StoreBackend {
         await acquire()
         defer { release() }
         return try await Session(connection: connection).run(begin: readOnly ? "BEGIN" : "BEGIN IMMEDIATE", body)
+    }
+
+    /// Writes a consistent copy of the whole database to `path` while readers and writers go on
+    /// (SQLite's online `VACUUM INTO`: one read transaction, a compact file, no WAL to carry).
+    public func copy(to path: String) async throws(StoreError) {
+        await acquire()
+        defer { release() }
+        do {
+            let _: [SQLiteRow] = try await connection.query("VACUUM INTO ?", [.text(path)])
+        } catch {
+            throw StoreError(.localFile, "could not copy the SQLite store \(location) to \(path): \(error)", location: location)
+        }
     }
 
     public nonisolated func listenForChanges(_ onChange: @escaping @Sendable (String) -> Void) async throws {}

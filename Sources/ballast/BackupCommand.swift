@@ -68,14 +68,14 @@ struct RestoreCommand: AsyncParsableCommand {
             await access.store.close()
             throw ValidationError("name a backup file, or --latest with backup.folder in \(options.config)")
         }
-        guard let data = FileManager.default.contents(atPath: path) else {
+        guard FileManager.default.isReadableFile(atPath: path) else {
             await access.store.close()
             printError("error: \(path) cannot be read; check the path and its permissions")
             throw ExitCode(1)
         }
         let backup: DirectoryBackup
         do {
-            backup = try DirectoryBackup.read(data, expectedRealm: access.settings.realm)
+            backup = try await DirectoryBackup.load(path: path, expectedRealm: access.settings.realm)
         } catch {
             await access.store.close()
             printError("error: \(path) \(error.description); nothing was restored")

@@ -2,6 +2,7 @@ import BallastCore
 import BallastStore
 import BallastTestSupport
 import Foundation
+import Logging
 import Testing
 
 /// Backups of the directory: consistent files that restore what they hold, on both backends,
@@ -25,7 +26,9 @@ struct DirectoryBackupTests {
                 .setContacts(sipURI: "sip:alice@contoso.com", contacts: []), .putUser(user("mallory")),
                 .removeUser(sipURI: "sip:bob@contoso.com"), .activate(database: "DB01", server: "mbx2"),
             ], actor: "incident")
-        let read = try DirectoryBackup.read(try Data(contentsOf: URL(fileURLWithPath: path)), expectedRealm: "contoso.com")
+        #expect(path.hasSuffix(dialect == .sqlite ? ".sqlite" : ".backup"))
+        let read = try await DirectoryBackup.load(path: path, expectedRealm: "contoso.com")
+        #expect(read.directory == backup.directory)
         let revision = try await store.restore(read, actor: "operator")
         #expect(revision == 3)
         let restored = try await store.snapshot()
@@ -70,6 +73,85 @@ struct DirectoryBackupTests {
             for _ in 0..<3 { noise[Int.random(in: 0..<noise.count)] = UInt8.random(in: 0...255) }
             _ = refusal(noise)
         }
+    }
+
+    /// A SQLite store's backup is an online copy of its file: SQLite opens it as it is, it holds the
+    /// history too, and a damaged, foreign or other-realm copy is refused.
+    @Test func aSQLiteBackupIsACheckedCopyOfTheWholeStore() async throws {
+        let fixture = try await StoreFixture.make(.sqlite)
+        let store = fixture.store
+        try await store.apply([.putUser(user("alice", contacts: ["sip:bob@contoso.com"])), .putUser(user("bob"))], actor: "setup")
+        let (path, backup) = try await store.backup(into: "\(fixture.folder)/backups", realm: "contoso.com")
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        #expect(bytes.prefix(16) == Data("SQLite format 3\u{0}".utf8))
+        #expect(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int == 0o600)
+        #expect(!FileManager.default.fileExists(atPath: path + "-wal"))
+        // The copy is a store in its own right: its history came along.
+        let scratch = "\(fixture.folder)/opened.sqlite"
+        try bytes.write(to: URL(fileURLWithPath: scratch))
+        let opened = try await DirectoryStore.open(scratch, logger: Logger(label: "copy"))
+        let actors = try await opened.history(limit: 5).map(\.actor)
+        await opened.close()
+        #expect(actors == ["setup", "setup"])
+        #expect(try await DirectoryBackup.load(path: path, expectedRealm: "contoso.com").directory == backup.directory)
+
+        func refusal(_ data: Data, realm: String? = "contoso.com") async throws -> String {
+            let damaged = "\(fixture.folder)/damaged-\(UUID().uuidString.prefix(6)).sqlite"
+            try data.write(to: URL(fileURLWithPath: damaged))
+            defer { try? FileManager.default.removeItem(atPath: damaged) }
+            do {
+                _ = try await DirectoryBackup.load(path: damaged, expectedRealm: realm)
+                return "accepted"
+            } catch {
+                return error.description
+            }
+        }
+        // One bit flipped wherever bob's URI is stored (his row, alice's contacts, the history, the
+        // index): SQLite may not notice all of them, the checksum does.
+        var flipped = bytes
+        var found = 0
+        while let range = flipped.firstRange(of: Data("sip:bob@contoso.com".utf8)) {
+            flipped[range.lowerBound + 4] ^= 0x01
+            found += 1
+        }
+        #expect(found >= 2)
+        #expect(try await refusal(flipped).hasPrefix("is corrupt"))
+        #expect(try await refusal(bytes.prefix(bytes.count / 2)).hasPrefix("is corrupt"))
+        #expect(try await refusal(bytes, realm: "fabrikam.com").contains("belongs to realm contoso.com"))
+        // The live store file is a SQLite database, but no backup.
+        let live = try Data(contentsOf: URL(fileURLWithPath: "\(fixture.folder)/ballast.db"))
+        #expect(try await refusal(live).contains("not a Ballast backup"))
+        var header = bytes
+        header[3] ^= 0xFF
+        #expect(try await refusal(header).hasPrefix("is not a Ballast backup"))
+        for _ in 0..<40 {
+            var noise = bytes
+            for _ in 0..<8 { noise[Int.random(in: 100..<noise.count)] = UInt8.random(in: 0...255) }
+            let answer = try await refusal(noise)
+            #expect(answer == "accepted" || answer.hasPrefix("is corrupt") || answer.contains("not a Ballast backup"), "\(answer)")
+        }
+        await fixture.close()
+    }
+
+    /// Backups taken while writers go on each hold one revision exactly: the copy is one snapshot.
+    @Test func sqliteBackupsTakenDuringWritesAreConsistent() async throws {
+        let fixture = try await StoreFixture.make(.sqlite)
+        let store = fixture.store
+        let writer = Task {
+            for index in 0..<60 { try await store.apply([.putUser(user("w\(index)"))], actor: "writer") }
+        }
+        var paths: [String] = []
+        for _ in 0..<6 {
+            paths.append(try await store.backup(into: "\(fixture.folder)/backups", realm: "contoso.com").path)
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        try await writer.value
+        #expect(Set(paths).count == paths.count)
+        for path in paths {
+            let backup = try await DirectoryBackup.load(path: path, expectedRealm: "contoso.com")
+            #expect(backup.directory.users.count == Int(backup.directory.revision))
+        }
+        await fixture.close()
     }
 
     @Test func backupFilesSortNewestFirst() {
