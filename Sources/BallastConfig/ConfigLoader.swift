@@ -99,7 +99,7 @@ struct TopologyBuilder {
         "verify", "ca-file", "server-name", "transport",
     ]
     static let poolKeys = ["site", "backup-pool", "check", "servers"]
-    static let serverKeys = ["name", "address", "port", "weight", "backup"]
+    static let serverKeys = ["name", "address", "port", "weight", "backup", "site"]
     static let relayKeys = [
         "listen", "ports", "protocol", "pool", "mode", "persistence", "timeouts", "max-connections", "forward-port",
         "proxy-protocol", "accept-proxy-protocol",
@@ -483,7 +483,7 @@ struct TopologyBuilder {
                 }
             }
             if let node = values["servers"] {
-                pool.servers = readServers(node, key: "\(key).servers")
+                pool.servers = readServers(node, key: "\(key).servers", sites: sites)
             } else {
                 reader.missing("servers", in: entry.value, key: key, expected: "a list of servers")
             }
@@ -505,7 +505,7 @@ struct TopologyBuilder {
         return pools
     }
 
-    private mutating func readServers(_ node: Node, key: String) -> [Server] {
+    private mutating func readServers(_ node: Node, key: String, sites: Set<String>) -> [Server] {
         var servers: [Server] = []
         var names: Set<String> = []
         guard let items = reader.sequence(node, key: key, what: "a list of servers") else { return [] }
@@ -528,7 +528,7 @@ struct TopologyBuilder {
                         expected: "ADDRESS, ADDRESS:PORT, or a mapping with name and address")
                 }
             } else {
-                server = readServer(item, key: itemKey)
+                server = readServer(item, key: itemKey, sites: sites)
             }
             guard let server else { continue }
             if !names.insert(server.name).inserted {
@@ -542,7 +542,7 @@ struct TopologyBuilder {
         return servers
     }
 
-    private mutating func readServer(_ node: Node, key: String) -> Server? {
+    private mutating func readServer(_ node: Node, key: String, sites: Set<String>) -> Server? {
         guard let entries = reader.mapping(node, key: key, allowed: Self.serverKeys, what: "a server mapping") else {
             return nil
         }
@@ -589,8 +589,19 @@ struct TopologyBuilder {
         if let node = values["backup"] {
             if let value = reader.bool(node, key: "\(key).backup") { backup = value } else { ok = false }
         }
+        var site: String?
+        if let node = values["site"] {
+            site = reader.name(node, key: "\(key).site")
+            if let name = site, !sites.contains(name) {
+                reader.fail(
+                    .unknownReference, at: node, key: "\(key).site", "names no site \"\(name)\"",
+                    expected: sites.isEmpty ? "a site listed under sites:" : "one of " + sites.sorted().joined(separator: ", "))
+                ok = false
+            }
+            if site == nil { ok = false }
+        }
         guard ok, let address, let name else { return nil }
-        return Server(name: name, address: address, port: port, weight: weight, isBackup: backup)
+        return Server(name: name, address: address, port: port, weight: weight, isBackup: backup, site: site)
     }
 
     private mutating func readRelays(_ node: Node, pools: [Pool]) -> [Relay] {

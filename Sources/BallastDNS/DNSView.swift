@@ -118,7 +118,7 @@ public struct ZoneView: Sendable {
         guard let view = state.pools[pool], !state.isFenced(pool: pool) else { return [] }
         let tier = view.activeTier.members.map(\.server.address)
         if !tier.isEmpty { return tier }
-        return policy == .all ? view.pool.servers.map(\.address) : []
+        return policy == .all ? view.pool.servers.filter { !state.isFenced($0, in: view.pool) }.map(\.address) : []
     }
 
     /// The SOA record, for negative answers and transfers.

@@ -60,14 +60,16 @@ public struct DemoLab: Sendable {
               web:
                 check: web
                 servers:
-                  - {name: web-hq1, address: 127.0.1.1:\(p["web"]!)}
-                  - {name: web-hq2, address: 127.0.1.2:\(p["web"]!)}
-                  - {name: web-dr1, address: 127.0.2.1:\(p["web"]!), backup: true}
+                  - {name: web-hq1, address: 127.0.1.1:\(p["web"]!), site: hq}
+                  - {name: web-hq2, address: 127.0.1.2:\(p["web"]!), site: hq}
+                  - {name: web-dr1, address: 127.0.2.1:\(p["web"]!), site: dr, backup: true}
               pool-hq: {site: hq, backup-pool: pool-dr, check: sip, servers: [{name: fe-hq, address: 127.0.1.1:\(p["frontend"]!)}]}
               pool-dr: {site: dr, backup-pool: pool-hq, check: sip, servers: [{name: fe-dr, address: 127.0.2.1:\(p["frontend"]!)}]}
-              mailbox-hq: {site: hq, check: imap, servers: [{name: EX1, address: 127.0.1.1:\(p["mailbox"]!)}]}
-              mailbox-dr: {site: dr, check: imap, servers: [{name: EX3, address: 127.0.2.1:\(p["mailbox"]!)}]}
-              mailbox: {servers: [{name: EX1, address: 127.0.1.1:\(p["mailbox"]!)}, {name: EX3, address: 127.0.2.1:\(p["mailbox"]!)}]}
+              mailbox:
+                check: imap
+                servers:
+                  - {name: EX1, address: 127.0.1.1:\(p["mailbox"]!), site: hq}
+                  - {name: EX3, address: 127.0.2.1:\(p["mailbox"]!), site: dr}
             relays:
               webext:
                 listen: 127.0.0.1:\(p["https"]!)
@@ -169,6 +171,7 @@ public struct DemoLab: Sendable {
               \(binary) apply -c \(config)                    # watch the dashboard: hq fenced, users homed at dr
               dig @127.0.0.1 -p \(p["dns"]!) +short _sipinternaltls._tcp.contoso.com SRV   # only dr now
               curl -s -u alice:alice-demo imap://127.0.0.1:\(p["imap"]!)/ -X 'ID NIL'        # EX3 (dr)
+              curl -sk https://127.0.0.1:\(p["https"]!)/                                     # web-dr1: hq's servers are fenced
               \(binary) failback --site hq -c \(config) && \(binary) apply -c \(config)
 
             Ctrl-C stops the lab.

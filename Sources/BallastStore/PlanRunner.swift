@@ -120,7 +120,7 @@ public struct PlanRunner: Sendable {
         case .activateCopies(let site):
             // The moves are listed (DB:from>to) before any is made, so that a resumed step makes the
             // same ones and a failback knows what to move back.
-            let servers = Set(topology.pools.filter { $0.site == site }.flatMap { $0.servers.map(\.name) })
+            let servers = topology.serverNames(at: site)
             var moves = Self.decodeList(previous)
             if moves == nil {
                 var planned: [String] = []

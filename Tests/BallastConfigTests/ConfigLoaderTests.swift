@@ -286,6 +286,20 @@ import Testing
         let found = errors("sites: [hq]\npools:\n  a:\n    site: dr\n    servers: [10.0.0.1:80]\n")
         #expect(
             found.contains { $0.code == .unknownReference && $0.key == "pools.a.site" && $0.expected == "one of hq" })
+        let server = errors("sites: [hq, dr]\npools:\n  a:\n    servers: [{address: 10.0.0.1:80, site: lab}]\n")
+        #expect(
+            server.contains {
+                $0.code == .unknownReference && $0.key == "pools.a.servers[0].site" && $0.line == 4 && $0.expected == "one of dr, hq"
+            })
+    }
+
+    @Test func serversOfAPoolMayBeAtDifferentSites() throws {
+        let topology = try ConfigLoader.parse(
+            yaml: "sites: [hq, dr]\npools:\n  web:\n    site: hq\n    servers: [{address: 10.0.0.1:80}, {address: 10.0.0.2:80, site: dr}]\n",
+            file: "t.yaml")
+        let pool = try #require(topology.pool(named: "web"))
+        #expect(pool.servers.map { pool.site(of: $0) } == ["hq", "dr"])
+        #expect(topology.serverNames(at: "dr") == ["10.0.0.2:80"])
     }
 
     @Test(arguments: ["10.0.0.1:80:90", "host.example", "10.0.0.1:99999", ""])

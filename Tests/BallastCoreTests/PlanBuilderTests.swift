@@ -80,6 +80,37 @@ struct PlanBuilderTests {
         #expect(state.isFenced(pool: "pool-hq") && !state.isFenced(pool: "pool-dr"))
         #expect(state.availability(ofPool: "pool-hq")?.available == false)
     }
+
+    /// A pool that spans sites (a web farm, the mail relay's servers) loses only the fenced site's
+    /// servers; their mailbox databases are activated elsewhere by the plan.
+    @Test func aPoolSpanningSitesLosesOnlyTheFencedSitesServers() throws {
+        var topology = Self.topology
+        topology.pools.append(
+            Pool(
+                name: "web",
+                servers: [
+                    Server(name: "web-hq", address: IPAddress("10.0.1.31")!, site: "hq"),
+                    Server(name: "web-dr", address: IPAddress("10.0.2.31")!, site: "dr"),
+                    Server(name: "web-any", address: IPAddress("10.0.3.31")!),
+                    Server(name: "EX2", address: IPAddress("10.0.1.22")!, site: "hq"),
+                ]))
+        #expect(topology.serverNames(at: "hq") == ["fe1", "EX1", "web-hq", "EX2"])
+        let store = StateStore(topology: topology)
+        var fenced = Self.directory
+        fenced.fencedSites = ["hq": "2026-12-03T10:00:00.000Z"]
+        store.replaceDirectory(fenced)
+        let web = try #require(store.current.pools["web"])
+        #expect(Set(web.primaries.members.map(\.server.name)) == ["web-dr", "web-any"])
+        #expect(!store.current.isFenced(pool: "web"))
+        let pool = try #require(topology.pool(named: "web"))
+        #expect(store.current.isFenced(pool.servers[0], in: pool) && !store.current.isFenced(pool.servers[1], in: pool))
+
+        var directory = Self.directory
+        directory = Directory(
+            users: directory.users, databases: directory.allDatabases + [MailboxDatabase(name: "DB03", copies: ["EX2", "EX3"], active: "EX2")])
+        let plan = try PlanBuilder.failover(site: "hq", topology: topology, directory: directory)
+        #expect(plan.steps.contains { $0.summary.contains("2 mailbox databases: DB01, DB03") })
+    }
 }
 
 /// When a site may fail over by itself: only after every pool of it has been down for the set

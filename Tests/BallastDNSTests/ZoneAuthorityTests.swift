@@ -88,6 +88,27 @@ import Testing
         #expect(nobody.authorities.first?.type == DNSType.soa)
     }
 
+    /// A pool whose servers are at two sites: a fenced site's servers leave its answers, also
+    /// when the rest is down and the policy answers with everyone.
+    @Test func aFencedSitesServersLeaveAPoolSpanningSites() {
+        var topology = Self.topology()
+        topology.sites = [Site(name: "hq"), Site(name: "dr")]
+        topology.pools[0].servers[0].site = "dr"
+        for index in 1...2 { topology.pools[0].servers[index].site = "hq" }
+        let store = StateStore(topology: topology)
+        store.replaceDirectory(Directory(fencedSites: ["hq": "2026-12-03T10:00:00.000Z"]))
+        func answer() -> [String] {
+            let view = DNSView(state: store.current, previous: nil, now: 1000)
+            var query = DNSMessage(id: 1)
+            query.questions = [DNSQuestion(name: Self.name("pool01.contoso.com"), type: DNSType.a)]
+            return addresses(ZoneAuthority.answer(query, view: view, transport: .udp, rotation: 0)!)
+        }
+        #expect(answer() == ["10.0.1.1"])
+        let key = ProbeKey(server: ServerKey(pool: "fe", server: "fe1"), port: 5061)
+        _ = store.setHealth(ServerHealth(status: .down, since: .now, lastResult: "test"), for: key)
+        #expect(answer() == ["10.0.1.1"])
+    }
+
     @Test func srvRecordsOfADownPoolDropOutAndTargetsComeAsAdditionals() {
         let both = ask("_sip._tls.contoso.com", DNSType.srv)
         #expect(both.answers.count == 2)

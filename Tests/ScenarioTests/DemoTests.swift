@@ -40,6 +40,9 @@ import Testing
         #expect(applied.stdout.contains(": applied"), "\(applied.stdout) \(applied.stderr)")
         #expect(applied.stdout.contains("through the admin API"))
         #expect(await eventually(timeout: .seconds(5)) { imapServer() == "EX3" })
+        // The web pool spans both sites: hq's servers are fenced with it, dr's backup serves.
+        let fencedWeb = try BallastProcess.run(executable: curl, ["-sk", "-m", "5", "https://127.0.0.1:\(base + 443)/"])
+        #expect(fencedWeb.stdout.hasPrefix("hello from web-dr1"), "\(fencedWeb.stdout)")
         let status = try BallastProcess.run(["status", "-c", config])
         #expect(status.stdout.contains("site hq: FENCED since"), "\(status.stdout) \(status.stderr)")
         #expect(status.stdout.contains("site dr: serving"))

@@ -39,4 +39,7 @@ public struct Pool: Hashable, Sendable {
 
     /// The server with this name.
     public func server(named name: String) -> Server? { servers.first { $0.name == name } }
+
+    /// The site `server` is at: its own, else the pool's.
+    public func site(of server: Server) -> String? { server.site ?? site }
 }

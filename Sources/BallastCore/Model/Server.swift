@@ -38,9 +38,13 @@ public struct Server: Hashable, Sendable {
     public var weight: Int
     /// A backup server takes traffic only when no primary server of its pool is up.
     public var isBackup: Bool
+    /// The server's own site, for a pool that spans sites; nil: the pool's. A fenced site's
+    /// servers take no traffic, whatever pool they are in.
+    public var site: String?
 
     /// A server with the given properties.
-    public init(name: String, address: IPAddress, port: Int? = nil, weight: Int = 1, isBackup: Bool = false) {
+    public init(name: String, address: IPAddress, port: Int? = nil, weight: Int = 1, isBackup: Bool = false, site: String? = nil) {
+        self.site = site
         self.name = name
         self.address = address
         self.port = port

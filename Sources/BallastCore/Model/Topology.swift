@@ -68,6 +68,11 @@ public struct Topology: Hashable, Sendable {
     /// The pool with this name.
     public func pool(named name: String) -> Pool? { pools.first { $0.name == name } }
 
+    /// The names of the servers at `site`: those of its pools, and those placed there by their own `site`.
+    public func serverNames(at site: String) -> Set<String> {
+        Set(pools.flatMap { pool in pool.servers.filter { pool.site(of: $0) == site }.map(\.name) })
+    }
+
     /// The relay with this name.
     public func relay(named name: String) -> Relay? { relays.first { $0.name == name } }
 

@@ -30,7 +30,7 @@ public enum PlanBuilder {
             summaries.append("move \(users) users of \(pool.name) to \(backup), with force")
             moves.append(pool.name)
         }
-        let siteServers = Set(lost.flatMap { $0.servers.map(\.name) })
+        let siteServers = topology.serverNames(at: site)
         let databases = directory.allDatabases.filter { siteServers.contains($0.active) }
         if !databases.isEmpty {
             steps.append(.activateCopies(site: site))

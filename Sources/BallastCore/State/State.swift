@@ -69,9 +69,8 @@ public struct State: Sendable {
         var poolsByName: [String: Pool] = [:]
         for pool in topology.pools {
             poolsByName[pool.name] = pool
-            let fenced = directory.isFenced(site: pool.site)
             pools[pool.name] = State.rotation(of: pool, overrides: overrides, loads: loads) { server in
-                !fenced && topology.probePorts(pool: pool, server: server).allSatisfy {
+                !directory.isFenced(site: pool.site(of: server)) && topology.probePorts(pool: pool, server: server).allSatisfy {
                     takesTraffic(ProbeKey(server: ServerKey(pool: pool.name, server: server.name), port: $0))
                 }
             }
@@ -79,9 +78,8 @@ public struct State: Sendable {
         var relayPools: [String: PoolView] = [:]
         for relay in topology.relays {
             guard let pool = poolsByName[relay.pool] else { continue }
-            let fenced = directory.isFenced(site: pool.site)
             relayPools[relay.name] = State.rotation(of: pool, overrides: overrides, loads: loads) { server in
-                !fenced && takesTraffic(topology.probe(for: relay, pool: pool, server: server))
+                !directory.isFenced(site: pool.site(of: server)) && takesTraffic(topology.probe(for: relay, pool: pool, server: server))
             }
         }
         self.storage = Storage(
@@ -111,6 +109,9 @@ public struct State: Sendable {
 
     /// Whether the pool's site is fenced by a failover plan: it answers nothing, whatever its health.
     public func isFenced(pool name: String) -> Bool { directory.isFenced(site: pool(named: name)?.site) }
+
+    /// Whether `server` of `pool` is at a fenced site (its own, or its pool's).
+    public func isFenced(_ server: Server, in pool: Pool) -> Bool { directory.isFenced(site: pool.site(of: server)) }
 
     /// A server's health across its probed ports: the worst of them (down, then suspect,
     /// then unknown, then up); nil when nothing probes it.
