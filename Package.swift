@@ -212,7 +212,9 @@ let package = Package(
             name: "BallastAdmin",
             dependencies: [
                 "BallastCore",
+                "BallastConfig",
                 "BallastStore",
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),

@@ -42,6 +42,7 @@ public enum AdminServer {
             try setDrained(false, context: context, store: store, logger: logger)
         }
         PlanRoutes.add(to: api, store: store, directory: directory, logger: logger)
+        DirectoryRoutes.add(to: api, store: store, directory: directory, logger: logger)
         let host = admin.listen.address.description
         return Application(
             router: router,

@@ -17,23 +17,29 @@ enum PlanRoutes {
         var contacts: [String]
     }
 
+    /// The node's store, or 503 while it has none.
+    static func openStore(_ directory: @Sendable () async -> DirectoryStore?) async throws -> DirectoryStore {
+        guard let directoryStore = await directory() else {
+            throw HTTPError(.serviceUnavailable, message: "this node has no store (add a store section) or it is not open yet")
+        }
+        return directoryStore
+    }
+
+    /// Runs a store operation; its failure as 503 (store unreachable or read-only) or 409 (change refused).
+    static func storeCall<T>(_ body: () async throws(StoreError) -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch {
+            throw HTTPError(
+                error.code == .unreachable || error.code == .readOnly ? .serviceUnavailable : .conflict, message: error.description)
+        }
+    }
+
     static func add(
         to api: RouterGroup<BasicRequestContext>, store: StateStore, directory: @escaping @Sendable () async -> DirectoryStore?,
         logger: Logger
     ) {
-        @Sendable func open() async throws -> DirectoryStore {
-            guard let directoryStore = await directory() else {
-                throw HTTPError(.serviceUnavailable, message: "this node has no store (add a store section) or it is not open yet")
-            }
-            return directoryStore
-        }
-        @Sendable func storeCall<T>(_ body: () async throws(StoreError) -> T) async throws -> T {
-            do {
-                return try await body()
-            } catch {
-                throw HTTPError(error.code == .unreachable || error.code == .readOnly ? .serviceUnavailable : .conflict, message: error.description)
-            }
-        }
+        @Sendable func open() async throws -> DirectoryStore { try await openStore(directory) }
         api.get("history") { request, _ -> Response in
             let directoryStore = try await open()
             let subject = request.uri.queryParameters.get("subject")

@@ -170,7 +170,7 @@ public struct DirectoryStore: Sendable {
                 try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: temporary)
                 let path = (folder as NSString).appendingPathComponent(
                     DirectoryBackup.fileName(revision: backup.directory.revision, at: date, suffix: "sqlite"))
-                try FileManager.default.moveItem(atPath: temporary, toPath: path)
+                try Self.replace(path, with: temporary)
                 return (path, backup)
             } catch {
                 try? FileManager.default.removeItem(atPath: temporary)
@@ -183,8 +183,16 @@ public struct DirectoryStore: Sendable {
         let temporary = path + ".partial"
         guard FileManager.default.createFile(atPath: temporary, contents: try backup.encoded(), attributes: [.posixPermissions: 0o600])
         else { throw StoreError(.unreachable, "cannot write \(temporary)", location: folder) }
-        try FileManager.default.moveItem(atPath: temporary, toPath: path)
+        try Self.replace(path, with: temporary)
         return (path, backup)
+    }
+
+    /// Puts `temporary` in `path`'s place at once; a backup of the same revision taken within the
+    /// same second has the same name and the same contents.
+    private static func replace(_ path: String, with temporary: String) throws {
+        guard rename(temporary, path) == 0 else {
+            throw StoreError(.localFile, "cannot move \(temporary) to \(path): \(String(cString: strerror(errno)))", location: path)
+        }
     }
 
     /// Makes the store hold exactly `backup`'s directory (users, contact lists, databases), in one

@@ -48,9 +48,9 @@ enum AdminClient {
         var description: String
     }
 
-    /// Sends a request and returns the status and body.
+    /// Sends a request (with `body`, when given) and returns the status and body.
     static func request(
-        _ method: HTTPMethod, path: String, endpoint: Endpoint, token: String?
+        _ method: HTTPMethod, path: String, endpoint: Endpoint, token: String?, body: String? = nil
     ) async throws -> (status: Int, body: String) {
         let group = MultiThreadedEventLoopGroup.singleton
         let promise = group.next().makePromise(of: (Int, String).self)
@@ -74,9 +74,10 @@ enum AdminClient {
         var head = HTTPRequestHead(version: .http1_1, method: method, uri: path)
         head.headers.add(name: "Host", value: endpoint.description)
         head.headers.add(name: "Connection", value: "close")
-        head.headers.add(name: "Content-Length", value: "0")
+        head.headers.add(name: "Content-Length", value: "\(body?.utf8.count ?? 0)")
         if let token { head.headers.add(name: "Authorization", value: "Bearer \(token)") }
         channel.write(HTTPClientRequestPart.head(head), promise: nil)
+        if let body { channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(string: body))), promise: nil) }
         channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
         let (status, body) = try await promise.futureResult.get()
         try? await channel.close()

@@ -2,6 +2,7 @@ import ArgumentParser
 import BallastCore
 import BallastStore
 import Foundation
+import NIOHTTP1
 
 /// `ballast db`: mailbox databases and their active copies in the directory.
 struct DatabaseCommand: AsyncParsableCommand {
@@ -18,8 +19,15 @@ struct DatabaseCommand: AsyncParsableCommand {
         @OptionGroup var options: ConfigOption
         @Argument(help: "The mailbox database.") var database: String
         @Option(name: .customLong("on"), help: "The server holding the copy to activate.") var server: String
+        @Flag(help: "Work on the store directly, not through the running node's admin API.") var direct = false
 
         func run() async throws {
+            if !direct, let api = await NodeAPI.reach(config: options.config) {
+                let done = try await api.fields(
+                    .POST, "/api/databases/\(NodeAPI.query(database))/activate?on=\(NodeAPI.query(server))&\(NodeAPI.actorQuery)")
+                print("\(database): active copy \(done["from"] ?? "?") -> \(server) (revision \(done["revision"] ?? "?")), through the admin API at \(api.endpoint)")
+                return
+            }
             let access = try await StoreAccess.open(config: options.config)
             let (old, revision) = try await access.run { store throws(StoreError) in
                 let before = try await store.snapshot().database(named: database)?.active ?? "?"
@@ -39,10 +47,18 @@ struct DatabaseCommand: AsyncParsableCommand {
         @Argument(help: "The mailbox database.") var database: String
         @Option(help: "The servers holding a copy, comma-separated.") var copies: String
         @Option(help: "The server holding the active copy; the first copy unless given.") var active: String?
+        @Flag(help: "Work on the store directly, not through the running node's admin API.") var direct = false
 
         func run() async throws {
             let servers = copies.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
             guard let first = servers.first else { throw ValidationError("--copies names no server") }
+            if !direct, let api = await NodeAPI.reach(config: options.config) {
+                var path = "/api/databases/\(NodeAPI.query(database))?copies=\(NodeAPI.query(servers.joined(separator: ",")))"
+                if let active { path += "&active=\(NodeAPI.query(active))" }
+                let done = try await api.fields(.PUT, path + "&" + NodeAPI.actorQuery)
+                print("\(database): copies \(servers.joined(separator: ", ")), active \(done["active"] ?? "?") (revision \(done["revision"] ?? "?")), through the admin API at \(api.endpoint)")
+                return
+            }
             let access = try await StoreAccess.open(config: options.config)
             let known = Set(access.topology.pools.flatMap { $0.servers.map(\.name) })
             if let unknown = servers.first(where: { !known.contains($0) }) {

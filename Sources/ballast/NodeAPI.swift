@@ -25,21 +25,34 @@ struct NodeAPI {
     func plan(_ method: HTTPMethod, _ path: String) async throws -> PlanView {
         let (status, body) = try await AdminClient.request(method, path: path, endpoint: endpoint, token: token)
         guard status == 200, let view = try? JSONDecoder().decode(PlanView.self, from: Data(body.utf8)) else {
-            printError("error: the node at \(endpoint) answered \(status): \(body.trimmingCharacters(in: .whitespacesAndNewlines))")
+            printError("error: the node at \(endpoint) answered \(status): \(Self.reason(body))")
             throw ExitCode(1)
         }
         return view
     }
 
     /// Sends a request whose answer is a flat JSON object of strings; exits 1 with the node's reason otherwise.
-    func fields(_ method: HTTPMethod, _ path: String) async throws -> [String: String] {
-        let (status, body) = try await AdminClient.request(method, path: path, endpoint: endpoint, token: token)
+    func fields(_ method: HTTPMethod, _ path: String, body: String? = nil) async throws -> [String: String] {
+        let (status, body) = try await AdminClient.request(method, path: path, endpoint: endpoint, token: token, body: body)
         guard status == 200, let fields = try? JSONDecoder().decode([String: String].self, from: Data(body.utf8)) else {
-            printError("error: the node at \(endpoint) answered \(status): \(body.trimmingCharacters(in: .whitespacesAndNewlines))")
+            printError("error: the node at \(endpoint) answered \(status): \(Self.reason(body))")
             throw ExitCode(1)
         }
         return fields
     }
+
+    /// The message of an error body (`{"error": {"message": ...}}`), else the body as it came.
+    static func reason(_ body: String) -> String {
+        struct Failure: Decodable {
+            struct Inner: Decodable { var message: String }
+            var error: Inner
+        }
+        if let failure = try? JSONDecoder().decode(Failure.self, from: Data(body.utf8)) { return failure.error.message }
+        return body.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// `?by=` naming who runs the command, for the directory's history.
+    static var actorQuery: String { "by=" + query(StoreAccess.actor) }
 
     /// `value` with the characters a query string must escape escaped.
     static func query(_ value: String) -> String {

@@ -4,6 +4,7 @@ import BallastConfig
 import BallastCore
 import BallastStore
 import Foundation
+import NIOHTTP1
 
 /// `ballast users`: users in the store, and the HA1 values a users file holds.
 struct UsersCommand: AsyncParsableCommand {
@@ -45,22 +46,31 @@ struct ImportCommand: AsyncParsableCommand {
     @OptionGroup var options: ConfigOption
     @Argument(help: "The file: .json for JSON, anything else CSV with a header row.") var file: String
     @Option(help: "csv or json; from the file name unless given.") var format: UserImport.Format?
+    @Flag(help: "Work on the store directly, not through the running node's admin API.") var direct = false
 
     func run() async throws {
-        let access = try await StoreAccess.open(config: options.config)
         let text: String
         do {
             text = try ConfigLoader.read(file, expected: "a readable CSV or JSON file of users")
         } catch {
             for problem in error.errors { printError("error: \(problem)") }
-            await access.store.close()
             throw ExitCode(1)
         }
+        let format = format ?? UserImport.Format(path: file)
+        if !direct, let api = await NodeAPI.reach(config: options.config) {
+            let started = ContinuousClock.now
+            let path = "/api/users/import?format=\(format.rawValue)&file=\(NodeAPI.query(file))&\(NodeAPI.actorQuery)"
+            let done = try await api.fields(.POST, path, body: text)
+            let elapsed = (ContinuousClock.now - started).formatted(.units(allowed: [.seconds, .milliseconds], width: .abbreviated))
+            print("\(file): \(done["users"] ?? "?") users, \(done["databases"] ?? "?") databases imported (revision \(done["revision"] ?? "?"), \(elapsed)), through the admin API at \(api.endpoint)")
+            return
+        }
+        let access = try await StoreAccess.open(config: options.config)
         let existing = try await access.runKeepingOpen { store throws(StoreError) in try await store.snapshot() }
         let parsed: UserImport
         do {
             parsed = try UserImport.parse(
-                text, format: format ?? UserImport.Format(path: file), file: file, realm: access.settings.realm,
+                text, format: format, file: file, realm: access.settings.realm,
                 topology: access.topology, knownDatabases: Set(existing.databases.keys))
         } catch {
             for problem in error.errors { printError("error: \(problem)") }

@@ -55,6 +55,25 @@ import Testing
         try "not a backup\n".write(toFile: bogus, atomically: true, encoding: .utf8)
         let refused = try BallastProcess.run(["restore", bogus, "-c", config])
         #expect(refused.status != 0 && refused.stderr.contains("is not a Ballast backup"), "\(refused.stderr)")
+        // Directory writes go through the node as well, named in the history as the CLI's.
+        let csv = folder.appendingPathComponent("more.csv").path
+        try "sip-uri,password,mailbox-database\nsip:dave@contoso.com,dave-demo,DB02\n".write(toFile: csv, atomically: true, encoding: .utf8)
+        let imported = try BallastProcess.run(["users", "import", csv, "-c", config])
+        #expect(imported.stdout.contains("1 users, 0 databases imported") && imported.stdout.contains("through the admin API"), "\(imported.stdout) \(imported.stderr)")
+        // The node sees the new user within its poll interval.
+        #expect(
+            await eventually(timeout: .seconds(5)) {
+                let mail = try? BallastProcess.run(
+                    executable: curl, ["-s", "-m", "5", "-u", "dave:dave-demo", "imap://127.0.0.1:\(base + 143)/", "-X", "ID NIL"])
+                return mail?.stdout.contains("\"name\" \"EX3\"") == true
+            })
+        try "sip-uri,home-pool\nsip:erin@contoso.com,no-such-pool\n".write(toFile: csv, atomically: true, encoding: .utf8)
+        let badImport = try BallastProcess.run(["users", "import", csv, "-c", config])
+        #expect(badImport.status != 0 && badImport.stderr.contains("\(csv):2: home-pool"), "\(badImport.stderr)")
+        let activated = try BallastProcess.run(["db", "activate", "DB01", "--on", "EX1", "-c", config])
+        #expect(activated.stdout.contains("DB01: active copy EX3 -> EX1") && activated.stdout.contains("through the admin API"), "\(activated.stdout) \(activated.stderr)")
+        let history = try BallastProcess.run(["db", "history", "DB01", "-c", config])
+        #expect(history.stdout.contains("admin API (cli:"), "\(history.stdout)")
         let dashboard = try BallastProcess.run(executable: curl, ["-s", "-m", "5", "http://127.0.0.1:\(base)/"])
         #expect(dashboard.stdout.contains("<title>Ballast</title>"))
         demo.stop()
