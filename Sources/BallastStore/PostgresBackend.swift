@@ -97,6 +97,10 @@ public final class PostgresBackend: StoreBackend {
         } catch where Self.isUnreachable(error) || Self.isReadOnly(error) {
             // Chosen again before the next write: the primary went away or became a standby.
             markFailed(primary)
+            if !Self.isReadOnly(error), servers.count > 1 {
+                // The primary is gone: say what the others are, when none can take writes either.
+                do { _ = try await writable() } catch let situation as StoreError where situation.code == .readOnly { throw situation }
+            }
             guard Self.isReadOnly(error) else { throw error }
             throw StoreError(
                 .readOnly, "\(servers[primary].location) is a standby now (read-only): the write was not made; try again",
