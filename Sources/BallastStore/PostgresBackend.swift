@@ -33,6 +33,8 @@ public final class PostgresBackend: StoreBackend {
         var primary: Int?
         var newestTimeline = 0
         var failedAt: [Int: ContinuousClock.Instant] = [:]
+        /// When the servers were last asked what they are.
+        var askedAt: ContinuousClock.Instant?
     }
 
     /// What a server said it is.
@@ -78,6 +80,11 @@ public final class PostgresBackend: StoreBackend {
 
     public func transaction<T: Sendable>(readOnly: Bool, _ body: @escaping @Sendable (any SQLSession) async throws -> T) async throws -> T {
         if readOnly {
+            // Reads follow the primary too, so that an old primary back on its old timeline is
+            // not read either; the servers are asked at most every few seconds while none is.
+            if servers.count > 1, selection.withLock({ $0.primary == nil && ($0.askedAt.map { .now - $0 > .seconds(5) } ?? true) }) {
+                _ = try? await writable()
+            }
             var lastError: (any Error)?
             for index in readOrder() {
                 do {
@@ -151,7 +158,10 @@ public final class PostgresBackend: StoreBackend {
 
     public func close() async {
         runner.cancel()
-        _ = await runner.value
+        // The pools finish once their connections are returned; an operation left running past
+        // its deadline must not hold the caller.
+        let runner = self.runner
+        _ = try? await Deadline.run(.seconds(5), timeout: { CancellationError() }) { await runner.value }
     }
 
     // MARK: - Choosing a server
@@ -190,7 +200,8 @@ public final class PostgresBackend: StoreBackend {
 
     /// Each server's role, asked at once; nil where a server does not answer.
     private func roles() async -> [Role?] {
-        await withTaskGroup(of: (Int, Role?).self) { group in
+        selection.withLock { $0.askedAt = .now }
+        return await withTaskGroup(of: (Int, Role?).self) { group in
             for index in servers.indices {
                 group.addTask {
                     let role = try? await self.run(on: index, readOnly: true) { session -> Role in
@@ -269,16 +280,9 @@ public final class PostgresBackend: StoreBackend {
     private func withDeadline<T: Sendable>(
         _ deadline: Duration, location: String, _ operation: @escaping @Sendable () async throws -> T
     ) async throws -> T {
-        return try await withThrowingTaskGroup(of: T.self) { group in
-            group.addTask { try await operation() }
-            group.addTask {
-                try await Task.sleep(for: deadline)
-                throw StoreError(.unreachable, "PostgreSQL at \(location) did not answer within \(deadline)", location: location)
-            }
-            defer { group.cancelAll() }
-            guard let result = try await group.next() else { throw CancellationError() }
-            return result
-        }
+        try await Deadline.run(deadline, timeout: {
+            StoreError(.unreachable, "PostgreSQL at \(location) did not answer within \(deadline)", location: location)
+        }, operation)
     }
 
     private struct Session: SQLSession {

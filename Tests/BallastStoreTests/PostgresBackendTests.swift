@@ -94,7 +94,10 @@ struct PostgresBackendTests {
         #expect(new.user(sipURI: "sip:u1@contoso.com")?.contacts == ["sip:dr1@contoso.com"])
         #expect(new.user(sipURI: "sip:u2@contoso.com")?.contacts == ["sip:dr2@contoso.com"])
         #expect(try await store.promoteIfStandby()?.contains("is already the primary") == true)
+        // A node that starts now and only reads reads the new primary, not the old one listed first.
+        let reader = try await DirectoryStore.open(primary.url, standbys: [standby.url], logger: logger)
+        #expect(try await reader.snapshot().user(sipURI: "sip:u2@contoso.com")?.contacts == ["sip:dr2@contoso.com"])
 
-        for opened in [store, onStandby, fresh, onOld] { await opened.close() }
+        for opened in [store, onStandby, fresh, onOld, reader] { await opened.close() }
     }
 }
