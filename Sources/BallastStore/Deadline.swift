@@ -56,7 +56,11 @@ enum Deadline {
                 slots.timer = timer
                 return slots.done
             }
-            if finished { timer.cancel() }
+            if finished {
+                // Answered already (the caller was cancelled before the operation started).
+                timer.cancel()
+                work.cancel()
+            }
         }
 
         /// Resumes the caller with `result` unless it was resumed already; true when this did it.
