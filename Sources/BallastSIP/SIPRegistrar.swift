@@ -398,7 +398,18 @@ public final class SIPRegistrar: Sendable {
 
     /// The `Date` header value (RFC 1123, GMT), without a formatter: DateFormatter costs a
     /// third of a REGISTER.
-    static func httpDate(_ seconds: time_t = time(nil)) -> String {
+    /// The Date header's text, made once per second.
+    private static let dateCache = Mutex<(second: time_t, text: String)>((-1, ""))
+
+    static func httpDate() -> String {
+        let now = time(nil)
+        if let cached = dateCache.withLock({ $0.second == now ? $0.text : nil }) { return cached }
+        let text = httpDate(now)
+        dateCache.withLock { $0 = (now, text) }
+        return text
+    }
+
+    static func httpDate(_ seconds: time_t) -> String {
         var clock = seconds
         var parts = tm()
         gmtime_r(&clock, &parts)

@@ -8,8 +8,8 @@ public enum Digest {
     public static func hash(_ text: String, _ algorithm: DigestAlgorithm) -> String {
         let bytes = Array(text.utf8)
         switch algorithm {
-        case .md5: return hex(Insecure.MD5.hash(data: bytes))
-        case .sha256: return hex(SHA256.hash(data: bytes))
+        case .md5: return Insecure.MD5.hash(data: bytes).withUnsafeBytes { hex($0) }
+        case .sha256: return SHA256.hash(data: bytes).withUnsafeBytes { hex($0) }
         }
     }
 
@@ -41,15 +41,21 @@ public enum Digest {
         return difference == 0
     }
 
-    static func hex(_ bytes: some Sequence<UInt8>) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var result: [UInt8] = []
-        for byte in bytes {
-            result.append(digits[Int(byte >> 4)])
-            result.append(digits[Int(byte & 0xF)])
+    static func hex(_ bytes: [UInt8]) -> String { bytes.withUnsafeBytes { hex($0) } }
+
+    static func hex(_ bytes: UnsafeRawBufferPointer) -> String {
+        String(unsafeUninitializedCapacity: bytes.count * 2) { buffer in
+            var index = 0
+            for byte in bytes {
+                buffer[index] = hexDigit(byte >> 4)
+                buffer[index + 1] = hexDigit(byte & 0xF)
+                index += 2
+            }
+            return index
         }
-        return String(decoding: result, as: UTF8.self)
     }
+
+    private static func hexDigit(_ value: UInt8) -> UInt8 { value < 10 ? 48 + value : 87 + value }
 }
 
 /// Nonces that carry their issue time and an HMAC of it under a key only this process (or
@@ -73,27 +79,29 @@ public struct NonceSigner: Sendable {
         keyed = HMAC<SHA256>(key: key.map { SymmetricKey(data: $0) } ?? SymmetricKey(size: .bits256))
     }
 
-    private func mac(_ material: [UInt8]) -> [UInt8] {
+    /// The first 16 bytes of the MAC of `material`.
+    private func mac(_ material: UnsafeRawBufferPointer) -> [UInt8] {
         var hmac = keyed
         hmac.update(data: material)
-        return Array(hmac.finalize())
+        return hmac.finalize().withUnsafeBytes { Array($0.prefix(16)) }
     }
 
     /// A new nonce issued at `now` (milliseconds since 1970): 16 hex of time, 16 of random, 32 of MAC.
     public func issue(now: UInt64) -> String {
-        var material = withUnsafeBytes(of: now.bigEndian) { Array($0) }
-        material += withUnsafeBytes(of: UInt64.random(in: 0...UInt64.max).bigEndian) { Array($0) }
-        return Digest.hex(material) + Digest.hex(mac(material).prefix(16))
+        let material = (now.bigEndian, UInt64.random(in: 0...UInt64.max).bigEndian)
+        return withUnsafeBytes(of: material) { bytes in Digest.hex(bytes) + Digest.hex(mac(bytes)) }
     }
 
     /// Checks a nonce at `now` against `lifetime` milliseconds.
     public func verify(_ nonce: String, now: UInt64, lifetime: UInt64) -> Verdict {
         let utf8 = Array(nonce.utf8)
         guard utf8.count == 64, let bytes = Self.unhex(utf8) else { return .forged }
-        let material = Array(bytes[0..<16])
-        guard Digest.constantTimeEqual(Digest.hex(mac(material).prefix(16)), String(decoding: utf8[32...], as: UTF8.self)) else {
-            return .forged
-        }
+        // The MAC's first 16 bytes against the nonce's, in time that does not depend on where they differ.
+        var difference: UInt8 = 0
+        let expected = bytes.withUnsafeBytes { mac(UnsafeRawBufferPointer(rebasing: $0[0..<16])) }
+        for index in 0..<16 { difference |= expected[index] ^ bytes[16 + index] }
+        guard difference == 0 else { return .forged }
+        let material = bytes[0..<16]
         let issuedAt = material[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         guard issuedAt <= now + 1000, now - min(now, issuedAt) <= lifetime else { return .stale }
         return .fresh(issuedAt: issuedAt)
