@@ -1,4 +1,4 @@
-import BallastCodecs
+@testable import BallastCodecs
 import BallastCore
 import Testing
 
@@ -165,6 +165,49 @@ struct SIPMessageTests {
             _ = try? SIPMessageParser.frameLength(bytes[...])
         }
         #expect(parsed > 0)
+    }
+
+    /// The byte-level reader of the usual head (ASCII, nothing folded) and the general one give
+    /// the same message, or the same error, for the same bytes: typical heads, mutated ones.
+    @Test func theFastHeadReaderAgreesWithTheGeneralOne() {
+        var generator = SystemRandomNumberGenerator()
+        let unfolded = Array(
+            """
+            REGISTER sip:lab.example SIP/2.0\r
+            v: SIP/2.0/UDP 10.0.0.9:5060;branch=z9hG4bK776;rport, SIP/2.0/TCP proxy.lab.example;branch=z9hG4bK1\r
+            Max-Forwards:70\r
+            f: "Alice, A." <sip:alice@lab.example>;tag=456248\r
+            t:\t<sip:alice@lab.example> \r
+            i: 843817637684230@998sdasdh09\r
+            CSeq: 1826 REGISTER\r
+            m: <sip:alice@10.0.0.9:5060;a=1,2>;expires=60, , "Desk \\" , x" <sip:alice@10.0.0.9:5070>;q=0.5,\r
+            Authorization: Digest username="alice", realm="lab.example", nonce="abc", uri="sip:lab.example", response="0f"\r
+            X-Custom: 1\r
+            Content-Length: 0
+            """.utf8)
+        let alphabet = Array("aZ09\"\\,<>;:= \t@.".utf8)
+        var compared = 0
+        for round in 0..<20_000 {
+            var bytes = round % 2 == 0 ? unfolded : Array(Self.register.utf8.prefix(while: { $0 != UInt8(ascii: "b") }))
+            for _ in 0..<Int.random(in: 0...5, using: &generator) where !bytes.isEmpty {
+                let index = Int.random(in: 0..<bytes.count, using: &generator)
+                switch Int.random(in: 0...3, using: &generator) {
+                case 0: bytes[index] = alphabet.randomElement(using: &generator)!
+                case 1: bytes.remove(at: index)
+                case 2: bytes.insert(contentsOf: [13, 10], at: index)
+                default: bytes.insert(alphabet.randomElement(using: &generator)!, at: index)
+                }
+            }
+            // Only heads that pass the control-character check reach either reader.
+            let bareCR = bytes.indices.contains { bytes[$0] == 13 && ($0 + 1 == bytes.count || bytes[$0 + 1] != 10) }
+            guard !bareCR else { continue }
+            compared += 1
+            let fast = Result { () throws(SIPParseError) in try SIPMessageParser.parseHead(bytes[...]) }
+            let general = Result { () throws(SIPParseError) in try SIPMessageParser.parseHeadGeneral(bytes[...]) }
+            #expect(fast == general, "\(String(decoding: bytes, as: UTF8.self))")
+            if fast != general { break }
+        }
+        #expect(compared > 10_000)
     }
 
     @Test func urisAndAddressesParse() throws {

@@ -122,7 +122,7 @@ public enum SIPMessageParser {
         return length
     }
 
-    private static func parseHead(_ bytes: ArraySlice<UInt8>) throws(SIPParseError) -> SIPMessage {
+    static func parseHead(_ bytes: ArraySlice<UInt8>) throws(SIPParseError) -> SIPMessage {
         guard bytes.count <= maxHeadSize else { throw SIPParseError("the header section is over \(maxHeadSize) bytes") }
         // One pass: no control characters but tab, and CR only before LF.
         var position = bytes.startIndex
@@ -139,6 +139,12 @@ public enum SIPMessageParser {
             }
             position += 1
         }
+        if let message = try parseUnfoldedASCIIHead(bytes) { return message }
+        return try parseHeadGeneral(bytes)
+    }
+
+    /// Any head: folded lines, UTF-8. `parseHead` takes the usual ones a faster way.
+    static func parseHeadGeneral(_ bytes: ArraySlice<UInt8>) throws(SIPParseError) -> SIPMessage {
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw SIPParseError("the header section is not UTF-8")
         }
@@ -193,6 +199,95 @@ public enum SIPMessageParser {
             }
         }
         return SIPMessage(startLine: startLine, headers: headers)
+    }
+
+    /// The usual head, read on bytes without a String of the whole: ASCII only, no folded line.
+    /// Nil for anything else, which the general reader takes, with the same answers.
+    private static func parseUnfoldedASCIIHead(_ bytes: ArraySlice<UInt8>) throws(SIPParseError) -> SIPMessage? {
+        var lines: [Range<Int>] = []
+        lines.reserveCapacity(24)
+        var start = bytes.startIndex
+        var index = bytes.startIndex
+        while index <= bytes.endIndex {
+            if index == bytes.endIndex || bytes[index] == 10 {
+                var end = index
+                if end > start, bytes[end - 1] == 13 { end -= 1 }
+                if !lines.isEmpty, start < end, bytes[start] == 32 || bytes[start] == 9 { return nil }
+                lines.append(start..<end)
+                start = index + 1
+            } else if bytes[index] >= 128 {
+                return nil
+            }
+            index += 1
+        }
+        guard let first = lines.first, !first.isEmpty else { return nil }
+        let startLine = try parseStartLine(Substring(String(decoding: bytes[first], as: UTF8.self)))
+        // The same checks in the same order as the general reader, so that both say the same.
+        if lines.dropFirst().contains(where: \.isEmpty) { throw SIPParseError("an empty line inside the header section") }
+        guard lines.count - 1 <= maxHeaders else { throw SIPParseError("more than \(maxHeaders) header lines") }
+        var headers: [SIPHeader] = []
+        headers.reserveCapacity(lines.count + 4)
+        for line in lines.dropFirst() {
+            guard let colon = bytes[line].firstIndex(of: UInt8(ascii: ":")) else {
+                throw SIPParseError("a header line without a colon")
+            }
+            let name = trimmed(bytes, line.lowerBound..<colon)
+            guard !name.isEmpty, bytes[name].allSatisfy(isTokenByte) else {
+                throw SIPParseError("a header name that is not a token")
+            }
+            let value = trimmed(bytes, (colon + 1)..<line.upperBound)
+            let (canonical, isList) = SIPHeader.lookup(String(decoding: bytes[name], as: UTF8.self))
+            if isList {
+                splitList(bytes, value) { part in
+                    headers.append(SIPHeader(canonical: canonical, value: String(decoding: bytes[part], as: UTF8.self)))
+                }
+            } else {
+                headers.append(SIPHeader(canonical: canonical, value: String(decoding: bytes[value], as: UTF8.self)))
+            }
+        }
+        return SIPMessage(startLine: startLine, headers: headers)
+    }
+
+    private static func trimmed(_ bytes: ArraySlice<UInt8>, _ range: Range<Int>) -> Range<Int> {
+        var lower = range.lowerBound
+        var upper = range.upperBound
+        while lower < upper, bytes[lower] == 32 || bytes[lower] == 9 { lower += 1 }
+        while upper > lower, bytes[upper - 1] == 32 || bytes[upper - 1] == 9 { upper -= 1 }
+        return lower..<upper
+    }
+
+    /// The non-empty, trimmed parts of a comma-separated value, commas inside quotes and `<...>`
+    /// not counting: `SIPSyntax.splitList` on bytes.
+    private static func splitList(_ bytes: ArraySlice<UInt8>, _ range: Range<Int>, _ part: (Range<Int>) -> Void) {
+        var start = range.lowerBound
+        var inQuotes = false
+        var inAngle = false
+        var escaped = false
+        var index = range.lowerBound
+        while index <= range.upperBound {
+            if index == range.upperBound {
+                let piece = trimmed(bytes, start..<index)
+                if !piece.isEmpty { part(piece) }
+                break
+            }
+            let byte = bytes[index]
+            if escaped {
+                escaped = false
+            } else if byte == UInt8(ascii: "\\") && inQuotes {
+                escaped = true
+            } else if byte == UInt8(ascii: "\"") {
+                inQuotes.toggle()
+            } else if byte == UInt8(ascii: ",") && !inQuotes && !inAngle {
+                let piece = trimmed(bytes, start..<index)
+                if !piece.isEmpty { part(piece) }
+                start = index + 1
+            } else if byte == UInt8(ascii: "<") && !inQuotes {
+                inAngle = true
+            } else if byte == UInt8(ascii: ">") && !inQuotes {
+                inAngle = false
+            }
+            index += 1
+        }
     }
 
     private static func parseStartLine(_ line: Substring) throws(SIPParseError) -> SIPMessage.StartLine {
