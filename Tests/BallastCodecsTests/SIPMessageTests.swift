@@ -245,4 +245,31 @@ struct SIPMessageTests {
         #expect(DigestHeader(challenge)?["stale"] == "true")
         #expect(DigestHeader(challenge)?["algorithm"] == "SHA-256")
     }
+
+    /// The byte reader of Digest values and the general one agree, parameter by parameter and in
+    /// refusing, on typical and mutated values (UTF-8 ones go to the general reader).
+    @Test func theFastDigestReaderAgreesWithTheGeneralOne() {
+        var generator = SystemRandomNumberGenerator()
+        let typical = Array(
+            #"Digest username="alice", realm="lab.example", nonce="n, "q" <x,y>", uri="sip:lab.example", response="abc", qop=auth, nc=00000001, cnonce="c", Algorithm=MD5, USERNAME=dup"#
+                .utf8)
+        let alphabet = Array("aZ09\"\\,<>=; \t".utf8)
+        for round in 0..<20_000 {
+            var bytes = round % 10 == 0 ? Array("  dIgEsT\trealm=x,,".utf8) : typical
+            for _ in 0..<Int.random(in: 0...5, using: &generator) where !bytes.isEmpty {
+                let index = Int.random(in: 0..<bytes.count, using: &generator)
+                switch Int.random(in: 0...2, using: &generator) {
+                case 0: bytes[index] = alphabet.randomElement(using: &generator)!
+                case 1: bytes.remove(at: index)
+                default: bytes.insert(alphabet.randomElement(using: &generator)!, at: index)
+                }
+            }
+            let text = String(decoding: bytes, as: UTF8.self)
+            let fast = DigestHeader(text)
+            let general = DigestHeader(general: text)
+            #expect(fast?.parameters == general?.parameters && (fast == nil) == (general == nil), "\(text)")
+            if (fast == nil) != (general == nil) || fast?.parameters != general?.parameters { break }
+        }
+        #expect(DigestHeader(#"Digest username="zoë", realm="r""#)?["username"] == "zoë")
+    }
 }
