@@ -38,81 +38,29 @@ public struct DigestHeader: Hashable, Sendable {
     private static func readASCII(_ bytes: UnsafeBufferPointer<UInt8>) -> ByteReading {
         guard !bytes.contains(where: { $0 >= 128 }) else { return .notASCII }
         func isSpace(_ byte: UInt8) -> Bool { byte == 32 || byte == 9 }
-        func trimmed(_ range: Range<Int>) -> Range<Int> {
-            var lower = range.lowerBound
-            var upper = range.upperBound
-            while lower < upper, isSpace(bytes[lower]) { lower += 1 }
-            while upper > lower, isSpace(bytes[upper - 1]) { upper -= 1 }
-            return lower..<upper
-        }
         func lowered(_ range: Range<Int>) -> String {
             String(unsafeUninitializedCapacity: range.count) { buffer in
                 for (offset, byte) in bytes[range].enumerated() { buffer[offset] = byte >= 65 && byte <= 90 ? byte + 32 : byte }
                 return range.count
             }
         }
-        let text = trimmed(0..<bytes.count)
+        let text = SIPSyntax.trimmed(bytes, 0..<bytes.count)
         guard text.count > 7, let space = bytes[text].firstIndex(where: isSpace), lowered(text.lowerBound..<space) == "digest"
         else { return .malformed }
         var pairs: [(name: String, value: String)] = []
         pairs.reserveCapacity(12)
         var failed = false
-        func take(_ part: Range<Int>) {
-            let item = trimmed(part)
+        SIPSyntax.forEachPart(bytes, (space + 1)..<text.upperBound, separatedBy: UInt8(ascii: ",")) { part in
+            let item = SIPSyntax.trimmed(bytes, part)
             guard !failed, !item.isEmpty else { return }
             guard let equals = bytes[item].firstIndex(of: UInt8(ascii: "=")) else { return failed = true }
-            let nameRange = trimmed(item.lowerBound..<equals)
+            let nameRange = SIPSyntax.trimmed(bytes, item.lowerBound..<equals)
             guard !nameRange.isEmpty, bytes[nameRange].allSatisfy(SIPMessageParser.isTokenByte),
-                let value = unquote(trimmed((equals + 1)..<item.upperBound))
+                let value = SIPSyntax.unquote(bytes, SIPSyntax.trimmed(bytes, (equals + 1)..<item.upperBound))
             else { return failed = true }
             let name = lowered(nameRange)
             if !pairs.contains(where: { $0.name == name }) { pairs.append((name, value)) }
         }
-        func unquote(_ range: Range<Int>) -> String? {
-            guard range.first.map({ bytes[$0] == UInt8(ascii: "\"") }) == true else {
-                return String(decoding: bytes[range], as: UTF8.self)
-            }
-            guard range.count >= 2, bytes[range.upperBound - 1] == UInt8(ascii: "\"") else { return nil }
-            var result: [UInt8] = []
-            result.reserveCapacity(range.count)
-            var escaped = false
-            for byte in bytes[(range.lowerBound + 1)..<(range.upperBound - 1)] {
-                if escaped {
-                    result.append(byte)
-                    escaped = false
-                } else if byte == UInt8(ascii: "\\") {
-                    escaped = true
-                } else if byte == UInt8(ascii: "\"") {
-                    return nil
-                } else {
-                    result.append(byte)
-                }
-            }
-            return escaped ? nil : String(decoding: result, as: UTF8.self)
-        }
-        // Split on commas outside quotes and <...>, as SIPSyntax.split does.
-        var start = space + 1
-        var inQuotes = false
-        var inAngle = false
-        var escaped = false
-        for index in (space + 1)..<text.upperBound {
-            let byte = bytes[index]
-            if escaped {
-                escaped = false
-            } else if byte == UInt8(ascii: "\\") && inQuotes {
-                escaped = true
-            } else if byte == UInt8(ascii: "\"") {
-                inQuotes.toggle()
-            } else if byte == UInt8(ascii: ",") && !inQuotes && !inAngle {
-                take(start..<index)
-                start = index + 1
-            } else if byte == UInt8(ascii: "<") && !inQuotes {
-                inAngle = true
-            } else if byte == UInt8(ascii: ">") && !inQuotes {
-                inAngle = false
-            }
-        }
-        take(start..<text.upperBound)
         return failed ? .malformed : .read(pairs)
     }
 

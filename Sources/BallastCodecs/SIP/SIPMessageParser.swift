@@ -231,63 +231,22 @@ public enum SIPMessageParser {
             guard let colon = bytes[line].firstIndex(of: UInt8(ascii: ":")) else {
                 throw SIPParseError("a header line without a colon")
             }
-            let name = trimmed(bytes, line.lowerBound..<colon)
+            let name = SIPSyntax.trimmed(bytes, line.lowerBound..<colon)
             guard !name.isEmpty, bytes[name].allSatisfy(isTokenByte) else {
                 throw SIPParseError("a header name that is not a token")
             }
-            let value = trimmed(bytes, (colon + 1)..<line.upperBound)
+            let value = SIPSyntax.trimmed(bytes, (colon + 1)..<line.upperBound)
             let (canonical, isList) = SIPHeader.lookup(String(decoding: bytes[name], as: UTF8.self))
             if isList {
-                splitList(bytes, value) { part in
-                    headers.append(SIPHeader(canonical: canonical, value: String(decoding: bytes[part], as: UTF8.self)))
+                SIPSyntax.forEachPart(bytes, value, separatedBy: UInt8(ascii: ",")) { part in
+                    let piece = SIPSyntax.trimmed(bytes, part)
+                    if !piece.isEmpty { headers.append(SIPHeader(canonical: canonical, value: String(decoding: bytes[piece], as: UTF8.self))) }
                 }
             } else {
                 headers.append(SIPHeader(canonical: canonical, value: String(decoding: bytes[value], as: UTF8.self)))
             }
         }
         return SIPMessage(startLine: startLine, headers: headers)
-    }
-
-    private static func trimmed(_ bytes: ArraySlice<UInt8>, _ range: Range<Int>) -> Range<Int> {
-        var lower = range.lowerBound
-        var upper = range.upperBound
-        while lower < upper, bytes[lower] == 32 || bytes[lower] == 9 { lower += 1 }
-        while upper > lower, bytes[upper - 1] == 32 || bytes[upper - 1] == 9 { upper -= 1 }
-        return lower..<upper
-    }
-
-    /// The non-empty, trimmed parts of a comma-separated value, commas inside quotes and `<...>`
-    /// not counting: `SIPSyntax.splitList` on bytes.
-    private static func splitList(_ bytes: ArraySlice<UInt8>, _ range: Range<Int>, _ part: (Range<Int>) -> Void) {
-        var start = range.lowerBound
-        var inQuotes = false
-        var inAngle = false
-        var escaped = false
-        var index = range.lowerBound
-        while index <= range.upperBound {
-            if index == range.upperBound {
-                let piece = trimmed(bytes, start..<index)
-                if !piece.isEmpty { part(piece) }
-                break
-            }
-            let byte = bytes[index]
-            if escaped {
-                escaped = false
-            } else if byte == UInt8(ascii: "\\") && inQuotes {
-                escaped = true
-            } else if byte == UInt8(ascii: "\"") {
-                inQuotes.toggle()
-            } else if byte == UInt8(ascii: ",") && !inQuotes && !inAngle {
-                let piece = trimmed(bytes, start..<index)
-                if !piece.isEmpty { part(piece) }
-                start = index + 1
-            } else if byte == UInt8(ascii: "<") && !inQuotes {
-                inAngle = true
-            } else if byte == UInt8(ascii: ">") && !inQuotes {
-                inAngle = false
-            }
-            index += 1
-        }
     }
 
     private static func parseStartLine(_ line: Substring) throws(SIPParseError) -> SIPMessage.StartLine {

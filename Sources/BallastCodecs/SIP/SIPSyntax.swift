@@ -47,11 +47,23 @@ public enum SIPSyntax {
     static func firstIndex(of target: UInt8, in text: Substring, outsideAngles: Bool) -> Substring.Index? {
         let utf8 = text.utf8
         var index = utf8.startIndex
-        var inQuotes = false
-        var inAngle = false
-        var escaped = false
+        var scan = ScanState()
         while index != utf8.endIndex {
-            let byte = utf8[index]
+            if scan.isSeparator(utf8[index], target, outsideAngles: outsideAngles) { return index }
+            index = utf8.index(after: index)
+        }
+        return nil
+    }
+
+    /// Where a left-to-right scan of a header value is: in a quoted string (after a backslash),
+    /// in `<...>`.
+    struct ScanState {
+        private var inQuotes = false
+        private var inAngle = false
+        private var escaped = false
+
+        /// Whether `byte` is `target` outside quotes (and `<...>` when `outsideAngles`); moves past it.
+        mutating func isSeparator(_ byte: UInt8, _ target: UInt8, outsideAngles: Bool) -> Bool {
             if escaped {
                 escaped = false
             } else if byte == UInt8(ascii: "\\") && inQuotes {
@@ -59,27 +71,60 @@ public enum SIPSyntax {
             } else if byte == UInt8(ascii: "\"") {
                 inQuotes.toggle()
             } else if byte == target && !inQuotes && !(outsideAngles && inAngle) {
-                return index
+                return true
             } else if byte == UInt8(ascii: "<") && !inQuotes {
                 inAngle = true
             } else if byte == UInt8(ascii: ">") && !inQuotes {
                 inAngle = false
             }
-            index = utf8.index(after: index)
+            return false
         }
-        return nil
     }
 
     /// The text of a quoted string without its quotes and escapes, or the text itself when
     /// not quoted; nil for an unterminated quote.
     public static func unquote(_ text: Substring) -> String? {
-        let utf8 = text.utf8
-        guard utf8.first == UInt8(ascii: "\"") else { return String(text) }
-        guard utf8.count >= 2, utf8.last == UInt8(ascii: "\"") else { return nil }
+        guard text.utf8.first == UInt8(ascii: "\"") else { return String(text) }
+        if let result = text.utf8.withContiguousStorageIfAvailable({ unquote($0, 0..<$0.count) }) { return result }
+        let bytes = Array(text.utf8)
+        return unquote(bytes, bytes.indices)
+    }
+
+    // MARK: The same on bytes, for the readers of the usual (ASCII) message
+
+    /// `range` without spaces and tabs at either end.
+    static func trimmed<C: RandomAccessCollection<UInt8>>(_ bytes: C, _ range: Range<Int>) -> Range<Int> where C.Index == Int {
+        var lower = range.lowerBound
+        var upper = range.upperBound
+        while lower < upper, bytes[lower] == 32 || bytes[lower] == 9 { lower += 1 }
+        while upper > lower, bytes[upper - 1] == 32 || bytes[upper - 1] == 9 { upper -= 1 }
+        return lower..<upper
+    }
+
+    /// Calls `part` with each piece of `range` between `separator` bytes outside quotes and
+    /// `<...>`, untrimmed, as `split` does.
+    static func forEachPart<C: RandomAccessCollection<UInt8>>(
+        _ bytes: C, _ range: Range<Int>, separatedBy separator: UInt8, _ part: (Range<Int>) -> Void
+    ) where C.Index == Int {
+        var scan = ScanState()
+        var start = range.lowerBound
+        for index in range where scan.isSeparator(bytes[index], separator, outsideAngles: true) {
+            part(start..<index)
+            start = index + 1
+        }
+        part(start..<range.upperBound)
+    }
+
+    /// `unquote` on bytes.
+    static func unquote<C: RandomAccessCollection<UInt8>>(_ bytes: C, _ range: Range<Int>) -> String? where C.Index == Int {
+        guard range.first.map({ bytes[$0] == UInt8(ascii: "\"") }) == true else {
+            return String(decoding: bytes[range], as: UTF8.self)
+        }
+        guard range.count >= 2, bytes[range.upperBound - 1] == UInt8(ascii: "\"") else { return nil }
         var result: [UInt8] = []
-        result.reserveCapacity(utf8.count)
+        result.reserveCapacity(range.count)
         var escaped = false
-        for byte in utf8.dropFirst().dropLast() {
+        for byte in bytes[(range.lowerBound + 1)..<(range.upperBound - 1)] {
             if escaped {
                 result.append(byte)
                 escaped = false
