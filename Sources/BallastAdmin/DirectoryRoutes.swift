@@ -48,12 +48,8 @@ enum DirectoryRoutes {
                 throw HTTPError(.unprocessableContent, message: lines.joined(separator: "\n"))
             }
             let changes = parsed.databases.map(DirectoryChange.putDatabase) + parsed.users.map(DirectoryChange.putUser)
-            var revision = existing.revision
-            for start in stride(from: 0, to: changes.count, by: 1000) {
-                let batch = Array(changes[start..<min(start + 1000, changes.count)])
-                revision = try await PlanRoutes.storeCall { () throws(StoreError) in
-                    try await directoryStore.apply(batch, actor: actor(request))
-                }
+            let revision = try await PlanRoutes.storeCall { () throws(StoreError) in
+                try await directoryStore.applyInBatches(changes, actor: actor(request))
             }
             written("import", changes.count)
             logger.notice(

@@ -140,6 +140,22 @@ public struct DirectoryStore: Sendable {
         }
     }
 
+    /// Applies `changes` in transactions of `batch` changes each, so that a large import or a
+    /// move of thousands of users holds no lock for long; `progress` hears how many are applied.
+    /// Returns the last revision.
+    @discardableResult
+    public func applyInBatches(
+        _ changes: [DirectoryChange], actor: String, batch: Int = 1000, progress: (Int) -> Void = { _ in }
+    ) async throws(StoreError) -> UInt64 {
+        var revision = try await revision()
+        for start in stride(from: 0, to: changes.count, by: batch) {
+            let end = min(start + batch, changes.count)
+            revision = try await apply(Array(changes[start..<end]), actor: actor)
+            progress(end)
+        }
+        return revision
+    }
+
     /// The newest history entries, newest first; only those about `subject` when given.
     public func history(subject: String? = nil, limit: Int = 100) async throws(StoreError) -> [HistoryEntry] {
         try await run(readOnly: true) { session in

@@ -30,40 +30,29 @@ extension DirectoryStore {
     /// Keeps `plan` as proposed, its steps pending. While only a PostgreSQL standby answers, a
     /// plan that starts by promoting it is kept in `pendingPlanFile` instead, until that step is done.
     public func save(_ plan: Plan, at date: Date = Date()) async throws(StoreError) {
+        let steps = Dictionary(uniqueKeysWithValues: plan.steps.map { ($0.number, PlanRecord.StepRecord(status: .pending, result: "")) })
+        let record = PlanRecord(plan: plan, status: "proposed", createdAt: Self.timestamp(date), steps: steps)
+        let location = backend.location
         do {
-            try await saveInStore(plan, at: date)
+            try await run { session in
+                let existing = try await session.execute("SELECT status FROM plans WHERE id = $1", [.text(plan.id)])
+                if let status = existing.first?.first?.text, status != "proposed" {
+                    throw StoreError(
+                        .invalidChange, "plan \(plan.id) is already \(status): apply it, or make a new one after a change",
+                        location: location)
+                }
+                try await session.execute("DELETE FROM plans WHERE id = $1", [.text(plan.id)])
+                try await Self.insert(record, session: session)
+            }
         } catch where error.code == .readOnly {
             guard let file = pendingPlanFile, plan.steps.first?.action == .promoteStore else { throw error }
             if let pending = PendingPlan.read(file), pending.record.plan.id == plan.id, pending.record.status != "proposed" {
                 throw StoreError(.invalidChange, "plan \(plan.id) is already \(pending.record.status): apply it", location: file)
             }
-            let steps = Dictionary(uniqueKeysWithValues: plan.steps.map { ($0.number, PlanRecord.StepRecord(status: .pending, result: "")) })
-            try PendingPlan(record: PlanRecord(plan: plan, status: "proposed", createdAt: Self.timestamp(date), steps: steps)).write(file)
+            try PendingPlan(record: record).write(file)
             logger.notice(
                 "the store is read-only: the plan waits on local disk until its first step promotes the standby",
                 metadata: ["plan": "\(plan.id)", "file": "\(file)"])
-        }
-    }
-
-    private func saveInStore(_ plan: Plan, at date: Date) async throws(StoreError) {
-        let body = String(decoding: (try? JSONEncoder().encode(plan)) ?? Data(), as: UTF8.self)
-        let location = backend.location
-        try await run { session in
-            let existing = try await session.execute("SELECT status FROM plans WHERE id = $1", [.text(plan.id)])
-            if let status = existing.first?.first?.text, status != "proposed" {
-                throw StoreError(
-                    .invalidChange, "plan \(plan.id) is already \(status): apply it, or make a new one after a change",
-                    location: location)
-            }
-            try await session.execute("DELETE FROM plans WHERE id = $1", [.text(plan.id)])
-            try await session.execute(
-                "INSERT INTO plans (id, kind, site, created_at, body, status) VALUES ($1, $2, $3, $4, $5, 'proposed')",
-                [.text(plan.id), .text(plan.kind.rawValue), .text(plan.site), .text(Self.timestamp(date)), .text(body)])
-            for step in plan.steps {
-                try await session.execute(
-                    "INSERT INTO plan_steps (plan_id, number, status) VALUES ($1, $2, 'pending')",
-                    [.text(plan.id), .integer(Int64(step.number))])
-            }
         }
     }
 
@@ -73,8 +62,7 @@ extension DirectoryStore {
         async throws(StoreError) -> PlanRecord?
     {
         if let file = pendingPlanFile, let pending = PendingPlan.read(file)?.record {
-            let inStore = try? await storedPlanRecord(id: pending.plan.id)
-            if inStore ?? nil != nil {
+            if case .some(.some) = try? await storedPlanRecord(id: pending.plan.id) {
                 // Copied when its promotion finished; the file outlived a crash.
                 try? FileManager.default.removeItem(atPath: file)
             } else if id ?? pending.plan.id == pending.plan.id, kind ?? pending.plan.kind == pending.plan.kind,
@@ -153,24 +141,29 @@ extension DirectoryStore {
 extension DirectoryStore {
     /// Writes a plan kept on local disk, with each step's progress, into the (now writable) store.
     private func copyIntoStore(_ record: PlanRecord) async throws(StoreError) {
-        let body = String(decoding: (try? JSONEncoder().encode(record.plan)) ?? Data(), as: UTF8.self)
         try await run { session in
             if try await session.execute("SELECT status FROM plans WHERE id = $1", [.text(record.plan.id)]).first != nil { return }
+            try await Self.insert(record, session: session)
+        }
+    }
+
+    /// Inserts a plan and each step's progress.
+    private static func insert(_ record: PlanRecord, session: any SQLSession) async throws {
+        let body = String(decoding: (try? JSONEncoder().encode(record.plan)) ?? Data(), as: UTF8.self)
+        try await session.execute(
+            "INSERT INTO plans (id, kind, site, created_at, body, status) VALUES ($1, $2, $3, $4, $5, $6)",
+            [
+                .text(record.plan.id), .text(record.plan.kind.rawValue), .text(record.plan.site), .text(record.createdAt),
+                .text(body), .text(record.status),
+            ])
+        for step in record.plan.steps {
+            let progress = record.steps[step.number]
             try await session.execute(
-                "INSERT INTO plans (id, kind, site, created_at, body, status) VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO plan_steps (plan_id, number, status, started_at, finished_at, result) VALUES ($1, $2, $3, $4, $5, $6)",
                 [
-                    .text(record.plan.id), .text(record.plan.kind.rawValue), .text(record.plan.site), .text(record.createdAt),
-                    .text(body), .text(record.status),
+                    .text(record.plan.id), .integer(Int64(step.number)), .text((progress?.status ?? .pending).rawValue),
+                    .optional(progress?.startedAt), .optional(progress?.finishedAt), .text(progress?.result ?? ""),
                 ])
-            for step in record.plan.steps {
-                let progress = record.steps[step.number]
-                try await session.execute(
-                    "INSERT INTO plan_steps (plan_id, number, status, started_at, finished_at, result) VALUES ($1, $2, $3, $4, $5, $6)",
-                    [
-                        .text(record.plan.id), .integer(Int64(step.number)), .text((progress?.status ?? .pending).rawValue),
-                        .optional(progress?.startedAt), .optional(progress?.finishedAt), .text(progress?.result ?? ""),
-                    ])
-            }
         }
     }
 }

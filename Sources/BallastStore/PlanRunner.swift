@@ -170,9 +170,7 @@ public struct PlanRunner: Sendable {
                 else { continue }
                 changes.append(.setContacts(sipURI: uri, contacts: saved.contacts))
             }
-            for batch in stride(from: 0, to: changes.count, by: 1000) {
-                try await store.apply(Array(changes[batch..<min(batch + 1000, changes.count)]), actor: actor)
-            }
+            try await store.applyInBatches(changes, actor: actor)
             return (.done, "\(changes.count) contact lists restored from \((newest as NSString).lastPathComponent)")
         case .repointDNS(let site):
             let directory = try await store.snapshot()
@@ -203,10 +201,7 @@ public struct PlanRunner: Sendable {
     }
 
     private func moveHomes(_ users: [String], to pool: String, actor: String) async throws {
-        for batch in stride(from: 0, to: users.count, by: 1000) {
-            let slice = users[batch..<min(batch + 1000, users.count)]
-            try await store.apply(slice.map { DirectoryChange.setHome(sipURI: $0, pool: pool) }, actor: actor)
-        }
+        try await store.applyInBatches(users.map { DirectoryChange.setHome(sipURI: $0, pool: pool) }, actor: actor)
     }
 
     /// `DB01:EX1>EX3` as (database, from, to).

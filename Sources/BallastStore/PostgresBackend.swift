@@ -101,17 +101,19 @@ public final class PostgresBackend: StoreBackend {
         let primary = try await writable()
         do {
             return try await run(on: primary, readOnly: false, body)
-        } catch where Self.isUnreachable(error) || Self.isReadOnly(error) {
-            // Chosen again before the next write: the primary went away or became a standby.
+        } catch where Self.isReadOnly(error) {
+            // Chosen again before the next write: the primary became a standby.
             markFailed(primary)
-            if !Self.isReadOnly(error), servers.count > 1 {
-                // The primary is gone: say what the others are, when none can take writes either.
-                do { _ = try await writable() } catch let situation as StoreError where situation.code == .readOnly { throw situation }
-            }
-            guard Self.isReadOnly(error) else { throw error }
             throw StoreError(
                 .readOnly, "\(servers[primary].location) is a standby now (read-only): the write was not made; try again",
                 location: location)
+        } catch where Self.isUnreachable(error) {
+            markFailed(primary)
+            // The primary is gone: say what the others are, when none can take writes either.
+            if servers.count > 1 {
+                do { _ = try await writable() } catch where error.code == .readOnly { throw error } catch {}
+            }
+            throw error
         }
     }
 
@@ -149,10 +151,7 @@ public final class PostgresBackend: StoreBackend {
                 .unreachable, "could not promote the standby at \(servers[standby].location): \(error)", location: location)
         }
         selection.withLock { $0.primary = nil }
-        let index: Int
-        do { index = try await writable() } catch let error as StoreError { throw error } catch {
-            throw StoreError(.unreachable, "after promotion: \(error)", location: location)
-        }
+        let index = try await writable()
         return "promoted the standby at \(servers[index].location) to primary (timeline \(selection.withLock { $0.newestTimeline }))"
     }
 
@@ -167,7 +166,7 @@ public final class PostgresBackend: StoreBackend {
     // MARK: - Choosing a server
 
     /// The primary to write to, asking every server when none is known.
-    private func writable() async throws -> Int {
+    private func writable() async throws(StoreError) -> Int {
         if let primary = selection.withLock({ $0.primary }) { return primary }
         let roles = await roles()
         let newestSeen = selection.withLock { $0.newestTimeline }

@@ -80,14 +80,11 @@ struct ImportCommand: AsyncParsableCommand {
         }
         let changes = parsed.databases.map(DirectoryChange.putDatabase) + parsed.users.map(DirectoryChange.putUser)
         let started = ContinuousClock.now
-        var revision: UInt64 = existing.revision
         // Large files go in batches of 1,000 rows, each its own transaction, with progress shown.
-        let batches = stride(from: 0, to: changes.count, by: 1000).map { Array(changes[$0..<min($0 + 1000, changes.count)]) }
-        for (index, batch) in batches.enumerated() {
-            revision = try await access.runKeepingOpen { directory throws(StoreError) in
-                try await directory.apply(batch, actor: StoreAccess.actor)
+        let revision = try await access.runKeepingOpen { directory throws(StoreError) in
+            try await directory.applyInBatches(changes, actor: StoreAccess.actor) { done in
+                if changes.count > 1000 { printError("imported \(done)/\(changes.count)") }
             }
-            if batches.count > 1 { printError("imported \(min((index + 1) * 1000, changes.count))/\(changes.count)") }
         }
         await access.store.close()
         let elapsed = ContinuousClock.now - started
