@@ -128,7 +128,9 @@ struct DirectoryBackupTests {
             var noise = bytes
             for _ in 0..<8 { noise[Int.random(in: 100..<noise.count)] = UInt8.random(in: 0...255) }
             let answer = try await refusal(noise)
-            #expect(answer == "accepted" || answer.hasPrefix("is corrupt") || answer.contains("not a Ballast backup"), "\(answer)")
+            // Noise in the stamp row itself reads as another realm or another format: refused too.
+            let refusals = ["is corrupt", "is not a Ballast backup", "is a SQLite database but not a Ballast backup", "belongs to realm", "is a "]
+            #expect(answer == "accepted" || refusals.contains { answer.hasPrefix($0) }, "\(answer)")
         }
         await fixture.close()
     }
