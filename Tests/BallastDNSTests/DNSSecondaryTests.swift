@@ -36,11 +36,7 @@ import Testing
         let nsd = try PeerProcess("/usr/sbin/nsd", ["-d", "-c", "\(folder)/nsd.conf"])
         defer { nsd.stop() }
         func fromNSD(_ name: String, _ type: String = "A") -> [String] {
-            let output = try? BallastProcess.run(
-                executable: URL(fileURLWithPath: "/usr/bin/dig"),
-                ["@127.0.0.1", "-p", "\(nsdPort)", "+norecurse", "+short", "+time=1", "+tries=1", name, type],
-                timeout: .seconds(10))
-            return (output?.stdout ?? "").split(separator: "\n").map(String.init).sorted()
+            (try? Dig.short(port: nsdPort, name, type)) ?? []
         }
         #expect(await eventually(timeout: .seconds(10)) { fromNSD("pool01.contoso.com").count == 3 })
         #expect(fromNSD("_sip._tls.contoso.com", "SRV") == (try lab.short("_sip._tls.contoso.com", "SRV")))

@@ -99,12 +99,7 @@ struct DirectoryBackupTests {
             let damaged = "\(fixture.folder)/damaged-\(UUID().uuidString.prefix(6)).sqlite"
             try data.write(to: URL(fileURLWithPath: damaged))
             defer { try? FileManager.default.removeItem(atPath: damaged) }
-            do {
-                _ = try await DirectoryBackup.load(path: damaged, expectedRealm: realm)
-                return "accepted"
-            } catch {
-                return error.description
-            }
+            return await Self.answer(loading: damaged, realm: realm)
         }
         // One bit flipped wherever bob's URI is stored (his row, alice's contacts, the history, the
         // index): SQLite may not notice all of them, the checksum does.
@@ -160,5 +155,15 @@ struct DirectoryBackupTests {
         let late = DirectoryBackup.fileName(revision: 3, at: Date(timeIntervalSince1970: 1_800_003_600))
         #expect(early.hasPrefix("ballast-2027") && early.hasSuffix("-r9.backup"))
         #expect([early, late].sorted(by: >) == [late, early])
+    }
+
+    /// "accepted", or the refusal's description, for loading the backup at PATH.
+    static func answer(loading path: String, realm: String?) async -> String {
+        do {
+            _ = try await DirectoryBackup.load(path: path, expectedRealm: realm)
+            return "accepted"
+        } catch {
+            return error.description
+        }
     }
 }

@@ -81,10 +81,7 @@ import Testing
             // The zone: the array's name and autodiscover point at the relays, the MX at the hub
             // servers (nothing listens on them here, so all of them, by the all-down policy).
             func dig(_ name: String, _ type: String) throws -> [String] {
-                try BallastProcess.run(
-                    executable: URL(fileURLWithPath: "/usr/bin/dig"),
-                    ["@127.0.0.1", "-p", "\(dnsPort)", "+norecurse", "+short", "+time=1", "+tries=1", name, type]
-                ).stdout.split(separator: "\n").map(String.init).sorted()
+                try Dig.short(port: dnsPort, name, type)
             }
             #expect(try dig("autodiscover.contoso.com", "A") == ["10.0.0.10", "outlook.contoso.com."])
             #expect(try dig("contoso.com", "MX") == ["10 smtp.contoso.com."])

@@ -51,10 +51,7 @@ import Testing
 
         try await withBallast(config: config) { ballast in
             func dig(_ name: String) throws -> [String] {
-                try BallastProcess.run(
-                    executable: URL(fileURLWithPath: "/usr/bin/dig"),
-                    ["@127.0.0.1", "-p", "\(dnsPort)", "+norecurse", "+short", "+time=1", "+tries=1", name, "SRV"]
-                ).stdout.split(separator: "\n").map(String.init).sorted()
+                try Dig.short(port: dnsPort, name, "SRV")
             }
             func register(_ user: String, at port: Int, host: String) throws -> SIPMessage {
                 let client = try SIPTestClient(port: port, host: host)

@@ -89,10 +89,7 @@ import Testing
             // SIP by DNS: the primary pool's SRV at priority 0, the backup pool's (down here)
             // dropped; one A record per healthy front end, following a death.
             func dig(_ name: String, _ type: String) throws -> [String] {
-                try BallastProcess.run(
-                    executable: URL(fileURLWithPath: "/usr/bin/dig"),
-                    ["@127.0.0.1", "-p", "\(dnsPort)", "+norecurse", "+short", "+time=1", "+tries=1", name, type]
-                ).stdout.split(separator: "\n").map(String.init).sorted()
+                try Dig.short(port: dnsPort, name, type)
             }
             #expect(await eventually(timeout: .seconds(10)) {
                 (try? dig("_sipinternaltls._tcp.contoso.com", "SRV")) == ["0 10 \(sipPort) pool01.contoso.com."]

@@ -53,9 +53,7 @@ import Testing
             (try? BallastProcess.run(["users", "export", "--format", "csv", "-c", paths[which]!]).stdout) ?? ""
         }
         func dig(_ name: String, _ type: String) -> String {
-            (try? BallastProcess.run(
-                executable: URL(fileURLWithPath: "/usr/bin/dig"),
-                ["@127.0.0.1", "-p", "\(dns)", "+norecurse", "+short", "+time=1", "+tries=1", name, type]).stdout) ?? ""
+            (try? Dig.short(port: dns, name, type))?.joined(separator: "\n") ?? ";; no answer"
         }
         // The standby has the users before the primary's site is lost.
         #expect(await eventually(timeout: .seconds(15)) { homes("standby").contains("sip:alice@contoso.com") })
