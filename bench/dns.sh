@@ -113,15 +113,19 @@ done
 
 # --- throughput ------------------------------------------------------------------------------
 for _ in $(seq 1 50); do echo "pool01.contoso.com A"; echo "_sip._tls.contoso.com SRV"; done > "$WORK/queries"
-declare -A QPS LAT
+declare -A QPS LAT CPU
 for run in $(seq 1 "$RUNS"); do
     for target in nsd gdnsd ballast; do
         case $target in nsd) port=$NSD_PORT;; gdnsd) port=$GDNSD_PORT;; ballast) port=$BALLAST_PORT;; esac
+        before=$(cpu_seconds "$target")
         out=$(dnsperf -s 127.0.0.1 -p "$port" -d "$WORK/queries" -l "$DURATION" -c "$CLIENTS" -q 200 2>&1)
+        after=$(cpu_seconds "$target")
         qps=$(awk '/Queries per second/ {print $4}' <<<"$out")
         latency=$(awk '/Average Latency/ {printf "%.3f", $4 * 1000}' <<<"$out")
-        QPS[$target]+="$qps "; LAT[$target]+="$latency "
-        log "run $run: $target: $qps queries/s, average latency $latency ms"
+        completed=$(awk '/Queries completed/ {print $3}' <<<"$out")
+        cpu=$(awk -v a="$before" -v b="$after" -v n="$completed" 'BEGIN { printf "%.2f", (n > 0 ? (b - a) / n * 1e6 : 0) }')
+        QPS[$target]+="$qps "; LAT[$target]+="$latency "; CPU[$target]+="$cpu "
+        log "run $run: $target: $qps queries/s, average latency $latency ms, $cpu us CPU per query"
     done
 done
 
@@ -144,11 +148,11 @@ report() {
     echo "Ballast DNS vs NSD (static) and gdnsd (multifo), loopback, $(nproc) cores, medians of $RUNS runs of ${DURATION}s, dnsperf -c $CLIENTS"
     echo "($(nsd -v 2>&1 | head -1); $(gdnsd -h 2>&1 | sed -n 2p); $(date -u +%Y-%m-%dT%H:%MZ))"
     echo
-    printf '%-8s %12s %12s %10s %10s\n' target "queries/s" "latency ms" "/nsd" "/gdnsd"
+    printf '%-8s %12s %12s %10s %10s %14s\n' target "queries/s" "latency ms" "/nsd" "/gdnsd" "cpu us/query"
     n=$(median ${QPS[nsd]}); g=$(median ${QPS[gdnsd]})
     for target in nsd gdnsd ballast; do
         q=$(median ${QPS[$target]})
-        printf '%-8s %12s %12s %10s %10s\n' "$target" "$q" "$(median ${LAT[$target]})" "$(ratio "$q" "$n")" "$(ratio "$q" "$g")"
+        printf '%-8s %12s %12s %10s %10s %14s\n' "$target" "$q" "$(median ${LAT[$target]})" "$(ratio "$q" "$n")" "$(ratio "$q" "$g")" "$(median ${CPU[$target]})"
     done
     echo
     echo "failover (a server killed, until its address leaves the answers): gdnsd ${GONE[gdnsd]:-over 10000} ms, ballast ${GONE[ballast]:-over 10000} ms (target: within 3000 ms)"

@@ -37,6 +37,30 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# descendants PID...: the PIDs given and all their children, recursively.
+descendants() {
+    local pid
+    for pid in "$@"; do
+        [ -n "$pid" ] || continue
+        echo "$pid"
+        # shellcheck disable=SC2046
+        descendants $(pgrep -P "$pid")
+    done
+}
+
+# cpu_seconds NAME [TEXT]: CPU seconds used so far by the processes this run started (PIDS and
+# their children) whose name begins with NAME and, when TEXT is given, whose command line holds
+# it. Found by parentage, since NSD rewrites its command line.
+cpu_seconds() {
+    local tick total=0 pid
+    tick=$(getconf CLK_TCK)
+    for pid in $(descendants "${PIDS[@]}"); do
+        case "$(cat "/proc/$pid/comm" 2>/dev/null)" in "$1"*) ;; *) continue ;; esac
+        [ -z "${2:-}" ] || tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$2" || continue
+        total=$(awk -v t="$total" -v tick="$tick" '{print t + ($14 + $15) / tick}' "/proc/$pid/stat" 2>/dev/null || echo "$total")
+    done
+    echo "$total"
+}
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }

@@ -129,16 +129,6 @@ request_route {
 }
 CFG
 
-# cpu_seconds NAME: CPU seconds used so far by the processes named NAME that this run started.
-cpu_seconds() {
-    local tick total=0 pid
-    tick=$(getconf CLK_TCK)
-    for pid in $(pgrep -x "$1"); do
-        tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q "$WORK" || continue
-        total=$(awk -v t="$total" -v tick="$tick" '{print t + ($14 + $15) / tick}' "/proc/$pid/stat")
-    done
-    echo "$total"
-}
 per_registration() { awk -v a="$1" -v b="$2" -v n="$CALLS" 'BEGIN { printf "%.1f", (b - a) / n * 1e6 }'; }
 
 # udp_ready PORT: until a SIP OPTIONS to 127.0.0.1:PORT is answered.
@@ -190,9 +180,9 @@ for run in $(seq 1 "$RUNS"); do
     kamailio -f "$WORK/kamailio.cfg" -P "$WORK/kamailio.pid" -DD -E > "$WORK/kamailio.log" 2>&1 & KPID=$!; PIDS+=($KPID)
     udp_ready "$K_REG" 2>/dev/null || true
     sleep 0.5
-    before=$(cpu_seconds kamailio)
+    before=$(cpu_seconds kamailio "$WORK")
     read -r rate lat < <(register_rate "$K_REG"); K_RATE+=("$rate"); K_LAT+=("$lat")
-    K_CPU+=("$(per_registration "$before" "$(cpu_seconds kamailio)")")
+    K_CPU+=("$(per_registration "$before" "$(cpu_seconds kamailio "$WORK")")")
     kill "$KPID"; wait "$KPID" 2>/dev/null || true
 
     for variant in ballast ballast-journal; do
@@ -200,9 +190,9 @@ for run in $(seq 1 "$RUNS"); do
         "$BALLAST" run -c "$WORK/$variant.yaml" > "$WORK/$variant.log" 2>&1 & BPID=$!; PIDS+=($BPID)
         udp_ready "$B_HQ"
         sleep 1.5   # both front ends seen up
-        before=$(cpu_seconds ballast)
+        before=$(cpu_seconds ballast "$WORK")
         read -r rate lat < <(register_rate "$B_HQ")
-        cpu=$(per_registration "$before" "$(cpu_seconds ballast)")
+        cpu=$(per_registration "$before" "$(cpu_seconds ballast "$WORK")")
         if [ "$variant" = ballast ]; then B_RATE+=("$rate"); B_LAT+=("$lat"); B_CPU+=("$cpu"); else J_RATE+=("$rate"); J_LAT+=("$lat"); J_CPU+=("$cpu"); fi
         kill "$BPID"; wait "$BPID" 2>/dev/null || true
     done

@@ -3,22 +3,28 @@ import Yams
 
 /// The `dns` and `zones` sections.
 extension TopologyBuilder {
-    static let dnsKeys = ["listen"]
+    static let dnsKeys = ["listen", "udp-sockets"]
     static let zoneKeys = ["soa", "ttl", "when-all-down", "secondaries", "records"]
     static let soaKeys = ["primary", "mailbox", "refresh", "retry", "expire", "minimum"]
     static let recordKeys = ["name", "type", "value", "pool", "ttl", "priority", "weight", "port", "target", "preference"]
     static let recordTypes = ["A", "AAAA", "NS", "CNAME", "MX", "TXT", "SRV"]
 
-    mutating func readDNS(_ node: Node) -> [Endpoint] {
+    /// The DNS listen addresses and, when given, how many UDP sockets to bind on each.
+    mutating func readDNS(_ node: Node) -> (listeners: [Endpoint], udpSockets: Int?) {
         var endpoints: [Endpoint] = []
+        var udpSockets: Int?
         for entry in reader.mapping(node, key: "dns", allowed: Self.dnsKeys, what: "a mapping with listen") ?? [] {
+            if entry.key == "udp-sockets" {
+                udpSockets = reader.int(entry.value, key: "dns.udp-sockets", range: 1...256)
+                continue
+            }
             let items: [Node]
             if case .sequence(let sequence) = entry.value { items = Array(sequence) } else { items = [entry.value] }
             for (index, item) in items.enumerated() {
                 if let endpoint = reader.endpoint(item, key: "dns.listen[\(index)]") { endpoints.append(endpoint) }
             }
         }
-        return endpoints
+        return (endpoints, udpSockets)
     }
 
     mutating func readZones(_ node: Node, pools: [Pool]) -> [Zone] {

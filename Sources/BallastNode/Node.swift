@@ -77,7 +77,7 @@ public actor Node {
         do {
             try loadDirectory(topology)
             try await startDirectorySync(topology.store, backups: topology.backup)
-            try await startDNS(topology.dnsListeners)
+            try await startDNS(topology.dnsListeners, udpSockets: topology.dnsUDPSockets)
             try await startSIP(topology.sip)
         } catch {
             await dns?.stop()
@@ -154,11 +154,11 @@ public actor Node {
             retiring.append(listener)
         }
         listeners.merge(added) { old, _ in old }
-        if topology.dnsListeners != previous.dnsListeners {
+        if topology.dnsListeners != previous.dnsListeners || topology.dnsUDPSockets != previous.dnsUDPSockets {
             await dns?.stop()
             dns = nil
             do {
-                try await startDNS(topology.dnsListeners)
+                try await startDNS(topology.dnsListeners, udpSockets: topology.dnsUDPSockets)
             } catch {
                 logger.error("DNS listeners not bound; DNS stays off until the next reload", metadata: ["reason": "\(error)"])
             }
@@ -238,11 +238,11 @@ public actor Node {
         (Array(listeners.values) + retiring).reduce(0) { $0 + $1.activeConnections }
     }
 
-    private func startDNS(_ endpoints: [Endpoint]) async throws(NodeError) {
+    private func startDNS(_ endpoints: [Endpoint], udpSockets: Int?) async throws(NodeError) {
         guard !endpoints.isEmpty else { return }
         let server = DNSServer(store: store, group: group, logger: logger)
         do {
-            try await server.start(listeners: endpoints)
+            try await server.start(listeners: endpoints, udpSockets: udpSockets ?? DNSServer.defaultUDPSockets)
         } catch {
             throw NodeError(
                 code: .cannotListen,

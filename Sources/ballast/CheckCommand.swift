@@ -1,6 +1,7 @@
 import ArgumentParser
 import BallastConfig
 import BallastCore
+import BallastDNS
 
 /// `ballast check -c FILE`: validates a config and prints every error, not just the first.
 struct CheckCommand: ParsableCommand {
@@ -78,7 +79,8 @@ struct CheckCommand: ParsableCommand {
                 }
             }.count
             let listen = topology.dnsListeners.map(\.description).joined(separator: ", ")
-            print("  zone \(zone.name): \(zone.records.count) records, \(bound) following pool health; DNS on \(listen)")
+            let sockets = topology.dnsUDPSockets ?? DNSServer.defaultUDPSockets
+            print("  zone \(zone.name): \(zone.records.count) records, \(bound) following pool health; DNS on \(listen) (\(sockets) UDP socket\(sockets == 1 ? "" : "s") each)")
         }
         if let store = topology.store {
             let kind = StoreSettings.isPostgres(store.location) ? "PostgreSQL" : "SQLite"

@@ -98,6 +98,17 @@ import Testing
         #expect(found.first?.expected == "a CNAME alone at its name (RFC 1034)")
     }
 
+    @Test func udpSocketsPerListenAddress() throws {
+        #expect(try parse("    records: []").dnsUDPSockets == nil)
+        let topology = try parse("    records: []", dns: "dns: {listen: [127.0.0.1:5300, 127.0.0.2:5300], udp-sockets: 4}")
+        #expect(topology.dnsUDPSockets == 4)
+        #expect(topology.dnsListeners.count == 2)
+        let found = errors("    records: []", dns: "dns: {listen: 127.0.0.1:5300, udp-sockets: 0}")
+        #expect(found.map(\.key) == ["dns.udp-sockets"])
+        #expect(found.first?.expected == "a whole number from 1 to 256")
+        #expect(found.first?.line == 4)
+    }
+
     @Test func zonesNeedAListener() {
         let found = errors("    records: []", dns: "")
         #expect(found.map(\.key) == ["dns.listen"])

@@ -44,6 +44,7 @@ final class DNSLab: Sendable {
                 servers: [127.0.0.41:5061]
             dns:
               listen: 127.0.0.1:\(port)
+              udp-sockets: 3
             zones:
               contoso.com:
                 ttl: 300

@@ -39,6 +39,9 @@ public struct Topology: Hashable, Sendable {
     public var zones: [Zone]
     /// Where the DNS server listens (UDP and TCP on each); none when empty.
     public var dnsListeners: [Endpoint]
+    /// UDP sockets bound on each DNS listen address, each read by its own event loop; nil: the
+    /// default, half the cores and at least one.
+    public var dnsUDPSockets: Int?
     /// The SIP edge, if configured.
     public var sip: SIPSettings?
     /// The directory's store, if configured; without one, users come from the SIP users file.
