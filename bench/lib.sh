@@ -57,7 +57,8 @@ cpu_seconds() {
     for pid in $(descendants "${PIDS[@]}"); do
         case "$(cat "/proc/$pid/comm" 2>/dev/null)" in "$1"*) ;; *) continue ;; esac
         [ -z "${2:-}" ] || tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$2" || continue
-        total=$(awk -v t="$total" -v tick="$tick" '{print t + ($14 + $15) / tick}' "/proc/$pid/stat" 2>/dev/null || echo "$total")
+        # Fields after the name, which may hold spaces ("nsd: server 1"): utime and stime are the 12th and 13th.
+        total=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | awk -v t="$total" -v tick="$tick" '{print t + ($12 + $13) / tick}' || echo "$total")
     done
     echo "$total"
 }
