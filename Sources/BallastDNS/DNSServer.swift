@@ -25,8 +25,6 @@ public final class DNSServer: Sendable {
     private let group: any EventLoopGroup
     private let logger: Logger
     private let published: ManagedAtomic<ViewBox>
-    /// The published view's version, readable without retaining the view.
-    private let publishedVersion: ManagedAtomic<UInt64>
     private let rotation = ManagedAtomic<Int>(0)
     private let channels = Mutex<[any Channel]>([])
     let metrics = DNSMetrics()
@@ -37,16 +35,11 @@ public final class DNSServer: Sendable {
         self.store = store
         self.group = group
         self.logger = logger
-        let first = DNSView(state: store.current, previous: nil, now: Self.unixNow())
-        self.published = ManagedAtomic(ViewBox(first))
-        self.publishedVersion = ManagedAtomic(first.version)
+        self.published = ManagedAtomic(ViewBox(DNSView(state: store.current, previous: nil, now: Self.unixNow())))
     }
 
     /// The view queries are answered from now.
     public var view: DNSView { published.load(ordering: .acquiring).view }
-
-    /// The version of `view`: what cached answers are checked against.
-    var viewVersion: UInt64 { publishedVersion.load(ordering: .acquiring) }
 
     /// UDP sockets per listen address when the config names none: half the cores, at least one.
     /// Most of a UDP answer's cost is the kernel's, paid on the answering loop; one socket read in
@@ -56,7 +49,7 @@ public final class DNSServer: Sendable {
 
     /// Binds `udpSockets` UDP sockets and one TCP socket on each endpoint and starts following the
     /// state. The UDP sockets share the address (SO_REUSEPORT); the kernel spreads clients over them.
-    public func start(listeners: [Endpoint], udpSockets: Int = DNSServer.defaultUDPSockets) async throws {
+    public func start(listeners: [Endpoint], udpSockets: Int) async throws {
         var bound: [any Channel] = []
         do {
             for endpoint in listeners {
@@ -90,7 +83,6 @@ public final class DNSServer: Sendable {
         guard state.version != previous.version else { return }
         let next = DNSView(state: state, previous: previous, now: Self.unixNow())
         published.store(ViewBox(next), ordering: .releasing)
-        publishedVersion.store(next.version, ordering: .releasing)
         let changed = next.zones.filter { zone in
             previous.zones.first { $0.zone.name == zone.zone.name }?.serial != zone.serial
         }
@@ -234,7 +226,7 @@ final class DNSUDPHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
         uncounted += 1
-        let version = server.viewVersion
+        let version = server.view.version
         let reply: ByteBuffer
         if let cached = cache.answer(to: envelope.data, version: version) {
             reply = cached

@@ -81,7 +81,7 @@ final class DNSLab: Sendable {
     }
 
     func short(_ name: String, _ type: String = "A", _ more: [String] = []) throws -> [String] {
-        try dig(["+short", name, type] + more).split(separator: "\n").map(String.init).sorted()
+        try Dig.short(port: port, name, type, more)
     }
 
     func shutdown() async {
