@@ -92,8 +92,15 @@ public struct IMAPCommandReader: Sendable {
         var digits = line[(open + 1)..<(line.endIndex - 1)]
         let plus = digits.last == UInt8(ascii: "+")
         if plus { digits = digits.dropLast() }
+        guard let size = literalSize(digits) else { return nil }
+        return (size, plus)
+    }
+
+    /// The size in a literal's `{n}`: one to nine ASCII digits, so never negative and never near
+    /// overflow; nil for anything else (a sign, spaces, more digits).
+    static func literalSize(_ digits: ArraySlice<UInt8>) -> Int? {
         guard !digits.isEmpty, digits.count <= 9, digits.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
-        return (Int(String(decoding: digits, as: UTF8.self)) ?? 0, plus)
+        return digits.reduce(0) { $0 * 10 + Int($1 - 48) }
     }
 
     /// Tokenises one whole command (literals included).
@@ -144,13 +151,15 @@ public struct IMAPCommandReader: Sendable {
                 guard let close = bytes[index...].firstIndex(of: UInt8(ascii: "}")) else {
                     return .malformed(tag: tag, reason: "a literal is not announced as {n}")
                 }
-                let digits = bytes[(index + 1)..<close].filter { $0 != UInt8(ascii: "+") }
-                guard let size = Int(String(decoding: digits, as: UTF8.self)) else {
+                var digits = bytes[(index + 1)..<close]
+                if digits.last == UInt8(ascii: "+") { digits = digits.dropLast() }
+                guard let size = Self.literalSize(digits) else {
                     return .malformed(tag: tag, reason: "a literal is not announced as {n}")
                 }
                 var start = close + 1
                 if start < bytes.count && bytes[start] == UInt8(ascii: "\r") { start += 1 }
-                guard start < bytes.count, bytes[start] == UInt8(ascii: "\n"), start + 1 + size <= bytes.count else {
+                // `size` has at most nine digits, so the sum cannot overflow; compared before any slice.
+                guard start < bytes.count, bytes[start] == UInt8(ascii: "\n"), size <= bytes.count - (start + 1) else {
                     return .malformed(tag: tag, reason: "a literal is shorter than announced")
                 }
                 arguments.append(String(decoding: bytes[(start + 1)..<(start + 1 + size)], as: UTF8.self))
