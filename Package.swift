@@ -60,6 +60,16 @@ let package = Package(
             dependencies: ["BallastCore", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strictSettings
         ),
+        // What every listener reports about bad input: counted, logged whole a few times, then summarised.
+        .target(
+            name: "BallastReporting",
+            dependencies: [
+                "BallastCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Adapters between core values and NIO types, shared by the edges.
         .target(
             name: "BallastNIO",
@@ -94,6 +104,7 @@ let package = Package(
         .target(
             name: "BallastRelay",
             dependencies: [
+                "BallastReporting",
                 "BallastCore",
                 "BallastCodecs",
                 "CBallastLinux",
@@ -108,6 +119,7 @@ let package = Package(
         .target(
             name: "BallastHTTP",
             dependencies: [
+                "BallastReporting",
                 "BallastCore",
                 "BallastCodecs",
                 "BallastNIO",
@@ -130,6 +142,7 @@ let package = Package(
         .target(
             name: "BallastDNS",
             dependencies: [
+                "BallastReporting",
                 "BallastCore",
                 "BallastCodecs",
                 "BallastNIO",
@@ -146,6 +159,7 @@ let package = Package(
         .target(
             name: "BallastSIP",
             dependencies: [
+                "BallastReporting",
                 "BallastCore",
                 "BallastCodecs",
                 "BallastNIO",
@@ -178,6 +192,7 @@ let package = Package(
         .target(
             name: "BallastMail",
             dependencies: [
+                "BallastReporting",
                 "BallastCore",
                 "BallastCodecs",
                 "BallastNIO",
@@ -211,6 +226,7 @@ let package = Package(
         .target(
             name: "BallastAdmin",
             dependencies: [
+                "BallastReporting",
                 "BallastCore",
                 "BallastConfig",
                 "BallastStore",
@@ -227,6 +243,7 @@ let package = Package(
         .target(
             name: "BallastNode",
             dependencies: [
+                "BallastReporting",
                 "BallastCore",
                 "BallastConfig",
                 "BallastRelay",
@@ -385,7 +402,8 @@ let package = Package(
         .testTarget(
             name: "ScenarioTests",
             dependencies: [
-                "ballast", "BallastCore", "BallastCodecs", "BallastTestSupport", .product(name: "NIOHTTP1", package: nio),
+                "ballast", "BallastCore", "BallastCodecs", "BallastAdmin", "BallastTestSupport",
+                .product(name: "NIOHTTP1", package: nio),
             ],
             swiftSettings: strictSettings
         ),

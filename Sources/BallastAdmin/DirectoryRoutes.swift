@@ -14,7 +14,7 @@ enum DirectoryRoutes {
     static let maximumImport = 64 << 20
 
     static func add(
-        to api: RouterGroup<BasicRequestContext>, store: StateStore, directory: @escaping @Sendable () async -> DirectoryStore?,
+        to api: RouterGroup<AdminContext>, store: StateStore, directory: @escaping @Sendable () async -> DirectoryStore?,
         logger: Logger
     ) {
         @Sendable func actor(_ request: Request) -> String {

@@ -36,7 +36,7 @@ enum PlanRoutes {
     }
 
     static func add(
-        to api: RouterGroup<BasicRequestContext>, store: StateStore, directory: @escaping @Sendable () async -> DirectoryStore?,
+        to api: RouterGroup<AdminContext>, store: StateStore, directory: @escaping @Sendable () async -> DirectoryStore?,
         logger: Logger
     ) {
         @Sendable func open() async throws -> DirectoryStore { try await openStore(directory) }
@@ -49,11 +49,12 @@ enum PlanRoutes {
             }
             return try AdminServer.jsonResponse(entries)
         }
-        api.post("backup") { request, _ -> Response in
+        api.post("backup") { _, _ -> Response in
             let directoryStore = try await open()
             let topology = store.current.topology
-            guard let folder = request.uri.queryParameters.get("to") ?? topology.backup?.folder else {
-                throw HTTPError(.badRequest, message: "no backup folder: add backup: {folder: ...} to the config, or pass ?to=FOLDER")
+            // Only into the configured folder: no request names a path on the node.
+            guard let folder = topology.backup?.folder else {
+                throw HTTPError(.conflict, message: "no backup folder: add backup: {folder: ...} to the node's config")
             }
             do {
                 let (path, backup) = try await directoryStore.backup(into: folder, realm: topology.store?.realm ?? "")
@@ -68,16 +69,11 @@ enum PlanRoutes {
         api.post("restore") { request, _ -> Response in
             let directoryStore = try await open()
             let topology = store.current.topology
-            var file = request.uri.queryParameters.get("file")
-            if file == nil, request.uri.queryParameters.get("latest") == "true", let folder = topology.backup?.folder {
-                file = DirectoryBackup.files(in: folder).first
-            }
-            guard let file, FileManager.default.isReadableFile(atPath: file) else {
-                throw HTTPError(.badRequest, message: "name a readable backup file on the node: ?file=PATH, or ?latest=true")
-            }
+            let (file, upload) = try await restoreSource(request, folder: topology.backup?.folder)
+            defer { if let upload { try? FileManager.default.removeItem(atPath: upload) } }
             let backup: DirectoryBackup
             do {
-                backup = try await DirectoryBackup.load(path: file, expectedRealm: topology.store?.realm)
+                backup = try await DirectoryBackup.load(path: upload ?? file, expectedRealm: topology.store?.realm)
             } catch {
                 throw HTTPError(.unprocessableContent, message: "\(file) \(error); nothing was restored")
             }
@@ -183,5 +179,58 @@ enum PlanRoutes {
             }
             return Response(status: .accepted, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{\"applying\": \"\(id)\"}\n")))
         }
+    }
+
+    /// The largest backup a client may upload for a restore.
+    static let maximumUpload = 1 << 30
+
+    /// What a restore reads: a file of the configured backup folder named by `?file=NAME` (a plain
+    /// name, never a path), the folder's newest with `?latest=true`, or the request's body, which is
+    /// written to a private temporary file (returned second, for removal).
+    static func restoreSource(_ request: Request, folder: String?) async throws -> (file: String, upload: String?) {
+        let query = request.uri.queryParameters
+        if let name = query.get("file") {
+            guard let folder else { throw HTTPError(.conflict, message: "no backup folder: add backup: {folder: ...} to the node's config") }
+            guard DirectoryBackup.isPlainFileName(name) else {
+                throw HTTPError(.badRequest, message: "?file= names a file in the backup folder, without a path")
+            }
+            let path = (folder as NSString).appendingPathComponent(name)
+            guard FileManager.default.isReadableFile(atPath: path) else {
+                throw HTTPError(.notFound, message: "no readable backup \(name) in the backup folder")
+            }
+            return (path, nil)
+        }
+        if query.get("latest") == "true" {
+            guard let folder, let newest = DirectoryBackup.files(in: folder).first else {
+                throw HTTPError(.notFound, message: "no backup in the node's backup folder")
+            }
+            return (newest, nil)
+        }
+        guard request.headers[.contentLength].flatMap(Int.init).map({ $0 > 0 }) ?? true else {
+            throw HTTPError(.badRequest, message: "send the backup file as the body, or name one: ?file=NAME or ?latest=true")
+        }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ballast-restore-\(UUID().uuidString)").path
+        guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]),
+            let handle = FileHandle(forWritingAtPath: path)
+        else { throw HTTPError(.internalServerError, message: "cannot write a temporary file for the upload") }
+        var written = 0
+        do {
+            defer { try? handle.close() }
+            for try await chunk in request.body {
+                written += chunk.readableBytes
+                guard written <= maximumUpload else {
+                    throw HTTPError(.contentTooLarge, message: "a backup upload is at most \(maximumUpload >> 20) MiB")
+                }
+                try handle.write(contentsOf: chunk.readableBytesView)
+            }
+        } catch {
+            try? FileManager.default.removeItem(atPath: path)
+            throw error
+        }
+        guard written > 0 else {
+            try? FileManager.default.removeItem(atPath: path)
+            throw HTTPError(.badRequest, message: "send the backup file as the body, or name one: ?file=NAME or ?latest=true")
+        }
+        return ("upload", path)
     }
 }

@@ -214,6 +214,13 @@ struct TopologyBuilder {
             reader.missing("listen", in: node, key: "admin", expected: "ADDRESS:PORT such as 127.0.0.1:9900")
             return nil
         }
+        if let listen, token == nil, !listen.address.isLoopback {
+            // Anyone who reaches the address could drain servers and apply plans.
+            reader.fail(
+                .missingKey, at: node, key: "admin.token",
+                "is required when admin.listen is not a loopback address (\(listen))",
+                expected: "a long random string, or admin.listen on 127.0.0.1")
+        }
         return listen.map { Topology.Admin(listen: $0, token: token) }
     }
 

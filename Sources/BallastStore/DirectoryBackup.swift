@@ -149,6 +149,11 @@ public struct DirectoryBackup: Sendable {
         return "ballast-\(stamp)-r\(revision).\(suffix)"
     }
 
+    /// Whether `name` is a file name alone: no slash, not `.` or `..`, nothing hidden.
+    public static func isPlainFileName(_ name: String) -> Bool {
+        !name.isEmpty && !name.hasPrefix(".") && !name.contains("/") && !name.contains("\\") && !name.contains("\0")
+    }
+
     /// The backup files in `folder`, of either form, newest first (by the time in their names).
     public static func files(in folder: String) -> [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []

@@ -52,6 +52,13 @@ enum AdminClient {
     static func request(
         _ method: HTTPMethod, path: String, endpoint: Endpoint, token: String?, body: String? = nil
     ) async throws -> (status: Int, body: String) {
+        try await request(method, path: path, endpoint: endpoint, token: token, bytes: body.map { Array($0.utf8) })
+    }
+
+    /// Sends a request with a body of raw bytes (a backup file, say) and returns the status and body.
+    static func request(
+        _ method: HTTPMethod, path: String, endpoint: Endpoint, token: String?, bytes body: [UInt8]?
+    ) async throws -> (status: Int, body: String) {
         let group = MultiThreadedEventLoopGroup.singleton
         let promise = group.next().makePromise(of: (Int, String).self)
         let channel: any Channel
@@ -74,10 +81,10 @@ enum AdminClient {
         var head = HTTPRequestHead(version: .http1_1, method: method, uri: path)
         head.headers.add(name: "Host", value: endpoint.description)
         head.headers.add(name: "Connection", value: "close")
-        head.headers.add(name: "Content-Length", value: "\(body?.utf8.count ?? 0)")
+        head.headers.add(name: "Content-Length", value: "\(body?.count ?? 0)")
         if let token { head.headers.add(name: "Authorization", value: "Bearer \(token)") }
         channel.write(HTTPClientRequestPart.head(head), promise: nil)
-        if let body { channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(string: body))), promise: nil) }
+        if let body { channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(bytes: body))), promise: nil) }
         channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
         let (status, body) = try await promise.futureResult.get()
         try? await channel.close()

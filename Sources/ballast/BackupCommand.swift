@@ -1,11 +1,13 @@
 import ArgumentParser
+import BallastConfig
 import BallastCore
 import BallastStore
 import Foundation
 import NIOHTTP1
 
 /// `ballast backup`: a consistent snapshot of the directory (users, contact lists, databases)
-/// into the config's backup folder, or `--to FOLDER`.
+/// into the config's backup folder, through the running node; or `--to FOLDER`, which this
+/// command writes itself from the store (a node never writes where a request names).
 struct BackupCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "backup", abstract: "Write a consistent backup of the directory to a file.")
@@ -15,9 +17,8 @@ struct BackupCommand: AsyncParsableCommand {
     @Flag(help: "Work on the store directly, not through the running node's admin API.") var direct = false
 
     func run() async throws {
-        if !direct, let api = await NodeAPI.reach(config: options.config) {
-            let path = "/api/backup" + (to.map { "?to=\(NodeAPI.query($0))" } ?? "")
-            let done = try await api.fields(.POST, path)
+        if !direct, to == nil, let api = await NodeAPI.reach(config: options.config) {
+            let done = try await api.fields(.POST, "/api/backup")
             print("\(done["file"] ?? "?"): \(done["users"] ?? "?") users, \(done["databases"] ?? "?") databases, revision \(done["revision"] ?? "?"), through the admin API at \(api.endpoint)")
             return
         }
@@ -55,10 +56,26 @@ struct RestoreCommand: AsyncParsableCommand {
     func run() async throws {
         if !direct, let api = await NodeAPI.reach(config: options.config) {
             guard latest || file != nil else { throw ValidationError("name a backup file, or --latest") }
-            let absolute = file.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
-            let path = "/api/restore?" + (absolute.map { "file=\(NodeAPI.query($0))" } ?? "latest=true")
-            let done = try await api.fields(.POST, path)
-            print("\(done["file"] ?? "?"): restored \(done["users"] ?? "?") users and \(done["databases"] ?? "?") databases (store now at revision \(done["revision"] ?? "?")), through the admin API at \(api.endpoint)")
+            let done: [String: String]
+            if let file {
+                // A file of the node's backup folder is named; any other is sent to the node.
+                let absolute = URL(fileURLWithPath: file).standardizedFileURL
+                let folder = (try? ConfigLoader.load(path: options.config))?.backup.map {
+                    URL(fileURLWithPath: $0.folder, isDirectory: true).standardizedFileURL.path
+                }
+                if absolute.deletingLastPathComponent().path == folder {
+                    done = try await api.fields(.POST, "/api/restore?file=\(NodeAPI.query(absolute.lastPathComponent))")
+                } else {
+                    guard let bytes = FileManager.default.contents(atPath: absolute.path) else {
+                        printError("error: \(file) cannot be read; check the path and its permissions")
+                        throw ExitCode(1)
+                    }
+                    done = try await api.fields(.POST, "/api/restore", bytes: Array(bytes))
+                }
+            } else {
+                done = try await api.fields(.POST, "/api/restore?latest=true")
+            }
+            print("\(file ?? done["file"] ?? "?"): restored \(done["users"] ?? "?") users and \(done["databases"] ?? "?") databases (store now at revision \(done["revision"] ?? "?")), through the admin API at \(api.endpoint)")
             return
         }
         let access = try await StoreAccess.open(config: options.config)

@@ -33,7 +33,12 @@ struct NodeAPI {
 
     /// Sends a request whose answer is a flat JSON object of strings; exits 1 with the node's reason otherwise.
     func fields(_ method: HTTPMethod, _ path: String, body: String? = nil) async throws -> [String: String] {
-        let (status, body) = try await AdminClient.request(method, path: path, endpoint: endpoint, token: token, body: body)
+        try await fields(method, path, bytes: body.map { Array($0.utf8) })
+    }
+
+    /// As `fields`, with a body of raw bytes.
+    func fields(_ method: HTTPMethod, _ path: String, bytes: [UInt8]?) async throws -> [String: String] {
+        let (status, body) = try await AdminClient.request(method, path: path, endpoint: endpoint, token: token, bytes: bytes)
         guard status == 200, let fields = try? JSONDecoder().decode([String: String].self, from: Data(body.utf8)) else {
             printError("error: the node at \(endpoint) answered \(status): \(Self.reason(body))")
             throw ExitCode(1)

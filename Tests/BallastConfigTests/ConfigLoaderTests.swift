@@ -243,6 +243,14 @@ import Testing
         #expect(found.contains { $0.code == .duplicate })
     }
 
+    @Test func anAdminListenerOffLoopbackNeedsAToken() throws {
+        let found = errors(Self.minimal + "\nadmin:\n  listen: 10.0.0.5:9900\n")
+        #expect(found.contains { $0.code == .missingKey && $0.key == "admin.token" && $0.line == 9 })
+        #expect(try load(Self.minimal + "\nadmin:\n  listen: 10.0.0.5:9900\n  token: t\n").admin?.token == "t")
+        #expect(try load(Self.minimal + "\nadmin:\n  listen: 127.0.0.2:9900\n").admin?.token == nil)
+        #expect(try load(Self.minimal + "\nadmin:\n  listen: \"[::1]:9900\"\n").admin?.token == nil)
+    }
+
     @Test func missingRequiredKeys() {
         let found = errors("pools:\n  web: {}\nrelays:\n  front: {pool: web}\n")
         #expect(found.contains { $0.code == .missingKey && $0.key == "pools.web.servers" })

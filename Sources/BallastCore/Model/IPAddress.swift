@@ -61,6 +61,14 @@ public struct IPAddress: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The address bytes in network order.
+    /// Whether the address is on the loopback network (127.0.0.0/8 or ::1): reachable only from this machine.
+    public var isLoopback: Bool {
+        switch family {
+        case .v4: return low >> 24 == 127
+        case .v6: return high == 0 && low == 1
+        }
+    }
+
     public var bytes: [UInt8] {
         switch family {
         case .v4:
