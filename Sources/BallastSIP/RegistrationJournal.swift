@@ -89,8 +89,12 @@ final class RegistrationJournal {
                 data.append(UInt8(ascii: "\n"))
             }
         }
+        // Contacts and addresses of every phone: readable by Ballast's user only.
         let temporary = path + ".tmp"
-        try data.write(to: URL(fileURLWithPath: temporary))
+        unlink(temporary)
+        guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o600]) else {
+            throw SIPEdgeError(description: "\(temporary) cannot be created")
+        }
         _ = rename(temporary, path)
     }
 }

@@ -1,3 +1,4 @@
+import Glibc
 public import Logging
 import NIOCore
 import NIOPosix
@@ -14,6 +15,7 @@ public actor SQLiteBackend: StoreBackend {
     /// Opens (creating) the file at `path`, in WAL mode unless `wal` is false (a backup copy stays
     /// one file), waiting up to 5 s for another process's lock.
     public static func open(path: String, logger: Logger, wal: Bool = true) async throws(StoreError) -> SQLiteBackend {
+        makePrivate(path, logger: logger)
         let connection: SQLiteConnection
         do {
             connection = try await SQLiteConnection.open(
@@ -33,6 +35,22 @@ public actor SQLiteBackend: StoreBackend {
             try? await connection.close()
             throw StoreError(.unreachable, "cannot open the SQLite store at \(path): \(error)", location: path)
         }
+    }
+
+    /// The store holds HA1 values: its file is created readable by its owner only (SQLite gives
+    /// its WAL and shared-memory files the same mode), and an existing file others can read is
+    /// closed to them, with a log line.
+    static func makePrivate(_ path: String, logger: Logger) {
+        let descriptor = Glibc.open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { return }  // SQLite's own open reports why.
+        defer { Glibc.close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, status.st_mode & 0o077 != 0 else { return }
+        fchmod(descriptor, 0o600)
+        for companion in [path + "-wal", path + "-shm"] { chmod(companion, 0o600) }
+        logger.notice(
+            "the store's files were readable by other users; now by their owner only",
+            metadata: ["file": "\(path)", "mode was": "\(String(status.st_mode & 0o777, radix: 8))"])
     }
 
     private init(connection: SQLiteConnection, location: String) {

@@ -317,6 +317,10 @@ struct SIPRegistrarTests {
             let bound = try await lab.registrar().bindings(of: alice, at: "pool-hq")
             #expect(bound.map(\.uri) == ["sip:alice@127.0.0.1:7011"])
             #expect(bound.first.map { $0.remaining(at: Date().timeIntervalSince1970) } ?? 0 > 590)
+            // Every phone's contact and address: readable by Ballast's user only.
+            let file = lab.directory.appendingPathComponent("state/registrations.jsonl").path
+            let mode = try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int
+            #expect(mode == 0o600)
         }
     }
 }

@@ -53,6 +53,31 @@ func user(_ name: String, home: String? = "pool-hq", database: String? = "DB01",
 
 @Suite("Directory store, on SQLite and on PostgreSQL")
 struct DirectoryStoreTests {
+    /// The store holds HA1 values: its file, WAL and shared memory are readable by their owner only,
+    /// and a store file others could read is closed to them when opened.
+    @Test func sqliteFilesAreReadableByTheirOwnerOnly() async throws {
+        let fixture = try await StoreFixture.make(.sqlite)
+        let path = "\(fixture.folder)/ballast.db"
+        _ = try await fixture.store.apply([.putUser(user("alice"))], actor: "test")
+        func mode(_ file: String) -> Int? {
+            (try? FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int) ?? nil
+        }
+        for file in [path, path + "-wal", path + "-shm"] {
+            #expect(mode(file) == 0o600, "\(file) has mode \(String(mode(file) ?? -1, radix: 8))")
+        }
+        await fixture.close()
+
+        let folder = NSTemporaryDirectory() + "ballast-store-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let open = "\(folder)/open.db"
+        #expect(FileManager.default.createFile(atPath: open, contents: nil, attributes: [.posixPermissions: 0o644]))
+        let store = try await DirectoryStore.open(open, logger: Logger(label: "store-test"))
+        _ = try await store.migrate()
+        #expect(mode(open) == 0o600)
+        await store.close()
+    }
+
     @Test(arguments: [SQLDialect.sqlite, .postgres])
     func migrationsRunOnceAndAreRepeatable(_ dialect: SQLDialect) async throws {
         let fixture = try await StoreFixture.make(dialect)
