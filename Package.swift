@@ -75,7 +75,10 @@ let package = Package(
             name: "BallastNIO",
             dependencies: [
                 "BallastCore",
+                "BallastReporting",
                 .product(name: "NIOCore", package: nio),
+                .product(name: "NIOTLS", package: nio),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: nio),
             ],
             swiftSettings: strictSettings
@@ -317,7 +320,8 @@ let package = Package(
             name: "BallastConfigTests", dependencies: ["BallastConfig", "BallastCore", "BallastTestSupport"],
             swiftSettings: strictSettings),
         .testTarget(
-            name: "BallastCodecsTests", dependencies: ["BallastCodecs", "BallastCore"], swiftSettings: strictSettings),
+            name: "BallastCodecsTests", dependencies: ["BallastCodecs", "BallastCore", "BallastTestSupport"],
+            swiftSettings: strictSettings),
         .testTarget(
             name: "BallastHealthChecksTests",
             dependencies: [

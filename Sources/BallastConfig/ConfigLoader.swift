@@ -105,7 +105,7 @@ struct TopologyBuilder {
         "proxy-protocol", "accept-proxy-protocol",
     ] + httpRelayKeys
     static let persistenceKeys = ["type", "timeout", "size", "name", "key", "secure", "http-only", "same-site", "path"]
-    static let timeoutKeys = ["connect", "idle"] + httpTimeoutKeys
+    static let timeoutKeys = ["connect", "idle", "handshake", "login"] + httpTimeoutKeys
 
     enum CheckType: String, CaseIterable {
         case tcp, tls, http, https
@@ -747,6 +747,25 @@ struct TopologyBuilder {
                 switch entry.key {
                 case "connect": relay.timeouts.connect = value
                 case "idle": relay.timeouts.idle = value
+                case "handshake":
+                    guard relay.protocol == .https || relay.protocol.isMail else {
+                        reader.fail(
+                            .conflict, at: entry.keyNode, key: "\(key).timeouts.handshake",
+                            "applies only to relays that speak TLS with clients (https, imap, imaps, pop3, pop3s)",
+                            expected: "connect or idle")
+                        ok = false
+                        continue
+                    }
+                    relay.timeouts.handshake = value
+                case "login":
+                    guard relay.protocol.isMail else {
+                        reader.fail(
+                            .conflict, at: entry.keyNode, key: "\(key).timeouts.login",
+                            "applies only to mail relays (imap, imaps, pop3, pop3s)", expected: "connect or idle")
+                        ok = false
+                        continue
+                    }
+                    relay.timeouts.login = value
                 default:
                     if !relay.protocol.isHTTP {
                         reader.fail(

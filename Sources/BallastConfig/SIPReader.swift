@@ -6,7 +6,7 @@ import Yams
 extension TopologyBuilder {
     static let sipKeys = [
         "realm", "users-file", "registrations-file", "registrars", "director", "certificates", "failure-detection",
-        "fallback", "nonce-lifetime", "algorithms", "expires", "max-contacts",
+        "fallback", "nonce-lifetime", "algorithms", "expires", "max-contacts", "handshake-timeout",
     ]
     static let sipRegistrarKeys = ["listen", "contact"]
     static let sipExpiresKeys = ["min", "max", "default"]
@@ -42,6 +42,7 @@ extension TopologyBuilder {
             ("failure-detection", Duration.zero, { (s: inout SIPSettings, d: Duration) in s.failureDetection = d }),
             ("fallback", Duration.zero, { (s: inout SIPSettings, d: Duration) in s.fallback = d }),
             ("nonce-lifetime", Duration.seconds(1), { (s: inout SIPSettings, d: Duration) in s.nonceLifetime = d }),
+            ("handshake-timeout", Duration.milliseconds(100), { (s: inout SIPSettings, d: Duration) in s.handshakeTimeout = d }),
         ] {
             guard let node = values[name] else { continue }
             if let value = reader.duration(node, key: "sip.\(name)", minimum: minimum) {

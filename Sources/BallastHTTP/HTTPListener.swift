@@ -95,10 +95,12 @@ public final class HTTPListener: Sendable {
         connections.withLock { $0[id] = channel }
         active.wrappingIncrement(ordering: .relaxed)
         runtime.metrics.connections.increment()
+        runtime.metrics.active.increment()
         updateAccepting()
         channel.closeFuture.whenComplete { [self] _ in
             connections.withLock { $0[id] = nil }
             active.wrappingDecrement(ordering: .relaxed)
+            runtime.metrics.active.decrement()
             updateAccepting()
         }
         let client = ForwardingHeaders.Client(
@@ -112,8 +114,19 @@ public final class HTTPListener: Sendable {
             }
             try sync.addHandler(NIOSSLServerHandler(context: tls))
             try sync.addHandler(
+                ConnectionDeadline(
+                    timeout: TimeAmount(relay.timeouts.handshake), milestone: .tlsHandshake, listener: relay.name,
+                    reason: "TLS handshake not done within timeouts.handshake", logger: runtime.logger))
+            try sync.addHandler(
                 ApplicationProtocolNegotiationHandler { result, channel in
                     if case .negotiated("h2") = result {
+                        do {
+                            try channel.pipeline.syncOperations.addHandler(
+                                HTTP2ConnectionGuard(
+                                    prefaceTimeout: relay.http.timeouts.request, listener: relay.name, logger: runtime.logger))
+                        } catch {
+                            return channel.eventLoop.makeFailedFuture(error)
+                        }
                         return channel.configureHTTP2Pipeline(mode: .server) { stream in
                             stream.eventLoop.makeCompletedFuture {
                                 try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
@@ -134,7 +147,7 @@ public final class HTTPListener: Sendable {
         to channel: any Channel, runtime: HTTPRuntime, relay: Relay, client: ForwardingHeaders.Client
     ) throws {
         let sync = channel.pipeline.syncOperations
-        let timer = RequestHeadTimer(timeout: relay.http.timeouts.request)
+        let timer = RequestHeadTimer(timeout: relay.http.timeouts.request, listener: relay.name, logger: runtime.logger)
         try sync.addHandler(timer, name: RequestHeadTimer.name)
         // NIO's own setup pairs the encoder with the decoder, so that responses to HEAD carry no
         // body; pipelining and errors are the proxy handler's.

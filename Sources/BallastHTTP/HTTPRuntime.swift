@@ -80,6 +80,8 @@ struct CookieTable: Sendable {
 /// The relay's metrics, created once so that requests only count.
 struct HTTPMetrics: Sendable {
     let connections: Counter
+    /// Client connections open now (the TCP relay's gauge has the same name).
+    let active: Meter
     let requests: Counter
     let badRequests: Counter
     let noServer: Counter
@@ -89,6 +91,7 @@ struct HTTPMetrics: Sendable {
     init(relay: String) {
         let dimensions = [("relay", relay)]
         connections = Counter(label: "ballast_http_connections_total", dimensions: dimensions)
+        active = Meter(label: "ballast_relay_connections_active", dimensions: dimensions)
         requests = Counter(label: "ballast_http_requests_total", dimensions: dimensions)
         badRequests = Counter(label: "ballast_http_bad_requests_total", dimensions: dimensions)
         noServer = Counter(label: "ballast_http_no_server_total", dimensions: dimensions)

@@ -1,8 +1,12 @@
+import BallastReporting
+import Logging
 import NIOCore
 
 /// Bounds the time a client takes to send a whole request head (HAProxy `timeout
-/// http-request`), counted from the head's first byte: a connection that says nothing is the
-/// idle timeout's business. Sits below the HTTP codec and answers 408 in raw bytes.
+/// http-request`, nginx `client_header_timeout`): the first head's from the connection's start,
+/// later heads' from their first byte (between requests the idle timeout rules). Sits below the
+/// HTTP codec and answers 408 in raw bytes; a connection that never sent a byte is closed
+/// without an answer, as HAProxy does for browsers' pre-connects.
 final class RequestHeadTimer: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -19,13 +23,38 @@ final class RequestHeadTimer: ChannelInboundHandler, RemovableChannelHandler {
     private var startedAt: NIODeadline?
     private var timer: Scheduled<Void>?
 
-    init(timeout: Duration) { self.timeout = TimeAmount(timeout) }
+    /// Whether any byte came on this connection.
+    private var spoke = false
+    private let listener: String
+    private let logger: Logger
 
-    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    init(timeout: Duration, listener: String, logger: Logger) {
+        self.timeout = TimeAmount(timeout)
+        self.listener = listener
+        self.logger = logger
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if context.channel.isActive { startFirstHead(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        startFirstHead(context)
+        context.fireChannelActive()
+    }
+
+    private func startFirstHead(_ context: ChannelHandlerContext) {
+        guard startedAt == nil, timer == nil else { return }
+        let now = NIODeadline.now()
+        startedAt = now
+        arm(now + timeout, on: context.eventLoop)
+    }
 
     func handlerRemoved(context: ChannelHandlerContext) { timer?.cancel() }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        spoke = true
         if waiting && startedAt == nil {
             let now = NIODeadline.now()
             startedAt = now
@@ -65,6 +94,13 @@ final class RequestHeadTimer: ChannelInboundHandler, RemovableChannelHandler {
 
     private func expired() {
         guard waiting, let context else { return }
+        BadInputLog.shared.report(
+            listener: listener, reason: spoke ? "request head not whole within timeouts.request" : "no request within timeouts.request",
+            client: context.channel.remoteAddress?.ipAddress ?? "-", logger: logger)
+        guard spoke else {
+            context.close(promise: nil)
+            return
+        }
         context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: Self.response)))
             .assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }

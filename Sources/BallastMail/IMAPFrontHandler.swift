@@ -1,5 +1,6 @@
 import BallastCodecs
 import BallastCore
+import BallastNIO
 import Logging
 import NIOCore
 import NIOSSL
@@ -20,10 +21,14 @@ final class IMAPFrontHandler: ChannelInboundHandler, MailFront {
     private var failures = 0
     private var loginTag = "*"
 
-    init(runtime: MailRuntime, clientAddress: String, isTLS: Bool) {
+    let loginDeadline: ConnectionDeadline
+    var clientDone = false
+
+    init(runtime: MailRuntime, clientAddress: String, isTLS: Bool, loginDeadline: ConnectionDeadline) {
         self.runtime = runtime
         self.clientAddress = clientAddress
         self.isTLS = isTLS
+        self.loginDeadline = loginDeadline
     }
 
     private var capabilities: String {
@@ -108,7 +113,8 @@ final class IMAPFrontHandler: ChannelInboundHandler, MailFront {
             // Plain text the client pipelined after STARTTLS is dropped (CVE-2011-0411 class).
             if startTLS(
                 runtime.tls, alreadyOn: isTLS, accept: "\(tag) OK Begin TLS negotiation now.",
-                refusal: "\(tag) BAD STARTTLS is not available here.", context: context)
+                refusal: "\(tag) BAD STARTTLS is not available here.",
+                handshake: runtime.relay.map(runtime.handshakeDeadline), context: context)
             {
                 reader = IMAPCommandReader()
                 isTLS = true
@@ -159,6 +165,14 @@ final class IMAPFrontHandler: ChannelInboundHandler, MailFront {
         rest.append(bytes[(newline + 1)...])
         reader = rest
         return line
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event {
+            clientShutInput(context: context)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -1,6 +1,8 @@
 import Atomics
 public import BallastCore
 import BallastNIO
+import BallastReporting
+import CoreMetrics
 import Logging
 public import NIOCore
 import NIOPosix
@@ -52,8 +54,15 @@ public final class MailListener: Sendable {
     /// Connections open now, logged in or not.
     public var activeConnections: Int { active.load(ordering: .relaxed) }
 
-    /// Stops accepting; open connections go on.
-    public func stopAccepting() async { try? await serverChannel.close() }
+    /// Stops accepting; logged-in sessions go on, connections still before their login are closed
+    /// (they hold nothing a client would lose, and shutdown need not wait for them).
+    public func stopAccepting() async {
+        try? await serverChannel.close()
+        let sessions = runtime.sessions
+        for channel in connections.withLock({ Array($0.values) }) where !sessions.contains(client: channel) {
+            try? await channel.close()
+        }
+    }
 
     /// Closes every open connection now.
     public func closeAllConnections() async {
@@ -64,28 +73,43 @@ public final class MailListener: Sendable {
         let runtime = self.runtime
         guard let relay = runtime.relay else { return channel.close() }
         guard active.load(ordering: .relaxed) < relay.maxConnections else {
-            runtime.logger.warning("mail relay at its connection limit", metadata: ["relay": "\(relay.name)"])
+            BadInputLog.shared.report(
+                listener: relay.name, reason: "mail relay at its connection limit",
+                client: channel.remoteAddress?.ipAddress ?? "-", logger: runtime.logger,
+                detail: "max-connections \(relay.maxConnections)")
             return channel.close()
         }
         let id = ObjectIdentifier(channel)
         connections.withLock { $0[id] = channel }
         active.wrappingIncrement(ordering: .relaxed)
+        runtime.active.increment()
         channel.closeFuture.whenComplete { [self] _ in
             connections.withLock { $0[id] = nil }
             active.wrappingDecrement(ordering: .relaxed)
+            runtime.active.decrement()
         }
         let client = channel.remoteAddress?.description ?? "?"
         return channel.eventLoop.makeCompletedFuture {
             let sync = channel.pipeline.syncOperations
             let implicitTLS = relay.protocol.isImplicitTLS
-            if implicitTLS, let tls = runtime.tls { try sync.addHandler(NIOSSLServerHandler(context: tls)) }
+            if implicitTLS, let tls = runtime.tls {
+                try sync.addHandler(NIOSSLServerHandler(context: tls))
+                try sync.addHandler(runtime.handshakeDeadline(relay))
+            }
             try sync.addHandler(IdleStateHandler(allTimeout: TimeAmount(relay.timeouts.idle)))
             try sync.addHandler(IdleCloser())
+            // Until the login succeeds; the front handler says when.
+            let login = ConnectionDeadline(
+                timeout: TimeAmount(relay.timeouts.login), milestone: .signalled, listener: relay.name,
+                reason: "no login within timeouts.login", logger: runtime.logger)
+            try sync.addHandler(login)
             switch relay.protocol {
             case .pop3, .pop3s:
-                try sync.addHandler(POP3FrontHandler(runtime: runtime, clientAddress: client, isTLS: implicitTLS))
+                try sync.addHandler(
+                    POP3FrontHandler(runtime: runtime, clientAddress: client, isTLS: implicitTLS, loginDeadline: login))
             default:
-                try sync.addHandler(IMAPFrontHandler(runtime: runtime, clientAddress: client, isTLS: implicitTLS))
+                try sync.addHandler(
+                    IMAPFrontHandler(runtime: runtime, clientAddress: client, isTLS: implicitTLS, loginDeadline: login))
             }
         }
     }

@@ -127,6 +127,10 @@ protocol MailFront: AnyObject, RemovableChannelHandler {
     func refused() -> (lines: [String], close: Bool)
     /// The answer when the mailbox cannot be reached.
     var unavailableAnswer: String { get }
+    /// Closes the connection unless the client logs in in time.
+    var loginDeadline: ConnectionDeadline { get }
+    /// The client has shut its sending side: nothing more will come.
+    var clientDone: Bool { get set }
 }
 
 /// Where a mail front handler's pre-login dialogue is.
@@ -146,16 +150,34 @@ extension MailFront {
         return false
     }
 
-    /// The login is over: `done` after success or a close, else commands are read again.
+    /// The login is over: `done` after success or a close, else commands are read again (or, when
+    /// the client has stopped sending, the connection is closed: no command can come).
     func loginEnded(done: Bool, context: ChannelHandlerContext) {
         phase = done ? .done : .commands
-        if !done { process(context: context) }
+        guard !done else { return }
+        if clientDone {
+            phase = .done
+            context.close(promise: nil)
+        } else {
+            process(context: context)
+        }
+    }
+
+    /// The client shut its sending side before logging in: close now, or once a login under way
+    /// has been answered (a client may send its login and then shut, as scripts do).
+    func clientShutInput(context: ChannelHandlerContext) {
+        clientDone = true
+        guard !isLoggingIn else { return }
+        phase = .done
+        context.close(promise: nil)
     }
 
     /// Answers STARTTLS or STLS: `refusal` when TLS is not offered here (or already on), else
-    /// `accept` and TLS from the client's next byte. Whether TLS starts.
+    /// `accept` and TLS from the client's next byte, which must complete its handshake within
+    /// `handshake`'s timeout. Whether TLS starts.
     func startTLS(
-        _ tls: NIOSSLContext?, alreadyOn: Bool, accept: String, refusal: String, context: ChannelHandlerContext
+        _ tls: NIOSSLContext?, alreadyOn: Bool, accept: String, refusal: String, handshake: ConnectionDeadline?,
+        context: ChannelHandlerContext
     ) -> Bool {
         guard !alreadyOn, let tls else {
             sendLine(refusal, context: context)
@@ -163,7 +185,9 @@ extension MailFront {
         }
         sendLine(accept, context: context)
         do {
-            try context.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls), position: .first)
+            let ssl = NIOSSLServerHandler(context: tls)
+            try context.pipeline.syncOperations.addHandler(ssl, position: .first)
+            if let handshake { try context.pipeline.syncOperations.addHandler(handshake, position: .after(ssl)) }
         } catch {
             context.close(promise: nil)
         }
@@ -190,9 +214,12 @@ extension MailLogin {
             switch result {
             case .success(.ready(let backend, let user, let database, let server, let finalLine)):
                 front.loginEnded(done: true, context: context)
+                front.loginDeadline.reached()
                 runtime.sessions.add(user: user, database: database, server: server, client: context.channel, backend: backend)
                 front.sendLine(front.successAnswer(finalLine), context: context)
                 splice(client: context, front: front, backend: backend, leftover: front.leftover)
+                // The client had already shut its side: so does the server's, after what it sent.
+                if front.clientDone { backend.close(mode: .output, promise: nil) }
             case .success(.badCredentials):
                 let (lines, close) = front.refused()
                 for line in lines { front.sendLine(line, context: context) }

@@ -1,4 +1,5 @@
 public import BallastCore
+import BallastNIO
 import CoreMetrics
 public import Logging
 import NIOCore
@@ -17,6 +18,8 @@ public final class MailRuntime: Sendable {
     let logger: Logger
     let logins: Counter
     let failures: Counter
+    /// Client connections open now, logged in or not.
+    let active: Meter
 
     /// A runtime for `relay`, loading its certificates (for implicit TLS, STARTTLS and STLS).
     public init(relay: Relay, store: StateStore, sessions: MailSessions, logger: Logger) throws {
@@ -36,6 +39,14 @@ public final class MailRuntime: Sendable {
         let dimensions = [("relay", relay.name)]
         self.logins = Counter(label: "ballast_mail_logins_total", dimensions: dimensions + [("result", "ok")])
         self.failures = Counter(label: "ballast_mail_logins_total", dimensions: dimensions + [("result", "refused")])
+        self.active = Meter(label: "ballast_relay_connections_active", dimensions: dimensions)
+    }
+
+    /// The deadline for a client's TLS handshake on `relay` (implicit TLS, STARTTLS, STLS).
+    func handshakeDeadline(_ relay: Relay) -> ConnectionDeadline {
+        ConnectionDeadline(
+            timeout: TimeAmount(relay.timeouts.handshake), milestone: .tlsHandshake, listener: relay.name,
+            reason: "TLS handshake not done within timeouts.handshake", logger: logger)
     }
 
     /// The relay as the current state has it.

@@ -24,6 +24,11 @@ public final class MailSessions: Sendable {
     /// Sessions open now.
     public var count: Int { entries.withLock { $0.count } }
 
+    /// Whether `client` is the client channel of a logged-in session.
+    func contains(client: any Channel) -> Bool {
+        entries.withLock { $0[ObjectIdentifier(client)] != nil }
+    }
+
     /// Adds a session; it leaves by itself when the client's channel closes.
     func add(user: String, database: String, server: ServerKey, client: any Channel, backend: any Channel) {
         let id = ObjectIdentifier(client)

@@ -1,5 +1,6 @@
 import BallastCodecs
 import BallastCore
+import BallastNIO
 import Logging
 import NIOCore
 import NIOSSL
@@ -20,10 +21,14 @@ final class POP3FrontHandler: ChannelInboundHandler, MailFront {
     private var user: String?
     private var failures = 0
 
-    init(runtime: MailRuntime, clientAddress: String, isTLS: Bool) {
+    let loginDeadline: ConnectionDeadline
+    var clientDone = false
+
+    init(runtime: MailRuntime, clientAddress: String, isTLS: Bool, loginDeadline: ConnectionDeadline) {
         self.runtime = runtime
         self.clientAddress = clientAddress
         self.isTLS = isTLS
+        self.loginDeadline = loginDeadline
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -98,7 +103,7 @@ final class POP3FrontHandler: ChannelInboundHandler, MailFront {
         case "STLS":
             if startTLS(
                 runtime.tls, alreadyOn: isTLS, accept: "+OK Begin TLS negotiation.", refusal: "-ERR STLS is not available here.",
-                context: context)
+                handshake: runtime.relay.map(runtime.handshakeDeadline), context: context)
             {
                 reader = POP3CommandReader()
                 isTLS = true
@@ -143,6 +148,14 @@ final class POP3FrontHandler: ChannelInboundHandler, MailFront {
             login: user, password: password, dialect: .pop3, runtime: runtime, eventLoop: context.eventLoop,
             clientAddress: clientAddress)
         MailLogin.finish(outcome, front: self, runtime: runtime, context: context)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event {
+            clientShutInput(context: context)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

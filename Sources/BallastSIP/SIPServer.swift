@@ -59,7 +59,9 @@ public final class SIPServer: Sendable {
                     // One socket per event loop on the same address: the kernel spreads clients over them.
                     for _ in 0..<max(1, System.coreCount) { bound.append(try await bindUDP(listen.endpoint, pool: pool)) }
                 case .tcp: bound.append(try await bindStream(listen.endpoint, pool: pool, tls: nil))
-                case .tls: bound.append(try await bindStream(listen.endpoint, pool: pool, tls: tlsContext))
+                case .tls:
+                    bound.append(
+                        try await bindStream(listen.endpoint, pool: pool, tls: tlsContext, handshake: settings.handshakeTimeout))
                 }
                 logger.info("sip listening", metadata: ["listen": "\(listen)", "registrar-of": "\(pool ?? "director")"])
             } catch {
@@ -104,7 +106,9 @@ public final class SIPServer: Sendable {
             .bind(to: SocketAddress(endpoint)).get()
     }
 
-    private func bindStream(_ endpoint: Endpoint, pool: String?, tls: NIOSSLContext?) async throws -> any Channel {
+    private func bindStream(
+        _ endpoint: Endpoint, pool: String?, tls: NIOSSLContext?, handshake: Duration = .zero
+    ) async throws -> any Channel {
         let open = ConnectionCount()
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -119,7 +123,13 @@ public final class SIPServer: Sendable {
                     }
                     channel.closeFuture.whenComplete { _ in open.leave() }
                     let sync = channel.pipeline.syncOperations
-                    if let tls { try sync.addHandler(NIOSSLServerHandler(context: tls)) }
+                    if let tls {
+                        try sync.addHandler(NIOSSLServerHandler(context: tls))
+                        try sync.addHandler(
+                            ConnectionDeadline(
+                                timeout: TimeAmount(handshake), milestone: .tlsHandshake, listener: "sip-tls \(endpoint)",
+                                reason: "TLS handshake not done within sip.handshake-timeout", logger: logger))
+                    }
                     try sync.addHandler(IdleStateHandler(readTimeout: Self.idleTimeout))
                     try sync.addHandler(ByteToMessageHandler(SIPStreamDecoder()))
                     try sync.addHandler(

@@ -1,6 +1,7 @@
 import Foundation
 import BallastCodecs
 import BallastCore
+import BallastTestSupport
 import Testing
 
 /// Every codec fed what an attacker would send: each valid example truncated at every length,

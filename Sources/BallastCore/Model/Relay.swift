@@ -14,11 +14,20 @@ public struct Relay: Hashable, Sendable {
         /// With no byte in either direction before the connection is closed.
         /// Thirty minutes by default, to outlast the SIP REGISTER refresh interval.
         public var idle: Duration
+        /// For a client's TLS handshake (https, imaps, pop3s, and STARTTLS) to complete.
+        public var handshake: Duration
+        /// For a mail client to log in, from its connection (nginx mail's `timeout`).
+        public var login: Duration
 
         /// Timeouts with Ballast's defaults unless given.
-        public init(connect: Duration = .seconds(5), idle: Duration = .seconds(1800)) {
+        public init(
+            connect: Duration = .seconds(5), idle: Duration = .seconds(1800), handshake: Duration = .seconds(5),
+            login: Duration = .seconds(60)
+        ) {
             self.connect = connect
             self.idle = idle
+            self.handshake = handshake
+            self.login = login
         }
     }
 

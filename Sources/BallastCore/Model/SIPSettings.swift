@@ -79,6 +79,8 @@ public struct SIPSettings: Hashable, Sendable {
     public var defaultExpires: Int
     /// Most contacts bound to one user.
     public var maxContacts: Int
+    /// For a TLS client's handshake to complete; the connection is closed after.
+    public var handshakeTimeout: Duration = .seconds(5)
 
     /// SIP settings with Ballast's defaults unless given: failure detection 1 s (after the
     /// checks' own fall) and fallback 30 s (Lync: 120 s and 240 s), nonces good for 5 minutes, MD5 then SHA-256.

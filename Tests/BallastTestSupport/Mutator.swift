@@ -1,9 +1,9 @@
 /// Makes hostile variants of valid inputs for the codec tests: every truncation, every number
 /// replaced by one that is negative, zero, huge or past 64 bits, and random byte damage. Seeded,
 /// so that a failure names an input that can be made again.
-struct Mutator {
+public struct Mutator {
     /// Numbers that have broken parsers elsewhere: signs, the edges of 16, 32 and 64 bits, and past them.
-    static let hostileNumbers = [
+    public static let hostileNumbers = [
         "-1", "0", "-0", "+1", "00000000000000000000001", "65535", "65536", "2147483647", "2147483648", "4294967295",
         "4294967296", "9223372036854775807", "9223372036854775808", "18446744073709551615", "18446744073709551616",
         "99999999999999999999999999", "-9223372036854775808", "1e9", "0x10", " 5", "5 ",
@@ -12,10 +12,10 @@ struct Mutator {
     private var state: UInt64
 
     /// A mutator whose choices follow from `seed`.
-    init(seed: UInt64) { state = seed }
+    public init(seed: UInt64) { state = seed }
 
     /// SplitMix64.
-    mutating func next() -> UInt64 {
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
@@ -23,18 +23,18 @@ struct Mutator {
         return z ^ (z >> 31)
     }
 
-    mutating func below(_ bound: Int) -> Int { bound <= 0 ? 0 : Int(next() % UInt64(bound)) }
+    public mutating func below(_ bound: Int) -> Int { bound <= 0 ? 0 : Int(next() % UInt64(bound)) }
 
-    mutating func byte() -> UInt8 { UInt8(truncatingIfNeeded: next()) }
+    public mutating func byte() -> UInt8 { UInt8(truncatingIfNeeded: next()) }
 
     /// `count` random bytes.
-    mutating func randomBytes(_ count: Int) -> [UInt8] { (0..<count).map { _ in byte() } }
+    public mutating func randomBytes(_ count: Int) -> [UInt8] { (0..<count).map { _ in byte() } }
 
     /// Every prefix of `seed`, empty included.
-    static func truncations(_ seed: [UInt8]) -> [[UInt8]] { (0...seed.count).map { Array(seed[..<$0]) } }
+    public static func truncations(_ seed: [UInt8]) -> [[UInt8]] { (0...seed.count).map { Array(seed[..<$0]) } }
 
     /// `seed` with each run of ASCII digits replaced, one run at a time, by each hostile number.
-    static func numberReplacements(_ seed: [UInt8]) -> [[UInt8]] {
+    public static func numberReplacements(_ seed: [UInt8]) -> [[UInt8]] {
         var runs: [Range<Int>] = []
         var index = 0
         while index < seed.count {
@@ -56,7 +56,7 @@ struct Mutator {
     }
 
     /// `seed` damaged a few times: bytes flipped, inserted, deleted, a slice repeated, a number planted.
-    mutating func damaged(_ seed: [UInt8]) -> [UInt8] {
+    public mutating func damaged(_ seed: [UInt8]) -> [UInt8] {
         var bytes = seed
         for _ in 0..<(1 + below(4)) {
             switch below(6) {
@@ -80,7 +80,7 @@ struct Mutator {
 
     /// Every hostile input made from `seeds`: truncations, number replacements, `damage` damaged
     /// copies of each and `random` random strings.
-    mutating func corpus(_ seeds: [[UInt8]], damage: Int = 300, random: Int = 300) -> [[UInt8]] {
+    public mutating func corpus(_ seeds: [[UInt8]], damage: Int = 300, random: Int = 300) -> [[UInt8]] {
         var out: [[UInt8]] = []
         for seed in seeds {
             out += Self.truncations(seed)
@@ -92,7 +92,7 @@ struct Mutator {
     }
 
     /// `seeds` as text corpora: the same, decoded leniently as UTF-8.
-    mutating func textCorpus(_ seeds: [String], damage: Int = 300, random: Int = 300) -> [String] {
+    public mutating func textCorpus(_ seeds: [String], damage: Int = 300, random: Int = 300) -> [String] {
         corpus(seeds.map { Array($0.utf8) }, damage: damage, random: random).map { String(decoding: $0, as: UTF8.self) }
     }
 }

@@ -1,0 +1,156 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// What an outsider does to a stream listener, bounded in count and time: connections opened and
+/// dropped, inputs cut at every length, numbers made negative or huge, random damage, clients that
+/// stop halfway (with or without shutting their side) and clients that send a byte at a time.
+/// Nothing here reads answers: whether the node copes is read from the node afterwards.
+public struct Attack {
+    /// The listener's port on 127.0.0.1.
+    public let port: Int
+    /// Inputs the attack is made from: valid messages of the listener's protocol.
+    public let seeds: [[UInt8]]
+    private var mutator: Mutator
+
+    /// An attack on `port` made from `seeds`, its random choices drawn from `seed`.
+    public init(port: Int, seeds: [String], seed: UInt64 = 1) {
+        self.init(port: port, bytes: seeds.map { Array($0.utf8) }, seed: seed)
+    }
+
+    /// An attack on `port` made from binary seeds (a TLS ClientHello, say).
+    public init(port: Int, bytes seeds: [[UInt8]], seed: UInt64 = 1) {
+        self.port = port
+        self.seeds = seeds
+        self.mutator = Mutator(seed: seed)
+    }
+
+    /// Sockets a round keeps open on purpose (abandoned and half-open clients), closed by `release`.
+    public private(set) var held: [TestSocket] = []
+    /// Connections opened so far, each one input tried.
+    public private(set) var tried = 0
+
+    /// Opens and drops `count` connections at once.
+    public mutating func connectAndClose(_ count: Int) {
+        for _ in 0..<count { _ = try? TestSocket(port: port, timeout: .seconds(2)) }
+        tried += count
+    }
+
+    /// Sends each input on a fresh connection, then drops it; every `halfClose`th one is shut for
+    /// writing and held instead, as a client that said all it had to say.
+    public mutating func send(_ inputs: [[UInt8]], halfCloseEvery halfClose: Int = 4) {
+        tried += inputs.count
+        for (index, input) in inputs.enumerated() {
+            guard let socket = try? TestSocket(port: port, timeout: .seconds(2)) else { continue }
+            try? socket.send(input)
+            if index % halfClose == 0 {
+                socket.shutdownWrite()
+                held.append(socket)
+            }
+        }
+    }
+
+    /// Every seed truncated at every length.
+    public mutating func truncations() {
+        send(seeds.flatMap { Mutator.truncations($0) })
+    }
+
+    /// Every number in every seed replaced by a hostile one, and `count` randomly damaged seeds.
+    public mutating func mutations(_ count: Int) {
+        var inputs = seeds.flatMap { Mutator.numberReplacements($0) }
+        for _ in 0..<count { inputs.append(mutator.damaged(seeds[mutator.below(seeds.count)])) }
+        send(inputs)
+    }
+
+    /// `count` connections that send the start of a seed and then nothing, held open: the node
+    /// must close them by its own timeouts.
+    public mutating func abandon(_ count: Int) {
+        tried += count
+        for index in 0..<count {
+            guard let socket = try? TestSocket(port: port, timeout: .seconds(2)) else { continue }
+            let seed = seeds[index % seeds.count]
+            try? socket.send(Array(seed.prefix(mutator.below(seed.count))))
+            held.append(socket)
+        }
+    }
+
+    /// `count` clients sending one seed a byte at a time, `pause` apart, for at most `duration`.
+    public mutating func slowSenders(_ count: Int, pause: Duration, for duration: Duration) async {
+        tried += count
+        let sockets = (0..<count).compactMap { _ in try? TestSocket(port: port, timeout: .seconds(2)) }
+        let seed = seeds[0]
+        let deadline = ContinuousClock.now + duration
+        var offset = 0
+        while ContinuousClock.now < deadline && offset < seed.count {
+            for socket in sockets { try? socket.sender.send([seed[offset]]) }
+            offset += 1
+            try? await Task.sleep(for: pause)
+        }
+        held += sockets
+    }
+
+    /// Whether every held socket has been closed by the node (a read sees the end of the stream).
+    public func heldWereClosedByTheNode() -> Bool {
+        held.allSatisfy { socket in
+            // Drain what the node said before closing; the end of stream must follow.
+            for _ in 0..<64 {
+                guard let chunk = try? socket.read(limit: 65536) else { return false }
+                if chunk.isEmpty { return true }
+            }
+            return false
+        }
+    }
+
+    /// Closes every held socket.
+    public mutating func release() {
+        for socket in held { socket.close() }
+        held = []
+    }
+}
+
+/// Rounds of an attack with the node measured before and after each: resident memory must not
+/// grow round by round. `round` runs one round; the result holds the memory before the first and
+/// after each, in KiB, and is printed with `name` so that a run's log has the figures.
+public func attackInRounds(
+    _ rounds: Int, name: String, probe: ProcessProbe, settle: () async -> Bool, _ round: (Int) async throws -> Int
+) async throws -> [Int] {
+    var resident = [probe.residentKiB ?? -1]
+    var tried = 0
+    for index in 0..<rounds {
+        tried += try await round(index)
+        _ = await settle()
+        resident.append(probe.residentKiB ?? -1)
+    }
+    print("hostile \(name): \(tried) inputs in \(rounds) rounds; resident KiB before and after each round: \(resident)")
+    return resident
+}
+
+/// A real TLS ClientHello, as Python's ssl module (OpenSSL) writes it, offering `alpn`: the seed
+/// of attacks on a TLS listener's handshake.
+public func clientHello(serverName: String = "lab.contoso.com", alpn: [String] = []) throws -> [UInt8] {
+    let script = """
+        import ssl, sys
+        context = ssl.create_default_context(); context.check_hostname = False; context.verify_mode = ssl.CERT_NONE
+        if len(sys.argv) > 2: context.set_alpn_protocols(sys.argv[2].split(","))
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        client = context.wrap_bio(incoming, outgoing, server_hostname=sys.argv[1])
+        try:
+            client.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        sys.stdout.write(outgoing.read().hex())
+        """
+    let output = try BallastProcess.run(
+        executable: URL(fileURLWithPath: "/usr/bin/python3"), ["-c", script, serverName] + (alpn.isEmpty ? [] : [alpn.joined(separator: ",")])
+    ).stdout
+    var bytes: [UInt8] = []
+    var index = output.startIndex
+    while let next = output.index(index, offsetBy: 2, limitedBy: output.endIndex), next > index {
+        guard let byte = UInt8(output[index..<next], radix: 16) else { break }
+        bytes.append(byte)
+        index = next
+    }
+    return bytes
+}

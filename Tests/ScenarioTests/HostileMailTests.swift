@@ -1,0 +1,88 @@
+import BallastTestSupport
+import Foundation
+import Testing
+
+/// The IMAP and POP3 relays, plain and with TLS, attacked as an outsider would for several
+/// rounds: after each, the node is alive, alice still logs in, no socket is left in CLOSE-WAIT,
+/// no connection stays counted open, and resident memory does not grow round by round.
+@Suite(.serialized) struct HostileMailTests {
+    static let imapSeeds = [
+        "a1 LOGIN alice alice-demo\r\n", "a1 LOGIN {5}\r\nalice {10}\r\nalice-demo\r\n", "a1 LOGIN {5+}\r\nalice x\r\n",
+        "a1 LOGIN {-1}\r\n", "a1 LOGIN {9223372036854775807}\r\n", "a2 AUTHENTICATE PLAIN\r\nAGFsaWNlAGFsaWNlLWRlbW8=\r\n",
+        "a3 CAPABILITY\r\na4 ID (\"name\" \"x\")\r\na5 NOOP\r\n", "a6 STARTTLS\r\n", "a7 LOGIN alice wrong\r\n",
+    ]
+    static let pop3Seeds = [
+        "USER alice\r\nPASS alice-demo\r\n", "AUTH PLAIN AGFsaWNlAGFsaWNlLWRlbW8=\r\n", "AUTH PLAIN\r\nAGFsaWNlAGFsaWNlLWRlbW8=\r\n",
+        "CAPA\r\nNOOP\r\n", "STLS\r\n", "USER alice\r\nPASS wrong\r\n",
+    ]
+
+    /// One round against a plain mail listener: floods, every truncation, hostile numbers, damage,
+    /// abandoned and half-open clients and slow senders; held sockets must be closed by the node.
+    func round(_ attack: inout Attack, lab: HostileLab) async throws -> Int {
+        let before = attack.tried
+        attack.connectAndClose(400)
+        attack.truncations()
+        attack.mutations(300)
+        attack.abandon(60)
+        await attack.slowSenders(10, pause: .milliseconds(200), for: .seconds(1))
+        // timeouts.login is 3 s in the lab: every held client is closed by then.
+        try await Task.sleep(for: .seconds(4))
+        #expect(attack.heldWereClosedByTheNode(), "held clients stayed open past timeouts.login")
+        attack.release()
+        return attack.tried - before
+    }
+
+    func check(_ lab: HostileLab, relay: String, resident: [Int], login: () throws -> Bool) throws {
+        #expect(lab.ballast.isRunning, "\(lab.ballast.log.suffix(3000))")
+        #expect(try login(), "a good client was not served after the attack")
+        #expect(lab.probe.closeWaitSockets == 0, "sockets left in CLOSE-WAIT: \(lab.probe.tcpStates)")
+        #expect(try lab.metric("ballast_relay_connections_active", ["relay": relay]) == 0)
+        // Memory may settle in the first round; it must not go on growing after that.
+        let growth = resident.last! - resident[2]
+        #expect(growth < 3 * 1024, "resident memory by round: \(resident) KiB")
+    }
+
+    @Test func imapRelay() async throws {
+        try await HostileLab.with { lab in
+            var attack = Attack(port: lab.ports["imap"]!, seeds: Self.imapSeeds)
+            let resident = try await attackInRounds(4, name: "imap", probe: lab.probe, settle: { await lab.settles(relay: "imap") }) { _ in
+                try await round(&attack, lab: lab)
+            }
+            try check(lab, relay: "imap", resident: resident) { try lab.imapLogin() }
+            #expect(try lab.metric("ballast_bad_input_total", ["listener": "imap"]) > 0)
+        }
+    }
+
+    @Test func pop3Relay() async throws {
+        try await HostileLab.with { lab in
+            var attack = Attack(port: lab.ports["pop3"]!, seeds: Self.pop3Seeds)
+            let resident = try await attackInRounds(4, name: "pop3", probe: lab.probe, settle: { await lab.settles(relay: "pop3") }) { _ in
+                try await round(&attack, lab: lab)
+            }
+            try check(lab, relay: "pop3", resident: resident) { try lab.pop3Login() }
+        }
+    }
+
+    /// IMAPS and POP3S: the handshake is what an outsider reaches first. ClientHellos cut at every
+    /// length, damaged and random, clients that stop mid-handshake; timeouts.handshake is 1 s.
+    @Test(arguments: ["imaps", "pop3s"])
+    func tlsMailRelay(relay: String) async throws {
+        try await HostileLab.with { lab in
+            var attack = Attack(port: lab.ports[relay]!, bytes: [try clientHello()])
+            let resident = try await attackInRounds(4, name: relay, probe: lab.probe, settle: { await lab.settles(relay: relay) }) { _ in
+                let before = attack.tried
+                attack.connectAndClose(300)
+                attack.truncations()
+                attack.mutations(200)
+                attack.abandon(60)
+                try await Task.sleep(for: .seconds(2))
+                #expect(attack.heldWereClosedByTheNode(), "clients stalled in their handshake stayed open")
+                attack.release()
+                return attack.tried - before
+            }
+            try check(lab, relay: relay, resident: resident) {
+                try lab.tlsExchange(port: relay, send: "").hasPrefix(relay == "imaps" ? "* OK" : "+OK")
+            }
+        }
+    }
+}
