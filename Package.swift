@@ -247,6 +247,7 @@ let package = Package(
             name: "BallastNode",
             dependencies: [
                 "BallastReporting",
+                "CBallastLinux",
                 "BallastCore",
                 "BallastConfig",
                 "BallastRelay",

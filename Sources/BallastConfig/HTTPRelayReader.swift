@@ -10,7 +10,7 @@ extension TopologyBuilder {
     static let serverTLSKeys = ["verify", "ca-file", "server-name"]
     static let forwardedKeys = ["x-forwarded-for", "x-forwarded-proto", "forwarded"]
     static let cookieKeys = ["type", "name", "key", "secure", "http-only", "same-site", "path"]
-    static let httpTimeoutKeys = ["request", "server", "server-idle"]
+    static let httpTimeoutKeys = ["request", "server", "server-idle", "keep-alive"]
 
     /// Reads the HTTP keys of relay `key` into `relay`; false when one of them is wrong.
     mutating func readHTTPSettings(_ values: [String: Node], key: String, into relay: inout Relay) -> Bool {
@@ -126,6 +126,7 @@ extension TopologyBuilder {
         case "request": relay.http.timeouts.request = value
         case "server": relay.http.timeouts.server = value
         case "server-idle": relay.http.timeouts.serverIdle = value
+        case "keep-alive": relay.http.timeouts.keepAlive = value
         default: return false
         }
         return true

@@ -1,6 +1,7 @@
 import Atomics
 public import BallastCore
 import BallastNIO
+import BallastReporting
 import CoreMetrics
 import Logging
 public import NIOCore
@@ -147,7 +148,9 @@ public final class HTTPListener: Sendable {
         to channel: any Channel, runtime: HTTPRuntime, relay: Relay, client: ForwardingHeaders.Client
     ) throws {
         let sync = channel.pipeline.syncOperations
-        let timer = RequestHeadTimer(timeout: relay.http.timeouts.request, listener: relay.name, logger: runtime.logger)
+        let timer = RequestHeadTimer(
+            request: relay.http.timeouts.request, keepAlive: relay.http.timeouts.keepAlive, listener: relay.name,
+            logger: runtime.logger)
         try sync.addHandler(timer, name: RequestHeadTimer.name)
         // NIO's own setup pairs the encoder with the decoder, so that responses to HEAD carry no
         // body; pipelining and errors are the proxy handler's.
@@ -157,14 +160,23 @@ public final class HTTPListener: Sendable {
             name: HTTPProxyHandler.name)
     }
 
-    /// Pauses accepting at the relay's connection limit and resumes below it.
+    /// Pauses accepting at the relay's connection limit and resumes below it. Decided on the
+    /// listening channel's event loop from the count as it is then, so that a pause and a resume
+    /// decided on two threads cannot land in the wrong order and leave the listener paused.
     private func updateAccepting() {
-        let runtime = self.runtime
-        let limit = runtime.store.current.relay(named: runtime.relayName)?.maxConnections ?? .max
-        let full = active.load(ordering: .relaxed) >= limit
-        guard paused.exchange(full, ordering: .relaxed) != full else { return }
-        serverChannel.setOption(.autoRead, value: !full).whenFailure { _ in }
-        if !full { serverChannel.read() }
+        serverChannel.eventLoop.execute { [self] in
+            let runtime = self.runtime
+            let limit = runtime.store.current.relay(named: runtime.relayName)?.maxConnections ?? .max
+            let full = active.load(ordering: .relaxed) >= limit
+            guard paused.exchange(full, ordering: .relaxed) != full else { return }
+            if full {
+                BadInputLog.shared.report(
+                    listener: runtime.relayName, reason: "relay at its connection limit; accepting paused", client: "-",
+                    logger: runtime.logger, detail: "max-connections \(limit)")
+            }
+            serverChannel.setOption(.autoRead, value: !full).whenFailure { _ in }
+            if !full { serverChannel.read() }
+        }
     }
 }
 

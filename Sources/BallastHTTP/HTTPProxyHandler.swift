@@ -1,5 +1,6 @@
 import BallastCodecs
 import BallastCore
+import BallastReporting
 import CoreMetrics
 import Logging
 import NIOCore
@@ -64,6 +65,9 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
+    /// The context holds this handler: keeping it past removal would keep both alive for ever.
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
     // MARK: From the client
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -124,9 +128,9 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if let error = error as? HTTPParserError {
             runtime.metrics.badRequests.increment()
-            logger.info(
-                "malformed request",
-                metadata: ["relay": "\(runtime.relayName)", "client": "\(client.address)", "error": "\(error)"])
+            BadInputLog.shared.report(
+                listener: runtime.relayName, reason: "malformed request", client: "\(client.address)", logger: logger,
+                detail: "\(error)")
             if exchange?.responseStarted ?? false {
                 context.close(promise: nil)
             } else {
@@ -140,13 +144,33 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent, exchange == nil {
-            context.close(promise: nil)
+        if event is IdleStateHandler.IdleStateEvent {
+            // Idle between requests, or in the middle of sending a body: the client is gone or
+            // stalling. A request that is whole waits for its server's answer (timeouts.server).
+            guard let exchange, exchange.requestEnded else {
+                if exchange != nil {
+                    BadInputLog.shared.report(
+                        listener: runtime.relayName, reason: "request body stalled past timeouts.idle",
+                        client: "\(client.address)", logger: logger)
+                }
+                abandonServer()
+                context.close(promise: nil)
+                return
+            }
             return
         }
         if case ChannelEvent.inputClosed = event {
-            // The client is done sending: answer what it asked, then close.
+            // The client is done sending: answer what it asked, then close. A request whose body
+            // it had not finished can never be whole: its server would wait for the rest in vain.
             inputClosed = true
+            if let exchange, !exchange.requestEnded, !exchange.upgrade {
+                BadInputLog.shared.report(
+                    listener: runtime.relayName, reason: "request cut short by the client", client: "\(client.address)",
+                    logger: logger)
+                abandonServer()
+                context.close(promise: nil)
+                return
+            }
             if exchange == nil && queued.isEmpty { context.close(promise: nil) }
             return
         }
@@ -178,9 +202,9 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         if Self.headSize(head) > relay.http.maxHeaderBytes {
             runtime.metrics.badRequests.increment()
-            logger.info(
-                "request head too large",
-                metadata: ["relay": "\(relay.name)", "client": "\(client.address)", "limit": "\(relay.http.maxHeaderBytes)"])
+            BadInputLog.shared.report(
+                listener: relay.name, reason: "request head too large", client: "\(client.address)", logger: logger,
+                detail: "limit \(relay.http.maxHeaderBytes) bytes")
             respond(.requestHeaderFieldsTooLarge, close: true)
             return
         }
@@ -319,6 +343,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard var exchange else { return }
         self.connection = connection
         connection.handler.owner = self
+        connection.handler.resumeReading()
         connection.channel.write(HTTPClientRequestPart.head(exchange.serverHead), promise: nil)
         for part in exchange.waiting {
             if case .body(.byteBuffer(let buffer)) = part, buffer.readableBytes > 0 { exchange.bodyForwarded = true }
@@ -554,7 +579,9 @@ extension HTTPProxyHandler: ServerConnectionOwner {
         responseDeadline = nil
         if let connection {
             connection.handler.owner = nil
-            if exchange.serverKeepAlive && exchange.requestEnded,
+            // After an Upgrade the server did not take, some servers (SwiftNIO's among them) stop
+            // reading requests on that connection: it is not reused.
+            if exchange.serverKeepAlive && exchange.requestEnded && !exchange.upgrade,
                 let pool = runtime.pools.pool(on: connection.channel.eventLoop),
                 let relay = runtime.store.current.relay(named: runtime.relayName)
             {

@@ -80,6 +80,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
+    /// The context holds this handler: keeping it past removal would keep both alive for ever.
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
         if let owner {
@@ -111,9 +114,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         }
     }
 
-    /// Reads again once the owner's client can take bytes.
+    /// Reads again once the owner's client can take bytes, or when the connection has no owner (an
+    /// idle pooled connection must read, to see its server close it).
     func resumeReading() {
         guard pendingRead, let context else { return }
+        if let owner, !owner.clientIsWritable { return }
         pendingRead = false
         context.read()
     }

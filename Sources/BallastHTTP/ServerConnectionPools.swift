@@ -52,6 +52,9 @@ final class LoopPool {
         }
         connection.reused = true
         connection.handler.owner = nil
+        // Reads held for the last client's sake would never resume: the next client may never
+        // become "writable again", and an idle connection must see its server's close.
+        connection.handler.resumeReading()
         idle[connection.endpoint, default: []].append(connection)
         let channel = connection.channel
         connection.idleTimer = channel.eventLoop.scheduleTask(in: .init(idleTimeout)) { channel.close(promise: nil) }

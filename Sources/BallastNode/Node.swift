@@ -10,6 +10,8 @@ public import BallastRelay
 public import Logging
 public import NIOCore
 import NIOPosix
+import BallastReporting
+import CBallastLinux
 
 /// One running Ballast node: the published state, the relays' listeners and the health
 /// checkers. An actor, so that reloads, drains and shutdown never overlap; the data path
@@ -34,6 +36,7 @@ public actor Node {
     /// Logged-in mail sessions, closed when their database's active copy moves.
     public nonisolated let mailSessions = MailSessions()
     private var mailFollower: Task<Void, Never>?
+    private var housekeeping: Task<Void, Never>?
 
     /// The SIP registrar, when the config has a `sip` section.
     public var sipRegistrar: SIPRegistrar? { sip?.registrar }
@@ -74,6 +77,7 @@ public actor Node {
         let state = store
         let log = logger
         mailFollower = Task { await sessions.follow(state, logger: log) }
+        housekeeping = Task { await Self.keepHouse() }
         do {
             try loadDirectory(topology)
             try await startDirectorySync(topology.store, backups: topology.backup)
@@ -227,10 +231,26 @@ public actor Node {
         directorySync = nil
         mailFollower?.cancel()
         mailFollower = nil
+        housekeeping?.cancel()
+        housekeeping = nil
+        BadInputLog.shared.flush()
         await engine.shutdown()
         listeners = [:]
         retiring = []
         logger.notice("node stopped")
+    }
+
+    /// Every second, the summaries of bad input whose interval ended; every five, memory that
+    /// connections gave back is returned to the system (glibc keeps freed memory in its arenas,
+    /// so after a flood of connections the process would stay at its peak).
+    private static func keepHouse() async {
+        var tick = 0
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(1))
+            BadInputLog.shared.flush()
+            tick += 1
+            if tick % 5 == 0 { _ = ballast_trim_memory() }
+        }
     }
 
     /// Connections open through every relay, retiring ones included.

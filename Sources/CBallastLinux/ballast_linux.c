@@ -2,6 +2,7 @@
 #include "ballast_linux.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <netinet/in.h>
@@ -187,3 +188,5 @@ int ballast_start_thread(void (*body)(void *), void *context, const char *name) 
     }
     return 0;
 }
+
+int ballast_trim_memory(void) { return malloc_trim(0); }

@@ -29,12 +29,44 @@ public struct Attack {
 
     /// Sockets a round keeps open on purpose (abandoned and half-open clients), closed by `release`.
     public private(set) var held: [TestSocket] = []
+    /// What each held socket sent, for the message when one stays open.
+    private var heldInputs: [[UInt8]] = []
     /// Connections opened so far, each one input tried.
     public private(set) var tried = 0
+    /// What was sent from each client port of this round (for naming the inputs of connections the node keeps).
+    public private(set) var sentFrom: [Int: [UInt8]] = [:]
+
+    /// Connections waiting in the listener's accept queue (the kernel's count for the listening
+    /// socket). An attacker faster than the node overflows it, and then the kernel, not the node,
+    /// drops connections; the rounds pace themselves to stay below that, since what is tested is
+    /// what the node does with what it accepts.
+    static func acceptQueue(port: Int) -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return 0 }
+        for line in text.split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count > 4, fields[3] == "0A",
+                fields[1].split(separator: ":").last.flatMap({ Int($0, radix: 16) }) == port,
+                let queued = fields[4].split(separator: ":").last.flatMap({ Int($0, radix: 16) })
+            else { continue }
+            return queued
+        }
+        return 0
+    }
+
+    /// Waits (at most 2 s) while the accept queue is longer than 128.
+    private func pace(_ index: Int) {
+        guard index % 32 == 0 else { return }
+        let deadline = ContinuousClock.now + .seconds(2)
+        while Self.acceptQueue(port: port) > 128 && ContinuousClock.now < deadline { usleep(2_000) }
+    }
 
     /// Opens and drops `count` connections at once.
     public mutating func connectAndClose(_ count: Int) {
-        for _ in 0..<count { _ = try? TestSocket(port: port, timeout: .seconds(2)) }
+        for index in 0..<count {
+            pace(index)
+            guard let socket = try? TestSocket(port: port, timeout: .seconds(2)) else { continue }
+            sentFrom[socket.localPort] = Array("[connect-and-close]".utf8)
+        }
         tried += count
     }
 
@@ -43,11 +75,14 @@ public struct Attack {
     public mutating func send(_ inputs: [[UInt8]], halfCloseEvery halfClose: Int = 4) {
         tried += inputs.count
         for (index, input) in inputs.enumerated() {
+            pace(index)
             guard let socket = try? TestSocket(port: port, timeout: .seconds(2)) else { continue }
+            sentFrom[socket.localPort] = input
             try? socket.send(input)
             if index % halfClose == 0 {
                 socket.shutdownWrite()
                 held.append(socket)
+                heldInputs.append(input + Array(" [half-closed]".utf8))
             }
         }
     }
@@ -69,10 +104,14 @@ public struct Attack {
     public mutating func abandon(_ count: Int) {
         tried += count
         for index in 0..<count {
+            pace(index)
             guard let socket = try? TestSocket(port: port, timeout: .seconds(2)) else { continue }
             let seed = seeds[index % seeds.count]
-            try? socket.send(Array(seed.prefix(mutator.below(seed.count))))
+            let input = Array(seed.prefix(mutator.below(seed.count)))
+            sentFrom[socket.localPort] = input + Array(" [abandoned]".utf8)
+            try? socket.send(input)
             held.append(socket)
+            heldInputs.append(input + Array(" [abandoned]".utf8))
         }
     }
 
@@ -80,6 +119,7 @@ public struct Attack {
     public mutating func slowSenders(_ count: Int, pause: Duration, for duration: Duration) async {
         tried += count
         let sockets = (0..<count).compactMap { _ in try? TestSocket(port: port, timeout: .seconds(2)) }
+        for socket in sockets { sentFrom[socket.localPort] = Array("[slow sender]".utf8) }
         let seed = seeds[0]
         let deadline = ContinuousClock.now + duration
         var offset = 0
@@ -89,17 +129,34 @@ public struct Attack {
             try? await Task.sleep(for: pause)
         }
         held += sockets
+        heldInputs += sockets.map { _ in Array("[slow sender]".utf8) }
     }
 
-    /// Whether every held socket has been closed by the node (a read sees the end of the stream).
-    public func heldWereClosedByTheNode() -> Bool {
-        held.allSatisfy { socket in
+    /// What the held sockets the node has not closed within `limit` had sent (a read sees no end
+    /// of stream); empty when the node closed them all.
+    public func heldLeftOpen(within limit: Duration) -> [String] {
+        let deadline = ContinuousClock.now + limit
+        return zip(held, heldInputs).compactMap { socket, input in
             // Drain what the node said before closing; the end of stream must follow.
-            for _ in 0..<64 {
-                guard let chunk = try? socket.read(limit: 65536) else { return false }
-                if chunk.isEmpty { return true }
-            }
-            return false
+            repeat {
+                do {
+                    if try socket.read(limit: 65536).isEmpty { return nil }
+                } catch let failure as TestSocket.Failure where failure.isTimeout {
+                    continue
+                } catch {
+                    return nil  // reset by the node: closed too
+                }
+            } while ContinuousClock.now < deadline
+            return String(decoding: input, as: UTF8.self).debugDescription
+        }
+    }
+
+    /// What the node's connections still open on the attacked port had been sent, with their
+    /// TCP state: after a round has settled there should be none.
+    public func stillOpen(in probe: ProcessProbe) -> [String] {
+        probe.connections(onPort: port).map { connection in
+            let input = sentFrom[connection.clientPort].map { String(decoding: $0, as: UTF8.self).debugDescription } ?? "?"
+            return "state \(connection.state): \(input)"
         }
     }
 
@@ -107,6 +164,8 @@ public struct Attack {
     public mutating func release() {
         for socket in held { socket.close() }
         held = []
+        heldInputs = []
+        sentFrom = [:]
     }
 }
 
@@ -121,7 +180,16 @@ public func attackInRounds(
     for index in 0..<rounds {
         tried += try await round(index)
         _ = await settle()
-        resident.append(probe.residentKiB ?? -1)
+        // The node hands freed memory back every few seconds: the lowest reading within 12 s,
+        // or the first one no higher than after the round before.
+        let target = (resident.count > 1 ? resident.last! : resident[0]) + 512
+        var lowest = probe.residentKiB ?? -1
+        let deadline = ContinuousClock.now + .seconds(12)
+        while lowest > target && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(250))
+            lowest = min(lowest, probe.residentKiB ?? lowest)
+        }
+        resident.append(lowest)
     }
     print("hostile \(name): \(tried) inputs in \(rounds) rounds; resident KiB before and after each round: \(resident)")
     return resident

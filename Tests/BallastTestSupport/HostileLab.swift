@@ -109,15 +109,15 @@ public final class HostileLab {
               pop3: {site: hq, servers: [{name: EX1, address: 127.0.0.1:\(p["mail-pop3"]!)}]}
               pool-hq: {site: hq, servers: [{name: fe1, address: 127.0.0.1:\(Ports.free())}]}
             relays:
-              http: {listen: 127.0.0.1:\(p["http"]!), protocol: http, pool: web, max-connections: 2000, timeouts: {request: 1s, idle: 8s}}
+              http: {listen: 127.0.0.1:\(p["http"]!), protocol: http, pool: web, max-connections: 2000, timeouts: {request: 1s, keep-alive: 1s, idle: 5s}}
               https:
                 listen: 127.0.0.1:\(p["https"]!)
                 protocol: https
                 pool: web
                 max-connections: 2000
-                timeouts: {request: 1s, idle: 8s, handshake: 1s}
+                timeouts: {request: 1s, keep-alive: 1s, idle: 5s, handshake: 1s}
                 \(cert)
-              tcp: {listen: 127.0.0.1:\(p["tcp"]!), pool: web, accept-proxy-protocol: true, max-connections: 2000, timeouts: {idle: 8s}}
+              tcp: {listen: 127.0.0.1:\(p["tcp"]!), pool: web, accept-proxy-protocol: true, max-connections: 2000, timeouts: {idle: 5s}}
               imap: {listen: 127.0.0.1:\(p["imap"]!), protocol: imap, pool: imap, max-connections: 2000, \(mail)}
               imaps: {listen: 127.0.0.1:\(p["imaps"]!), protocol: imaps, pool: imap, max-connections: 2000, \(mail)}
               pop3: {listen: 127.0.0.1:\(p["pop3"]!), protocol: pop3, pool: pop3, max-connections: 2000, \(mail)}

@@ -54,6 +54,24 @@ public struct ProcessProbe: Sendable {
         return states
     }
 
+    /// The process's TCP connections accepted on `port`: the client's port and the kernel's state number.
+    public func connections(onPort port: Int) -> [(clientPort: Int, state: String)] {
+        let mine = socketInodes
+        var out: [(Int, String)] = []
+        for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { continue }
+            for line in text.split(separator: "\n").dropFirst() {
+                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+                guard fields.count > 9, mine.contains(String(fields[9])),
+                    let local = fields[1].split(separator: ":").last.flatMap({ Int($0, radix: 16) }), local == port,
+                    let remote = fields[2].split(separator: ":").last.flatMap({ Int($0, radix: 16) }), remote != 0
+                else { continue }
+                out.append((remote, String(fields[3])))
+            }
+        }
+        return out
+    }
+
     /// Sockets the peer has closed and the process has not: each one a leak.
     public var closeWaitSockets: Int { tcpStates["08"] ?? 0 }
 

@@ -10,6 +10,16 @@ public final class TestSocket {
     /// Why a socket call failed.
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
+        /// The system's error number, when a system call failed.
+        public var code: Int32 = 0
+
+        public init(description: String, code: Int32 = 0) {
+            self.description = description
+            self.code = code
+        }
+
+        /// The call timed out (the socket's read or write timeout), rather than failed.
+        public var isTimeout: Bool { code == EAGAIN || code == EWOULDBLOCK }
     }
 
     private var fd: Int32
@@ -81,7 +91,10 @@ public final class TestSocket {
         }
         var bytes = [UInt8](repeating: 0, count: limit)
         let count = bytes.withUnsafeMutableBytes { recv(fd, $0.baseAddress, limit, 0) }
-        guard count >= 0 else { throw Failure(description: "recv: \(String(cString: strerror(errno)))") }
+        guard count >= 0 else {
+            let code = errno
+            throw Failure(description: "recv: \(String(cString: strerror(code)))", code: code)
+        }
         return Array(bytes.prefix(count))
     }
 

@@ -36,13 +36,19 @@ public struct HTTPSettings: Hashable, Sendable {
         public var server: Duration
         /// How long an unused keep-alive connection to a server stays in the pool.
         public var serverIdle: Duration
+        /// For the next request's first byte after a response (HAProxy `timeout http-keep-alive`,
+        /// nginx `keepalive_timeout`); the connection is closed quietly after.
+        public var keepAlive: Duration
 
         /// Timeouts with Ballast's defaults unless given.
-        public init(request: Duration = .seconds(10), server: Duration = .seconds(60), serverIdle: Duration = .seconds(30))
-        {
+        public init(
+            request: Duration = .seconds(10), server: Duration = .seconds(60), serverIdle: Duration = .seconds(30),
+            keepAlive: Duration = .seconds(75)
+        ) {
             self.request = request
             self.server = server
             self.serverIdle = serverIdle
+            self.keepAlive = keepAlive
         }
     }
 

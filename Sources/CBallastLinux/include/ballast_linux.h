@@ -60,4 +60,8 @@ uint64_t ballast_now_ms(void);
 /// The soft and hard limits on open files; raises the soft one to the hard one.
 int ballast_raise_file_limit(uint64_t *soft, uint64_t *hard);
 
+/// Returns the memory free in the allocator's arenas to the system (glibc's malloc_trim); 1 when
+/// some was returned.
+int ballast_trim_memory(void);
+
 #endif
