@@ -59,7 +59,11 @@ public final class ConnectionDeadline: ChannelInboundHandler, RemovableChannelHa
             if let tls = event as? TLSUserEvent, case .handshakeCompleted = tls {
                 done = true
                 cancel()
+                // Passed on before leaving: a removed context forwards nothing, and the protocol
+                // negotiation after this handler waits for this event.
+                context.fireUserInboundEventTriggered(event)
                 context.pipeline.syncOperations.removeHandler(self, promise: nil)
+                return
             } else if case ChannelEvent.inputClosed = event, !done {
                 // The client stopped sending before its handshake was whole: nothing can follow.
                 context.close(promise: nil)
