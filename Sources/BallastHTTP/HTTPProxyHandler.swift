@@ -247,18 +247,31 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 respond(.unauthorized, close: false, headers: [("WWW-Authenticate", "Basic realm=\"\(realm)\", charset=\"UTF-8\"")])
                 return false
             }
+            if case .refuse(let until, let reason) = runtime.throttle.check(user: credentials.user, source: client.address) {
+                runtime.metrics.throttled.increment()
+                BadInputLog.shared.report(
+                    listener: relay.name, reason: "login refused: \(reason.rawValue)", client: "\(client.address)",
+                    logger: logger, detail: "login \(credentials.user)")
+                respond(
+                    .tooManyRequests, close: false,
+                    headers: [("Retry-After", "\(max(1, (until - .now).components.seconds))")])
+                return false
+            }
             user = DirectoryLogin.verify(
                 login: credentials.user, password: credentials.password, directory: state.directory, realm: realm)
             if user == nil {
                 logger.notice(
                     "http login refused: unknown user or wrong password",
                     metadata: ["relay": "\(relay.name)", "login": "\(credentials.user)", "client": "\(client.address)"])
-                let delay = state.topology.store?.failureDelay ?? .milliseconds(500)
+                let delay = max(
+                    state.topology.store?.failureDelay ?? .milliseconds(500),
+                    runtime.throttle.failed(user: credentials.user, source: client.address))
                 context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(delay)) { [self] in
                     respond(.unauthorized, close: false, headers: [("WWW-Authenticate", "Basic realm=\"\(realm)\", charset=\"UTF-8\"")])
                 }
                 return false
             }
+            runtime.throttle.succeeded(user: credentials.user, source: client.address)
         case .header(let name):
             user = head.headers.first(name: name).flatMap { state.directory.user(login: $0) }
             if user == nil {

@@ -22,14 +22,17 @@ public final class HTTPRuntime: Sendable {
     let logger: Logger
     let metrics: HTTPMetrics
     let pools: ServerConnectionPools
+    /// Limits password guessing (route-by-user with Basic credentials), shared with the node's other listeners.
+    let throttle: SharedLoginThrottle
     private let inputs = BalancingInputSource()
 
     /// A runtime for `relay` as the store has it now; loads the relay's certificate files.
     public init(
         relay: Relay, store: StateStore, stickTable: SharedStickTable?, group: any EventLoopGroup, logger: Logger,
-        reportFailure: @escaping @Sendable (ProbeKey, String) -> Void
+        throttle: SharedLoginThrottle = SharedLoginThrottle(), reportFailure: @escaping @Sendable (ProbeKey, String) -> Void
     ) throws(HTTPRelayError) {
         self.relayName = relay.name
+        self.throttle = throttle
         self.store = store
         self.stickTable = stickTable
         self.reportFailure = reportFailure
@@ -82,6 +85,8 @@ struct HTTPMetrics: Sendable {
     let connections: Counter
     /// Client connections open now (the TCP relay's gauge has the same name).
     let active: Meter
+    /// Logins refused for too many failures.
+    let throttled: Counter
     let requests: Counter
     let badRequests: Counter
     let noServer: Counter
@@ -92,6 +97,7 @@ struct HTTPMetrics: Sendable {
         let dimensions = [("relay", relay)]
         connections = Counter(label: "ballast_http_connections_total", dimensions: dimensions)
         active = Meter(label: "ballast_relay_connections_active", dimensions: dimensions)
+        throttled = Counter(label: "ballast_login_throttled_total", dimensions: [("protocol", "http")])
         requests = Counter(label: "ballast_http_requests_total", dimensions: dimensions)
         badRequests = Counter(label: "ballast_http_bad_requests_total", dimensions: dimensions)
         noServer = Counter(label: "ballast_http_no_server_total", dimensions: dimensions)

@@ -150,7 +150,7 @@ final class IMAPFrontHandler: ChannelInboundHandler, MailFront {
         loginTag = tag
         let outcome = MailLogin.start(
             login: user, password: password, dialect: .imap, runtime: runtime, eventLoop: context.eventLoop,
-            clientAddress: clientAddress)
+            clientAddress: clientAddress, clientIP: context.channel.remoteAddress?.ipAddress.flatMap { IPAddress($0) })
         MailLogin.finish(outcome, front: self, runtime: runtime, context: context)
     }
 

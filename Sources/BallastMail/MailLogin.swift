@@ -1,6 +1,7 @@
 import BallastCodecs
 import BallastCore
 import BallastNIO
+import BallastReporting
 import CoreMetrics
 import Logging
 import NIOCore
@@ -24,21 +25,31 @@ enum LoginOutcome {
 enum MailLogin {
     static func start(
         login: String, password: String, dialect: MailDialect, runtime: MailRuntime, eventLoop: any EventLoop,
-        clientAddress: String
+        clientAddress: String, clientIP: IPAddress?
     ) -> EventLoopFuture<LoginOutcome> {
         let state = runtime.store.current
         let rules = runtime.loginRules
         guard let relay = state.relay(named: runtime.relayName) else {
             return eventLoop.makeSucceededFuture(.unavailable(reason: "relay removed"))
         }
+        if let clientIP, case .refuse(_, let reason) = runtime.throttle.check(user: login, source: clientIP) {
+            // Answered as a failed login, after the usual delay: the client learns nothing new.
+            runtime.throttled.increment()
+            BadInputLog.shared.report(
+                listener: relay.name, reason: "login refused: \(reason.rawValue)", client: clientAddress,
+                logger: runtime.logger, detail: "login \(login)")
+            return eventLoop.scheduleTask(in: TimeAmount(rules.failureDelay)) { LoginOutcome.badCredentials }.futureResult
+        }
         guard let user = DirectoryLogin.verify(login: login, password: password, directory: state.directory, realm: rules.realm)
         else {
             runtime.failures.increment()
+            let delay = max(rules.failureDelay, clientIP.map { runtime.throttle.failed(user: login, source: $0) } ?? .zero)
             runtime.logger.notice(
                 "mail login refused: unknown user or wrong password",
                 metadata: ["relay": "\(relay.name)", "login": "\(login)", "client": "\(clientAddress)"])
-            return eventLoop.scheduleTask(in: TimeAmount(rules.failureDelay)) { LoginOutcome.badCredentials }.futureResult
+            return eventLoop.scheduleTask(in: TimeAmount(delay)) { LoginOutcome.badCredentials }.futureResult
         }
+        if let clientIP { runtime.throttle.succeeded(user: login, source: clientIP) }
         let route: MailRouting.Route
         switch MailRouting.server(for: user, pool: relay.pool, in: state) {
         case .success(let found): route = found

@@ -18,15 +18,22 @@ public final class MailRuntime: Sendable {
     let logger: Logger
     let logins: Counter
     let failures: Counter
+    /// Limits password guessing, shared with the node's other listeners.
+    let throttle: SharedLoginThrottle
+    let throttled: Counter
     /// Client connections open now, logged in or not.
     let active: Meter
 
     /// A runtime for `relay`, loading its certificates (for implicit TLS, STARTTLS and STLS).
-    public init(relay: Relay, store: StateStore, sessions: MailSessions, logger: Logger) throws {
+    public init(
+        relay: Relay, store: StateStore, sessions: MailSessions, logger: Logger,
+        throttle: SharedLoginThrottle = SharedLoginThrottle()
+    ) throws {
         self.relayName = relay.name
         self.store = store
         self.sessions = sessions
         self.logger = logger
+        self.throttle = throttle
         if let certificate = relay.http.certificates.first {
             let chain = try NIOSSLCertificate.fromPEMFile(certificate.certificateFile).map { NIOSSLCertificateSource.certificate($0) }
             let key = try NIOSSLPrivateKey(file: certificate.keyFile, format: .pem)
@@ -40,6 +47,8 @@ public final class MailRuntime: Sendable {
         self.logins = Counter(label: "ballast_mail_logins_total", dimensions: dimensions + [("result", "ok")])
         self.failures = Counter(label: "ballast_mail_logins_total", dimensions: dimensions + [("result", "refused")])
         self.active = Meter(label: "ballast_relay_connections_active", dimensions: dimensions)
+        self.throttled = Counter(
+            label: "ballast_login_throttled_total", dimensions: [("protocol", relay.protocol == .pop3 || relay.protocol == .pop3s ? "pop3" : "imap")])
     }
 
     /// The deadline for a client's TLS handshake on `relay` (implicit TLS, STARTTLS, STLS).

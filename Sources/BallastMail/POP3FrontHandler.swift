@@ -146,7 +146,7 @@ final class POP3FrontHandler: ChannelInboundHandler, MailFront {
         phase = .loggingIn
         let outcome = MailLogin.start(
             login: user, password: password, dialect: .pop3, runtime: runtime, eventLoop: context.eventLoop,
-            clientAddress: clientAddress)
+            clientAddress: clientAddress, clientIP: context.channel.remoteAddress?.ipAddress.flatMap { IPAddress($0) })
         MailLogin.finish(outcome, front: self, runtime: runtime, context: context)
     }
 

@@ -35,6 +35,8 @@ public actor Node {
     private var siteWatch: SiteWatch?
     /// Logged-in mail sessions, closed when their database's active copy moves.
     public nonisolated let mailSessions = MailSessions()
+    /// Limits password guessing across SIP, IMAP, POP3 and HTTP Basic together.
+    private nonisolated let loginThrottle = SharedLoginThrottle()
     private var mailFollower: Task<Void, Never>?
     private var housekeeping: Task<Void, Never>?
 
@@ -282,7 +284,7 @@ public actor Node {
     private func startSIP(_ settings: SIPSettings?) async throws(NodeError) {
         guard let settings else { return }
         do {
-            let server = try SIPServer(store: store, group: group, logger: logger)
+            let server = try SIPServer(store: store, group: group, logger: logger, throttle: loginThrottle)
             try await server.start(settings)
             sip = server
         } catch {
@@ -367,7 +369,7 @@ public actor Node {
     /// The runtime of a mail relay, with its certificate files loaded.
     private func mailRuntime(for relay: Relay) throws(NodeError) -> MailRuntime {
         do {
-            return try MailRuntime(relay: relay, store: store, sessions: mailSessions, logger: logger)
+            return try MailRuntime(relay: relay, store: store, sessions: mailSessions, logger: logger, throttle: loginThrottle)
         } catch {
             throw NodeError(code: .invalidRelay, description: "relay \(relay.name): certificates do not load: \(error)")
         }
@@ -380,7 +382,7 @@ public actor Node {
         do {
             return try HTTPRuntime(
                 relay: relay, store: store, stickTable: stickTable(for: relay), group: group, logger: logger,
-                reportFailure: { key, reason in monitor.observedFailure(of: key, reason: reason) })
+                throttle: loginThrottle, reportFailure: { key, reason in monitor.observedFailure(of: key, reason: reason) })
         } catch {
             throw NodeError(code: .invalidRelay, description: "\(error)")
         }

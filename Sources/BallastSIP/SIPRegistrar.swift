@@ -4,6 +4,7 @@ import CoreMetrics
 import Foundation
 public import Logging
 import Metrics
+import BallastReporting
 import Synchronization
 
 #if canImport(Glibc)
@@ -46,16 +47,20 @@ public final class SIPRegistrar: Sendable {
     private let store: StateStore
     private let logger: Logger
     private let signer: NonceSigner
+    private let throttle: SharedLoginThrottle
     private let tables: Mutex<Tables>
     private let metrics = SIPMetrics()
     private let serverHeader = "Ballast"
 
     /// A registrar answering from `store`'s state, with bindings read back from the
     /// registrations file when the config names one.
-    public init(store: StateStore, logger: Logger, nonceKey: [UInt8]? = nil) throws(SIPEdgeError) {
+    public init(
+        store: StateStore, logger: Logger, nonceKey: [UInt8]? = nil, throttle: SharedLoginThrottle = SharedLoginThrottle()
+    ) throws(SIPEdgeError) {
         self.store = store
         self.logger = logger
         self.signer = NonceSigner(key: nonceKey)
+        self.throttle = throttle
         var registrations: [String: Registrations] = [:]
         var journal: RegistrationJournal?
         if let path = store.current.topology.sip?.registrationsFile {
@@ -121,75 +126,94 @@ public final class SIPRegistrar: Sendable {
     /// The answer to one message, or nil when none is due (a response, an ACK).
     /// `servedPool` is the pool whose registrar the listener is; nil for the director.
     public func respond(to request: SIPMessage, from source: SIPSource, servedPool: String?) -> SIPMessage? {
+        answer(to: request, from: source, servedPool: servedPool)?.message
+    }
+
+    /// The answer to one message and how long to hold it back (a failed login is answered later
+    /// and later), or nil when none is due (a response, an ACK).
+    public func answer(to request: SIPMessage, from source: SIPSource, servedPool: String?) -> SIPAnswer? {
         guard case .request(let method, _) = request.startLine else { return nil }
         if method == "ACK" { return nil }
         var source = source
         switch Self.checkHeaders(request, method: method) {
         case .failure(let problem):
-            return answer(request, source, 400, "Bad Request (\(problem.description))")
+            return SIPAnswer(answer(request, source, 400, "Bad Request (\(problem.description))"))
         case .success(let (via, to)):
             source.topVia = via
             source.to = to
         }
         let state = store.current
-        guard let settings = state.sip else { return answer(request, source, 503, "Service Unavailable") }
+        guard let settings = state.sip else { return SIPAnswer(answer(request, source, 503, "Service Unavailable")) }
         switch method {
         case "OPTIONS":
             var response = answer(request, source, 200, "OK")
             response.add("Allow", "REGISTER, OPTIONS, ACK")
             response.add("Accept", "application/sdp")
             response.add("Supported", "path")
-            return response
+            return SIPAnswer(response)
         case "REGISTER":
             return register(request, source: source, servedPool: servedPool, state: state, settings: settings)
         default:
             var response = answer(request, source, 405, "Method Not Allowed")
             response.add("Allow", "REGISTER, OPTIONS, ACK")
-            return response
+            return SIPAnswer(response)
         }
     }
 
-    /// Counts and logs (one line) bytes that are not a SIP message; the listener drops them or closes.
+    /// Counts and logs (summarised under a flood) bytes that are not a SIP message; the listener
+    /// drops them or closes.
     public func reportMalformed(_ reason: SIPParseError, from source: SIPSource) {
         metrics.malformed.increment()
-        logger.info(
-            "sip message malformed",
-            metadata: ["client": "\(source.host):\(source.port)", "transport": "\(source.transport)", "reason": "\(reason)"])
+        BadInputLog.shared.report(
+            listener: "sip-\(source.transport)", reason: "malformed message", client: "\(source.host):\(source.port)",
+            logger: logger, detail: reason.description)
     }
 
     // MARK: REGISTER
 
     private func register(
         _ request: SIPMessage, source: SIPSource, servedPool: String?, state: State, settings: SIPSettings
-    ) -> SIPMessage {
+    ) -> SIPAnswer {
         guard let to = source.to ?? request.first("To").flatMap({ SIPNameAddress($0) }) else {
-            return answer(request, source, 400, "Bad Request (To is not a SIP URI with a user)")
+            return SIPAnswer(answer(request, source, 400, "Bad Request (To is not a SIP URI with a user)"))
         }
         let now = Self.milliseconds()
         let lifetime = UInt64(settings.nonceLifetime.components.seconds * 1000)
         let credentials = request.all("Authorization").compactMap { DigestHeader($0) }
             .first { $0["realm"] == settings.realm }
-        guard let credentials else { return challenge(request, source, settings, now: now, stale: false) }
+        guard let credentials else { return SIPAnswer(challenge(request, source, settings, now: now, stale: false)) }
         guard let username = credentials["username"], let nonce = credentials["nonce"],
             let digestURI = credentials["uri"], let response = credentials["response"]
         else {
-            return answer(request, source, 400, "Bad Request (Authorization lacks username, nonce, uri or response)")
+            return SIPAnswer(answer(request, source, 400, "Bad Request (Authorization lacks username, nonce, uri or response)"))
         }
         let algorithmName = credentials["algorithm"] ?? "MD5"
         guard let algorithm = DigestAlgorithm(headerValue: algorithmName), settings.algorithms.contains(algorithm) else {
-            return challenge(request, source, settings, now: now, stale: false)
+            return SIPAnswer(challenge(request, source, settings, now: now, stale: false))
         }
-        let issuedAt: UInt64
-        switch signer.verify(nonce, now: now, lifetime: lifetime) {
-        case .forged: return challenge(request, source, settings, now: now, stale: false)
-        case .stale: return challenge(request, source, settings, now: now, stale: true)
+        let client = IPAddress(source.host)
+        if let client, case .refuse(let until, let reason) = throttle.check(user: username, source: client) {
+            metrics.throttled.increment()
+            BadInputLog.shared.report(
+                listener: "sip-\(source.transport)", reason: "login refused: \(reason.rawValue)",
+                client: "\(source.host):\(source.port)", logger: logger, detail: "user \(username)")
+            var refusal = answer(request, source, 403, "Forbidden (too many failed attempts)")
+            refusal.add("Retry-After", "\(max(1, (until - .now).components.seconds))")
+            return SIPAnswer(refusal)
+        }
+        // The nonce must be one of ours, for this algorithm; whether it is stale is told only to
+        // a client that proves it holds the password.
+        let issuedAt: UInt64?
+        switch signer.verify(nonce, algorithm: algorithm, now: now, lifetime: lifetime) {
+        case .forged: return SIPAnswer(challenge(request, source, settings, now: now, stale: false))
+        case .stale: issuedAt = nil
         case .fresh(let time): issuedAt = time
         }
         let qop = credentials["qop"]
         let nc = credentials["nc"]
         let cnonce = credentials["cnonce"]
         if qop != nil && (qop != "auth" || nc == nil || cnonce == nil) {
-            return answer(request, source, 400, "Bad Request (qop=auth needs nc and cnonce)")
+            return SIPAnswer(answer(request, source, 400, "Bad Request (qop=auth needs nc and cnonce)"))
         }
         let user = state.directory.user(authName: username)
         // The same work for an unknown user as for a known one, so timing tells nothing.
@@ -199,11 +223,13 @@ public final class SIPRegistrar: Sendable {
             algorithm: algorithm)
         guard let user, user.ha1[algorithm] != nil, Digest.constantTimeEqual(expected, response.lowercased()) else {
             metrics.authFailures.increment()
+            let delay = client.map { throttle.failed(user: username, source: $0) } ?? .zero
             logger.info(
                 "sip authentication failed",
                 metadata: ["user": "\(username)", "client": "\(source.host):\(source.port)"])
-            return answer(request, source, 403, "Forbidden")
+            return SIPAnswer(answer(request, source, 403, "Forbidden"), delay: delay)
         }
+        guard let issuedAt else { return SIPAnswer(challenge(request, source, settings, now: now, stale: true)) }
         let count = nc.flatMap { UInt32($0, radix: 16) } ?? 1
         let fresh = tables.withLock { tables in
             tables.usesSincePrune += 1
@@ -213,9 +239,10 @@ public final class SIPRegistrar: Sendable {
             }
             return tables.nonceUses.use(nonce, nc: count, issuedAt: issuedAt)
         }
-        guard fresh else { return challenge(request, source, settings, now: now, stale: true) }
+        guard fresh else { return SIPAnswer(challenge(request, source, settings, now: now, stale: true)) }
+        if let client { throttle.succeeded(user: username, source: client) }
         guard let (aor, toUser) = UserAddress.addressOfRecord(to.uri) else {
-            return answer(request, source, 400, "Bad Request (To is not a SIP URI with a user)")
+            return SIPAnswer(answer(request, source, 400, "Bad Request (To is not a SIP URI with a user)"))
         }
         // A client that names the registrar by IP address (sip:alice@10.0.0.5) means its own
         // user there, as phones configured with an IP for a domain do.
@@ -223,9 +250,10 @@ public final class SIPRegistrar: Sendable {
             user.sipURI == aor
                 || (UserAddress.isAddressLiteral(aor) && UserAddress.addressOfRecord(user.sipURI)?.user == toUser)
         else {
-            return answer(request, source, 403, "Forbidden (\(username) may not register \(aor))")
+            return SIPAnswer(answer(request, source, 403, "Forbidden (\(username) may not register \(aor))"))
         }
-        return decide(request, source: source, user: user, aor: user.sipURI, servedPool: servedPool, state: state, settings: settings)
+        return SIPAnswer(
+            decide(request, source: source, user: user, aor: user.sipURI, servedPool: servedPool, state: state, settings: settings))
     }
 
     private func decide(
@@ -350,8 +378,8 @@ public final class SIPRegistrar: Sendable {
     ) -> SIPMessage {
         metrics.challenges.increment()
         var response = answer(request, source, 401, "Unauthorized")
-        let nonce = signer.issue(now: now)
         for algorithm in settings.algorithms {
+            let nonce = signer.issue(now: now, algorithm: algorithm)
             response.add(
                 "WWW-Authenticate",
                 DigestHeader.challenge(realm: settings.realm, nonce: nonce, algorithm: algorithm.rawValue, stale: stale))
@@ -421,6 +449,20 @@ public final class SIPRegistrar: Sendable {
     }
 }
 
+/// A response and how long to hold it back before sending it.
+public struct SIPAnswer: Sendable {
+    /// The response.
+    public var message: SIPMessage
+    /// Zero but for failed logins, which are answered later and later (`LoginThrottle`).
+    public var delay: Duration
+
+    /// An answer sent `delay` from now.
+    public init(_ message: SIPMessage, delay: Duration = .zero) {
+        self.message = message
+        self.delay = delay
+    }
+}
+
 /// FNV-1a over text, as hex: a tag that depends only on the request.
 struct StableTag {
     private var state: UInt64 = 0xcbf2_9ce4_8422_2325
@@ -441,6 +483,7 @@ struct SIPMetrics: Sendable {
     let redirects = Counter(label: "ballast_sip_redirects_total")
     let challenges = Counter(label: "ballast_sip_challenges_total")
     let authFailures = Counter(label: "ballast_sip_auth_failures_total")
+    let throttled = Counter(label: "ballast_login_throttled_total", dimensions: [("protocol", "sip")])
     let malformed = Counter(label: "ballast_sip_malformed_total")
     let bindings = Gauge(label: "ballast_sip_bindings")
     let lostPools = Gauge(label: "ballast_sip_lost_pools")

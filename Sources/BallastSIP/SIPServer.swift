@@ -1,6 +1,7 @@
 import BallastCodecs
 public import BallastCore
 import BallastNIO
+import BallastReporting
 public import Logging
 public import NIOCore
 import NIOPosix
@@ -28,8 +29,11 @@ public final class SIPServer: Sendable {
     private let ticker = Mutex<Task<Void, Never>?>(nil)
 
     /// A server for `store`'s SIP settings, not yet listening; reads back saved bindings.
-    public init(store: StateStore, group: any EventLoopGroup, logger: Logger) throws(SIPEdgeError) {
-        self.registrar = try SIPRegistrar(store: store, logger: logger)
+    /// `throttle` limits password guessing, shared with the node's other listeners.
+    public init(
+        store: StateStore, group: any EventLoopGroup, logger: Logger, throttle: SharedLoginThrottle = SharedLoginThrottle()
+    ) throws(SIPEdgeError) {
+        self.registrar = try SIPRegistrar(store: store, logger: logger, throttle: throttle)
         self.group = group
         self.logger = logger
     }
@@ -117,7 +121,9 @@ public final class SIPServer: Sendable {
             .childChannelInitializer { [registrar, logger] channel in
                 channel.eventLoop.makeCompletedFuture {
                     guard open.enter() else {
-                        logger.warning("sip connection refused: listener full", metadata: ["limit": "\(Self.maxConnections)"])
+                        BadInputLog.shared.report(
+                            listener: "sip \(endpoint)", reason: "connection refused: listener full",
+                            client: channel.remoteAddress?.ipAddress ?? "-", logger: logger, detail: "limit \(Self.maxConnections)")
                         channel.close(promise: nil)
                         return
                     }
@@ -138,6 +144,25 @@ public final class SIPServer: Sendable {
             }
             .bind(to: SocketAddress(endpoint)).get()
     }
+}
+
+/// Answers held back for a delay, across the process: bounded, so that delaying failed logins
+/// cannot be turned into a way to hold memory.
+final class DelayedAnswers: Sendable {
+    static let shared = DelayedAnswers()
+    /// Most answers held at once.
+    static let limit = 10_000
+    private let count = Atomic<Int>(0)
+
+    func enter() -> Bool {
+        if count.add(1, ordering: .relaxed).newValue > Self.limit {
+            count.subtract(1, ordering: .relaxed)
+            return false
+        }
+        return true
+    }
+
+    func leave() { count.subtract(1, ordering: .relaxed) }
 }
 
 /// Open connections of one listener, against `SIPServer.maxConnections`.
@@ -182,9 +207,21 @@ final class SIPDatagramHandler: ChannelInboundHandler {
             registrar.reportMalformed(error, from: source)
             return
         }
-        guard let response = registrar.respond(to: message, from: source, servedPool: pool) else { return }
-        let buffer = context.channel.allocator.buffer(bytes: SIPMessageWriter.encode(response))
-        context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: buffer)), promise: nil)
+        guard let answer = registrar.answer(to: message, from: source, servedPool: pool) else { return }
+        let buffer = context.channel.allocator.buffer(bytes: SIPMessageWriter.encode(answer.message))
+        let reply = AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: buffer)
+        guard answer.delay > .zero else {
+            context.write(wrapOutboundOut(reply), promise: nil)
+            return
+        }
+        // A failed login answered later; past the bound on answers held back, dropped (the
+        // client retransmits over UDP), so that a flood of guesses holds no more than that.
+        guard DelayedAnswers.shared.enter() else { return }
+        let channel = context.channel
+        context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(answer.delay)) {
+            DelayedAnswers.shared.leave()
+            channel.writeAndFlush(reply, promise: nil)
+        }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) { context.flush() }
@@ -274,8 +311,21 @@ final class SIPStreamHandler: ChannelInboundHandler {
                 channel.close(promise: nil)
             }
         case .success(let message):
-            guard let response = registrar.respond(to: message, from: source, servedPool: pool) else { return }
-            context.write(wrapOutboundOut(context.channel.allocator.buffer(bytes: SIPMessageWriter.encode(response))), promise: nil)
+            guard let answer = registrar.answer(to: message, from: source, servedPool: pool) else { return }
+            let reply = context.channel.allocator.buffer(bytes: SIPMessageWriter.encode(answer.message))
+            guard answer.delay > .zero else {
+                context.write(wrapOutboundOut(reply), promise: nil)
+                return
+            }
+            guard DelayedAnswers.shared.enter() else {
+                context.close(promise: nil)
+                return
+            }
+            let channel = context.channel
+            context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(answer.delay)) {
+                DelayedAnswers.shared.leave()
+                channel.writeAndFlush(reply, promise: nil)
+            }
         }
     }
 

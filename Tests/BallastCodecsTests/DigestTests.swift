@@ -43,6 +43,11 @@ struct DigestTests {
             #expect(signer.verify(bad, now: 1_000_500, lifetime: 1000) == .forged)
         }
         #expect(signer.issue(now: 1) != signer.issue(now: 1))
+        // A nonce is good for the algorithm it was issued for only.
+        let strong = signer.issue(now: 1_000_000, algorithm: .sha256)
+        #expect(signer.verify(strong, algorithm: .sha256, now: 1_000_500, lifetime: 1000) == .fresh(issuedAt: 1_000_000))
+        #expect(signer.verify(strong, algorithm: .md5, now: 1_000_500, lifetime: 1000) == .forged)
+        #expect(signer.verify(nonce, algorithm: .sha256, now: 1_000_500, lifetime: 1000) == .forged)
         #expect(Digest.constantTimeEqual("abc", "abc"))
         #expect(!Digest.constantTimeEqual("abc", "abd"))
         #expect(!Digest.constantTimeEqual("abc", "ab"))

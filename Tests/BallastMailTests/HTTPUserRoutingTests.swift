@@ -1,3 +1,4 @@
+import BallastCodecs
 import BallastCore
 import BallastStore
 import BallastTestSupport
@@ -42,6 +43,30 @@ import Testing
             body = try curl(port, ["-u", "alice:alice-demo"]).body
         }
         #expect(body == "mbx2")
+        await lab.shutdown()
+    }
+
+    /// Basic credentials guessed from one address: past the limit the address gets 429 with
+    /// Retry-After, right password or not.
+    @Test func passwordGuessingWithBasicCredentialsIsRefused() async throws {
+        let lab = try await MailLab(failureDelay: "100ms")
+        let port = lab.ports["owa"]!
+        var guesses: [TestSocket] = []
+        for index in 0..<20 {
+            let socket = try TestSocket(port: port, source: "127.0.0.4", timeout: .seconds(3))
+            let credentials = Base64.encode(Array("alice:guess\(index)".utf8))
+            try socket.send("GET /owa/ HTTP/1.1\r\nHost: lab\r\nAuthorization: Basic \(credentials)\r\n\r\n")
+            guesses.append(socket)
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        let socket = try TestSocket(port: port, source: "127.0.0.4", timeout: .seconds(3))
+        try socket.send(
+            "GET /owa/ HTTP/1.1\r\nHost: lab\r\nAuthorization: Basic \(Base64.encode(Array("alice:alice-demo".utf8)))\r\nConnection: close\r\n\r\n")
+        let answer = String(decoding: try socket.readToEnd(limit: 65536), as: UTF8.self)
+        #expect(answer.hasPrefix("HTTP/1.1 429"), "\(answer)")
+        #expect(answer.lowercased().contains("retry-after: "))
+        #expect(try curl(port, ["-u", "bob:bob-demo"]).body == "mbx2", "others are served")
+        #expect(guesses.count == 20)
         await lab.shutdown()
     }
 

@@ -49,6 +49,39 @@ import Testing
         await lab.shutdown()
     }
 
+    /// Guessing from one address over IMAP and POP3 together: the address is refused (answered as
+    /// a failed login), even with the right password, while alice from the address she uses goes on.
+    @Test func passwordGuessingFromOneAddressIsRefused() async throws {
+        let lab = try await MailLab(failureDelay: "100ms")
+        let home = try TestSocket(port: lab.ports["imap"]!, source: "127.0.0.2", timeout: .seconds(3))
+        _ = try home.readLine()
+        try home.send("h1 LOGIN alice alice-demo\r\nh2 LOGOUT\r\n")
+        #expect(try home.readLine()?.contains("h1 OK") == true)
+        // Twenty guesses at once, half over IMAP and half over POP3, so that none waits for the last.
+        var guesses: [TestSocket] = []
+        for index in 0..<20 {
+            let pop = index % 2 == 1
+            let socket = try TestSocket(port: lab.ports[pop ? "pop3" : "imap"]!, source: "127.0.0.3", timeout: .seconds(3))
+            _ = try socket.readLine()
+            try socket.send(pop ? "USER alice\r\nPASS guess\(index)\r\n" : "g LOGIN alice guess\(index)\r\n")
+            guesses.append(socket)
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        let started = ContinuousClock.now
+        let late = try TestSocket(port: lab.ports["imap"]!, source: "127.0.0.3", timeout: .seconds(3))
+        _ = try late.readLine()
+        try late.send("r LOGIN alice alice-demo\r\n")
+        let refused = try late.readLine() ?? ""
+        #expect(refused.hasPrefix("r NO [AUTHENTICATIONFAILED]"), "\(refused)")
+        #expect(ContinuousClock.now - started < .seconds(2), "a refusal waits only the usual failure delay")
+        let again = try TestSocket(port: lab.ports["imap"]!, source: "127.0.0.2", timeout: .seconds(3))
+        _ = try again.readLine()
+        try again.send("h3 LOGIN alice alice-demo\r\n")
+        #expect(try again.readLine()?.contains("h3 OK") == true, "alice from her own address")
+        #expect(guesses.count == 20)
+        await lab.shutdown()
+    }
+
     @Test func activatingAnotherCopyClosesOldSessionsWithinASecondAndNewOnesLandThere() async throws {
         let lab = try await MailLab()
         var sessions: [TestSocket] = []

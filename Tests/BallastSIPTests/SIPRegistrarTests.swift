@@ -20,7 +20,8 @@ struct SIPRegistrarTests {
             #expect(challenge.status == 401)
             let offers = challenge.all("WWW-Authenticate").compactMap { DigestHeader($0) }
             #expect(offers.map { $0["algorithm"] } == ["MD5", "SHA-256"])
-            #expect(Set(offers.compactMap { $0["nonce"] }).count == 1)
+            // One nonce per offer: each is bound to its algorithm.
+            #expect(Set(offers.compactMap { $0["nonce"] }).count == 2)
             #expect(offers.allSatisfy { $0["realm"] == "lab.example" && $0["qop"] == "auth" })
             #expect(challenge.all("Contact").isEmpty)
             let text = String(decoding: SIPMessageWriter.encode(challenge), as: UTF8.self)
@@ -108,6 +109,80 @@ struct SIPRegistrarTests {
                 client.makeRequest("REGISTER", uri: "sip:lab.example", to: alice, extra: [contact, ("Authorization", authorization)]))
             #expect(late.status == 401)
             #expect(late.all("WWW-Authenticate").allSatisfy { DigestHeader($0)?["stale"] == "true" })
+        }
+    }
+
+    @Test func anExpiredNonceWithAWrongPasswordIsForbiddenNotStale() async throws {
+        try await SIPLab.with(nonceLifetime: "1s") { lab in
+            let client = try SIPTestClient(port: lab.hqPort)
+            let contact = ("Contact", "<sip:alice@127.0.0.1:7001>")
+            let challenge = try client.send(client.makeRequest("REGISTER", uri: "sip:lab.example", to: alice, extra: [contact]))
+            try await Task.sleep(for: .milliseconds(2100))
+            let authorization = try SIPTestClient.authorize(
+                challenge: challenge, method: "REGISTER", uri: "sip:lab.example", username: "alice",
+                password: "not-her-password", algorithm: .md5)
+            let late = try client.send(
+                client.makeRequest("REGISTER", uri: "sip:lab.example", to: alice, extra: [contact, ("Authorization", authorization)]))
+            #expect(late.status == 403, "a stale nonce tells nothing to a client that does not hold the password")
+        }
+    }
+
+    @Test func aNonceIsGoodOnlyForTheAlgorithmItWasIssuedFor() async throws {
+        try await SIPLab.with { lab in
+            let client = try SIPTestClient(port: lab.hqPort)
+            let contact = ("Contact", "<sip:alice@127.0.0.1:7001>")
+            let challenge = try client.send(client.makeRequest("REGISTER", uri: "sip:lab.example", to: alice, extra: [contact]))
+            let offers = challenge.all("WWW-Authenticate").compactMap { DigestHeader($0) }
+            let strongNonce = try #require(offers.first { $0["algorithm"] == "SHA-256" }?["nonce"])
+            // The SHA-256 challenge's nonce answered with MD5: the nonce is not one of MD5's.
+            let ha1 = Digest.ha1(username: "alice", realm: "lab.example", password: "secret-alice", algorithm: .md5)
+            let response = Digest.expectedResponse(
+                ha1: ha1, method: "REGISTER", uri: "sip:lab.example", nonce: strongNonce, nc: "00000001", cnonce: "c",
+                qop: "auth", algorithm: .md5)
+            let moved = "Digest username=\"alice\", realm=\"lab.example\", nonce=\"\(strongNonce)\", uri=\"sip:lab.example\", response=\"\(response)\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"c\""
+            let answer = try client.send(
+                client.makeRequest("REGISTER", uri: "sip:lab.example", to: alice, extra: [contact, ("Authorization", moved)]))
+            #expect(answer.status == 401)
+            #expect(answer.all("WWW-Authenticate").allSatisfy { DigestHeader($0)?["stale"] == nil })
+        }
+    }
+
+    /// Guessing from one address: the first failures are answered at once, then later and later,
+    /// then the address is refused (with Retry-After) even with the right password; the user,
+    /// logged in before from another address, goes on there.
+    @Test func passwordGuessingIsDelayedThenRefused() async throws {
+        try await SIPLab.with { lab in
+            let contact = "<sip:alice@127.0.0.2:7001>"
+            let home = try SIPTestClient(port: lab.hqPort, source: "127.0.0.2")
+            #expect(try home.register(aor: alice, password: "secret-alice", contacts: [contact]).response.status == 200)
+
+            let guesser = try SIPTestClient(port: lab.hqPort, source: "127.0.0.3", timeout: .seconds(12))
+            let challenge = try guesser.send(guesser.makeRequest("REGISTER", uri: "sip:lab.example", to: alice))
+            let wrong = try SIPTestClient.authorize(
+                challenge: challenge, method: "REGISTER", uri: "sip:lab.example", username: "alice", password: "guess",
+                algorithm: .md5)
+            let request = guesser.makeRequest("REGISTER", uri: "sip:lab.example", to: alice, extra: [("Authorization", wrong)])
+            let started = ContinuousClock.now
+            for _ in 0..<20 { try guesser.sendRaw(SIPMessageWriter.encode(request)) }
+            // Three failures answered at once, then 250 ms, 500 ms, 1 s, ... later; from the tenth
+            // failure on, alice is refused at once to addresses she does not use.
+            var answered: [(Duration, SIPMessage)] = []
+            while answered.count < 16, ContinuousClock.now - started < .seconds(3) {
+                let answer = try guesser.receive()
+                answered.append((ContinuousClock.now - started, answer))
+            }
+            #expect(answered.allSatisfy { $0.1.status == 403 })
+            let prompt = answered.filter { $0.0 < .milliseconds(200) }
+            let later = answered.filter { $0.0 >= .milliseconds(240) }
+            #expect(prompt.count == 13, "\(answered.map { ($0.0, $0.1.startLine) })")
+            #expect(prompt.filter { $0.1.first("Retry-After") != nil }.count == 10)
+            #expect(later.count == 3 && later[0].0 < .milliseconds(700) && later[2].0 >= .milliseconds(950))
+
+            let right = try SIPTestClient(port: lab.hqPort, source: "127.0.0.3").register(
+                aor: alice, password: "secret-alice", contacts: [contact])
+            #expect(right.response.status == 403)
+            #expect(right.response.first("Retry-After").flatMap(Int.init) ?? 0 > 60, "the address is refused for minutes")
+            #expect(try home.register(aor: alice, password: "secret-alice", contacts: [contact]).response.status == 200)
         }
     }
 

@@ -31,15 +31,22 @@ public final class SIPTestClient {
     private let tag = "\(UInt32.random(in: 1...UInt32.max))"
     private var cseq: UInt32 = 0
 
-    /// A client sending to `host`:`port` over UDP, or over TCP when `tcp` is set.
-    public init(port: Int, host: String = "127.0.0.1", tcp: Bool = false, timeout: Duration = .seconds(3)) throws {
+    /// A client sending to `host`:`port` over UDP, or over TCP when `tcp` is set, from `source`
+    /// (any 127.0.0.0/8 address) when given, so that one machine can play several phones' addresses.
+    public init(
+        port: Int, host: String = "127.0.0.1", source: String? = nil, tcp: Bool = false, timeout: Duration = .seconds(3)
+    ) throws {
         self.port = port
         if tcp {
-            transport = .tcp(try TestSocket(port: port, destination: host, timeout: timeout))
+            transport = .tcp(try TestSocket(port: port, source: source, destination: host, timeout: timeout))
             return
         }
         let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket: \(String(cString: strerror(errno)))") }
+        if let source, TestSocket.withAddress(source, port: 0, { bind(fd, $0, $1) }) != 0 {
+            Glibc.close(fd)
+            throw Failure(description: "bind to \(source): \(String(cString: strerror(errno)))")
+        }
         let (seconds, attoseconds) = timeout.components
         var tv = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))

@@ -79,31 +79,34 @@ public struct NonceSigner: Sendable {
         keyed = HMAC<SHA256>(key: key.map { SymmetricKey(data: $0) } ?? SymmetricKey(size: .bits256))
     }
 
-    /// The first 16 bytes of the MAC of `material`.
-    private func mac(_ material: UnsafeRawBufferPointer) -> [UInt8] {
+    /// The first 16 bytes of the MAC of `material` and the algorithm the nonce is for.
+    private func mac(_ material: UnsafeRawBufferPointer, _ algorithm: DigestAlgorithm) -> [UInt8] {
         var hmac = keyed
         hmac.update(data: material)
+        hmac.update(data: [algorithm == .md5 ? 1 : 2])
         return hmac.finalize().withUnsafeBytes { Array($0.prefix(16)) }
     }
 
-    /// A new nonce issued at `now` (milliseconds since 1970): 16 hex of time, 16 of random, 32 of MAC.
-    public func issue(now: UInt64) -> String {
+    /// A new nonce issued at `now` (milliseconds since 1970) for `algorithm`: 16 hex of time, 16
+    /// of random, 32 of MAC. It is good for that algorithm only, so a response cannot be moved to
+    /// a weaker one than the challenge offered.
+    public func issue(now: UInt64, algorithm: DigestAlgorithm = .md5) -> String {
         let material = (now.bigEndian, UInt64.random(in: 0...UInt64.max).bigEndian)
-        return withUnsafeBytes(of: material) { bytes in Digest.hex(bytes) + Digest.hex(mac(bytes)) }
+        return withUnsafeBytes(of: material) { bytes in Digest.hex(bytes) + Digest.hex(mac(bytes, algorithm)) }
     }
 
-    /// Checks a nonce at `now` against `lifetime` milliseconds.
-    public func verify(_ nonce: String, now: UInt64, lifetime: UInt64) -> Verdict {
+    /// Checks a nonce for `algorithm` at `now` against `lifetime` milliseconds.
+    public func verify(_ nonce: String, algorithm: DigestAlgorithm = .md5, now: UInt64, lifetime: UInt64) -> Verdict {
         let utf8 = Array(nonce.utf8)
         guard utf8.count == 64, let bytes = Self.unhex(utf8) else { return .forged }
         // The MAC's first 16 bytes against the nonce's, in time that does not depend on where they differ.
         var difference: UInt8 = 0
-        let expected = bytes.withUnsafeBytes { mac(UnsafeRawBufferPointer(rebasing: $0[0..<16])) }
+        let expected = bytes.withUnsafeBytes { mac(UnsafeRawBufferPointer(rebasing: $0[0..<16]), algorithm) }
         for index in 0..<16 { difference |= expected[index] ^ bytes[16 + index] }
         guard difference == 0 else { return .forged }
         let material = bytes[0..<16]
         let issuedAt = material[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        guard issuedAt <= now + 1000, now - min(now, issuedAt) <= lifetime else { return .stale }
+        guard issuedAt <= now &+ 1000, now - min(now, issuedAt) <= lifetime else { return .stale }
         return .fresh(issuedAt: issuedAt)
     }
 
