@@ -3,19 +3,27 @@ import Yams
 
 /// The `dns` and `zones` sections.
 extension TopologyBuilder {
-    static let dnsKeys = ["listen", "udp-sockets"]
+    static let dnsKeys = ["listen", "udp-sockets", "rate-limit"]
+    static let rateLimitKeys = ["responses-per-second", "slip", "ipv4-prefix", "ipv6-prefix", "exempt"]
+    static let rateLimitForm = "off, or {responses-per-second: 20, slip: 2, ipv4-prefix: 24, ipv6-prefix: 56, exempt: [127.0.0.0/8]}"
     static let zoneKeys = ["soa", "ttl", "when-all-down", "secondaries", "records"]
     static let soaKeys = ["primary", "mailbox", "refresh", "retry", "expire", "minimum"]
     static let recordKeys = ["name", "type", "value", "pool", "ttl", "priority", "weight", "port", "target", "preference"]
     static let recordTypes = ["A", "AAAA", "NS", "CNAME", "MX", "TXT", "SRV"]
 
-    /// The DNS listen addresses and, when given, how many UDP sockets to bind on each.
-    mutating func readDNS(_ node: Node) -> (listeners: [Endpoint], udpSockets: Int?) {
+    /// The DNS listen addresses, how many UDP sockets to bind on each (when given) and the
+    /// response rate limit (on with defaults unless set).
+    mutating func readDNS(_ node: Node) -> (listeners: [Endpoint], udpSockets: Int?, rateLimit: DNSRateLimit?) {
         var endpoints: [Endpoint] = []
         var udpSockets: Int?
+        var rateLimit: DNSRateLimit? = DNSRateLimit()
         for entry in reader.mapping(node, key: "dns", allowed: Self.dnsKeys, what: "a mapping with listen") ?? [] {
             if entry.key == "udp-sockets" {
                 udpSockets = reader.int(entry.value, key: "dns.udp-sockets", range: 1...256)
+                continue
+            }
+            if entry.key == "rate-limit" {
+                rateLimit = readRateLimit(entry.value)
                 continue
             }
             let items: [Node]
@@ -24,7 +32,52 @@ extension TopologyBuilder {
                 if let endpoint = reader.endpoint(item, key: "dns.listen[\(index)]") { endpoints.append(endpoint) }
             }
         }
-        return (endpoints, udpSockets)
+        return (endpoints, udpSockets, rateLimit)
+    }
+
+    /// `dns.rate-limit`: `off`, or a mapping whose missing keys keep their defaults.
+    private mutating func readRateLimit(_ node: Node) -> DNSRateLimit? {
+        if case .scalar(let scalar) = node {
+            guard ["off", "false", "no"].contains(scalar.string.lowercased()) else {
+                reader.fail(.invalidValue, at: node, key: "dns.rate-limit", "is \(reader.describe(node))", expected: Self.rateLimitForm)
+                return DNSRateLimit()
+            }
+            return nil
+        }
+        var limit = DNSRateLimit()
+        for entry in reader.mapping(node, key: "dns.rate-limit", allowed: Self.rateLimitKeys, what: Self.rateLimitForm) ?? [] {
+            let key = "dns.rate-limit.\(entry.key)"
+            switch entry.key {
+            case "responses-per-second":
+                if let value = reader.int(entry.value, key: key, range: 1...1_000_000) { limit.responsesPerSecond = value }
+            case "slip":
+                if let value = reader.int(entry.value, key: key, range: 0...10) { limit.slip = value }
+            case "ipv4-prefix":
+                if let value = reader.int(entry.value, key: key, range: 8...32) { limit.ipv4PrefixLength = value }
+            case "ipv6-prefix":
+                if let value = reader.int(entry.value, key: key, range: 16...128) { limit.ipv6PrefixLength = value }
+            default:
+                limit.exempt = readPrefixes(entry.value, key: key)
+            }
+        }
+        return limit
+    }
+
+    /// A list of `ADDRESS/LENGTH` prefixes (or addresses); an empty list is allowed.
+    mutating func readPrefixes(_ node: Node, key: String) -> [IPPrefix] {
+        let items: [Node]
+        if case .sequence(let sequence) = node { items = Array(sequence) } else { items = [node] }
+        var prefixes: [IPPrefix] = []
+        for (index, item) in items.enumerated() {
+            guard case .scalar(let scalar) = item, let prefix = IPPrefix(scalar.string) else {
+                reader.fail(
+                    .invalidValue, at: item, key: "\(key)[\(index)]", "is \(reader.describe(item))",
+                    expected: "an address prefix such as 192.0.2.0/24 or 2001:db8::/32")
+                continue
+            }
+            prefixes.append(prefix)
+        }
+        return prefixes
     }
 
     mutating func readZones(_ node: Node, pools: [Pool]) -> [Zone] {

@@ -2,6 +2,8 @@ import Atomics
 import BallastCodecs
 public import BallastCore
 import BallastNIO
+import BallastReporting
+import Dispatch
 import CoreMetrics
 public import Logging
 import Metrics
@@ -23,7 +25,7 @@ public final class DNSServer: Sendable {
 
     private let store: StateStore
     private let group: any EventLoopGroup
-    private let logger: Logger
+    let logger: Logger
     private let published: ManagedAtomic<ViewBox>
     private let rotation = ManagedAtomic<Int>(0)
     private let channels = Mutex<[any Channel]>([])
@@ -49,11 +51,11 @@ public final class DNSServer: Sendable {
 
     /// Binds `udpSockets` UDP sockets and one TCP socket on each endpoint and starts following the
     /// state. The UDP sockets share the address (SO_REUSEPORT); the kernel spreads clients over them.
-    public func start(listeners: [Endpoint], udpSockets: Int) async throws {
+    public func start(listeners: [Endpoint], udpSockets: Int, rateLimit: DNSRateLimit? = DNSRateLimit()) async throws {
         var bound: [any Channel] = []
         do {
             for endpoint in listeners {
-                for _ in 0..<max(1, udpSockets) { bound.append(try await bindUDP(endpoint)) }
+                for _ in 0..<max(1, udpSockets) { bound.append(try await bindUDP(endpoint, rateLimit: rateLimit)) }
                 bound.append(try await bindTCP(endpoint))
                 logger.info(
                     "dns listening", metadata: ["listen": "\(endpoint)", "zones": "\(view.zones.count)", "udp-sockets": "\(udpSockets)"])
@@ -94,19 +96,22 @@ public final class DNSServer: Sendable {
 
     /// Answers one query message; nil when nothing should be sent back.
     func respond(
-        to bytes: [UInt8], transport: ZoneAuthority.Transport, client: String, rotation: Int? = nil
+        to bytes: [UInt8], transport: ZoneAuthority.Transport, client: @autoclosure () -> String, rotation: Int? = nil
     ) -> [UInt8]? {
         let query: DNSMessage
         do {
             query = try DNSMessageParser.parse(bytes)
         } catch {
+            metrics.malformed.increment()
             guard let header = DNSMessageParser.header(of: bytes) else {
-                metrics.malformed.increment()
-                logger.info("dns packet dropped", metadata: ["client": "\(client)", "reason": "\(error)"])
+                BadInputLog.shared.report(
+                    listener: "dns-\(transport)", reason: "packet dropped: no DNS header", client: client(), logger: logger,
+                    detail: error.description)
                 return nil
             }
-            metrics.malformed.increment()
-            logger.info("dns query malformed", metadata: ["client": "\(client)", "reason": "\(error)"])
+            BadInputLog.shared.report(
+                listener: "dns-\(transport)", reason: "malformed query, answered FORMERR", client: client(), logger: logger,
+                detail: error.description)
             var response = DNSMessage(id: header.id)
             response.isResponse = true
             response.opcode = header.opcode
@@ -178,7 +183,7 @@ public final class DNSServer: Sendable {
         }
     }
 
-    private func bindUDP(_ endpoint: Endpoint) async throws -> any Channel {
+    private func bindUDP(_ endpoint: Endpoint, rateLimit: DNSRateLimit?) async throws -> any Channel {
         try await DatagramBootstrap(group: group)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
             .channelOption(ChannelOptions.socket(SocketOptionLevel(SOL_SOCKET), SocketOptionName(SO_REUSEPORT)), value: 1)
@@ -187,7 +192,7 @@ public final class DNSServer: Sendable {
             .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 32 * 4096))
             .channelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(DNSUDPHandler(server: self))
+                    try channel.pipeline.syncOperations.addHandler(DNSUDPHandler(server: self, rateLimit: rateLimit))
                 }
             }
             .bind(to: SocketAddress(endpoint)).get()
@@ -210,24 +215,29 @@ public final class DNSServer: Sendable {
     static func unixNow() -> UInt32 { UInt32(truncatingIfNeeded: time(nil)) }
 }
 
-/// Queries over UDP: one datagram in, at most one out. One handler per socket, and so per
-/// event loop: its cache of encoded answers needs no lock.
+/// Queries over UDP: one datagram in, at most one out, subject to response rate limiting. One
+/// handler per socket, and so per event loop: its cache of encoded answers and its rate limiter
+/// need no lock.
 final class DNSUDPHandler: ChannelInboundHandler {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
     typealias OutboundOut = AddressedEnvelope<ByteBuffer>
 
     let server: DNSServer
     private var cache = DNSAnswerCache()
+    private var limiter: ResponseRateLimiter?
     /// Queries since the last count went to the metric: counted once per read batch.
     private var uncounted = 0
 
-    init(server: DNSServer) { self.server = server }
+    init(server: DNSServer, rateLimit: DNSRateLimit?) {
+        self.server = server
+        self.limiter = rateLimit.map(ResponseRateLimiter.init)
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
         uncounted += 1
         let version = server.view.version
-        let reply: ByteBuffer
+        var reply: ByteBuffer
         if let cached = cache.answer(to: envelope.data, version: version) {
             reply = cached
         } else {
@@ -236,13 +246,49 @@ final class DNSUDPHandler: ChannelInboundHandler {
                 return
             }
             reply = context.channel.allocator.buffer(bytes: fresh)
-            if fresh.count >= 12 {
+            // Answers to queries that could be read are kept (not FORMERR: nothing to turn).
+            if fresh.count >= 12 && UInt16(fresh[3] & 0x0F) != DNSRCode.formErr {
                 cache.store(query: envelope.data, version: version, allocator: context.channel.allocator) { rotation in
                     rotation == 0 ? fresh : self.server.respond(to: bytes, transport: .udp, client: "", rotation: rotation)
                 }
             }
         }
+        if limiter != nil, !limited(&reply, query: envelope.data, client: envelope.remoteAddress, context: context) { return }
         context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: reply)), promise: nil)
+    }
+
+    /// Applies the rate limit to `reply`: true to send it (perhaps replaced by a truncated
+    /// answer), false to drop it.
+    private func limited(
+        _ reply: inout ByteBuffer, query: ByteBuffer, client address: SocketAddress, context: ChannelHandlerContext
+    ) -> Bool {
+        guard let client = address.ipAddress.flatMap({ IPAddress($0) }), let limiter, !limiter.isExempt(client) else {
+            return true
+        }
+        let rcode = reply.getInteger(at: reply.readerIndex + 3, as: UInt8.self).map { UInt16($0 & 0x0F) } ?? DNSRCode.servFail
+        let kind: ResponseRateLimiter.Kind =
+            rcode == DNSRCode.noError ? .answer : rcode == DNSRCode.nxDomain ? .nonexistent : .error
+        let milliseconds = UInt64(DispatchTime.now().uptimeNanoseconds / 1_000_000)
+        let decision = query.withUnsafeReadableBytes { bytes -> ResponseRateLimiter.Decision in
+            let end = ResponseRateLimiter.questionEnd(bytes) ?? min(bytes.count, 12)
+            return self.limiter!.decide(
+                client: client, kind: kind, question: UnsafeRawBufferPointer(rebasing: bytes[min(12, end)..<end]),
+                milliseconds: milliseconds)
+        }
+        switch decision {
+        case .send:
+            return true
+        case .drop:
+            server.metrics.rateLimitedDropped.increment()
+        case .slip:
+            server.metrics.rateLimitedSlipped.increment()
+            if let truncated = query.withUnsafeReadableBytes({ ResponseRateLimiter.truncatedAnswer(to: $0) }) {
+                reply = context.channel.allocator.buffer(bytes: truncated)
+            }
+        }
+        BadInputLog.shared.report(
+            listener: "dns-udp", reason: "answers over the rate limit (RRL)", client: "\(client)", logger: server.logger)
+        return decision == .slip
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -316,4 +362,6 @@ struct DNSMetrics: Sendable {
     let malformed = Counter(label: "ballast_dns_malformed_total")
     let transfers = Counter(label: "ballast_dns_zone_transfers_total")
     let notifies = Counter(label: "ballast_dns_notifies_total")
+    let rateLimitedDropped = Counter(label: "ballast_dns_rate_limited_total", dimensions: [("action", "dropped")])
+    let rateLimitedSlipped = Counter(label: "ballast_dns_rate_limited_total", dimensions: [("action", "truncated")])
 }

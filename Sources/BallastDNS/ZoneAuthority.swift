@@ -81,8 +81,9 @@ public enum ZoneAuthority {
                 continue
             }
             if question.type == DNSType.any {
-                // RFC 8482: one RRset stands for all of them.
-                if let (type, set) = node.min(by: { $0.key < $1.key }) {
+                // RFC 8482: one RRset stands for all of them, the smallest, so that ANY is no
+                // lever for amplification.
+                if let (type, set) = node.min(by: { (wireSize($0.value), $0.key) < (wireSize($1.value), $1.key) }) {
                     response.answers += records(set, owner: name, rotation: type == DNSType.soa ? 0 : rotation)
                 } else {
                     response.authorities = [negative(zone)]
@@ -96,6 +97,24 @@ public enum ZoneAuthority {
             response.answers += records(set, owner: name, rotation: rotation)
             response.additionals = additionals(for: response.answers, in: zone)
             return
+        }
+    }
+
+    /// About the bytes an RRset takes in an answer: enough to pick the smallest.
+    static func wireSize(_ set: RRSet) -> Int {
+        set.data.reduce(0) { total, data in
+            let rdata: Int
+            switch data {
+            case .a: rdata = 4
+            case .aaaa: rdata = 16
+            case .ns(let name), .cname(let name): rdata = name.wireLength
+            case .soa(let primary, let mailbox, _, _, _, _, _): rdata = primary.wireLength + mailbox.wireLength + 20
+            case .mx(_, let exchange): rdata = 2 + exchange.wireLength
+            case .txt(let strings): rdata = strings.reduce(0) { $0 + 1 + $1.count }
+            case .srv(_, _, _, let target): rdata = 6 + target.wireLength
+            case .unknown(_, let bytes): rdata = bytes.count
+            }
+            return total + 12 + rdata
         }
     }
 

@@ -83,7 +83,7 @@ public actor Node {
         do {
             try loadDirectory(topology)
             try await startDirectorySync(topology.store, backups: topology.backup)
-            try await startDNS(topology.dnsListeners, udpSockets: topology.dnsUDPSockets)
+            try await startDNS(topology.dnsListeners, udpSockets: topology.dnsUDPSockets, rateLimit: topology.dnsRateLimit)
             try await startSIP(topology.sip)
         } catch {
             await dns?.stop()
@@ -160,11 +160,13 @@ public actor Node {
             retiring.append(listener)
         }
         listeners.merge(added) { old, _ in old }
-        if topology.dnsListeners != previous.dnsListeners || topology.dnsUDPSockets != previous.dnsUDPSockets {
+        if topology.dnsListeners != previous.dnsListeners || topology.dnsUDPSockets != previous.dnsUDPSockets
+            || topology.dnsRateLimit != previous.dnsRateLimit
+        {
             await dns?.stop()
             dns = nil
             do {
-                try await startDNS(topology.dnsListeners, udpSockets: topology.dnsUDPSockets)
+                try await startDNS(topology.dnsListeners, udpSockets: topology.dnsUDPSockets, rateLimit: topology.dnsRateLimit)
             } catch {
                 logger.error("DNS listeners not bound; DNS stays off until the next reload", metadata: ["reason": "\(error)"])
             }
@@ -260,11 +262,12 @@ public actor Node {
         (Array(listeners.values) + retiring).reduce(0) { $0 + $1.activeConnections }
     }
 
-    private func startDNS(_ endpoints: [Endpoint], udpSockets: Int?) async throws(NodeError) {
+    private func startDNS(_ endpoints: [Endpoint], udpSockets: Int?, rateLimit: DNSRateLimit?) async throws(NodeError) {
         guard !endpoints.isEmpty else { return }
         let server = DNSServer(store: store, group: group, logger: logger)
         do {
-            try await server.start(listeners: endpoints, udpSockets: udpSockets ?? DNSServer.defaultUDPSockets)
+            try await server.start(
+                listeners: endpoints, udpSockets: udpSockets ?? DNSServer.defaultUDPSockets, rateLimit: rateLimit)
         } catch {
             throw NodeError(
                 code: .cannotListen,

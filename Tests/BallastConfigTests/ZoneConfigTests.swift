@@ -109,6 +109,23 @@ import Testing
         #expect(found.first?.line == 4)
     }
 
+    @Test func responseRateLimitingIsOnUnlessTurnedOff() throws {
+        #expect(try parse("    records: []").dnsRateLimit == DNSRateLimit())
+        #expect(try parse("    records: []", dns: "dns: {listen: 127.0.0.1:5300, rate-limit: off}").dnsRateLimit == nil)
+        let set = try parse(
+            "    records: []",
+            dns: "dns: {listen: 127.0.0.1:5300, rate-limit: {responses-per-second: 50, slip: 0, ipv4-prefix: 32, exempt: [10.0.0.0/8, \"2001:db8::/32\"]}}")
+        #expect(
+            set.dnsRateLimit
+                == DNSRateLimit(
+                    responsesPerSecond: 50, slip: 0, ipv4PrefixLength: 32, exempt: [IPPrefix("10.0.0.0/8")!, IPPrefix("2001:db8::/32")!]))
+        #expect(try parse("    records: []", dns: "dns: {listen: 127.0.0.1:5300, rate-limit: {exempt: []}}").dnsRateLimit?.exempt == [])
+        let found = errors(
+            "    records: []", dns: "dns: {listen: 127.0.0.1:5300, rate-limit: {slip: 11, exempt: [10.0.0.0/40], burst: 3}}")
+        #expect(Set(found.map(\.key)) == ["dns.rate-limit.slip", "dns.rate-limit.exempt[0]", "dns.rate-limit.burst"])
+        #expect(errors("    records: []", dns: "dns: {listen: 127.0.0.1:5300, rate-limit: maybe}").map(\.key) == ["dns.rate-limit"])
+    }
+
     @Test func zonesNeedAListener() {
         let found = errors("    records: []", dns: "")
         #expect(found.map(\.key) == ["dns.listen"])

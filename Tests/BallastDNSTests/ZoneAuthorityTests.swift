@@ -36,6 +36,9 @@ import Testing
                 ZoneRecord(name: name("loop1.contoso.com"), ttl: 300, value: .cname(name("loop2.contoso.com"))),
                 ZoneRecord(name: name("loop2.contoso.com"), ttl: 300, value: .cname(name("loop1.contoso.com"))),
                 ZoneRecord(name: name("host.deep.contoso.com"), ttl: 300, value: .txt([Array("x".utf8)])),
+                ZoneRecord(name: name("big.contoso.com"), ttl: 300, value: .txt([Array(repeating: 97, count: 200)])),
+                ZoneRecord(name: name("big.contoso.com"), ttl: 300, value: .txt([Array(repeating: 98, count: 200)])),
+                ZoneRecord(name: name("big.contoso.com"), ttl: 300, value: .a(IPAddress(v4: 10, 0, 0, 80))),
             ],
             allDown: allDown)
         return Topology(pools: pools, zones: [zone])
@@ -157,6 +160,9 @@ import Testing
     @Test func anyGetsOneRRSet() {
         let any = ask("contoso.com", DNSType.any)
         #expect(!any.answers.isEmpty && Set(any.answers.map(\.type)).count == 1)
+        // The smallest set: the address, not the 400 bytes of text.
+        let big = ask("big.contoso.com", DNSType.any)
+        #expect(big.answers.map(\.type) == [DNSType.a])
     }
 
     @Test func ednsIsAnsweredAndSizesTheUDPAnswer() {

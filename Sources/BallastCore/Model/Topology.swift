@@ -42,6 +42,8 @@ public struct Topology: Hashable, Sendable {
     /// UDP sockets bound on each DNS listen address, each read by its own event loop; nil: the
     /// default, half the cores and at least one.
     public var dnsUDPSockets: Int?
+    /// Response rate limiting of DNS answers over UDP; nil: off. On by default.
+    public var dnsRateLimit: DNSRateLimit? = DNSRateLimit()
     /// The SIP edge, if configured.
     public var sip: SIPSettings?
     /// The directory's store, if configured; without one, users come from the SIP users file.
