@@ -135,11 +135,9 @@ struct TopologyBuilder {
         } else if section["pools"] != nil {
             // Pools without relays are legal (later: DNS and SIP use them), nothing to say.
         }
-        if let dns = section["dns"] {
-            (topology.dnsListeners, topology.dnsUDPSockets, topology.dnsRateLimit) = readDNS(dns.value)
-        }
+        if let dns = section["dns"] { topology.dns = readDNS(dns.value) }
         if let zones = section["zones"] { topology.zones = readZones(zones.value, pools: topology.pools) }
-        if !topology.zones.isEmpty && topology.dnsListeners.isEmpty, let zones = section["zones"] {
+        if !topology.zones.isEmpty && topology.dns.listeners.isEmpty, let zones = section["zones"] {
             reader.fail(
                 .missingKey, at: zones.keyNode, key: "dns.listen", "is missing: zones need a DNS listener",
                 expected: "dns: {listen: [ADDRESS:53]}")

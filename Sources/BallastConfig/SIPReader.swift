@@ -6,7 +6,7 @@ import Yams
 extension TopologyBuilder {
     static let sipKeys = [
         "realm", "users-file", "registrations-file", "registrars", "director", "certificates", "failure-detection",
-        "fallback", "nonce-lifetime", "algorithms", "expires", "max-contacts", "handshake-timeout",
+        "fallback", "nonce-lifetime", "algorithms", "expires", "max-contacts", "handshake-timeout", "message-timeout",
     ]
     static let sipRegistrarKeys = ["listen", "contact"]
     static let sipExpiresKeys = ["min", "max", "default"]
@@ -43,6 +43,7 @@ extension TopologyBuilder {
             ("fallback", Duration.zero, { (s: inout SIPSettings, d: Duration) in s.fallback = d }),
             ("nonce-lifetime", Duration.seconds(1), { (s: inout SIPSettings, d: Duration) in s.nonceLifetime = d }),
             ("handshake-timeout", Duration.milliseconds(100), { (s: inout SIPSettings, d: Duration) in s.handshakeTimeout = d }),
+            ("message-timeout", Duration.milliseconds(100), { (s: inout SIPSettings, d: Duration) in s.messageTimeout = d }),
         ] {
             guard let node = values[name] else { continue }
             if let value = reader.duration(node, key: "sip.\(name)", minimum: minimum) {

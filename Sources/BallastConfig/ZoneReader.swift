@@ -3,7 +3,7 @@ import Yams
 
 /// The `dns` and `zones` sections.
 extension TopologyBuilder {
-    static let dnsKeys = ["listen", "udp-sockets", "rate-limit"]
+    static let dnsKeys = ["listen", "udp-sockets", "rate-limit", "tcp-timeout"]
     static let rateLimitKeys = ["responses-per-second", "slip", "ipv4-prefix", "ipv6-prefix", "exempt"]
     static let rateLimitForm = "off, or {responses-per-second: 20, slip: 2, ipv4-prefix: 24, ipv6-prefix: 56, exempt: [127.0.0.0/8]}"
     static let zoneKeys = ["soa", "ttl", "when-all-down", "secondaries", "records"]
@@ -11,28 +11,32 @@ extension TopologyBuilder {
     static let recordKeys = ["name", "type", "value", "pool", "ttl", "priority", "weight", "port", "target", "preference"]
     static let recordTypes = ["A", "AAAA", "NS", "CNAME", "MX", "TXT", "SRV"]
 
-    /// The DNS listen addresses, how many UDP sockets to bind on each (when given) and the
-    /// response rate limit (on with defaults unless set).
-    mutating func readDNS(_ node: Node) -> (listeners: [Endpoint], udpSockets: Int?, rateLimit: DNSRateLimit?) {
-        var endpoints: [Endpoint] = []
-        var udpSockets: Int?
-        var rateLimit: DNSRateLimit? = DNSRateLimit()
+    /// The `dns` section: listen addresses, UDP sockets on each, the response rate limit (on
+    /// with defaults unless set) and the TCP timeout.
+    mutating func readDNS(_ node: Node) -> DNSSettings {
+        var settings = DNSSettings()
         for entry in reader.mapping(node, key: "dns", allowed: Self.dnsKeys, what: "a mapping with listen") ?? [] {
-            if entry.key == "udp-sockets" {
-                udpSockets = reader.int(entry.value, key: "dns.udp-sockets", range: 1...256)
+            switch entry.key {
+            case "udp-sockets":
+                settings.udpSockets = reader.int(entry.value, key: "dns.udp-sockets", range: 1...256)
                 continue
-            }
-            if entry.key == "rate-limit" {
-                rateLimit = readRateLimit(entry.value)
+            case "rate-limit":
+                settings.rateLimit = readRateLimit(entry.value)
                 continue
+            case "tcp-timeout":
+                if let value = reader.duration(entry.value, key: "dns.tcp-timeout", minimum: .milliseconds(100)) {
+                    settings.tcpTimeout = value
+                }
+                continue
+            default: break
             }
             let items: [Node]
             if case .sequence(let sequence) = entry.value { items = Array(sequence) } else { items = [entry.value] }
             for (index, item) in items.enumerated() {
-                if let endpoint = reader.endpoint(item, key: "dns.listen[\(index)]") { endpoints.append(endpoint) }
+                if let endpoint = reader.endpoint(item, key: "dns.listen[\(index)]") { settings.listeners.append(endpoint) }
             }
         }
-        return (endpoints, udpSockets, rateLimit)
+        return settings
     }
 
     /// `dns.rate-limit`: `off`, or a mapping whose missing keys keep their defaults.

@@ -51,12 +51,13 @@ public final class DNSServer: Sendable {
 
     /// Binds `udpSockets` UDP sockets and one TCP socket on each endpoint and starts following the
     /// state. The UDP sockets share the address (SO_REUSEPORT); the kernel spreads clients over them.
-    public func start(listeners: [Endpoint], udpSockets: Int, rateLimit: DNSRateLimit? = DNSRateLimit()) async throws {
+    public func start(_ settings: DNSSettings) async throws {
         var bound: [any Channel] = []
+        let udpSockets = settings.udpSockets ?? Self.defaultUDPSockets
         do {
-            for endpoint in listeners {
-                for _ in 0..<max(1, udpSockets) { bound.append(try await bindUDP(endpoint, rateLimit: rateLimit)) }
-                bound.append(try await bindTCP(endpoint))
+            for endpoint in settings.listeners {
+                for _ in 0..<max(1, udpSockets) { bound.append(try await bindUDP(endpoint, rateLimit: settings.rateLimit)) }
+                bound.append(try await bindTCP(endpoint, timeout: TimeAmount(settings.tcpTimeout)))
                 logger.info(
                     "dns listening", metadata: ["listen": "\(endpoint)", "zones": "\(view.zones.count)", "udp-sockets": "\(udpSockets)"])
             }
@@ -198,14 +199,30 @@ public final class DNSServer: Sendable {
             .bind(to: SocketAddress(endpoint)).get()
     }
 
-    private func bindTCP(_ endpoint: Endpoint) async throws -> any Channel {
-        try await ServerBootstrap(group: group)
+    /// The most TCP connections open at once per listen address (NSD's tcp-count is 100).
+    public static let maxTCPConnections = 1024
+    private func bindTCP(_ endpoint: Endpoint, timeout: TimeAmount) async throws -> any Channel {
+        let open = ConnectionLimit(
+            limit: Self.maxTCPConnections, metric: "ballast_dns_tcp_connections_active", dimensions: [("listen", "\(endpoint)")])
+        return try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.backlog, value: 256)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    guard open.enter() else {
+                        BadInputLog.shared.report(
+                            listener: "dns-tcp", reason: "connection refused: listener full",
+                            client: channel.remoteAddress?.ipAddress ?? "-", logger: logger, detail: "limit \(Self.maxTCPConnections)")
+                        channel.close(promise: nil)
+                        return
+                    }
+                    channel.closeFuture.whenComplete { _ in open.leave() }
                     let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(IdleStateHandler(readTimeout: .seconds(10)))
-                    try sync.addHandler(ByteToMessageHandler(DNSTCPFrameDecoder()))
+                    try sync.addHandler(IdleStateHandler(readTimeout: timeout))
+                    try sync.addHandler(
+                        ByteToMessageHandler(
+                            DNSTCPFrameDecoder(
+                                deadline: PartialMessageDeadline(timeout: timeout, listener: "dns-tcp", logger: logger))))
                     try sync.addHandler(DNSTCPHandler(server: self))
                 }
             }
@@ -306,11 +323,20 @@ final class DNSUDPHandler: ChannelInboundHandler {
 struct DNSTCPFrameDecoder: ByteToMessageDecoder {
     typealias InboundOut = ByteBuffer
 
+    /// Closes the connection when a query takes too long to arrive.
+    let deadline: PartialMessageDeadline?
+
+    init(deadline: PartialMessageDeadline? = nil) { self.deadline = deadline }
+
     mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt16.self),
             buffer.readableBytes >= 2 + Int(length)
-        else { return .needMoreData }
+        else {
+            deadline?.update(partial: buffer.readableBytes > 0, context: context)
+            return .needMoreData
+        }
         buffer.moveReaderIndex(forwardBy: 2)
+        deadline?.update(partial: false, context: context)
         context.fireChannelRead(NIOAny(buffer.readSlice(length: Int(length))!))
         return .continue
     }

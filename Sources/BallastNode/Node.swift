@@ -83,7 +83,7 @@ public actor Node {
         do {
             try loadDirectory(topology)
             try await startDirectorySync(topology.store, backups: topology.backup)
-            try await startDNS(topology.dnsListeners, udpSockets: topology.dnsUDPSockets, rateLimit: topology.dnsRateLimit)
+            try await startDNS(topology.dns)
             try await startSIP(topology.sip)
         } catch {
             await dns?.stop()
@@ -160,13 +160,11 @@ public actor Node {
             retiring.append(listener)
         }
         listeners.merge(added) { old, _ in old }
-        if topology.dnsListeners != previous.dnsListeners || topology.dnsUDPSockets != previous.dnsUDPSockets
-            || topology.dnsRateLimit != previous.dnsRateLimit
-        {
+        if topology.dns != previous.dns {
             await dns?.stop()
             dns = nil
             do {
-                try await startDNS(topology.dnsListeners, udpSockets: topology.dnsUDPSockets, rateLimit: topology.dnsRateLimit)
+                try await startDNS(topology.dns)
             } catch {
                 logger.error("DNS listeners not bound; DNS stays off until the next reload", metadata: ["reason": "\(error)"])
             }
@@ -262,16 +260,16 @@ public actor Node {
         (Array(listeners.values) + retiring).reduce(0) { $0 + $1.activeConnections }
     }
 
-    private func startDNS(_ endpoints: [Endpoint], udpSockets: Int?, rateLimit: DNSRateLimit?) async throws(NodeError) {
-        guard !endpoints.isEmpty else { return }
+    private func startDNS(_ settings: DNSSettings) async throws(NodeError) {
+        guard !settings.listeners.isEmpty else { return }
         let server = DNSServer(store: store, group: group, logger: logger)
         do {
-            try await server.start(
-                listeners: endpoints, udpSockets: udpSockets ?? DNSServer.defaultUDPSockets, rateLimit: rateLimit)
+            try await server.start(settings)
         } catch {
             throw NodeError(
                 code: .cannotListen,
-                description: "DNS cannot listen on \(endpoints.map(\.description).joined(separator: ", ")): \(error); free the port, or change dns.listen")
+                description:
+                    "DNS cannot listen on \(settings.listeners.map(\.description).joined(separator: ", ")): \(error); free the port, or change dns.listen")
         }
         dns = server
     }

@@ -21,6 +21,7 @@ public final class SIPServer: Sendable {
     /// registration refresh, so that clients behind NAT keep their connection.
     public static let idleTimeout = TimeAmount.hours(2)
 
+
     /// Answers every request.
     public let registrar: SIPRegistrar
     private let group: any EventLoopGroup
@@ -62,10 +63,13 @@ public final class SIPServer: Sendable {
                 case .udp:
                     // One socket per event loop on the same address: the kernel spreads clients over them.
                     for _ in 0..<max(1, System.coreCount) { bound.append(try await bindUDP(listen.endpoint, pool: pool)) }
-                case .tcp: bound.append(try await bindStream(listen.endpoint, pool: pool, tls: nil))
+                case .tcp:
+                    bound.append(try await bindStream(listen.endpoint, pool: pool, tls: nil, message: settings.messageTimeout))
                 case .tls:
                     bound.append(
-                        try await bindStream(listen.endpoint, pool: pool, tls: tlsContext, handshake: settings.handshakeTimeout))
+                        try await bindStream(
+                            listen.endpoint, pool: pool, tls: tlsContext, handshake: settings.handshakeTimeout,
+                            message: settings.messageTimeout))
                 }
                 logger.info("sip listening", metadata: ["listen": "\(listen)", "registrar-of": "\(pool ?? "director")"])
             } catch {
@@ -111,9 +115,12 @@ public final class SIPServer: Sendable {
     }
 
     private func bindStream(
-        _ endpoint: Endpoint, pool: String?, tls: NIOSSLContext?, handshake: Duration = .zero
+        _ endpoint: Endpoint, pool: String?, tls: NIOSSLContext?, handshake: Duration = .zero, message: Duration
     ) async throws -> any Channel {
-        let open = ConnectionCount()
+        let listener = "sip-\(tls == nil ? "tcp" : "tls") \(endpoint)"
+        let open = ConnectionLimit(
+            limit: Self.maxConnections, metric: "ballast_sip_connections_active",
+            dimensions: [("listen", "\(tls == nil ? "tcp" : "tls")://\(endpoint)")])
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 1024)
@@ -122,7 +129,7 @@ public final class SIPServer: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     guard open.enter() else {
                         BadInputLog.shared.report(
-                            listener: "sip \(endpoint)", reason: "connection refused: listener full",
+                            listener: listener, reason: "connection refused: listener full",
                             client: channel.remoteAddress?.ipAddress ?? "-", logger: logger, detail: "limit \(Self.maxConnections)")
                         channel.close(promise: nil)
                         return
@@ -137,7 +144,10 @@ public final class SIPServer: Sendable {
                                 reason: "TLS handshake not done within sip.handshake-timeout", logger: logger))
                     }
                     try sync.addHandler(IdleStateHandler(readTimeout: Self.idleTimeout))
-                    try sync.addHandler(ByteToMessageHandler(SIPStreamDecoder()))
+                    try sync.addHandler(
+                        ByteToMessageHandler(
+                            SIPStreamDecoder(
+                                deadline: PartialMessageDeadline(timeout: TimeAmount(message), listener: listener, logger: logger))))
                     try sync.addHandler(
                         SIPStreamHandler(registrar: registrar, pool: pool, transport: tls == nil ? .tcp : .tls))
                 }
@@ -156,21 +166,6 @@ final class DelayedAnswers: Sendable {
 
     func enter() -> Bool {
         if count.add(1, ordering: .relaxed).newValue > Self.limit {
-            count.subtract(1, ordering: .relaxed)
-            return false
-        }
-        return true
-    }
-
-    func leave() { count.subtract(1, ordering: .relaxed) }
-}
-
-/// Open connections of one listener, against `SIPServer.maxConnections`.
-final class ConnectionCount: Sendable {
-    private let count = Atomic<Int>(0)
-
-    func enter() -> Bool {
-        if count.add(1, ordering: .relaxed).newValue > SIPServer.maxConnections {
             count.subtract(1, ordering: .relaxed)
             return false
         }
@@ -236,15 +231,30 @@ final class SIPDatagramHandler: ChannelInboundHandler {
 struct SIPStreamDecoder: ByteToMessageDecoder {
     typealias InboundOut = Result<SIPMessage, SIPParseError>
 
+    /// Closes the connection when a message takes too long to arrive.
+    let deadline: PartialMessageDeadline?
+
+    init(deadline: PartialMessageDeadline? = nil) { self.deadline = deadline }
+
     mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         let view = buffer.readableBytesView
+        // Blank lines between messages (keep-alives, RFC 5626) are no message under way; the
+        // first other byte ends the scan.
+        var partial: Bool { !view.allSatisfy { $0 == 13 || $0 == 10 } }
         // Copy out only once a head can be whole: a message trickling in is not copied per segment.
-        guard Self.containsEmptyLine(view) || view.count > SIPMessageParser.maxHeadSize else { return .needMoreData }
+        guard Self.containsEmptyLine(view) || view.count > SIPMessageParser.maxHeadSize else {
+            deadline?.update(partial: partial, context: context)
+            return .needMoreData
+        }
         let bytes = Array(view)
         do {
-            guard let length = try SIPMessageParser.frameLength(bytes[...]) else { return .needMoreData }
+            guard let length = try SIPMessageParser.frameLength(bytes[...]) else {
+                deadline?.update(partial: partial, context: context)
+                return .needMoreData
+            }
             let frame = bytes[..<length]
             buffer.moveReaderIndex(forwardBy: length)
+            deadline?.update(partial: false, context: context)
             context.fireChannelRead(NIOAny(Result<SIPMessage, SIPParseError> { () throws(SIPParseError) in
                 try SIPMessageParser.parse(frame: frame)
             }))

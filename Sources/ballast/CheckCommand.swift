@@ -78,8 +78,8 @@ struct CheckCommand: ParsableCommand {
                 default: return false
                 }
             }.count
-            let listen = topology.dnsListeners.map(\.description).joined(separator: ", ")
-            let sockets = topology.dnsUDPSockets ?? DNSServer.defaultUDPSockets
+            let listen = topology.dns.listeners.map(\.description).joined(separator: ", ")
+            let sockets = topology.dns.udpSockets ?? DNSServer.defaultUDPSockets
             print("  zone \(zone.name): \(zone.records.count) records, \(bound) following pool health; DNS on \(listen) (\(sockets) UDP socket\(sockets == 1 ? "" : "s") each)")
         }
         if let store = topology.store {

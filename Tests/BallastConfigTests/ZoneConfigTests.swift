@@ -47,7 +47,7 @@ import Testing
                   - {name: www, type: CNAME, value: pool01}
                   - {name: "@", type: TXT, value: "v=spf1 -all"}
             """)
-        #expect(topology.dnsListeners == [Endpoint("127.0.0.1:5300")!])
+        #expect(topology.dns.listeners == [Endpoint("127.0.0.1:5300")!])
         let zone = try #require(topology.zones.first)
         #expect(zone.ttl == 120 && zone.allDown == .none && zone.secondaries == [Endpoint("127.0.0.1:5301")!])
         #expect(zone.soa.primary == DomainName("ns1.contoso.com") && zone.soa.mailbox == DomainName("admin.example.net"))
@@ -99,10 +99,10 @@ import Testing
     }
 
     @Test func udpSocketsPerListenAddress() throws {
-        #expect(try parse("    records: []").dnsUDPSockets == nil)
+        #expect(try parse("    records: []").dns.udpSockets == nil)
         let topology = try parse("    records: []", dns: "dns: {listen: [127.0.0.1:5300, 127.0.0.2:5300], udp-sockets: 4}")
-        #expect(topology.dnsUDPSockets == 4)
-        #expect(topology.dnsListeners.count == 2)
+        #expect(topology.dns.udpSockets == 4)
+        #expect(topology.dns.listeners.count == 2)
         let found = errors("    records: []", dns: "dns: {listen: 127.0.0.1:5300, udp-sockets: 0}")
         #expect(found.map(\.key) == ["dns.udp-sockets"])
         #expect(found.first?.expected == "a whole number from 1 to 256")
@@ -110,16 +110,16 @@ import Testing
     }
 
     @Test func responseRateLimitingIsOnUnlessTurnedOff() throws {
-        #expect(try parse("    records: []").dnsRateLimit == DNSRateLimit())
-        #expect(try parse("    records: []", dns: "dns: {listen: 127.0.0.1:5300, rate-limit: off}").dnsRateLimit == nil)
+        #expect(try parse("    records: []").dns.rateLimit == DNSRateLimit())
+        #expect(try parse("    records: []", dns: "dns: {listen: 127.0.0.1:5300, rate-limit: off}").dns.rateLimit == nil)
         let set = try parse(
             "    records: []",
             dns: "dns: {listen: 127.0.0.1:5300, rate-limit: {responses-per-second: 50, slip: 0, ipv4-prefix: 32, exempt: [10.0.0.0/8, \"2001:db8::/32\"]}}")
         #expect(
-            set.dnsRateLimit
+            set.dns.rateLimit
                 == DNSRateLimit(
                     responsesPerSecond: 50, slip: 0, ipv4PrefixLength: 32, exempt: [IPPrefix("10.0.0.0/8")!, IPPrefix("2001:db8::/32")!]))
-        #expect(try parse("    records: []", dns: "dns: {listen: 127.0.0.1:5300, rate-limit: {exempt: []}}").dnsRateLimit?.exempt == [])
+        #expect(try parse("    records: []", dns: "dns: {listen: 127.0.0.1:5300, rate-limit: {exempt: []}}").dns.rateLimit?.exempt == [])
         let found = errors(
             "    records: []", dns: "dns: {listen: 127.0.0.1:5300, rate-limit: {slip: 11, exempt: [10.0.0.0/40], burst: 3}}")
         #expect(Set(found.map(\.key)) == ["dns.rate-limit.slip", "dns.rate-limit.exempt[0]", "dns.rate-limit.burst"])

@@ -222,3 +222,59 @@ public func clientHello(serverName: String = "lab.contoso.com", alpn: [String] =
     }
     return bytes
 }
+
+/// Datagrams from one UDP socket to a listener on 127.0.0.1, counting what comes back: for floods
+/// of mutated messages and for measuring how much a server sends for what it is sent.
+public final class DatagramAttack {
+    private let fd: Int32
+    /// Bytes and datagrams sent and received so far.
+    public private(set) var sentBytes = 0
+    public private(set) var sentDatagrams = 0
+    public private(set) var receivedBytes = 0
+    public private(set) var receivedDatagrams = 0
+
+    /// A socket sending to `port`, from `source` when given.
+    public init(port: Int, source: String? = nil) throws {
+        fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        guard fd >= 0 else { throw TestSocket.Failure(description: "socket: \(String(cString: strerror(errno)))") }
+        var size: Int32 = 4 << 20
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        if let source { _ = TestSocket.withAddress(source, port: 0) { bind(fd, $0, $1) } }
+        guard TestSocket.withAddress("127.0.0.1", port: port, { connect(fd, $0, $1) }) == 0 else {
+            close(fd)
+            throw TestSocket.Failure(description: "connect: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    deinit { close(fd) }
+
+    /// Sends each datagram, reading what has come back every so often so that the socket's
+    /// receive buffer does not overflow (which would hide answers), and pausing 5 ms after each
+    /// 64 so that the server's does not either: what is measured is what the server does with
+    /// what it receives.
+    public func send(_ datagrams: [[UInt8]]) {
+        for (index, datagram) in datagrams.enumerated() {
+            let sent = datagram.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            if sent >= 0 {
+                sentBytes += datagram.count
+                sentDatagrams += 1
+            }
+            if index % 64 == 63 { drain(for: .milliseconds(5)) }
+        }
+    }
+
+    /// Reads every answer that arrives within `window`.
+    public func drain(for window: Duration) {
+        let deadline = ContinuousClock.now + window
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        repeat {
+            while true {
+                let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+                guard count >= 0 else { break }
+                receivedBytes += count
+                receivedDatagrams += 1
+            }
+            if ContinuousClock.now < deadline { usleep(10_000) }
+        } while ContinuousClock.now < deadline
+    }
+}

@@ -122,7 +122,7 @@ public final class HostileLab {
               imaps: {listen: 127.0.0.1:\(p["imaps"]!), protocol: imaps, pool: imap, max-connections: 2000, \(mail)}
               pop3: {listen: 127.0.0.1:\(p["pop3"]!), protocol: pop3, pool: pop3, max-connections: 2000, \(mail)}
               pop3s: {listen: 127.0.0.1:\(p["pop3s"]!), protocol: pop3s, pool: pop3, max-connections: 2000, \(mail)}
-            dns: {listen: [127.0.0.1:\(p["dns"]!)]}
+            dns: {listen: [127.0.0.1:\(p["dns"]!)], rate-limit: {exempt: []}, tcp-timeout: 1s}
             zones:
               contoso.com:
                 ttl: 30
@@ -136,6 +136,7 @@ public final class HostileLab {
             sip:
               realm: contoso.com
               handshake-timeout: 1s
+              message-timeout: 1s
               \(cert)
               registrars:
                 pool-hq: {listen: [udp://127.0.0.1:\(p["sip"]!), tcp://127.0.0.1:\(p["sip"]!), tls://127.0.0.1:\(p["sips"]!)]}

@@ -81,6 +81,8 @@ public struct SIPSettings: Hashable, Sendable {
     public var maxContacts: Int
     /// For a TLS client's handshake to complete; the connection is closed after.
     public var handshakeTimeout: Duration = .seconds(5)
+    /// For a message on TCP or TLS to be whole once its first byte came; the connection is closed after.
+    public var messageTimeout: Duration = .seconds(10)
 
     /// SIP settings with Ballast's defaults unless given: failure detection 1 s (after the
     /// checks' own fall) and fallback 30 s (Lync: 120 s and 240 s), nonces good for 5 minutes, MD5 then SHA-256.

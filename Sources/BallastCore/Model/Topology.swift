@@ -37,13 +37,8 @@ public struct Topology: Hashable, Sendable {
     public var relays: [Relay]
     /// DNS zones Ballast answers for.
     public var zones: [Zone]
-    /// Where the DNS server listens (UDP and TCP on each); none when empty.
-    public var dnsListeners: [Endpoint]
-    /// UDP sockets bound on each DNS listen address, each read by its own event loop; nil: the
-    /// default, half the cores and at least one.
-    public var dnsUDPSockets: Int?
-    /// Response rate limiting of DNS answers over UDP; nil: off. On by default.
-    public var dnsRateLimit: DNSRateLimit? = DNSRateLimit()
+    /// The DNS server's listeners and limits.
+    public var dns: DNSSettings
     /// The SIP edge, if configured.
     public var sip: SIPSettings?
     /// The directory's store, if configured; without one, users come from the SIP users file.
@@ -56,7 +51,7 @@ public struct Topology: Hashable, Sendable {
     /// A topology with the given parts.
     public init(
         node: NodeSettings = NodeSettings(), admin: Admin? = nil, sites: [Site] = [], pools: [Pool] = [],
-        relays: [Relay] = [], zones: [Zone] = [], dnsListeners: [Endpoint] = [], sip: SIPSettings? = nil,
+        relays: [Relay] = [], zones: [Zone] = [], dns: DNSSettings = DNSSettings(), sip: SIPSettings? = nil,
         store: StoreSettings? = nil
     ) {
         self.store = store
@@ -66,7 +61,7 @@ public struct Topology: Hashable, Sendable {
         self.pools = pools
         self.relays = relays
         self.zones = zones
-        self.dnsListeners = dnsListeners
+        self.dns = dns
         self.sip = sip
     }
 

@@ -1,3 +1,27 @@
+/// The authoritative DNS server's listeners and limits (the config's `dns` section).
+public struct DNSSettings: Hashable, Sendable {
+    /// Where the server listens, UDP and TCP on each; none when empty.
+    public var listeners: [Endpoint]
+    /// UDP sockets bound on each listen address, each read by its own event loop; nil: the
+    /// default, half the cores and at least one.
+    public var udpSockets: Int?
+    /// Response rate limiting of answers over UDP; nil: off. On by default.
+    public var rateLimit: DNSRateLimit?
+    /// For a query on TCP to be whole once its first byte came, and for the next one to begin.
+    public var tcpTimeout: Duration
+
+    /// Settings with Ballast's defaults unless given.
+    public init(
+        listeners: [Endpoint] = [], udpSockets: Int? = nil, rateLimit: DNSRateLimit? = DNSRateLimit(),
+        tcpTimeout: Duration = .seconds(10)
+    ) {
+        self.listeners = listeners
+        self.udpSockets = udpSockets
+        self.rateLimit = rateLimit
+        self.tcpTimeout = tcpTimeout
+    }
+}
+
 /// Response rate limiting for DNS over UDP (BIND's, NSD's and Knot's RRL): how many answers of
 /// one kind a client prefix gets per second before the rest are dropped or, one in `slip`, sent
 /// truncated so that a real resolver retries over TCP. It keeps Ballast from amplifying floods
