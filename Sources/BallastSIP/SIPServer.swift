@@ -236,6 +236,12 @@ struct SIPStreamDecoder: ByteToMessageDecoder {
 
     init(deadline: PartialMessageDeadline? = nil) { self.deadline = deadline }
 
+    /// The first message must come within the deadline too: a connection that says nothing is
+    /// not held for the idle timeout meant for phones between registrations.
+    mutating func decoderAdded(context: ChannelHandlerContext) {
+        deadline?.update(partial: true, context: context)
+    }
+
     mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         let view = buffer.readableBytesView
         // Blank lines between messages (keep-alives, RFC 5626) are no message under way; the
