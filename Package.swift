@@ -79,6 +79,7 @@ let package = Package(
                 .product(name: "NIOCore", package: nio),
                 .product(name: "NIOTLS", package: nio),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "NIOPosix", package: nio),
             ],
             swiftSettings: strictSettings

@@ -140,7 +140,9 @@ public final class DNSServer: Sendable {
             return [DNSMessageWriter.serialize(response)]
         }
         guard let client, zone.zone.secondaries.contains(where: { $0.address == client }) else {
-            logger.notice("zone transfer refused", metadata: ["zone": "\(zone.zone.name)", "client": "\(client.map { "\($0)" } ?? "-")"])
+            BadInputLog.shared.report(
+                listener: "dns-tcp", reason: "zone transfer refused: not a secondary", client: client.map { "\($0)" } ?? "-",
+                logger: logger, detail: "zone \(zone.zone.name)")
             response.rcode = DNSRCode.refused
             return [DNSMessageWriter.serialize(response)]
         }

@@ -260,9 +260,9 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             user = DirectoryLogin.verify(
                 login: credentials.user, password: credentials.password, directory: state.directory, realm: realm)
             if user == nil {
-                logger.notice(
-                    "http login refused: unknown user or wrong password",
-                    metadata: ["relay": "\(relay.name)", "login": "\(credentials.user)", "client": "\(client.address)"])
+                BadInputLog.shared.report(
+                    listener: relay.name, reason: "login refused: unknown user or wrong password", client: "\(client.address)",
+                    logger: logger, detail: "login \(credentials.user)")
                 let delay = max(
                     state.topology.store?.failureDelay ?? .milliseconds(500),
                     runtime.throttle.failed(user: credentials.user, source: client.address))
@@ -275,7 +275,9 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .header(let name):
             user = head.headers.first(name: name).flatMap { state.directory.user(login: $0) }
             if user == nil {
-                logger.notice("http request without a known user in \(name)", metadata: ["relay": "\(relay.name)"])
+                BadInputLog.shared.report(
+                    listener: relay.name, reason: "request without a known user in \(name)", client: "\(client.address)",
+                    logger: logger)
                 respond(.forbidden, close: false)
                 return false
             }

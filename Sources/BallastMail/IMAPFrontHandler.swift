@@ -1,6 +1,7 @@
 import BallastCodecs
 import BallastCore
 import BallastNIO
+import BallastReporting
 import Logging
 import NIOCore
 import NIOSSL
@@ -78,12 +79,16 @@ final class IMAPFrontHandler: ChannelInboundHandler, MailFront {
                 send("+ OK", context: context)
             case .tooLong:
                 send("* BYE Command line too long.", context: context)
-                runtime.logger.notice("imap client closed: over-long command", metadata: ["client": "\(clientAddress)"])
+                BadInputLog.shared.report(
+                    listener: runtime.relayName, reason: "command over the length limit; closed", client: clientAddress,
+                    logger: runtime.logger)
                 context.close(promise: nil)
                 phase = .done
                 return
             case .malformed(let tag, let reason):
-                runtime.logger.notice("imap command malformed", metadata: ["client": "\(clientAddress)", "reason": "\(reason)"])
+                BadInputLog.shared.report(
+                    listener: runtime.relayName, reason: "malformed command", client: clientAddress, logger: runtime.logger,
+                    detail: reason)
                 send("\(tag) BAD \(reason).", context: context)
             case .command(let command):
                 handle(command, context: context)

@@ -44,9 +44,9 @@ enum MailLogin {
         else {
             runtime.failures.increment()
             let delay = max(rules.failureDelay, clientIP.map { runtime.throttle.failed(user: login, source: $0) } ?? .zero)
-            runtime.logger.notice(
-                "mail login refused: unknown user or wrong password",
-                metadata: ["relay": "\(relay.name)", "login": "\(login)", "client": "\(clientAddress)"])
+            BadInputLog.shared.report(
+                listener: relay.name, reason: "login refused: unknown user or wrong password", client: clientAddress,
+                logger: runtime.logger, detail: "login \(login)")
             return eventLoop.scheduleTask(in: TimeAmount(delay)) { LoginOutcome.badCredentials }.futureResult
         }
         if let clientIP { runtime.throttle.succeeded(user: login, source: clientIP) }

@@ -1,6 +1,7 @@
 import BallastCodecs
 import BallastCore
 import BallastNIO
+import BallastReporting
 import Logging
 import NIOCore
 import NIOSSL
@@ -63,12 +64,16 @@ final class POP3FrontHandler: ChannelInboundHandler, MailFront {
                 return
             case .tooLong:
                 send("-ERR Line too long.", context: context)
-                runtime.logger.notice("pop3 client closed: over-long line", metadata: ["client": "\(clientAddress)"])
+                BadInputLog.shared.report(
+                    listener: runtime.relayName, reason: "line over the length limit; closed", client: clientAddress,
+                    logger: runtime.logger)
                 phase = .done
                 context.close(promise: nil)
                 return
             case .malformed(let reason):
-                runtime.logger.notice("pop3 command malformed", metadata: ["client": "\(clientAddress)", "reason": "\(reason)"])
+                BadInputLog.shared.report(
+                    listener: runtime.relayName, reason: "malformed command", client: clientAddress, logger: runtime.logger,
+                    detail: reason)
                 send("-ERR \(reason).", context: context)
             case .command(let command):
                 handle(command, context: context)

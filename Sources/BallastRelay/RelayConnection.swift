@@ -1,4 +1,5 @@
 import BallastCodecs
+import BallastReporting
 import BallastCore
 import CBallastLinux
 import CoreMetrics
@@ -119,9 +120,9 @@ final class RelayConnection {
                 case .needMoreData:
                     continue
                 case .invalid(let reason):
-                    runtime.logger.info(
-                        "closed a client without a valid PROXY header",
-                        metadata: ["relay": "\(runtime.relayName)", "client": "\(clientText)", "reason": "\(reason)"])
+                    BadInputLog.shared.report(
+                        listener: runtime.relayName, reason: "no valid PROXY header", client: clientText,
+                        logger: runtime.logger, detail: reason)
                     close(context: context)
                     return
                 case .header(let header, _, let consumed):

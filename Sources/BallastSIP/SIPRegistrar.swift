@@ -224,9 +224,9 @@ public final class SIPRegistrar: Sendable {
         guard let user, user.ha1[algorithm] != nil, Digest.constantTimeEqual(expected, response.lowercased()) else {
             metrics.authFailures.increment()
             let delay = client.map { throttle.failed(user: username, source: $0) } ?? .zero
-            logger.info(
-                "sip authentication failed",
-                metadata: ["user": "\(username)", "client": "\(source.host):\(source.port)"])
+            BadInputLog.shared.report(
+                listener: "sip-\(source.transport)", reason: "login refused: unknown user or wrong password",
+                client: "\(source.host):\(source.port)", logger: logger, detail: "user \(username)")
             return SIPAnswer(answer(request, source, 403, "Forbidden"), delay: delay)
         }
         guard let issuedAt else { return SIPAnswer(challenge(request, source, settings, now: now, stale: true)) }
