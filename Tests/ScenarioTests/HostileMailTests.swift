@@ -2,6 +2,10 @@ import BallastTestSupport
 import Foundation
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The IMAP and POP3 relays, plain and with TLS, attacked as an outsider would for several
 /// rounds: after each, the node is alive, alice still logs in, no socket is left in CLOSE-WAIT,
 /// no connection stays counted open, and resident memory does not grow round by round.
@@ -59,6 +63,37 @@ import Testing
                 try await round(&attack, lab: lab)
             }
             try check(lab, relay: "pop3", resident: resident) { try lab.pop3Login() }
+        }
+    }
+
+    /// STARTTLS and STLS, then nothing or half a ClientHello: closed at timeouts.handshake (1 s
+    /// in the lab); a client that leaves before logging in does not make shutdown wait.
+    @Test func stalledSTARTTLSAndShutdown() async throws {
+        try await HostileLab.with { lab in
+            let hello = try clientHello()
+            var stalled: [(TestSocket, ContinuousClock.Instant)] = []
+            for (relay, command) in [("imap", "s STARTTLS\r\n"), ("pop3", "STLS\r\n")] {
+                for partial in [[], Array(hello.prefix(40))] {
+                    let socket = try TestSocket(port: lab.ports[relay]!, timeout: .seconds(5))
+                    _ = try socket.readLine()
+                    try socket.send(command)
+                    #expect(try socket.readLine()?.contains("OK") == true)
+                    try socket.send(partial)
+                    stalled.append((socket, .now))
+                }
+            }
+            for (socket, started) in stalled {
+                #expect(socket.isClosedByPeer(), "a stalled STARTTLS handshake stayed open")
+                #expect(ContinuousClock.now - started < .seconds(4))
+            }
+            // Connections before their login hold nothing: SIGTERM does not wait the drain grace for them.
+            let waiting = try (0..<5).map { _ in try TestSocket(port: lab.ports["imap"]!, timeout: .seconds(5)) }
+            for socket in waiting { #expect(try socket.readLine()?.hasPrefix("* OK") == true) }
+            let started = ContinuousClock.now
+            lab.ballast.signal(SIGTERM)
+            #expect(await lab.ballast.waitForExit(timeout: .seconds(10)) != nil)
+            #expect(ContinuousClock.now - started < .milliseconds(1900), "shutdown waited for clients that never logged in")
+            #expect(waiting.allSatisfy { $0.isClosedByPeer() })
         }
     }
 
