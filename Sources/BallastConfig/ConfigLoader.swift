@@ -99,7 +99,7 @@ struct TopologyBuilder {
         "verify", "ca-file", "server-name", "transport",
     ]
     static let poolKeys = ["site", "backup-pool", "check", "servers"]
-    static let serverKeys = ["name", "address", "port", "weight", "backup", "site"]
+    static let serverKeys = ["name", "address", "port", "weight", "backup", "site", "check"]
     static let relayKeys = [
         "listen", "ports", "protocol", "pool", "mode", "persistence", "timeouts", "max-connections", "forward-port",
         "proxy-protocol", "accept-proxy-protocol",
@@ -174,10 +174,13 @@ struct TopologyBuilder {
         return topology
     }
 
-    /// A check needs a port: its own, the server's, or the ports relays forward to.
+    /// A check needs a port: its own, the server's, or the ports relays forward to (servers with
+    /// `check: none` are not probed and need none).
     private mutating func validateProbePorts(_ topology: Topology) {
         for pool in topology.pools where pool.check != nil {
-            guard let server = pool.servers.first(where: { topology.probePorts(pool: pool, server: $0).isEmpty }) else {
+            guard
+                let server = pool.servers.first(where: { !$0.unchecked && topology.probePorts(pool: pool, server: $0).isEmpty })
+            else {
                 continue
             }
             reader.fail(
@@ -607,8 +610,19 @@ struct TopologyBuilder {
             }
             if site == nil { ok = false }
         }
+        var unchecked = false
+        if let node = values["check"] {
+            guard case .scalar(let scalar) = node, scalar.string == "none" else {
+                reader.fail(
+                    .invalidValue, at: node, key: "\(key).check", "is \(reader.describe(node))",
+                    expected: "none (the server is never probed and always in rotation); the pool names its check")
+                return nil
+            }
+            unchecked = true
+        }
         guard ok, let address, let name else { return nil }
-        return Server(name: name, address: address, port: port, weight: weight, isBackup: backup, site: site)
+        return Server(
+            name: name, address: address, port: port, weight: weight, isBackup: backup, site: site, unchecked: unchecked)
     }
 
     private mutating func readRelays(_ node: Node, pools: [Pool]) -> [Relay] {

@@ -174,7 +174,7 @@ extension TopologyBuilder {
             }
             listen = list
         }
-        var contact = listen.first.map(\.contactURI)
+        var contact: String?
         if let node = values["contact"] {
             guard let text = node.scalar?.string, text.hasPrefix("sip:") || text.hasPrefix("sips:"),
                 text.contains(where: { $0 != " " }), !text.contains(" "), !text.contains("<"), !text.contains(">")
@@ -186,7 +186,7 @@ extension TopologyBuilder {
             }
             contact = text
         }
-        guard let contact else {
+        guard contact != nil || !listen.isEmpty else {
             reader.missing(
                 "contact", in: node, key: key,
                 expected: "a SIP URI for redirects (a registrar Ballast does not listen for needs one)")

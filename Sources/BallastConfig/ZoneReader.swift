@@ -7,7 +7,7 @@ extension TopologyBuilder {
     static let rateLimitKeys = ["responses-per-second", "slip", "ipv4-prefix", "ipv6-prefix", "exempt"]
     static let rateLimitForm = "off, or {responses-per-second: 20, slip: 2, ipv4-prefix: 24, ipv6-prefix: 56, exempt: [127.0.0.0/8]}"
     static let zoneKeys = ["soa", "ttl", "when-all-down", "secondaries", "records"]
-    static let soaKeys = ["primary", "mailbox", "refresh", "retry", "expire", "minimum"]
+    static let soaKeys = ["primary", "mailbox", "serial", "refresh", "retry", "expire", "minimum"]
     static let recordKeys = ["name", "type", "value", "pool", "ttl", "priority", "weight", "port", "target", "preference"]
     static let recordTypes = ["A", "AAAA", "NS", "CNAME", "MX", "TXT", "SRV"]
 
@@ -129,6 +129,15 @@ extension TopologyBuilder {
                         continue
                     }
                     if entry.key == "primary" { zone.soa.primary = target } else { zone.soa.mailbox = target }
+                case "serial":
+                    guard case .scalar(let scalar) = entry.value, let serial = UInt32(scalar.string) else {
+                        reader.fail(
+                            .invalidValue, at: entry.value, key: path, "is \(reader.describe(entry.value))",
+                            expected: "a whole number from 0 to 4294967295, such as 2026112101")
+                        ok = false
+                        continue
+                    }
+                    zone.soa.serial = serial
                 default:
                     guard let value = seconds(entry.value, key: path) else {
                         ok = false

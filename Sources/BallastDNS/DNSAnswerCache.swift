@@ -48,9 +48,12 @@ struct DNSAnswerCache {
         }
     }
 
-    /// Keeps the answers to `query`; `answer(rotation)` encodes it with the given turn.
+    /// Keeps the answers to `query`, which was just answered with turn `served`; `answer(turn)`
+    /// encodes it with the given turn. Every order of the cycle is kept under its own turn (turn 0
+    /// first, until an order repeats it), and the next answer served is the order after `served`'s,
+    /// so that a name cycles through every order whether it is answered from here or not.
     mutating func store(
-        query: ByteBuffer, version: UInt64, allocator: ByteBufferAllocator, answer: (Int) -> [UInt8]?
+        query: ByteBuffer, version: UInt64, allocator: ByteBufferAllocator, served: Int, answer: (Int) -> [UInt8]?
     ) {
         guard query.readableBytes >= 12 else { return }
         if version != self.version {
@@ -59,14 +62,14 @@ struct DNSAnswerCache {
         }
         guard let first = answer(0) else { return }
         var answers = [allocator.buffer(bytes: first)]
-        for rotation in 1..<Self.maxRotations {
-            guard let next = answer(rotation), next[2...] != first[2...] else { break }
+        for turn in 1..<Self.maxRotations {
+            guard let next = answer(turn), next[2...] != first[2...] else { break }
             answers.append(allocator.buffer(bytes: next))
         }
         let key = query.withUnsafeReadableBytes { Array($0[2...]) }
         let hash = key.withUnsafeBytes { Self.hash($0) }
         slots[Int(truncatingIfNeeded: hash) & (Self.capacity - 1)] = Slot(
-            hash: hash, key: key, answers: answers, next: answers.count > 1 ? 1 : 0)
+            hash: hash, key: key, answers: answers, next: (served & Int.max &+ 1) % answers.count)
     }
 
     /// FNV-1a, 64 bits: cheap on the few dozen bytes of a question.

@@ -27,7 +27,9 @@ public final class DNSServer: Sendable {
     private let group: any EventLoopGroup
     let logger: Logger
     private let published: ManagedAtomic<ViewBox>
-    private let rotation = ManagedAtomic<Int>(0)
+    /// The next turn of each question (by a hash of it), so that every name cycles through its
+    /// orders however other names are asked in between.
+    private let turns = QuestionTurns()
     private let channels = Mutex<[any Channel]>([])
     let metrics = DNSMetrics()
     private let follower = Mutex<Task<Void, Never>?>(nil)
@@ -120,11 +122,14 @@ public final class DNSServer: Sendable {
             response.rcode = DNSRCode.formErr
             return DNSMessageWriter.serialize(response)
         }
-        let turn = rotation ?? self.rotation.loadThenWrappingIncrement(ordering: .relaxed)
+        let turn = rotation ?? turns.next(for: bytes)
         guard let response = ZoneAuthority.answer(query, view: view, transport: transport, rotation: turn & Int.max)
         else { return nil }
         return DNSMessageWriter.serialize(response, limit: ZoneAuthority.sizeLimit(for: query, transport: transport))
     }
+
+    /// The turn the next answer to the question in `query` takes.
+    func nextTurn(for query: [UInt8]) -> Int { turns.next(for: query) }
 
     /// The messages of a zone transfer (AXFR, and IXFR answered as AXFR) when `client` may have it.
     func transfer(_ bytes: [UInt8], client: IPAddress?) -> [[UInt8]]? {
@@ -261,14 +266,18 @@ final class DNSUDPHandler: ChannelInboundHandler {
             reply = cached
         } else {
             let bytes = Array(envelope.data.readableBytesView)
-            guard let fresh = server.respond(to: bytes, transport: .udp, client: "\(envelope.remoteAddress)") else {
+            let turn = server.nextTurn(for: bytes)
+            guard
+                let fresh = server.respond(
+                    to: bytes, transport: .udp, client: "\(envelope.remoteAddress)", rotation: turn)
+            else {
                 return
             }
             reply = context.channel.allocator.buffer(bytes: fresh)
             // Answers to queries that could be read are kept (not FORMERR: nothing to turn).
             if fresh.count >= 12 && UInt16(fresh[3] & 0x0F) != DNSRCode.formErr {
-                cache.store(query: envelope.data, version: version, allocator: context.channel.allocator) { rotation in
-                    rotation == 0 ? fresh : self.server.respond(to: bytes, transport: .udp, client: "", rotation: rotation)
+                cache.store(query: envelope.data, version: version, allocator: context.channel.allocator, served: turn) {
+                    self.server.respond(to: bytes, transport: .udp, client: "\(envelope.remoteAddress)", rotation: $0)
                 }
             }
         }
@@ -381,6 +390,21 @@ final class DNSTCPHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
+}
+
+/// A turn counter per question, kept in a fixed table of atomic counters picked by a hash of the
+/// question (two questions meeting in one slot share a counter, which only makes their orders
+/// advance faster). No lock: UDP sockets on every loop and TCP connections share it.
+final class QuestionTurns: Sendable {
+    private static let slots = 1024
+    private let counters = (0..<QuestionTurns.slots).map { _ in ManagedAtomic<Int>(0) }
+
+    /// The next turn for the question in `query` (the bytes after the ID: flags, question, OPT).
+    func next(for query: [UInt8]) -> Int {
+        guard query.count > 2 else { return 0 }
+        let hash = query.withUnsafeBytes { DNSAnswerCache.hash(UnsafeRawBufferPointer(rebasing: $0[2...])) }
+        return counters[Int(truncatingIfNeeded: hash) & (Self.slots - 1)].loadThenWrappingIncrement(ordering: .relaxed)
+    }
 }
 
 /// The DNS server's metrics, created once so that queries only count.

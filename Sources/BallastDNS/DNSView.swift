@@ -87,9 +87,9 @@ public struct ZoneView: Sendable {
         if nodes[zone.name.folded]?[DNSType.ns] == nil {
             add(zone.name, DNSType.ns, zone.ttl, [.ns(zone.soa.primary)])
         }
-        var serial = previous?.serial ?? now
+        var serial = previous?.serial ?? ZoneSerial.initial(configured: zone.soa.serial, now: now)
         if let previous, previous.zone != zone || previous.content != nodes {
-            serial = max(previous.serial &+ 1, now)
+            serial = ZoneSerial.next(after: previous.serial, configured: zone.soa.serial, now: now)
         }
         self.serial = serial
         self.content = nodes

@@ -26,7 +26,8 @@ public enum ZoneAuthority {
         response.opcode = query.opcode
         response.recursionDesired = query.recursionDesired
         response.questions = query.questions
-        if query.edns != nil { response.edns = EDNS(udpPayloadSize: advertisedPayloadSize) }
+        // RFC 3225 section 3: DO is copied into the answer; nothing is signed, so nothing else changes.
+        if let edns = query.edns { response.edns = EDNS(udpPayloadSize: advertisedPayloadSize, dnssecOK: edns.dnssecOK) }
         if let edns = query.edns, edns.version > 0 {
             response.rcode = DNSRCode.badVers
             return response

@@ -142,6 +142,16 @@ public final class SIPRegistrar: Sendable {
             source.topVia = via
             source.to = to
         }
+        if request.version != "SIP/2.0" {
+            return SIPAnswer(answer(request, source, 505, "Version Not Supported"))
+        }
+        // Before any challenge: a request that may travel no further (RFC 3261 16.3).
+        if let hops = request.first("Max-Forwards") {
+            guard let value = Int(hops.trimmingCharacters(in: .whitespaces)), (0...255).contains(value) else {
+                return SIPAnswer(answer(request, source, 400, "Bad Request (Max-Forwards is not a number from 0 to 255)"))
+            }
+            if value == 0 { return SIPAnswer(answer(request, source, 483, "Too Many Hops")) }
+        }
         let state = store.current
         guard let settings = state.sip else { return SIPAnswer(answer(request, source, 503, "Service Unavailable")) }
         switch method {
@@ -263,7 +273,7 @@ public final class SIPRegistrar: Sendable {
         let lost = lostPools
         let decision = RegistrarDecision.decide(
             homePool: user.homePool, servedPool: servedPool, settings: settings,
-            backupOf: { state.pool(named: $0)?.backupPool }, lost: lost)
+            backupOf: { state.pool(named: $0)?.backupPool }, lost: lost, transport: source.transport)
         switch decision {
         case .notHomed:
             return answer(request, source, 404, "Not Found (no home pool with a registrar)")
@@ -492,7 +502,7 @@ struct SIPMetrics: Sendable {
     /// counting takes no lock and builds no string.
     private let responses: [[Int: Counter]] = ["REGISTER", "OPTIONS", "other"].map { method in
         var table: [Int: Counter] = [:]
-        for status in [200, 301, 400, 401, 403, 404, 405, 423, 480, 500, 503] {
+        for status in [200, 301, 400, 401, 403, 404, 405, 423, 480, 483, 500, 503, 505] {
             table[status] = Counter(
                 label: "ballast_sip_responses_total", dimensions: [("method", method), ("status", "\(status)")])
         }

@@ -92,7 +92,7 @@ struct CheckCommand: ParsableCommand {
             print("  sip realm \(sip.realm): \(users), failure detection \(sip.failureDetection.configText), fallback \(sip.fallback.configText)")
             for registrar in sip.registrars {
                 let listen = registrar.listen.isEmpty ? "not served here" : registrar.listen.map(\.description).joined(separator: ", ")
-                print("  registrar of \(registrar.pool): \(listen); redirects name \(registrar.contact)")
+                print("  registrar of \(registrar.pool): \(listen); redirects name \(registrar.contact(for: .udp)) (over UDP)")
             }
             if !sip.director.isEmpty {
                 print("  director: \(sip.director.map(\.description).joined(separator: ", "))")

@@ -1,3 +1,4 @@
+import Foundation
 import BallastConfig
 import BallastCore
 import Testing
@@ -255,6 +256,25 @@ import Testing
         let found = errors("pools:\n  web: {}\nrelays:\n  front: {pool: web}\n")
         #expect(found.contains { $0.code == .missingKey && $0.key == "pools.web.servers" })
         #expect(found.contains { $0.code == .missingKey && $0.key == "relays.front.listen" })
+    }
+
+    @Test func aServerMayOptOutOfItsPoolsCheck() throws {
+        // A pool used only by DNS: its checked servers name their port, the fallback needs none.
+        let yaml = """
+            checks:
+              web: {type: tcp}
+            pools:
+              dnsonly:
+                check: web
+                servers:
+                  - {name: a, address: 10.0.0.1:80}
+                  - {name: fallback, address: 192.0.2.80, backup: true, check: none}
+            """
+        let topology = try load(yaml)
+        let server = try #require(topology.pool(named: "dnsonly")?.server(named: "fallback"))
+        #expect(server.unchecked && server.isBackup)
+        let wrong = errors(yaml.replacingOccurrences(of: "check: none", with: "check: tcp"))
+        #expect(wrong.map(\.key) == ["pools.dnsonly.servers[1].check"], "\(wrong)")
     }
 
     @Test func checkWithoutAnyPortToProbe() throws {

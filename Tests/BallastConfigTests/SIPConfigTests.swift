@@ -52,10 +52,10 @@ import Testing
         #expect(sip.failureDetection == .seconds(3) && sip.fallback == .seconds(60) && sip.nonceLifetime == .seconds(120))
         #expect(sip.algorithms == [.sha256, .md5])
         #expect(sip.minExpires == 30 && sip.maxExpires == 900 && sip.defaultExpires == 300 && sip.maxContacts == 5)
-        #expect(sip.registrar(of: "pool-hq")?.contact == "sip:10.0.0.10:5060")
+        #expect(sip.registrar(of: "pool-hq")?.contact(for: .udp) == "sip:10.0.0.10:5060")
         #expect(sip.registrar(of: "pool-hq")?.listen.map(\.description) == ["udp://10.0.0.10:5060", "tcp://10.0.0.10:5060"])
         #expect(sip.registrar(of: "pool-dr")?.listen.isEmpty == true)
-        #expect(sip.registrar(of: "pool-dr")?.contact == "sip:pool-dr.lab.example:5061;transport=tls")
+        #expect(sip.registrar(of: "pool-dr")?.contact(for: .tcp) == "sip:pool-dr.lab.example:5061;transport=tls")
         #expect(sip.director.map(\.description) == ["udp://10.0.0.9:5060"])
         #expect(sip.listeners.map(\.pool) == ["pool-hq", "pool-hq", nil])
         guard case .sipOptions(let probe) = topology.pool(named: "pool-hq")?.check?.kind else {
@@ -69,7 +69,7 @@ import Testing
         let sip = try #require(try parse("sip: {realm: r, registrars: {pool-hq: {listen: udp://10.0.0.10:5060}}}").sip)
         #expect(sip.failureDetection == .seconds(1) && sip.fallback == .seconds(30))
         #expect(sip.algorithms == [.md5, .sha256])
-        #expect(sip.registrar(of: "pool-hq")?.contact == "sip:10.0.0.10:5060")
+        #expect(sip.registrar(of: "pool-hq")?.contact(for: .udp) == "sip:10.0.0.10:5060")
     }
 
     @Test func eachMistakeNamesItsKeyAndTheExpectedForm() {

@@ -35,7 +35,7 @@ import Testing
             """
                 ttl: 120
                 when-all-down: none
-                soa: {primary: ns1, mailbox: admin.example.net., refresh: 1h, minimum: 30s}
+                soa: {primary: ns1, mailbox: admin.example.net., serial: 2026112101, refresh: 1h, minimum: 30s}
                 secondaries: [127.0.0.1:5301]
                 records:
                   - {name: "@", type: NS, value: ns1}
@@ -51,7 +51,7 @@ import Testing
         let zone = try #require(topology.zones.first)
         #expect(zone.ttl == 120 && zone.allDown == .none && zone.secondaries == [Endpoint("127.0.0.1:5301")!])
         #expect(zone.soa.primary == DomainName("ns1.contoso.com") && zone.soa.mailbox == DomainName("admin.example.net"))
-        #expect(zone.soa.refresh == 3600 && zone.soa.minimum == 30)
+        #expect(zone.soa.refresh == 3600 && zone.soa.minimum == 30 && zone.soa.serial == 2026_1121_01)
         let records = zone.records
         #expect(records[0] == ZoneRecord(name: DomainName("contoso.com")!, ttl: 120, value: .ns(DomainName("ns1.contoso.com")!)))
         #expect(records[3] == ZoneRecord(name: DomainName("pool01.contoso.com")!, ttl: 30, value: .pool("fe")))
@@ -124,6 +124,13 @@ import Testing
             "    records: []", dns: "dns: {listen: 127.0.0.1:5300, rate-limit: {slip: 11, exempt: [10.0.0.0/40], burst: 3}}")
         #expect(Set(found.map(\.key)) == ["dns.rate-limit.slip", "dns.rate-limit.exempt[0]", "dns.rate-limit.burst"])
         #expect(errors("    records: []", dns: "dns: {listen: 127.0.0.1:5300, rate-limit: maybe}").map(\.key) == ["dns.rate-limit"])
+    }
+
+    @Test func aSerialIsAWholeNumberOf32Bits() {
+        for bad in ["-1", "4294967296", "2026-11-21", "x"] {
+            let found = errors("    soa: {serial: \"\(bad)\"}\n    records: []")
+            #expect(found.map(\.key) == ["zones.contoso.com.soa.serial"], "\(bad): \(found)")
+        }
     }
 
     @Test func zonesNeedAListener() {

@@ -50,6 +50,26 @@ struct RegistrarDecisionTests {
         #expect(decide(home: "branch", at: "branch", lost: ["branch"]) == .register(resiliency: false))
     }
 
+    /// A redirect keeps the request's transport unless the configured contact names one; without a
+    /// configured contact it names the registrar's listener of that transport.
+    @Test func redirectsKeepTheRequestsTransport() {
+        let named = SIPSettings.Registrar(pool: "hq", listen: [], contact: "sip:pool01.contoso.com")
+        #expect(named.contact(for: .udp) == "sip:pool01.contoso.com")
+        #expect(named.contact(for: .tcp) == "sip:pool01.contoso.com;transport=tcp")
+        #expect(named.contact(for: .tls) == "sip:pool01.contoso.com;transport=tls")
+        let fixed = SIPSettings.Registrar(pool: "hq", listen: [], contact: "sip:pool01.contoso.com:5061;Transport=TLS")
+        #expect(fixed.contact(for: .tcp) == "sip:pool01.contoso.com:5061;Transport=TLS")
+        let udp = SIPSettings.Listen(transport: .udp, endpoint: Endpoint("10.0.0.10:5060")!)
+        let tcp = SIPSettings.Listen(transport: .tcp, endpoint: Endpoint("10.0.0.10:5060")!)
+        let listening = SIPSettings.Registrar(pool: "hq", listen: [udp, tcp])
+        #expect(listening.contact(for: .udp) == "sip:10.0.0.10:5060")
+        #expect(listening.contact(for: .tcp) == "sip:10.0.0.10:5060;transport=tcp")
+        #expect(listening.contact(for: .tls) == "sip:10.0.0.10:5060", "no TLS listener: the first one")
+        let overTCP = RegistrarDecision.decide(
+            homePool: "hq", servedPool: "dr", settings: settings, topology: topology, lost: [], transport: .tcp)
+        #expect(overTCP == .redirect([.init(uri: "sip:hq;transport=tcp", q: "0.7"), .init(uri: "sip:dr;transport=tcp", q: "0.3")]))
+    }
+
     @Test func usersWithoutAHomeRegistrarAreNotHomed() {
         #expect(decide(home: nil, at: "hq") == .notHomed)
         #expect(decide(home: "nobody", at: "hq") == .notHomed)

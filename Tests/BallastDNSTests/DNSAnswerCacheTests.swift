@@ -27,7 +27,7 @@ import Testing
         var cache = DNSAnswerCache()
         let first = query(id: 0x1111, name: "pool01.contoso.com")
         #expect(cache.answer(to: first, version: 1) == nil)
-        cache.store(query: first, version: 1, allocator: allocator) { $0 == 0 ? answer(first, marker: 7) : nil }
+        cache.store(query: first, version: 1, allocator: allocator, served: 0) { $0 == 0 ? answer(first, marker: 7) : nil }
         let again = query(id: 0xBEEF, name: "pool01.contoso.com")
         let hit = cache.answer(to: again, version: 1)
         #expect(hit.map { Array($0.readableBytesView) } == [0xBE, 0xEF] + answer(first, marker: 7)[2...])
@@ -38,13 +38,13 @@ import Testing
     @Test func anotherQuestionOrAnotherVersionMisses() {
         var cache = DNSAnswerCache()
         let first = query(id: 1, name: "pool01.contoso.com")
-        cache.store(query: first, version: 1, allocator: allocator) { _ in answer(first, marker: 1) }
+        cache.store(query: first, version: 1, allocator: allocator, served: 0) { _ in answer(first, marker: 1) }
         #expect(cache.answer(to: query(id: 1, name: "pool02.contoso.com"), version: 1) == nil)
         #expect(cache.answer(to: query(id: 1, name: "pool01.contoso.co"), version: 1) == nil)
         #expect(cache.answer(to: first, version: 2) == nil)
         // Storing for a new version empties what the old one kept.
         let other = query(id: 1, name: "www.contoso.com")
-        cache.store(query: other, version: 2, allocator: allocator) { _ in answer(other, marker: 2) }
+        cache.store(query: other, version: 2, allocator: allocator, served: 0) { _ in answer(other, marker: 2) }
         #expect(cache.answer(to: first, version: 2) == nil)
         #expect(cache.answer(to: other, version: 2) != nil)
     }
@@ -53,10 +53,14 @@ import Testing
         var cache = DNSAnswerCache()
         let asked = query(id: 9, name: "pool01.contoso.com")
         // Three orders, then the first again: three distinct answers are kept.
-        cache.store(query: asked, version: 1, allocator: allocator) { answer(asked, marker: UInt8($0 % 3)) }
+        cache.store(query: asked, version: 1, allocator: allocator, served: 0) { answer(asked, marker: UInt8($0 % 3)) }
         let markers = (0..<6).compactMap { _ in cache.answer(to: asked, version: 1)?.readableBytesView.last }
         // The miss that stored them answered with turn 0; hits go on from turn 1.
         #expect(markers == [1, 2, 0, 1, 2, 0])
+        // A miss answered with turn 5 (the sixth asking of the name): the next order is turn 6's.
+        var later = DNSAnswerCache()
+        later.store(query: asked, version: 1, allocator: allocator, served: 5) { answer(asked, marker: UInt8($0 % 3)) }
+        #expect((0..<3).compactMap { _ in later.answer(to: asked, version: 1)?.readableBytesView.last } == [0, 1, 2])
     }
 
     @Test func aQuestionThatLandsOnATakenSlotReplacesIt() {
@@ -64,7 +68,7 @@ import Testing
         let names = (0..<(DNSAnswerCache.capacity * 2)).map { "host\($0).contoso.com" }
         for name in names {
             let asked = query(id: 1, name: name)
-            cache.store(query: asked, version: 1, allocator: allocator) { _ in answer(asked, marker: 0) }
+            cache.store(query: asked, version: 1, allocator: allocator, served: 0) { _ in answer(asked, marker: 0) }
         }
         var hits = 0
         for name in names {
@@ -83,14 +87,14 @@ import Testing
         var generator = SystemRandomNumberGenerator()
         for length in 0..<12 {
             let short = allocator.buffer(bytes: (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) })
-            cache.store(query: short, version: 1, allocator: allocator) { _ in [1, 2, 3] }
+            cache.store(query: short, version: 1, allocator: allocator, served: 0) { _ in [1, 2, 3] }
             #expect(cache.answer(to: short, version: 1) == nil)
         }
         for _ in 0..<2_000 {
             let bytes = (0..<Int.random(in: 12...600, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
             let random = allocator.buffer(bytes: bytes)
             if cache.answer(to: random, version: 1) == nil {
-                cache.store(query: random, version: 1, allocator: allocator) { _ in bytes + [0] }
+                cache.store(query: random, version: 1, allocator: allocator, served: 0) { _ in bytes + [0] }
             }
             let hit = cache.answer(to: random, version: 1)
             #expect(hit.map { Array($0.readableBytesView) } == bytes + [0])

@@ -1,3 +1,4 @@
+import BallastCodecs
 import BallastConfig
 import BallastCore
 import BallastNode
@@ -110,6 +111,42 @@ final class DNSLab: Sendable {
         let chain = try lab.short("WWW.Contoso.COM")
         #expect(chain == ["127.0.0.31", "127.0.0.32", "127.0.0.33", "pool01.contoso.com."], "\(chain)")
         #expect(try lab.short("contoso.com", "TXT") == ["\"v=spf1 mx -all\""])
+    }
+
+    /// Every pool-bound name cycles through every order of its three servers, over UDP (from
+    /// fresh source ports, so through every socket's cache) and over TCP, however the names are
+    /// interleaved.
+    @Test func everyNameCyclesThroughEveryOrderOverUDPAndTCP() async throws {
+        let names = (1...30).map { "rot\($0)" }
+        let lab = try await DNSLab(extraZone: names.map { "      - {name: \($0), type: A, pool: fe}" }.joined(separator: "\n"))
+        defer { Task { await lab.shutdown() } }
+        #expect(await eventually(timeout: .seconds(5)) { (try? lab.short("rot1.contoso.com").count) == 3 })
+        for tcp in [false, true] {
+            var firsts: [String: Set<String>] = [:]
+            for _ in 0..<12 {
+                for name in names {
+                    let answer = try DNSQuery.ask(port: lab.port, "\(name).contoso.com", type: DNSType.a, tcp: tcp)
+                    let addresses = answer.answers.compactMap { if case .a(let address) = $0.data { "\(address)" } else { nil } }
+                    #expect(addresses.count == 3)
+                    if let first = addresses.first { firsts[name, default: []].insert(first) }
+                }
+            }
+            for name in names {
+                #expect(firsts[name]?.count == 3, "\(name) over \(tcp ? "TCP" : "UDP") led with only \(firsts[name] ?? [])")
+            }
+        }
+    }
+
+    /// RFC 3225: a query with DO set gets DO set in the answer's OPT record.
+    @Test func theDOBitIsEchoedOverUDPAndTCP() async throws {
+        let lab = try await DNSLab()
+        defer { Task { await lab.shutdown() } }
+        for transport in ["+notcp", "+tcp"] {
+            let signed = try lab.dig([transport, "+dnssec", "pool01.contoso.com", "A"])
+            #expect(signed.contains("; EDNS: version: 0, flags: do;"), "\(signed)")
+            let plain = try lab.dig([transport, "pool01.contoso.com", "A"])
+            #expect(plain.contains("; EDNS: version: 0, flags:;"), "\(plain)")
+        }
     }
 
     @Test func negativeAnswersAndRefusals() async throws {

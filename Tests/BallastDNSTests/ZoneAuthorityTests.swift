@@ -112,6 +112,41 @@ import Testing
         #expect(answer() == ["10.0.1.1"])
     }
 
+    /// gdnsd's multifo fallback: a backup server that is never probed is given out only when
+    /// every checked server is down.
+    @Test func anUncheckedBackupIsAStaticFallback() {
+        let check = Check(kind: .tcp, port: 80)
+        let pool = Pool(
+            name: "web", check: check,
+            servers: [
+                Server(name: "w1", address: IPAddress(v4: 10, 0, 3, 1)), Server(name: "w2", address: IPAddress(v4: 10, 0, 3, 2)),
+                Server(name: "sorry", address: IPAddress(v4: 192, 0, 2, 80), isBackup: true, unchecked: true),
+            ])
+        let zone = Zone(
+            name: Self.zoneName, soa: Zone.SOA(primary: Self.name("ns1.contoso.com"), mailbox: Self.name("hostmaster.contoso.com")),
+            records: [ZoneRecord(name: Self.name("www.contoso.com"), ttl: 30, value: .pool("web"))])
+        let topology = Topology(pools: [pool], zones: [zone])
+        #expect(topology.probes.map(\.key.server.server) == ["w1", "w2"], "the fallback is not probed")
+        let store = StateStore(topology: topology)
+        func answer() -> [String] {
+            var query = DNSMessage(id: 1)
+            query.questions = [DNSQuestion(name: Self.name("www.contoso.com"), type: DNSType.a)]
+            let view = DNSView(state: store.current, previous: nil, now: 1000)
+            return addresses(ZoneAuthority.answer(query, view: view, transport: .udp)!).sorted()
+        }
+        func set(_ server: String, _ status: HealthStatus) {
+            let key = ProbeKey(server: ServerKey(pool: "web", server: server), port: 80)
+            _ = store.setHealth(ServerHealth(status: status, since: .now, lastResult: "test"), for: key)
+        }
+        set("w1", .up)
+        set("w2", .up)
+        #expect(answer() == ["10.0.3.1", "10.0.3.2"])
+        set("w1", .down)
+        #expect(answer() == ["10.0.3.2"])
+        set("w2", .down)
+        #expect(answer() == ["192.0.2.80"])
+    }
+
     @Test func srvRecordsOfADownPoolDropOutAndTargetsComeAsAdditionals() {
         let both = ask("_sip._tls.contoso.com", DNSType.srv)
         #expect(both.answers.count == 2)

@@ -29,7 +29,8 @@ final class SIPLab: @unchecked Sendable {
     static let realm = "lab.example"
     static let passwords = ["alice": "secret-alice", "bob": "secret-bob", "carol": "secret-carol"]
 
-    init(nonceLifetime: String = "5s", extraSIP: String = "") async throws {
+    /// `namedContacts`: the registrars name their redirect URIs (with TLS); else redirects name their listeners.
+    init(nonceLifetime: String = "5s", extraSIP: String = "", namedContacts: Bool = true) async throws {
         directory = try BallastProcess.makeDirectory()
         group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         let hq = try await TestSIPServer.start(group: group)
@@ -74,10 +75,10 @@ final class SIPLab: @unchecked Sendable {
               registrars:
                 pool-hq:
                   listen: [udp://127.0.0.1:\(hqPort), tcp://127.0.0.1:\(hqPort), tls://127.0.0.1:\(hqTLSPort)]
-                  contact: sip:hq.lab.example:5061;transport=tls
+            \(namedContacts ? "      contact: sip:hq.lab.example:5061;transport=tls" : "")
                 pool-dr:
                   listen: [udp://127.0.0.1:\(drPort), tcp://127.0.0.1:\(drPort)]
-                  contact: sip:dr.lab.example:5061;transport=tls
+            \(namedContacts ? "      contact: sip:dr.lab.example:5061;transport=tls" : "")
               director:
                 listen: [udp://127.0.0.1:\(directorPort)]
             \(extraSIP)
@@ -142,8 +143,10 @@ final class SIPLab: @unchecked Sendable {
     }
 
     /// Runs a lab, always shut down afterwards.
-    static func with<T>(nonceLifetime: String = "5s", _ body: (SIPLab) async throws -> T) async throws -> T {
-        let lab = try await SIPLab(nonceLifetime: nonceLifetime)
+    static func with<T>(
+        nonceLifetime: String = "5s", namedContacts: Bool = true, _ body: (SIPLab) async throws -> T
+    ) async throws -> T {
+        let lab = try await SIPLab(nonceLifetime: nonceLifetime, namedContacts: namedContacts)
         do {
             try await lab.waitUntilHealthy()
             let result = try await body(lab)

@@ -186,6 +186,22 @@ struct SIPRegistrarTests {
         }
     }
 
+    /// A 301 keeps the transport the REGISTER came on: over TCP, the registrars' TCP listeners.
+    @Test func redirectsKeepTheRequestsTransport() async throws {
+        try await SIPLab.with(namedContacts: false) { lab in
+            let overTCP = try SIPTestClient(port: lab.hqPort, tcp: true).register(
+                aor: bob, password: "secret-bob", contacts: ["<sip:bob@127.0.0.1:7003;transport=tcp>"])
+            #expect(overTCP.response.status == 301)
+            #expect(
+                overTCP.response.all("Contact") == [
+                    "<sip:127.0.0.1:\(lab.drPort);transport=tcp>;q=0.7", "<sip:127.0.0.1:\(lab.hqPort);transport=tcp>;q=0.3",
+                ])
+            let overUDP = try SIPTestClient(port: lab.hqPort).register(
+                aor: bob, password: "secret-bob", contacts: ["<sip:bob@127.0.0.1:7003>"])
+            #expect(overUDP.response.all("Contact") == ["<sip:127.0.0.1:\(lab.drPort)>;q=0.7", "<sip:127.0.0.1:\(lab.hqPort)>;q=0.3"])
+        }
+    }
+
     @Test func usersHomedElsewhereAre301RedirectedHomeFirstThenBackup() async throws {
         try await SIPLab.with { lab in
             let atHQ = try SIPTestClient(port: lab.hqPort).register(

@@ -60,7 +60,6 @@ struct SIPServerTests {
             let client = try SIPTestClient(port: lab.hqPort, timeout: .milliseconds(300))
             let garbage: [[UInt8]] = [
                 Array("not sip at all\r\n\r\n".utf8),
-                Array("REGISTER sip:x SIP/3.0\r\nVia: x\r\n\r\n".utf8),
                 Array("REGISTER sip:x SIP/2.0\r\nContent-Length: 900\r\n\r\nshort".utf8),
                 [0xFF, 0xFE, 0x00, 0x0D, 0x0A, 0x0D, 0x0A],
                 Array(" folded-first: x\r\n\r\n".utf8),
@@ -69,6 +68,20 @@ struct SIPServerTests {
                 try client.sendRaw(bytes)
                 #expect(throws: (any Error).self) { try client.receive() }
             }
+            // Another version gets 505, over UDP as over TCP; Max-Forwards 0 gets 483 before any challenge.
+            var future = client.makeRequest("REGISTER", uri: "sip:127.0.0.1", to: "sip:alice@lab.example")
+            future.version = "SIP/3.0"
+            let futureBytes = String(decoding: SIPMessageWriter.encode(future), as: UTF8.self)
+                .replacingOccurrences(of: "REGISTER sip:127.0.0.1 SIP/2.0", with: "REGISTER sip:127.0.0.1 SIP/3.0")
+            try client.sendRaw(Array(futureBytes.utf8))
+            #expect(try client.receive().startLine == .response(status: 505, reason: "Version Not Supported"))
+            var hopless = client.makeRequest("REGISTER", uri: "sip:127.0.0.1", to: "sip:alice@lab.example")
+            hopless.set("Max-Forwards", "0")
+            try client.sendRaw(SIPMessageWriter.encode(hopless))
+            #expect(try client.receive().startLine == .response(status: 483, reason: "Too Many Hops"))
+            let overTCP = try SIPTestClient(port: lab.hqPort, tcp: true)
+            try overTCP.sendRaw(Array(futureBytes.utf8))
+            #expect(try overTCP.receive().status == 505)
             // A request without the mandatory headers gets 400.
             try client.sendRaw(Array("OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKx\r\nContent-Length: 0\r\n\r\n".utf8))
             let bad = try client.receive()

@@ -18,6 +18,8 @@ public struct SIPMessage: Hashable, Sendable {
     public var headers: [SIPHeader]
     /// The body (Content-Length bytes).
     public var body: [UInt8]
+    /// A request's SIP version as it came (`SIP/2.0`); a registrar answers any other 505.
+    public var version = "SIP/2.0"
 
     /// A message from its parts.
     public init(startLine: StartLine, headers: [SIPHeader] = [], body: [UInt8] = []) {

@@ -164,7 +164,8 @@ public enum SIPMessageParser {
             index = utf8.index(after: index)
         }
         guard !lines.isEmpty else { throw SIPParseError("the message is empty") }
-        let startLine = try parseStartLine(lines.removeFirst())
+        let firstLine = lines.removeFirst()
+        let startLine = try parseStartLine(firstLine)
         var unfolded: [Substring] = []
         for line in lines {
             if line.utf8.first == 32 || line.utf8.first == 9 {
@@ -198,7 +199,9 @@ public enum SIPMessageParser {
                 headers.append(SIPHeader(canonical: canonical, value: String(value)))
             }
         }
-        return SIPMessage(startLine: startLine, headers: headers)
+        var message = SIPMessage(startLine: startLine, headers: headers)
+        message.version = version(of: firstLine)
+        return message
     }
 
     /// The usual head, read on bytes without a String of the whole: ASCII only, no folded line.
@@ -221,7 +224,8 @@ public enum SIPMessageParser {
             index += 1
         }
         guard let first = lines.first, !first.isEmpty else { return nil }
-        let startLine = try parseStartLine(Substring(String(decoding: bytes[first], as: UTF8.self)))
+        let firstLine = Substring(String(decoding: bytes[first], as: UTF8.self))
+        let startLine = try parseStartLine(firstLine)
         // The same checks in the same order as the general reader, so that both say the same.
         if lines.dropFirst().contains(where: \.isEmpty) { throw SIPParseError("an empty line inside the header section") }
         guard lines.count - 1 <= maxHeaders else { throw SIPParseError("more than \(maxHeaders) header lines") }
@@ -246,7 +250,9 @@ public enum SIPMessageParser {
                 headers.append(SIPHeader(canonical: canonical, value: String(decoding: bytes[value], as: UTF8.self)))
             }
         }
-        return SIPMessage(startLine: startLine, headers: headers)
+        var message = SIPMessage(startLine: startLine, headers: headers)
+        if !firstLine.hasSuffix(" SIP/2.0") { message.version = version(of: firstLine) }
+        return message
     }
 
     private static func parseStartLine(_ line: Substring) throws(SIPParseError) -> SIPMessage.StartLine {
@@ -272,7 +278,10 @@ public enum SIPMessageParser {
         let uri = line[utf8.index(after: firstSpace)..<secondSpace]
         let version = line[utf8.index(after: secondSpace)...]
         guard !version.utf8.contains(32) else { throw SIPParseError("a request line that is not METHOD URI SIP/2.0") }
-        guard version == "SIP/2.0" else { throw SIPParseError("a request line whose version is not SIP/2.0") }
+        // Another version is read (SIP/3.0), so that it can be answered 505 rather than dropped.
+        guard version == "SIP/2.0" || isVersion(version) else {
+            throw SIPParseError("a request line whose version is not SIP/2.0")
+        }
         guard !method.isEmpty, method.utf8.allSatisfy(isTokenByte) else {
             throw SIPParseError("a method that is not a token")
         }
@@ -280,6 +289,19 @@ public enum SIPMessageParser {
             throw SIPParseError("a request URI that is not an absolute URI")
         }
         return .request(method: String(method), uri: String(uri))
+    }
+
+    /// `SIP/` then digits, a dot and digits.
+    static func isVersion(_ text: Substring) -> Bool {
+        guard text.hasPrefix("SIP/"), text.utf8.count <= 12 else { return false }
+        let parts = text.dropFirst(4).split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 2 && parts.allSatisfy { !$0.isEmpty && $0.utf8.allSatisfy { $0 >= 48 && $0 <= 57 } }
+    }
+
+    /// The version at the end of a request line (or `SIP/2.0` for a response).
+    static func version(of startLine: Substring) -> String {
+        guard !startLine.hasPrefix("SIP/"), let space = startLine.utf8.lastIndex(of: 32) else { return "SIP/2.0" }
+        return String(startLine[startLine.utf8.index(after: space)...])
     }
 
     /// RFC 3261 token characters.

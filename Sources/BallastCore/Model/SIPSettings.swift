@@ -38,14 +38,25 @@ public struct SIPSettings: Hashable, Sendable {
         public var pool: String
         /// Where Ballast listens as this registrar; empty for a registrar Ballast only names.
         public var listen: [Listen]
-        /// The URI put in a 301's Contact for this pool.
-        public var contact: String
+        /// The URI put in a 301's Contact for this pool, as configured; nil: one of `listen`'s.
+        public var contact: String?
 
         /// A registrar.
-        public init(pool: String, listen: [Listen], contact: String) {
+        public init(pool: String, listen: [Listen], contact: String? = nil) {
             self.pool = pool
             self.listen = listen
             self.contact = contact
+        }
+
+        /// The URI a 301 names for a request that came over `transport`: the client keeps its
+        /// transport unless the configured contact names one. Without a configured contact, the
+        /// listener of that transport, else the first.
+        public func contact(for transport: Transport) -> String {
+            if let contact {
+                if contact.lowercased().contains(";transport=") || transport == .udp { return contact }
+                return contact + ";transport=\(transport.rawValue)"
+            }
+            return (listen.first { $0.transport == transport } ?? listen.first)?.contactURI ?? ""
         }
     }
 

@@ -41,10 +41,18 @@ public struct Server: Hashable, Sendable {
     /// The server's own site, for a pool that spans sites; nil: the pool's. A fenced site's
     /// servers take no traffic, whatever pool they are in.
     public var site: String?
+    /// Not probed by its pool's check (`check: none`): always in rotation. With `isBackup`, a
+    /// static fallback, as gdnsd's multifo fallback: an address that must not be probed, given
+    /// out when every checked server is down.
+    public var unchecked: Bool
 
     /// A server with the given properties.
-    public init(name: String, address: IPAddress, port: Int? = nil, weight: Int = 1, isBackup: Bool = false, site: String? = nil) {
+    public init(
+        name: String, address: IPAddress, port: Int? = nil, weight: Int = 1, isBackup: Bool = false, site: String? = nil,
+        unchecked: Bool = false
+    ) {
         self.site = site
+        self.unchecked = unchecked
         self.name = name
         self.address = address
         self.port = port

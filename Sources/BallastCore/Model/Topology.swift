@@ -105,9 +105,10 @@ public struct ProbeKey: Hashable, Sendable, Comparable, CustomStringConvertible 
 
 extension Topology {
     /// The ports the check of `pool` probes on `server`: the check's port, else the server's,
-    /// else every port that relays forward to from this pool. Empty without a check.
+    /// else every port that relays forward to from this pool. Empty without a check, or for a
+    /// server with `check: none`.
     public func probePorts(pool: Pool, server: Server) -> [Int] {
-        guard let check = pool.check else { return [] }
+        guard let check = pool.check, !server.unchecked else { return [] }
         if let port = check.port ?? server.port { return [port] }
         var ports: [Int] = []
         for relay in relays where relay.pool == pool.name {
@@ -133,9 +134,9 @@ extension Topology {
     }
 
     /// The probe whose result decides whether `server` takes new connections through `relay`;
-    /// nil when its pool has no check.
+    /// nil when its pool has no check or the server is not checked.
     public func probe(for relay: Relay, pool: Pool, server: Server) -> ProbeKey? {
-        guard let check = pool.check else { return nil }
+        guard let check = pool.check, !server.unchecked else { return nil }
         let port = check.port ?? server.port ?? relay.target(for: server).port
         return ProbeKey(server: ServerKey(pool: pool.name, server: server.name), port: port)
     }

@@ -1,12 +1,16 @@
 /// A DNS zone Ballast answers for with authority. Some of its records are bound to pools,
 /// so that answers follow the servers' health.
 public struct Zone: Hashable, Sendable {
-    /// The zone's SOA fields other than the serial, which Ballast keeps.
+    /// The zone's SOA fields. The serial Ballast serves starts at the operator's and moves on
+    /// at every change of an answer (see `ZoneSerial`).
     public struct SOA: Hashable, Sendable {
         /// Primary name server.
         public var primary: DomainName
         /// Mailbox of the zone's administrator, as a name (`hostmaster.contoso.com`).
         public var mailbox: DomainName
+        /// The operator's serial (`2026112101` or a counter), the floor of those served; nil:
+        /// Ballast's own, from the clock.
+        public var serial: UInt32?
         public var refresh: UInt32
         public var retry: UInt32
         public var expire: UInt32
@@ -15,11 +19,12 @@ public struct Zone: Hashable, Sendable {
 
         /// SOA fields with common defaults.
         public init(
-            primary: DomainName, mailbox: DomainName, refresh: UInt32 = 3600, retry: UInt32 = 600,
+            primary: DomainName, mailbox: DomainName, serial: UInt32? = nil, refresh: UInt32 = 3600, retry: UInt32 = 600,
             expire: UInt32 = 604_800, minimum: UInt32 = 60
         ) {
             self.primary = primary
             self.mailbox = mailbox
+            self.serial = serial
             self.refresh = refresh
             self.retry = retry
             self.expire = expire

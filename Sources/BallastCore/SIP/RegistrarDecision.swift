@@ -31,9 +31,11 @@ public enum RegistrarDecision: Hashable, Sendable {
     /// - At the backup of a lost home: register in resiliency mode.
     /// - Elsewhere: redirect home first (q=0.7), backup second (q=0.3), the form Lync clients
     ///   expect; once the home pool is lost, only the backup is named.
+    ///
+    /// Redirect contacts keep the request's `transport` (see `SIPSettings.Registrar.contact(for:)`).
     public static func decide(
         homePool: String?, servedPool: String?, settings: SIPSettings, backupOf: (String) -> String?,
-        lost: Set<String>
+        lost: Set<String>, transport: SIPSettings.Transport = .udp
     ) -> RegistrarDecision {
         guard let homePool, let home = settings.registrar(of: homePool) else { return .notHomed }
         let backup = backupOf(homePool).flatMap { settings.registrar(of: $0) }
@@ -41,15 +43,15 @@ public enum RegistrarDecision: Hashable, Sendable {
         let backupUsable = backup.map { !lost.contains($0.pool) } ?? false
         if servedPool == homePool {
             guard homeLost, backupUsable, let backup else { return .register(resiliency: false) }
-            return .redirect([Target(uri: backup.contact, q: "0.7")])
+            return .redirect([Target(uri: backup.contact(for: transport), q: "0.7")])
         }
         if homeLost {
             guard backupUsable, let backup else { return .unavailable }
             if servedPool == backup.pool { return .register(resiliency: true) }
-            return .redirect([Target(uri: backup.contact, q: "0.7")])
+            return .redirect([Target(uri: backup.contact(for: transport), q: "0.7")])
         }
-        var targets = [Target(uri: home.contact, q: "0.7")]
-        if let backup { targets.append(Target(uri: backup.contact, q: "0.3")) }
+        var targets = [Target(uri: home.contact(for: transport), q: "0.7")]
+        if let backup { targets.append(Target(uri: backup.contact(for: transport), q: "0.3")) }
         return .redirect(targets)
     }
 }
@@ -57,10 +59,11 @@ public enum RegistrarDecision: Hashable, Sendable {
 extension RegistrarDecision {
     /// Decides with the backup pools of `topology`.
     public static func decide(
-        homePool: String?, servedPool: String?, settings: SIPSettings, topology: Topology, lost: Set<String>
+        homePool: String?, servedPool: String?, settings: SIPSettings, topology: Topology, lost: Set<String>,
+        transport: SIPSettings.Transport = .udp
     ) -> RegistrarDecision {
         decide(
             homePool: homePool, servedPool: servedPool, settings: settings,
-            backupOf: { topology.pool(named: $0)?.backupPool }, lost: lost)
+            backupOf: { topology.pool(named: $0)?.backupPool }, lost: lost, transport: transport)
     }
 }
