@@ -18,7 +18,8 @@ public struct UserImport: Hashable, Sendable {
 
     /// The columns and keys a user row may have.
     public static let userKeys = [
-        "sip-uri", "auth-name", "mail", "password", "ha1-md5", "ha1-sha256", "home-pool", "mailbox-database", "contacts",
+        "sip-uri", "auth-name", "mail", "password", "ha1-md5", "ha1-sha256", "ha1-aliases", "home-pool", "mailbox-database",
+        "contacts",
     ]
     static let databaseKeys = ["name", "copies", "active"]
 
@@ -52,6 +53,7 @@ public struct UserImport: Hashable, Sendable {
             if let value = user.mail { entry["mail"] = value }
             if let value = user.ha1[.md5] { entry["ha1-md5"] = value }
             if let value = user.ha1[.sha256] { entry["ha1-sha256"] = value }
+            if !user.ha1Aliases.isEmpty { entry["ha1-aliases"] = user.encodedAliases(separator: ";") }
             if let value = user.homePool { entry["home-pool"] = value }
             if let value = user.mailboxDatabase { entry["mailbox-database"] = value }
             users.append(entry)
@@ -72,7 +74,8 @@ public struct UserImport: Hashable, Sendable {
             lines.append(
                 CSV.line([
                     user.sipURI, user.authName, user.mail ?? "", user.ha1[.md5] ?? "", user.ha1[.sha256] ?? "",
-                    user.homePool ?? "", user.mailboxDatabase ?? "", user.contacts.joined(separator: ";"),
+                    user.encodedAliases(separator: ";"), user.homePool ?? "", user.mailboxDatabase ?? "",
+                    user.contacts.joined(separator: ";"),
                 ]))
         }
         return lines.joined(separator: "\n") + "\n"
@@ -258,13 +261,12 @@ private struct RowReader {
             fail(row: row, line: line, key: "mail", "\(mail) is not a mail address", expected: "USER@DOMAIN")
         }
         var ha1: [DigestAlgorithm: String] = [:]
+        var ha1Aliases: [String: [DigestAlgorithm: String]] = [:]
         if let password = values["password"] {
             if values["ha1-md5"] != nil || values["ha1-sha256"] != nil {
                 fail(row: row, line: line, key: "password", "is given with HA1 values", expected: "a password or HA1 values, not both", code: .conflict)
             }
-            for algorithm in DigestAlgorithm.allCases {
-                ha1[algorithm] = Digest.ha1(username: authName, realm: realm, password: password, algorithm: algorithm)
-            }
+            (ha1, ha1Aliases) = Digest.credentials(authName: authName, realm: realm, password: password)
         } else {
             for (key, algorithm, length) in [("ha1-md5", DigestAlgorithm.md5, 32), ("ha1-sha256", .sha256, 64)] {
                 guard let value = values[key]?.lowercased() else { continue }
@@ -273,6 +275,15 @@ private struct RowReader {
                     continue
                 }
                 ha1[algorithm] = value
+            }
+            if let text = values["ha1-aliases"] {
+                if let aliases = DirectoryUser.decodeAliases(text, separator: ";") {
+                    ha1Aliases = aliases
+                } else {
+                    fail(
+                        row: row, line: line, key: "ha1-aliases", "is not a list of SPELLING ALGORITHM HEX",
+                        expected: "entries such as \"\(authName)@ MD5 <32 hex digits>\" separated by ;")
+                }
             }
             if values["ha1-md5"] == nil && values["ha1-sha256"] == nil {
                 fail(row: row, line: line, key: "password", "is missing", expected: "password, or ha1-md5 and/or ha1-sha256", code: .missingKey)
@@ -299,7 +310,7 @@ private struct RowReader {
         guard errors.count == errorsBefore else { return }
         users.append(
             DirectoryUser(
-                sipURI: aor.aor, authName: authName, ha1: ha1, homePool: homePool, mail: mail,
+                sipURI: aor.aor, authName: authName, ha1: ha1, ha1Aliases: ha1Aliases, homePool: homePool, mail: mail,
                 mailboxDatabase: values["mailbox-database"], contacts: contacts))
     }
 

@@ -38,7 +38,10 @@ public final class SIPRegistrar: Sendable {
     private struct Tables {
         /// Each registrar's bindings, by the pool it serves.
         var registrations: [String: Registrations]
-        var nonceUses = NonceUses()
+        /// Nonce counts used, per server (each registrar's pool, and the director): a client that
+        /// follows a 301 may answer the home registrar with the director's nonce and count, as
+        /// sipsak does, while a replay at the same server is refused.
+        var nonceUses: [String: NonceUses] = [:]
         var resiliency = PoolResiliency()
         var usesSincePrune = 0
         var journal: RegistrationJournal?
@@ -225,13 +228,13 @@ public final class SIPRegistrar: Sendable {
         if qop != nil && (qop != "auth" || nc == nil || cnonce == nil) {
             return SIPAnswer(answer(request, source, 400, "Bad Request (qop=auth needs nc and cnonce)"))
         }
-        let user = state.directory.user(authName: username)
+        let (user, stored) = Self.credentials(of: username, algorithm: algorithm, in: state.directory, realm: settings.realm)
         // The same work for an unknown user as for a known one, so timing tells nothing.
-        let ha1 = user?.ha1[algorithm] ?? Digest.hash("\(username):\(settings.realm):\(nonce)", algorithm)
+        let ha1 = stored ?? Digest.hash("\(username):\(settings.realm):\(nonce)", algorithm)
         let expected = Digest.expectedResponse(
             ha1: ha1, method: "REGISTER", uri: digestURI, nonce: nonce, nc: nc, cnonce: cnonce, qop: qop,
             algorithm: algorithm)
-        guard let user, user.ha1[algorithm] != nil, Digest.constantTimeEqual(expected, response.lowercased()) else {
+        guard let user, stored != nil, Digest.constantTimeEqual(expected, response.lowercased()) else {
             metrics.authFailures.increment()
             let delay = client.map { throttle.failed(user: username, source: $0) } ?? .zero
             BadInputLog.shared.report(
@@ -245,9 +248,11 @@ public final class SIPRegistrar: Sendable {
             tables.usesSincePrune += 1
             if tables.usesSincePrune >= 1024 {
                 tables.usesSincePrune = 0
-                tables.nonceUses.prune(issuedBefore: now - min(now, lifetime))
+                for server in tables.nonceUses.keys {
+                    tables.nonceUses[server]?.prune(issuedBefore: now - min(now, lifetime))
+                }
             }
-            return tables.nonceUses.use(nonce, nc: count, issuedAt: issuedAt)
+            return tables.nonceUses[servedPool ?? "", default: NonceUses()].use(nonce, nc: count, issuedAt: issuedAt)
         }
         guard fresh else { return SIPAnswer(challenge(request, source, settings, now: now, stale: true)) }
         if let client { throttle.succeeded(user: username, source: client) }
@@ -412,6 +417,21 @@ public final class SIPRegistrar: Sendable {
         hasher.add(request.callID ?? "")
         hasher.add(request.first("From") ?? "")
         return hasher.value
+    }
+
+    /// The user a digest username names and the HA1 to check its response with: the auth name
+    /// itself, or `name@` or `name@realm` (as sipsak and others send it, as Kamailio takes it),
+    /// checked with the HA1 of that spelling.
+    static func credentials(
+        of username: String, algorithm: DigestAlgorithm, in directory: Directory, realm: String
+    ) -> (DirectoryUser?, ha1: String?) {
+        if let user = directory.user(authName: username) { return (user, user.ha1[algorithm]) }
+        guard let at = username.lastIndex(of: "@") else { return (nil, nil) }
+        let domain = username[username.index(after: at)...].lowercased()
+        guard domain.isEmpty || domain == realm.lowercased() else { return (nil, nil) }
+        let name = String(username[..<at])
+        guard let user = directory.user(authName: name) else { return (nil, nil) }
+        return (user, user.ha1Aliases["\(name)@\(domain)"]?[algorithm])
     }
 
     /// The top Via and the To of a request that has every mandatory header, or what is missing.

@@ -59,10 +59,17 @@ public struct DirectoryBackup: Sendable {
         var text = ""
         for user in directory.users.sorted(by: { $0.sipURI < $1.sipURI }) {
             let ha1 = user.ha1.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue)=\($0.value)" }
-            let fields = [
+            var fields = [
                 user.sipURI, user.authName, ha1.joined(separator: ","), user.homePool ?? "-", user.mail ?? "-",
                 user.mailboxDatabase ?? "-", user.contacts.joined(separator: "\u{1E}"),
             ]
+            // Only when there are some, so that backups made before aliases existed still check.
+            if !user.ha1Aliases.isEmpty {
+                fields.append(
+                    user.ha1Aliases.sorted { $0.key < $1.key }.flatMap { alias, values in
+                        values.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\(alias) \($0.key.rawValue)=\($0.value)" }
+                    }.joined(separator: ","))
+            }
             text += "user\u{1F}" + fields.joined(separator: "\u{1F}") + "\n"
         }
         for database in directory.allDatabases.sorted(by: { $0.name < $1.name }) {

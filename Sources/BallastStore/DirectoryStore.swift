@@ -85,7 +85,7 @@ public struct DirectoryStore: Sendable {
             let revision = try await Self.revision(session)
             let userRows = try await session.execute(
                 """
-                SELECT sip_uri, auth_name, mail, ha1_md5, ha1_sha256, home_pool, mailbox_database, contacts
+                SELECT sip_uri, auth_name, mail, ha1_md5, ha1_sha256, home_pool, mailbox_database, contacts, ha1_aliases
                 FROM users ORDER BY sip_uri
                 """, [])
             let users = userRows.map(Self.user)
@@ -247,16 +247,18 @@ public struct DirectoryStore: Sendable {
         case .putUser(let user):
             try await session.execute(
                 """
-                INSERT INTO users (sip_uri, auth_name, mail, ha1_md5, ha1_sha256, home_pool, mailbox_database, contacts, revision)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                INSERT INTO users (sip_uri, auth_name, mail, ha1_md5, ha1_sha256, home_pool, mailbox_database, contacts, revision,
+                    ha1_aliases)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
                 ON CONFLICT (sip_uri) DO UPDATE SET auth_name = excluded.auth_name, mail = excluded.mail,
                     ha1_md5 = excluded.ha1_md5, ha1_sha256 = excluded.ha1_sha256, home_pool = excluded.home_pool,
-                    mailbox_database = excluded.mailbox_database, contacts = excluded.contacts, revision = excluded.revision
+                    mailbox_database = excluded.mailbox_database, contacts = excluded.contacts, revision = excluded.revision,
+                    ha1_aliases = excluded.ha1_aliases
                 """,
                 [
                     .text(user.sipURI), .text(user.authName), .optional(user.mail), .optional(user.ha1[.md5]),
                     .optional(user.ha1[.sha256]), .optional(user.homePool), .optional(user.mailboxDatabase),
-                    .text(encode(contacts: user.contacts)), .integer(revision),
+                    .text(encode(contacts: user.contacts)), .integer(revision), .text(user.encodedAliases(separator: "\n")),
                 ])
         case .removeUser(let uri):
             try await requireUser(uri, session: session, location: location)
@@ -331,7 +333,9 @@ public struct DirectoryStore: Sendable {
         if let md5 = row[3].text { ha1[.md5] = md5 }
         if let sha256 = row[4].text { ha1[.sha256] = sha256 }
         return DirectoryUser(
-            sipURI: row[0].text ?? "", authName: row[1].text ?? "", ha1: ha1, homePool: row[5].text,
+            sipURI: row[0].text ?? "", authName: row[1].text ?? "", ha1: ha1,
+            ha1Aliases: row.count > 8 ? DirectoryUser.decodeAliases(row[8].text ?? "", separator: "\n") ?? [:] : [:],
+            homePool: row[5].text,
             mail: row[2].text, mailboxDatabase: row[6].text, contacts: decode(contacts: row[7].text ?? ""))
     }
 

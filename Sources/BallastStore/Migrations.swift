@@ -90,6 +90,9 @@ enum Migrations {
                 """,
             ]
         },
+        Step(version: 3, summary: "HA1 values for other spellings of digest usernames (user@, user@realm)") { _ in
+            ["ALTER TABLE users ADD COLUMN ha1_aliases TEXT NOT NULL DEFAULT ''"]
+        },
     ]
 
     /// The newest version this program knows.

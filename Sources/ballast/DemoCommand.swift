@@ -84,14 +84,11 @@ struct DemoCommand: AsyncParsableCommand {
             var changes = DemoLab.databases.map(DirectoryChange.putDatabase)
             for user in DemoLab.users {
                 let password = "\(user.name)-demo"
-                var ha1: [DigestAlgorithm: String] = [:]
-                for algorithm in DigestAlgorithm.allCases {
-                    ha1[algorithm] = Digest.ha1(username: user.name, realm: settings.realm, password: password, algorithm: algorithm)
-                }
+                let (ha1, aliases) = Digest.credentials(authName: user.name, realm: settings.realm, password: password)
                 changes.append(
                     .putUser(
                         DirectoryUser(
-                            sipURI: "sip:\(user.name)@contoso.com", authName: user.name, ha1: ha1, homePool: user.home,
+                            sipURI: "sip:\(user.name)@contoso.com", authName: user.name, ha1: ha1, ha1Aliases: aliases, homePool: user.home,
                             mail: "\(user.name)@contoso.com", mailboxDatabase: user.database, contacts: user.contacts)))
             }
             try await store.apply(changes, actor: "ballast demo")

@@ -71,6 +71,7 @@ final class SIPLab: @unchecked Sendable {
               nonce-lifetime: \(nonceLifetime)
               expires: {min: 2, max: 3600, default: 600}
               max-contacts: 3
+              algorithms: [MD5, SHA-256]
               certificates: [{certificate: sip.pem, key: sip.key}]
               registrars:
                 pool-hq:

@@ -18,6 +18,23 @@ public enum Digest {
         hash("\(username):\(realm):\(password)", algorithm)
     }
 
+    /// HA1 values for `password` under an auth name and under its other spellings that clients
+    /// send (`name@`, `name@realm`), for `DirectoryUser.ha1` and `ha1Aliases`.
+    public static func credentials(
+        authName: String, realm: String, password: String
+    ) -> (ha1: [DigestAlgorithm: String], aliases: [String: [DigestAlgorithm: String]]) {
+        var ha1: [DigestAlgorithm: String] = [:]
+        var aliases: [String: [DigestAlgorithm: String]] = [:]
+        for algorithm in DigestAlgorithm.allCases {
+            ha1[algorithm] = Self.ha1(username: authName, realm: realm, password: password, algorithm: algorithm)
+            for alias in ["\(authName)@", "\(authName)@\(realm.lowercased())"] {
+                aliases[alias, default: [:]][algorithm] = Self.ha1(
+                    username: alias, realm: realm, password: password, algorithm: algorithm)
+            }
+        }
+        return (ha1, aliases)
+    }
+
     /// The response a client holding the password computes: with `qop=auth`,
     /// H(HA1:nonce:nc:cnonce:auth:HA2); without qop (RFC 2069), H(HA1:nonce:HA2).
     public static func expectedResponse(

@@ -6,6 +6,10 @@ public struct DirectoryUser: Hashable, Sendable, Codable {
     public var authName: String
     /// HA1 = H(username:realm:password) per algorithm, lowercase hex; never the password.
     public var ha1: [DigestAlgorithm: String]
+    /// HA1 values for other spellings of the digest username, by that spelling: `alice@realm`
+    /// (Kamailio's ha1b) and `alice@` (what sipsak sends unless told a username). Computed when the
+    /// directory was given a password; empty when it was given HA1 values only.
+    public var ha1Aliases: [String: [DigestAlgorithm: String]]
     /// The pool whose registrar is the user's home.
     public var homePool: String?
     /// The user's mail address, lowercased, when known; mail clients may log in with it.
@@ -17,16 +21,55 @@ public struct DirectoryUser: Hashable, Sendable, Codable {
 
     /// A user.
     public init(
-        sipURI: String, authName: String, ha1: [DigestAlgorithm: String], homePool: String?, mail: String? = nil,
-        mailboxDatabase: String? = nil, contacts: [String] = []
+        sipURI: String, authName: String, ha1: [DigestAlgorithm: String], ha1Aliases: [String: [DigestAlgorithm: String]] = [:],
+        homePool: String?, mail: String? = nil, mailboxDatabase: String? = nil, contacts: [String] = []
     ) {
         self.sipURI = sipURI
         self.authName = authName
         self.ha1 = ha1
+        self.ha1Aliases = ha1Aliases
         self.homePool = homePool
         self.mail = mail
         self.mailboxDatabase = mailboxDatabase
         self.contacts = contacts
+    }
+
+    /// `ha1Aliases` as text: `spelling ALGORITHM hex` entries joined by `separator` (neither part
+    /// holds a space, a line break or a semicolon): how the store and import files keep them.
+    public func encodedAliases(separator: String) -> String {
+        ha1Aliases.sorted { $0.key < $1.key }.flatMap { alias, values in
+            values.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\(alias) \($0.key.rawValue) \($0.value)" }
+        }.joined(separator: separator)
+    }
+
+    /// Reads `encodedAliases`; nil when an entry is not `spelling ALGORITHM hex`.
+    public static func decodeAliases(_ text: String, separator: Character) -> [String: [DigestAlgorithm: String]]? {
+        var out: [String: [DigestAlgorithm: String]] = [:]
+        for entry in text.split(separator: separator) {
+            let parts = entry.split(separator: " ", omittingEmptySubsequences: true)
+            guard parts.count == 3, let algorithm = DigestAlgorithm(headerValue: String(parts[1])),
+                parts[2].count == (algorithm == .md5 ? 32 : 64), parts[2].allSatisfy(\.isHexDigit)
+            else { return nil }
+            out[String(parts[0]), default: [:]][algorithm] = parts[2].lowercased()
+        }
+        return out
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case sipURI, authName, ha1, ha1Aliases, homePool, mail, mailboxDatabase, contacts
+    }
+
+    /// Reads a user as written by any version: `ha1Aliases` came later.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        sipURI = try container.decode(String.self, forKey: .sipURI)
+        authName = try container.decode(String.self, forKey: .authName)
+        ha1 = try container.decode([DigestAlgorithm: String].self, forKey: .ha1)
+        ha1Aliases = try container.decodeIfPresent([String: [DigestAlgorithm: String]].self, forKey: .ha1Aliases) ?? [:]
+        homePool = try container.decodeIfPresent(String.self, forKey: .homePool)
+        mail = try container.decodeIfPresent(String.self, forKey: .mail)
+        mailboxDatabase = try container.decodeIfPresent(String.self, forKey: .mailboxDatabase)
+        contacts = try container.decodeIfPresent([String].self, forKey: .contacts) ?? []
     }
 }
 

@@ -78,9 +78,10 @@ public struct SIPSettings: Hashable, Sendable {
     public var fallback: Duration
     /// How long a nonce is good for before the client is challenged again (stale=true).
     public var nonceLifetime: Duration
-    /// Digest algorithms offered, one challenge each, in this order. MD5 comes first by
-    /// default because many deployed clients (sipsak, older phones) read only the first
-    /// challenge; put SHA-256 first once every client follows RFC 8760.
+    /// Digest algorithms offered, one challenge each, in this order. MD5 alone by default:
+    /// clients that meet a challenge they cannot answer may give up rather than use the one they
+    /// can (baresip 1.0 in Debian 12 stops at a SHA-256 challenge), as Kamailio's default does;
+    /// add SHA-256 once every client follows RFC 8760.
     public var algorithms: [DigestAlgorithm]
     /// Shortest registration accepted (423 below it), longest granted, and the default.
     public var minExpires: Int
@@ -96,12 +97,12 @@ public struct SIPSettings: Hashable, Sendable {
     public var messageTimeout: Duration = .seconds(10)
 
     /// SIP settings with Ballast's defaults unless given: failure detection 1 s (after the
-    /// checks' own fall) and fallback 30 s (Lync: 120 s and 240 s), nonces good for 5 minutes, MD5 then SHA-256.
+    /// checks' own fall) and fallback 30 s (Lync: 120 s and 240 s), nonces good for 5 minutes, MD5.
     public init(
         realm: String, usersFile: String? = nil, registrationsFile: String? = nil, registrars: [Registrar] = [],
         director: [Listen] = [], certificates: [HTTPSettings.Certificate] = [],
         failureDetection: Duration = .seconds(1), fallback: Duration = .seconds(30),
-        nonceLifetime: Duration = .seconds(300), algorithms: [DigestAlgorithm] = [.md5, .sha256],
+        nonceLifetime: Duration = .seconds(300), algorithms: [DigestAlgorithm] = [.md5],
         minExpires: Int = 60, maxExpires: Int = 7200, defaultExpires: Int = 3600, maxContacts: Int = 10
     ) {
         self.realm = realm

@@ -1,0 +1,103 @@
+import BallastCodecs
+import BallastCore
+import BallastTestSupport
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The phones people run, from Debian, against the demo lab's director and registrars with the
+/// default digest settings: sipsak follows the director's 301 and registers at alice's home
+/// registrar (with its own spelling of the username, `alice@`), and baresip 1.0 registers at the
+/// home registrar over UDP and TCP and is redirected by the director.
+@Suite(.serialized) struct SIPPhonesTests {
+    /// Runs `body` with the demo lab up on ports from a random base.
+    func withDemo(_ body: (_ base: Int) async throws -> Void) async throws {
+        let folder = try BallastProcess.makeDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let base = 40000 + Int.random(in: 0..<15) * 1000
+        let demo = try PeerProcess(
+            BallastProcess.binary.path, ["demo", "--base-port", "\(base)", "--folder", folder.path], stopSignal: SIGINT)
+        defer { demo.stop() }
+        let ready = await eventually(timeout: .seconds(30)) {
+            let probe = try? BallastProcess.run(
+                executable: URL(fileURLWithPath: "/usr/bin/sipsak"), ["-s", "sip:127.0.0.1:\(base + 60)", "-vv"], timeout: .seconds(5))
+            return probe?.stdout.contains("200 OK") == true
+        }
+        #expect(ready, "the demo lab did not come up")
+        try await body(base)
+    }
+
+    @Test func sipsakFollowsTheDirectorsRedirectAndRegistersAtHome() async throws {
+        try await withDemo { base in
+            // No -u: sipsak sends the username as `alice@`, and answers the registrar with the
+            // director's nonce and count.
+            let sipsak = try BallastProcess.run(
+                executable: URL(fileURLWithPath: "/usr/bin/sipsak"),
+                ["-U", "-s", "sip:alice@127.0.0.1:\(base + 60)", "-C", "sip:alice@127.0.0.1:7001", "-a", "alice-demo", "-x", "600",
+                 "-i", "-vv"], timeout: .seconds(20))
+            #expect(sipsak.stdout.contains("received redirect"), "\(sipsak.stdout)")
+            #expect(sipsak.stdout.contains("All usrloc tests completed successful"), "\(sipsak.stdout)")
+            let wrong = try BallastProcess.run(
+                executable: URL(fileURLWithPath: "/usr/bin/sipsak"),
+                ["-U", "-s", "sip:alice@127.0.0.1:\(base + 60)", "-C", "sip:alice@127.0.0.1:7001", "-a", "nope", "-x", "600", "-i", "-vv"],
+                timeout: .seconds(20))
+            #expect(!wrong.stdout.contains("completed successful"), "\(wrong.stdout)")
+            // The other spellings of the digest username: with the realm, and with another domain.
+            let client = try SIPTestClient(port: base + 61, host: "127.0.1.10")
+            let withRealm = try client.register(
+                aor: "sip:alice@contoso.com", username: "alice@contoso.com", password: "alice-demo",
+                contacts: ["<sip:alice@127.0.0.1:7002>"])
+            #expect(withRealm.response.status == 200, "\(withRealm.response)")
+            let elsewhere = try SIPTestClient(port: base + 61, host: "127.0.1.10").register(
+                aor: "sip:alice@contoso.com", username: "alice@example.net", password: "alice-demo",
+                contacts: ["<sip:alice@127.0.0.1:7002>"])
+            #expect(elsewhere.response.status == 403)
+        }
+    }
+
+    /// A client that follows a 301 may answer the home registrar with the director's nonce and
+    /// count; the same count at the same server is a replay.
+    @Test func aNonceMayBeAnsweredOnceAtEachServer() async throws {
+        try await withDemo { base in
+            let director = try SIPTestClient(port: base + 60)
+            let uri = "sip:contoso.com"
+            let challenge = try director.send(director.makeRequest("REGISTER", uri: uri, to: "sip:alice@contoso.com"))
+            let authorization = try SIPTestClient.authorize(
+                challenge: challenge, method: "REGISTER", uri: uri, username: "alice", password: "alice-demo", algorithm: .md5)
+            let headers = [("Contact", "<sip:alice@127.0.0.1:7003>"), ("Authorization", authorization)]
+            #expect(try director.send(director.makeRequest("REGISTER", uri: uri, to: "sip:alice@contoso.com", extra: headers)).status == 301)
+            let home = try SIPTestClient(port: base + 61, host: "127.0.1.10")
+            #expect(try home.send(home.makeRequest("REGISTER", uri: uri, to: "sip:alice@contoso.com", extra: headers)).status == 200)
+            let replay = try home.send(home.makeRequest("REGISTER", uri: uri, to: "sip:alice@contoso.com", extra: headers))
+            #expect(replay.status == 401 && replay.all("WWW-Authenticate").allSatisfy { $0.contains("stale=true") })
+        }
+    }
+
+    @Test func baresipRegistersAtHomeAndIsRedirectedByTheDirector() async throws {
+        let baresip = "/usr/bin/baresip"
+        try #require(FileManager.default.isExecutableFile(atPath: baresip), "baresip is not installed (scripts/test.sh installs baresip-core)")
+        try await withDemo { base in
+            let folder = try BallastProcess.makeDirectory()
+            defer { try? FileManager.default.removeItem(at: folder) }
+            /// baresip with one account whose outbound proxy is `outbound`; what it printed in 3 seconds.
+            func register(outbound: String) throws -> String {
+                let config = "module_path /usr/lib/baresip/modules\nsip_listen 127.0.0.1:\(Ports.freeForTCPAndUDP())\nmodule account.so\n"
+                try config.write(to: folder.appendingPathComponent("config"), atomically: true, encoding: .utf8)
+                try "<sip:alice@contoso.com>;auth_pass=alice-demo;outbound=\"\(outbound)\";regint=600\n"
+                    .write(to: folder.appendingPathComponent("accounts"), atomically: true, encoding: .utf8)
+                let output = try BallastProcess.run(
+                    executable: URL(fileURLWithPath: baresip), ["-f", folder.path, "-t", "3"], timeout: .seconds(15))
+                return output.stdout + output.stderr
+            }
+            for transport in ["udp", "tcp"] {
+                let home = try register(outbound: "sip:127.0.1.10:\(base + 61);transport=\(transport)")
+                #expect(home.contains("{0/\(transport.uppercased())/v4} 200 OK (Ballast)"), "\(home)")
+            }
+            let director = try register(outbound: "sip:127.0.0.1:\(base + 60)")
+            #expect(director.contains("301 Redirect request to Home Server"), "\(director)")
+        }
+    }
+}
