@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 # own on loopback), and
 # Chromium to look at the dashboard, and Python for the peer-process shim and the
 # imaplib/poplib mail clients.
-PACKAGES=(curl dnsutils nsd sipsak libnet-sip-perl baresip-core postgresql dovecot-imapd chromium python3 prometheus)
+PACKAGES=(curl dnsutils nsd sipsak libnet-sip-perl baresip-core nghttp2-client postgresql dovecot-imapd chromium python3 prometheus)
 missing=()
 for package in "${PACKAGES[@]}"; do dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package"); done
 if [ ${#missing[@]} -gt 0 ]; then

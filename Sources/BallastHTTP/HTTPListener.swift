@@ -130,9 +130,12 @@ public final class HTTPListener: Sendable {
                         }
                         return channel.configureHTTP2Pipeline(mode: .server) { stream in
                             stream.eventLoop.makeCompletedFuture {
+                                let ender = HTTP2StreamEnder()
+                                try stream.pipeline.syncOperations.addHandler(ender)
                                 try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
                                 try stream.pipeline.syncOperations.addHandler(
-                                    HTTPProxyHandler(runtime: runtime, client: client, isHTTP2: true, headTimer: nil),
+                                    HTTPProxyHandler(
+                                        runtime: runtime, client: client, isHTTP2: true, headTimer: nil, streamEnder: ender),
                                     name: HTTPProxyHandler.name)
                             }
                         }.map { _ in }

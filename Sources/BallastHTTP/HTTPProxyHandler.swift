@@ -56,11 +56,21 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var queued = CircularBuffer<HTTPServerRequestPart>()
     private var logger: Logger { runtime.logger }
 
-    init(runtime: HTTPRuntime, client: ForwardingHeaders.Client, isHTTP2: Bool, headTimer: RequestHeadTimer?) {
+    /// Ends an HTTP/2 stream early, without error; nil on HTTP/1.1.
+    private let streamEnder: HTTP2StreamEnder?
+    /// The response of an HTTP/2 stream is whole and its stream was reset: the rest of the
+    /// client's body is discarded.
+    private var discarding = false
+
+    init(
+        runtime: HTTPRuntime, client: ForwardingHeaders.Client, isHTTP2: Bool, headTimer: RequestHeadTimer?,
+        streamEnder: HTTP2StreamEnder? = nil
+    ) {
         self.runtime = runtime
         self.client = client
         self.isHTTP2 = isHTTP2
         self.headTimer = headTimer
+        self.streamEnder = streamEnder
     }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
@@ -71,6 +81,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: From the client
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if discarding { return }
         let part = unwrapInboundIn(data)
         if !queued.isEmpty || (exchange?.requestEnded ?? false) {
             // A pipelined request waits for the response in flight, and reads wait with it.
@@ -607,6 +618,13 @@ extension HTTPProxyHandler: ServerConnectionOwner {
         }
         connection = nil
         self.exchange = nil
+        if isHTTP2 && !exchange.requestEnded {
+            // The client is still sending a body nobody will read: the stream ends here without
+            // error (RFC 9113 8.1), the rest is dropped, and the connection's other streams go on.
+            discarding = true
+            done.assumeIsolated().whenComplete { [streamEnder] _ in streamEnder?.endWithoutError() }
+            return
+        }
         if !exchange.keepAlive || !exchange.requestEnded || (inputClosed && queued.isEmpty) {
             done.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
             return

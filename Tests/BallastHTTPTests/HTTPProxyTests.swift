@@ -121,6 +121,40 @@ import Testing
         #expect(tls12.stdout == "a", "\(tls12)")
     }
 
+    /// A server that answers a 5 MB upload before reading it: over HTTP/2 the response comes,
+    /// the stream ends with RST_STREAM(NO_ERROR) (RFC 9113 8.1), and the next request on the same
+    /// connection is served, as over HTTP/1.1.
+    @Test func anEarlyAnswerToAnHTTP2UploadEndsItsStreamWithoutError() async throws {
+        let lab = try await HTTPLab(backends: ["a"], protocol: "https", relay: "    certificates: [{certificate: server.pem, key: server.key}]")
+        defer { Task { await lab.shutdown() } }
+        let upload = lab.directory.appendingPathComponent("upload.bin")
+        try Data(repeating: 0x61, count: 5_000_000).write(to: upload)
+        let base = "https://127.0.0.1:\(lab.port)"
+        for version in ["--http2", "--http1.1"] {
+            let started = ContinuousClock.now
+            let result = try lab.curl(
+                ["--cacert", lab.caFile, version, "-sS", "-o", "/dev/null", "-w", "%{http_code} %{http_version}\n",
+                 "-X", "POST", "--data-binary", "@\(upload.path)", "\(base)/early", "--next", "--cacert", lab.caFile, version,
+                 "-s", "-w", " %{http_code} %{num_connects}", "\(base)/"], timeout: .seconds(20))
+            // Over HTTP/2 the same connection carries the next request; over HTTP/1.1 it may or may not.
+            #expect(result.status == 0, "\(version): curl exited \(result.status): \(result.stderr)")
+            let lines = result.stdout.split(separator: "\n")
+            #expect(lines.first == (version == "--http2" ? "413 2" : "413 1.1"), "\(version): \(result.stdout) \(result.stderr)")
+            #expect(
+                result.stdout.hasSuffix(version == "--http2" ? "a 200 0" : "") && result.stdout.contains("a 200"),
+                "\(version): \(result.stdout) \(result.stderr)")
+            #expect(ContinuousClock.now - started < .seconds(5), "\(version): the upload stalled")
+        }
+        // The frames themselves, as nghttp (nghttp2's client) sees them: the response, then
+        // RST_STREAM with NO_ERROR, not CANCEL.
+        let nghttp = try BallastProcess.run(
+            executable: URL(fileURLWithPath: "/usr/bin/nghttp"), ["-v", "-n", "-d", upload.path, "\(base)/early"], timeout: .seconds(20))
+        #expect(nghttp.stdout.contains(":status: 413"), "\(nghttp.stdout.suffix(2000))")
+        #expect(
+            nghttp.stdout.contains("recv RST_STREAM frame") && nghttp.stdout.contains("(error_code=NO_ERROR(0x00))"),
+            "\(nghttp.stdout.suffix(2000))")
+    }
+
     @Test func reencryptionVerifiesTheServerCertificate() async throws {
         let lab = try await HTTPLab(backends: ["a"], relay: "    server-tls: {ca-file: ca.pem}", tlsBackends: true)
         defer { Task { await lab.shutdown() } }

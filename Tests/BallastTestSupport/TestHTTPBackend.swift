@@ -11,6 +11,7 @@ import Synchronization
 /// - `POST /upload`: reads the body as it comes and answers `NAME BYTES`;
 /// - `/chunked`: `chunked NAME` in two chunks, with no length;
 /// - `/hang`: never answers; `/close`: closes without answering;
+/// - `POST /early`: answers `413` at the head, without reading the body (nginx over its body limit);
 /// - `/ws` with `Upgrade`: answers 101 and echoes bytes from then on.
 public final class TestHTTPBackend: Sendable {
     public let name: String
@@ -87,6 +88,16 @@ final class TestHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             backend.record(head)
             self.head = head
             received = 0
+            if head.uri == "/early" {
+                // Answered at once, without reading the body; then closed, as nginx does.
+                let headers = HTTPHeaders([("X-Server", backend.name), ("Content-Length", "9"), ("Connection", "close")])
+                context.write(
+                    wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .payloadTooLarge, headers: headers))),
+                    promise: nil)
+                context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: "too big\r\n")))), promise: nil)
+                context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
+                self.head = nil
+            }
         case .body(let buffer):
             received += buffer.readableBytes
         case .end:
