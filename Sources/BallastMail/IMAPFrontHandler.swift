@@ -24,6 +24,7 @@ final class IMAPFrontHandler: ChannelInboundHandler, MailFront {
 
     let loginDeadline: ConnectionDeadline
     var clientDone = false
+    let dialect = MailDialect.imap
 
     init(runtime: MailRuntime, clientAddress: String, isTLS: Bool, loginDeadline: ConnectionDeadline) {
         self.runtime = runtime

@@ -142,6 +142,8 @@ protocol MailFront: AnyObject, RemovableChannelHandler {
     var loginDeadline: ConnectionDeadline { get }
     /// The client has shut its sending side: nothing more will come.
     var clientDone: Bool { get set }
+    /// IMAP or POP3.
+    var dialect: MailDialect { get }
 }
 
 /// Where a mail front handler's pre-login dialogue is.
@@ -226,7 +228,9 @@ extension MailLogin {
             case .success(.ready(let backend, let user, let database, let server, let finalLine)):
                 front.loginEnded(done: true, context: context)
                 front.loginDeadline.reached()
-                runtime.sessions.add(user: user, database: database, server: server, client: context.channel, backend: backend)
+                runtime.sessions.add(
+                    user: user, database: database, server: server, dialect: front.dialect, client: context.channel,
+                    backend: backend)
                 front.sendLine(front.successAnswer(finalLine), context: context)
                 splice(client: context, front: front, backend: backend, leftover: front.leftover)
                 // The client had already shut its side: so does the server's, after what it sent.

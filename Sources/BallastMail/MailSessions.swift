@@ -12,6 +12,7 @@ public final class MailSessions: Sendable {
         var user: String
         var database: String
         var server: ServerKey
+        var dialect: MailDialect
         var client: any Channel
         var backend: any Channel
     }
@@ -30,9 +31,11 @@ public final class MailSessions: Sendable {
     }
 
     /// Adds a session; it leaves by itself when the client's channel closes.
-    func add(user: String, database: String, server: ServerKey, client: any Channel, backend: any Channel) {
+    func add(user: String, database: String, server: ServerKey, dialect: MailDialect, client: any Channel, backend: any Channel) {
         let id = ObjectIdentifier(client)
-        entries.withLock { $0[id] = Entry(user: user, database: database, server: server, client: client, backend: backend) }
+        entries.withLock {
+            $0[id] = Entry(user: user, database: database, server: server, dialect: dialect, client: client, backend: backend)
+        }
         client.closeFuture.whenComplete { [self] _ in
             _ = entries.withLock { $0.removeValue(forKey: id) }
             backend.close(promise: nil)
@@ -50,8 +53,18 @@ public final class MailSessions: Sendable {
             }.map(\.value)
         }
         for entry in moved {
-            entry.client.close(promise: nil)
-            entry.backend.close(promise: nil)
+            // Told first, as Dovecot's proxy does when it kicks a session: an untagged BYE (IMAP)
+            // or an -ERR line (POP3) with the reason, then the close. The server's side closes
+            // after the line is out: its close would otherwise close the client's first.
+            let line =
+                entry.dialect == .imap
+                ? "* BYE [UNAVAILABLE] Your mailbox moved to another server; log in again.\r\n"
+                : "-ERR [SYS/TEMP] Your mailbox moved to another server; log in again.\r\n"
+            let (client, backend) = (entry.client, entry.backend)
+            client.writeAndFlush(ByteBuffer(string: line)).whenComplete { _ in
+                client.close(promise: nil)
+                backend.close(promise: nil)
+            }
         }
         if !moved.isEmpty {
             logger.notice(

@@ -24,6 +24,7 @@ final class POP3FrontHandler: ChannelInboundHandler, MailFront {
 
     let loginDeadline: ConnectionDeadline
     var clientDone = false
+    let dialect = MailDialect.pop3
 
     init(runtime: MailRuntime, clientAddress: String, isTLS: Bool, loginDeadline: ConnectionDeadline) {
         self.runtime = runtime

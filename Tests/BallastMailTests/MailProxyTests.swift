@@ -106,7 +106,11 @@ import Testing
 
         let moved = ContinuousClock.now
         try await lab.store.apply([.activate(database: "DB01", server: "mbx2")], actor: "test")
-        for socket in sessions {
+        // Each client is told why, in its protocol, before the close.
+        for (index, socket) in sessions.enumerated() {
+            let last = try socket.readLine() ?? ""
+            let expected = index == sessions.count - 1 ? "-ERR [SYS/TEMP] Your mailbox moved" : "* BYE [UNAVAILABLE] Your mailbox moved"
+            #expect(last.hasPrefix(expected), "\(last)")
             #expect(socket.isClosedByPeer(), "a session to the old server stayed open")
         }
         let elapsed = ContinuousClock.now - moved
@@ -124,6 +128,7 @@ import Testing
         var rehomed = try #require(try await lab.store.snapshot().user(sipURI: "sip:bob@contoso.com"))
         rehomed.mailboxDatabase = "DB01"
         try await lab.store.apply([.activate(database: "DB01", server: "mbx1"), .putUser(rehomed)], actor: "test")
+        #expect(try bob.readLine()?.hasPrefix("* BYE [UNAVAILABLE]") == true)
         #expect(bob.isClosedByPeer(), "bob's session stayed open after his mailbox moved")
         let bobAgain = try lab.python(["imap", "imap", "bob", "bob-demo", "plain"])
         #expect(bobAgain.first?.contains("Logged in at mbx1") == true, "\(bobAgain)")

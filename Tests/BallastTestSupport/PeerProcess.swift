@@ -21,11 +21,12 @@ public final class PeerProcess {
         os.execv(sys.argv[2], sys.argv[2:])
         """
 
-    /// Starts `executable` with `arguments`, its output discarded; as `user` when the tests run as
-    /// root and the peer refuses root (PostgreSQL). `stopSignal` is what asks it to stop quickly.
+    /// Starts `executable` with `arguments`, its output discarded unless `output` names a file to
+    /// keep it in; as `user` when the tests run as root and the peer refuses root (PostgreSQL).
+    /// `stopSignal` is what asks it to stop quickly.
     public init(
         _ executable: String, _ arguments: [String], user: String? = nil, stopSignal: Int32 = SIGTERM,
-        environment: [String: String] = [:]
+        environment: [String: String] = [:], output: URL? = nil
     ) throws {
         self.stopSignal = stopSignal
         if !environment.isEmpty {
@@ -33,8 +34,15 @@ public final class PeerProcess {
         }
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
         process.arguments = ["-c", Self.shim, user ?? "", executable] + arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        if let output, FileManager.default.createFile(atPath: output.path, contents: nil),
+            let handle = try? FileHandle(forWritingTo: output)
+        {
+            process.standardOutput = handle
+            process.standardError = handle
+        } else {
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+        }
         try process.run()
     }
 

@@ -10,19 +10,15 @@ import Testing
 /// dig, curl (HTTPS and IMAP) and the CLI, and a failover plan moves alice's mailbox to DR.
 @Suite(.serialized) struct DemoTests {
     @Test func theDemoLabComesUpAndFailsOver() async throws {
-        let folder = try BallastProcess.makeDirectory()
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let base = 30000 + Int.random(in: 0..<20) * 1000
-        let demo = try PeerProcess(
-            BallastProcess.binary.path, ["demo", "--base-port", "\(base)", "--folder", folder.path], stopSignal: SIGINT)
-        defer { demo.stop() }
         let curl = URL(fileURLWithPath: "/usr/bin/curl")
-        func imapServer() -> String? {
+        func imapServer(_ base: Int) -> String? {
             let output = try? BallastProcess.run(
                 executable: curl, ["-s", "-m", "5", "-u", "alice:alice-demo", "imap://127.0.0.1:\(base + 143)/", "-X", "ID NIL"])
             return ["EX1", "EX3"].first { output?.stdout.contains("\"name\" \"\($0)\"") == true }
         }
-        #expect(await eventually(timeout: .seconds(20)) { imapServer() == "EX1" }, "the lab did not come up")
+        let demo = try await DemoProcess(bases: 30000..<50000) { imapServer($0) == "EX1" }
+        defer { demo.stop() }
+        let (base, folder) = (demo.base, demo.folder)
         let srv = try BallastProcess.run(
             executable: URL(fileURLWithPath: "/usr/bin/dig"),
             ["@127.0.0.1", "-p", "\(base + 53)", "+short", "+time=1", "+tries=2", "_sipinternaltls._tcp.contoso.com", "SRV"])
@@ -39,7 +35,7 @@ import Testing
         let applied = try BallastProcess.run(["apply", "-c", config])
         #expect(applied.stdout.contains(": applied"), "\(applied.stdout) \(applied.stderr)")
         #expect(applied.stdout.contains("through the admin API"))
-        #expect(await eventually(timeout: .seconds(5)) { imapServer() == "EX3" })
+        #expect(await eventually(timeout: .seconds(5)) { imapServer(base) == "EX3" })
         // The web pool spans both sites: hq's servers are fenced with it, dr's backup serves.
         let fencedWeb = try BallastProcess.run(executable: curl, ["-sk", "-m", "5", "https://127.0.0.1:\(base + 443)/"])
         #expect(fencedWeb.stdout.hasPrefix("hello from web-dr1"), "\(fencedWeb.stdout)")

@@ -15,19 +15,13 @@ import Testing
 @Suite(.serialized) struct SIPPhonesTests {
     /// Runs `body` with the demo lab up on ports from a random base.
     func withDemo(_ body: (_ base: Int) async throws -> Void) async throws {
-        let folder = try BallastProcess.makeDirectory()
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let base = 40000 + Int.random(in: 0..<15) * 1000
-        let demo = try PeerProcess(
-            BallastProcess.binary.path, ["demo", "--base-port", "\(base)", "--folder", folder.path], stopSignal: SIGINT)
-        defer { demo.stop() }
-        let ready = await eventually(timeout: .seconds(30)) {
+        let demo = try await DemoProcess(bases: 40000..<55000) { base in
             let probe = try? BallastProcess.run(
                 executable: URL(fileURLWithPath: "/usr/bin/sipsak"), ["-s", "sip:127.0.0.1:\(base + 60)", "-vv"], timeout: .seconds(5))
             return probe?.stdout.contains("200 OK") == true
         }
-        #expect(ready, "the demo lab did not come up")
-        try await body(base)
+        defer { demo.stop() }
+        try await body(demo.base)
     }
 
     @Test func sipsakFollowsTheDirectorsRedirectAndRegistersAtHome() async throws {
