@@ -92,10 +92,7 @@ actor SiteWatch {
         let deadline = channel.eventLoop.scheduleTask(in: .seconds(5)) { channel.close(promise: nil) }
         let reply = try await collector.reply.get()
         deadline.cancel()
-        guard reply.hasPrefix("HTTP/1.1 200") || reply.hasPrefix("HTTP/1.0 200") else {
-            throw ChannelError.ioOnClosedChannel
-        }
-        return reply.contains("\"lost\" : true") || reply.contains("\"lost\":true")
+        return try WitnessAnswer.read(reply: Array(reply.utf8), site: site).lost
     }
 
     /// Collects a whole reply (the request asks the server to close after it).
