@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Wall-clock time of a site failover plan and of its failback for USERS users (20,000 by
 # default), with the release binary and a SQLite store: import, backup, `ballast plan failover`,
-# `ballast apply`, `ballast failback`, `ballast apply`. The anchors: 30 to 60 minutes by hand
+# `ballast apply`, `ballast plan failback`, `ballast apply`. The anchors: 30 to 60 minutes by hand
 # for a Lync/Skype pool disaster recovery, 15 to 20 minutes for a Skype for Business pool failover.
 #
 #   bench/plan.sh            RUNS=3 USERS=20000 by default
@@ -43,7 +43,7 @@ PY
     "$BALLAST" apply -c "$dir/ballast.yaml" > "$dir/failover.log"
     FAILOVER+=("$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')")
     start=$(date +%s.%N)
-    "$BALLAST" failback --site hq -c "$dir/ballast.yaml" >/dev/null
+    "$BALLAST" plan failback --site hq -c "$dir/ballast.yaml" >/dev/null
     "$BALLAST" apply -c "$dir/ballast.yaml" > "$dir/failback.log"
     FAILBACK+=("$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')")
     log "run $run: failover ${FAILOVER[-1]} s, failback ${FAILBACK[-1]} s ($USERS users, 20 databases)"

@@ -172,7 +172,7 @@ public struct DemoLab: Sendable {
               dig @127.0.0.1 -p \(p["dns"]!) +short _sipinternaltls._tcp.contoso.com SRV   # only dr now
               curl -s -u alice:alice-demo imap://127.0.0.1:\(p["imap"]!)/ -X 'ID NIL'        # EX3 (dr)
               curl -sk https://127.0.0.1:\(p["https"]!)/                                     # web-dr1: hq's servers are fenced
-              \(binary) failback --site hq -c \(config) && \(binary) apply -c \(config)
+              \(binary) plan failback --site hq -c \(config) && \(binary) apply -c \(config)
 
             Ctrl-C stops the lab.
 

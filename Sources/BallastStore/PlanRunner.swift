@@ -116,7 +116,7 @@ public struct PlanRunner: Sendable {
             // Users homed elsewhere meanwhile stay where an operator put them.
             let back = users.filter { current.user(sipURI: $0)?.homePool == to }
             try await moveHomes(back, to: from, actor: actor)
-            return (.done, "\(back.count) of \(users.count) users home at \(from)")
+            return (.done, "\(back.count) of \(counted(users.count, "user")) home at \(from)")
         case .activateCopies(let site):
             // The moves are listed (DB:from>to) before any is made, so that a resumed step makes the
             // same ones and a failback knows what to move back.
@@ -154,7 +154,7 @@ public struct PlanRunner: Sendable {
                 return .activate(database: name, server: from)
             }
             if !changes.isEmpty { try await store.apply(changes, actor: actor) }
-            return (.done, "\(changes.count) of \(moves.count) databases active at \(site) again")
+            return (.done, "\(changes.count) of \(counted(moves.count, "database")) active at \(site) again")
         case .restoreUserData(let pool):
             guard let move = plan.steps.first(where: { if case .moveUsers(let from, _) = $0.action { return from == pool } else { return false } }),
                 let record = try await store.planRecord(id: plan.id), let users = Self.decodeList(record.steps[move.number]?.result ?? "")
@@ -188,15 +188,15 @@ public struct PlanRunner: Sendable {
                 throw Refusal(description: "site \(site) is \(fenced ? "fenced" : "not fenced"): DNS cannot follow; apply the fence step first")
             }
             let names = Set(bound.map { "\($0.name)" }).sorted()
-            return (.done, "\(names.count) names follow: \(names.joined(separator: ", "))")
+            return (.done, "\(counted(names.count, "name")) follow: \(names.joined(separator: ", "))")
         case .switchSIPRedirects(let site):
             let directory = try await store.snapshot()
             let pools = Set(topology.pools.filter { $0.site == site }.map(\.name))
             let homedThere = directory.users.filter { $0.homePool.map(pools.contains) ?? false }.count
             if plan.kind == .failover && homedThere > 0 {
-                throw Refusal(description: "\(homedThere) users are still homed at \(site): apply the move steps first")
+                throw Refusal(description: "\(homedThere == 1 ? "1 user is" : "\(homedThere) users are") still homed at \(site): apply the move steps first")
             }
-            return (.done, plan.kind == .failover ? "no user is homed at \(site); registrars redirect to the new homes" : "\(homedThere) users homed at \(site) again")
+            return (.done, plan.kind == .failover ? "no user is homed at \(site); registrars redirect to the new homes" : "\(counted(homedThere, "user")) homed at \(site) again")
         }
     }
 

@@ -19,7 +19,7 @@ struct BackupCommand: AsyncParsableCommand {
     func run() async throws {
         if !direct, to == nil, let api = await NodeAPI.reach(config: options.config) {
             let done = try await api.fields(.POST, "/api/backup")
-            print("\(done["file"] ?? "?"): \(done["users"] ?? "?") users, \(done["databases"] ?? "?") databases, revision \(done["revision"] ?? "?"), through the admin API at \(api.endpoint)")
+            print("\(done["file"] ?? "?"): \(counted(done["users"], "user")), \(counted(done["databases"], "database")), revision \(done["revision"] ?? "?"), through the admin API at \(api.endpoint)")
             return
         }
         let access = try await StoreAccess.open(config: options.config)
@@ -32,7 +32,7 @@ struct BackupCommand: AsyncParsableCommand {
             let (path, backup) = try await access.store.backup(into: folder, realm: access.settings.realm)
             await access.store.close()
             print(
-                "\(path): \(backup.directory.usersByURI.count) users, \(backup.directory.databases.count) databases, revision \(backup.directory.revision) (\((ContinuousClock.now - started).formatted(.units(allowed: [.seconds, .milliseconds], width: .abbreviated))))"
+                "\(path): \(counted(backup.directory.usersByURI.count, "user")), \(counted(backup.directory.databases.count, "database")), revision \(backup.directory.revision) (\((ContinuousClock.now - started).formatted(.units(allowed: [.seconds, .milliseconds], width: .abbreviated))))"
             )
         } catch {
             await access.store.close()
@@ -75,7 +75,7 @@ struct RestoreCommand: AsyncParsableCommand {
             } else {
                 done = try await api.fields(.POST, "/api/restore?latest=true")
             }
-            print("\(file ?? done["file"] ?? "?"): restored \(done["users"] ?? "?") users and \(done["databases"] ?? "?") databases (store now at revision \(done["revision"] ?? "?")), through the admin API at \(api.endpoint)")
+            print("\(file ?? done["file"] ?? "?"): restored \(counted(done["users"], "user")) and \(counted(done["databases"], "database")) (store now at revision \(done["revision"] ?? "?")), through the admin API at \(api.endpoint)")
             return
         }
         let access = try await StoreAccess.open(config: options.config)
@@ -102,7 +102,7 @@ struct RestoreCommand: AsyncParsableCommand {
             try await store.restore(backup, actor: StoreAccess.actor)
         }
         print(
-            "\(path): restored \(backup.directory.usersByURI.count) users and \(backup.directory.databases.count) databases of revision \(backup.directory.revision) (store now at revision \(revision))"
+            "\(path): restored \(counted(backup.directory.usersByURI.count, "user")) and \(counted(backup.directory.databases.count, "database")) of revision \(backup.directory.revision) (store now at revision \(revision))"
         )
     }
 }

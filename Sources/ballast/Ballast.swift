@@ -1,4 +1,5 @@
 import ArgumentParser
+import BallastCore
 
 /// The `ballast` command.
 @main
@@ -9,11 +10,12 @@ struct Ballast: AsyncParsableCommand {
             Ballast relays TCP to pools of servers in several sites, follows their health,
             and drains, reloads and fails over without dropping what it carries.
             """,
+        version: BallastVersion.current,
         subcommands: [
             RunCommand.self, CheckCommand.self, StatusCommand.self, DrainCommand.self, UndrainCommand.self,
             SampleServerCommand.self, UsersCommand.self, DatabaseCommand.self, BackupCommand.self,
             RestoreCommand.self, PlanCommand.self, ApplyCommand.self, FailbackCommand.self, DemoCommand.self,
-            WitnessCommand.self,
+            WitnessCommand.self, MakeCertsCommand.self,
         ]
     )
 }

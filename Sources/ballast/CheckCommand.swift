@@ -38,7 +38,7 @@ struct CheckCommand: ParsableCommand {
         guard !quiet else { return }
         let servers = topology.pools.reduce(0) { $0 + $1.servers.count }
         print(
-            "\(options.config): ok: \(topology.sites.count) sites, \(topology.pools.count) pools, \(servers) servers, \(topology.relays.count) relays"
+            "\(options.config): ok: \(counted(topology.sites.count, "site")), \(counted(topology.pools.count, "pool")), \(counted(servers, "server")), \(counted(topology.relays.count, "relay"))"
         )
         for relay in topology.relays {
             var line =
@@ -68,7 +68,7 @@ struct CheckCommand: ParsableCommand {
             let check =
                 pool.check.map { " check every \($0.interval.configText), rise \($0.rise), fall \($0.fall)" }
                 ?? " no check"
-            print("  pool \(pool.name)\(pool.site.map { " at \($0)" } ?? ""): \(pool.servers.count) servers,\(check)")
+            print("  pool \(pool.name)\(pool.site.map { " at \($0)" } ?? ""): \(counted(pool.servers.count, "server")),\(check)")
         }
         for zone in topology.zones {
             let bound = zone.records.filter {
@@ -80,7 +80,7 @@ struct CheckCommand: ParsableCommand {
             }.count
             let listen = topology.dns.listeners.map(\.description).joined(separator: ", ")
             let sockets = topology.dns.udpSockets ?? DNSServer.defaultUDPSockets
-            print("  zone \(zone.name): \(zone.records.count) records, \(bound) following pool health; DNS on \(listen) (\(sockets) UDP socket\(sockets == 1 ? "" : "s") each)")
+            print("  zone \(zone.name): \(counted(zone.records.count, "record")), \(bound) following pool health; DNS on \(listen) (\(sockets) UDP socket\(sockets == 1 ? "" : "s") each)")
         }
         if let store = topology.store {
             let kind = StoreSettings.isPostgres(store.location) ? "PostgreSQL" : "SQLite"
@@ -88,7 +88,7 @@ struct CheckCommand: ParsableCommand {
             for standby in store.standbys { print("    standby \(standby): read while the primary is lost, promoted by a failover plan") }
         }
         if let sip = topology.sip {
-            let users = topology.store == nil ? "\(directory.usersByURI.count) users" : "users from the store"
+            let users = topology.store == nil ? counted(directory.usersByURI.count, "user") : "users from the store"
             print("  sip realm \(sip.realm): \(users), failure detection \(sip.failureDetection.configText), fallback \(sip.fallback.configText)")
             for registrar in sip.registrars {
                 let listen = registrar.listen.isEmpty ? "not served here" : registrar.listen.map(\.description).joined(separator: ", ")

@@ -84,7 +84,7 @@ struct DatabaseCommand: AsyncParsableCommand {
             for database in directory.allDatabases {
                 let users = directory.users.filter { $0.mailboxDatabase == database.name }.count
                 let copies = database.copies.map { $0 == database.active ? "\($0) (active)" : $0 }
-                print("\(database.name)  \(copies.joined(separator: ", "))  \(users) users")
+                print("\(database.name)  \(copies.joined(separator: ", "))  \(counted(users, "user"))")
             }
             print("revision \(directory.revision)")
         }

@@ -60,10 +60,11 @@ struct PlanCommand: AsyncParsableCommand {
     }
 }
 
-/// `ballast failback --site SITE`: the same as `ballast plan failback`.
+/// `ballast failback --site SITE`: the earlier spelling of `ballast plan failback`, kept for
+/// scripts that use it and left out of the help, so that both plans are made under `plan`.
 struct FailbackCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "failback", abstract: "Plan the way home for a site after a failover (then `ballast apply`).")
+        commandName: "failback", abstract: "The same as `ballast plan failback`.", shouldDisplay: false)
     @OptionGroup var options: ConfigOption
     @Option(help: "The site coming back.") var site: String
     @Flag(help: "Work on the store directly, not through the running node's admin API.") var direct = false

@@ -62,7 +62,7 @@ struct ImportCommand: AsyncParsableCommand {
             let path = "/api/users/import?format=\(format.rawValue)&file=\(NodeAPI.query(file))&\(NodeAPI.actorQuery)"
             let done = try await api.fields(.POST, path, body: text)
             let elapsed = (ContinuousClock.now - started).formatted(.units(allowed: [.seconds, .milliseconds], width: .abbreviated))
-            print("\(file): \(done["users"] ?? "?") users, \(done["databases"] ?? "?") databases imported (revision \(done["revision"] ?? "?"), \(elapsed)), through the admin API at \(api.endpoint)")
+            print("\(file): \(counted(done["users"], "user")), \(counted(done["databases"], "database")) imported (revision \(done["revision"] ?? "?"), \(elapsed)), through the admin API at \(api.endpoint)")
             return
         }
         let access = try await StoreAccess.open(config: options.config)
@@ -89,7 +89,7 @@ struct ImportCommand: AsyncParsableCommand {
         await access.store.close()
         let elapsed = ContinuousClock.now - started
         print(
-            "\(file): \(parsed.users.count) users, \(parsed.databases.count) databases imported (revision \(revision), \(elapsed.formatted(.units(allowed: [.seconds, .milliseconds], width: .abbreviated))))"
+            "\(file): \(counted(parsed.users.count, "user")), \(counted(parsed.databases.count, "database")) imported (revision \(revision), \(elapsed.formatted(.units(allowed: [.seconds, .milliseconds], width: .abbreviated))))"
         )
     }
 }

@@ -11,11 +11,46 @@ import Testing
         let path = Self.examples.appendingPathComponent("exchange-2010-cas.yaml").path
         let output = try BallastProcess.run(["check", "-c", path])
         #expect(output.status == 0)
-        #expect(output.stdout.contains("ok: 1 sites, 2 pools, 5 servers, 8 relays"))
+        #expect(output.stdout.contains("ok: 1 site, 2 pools, 5 servers, 8 relays"))
         #expect(output.stdout.contains("zone contoso.com.: 7 records, 1 following pool health; DNS on 10.0.0.53:53"))
         #expect(
             output.stdout.contains(
                 "relay cas-59533: tcp 10.0.0.10:59533 -> pool cas, source-hash, source affinity 30m x 200000"))
+    }
+
+    /// A newcomer's first steps from a fresh clone: make the examples' certificates with the
+    /// command the README gives, then check every example; each checks clean.
+    @Test func everyExampleChecksCleanOnceItsCertificatesAreMade() throws {
+        let directory = try BallastProcess.makeDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let copy = directory.appendingPathComponent("examples")
+        try FileManager.default.copyItem(at: Self.examples, to: copy)
+        try? FileManager.default.removeItem(at: copy.appendingPathComponent("certs"))
+        let names = try FileManager.default.contentsOfDirectory(atPath: copy.path).filter { $0.hasSuffix(".yaml") }.sorted()
+        #expect(names.count >= 6, "\(names)")
+        let made = try BallastProcess.run(["make-certs", copy.appendingPathComponent("certs").path])
+        #expect(made.status == 0, "\(made.stderr)")
+        for file in ["ca.pem", "webext.pem", "webext.key", "sip.pem", "sip.key"] {
+            #expect(made.stdout.contains("/certs/\(file)"), "\(made.stdout)")
+        }
+        let key = try FileManager.default.attributesOfItem(atPath: copy.appendingPathComponent("certs/sip.key").path)
+        #expect((key[.posixPermissions] as? Int) == 0o600)
+        for name in names {
+            let output = try BallastProcess.run(["check", "-c", copy.appendingPathComponent(name).path])
+            #expect(output.status == 0 && output.stdout.contains(": ok: "), "\(name): \(output.stderr)")
+        }
+    }
+
+    @Test func versionAndHelpExitCleanly() throws {
+        let version = try BallastProcess.run(["--version"])
+        #expect(version.status == 0)
+        #expect(version.stdout.split(separator: ".").count == 3, "\(version.stdout)")
+        let help = try BallastProcess.run(["--help"])
+        #expect(help.status == 0 && help.stdout.contains("make-certs"))
+        // Both plans are made under `plan`; the old top-level spelling is kept, out of the help.
+        #expect(help.stdout.contains("plan ") && !help.stdout.contains("\n  failback"))
+        let failback = try BallastProcess.run(["plan", "failback", "--help"])
+        #expect(failback.status == 0 && failback.stdout.contains("--site"))
     }
 
     @Test func everyErrorIsPrintedAndTheExitCodeSaysSo() throws {

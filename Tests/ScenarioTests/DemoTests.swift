@@ -55,7 +55,7 @@ import Testing
         let csv = folder.appendingPathComponent("more.csv").path
         try "sip-uri,password,mailbox-database\nsip:dave@contoso.com,dave-demo,DB02\n".write(toFile: csv, atomically: true, encoding: .utf8)
         let imported = try BallastProcess.run(["users", "import", csv, "-c", config])
-        #expect(imported.stdout.contains("1 users, 0 databases imported") && imported.stdout.contains("through the admin API"), "\(imported.stdout) \(imported.stderr)")
+        #expect(imported.stdout.contains("1 user, 0 databases imported") && imported.stdout.contains("through the admin API"), "\(imported.stdout) \(imported.stderr)")
         // The node sees the new user within its poll interval.
         #expect(
             await eventually(timeout: .seconds(5)) {

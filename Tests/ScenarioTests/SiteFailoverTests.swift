@@ -7,7 +7,7 @@ import Testing
 /// Deployment D5 end to end, with the real binary: two sites, SIP front ends and IMAP mailbox
 /// servers at each, DNS bound to the pools, users with contact lists in a SQLite store and a
 /// backup. The primary site is stopped; `ballast plan failover` and `ballast apply` bring its users
-/// to DR (homes, contact lists, DNS, SIP, IMAP); `ballast failback` brings them home with what
+/// to DR (homes, contact lists, DNS, SIP, IMAP); `ballast plan failback` brings them home with what
 /// changed during DR. A second test kills `ballast apply` mid-plan and resumes it.
 @Suite(.serialized) struct SiteFailoverTests {
     final class Lab {
@@ -153,7 +153,7 @@ import Testing
             try lab.importJSON(["realm": "contoso.com", "users": [lost]])
 
             let planned = try lab.ballast(["plan", "failover", "--site", "hq"])
-            #expect(planned.stdout.contains("move 1 users of pool-hq to pool-dr"), "\(planned.stdout) \(planned.stderr)")
+            #expect(planned.stdout.contains("move 1 user of pool-hq to pool-dr"), "\(planned.stdout) \(planned.stderr)")
             let applied = try lab.ballast(["apply"])
             #expect(applied.stdout.contains("applied"), "\(applied.stdout) \(applied.stderr)")
 
@@ -180,7 +180,7 @@ import Testing
             // The site comes back; the way home keeps the change.
             try lab.start("fe-hq", ["--sip", "--listen", "127.0.0.111:\(fe)", "--name", "fe-hq"])
             try lab.start("EX1", ["--imap", "--listen", "127.0.0.1:\(lab.ports["EX1"]!)", "--name", "EX1"])
-            let failback = try lab.ballast(["failback", "--site", "hq"])
+            let failback = try lab.ballast(["plan", "failback", "--site", "hq"])
             #expect(failback.stdout.contains("lift the fence of site hq"), "\(failback.stdout) \(failback.stderr)")
             #expect(try lab.ballast(["apply"]).stdout.contains("applied"))
             let home = try #require(try lab.user("sip:alice@contoso.com"))

@@ -17,7 +17,7 @@ public enum PlanBuilder {
         var steps: [PlanStep.Action] = [.promoteStore, .fenceSite(site)]
         var summaries = [
             "promote the store at the surviving site (a PostgreSQL standby; nothing on SQLite)",
-            "fence site \(site): its \(lost.count) pools take no traffic and leave DNS",
+            "fence site \(site): its \(counted(lost.count, "pool")) take no traffic and leave DNS",
         ]
         var moves: [String] = []
         for pool in lost {
@@ -27,7 +27,7 @@ public enum PlanBuilder {
             }
             let users = directory.users.filter { $0.homePool == pool.name }.count
             steps.append(.moveUsers(from: pool.name, to: backup))
-            summaries.append("move \(users) users of \(pool.name) to \(backup), with force")
+            summaries.append("move \(counted(users, "user")) of \(pool.name) to \(backup), with force")
             moves.append(pool.name)
         }
         let siteServers = topology.serverNames(at: site)
