@@ -404,6 +404,15 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .testTarget(
+            name: "BallastAdminTests",
+            dependencies: [
+                "BallastAdmin", "BallastTestSupport",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Scenarios run the real `ballast` binary against real servers and real clients.
         .testTarget(
             name: "ScenarioTests",

@@ -53,7 +53,7 @@ struct RunCommand: AsyncParsableCommand {
         onStarted: @escaping @Sendable () async -> Void = {}
     ) async throws {
         let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        MetricsSystem.bootstrap(HelpfulMetricsFactory(registry: registry))
 
         let limits = FileLimit.raise()
         let needed = topology.relays.reduce(0) { $0 + 2 * $1.maxConnections } + 64

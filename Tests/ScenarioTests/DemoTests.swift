@@ -72,6 +72,12 @@ import Testing
         #expect(history.stdout.contains("admin API (cli:"), "\(history.stdout)")
         let dashboard = try BallastProcess.run(executable: curl, ["-s", "-m", "5", "http://127.0.0.1:\(base)/"])
         #expect(dashboard.stdout.contains("<title>Ballast</title>"))
+        // After DNS, HTTPS, IMAP and plans, every metric has its HELP and promtool finds nothing.
+        let metrics = try BallastProcess.run(
+            executable: URL(fileURLWithPath: "/bin/sh"),
+            ["-c", "curl -sf -m 5 http://127.0.0.1:\(base)/metrics | tee /dev/stderr | /usr/bin/promtool check metrics"])
+        #expect(metrics.status == 0 && metrics.stdout.isEmpty, "\(metrics.stdout)")
+        #expect(metrics.stderr.contains("# HELP ballast_mail_logins_total") && metrics.stderr.contains("# HELP ballast_dns_queries_total"))
         demo.stop()
         #expect(!demo.isRunning)
     }
