@@ -177,7 +177,7 @@ struct TopologyBuilder {
     /// A check needs a port: its own, the server's, or the ports relays forward to (servers with
     /// `check: none` are not probed and need none).
     private mutating func validateProbePorts(_ topology: Topology) {
-        for pool in topology.pools where pool.check != nil {
+        for pool in topology.pools where pool.check != nil && !poolsOfBrokenRelays.contains(pool.name) {
             guard
                 let server = pool.servers.first(where: { !$0.unchecked && topology.probePorts(pool: pool, server: $0).isEmpty })
             else {
@@ -259,7 +259,11 @@ struct TopologyBuilder {
         var checks: [String: (Check, Node)] = [:]
         for entry in reader.mapping(node, key: "checks", what: "a mapping of check names to checks") ?? [] {
             guard let name = reader.name(entry.keyNode, key: "checks.\(entry.key)") else { continue }
-            if let check = readCheck(entry.value, key: "checks.\(name)") { checks[name] = (check, entry.keyNode) }
+            if let check = readCheck(entry.value, key: "checks.\(name)") {
+                checks[name] = (check, entry.keyNode)
+            } else {
+                brokenChecks.insert(name)
+            }
         }
         return checks
     }
@@ -448,6 +452,11 @@ struct TopologyBuilder {
 
     /// Where each pool's check (or, without one, the pool) is written, for later messages.
     var poolNodes: [String: Node] = [:]
+    /// Checks, pools and the pools of relays that were named but had errors of their own. A
+    /// reference to one is not reported again: the first cause is the error, not what follows.
+    var brokenChecks: Set<String> = []
+    var brokenPools: Set<String> = []
+    var poolsOfBrokenRelays: Set<String> = []
 
     private mutating func readPools(_ node: Node, checks: [String: (Check, Node)], sites: Set<String>) -> [Pool] {
         var pools: [Pool] = []
@@ -458,6 +467,7 @@ struct TopologyBuilder {
             let key = "pools.\(name)"
             guard let fields = reader.mapping(entry.value, key: key, allowed: Self.poolKeys, what: "a pool mapping")
             else {
+                brokenPools.insert(name)
                 continue
             }
             let values = Dictionary(fields.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
@@ -480,6 +490,8 @@ struct TopologyBuilder {
                 if case .scalar(let scalar) = node {
                     if let (check, _) = checks[scalar.string] {
                         pool.check = check
+                    } else if brokenChecks.contains(scalar.string) {
+                        // Its own errors are reported where it is defined.
                     } else {
                         reader.fail(
                             .unknownReference, at: node, key: "\(key).check", "names no check \"\(scalar.string)\"",
@@ -631,7 +643,13 @@ struct TopologyBuilder {
         let poolNames = Set(pools.map(\.name))
         for entry in reader.mapping(node, key: "relays", what: "a mapping of relay names to relays") ?? [] {
             guard let name = reader.name(entry.keyNode, key: "relays.\(entry.key)") else { continue }
-            for relay in readRelay(entry.value, name: name, poolNames: poolNames) {
+            let built = readRelay(entry.value, name: name, poolNames: poolNames)
+            if built.isEmpty, case .mapping(let fields) = entry.value,
+                let pool = fields.first(where: { $0.key.string == "pool" }), case .scalar(let scalar) = pool.value
+            {
+                poolsOfBrokenRelays.insert(scalar.string)
+            }
+            for relay in built {
                 if let other = listeners[relay.listen] {
                     reader.fail(
                         .duplicate, at: entry.keyNode, key: "relays.\(name).listen",
@@ -715,6 +733,8 @@ struct TopologyBuilder {
             if let pool = reader.name(node, key: "\(key).pool") {
                 if poolNames.contains(pool) {
                     relay.pool = pool
+                } else if brokenPools.contains(pool) {
+                    ok = false
                 } else {
                     reader.fail(
                         .unknownReference, at: node, key: "\(key).pool", "names no pool \"\(pool)\"",

@@ -100,13 +100,16 @@ extension TopologyBuilder {
                 ok = false
             }
         }
+        var brokenCertificate = false
         if let node = values["certificates"] {
             let items = reader.sequence(node, key: "sip.certificates", what: "a list of {certificate: FILE, key: FILE}")
+            brokenCertificate = items == nil
             for (index, item) in (items ?? []).enumerated() {
                 if let certificate = readCertificate(item, key: "sip.certificates[\(index)]") {
                     settings.certificates.append(certificate)
                 } else {
                     ok = false
+                    brokenCertificate = true
                 }
             }
         }
@@ -116,6 +119,7 @@ extension TopologyBuilder {
             for entry in reader.mapping(node, key: "sip.registrars", what: "a mapping of pool names to registrars") ?? [] {
                 let key = "sip.registrars.\(entry.key)"
                 guard poolNames.contains(entry.key) else {
+                    if brokenPools.contains(entry.key) { continue }
                     var message = "names no pool"
                     if let suggestion = NodeReader.suggestion(for: entry.key, among: Array(poolNames)) {
                         message += " (did you mean \"\(suggestion)\"?)"
@@ -144,7 +148,9 @@ extension TopologyBuilder {
                 settings.director = listen
             }
         }
-        if settings.listeners.contains(where: { $0.listen.transport == .tls }) && settings.certificates.isEmpty {
+        if settings.listeners.contains(where: { $0.listen.transport == .tls }) && settings.certificates.isEmpty
+            && !brokenCertificate
+        {
             reader.fail(
                 .missingKey, at: node, key: "sip.certificates", "is missing: a tls:// listener needs a certificate",
                 expected: "certificates: [{certificate: sip.pem, key: sip.key}]")

@@ -219,6 +219,7 @@ extension TopologyBuilder {
         if let node = values["pool"] {
             guard let name = reader.name(node, key: "\(key).pool") else { return nil }
             guard pools.contains(name) else {
+                if brokenPools.contains(name) { return nil }
                 reader.fail(.unknownReference, at: node, key: "\(key).pool", "names no pool \"\(name)\"", expected: "a pool defined under pools:")
                 return nil
             }

@@ -380,4 +380,65 @@ import Testing
         let mutated = Self.minimal.map { character -> Character in generator.next() % 20 == 0 ? "{" : character }
         _ = try? ConfigLoader.parse(yaml: String(mutated), file: "mutated.yaml")
     }
+    /// An error is reported where it is made, and nothing that follows from it: a broken check
+    /// is not also "named by no check", unreadable certificates are not also "missing", a broken
+    /// relay does not leave its pool "forwarded to by no relay", a broken pool is not also
+    /// "named by no pool".
+    @Test func onlyTheFirstCauseIsReported() {
+        let brokenCheck = errors("""
+            checks:
+              web: {type: http, interval: 2x, path: /}
+            pools:
+              web: {check: web, servers: [10.0.0.1:80]}
+            relays:
+              front: {listen: 10.0.0.10:80, pool: web}
+            """)
+        #expect(brokenCheck.map(\.key) == ["checks.web.interval"], "\(brokenCheck)")
+        let certificates = errors("""
+            pools:
+              mailbox:
+                check: {type: tcp}
+                servers: [{name: EX1, address: 10.0.0.21}]
+              pool-hq:
+                servers: [10.0.0.5]
+            relays:
+              imap: {listen: 10.0.0.10:143, protocol: imap, pool: mailbox, certificates: [{certificate: /nonexistent/a.pem, key: /nonexistent/a.key}]}
+            sip:
+              realm: contoso.com
+              registrars:
+                pool-hq: {listen: [tls://10.0.0.5:5061]}
+              certificates: [{certificate: /nonexistent/s.pem, key: /nonexistent/s.key}]
+            store: {location: /tmp/ballast-never-created.db, realm: contoso.com}
+            """)
+        #expect(
+            certificates.map(\.key) == [
+                "relays.imap.certificates[0].certificate", "relays.imap.certificates[0].key",
+                "sip.certificates[0].certificate", "sip.certificates[0].key",
+            ], "\(certificates)")
+        let brokenPool = errors("""
+            pools:
+              web: [1, 2]
+            relays:
+              front: {listen: 10.0.0.10:80, pool: web}
+            dns: {listen: [127.0.0.1:5353]}
+            zones:
+              contoso.com:
+                records:
+                  - {name: www, type: A, pool: web}
+            """)
+        #expect(brokenPool.map(\.key) == ["pools.web"], "\(brokenPool)")
+        // Without the first cause, the consequence is still an error of its own.
+        let unknown = errors(Self.minimal.replacingOccurrences(of: "servers: [127.0.0.1:8081]", with: "check: nope\n    servers: [127.0.0.1:8081]"))
+        #expect(unknown.map(\.key) == ["pools.web.check"] && unknown.first?.message.contains("names no check") == true)
+        let missing = errors("""
+            pools:
+              pool-hq: {servers: [10.0.0.5]}
+            sip:
+              realm: contoso.com
+              registrars:
+                pool-hq: {listen: [tls://10.0.0.5:5061]}
+            store: {location: /tmp/ballast-never-created.db, realm: contoso.com}
+            """)
+        #expect(missing.map(\.key) == ["sip.certificates"], "\(missing)")
+    }
 }
