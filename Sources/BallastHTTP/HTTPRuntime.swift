@@ -26,9 +26,11 @@ public final class HTTPRuntime: Sendable {
     let throttle: SharedLoginThrottle
     private let inputs = BalancingInputSource()
 
-    /// A runtime for `relay` as the store has it now; loads the relay's certificate files.
+    /// A runtime for `relay`; loads the relay's certificate files. `servers` are its pool's
+    /// servers in the topology being applied (the cookie names each), which `store` may not
+    /// publish yet.
     public init(
-        relay: Relay, store: StateStore, stickTable: SharedStickTable?, group: any EventLoopGroup, logger: Logger,
+        relay: Relay, servers: [Server], store: StateStore, stickTable: SharedStickTable?, group: any EventLoopGroup, logger: Logger,
         throttle: SharedLoginThrottle = SharedLoginThrottle(), reportFailure: @escaping @Sendable (ProbeKey, String) -> Void
     ) throws(HTTPRelayError) {
         self.relayName = relay.name
@@ -41,7 +43,6 @@ public final class HTTPRuntime: Sendable {
         self.metrics = HTTPMetrics(relay: relay.name)
         self.pools = ServerConnectionPools(group: group, capacity: relay.http.serverPoolSize)
         if case .cookie(let settings) = relay.persistence {
-            let servers = store.current.topology.pool(named: relay.pool)?.servers ?? []
             self.cookie = CookieTable(
                 settings: settings, signer: PersistenceCookie(secret: settings.key, relay: relay.name),
                 servers: servers.map { ServerKey(pool: relay.pool, server: $0.name) })

@@ -66,7 +66,7 @@ public actor Node {
         var bound: [Endpoint: Listener] = [:]
         for relay in topology.relays {
             do {
-                bound[relay.listen] = try await bind(relay, httpRuntime: try httpRuntime(for: relay))
+                bound[relay.listen] = try await bind(relay, httpRuntime: try httpRuntime(for: relay, in: topology))
             } catch {
                 for listener in bound.values { await listener.stopAccepting() }
                 monitor.stopAll()
@@ -110,35 +110,56 @@ public actor Node {
         let previous = store.current.topology
         var summary = ReloadSummary()
         let directory = try readDirectory(topology)
-        store.replaceTopology(topology)
 
-        // Everything that can fail comes first, so that a failure leaves the old config in force.
+        // Everything that can fail comes first and publishes nothing: certificates are loaded and
+        // new addresses bound while the old topology stays in force, health and all. A refused
+        // reload leaves the published state as it was, so no server's health is reset.
         var httpRuntimes: [String: HTTPRuntime] = [:]
-        do {
-            for relay in topology.relays { httpRuntimes[relay.name] = try httpRuntime(for: relay) }
-        } catch {
-            store.replaceTopology(previous)
-            throw error
-        }
-        // A relay that changed between tcp and http keeps its address but not its socket.
+        var mailRuntimes: [String: MailRuntime] = [:]
         for relay in topology.relays {
-            if let listener = listeners[relay.listen], listener.kind != Listener.kind(of: relay.protocol) {
-                await listener.stopAccepting()
-                listeners[relay.listen] = nil
-                retiring.append(listener)
-            }
+            httpRuntimes[relay.name] = try httpRuntime(for: relay, in: topology)
+            if relay.protocol.isMail { mailRuntimes[relay.name] = try mailRuntime(for: relay) }
         }
         var added: [Endpoint: Listener] = [:]
+        func undo() async {
+            for listener in added.values { await listener.stopAccepting() }
+        }
         for relay in topology.relays where listeners[relay.listen] == nil {
             do {
-                added[relay.listen] = try await bind(relay, httpRuntime: httpRuntimes[relay.name])
+                added[relay.listen] = try await bind(relay, httpRuntime: httpRuntimes[relay.name], mailRuntime: mailRuntimes[relay.name])
                 summary.added.append(relay.name)
             } catch {
-                for listener in added.values { await listener.stopAccepting() }
-                store.replaceTopology(previous)
+                await undo()
                 throw error
             }
         }
+        // A relay that changed between tcp, http and mail keeps its address but not its socket:
+        // the old one must close before the new one binds. Should that bind fail, the old relay
+        // is bound again and the reload refused.
+        for relay in topology.relays {
+            guard let listener = listeners[relay.listen], listener.kind != Listener.kind(of: relay.protocol) else { continue }
+            await listener.stopAccepting()
+            do {
+                added[relay.listen] = try await bind(relay, httpRuntime: httpRuntimes[relay.name], mailRuntime: mailRuntimes[relay.name])
+                listeners[relay.listen] = nil
+                retiring.append(listener)
+                summary.changed.append(relay.name)
+            } catch {
+                await undo()
+                if let old = previous.relays.first(where: { $0.listen == relay.listen }),
+                    let again = try? await bind(
+                        old, httpRuntime: try? httpRuntime(for: old, in: previous),
+                        mailRuntime: old.protocol.isMail ? try? mailRuntime(for: old) : nil)
+                {
+                    retiring.append(listener)
+                    listeners[relay.listen] = again
+                }
+                throw error
+            }
+        }
+
+        // Bound: publish, then hand the listeners that stay their new runtimes.
+        store.replaceTopology(topology)
         for relay in topology.relays {
             guard let listener = listeners[relay.listen] else { continue }
             if previous.relay(named: relay.name) == relay {
@@ -149,8 +170,13 @@ public actor Node {
             switch listener {
             case .tcp(let tcp): tcp.replaceRuntime(runtime(for: relay))
             case .http(let http): if let runtime = httpRuntimes[relay.name] { http.replaceRuntime(runtime) }
-            case .mail(let mail): if let runtime = try? mailRuntime(for: relay) { mail.replaceRuntime(runtime) }
+            case .mail(let mail): if let runtime = mailRuntimes[relay.name] { mail.replaceRuntime(runtime) }
             }
+        }
+        // New TCP listeners held their first clients in the backlog until their relay was
+        // published (its connection limit read as 0); now they read it and accept.
+        for relay in topology.relays {
+            if case .tcp(let tcp) = added[relay.listen] { tcp.replaceRuntime(runtime(for: relay)) }
         }
         let wanted = Set(topology.relays.map(\.listen))
         for (endpoint, listener) in listeners where !wanted.contains(endpoint) {
@@ -334,10 +360,11 @@ public actor Node {
         }
     }
 
-    private func bind(_ relay: Relay, httpRuntime: HTTPRuntime?) async throws(NodeError) -> Listener {
+    private func bind(_ relay: Relay, httpRuntime: HTTPRuntime?, mailRuntime: MailRuntime? = nil) async throws(NodeError) -> Listener {
         do {
             if relay.protocol.isMail {
-                return .mail(try await MailListener.bind(endpoint: relay.listen, runtime: try mailRuntime(for: relay), group: group))
+                let runtime = try mailRuntime ?? self.mailRuntime(for: relay)
+                return .mail(try await MailListener.bind(endpoint: relay.listen, runtime: runtime, group: group))
             }
             if let httpRuntime {
                 return .http(try await HTTPListener.bind(endpoint: relay.listen, runtime: httpRuntime, group: group))
@@ -377,12 +404,12 @@ public actor Node {
     }
 
     /// The runtime of an http or https relay, with its certificate files loaded; nil for tcp relays.
-    private func httpRuntime(for relay: Relay) throws(NodeError) -> HTTPRuntime? {
+    private func httpRuntime(for relay: Relay, in topology: Topology) throws(NodeError) -> HTTPRuntime? {
         guard relay.protocol.isHTTP else { return nil }
         let monitor = self.monitor
         do {
             return try HTTPRuntime(
-                relay: relay, store: store, stickTable: stickTable(for: relay), group: group, logger: logger,
+                relay: relay, servers: topology.pool(named: relay.pool)?.servers ?? [], store: store, stickTable: stickTable(for: relay), group: group, logger: logger,
                 throttle: loginThrottle, reportFailure: { key, reason in monitor.observedFailure(of: key, reason: reason) })
         } catch {
             throw NodeError(code: .invalidRelay, description: "\(error)")

@@ -22,6 +22,7 @@ import Testing
         #expect(session.server == "mbx1")
         let moved = ContinuousClock.now
         try await lab.store.apply([.activate(database: "DB01", server: "mbx2")], actor: "test")
+        #expect(try session.socket.readLine()?.hasPrefix("* BYE [UNAVAILABLE]") == true)
         #expect(session.socket.isClosedByPeer())
         #expect(ContinuousClock.now - moved < .seconds(1))
         #expect(try lab.imapSession("alice").server == "mbx2")

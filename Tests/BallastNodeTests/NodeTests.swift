@@ -80,6 +80,34 @@ import Testing
         #expect(try lab.whoAnswers() == "a")
     }
 
+    /// A refused reload publishes nothing: a server known to be down stays out of rotation even
+    /// though the refused config changed its pool's check (which, published, would have reset its
+    /// health to unknown, and unknown takes traffic).
+    @Test func aRefusedReloadLeavesADownServerOutOfRotation() async throws {
+        let check = Check(kind: .tcp, interval: .milliseconds(100), timeout: .milliseconds(80), rise: 1, fall: 1)
+        let lab = try await RelayLab(backends: ["a", "b"], check: check)
+        defer { Task { await lab.shutdown() } }
+        await lab.backend("b").stop()
+        #expect(await eventually { lab.node.store.current.health(of: lab.key("b"))?.status == .down })
+        let squatter = try await TestBackend.start(name: "squatter")
+        defer { Task { await squatter.stop() } }
+        let before = lab.node.store.current
+        var topology = before.topology
+        topology.pools[0].check?.interval = .seconds(30)
+        topology.pools[0].check?.fall = 3
+        topology.relays.append(
+            Relay(name: "taken", listen: Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: squatter.port), pool: "pool"))
+        await #expect(throws: NodeError.self) { try await lab.node.apply(topology) }
+        let after = lab.node.store.current
+        #expect(after.topology == before.topology)
+        #expect(after.health(of: lab.key("b"))?.status == .down)
+        // Well past a check interval, every client still lands on a.
+        for _ in 0..<10 { #expect(try lab.whoAnswers() == "a") }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(lab.node.store.current.health(of: lab.key("b"))?.status == .down)
+        for _ in 0..<10 { #expect(try lab.whoAnswers() == "a") }
+    }
+
     @Test func startRefusesAPortInUseAndBindsNothing() async throws {
         let squatter = try await TestBackend.start(name: "squatter")
         defer { Task { await squatter.stop() } }

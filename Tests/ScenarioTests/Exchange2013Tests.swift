@@ -82,6 +82,7 @@ import Testing
 
             let moved = try BallastProcess.run(["db", "activate", "-c", configPath, "DB01", "--on", "EX2"])
             #expect(moved.stdout.contains("DB01: active copy EX1 -> EX2"), "\(moved.stdout) \(moved.stderr)")
+            #expect(try held.readLine()?.hasPrefix("* BYE [UNAVAILABLE]") == true)
             #expect(held.isClosedByPeer(), "carol's session to EX1 stayed open")
             #expect(await eventually(timeout: .seconds(2)) { (try? login("alice"))?.contains("\"name\" \"EX2\"") == true })
             #expect(try login("bob").contains("\"name\" \"EX2\""))

@@ -170,6 +170,7 @@ import Testing
             #expect(atDR.status == 200)
             #expect(atDR.first("Presence-State") == nil, "alice is homed at DR now, not served in resiliency mode")
             #expect(try lab.register("alice", at: "hq").status == 301)
+            // EX1 died with the site: its session closed with it.
             #expect(held.isClosedByPeer())
 
             // During DR alice changes her contact list.
