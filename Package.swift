@@ -234,6 +234,7 @@ let package = Package(
                 "BallastCore",
                 "BallastConfig",
                 "BallastStore",
+                "BallastDNS",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

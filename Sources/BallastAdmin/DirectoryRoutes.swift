@@ -54,8 +54,9 @@ enum DirectoryRoutes {
             written("import", changes.count)
             logger.notice(
                 "users imported", metadata: ["file": "\(file)", "users": "\(parsed.users.count)", "revision": "\(revision)"])
-            return try AdminServer.jsonResponse(
-                ["users": "\(parsed.users.count)", "databases": "\(parsed.databases.count)", "revision": "\(revision)"])
+            var answer = ["users": "\(parsed.users.count)", "databases": "\(parsed.databases.count)", "revision": "\(revision)"]
+            answer["warning"] = await NodeFollow.wait(store, revision: revision)
+            return try AdminServer.jsonResponse(answer)
         }
 
         api.put("databases/:name") { request, context -> Response in
@@ -95,7 +96,11 @@ enum DirectoryRoutes {
             written("activate", 1)
             logger.notice(
                 "database activated", metadata: ["database": "\(name)", "from": "\(before)", "to": "\(server)", "revision": "\(revision)"])
-            return try AdminServer.jsonResponse(["database": name, "from": before, "to": server, "revision": "\(revision)"])
+            // The answer waits until this node serves the move: the next login lands on the new server.
+            var answer = ["database": name, "from": before, "to": server, "revision": "\(revision)"]
+            answer["warning"] = await NodeFollow.wait(store, revision: revision)
+            if let warning = answer["warning"] { logger.warning("database activated, not yet followed", metadata: ["reason": "\(warning)"]) }
+            return try AdminServer.jsonResponse(answer)
         }
     }
 }

@@ -1,4 +1,5 @@
 import BallastCore
+import BallastDNS
 import BallastStore
 import Foundation
 import Hummingbird
@@ -155,7 +156,10 @@ enum PlanRoutes {
             guard let record = try await storeCall({ () throws(StoreError) in try await directoryStore.planRecord(id: id) }) else {
                 throw HTTPError(.notFound, message: "no plan \(id)")
             }
-            let runner = PlanRunner(store: directoryStore, topology: store.current.topology, logger: logger)
+            let topology = store.current.topology
+            let runner = PlanRunner(
+                store: directoryStore, topology: topology, logger: logger, dnsLookup: DNSProbe.lookup(topology),
+                nodeFollows: { await NodeFollow.wait(store, directoryStore) })
             if request.uri.queryParameters.get("wait") == "true" {
                 // The caller waits for the end (the CLI): the finished plan, or why a step was refused.
                 do {

@@ -1,4 +1,5 @@
 import BallastCore
+import BallastDNS
 import BallastNIO
 import BallastStore
 import Foundation
@@ -70,7 +71,9 @@ actor SiteWatch {
             try await store.save(plan)
             guard let record = try await store.planRecord(id: plan.id) else { return }
             logger.critical("site lost and the witness agrees: applying the failover plan", metadata: ["site": "\(site)", "plan": "\(plan.id)"])
-            let runner = PlanRunner(store: store, topology: topology, logger: logger)
+            let runner = PlanRunner(
+                store: store, topology: topology, logger: logger, dnsLookup: DNSProbe.lookup(topology),
+                nodeFollows: { [state] in await NodeFollow.wait(state, store) })
             let logger = self.logger
             let done = try await runner.apply(record) { line in logger.notice("\(line)", metadata: ["plan": "\(plan.id)"]) }
             logger.notice("automatic failover finished", metadata: ["site": "\(site)", "plan": "\(plan.id)", "status": "\(done.status)"])

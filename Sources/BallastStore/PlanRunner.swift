@@ -18,13 +18,30 @@ public struct PlanRunner: Sendable {
     private let logger: Logger
     /// Waits this long in each step, once it is marked running; a demonstration and test aid (`BALLAST_STEP_DELAY_MS`).
     private let stepDelay: Duration
+    /// Asks the DNS listener one question (name and type) and returns its answers in text form.
+    public typealias DNSLookup = @Sendable (DomainName, DNSFollowCheck.Kind) async throws -> [String]
+    private let dnsLookup: DNSLookup?
+    /// How long the "check DNS" step waits for the listener's answers to follow.
+    private let dnsWait: Duration
+    /// Waits (bounded) until the running node serves the store's latest revision; returns a
+    /// warning when it did not in time. Nil when no node is there to wait for.
+    public typealias NodeFollows = @Sendable () async -> String?
+    private let nodeFollows: NodeFollows?
 
-    /// A runner against `store` for the deployment `topology` describes.
-    public init(store: DirectoryStore, topology: Topology, logger: Logger, stepDelay: Duration = .zero) {
+    /// A runner against `store` for the deployment `topology` describes. With `dnsLookup`, the
+    /// "check DNS" step asks the DNS listener (for up to `dnsWait`); with `nodeFollows`, a step that
+    /// changed the directory ends when the node serves the change.
+    public init(
+        store: DirectoryStore, topology: Topology, logger: Logger, stepDelay: Duration = .zero, dnsLookup: DNSLookup? = nil,
+        dnsWait: Duration = .seconds(10), nodeFollows: NodeFollows? = nil
+    ) {
         self.store = store
         self.topology = topology
         self.logger = logger
         self.stepDelay = stepDelay
+        self.dnsLookup = dnsLookup
+        self.dnsWait = dnsWait
+        self.nodeFollows = nodeFollows
     }
 
     /// Runs every step of `record` that is not done (or only `only`), in order; `force` ignores
@@ -51,7 +68,11 @@ public struct PlanRunner: Sendable {
             progress("step \(step.number) running: \(step.summary)")
             if stepDelay > .zero { try await Task.sleep(for: stepDelay) }
             let started = ContinuousClock.now
-            let (outcome, result) = try await run(step, plan: plan, previous: previous, force: force)
+            var (outcome, result) = try await run(step, plan: plan, previous: previous, force: force)
+            if outcome == .done, step.action.changesTheDirectory, let nodeFollows, let warning = await nodeFollows() {
+                result += "; warning: \(warning)"
+                progress("step \(step.number) warning: \(warning)")
+            }
             let last = plan.steps.last?.number == step.number
             try await store.record(
                 plan: plan.id, step: step.number, status: outcome, result: result, planStatus: last ? "applied" : "applying")
@@ -188,7 +209,31 @@ public struct PlanRunner: Sendable {
                 throw Refusal(description: "site \(site) is \(fenced ? "fenced" : "not fenced"): DNS cannot follow; apply the fence step first")
             }
             let names = Set(bound.map { "\($0.name)" }).sorted()
-            return (.done, "\(counted(names.count, "name")) follow: \(names.joined(separator: ", "))")
+            let follow = "\(counted(names.count, "name")) follow: \(names.joined(separator: ", "))"
+            let check = DNSFollowCheck(topology: topology, site: site, failover: plan.kind == .failover)
+            guard let dnsLookup, !check.probes.isEmpty else {
+                return (.done, check.probes.isEmpty ? follow : follow + " (not asked: this config has no DNS listener)")
+            }
+            let deadline = ContinuousClock.now + dnsWait
+            var unmet: [String] = []
+            repeat {
+                unmet = []
+                for probe in check.probes {
+                    do {
+                        let answers = try await dnsLookup(probe.name, probe.kind)
+                        if !check.isMet(probe, answers: answers) {
+                            unmet.append("\(probe): \(answers.isEmpty ? "no answer" : answers.joined(separator: ", "))")
+                        }
+                    } catch {
+                        unmet.append("\(probe): \(error)")
+                    }
+                }
+                if unmet.isEmpty { return (.done, "\(follow); the DNS listener answers so (\(counted(check.probes.count, "question")) asked)") }
+                try await Task.sleep(for: .milliseconds(200))
+            } while ContinuousClock.now < deadline
+            let wanted = check.siteIsOut ? "without \(site)'s servers" : "with \(site)'s servers again"
+            throw Refusal(
+                description: "after \(dnsWait) the DNS listener still does not answer \(wanted): \(unmet.joined(separator: "; ")); apply again once it follows")
         case .switchSIPRedirects(let site):
             let directory = try await store.snapshot()
             let pools = Set(topology.pools.filter { $0.site == site }.map(\.name))

@@ -10,8 +10,8 @@ struct DatabaseCommand: AsyncParsableCommand {
         commandName: "db", abstract: "Mailbox databases, their copies and the active one.",
         subcommands: [ActivateCommand.self, ListCommand.self, AddCommand.self, HistoryCommand.self])
 
-    /// `ballast db activate DB01 --on mbx2`: moves the active copy; nodes follow within their poll
-    /// interval (at once on PostgreSQL) and close the sessions to the old server.
+    /// `ballast db activate DB01 --on mbx2`: moves the active copy; through the node, it returns once
+    /// the node serves the move (its sessions to the old server closed, new logins on the new one).
     struct ActivateCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "activate", abstract: "Make the copy on SERVER the database's active copy.")
@@ -26,6 +26,7 @@ struct DatabaseCommand: AsyncParsableCommand {
                 let done = try await api.fields(
                     .POST, "/api/databases/\(NodeAPI.query(database))/activate?on=\(NodeAPI.query(server))&\(NodeAPI.actorQuery)")
                 print("\(database): active copy \(done["from"] ?? "?") -> \(server) (revision \(done["revision"] ?? "?")), through the admin API at \(api.endpoint)")
+                if let warning = done["warning"] { printError("warning: \(warning)") }
                 return
             }
             let access = try await StoreAccess.open(config: options.config)
@@ -35,6 +36,7 @@ struct DatabaseCommand: AsyncParsableCommand {
                 return (before, revision)
             }
             print("\(database): active copy \(old) -> \(server) (revision \(revision))")
+            print("note: written straight to the store; running nodes follow within their poll interval")
         }
     }
 

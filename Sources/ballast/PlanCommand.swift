@@ -1,6 +1,7 @@
 import ArgumentParser
 import BallastAdmin
 import BallastCore
+import BallastDNS
 import BallastStore
 import Foundation
 import Logging
@@ -156,7 +157,13 @@ struct ApplyCommand: AsyncParsableCommand {
         var logger = Logger(label: "ballast")
         logger.logLevel = .warning
         let delay = Int(ProcessInfo.processInfo.environment["BALLAST_STEP_DELAY_MS"] ?? "") ?? 0
-        let runner = PlanRunner(store: access.store, topology: access.topology, logger: logger, stepDelay: .milliseconds(delay))
+        // Straight to the store: the node is not reachable, but its DNS listener may be.
+        let dns = await DNSProbe.reachableLookup(access.topology)
+        if dns == nil, !access.topology.dns.listeners.isEmpty {
+            print("note: no DNS listener answers at \(access.topology.dns.listeners[0]); the check DNS step cannot ask it")
+        }
+        let runner = PlanRunner(
+            store: access.store, topology: access.topology, logger: logger, stepDelay: .milliseconds(delay), dnsLookup: dns)
         let started = ContinuousClock.now
         do {
             let done = try await runner.apply(record, only: step, force: force) { print($0) }

@@ -63,6 +63,7 @@ struct ImportCommand: AsyncParsableCommand {
             let done = try await api.fields(.POST, path, body: text)
             let elapsed = (ContinuousClock.now - started).formatted(.units(allowed: [.seconds, .milliseconds], width: .abbreviated))
             print("\(file): \(counted(done["users"], "user")), \(counted(done["databases"], "database")) imported (revision \(done["revision"] ?? "?"), \(elapsed)), through the admin API at \(api.endpoint)")
+            if let warning = done["warning"] { printError("warning: \(warning)") }
             return
         }
         let access = try await StoreAccess.open(config: options.config)

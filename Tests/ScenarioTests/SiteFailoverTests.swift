@@ -156,13 +156,15 @@ import Testing
             #expect(planned.stdout.contains("move 1 user of pool-hq to pool-dr"), "\(planned.stdout) \(planned.stderr)")
             let applied = try lab.ballast(["apply"])
             #expect(applied.stdout.contains("applied"), "\(applied.stdout) \(applied.stderr)")
+            #expect(applied.stdout.contains("the DNS listener answers so"), "\(applied.stdout)")
 
             let alice = try #require(try lab.user("sip:alice@contoso.com"))
             #expect(alice["home-pool"] as? String == "pool-dr")
             #expect(alice["contacts"] as? [String] == ["sip:bob@contoso.com"])
             // The node reads the plan's changes at its next poll of the store (200 ms here); the
             // mailbox copy activated at DR is the plan's last change that it routes by.
-            #expect(await eventually(timeout: .seconds(3)) { (try? lab.imapServer("alice")) == "EX3" }, "\(ballast.log)")
+            // The apply returned once the node served it: the very next login and query follow.
+            #expect(try lab.imapServer("alice") == "EX3", "\(ballast.log)")
             #expect(try lab.dig("_sipinternaltls._tcp.contoso.com", "SRV") == ["10 10 5061 pool02.contoso.com."])
             #expect(try lab.dig("pool01.contoso.com", "A") == [], "the fenced site's servers leave the answer, all-down policy or not")
             #expect(try lab.dig("pool02.contoso.com", "A") == ["127.0.0.121"])
@@ -187,13 +189,70 @@ import Testing
             let home = try #require(try lab.user("sip:alice@contoso.com"))
             #expect(home["home-pool"] as? String == "pool-hq")
             #expect(home["contacts"] as? [String] == ["sip:carol@contoso.com"])
-            #expect(await eventually(timeout: .seconds(5)) { (try? lab.dig("_sipinternaltls._tcp.contoso.com", "SRV")) == both })
+            #expect(try lab.dig("_sipinternaltls._tcp.contoso.com", "SRV") == both)
             #expect(await eventually(timeout: .seconds(5)) { (try? lab.register("alice", at: "hq").status) == 200 })
             #expect(await eventually(timeout: .seconds(3)) { (try? lab.imapServer("alice")) == "EX1" })
             let history = try lab.ballast(["db", "history", "sip:alice@contoso.com"]).stdout
             #expect(history.contains("plan failback-hq"))
             #expect(history.contains("plan failover-hq"))
         }
+    }
+
+    /// The "check DNS" step asks the DNS listener and waits for it; a listener that still names the
+    /// lost site (here NSD serving the old zone where the config's listener is, Ballast's node being
+    /// down) fails the step with what it answered, and the plan stops there.
+    @Test func aCheckDNSStepFailsWithWhatTheListenerStillAnswers() async throws {
+        let lab = try Lab()
+        #expect(try lab.ballast(["backup"]).status == 0)
+        let dns = lab.ports["dns"]!
+        let folder = lab.folder.path
+        try """
+            $ORIGIN contoso.com.
+            $TTL 5
+            @ IN SOA ns1.contoso.com. hostmaster.contoso.com. 1 3600 600 604800 5
+            @ IN NS ns1.contoso.com.
+            ns1 IN A 127.0.0.1
+            pool01 IN A 127.0.0.111
+            pool02 IN A 127.0.0.121
+            _sipinternaltls._tcp IN SRV 0 10 5061 pool01.contoso.com.
+            _sipinternaltls._tcp IN SRV 10 10 5061 pool02.contoso.com.
+            """.write(toFile: "\(folder)/contoso.com.zone", atomically: true, encoding: .utf8)
+        try """
+            server:
+              ip-address: 127.0.0.1@\(dns)
+              port: \(dns)
+              username: ""
+              chroot: ""
+              zonesdir: "\(folder)"
+              zonelistfile: "\(folder)/zone.list"
+              database: ""
+              pidfile: "\(folder)/nsd.pid"
+              xfrdfile: "\(folder)/xfrd.state"
+              xfrdir: "\(folder)"
+              logfile: "\(folder)/nsd.log"
+              server-count: 1
+            remote-control:
+              control-enable: no
+            zone:
+              name: contoso.com
+              zonefile: "\(folder)/contoso.com.zone"
+            """.write(toFile: "\(folder)/nsd.conf", atomically: true, encoding: .utf8)
+        let nsd = try PeerProcess("/usr/sbin/nsd", ["-d", "-c", "\(folder)/nsd.conf"])
+        defer { nsd.stop() }
+        #expect(await eventually(timeout: .seconds(10)) { (try? lab.dig("pool01.contoso.com", "A")) == ["127.0.0.111"] })
+        #expect(try lab.ballast(["plan", "failover", "--site", "hq", "--direct"]).status == 0)
+        let started = ContinuousClock.now
+        let applied = try lab.ballast(["apply", "--direct"], timeout: .seconds(60))
+        let took = ContinuousClock.now - started
+        #expect(applied.status != 0, "\(applied.stdout)")
+        #expect(applied.stdout.contains("check DNS"), "\(applied.stdout)")
+        #expect(
+            applied.stderr.contains("still does not answer without hq's servers")
+                && applied.stderr.contains("pool01.contoso.com. A: 127.0.0.111")
+                && applied.stderr.contains("0 10 5061 pool01.contoso.com."), "\(applied.stderr)")
+        #expect(took >= .seconds(10) && took < .seconds(40), "waited \(took)")
+        let shown = try lab.ballast(["plan", "show"]).stdout
+        #expect(!shown.contains("applied"), "\(shown)")
     }
 
     @Test func anApplyKilledMidPlanResumesWhereItStopped() async throws {

@@ -53,6 +53,14 @@ public struct PlanStep: Hashable, Sendable, Codable {
         case repointDNS(site: String)
         /// Check that the director and registrars now send the moved users to their new home.
         case switchSIPRedirects(site: String)
+
+        /// Whether the step writes to the directory (so a node must catch up before traffic follows).
+        public var changesTheDirectory: Bool {
+            switch self {
+            case .fenceSite, .unfenceSite, .moveUsers, .moveUsersBack, .activateCopies, .activateCopiesBack, .restoreUserData: true
+            case .promoteStore, .repointDNS, .switchSIPRedirects: false
+            }
+        }
     }
 
     /// 1-based position.
