@@ -21,11 +21,11 @@ public enum AdminServer {
     /// The admin application, ready to run as a service. `directory` gives the node's store once open.
     public static func application(
         admin: Topology.Admin, store: StateStore, registry: PrometheusCollectorRegistry, logger: Logger,
-        directory: @escaping @Sendable () async -> DirectoryStore? = { nil },
+        directory: @escaping @Sendable () async -> DirectoryStore? = { nil }, traffic: TrafficRecorder? = nil,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = self.router(
-            admin: admin, store: store, registry: registry, logger: logger, directory: directory)
+            admin: admin, store: store, registry: registry, logger: logger, directory: directory, traffic: traffic)
         let host = admin.listen.address.description
         return Application(
             router: router,
@@ -47,7 +47,7 @@ public enum AdminServer {
     /// The admin API's routes, each behind the token check unless public.
     public static func router(
         admin: Topology.Admin, store: StateStore, registry: PrometheusCollectorRegistry, logger: Logger,
-        directory: @escaping @Sendable () async -> DirectoryStore? = { nil }
+        directory: @escaping @Sendable () async -> DirectoryStore? = { nil }, traffic: TrafficRecorder? = nil
     ) -> Router<AdminContext> {
         let router = Router(context: AdminContext.self)
         // Added before any route, so that it wraps every route's responder.
@@ -67,6 +67,11 @@ public enum AdminServer {
         let api = router.group("api")
         api.get("status") { _, _ -> Response in
             try jsonResponse(StatusReport(store.current))
+        }
+        // Per-second traffic of every relay, pool, DNS and SIP over the last minutes.
+        let recorder = traffic ?? TrafficRecorder(store: store, registry: registry)
+        api.get("traffic") { _, _ -> Response in
+            try jsonResponse(TrafficView(recorder.current))
         }
         api.post("servers/:pool/:server/drain") { _, context -> Response in
             try setDrained(true, context: context, store: store, logger: logger)

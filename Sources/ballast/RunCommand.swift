@@ -72,10 +72,12 @@ struct RunCommand: AsyncParsableCommand {
         }
         var services: [any Service] = []
         if let admin = topology.admin {
+            let traffic = TrafficRecorder(store: node.store, registry: registry)
+            services.append(traffic)
             services.append(
                 AdminServer.application(
                     admin: admin, store: node.store, registry: registry, logger: logger,
-                    directory: { await node.directoryStore }
+                    directory: { await node.directoryStore }, traffic: traffic
                 ) { port in
                     logger.info("admin API listening", metadata: ["listen": "\(admin.listen.address):\(port)"])
                     await onStarted()

@@ -36,7 +36,7 @@ struct PlanBuilderTests {
             ])
         #expect(plan.steps.map(\.number) == Array(1...7))
         #expect(plan.steps[2].summary.contains("move 2 users of pool-hq to pool-dr"))
-        #expect(plan.steps[3].summary.contains("1 mailbox databases: DB01"))
+        #expect(plan.steps[3].summary.contains("1 mailbox database: DB01"))
     }
 
     @Test func aFailbackUndoesWhatTheFailoverMoved() throws {

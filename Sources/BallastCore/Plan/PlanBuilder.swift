@@ -17,7 +17,7 @@ public enum PlanBuilder {
         var steps: [PlanStep.Action] = [.promoteStore, .fenceSite(site)]
         var summaries = [
             "promote the store at the surviving site (a PostgreSQL standby; nothing on SQLite)",
-            "fence site \(site): its \(counted(lost.count, "pool")) take no traffic and leave DNS",
+            "fence site \(site): no traffic and no DNS answers for its \(counted(lost.count, "pool")) and servers",
         ]
         var moves: [String] = []
         for pool in lost {
@@ -34,7 +34,7 @@ public enum PlanBuilder {
         let databases = directory.allDatabases.filter { siteServers.contains($0.active) }
         if !databases.isEmpty {
             steps.append(.activateCopies(site: site))
-            summaries.append("activate copies outside \(site) of \(databases.count) mailbox databases: \(databases.map(\.name).joined(separator: ", "))")
+            summaries.append("activate copies outside \(site) of \(counted(databases.count, "mailbox database")): \(databases.map(\.name).joined(separator: ", "))")
         }
         for pool in moves {
             steps.append(.restoreUserData(pool: pool))

@@ -15,6 +15,8 @@ public struct StatusReport: Codable, Hashable, Sendable {
         public var port: Int?
         public var weight: Int
         public var backup: Bool
+        /// The site it stands in: its own, or its pool's.
+        public var site: String?
         /// `unknown`, `up`, `suspect` or `down`: the worst of its probes; `up` when unchecked.
         public var health: String
         /// Seconds in the current health status.
@@ -133,7 +135,7 @@ public struct StatusReport: Codable, Hashable, Sendable {
                 }
                 return ServerLine(
                     name: server.name, address: server.address.description, port: server.port, weight: server.weight,
-                    backup: server.isBackup, health: health?.status.rawValue ?? "up",
+                    backup: server.isBackup, site: server.site ?? pool.site, health: health?.status.rawValue ?? "up",
                     healthForSeconds: health.map { seconds(now - $0.since) } ?? 0,
                     lastResult: health?.lastResult ?? "no check configured", probes: probes.count > 1 ? probes : [],
                     drained: state.isDrained(key), inRotation: rotation.contains(key),
