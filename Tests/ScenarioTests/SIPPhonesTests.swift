@@ -94,4 +94,39 @@ import Testing
             #expect(director.contains("301 Redirect request to Home Server"), "\(director)")
         }
     }
+    /// Twinkle 1.10 (Debian's twinkle-console), the fourth phone: pjsua is not packaged in Debian 12
+    /// and linphonec sends no REGISTER without its GUI's first-run setup. It registers at the home
+    /// registrar over UDP and TCP with the default MD5 challenge.
+    @Test func twinkleRegistersAtHome() async throws {
+        let twinkle = "/usr/bin/twinkle-console"
+        try #require(FileManager.default.isExecutableFile(atPath: twinkle), "twinkle-console is not installed (scripts/test.sh installs it)")
+        try await withDemo { base in
+            let home = try BallastProcess.makeDirectory()
+            defer { try? FileManager.default.removeItem(at: home) }
+            let profiles = home.appendingPathComponent(".twinkle")
+            try FileManager.default.createDirectory(at: profiles, withIntermediateDirectories: true)
+            for transport in ["udp", "tcp"] {
+                try """
+                    user_name=alice
+                    user_domain=contoso.com
+                    auth_realm=contoso.com
+                    auth_name=alice
+                    auth_pass=alice-demo
+                    registrar=127.0.1.10:\(base + 61)
+                    register_at_startup=yes
+                    registration_time=600
+                    sip_transport=\(transport)
+                    """.write(to: profiles.appendingPathComponent("alice.cfg"), atomically: true, encoding: .utf8)
+                let port = Ports.freeForTCPAndUDP()
+                try "sip_udp_port=\(port)\nrtp_port=\(Ports.free())\n".write(
+                    to: profiles.appendingPathComponent("twinkle.sys"), atomically: true, encoding: .utf8)
+                // Its command line reads stdin: quit after a few seconds; killed if it lingers.
+                let output = try BallastProcess.run(
+                    executable: URL(fileURLWithPath: "/bin/sh"),
+                    ["-c", "(sleep 4; echo quit; sleep 2) | HOME='\(home.path)' timeout -s KILL 12 \(twinkle) alice.cfg"],
+                    timeout: .seconds(20))
+                #expect(output.stdout.contains("alice: registration succeeded (expires = 600 seconds)"), "\(transport): \(output.stdout)")
+            }
+        }
+    }
 }
