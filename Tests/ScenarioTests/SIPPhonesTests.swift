@@ -129,4 +129,43 @@ import Testing
             }
         }
     }
+    /// Linphone 5.1 (Debian's linphone-cli, linphonec) registers at the home registrar with the
+    /// default MD5 challenge; its log (-d 3) says when the account is registered.
+    @Test func linphoneRegistersAtHome() async throws {
+        let linphonec = "/usr/bin/linphonec"
+        try #require(FileManager.default.isExecutableFile(atPath: linphonec), "linphonec is not installed (scripts/test.sh installs linphone-cli)")
+        try await withDemo { base in
+            let home = try BallastProcess.makeDirectory()
+            defer { try? FileManager.default.removeItem(at: home) }
+            try FileManager.default.createDirectory(
+                at: home.appendingPathComponent(".local/share/linphone"), withIntermediateDirectories: true)
+            let config = home.appendingPathComponent("linphonerc")
+            try """
+                [sip]
+                sip_udp_port=\(Ports.freeForTCPAndUDP())
+                sip_tcp_port=-1
+                default_proxy=0
+                [rtp]
+                audio_rtp_port=\(Ports.free())
+                [proxy_0]
+                reg_proxy=<sip:127.0.1.10:\(base + 61);transport=udp>
+                reg_identity="Alice" <sip:alice@contoso.com>
+                reg_expires=600
+                reg_sendregister=1
+                publish=0
+                [auth_info_0]
+                username=alice
+                passwd=alice-demo
+                realm=contoso.com
+                domain=contoso.com
+                """.write(to: config, atomically: true, encoding: .utf8)
+            let output = try BallastProcess.run(
+                executable: URL(fileURLWithPath: "/bin/sh"),
+                ["-c", "(sleep 5; echo quit; sleep 2) | HOME='\(home.path)' timeout -s KILL 12 \(linphonec) -c '\(config.path)' -d 3 2>&1"],
+                timeout: .seconds(20))
+            #expect(
+                output.stdout.contains("moving from state [LinphoneRegistrationProgress] to [LinphoneRegistrationOk]"),
+                "\(output.stdout.suffix(3000))")
+        }
+    }
 }
