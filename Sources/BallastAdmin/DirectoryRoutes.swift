@@ -49,7 +49,10 @@ enum DirectoryRoutes {
             }
             let changes = parsed.databases.map(DirectoryChange.putDatabase) + parsed.users.map(DirectoryChange.putUser)
             let revision = try await PlanRoutes.storeCall { () throws(StoreError) in
-                try await directoryStore.applyInBatches(changes, actor: actor(request))
+                // All rows or none: one transaction.
+                try await directoryStore.apply(changes, actor: actor(request)) { done in
+                    logger.info("importing users", metadata: ["file": "\(file)", "written": "\(done)", "of": "\(changes.count)"])
+                }
             }
             written("import", changes.count)
             logger.notice(
@@ -88,10 +91,16 @@ enum DirectoryRoutes {
             guard let server = request.uri.queryParameters.get("on") else {
                 throw HTTPError(.badRequest, message: "name the server holding the copy to activate: ?on=EX2")
             }
-            let (before, revision) = try await PlanRoutes.storeCall { () throws(StoreError) in
-                let before = try await directoryStore.snapshot().database(named: name)?.active ?? "?"
+            let (before, revision) = try await PlanRoutes.storeCall { () throws(StoreError) -> (String, UInt64?) in
+                let directory = try await directoryStore.snapshot()
+                let before = directory.database(named: name)?.active ?? "?"
+                // Already active there: nothing to write, and no new revision to make nodes reload.
+                if before == server { return (before, nil) }
                 let revision = try await directoryStore.apply([.activate(database: name, server: server)], actor: actor(request))
                 return (before, revision)
+            }
+            guard let revision else {
+                return try AdminServer.jsonResponse(["database": name, "from": before, "to": server, "unchanged": "true"])
             }
             written("activate", 1)
             logger.notice(

@@ -153,13 +153,15 @@ enum PlanRoutes {
             let id = try context.parameters.require("id")
             let force = request.uri.queryParameters.get("force") == "true"
             let only = request.uri.queryParameters.get("step", as: Int.self)
+            let stepDelay = request.uri.queryParameters.get("step-delay-ms", as: Int.self).map { min(max($0, 0), 60_000) } ?? 0
             guard let record = try await storeCall({ () throws(StoreError) in try await directoryStore.planRecord(id: id) }) else {
                 throw HTTPError(.notFound, message: "no plan \(id)")
             }
             let topology = store.current.topology
             let runner = PlanRunner(
-                store: directoryStore, topology: topology, logger: logger, dnsLookup: DNSProbe.lookup(topology),
-                nodeFollows: { await NodeFollow.wait(store, directoryStore) })
+                store: directoryStore, topology: topology, logger: logger, stepDelay: .milliseconds(stepDelay),
+                dnsLookup: DNSProbe.lookup(topology),
+                nodeFollows: { await NodeFollow.wait(store, directoryStore) }, owner: PlanLease.processOwner("node"))
             if request.uri.queryParameters.get("wait") == "true" {
                 // The caller waits for the end (the CLI): the finished plan, or why a step was refused.
                 do {

@@ -166,12 +166,49 @@ struct TopologyBuilder {
                 expected: "no users-file; load it once with `ballast users import FILE`")
         }
         validateProbePorts(topology)
+        validateListeners(topology, sections: section.mapValues(\.keyNode))
         if section["pools"] == nil && section["relays"] == nil && section["zones"] == nil && section["sip"] == nil {
             reader.fail(
                 .missingKey, at: root, key: "pools", "is required",
                 expected: "at least one pool and one relay (see examples/)")
         }
         return topology
+    }
+
+    /// Every address Ballast listens on, checked against every other before anything binds: the
+    /// admin listener, relays, DNS (UDP and TCP) and SIP (UDP, TCP, TLS), TCP and UDP apart. A
+    /// wildcard address (0.0.0.0, ::) takes its port on every address of its family. Conflicts
+    /// inside the relays or inside SIP are reported where those sections are read.
+    private mutating func validateListeners(_ topology: Topology, sections: [String: Node]) {
+        enum Layer: String { case tcp = "TCP", udp = "UDP" }
+        var claimed: [(endpoint: Endpoint, layer: Layer, owner: String, section: String)] = []
+        if let admin = topology.admin { claimed.append((admin.listen, .tcp, "the admin listener", "admin")) }
+        for relay in topology.relays { claimed.append((relay.listen, .tcp, "relay \(relay.name)", "relays")) }
+        for endpoint in topology.dns.listeners {
+            claimed.append((endpoint, .udp, "the DNS listener", "dns"))
+            claimed.append((endpoint, .tcp, "the DNS listener", "dns"))
+        }
+        for (listen, pool) in topology.sip?.listeners ?? [] {
+            let owner = pool.map { "the SIP registrar of \($0)" } ?? "the SIP director"
+            claimed.append((listen.endpoint, listen.transport == .udp ? .udp : .tcp, owner, "sip"))
+        }
+        func overlap(_ a: Endpoint, _ b: Endpoint) -> Bool {
+            guard a.port == b.port, a.address.family == b.address.family else { return false }
+            let any = a.address.family == .v4 ? IPAddress(v4: 0, 0, 0, 0) : IPAddress(v6High: 0, low: 0)
+            return a.address == b.address || a.address == any || b.address == any
+        }
+        var reported: Set<String> = []
+        for (index, later) in claimed.enumerated() {
+            guard
+                let earlier = claimed[..<index].first(where: {
+                    $0.section != later.section && $0.layer == later.layer && overlap($0.endpoint, later.endpoint)
+                }), reported.insert("\(later.owner) \(later.layer)").inserted
+            else { continue }
+            reader.fail(
+                .duplicate, at: sections[later.section], key: later.section,
+                "\(later.owner) listens on \(later.endpoint) (\(later.layer.rawValue)), which \(earlier.owner) also listens on (\(earlier.endpoint))",
+                expected: "one listener per address, port and protocol")
+        }
     }
 
     /// A check needs a port: its own, the server's, or the ports relays forward to (servers with

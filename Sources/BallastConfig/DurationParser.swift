@@ -68,4 +68,10 @@ extension String {
 extension Duration {
     /// The duration as a config file writes it: `500ms`, `2s`, `30m`, `1h`.
     public var configText: String { DurationParser.format(self) }
+
+    /// A duration written as in a config file (`500ms`, `2s`, `1h30m`; a bare number is seconds).
+    public init?(configText text: String) {
+        guard let duration = DurationParser.parse(text) else { return nil }
+        self = duration
+    }
 }

@@ -14,6 +14,8 @@ public actor DirectorySync {
     private var store: DirectoryStore?
     private var tasks: [Task<Void, Never>] = []
     private var reachable = true
+    /// Started from the cache file; the store is not read yet.
+    private var starting = false
     private var wake: AsyncStream<Void>.Continuation?
 
     private let backups: BackupSettings?
@@ -28,29 +30,24 @@ public actor DirectorySync {
         self.cache = DirectoryCache(path: settings.cacheFile)
     }
 
-    /// Loads the directory (from the store, else from the cache file) and starts following.
-    /// Fails only when neither can be read.
+    /// Loads the directory and starts following the store. With a cache file (the last directory
+    /// applied), that is published at once and the store is read in the background, so that a
+    /// node never serves from an empty directory while the store is asked (up to its connect
+    /// timeout when it is down). Without one, the store must answer now; fails otherwise.
     public func start() async throws(StoreError) {
-        do {
+        if let cached = cache.load() {
+            state.replaceDirectory(cached)
+            starting = true
+        } else {
             let store = try await DirectoryStore.open(settings, logger: logger)
             self.store = store
             try await store.migrate()
             try await refresh(store)
-        } catch {
-            guard let cached = cache.load() else {
-                throw StoreError(
-                    error.code, "\(error.message), and there is no last state in \(settings.cacheFile) to start from",
-                    location: error.location)
-            }
-            reachable = false
-            state.replaceDirectory(cached)
-            logger.error(
-                "store unreachable: serving from the last applied directory",
-                metadata: ["store": "\(error.location)", "revision": "\(cached.revision)", "reason": "\(error.message)"])
         }
         let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         wake = continuation
         tasks.append(Task { await self.follow(stream) })
+        if starting { continuation.yield() }
         tasks.append(Task { await self.tick() })
         tasks.append(Task { await self.listen() })
         if let backups, let every = backups.every {
@@ -98,7 +95,7 @@ public actor DirectorySync {
 
     private func listen() async {
         while !Task.isCancelled {
-            if store == nil { try? await openStore() }
+            // The store is opened by `follow` alone (one client at a time); this listens on it.
             if let backend = store?.backend {
                 let wake = self.wake
                 do {
@@ -118,21 +115,38 @@ public actor DirectorySync {
             do {
                 if store == nil { try await openStore() }
                 guard let store else { continue }
-                if !reachable { try await store.migrate() }
+                if !reachable || starting { try await store.migrate() }
                 let revision = try await store.revision()
-                if revision != state.current.directory.revision || !reachable {
+                if revision != state.current.directory.revision || !reachable || starting {
                     try await refresh(store)
                 }
-                if !reachable {
+                if starting {
+                    starting = false
+                } else if !reachable {
                     reachable = true
                     logger.notice("store reachable again", metadata: ["revision": "\(revision)"])
                 }
             } catch {
-                if reachable {
+                if starting {
+                    starting = false
+                    reachable = false
+                    logger.error(
+                        "store unreachable: serving from the last applied directory",
+                        metadata: [
+                            "store": "\(error.location)", "revision": "\(state.current.directory.revision)", "reason": "\(error.message)",
+                        ])
+                } else if reachable {
                     reachable = false
                     logger.error(
                         "store unreachable: serving from the last applied directory, changes refused",
                         metadata: ["revision": "\(state.current.directory.revision)", "reason": "\(error.message)"])
+                }
+                // PostgresNIO's pool waits longer after every failed connection (up to a minute);
+                // a fresh client tries at once, so the node catches up within a poll of the
+                // store's return, and writes through the node work again as soon.
+                if let current = store, current.backend.dialect == .postgres {
+                    store = nil
+                    await current.close()
                 }
             }
         }

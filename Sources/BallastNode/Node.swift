@@ -62,6 +62,15 @@ public actor Node {
         precondition(!started, "a node starts once")
         started = true
         let topology = store.current.topology
+        // The directory first (the users file, the store, or the store's last state kept on disk),
+        // so that no listener serves from an empty one.
+        do {
+            try loadDirectory(topology)
+            try await startDirectorySync(topology.store, backups: topology.backup)
+        } catch {
+            await engine.shutdown()
+            throw error
+        }
         monitor.sync(with: topology)
         var bound: [Endpoint: Listener] = [:]
         for relay in topology.relays {
@@ -70,6 +79,8 @@ public actor Node {
             } catch {
                 for listener in bound.values { await listener.stopAccepting() }
                 monitor.stopAll()
+                await siteWatch?.stop()
+                await directorySync?.stop()
                 await engine.shutdown()
                 throw error
             }
@@ -81,12 +92,11 @@ public actor Node {
         mailFollower = Task { await sessions.follow(state, logger: log) }
         housekeeping = Task { await Self.keepHouse() }
         do {
-            try loadDirectory(topology)
-            try await startDirectorySync(topology.store, backups: topology.backup)
             try await startDNS(topology.dns)
             try await startSIP(topology.sip)
         } catch {
             await dns?.stop()
+            await siteWatch?.stop()
             await directorySync?.stop()
             for listener in bound.values { await listener.stopAccepting() }
             monitor.stopAll()

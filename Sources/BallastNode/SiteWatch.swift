@@ -73,7 +73,7 @@ actor SiteWatch {
             logger.critical("site lost and the witness agrees: applying the failover plan", metadata: ["site": "\(site)", "plan": "\(plan.id)"])
             let runner = PlanRunner(
                 store: store, topology: topology, logger: logger, dnsLookup: DNSProbe.lookup(topology),
-                nodeFollows: { [state] in await NodeFollow.wait(state, store) })
+                nodeFollows: { [state] in await NodeFollow.wait(state, store) }, owner: PlanLease.processOwner("node (automatic failover)"))
             let logger = self.logger
             let done = try await runner.apply(record) { line in logger.notice("\(line)", metadata: ["plan": "\(plan.id)"]) }
             logger.notice("automatic failover finished", metadata: ["site": "\(site)", "plan": "\(plan.id)", "status": "\(done.status)"])

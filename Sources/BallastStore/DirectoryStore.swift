@@ -113,13 +113,19 @@ public struct DirectoryStore: Sendable {
     }
 
     /// Applies `changes` in one transaction, in order, by `actor`; returns the new revision.
-    /// Nothing is applied when one of them is refused.
+    /// Nothing is applied when one of them is refused, or when the process dies before the commit.
+    /// `progress` hears every thousand changes written (inside the transaction, not yet committed).
     @discardableResult
-    public func apply(_ changes: [DirectoryChange], actor: String, at date: Date = Date()) async throws(StoreError) -> UInt64 {
+    public func apply(
+        _ changes: [DirectoryChange], actor: String, at date: Date = Date(), lease: PlanLease? = nil,
+        progress: @escaping @Sendable (Int) -> Void = { _ in }
+    ) async throws(StoreError) -> UInt64 {
         guard !changes.isEmpty else { return try await revision() }
         let location = backend.location
         let dialect = backend.dialect
         return try await run { session in
+            // A plan's step writes only while its runner holds the plan, checked in this transaction.
+            if let lease { try await Self.hold(lease, session: session, now: date, location: location) }
             let rows = try await session.execute(
                 "UPDATE ballast_revision SET revision = revision + 1 WHERE id = 1 RETURNING revision", [])
             guard let next = rows.first?.first?.integer else {
@@ -127,7 +133,8 @@ public struct DirectoryStore: Sendable {
             }
             let revision = Int64(next)
             let when = Self.timestamp(date)
-            for change in changes {
+            for (index, change) in changes.enumerated() {
+                if index > 0 && index % 1000 == 0 { progress(index) }
                 try await Self.apply(change, revision: revision, at: when, session: session, location: location)
                 try await session.execute(
                     "INSERT INTO history (revision, at, actor, action, subject, detail) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -145,12 +152,12 @@ public struct DirectoryStore: Sendable {
     /// Returns the last revision.
     @discardableResult
     public func applyInBatches(
-        _ changes: [DirectoryChange], actor: String, batch: Int = 1000, progress: (Int) -> Void = { _ in }
+        _ changes: [DirectoryChange], actor: String, batch: Int = 1000, lease: PlanLease? = nil, progress: (Int) -> Void = { _ in }
     ) async throws(StoreError) -> UInt64 {
         var revision = try await revision()
         for start in stride(from: 0, to: changes.count, by: batch) {
             let end = min(start + batch, changes.count)
-            revision = try await apply(Array(changes[start..<end]), actor: actor)
+            revision = try await apply(Array(changes[start..<end]), actor: actor, lease: lease)
             progress(end)
         }
         return revision

@@ -93,6 +93,12 @@ enum Migrations {
         Step(version: 3, summary: "HA1 values for other spellings of digest usernames (user@, user@realm)") { _ in
             ["ALTER TABLE users ADD COLUMN ha1_aliases TEXT NOT NULL DEFAULT ''"]
         },
+        Step(version: 4, summary: "one runner per plan: who applies it, until when") { _ in
+            [
+                "ALTER TABLE plans ADD COLUMN lease_owner TEXT NOT NULL DEFAULT ''",
+                "ALTER TABLE plans ADD COLUMN lease_until BIGINT NOT NULL DEFAULT 0",
+            ]
+        },
     ]
 
     /// The newest version this program knows.

@@ -2,6 +2,10 @@ public import BallastCore
 public import Foundation
 import Logging
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// A plan as the store keeps it: its steps and where each one is.
 public struct PlanRecord: Hashable, Sendable, Codable {
     /// The plan.
@@ -26,7 +30,93 @@ public struct PlanRecord: Hashable, Sendable, Codable {
     public var statuses: [Int: StepStatus] { steps.mapValues(\.status) }
 }
 
+/// The right to apply one plan, held by one runner (a node or the CLI) at a time, across every
+/// node and process sharing the store: taken before the first step, renewed inside the
+/// transaction of every write the runner makes, released at the end. A runner that died leaves
+/// it to expire.
+public struct PlanLease: Sendable, Hashable {
+    /// The plan.
+    public var plan: String
+    /// Who holds it: `node HOST pid N` or `cli:USER@HOST pid N`, and a random tag.
+    public var owner: String
+    /// How long it lasts without renewal.
+    public var term: Duration
+
+    /// A lease on `plan` for `owner`.
+    public init(plan: String, owner: String, term: Duration = .seconds(30)) {
+        self.plan = plan
+        self.owner = owner
+        self.term = term
+    }
+
+    /// A name for this process, for `owner`: `KIND@HOST pid N #TAG`.
+    public static func processOwner(_ kind: String) -> String {
+        let host = ProcessInfo.processInfo.hostName
+        return "\(kind)@\(host) pid \(ProcessInfo.processInfo.processIdentifier) #\(UUID().uuidString.prefix(6).lowercased())"
+    }
+
+    /// Whether `owner` names a process of this host that no longer runs.
+    public static func diedHere(_ owner: String) -> Bool {
+        let words = owner.split(separator: " ")
+        guard let pidIndex = words.lastIndex(of: "pid"), pidIndex > words.startIndex, pidIndex + 1 < words.endIndex,
+            let pid = Int32(words[pidIndex + 1]), pid > 0,
+            let at = words[pidIndex - 1].lastIndex(of: "@"),
+            words[pidIndex - 1][words[pidIndex - 1].index(after: at)...] == ProcessInfo.processInfo.hostName
+        else { return false }
+        return kill(pid, 0) == -1 && errno == ESRCH
+    }
+}
+
 extension DirectoryStore {
+    /// Takes `lease` (or renews it, when this owner holds it); refused with who holds it while
+    /// another owner's lease runs, unless that owner is a process of this host that has died
+    /// (a runner killed mid-plan), whose lease is taken over at once.
+    public func take(_ lease: PlanLease, now: Date = Date()) async throws(StoreError) {
+        let location = backend.location
+        do {
+            try await run { session in try await Self.hold(lease, session: session, now: now, location: location) }
+        } catch where error.code == .busy {
+            let holder = try await run(readOnly: true) { session in
+                try await session.execute("SELECT lease_owner FROM plans WHERE id = $1", [.text(lease.plan)]).first?.first?.text
+            }
+            guard let holder, PlanLease.diedHere(holder) else { throw error }
+            try await run { session in
+                try await session.execute(
+                    "UPDATE plans SET lease_owner = '', lease_until = 0 WHERE id = $1 AND lease_owner = $2", [.text(lease.plan), .text(holder)])
+                try await Self.hold(lease, session: session, now: now, location: location)
+            }
+            logger.notice("took over the plan from a runner that died", metadata: ["plan": "\(lease.plan)", "was": "\(holder)"])
+        }
+    }
+
+    /// Gives `lease` back, when its owner still holds it.
+    public func release(_ lease: PlanLease) async {
+        _ = try? await run { session in
+            try await session.execute(
+                "UPDATE plans SET lease_owner = '', lease_until = 0 WHERE id = $1 AND lease_owner = $2",
+                [.text(lease.plan), .text(lease.owner)])
+        }
+    }
+
+    /// Inside a transaction: takes or renews `lease`, or throws with who holds the plan.
+    static func hold(_ lease: PlanLease, session: any SQLSession, now: Date, location: String) async throws {
+        let nowMs = Int64(now.timeIntervalSince1970 * 1000)
+        let until = nowMs + lease.term.components.seconds * 1000 + lease.term.components.attoseconds / 1_000_000_000_000_000
+        let taken = try await session.execute(
+            "UPDATE plans SET lease_owner = $1, lease_until = $2 WHERE id = $3 AND (lease_owner = '' OR lease_owner = $1 OR lease_until < $4) RETURNING id",
+            [.text(lease.owner), .integer(until), .text(lease.plan), .integer(nowMs)])
+        guard taken.isEmpty else { return }
+        let holder = try await session.execute("SELECT lease_owner, lease_until FROM plans WHERE id = $1", [.text(lease.plan)])
+        guard let row = holder.first else {
+            throw StoreError(.invalidChange, "no plan \(lease.plan) in the store: make it with `ballast plan failover`", location: location)
+        }
+        let left = max(0, (row[1].integer ?? 0) - nowMs) / 1000
+        throw StoreError(
+            .busy,
+            "plan \(lease.plan) is being applied by \(row[0].text ?? "another runner") (its lease runs \(left) s more unless renewed): "
+                + "wait for it to finish, see `ballast plan show`, then apply again", location: location)
+    }
+
     /// Keeps `plan` as proposed, its steps pending. While only a PostgreSQL standby answers, a
     /// plan that starts by promoting it is kept in `pendingPlanFile` instead, until that step is done.
     public func save(_ plan: Plan, at date: Date = Date()) async throws(StoreError) {
@@ -105,7 +195,8 @@ extension DirectoryStore {
     /// Records a step's progress (and the plan's status with it). A plan waiting on local disk is
     /// written there, and copied into the store once its promotion step is done.
     public func record(
-        plan id: String, step number: Int, status: StepStatus, result: String, planStatus: String, at date: Date = Date()
+        plan id: String, step number: Int, status: StepStatus, result: String, planStatus: String, at date: Date = Date(),
+        lease: PlanLease? = nil
     ) async throws(StoreError) {
         let when = Self.timestamp(date)
         if let file = pendingPlanFile, var pending = PendingPlan.read(file), pending.record.plan.id == id {
@@ -123,7 +214,9 @@ extension DirectoryStore {
             }
             return
         }
+        let location = backend.location
         try await run { session in
+            if let lease { try await Self.hold(lease, session: session, now: date, location: location) }
             if status == .running {
                 try await session.execute(
                     "UPDATE plan_steps SET status = $1, started_at = COALESCE(started_at, $2), result = $3 WHERE plan_id = $4 AND number = $5",

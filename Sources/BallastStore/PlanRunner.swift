@@ -16,7 +16,8 @@ public struct PlanRunner: Sendable {
     private let store: DirectoryStore
     private let topology: Topology
     private let logger: Logger
-    /// Waits this long in each step, once it is marked running; a demonstration and test aid (`BALLAST_STEP_DELAY_MS`).
+    /// Waits this long in each step, once it is marked running: `ballast apply --step-delay`, to
+    /// watch a plan go step by step.
     private let stepDelay: Duration
     /// Asks the DNS listener one question (name and type) and returns its answers in text form.
     public typealias DNSLookup = @Sendable (DomainName, DNSFollowCheck.Kind) async throws -> [String]
@@ -27,14 +28,17 @@ public struct PlanRunner: Sendable {
     /// warning when it did not in time. Nil when no node is there to wait for.
     public typealias NodeFollows = @Sendable () async -> String?
     private let nodeFollows: NodeFollows?
+    /// Who runs the plan, as its lease names it.
+    private let owner: String
 
     /// A runner against `store` for the deployment `topology` describes. With `dnsLookup`, the
     /// "check DNS" step asks the DNS listener (for up to `dnsWait`); with `nodeFollows`, a step that
     /// changed the directory ends when the node serves the change.
     public init(
         store: DirectoryStore, topology: Topology, logger: Logger, stepDelay: Duration = .zero, dnsLookup: DNSLookup? = nil,
-        dnsWait: Duration = .seconds(10), nodeFollows: NodeFollows? = nil
+        dnsWait: Duration = .seconds(10), nodeFollows: NodeFollows? = nil, owner: String = PlanLease.processOwner("runner")
     ) {
+        self.owner = owner
         self.store = store
         self.topology = topology
         self.logger = logger
@@ -46,8 +50,49 @@ public struct PlanRunner: Sendable {
 
     /// Runs every step of `record` that is not done (or only `only`), in order; `force` ignores
     /// the sites' hold-down. `progress` hears of each step as it starts and ends.
+    ///
+    /// One runner at a time applies a plan, across every node and the CLI: the runner takes the
+    /// plan's lease first (a second runner is refused with who holds it), renews it in the
+    /// transaction of every write it makes and every ten seconds, and gives it back at the end.
+    /// The plan's progress is read again once the lease is held, so no step is done twice.
     public func apply(
         _ record: PlanRecord, only: Int? = nil, force: Bool = false, progress: @Sendable (String) -> Void
+    ) async throws -> PlanRecord {
+        let lease = PlanLease(plan: record.plan.id, owner: owner)
+        var held: PlanLease? = lease
+        do {
+            try await store.take(lease)
+        } catch where error.code == .busy {
+            throw Refusal(description: error.message)
+        } catch {
+            // A plan waiting on local disk for a read-only store to be promoted: that store
+            // takes no lease, and only this node can apply the plan.
+            held = nil
+        }
+        let store = self.store
+        let heartbeat = held.map { lease in
+            Task {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(10))
+                    if !Task.isCancelled { try? await store.take(lease) }
+                }
+            }
+        }
+        do {
+            let current = held == nil ? record : (try await store.planRecord(id: record.plan.id) ?? record)
+            let done = try await applySteps(current, only: only, force: force, lease: held, progress: progress)
+            heartbeat?.cancel()
+            if let held { await store.release(held) }
+            return done
+        } catch {
+            heartbeat?.cancel()
+            if let held { await store.release(held) }
+            throw error
+        }
+    }
+
+    private func applySteps(
+        _ record: PlanRecord, only: Int?, force: Bool, lease: PlanLease?, progress: @Sendable (String) -> Void
     ) async throws -> PlanRecord {
         var statuses = record.statuses
         let plan = record.plan
@@ -64,18 +109,19 @@ public struct PlanRunner: Sendable {
                     description: "step \(step.number) of \(plan.id) cannot run before step \(first?.number ?? 1) is done: apply in order")
             }
             let previous = record.steps[step.number]?.result ?? ""
-            try await store.record(plan: plan.id, step: step.number, status: .running, result: previous, planStatus: "applying")
+            try await store.record(plan: plan.id, step: step.number, status: .running, result: previous, planStatus: "applying", lease: lease)
             progress("step \(step.number) running: \(step.summary)")
             if stepDelay > .zero { try await Task.sleep(for: stepDelay) }
             let started = ContinuousClock.now
-            var (outcome, result) = try await run(step, plan: plan, previous: previous, force: force)
+            var (outcome, result) = try await run(step, plan: plan, previous: previous, force: force, lease: lease)
             if outcome == .done, step.action.changesTheDirectory, let nodeFollows, let warning = await nodeFollows() {
                 result += "; warning: \(warning)"
                 progress("step \(step.number) warning: \(warning)")
             }
             let last = plan.steps.last?.number == step.number
             try await store.record(
-                plan: plan.id, step: step.number, status: outcome, result: result, planStatus: last ? "applied" : "applying")
+                plan: plan.id, step: step.number, status: outcome, result: result, planStatus: last ? "applied" : "applying",
+                lease: lease)
             statuses[step.number] = outcome
             Counter(label: "ballast_plan_steps_total", dimensions: [("kind", plan.kind.rawValue), ("status", outcome.rawValue)])
                 .increment()
@@ -90,7 +136,7 @@ public struct PlanRunner: Sendable {
         return "\(decodeList(result)?.count ?? 0) listed"
     }
 
-    private func run(_ step: PlanStep, plan: Plan, previous: String, force: Bool) async throws -> (StepStatus, String) {
+    private func run(_ step: PlanStep, plan: Plan, previous: String, force: Bool, lease: PlanLease?) async throws -> (StepStatus, String) {
         let actor = "plan \(plan.id) step \(step.number)"
         switch step.action {
         case .fenceSite(let site), .unfenceSite(let site):
@@ -105,7 +151,7 @@ public struct PlanRunner: Sendable {
                 throw Refusal(
                     description: "site \(site) changed at \(changed), within its hold-down of \(holdDown): wait, or apply with --force")
             }
-            try await store.apply([fence ? .fenceSite(site) : .unfenceSite(site)], actor: actor)
+            try await store.apply([fence ? .fenceSite(site) : .unfenceSite(site)], actor: actor, lease: lease)
             return (.done, "site \(site) \(fence ? "fenced" : "unfenced")")
         case .promoteStore:
             guard let outcome = try await store.promoteIfStandby() else {
@@ -120,11 +166,11 @@ public struct PlanRunner: Sendable {
             if listed == nil {
                 let users = current.users.filter { $0.homePool == from }.map(\.sipURI)
                 listed = users
-                try await store.record(plan: plan.id, step: step.number, status: .running, result: Self.encodeList(users), planStatus: "applying")
+                try await store.record(plan: plan.id, step: step.number, status: .running, result: Self.encodeList(users), planStatus: "applying", lease: lease)
             }
             let users = listed ?? []
             let pending = users.filter { current.user(sipURI: $0)?.homePool == from }
-            try await moveHomes(pending, to: to, actor: actor)
+            try await moveHomes(pending, to: to, actor: actor, lease: lease)
             return (.done, Self.encodeList(users))
         case .moveUsersBack(let from, let to, let failover):
             guard let record = try await store.planRecord(id: failover),
@@ -136,7 +182,7 @@ public struct PlanRunner: Sendable {
             let current = try await store.snapshot()
             // Users homed elsewhere meanwhile stay where an operator put them.
             let back = users.filter { current.user(sipURI: $0)?.homePool == to }
-            try await moveHomes(back, to: from, actor: actor)
+            try await moveHomes(back, to: from, actor: actor, lease: lease)
             return (.done, "\(back.count) of \(counted(users.count, "user")) home at \(from)")
         case .activateCopies(let site):
             // The moves are listed (DB:from>to) before any is made, so that a resumed step makes the
@@ -153,7 +199,7 @@ public struct PlanRunner: Sendable {
                     planned.append("\(database.name):\(database.active)>\(elsewhere)")
                 }
                 moves = planned
-                try await store.record(plan: plan.id, step: step.number, status: .running, result: Self.encodeList(planned), planStatus: "applying")
+                try await store.record(plan: plan.id, step: step.number, status: .running, result: Self.encodeList(planned), planStatus: "applying", lease: lease)
             }
             let current = try await store.snapshot()
             let changes = (moves ?? []).compactMap { move -> DirectoryChange? in
@@ -161,7 +207,7 @@ public struct PlanRunner: Sendable {
                 else { return nil }
                 return .activate(database: name, server: to)
             }
-            if !changes.isEmpty { try await store.apply(changes, actor: actor) }
+            if !changes.isEmpty { try await store.apply(changes, actor: actor, lease: lease) }
             return (.done, Self.encodeList(moves ?? []))
         case .activateCopiesBack(let site, let failover):
             guard let record = try await store.planRecord(id: failover),
@@ -174,7 +220,7 @@ public struct PlanRunner: Sendable {
                 guard let (name, from, to) = Self.parseMove(move), current.database(named: name)?.active == to else { return nil }
                 return .activate(database: name, server: from)
             }
-            if !changes.isEmpty { try await store.apply(changes, actor: actor) }
+            if !changes.isEmpty { try await store.apply(changes, actor: actor, lease: lease) }
             return (.done, "\(changes.count) of \(counted(moves.count, "database")) active at \(site) again")
         case .restoreUserData(let pool):
             guard let move = plan.steps.first(where: { if case .moveUsers(let from, _) = $0.action { return from == pool } else { return false } }),
@@ -191,7 +237,7 @@ public struct PlanRunner: Sendable {
                 else { continue }
                 changes.append(.setContacts(sipURI: uri, contacts: saved.contacts))
             }
-            try await store.applyInBatches(changes, actor: actor)
+            try await store.applyInBatches(changes, actor: actor, lease: lease)
             return (.done, "\(changes.count) contact lists restored from \((newest as NSString).lastPathComponent)")
         case .repointDNS(let site):
             let directory = try await store.snapshot()
@@ -245,8 +291,8 @@ public struct PlanRunner: Sendable {
         }
     }
 
-    private func moveHomes(_ users: [String], to pool: String, actor: String) async throws {
-        try await store.applyInBatches(users.map { DirectoryChange.setHome(sipURI: $0, pool: pool) }, actor: actor)
+    private func moveHomes(_ users: [String], to pool: String, actor: String, lease: PlanLease?) async throws {
+        try await store.applyInBatches(users.map { DirectoryChange.setHome(sipURI: $0, pool: pool) }, actor: actor, lease: lease)
     }
 
     /// `DB01:EX1>EX3` as (database, from, to).

@@ -12,6 +12,8 @@ public struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
         case schema
         /// The change contradicts what the store holds (an unknown user, a copy that is not there).
         case invalidChange
+        /// Someone else is doing it now (another runner applies the plan).
+        case busy
     }
 
     /// The kind of failure.
@@ -32,7 +34,7 @@ public struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
         switch code {
         case .unreachable:
             return "\(message); changes are refused until the store at \(location) is back (nodes keep serving from their last state)"
-        case .schema, .invalidChange, .readOnly, .localFile:
+        case .schema, .invalidChange, .readOnly, .localFile, .busy:
             return message
         }
     }

@@ -25,15 +25,24 @@ struct DatabaseCommand: AsyncParsableCommand {
             if !direct, let api = await NodeAPI.reach(config: options.config) {
                 let done = try await api.fields(
                     .POST, "/api/databases/\(NodeAPI.query(database))/activate?on=\(NodeAPI.query(server))&\(NodeAPI.actorQuery)")
+                if done["unchanged"] == "true" {
+                    print("\(database): the active copy is already on \(server); nothing changed, through the admin API at \(api.endpoint)")
+                    return
+                }
                 print("\(database): active copy \(done["from"] ?? "?") -> \(server) (revision \(done["revision"] ?? "?")), through the admin API at \(api.endpoint)")
                 if let warning = done["warning"] { printError("warning: \(warning)") }
                 return
             }
             let access = try await StoreAccess.open(config: options.config)
-            let (old, revision) = try await access.run { store throws(StoreError) in
+            let (old, revision) = try await access.run { store throws(StoreError) -> (String, UInt64?) in
                 let before = try await store.snapshot().database(named: database)?.active ?? "?"
+                if before == server { return (before, nil) }
                 let revision = try await store.apply([.activate(database: database, server: server)], actor: StoreAccess.actor)
                 return (before, revision)
+            }
+            guard let revision else {
+                print("\(database): the active copy is already on \(server); nothing changed")
+                return
             }
             print("\(database): active copy \(old) -> \(server) (revision \(revision))")
             print("note: written straight to the store; running nodes follow within their poll interval")
@@ -81,8 +90,7 @@ struct DatabaseCommand: AsyncParsableCommand {
         @OptionGroup var options: ConfigOption
 
         func run() async throws {
-            let access = try await StoreAccess.open(config: options.config)
-            let directory = try await access.run { store throws(StoreError) in try await store.snapshot() }
+            let (directory, _) = try await StoreAccess.readDirectory(config: options.config)
             for database in directory.allDatabases {
                 let users = directory.users.filter { $0.mailboxDatabase == database.name }.count
                 let copies = database.copies.map { $0 == database.active ? "\($0) (active)" : $0 }

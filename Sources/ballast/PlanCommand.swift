@@ -1,5 +1,6 @@
 import ArgumentParser
 import BallastAdmin
+import BallastConfig
 import BallastCore
 import BallastDNS
 import BallastStore
@@ -132,6 +133,22 @@ struct ApplyCommand: AsyncParsableCommand {
     @Option(help: "Run only this step (its predecessors must be done).") var step: Int?
     @Flag(help: "Change a site's fence even within its hold-down.") var force = false
     @Flag(help: "Work on the store directly, not through the running node's admin API.") var direct = false
+    @Option(help: "Wait this long in each step once it is marked running (500ms, 2s; at most 60s), to watch a plan go.")
+    var stepDelay: String?
+
+    func validate() throws {
+        if let stepDelay {
+            guard let delay = Duration(configText: stepDelay), delay >= .zero, delay <= .seconds(60) else {
+                throw ValidationError("--step-delay \(stepDelay) is not a duration of at most 60s, such as 500ms or 2s")
+            }
+        }
+    }
+
+    /// The step delay in milliseconds (0 when not given).
+    private var delayMilliseconds: Int64 {
+        guard let delay = stepDelay.flatMap({ Duration(configText: $0) }) else { return 0 }
+        return delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000
+    }
 
     func run() async throws {
         if !direct, let api = await NodeAPI.reach(config: options.config) {
@@ -141,6 +158,7 @@ struct ApplyCommand: AsyncParsableCommand {
             var query = "wait=true"
             if force { query += "&force=true" }
             if let step { query += "&step=\(step)" }
+            if delayMilliseconds > 0 { query += "&step-delay-ms=\(delayMilliseconds)" }
             let started = ContinuousClock.now
             let view = try await api.plan(.POST, "/api/plans/\(id)/apply?\(query)")
             NodeAPI.print(view, via: api.endpoint)
@@ -156,14 +174,14 @@ struct ApplyCommand: AsyncParsableCommand {
         }
         var logger = Logger(label: "ballast")
         logger.logLevel = .warning
-        let delay = Int(ProcessInfo.processInfo.environment["BALLAST_STEP_DELAY_MS"] ?? "") ?? 0
         // Straight to the store: the node is not reachable, but its DNS listener may be.
         let dns = await DNSProbe.reachableLookup(access.topology)
         if dns == nil, !access.topology.dns.listeners.isEmpty {
             print("note: no DNS listener answers at \(access.topology.dns.listeners[0]); the check DNS step cannot ask it")
         }
         let runner = PlanRunner(
-            store: access.store, topology: access.topology, logger: logger, stepDelay: .milliseconds(delay), dnsLookup: dns)
+            store: access.store, topology: access.topology, logger: logger, stepDelay: .milliseconds(delayMilliseconds), dnsLookup: dns,
+            owner: PlanLease.processOwner(StoreAccess.actor))
         let started = ContinuousClock.now
         do {
             let done = try await runner.apply(record, only: step, force: force) { print($0) }

@@ -35,6 +35,47 @@ struct StoreAccess {
         }
     }
 
+    /// The directory for a command that only reads it: from the store, or, while the store is
+    /// unreachable, from the last directory the node applied (its cache file), said to be stale
+    /// on standard error. Exits 1 when neither can be read.
+    static func readDirectory(config path: String) async throws -> (directory: Directory, settings: StoreSettings) {
+        let topology: Topology
+        do {
+            topology = try ConfigLoader.load(path: path)
+        } catch {
+            for problem in error.errors { printError("error: \(problem)") }
+            throw ExitCode(1)
+        }
+        guard let settings = topology.store else {
+            printError("error: \(path): no store section: add `store: {location: ballast.db}` (see docs/configuration.md)")
+            throw ExitCode(1)
+        }
+        var logger = Logger(label: "ballast")
+        logger.logLevel = .critical
+        do throws(StoreError) {
+            let store = try await DirectoryStore.open(settings, logger: logger)
+            let directory: Directory
+            do throws(StoreError) {
+                try await store.migrate()
+                directory = try await store.snapshot()
+            } catch {
+                await store.close()
+                throw error
+            }
+            await store.close()
+            return (directory, settings)
+        } catch {
+            guard error.code == .unreachable, let cached = DirectoryCache(path: settings.cacheFile).load() else {
+                printError("error: \(error)")
+                throw ExitCode(1)
+            }
+            printError(
+                "warning: the store is unreachable (\(error.message)); this is the node's last applied directory, "
+                    + "revision \(cached.revision), kept in \(settings.cacheFile): it may be behind the store")
+            return (cached, settings)
+        }
+    }
+
     /// Runs `body`, printing a store error and exiting 1 when it fails; closes the store.
     func run<T>(_ body: (DirectoryStore) async throws(StoreError) -> T) async throws -> T {
         let result = try await runKeepingOpen(body)

@@ -81,10 +81,12 @@ struct ImportCommand: AsyncParsableCommand {
         }
         let changes = parsed.databases.map(DirectoryChange.putDatabase) + parsed.users.map(DirectoryChange.putUser)
         let started = ContinuousClock.now
-        // Large files go in batches of 1,000 rows, each its own transaction, with progress shown.
+        // All rows or none: one transaction, with progress shown for large files (nothing is
+        // committed until the last row is written).
+        let total = changes.count
         let revision = try await access.runKeepingOpen { directory throws(StoreError) in
-            try await directory.applyInBatches(changes, actor: StoreAccess.actor) { done in
-                if changes.count > 1000 { printError("imported \(done)/\(changes.count)") }
+            try await directory.apply(changes, actor: StoreAccess.actor) { done in
+                printError("writing \(done)/\(total) rows (committed together at the end)")
             }
         }
         await access.store.close()
@@ -104,10 +106,10 @@ struct ExportCommand: AsyncParsableCommand {
     @Option(help: "json or csv.") var format: UserImport.Format = .json
 
     func run() async throws {
-        let access = try await StoreAccess.open(config: options.config)
-        let directory = try await access.run { store throws(StoreError) in try await store.snapshot() }
+        // A read: answered from the node's last directory while the store is down, said so.
+        let (directory, settings) = try await StoreAccess.readDirectory(config: options.config)
         switch format {
-        case .json: print(UserImport.exportJSON(directory, realm: access.settings.realm), terminator: "")
+        case .json: print(UserImport.exportJSON(directory, realm: settings.realm), terminator: "")
         case .csv: print(UserImport.exportCSV(directory), terminator: "")
         }
     }

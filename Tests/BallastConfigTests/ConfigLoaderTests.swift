@@ -441,4 +441,43 @@ import Testing
             """)
         #expect(missing.map(\.key) == ["sip.certificates"], "\(missing)")
     }
+    /// Two listeners on one address, port and protocol are refused before anything binds,
+    /// whichever sections they are in; a wildcard address takes its port everywhere.
+    @Test func listenersOfDifferentSectionsMayNotShareAnAddress() {
+        let clash = errors("""
+            admin: {listen: 127.0.0.1:9900}
+            pools:
+              web: {servers: [10.0.0.1:80]}
+              fe: {servers: [10.0.0.2:5060]}
+            relays:
+              api: {listen: 127.0.0.1:9900, pool: web}
+              dnsish: {listen: 0.0.0.0:5353, pool: web}
+            dns: {listen: [127.0.0.1:5353]}
+            zones:
+              contoso.com:
+                records: [{name: www, type: A, value: 10.0.0.1}]
+            sip:
+              realm: contoso.com
+              users-file: /nonexistent-but-unread.yaml
+              registrars:
+                fe: {listen: [udp://127.0.0.1:5353, tcp://127.0.0.1:5070]}
+            """)
+        let messages = clash.filter { $0.code == .duplicate }.map(\.message)
+        #expect(messages.contains { $0.contains("relay api listens on 127.0.0.1:9900 (TCP), which the admin listener also listens on") }, "\(clash)")
+        #expect(messages.contains { $0.contains("the DNS listener listens on 127.0.0.1:5353 (TCP), which relay dnsish also listens on (0.0.0.0:5353)") }, "\(clash)")
+        #expect(messages.contains { $0.contains("the SIP registrar of fe listens on 127.0.0.1:5353 (UDP), which the DNS listener also listens on") }, "\(clash)")
+        #expect(messages.count == 3, "\(messages)")
+        // The same port over UDP for one and TCP for another is no conflict.
+        let apart = (try? load("""
+            pools:
+              fe: {servers: [10.0.0.2:5060]}
+            relays:
+              front: {listen: 127.0.0.1:5060, pool: fe}
+            sip:
+              realm: contoso.com
+              registrars:
+                fe: {listen: [udp://127.0.0.1:5060]}
+            """)) != nil
+        #expect(apart)
+    }
 }

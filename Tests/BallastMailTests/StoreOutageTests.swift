@@ -1,3 +1,4 @@
+import BallastConfig
 import BallastCore
 import BallastNode
 import BallastStore
@@ -65,6 +66,49 @@ import Testing
             server = try lab.imapSession("alice").server
         }
         #expect(server == "mbx2", "the node did not catch up after the store returned")
+        await lab.shutdown()
+    }
+    /// PostgreSQL down: a node started now serves its last directory from its first connection
+    /// (loaded before any listener opens); a read from the CLI is answered from it, marked stale;
+    /// and after a long outage (PostgresNIO's own retries would wait about 9 s by then) the node
+    /// catches up within a poll or two of the store's return.
+    @Test func aNodeStartedDuringAnOutageServesAtOnceAndCatchesUpQuickly() async throws {
+        let lab = try await MailLab(postgres: true, pollInterval: "200ms")
+        let postgres = try #require(lab.postgres)
+        #expect(try lab.imapSession("alice").server == "mbx1")
+        postgres.stop()
+        await lab.node.shutdown(grace: .milliseconds(200))
+        let node = try Node(topology: try ConfigLoader.load(path: lab.configPath), group: lab.group, logger: lab.logger, relayThreads: 1)
+        lab.node = node
+        let starting = Task { try await node.start() }
+        var first: String??
+        let deadline = ContinuousClock.now + .seconds(15)
+        while first == nil && ContinuousClock.now < deadline {
+            if let session = try? lab.imapSession("alice") { first = .some(session.server) } else { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(first == .some("mbx1"), "the first login after the start got \(String(describing: first))")
+        try await starting.value
+
+        let export = try BallastProcess.run(["users", "export", "-c", lab.configPath], timeout: .seconds(30))
+        #expect(export.status == 0 && export.stdout.contains("sip:alice@contoso.com"), "\(export.stderr)")
+        #expect(export.stderr.contains("warning: the store is unreachable") && export.stderr.contains("last applied directory"))
+
+        try await Task.sleep(for: .seconds(15))
+        try postgres.start()
+        var moved: ContinuousClock.Instant?
+        let writeDeadline = ContinuousClock.now + .seconds(30)
+        while moved == nil && ContinuousClock.now < writeDeadline {
+            let write = try BallastProcess.run(["db", "activate", "-c", lab.configPath, "DB01", "--on", "mbx2", "--direct"], timeout: .seconds(20))
+            if write.status == 0 { moved = .now } else { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        let written = try #require(moved, "PostgreSQL did not come back")
+        var server: String?
+        while server != "mbx2" && ContinuousClock.now - written < .seconds(10) {
+            server = try lab.imapSession("alice").server
+            if server != "mbx2" { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(server == "mbx2")
+        #expect(ContinuousClock.now - written < .seconds(3), "the node caught up \(ContinuousClock.now - written) after the store's return")
         await lab.shutdown()
     }
 }

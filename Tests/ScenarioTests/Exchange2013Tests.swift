@@ -92,7 +92,15 @@ import Testing
                 executable: URL(fileURLWithPath: "/usr/bin/python3"), [script, "\(ports["143"]!)", "alice", "nope", "plain"])
             #expect(wrong.stdout.contains("AUTHENTICATIONFAILED"))
 
+            // Activating where the copy is already active writes nothing, and says so (through the
+            // node and straight to the store).
+            let before = try BallastProcess.run(["db", "history", "-c", configPath, "DB01"]).stdout
+            let again = try BallastProcess.run(["db", "activate", "-c", configPath, "DB01", "--on", "EX2"])
+            #expect(again.status == 0 && again.stdout.contains("DB01: the active copy is already on EX2; nothing changed"), "\(again.stdout)")
+            let direct = try BallastProcess.run(["db", "activate", "-c", configPath, "DB01", "--on", "EX2", "--direct"])
+            #expect(direct.stdout.contains("already on EX2; nothing changed"), "\(direct.stdout) \(direct.stderr)")
             let history = try BallastProcess.run(["db", "history", "-c", configPath, "DB01"])
+            #expect(history.stdout == before)
             #expect(history.stdout.split(separator: "\n").first?.contains("database.activate  DB01  active=EX2") == true)
             let list = try BallastProcess.run(["db", "list", "-c", configPath])
             #expect(list.stdout.contains("DB01  EX1, EX2 (active), EX3  2 users"), "\(list.stdout)")

@@ -185,7 +185,12 @@ import Testing
             try lab.start("EX1", ["--imap", "--listen", "127.0.0.1:\(lab.ports["EX1"]!)", "--name", "EX1"])
             let failback = try lab.ballast(["plan", "failback", "--site", "hq"])
             #expect(failback.stdout.contains("lift the fence of site hq"), "\(failback.stdout) \(failback.stderr)")
-            #expect(try lab.ballast(["apply"]).stdout.contains("applied"))
+            // Paced through the node: the failback's steps each wait 200 ms once marked running.
+            let pacedStart = ContinuousClock.now
+            let paced = try lab.ballast(["apply", "--step-delay", "200ms"])
+            #expect(paced.stdout.contains("applied"))
+            let steps = paced.stdout.split(separator: "\n").filter { $0.contains(" running: ") }.count
+            #expect(steps >= 4 && ContinuousClock.now - pacedStart >= .milliseconds(200 * steps), "\(steps) steps: \(paced.stdout)")
             let home = try #require(try lab.user("sip:alice@contoso.com"))
             #expect(home["home-pool"] as? String == "pool-hq")
             #expect(home["contacts"] as? [String] == ["sip:carol@contoso.com"])
@@ -259,7 +264,7 @@ import Testing
         let lab = try Lab(users: 300)
         #expect(try lab.ballast(["plan", "failover", "--site", "hq"]).status == 0)
         let apply = try PeerProcess(
-            BallastProcess.binary.path, ["apply", "-c", lab.configPath], environment: ["BALLAST_STEP_DELAY_MS": "700"])
+            BallastProcess.binary.path, ["apply", "--step-delay", "700ms", "-c", lab.configPath])
         // Killed once step 3 (the move) has started: steps 1 and 2 are recorded, the rest is not.
         let started = await eventually(timeout: .seconds(20)) {
             (try? lab.ballast(["plan", "show"]).stdout.contains("3. move 301 users of pool-hq to pool-dr, with force  [running")) == true
@@ -278,5 +283,34 @@ import Testing
         #expect(resumed.stdout.contains(": applied"), "\(resumed.stdout) \(resumed.stderr)")
         let homes = try lab.ballast(["users", "export", "--format", "csv", "-c", lab.configPath]).stdout
         #expect(!homes.contains(",pool-hq,"))
+    }
+    /// One runner per plan: while one `ballast apply` runs, a second one started at each of its
+    /// steps is refused with who holds the plan, and no user is moved twice.
+    @Test func aSecondApplyIsRefusedAtEveryStep() async throws {
+        let lab = try Lab(users: 300)
+        #expect(try lab.ballast(["backup"]).status == 0)
+        #expect(try lab.ballast(["plan", "failover", "--site", "hq"]).status == 0)
+        let log = lab.folder.appendingPathComponent("first-apply.log")
+        let first = try PeerProcess(BallastProcess.binary.path, ["apply", "--step-delay", "2s", "-c", lab.configPath], output: log)
+        defer { first.stop() }
+        for step in 1...7 {
+            let running = await eventually(timeout: .seconds(30), every: .milliseconds(50)) {
+                let shown = (try? lab.ballast(["plan", "show"]).stdout) ?? ""
+                return shown.split(separator: "\n").contains {
+                    $0.trimmingCharacters(in: .whitespaces).hasPrefix("\(step). ") && $0.contains("[running")
+                }
+            }
+            #expect(running, "step \(step) was never seen running: \((try? lab.ballast(["plan", "show"]).stdout) ?? "")")
+            let second = try lab.ballast(["apply"])
+            #expect(second.status != 0, "step \(step): \(second.stdout)")
+            #expect(second.stderr.contains("is being applied by cli:") && second.stderr.contains("pid \(first.pid)"), "step \(step): \(second.stderr)")
+        }
+        #expect(await eventually(timeout: .seconds(30)) { (try? lab.ballast(["plan", "show"]).stdout.contains(": applied")) == true })
+        let history = try lab.ballast(["db", "history", "--limit", "5000"]).stdout
+        let moves = history.split(separator: "\n").filter { $0.contains("user.home") }.count
+        #expect(moves == 301, "\(moves) home changes for 301 users")
+        // The lease is given back: applying again finds every step done.
+        let again = try lab.ballast(["apply"])
+        #expect(again.status == 0 && again.stdout.contains("step 7 already done"), "\(again.stdout) \(again.stderr)")
     }
 }
