@@ -135,7 +135,8 @@ public struct DirectoryStore: Sendable {
             let when = Self.timestamp(date)
             for (index, change) in changes.enumerated() {
                 if index > 0 && index % 1000 == 0 { progress(index) }
-                try await Self.apply(change, revision: revision, at: when, session: session, location: location)
+                // A conditional change that found nothing to do leaves no history entry.
+                guard try await Self.apply(change, revision: revision, at: when, session: session, location: location) else { continue }
                 try await session.execute(
                     "INSERT INTO history (revision, at, actor, action, subject, detail) VALUES ($1, $2, $3, $4, $5, $6)",
                     [.integer(revision), .text(when), .text(actor), .text(change.action), .text(change.subject), .text(change.detail)])
@@ -237,9 +238,10 @@ public struct DirectoryStore: Sendable {
 
     // MARK: - Inside a transaction
 
+    /// Applies one change; false when a conditional change (`moveHome`) found nothing to do.
     private static func apply(
         _ change: DirectoryChange, revision: Int64, at when: String, session: any SQLSession, location: String
-    ) async throws {
+    ) async throws -> Bool {
         switch change {
         case .fenceSite(let site), .unfenceSite(let site):
             let fenced: Int64
@@ -320,7 +322,13 @@ public struct DirectoryStore: Sendable {
             try await session.execute(
                 "UPDATE users SET contacts = $1, revision = $2 WHERE sip_uri = $3",
                 [.text(encode(contacts: contacts)), .integer(revision), .text(uri)])
+        case .moveHome(let uri, let from, let to):
+            let moved = try await session.execute(
+                "UPDATE users SET home_pool = $1, revision = $2 WHERE sip_uri = $3 AND home_pool = $4 RETURNING sip_uri",
+                [.text(to), .integer(revision), .text(uri), .text(from)])
+            return !moved.isEmpty
         }
+        return true
     }
 
     private static func requireUser(_ uri: String, session: any SQLSession, location: String) async throws {

@@ -170,7 +170,7 @@ public struct PlanRunner: Sendable {
             }
             let users = listed ?? []
             let pending = users.filter { current.user(sipURI: $0)?.homePool == from }
-            try await moveHomes(pending, to: to, actor: actor, lease: lease)
+            try await moveHomes(pending, from: from, to: to, actor: actor, lease: lease)
             return (.done, Self.encodeList(users))
         case .moveUsersBack(let from, let to, let failover):
             guard let record = try await store.planRecord(id: failover),
@@ -179,11 +179,19 @@ public struct PlanRunner: Sendable {
             else {
                 throw Refusal(description: "plan \(failover) has no finished move of \(from)'s users to read back")
             }
-            let current = try await store.snapshot()
-            // Users homed elsewhere meanwhile stay where an operator put them.
-            let back = users.filter { current.user(sipURI: $0)?.homePool == to }
-            try await moveHomes(back, to: from, actor: actor, lease: lease)
-            return (.done, "\(back.count) of \(counted(users.count, "user")) home at \(from)")
+            // Users homed elsewhere meanwhile stay where an operator put them, and are named.
+            try await moveHomes(users, from: to, to: from, actor: actor, lease: lease)
+            let after = try await store.snapshot()
+            let home = users.filter { after.user(sipURI: $0)?.homePool == from }
+            let stayed = users.filter { after.user(sipURI: $0)?.homePool != from }.map { uri in
+                "\(uri) (\(after.user(sipURI: uri).map { "homed at \($0.homePool ?? "no pool") by an operator" } ?? "no longer in the directory"))"
+            }
+            var result = "\(home.count) of \(counted(users.count, "user")) home at \(from)"
+            if !stayed.isEmpty {
+                result += "; left where they are: " + stayed.prefix(20).joined(separator: ", ")
+                    + (stayed.count > 20 ? " and \(stayed.count - 20) more" : "")
+            }
+            return (.done, result)
         case .activateCopies(let site):
             // The moves are listed (DB:from>to) before any is made, so that a resumed step makes the
             // same ones and a failback knows what to move back.
@@ -291,8 +299,11 @@ public struct PlanRunner: Sendable {
         }
     }
 
-    private func moveHomes(_ users: [String], to pool: String, actor: String, lease: PlanLease?) async throws {
-        try await store.applyInBatches(users.map { DirectoryChange.setHome(sipURI: $0, pool: pool) }, actor: actor, lease: lease)
+    /// Moves each user homed at `from` to `to`; a user an operator homed elsewhere meanwhile, even
+    /// between this call and its transaction, stays there (the operator's move wins).
+    private func moveHomes(_ users: [String], from: String, to: String, actor: String, lease: PlanLease?) async throws {
+        try await store.applyInBatches(
+            users.map { DirectoryChange.moveHome(sipURI: $0, from: from, to: to) }, actor: actor, lease: lease)
     }
 
     /// `DB01:EX1>EX3` as (database, from, to).

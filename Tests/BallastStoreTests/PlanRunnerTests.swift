@@ -114,6 +114,47 @@ struct PlanRunnerTests {
         await fixture.close()
     }
 
+    /// The rule when an operator moves a user while a failover moves the same users: the
+    /// operator's move wins. The plan moves a user only while the user is still homed at the lost
+    /// pool, checked in the transaction that moves them; both changes are in the history (the
+    /// plan's only where it moved someone), and the failback names whom it left where they are.
+    @Test(arguments: [SQLDialect.sqlite, .postgres])
+    func anOperatorsMoveDuringAFailoverWins(_ dialect: SQLDialect) async throws {
+        let fixture = try await StoreFixture.make(dialect)
+        let store = fixture.store
+        try await Self.seed(store)
+        try await store.backup(into: "\(fixture.folder)/backups", realm: "contoso.com")
+        let plan = try PlanBuilder.failover(site: "hq", topology: Self.topology(folder: fixture.folder), directory: try await store.snapshot())
+        try await store.save(plan)
+        _ = try await runner(fixture).apply(try #require(try await store.planRecord(id: plan.id)), only: 1) { _ in }
+        _ = try await runner(fixture).apply(try #require(try await store.planRecord(id: plan.id)), only: 2) { _ in }
+        // Step 3 has listed its users (u0 among them) when the operator moves u0 by hand.
+        let list = (try await store.snapshot()).users.filter { $0.homePool == "pool-hq" }.map(\.sipURI)
+        #expect(list.contains("sip:u0@contoso.com"))
+        try await store.record(
+            plan: plan.id, step: 3, status: .running, result: String(decoding: try JSONEncoder().encode(list), as: UTF8.self),
+            planStatus: "applying")
+        try await store.apply([.setHome(sipURI: "sip:u0@contoso.com", pool: "pool-other")], actor: "operator")
+        let applied = try await runner(fixture).apply(try #require(try await store.planRecord(id: plan.id))) { _ in }
+        #expect(applied.status == "applied")
+        let directory = try await store.snapshot()
+        #expect(directory.user(sipURI: "sip:u0@contoso.com")?.homePool == "pool-other")
+        #expect(directory.user(sipURI: "sip:u1@contoso.com")?.homePool == "pool-dr")
+        let u0 = try await store.history(subject: "sip:u0@contoso.com", limit: 10)
+        #expect(u0.filter { $0.action == "user.home" }.map(\.actor) == ["operator"], "\(u0)")
+        let u1 = try await store.history(subject: "sip:u1@contoso.com", limit: 10)
+        #expect(u1.first?.actor == "plan \(plan.id) step 3" && u1.first?.detail == "home=pool-dr (from pool-hq)")
+
+        let failover = try #require(try await store.planRecord(id: plan.id))
+        let back = try PlanBuilder.failback(site: "hq", after: failover.plan, directory: try await store.snapshot())
+        try await store.save(back)
+        let returned = try await runner(fixture).apply(try #require(try await store.planRecord(id: back.id))) { _ in }
+        let report = returned.steps.values.map(\.result).first { $0.contains("home at pool-hq") } ?? ""
+        #expect(report.contains("left where they are: sip:u0@contoso.com (homed at pool-other by an operator)"), "\(report)")
+        #expect(try await store.snapshot().user(sipURI: "sip:u0@contoso.com")?.homePool == "pool-other")
+        await fixture.close()
+    }
+
     @Test func aSitesFenceChangesOncePerHoldDownUnlessForced() async throws {
         let fixture = try await StoreFixture.make(.sqlite)
         let store = fixture.store

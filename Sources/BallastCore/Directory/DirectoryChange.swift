@@ -13,6 +13,10 @@ public enum DirectoryChange: Hashable, Sendable {
     case activate(database: String, server: String)
     /// Moves the user's home to `pool`.
     case setHome(sipURI: String, pool: String?)
+    /// Moves the user's home from `from` to `to` only while it is still `from`, checked in the
+    /// transaction that moves it: a plan's move, which an operator's own move of the same user
+    /// wins over (the plan then leaves the user where the operator put them, and records nothing).
+    case moveHome(sipURI: String, from: String, to: String)
     /// Replaces the user's contact list.
     case setContacts(sipURI: String, contacts: [String])
     /// Fences a site: its pools take no traffic and leave DNS answers until unfenced.
@@ -28,7 +32,7 @@ public enum DirectoryChange: Hashable, Sendable {
         case .putDatabase: return "database.put"
         case .removeDatabase: return "database.remove"
         case .activate: return "database.activate"
-        case .setHome: return "user.home"
+        case .setHome, .moveHome: return "user.home"
         case .setContacts: return "user.contacts"
         case .fenceSite: return "site.fence"
         case .unfenceSite: return "site.unfence"
@@ -39,7 +43,7 @@ public enum DirectoryChange: Hashable, Sendable {
     public var subject: String {
         switch self {
         case .putUser(let user): return user.sipURI
-        case .removeUser(let uri), .setHome(let uri, _), .setContacts(let uri, _): return uri
+        case .removeUser(let uri), .setHome(let uri, _), .setContacts(let uri, _), .moveHome(let uri, _, _): return uri
         case .putDatabase(let database): return database.name
         case .removeDatabase(let name), .activate(let name, _): return name
         case .fenceSite(let site), .unfenceSite(let site): return site
@@ -63,6 +67,7 @@ public enum DirectoryChange: Hashable, Sendable {
             return "copies=\(database.copies.joined(separator: ",")) active=\(database.active)"
         case .activate(_, let server): return "active=\(server)"
         case .setHome(_, let pool): return "home=\(pool ?? "-")"
+        case .moveHome(_, let from, let to): return "home=\(to) (from \(from))"
         case .setContacts(_, let contacts): return "contacts=\(contacts.count)"
         }
     }
