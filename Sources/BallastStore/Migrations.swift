@@ -99,6 +99,23 @@ enum Migrations {
                 "ALTER TABLE plans ADD COLUMN lease_until BIGINT NOT NULL DEFAULT 0",
             ]
         },
+        Step(version: 5, summary: "every record a plan's steps made, appended, never replaced") { dialect in
+            let serial = dialect == .postgres ? "BIGSERIAL PRIMARY KEY" : "INTEGER PRIMARY KEY AUTOINCREMENT"
+            return [
+                """
+                CREATE TABLE plan_step_log (
+                    id \(serial),
+                    plan_id TEXT NOT NULL,
+                    number INTEGER NOT NULL,
+                    at TEXT NOT NULL,
+                    runner TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    result TEXT NOT NULL
+                )
+                """,
+                "CREATE INDEX plan_step_log_plan ON plan_step_log (plan_id, id)",
+            ]
+        },
     ]
 
     /// The newest version this program knows.

@@ -117,6 +117,29 @@ extension DirectoryStore {
                 + "wait for it to finish, see `ballast plan show`, then apply again", location: location)
     }
 
+    /// One entry of a plan's step log.
+    public struct StepLogEntry: Hashable, Sendable, Codable {
+        public var step: Int
+        public var at: String
+        /// The runner that wrote it (its lease's owner).
+        public var runner: String
+        public var status: String
+        public var result: String
+    }
+
+    /// Every record the plan's steps made, oldest first.
+    public func stepLog(plan id: String) async throws(StoreError) -> [StepLogEntry] {
+        try await run(readOnly: true) { session in
+            try await session.execute(
+                "SELECT number, at, runner, status, result FROM plan_step_log WHERE plan_id = $1 ORDER BY id", [.text(id)]
+            ).map { row in
+                StepLogEntry(
+                    step: Int(row[0].integer ?? 0), at: row[1].text ?? "", runner: row[2].text ?? "", status: row[3].text ?? "",
+                    result: row[4].text ?? "")
+            }
+        }
+    }
+
     /// Keeps `plan` as proposed, its steps pending. While only a PostgreSQL standby answers, a
     /// plan that starts by promoting it is kept in `pendingPlanFile` instead, until that step is done.
     public func save(_ plan: Plan, at date: Date = Date()) async throws(StoreError) {
@@ -217,6 +240,11 @@ extension DirectoryStore {
         let location = backend.location
         try await run { session in
             if let lease { try await Self.hold(lease, session: session, now: date, location: location) }
+            // Every record is also appended to the step log, which nothing rewrites: what a step
+            // listed or did stays readable after a rerun or a second runner.
+            try await session.execute(
+                "INSERT INTO plan_step_log (plan_id, number, at, runner, status, result) VALUES ($1, $2, $3, $4, $5, $6)",
+                [.text(id), .integer(Int64(number)), .text(when), .text(lease?.owner ?? ""), .text(status.rawValue), .text(result)])
             if status == .running {
                 try await session.execute(
                     "UPDATE plan_steps SET status = $1, started_at = COALESCE(started_at, $2), result = $3 WHERE plan_id = $4 AND number = $5",

@@ -50,14 +50,25 @@ struct PlanCommand: AsyncParsableCommand {
         @OptionGroup var options: ConfigOption
         @Argument(help: "The plan; the newest unless given.") var id: String?
         @Flag(help: "Read the store directly (plan show always does).") var direct = false
+        @Flag(help: "Also print the step log: every record each step made, by which runner.") var log = false
 
         func run() async throws {
             let access = try await StoreAccess.open(config: options.config)
-            guard let record = try await access.run({ store throws(StoreError) in try await store.planRecord(id: id) }) else {
+            guard let record = try await access.runKeepingOpen({ store throws(StoreError) in try await store.planRecord(id: id) }) else {
+                await access.store.close()
                 printError("error: no plan\(id.map { " \($0)" } ?? ""): make one with `ballast plan failover --site SITE`")
                 throw ExitCode(1)
             }
+            let entries = log ? try await access.runKeepingOpen { store throws(StoreError) in try await store.stepLog(plan: record.plan.id) } : []
+            await access.store.close()
             printPlan(record.plan, record: record)
+            if log {
+                print("\nstep log (oldest first):")
+                for entry in entries {
+                    let result = entry.result.count > 160 ? String(entry.result.prefix(160)) + "…" : entry.result
+                    print("  \(entry.at)  step \(entry.step)  \(entry.status)  \(entry.runner.isEmpty ? "-" : entry.runner)  \(result)")
+                }
+            }
         }
     }
 }

@@ -82,7 +82,7 @@ struct DirectoryStoreTests {
     func migrationsRunOnceAndAreRepeatable(_ dialect: SQLDialect) async throws {
         let fixture = try await StoreFixture.make(dialect)
         let version = try await fixture.store.migrate()
-        #expect(version == 4)
+        #expect(version == 5)
         #expect(try await fixture.store.revision() == 0)
         let empty = try await fixture.store.snapshot()
         #expect(empty.users.isEmpty && empty.allDatabases.isEmpty)

@@ -107,6 +107,10 @@ struct PlanRunnerTests {
         let resumed = try await runner(fixture).apply(try #require(try await store.planRecord(id: plan.id))) { _ in }
         #expect(resumed.status == "applied")
         #expect(resumed.steps[3]?.result == json)
+        // The step log keeps the crashed run's record of step 3 as well as the resumed run's.
+        let log = try await store.stepLog(plan: plan.id).filter { $0.step == 3 }
+        #expect(log.first?.status == "running" && log.first?.result == json && log.first?.runner == "")
+        #expect(log.last?.status == "done" && log.last?.runner.hasPrefix("runner@") == true, "\(log)")
         #expect(try await store.snapshot().users.allSatisfy { $0.homePool == "pool-dr" })
         // Applying again changes nothing and says so.
         let again = try await runner(fixture).apply(resumed) { _ in }

@@ -32,9 +32,21 @@ import Testing
         #expect(planned.stdout.contains("through the admin API at 127.0.0.1:\(base)"), "\(planned.stdout) \(planned.stderr)")
         let early = try BallastProcess.run(["apply", "--step", "3", "-c", config])
         #expect(early.status != 0 && early.stderr.contains("apply in order"), "\(early.stderr)")
-        let applied = try BallastProcess.run(["apply", "-c", config])
-        #expect(applied.stdout.contains(": applied"), "\(applied.stdout) \(applied.stderr)")
-        #expect(applied.stdout.contains("through the admin API"))
+        // Applied through the node, paced; meanwhile the CLI straight to the store is refused:
+        // the node holds the plan.
+        let appliedLog = folder.appendingPathComponent("apply.log")
+        let applying = try PeerProcess(BallastProcess.binary.path, ["apply", "--step-delay", "500ms", "-c", config], output: appliedLog)
+        defer { applying.stop() }
+        #expect(await eventually(timeout: .seconds(10)) {
+            (try? BallastProcess.run(["plan", "show", "-c", config]).stdout.contains("[running")) == true
+        })
+        let direct = try BallastProcess.run(["apply", "--direct", "-c", config])
+        #expect(direct.status != 0 && direct.stderr.contains("is being applied by node@"), "\(direct.stdout) \(direct.stderr)")
+        #expect(await eventually(timeout: .seconds(30)) {
+            ((try? String(contentsOf: appliedLog, encoding: .utf8)) ?? "").contains(": applied")
+        })
+        let applied = (try? String(contentsOf: appliedLog, encoding: .utf8)) ?? ""
+        #expect(applied.contains("through the admin API"), "\(applied)")
         #expect(await eventually(timeout: .seconds(5)) { imapServer(base) == "EX3" })
         // The web pool spans both sites: hq's servers are fenced with it, dr's backup serves.
         let fencedWeb = try BallastProcess.run(executable: curl, ["-sk", "-m", "5", "https://127.0.0.1:\(base + 443)/"])

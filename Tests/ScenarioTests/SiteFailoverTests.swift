@@ -185,12 +185,24 @@ import Testing
             try lab.start("EX1", ["--imap", "--listen", "127.0.0.1:\(lab.ports["EX1"]!)", "--name", "EX1"])
             let failback = try lab.ballast(["plan", "failback", "--site", "hq"])
             #expect(failback.stdout.contains("lift the fence of site hq"), "\(failback.stdout) \(failback.stderr)")
-            // Paced through the node: the failback's steps each wait 200 ms once marked running.
+            // Paced (each step waits 1 s once marked running); meanwhile a second apply is refused:
+            // the first holds the plan.
             let pacedStart = ContinuousClock.now
-            let paced = try lab.ballast(["apply", "--step-delay", "200ms"])
-            #expect(paced.stdout.contains("applied"))
-            let steps = paced.stdout.split(separator: "\n").filter { $0.contains(" running: ") }.count
-            #expect(steps >= 4 && ContinuousClock.now - pacedStart >= .milliseconds(200 * steps), "\(steps) steps: \(paced.stdout)")
+            let pacedLog = lab.folder.appendingPathComponent("paced.log")
+            let paced = try PeerProcess(BallastProcess.binary.path, ["apply", "--step-delay", "1s", "-c", lab.configPath], output: pacedLog)
+            defer { paced.stop() }
+            let nodeRuns = await eventually(timeout: .seconds(10)) {
+                (try? lab.ballast(["plan", "show"]).stdout.contains("[running")) == true
+            }
+            #expect(nodeRuns)
+            let direct = try lab.ballast(["apply", "--direct"])
+            #expect(direct.status != 0 && direct.stderr.contains("pid \(paced.pid)"), "\(direct.stdout) \(direct.stderr)")
+            #expect(await eventually(timeout: .seconds(30)) {
+                ((try? String(contentsOf: pacedLog, encoding: .utf8)) ?? "").contains(": applied in")
+            })
+            let pacedOutput = (try? String(contentsOf: pacedLog, encoding: .utf8)) ?? ""
+            let steps = pacedOutput.split(separator: "\n").filter { $0.contains(" running: ") }.count
+            #expect(steps >= 4 && ContinuousClock.now - pacedStart >= .seconds(steps), "\(steps) steps: \(pacedOutput)")
             let home = try #require(try lab.user("sip:alice@contoso.com"))
             #expect(home["home-pool"] as? String == "pool-hq")
             #expect(home["contacts"] as? [String] == ["sip:carol@contoso.com"])
@@ -309,6 +321,10 @@ import Testing
         let history = try lab.ballast(["db", "history", "--limit", "5000"]).stdout
         let moves = history.split(separator: "\n").filter { $0.contains("user.home") }.count
         #expect(moves == 301, "\(moves) home changes for 301 users")
+        // The step log keeps every record, each with its runner: only the first apply's.
+        let shown = try lab.ballast(["plan", "show", "--log"]).stdout
+        let logged = shown.split(separator: "\n").filter { $0.contains("  step ") && $0.contains(" cli:") }
+        #expect(logged.count >= 14 && logged.allSatisfy { $0.contains("pid \(first.pid)") }, "\(shown)")
         // The lease is given back: applying again finds every step done.
         let again = try lab.ballast(["apply"])
         #expect(again.status == 0 && again.stdout.contains("step 7 already done"), "\(again.stdout) \(again.stderr)")
