@@ -70,8 +70,8 @@ import Testing
     }
     /// PostgreSQL down: a node started now serves its last directory from its first connection
     /// (loaded before any listener opens); a read from the CLI is answered from it, marked stale;
-    /// and after a long outage (PostgresNIO's own retries would wait about 9 s by then) the node
-    /// catches up within a poll or two of the store's return.
+    /// and after a long outage (PostgresNIO's own retries would wait about 9 s by then) writes
+    /// through the node work again at once and the node serves them within a poll or two.
     @Test func aNodeStartedDuringAnOutageServesAtOnceAndCatchesUpQuickly() async throws {
         let lab = try await MailLab(postgres: true, pollInterval: "200ms")
         let postgres = try #require(lab.postgres)
@@ -95,20 +95,30 @@ import Testing
 
         try await Task.sleep(for: .seconds(15))
         try postgres.start()
+        // Writes through the node work again at once (its store is a fresh client, not one that
+        // waits out PostgresNIO's backoff), and the node serves what they wrote within a poll or two.
+        let restarted = ContinuousClock.now
         var moved: ContinuousClock.Instant?
-        let writeDeadline = ContinuousClock.now + .seconds(30)
-        while moved == nil && ContinuousClock.now < writeDeadline {
-            let write = try BallastProcess.run(["db", "activate", "-c", lab.configPath, "DB01", "--on", "mbx2", "--direct"], timeout: .seconds(20))
-            if write.status == 0 { moved = .now } else { try await Task.sleep(for: .milliseconds(200)) }
+        while moved == nil && ContinuousClock.now - restarted < .seconds(20) {
+            if let store = await lab.node.directoryStore,
+                (try? await store.apply([.activate(database: "DB01", server: "mbx2")], actor: "operator via the node")) != nil
+            {
+                moved = .now
+            } else {
+                try await Task.sleep(for: .milliseconds(20))
+            }
         }
-        let written = try #require(moved, "PostgreSQL did not come back")
+        let written = try #require(moved, "no write through the node succeeded after PostgreSQL came back")
+        #expect(written - restarted < .seconds(2), "writes through the node failed for \(written - restarted) after PostgreSQL was back")
         var server: String?
         while server != "mbx2" && ContinuousClock.now - written < .seconds(10) {
             server = try lab.imapSession("alice").server
             if server != "mbx2" { try await Task.sleep(for: .milliseconds(50)) }
         }
+        let servedAfter = ContinuousClock.now - written
+        print("store outage of 15 s: first write through the node \(written - restarted) after PostgreSQL was back; served \(servedAfter) after that write")
         #expect(server == "mbx2")
-        #expect(ContinuousClock.now - written < .seconds(3), "the node caught up \(ContinuousClock.now - written) after the store's return")
+        #expect(servedAfter < .seconds(3), "the node caught up \(servedAfter) after the write")
         await lab.shutdown()
     }
 }
