@@ -75,6 +75,14 @@ public struct ProcessProbe: Sendable {
     /// Sockets the peer has closed and the process has not: each one a leak.
     public var closeWaitSockets: Int { tcpStates["08"] ?? 0 }
 
+    /// Sockets still in CLOSE-WAIT after `grace`: a client that has just closed leaves one for
+    /// the moment the process takes to read its end; a leak stays.
+    public func lingeringCloseWaitSockets(grace: Duration = .seconds(2)) -> Int {
+        let deadline = ContinuousClock.now + grace
+        while closeWaitSockets > 0 && ContinuousClock.now < deadline { usleep(20_000) }
+        return closeWaitSockets
+    }
+
     /// Established TCP connections.
     public var establishedSockets: Int { tcpStates["01"] ?? 0 }
 }

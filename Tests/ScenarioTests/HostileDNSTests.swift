@@ -58,7 +58,7 @@ import Testing
             }
             #expect(lab.ballast.isRunning, "\(lab.ballast.log.suffix(3000))")
             #expect(try good(lab), "a good query was not answered after the attack")
-            #expect(lab.probe.closeWaitSockets == 0, "sockets left in CLOSE-WAIT: \(lab.probe.tcpStates)")
+            #expect(lab.probe.lingeringCloseWaitSockets() == 0, "sockets left in CLOSE-WAIT: \(lab.probe.tcpStates)")
             #expect(try lab.metric("ballast_dns_tcp_connections_active") == 0)
             #expect(resident.last! - resident[2] < 3 * 1024, "resident memory by round: \(resident) KiB")
             #expect(try lab.metric("ballast_bad_input_total", ["listener": "dns-udp"]) > 0)

@@ -38,7 +38,7 @@ import Testing
     func check(_ lab: HostileLab, relay: String, resident: [Int], good: () throws -> Bool) throws {
         #expect(lab.ballast.isRunning, "\(lab.ballast.log.suffix(3000))")
         #expect(try good(), "a good client was not served after the attack")
-        #expect(lab.probe.closeWaitSockets == 0, "sockets left in CLOSE-WAIT: \(lab.probe.tcpStates)")
+        #expect(lab.probe.lingeringCloseWaitSockets() == 0, "sockets left in CLOSE-WAIT: \(lab.probe.tcpStates)")
         let metrics = (try? lab.metrics()) ?? ""
         #expect(
             try lab.metric("ballast_relay_connections_active", ["relay": relay]) == 0,

@@ -38,7 +38,7 @@ import Testing
     func check(_ lab: HostileLab, relay: String, resident: [Int], login: () throws -> Bool) throws {
         #expect(lab.ballast.isRunning, "\(lab.ballast.log.suffix(3000))")
         #expect(try login(), "a good client was not served after the attack")
-        #expect(lab.probe.closeWaitSockets == 0, "sockets left in CLOSE-WAIT: \(lab.probe.tcpStates)")
+        #expect(lab.probe.lingeringCloseWaitSockets() == 0, "sockets left in CLOSE-WAIT: \(lab.probe.tcpStates)")
         #expect(try lab.metric("ballast_relay_connections_active", ["relay": relay]) == 0)
         // Memory may settle in the first round; it must not go on growing after that.
         let growth = resident.last! - resident[2]

@@ -48,7 +48,7 @@ import Testing
     func check(_ lab: HostileLab, resident: [Int]) throws {
         #expect(lab.ballast.isRunning, "\(lab.ballast.log.suffix(3000))")
         #expect(try good(lab), "alice could not register after the attack")
-        #expect(lab.probe.closeWaitSockets == 0, "sockets left in CLOSE-WAIT: \(lab.probe.tcpStates)")
+        #expect(lab.probe.lingeringCloseWaitSockets() == 0, "sockets left in CLOSE-WAIT: \(lab.probe.tcpStates)")
         #expect(try lab.metric("ballast_sip_connections_active") == 0)
         #expect(resident.last! - resident[2] < 3 * 1024, "resident memory by round: \(resident) KiB")
     }
