@@ -12,17 +12,7 @@ struct StoreAccess {
 
     /// Loads the config at `path` and opens its store; exits 1 with the reason otherwise.
     static func open(config path: String) async throws -> StoreAccess {
-        let topology: Topology
-        do {
-            topology = try ConfigLoader.load(path: path)
-        } catch {
-            for problem in error.errors { printError("error: \(problem)") }
-            throw ExitCode(1)
-        }
-        guard let settings = topology.store else {
-            printError("error: \(path): no store section: add `store: {location: ballast.db}` (see docs/configuration.md)")
-            throw ExitCode(1)
-        }
+        let (topology, settings) = try loadStoreConfig(path)
         var logger = Logger(label: "ballast")
         logger.logLevel = .warning
         do {
@@ -39,17 +29,7 @@ struct StoreAccess {
     /// unreachable, from the last directory the node applied (its cache file), said to be stale
     /// on standard error. Exits 1 when neither can be read.
     static func readDirectory(config path: String) async throws -> (directory: Directory, settings: StoreSettings) {
-        let topology: Topology
-        do {
-            topology = try ConfigLoader.load(path: path)
-        } catch {
-            for problem in error.errors { printError("error: \(problem)") }
-            throw ExitCode(1)
-        }
-        guard let settings = topology.store else {
-            printError("error: \(path): no store section: add `store: {location: ballast.db}` (see docs/configuration.md)")
-            throw ExitCode(1)
-        }
+        let (_, settings) = try loadStoreConfig(path)
         var logger = Logger(label: "ballast")
         logger.logLevel = .critical
         do throws(StoreError) {
@@ -74,6 +54,22 @@ struct StoreAccess {
                     + "revision \(cached.revision), kept in \(settings.cacheFile): it may be behind the store")
             return (cached, settings)
         }
+    }
+
+    /// The config at `path` and its store section; exits 1 with the reason otherwise.
+    private static func loadStoreConfig(_ path: String) throws -> (Topology, StoreSettings) {
+        let topology: Topology
+        do {
+            topology = try ConfigLoader.load(path: path)
+        } catch {
+            for problem in error.errors { printError("error: \(problem)") }
+            throw ExitCode(1)
+        }
+        guard let settings = topology.store else {
+            printError("error: \(path): no store section: add `store: {location: ballast.db}` (see docs/configuration.md)")
+            throw ExitCode(1)
+        }
+        return (topology, settings)
     }
 
     /// Runs `body`, printing a store error and exiting 1 when it fails; closes the store.

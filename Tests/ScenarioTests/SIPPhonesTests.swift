@@ -76,14 +76,14 @@ import Testing
         try await withDemo { base in
             let folder = try BallastProcess.makeDirectory()
             defer { try? FileManager.default.removeItem(at: folder) }
-            /// baresip with one account whose outbound proxy is `outbound`; what it printed in 3 seconds.
+            /// baresip with one account whose outbound proxy is `outbound`; what it printed in 6 seconds.
             func register(outbound: String) throws -> String {
                 let config = "module_path /usr/lib/baresip/modules\nsip_listen 127.0.0.1:\(Ports.freeForTCPAndUDP())\nmodule account.so\n"
                 try config.write(to: folder.appendingPathComponent("config"), atomically: true, encoding: .utf8)
                 try "<sip:alice@contoso.com>;auth_pass=alice-demo;outbound=\"\(outbound)\";regint=600\n"
                     .write(to: folder.appendingPathComponent("accounts"), atomically: true, encoding: .utf8)
                 let output = try BallastProcess.run(
-                    executable: URL(fileURLWithPath: baresip), ["-f", folder.path, "-t", "3"], timeout: .seconds(15))
+                    executable: URL(fileURLWithPath: baresip), ["-f", folder.path, "-t", "6"], timeout: .seconds(20))
                 return output.stdout + output.stderr
             }
             for transport in ["udp", "tcp"] {
