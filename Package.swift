@@ -102,12 +102,23 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        // Linux system calls the relay engine makes, without sockaddr juggling in Swift.
+        // Linux system calls the engine makes, without sockaddr juggling in Swift.
         .target(name: "CBallastLinux"),
-        // The L4 TCP relay edge: its own epoll threads (docs/decisions/0001-relay-engine.md).
+        // The data plane's engine: epoll threads, timers, buffers, listeners (docs/decisions/0003-data-plane-engine.md).
+        .target(
+            name: "BallastEngine",
+            dependencies: [
+                "BallastCore",
+                "CBallastLinux",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The L4 TCP relay: one protocol on the engine (docs/decisions/0001-relay-engine.md).
         .target(
             name: "BallastRelay",
             dependencies: [
+                "BallastEngine",
                 "BallastReporting",
                 "BallastCore",
                 "BallastCodecs",
@@ -253,6 +264,7 @@ let package = Package(
                 "CBallastLinux",
                 "BallastCore",
                 "BallastConfig",
+                "BallastEngine",
                 "BallastRelay",
                 "BallastHTTP",
                 "BallastDNS",
@@ -283,6 +295,7 @@ let package = Package(
                 "BallastMail",
                 "BallastLab",
                 "BallastAdmin",
+                "BallastEngine",
                 "BallastRelay",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -336,6 +349,7 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .testTarget(name: "BallastEngineTests", dependencies: ["BallastEngine"], swiftSettings: strictSettings),
         .testTarget(
             name: "BallastRelayTests",
             dependencies: [

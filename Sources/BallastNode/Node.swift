@@ -6,6 +6,7 @@ public import BallastMail
 public import BallastStore
 public import BallastSIP
 public import BallastHealthChecks
+import BallastEngine
 public import BallastRelay
 public import Logging
 public import NIOCore
@@ -21,7 +22,7 @@ public actor Node {
     public nonisolated let store: StateStore
     /// The health checkers.
     public nonisolated let monitor: HealthMonitor
-    private let engine: RelayEngine
+    private let engine: Engine
     private let group: any EventLoopGroup
     private let logger: Logger
     private let tuning: RelayTuning
@@ -51,7 +52,7 @@ public actor Node {
     ) throws {
         self.store = StateStore(topology: topology)
         self.monitor = HealthMonitor(store: store, group: group, logger: logger)
-        self.engine = try RelayEngine(threads: relayThreads ?? System.coreCount, tuning: tuning, logger: logger)
+        self.engine = try Engine(threads: relayThreads ?? System.coreCount, bufferSize: tuning.bufferSize, logger: logger)
         self.group = group
         self.logger = logger
         self.tuning = tuning

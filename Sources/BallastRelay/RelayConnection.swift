@@ -1,4 +1,5 @@
 import BallastCodecs
+import BallastEngine
 import BallastReporting
 import BallastCore
 import CBallastLinux
@@ -17,11 +18,8 @@ import Logging
 /// stops the fast one and at most one buffer per flow is held. An end of stream from one
 /// side becomes a half-close of the other once the flow is drained. A connect that fails
 /// is retried once on another server before the client sees anything.
-final class RelayConnection {
-    enum Side {
-        case front
-        case back
-    }
+final class RelayConnection: EngineConnection {
+    typealias Side = ConnectionSide
 
     private enum Phase {
         case awaitingProxyHeader
@@ -53,6 +51,7 @@ final class RelayConnection {
 
     let slot: Int
     let listener: RelayListener
+    var listenerID: Int { listener.id }
     private let runtime: RelayRuntime
     private var phase = Phase.awaitingProxyHeader
     private var front: Int32

@@ -1,5 +1,6 @@
 import Atomics
 public import BallastCore
+public import BallastEngine
 import CBallastLinux
 import CoreMetrics
 import Logging
@@ -15,29 +16,27 @@ import Synchronization
 /// new connections follow the new settings, while open ones keep theirs. At the relay's
 /// connection limit it stops accepting, so further clients wait in the kernel's backlog
 /// (as HAProxy's maxconn does), and resumes as connections end.
-public final class RelayListener: Sendable {
+public final class RelayListener: EngineListener {
     private final class RuntimeBox: AtomicReference, Sendable {
         let runtime: RelayRuntime
         init(_ runtime: RelayRuntime) { self.runtime = runtime }
     }
 
-    private static let nextID = ManagedAtomic<Int>(1)
-
     /// The address the relay listens on.
     public let endpoint: Endpoint
-    let id: Int
-    let fd: Int32
-    private let engine: RelayEngine
+    public let id: Int
+    public let fd: Int32
+    private let engine: Engine
     private let runtimeBox: ManagedAtomic<RuntimeBox>
     private let active = ManagedAtomic<Int>(0)
     private let limit: ManagedAtomic<Int>
-    private let pausedLoops = Mutex<[Int: RelayLoop]>([:])
+    private let pausedLoops = Mutex<[Int: EngineLoop]>([:])
     private let pausedCount = ManagedAtomic<Int>(0)
     private let closed = ManagedAtomic<Bool>(false)
 
-    private init(endpoint: Endpoint, fd: Int32, engine: RelayEngine, runtime: RelayRuntime) {
+    private init(endpoint: Endpoint, fd: Int32, engine: Engine, runtime: RelayRuntime) {
         self.endpoint = endpoint
-        self.id = Self.nextID.loadThenWrappingIncrement(ordering: .relaxed)
+        self.id = EngineListenerID.next()
         self.fd = fd
         self.engine = engine
         self.runtimeBox = ManagedAtomic(RuntimeBox(runtime))
@@ -46,7 +45,7 @@ public final class RelayListener: Sendable {
 
     /// Binds the relay's listening socket and starts accepting on every relay thread.
     public static func bind(
-        endpoint: Endpoint, runtime: RelayRuntime, engine: RelayEngine
+        endpoint: Endpoint, runtime: RelayRuntime, engine: Engine
     ) async throws -> RelayListener {
         var address = ballast_address(endpoint)
         let fd = ballast_listen(&address, runtime.tuning.backlog)
@@ -85,7 +84,7 @@ public final class RelayListener: Sendable {
     // MARK: Accounting, from the relay threads
 
     /// Counts a connection about to be accepted, unless the limit is reached.
-    func reserveConnection() -> Bool {
+    public func reserveConnection() -> Bool {
         let max = limit.load(ordering: .relaxed)
         var current = active.load(ordering: .relaxed)
         while current < max {
@@ -98,16 +97,16 @@ public final class RelayListener: Sendable {
     }
 
     /// Whether another connection fits under the limit.
-    var hasRoom: Bool { active.load(ordering: .relaxed) < limit.load(ordering: .relaxed) }
+    public var hasRoom: Bool { active.load(ordering: .relaxed) < limit.load(ordering: .relaxed) }
 
     /// A connection ended (or a reserved accept found nobody).
-    func releaseConnection(on loop: RelayLoop) {
+    public func releaseConnection(on loop: EngineLoop) {
         active.wrappingDecrement(ordering: .relaxed)
         wakePausedLoops()
     }
 
     /// A loop stopped accepting at the limit; it is woken when room appears.
-    func loopPaused(_ loop: RelayLoop) {
+    public func loopPaused(_ loop: EngineLoop) {
         let first = pausedLoops.withLock { paused -> Bool in
             let wasEmpty = paused.isEmpty
             paused[loop.index] = loop
@@ -125,7 +124,7 @@ public final class RelayListener: Sendable {
 
     private func wakePausedLoops() {
         guard pausedCount.load(ordering: .relaxed) > 0, hasRoom else { return }
-        let loops = pausedLoops.withLock { paused -> [RelayLoop] in
+        let loops = pausedLoops.withLock { paused -> [EngineLoop] in
             defer {
                 paused.removeAll()
                 pausedCount.store(0, ordering: .relaxed)
@@ -133,6 +132,11 @@ public final class RelayListener: Sendable {
             return Array(paused.values)
         }
         for loop in loops { loop.execute { $0.resume(self) } }
+    }
+
+    /// A relayed connection for a client just accepted.
+    public func makeConnection(fd: Int32, peer: Endpoint?, slot: Int, context: LoopContext) -> any EngineConnection {
+        RelayConnection(slot: slot, listener: self, runtime: runtime, front: fd, client: peer)
     }
 
     private static func limit(of runtime: RelayRuntime) -> Int {

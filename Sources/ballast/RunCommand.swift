@@ -3,6 +3,7 @@ import BallastAdmin
 import BallastConfig
 import BallastCore
 import BallastNode
+import BallastEngine
 import BallastRelay
 import Logging
 import Metrics

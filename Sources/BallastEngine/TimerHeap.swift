@@ -1,20 +1,29 @@
-/// A min-heap of deadlines for one relay thread. Entries are not removed when a deadline
+/// A min-heap of deadlines for one engine thread. Entries are not removed when a deadline
 /// changes; the owner ignores entries that no longer match (lazy deletion), which keeps
 /// re-arming an idle timer as cheap as one push.
-struct TimerHeap {
-    struct Entry {
-        var deadline: UInt64
-        var slot: Int
-        var generation: UInt32
+public struct TimerHeap {
+    /// One deadline of the connection in `slot`, valid while the slot's generation matches.
+    public struct Entry {
+        public var deadline: UInt64
+        public var slot: Int
+        public var generation: UInt32
+
+        public init(deadline: UInt64, slot: Int, generation: UInt32) {
+            self.deadline = deadline
+            self.slot = slot
+            self.generation = generation
+        }
     }
 
     private var entries: [Entry] = []
 
-    var isEmpty: Bool { entries.isEmpty }
-    var nextDeadline: UInt64? { entries.first?.deadline }
-    var count: Int { entries.count }
+    public init() {}
 
-    mutating func push(_ entry: Entry) {
+    public var isEmpty: Bool { entries.isEmpty }
+    public var nextDeadline: UInt64? { entries.first?.deadline }
+    public var count: Int { entries.count }
+
+    public mutating func push(_ entry: Entry) {
         entries.append(entry)
         var child = entries.count - 1
         while child > 0 {
@@ -28,12 +37,12 @@ struct TimerHeap {
     /// Replaces every entry with `live`, in heap order: drops the stale entries that lazy
     /// deletion leaves behind (a closed connection's idle timer would otherwise wait out
     /// its whole idle timeout in the heap).
-    mutating func rebuild(from live: [Entry]) {
+    public mutating func rebuild(from live: [Entry]) {
         entries = live.sorted { $0.deadline < $1.deadline }
     }
 
     /// Removes and returns the earliest entry due at `now`, if any.
-    mutating func popDue(now: UInt64) -> Entry? {
+    public mutating func popDue(now: UInt64) -> Entry? {
         guard let first = entries.first, first.deadline <= now else { return nil }
         let last = entries.removeLast()
         if !entries.isEmpty {

@@ -1,3 +1,4 @@
+public import BallastCore
 import CBallastLinux
 import Dispatch
 import Foundation
@@ -8,26 +9,27 @@ import Synchronization
     import Glibc
 #endif
 
-/// The threads that move relayed bytes: one epoll loop per thread, each owning the
-/// connections it accepted. Listening sockets are shared by every loop; the kernel wakes
-/// one loop per incoming connection (EPOLLEXCLUSIVE).
+/// Ballast's data-plane threads: one epoll loop per thread, each owning the connections it
+/// accepted. Listening sockets are shared by every loop; the kernel wakes one loop per
+/// incoming connection (EPOLLEXCLUSIVE). Protocols plug in as `EngineListener`s and the
+/// `EngineConnection`s they make.
 ///
 /// Built directly on epoll rather than on SwiftNIO channels: per relayed connection NIO
 /// spent ten times HAProxy's CPU on channel setup, which capped connections per second at
-/// less than half of HAProxy's (docs/decisions/0001-relay-engine.md).
-public final class RelayEngine: Sendable {
-    let loops: [RelayLoop]
+/// less than half of HAProxy's (docs/decisions/0001-relay-engine.md, 0003-data-plane-engine.md).
+public final class Engine: Sendable {
+    let loops: [EngineLoop]
     private let finished: [DispatchSemaphore]
     private let stopped = Mutex(false)
 
-    /// Starts `threads` relay threads.
-    public init(threads: Int, tuning: RelayTuning = .standard, logger: Logger) throws {
-        var loops: [RelayLoop] = []
+    /// Starts `threads` engine threads whose buffer pools hand out `bufferSize`-byte buffers.
+    public init(threads: Int, bufferSize: Int, logger: Logger) throws {
+        var loops: [EngineLoop] = []
         var finished: [DispatchSemaphore] = []
         for index in 0..<max(1, threads) {
-            let loop = try RelayLoop(index: index, tuning: tuning, logger: logger)
+            let loop = try EngineLoop(index: index, bufferSize: bufferSize, logger: logger)
             let done = DispatchSemaphore(value: 0)
-            try RelayThread.start(name: "ballast-relay-\(index)") {
+            try EngineThread.start(name: "ballast-engine-\(index)") {
                 LoopContext(loop: loop).run()
                 done.signal()
             }
@@ -39,7 +41,7 @@ public final class RelayEngine: Sendable {
     }
 
     /// Runs `job` on every loop and waits until all have run it; nothing once stopped.
-    func onEveryLoop(_ job: @escaping @Sendable (LoopContext) -> Void) async {
+    public func onEveryLoop(_ job: @escaping @Sendable (LoopContext) -> Void) async {
         guard !stopped.withLock({ $0 }) else { return }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let remaining = Mutex(loops.count)
@@ -76,9 +78,9 @@ public final class RelayEngine: Sendable {
     }
 }
 
-/// A dedicated, named POSIX thread: a relay loop blocks in epoll_wait for as long as it runs,
+/// A dedicated, named POSIX thread: an engine loop blocks in epoll_wait for as long as it runs,
 /// which must not hold a worker of a shared pool (Dispatch's or Swift concurrency's).
-enum RelayThread {
+enum EngineThread {
     private final class Body: Sendable {
         let run: @Sendable () -> Void
         init(_ run: @escaping @Sendable () -> Void) { self.run = run }
@@ -100,19 +102,21 @@ enum RelayThread {
     }
 }
 
-/// One relay thread's handle: what other threads may touch. Everything else lives in its
+/// One engine thread's handle: what other threads may touch. Everything else lives in its
 /// `LoopContext`, which only the thread itself sees.
-final class RelayLoop: Sendable {
-    let index: Int
-    let epollFD: Int32
+public final class EngineLoop: Sendable {
+    /// The loop's position among the engine's loops.
+    public let index: Int
+    /// The loop's epoll set, for registering the sockets its connections own.
+    public let epollFD: Int32
     let wakeFD: Int32
-    let tuning: RelayTuning
+    let bufferSize: Int
     let logger: Logger
     private let inbox = Mutex<[@Sendable (LoopContext) -> Void]>([])
 
-    init(index: Int, tuning: RelayTuning, logger: Logger) throws {
+    init(index: Int, bufferSize: Int, logger: Logger) throws {
         self.index = index
-        self.tuning = tuning
+        self.bufferSize = bufferSize
         self.logger = logger
         epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
         guard epollFD >= 0 else { throw SystemError(code: errno, operation: "epoll_create1") }
@@ -122,7 +126,7 @@ final class RelayLoop: Sendable {
     }
 
     /// Runs `job` on this loop's thread, soon.
-    func execute(_ job: @escaping @Sendable (LoopContext) -> Void) {
+    public func execute(_ job: @escaping @Sendable (LoopContext) -> Void) {
         inbox.withLock { $0.append(job) }
         var one: UInt64 = 1
         _ = Glibc.write(wakeFD, &one, 8)
@@ -141,24 +145,88 @@ final class RelayLoop: Sendable {
     }
 }
 
-/// A relay thread's own state: its connections, timers, buffers and the listeners it
+/// Which of a connection's two sockets an event is for: the one accepted from a client, or
+/// the one the connection opened itself (to a server).
+public enum ConnectionSide: Sendable {
+    case front
+    case back
+}
+
+/// A connection an engine loop runs: it owns its sockets and is called, on its loop's thread
+/// only, when one of them has an event, when its timer is due, and when the loop continues
+/// work it deferred.
+public protocol EngineConnection: AnyObject {
+    /// Its slot in the loop, given at accept; part of every epoll tag and timer entry.
+    var slot: Int { get }
+    /// The listener it was accepted from.
+    var listenerID: Int { get }
+    /// When its timer is due; 0 when none is armed.
+    var deadline: UInt64 { get }
+    /// Called once, right after the accepted socket is registered.
+    func start(context: LoopContext)
+    /// An epoll event on one of its sockets.
+    func handle(side: ConnectionSide, flags: UInt32, context: LoopContext)
+    /// A timer it armed came due; superseded ones come too, with their old deadline.
+    func timerFired(at time: UInt64, context: LoopContext)
+    /// The loop's next turn, after `markReady`.
+    func continueMoving(context: LoopContext)
+    /// The loop's next turn after a wait for events, after `deferShutdown`.
+    func finishDeferredShutdowns(context: LoopContext)
+    /// Close everything now; must end by `context.release(self)`.
+    func close(context: LoopContext)
+}
+
+/// A listening socket every loop accepts from, and the protocol that makes its connections.
+public protocol EngineListener: AnyObject, Sendable {
+    /// Unique among listeners (see `EngineListenerID.next()`).
+    var id: Int { get }
+    /// The listening socket.
+    var fd: Int32 { get }
+    /// Where it listens, for log lines.
+    var endpoint: Endpoint { get }
+    /// Counts a connection about to be accepted, unless its limit is reached.
+    func reserveConnection() -> Bool
+    /// Whether another connection fits under its limit.
+    var hasRoom: Bool { get }
+    /// A connection ended, or a reserved accept found nobody.
+    func releaseConnection(on loop: EngineLoop)
+    /// `loop` stopped accepting at the limit; it must be resumed when room appears.
+    func loopPaused(_ loop: EngineLoop)
+    /// The connection for a socket just accepted on `context`'s loop, in `slot`.
+    func makeConnection(fd: Int32, peer: Endpoint?, slot: Int, context: LoopContext) -> any EngineConnection
+}
+
+/// Identities for listeners, unique in the process.
+public enum EngineListenerID {
+    private static let counter = Atomic<Int>(1)
+
+    /// A fresh identity.
+    public static func next() -> Int {
+        counter.wrappingAdd(1, ordering: .relaxed).oldValue
+    }
+}
+
+/// An engine thread's own state: its connections, timers, buffers and the listeners it
 /// accepts from. Created on the thread and never leaves it.
-final class LoopContext {
+public final class LoopContext {
     static let wakeTag: UInt64 = 0
     static let listenerKind: UInt64 = 1 << 62
     static let connectionKind: UInt64 = 2 << 62
     /// Connections accepted per wake; the listening socket stays ready for another loop.
     static let acceptBatch = 16
 
-    let loop: RelayLoop
-    private(set) var now: UInt64 = ballast_now_ms()
-    var buffers: BufferPool
-    private var connections: [RelayConnection?] = []
+    /// The thread's handle.
+    public let loop: EngineLoop
+    /// Milliseconds on the monotonic clock, read once per turn of the loop.
+    public private(set) var now: UInt64 = ballast_now_ms()
+    /// The loop's byte buffers.
+    public var buffers: BufferPool
+    private var connections: [(any EngineConnection)?] = []
     private var generations: [UInt32] = []
     private var freeSlots: [Int] = []
     private var liveConnections = 0
     private var timers = TimerHeap()
-    private var listeners: [Int: RelayListener] = [:]
+    private var listeners: [Int: any EngineListener] = [:]
     private var pausedListeners: Set<Int> = []
     /// Connections that stopped moving bytes at the fairness cap and continue next turn.
     private var ready: [Int] = []
@@ -169,9 +237,9 @@ final class LoopContext {
     private let events: UnsafeMutablePointer<epoll_event>
     private static let eventCapacity = 512
 
-    init(loop: RelayLoop) {
+    init(loop: EngineLoop) {
         self.loop = loop
-        buffers = BufferPool(size: loop.tuning.bufferSize, keep: 256)
+        buffers = BufferPool(size: loop.bufferSize, keep: 256)
         events = .allocate(capacity: Self.eventCapacity)
     }
 
@@ -180,7 +248,8 @@ final class LoopContext {
         buffers.drain()
     }
 
-    var logger: Logger { loop.logger }
+    /// The engine's logger.
+    public var logger: Logger { loop.logger }
 
     // MARK: The loop
 
@@ -214,7 +283,7 @@ final class LoopContext {
     private func dispatch(tag: UInt64, flags: UInt32) {
         switch tag & (3 << 62) {
         case Self.connectionKind:
-            let side: RelayConnection.Side = tag & 1 == 0 ? .front : .back
+            let side: ConnectionSide = tag & 1 == 0 ? .front : .back
             let slot = Int((tag >> 1) & 0xff_ffff)
             let generation = UInt32(truncatingIfNeeded: tag >> 25)
             guard slot < connections.count, generations[slot] == generation, let connection = connections[slot] else {
@@ -232,7 +301,8 @@ final class LoopContext {
 
     // MARK: Connections
 
-    func tag(slot: Int, side: RelayConnection.Side) -> UInt64 {
+    /// The epoll tag for one of the connection in `slot`'s sockets.
+    public func tag(slot: Int, side: ConnectionSide) -> UInt64 {
         Self.connectionKind | UInt64(generations[slot]) << 25 | UInt64(slot) << 1 | (side == .back ? 1 : 0)
     }
 
@@ -244,7 +314,7 @@ final class LoopContext {
     }
 
     /// Forgets a finished connection; events still queued for it are ignored.
-    func release(_ connection: RelayConnection) {
+    public func release(_ connection: any EngineConnection) {
         let slot = connection.slot
         guard slot < connections.count, connections[slot] === connection else { return }
         connections[slot] = nil
@@ -256,7 +326,7 @@ final class LoopContext {
     /// Arms (or re-arms) a connection's single timer. Superseded entries stay in the heap
     /// until they come due; when they outnumber the live ones the heap is rebuilt, so its
     /// size stays proportional to the connections open now.
-    func schedule(_ connection: RelayConnection, at deadline: UInt64) {
+    public func schedule(_ connection: any EngineConnection, at deadline: UInt64) {
         timers.push(.init(deadline: deadline, slot: connection.slot, generation: generations[connection.slot]))
         if timers.count > 2 * liveConnections + 4096 {
             var live: [TimerHeap.Entry] = []
@@ -270,12 +340,12 @@ final class LoopContext {
     }
 
     /// Asks for the connection to continue moving bytes on the next turn of the loop.
-    func markReady(_ connection: RelayConnection) {
+    public func markReady(_ connection: any EngineConnection) {
         ready.append(connection.slot)
     }
 
     /// Defers a connection's half-close until after the next wait for events.
-    func deferShutdown(_ connection: RelayConnection) {
+    public func deferShutdown(_ connection: any EngineConnection) {
         deferred.append((connection.slot, generations[connection.slot]))
     }
 
@@ -310,38 +380,40 @@ final class LoopContext {
 
     // MARK: Listeners
 
-    func addListener(_ listener: RelayListener) {
+    /// Starts accepting from `listener` on this loop.
+    public func addListener(_ listener: any EngineListener) {
         listeners[listener.id] = listener
         register(listener)
     }
 
-    func removeListener(_ listener: RelayListener) {
+    /// Stops accepting from `listener` on this loop.
+    public func removeListener(_ listener: any EngineListener) {
         if listeners.removeValue(forKey: listener.id) != nil, !pausedListeners.contains(listener.id) {
             _ = ballast_epoll_delete(loop.epollFD, listener.fd)
         }
         pausedListeners.remove(listener.id)
     }
 
-    private func register(_ listener: RelayListener) {
+    private func register(_ listener: any EngineListener) {
         _ = ballast_epoll_add(
             loop.epollFD, listener.fd, EPOLLIN.rawValue | EPOLLEXCLUSIVE.rawValue,
             Self.listenerKind | UInt64(listener.id))
     }
 
     /// Stops this loop accepting from `listener` until `resume`: the listener is at its limit.
-    private func pause(_ listener: RelayListener) {
+    private func pause(_ listener: any EngineListener) {
         guard pausedListeners.insert(listener.id).inserted else { return }
         _ = ballast_epoll_delete(loop.epollFD, listener.fd)
         listener.loopPaused(loop)
     }
 
     /// Accepts again from a listener paused at its limit or after running out of descriptors.
-    func resume(_ listener: RelayListener) {
+    public func resume(_ listener: any EngineListener) {
         guard listeners[listener.id] != nil, pausedListeners.remove(listener.id) != nil else { return }
         register(listener)
     }
 
-    private func accept(from listener: RelayListener) {
+    private func accept(from listener: any EngineListener) {
         // A bounded batch per wake, as HAProxy's maxaccept: the listening socket stays ready
         // and further connections wake another loop, so that the loops share them.
         for _ in 0..<Self.acceptBatch {
@@ -373,8 +445,7 @@ final class LoopContext {
                 }
             }
             let slot = allocateSlot()
-            let connection = RelayConnection(
-                slot: slot, listener: listener, runtime: listener.runtime, front: fd, client: peer.endpoint)
+            let connection = listener.makeConnection(fd: fd, peer: peer.endpoint, slot: slot, context: self)
             connections[slot] = connection
             liveConnections += 1
             // No EPOLLOUT yet: a new socket is writable, and saying so would cost an event per
@@ -387,8 +458,8 @@ final class LoopContext {
     }
 
     /// Closes every connection accepted from `listener` (a drain deadline passed).
-    func closeConnections(of listener: RelayListener) {
-        for connection in connections.compactMap({ $0 }) where connection.listener === listener {
+    public func closeConnections(of listener: any EngineListener) {
+        for connection in connections.compactMap({ $0 }) where connection.listenerID == listener.id {
             connection.close(context: self)
         }
     }

@@ -1,6 +1,6 @@
 import Testing
 
-@testable import BallastRelay
+import BallastEngine
 
 @Suite struct TimerHeapTests {
     @Test func popsInDeadlineOrder() {

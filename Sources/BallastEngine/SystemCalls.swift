@@ -1,28 +1,34 @@
-import BallastCore
-import CBallastLinux
+public import BallastCore
+public import CBallastLinux
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
 /// An errno from a system call, described for a log line.
-struct SystemError: Error, Hashable, Sendable, CustomStringConvertible {
+public struct SystemError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The errno value.
-    var code: Int32
+    public var code: Int32
     /// What was being done.
-    var operation: String
+    public var operation: String
 
-    var description: String { "\(operation): \(Self.describe(code))" }
+    /// Creates the error of `operation` that failed with errno `code`.
+    public init(code: Int32, operation: String) {
+        self.code = code
+        self.operation = operation
+    }
+
+    public var description: String { "\(operation): \(Self.describe(code))" }
 
     /// `strerror`, lower-cased to read well inside a sentence.
-    static func describe(_ code: Int32) -> String {
+    public static func describe(_ code: Int32) -> String {
         String(cString: strerror(code)).lowercased()
     }
 }
 
 extension ballast_address {
     /// The C form of an endpoint.
-    init(_ endpoint: Endpoint) {
+    public init(_ endpoint: Endpoint) {
         self.init()
         let bytes = endpoint.address.bytes
         family = endpoint.address.family == .v6 ? 6 : 4
@@ -33,7 +39,7 @@ extension ballast_address {
     }
 
     /// The endpoint, or nil for an unknown family.
-    var endpoint: Endpoint? {
+    public var endpoint: Endpoint? {
         switch family {
         case 4:
             return withUnsafeBytes(of: bytes) { raw in
