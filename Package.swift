@@ -153,6 +153,23 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // HTTP/1.1 relays on the engine: heads scanned in place, bodies forwarded by their framing,
+        // per-loop pools of server connections (docs/decisions/0003-data-plane-engine.md).
+        .target(
+            name: "BallastHTTPEngine",
+            dependencies: [
+                "BallastEngine",
+                "BallastReporting",
+                "BallastCore",
+                "BallastCodecs",
+                "CBallastLinux",
+                .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Authoritative DNS: answers from the published state (pure), UDP and TCP edges on SwiftNIO.
         .target(
             name: "BallastDNS",
@@ -267,6 +284,7 @@ let package = Package(
                 "BallastEngine",
                 "BallastRelay",
                 "BallastHTTP",
+                "BallastHTTPEngine",
                 "BallastDNS",
                 "BallastSIP",
                 "BallastMail",

@@ -4,7 +4,7 @@ import Yams
 
 /// The parts of a relay that only `http` and `https` relays take.
 extension TopologyBuilder {
-    static let httpRelayKeys = ["certificates", "server-tls", "forwarded", "max-header-size", "route-by-user"]
+    static let httpRelayKeys = ["certificates", "server-tls", "forwarded", "max-header-size", "route-by-user", "engine"]
     static let routeByUserForm = "basic, or {header: X-Authenticated-User}"
     static let certificateKeys = ["certificate", "key"]
     static let serverTLSKeys = ["verify", "ca-file", "server-name"]
@@ -114,6 +114,27 @@ extension TopologyBuilder {
             if let value = reader.int(node, key: "\(key).max-header-size", range: 1024...1_048_576) {
                 relay.http.maxHeaderBytes = value
             } else {
+                ok = false
+            }
+        }
+        if let node = values["engine"] {
+            switch node.scalar?.string {
+            case "nio":
+                relay.http.engine = .nio
+            case "ballast" where relay.protocol != .http:
+                reader.fail(
+                    .conflict, at: node, key: "\(key).engine", "serves plain http relays so far; https stays on SwiftNIO until TLS is on the engine",
+                    expected: "engine: nio, or protocol: http")
+                ok = false
+            case "ballast" where relay.http.userRouting != nil:
+                reader.fail(
+                    .conflict, at: node, key: "\(key).engine", "does not route by user yet",
+                    expected: "engine: nio with route-by-user")
+                ok = false
+            case "ballast":
+                relay.http.engine = .ballast
+            default:
+                reader.fail(.invalidValue, at: node, key: "\(key).engine", "is not a data plane", expected: "ballast or nio")
                 ok = false
             }
         }

@@ -40,6 +40,9 @@ public final class Engine: Sendable {
         self.finished = finished
     }
 
+    /// How many loops (threads) the engine runs.
+    public var loopCount: Int { loops.count }
+
     /// Runs `job` on every loop and waits until all have run it; nothing once stopped.
     public func onEveryLoop(_ job: @escaping @Sendable (LoopContext) -> Void) async {
         guard !stopped.withLock({ $0 }) else { return }
@@ -311,6 +314,16 @@ public final class LoopContext {
         connections.append(nil)
         generations.append(0)
         return connections.count - 1
+    }
+
+    /// Gives a slot to a connection the loop did not accept (a connection to a server, say),
+    /// so that its sockets get tags and its timer a place in the heap.
+    public func adopt<Connection: EngineConnection>(_ make: (_ slot: Int) -> Connection) -> Connection {
+        let slot = allocateSlot()
+        let connection = make(slot)
+        connections[slot] = connection
+        liveConnections += 1
+        return connection
     }
 
     /// Forgets a finished connection; events still queued for it are ignored.

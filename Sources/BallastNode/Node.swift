@@ -2,6 +2,7 @@ public import BallastCore
 import BallastConfig
 import BallastDNS
 import BallastHTTP
+import BallastHTTPEngine
 public import BallastMail
 public import BallastStore
 public import BallastSIP
@@ -148,7 +149,7 @@ public actor Node {
         // the old one must close before the new one binds. Should that bind fail, the old relay
         // is bound again and the reload refused.
         for relay in topology.relays {
-            guard let listener = listeners[relay.listen], listener.kind != Listener.kind(of: relay.protocol) else { continue }
+            guard let listener = listeners[relay.listen], listener.kind != Listener.kind(of: relay) else { continue }
             await listener.stopAccepting()
             do {
                 added[relay.listen] = try await bind(relay, httpRuntime: httpRuntimes[relay.name], mailRuntime: mailRuntimes[relay.name])
@@ -182,12 +183,17 @@ public actor Node {
             case .tcp(let tcp): tcp.replaceRuntime(runtime(for: relay))
             case .http(let http): if let runtime = httpRuntimes[relay.name] { http.replaceRuntime(runtime) }
             case .mail(let mail): if let runtime = mailRuntimes[relay.name] { mail.replaceRuntime(runtime) }
+            case .httpEngine(let http): await http.replaceRuntime(engineHTTPRuntime(for: relay, in: topology))
             }
         }
-        // New TCP listeners held their first clients in the backlog until their relay was
+        // New engine listeners held their first clients in the backlog until their relay was
         // published (its connection limit read as 0); now they read it and accept.
         for relay in topology.relays {
-            if case .tcp(let tcp) = added[relay.listen] { tcp.replaceRuntime(runtime(for: relay)) }
+            switch added[relay.listen] {
+            case .tcp(let tcp): tcp.replaceRuntime(runtime(for: relay))
+            case .httpEngine(let http): await http.replaceRuntime(engineHTTPRuntime(for: relay, in: topology))
+            default: break
+            }
         }
         let wanted = Set(topology.relays.map(\.listen))
         for (endpoint, listener) in listeners where !wanted.contains(endpoint) {
@@ -377,6 +383,12 @@ public actor Node {
                 let runtime = try mailRuntime ?? self.mailRuntime(for: relay)
                 return .mail(try await MailListener.bind(endpoint: relay.listen, runtime: runtime, group: group))
             }
+            if relay.protocol.isHTTP && relay.http.engine == .ballast {
+                return .httpEngine(
+                    try await EngineHTTPListener.bind(
+                        endpoint: relay.listen, runtime: engineHTTPRuntime(for: relay, in: store.current.topology), engine: engine,
+                        backlog: tuning.backlog))
+            }
             if let httpRuntime {
                 return .http(try await HTTPListener.bind(endpoint: relay.listen, runtime: httpRuntime, group: group))
             }
@@ -402,6 +414,15 @@ public actor Node {
         let monitor = self.monitor
         return RelayRuntime(
             relayName: relay.name, store: store, stickTable: stickTable(for: relay), tuning: tuning, logger: logger,
+            reportFailure: { key, reason in monitor.observedFailure(of: key, reason: reason) })
+    }
+
+    /// The runtime of an http relay on the engine.
+    private func engineHTTPRuntime(for relay: Relay, in topology: Topology) -> EngineHTTPRuntime {
+        let monitor = self.monitor
+        return EngineHTTPRuntime(
+            relay: relay, servers: topology.pool(named: relay.pool)?.servers ?? [], store: store,
+            stickTable: stickTable(for: relay), engine: engine, logger: logger,
             reportFailure: { key, reason in monitor.observedFailure(of: key, reason: reason) })
     }
 
@@ -432,21 +453,25 @@ public actor Node {
 enum Listener: Sendable {
     case tcp(RelayListener)
     case http(HTTPListener)
+    case httpEngine(EngineHTTPListener)
     case mail(MailListener)
 
     /// Which edge serves a listener; a relay that changes edge gets a new socket.
     enum Kind: Hashable {
-        case tcp, http, mail
+        case tcp, http, httpEngine, mail
     }
 
-    static func kind(of relayProtocol: RelayProtocol) -> Kind {
-        relayProtocol.isMail ? .mail : relayProtocol.isHTTP ? .http : .tcp
+    static func kind(of relay: Relay) -> Kind {
+        if relay.protocol.isMail { return .mail }
+        if relay.protocol.isHTTP { return relay.http.engine == .ballast ? .httpEngine : .http }
+        return .tcp
     }
 
     var kind: Kind {
         switch self {
         case .tcp: return .tcp
         case .http: return .http
+        case .httpEngine: return .httpEngine
         case .mail: return .mail
         }
     }
@@ -455,6 +480,7 @@ enum Listener: Sendable {
         switch self {
         case .tcp(let listener): return listener.runtime.relayName
         case .http(let listener): return listener.runtime.relayName
+        case .httpEngine(let listener): return listener.runtime.relayName
         case .mail(let listener): return listener.runtime.relayName
         }
     }
@@ -463,6 +489,7 @@ enum Listener: Sendable {
         switch self {
         case .tcp(let listener): return listener.activeConnections
         case .http(let listener): return listener.activeConnections
+        case .httpEngine(let listener): return listener.activeConnections
         case .mail(let listener): return listener.activeConnections
         }
     }
@@ -471,6 +498,7 @@ enum Listener: Sendable {
         switch self {
         case .tcp(let listener): await listener.stopAccepting()
         case .http(let listener): await listener.stopAccepting()
+        case .httpEngine(let listener): await listener.stopAccepting()
         case .mail(let listener): await listener.stopAccepting()
         }
     }
@@ -479,6 +507,7 @@ enum Listener: Sendable {
         switch self {
         case .tcp(let listener): await listener.closeAllConnections()
         case .http(let listener): await listener.closeAllConnections()
+        case .httpEngine(let listener): await listener.closeAllConnections()
         case .mail(let listener): await listener.closeAllConnections()
         }
     }

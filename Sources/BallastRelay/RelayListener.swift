@@ -28,10 +28,7 @@ public final class RelayListener: EngineListener {
     public let fd: Int32
     private let engine: Engine
     private let runtimeBox: ManagedAtomic<RuntimeBox>
-    private let active = ManagedAtomic<Int>(0)
-    private let limit: ManagedAtomic<Int>
-    private let pausedLoops = Mutex<[Int: EngineLoop]>([:])
-    private let pausedCount = ManagedAtomic<Int>(0)
+    private let connections: ConnectionLimit
     private let closed = ManagedAtomic<Bool>(false)
 
     private init(endpoint: Endpoint, fd: Int32, engine: Engine, runtime: RelayRuntime) {
@@ -40,7 +37,7 @@ public final class RelayListener: EngineListener {
         self.fd = fd
         self.engine = engine
         self.runtimeBox = ManagedAtomic(RuntimeBox(runtime))
-        self.limit = ManagedAtomic(Self.limit(of: runtime))
+        self.connections = ConnectionLimit(limit: Self.limit(of: runtime))
     }
 
     /// Binds the relay's listening socket and starts accepting on every relay thread.
@@ -62,12 +59,11 @@ public final class RelayListener: EngineListener {
     /// Makes new connections use `runtime` (after a reload); open ones keep theirs.
     public func replaceRuntime(_ runtime: RelayRuntime) {
         runtimeBox.store(RuntimeBox(runtime), ordering: .releasing)
-        limit.store(Self.limit(of: runtime), ordering: .relaxed)
-        wakePausedLoops()
+        connections.change(to: Self.limit(of: runtime), listener: self)
     }
 
     /// Connections open now.
-    public var activeConnections: Int { active.load(ordering: .relaxed) }
+    public var activeConnections: Int { connections.count }
 
     /// Stops accepting; open connections go on.
     public func stopAccepting() async {
@@ -83,55 +79,19 @@ public final class RelayListener: EngineListener {
 
     // MARK: Accounting, from the relay threads
 
-    /// Counts a connection about to be accepted, unless the limit is reached.
-    public func reserveConnection() -> Bool {
-        let max = limit.load(ordering: .relaxed)
-        var current = active.load(ordering: .relaxed)
-        while current < max {
-            let (exchanged, original) = active.weakCompareExchange(
-                expected: current, desired: current + 1, ordering: .relaxed)
-            if exchanged { return true }
-            current = original
-        }
-        return false
-    }
+    public func reserveConnection() -> Bool { connections.reserve() }
 
-    /// Whether another connection fits under the limit.
-    public var hasRoom: Bool { active.load(ordering: .relaxed) < limit.load(ordering: .relaxed) }
+    public var hasRoom: Bool { connections.hasRoom }
 
-    /// A connection ended (or a reserved accept found nobody).
-    public func releaseConnection(on loop: EngineLoop) {
-        active.wrappingDecrement(ordering: .relaxed)
-        wakePausedLoops()
-    }
+    public func releaseConnection(on loop: EngineLoop) { connections.release(listener: self) }
 
-    /// A loop stopped accepting at the limit; it is woken when room appears.
     public func loopPaused(_ loop: EngineLoop) {
-        let first = pausedLoops.withLock { paused -> Bool in
-            let wasEmpty = paused.isEmpty
-            paused[loop.index] = loop
-            pausedCount.store(paused.count, ordering: .relaxed)
-            return wasEmpty
-        }
-        if first {
-            let runtime = self.runtime
-            runtime.metrics.limitReached.increment()
-            runtime.logger.notice(
-                "connection limit reached; new clients wait in the backlog",
-                metadata: ["relay": "\(runtime.relayName)", "limit": "\(limit.load(ordering: .relaxed))"])
-        }
-    }
-
-    private func wakePausedLoops() {
-        guard pausedCount.load(ordering: .relaxed) > 0, hasRoom else { return }
-        let loops = pausedLoops.withLock { paused -> [EngineLoop] in
-            defer {
-                paused.removeAll()
-                pausedCount.store(0, ordering: .relaxed)
-            }
-            return Array(paused.values)
-        }
-        for loop in loops { loop.execute { $0.resume(self) } }
+        guard connections.paused(loop) else { return }
+        let runtime = self.runtime
+        runtime.metrics.limitReached.increment()
+        runtime.logger.notice(
+            "connection limit reached; new clients wait in the backlog",
+            metadata: ["relay": "\(runtime.relayName)", "limit": "\(connections.maximum)"])
     }
 
     /// A relayed connection for a client just accepted.

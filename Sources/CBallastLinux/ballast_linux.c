@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -114,6 +115,21 @@ long ballast_read(int fd, void *buffer, unsigned long count) {
 
 long ballast_write(int fd, const void *buffer, unsigned long count) {
     ssize_t n = send(fd, buffer, count, MSG_NOSIGNAL);
+    return n < 0 ? -errno : n;
+}
+
+long ballast_write2(int fd, const void *first, unsigned long firstCount, const void *second, unsigned long secondCount) {
+    struct iovec parts[2] = {{(void *)first, firstCount}, {(void *)second, secondCount}};
+    struct msghdr message = {0};
+    message.msg_iov = parts;
+    message.msg_iovlen = secondCount > 0 ? 2 : 1;
+    ssize_t n = sendmsg(fd, &message, MSG_NOSIGNAL);
+    return n < 0 ? -errno : n;
+}
+
+long ballast_peek(int fd) {
+    char byte;
+    ssize_t n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     return n < 0 ? -errno : n;
 }
 

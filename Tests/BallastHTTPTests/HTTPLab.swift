@@ -19,9 +19,10 @@ final class HTTPLab: Sendable {
     let certificates: TestCertificates
 
     /// `relay` holds extra YAML lines of the relay (indented by 4), `tlsBackends` puts TLS on the
-    /// servers, `files` are written to the lab's folder (where relative paths start) first.
+    /// servers, `files` are written to the lab's folder (where relative paths start) first;
+    /// `engine` picks the data plane (`nio` or `ballast`).
     init(
-        backends names: [String] = ["a", "b", "c"], protocol: String = "http", relay: String = "",
+        engine: String = "nio", backends names: [String] = ["a", "b", "c"], protocol: String = "http", relay: String = "",
         tlsBackends: Bool = false, files: [String: String] = [:]
     ) async throws {
         directory = try BallastProcess.makeDirectory()
@@ -52,6 +53,7 @@ final class HTTPLab: Sendable {
                 listen: 127.0.0.1:\(port)
                 protocol: \(`protocol`)
                 pool: web
+                engine: \(engine)
             \(relay)
             """
         let path = directory.appendingPathComponent("ballast.yaml").path

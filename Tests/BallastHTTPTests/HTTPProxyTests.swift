@@ -8,8 +8,11 @@ import Testing
 /// The HTTP relay over real sockets: curl and raw sockets against a relay in this process,
 /// in front of real HTTP servers on 127.0.0.1.
 @Suite(.serialized) struct HTTPProxyTests {
-    @Test func eachRequestOnOneKeepAliveConnectionIsBalancedOnItsOwn() async throws {
-        let lab = try await HTTPLab(relay: "    mode: round-robin")
+    /// The data planes every plain-HTTP test runs against: SwiftNIO and Ballast's engine.
+    static let engines = ["nio", "ballast"]
+
+    @Test(arguments: Self.engines) func eachRequestOnOneKeepAliveConnectionIsBalancedOnItsOwn(engine: String) async throws {
+        let lab = try await HTTPLab(engine: engine, relay: "    mode: round-robin")
         defer { Task { await lab.shutdown() } }
         let urls = Array(repeating: "\(lab.url)/", count: 6)
         let output = try lab.curl(["-w", " %{num_connects}\n"] + urls)
@@ -24,8 +27,8 @@ import Testing
         #expect(lab.backends.map(\.acceptedConnections).reduce(0, +) == 3)
     }
 
-    @Test func cookiePinsAClientAndHidesTheServer() async throws {
-        let lab = try await HTTPLab(relay: """
+    @Test(arguments: Self.engines) func cookiePinsAClientAndHidesTheServer(engine: String) async throws {
+        let lab = try await HTTPLab(engine: engine, relay: """
                 mode: round-robin
                 persistence: {type: cookie, name: LB, key: a-secret-of-enough-length, secure: true, same-site: Strict}
             """)
@@ -47,8 +50,8 @@ import Testing
         #expect(lab.backends.flatMap(\.requests).allSatisfy { !($0.headers.first(name: "cookie") ?? "").contains("LB=") })
     }
 
-    @Test func aForgedCookieIsIgnoredAndReplaced() async throws {
-        let lab = try await HTTPLab(relay: "    persistence: {type: cookie, key: a-secret-of-enough-length}")
+    @Test(arguments: Self.engines) func aForgedCookieIsIgnoredAndReplaced(engine: String) async throws {
+        let lab = try await HTTPLab(engine: engine, relay: "    persistence: {type: cookie, key: a-secret-of-enough-length}")
         defer { Task { await lab.shutdown() } }
         let output = try lab.curl(["-D", "-", "-H", "Cookie: BALLAST=AAAAAAAAAAAAAAAAAAAAAAAA; other=1", "\(lab.url)/"])
         #expect(output.stdout.hasPrefix("HTTP/1.1 200"))
@@ -56,8 +59,8 @@ import Testing
         #expect(lab.backends.flatMap(\.requests).last?.headers.first(name: "cookie") == "other=1")
     }
 
-    @Test func aPinnedClientMovesWhenItsServerDies() async throws {
-        let lab = try await HTTPLab(backends: ["a", "b"], relay: "    persistence: {type: cookie, key: a-secret-of-enough-length}")
+    @Test(arguments: Self.engines) func aPinnedClientMovesWhenItsServerDies(engine: String) async throws {
+        let lab = try await HTTPLab(engine: engine, backends: ["a", "b"], relay: "    persistence: {type: cookie, key: a-secret-of-enough-length}")
         defer { Task { await lab.shutdown() } }
         let jar = lab.directory.appendingPathComponent("jar").path
         let pinned = try lab.curl(["-c", jar, "\(lab.url)/"]).stdout
@@ -70,15 +73,15 @@ import Testing
         #expect(try lab.curl(["-b", jar, "\(lab.url)/"]).stdout == other)
     }
 
-    @Test func sourceAffinityPinsByAddress() async throws {
-        let lab = try await HTTPLab(relay: "    persistence: {type: source, timeout: 10m}")
+    @Test(arguments: Self.engines) func sourceAffinityPinsByAddress(engine: String) async throws {
+        let lab = try await HTTPLab(engine: engine, relay: "    persistence: {type: source, timeout: 10m}")
         defer { Task { await lab.shutdown() } }
         let answers = try (0..<6).map { _ in try lab.curl(["\(lab.url)/"]).stdout }
         #expect(Set(answers).count == 1)
     }
 
-    @Test func forwardingHeadersAreAddedOrReplaced() async throws {
-        let lab = try await HTTPLab(
+    @Test(arguments: Self.engines) func forwardingHeadersAreAddedOrReplaced(engine: String) async throws {
+        let lab = try await HTTPLab(engine: engine, 
             backends: ["a"],
             relay: "    forwarded: {x-forwarded-for: add, x-forwarded-proto: replace, forwarded: replace}")
         defer { Task { await lab.shutdown() } }
@@ -169,8 +172,8 @@ import Testing
         #expect(answer.stdout == "502", "\(answer)")
     }
 
-    @Test func bodiesOf100MiBStreamBothWaysWithFlatMemory() async throws {
-        let lab = try await HTTPLab(backends: ["a"])
+    @Test(arguments: Self.engines) func bodiesOf100MiBStreamBothWaysWithFlatMemory(engine: String) async throws {
+        let lab = try await HTTPLab(engine: engine, backends: ["a"])
         defer { Task { await lab.shutdown() } }
         let size = 100 * 1024 * 1024
         let before = residentKiB()
@@ -189,8 +192,8 @@ import Testing
         #expect(residentKiB() - before < 48 * 1024, "resident memory grew by \(residentKiB() - before) KiB")
     }
 
-    @Test func aWebSocketUpgradePassesThrough() async throws {
-        let lab = try await HTTPLab(backends: ["a"])
+    @Test(arguments: Self.engines) func aWebSocketUpgradePassesThrough(engine: String) async throws {
+        let lab = try await HTTPLab(engine: engine, backends: ["a"])
         defer { Task { await lab.shutdown() } }
         let socket = try TestSocket(port: lab.port, timeout: .seconds(5))
         defer { socket.close() }
@@ -205,8 +208,8 @@ import Testing
         #expect(try socket.readLine() == "pong")
     }
 
-    @Test func errorsAnswerWithTheRightStatus() async throws {
-        let lab = try await HTTPLab(
+    @Test(arguments: Self.engines) func errorsAnswerWithTheRightStatus(engine: String) async throws {
+        let lab = try await HTTPLab(engine: engine, 
             backends: ["a", "b"],
             relay: """
                     max-header-size: 4096
@@ -234,8 +237,8 @@ import Testing
         #expect(try status(["\(lab.url)/"]) == "503")
     }
 
-    @Test func aDeadServerIsRetriedOnAnotherForIdempotentRequests() async throws {
-        let lab = try await HTTPLab(backends: ["a", "b"], relay: "    mode: round-robin")
+    @Test(arguments: Self.engines) func aDeadServerIsRetriedOnAnotherForIdempotentRequests(engine: String) async throws {
+        let lab = try await HTTPLab(engine: engine, backends: ["a", "b"], relay: "    mode: round-robin")
         defer { Task { await lab.shutdown() } }
         await lab.backend("a").stop()
         let answers = try (0..<6).map { _ in try lab.curl(["-w", " %{http_code}", "\(lab.url)/"]).stdout }
@@ -260,8 +263,8 @@ import Testing
         #expect(try lab.curl(["--cacert", renewedCA, url]).stdout == "a")
     }
 
-    @Test func pipelinedRequestsAreAnsweredInOrderAndBalancedOneByOne() async throws {
-        let lab = try await HTTPLab(backends: ["a", "b"], relay: "    mode: round-robin")
+    @Test(arguments: Self.engines) func pipelinedRequestsAreAnsweredInOrderAndBalancedOneByOne(engine: String) async throws {
+        let lab = try await HTTPLab(engine: engine, backends: ["a", "b"], relay: "    mode: round-robin")
         defer { Task { await lab.shutdown() } }
         let socket = try TestSocket(port: lab.port, timeout: .seconds(5))
         defer { socket.close() }
@@ -272,8 +275,8 @@ import Testing
         #expect(bodies == ["a", "b", "a", "b"] || bodies == ["b", "a", "b", "a"], "\(text)")
     }
 
-    @Test func headChunkedAndHTTP10ResponsesKeepTheirFraming() async throws {
-        let lab = try await HTTPLab(backends: ["a"])
+    @Test(arguments: Self.engines) func headChunkedAndHTTP10ResponsesKeepTheirFraming(engine: String) async throws {
+        let lab = try await HTTPLab(engine: engine, backends: ["a"])
         defer { Task { await lab.shutdown() } }
         // HEAD, then chunked, then a plain GET on one connection: a stray byte would shift them.
         let mixed = try lab.curl([
@@ -290,8 +293,8 @@ import Testing
         #expect(!text.lowercased().contains("transfer-encoding"))
     }
 
-    @Test func anIdleClientConnectionIsClosed() async throws {
-        let lab = try await HTTPLab(backends: ["a"], relay: "    timeouts: {idle: 1s}")
+    @Test(arguments: Self.engines) func anIdleClientConnectionIsClosed(engine: String) async throws {
+        let lab = try await HTTPLab(engine: engine, backends: ["a"], relay: "    timeouts: {idle: 1s}")
         defer { Task { await lab.shutdown() } }
         let socket = try TestSocket(port: lab.port, timeout: .seconds(5))
         defer { socket.close() }
@@ -304,8 +307,8 @@ import Testing
         #expect(socket.isClosedByPeer())
     }
 
-    @Test func randomBytesGetAnErrorOrAClosedConnectionAndTheRelayGoesOn() async throws {
-        let lab = try await HTTPLab(backends: ["a"], relay: "    timeouts: {request: 1s}")
+    @Test(arguments: Self.engines) func randomBytesGetAnErrorOrAClosedConnectionAndTheRelayGoesOn(engine: String) async throws {
+        let lab = try await HTTPLab(engine: engine, backends: ["a"], relay: "    timeouts: {request: 1s}")
         defer { Task { await lab.shutdown() } }
         var generator = SystemRandomNumberGenerator()
         let prefixes = ["", "GET ", "GET / HTTP/1.1\r\n", "POST / HTTP/1.1\r\nContent-Length: 5\r\n", "GET / HTTP/9.9\r\n\r\n"]

@@ -54,18 +54,36 @@ public struct HTTP1ChunkedScanner: Sendable {
 
     /// Follows `bytes`, the next ones of the body.
     public mutating func consume(_ bytes: UnsafeRawBufferPointer) -> Progress {
+        run(bytes, compactingInto: nil).progress
+    }
+
+    /// Follows `bytes` as `consume` does and moves the chunks' data to the front of them,
+    /// dropping sizes, extensions and trailers: the body as a client that reads no chunks
+    /// (HTTP/1.0) must get it. Returns the progress and how many data bytes now lead `bytes`.
+    public mutating func decode(_ bytes: UnsafeMutableRawBufferPointer) -> (progress: Progress, data: Int) {
+        run(UnsafeRawBufferPointer(bytes), compactingInto: bytes.baseAddress)
+    }
+
+    private mutating func run(_ bytes: UnsafeRawBufferPointer, compactingInto output: UnsafeMutableRawPointer?)
+        -> (progress: Progress, data: Int)
+    {
         var index = 0
+        var data = 0
         let count = bytes.count
         while index < count {
             switch state {
             case .data:
                 let take = Int(min(UInt64(count - index), remaining))
+                if let output, take > 0 {
+                    (output + data).copyMemory(from: bytes.baseAddress! + index, byteCount: take)
+                    data += take
+                }
                 remaining -= UInt64(take)
                 index += take
                 if remaining == 0 { state = .dataCR }
                 continue
             case .done:
-                return .ended(consumed: index)
+                return (.ended(consumed: index), data)
             default:
                 break
             }
@@ -74,11 +92,11 @@ public struct HTTP1ChunkedScanner: Sendable {
             switch state {
             case .size(let digits):
                 if let value = HTTP1Syntax.hexValue(byte), !sawBWS {
-                    guard digits < Self.maxSizeDigits else { return .failed("a chunk size has more than 15 hex digits") }
+                    guard digits < Self.maxSizeDigits else { return (.failed("a chunk size has more than 15 hex digits"), data) }
                     size = size << 4 | value
                     state = .size(digits: digits + 1)
                 } else if digits == 0 {
-                    return .failed("a chunk size line does not start with a hex digit")
+                    return (.failed("a chunk size line does not start with a hex digit"), data)
                 } else if byte == 0x20 || byte == 0x09 {
                     sawBWS = true
                 } else if byte == 0x3b {
@@ -87,20 +105,20 @@ public struct HTTP1ChunkedScanner: Sendable {
                 } else if byte == 0x0d {
                     state = .sizeLF
                 } else {
-                    return .failed("a chunk size is followed by a byte that is neither ';' nor CRLF")
+                    return (.failed("a chunk size is followed by a byte that is neither ';' nor CRLF"), data)
                 }
             case .extensions:
                 if byte == 0x0d {
                     state = .sizeLF
                 } else {
-                    guard HTTP1Syntax.isValueByte(byte) else { return .failed("a chunk extension has a control byte") }
+                    guard HTTP1Syntax.isValueByte(byte) else { return (.failed("a chunk extension has a control byte"), data) }
                     sectionBytes += 1
                     guard sectionBytes <= Self.maxExtensionBytes else {
-                        return .failed("chunk extensions over \(Self.maxExtensionBytes) bytes")
+                        return (.failed("chunk extensions over \(Self.maxExtensionBytes) bytes"), data)
                     }
                 }
             case .sizeLF:
-                guard byte == 0x0a else { return .failed("bare CR after a chunk size") }
+                guard byte == 0x0a else { return (.failed("bare CR after a chunk size"), data) }
                 sawBWS = false
                 if size == 0 {
                     sectionBytes = 0
@@ -111,16 +129,16 @@ public struct HTTP1ChunkedScanner: Sendable {
                     state = .data
                 }
             case .dataCR:
-                guard byte == 0x0d else { return .failed("chunk data longer than its size") }
+                guard byte == 0x0d else { return (.failed("chunk data longer than its size"), data) }
                 state = .dataLF
             case .dataLF:
-                guard byte == 0x0a else { return .failed("bare CR after chunk data") }
+                guard byte == 0x0a else { return (.failed("bare CR after chunk data"), data) }
                 state = .size(digits: 0)
             case .trailerLineStart:
                 if byte == 0x0d {
                     state = .finalLF
                 } else {
-                    guard HTTP1Syntax.isTokenByte(byte) else { return .failed("a trailer line does not start with a field name") }
+                    guard HTTP1Syntax.isTokenByte(byte) else { return (.failed("a trailer line does not start with a field name"), data) }
                     state = .trailerLine
                     sectionBytes += 1
                 }
@@ -128,24 +146,24 @@ public struct HTTP1ChunkedScanner: Sendable {
                 if byte == 0x0d {
                     state = .trailerLF
                 } else {
-                    guard HTTP1Syntax.isValueByte(byte) else { return .failed("a trailer field has a control byte") }
+                    guard HTTP1Syntax.isValueByte(byte) else { return (.failed("a trailer field has a control byte"), data) }
                     sectionBytes += 1
                     guard sectionBytes <= Self.maxTrailerBytes else {
-                        return .failed("trailer fields over \(Self.maxTrailerBytes) bytes")
+                        return (.failed("trailer fields over \(Self.maxTrailerBytes) bytes"), data)
                     }
                 }
             case .trailerLF:
-                guard byte == 0x0a else { return .failed("bare CR in the trailer fields") }
+                guard byte == 0x0a else { return (.failed("bare CR in the trailer fields"), data) }
                 state = .trailerLineStart
             case .finalLF:
-                guard byte == 0x0a else { return .failed("bare CR after the last chunk") }
+                guard byte == 0x0a else { return (.failed("bare CR after the last chunk"), data) }
                 state = .done
-                return .ended(consumed: index)
+                return (.ended(consumed: index), data)
             case .data, .done:
                 break
             }
         }
-        if case .done = state { return .ended(consumed: index) }
-        return .needMore
+        if case .done = state { return (.ended(consumed: index), data) }
+        return (.needMore, data)
     }
 }

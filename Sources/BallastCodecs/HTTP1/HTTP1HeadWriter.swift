@@ -114,14 +114,16 @@ public enum HTTP1HeadWriter {
     /// Writes the client-bound form of a response head: hop-by-hop fields out (except a 101's
     /// `Upgrade`), a `Content-Length` that `Transfer-Encoding` overrides out, then `setCookie`
     /// as a `Set-Cookie` line and `Connection: close` when the relay will close, or
-    /// `Connection: upgrade` for a 101.
+    /// `Connection: upgrade` for a 101. The status line carries the client's version;
+    /// `dechunked` drops `Transfer-Encoding` for a body the relay decodes (HTTP/1.0 clients).
     public static func writeResponse(
         _ bytes: UnsafeRawBufferPointer, head: HTTP1Head, setCookie: [UInt8]?, close: Bool,
-        into output: UnsafeMutableRawBufferPointer
+        clientMinorVersion: Int = 1, dechunked: Bool = false, into output: UnsafeMutableRawBufferPointer
     ) -> Int? {
         var out = Output(buffer: output)
         let switching = head.status == 101
-        out.copy(bytes, head.start..<(head.startLineEnd + 2))
+        out.append(clientMinorVersion == 0 ? "HTTP/1.0" : "HTTP/1.1")
+        out.copy(bytes, (head.start + 8)..<(head.startLineEnd + 2))
         for field in head.fields {
             switch field.known {
             case .upgrade where switching:
@@ -130,6 +132,8 @@ public enum HTTP1HeadWriter {
             case _ where field.known.isHopByHop:
                 continue
             case .contentLength where head.hasTransferEncoding:
+                continue
+            case .transferEncoding where dechunked:
                 continue
             default:
                 break
@@ -146,7 +150,7 @@ public enum HTTP1HeadWriter {
             out.append("Connection: upgrade\r\n")
         } else if close {
             out.append("Connection: close\r\n")
-        } else if head.minorVersion == 0 {
+        } else if clientMinorVersion == 0 {
             out.append("Connection: keep-alive\r\n")
         }
         out.append("\r\n")

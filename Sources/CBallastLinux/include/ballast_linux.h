@@ -43,6 +43,14 @@ int ballast_set_receive_buffer(int fd, int bytes);
 long ballast_read(int fd, void *buffer, unsigned long count);
 long ballast_write(int fd, const void *buffer, unsigned long count);
 
+/// Sends two byte ranges in one call (the second may be empty), as write(2) would send them
+/// one after the other; bytes sent or -errno.
+long ballast_write2(int fd, const void *first, unsigned long firstCount, const void *second, unsigned long secondCount);
+
+/// Looks at the socket without taking anything: 1 when bytes wait, 0 when the peer closed,
+/// -EAGAIN when it is open and empty, else -errno.
+long ballast_peek(int fd);
+
 /// shutdown(fd, SHUT_WR).
 int ballast_shutdown_write(int fd);
 

@@ -1,0 +1,129 @@
+public import BallastCore
+import BallastCodecs
+public import BallastEngine
+import CoreMetrics
+public import Logging
+import Metrics
+
+/// What every request through one `http` relay on the engine shares: the state to ask,
+/// persistence compiled to bytes, the idle connections to servers of each loop, logs and
+/// metrics. Built anew at every reload; open connections keep the runtime they started with.
+public final class EngineHTTPRuntime: Sendable {
+    /// The relay's name in the topology.
+    public let relayName: String
+    /// Where state snapshots come from.
+    public let store: StateStore
+    /// Source-address affinity, when the relay has it.
+    public let stickTable: SharedStickTable?
+    /// Called when live traffic could not reach a server.
+    public let reportFailure: @Sendable (ProbeKey, String) -> Void
+    let cookie: EngineCookieTable?
+    let logger: Logger
+    let metrics: EngineHTTPMetrics
+    /// Idle keep-alive connections to servers, one pool per engine loop.
+    let pools: [ServerLinkPool]
+    let poolCapacity: Int
+    private let inputs = BalancingInputSource()
+
+    /// A runtime for `relay` on `engine`; `servers` are its pool's servers in the topology being
+    /// applied, which name the persistence cookie's values.
+    public init(
+        relay: Relay, servers: [Server], store: StateStore, stickTable: SharedStickTable?, engine: Engine,
+        logger: Logger, reportFailure: @escaping @Sendable (ProbeKey, String) -> Void
+    ) {
+        relayName = relay.name
+        self.store = store
+        self.stickTable = stickTable
+        self.reportFailure = reportFailure
+        self.logger = logger
+        metrics = EngineHTTPMetrics(relay: relay.name)
+        pools = (0..<engine.loopCount).map { _ in ServerLinkPool() }
+        poolCapacity = relay.http.serverPoolSize
+        if case .cookie(let settings) = relay.persistence {
+            cookie = EngineCookieTable(
+                settings: settings, signer: PersistenceCookie(secret: settings.key, relay: relay.name),
+                servers: servers.map { ServerKey(pool: relay.pool, server: $0.name) })
+        } else {
+            cookie = nil
+        }
+    }
+
+    /// The input of one balancing decision.
+    func balancingInput(client: IPAddress) -> BalancingInput { inputs.next(client: client) }
+
+    /// Closes the idle connections to servers on every loop; used when the runtime is replaced.
+    public func closeIdleServerConnections(on engine: Engine) async {
+        let pools = self.pools
+        await engine.onEveryLoop { context in pools[context.loop.index].closeAll(context: context) }
+    }
+}
+
+/// Cookie persistence compiled to bytes: the cookie's name, each server's value and the
+/// `Set-Cookie` line that pins a client to it, so that a request builds no string.
+struct EngineCookieTable: Sendable {
+    let name: [UInt8]
+    let servers: [(key: ServerKey, value: [UInt8], setCookie: [UInt8])]
+
+    init(settings: CookiePersistence, signer: PersistenceCookie, servers: [ServerKey]) {
+        name = Array(settings.name.utf8)
+        let table = signer.table(for: servers)
+        self.servers = table.map { value, key in
+            (key, Array(value.utf8), Array(CookieHeader.setCookie(value: value, settings: settings).utf8))
+        }.sorted { $0.key.server < $1.key.server }
+    }
+
+    /// The server the request's `Cookie` fields name, if the value is one of ours.
+    func server(in bytes: UnsafeRawBufferPointer, head: HTTP1Head) -> ServerKey? {
+        for field in head.fields where field.known == .cookie {
+            var index = field.value.lowerBound
+            let end = field.value.upperBound
+            while index < end {
+                while index < end, bytes[index] == 0x20 || bytes[index] == 0x3b { index += 1 }
+                let start = index
+                while index < end, bytes[index] != 0x3b { index += 1 }
+                guard let equals = (start..<index).first(where: { bytes[$0] == 0x3d }),
+                    equals - start == name.count, name.indices.allSatisfy({ bytes[start + $0] == name[$0] })
+                else { continue }
+                var valueStart = equals + 1
+                var valueEnd = index
+                while valueEnd > valueStart, bytes[valueEnd - 1] == 0x20 { valueEnd -= 1 }
+                if valueEnd - valueStart >= 2, bytes[valueStart] == 0x22, bytes[valueEnd - 1] == 0x22 {
+                    valueStart += 1
+                    valueEnd -= 1
+                }
+                for server in servers where server.value.count == valueEnd - valueStart {
+                    if server.value.indices.allSatisfy({ bytes[valueStart + $0] == server.value[$0] }) { return server.key }
+                }
+            }
+        }
+        return nil
+    }
+
+    func setCookie(for key: ServerKey) -> [UInt8]? {
+        servers.first { $0.key == key }?.setCookie
+    }
+}
+
+/// The relay's metrics under the same names the NIO relay reports.
+struct EngineHTTPMetrics: Sendable {
+    let connections: Counter
+    let active: Meter
+    let requests: Counter
+    let badRequests: Counter
+    let noServer: Counter
+    let serverFailures: Counter
+    let retries: Counter
+    let limitReached: Counter
+
+    init(relay: String) {
+        let dimensions = [("relay", relay)]
+        connections = Counter(label: "ballast_http_connections_total", dimensions: dimensions)
+        active = Meter(label: "ballast_relay_connections_active", dimensions: dimensions)
+        requests = Counter(label: "ballast_http_requests_total", dimensions: dimensions)
+        badRequests = Counter(label: "ballast_http_bad_requests_total", dimensions: dimensions)
+        noServer = Counter(label: "ballast_http_no_server_total", dimensions: dimensions)
+        serverFailures = Counter(label: "ballast_http_server_failures_total", dimensions: dimensions)
+        retries = Counter(label: "ballast_http_retries_total", dimensions: dimensions)
+        limitReached = Counter(label: "ballast_relay_limit_reached_total", dimensions: dimensions)
+    }
+}

@@ -1,0 +1,154 @@
+import BallastCore
+import BallastEngine
+import CBallastLinux
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// One connection to a server, on one engine loop: lent to a client connection for one
+/// exchange at a time, idle in its loop's pool between exchanges. It has a slot of its own so
+/// that its socket's events find it whether or not a client holds it, as HAProxy's idle
+/// connections do.
+final class ServerLink: EngineConnection {
+    enum Phase {
+        case connecting
+        case open
+        case closed
+    }
+
+    let slot: Int
+    var listenerID: Int { 0 }
+    private(set) var deadline: UInt64 = 0
+    let fd: Int32
+    let endpoint: Endpoint
+    var phase = Phase.connecting
+    /// The client connection the link serves now; nil while idle.
+    var owner: HTTPEngineConnection?
+    /// Whether it served an exchange before this one (a failure may then be the server's
+    /// keep-alive timeout, worth one retry on a fresh connection).
+    var reused = false
+    /// Bytes may wait in the socket (an edge came and no short read since).
+    var readable = false
+    /// The server sent its FIN.
+    var peerClosed = false
+    /// The pool it idles in, and until when.
+    private var pool: ServerLinkPool?
+    private var idleUntil: UInt64 = 0
+
+    init(slot: Int, fd: Int32, endpoint: Endpoint) {
+        self.slot = slot
+        self.fd = fd
+        self.endpoint = endpoint
+    }
+
+    /// Opens a connection to `endpoint` on `context`'s loop, connecting in the background:
+    /// the owner hears of it through `serverEvent`. Nil with -errno when no socket could be had.
+    static func open(to endpoint: Endpoint, owner: HTTPEngineConnection, context: LoopContext) -> Result<ServerLink, SystemError> {
+        let fd = ballast_socket(endpoint.address.family == .v6 ? 6 : 4)
+        guard fd >= 0 else { return .failure(SystemError(code: -fd, operation: "socket to \(endpoint)")) }
+        _ = ballast_set_nodelay(fd)
+        var address = ballast_address(endpoint)
+        let result = ballast_connect(fd, &address)
+        guard result == 0 || result == -EINPROGRESS else {
+            Glibc.close(fd)
+            return .failure(SystemError(code: -result, operation: "connect to \(endpoint)"))
+        }
+        let link = context.adopt { ServerLink(slot: $0, fd: fd, endpoint: endpoint) }
+        link.owner = owner
+        _ = ballast_epoll_add(
+            context.loop.epollFD, fd, EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue,
+            context.tag(slot: link.slot, side: .back))
+        if result == 0 { link.phase = .open }
+        return .success(link)
+    }
+
+    func start(context: LoopContext) {}
+
+    func handle(side: ConnectionSide, flags: UInt32, context: LoopContext) {
+        if flags & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 {
+            readable = true
+        }
+        if flags & (EPOLLRDHUP.rawValue | EPOLLHUP.rawValue) != 0 { peerClosed = true }
+        if let owner {
+            owner.serverEvent(self, flags: flags, context: context)
+            return
+        }
+        // Idle: the server closed it, or sent what nobody asked for. Either way it cannot serve.
+        if flags & (EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue | EPOLLIN.rawValue) != 0 {
+            close(context: context)
+        }
+    }
+
+    /// Puts the link in `pool` until `until`, when it is closed unless taken.
+    func idle(in pool: ServerLinkPool, until: UInt64, context: LoopContext) {
+        owner = nil
+        reused = true
+        self.pool = pool
+        idleUntil = until
+        deadline = until
+        context.schedule(self, at: until)
+    }
+
+    /// Takes the link out of its pool for `owner`.
+    func lend(to owner: HTTPEngineConnection) {
+        self.owner = owner
+        pool = nil
+        deadline = 0
+    }
+
+    func timerFired(at time: UInt64, context: LoopContext) {
+        guard owner == nil, pool != nil, time == deadline, context.now >= idleUntil else { return }
+        close(context: context)
+    }
+
+    func continueMoving(context: LoopContext) {}
+
+    func finishDeferredShutdowns(context: LoopContext) {}
+
+    func close(context: LoopContext) {
+        guard phase != .closed else { return }
+        phase = .closed
+        pool?.remove(self)
+        pool = nil
+        owner = nil
+        Glibc.close(fd)
+        context.release(self)
+    }
+}
+
+/// The idle connections to servers of one relay on one engine loop, newest last, so that the
+/// warmest is reused first and the oldest time out. Touched only by its loop's thread.
+final class ServerLinkPool: @unchecked Sendable {
+    // @unchecked: each pool belongs to one engine loop (EngineHTTPRuntime.pools is indexed by
+    // the loop's index) and only code running on that loop's thread reaches it.
+    private var idle: [Endpoint: [ServerLink]] = [:]
+
+    /// The newest idle link to `endpoint`, if any.
+    func take(_ endpoint: Endpoint) -> ServerLink? {
+        // In place: a copy of the array would be an allocation per request.
+        idle[endpoint]?.popLast() ?? nil
+    }
+
+    /// Keeps `link` unless `capacity` links to its server idle already.
+    func put(_ link: ServerLink, capacity: Int, until: UInt64, context: LoopContext) {
+        guard (idle[link.endpoint]?.count ?? 0) < capacity else {
+            link.close(context: context)
+            return
+        }
+        idle[link.endpoint, default: []].append(link)
+        link.idle(in: self, until: until, context: context)
+    }
+
+    func remove(_ link: ServerLink) {
+        guard let index = idle[link.endpoint]?.firstIndex(where: { $0 === link }) else { return }
+        idle[link.endpoint]?.remove(at: index)
+    }
+
+    /// Closes every idle link.
+    func closeAll(context: LoopContext) {
+        let all = idle.values.flatMap { $0 }
+        idle.removeAll()
+        for link in all { link.close(context: context) }
+    }
+}
