@@ -8,6 +8,9 @@
 # ratio of requests per second to HAProxy's:
 #   keep-alive 100 B, keep-alive 64 KiB, cookie persistence, TLS termination to plain,
 #   TLS to TLS (re-encryption), a new connection per request.
+# Two Ballast targets: `ballast` (the SwiftNIO relay) and `engine` (the same relays with
+# `engine: ballast`, Ballast's own engine; plain HTTP only so far, so it has no TLS rows).
+#   CASES="ka100 cookie" TARGETS="haproxy engine" bench/http.sh   measures a subset
 # Every server binds 127.0.0.1; the script stops exactly the processes it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,7 +56,7 @@ CONF
 
 # --- the proxies: per case one port each ---------------------------------------------------
 declare -A PORT
-for target in haproxy nginx ballast; do
+for target in haproxy nginx ballast engine; do
     for case in plain cookie tls tls2tls; do PORT[$target-$case]=$(free_port); done
 done
 
@@ -132,6 +135,14 @@ relays:
     pool: plain
     mode: round-robin
     persistence: {type: cookie, name: LB, key: bench-secret-of-enough-length}
+  plain-engine: {listen: "127.0.0.1:${PORT[engine-plain]}", protocol: http, pool: plain, mode: round-robin, engine: ballast}
+  cookie-engine:
+    listen: "127.0.0.1:${PORT[engine-cookie]}"
+    protocol: http
+    pool: plain
+    mode: round-robin
+    engine: ballast
+    persistence: {type: cookie, name: LB, key: bench-secret-of-enough-length}
   tls:
     listen: "127.0.0.1:${PORT[ballast-tls]}"
     protocol: https
@@ -151,7 +162,13 @@ nginx -c "$WORK/servers.conf" -g 'daemon off;' 2>"$WORK/servers.log" & PIDS+=($!
 haproxy -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.log" 2>&1 & PIDS+=($!)
 nginx -c "$WORK/nginx-proxy.conf" -g 'daemon off;' 2>"$WORK/proxy.log" & PIDS+=($!)
 "$BALLAST" run -c "$WORK/ballast.yaml" --log-level error >"$WORK/ballast.log" 2>&1 & PIDS+=($!)
-for port in $S1 $S2 $T1 $T2 "${PORT[@]}"; do wait_port "$port"; done
+for target in haproxy nginx ballast engine; do
+    for case in plain cookie; do wait_port "${PORT[$target-$case]}"; done
+done
+for target in haproxy nginx ballast; do
+    for case in tls tls2tls; do wait_port "${PORT[$target-$case]}"; done
+done
+for port in $S1 $S2 $T1 $T2; do wait_port "$port"; done
 
 # --- measurements --------------------------------------------------------------------------
 to_ms() { awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /us$/) n/=1000; else if (v ~ /ms$/) n+=0; else if (v ~ /s$/) n*=1000; printf "%.2f", n }'; }
@@ -164,7 +181,10 @@ measure() {
         END {print rps, p50, p99}' | { read -r rps p50 p99; echo "$rps $(to_ms "$p50") $(to_ms "$p99")"; }
 }
 
-CASES="ka100 ka64k cookie tls tls2tls newconn"
+CASES=${CASES:-"ka100 ka64k cookie tls tls2tls newconn"}
+TARGETS=${TARGETS:-"direct haproxy nginx ballast engine"}
+# The engine serves plain HTTP only so far.
+applies() { [ "$1" != engine ] || { [ "$2" != tls ] && [ "$2" != tls2tls ]; }; }
 url_for() {  # target case
     local target=$1 case=$2
     case $case in
@@ -183,7 +203,8 @@ for run in $(seq 1 "$RUNS"); do
         extra=()
         [ "$case" = newconn ] && extra=(-H "Connection: close")
         [ "$case" = cookie ] && extra=(-H "Cookie: LB=none")
-        for target in direct haproxy nginx ballast; do
+        for target in $TARGETS; do
+            applies "$target" "$case" || continue
             read -r rps p50 p99 <<<"$(measure "$(url_for "$target" "$case")" "${extra[@]}")"
             RPS[$case-$target]+="$rps "; P50[$case-$target]+="$p50 "; P99[$case-$target]+="$p99 "
             log "run $run: $case via $target: $rps req/s, p50 $p50 ms, p99 $p99 ms"
@@ -198,7 +219,8 @@ report() {
     printf '%-9s %-8s %10s %9s %9s %8s\n' case target "req/s" "p50 ms" "p99 ms" "/haproxy"
     for case in $CASES; do
         h=$(median ${RPS[$case-haproxy]})
-        for target in direct haproxy nginx ballast; do
+        for target in $TARGETS; do
+            applies "$target" "$case" || continue
             r=$(median ${RPS[$case-$target]})
             printf '%-9s %-8s %10s %9s %9s %8s\n' "$case" "$target" "$r" "$(median ${P50[$case-$target]})" \
                 "$(median ${P99[$case-$target]})" "$(ratio "$r" "$h")"

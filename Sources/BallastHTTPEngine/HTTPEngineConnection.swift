@@ -34,7 +34,6 @@ final class HTTPEngineConnection: EngineConnection {
         var sticky: ServerKey?
         var tried: [ServerKey] = []
         var member: CandidateSet.Member?
-        var probe: ProbeKey?
         var setCookie: [UInt8]?
         var fresh = false
         var requestFraming = HTTP1BodyFraming.none
@@ -339,9 +338,6 @@ final class HTTPEngineConnection: EngineConnection {
             exchange.setCookie = exchange.sticky == member.key ? nil : cookie.setCookie(for: member.key)
         }
         exchange.member = member
-        exchange.probe = state.topology.pool(named: relay.pool).flatMap { pool in
-            state.topology.probe(for: relay, pool: pool, server: member.server)
-        }
         exchange.serverDeadline = context.now + timeouts.server
         let endpoint = relay.target(for: member.server)
         if !exchange.fresh, let pooled = runtime.pools[context.loop.index].take(endpoint) {
@@ -744,7 +740,13 @@ final class HTTPEngineConnection: EngineConnection {
         runtime.metrics.serverFailures.increment()
         if let member = exchange.member {
             exchange.tried.append(member.key)
-            if connectFailed, let probe = exchange.probe { runtime.reportFailure(probe, reason) }
+            if connectFailed,
+                let probe = state.topology.pool(named: relay.pool).flatMap({ pool in
+                    state.topology.probe(for: relay, pool: pool, server: member.server)
+                })
+            {
+                runtime.reportFailure(probe, reason)
+            }
         }
         runtime.logger.warning(
             "server failed before answering",

@@ -115,4 +115,21 @@ import Testing
         let found = errors(relay("    protocol: http\n    forwarded: {x-forwarded-for: append, via: add}"))
         #expect(found.map(\.key).sorted() == ["relays.front.forwarded.via", "relays.front.forwarded.x-forwarded-for"])
     }
+
+    @Test func theEngineIsChosenPerRelayAndOnlyWhereItServes() throws {
+        let topology = try ConfigLoader.parse(yaml: relay("    protocol: http\n    engine: ballast"), file: "t.yaml")
+        let chosen = topology.relay(named: "front").map { $0.http.engine.rawValue } ?? "none"
+        #expect(chosen == "ballast")
+        let byDefault = try ConfigLoader.parse(yaml: relay("    protocol: http"), file: "t.yaml")
+        let standard = byDefault.relay(named: "front").map { $0.http.engine.rawValue } ?? "none"
+        #expect(standard == "nio")
+        let unknown = errors(relay("    protocol: http\n    engine: epoll"))
+        #expect(unknown.map(\.key) == ["relays.front.engine"])
+        #expect(unknown.first?.expected == "ballast or nio")
+        let tls = errors(relay("    protocol: https\n    certificates: [{certificate: a, key: b}]\n    engine: ballast"))
+        #expect(tls.map(\.key).contains("relays.front.engine"))
+        let byUser = errors(relay("    protocol: http\n    route-by-user: basic\n    engine: ballast"))
+        #expect(byUser.map(\.key).contains("relays.front.engine"))
+        #expect(errors(relay("    engine: ballast")).map(\.key) == ["relays.front.engine"])
+    }
 }
