@@ -169,6 +169,12 @@ for target in haproxy nginx ballast; do
     for case in tls tls2tls; do wait_port "${PORT[$target-$case]}"; done
 done
 for port in $S1 $S2 $T1 $T2; do wait_port "$port"; done
+# Every body is what its case names (a 403 from a misconfigured server would measure nothing).
+for path in small large; do
+    size=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$S1/$path")
+    want=$([ $path = small ] && echo "200 100" || echo "200 65536")
+    [ "$size" = "$want" ] || { log "the servers answer /$path with '$size', not '$want'"; exit 1; }
+done
 
 # --- measurements --------------------------------------------------------------------------
 to_ms() { awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /us$/) n/=1000; else if (v ~ /ms$/) n+=0; else if (v ~ /s$/) n*=1000; printf "%.2f", n }'; }
@@ -178,7 +184,8 @@ measure() {
     local url=$1; shift
     wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$@" "$url" 2>/dev/null | awk '
         /Requests\/sec/ {rps=$2} $1=="50%" {p50=$2} $1=="99%" {p99=$2}
-        END {print rps, p50, p99}' | { read -r rps p50 p99; echo "$rps $(to_ms "$p50") $(to_ms "$p99")"; }
+        /Non-2xx or 3xx responses/ {bad=$5}
+        END {if (bad > 0) rps=0; print rps, p50, p99}' | { read -r rps p50 p99; echo "$rps $(to_ms "$p50") $(to_ms "$p99")"; }
 }
 
 CASES=${CASES:-"ka100 ka64k cookie tls tls2tls newconn"}
@@ -197,7 +204,10 @@ url_for() {  # target case
     esac
 }
 
-declare -A RPS P50 P99
+# The process whose CPU a target spends; direct has no proxy.
+process_of() { case $1 in haproxy) echo haproxy;; ballast|engine) echo ballast;; *) echo "";; esac; }
+
+declare -A RPS P50 P99 CPU
 for run in $(seq 1 "$RUNS"); do
     for case in $CASES; do
         extra=()
@@ -205,9 +215,14 @@ for run in $(seq 1 "$RUNS"); do
         [ "$case" = cookie ] && extra=(-H "Cookie: LB=none")
         for target in $TARGETS; do
             applies "$target" "$case" || continue
+            process=$(process_of "$target")
+            before=$([ -n "$process" ] && cpu_seconds "$process" || echo 0)
             read -r rps p50 p99 <<<"$(measure "$(url_for "$target" "$case")" "${extra[@]}")"
-            RPS[$case-$target]+="$rps "; P50[$case-$target]+="$p50 "; P99[$case-$target]+="$p99 "
-            log "run $run: $case via $target: $rps req/s, p50 $p50 ms, p99 $p99 ms"
+            after=$([ -n "$process" ] && cpu_seconds "$process" || echo 0)
+            # CPU per request (user + system, µs): steadier than rates on a shared machine.
+            cpu=$(awk -v a="$after" -v b="$before" -v r="$rps" -v d="$DURATION" 'BEGIN { if (r > 0) printf "%.1f", (a - b) * 1e6 / (r * d); else print "n/a" }')
+            RPS[$case-$target]+="$rps "; P50[$case-$target]+="$p50 "; P99[$case-$target]+="$p99 "; CPU[$case-$target]+="$cpu "
+            log "run $run: $case via $target: $rps req/s, p50 $p50 ms, p99 $p99 ms, $cpu µs CPU/request"
         done
     done
 done
@@ -216,14 +231,14 @@ report() {
     echo "Ballast HTTP relay vs HAProxy mode http and nginx, loopback, $(nproc) cores, medians of $RUNS runs of ${DURATION}s, $CONNECTIONS connections"
     echo "($(haproxy -v | head -1 | cut -d' ' -f1-3); $(nginx -v 2>&1 | cut -d' ' -f3); $(date -u +%Y-%m-%dT%H:%MZ))"
     echo
-    printf '%-9s %-8s %10s %9s %9s %8s\n' case target "req/s" "p50 ms" "p99 ms" "/haproxy"
+    printf '%-9s %-8s %10s %9s %9s %8s %9s\n' case target "req/s" "p50 ms" "p99 ms" "/haproxy" "µs CPU/req"
     for case in $CASES; do
         h=$(median ${RPS[$case-haproxy]})
         for target in $TARGETS; do
             applies "$target" "$case" || continue
             r=$(median ${RPS[$case-$target]})
-            printf '%-9s %-8s %10s %9s %9s %8s\n' "$case" "$target" "$r" "$(median ${P50[$case-$target]})" \
-                "$(median ${P99[$case-$target]})" "$(ratio "$r" "$h")"
+            printf '%-9s %-8s %10s %9s %9s %8s %9s\n' "$case" "$target" "$r" "$(median ${P50[$case-$target]})" \
+                "$(median ${P99[$case-$target]})" "$(ratio "$r" "$h")" "$(median ${CPU[$case-$target]})"
         done
     done
 }

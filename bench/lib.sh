@@ -29,6 +29,10 @@ ROOT=$(pwd)
 need python3 python3
 PY=$(python3 -c 'import sys; print(sys.executable)')  # the interpreter itself, so that PIDs are real
 WORK=$(mktemp -d /tmp/ballast-bench.XXXXXX)
+# nginx started as root serves files as its worker user (www-data): without this it answers
+# every request with 403 from a folder only root may enter, and the bodies measured are not
+# the ones named.
+chmod 755 "$WORK"
 PIDS=()
 cleanup() {
     for pid in "${PIDS[@]}"; do [ -n "$pid" ] && { kill "$pid" 2>/dev/null || true; }; done

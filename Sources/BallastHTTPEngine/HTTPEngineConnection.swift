@@ -505,7 +505,12 @@ final class HTTPEngineConnection: EngineConnection {
         }
         outHead = PendingBytes(buffer: buffer, start: 0, end: count)
         respStart += length
-        if status < 200 && status != 101 { responseHead.reset() }
+        if status < 200 && status != 101 {
+            responseHead.reset()
+        } else if exchange.responseHeadDone && !exchange.responseEnded && respEnd > respStart {
+            // The body bytes read with the head leave with it, in one write.
+            decideResponseBody()
+        }
         return true
     }
 
@@ -910,9 +915,10 @@ final class HTTPEngineConnection: EngineConnection {
             link.owner = nil
             link.close(context: context)
         }
-        for buffer in [input, response, serverHead, outHead?.buffer].compactMap({ $0 }) {
-            context.buffers.give(buffer)
-        }
+        if let input { context.buffers.give(input) }
+        if let response { context.buffers.give(response) }
+        if let serverHead { context.buffers.give(serverHead) }
+        if let outHead { context.buffers.give(outHead.buffer) }
         input = nil
         response = nil
         serverHead = nil

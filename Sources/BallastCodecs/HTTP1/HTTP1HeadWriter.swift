@@ -25,13 +25,18 @@ public struct HTTP1RequestPolicy: Sendable {
         xForwardedFor = settings.xForwardedFor
         xForwardedProto = settings.xForwardedProto
         forwarded = settings.forwarded
-        clientAddress = Array(client.description.utf8)
+        // Made once per client connection, and only what the policy sends.
+        clientAddress = settings.xForwardedFor == .none ? [] : Array(client.description.utf8)
         let protoText = isTLS ? "https" : "http"
         proto = Array(protoText.utf8)
-        var element = "for=\(Self.node(client))"
-        if let relayAddress { element += ";by=\(Self.node(relayAddress.address))" }
-        element += ";proto=\(protoText)"
-        forwardedElement = Array(element.utf8)
+        if settings.forwarded == .none {
+            forwardedElement = []
+        } else {
+            var element = "for=\(Self.node(client))"
+            if let relayAddress { element += ";by=\(Self.node(relayAddress.address))" }
+            element += ";proto=\(protoText)"
+            forwardedElement = Array(element.utf8)
+        }
         self.cookieName = cookieName.map { Array($0.utf8) }
     }
 
