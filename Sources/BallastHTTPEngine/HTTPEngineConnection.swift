@@ -867,13 +867,27 @@ final class HTTPEngineConnection: EngineConnection {
                 next = min(next, due)
             }
         case .exchanging:
+            var connectDue = UInt64.max
             if let link, link.phase == .connecting, exchange.connectDeadline != 0 {
                 if now >= exchange.connectDeadline {
                     serverFailed(reason: "connect timed out", connectFailed: true, context: context)
                     pump(context)
                     return
                 }
-                next = min(next, exchange.connectDeadline)
+                connectDue = exchange.connectDeadline
+                next = min(next, connectDue)
+            }
+            // A whole request waits for its server's answer (timeouts.server); a client that
+            // stalls in the middle of its body, or a body that stops moving, meets the idle timeout.
+            let waitingForAnswer = exchange.requestEnded && !exchange.responseStarted && exchange.serverDeadline != 0
+            if !waitingForAnswer && now >= lastActivity + timeouts.idle {
+                if !exchange.requestEnded {
+                    BadInputLog.shared.report(
+                        listener: runtime.relayName, reason: "request body stalled past timeouts.idle", client: "\(client)",
+                        logger: runtime.logger)
+                }
+                close(context: context)
+                return
             }
             if exchange.serverDeadline != 0 && !exchange.responseStarted {
                 if now >= exchange.serverDeadline {
@@ -887,10 +901,7 @@ final class HTTPEngineConnection: EngineConnection {
                     pump(context)
                     return
                 }
-                next = min(next, exchange.serverDeadline)
-            } else if now >= lastActivity + timeouts.idle {
-                close(context: context)
-                return
+                next = waitingForAnswer ? min(exchange.serverDeadline, connectDue) : min(next, exchange.serverDeadline)
             }
         case .upgraded:
             if now >= lastActivity + timeouts.idle {

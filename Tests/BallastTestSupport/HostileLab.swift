@@ -47,7 +47,7 @@ public final class HostileLab {
         let caFile = try certificates.writeCA(in: certs)
 
         var ports: [String: Int] = [:]
-        for name in ["http", "https", "tcp", "imap", "imaps", "pop3", "pop3s", "admin", "web", "mail-imap", "mail-pop3"] {
+        for name in ["http", "http-engine", "https", "tcp", "imap", "imaps", "pop3", "pop3s", "admin", "web", "mail-imap", "mail-pop3"] {
             ports[name] = Ports.free()
         }
         for name in ["dns", "sip", "sips"] { ports[name] = Ports.freeForTCPAndUDP() }
@@ -79,7 +79,7 @@ public final class HostileLab {
         try await withBallast(config: config) { ballast in
             let lab = HostileLab(ports: ports, ballast: ballast, folder: folder, caFile: caFile, peers: peers)
             let ready = await eventually(timeout: .seconds(30)) {
-                ballast.isRunning && ["http", "https", "tcp", "imap", "imaps", "pop3", "pop3s", "sips", "admin"].allSatisfy {
+                ballast.isRunning && ["http", "http-engine", "https", "tcp", "imap", "imaps", "pop3", "pop3s", "sips", "admin"].allSatisfy {
                     Ports.listeningSocketInode(port: ports[$0]!) != nil
                 } && (try? lab.imapLogin()) == true
             }
@@ -110,6 +110,7 @@ public final class HostileLab {
               pool-hq: {site: hq, servers: [{name: fe1, address: 127.0.0.1:\(Ports.free())}]}
             relays:
               http: {listen: 127.0.0.1:\(p["http"]!), protocol: http, pool: web, max-connections: 2000, timeouts: {request: 1s, keep-alive: 1s, idle: 5s}}
+              http-engine: {listen: 127.0.0.1:\(p["http-engine"]!), protocol: http, engine: ballast, pool: web, max-connections: 2000, timeouts: {request: 1s, keep-alive: 1s, idle: 5s}}
               https:
                 listen: 127.0.0.1:\(p["https"]!)
                 protocol: https
@@ -176,9 +177,9 @@ public final class HostileLab {
         return true
     }
 
-    /// A GET through the plain HTTP relay; the sample server's name.
-    public func httpGet() throws -> String? {
-        let socket = try TestSocket(port: ports["http"]!, timeout: .seconds(5))
+    /// A GET through a plain HTTP relay (`http`, or `http-engine` on Ballast's engine); the response.
+    public func httpGet(relay: String = "http") throws -> String? {
+        let socket = try TestSocket(port: ports[relay]!, timeout: .seconds(5))
         try socket.send("GET / HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n")
         let response = String(decoding: try socket.readToEnd(limit: 1 << 20), as: UTF8.self)
         return response.hasPrefix("HTTP/1.1 200") ? response : nil

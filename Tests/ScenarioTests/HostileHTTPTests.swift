@@ -30,7 +30,7 @@ import Testing
         let open = attack.heldLeftOpen(within: .seconds(10))
         let kept = attack.stillOpen(in: lab.probe)
         #expect(kept.isEmpty, "connections the node keeps: \(kept.prefix(8))")
-        #expect(open.isEmpty, "held clients stayed open past timeouts.request: \(open.prefix(5))")
+        #expect(open.isEmpty, "held clients stayed open past timeouts.request: \(open.prefix(5)); log: \(lab.ballast.log.suffix(1500))")
         attack.release()
         return attack.tried - before
     }
@@ -55,6 +55,17 @@ import Testing
             }
             try check(lab, relay: "http", resident: resident) { try lab.httpGet() != nil }
             #expect(try lab.metric("ballast_bad_input_total", ["listener": "http"]) > 0)
+        }
+    }
+
+    @Test func httpRelayOnTheEngine() async throws {
+        try await HostileLab.with { lab in
+            var attack = Attack(port: lab.ports["http-engine"]!, seeds: Self.httpSeeds)
+            let resident = try await attackInRounds(
+                4, name: "http-engine", probe: lab.probe, settle: { await lab.settles(relay: "http-engine") }
+            ) { _ in try await round(&attack, lab: lab) }
+            try check(lab, relay: "http-engine", resident: resident) { try lab.httpGet(relay: "http-engine") != nil }
+            #expect(try lab.metric("ballast_bad_input_total", ["listener": "http-engine"]) > 0)
         }
     }
 
