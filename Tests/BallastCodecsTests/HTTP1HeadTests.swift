@@ -83,13 +83,23 @@ import Testing
         }
     }
 
+    @Test func everyFormOfRequestTargetIsAccepted() {
+        for text in [
+            "GET /a/b?c=d HTTP/1.1\r\nHost: x\r\n\r\n", "GET http://x.example/a HTTP/1.1\r\nHost: x.example\r\n\r\n",
+            "CONNECT x.example:443 HTTP/1.1\r\nHost: x.example:443\r\n\r\n", "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n",
+        ] {
+            scan(text) { _, _, result in #expect(result == .complete, "\(text.debugDescription)") }
+        }
+    }
+
     @Test func everyMethodIsClassified() {
         let methods: [(String, HTTP1Method)] = [
             ("GET", .get), ("HEAD", .head), ("POST", .post), ("PUT", .put), ("DELETE", .delete), ("OPTIONS", .options),
             ("CONNECT", .connect), ("TRACE", .trace), ("PATCH", .patch), ("PROPFIND", .other), ("get", .other),
         ]
         for (text, method) in methods {
-            scan("\(text) / HTTP/1.1\r\nHost: x\r\n\r\n") { _, head, result in
+            let target = method == .connect ? "x:443" : "/"
+            scan("\(text) \(target) HTTP/1.1\r\nHost: x\r\n\r\n") { _, head, result in
                 #expect(result == .complete)
                 #expect(head.method == method, "\(text)")
             }
@@ -200,6 +210,14 @@ import Testing
         " GET / HTTP/1.1\r\nHost: x\r\n\r\n",
         "GET /\r\nHost: x\r\n\r\n",
         "\r\n\r\n\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        // Request targets of none of the four forms.
+        "GET index.html HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET * HTTP/1.1\r\nHost: x\r\n\r\n",
+        "OPTIONS ** HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET \\/a HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET 1http://x/ HTTP/1.1\r\nHost: x\r\n\r\n",
+        "CONNECT /x HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET http: HTTP/1.1\r\nHost: x\r\n\r\n",
     ])
     func smugglingAndMalformedHeadsAreRefused(text: String) {
         scan(text) { _, _, result in

@@ -35,8 +35,29 @@ public final class HostileLab {
         self.peers = peers
     }
 
+    /// The node did not come up; `log` is what it said.
+    struct StartFailure: Error, CustomStringConvertible {
+        var log: String
+        /// A port picked as free was taken (by some process's outgoing connection, say) before
+        /// the node could bind it: worth another try with new ports.
+        var portTaken: Bool { log.contains("Address already in use") }
+        var description: String { "the hostile lab did not come up:\n\(log)" }
+    }
+
     /// Starts the lab, runs `body`, and stops every process it started (by PID) however `body` ends.
+    /// A start that fails on a port taken meanwhile is tried again with new ports, up to 3 times.
     public static func with(_ body: (HostileLab) async throws -> Void) async throws {
+        for attempt in 1...3 {
+            do {
+                try await start(body)
+                return
+            } catch let failure as StartFailure where failure.portTaken && attempt < 3 {
+                continue
+            }
+        }
+    }
+
+    private static func start(_ body: (HostileLab) async throws -> Void) async throws {
         let folder = try BallastProcess.makeDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
         let certificates = try TestCertificates(names: ["lab.contoso.com"])
@@ -83,7 +104,7 @@ public final class HostileLab {
                     Ports.listeningSocketInode(port: ports[$0]!) != nil
                 } && (try? lab.imapLogin()) == true
             }
-            guard ready else { throw TestSocket.Failure(description: "the hostile lab did not come up:\n\(ballast.log)") }
+            guard ready else { throw StartFailure(log: ballast.log) }
             try await body(lab)
         }
     }

@@ -104,6 +104,9 @@ public enum HTTP1HeadScanner {
             return .malformed("the request target is empty, has a space or a control byte, or is not followed by one space")
         }
         head.target = targetStart..<index
+        guard isRequestTarget(bytes, targetStart..<index, method: head.method) else {
+            return .malformed("the request target is none of the forms of RFC 9112 section 3.2 (/path, http://host/path, host:port for CONNECT, * for OPTIONS)")
+        }
         index += 1
         switch version(bytes, at: index, end: head.length) {
         case .success(let minor): head.minorVersion = minor
@@ -115,6 +118,24 @@ public enum HTTP1HeadScanner {
         }
         head.startLineEnd = index
         return nil
+    }
+
+    /// origin-form (`/path`), absolute-form (`scheme:...`), authority-form (CONNECT only) or
+    /// asterisk-form (OPTIONS only).
+    private static func isRequestTarget(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, method: HTTP1Method) -> Bool {
+        let first = bytes[range.lowerBound]
+        if first == 0x2f { return method != .connect }
+        if method == .connect { return (range).contains { bytes[$0] == 0x3a } }
+        if first == 0x2a { return range.count == 1 && method == .options }
+        // absolute-form: a scheme (ALPHA *(ALPHA / DIGIT / "+" / "-" / ".")) then ":".
+        guard (first | 0x20) >= 0x61 && (first | 0x20) <= 0x7a else { return false }
+        for index in range.dropFirst() {
+            let byte = bytes[index]
+            if byte == 0x3a { return index + 1 < range.upperBound }
+            let letter = (byte | 0x20) >= 0x61 && (byte | 0x20) <= 0x7a
+            guard letter || HTTP1Syntax.isDigit(byte) || byte == 0x2b || byte == 0x2d || byte == 0x2e else { return false }
+        }
+        return false
     }
 
     private static func statusLine(_ bytes: UnsafeRawBufferPointer, head: inout HTTP1Head) -> HTTP1HeadError? {
