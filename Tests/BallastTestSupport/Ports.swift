@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -6,8 +7,22 @@ import Foundation
 
 /// Free TCP ports on 127.0.0.1 for listeners a test configures by number.
 public enum Ports {
-    /// A port the kernel just handed out and that nothing listens on now.
+    /// Ports handed out already in this test process: the kernel may hand the same one out
+    /// twice in a row once the probing socket is closed, and two listeners of one config on one
+    /// port fail its check (this failed a clean-clone run).
+    private static let handedOut = Mutex<Set<Int>>([])
+
+    /// A port the kernel just handed out, that nothing listens on now and that no earlier call
+    /// in this process returned.
     public static func free() -> Int {
+        for _ in 0..<100 {
+            let port = probe()
+            if handedOut.withLock({ $0.insert(port).inserted }) { return port }
+        }
+        return probe()
+    }
+
+    private static func probe() -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         _ = TestSocket.withAddress("127.0.0.1", port: 0) { bind(fd, $0, $1) }
