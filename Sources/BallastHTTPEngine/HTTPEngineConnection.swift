@@ -217,19 +217,7 @@ final class HTTPEngineConnection: EngineConnection {
     /// Reads from the client after the bytes already waiting; true when something happened.
     private func readClient(_ context: LoopContext) -> Bool {
         let size = context.buffers.size
-        if input == nil {
-            input = context.buffers.take()
-            inStart = 0
-            inEnd = 0
-        } else if inStart == inEnd {
-            inStart = 0
-            inEnd = 0
-        } else if inStart > 0 && inEnd == size {
-            // Keep what waits at the front; offsets into it are relative to its start.
-            (input! as UnsafeMutableRawPointer).copyMemory(from: input! + inStart, byteCount: inEnd - inStart)
-            inEnd -= inStart
-            inStart = 0
-        }
+        Self.makeRoom(&input, start: &inStart, end: &inEnd, buffers: &context.buffers)
         let space = size - inEnd
         guard space > 0 else { return false }
         let count = ballast_read(fd, input! + inEnd, UInt(space))
@@ -254,6 +242,28 @@ final class HTTPEngineConnection: EngineConnection {
         }
         close(context: context)
         return false
+    }
+
+    /// Readies a read buffer for more bytes after those waiting in `start..<end`: takes one from
+    /// the pool when there is none, rewinds an empty one, and moves waiting bytes to the front of
+    /// a full one (the scanners' offsets are relative to `start`, so they stay valid).
+    private static func makeRoom(
+        _ buffer: inout UnsafeMutableRawPointer?, start: inout Int, end: inout Int, buffers: inout BufferPool
+    ) {
+        guard let bytes = buffer else {
+            buffer = buffers.take()
+            start = 0
+            end = 0
+            return
+        }
+        if start == end {
+            start = 0
+            end = 0
+        } else if start > 0 && end == buffers.size {
+            bytes.copyMemory(from: bytes + start, byteCount: end - start)
+            end -= start
+            start = 0
+        }
     }
 
     private func refuse(_ error: HTTP1HeadError, context: LoopContext) {
@@ -561,18 +571,7 @@ final class HTTPEngineConnection: EngineConnection {
 
     private func readServer(_ link: ServerLink, _ context: LoopContext) -> Bool {
         let size = context.buffers.size
-        if response == nil {
-            response = context.buffers.take()
-            respStart = 0
-            respEnd = 0
-        } else if respStart == respEnd {
-            respStart = 0
-            respEnd = 0
-        } else if respStart > 0 {
-            response!.copyMemory(from: response! + respStart, byteCount: respEnd - respStart)
-            respEnd -= respStart
-            respStart = 0
-        }
+        Self.makeRoom(&response, start: &respStart, end: &respEnd, buffers: &context.buffers)
         let space = size - respEnd
         guard space > 0 else {
             serverFailed(reason: "response head larger than a buffer", connectFailed: false, context: context)
