@@ -109,6 +109,16 @@ let package = Package(
         ),
         // Linux system calls the engine makes, without sockaddr juggling in Swift.
         .target(name: "CBallastLinux"),
+        // OpenSSL 3 from Debian (libssl-dev), for the engine's TLS layer.
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        // The engine's TLS in C: contexts, SNI, ALPN, ticket keys and a socket BIO of Ballast's own.
+        .target(name: "CBallastTLS", dependencies: ["COpenSSL"]),
+        // TLS on the engine for every protocol that terminates or originates it.
+        .target(
+            name: "BallastTLS",
+            dependencies: ["CBallastTLS", "BallastCore"],
+            swiftSettings: engineSettings
+        ),
         // The data plane's engine: epoll threads, timers, buffers, listeners (docs/decisions/0003-data-plane-engine.md).
         .target(
             name: "BallastEngine",
@@ -164,6 +174,7 @@ let package = Package(
             name: "BallastHTTPEngine",
             dependencies: [
                 "BallastEngine",
+                "BallastTLS",
                 "BallastReporting",
                 "BallastCore",
                 "BallastCodecs",

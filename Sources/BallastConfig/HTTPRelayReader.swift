@@ -121,11 +121,6 @@ extension TopologyBuilder {
             switch node.scalar?.string {
             case "nio":
                 relay.http.engine = .nio
-            case "ballast" where relay.protocol != .http:
-                reader.fail(
-                    .conflict, at: node, key: "\(key).engine", "serves plain http relays so far; https stays on SwiftNIO until TLS is on the engine",
-                    expected: "engine: nio, or protocol: http")
-                ok = false
             case "ballast" where relay.http.userRouting != nil:
                 reader.fail(
                     .conflict, at: node, key: "\(key).engine", "does not route by user yet",

@@ -1,6 +1,7 @@
 public import BallastCore
 import BallastCodecs
 public import BallastEngine
+public import BallastTLS
 import CoreMetrics
 public import Logging
 import Metrics
@@ -23,14 +24,23 @@ public final class EngineHTTPRuntime: Sendable {
     /// Idle keep-alive connections to servers, one pool per engine loop.
     let pools: [ServerLinkPool]
     let poolCapacity: Int
+    /// Terminates clients' TLS, on https relays.
+    let termination: TLSServerContext?
+    /// Speaks TLS to the servers, when the relay has `server-tls`.
+    let reencryption: TLSClientContext?
     private let inputs = BalancingInputSource()
 
     /// A runtime for `relay` on `engine`; `servers` are its pool's servers in the topology being
-    /// applied, which name the persistence cookie's values.
+    /// applied, which name the persistence cookie's values. Certificate files are read here,
+    /// so a reload serves renewed ones.
     public init(
         relay: Relay, servers: [Server], store: StateStore, stickTable: SharedStickTable?, engine: Engine,
         logger: Logger, reportFailure: @escaping @Sendable (ProbeKey, String) -> Void
-    ) {
+    ) throws(TLSError) {
+        termination =
+            relay.protocol == .https
+            ? try TLSServerContext(certificates: relay.http.certificates, alpn: Self.alpn) : nil
+        reencryption = try relay.http.serverTLS.map { settings throws(TLSError) in try TLSClientContext(settings) }
         relayName = relay.name
         self.store = store
         self.stickTable = stickTable
@@ -47,6 +57,9 @@ public final class EngineHTTPRuntime: Sendable {
             cookie = nil
         }
     }
+
+    /// The protocols offered to clients by ALPN, preferred first.
+    static let alpn = ["http/1.1"]
 
     /// The input of one balancing decision.
     func balancingInput(client: IPAddress) -> BalancingInput { inputs.next(client: client) }
@@ -114,6 +127,7 @@ struct EngineHTTPMetrics: Sendable {
     let serverFailures: Counter
     let retries: Counter
     let limitReached: Counter
+    let handshakeFailures: Counter
 
     init(relay: String) {
         let dimensions = [("relay", relay)]
@@ -125,5 +139,6 @@ struct EngineHTTPMetrics: Sendable {
         serverFailures = Counter(label: "ballast_http_server_failures_total", dimensions: dimensions)
         retries = Counter(label: "ballast_http_retries_total", dimensions: dimensions)
         limitReached = Counter(label: "ballast_relay_limit_reached_total", dimensions: dimensions)
+        handshakeFailures = Counter(label: "ballast_tls_handshake_failures_total", dimensions: dimensions)
     }
 }

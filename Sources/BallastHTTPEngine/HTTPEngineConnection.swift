@@ -2,6 +2,7 @@ import BallastCodecs
 import BallastCore
 import BallastEngine
 import BallastReporting
+import BallastTLS
 import CBallastLinux
 import CoreMetrics
 import Logging
@@ -74,6 +75,8 @@ final class HTTPEngineConnection: EngineConnection {
     private(set) var deadline: UInt64 = 0
     private let runtime: EngineHTTPRuntime
     private var fd: Int32
+    /// TLS with the client, on https relays.
+    private let tls: TLSConnection?
     private let client: IPAddress
     private var phase = Phase.awaitingHead
     private var policy: HTTP1RequestPolicy?
@@ -119,6 +122,7 @@ final class HTTPEngineConnection: EngineConnection {
         self.runtime = runtime
         self.fd = fd
         self.client = client?.address ?? IPAddress(v4: 0, 0, 0, 0)
+        tls = runtime.termination.flatMap { TLSConnection(accepting: fd, context: $0) }
     }
 
     // MARK: Events
@@ -128,6 +132,11 @@ final class HTTPEngineConnection: EngineConnection {
         runtime.metrics.active.increment()
         lastActivity = context.now
         headFirstByteAt = context.now
+        if runtime.termination != nil && tls == nil {
+            runtime.logger.warning("cannot start TLS for a client", metadata: ["relay": "\(runtime.relayName)"])
+            close(context: context)
+            return
+        }
         if let relay = runtime.store.current.relay(named: runtime.relayName) { read(relay) }
         want(context.now + min(timeouts.request, timeouts.idle), context: context)
         pump(context)
@@ -140,6 +149,8 @@ final class HTTPEngineConnection: EngineConnection {
             return
         }
         if flags & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue) != 0 { clientReadable = true }
+        // A TLS read may wait for room to write (a handshake message).
+        if tls != nil && flags & EPOLLOUT.rawValue != 0 { clientReadable = true }
         pump(context)
     }
 
@@ -220,7 +231,7 @@ final class HTTPEngineConnection: EngineConnection {
         Self.makeRoom(&input, start: &inStart, end: &inEnd, buffers: &context.buffers)
         let space = size - inEnd
         guard space > 0 else { return false }
-        let count = ballast_read(fd, input! + inEnd, UInt(space))
+        let count = readFromClient(input! + inEnd, count: space)
         if count > 0 {
             if phase == .awaitingHead && !spoke {
                 spoke = true
@@ -229,7 +240,7 @@ final class HTTPEngineConnection: EngineConnection {
             }
             inEnd += count
             lastActivity = context.now
-            if count < space { clientReadable = false }
+            if tls?.drained ?? (count < space) { clientReadable = false }
             return true
         }
         if count == 0 {
@@ -238,10 +249,36 @@ final class HTTPEngineConnection: EngineConnection {
         }
         if count == -Int(EAGAIN) || count == -Int(EWOULDBLOCK) {
             clientReadable = false
+            if tls?.wantsWritable == true { watchWritable(context) }
             return false
         }
+        if let tls, count == -Int(EPROTO) { reportTLSFailure(tls) }
         close(context: context)
         return false
+    }
+
+    /// Reads the client's bytes, decrypted on https relays, in the system calls' convention.
+    private func readFromClient(_ buffer: UnsafeMutableRawPointer, count: Int) -> Int {
+        if let tls { return tls.read(buffer, count: count) }
+        return ballast_read(fd, buffer, UInt(count))
+    }
+
+    /// Writes the two ranges to the client, encrypted on https relays.
+    private func writeToClient(_ first: UnsafeRawPointer?, _ firstCount: Int, _ second: UnsafeRawPointer?, _ secondCount: Int)
+        -> Int
+    {
+        if let tls { return tls.write(first, firstCount, second, secondCount) }
+        return ballast_write2(fd, first, UInt(firstCount), second, UInt(secondCount))
+    }
+
+    /// A handshake that failed is the client's bad input (an old client, a scanner, a wrong
+    /// certificate); one that failed later is a broken connection.
+    private func reportTLSFailure(_ tls: TLSConnection) {
+        guard !tls.isEstablished else { return }
+        runtime.metrics.handshakeFailures.increment()
+        BadInputLog.shared.report(
+            listener: runtime.relayName, reason: "TLS handshake failed", client: "\(client)", logger: runtime.logger,
+            detail: tls.failure)
     }
 
     /// Readies a read buffer for more bytes after those waiting in `start..<end`: takes one from
@@ -293,7 +330,7 @@ final class HTTPEngineConnection: EngineConnection {
         }
         if policy == nil {
             policy = HTTP1RequestPolicy(
-                settings: relay.http, client: client, relayAddress: relay.listen, isTLS: false,
+                settings: relay.http, client: client, relayAddress: relay.listen, isTLS: tls != nil,
                 cookieName: runtime.cookie.map { String(decoding: $0.name, as: UTF8.self) })
         }
         let bytes = UnsafeRawBufferPointer(start: input! + inStart, count: inEnd - inStart)
@@ -355,7 +392,9 @@ final class HTTPEngineConnection: EngineConnection {
             link = pooled
             return
         }
-        switch ServerLink.open(to: endpoint, owner: self, context: context) {
+        switch ServerLink.open(
+            to: endpoint, owner: self, tls: runtime.reencryption, pool: runtime.pools[context.loop.index], context: context)
+        {
         case .success(let opened):
             link = opened
             exchange.connectDeadline = context.now + timeouts.connect
@@ -414,8 +453,7 @@ final class HTTPEngineConnection: EngineConnection {
             }
             return readClient(context)
         }
-        let written = ballast_write2(
-            link.fd, serverHead! + serverHeadSent, UInt(headLeft), input.map { $0 + inStart }, UInt(exchange.bodyPending))
+        let written = link.write(serverHead! + serverHeadSent, headLeft, input.map { $0 + inStart }, exchange.bodyPending)
         if written > 0 {
             let fromHead = min(written, headLeft)
             serverHeadSent += fromHead
@@ -428,7 +466,7 @@ final class HTTPEngineConnection: EngineConnection {
             return true
         }
         if written == -Int(EAGAIN) || written == -Int(EWOULDBLOCK) { return false }
-        serverFailed(reason: SystemError.describe(Int32(-written)), connectFailed: false, context: context)
+        serverFailed(reason: link.describe(Int32(-written)), connectFailed: false, context: context)
         return true
     }
 
@@ -577,11 +615,11 @@ final class HTTPEngineConnection: EngineConnection {
             serverFailed(reason: "response head larger than a buffer", connectFailed: false, context: context)
             return true
         }
-        let count = ballast_read(link.fd, response! + respEnd, UInt(space))
+        let count = link.read(response! + respEnd, count: space)
         if count > 0 {
             respEnd += count
             lastActivity = context.now
-            if count < space && !link.peerClosed { link.readable = false }
+            if link.drained(count: count, space: space) { link.readable = false }
             return true
         }
         if count == -Int(EAGAIN) || count == -Int(EWOULDBLOCK) {
@@ -594,16 +632,16 @@ final class HTTPEngineConnection: EngineConnection {
             return true
         }
         serverFailed(
-            reason: count == 0 ? "closed the connection" : SystemError.describe(Int32(-count)), connectFailed: false,
+            reason: count == 0 ? "closed the connection" : link.describe(Int32(-count)), connectFailed: false,
             context: context)
         return true
     }
 
     private func flushToClient(_ context: LoopContext) -> Bool {
         let headLeft = outHead.map { $0.count } ?? 0
-        let written = ballast_write2(
-            fd, outHead.map { $0.buffer + $0.start }, UInt(headLeft), response.map { $0 + respStart },
-            UInt(respForwardable))
+        let written = writeToClient(
+            outHead.map { UnsafeRawPointer($0.buffer + $0.start) }, headLeft, response.map { UnsafeRawPointer($0 + respStart) },
+            respForwardable)
         if written > 0 {
             let fromHead = min(written, headLeft)
             if fromHead > 0 {
@@ -778,7 +816,7 @@ final class HTTPEngineConnection: EngineConnection {
         var progressed = false
         // Client to server.
         if inEnd > inStart {
-            let written = ballast_write(link.fd, input! + inStart, UInt(inEnd - inStart))
+            let written = link.write(input! + inStart, inEnd - inStart, nil, 0)
             if written > 0 {
                 inStart += written
                 progressed = true
@@ -787,7 +825,7 @@ final class HTTPEngineConnection: EngineConnection {
                 return false
             }
         } else if clientEnded {
-            _ = ballast_shutdown_write(link.fd)
+            link.shutdownWrite()
             if link.peerClosed && respEnd == respStart { close(context: context); return false }
         } else if clientReadable {
             progressed = readClient(context) || progressed
@@ -802,15 +840,15 @@ final class HTTPEngineConnection: EngineConnection {
             if response == nil { response = context.buffers.take() }
             respStart = 0
             respEnd = 0
-            let count = ballast_read(link.fd, response!, UInt(size))
+            let count = link.read(response!, count: size)
             if count > 0 {
                 respEnd = count
                 lastActivity = context.now
-                if count < size && !link.peerClosed { link.readable = false }
+                if link.drained(count: count, space: size) { link.readable = false }
                 progressed = true
             } else if count == 0 {
                 link.readable = false
-                _ = ballast_shutdown_write(fd)
+                if let tls { tls.shutdown() } else { _ = ballast_shutdown_write(fd) }
                 if clientEnded { close(context: context); return false }
             } else if count == -Int(EAGAIN) || count == -Int(EWOULDBLOCK) {
                 link.readable = false
@@ -918,6 +956,7 @@ final class HTTPEngineConnection: EngineConnection {
     func close(context: LoopContext) {
         guard phase != .closed else { return }
         phase = .closed
+        tls?.shutdown()
         Glibc.close(fd)
         fd = -1
         if let link {

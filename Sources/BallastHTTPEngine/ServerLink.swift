@@ -1,5 +1,6 @@
 import BallastCore
 import BallastEngine
+import BallastTLS
 import CBallastLinux
 
 #if canImport(Glibc)
@@ -22,6 +23,8 @@ final class ServerLink: EngineConnection {
     private(set) var deadline: UInt64 = 0
     let fd: Int32
     let endpoint: Endpoint
+    /// TLS with the server, when the relay re-encrypts.
+    private let tls: TLSConnection?
     var phase = Phase.connecting
     /// The client connection the link serves now; nil while idle.
     var owner: HTTPEngineConnection?
@@ -36,15 +39,20 @@ final class ServerLink: EngineConnection {
     private var pool: ServerLinkPool?
     private var idleUntil: UInt64 = 0
 
-    init(slot: Int, fd: Int32, endpoint: Endpoint) {
+    init(slot: Int, fd: Int32, endpoint: Endpoint, tls: TLSConnection?) {
         self.slot = slot
         self.fd = fd
         self.endpoint = endpoint
+        self.tls = tls
     }
 
     /// Opens a connection to `endpoint` on `context`'s loop, connecting in the background:
     /// the owner hears of it through `serverEvent`. Nil with -errno when no socket could be had.
-    static func open(to endpoint: Endpoint, owner: HTTPEngineConnection, context: LoopContext) -> Result<ServerLink, SystemError> {
+    /// With `tls`, it speaks TLS, resuming the session last kept in `pool` for this server.
+    static func open(
+        to endpoint: Endpoint, owner: HTTPEngineConnection, tls: TLSClientContext?, pool: ServerLinkPool,
+        context: LoopContext
+    ) -> Result<ServerLink, SystemError> {
         let fd = ballast_socket(endpoint.address.family == .v6 ? 6 : 4)
         guard fd >= 0 else { return .failure(SystemError(code: -fd, operation: "socket to \(endpoint)")) }
         _ = ballast_set_nodelay(fd)
@@ -54,7 +62,16 @@ final class ServerLink: EngineConnection {
             Glibc.close(fd)
             return .failure(SystemError(code: -result, operation: "connect to \(endpoint)"))
         }
-        let link = context.adopt { ServerLink(slot: $0, fd: fd, endpoint: endpoint) }
+        var session: TLSConnection?
+        if let tls {
+            session = TLSConnection(
+                connecting: fd, context: tls, name: "\(endpoint.address)", slot: pool.session(for: endpoint))
+            guard session != nil else {
+                Glibc.close(fd)
+                return .failure(SystemError(code: ENOMEM, operation: "TLS to \(endpoint)"))
+            }
+        }
+        let link = context.adopt { ServerLink(slot: $0, fd: fd, endpoint: endpoint, tls: session) }
         link.owner = owner
         _ = ballast_epoll_add(
             context.loop.epollFD, fd, EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue,
@@ -65,10 +82,43 @@ final class ServerLink: EngineConnection {
 
     func start(context: LoopContext) {}
 
+    // MARK: Bytes
+
+    /// Reads the server's bytes, decrypted when it speaks TLS: a count, 0 at its end, or -errno.
+    func read(_ buffer: UnsafeMutableRawPointer, count: Int) -> Int {
+        if let tls { return tls.read(buffer, count: count) }
+        return ballast_read(fd, buffer, UInt(count))
+    }
+
+    /// Whether a read of `count` bytes into `space` left nothing waiting.
+    func drained(count: Int, space: Int) -> Bool {
+        if let tls { return tls.drained }
+        return count < space && !peerClosed
+    }
+
+    /// Writes the two ranges to the server, encrypted when it speaks TLS.
+    func write(_ first: UnsafeRawPointer?, _ firstCount: Int, _ second: UnsafeRawPointer?, _ secondCount: Int) -> Int {
+        if let tls { return tls.write(first, firstCount, second, secondCount) }
+        return ballast_write2(fd, first, UInt(firstCount), second, UInt(secondCount))
+    }
+
+    /// Ends the bytes towards the server: close_notify under TLS, a FIN otherwise.
+    func shutdownWrite() {
+        if let tls { tls.shutdown() } else { _ = ballast_shutdown_write(fd) }
+    }
+
+    /// What a failed read or write with `code` means, TLS's own reason included.
+    func describe(_ code: Int32) -> String {
+        if let tls, code == EPROTO { return "TLS: \(tls.failure)" }
+        return SystemError.describe(code)
+    }
+
     func handle(side: ConnectionSide, flags: UInt32, context: LoopContext) {
         if flags & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 {
             readable = true
         }
+        // A TLS read may have waited for room to write.
+        if tls != nil && flags & EPOLLOUT.rawValue != 0 { readable = true }
         if flags & (EPOLLRDHUP.rawValue | EPOLLHUP.rawValue) != 0 { peerClosed = true }
         if let owner {
             owner.serverEvent(self, flags: flags, context: context)
@@ -112,6 +162,7 @@ final class ServerLink: EngineConnection {
         pool?.remove(self)
         pool = nil
         owner = nil
+        tls?.shutdown()
         Glibc.close(fd)
         context.release(self)
     }
@@ -123,6 +174,15 @@ final class ServerLinkPool: @unchecked Sendable {
     // @unchecked: each pool belongs to one engine loop (EngineHTTPRuntime.pools is indexed by
     // the loop's index) and only code running on that loop's thread reaches it.
     private var idle: [Endpoint: [ServerLink]] = [:]
+    private var sessions: [Endpoint: TLSSessionSlot] = [:]
+
+    /// Where the TLS session of `endpoint` is kept between connections on this loop.
+    func session(for endpoint: Endpoint) -> TLSSessionSlot {
+        if let slot = sessions[endpoint] { return slot }
+        let slot = TLSSessionSlot()
+        sessions[endpoint] = slot
+        return slot
+    }
 
     /// The newest idle link to `endpoint`, if any.
     func take(_ endpoint: Endpoint) -> ServerLink? {

@@ -128,8 +128,12 @@ public actor Node {
         // reload leaves the published state as it was, so no server's health is reset.
         var httpRuntimes: [String: HTTPRuntime] = [:]
         var mailRuntimes: [String: MailRuntime] = [:]
+        var engineRuntimes: [String: EngineHTTPRuntime] = [:]
         for relay in topology.relays {
             httpRuntimes[relay.name] = try httpRuntime(for: relay, in: topology)
+            if relay.protocol.isHTTP && relay.http.engine == .ballast {
+                engineRuntimes[relay.name] = try engineHTTPRuntime(for: relay, in: topology)
+            }
             if relay.protocol.isMail { mailRuntimes[relay.name] = try mailRuntime(for: relay) }
         }
         var added: [Endpoint: Listener] = [:]
@@ -138,7 +142,9 @@ public actor Node {
         }
         for relay in topology.relays where listeners[relay.listen] == nil {
             do {
-                added[relay.listen] = try await bind(relay, httpRuntime: httpRuntimes[relay.name], mailRuntime: mailRuntimes[relay.name])
+                added[relay.listen] = try await bind(
+                    relay, httpRuntime: httpRuntimes[relay.name], mailRuntime: mailRuntimes[relay.name],
+                    engineRuntime: engineRuntimes[relay.name])
                 summary.added.append(relay.name)
             } catch {
                 await undo()
@@ -152,7 +158,9 @@ public actor Node {
             guard let listener = listeners[relay.listen], listener.kind != Listener.kind(of: relay) else { continue }
             await listener.stopAccepting()
             do {
-                added[relay.listen] = try await bind(relay, httpRuntime: httpRuntimes[relay.name], mailRuntime: mailRuntimes[relay.name])
+                added[relay.listen] = try await bind(
+                    relay, httpRuntime: httpRuntimes[relay.name], mailRuntime: mailRuntimes[relay.name],
+                    engineRuntime: engineRuntimes[relay.name])
                 listeners[relay.listen] = nil
                 retiring.append(listener)
                 summary.changed.append(relay.name)
@@ -183,7 +191,7 @@ public actor Node {
             case .tcp(let tcp): tcp.replaceRuntime(runtime(for: relay))
             case .http(let http): if let runtime = httpRuntimes[relay.name] { http.replaceRuntime(runtime) }
             case .mail(let mail): if let runtime = mailRuntimes[relay.name] { mail.replaceRuntime(runtime) }
-            case .httpEngine(let http): await http.replaceRuntime(engineHTTPRuntime(for: relay, in: topology))
+            case .httpEngine(let http): if let runtime = engineRuntimes[relay.name] { await http.replaceRuntime(runtime) }
             }
         }
         // New engine listeners held their first clients in the backlog until their relay was
@@ -191,7 +199,7 @@ public actor Node {
         for relay in topology.relays {
             switch added[relay.listen] {
             case .tcp(let tcp): tcp.replaceRuntime(runtime(for: relay))
-            case .httpEngine(let http): await http.replaceRuntime(engineHTTPRuntime(for: relay, in: topology))
+            case .httpEngine(let http): if let runtime = engineRuntimes[relay.name] { await http.replaceRuntime(runtime) }
             default: break
             }
         }
@@ -377,7 +385,9 @@ public actor Node {
         }
     }
 
-    private func bind(_ relay: Relay, httpRuntime: HTTPRuntime?, mailRuntime: MailRuntime? = nil) async throws(NodeError) -> Listener {
+    private func bind(
+        _ relay: Relay, httpRuntime: HTTPRuntime?, mailRuntime: MailRuntime? = nil, engineRuntime: EngineHTTPRuntime? = nil
+    ) async throws(NodeError) -> Listener {
         do {
             if relay.protocol.isMail {
                 let runtime = try mailRuntime ?? self.mailRuntime(for: relay)
@@ -386,7 +396,8 @@ public actor Node {
             if relay.protocol.isHTTP && relay.http.engine == .ballast {
                 return .httpEngine(
                     try await EngineHTTPListener.bind(
-                        endpoint: relay.listen, runtime: engineHTTPRuntime(for: relay, in: store.current.topology), engine: engine,
+                        endpoint: relay.listen,
+                        runtime: try engineRuntime ?? engineHTTPRuntime(for: relay, in: store.current.topology), engine: engine,
                         backlog: tuning.backlog))
             }
             if let httpRuntime {
@@ -418,12 +429,17 @@ public actor Node {
     }
 
     /// The runtime of an http relay on the engine.
-    private func engineHTTPRuntime(for relay: Relay, in topology: Topology) -> EngineHTTPRuntime {
+    /// Its certificate files are loaded here, so a reload serves renewed ones.
+    private func engineHTTPRuntime(for relay: Relay, in topology: Topology) throws(NodeError) -> EngineHTTPRuntime {
         let monitor = self.monitor
-        return EngineHTTPRuntime(
-            relay: relay, servers: topology.pool(named: relay.pool)?.servers ?? [], store: store,
-            stickTable: stickTable(for: relay), engine: engine, logger: logger,
-            reportFailure: { key, reason in monitor.observedFailure(of: key, reason: reason) })
+        do {
+            return try EngineHTTPRuntime(
+                relay: relay, servers: topology.pool(named: relay.pool)?.servers ?? [], store: store,
+                stickTable: stickTable(for: relay), engine: engine, logger: logger,
+                reportFailure: { key, reason in monitor.observedFailure(of: key, reason: reason) })
+        } catch {
+            throw NodeError(code: .invalidRelay, description: "relay \(relay.name): \(error)")
+        }
     }
 
     /// The runtime of a mail relay, with its certificate files loaded.
@@ -437,7 +453,7 @@ public actor Node {
 
     /// The runtime of an http or https relay, with its certificate files loaded; nil for tcp relays.
     private func httpRuntime(for relay: Relay, in topology: Topology) throws(NodeError) -> HTTPRuntime? {
-        guard relay.protocol.isHTTP else { return nil }
+        guard relay.protocol.isHTTP, relay.http.engine == .nio else { return nil }
         let monitor = self.monitor
         do {
             return try HTTPRuntime(
