@@ -385,6 +385,9 @@ let package = Package(
         ),
         .testTarget(name: "BallastEngineTests", dependencies: ["BallastEngine"], swiftSettings: strictSettings),
         .testTarget(
+            name: "BallastTLSTests", dependencies: ["BallastTLS", "BallastCore", "BallastTestSupport"],
+            swiftSettings: strictSettings),
+        .testTarget(
             name: "BallastRelayTests",
             dependencies: [
                 "BallastRelay", "BallastNode", "BallastCore", "BallastCodecs", "BallastTestSupport",

@@ -7,9 +7,10 @@
 # targets interleaved; medians of requests per second, p50 and p99 are printed, with the
 # ratio of requests per second to HAProxy's:
 #   keep-alive 100 B, keep-alive 64 KiB, cookie persistence, TLS termination to plain,
-#   TLS to TLS (re-encryption), a new connection per request.
+#   TLS to TLS (re-encryption), a new connection per request, a new TLS connection (a full
+#   handshake) per request.
 # Two Ballast targets: `ballast` (the SwiftNIO relay) and `engine` (the same relays with
-# `engine: ballast`, Ballast's own engine; plain HTTP only so far, so it has no TLS rows).
+# `engine: ballast`, Ballast's own engine).
 #   CASES="ka100 cookie" TARGETS="haproxy engine" bench/http.sh   measures a subset
 # Every server binds 127.0.0.1; the script stops exactly the processes it started.
 set -euo pipefail
@@ -143,6 +144,21 @@ relays:
     mode: round-robin
     engine: ballast
     persistence: {type: cookie, name: LB, key: bench-secret-of-enough-length}
+  tls-engine:
+    listen: "127.0.0.1:${PORT[engine-tls]}"
+    protocol: https
+    pool: plain
+    mode: round-robin
+    engine: ballast
+    certificates: [{certificate: $WORK/server.pem, key: $WORK/server.key}]
+  tls2tls-engine:
+    listen: "127.0.0.1:${PORT[engine-tls2tls]}"
+    protocol: https
+    pool: tls
+    mode: round-robin
+    engine: ballast
+    certificates: [{certificate: $WORK/server.pem, key: $WORK/server.key}]
+    server-tls: {ca-file: $WORK/ca.pem}
   tls:
     listen: "127.0.0.1:${PORT[ballast-tls]}"
     protocol: https
@@ -165,7 +181,7 @@ nginx -c "$WORK/nginx-proxy.conf" -g 'daemon off;' 2>"$WORK/proxy.log" & PIDS+=(
 for target in haproxy nginx ballast engine; do
     for case in plain cookie; do wait_port "${PORT[$target-$case]}"; done
 done
-for target in haproxy nginx ballast; do
+for target in haproxy nginx ballast engine; do
     for case in tls tls2tls; do wait_port "${PORT[$target-$case]}"; done
 done
 for port in $S1 $S2 $T1 $T2; do wait_port "$port"; done
@@ -188,10 +204,9 @@ measure() {
         END {if (bad > 0) rps=0; print rps, p50, p99}' | { read -r rps p50 p99; echo "$rps $(to_ms "$p50") $(to_ms "$p99")"; }
 }
 
-CASES=${CASES:-"ka100 ka64k cookie tls tls2tls newconn"}
+CASES=${CASES:-"ka100 ka64k cookie tls tls2tls newconn tlsnew"}
 TARGETS=${TARGETS:-"direct haproxy nginx ballast engine"}
-# The engine serves plain HTTP only so far.
-applies() { [ "$1" != engine ] || { [ "$2" != tls ] && [ "$2" != tls2tls ]; }; }
+applies() { true; }
 url_for() {  # target case
     local target=$1 case=$2
     case $case in
@@ -201,6 +216,7 @@ url_for() {  # target case
         tls) [ "$target" = direct ] && echo "https://127.0.0.1:$T1/small" || echo "https://127.0.0.1:${PORT[$target-tls]}/small";;
         tls2tls) [ "$target" = direct ] && echo "https://127.0.0.1:$T1/small" || echo "https://127.0.0.1:${PORT[$target-tls2tls]}/small";;
         newconn) [ "$target" = direct ] && echo "http://127.0.0.1:$S1/small" || echo "http://127.0.0.1:${PORT[$target-plain]}/small";;
+        tlsnew) [ "$target" = direct ] && echo "https://127.0.0.1:$T1/small" || echo "https://127.0.0.1:${PORT[$target-tls]}/small";;
     esac
 }
 
@@ -211,7 +227,7 @@ declare -A RPS P50 P99 CPU
 for run in $(seq 1 "$RUNS"); do
     for case in $CASES; do
         extra=()
-        [ "$case" = newconn ] && extra=(-H "Connection: close")
+        { [ "$case" = newconn ] || [ "$case" = tlsnew ]; } && extra=(-H "Connection: close")
         [ "$case" = cookie ] && extra=(-H "Cookie: LB=none")
         for target in $TARGETS; do
             applies "$target" "$case" || continue
@@ -233,7 +249,7 @@ report() {
     echo
     printf '%-9s %-8s %10s %9s %9s %8s %9s\n' case target "req/s" "p50 ms" "p99 ms" "/haproxy" "µs CPU/req"
     for case in $CASES; do
-        h=$(median ${RPS[$case-haproxy]})
+        h=$(median ${RPS[$case-haproxy]:-0})
         for target in $TARGETS; do
             applies "$target" "$case" || continue
             r=$(median ${RPS[$case-$target]})

@@ -67,6 +67,7 @@ final class HTTPEngineConnection: EngineConnection {
         var serverIdle: UInt64 = 30_000
         var idle: UInt64 = 300_000
         var connect: UInt64 = 5_000
+        var handshake: UInt64 = 5_000
     }
 
     let slot: Int
@@ -96,6 +97,7 @@ final class HTTPEngineConnection: EngineConnection {
     /// Whether any byte of the awaited head came.
     private var spoke = false
     private var lastActivity: UInt64 = 0
+    private var startedAt: UInt64 = 0
 
     // Bytes for the client: a head of the relay's making (owned), then body bytes in `response`.
     private var outHead: PendingBytes?
@@ -138,7 +140,9 @@ final class HTTPEngineConnection: EngineConnection {
             return
         }
         if let relay = runtime.store.current.relay(named: runtime.relayName) { read(relay) }
-        want(context.now + min(timeouts.request, timeouts.idle), context: context)
+        startedAt = context.now
+        let first = min(timeouts.request, timeouts.idle)
+        want(context.now + (tls == nil ? first : min(first, timeouts.handshake)), context: context)
         pump(context)
     }
 
@@ -316,7 +320,8 @@ final class HTTPEngineConnection: EngineConnection {
         timeouts = Timeouts(
             request: Self.milliseconds(relay.http.timeouts.request), keepAlive: Self.milliseconds(relay.http.timeouts.keepAlive),
             server: Self.milliseconds(relay.http.timeouts.server), serverIdle: Self.milliseconds(relay.http.timeouts.serverIdle),
-            idle: Self.milliseconds(relay.timeouts.idle), connect: Self.milliseconds(relay.timeouts.connect))
+            idle: Self.milliseconds(relay.timeouts.idle), connect: Self.milliseconds(relay.timeouts.connect),
+            handshake: Self.milliseconds(relay.timeouts.handshake))
     }
 
     // MARK: Dispatch
@@ -879,6 +884,18 @@ final class HTTPEngineConnection: EngineConnection {
             if now >= lastActivity + timeouts.idle {
                 close(context: context)
                 return
+            }
+            if let tls, !tls.isEstablished {
+                let due = startedAt + timeouts.handshake
+                if now >= due {
+                    runtime.metrics.handshakeFailures.increment()
+                    BadInputLog.shared.report(
+                        listener: runtime.relayName, reason: "TLS handshake not complete within timeouts.handshake",
+                        client: "\(client)", logger: runtime.logger)
+                    close(context: context)
+                    return
+                }
+                next = min(next, due)
             }
             if headFirstByteAt != 0 {
                 let due = headFirstByteAt + timeouts.request

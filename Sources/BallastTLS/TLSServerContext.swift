@@ -29,7 +29,7 @@ public final class TLSServerContext: @unchecked Sendable {
         for certificate in certificates {
             guard ballast_tls_server_add(server, certificate.certificateFile, certificate.keyFile, &message, message.count) == 0
             else {
-                throw TLSError("\(Self.text(message)); give PEM files readable by Ballast")
+                throw TLSError(Self.text(message))
             }
         }
         let wire = alpn.flatMap { [UInt8($0.utf8.count)] + Array($0.utf8) }

@@ -109,18 +109,20 @@ static void make_socket_method(void) {
     BIO_meth_set_create(socket_method, bio_create);
 }
 
-static void fill_error(char *error, size_t size, const char *what) {
+static void fill_error_advising(char *error, size_t size, const char *what, const char *advice) {
     if (error == NULL || size == 0) return;
     unsigned long code = ERR_peek_last_error();
     if (code != 0) {
         char reason[160];
         ERR_error_string_n(code, reason, sizeof reason);
-        snprintf(error, size, "%s: %s", what, reason);
+        snprintf(error, size, "%s: %s%s", what, reason, advice);
     } else {
-        snprintf(error, size, "%s", what);
+        snprintf(error, size, "%s%s", what, advice);
     }
     ERR_clear_error();
 }
+
+static void fill_error(char *error, size_t size, const char *what) { fill_error_advising(error, size, what, ""); }
 
 /// Common settings: TLS 1.2 and 1.3, no renegotiation or compression, buffers released when
 /// idle, partial writes with a buffer that may move between retries.
@@ -172,6 +174,20 @@ static void rotate_locked(ballast_tls_server *server) {
     server->key_made_at = monotonic_seconds();
 }
 
+/// Rotates once for every period that passed since the current key was made, so that a key
+/// never decrypts for longer than three periods however long no handshake came. keys_lock held.
+static void advance_locked(ballast_tls_server *server) {
+    uint64_t now = monotonic_seconds();
+    uint64_t periods = (now - server->key_made_at) / server->ticket_period;
+    if (periods == 0) return;
+    if (periods >= 3) {
+        server->key_count = 0;
+        rotate_locked(server);
+        return;
+    }
+    for (uint64_t index = 0; index < periods; index++) rotate_locked(server);
+}
+
 static int set_ticket_mac(EVP_MAC_CTX *mac, uint8_t *key) {
     static char digest[] = "SHA256";
     OSSL_PARAM params[3];
@@ -187,8 +203,8 @@ static int ticket_callback(SSL *ssl, unsigned char name[16], unsigned char *iv, 
     if (server == NULL) return -1;
     pthread_mutex_lock(&server->keys_lock);
     int result;
+    advance_locked(server);
     if (encrypt) {
-        if (monotonic_seconds() - server->key_made_at >= server->ticket_period) rotate_locked(server);
         ticket_key *key = &server->keys[0];
         if (RAND_bytes(iv, 16) != 1) {
             result = -1;
@@ -276,21 +292,26 @@ int ballast_tls_server_add(ballast_tls_server *server, const char *chain_file, c
     if (SSL_CTX_use_certificate_chain_file(ctx, chain_file) != 1) {
         char what[512];
         snprintf(what, sizeof what, "cannot load the certificate chain %s", chain_file);
-        fill_error(error, error_size, what);
+        fill_error_advising(error, error_size, what, "; give a PEM file readable by Ballast, leaf first");
         SSL_CTX_free(ctx);
         return -1;
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
-        char what[512];
-        snprintf(what, sizeof what, "cannot load the private key %s", key_file);
-        fill_error(error, error_size, what);
+        char what[1100];
+        if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
+            snprintf(what, sizeof what, "the key %s does not match the certificate %s", key_file, chain_file);
+            fill_error_advising(error, error_size, what, "; give the key the certificate was issued for");
+        } else {
+            snprintf(what, sizeof what, "cannot load the private key %s", key_file);
+            fill_error_advising(error, error_size, what, "; give a PEM file readable by Ballast");
+        }
         SSL_CTX_free(ctx);
         return -1;
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {
         char what[1100];
         snprintf(what, sizeof what, "the key %s does not match the certificate %s", key_file, chain_file);
-        fill_error(error, error_size, what);
+        fill_error_advising(error, error_size, what, "; give the key the certificate was issued for");
         SSL_CTX_free(ctx);
         return -1;
     }
@@ -361,9 +382,13 @@ struct ballast_tls_client {
 static int new_session_callback(SSL *ssl, SSL_SESSION *session) {
     ballast_tls_conn *conn = SSL_get_app_data(ssl);
     if (conn == NULL || conn->slot == NULL) return 0;
+    // A copy: OpenSSL marks a connection's own session unresumable when the connection ends
+    // without close_notify (a server that closed first), which must not spoil the slot.
+    SSL_SESSION *copy = SSL_SESSION_dup(session);
+    if (copy == NULL) return 0;
     if (conn->slot->session != NULL) SSL_SESSION_free(conn->slot->session);
-    conn->slot->session = session;
-    return 1;  // the slot owns it now
+    conn->slot->session = copy;
+    return 0;
 }
 
 ballast_tls_client *ballast_tls_client_new(int verify, const char *ca_file, char *error, size_t error_size) {

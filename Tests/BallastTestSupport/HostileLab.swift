@@ -68,7 +68,7 @@ public final class HostileLab {
         let caFile = try certificates.writeCA(in: certs)
 
         var ports: [String: Int] = [:]
-        for name in ["http", "http-engine", "https", "tcp", "imap", "imaps", "pop3", "pop3s", "admin", "web", "mail-imap", "mail-pop3"] {
+        for name in ["http", "http-engine", "https", "https-engine", "tcp", "imap", "imaps", "pop3", "pop3s", "admin", "web", "mail-imap", "mail-pop3"] {
             ports[name] = Ports.free()
         }
         for name in ["dns", "sip", "sips"] { ports[name] = Ports.freeForTCPAndUDP() }
@@ -100,7 +100,7 @@ public final class HostileLab {
         try await withBallast(config: config) { ballast in
             let lab = HostileLab(ports: ports, ballast: ballast, folder: folder, caFile: caFile, peers: peers)
             let ready = await eventually(timeout: .seconds(30)) {
-                ballast.isRunning && ["http", "http-engine", "https", "tcp", "imap", "imaps", "pop3", "pop3s", "sips", "admin"].allSatisfy {
+                ballast.isRunning && ["http", "http-engine", "https", "https-engine", "tcp", "imap", "imaps", "pop3", "pop3s", "sips", "admin"].allSatisfy {
                     Ports.listeningSocketInode(port: ports[$0]!) != nil
                 } && (try? lab.imapLogin()) == true
             }
@@ -135,6 +135,14 @@ public final class HostileLab {
               https:
                 listen: 127.0.0.1:\(p["https"]!)
                 protocol: https
+                pool: web
+                max-connections: 2000
+                timeouts: {request: 1s, keep-alive: 1s, idle: 5s, handshake: 1s}
+                \(cert)
+              https-engine:
+                listen: 127.0.0.1:\(p["https-engine"]!)
+                protocol: https
+                engine: ballast
                 pool: web
                 max-connections: 2000
                 timeouts: {request: 1s, keep-alive: 1s, idle: 5s, handshake: 1s}
@@ -213,12 +221,12 @@ public final class HostileLab {
         return String(decoding: try socket.readToEnd(limit: 1 << 20), as: UTF8.self).hasPrefix("HTTP/1.1 200")
     }
 
-    /// curl against the HTTPS relay, over HTTP/1.1 or h2; whether it got a 200 over that version.
-    public func curlHTTPS(http2: Bool) throws -> Bool {
+    /// curl against an HTTPS relay, over HTTP/1.1 or h2; whether it got a 200 over that version.
+    public func curlHTTPS(http2: Bool, relay: String = "https") throws -> Bool {
         let result = try BallastProcess.run(
             executable: URL(fileURLWithPath: "/usr/bin/curl"),
             ["-s", "-k", "--max-time", "5", http2 ? "--http2" : "--http1.1", "-o", "/dev/null", "-w", "%{http_code} %{http_version}",
-             "https://127.0.0.1:\(ports["https"]!)/"])
+             "https://127.0.0.1:\(ports[relay]!)/"])
         return result.stdout == (http2 ? "200 2" : "200 1.1")
     }
 

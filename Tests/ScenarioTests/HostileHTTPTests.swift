@@ -69,6 +69,31 @@ import Testing
         }
     }
 
+    /// TLS on the engine: damaged, cut and abandoned handshakes, then requests, are closed
+    /// within timeouts.handshake, counted, and leave memory flat.
+    @Test func httpsRelayOnTheEngine() async throws {
+        try await HostileLab.with { lab in
+            let port = lab.ports["https-engine"]!
+            var handshake = Attack(port: port, bytes: [try clientHello(alpn: ["h2", "http/1.1"]), try clientHello(alpn: [])])
+            let resident = try await attackInRounds(
+                4, name: "https-engine", probe: lab.probe, settle: { await lab.settles(relay: "https-engine") }
+            ) { _ in
+                let before = handshake.tried
+                handshake.connectAndClose(300)
+                handshake.truncations()
+                handshake.mutations(200)
+                handshake.abandon(40)
+                let open = handshake.heldLeftOpen(within: .seconds(10))
+                #expect(open.isEmpty, "clients stalled in their handshake stayed open: \(open.prefix(5))")
+                handshake.release()
+                return handshake.tried - before
+            }
+            try check(lab, relay: "https-engine", resident: resident) { try lab.curlHTTPS(http2: false, relay: "https-engine") }
+            #expect(try lab.metric("ballast_tls_handshake_failures_total", ["relay": "https-engine"]) > 0)
+            #expect(try lab.metric("ballast_bad_input_total", ["listener": "https-engine"]) > 0)
+        }
+    }
+
     @Test func tcpRelayTakingProxyHeaders() async throws {
         let seeds = [
             "PROXY TCP4 192.0.2.7 127.0.0.1 51000 443\r\nGET / HTTP/1.1\r\nHost: lab\r\n\r\n",
