@@ -14,6 +14,7 @@ public enum MetricCatalogue {
         "ballast_dns_zone_transfers_total": "Zone transfers (AXFR) served to secondaries.",
         "ballast_health_changes_total": "Health transitions of a server (up to down or back), by pool and server.",
         "ballast_http_bad_requests_total": "HTTP requests refused as malformed (400, 408, 431), by relay.",
+        "ballast_tls_handshake_failures_total": "Client TLS handshakes that failed or did not finish within timeouts.handshake, by relay (engine relays).",
         "ballast_http_connections_total": "Client connections accepted by an HTTP or HTTPS relay.",
         "ballast_http_no_server_total": "HTTP requests answered 503 because no server of the pool was usable.",
         "ballast_http_requests_total": "HTTP requests relayed to a server, by relay.",
