@@ -201,7 +201,9 @@ measure() {
     wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$@" "$url" 2>/dev/null | awk '
         /Requests\/sec/ {rps=$2} $1=="50%" {p50=$2} $1=="99%" {p99=$2}
         /Non-2xx or 3xx responses/ {bad=$5}
-        END {if (bad > 0) rps=0; print rps, p50, p99}' | { read -r rps p50 p99; echo "$rps $(to_ms "$p50") $(to_ms "$p99")"; }
+        /Socket errors/ {gsub(",", ""); errors="connect " $4 " read " $6 " write " $8 " timeout " $10}
+        END {if (bad > 0) rps=0; if (errors != "") print errors > "/dev/stderr"; print rps, p50, p99}' \
+        | { read -r rps p50 p99; echo "$rps $(to_ms "$p50") $(to_ms "$p99")"; }
 }
 
 CASES=${CASES:-"ka100 ka64k cookie tls tls2tls newconn tlsnew"}

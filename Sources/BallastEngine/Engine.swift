@@ -197,6 +197,14 @@ public protocol EngineListener: AnyObject, Sendable {
     func loopPaused(_ loop: EngineLoop)
     /// The connection for a socket just accepted on `context`'s loop, in `slot`.
     func makeConnection(fd: Int32, peer: Endpoint?, slot: Int, context: LoopContext) -> any EngineConnection
+    /// How many connections one loop accepts per wake. A connection that costs much at its
+    /// start (a TLS handshake) wants few, so that the other loops take the next ones.
+    var acceptBatch: Int { get }
+}
+
+extension EngineListener {
+    /// As HAProxy's maxaccept for cheap connections.
+    public var acceptBatch: Int { 16 }
 }
 
 /// Identities for listeners, unique in the process.
@@ -216,7 +224,6 @@ public final class LoopContext {
     static let listenerKind: UInt64 = 1 << 62
     static let connectionKind: UInt64 = 2 << 62
     /// Connections accepted per wake; the listening socket stays ready for another loop.
-    static let acceptBatch = 16
 
     /// The thread's handle.
     public let loop: EngineLoop
@@ -429,7 +436,7 @@ public final class LoopContext {
     private func accept(from listener: any EngineListener) {
         // A bounded batch per wake, as HAProxy's maxaccept: the listening socket stays ready
         // and further connections wake another loop, so that the loops share them.
-        for _ in 0..<Self.acceptBatch {
+        for _ in 0..<listener.acceptBatch {
             guard listener.reserveConnection() else {
                 pause(listener)
                 // A connection may have ended between the check and the pause.

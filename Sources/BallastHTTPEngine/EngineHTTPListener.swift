@@ -96,6 +96,10 @@ public final class EngineHTTPListener: EngineListener {
             metadata: ["relay": "\(runtime.relayName)", "limit": "\(connections.maximum)"])
     }
 
+    /// One at a time under TLS: a handshake is the costliest thing a loop does, and a batch of
+    /// them on one loop leaves the others idle.
+    public var acceptBatch: Int { runtime.termination == nil ? 16 : 1 }
+
     public func makeConnection(fd: Int32, peer: Endpoint?, slot: Int, context: LoopContext) -> any EngineConnection {
         HTTPEngineConnection(slot: slot, listener: self, runtime: runtime, fd: fd, client: peer)
     }

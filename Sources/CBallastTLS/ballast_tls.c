@@ -224,7 +224,9 @@ static int ticket_callback(SSL *ssl, unsigned char name[16], unsigned char *iv, 
                 set_ticket_mac(mac, key->hmac) != 1) {
                 result = -1;
             } else {
-                result = index == 0 ? 1 : 2;  // 2: accepted, and a ticket under the current key follows
+                // 2: accepted, and a new ticket follows. TLS 1.3 clients use a ticket once
+                // (RFC 8446 C.4), so they always get a new one; TLS 1.2 ones when the key aged.
+                result = (SSL_version(ssl) == TLS1_3_VERSION || index != 0) ? 2 : 1;
             }
             break;
         }
