@@ -150,6 +150,8 @@ relays:
     pool: plain
     mode: round-robin
     engine: ballast
+    max-connections: 8000
+    timeouts: {keep-alive: 30m, idle: 30m}
     certificates: [{certificate: $WORK/server.pem, key: $WORK/server.key}]
   tls2tls-engine:
     listen: "127.0.0.1:${PORT[engine-tls2tls]}"
@@ -164,6 +166,8 @@ relays:
     protocol: https
     pool: plain
     mode: round-robin
+    max-connections: 8000
+    timeouts: {keep-alive: 30m, idle: 30m}
     certificates: [{certificate: $WORK/server.pem, key: $WORK/server.key}]
   tls2tls:
     listen: "127.0.0.1:${PORT[ballast-tls2tls]}"
@@ -260,5 +264,35 @@ report() {
         done
     done
 }
+# Resident memory per idle keep-alive TLS client connection: IDLE clients each make one request
+# over TLS and stay connected; the growth of the proxy's resident memory, per connection.
+IDLE=${IDLE:-5000}
+rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+pid_of() { case $1 in haproxy) pgrep -x haproxy | head -1;; *) pgrep -f "$BALLAST run" | head -1;; esac; }
+declare -A IDLE_KIB
+for target in $TARGETS; do
+    [ "$target" = direct ] || [ "$target" = nginx ] && continue
+    pid=$(pid_of "$target"); before=$(rss_kib "$pid")
+    "$PY" bench/idle_hold.py tls "${PORT[$target-tls]}" "$IDLE" >"$WORK/idle.out" 2>&1 & holder=$!
+    for _ in $(seq 1 1200); do grep -q ready "$WORK/idle.out" 2>/dev/null && break; sleep 0.1; done
+    sleep 2
+    after=$(rss_kib "$pid")
+    if grep -q "^ready $IDLE$" "$WORK/idle.out"; then
+        IDLE_KIB[$target]=$(awk -v a="$after" -v b="$before" -v n="$IDLE" 'BEGIN { printf "%.1f", (a - b) / n }')
+    else
+        log "idle TLS clients via $target: $(cat "$WORK/idle.out")"; IDLE_KIB[$target]=n/a
+    fi
+    log "idle TLS via $target: ${IDLE_KIB[$target]} KiB per connection"
+    kill "$holder"; wait "$holder" 2>/dev/null || true
+    sleep 2
+done
+idle_report() {
+    echo
+    echo "resident memory per idle keep-alive TLS client connection ($IDLE connections, KiB):"
+    for target in "${!IDLE_KIB[@]}"; do
+        printf '  %-8s %6s   /haproxy %s\n' "$target" "${IDLE_KIB[$target]}" "$(ratio "${IDLE_KIB[$target]}" "${IDLE_KIB[haproxy]:-0}")"
+    done
+}
+
 mkdir -p bench/out
-report | tee "bench/out/http-$(date -u +%Y%m%dT%H%M%SZ).txt"
+{ report; idle_report; } | tee "bench/out/http-$(date -u +%Y%m%dT%H%M%SZ).txt"

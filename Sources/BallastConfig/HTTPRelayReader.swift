@@ -121,11 +121,6 @@ extension TopologyBuilder {
             switch node.scalar?.string {
             case "nio":
                 relay.http.engine = .nio
-            case "ballast" where relay.http.userRouting != nil:
-                reader.fail(
-                    .conflict, at: node, key: "\(key).engine", "does not route by user yet",
-                    expected: "engine: nio with route-by-user")
-                ok = false
             case "ballast":
                 relay.http.engine = .ballast
             default:

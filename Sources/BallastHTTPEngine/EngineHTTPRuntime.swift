@@ -28,6 +28,8 @@ public final class EngineHTTPRuntime: Sendable {
     let termination: TLSServerContext?
     /// Speaks TLS to the servers, when the relay has `server-tls`.
     let reencryption: TLSClientContext?
+    /// Failed logins by user and source, shared with the mail relays (routing by user).
+    let throttle: SharedLoginThrottle
     private let inputs = BalancingInputSource()
 
     /// A runtime for `relay` on `engine`; `servers` are its pool's servers in the topology being
@@ -35,8 +37,10 @@ public final class EngineHTTPRuntime: Sendable {
     /// so a reload serves renewed ones.
     public init(
         relay: Relay, servers: [Server], store: StateStore, stickTable: SharedStickTable?, engine: Engine,
-        logger: Logger, reportFailure: @escaping @Sendable (ProbeKey, String) -> Void
+        logger: Logger, throttle: SharedLoginThrottle = SharedLoginThrottle(),
+        reportFailure: @escaping @Sendable (ProbeKey, String) -> Void
     ) throws(TLSError) {
+        self.throttle = throttle
         termination =
             relay.protocol == .https
             ? try TLSServerContext(certificates: relay.http.certificates, alpn: Self.alpn) : nil
@@ -128,6 +132,7 @@ struct EngineHTTPMetrics: Sendable {
     let retries: Counter
     let limitReached: Counter
     let handshakeFailures: Counter
+    let throttled: Counter
 
     init(relay: String) {
         let dimensions = [("relay", relay)]
@@ -140,5 +145,6 @@ struct EngineHTTPMetrics: Sendable {
         retries = Counter(label: "ballast_http_retries_total", dimensions: dimensions)
         limitReached = Counter(label: "ballast_relay_limit_reached_total", dimensions: dimensions)
         handshakeFailures = Counter(label: "ballast_tls_handshake_failures_total", dimensions: dimensions)
+        throttled = Counter(label: "ballast_login_throttled_total", dimensions: [("protocol", "http")])
     }
 }

@@ -34,7 +34,9 @@ final class HTTPEngineConnection: EngineConnection {
         var upgrade = false
         var sticky: ServerKey?
         var tried: [ServerKey] = []
-        var member: CandidateSet.Member?
+        var member: (key: ServerKey, server: Server)?
+        /// The server holding the user's mailbox, on relays that route by user.
+        var userServer: (key: ServerKey, server: Server)?
         var setCookie: [UInt8]?
         var fresh = false
         var requestFraming = HTTP1BodyFraming.none
@@ -97,6 +99,8 @@ final class HTTPEngineConnection: EngineConnection {
     /// Whether any byte of the awaited head came.
     private var spoke = false
     private var lastActivity: UInt64 = 0
+    /// A refusal held back until its time (the failure delay after a wrong password).
+    private var delayedAnswer: (status: Int, headers: String, at: UInt64)?
     private var startedAt: UInt64 = 0
 
     // Bytes for the client: a head of the relay's making (owned), then body bytes in `response`.
@@ -362,20 +366,116 @@ final class HTTPEngineConnection: EngineConnection {
         }
         serverHeadCount = count
         serverHeadSent = 0
+        let routed = relay.http.userRouting.map { routeByUser($0, bytes: bytes, state: state, relay: relay) }
         inStart += head.length
         headFirstByteAt = 0
         spoke = false
         phase = .exchanging
+        switch routed {
+        case nil:
+            break
+        case .server(let key, let server):
+            exchange.userServer = (key, server)
+        case .refuse(let status, let headers, let delay):
+            if delay > 0 {
+                delayedAnswer = (status, headers, context.now + delay)
+                want(context.now + delay, context: context)
+            } else {
+                answer(status: status, close: false, headers: headers, context: context)
+            }
+            return
+        }
         dispatch(state: state, relay: relay, context: context)
     }
 
+    // MARK: Routing by user
+
+    /// Where a request of a relay that routes by user goes, or Ballast's refusal.
+    private enum UserRoute {
+        case server(ServerKey, Server)
+        /// `delay` in milliseconds: the failure delay after a wrong password.
+        case refuse(status: Int, headers: String, delay: UInt64)
+    }
+
+    /// Finds the request's user (Basic credentials checked against the directory, or a header a
+    /// front has set) and the server holding their mailbox's active copy, as the NIO relay does.
+    private func routeByUser(
+        _ routing: HTTPSettings.UserRouting, bytes: UnsafeRawBufferPointer, state: State, relay: Relay
+    ) -> UserRoute {
+        let realm = state.topology.store?.realm ?? state.sip?.realm ?? "ballast"
+        let challenge = "WWW-Authenticate: Basic realm=\"\(realm)\", charset=\"UTF-8\"\r\n"
+        let user: DirectoryUser
+        switch routing {
+        case .basic:
+            guard let header = Self.field("authorization", in: bytes, head: head),
+                let credentials = DirectoryLogin.basicCredentials(header)
+            else {
+                return .refuse(status: 401, headers: challenge, delay: 0)
+            }
+            if case .refuse(let until, let reason) = runtime.throttle.check(user: credentials.user, source: client) {
+                runtime.metrics.throttled.increment()
+                BadInputLog.shared.report(
+                    listener: relay.name, reason: "login refused: \(reason.rawValue)", client: "\(client)",
+                    logger: runtime.logger, detail: "login \(credentials.user)")
+                return .refuse(
+                    status: 429, headers: "Retry-After: \(max(1, (until - .now).components.seconds))\r\n", delay: 0)
+            }
+            guard
+                let found = DirectoryLogin.verify(
+                    login: credentials.user, password: credentials.password, directory: state.directory, realm: realm)
+            else {
+                BadInputLog.shared.report(
+                    listener: relay.name, reason: "login refused: unknown user or wrong password", client: "\(client)",
+                    logger: runtime.logger, detail: "login \(credentials.user)")
+                let delay = max(
+                    state.topology.store?.failureDelay ?? .milliseconds(500),
+                    runtime.throttle.failed(user: credentials.user, source: client))
+                return .refuse(status: 401, headers: challenge, delay: Self.milliseconds(delay))
+            }
+            runtime.throttle.succeeded(user: credentials.user, source: client)
+            user = found
+        case .header(let name):
+            guard let login = Self.field(name.lowercased(), in: bytes, head: head), let found = state.directory.user(login: login)
+            else {
+                BadInputLog.shared.report(
+                    listener: relay.name, reason: "request without a known user in \(name)", client: "\(client)",
+                    logger: runtime.logger)
+                return .refuse(status: 403, headers: "", delay: 0)
+            }
+            user = found
+        }
+        switch MailRouting.server(for: user, pool: relay.pool, in: state) {
+        case .success(let route):
+            return .server(route.key, route.server)
+        case .failure(let failure):
+            runtime.logger.warning("http request not routed", metadata: ["relay": "\(relay.name)", "reason": "\(failure)"])
+            return .refuse(status: 503, headers: "", delay: 0)
+        }
+    }
+
+    /// The value of the first field named `name` (lowercase), as text.
+    private static func field(_ name: String, in bytes: UnsafeRawBufferPointer, head: HTTP1Head) -> String? {
+        let wanted = Array(name.utf8)
+        for field in head.fields where field.name.count == wanted.count {
+            var index = 0
+            while index < wanted.count, bytes[field.name.lowerBound + index] | 0x20 == wanted[index] | 0x20 { index += 1 }
+            if index == wanted.count { return String(decoding: bytes[field.value], as: UTF8.self) }
+        }
+        return nil
+    }
+
     private func dispatch(state: State, relay: Relay, context: LoopContext) {
-        var sticky = exchange.sticky
-        if sticky == nil, let table = runtime.stickTable { sticky = table.lookup(client, now: .now) }
-        guard
-            let member = state.choose(
-                for: relay, input: runtime.balancingInput(client: client), sticky: sticky, excluding: exchange.tried)
-        else {
+        let chosen: (key: ServerKey, server: Server)?
+        if let userServer = exchange.userServer {
+            chosen = exchange.tried.contains(userServer.key) ? nil : userServer
+        } else {
+            var sticky = exchange.sticky
+            if sticky == nil, let table = runtime.stickTable { sticky = table.lookup(client, now: .now) }
+            chosen = state.choose(
+                for: relay, input: runtime.balancingInput(client: client), sticky: sticky, excluding: exchange.tried
+            ).map { ($0.key, $0.server) }
+        }
+        guard let member = chosen else {
             if !exchange.tried.isEmpty {
                 answer(status: 502, close: true, context: context)
                 return
@@ -723,10 +823,10 @@ final class HTTPEngineConnection: EngineConnection {
     }
 
     /// Writes an answer of Ballast's own, then closes or takes the next request.
-    private func answer(status: Int, close: Bool, context: LoopContext) {
+    private func answer(status: Int, close: Bool, headers: String = "", context: LoopContext) {
         abandonLink(context)
         let mustClose = close || !exchange.requestEnded || !exchange.keepAlive
-        let bytes = CannedResponse.bytes(status: status, close: mustClose)
+        let bytes = CannedResponse.bytes(status: status, close: mustClose, headers: headers)
         if let outHead { context.buffers.give(outHead.buffer) }
         let buffer = context.buffers.take()
         bytes.withUnsafeBytes { buffer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
@@ -921,6 +1021,16 @@ final class HTTPEngineConnection: EngineConnection {
                 next = min(next, due)
             }
         case .exchanging:
+            if let delayed = delayedAnswer {
+                guard now >= delayed.at else {
+                    want(delayed.at, context: context)
+                    return
+                }
+                delayedAnswer = nil
+                answer(status: delayed.status, close: false, headers: delayed.headers, context: context)
+                pump(context)
+                return
+            }
             var connectDue = UInt64.max
             if let link, link.phase == .connecting, exchange.connectDeadline != 0 {
                 if now >= exchange.connectDeadline {

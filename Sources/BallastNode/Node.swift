@@ -435,7 +435,7 @@ public actor Node {
         do {
             return try EngineHTTPRuntime(
                 relay: relay, servers: topology.pool(named: relay.pool)?.servers ?? [], store: store,
-                stickTable: stickTable(for: relay), engine: engine, logger: logger,
+                stickTable: stickTable(for: relay), engine: engine, logger: logger, throttle: loginThrottle,
                 reportFailure: { key, reason in monitor.observedFailure(of: key, reason: reason) })
         } catch {
             throw NodeError(code: .invalidRelay, description: "relay \(relay.name): \(error)")

@@ -128,8 +128,8 @@ import Testing
         #expect(unknown.first?.expected == "ballast or nio")
         let tls = errors(relay("    protocol: https\n    certificates: [{certificate: a, key: b}]\n    engine: ballast"))
         #expect(!tls.map(\.key).contains("relays.front.engine"), "TLS runs on the engine")
-        let byUser = errors(relay("    protocol: http\n    route-by-user: basic\n    engine: ballast"))
-        #expect(byUser.map(\.key).contains("relays.front.engine"))
+        let byUser = try ConfigLoader.parse(yaml: relay("    protocol: http\n    route-by-user: basic\n    engine: ballast"), file: "t.yaml")
+        #expect(byUser.relay(named: "front")?.http.engine == .ballast, "routing by user runs on the engine")
         #expect(errors(relay("    engine: ballast")).map(\.key) == ["relays.front.engine"])
     }
 }

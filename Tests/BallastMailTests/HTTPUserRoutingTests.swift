@@ -16,8 +16,11 @@ import Testing
         return (String(lines.last ?? ""), lines.dropLast().joined(separator: "\n"))
     }
 
-    @Test func basicCredentialsPickTheActiveCopysServer() async throws {
-        let lab = try await MailLab(failureDelay: "300ms")
+    /// The data planes every test runs against: SwiftNIO and Ballast's engine.
+    static let engines = ["nio", "ballast"]
+
+    @Test(arguments: Self.engines) func basicCredentialsPickTheActiveCopysServer(engine: String) async throws {
+        let lab = try await MailLab(failureDelay: "300ms", httpEngine: engine)
         let port = lab.ports["owa"]!
         #expect(try curl(port, ["-u", "alice@contoso.com:alice-demo"]).body == "mbx1")
         #expect(try curl(port, ["-u", "bob:bob-demo"]).body == "mbx2")
@@ -48,8 +51,8 @@ import Testing
 
     /// Basic credentials guessed from one address: past the limit the address gets 429 with
     /// Retry-After, right password or not.
-    @Test func passwordGuessingWithBasicCredentialsIsRefused() async throws {
-        let lab = try await MailLab(failureDelay: "100ms")
+    @Test(arguments: Self.engines) func passwordGuessingWithBasicCredentialsIsRefused(engine: String) async throws {
+        let lab = try await MailLab(failureDelay: "100ms", httpEngine: engine)
         let port = lab.ports["owa"]!
         var guesses: [TestSocket] = []
         for index in 0..<20 {
@@ -70,8 +73,8 @@ import Testing
         await lab.shutdown()
     }
 
-    @Test func aTrustedHeaderFromTheFrontNamesTheUser() async throws {
-        let lab = try await MailLab()
+    @Test(arguments: Self.engines) func aTrustedHeaderFromTheFrontNamesTheUser(engine: String) async throws {
+        let lab = try await MailLab(httpEngine: engine)
         let port = lab.ports["owa-front"]!
         #expect(try curl(port, ["-H", "X-Remote-User: alice@contoso.com"]).body == "mbx1")
         #expect(try curl(port, ["-H", "X-Remote-User: bob"]).body == "mbx2")

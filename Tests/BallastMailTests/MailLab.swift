@@ -28,7 +28,10 @@ final class MailLab {
 
     static let users = ["alice": "DB01", "bob": "DB02"]
 
-    init(postgres: Bool = false, failureDelay: String = "300ms", pollInterval: String = "200ms") async throws {
+    /// `httpEngine` is the data plane of the two relays that route web requests by user.
+    init(
+        postgres: Bool = false, failureDelay: String = "300ms", pollInterval: String = "200ms", httpEngine: String = "nio"
+    ) async throws {
         folder = try BallastProcess.makeDirectory()
         group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         var serverPorts: [String: Int] = [:]
@@ -58,8 +61,8 @@ final class MailLab {
               web:
                 servers: [{name: mbx1, address: 127.0.0.1:\(webServers[0].port)}, {name: mbx2, address: 127.0.0.1:\(webServers[1].port)}]
             relays:
-              owa: {listen: 127.0.0.1:\(ports["owa"]!), protocol: http, pool: web, route-by-user: basic}
-              owa-front: {listen: 127.0.0.1:\(ports["owa-front"]!), protocol: http, pool: web, route-by-user: {header: X-Remote-User}}
+              owa: {listen: 127.0.0.1:\(ports["owa"]!), protocol: http, pool: web, route-by-user: basic, engine: \(httpEngine)}
+              owa-front: {listen: 127.0.0.1:\(ports["owa-front"]!), protocol: http, pool: web, route-by-user: {header: X-Remote-User}, engine: \(httpEngine)}
               imap: {listen: 127.0.0.1:\(ports["imap"]!), protocol: imap, pool: mailbox, \(tls)}
               imaps: {listen: 127.0.0.1:\(ports["imaps"]!), protocol: imaps, pool: mailbox, \(tls)}
               pop3: {listen: 127.0.0.1:\(ports["pop3"]!), protocol: pop3, pool: mailbox-pop3, \(tls)}
