@@ -20,6 +20,7 @@ need() {
 
 # build_ballast: the release binary, in $BALLAST.
 build_ballast() {
+    dpkg -s libssl-dev >/dev/null 2>&1 || need /usr/include/openssl/ssl.h libssl-dev
     log "building ballast (release)"
     swift build -c release --product ballast >/dev/null
     BALLAST="$ROOT/.build/release/ballast"

@@ -101,7 +101,9 @@ public final class EngineHTTPListener: EngineListener {
     public var acceptBatch: Int { runtime.termination == nil ? 16 : 1 }
 
     public func makeConnection(fd: Int32, peer: Endpoint?, slot: Int, context: LoopContext) -> any EngineConnection {
-        HTTPEngineConnection(slot: slot, listener: self, runtime: runtime, fd: fd, client: peer)
+        let runtime = self.runtime
+        return HTTPEngineConnection(
+            slot: slot, listener: self, runtime: runtime, fd: fd, client: peer, heads: runtime.heads[context.loop.index])
     }
 
     private static func limit(of runtime: EngineHTTPRuntime) -> Int {

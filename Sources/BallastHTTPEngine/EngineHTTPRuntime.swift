@@ -23,6 +23,8 @@ public final class EngineHTTPRuntime: Sendable {
     let metrics: EngineHTTPMetrics
     /// Idle keep-alive connections to servers, one pool per engine loop.
     let pools: [ServerLinkPool]
+    /// The heads being scanned, one pair per engine loop.
+    let heads: [HTTPLoopHeads]
     let poolCapacity: Int
     /// Terminates clients' TLS, on https relays.
     let termination: TLSServerContext?
@@ -52,6 +54,7 @@ public final class EngineHTTPRuntime: Sendable {
         self.logger = logger
         metrics = EngineHTTPMetrics(relay: relay.name)
         pools = (0..<engine.loopCount).map { _ in ServerLinkPool() }
+        heads = (0..<engine.loopCount).map { _ in HTTPLoopHeads() }
         poolCapacity = relay.http.serverPoolSize
         if case .cookie(let settings) = relay.persistence {
             cookie = EngineCookieTable(
@@ -73,6 +76,15 @@ public final class EngineHTTPRuntime: Sendable {
         let pools = self.pools
         await engine.onEveryLoop { context in pools[context.loop.index].closeAll(context: context) }
     }
+}
+
+/// The request and response heads one engine loop's connections scan into, one at a time.
+final class HTTPLoopHeads: @unchecked Sendable {
+    // @unchecked: each belongs to one engine loop (EngineHTTPRuntime.heads is indexed by the
+    // loop's index), only that loop's thread touches it, and a connection uses it within one
+    // event, never across a suspension.
+    var request = HTTP1Head()
+    var response = HTTP1Head()
 }
 
 /// Cookie persistence compiled to bytes: the cookie's name, each server's value and the

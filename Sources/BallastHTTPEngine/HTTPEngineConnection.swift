@@ -92,7 +92,15 @@ final class HTTPEngineConnection: EngineConnection {
     private var inEnd = 0
     private var clientReadable = true
     private var clientEnded = false
-    private var head = HTTP1Head()
+    /// The request and response heads being scanned, shared by the loop's connections: a head
+    /// is scanned and used within one event, so an idle connection keeps no field storage,
+    /// only how far the search for its head's end got.
+    private let heads: HTTPLoopHeads
+    private var head: HTTP1Head {
+        _read { yield heads.request }
+        _modify { yield &heads.request }
+    }
+    private var headProgress = HTTP1Head.Progress()
     /// When the clock for the next head started: the connection's start for the first, the
     /// first byte for later ones; 0 during an exchange and the keep-alive wait.
     private var headFirstByteAt: UInt64 = 0
@@ -118,12 +126,19 @@ final class HTTPEngineConnection: EngineConnection {
     private var respEnd = 0
     /// Bytes at `respStart` that belong to the response body and wait to be written.
     private var respForwardable = 0
-    private var responseHead = HTTP1Head()
+    private var responseHead: HTTP1Head {
+        _read { yield heads.response }
+        _modify { yield &heads.response }
+    }
+    private var responseProgress = HTTP1Head.Progress()
 
     private static let maxRounds = 64
 
-    init(slot: Int, listener: EngineHTTPListener, runtime: EngineHTTPRuntime, fd: Int32, client: Endpoint?) {
+    init(
+        slot: Int, listener: EngineHTTPListener, runtime: EngineHTTPRuntime, fd: Int32, client: Endpoint?, heads: HTTPLoopHeads
+    ) {
         self.slot = slot
+        self.heads = heads
         self.listener = listener
         self.runtime = runtime
         self.fd = fd
@@ -209,15 +224,19 @@ final class HTTPEngineConnection: EngineConnection {
     private func readHead(_ context: LoopContext) -> Bool {
         if inEnd > inStart {
             let bytes = UnsafeRawBufferPointer(start: input! + inStart, count: inEnd - inStart)
+            head.reset()
+            head.progress = headProgress
             switch HTTP1HeadScanner.scanRequest(bytes, into: &head, limits: limits) {
             case .complete:
+                headProgress = HTTP1Head.Progress()
                 begin(context)
                 return true
             case .failed(let error):
+                headProgress = HTTP1Head.Progress()
                 refuse(error, context: context)
                 return true
             case .incomplete:
-                break
+                headProgress = head.progress
             }
         }
         if clientEnded {
@@ -600,7 +619,11 @@ final class HTTPEngineConnection: EngineConnection {
 
     private func scanResponseHead(_ context: LoopContext) -> Bool {
         let bytes = UnsafeRawBufferPointer(start: response! + respStart, count: respEnd - respStart)
-        switch HTTP1HeadScanner.scanResponse(bytes, into: &responseHead) {
+        responseHead.reset()
+        responseHead.progress = responseProgress
+        let scanned = HTTP1HeadScanner.scanResponse(bytes, into: &responseHead)
+        responseProgress = scanned == .incomplete ? responseHead.progress : HTTP1Head.Progress()
+        switch scanned {
         case .incomplete:
             guard let link, link.readable || link.peerClosed else { return false }
             return readServer(link, context)
@@ -659,7 +682,7 @@ final class HTTPEngineConnection: EngineConnection {
         outHead = PendingBytes(buffer: buffer, start: 0, end: count)
         respStart += length
         if status < 200 && status != 101 {
-            responseHead.reset()
+            responseProgress = HTTP1Head.Progress()
         } else if exchange.responseHeadDone && !exchange.responseEnded && respEnd > respStart {
             // The body bytes read with the head leave with it, in one write.
             decideResponseBody()
@@ -799,8 +822,8 @@ final class HTTPEngineConnection: EngineConnection {
         }
         let keep = exchange.keepAlive && exchange.requestEnded && !clientEnded
         exchange = Exchange()
-        head.reset()
-        responseHead.reset()
+        headProgress = HTTP1Head.Progress()
+        responseProgress = HTTP1Head.Progress()
         guard keep else {
             close(context: context)
             return
@@ -850,7 +873,7 @@ final class HTTPEngineConnection: EngineConnection {
         respStart = 0
         respEnd = 0
         respForwardable = 0
-        responseHead.reset()
+        responseProgress = HTTP1Head.Progress()
     }
 
     /// The server failed before its response was complete: once more on a fresh connection

@@ -31,8 +31,11 @@ struct ballast_tls_conn {
     /// errno of the last failed system call.
     int sys_errno;
     ballast_tls_session_slot *slot;
-    char error[200];
 };
+
+/// The last failure on this thread: read right after the call that failed (the engine's
+/// loops are threads), so an idle connection carries no message buffer.
+static __thread char last_error[200];
 
 struct ballast_tls_session_slot {
     SSL_SESSION *session;
@@ -503,7 +506,7 @@ void ballast_tls_conn_free(ballast_tls_conn *conn) {
     free(conn);
 }
 
-/// Turns a failed call into a result, describing a failure in `conn->error`.
+/// Turns a failed call into a result, describing a failure in the thread's `last_error`.
 static long failure(ballast_tls_conn *conn, int returned) {
     int code = SSL_get_error(conn->ssl, returned);
     switch (code) {
@@ -515,23 +518,23 @@ static long failure(ballast_tls_conn *conn, int returned) {
         return 0;
     case SSL_ERROR_SYSCALL:
         if (conn->sys_errno != 0) {
-            snprintf(conn->error, sizeof conn->error, "%s", strerror(conn->sys_errno));
+            snprintf(last_error, sizeof last_error, "%s", strerror(conn->sys_errno));
             ERR_clear_error();
         } else if (conn->eof) {
             ERR_clear_error();
             return 0;
         } else {
-            fill_error(conn->error, sizeof conn->error, "TLS failed");
+            fill_error(last_error, sizeof last_error, "TLS failed");
         }
         return BALLAST_TLS_FAILED;
     default: {
         long verified = SSL_get_verify_result(conn->ssl);
         if (verified != X509_V_OK) {
-            snprintf(conn->error, sizeof conn->error, "certificate verify failed: %s",
+            snprintf(last_error, sizeof last_error, "certificate verify failed: %s",
                      X509_verify_cert_error_string(verified));
             ERR_clear_error();
         } else {
-            fill_error(conn->error, sizeof conn->error, "TLS failed");
+            fill_error(last_error, sizeof last_error, "TLS failed");
         }
         return BALLAST_TLS_FAILED;
     }
@@ -608,4 +611,7 @@ int ballast_tls_version(const ballast_tls_conn *conn) {
     return SSL_is_init_finished(conn->ssl) ? SSL_version(conn->ssl) : 0;
 }
 
-const char *ballast_tls_conn_error(const ballast_tls_conn *conn) { return conn->error; }
+const char *ballast_tls_conn_error(const ballast_tls_conn *conn) {
+    (void)conn;
+    return last_error;
+}

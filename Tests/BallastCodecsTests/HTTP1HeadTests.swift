@@ -117,6 +117,46 @@ import Testing
         }
     }
 
+    /// A connection keeps only the progress of an incomplete head and scans the rest into a
+    /// head another connection used meanwhile: the result is the whole head's, and no byte
+    /// before the saved point is searched again (a slow client costs linear time).
+    @Test func progressResumesOnAReusedHead() {
+        for text in Self.typicalRequests + Self.typicalResponses.map({ "\r\n" + $0 }).dropFirst(5) + Self.typicalResponses {
+            let response = text.hasPrefix("HTTP/")
+            let bytes = Array(text.utf8)
+            var whole = HTTP1Head()
+            let wholeResult = bytes.withUnsafeBytes { scanOne($0, &whole, response: response) }
+            #expect(wholeResult == .complete)
+            var shared = HTTP1Head()
+            var progress = HTTP1Head.Progress()
+            var last = HTTP1ScanResult.incomplete
+            for end in 1...bytes.count where last == .incomplete {
+                // Another connection's head passes through the shared storage in between.
+                shared.reset()
+                _ = Array("GET /other HTTP/1.1\r\nHost: o\r\n\r\n".utf8).withUnsafeBytes { scanOne($0, &shared, response: false) }
+                shared.reset()
+                shared.progress = progress
+                last = bytes.withUnsafeBytes { scanOne(UnsafeRawBufferPointer(rebasing: $0[..<end]), &shared, response: response) }
+                if last == .incomplete {
+                    progress = shared.progress
+                    #expect(progress != HTTP1Head.Progress() || end < 2, "progress is kept at \(end) of \(text.debugDescription)")
+                }
+            }
+            #expect(last == .complete, "\(text.debugDescription)")
+            #expect(shared.length == whole.length && shared.fields == whole.fields && shared.start == whole.start)
+        }
+        // Progress made on longer bytes, set on shorter ones, is not trusted: the search starts over.
+        let long = Array(("GET / HTTP/1.1\r\nX-Long: " + String(repeating: "v", count: 200)).utf8)
+        var stale = HTTP1Head()
+        #expect(long.withUnsafeBytes { scanOne($0, &stale, response: false) } == .incomplete)
+        let saved = stale.progress
+        let short = Array("GET / HTTP/1.1\r\nHost: s\r\n\r\n".utf8)
+        stale.reset()
+        stale.progress = saved
+        #expect(short.withUnsafeBytes { scanOne($0, &stale, response: false) } == .complete)
+        #expect(stale.length == short.count && stale.fields.count == 1)
+    }
+
     @Test func splitAtEveryByteGivesTheSameHead() {
         for text in Self.typicalRequests + ["GET / HTTP/1.1\r\nHost: x\r\n\r\n"] {
             let bytes = Array(text.utf8)

@@ -129,6 +129,34 @@ public struct HTTP1Head: Sendable {
     var searched = 0
     var lineStart = 0
 
+    /// How far the search for a head's end got: all a connection must keep of a head that has
+    /// not arrived whole, so that the head itself (its field storage) can be shared between
+    /// connections and the bytes are still searched once.
+    public struct Progress: Sendable, Hashable {
+        var searched = 0
+        var lineStart = 0
+        var start = 0
+
+        /// No byte searched yet.
+        public init() {}
+    }
+
+    /// The search's progress; set it on a reset head to resume a search.
+    public var progress: Progress {
+        get {
+            var progress = Progress()
+            progress.searched = searched
+            progress.lineStart = lineStart
+            progress.start = start
+            return progress
+        }
+        set {
+            searched = newValue.searched
+            lineStart = newValue.lineStart
+            start = newValue.start
+        }
+    }
+
     /// An empty head, ready for scanning.
     public init() {
         fields.reserveCapacity(32)

@@ -47,6 +47,9 @@ public enum HTTP1HeadScanner {
         _ bytes: UnsafeRawBufferPointer, head: inout HTTP1Head, limits: HTTP1Limits, skipLeadingEmptyLines: Bool
     ) -> HTTP1ScanResult {
         let count = min(bytes.count, limits.maxHeadBytes + 1)
+        if head.searched > bytes.count || head.lineStart > head.searched || head.start > head.lineStart {
+            head.progress = HTTP1Head.Progress()  // progress of other bytes: search these from their start
+        }
         var index = head.searched
         var lineStart = head.lineStart
         while index < count {

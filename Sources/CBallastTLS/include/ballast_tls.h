@@ -75,7 +75,8 @@ const uint8_t *ballast_tls_alpn(const ballast_tls_conn *conn, unsigned *size);
 const char *ballast_tls_server_name(const ballast_tls_conn *conn);
 /// The negotiated version: 0x0303 for TLS 1.2, 0x0304 for 1.3, 0 before the handshake.
 int ballast_tls_version(const ballast_tls_conn *conn);
-/// What went wrong after BALLAST_TLS_FAILED, for logs and the operator.
+/// What went wrong after BALLAST_TLS_FAILED, for logs and the operator; valid on the calling
+/// thread until its next failure.
 const char *ballast_tls_conn_error(const ballast_tls_conn *conn);
 
 #endif
