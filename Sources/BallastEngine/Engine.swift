@@ -223,7 +223,6 @@ public final class LoopContext {
     static let wakeTag: UInt64 = 0
     static let listenerKind: UInt64 = 1 << 62
     static let connectionKind: UInt64 = 2 << 62
-    /// Connections accepted per wake; the listening socket stays ready for another loop.
 
     /// The thread's handle.
     public let loop: EngineLoop

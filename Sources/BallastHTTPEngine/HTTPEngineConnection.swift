@@ -77,9 +77,9 @@ final class HTTPEngineConnection: EngineConnection {
     var listenerID: Int { listener.id }
     private(set) var deadline: UInt64 = 0
     private let runtime: EngineHTTPRuntime
-    private var fd: Int32
-    /// TLS with the client, on https relays.
-    private let tls: TLSConnection?
+    /// The client's socket, with TLS on https relays.
+    private let io: SocketIO
+    private var tls: TLSConnection? { io.tls }
     private let client: IPAddress
     private var phase = Phase.awaitingHead
     private var policy: HTTP1RequestPolicy?
@@ -109,7 +109,6 @@ final class HTTPEngineConnection: EngineConnection {
     private var lastActivity: UInt64 = 0
     /// A refusal held back until its time (the failure delay after a wrong password).
     private var delayedAnswer: (status: Int, headers: String, at: UInt64)?
-    private var startedAt: UInt64 = 0
 
     // Bytes for the client: a head of the relay's making (owned), then body bytes in `response`.
     private var outHead: PendingBytes?
@@ -141,9 +140,8 @@ final class HTTPEngineConnection: EngineConnection {
         self.heads = heads
         self.listener = listener
         self.runtime = runtime
-        self.fd = fd
+        io = SocketIO(fd: fd, tls: runtime.termination.flatMap { TLSConnection(accepting: fd, context: $0) })
         self.client = client?.address ?? IPAddress(v4: 0, 0, 0, 0)
-        tls = runtime.termination.flatMap { TLSConnection(accepting: fd, context: $0) }
     }
 
     // MARK: Events
@@ -159,7 +157,6 @@ final class HTTPEngineConnection: EngineConnection {
             return
         }
         if let relay = runtime.store.current.relay(named: runtime.relayName) { read(relay) }
-        startedAt = context.now
         let first = min(timeouts.request, timeouts.idle)
         want(context.now + (tls == nil ? first : min(first, timeouts.handshake)), context: context)
         pump(context)
@@ -258,7 +255,7 @@ final class HTTPEngineConnection: EngineConnection {
         Self.makeRoom(&input, start: &inStart, end: &inEnd, buffers: &context.buffers)
         let space = size - inEnd
         guard space > 0 else { return false }
-        let count = readFromClient(input! + inEnd, count: space)
+        let count = io.read(input! + inEnd, count: space)
         if count > 0 {
             if phase == .awaitingHead && !spoke {
                 spoke = true
@@ -267,7 +264,7 @@ final class HTTPEngineConnection: EngineConnection {
             }
             inEnd += count
             lastActivity = context.now
-            if tls?.drained ?? (count < space) { clientReadable = false }
+            if io.drained(count: count, space: space) { clientReadable = false }
             return true
         }
         if count == 0 {
@@ -282,20 +279,6 @@ final class HTTPEngineConnection: EngineConnection {
         if let tls, count == -Int(EPROTO) { reportTLSFailure(tls) }
         close(context: context)
         return false
-    }
-
-    /// Reads the client's bytes, decrypted on https relays, in the system calls' convention.
-    private func readFromClient(_ buffer: UnsafeMutableRawPointer, count: Int) -> Int {
-        if let tls { return tls.read(buffer, count: count) }
-        return ballast_read(fd, buffer, UInt(count))
-    }
-
-    /// Writes the two ranges to the client, encrypted on https relays.
-    private func writeToClient(_ first: UnsafeRawPointer?, _ firstCount: Int, _ second: UnsafeRawPointer?, _ secondCount: Int)
-        -> Int
-    {
-        if let tls { return tls.write(first, firstCount, second, secondCount) }
-        return ballast_write2(fd, first, UInt(firstCount), second, UInt(secondCount))
     }
 
     /// A handshake that failed is the client's bad input (an old client, a scanner, a wrong
@@ -577,7 +560,7 @@ final class HTTPEngineConnection: EngineConnection {
             }
             return readClient(context)
         }
-        let written = link.write(serverHead! + serverHeadSent, headLeft, input.map { $0 + inStart }, exchange.bodyPending)
+        let written = link.io.write(serverHead! + serverHeadSent, headLeft, input.map { $0 + inStart }, exchange.bodyPending)
         if written > 0 {
             let fromHead = min(written, headLeft)
             serverHeadSent += fromHead
@@ -590,7 +573,7 @@ final class HTTPEngineConnection: EngineConnection {
             return true
         }
         if written == -Int(EAGAIN) || written == -Int(EWOULDBLOCK) { return false }
-        serverFailed(reason: link.describe(Int32(-written)), connectFailed: false, context: context)
+        serverFailed(reason: link.io.describe(Int32(-written)), connectFailed: false, context: context)
         return true
     }
 
@@ -743,7 +726,7 @@ final class HTTPEngineConnection: EngineConnection {
             serverFailed(reason: "response head larger than a buffer", connectFailed: false, context: context)
             return true
         }
-        let count = link.read(response! + respEnd, count: space)
+        let count = link.io.read(response! + respEnd, count: space)
         if count > 0 {
             respEnd += count
             lastActivity = context.now
@@ -760,14 +743,14 @@ final class HTTPEngineConnection: EngineConnection {
             return true
         }
         serverFailed(
-            reason: count == 0 ? "closed the connection" : link.describe(Int32(-count)), connectFailed: false,
+            reason: count == 0 ? "closed the connection" : link.io.describe(Int32(-count)), connectFailed: false,
             context: context)
         return true
     }
 
     private func flushToClient(_ context: LoopContext) -> Bool {
         let headLeft = outHead.map { $0.count } ?? 0
-        let written = writeToClient(
+        let written = io.write(
             outHead.map { UnsafeRawPointer($0.buffer + $0.start) }, headLeft, response.map { UnsafeRawPointer($0 + respStart) },
             respForwardable)
         if written > 0 {
@@ -797,7 +780,7 @@ final class HTTPEngineConnection: EngineConnection {
         guard !watchingWritable else { return }
         watchingWritable = true
         _ = ballast_epoll_modify(
-            context.loop.epollFD, fd, EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue,
+            context.loop.epollFD, io.fd, EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue,
             context.tag(slot: slot, side: .front))
     }
 
@@ -944,7 +927,7 @@ final class HTTPEngineConnection: EngineConnection {
         var progressed = false
         // Client to server.
         if inEnd > inStart {
-            let written = link.write(input! + inStart, inEnd - inStart, nil, 0)
+            let written = link.io.write(input! + inStart, inEnd - inStart, nil, 0)
             if written > 0 {
                 inStart += written
                 progressed = true
@@ -953,7 +936,7 @@ final class HTTPEngineConnection: EngineConnection {
                 return false
             }
         } else if clientEnded {
-            link.shutdownWrite()
+            link.io.shutdownWrite()
             if link.peerClosed && respEnd == respStart { close(context: context); return false }
         } else if clientReadable {
             progressed = readClient(context) || progressed
@@ -968,7 +951,7 @@ final class HTTPEngineConnection: EngineConnection {
             if response == nil { response = context.buffers.take() }
             respStart = 0
             respEnd = 0
-            let count = link.read(response!, count: size)
+            let count = link.io.read(response!, count: size)
             if count > 0 {
                 respEnd = count
                 lastActivity = context.now
@@ -976,7 +959,7 @@ final class HTTPEngineConnection: EngineConnection {
                 progressed = true
             } else if count == 0 {
                 link.readable = false
-                if let tls { tls.shutdown() } else { _ = ballast_shutdown_write(fd) }
+                io.shutdownWrite()
                 if clientEnded { close(context: context); return false }
             } else if count == -Int(EAGAIN) || count == -Int(EWOULDBLOCK) {
                 link.readable = false
@@ -1009,7 +992,8 @@ final class HTTPEngineConnection: EngineConnection {
                 return
             }
             if let tls, !tls.isEstablished {
-                let due = startedAt + timeouts.handshake
+                // No byte of a head can come before the handshake ends: the head's clock is the connection's.
+                let due = headFirstByteAt + timeouts.handshake
                 if now >= due {
                     runtime.metrics.handshakeFailures.increment()
                     BadInputLog.shared.report(
@@ -1107,8 +1091,7 @@ final class HTTPEngineConnection: EngineConnection {
         guard phase != .closed else { return }
         phase = .closed
         tls?.shutdown()
-        Glibc.close(fd)
-        fd = -1
+        Glibc.close(io.fd)
         if let link {
             self.link = nil
             link.owner = nil

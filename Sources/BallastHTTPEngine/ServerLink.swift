@@ -21,10 +21,10 @@ final class ServerLink: EngineConnection {
     let slot: Int
     var listenerID: Int { 0 }
     private(set) var deadline: UInt64 = 0
-    let fd: Int32
+    /// The socket, with TLS when the relay re-encrypts.
+    let io: SocketIO
+    var fd: Int32 { io.fd }
     let endpoint: Endpoint
-    /// TLS with the server, when the relay re-encrypts.
-    private let tls: TLSConnection?
     var phase = Phase.connecting
     /// The client connection the link serves now; nil while idle.
     var owner: HTTPEngineConnection?
@@ -41,9 +41,8 @@ final class ServerLink: EngineConnection {
 
     init(slot: Int, fd: Int32, endpoint: Endpoint, tls: TLSConnection?) {
         self.slot = slot
-        self.fd = fd
+        self.io = SocketIO(fd: fd, tls: tls)
         self.endpoint = endpoint
-        self.tls = tls
     }
 
     /// Opens a connection to `endpoint` on `context`'s loop, connecting in the background:
@@ -82,35 +81,10 @@ final class ServerLink: EngineConnection {
 
     func start(context: LoopContext) {}
 
-    // MARK: Bytes
-
-    /// Reads the server's bytes, decrypted when it speaks TLS: a count, 0 at its end, or -errno.
-    func read(_ buffer: UnsafeMutableRawPointer, count: Int) -> Int {
-        if let tls { return tls.read(buffer, count: count) }
-        return ballast_read(fd, buffer, UInt(count))
-    }
-
-    /// Whether a read of `count` bytes into `space` left nothing waiting.
+    /// Whether a read of `count` bytes into `space` left nothing waiting. After the server's
+    /// FIN no edge will come again, so reading goes on until the end of the stream is seen.
     func drained(count: Int, space: Int) -> Bool {
-        if let tls { return tls.drained }
-        return count < space && !peerClosed
-    }
-
-    /// Writes the two ranges to the server, encrypted when it speaks TLS.
-    func write(_ first: UnsafeRawPointer?, _ firstCount: Int, _ second: UnsafeRawPointer?, _ secondCount: Int) -> Int {
-        if let tls { return tls.write(first, firstCount, second, secondCount) }
-        return ballast_write2(fd, first, UInt(firstCount), second, UInt(secondCount))
-    }
-
-    /// Ends the bytes towards the server: close_notify under TLS, a FIN otherwise.
-    func shutdownWrite() {
-        if let tls { tls.shutdown() } else { _ = ballast_shutdown_write(fd) }
-    }
-
-    /// What a failed read or write with `code` means, TLS's own reason included.
-    func describe(_ code: Int32) -> String {
-        if let tls, code == EPROTO { return "TLS: \(tls.failure)" }
-        return SystemError.describe(code)
+        io.drained(count: count, space: space) && !peerClosed
     }
 
     func handle(side: ConnectionSide, flags: UInt32, context: LoopContext) {
@@ -118,7 +92,7 @@ final class ServerLink: EngineConnection {
             readable = true
         }
         // A TLS read may have waited for room to write.
-        if tls != nil && flags & EPOLLOUT.rawValue != 0 { readable = true }
+        if io.tls != nil && flags & EPOLLOUT.rawValue != 0 { readable = true }
         if flags & (EPOLLRDHUP.rawValue | EPOLLHUP.rawValue) != 0 { peerClosed = true }
         if let owner {
             owner.serverEvent(self, flags: flags, context: context)
@@ -162,7 +136,7 @@ final class ServerLink: EngineConnection {
         pool?.remove(self)
         pool = nil
         owner = nil
-        tls?.shutdown()
+        io.tls?.shutdown()
         Glibc.close(fd)
         context.release(self)
     }

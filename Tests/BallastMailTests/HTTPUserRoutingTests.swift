@@ -73,6 +73,28 @@ import Testing
         await lab.shutdown()
     }
 
+    /// Damaged credentials and user headers (empty, no scheme, not base64, no colon, huge, bytes
+    /// that are not UTF-8, repeated) get 401 or 403 and never a server; the relay serves after.
+    @Test(arguments: Self.engines) func damagedCredentialsAreRefused(engine: String) async throws {
+        let lab = try await MailLab(failureDelay: "10ms", httpEngine: engine)
+        let huge = Base64.encode(Array(repeating: UInt8(ascii: "a"), count: 12_000))
+        let damaged = [
+            "Authorization:", "Authorization: Basic", "Authorization: Basic !!!!", "Authorization: Bearer abc",
+            "Authorization: Basic \(Base64.encode(Array("no-colon".utf8)))", "Authorization: Basic \(huge)",
+            "Authorization: Basic \(Base64.encode([0xff, 0xfe, 0x3a, 0x80]))", "Authorization: basic =",
+        ]
+        for header in damaged {
+            let answer = try curl(lab.ports["owa"]!, ["-H", header])
+            #expect(answer.status.hasPrefix("401"), "\(header.prefix(60)): \(answer.status)")
+        }
+        for header in ["X-Remote-User:", "X-Remote-User: \(String(repeating: "x", count: 8_000))", "X-Remote-User: a\u{7f}b"] {
+            let answer = try curl(lab.ports["owa-front"]!, ["-H", header])
+            #expect(answer.status.hasPrefix("403") || answer.status.hasPrefix("400"), "\(header.prefix(60)): \(answer.status)")
+        }
+        #expect(try curl(lab.ports["owa"]!, ["-u", "bob:bob-demo"]).body == "mbx2", "the relay serves after")
+        await lab.shutdown()
+    }
+
     @Test(arguments: Self.engines) func aTrustedHeaderFromTheFrontNamesTheUser(engine: String) async throws {
         let lab = try await MailLab(httpEngine: engine)
         let port = lab.ports["owa-front"]!

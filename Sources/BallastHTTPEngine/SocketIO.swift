@@ -1,0 +1,47 @@
+import BallastEngine
+import BallastTLS
+import CBallastLinux
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// One socket's bytes, through TLS when the connection has it, in the system calls'
+/// convention either way: a count, 0 at the end of the stream, or -errno (`-EPROTO` for a
+/// TLS failure). Client connections and server links both move their bytes through it.
+struct SocketIO {
+    let fd: Int32
+    /// TLS on the socket, when the relay terminates or re-encrypts.
+    let tls: TLSConnection?
+
+    /// Reads into `buffer`, decrypted under TLS.
+    func read(_ buffer: UnsafeMutableRawPointer, count: Int) -> Int {
+        if let tls { return tls.read(buffer, count: count) }
+        return ballast_read(fd, buffer, UInt(count))
+    }
+
+    /// Whether a read of `count` bytes into `space` left nothing waiting: a short read on a
+    /// plain socket, nothing in OpenSSL or the socket under TLS.
+    func drained(count: Int, space: Int) -> Bool {
+        if let tls { return tls.drained }
+        return count < space
+    }
+
+    /// Writes the two ranges, the first before the second, encrypted under TLS; how many bytes
+    /// of them were taken.
+    func write(_ first: UnsafeRawPointer?, _ firstCount: Int, _ second: UnsafeRawPointer?, _ secondCount: Int) -> Int {
+        if let tls { return tls.write(first, firstCount, second, secondCount) }
+        return ballast_write2(fd, first, UInt(firstCount), second, UInt(secondCount))
+    }
+
+    /// Ends the bytes towards the peer: close_notify under TLS, a FIN otherwise.
+    func shutdownWrite() {
+        if let tls { tls.shutdown() } else { _ = ballast_shutdown_write(fd) }
+    }
+
+    /// What a failed read or write with `code` means, TLS's own reason included.
+    func describe(_ code: Int32) -> String {
+        if let tls, code == EPROTO { return "TLS: \(tls.failure)" }
+        return SystemError.describe(code)
+    }
+}
