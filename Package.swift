@@ -113,6 +113,8 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         // The engine's TLS in C: contexts, SNI, ALPN, ticket keys and a socket BIO of Ballast's own.
         .target(name: "CBallastTLS", dependencies: ["COpenSSL"]),
+        // nghttp2 from Debian (libnghttp2-dev): HTTP/2 framing, HPACK and flow control for the engine.
+        .systemLibrary(name: "CNGHTTP2", pkgConfig: "libnghttp2", providers: [.apt(["libnghttp2-dev"])]),
         // TLS on the engine for every protocol that terminates or originates it.
         .target(
             name: "BallastTLS",
@@ -175,6 +177,7 @@ let package = Package(
             dependencies: [
                 "BallastEngine",
                 "BallastTLS",
+                "CNGHTTP2",
                 "BallastReporting",
                 "BallastCore",
                 "BallastCodecs",

@@ -9,10 +9,16 @@ enum CannedResponse {
         return close ? closing[index] : keeping[index]
     }
 
+    /// The plain-text body Ballast answers `status` with, for HTTP/2 streams.
+    static func text(status: Int) -> [UInt8] {
+        let index = table.firstIndex { $0.status == status } ?? 0
+        return Array("\(table[index].status) \(table[index].reason)\n".utf8)
+    }
+
     private static let table: [(status: Int, reason: String)] = [
         (502, "Bad Gateway"), (400, "Bad Request"), (408, "Request Timeout"), (431, "Request Header Fields Too Large"),
         (503, "Service Unavailable"), (504, "Gateway Timeout"), (505, "HTTP Version Not Supported"),
-        (401, "Unauthorized"), (403, "Forbidden"), (429, "Too Many Requests"),
+        (401, "Unauthorized"), (403, "Forbidden"), (429, "Too Many Requests"), (501, "Not Implemented"),
     ]
 
     private static let closing: [[UInt8]] = table.map { make($0.status, $0.reason, close: true) }

@@ -66,10 +66,49 @@ public final class EngineHTTPRuntime: Sendable {
     }
 
     /// The protocols offered to clients by ALPN, preferred first.
-    static let alpn = ["http/1.1"]
+    static let alpn = ["h2", "http/1.1"]
 
     /// The input of one balancing decision.
     func balancingInput(client: IPAddress) -> BalancingInput { inputs.next(client: client) }
+
+    /// The server for one request: the user's mailbox server on relays that route by user, else
+    /// the balancer's choice honouring `sticky` (the cookie's server) or the source's affinity,
+    /// never one in `tried`. Nil when none is up.
+    func chooseServer(
+        state: State, relay: Relay, client: IPAddress, userServer: (key: ServerKey, server: Server)?, sticky: ServerKey?,
+        tried: [ServerKey]
+    ) -> (key: ServerKey, server: Server)? {
+        let chosen: (key: ServerKey, server: Server)?
+        if let userServer {
+            chosen = tried.contains(userServer.key) ? nil : userServer
+        } else {
+            var sticky = sticky
+            if sticky == nil, let stickTable { sticky = stickTable.lookup(client, now: .now) }
+            chosen = state.choose(for: relay, input: balancingInput(client: client), sticky: sticky, excluding: tried)
+                .map { ($0.key, $0.server) }
+        }
+        if let chosen { stickTable?.record(client, server: chosen.key, now: .now) }
+        return chosen
+    }
+
+    /// The `Set-Cookie` value that pins a client to `server`, unless its cookie named it already.
+    func setCookie(for server: ServerKey, sticky: ServerKey?) -> [UInt8]? {
+        guard let cookie, sticky != server else { return nil }
+        return cookie.setCookie(for: server)
+    }
+
+    /// A connection to `endpoint` lent to `owner`: the warmest idle one of the loop's pool
+    /// unless `fresh`, else a new one, still connecting when it is returned.
+    func link(to endpoint: Endpoint, fresh: Bool, owner: any ServerLinkOwner, context: LoopContext)
+        -> Result<ServerLink, SystemError>
+    {
+        let pool = pools[context.loop.index]
+        if !fresh, let pooled = pool.take(endpoint) {
+            pooled.lend(to: owner)
+            return .success(pooled)
+        }
+        return ServerLink.open(to: endpoint, owner: owner, tls: reencryption, pool: pool, context: context)
+    }
 
     /// Closes the idle connections to servers on every loop; used when the runtime is replaced.
     public func closeIdleServerConnections(on engine: Engine) async {
@@ -158,5 +197,37 @@ struct EngineHTTPMetrics: Sendable {
         limitReached = Counter(label: "ballast_relay_limit_reached_total", dimensions: dimensions)
         handshakeFailures = Counter(label: "ballast_tls_handshake_failures_total", dimensions: dimensions)
         throttled = Counter(label: "ballast_login_throttled_total", dimensions: [("protocol", "http")])
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds, as the engine's clock counts them; 0 for a negative duration.
+    var milliseconds: UInt64 {
+        let (seconds, attoseconds) = components
+        return UInt64(max(0, seconds)) * 1000 + UInt64(max(0, attoseconds) / 1_000_000_000_000_000)
+    }
+}
+
+/// An HTTP relay's timeouts in milliseconds, as the engine's clock counts them; read at each
+/// request on HTTP/1.1 connections, once per HTTP/2 connection.
+struct HTTPTimeouts {
+    var request: UInt64 = 10_000
+    var keepAlive: UInt64 = 75_000
+    var server: UInt64 = 60_000
+    var serverIdle: UInt64 = 30_000
+    var idle: UInt64 = 300_000
+    var connect: UInt64 = 5_000
+    var handshake: UInt64 = 5_000
+
+    init() {}
+
+    init(_ relay: Relay) {
+        request = relay.http.timeouts.request.milliseconds
+        keepAlive = relay.http.timeouts.keepAlive.milliseconds
+        server = relay.http.timeouts.server.milliseconds
+        serverIdle = relay.http.timeouts.serverIdle.milliseconds
+        idle = relay.timeouts.idle.milliseconds
+        connect = relay.timeouts.connect.milliseconds
+        handshake = relay.timeouts.handshake.milliseconds
     }
 }

@@ -16,7 +16,7 @@ import Logging
 /// responses forwarded by their framing. One request is in flight at a time; pipelined ones
 /// wait in the read buffer. A head goes out with the body bytes read with it in one system
 /// call, and bodies are never copied in user space.
-final class HTTPEngineConnection: EngineConnection {
+final class HTTPEngineConnection: EngineConnection, ServerLinkOwner {
     private enum Phase {
         case awaitingHead
         case exchanging
@@ -61,17 +61,6 @@ final class HTTPEngineConnection: EngineConnection {
         var ownAnswer = false
     }
 
-    /// Timeouts of the relay in milliseconds, read at each request.
-    private struct Timeouts {
-        var request: UInt64 = 10_000
-        var keepAlive: UInt64 = 75_000
-        var server: UInt64 = 60_000
-        var serverIdle: UInt64 = 30_000
-        var idle: UInt64 = 300_000
-        var connect: UInt64 = 5_000
-        var handshake: UInt64 = 5_000
-    }
-
     let slot: Int
     let listener: EngineHTTPListener
     var listenerID: Int { listener.id }
@@ -84,7 +73,7 @@ final class HTTPEngineConnection: EngineConnection {
     private var phase = Phase.awaitingHead
     private var policy: HTTP1RequestPolicy?
     private var limits = HTTP1Limits()
-    private var timeouts = Timeouts()
+    private var timeouts = HTTPTimeouts()
 
     // The client's bytes: one pooled buffer while any wait.
     private var input: UnsafeMutableRawPointer?
@@ -219,7 +208,19 @@ final class HTTPEngineConnection: EngineConnection {
     // MARK: Request heads
 
     private func readHead(_ context: LoopContext) -> Bool {
-        if inEnd > inStart {
+        var prefaceIncomplete = false
+        if policy == nil {
+            switch speaksHTTP2() {
+            case .yes:
+                switchToHTTP2(context)
+                return false
+            case .maybe:
+                prefaceIncomplete = true
+            case .no:
+                break
+            }
+        }
+        if inEnd > inStart && !prefaceIncomplete {
             let bytes = UnsafeRawBufferPointer(start: input! + inStart, count: inEnd - inStart)
             head.reset()
             head.progress = headProgress
@@ -247,6 +248,57 @@ final class HTTPEngineConnection: EngineConnection {
         }
         guard clientReadable else { return false }
         return readClient(context)
+    }
+
+    // MARK: HTTP/2
+
+    private enum HTTP2Check {
+        case yes
+        case no
+        /// The bytes so far begin the h2c preface.
+        case maybe
+    }
+
+    /// The connection preface of an HTTP/2 client (RFC 9113 section 3.4).
+    private static let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
+
+    /// Whether the client speaks HTTP/2: ALPN chose `h2`, or on a plain relay its first bytes
+    /// are the preface (h2c by prior knowledge).
+    private func speaksHTTP2() -> HTTP2Check {
+        if let tls {
+            return tls.isEstablished && tls.negotiatedProtocol == "h2" ? .yes : .no
+        }
+        let available = inEnd - inStart
+        guard available > 0, let input else { return .no }
+        let compared = min(available, Self.preface.count)
+        for index in 0..<compared where input.load(fromByteOffset: inStart + index, as: UInt8.self) != Self.preface[index] {
+            return .no
+        }
+        return compared == Self.preface.count ? .yes : .maybe
+    }
+
+    /// Hands the socket and the bytes read so far to an HTTP/2 connection, which takes this
+    /// one's place in the loop.
+    private func switchToHTTP2(_ context: LoopContext) {
+        phase = .closed
+        let relay = runtime.store.current.relay(named: runtime.relayName)
+        let successor = context.adopt { [listener, runtime, io, client, heads] slot in
+            HTTP2EngineConnection(
+                slot: slot, listener: listener, runtime: runtime, io: io, client: client, heads: heads, relay: relay,
+                context: context)
+        }
+        _ = ballast_epoll_modify(
+            context.loop.epollFD, io.fd, EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue,
+            context.tag(slot: successor.slot, side: .front))
+        let started = successor.start(
+            with: UnsafeRawBufferPointer(start: input.map { $0 + inStart }, count: inEnd - inStart), startedAt: headFirstByteAt,
+            context: context)
+        if let input { context.buffers.give(input) }
+        if let serverHead { context.buffers.give(serverHead) }
+        input = nil
+        serverHead = nil
+        context.release(self)
+        if !started { successor.close(context: context) }
     }
 
     /// Reads from the client after the bytes already waiting; true when something happened.
@@ -323,11 +375,7 @@ final class HTTPEngineConnection: EngineConnection {
 
     private func read(_ relay: Relay) {
         limits = HTTP1Limits(maxHeadBytes: relay.http.maxHeaderBytes, maxFields: 100)
-        timeouts = Timeouts(
-            request: Self.milliseconds(relay.http.timeouts.request), keepAlive: Self.milliseconds(relay.http.timeouts.keepAlive),
-            server: Self.milliseconds(relay.http.timeouts.server), serverIdle: Self.milliseconds(relay.http.timeouts.serverIdle),
-            idle: Self.milliseconds(relay.timeouts.idle), connect: Self.milliseconds(relay.timeouts.connect),
-            handshake: Self.milliseconds(relay.timeouts.handshake))
+        timeouts = HTTPTimeouts(relay)
     }
 
     // MARK: Dispatch
@@ -368,7 +416,9 @@ final class HTTPEngineConnection: EngineConnection {
         }
         serverHeadCount = count
         serverHeadSent = 0
-        let routed = relay.http.userRouting.map { routeByUser($0, bytes: bytes, state: state, relay: relay) }
+        let routed = relay.http.userRouting.map {
+            runtime.route(byUser: $0, bytes: bytes, head: head, client: client, state: state, relay: relay)
+        }
         inStart += head.length
         headFirstByteAt = 0
         spoke = false
@@ -390,94 +440,12 @@ final class HTTPEngineConnection: EngineConnection {
         dispatch(state: state, relay: relay, context: context)
     }
 
-    // MARK: Routing by user
-
-    /// Where a request of a relay that routes by user goes, or Ballast's refusal.
-    private enum UserRoute {
-        case server(ServerKey, Server)
-        /// `delay` in milliseconds: the failure delay after a wrong password.
-        case refuse(status: Int, headers: String, delay: UInt64)
-    }
-
-    /// Finds the request's user (Basic credentials checked against the directory, or a header a
-    /// front has set) and the server holding their mailbox's active copy, as the NIO relay does.
-    private func routeByUser(
-        _ routing: HTTPSettings.UserRouting, bytes: UnsafeRawBufferPointer, state: State, relay: Relay
-    ) -> UserRoute {
-        let realm = state.topology.store?.realm ?? state.sip?.realm ?? "ballast"
-        let challenge = "WWW-Authenticate: Basic realm=\"\(realm)\", charset=\"UTF-8\"\r\n"
-        let user: DirectoryUser
-        switch routing {
-        case .basic:
-            guard let header = Self.field("authorization", in: bytes, head: head),
-                let credentials = DirectoryLogin.basicCredentials(header)
-            else {
-                return .refuse(status: 401, headers: challenge, delay: 0)
-            }
-            if case .refuse(let until, let reason) = runtime.throttle.check(user: credentials.user, source: client) {
-                runtime.metrics.throttled.increment()
-                BadInputLog.shared.report(
-                    listener: relay.name, reason: "login refused: \(reason.rawValue)", client: "\(client)",
-                    logger: runtime.logger, detail: "login \(credentials.user)")
-                return .refuse(
-                    status: 429, headers: "Retry-After: \(max(1, (until - .now).components.seconds))\r\n", delay: 0)
-            }
-            guard
-                let found = DirectoryLogin.verify(
-                    login: credentials.user, password: credentials.password, directory: state.directory, realm: realm)
-            else {
-                BadInputLog.shared.report(
-                    listener: relay.name, reason: "login refused: unknown user or wrong password", client: "\(client)",
-                    logger: runtime.logger, detail: "login \(credentials.user)")
-                let delay = max(
-                    state.topology.store?.failureDelay ?? .milliseconds(500),
-                    runtime.throttle.failed(user: credentials.user, source: client))
-                return .refuse(status: 401, headers: challenge, delay: Self.milliseconds(delay))
-            }
-            runtime.throttle.succeeded(user: credentials.user, source: client)
-            user = found
-        case .header(let name):
-            guard let login = Self.field(name.lowercased(), in: bytes, head: head), let found = state.directory.user(login: login)
-            else {
-                BadInputLog.shared.report(
-                    listener: relay.name, reason: "request without a known user in \(name)", client: "\(client)",
-                    logger: runtime.logger)
-                return .refuse(status: 403, headers: "", delay: 0)
-            }
-            user = found
-        }
-        switch MailRouting.server(for: user, pool: relay.pool, in: state) {
-        case .success(let route):
-            return .server(route.key, route.server)
-        case .failure(let failure):
-            runtime.logger.warning("http request not routed", metadata: ["relay": "\(relay.name)", "reason": "\(failure)"])
-            return .refuse(status: 503, headers: "", delay: 0)
-        }
-    }
-
-    /// The value of the first field named `name` (lowercase), as text.
-    private static func field(_ name: String, in bytes: UnsafeRawBufferPointer, head: HTTP1Head) -> String? {
-        let wanted = Array(name.utf8)
-        for field in head.fields where field.name.count == wanted.count {
-            var index = 0
-            while index < wanted.count, bytes[field.name.lowerBound + index] | 0x20 == wanted[index] | 0x20 { index += 1 }
-            if index == wanted.count { return String(decoding: bytes[field.value], as: UTF8.self) }
-        }
-        return nil
-    }
-
     private func dispatch(state: State, relay: Relay, context: LoopContext) {
-        let chosen: (key: ServerKey, server: Server)?
-        if let userServer = exchange.userServer {
-            chosen = exchange.tried.contains(userServer.key) ? nil : userServer
-        } else {
-            var sticky = exchange.sticky
-            if sticky == nil, let table = runtime.stickTable { sticky = table.lookup(client, now: .now) }
-            chosen = state.choose(
-                for: relay, input: runtime.balancingInput(client: client), sticky: sticky, excluding: exchange.tried
-            ).map { ($0.key, $0.server) }
-        }
-        guard let member = chosen else {
+        guard
+            let member = runtime.chooseServer(
+                state: state, relay: relay, client: client, userServer: exchange.userServer, sticky: exchange.sticky,
+                tried: exchange.tried)
+        else {
             if !exchange.tried.isEmpty {
                 answer(status: 502, close: true, context: context)
                 return
@@ -487,25 +455,16 @@ final class HTTPEngineConnection: EngineConnection {
             answer(status: 503, close: !exchange.keepAlive || !exchange.requestEnded, context: context)
             return
         }
-        runtime.stickTable?.record(client, server: member.key, now: .now)
-        if let cookie = runtime.cookie {
-            exchange.setCookie = exchange.sticky == member.key ? nil : cookie.setCookie(for: member.key)
-        }
+        exchange.setCookie = runtime.setCookie(for: member.key, sticky: exchange.sticky)
         exchange.member = member
         exchange.serverDeadline = context.now + timeouts.server
-        let endpoint = relay.target(for: member.server)
-        if !exchange.fresh, let pooled = runtime.pools[context.loop.index].take(endpoint) {
-            pooled.lend(to: self)
-            link = pooled
-            return
-        }
-        switch ServerLink.open(
-            to: endpoint, owner: self, tls: runtime.reencryption, pool: runtime.pools[context.loop.index], context: context)
-        {
-        case .success(let opened):
-            link = opened
-            exchange.connectDeadline = context.now + timeouts.connect
-            want(exchange.connectDeadline, context: context)
+        switch runtime.link(to: relay.target(for: member.server), fresh: exchange.fresh, owner: self, context: context) {
+        case .success(let taken):
+            link = taken
+            if taken.phase == .connecting {
+                exchange.connectDeadline = context.now + timeouts.connect
+                want(exchange.connectDeadline, context: context)
+            }
         case .failure(let error):
             serverFailed(reason: error.description, connectFailed: true, context: context)
         }
@@ -1108,10 +1067,5 @@ final class HTTPEngineConnection: EngineConnection {
         runtime.metrics.active.decrement()
         listener.releaseConnection(on: context.loop)
         context.release(self)
-    }
-
-    private static func milliseconds(_ duration: Duration) -> UInt64 {
-        let (seconds, attoseconds) = duration.components
-        return UInt64(max(0, seconds)) * 1000 + UInt64(max(0, attoseconds) / 1_000_000_000_000_000)
     }
 }

@@ -7,6 +7,13 @@ import CBallastLinux
     import Glibc
 #endif
 
+/// What a server link reports its socket's events to while lent: a client connection, or
+/// one stream of an HTTP/2 client's.
+protocol ServerLinkOwner: AnyObject {
+    /// An event on `link`'s socket.
+    func serverEvent(_ link: ServerLink, flags: UInt32, context: LoopContext)
+}
+
 /// One connection to a server, on one engine loop: lent to a client connection for one
 /// exchange at a time, idle in its loop's pool between exchanges. It has a slot of its own so
 /// that its socket's events find it whether or not a client holds it, as HAProxy's idle
@@ -27,7 +34,7 @@ final class ServerLink: EngineConnection {
     let endpoint: Endpoint
     var phase = Phase.connecting
     /// The client connection the link serves now; nil while idle.
-    var owner: HTTPEngineConnection?
+    var owner: (any ServerLinkOwner)?
     /// Whether it served an exchange before this one (a failure may then be the server's
     /// keep-alive timeout, worth one retry on a fresh connection).
     var reused = false
@@ -49,7 +56,7 @@ final class ServerLink: EngineConnection {
     /// the owner hears of it through `serverEvent`. Nil with -errno when no socket could be had.
     /// With `tls`, it speaks TLS, resuming the session last kept in `pool` for this server.
     static func open(
-        to endpoint: Endpoint, owner: HTTPEngineConnection, tls: TLSClientContext?, pool: ServerLinkPool,
+        to endpoint: Endpoint, owner: any ServerLinkOwner, tls: TLSClientContext?, pool: ServerLinkPool,
         context: LoopContext
     ) -> Result<ServerLink, SystemError> {
         let fd = ballast_socket(endpoint.address.family == .v6 ? 6 : 4)
@@ -115,7 +122,7 @@ final class ServerLink: EngineConnection {
     }
 
     /// Takes the link out of its pool for `owner`.
-    func lend(to owner: HTTPEngineConnection) {
+    func lend(to owner: any ServerLinkOwner) {
         self.owner = owner
         pool = nil
         deadline = 0

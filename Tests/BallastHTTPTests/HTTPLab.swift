@@ -86,3 +86,10 @@ final class HTTPLab: Sendable {
         try? FileManager.default.removeItem(at: directory)
     }
 }
+
+/// This process's resident memory in KiB: the relay and the servers of a lab both live in it.
+func residentKiB() -> Int {
+    let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+    let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+    return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+}

@@ -58,19 +58,36 @@ import Testing
         }
     }
 
+    /// HTTP/2 by prior knowledge (h2c): the preface, SETTINGS, then a request whose HPACK
+    /// block names a literal path, and the preface followed by a frame of the largest length.
+    static let h2cSeeds: [[UInt8]] = {
+        let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
+        let settings: [UInt8] = [0, 0, 0, 4, 0, 0, 0, 0, 0]
+        // :method GET, :scheme http, :path /, :authority lab (indexed and literal fields).
+        let block: [UInt8] = [0x82, 0x86, 0x84, 0x41, 0x03] + Array("lab".utf8)
+        let headers: [UInt8] = [0, 0, UInt8(block.count), 1, 5, 0, 0, 0, 1] + block
+        return [preface + settings + headers, preface + [0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0]]
+    }()
+
     @Test func httpRelayOnTheEngine() async throws {
         try await HostileLab.with { lab in
-            var attack = Attack(port: lab.ports["http-engine"]!, seeds: Self.httpSeeds)
+            var attack = Attack(port: lab.ports["http-engine"]!, bytes: Self.httpSeeds.map { Array($0.utf8) } + Self.h2cSeeds)
             let resident = try await attackInRounds(
                 4, name: "http-engine", probe: lab.probe, settle: { await lab.settles(relay: "http-engine") }
             ) { _ in try await round(&attack, lab: lab) }
             try check(lab, relay: "http-engine", resident: resident) { try lab.httpGet(relay: "http-engine") != nil }
+            let h2c = try BallastProcess.run(
+                executable: URL(fileURLWithPath: "/usr/bin/curl"),
+                ["-sS", "--max-time", "5", "--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_code} %{http_version}",
+                 "http://127.0.0.1:\(lab.ports["http-engine"]!)/"])
+            #expect(h2c.stdout == "200 2", "\(h2c)")
             #expect(try lab.metric("ballast_bad_input_total", ["listener": "http-engine"]) > 0)
         }
     }
 
     /// TLS on the engine: damaged, cut and abandoned handshakes, then requests, are closed
-    /// within timeouts.handshake, counted, and leave memory flat.
+    /// within timeouts.handshake, counted, and leave memory flat; so are the HTTP/2 clients of
+    /// `httpsRelayWithHTTP2` (cut prefaces, garbage frames, broken HPACK, idle connections).
     @Test func httpsRelayOnTheEngine() async throws {
         try await HostileLab.with { lab in
             let port = lab.ports["https-engine"]!
@@ -83,14 +100,23 @@ import Testing
                 handshake.truncations()
                 handshake.mutations(200)
                 handshake.abandon(40)
+                let h2 = try Self.http2Attack(port: port, caFile: lab.caFile)
                 let open = handshake.heldLeftOpen(within: .seconds(10))
                 #expect(open.isEmpty, "clients stalled in their handshake stayed open: \(open.prefix(5))")
                 handshake.release()
-                return handshake.tried - before
+                return handshake.tried - before + h2
             }
-            try check(lab, relay: "https-engine", resident: resident) { try lab.curlHTTPS(http2: false, relay: "https-engine") }
+            try check(lab, relay: "https-engine", resident: resident) {
+                try lab.curlHTTPS(http2: true, relay: "https-engine") && lab.curlHTTPS(http2: false, relay: "https-engine")
+            }
             #expect(try lab.metric("ballast_tls_handshake_failures_total", ["relay": "https-engine"]) > 0)
             #expect(try lab.metric("ballast_bad_input_total", ["listener": "https-engine"]) > 0)
+
+            // An HTTP/2 connection idle past its keep-alive timeout gets GOAWAY and is closed.
+            let idle = try BallastProcess.run(
+                executable: URL(fileURLWithPath: "/usr/bin/python3"), ["-c", Self.h2Script, "\(port)", lab.caFile, "idle"],
+                timeout: .seconds(20))
+            #expect(idle.stdout.contains("closed after"), "\(idle.stdout) \(idle.stderr)")
         }
     }
 
