@@ -8,10 +8,12 @@
 # ratio of requests per second to HAProxy's:
 #   keep-alive 100 B, keep-alive 64 KiB, cookie persistence, TLS termination to plain,
 #   TLS to TLS (re-encryption), a new connection per request, a new TLS connection (a full
-#   handshake) per request.
+#   handshake) per request, and HTTP/2 over TLS with h2load (100 streams over 10 connections;
+#   against HAProxy only).
 # Two Ballast targets: `ballast` (the SwiftNIO relay) and `engine` (the same relays with
 # `engine: ballast`, Ballast's own engine).
 #   CASES="ka100 cookie" TARGETS="haproxy engine" bench/http.sh   measures a subset
+#   IDLE=0 skips the idle-memory measurement
 # Every server binds 127.0.0.1; the script stops exactly the processes it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +22,7 @@ DURATION=${DURATION:-5}
 CONNECTIONS=${CONNECTIONS:-32}
 
 source bench/lib.sh
-need haproxy haproxy nginx nginx-light wrk wrk openssl openssl
+need haproxy haproxy nginx nginx-light wrk wrk openssl openssl h2load nghttp2-client
 build_ballast
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
@@ -60,6 +62,9 @@ declare -A PORT
 for target in haproxy nginx ballast engine; do
     for case in plain cookie tls tls2tls; do PORT[$target-$case]=$(free_port); done
 done
+# HTTP/2 over TLS: HAProxy on a frontend offering h2 by ALPN; Ballast's https relays offer it on
+# their tls port already.
+PORT[haproxy-h2]=$(free_port); PORT[ballast-h2]=${PORT[ballast-tls]}; PORT[engine-h2]=${PORT[engine-tls]}
 
 cat > "$WORK/haproxy.cfg" <<CONF
 global
@@ -82,6 +87,9 @@ frontend cookie
     default_backend cookie
 frontend tls
     bind 127.0.0.1:${PORT[haproxy-tls]} ssl crt $WORK/server-haproxy.pem alpn http/1.1
+    default_backend plain
+frontend h2
+    bind 127.0.0.1:${PORT[haproxy-h2]} ssl crt $WORK/server-haproxy.pem alpn h2,http/1.1
     default_backend plain
 frontend tls2tls
     bind 127.0.0.1:${PORT[haproxy-tls2tls]} ssl crt $WORK/server-haproxy.pem alpn http/1.1
@@ -210,9 +218,17 @@ measure() {
         | { read -r rps p50 p99; echo "$rps $(to_ms "$p50") $(to_ms "$p99")"; }
 }
 
-CASES=${CASES:-"ka100 ka64k cookie tls tls2tls newconn tlsnew"}
+# h2load URL -> "rps - -": HTTP/2 over TLS, 100 streams at once over 10 connections.
+measure_h2() {
+    h2load -t2 -c10 -m10 -D "$DURATION" --warm-up-time=1 "$1" 2>/dev/null | awk '
+        /^finished in/ {gsub(",", ""); rps=$4} /^requests:/ {failed=$10}
+        END {if (failed > 0) rps=0; print rps, "-", "-"}'
+}
+
+CASES=${CASES:-"ka100 ka64k cookie tls tls2tls newconn tlsnew h2"}
 TARGETS=${TARGETS:-"direct haproxy nginx ballast engine"}
-applies() { true; }
+# HTTP/2 is measured against HAProxy only (the servers and the nginx proxy speak HTTP/1.1 here).
+applies() { [ "$2" != h2 ] || [ "$1" = haproxy ] || [ "$1" = ballast ] || [ "$1" = engine ]; }
 url_for() {  # target case
     local target=$1 case=$2
     case $case in
@@ -223,6 +239,7 @@ url_for() {  # target case
         tls2tls) [ "$target" = direct ] && echo "https://127.0.0.1:$T1/small" || echo "https://127.0.0.1:${PORT[$target-tls2tls]}/small";;
         newconn) [ "$target" = direct ] && echo "http://127.0.0.1:$S1/small" || echo "http://127.0.0.1:${PORT[$target-plain]}/small";;
         tlsnew) [ "$target" = direct ] && echo "https://127.0.0.1:$T1/small" || echo "https://127.0.0.1:${PORT[$target-tls]}/small";;
+        h2) echo "https://127.0.0.1:${PORT[$target-h2]}/small";;
     esac
 }
 
@@ -239,7 +256,11 @@ for run in $(seq 1 "$RUNS"); do
             applies "$target" "$case" || continue
             process=$(process_of "$target")
             before=$([ -n "$process" ] && cpu_seconds "$process" || echo 0)
-            read -r rps p50 p99 <<<"$(measure "$(url_for "$target" "$case")" "${extra[@]}")"
+            if [ "$case" = h2 ]; then
+                read -r rps p50 p99 <<<"$(measure_h2 "$(url_for "$target" "$case")")"
+            else
+                read -r rps p50 p99 <<<"$(measure "$(url_for "$target" "$case")" "${extra[@]}")"
+            fi
             after=$([ -n "$process" ] && cpu_seconds "$process" || echo 0)
             # CPU per request (user + system, µs): steadier than rates on a shared machine.
             cpu=$(awk -v a="$after" -v b="$before" -v r="$rps" -v d="$DURATION" 'BEGIN { if (r > 0) printf "%.1f", (a - b) * 1e6 / (r * d); else print "n/a" }')
@@ -271,7 +292,7 @@ rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 pid_of() { case $1 in haproxy) pgrep -x haproxy | head -1;; *) pgrep -f "$BALLAST run" | head -1;; esac; }
 declare -A IDLE_KIB
 for target in $TARGETS; do
-    [ "$target" = direct ] || [ "$target" = nginx ] && continue
+    [ "$target" = direct ] || [ "$target" = nginx ] || [ "$IDLE" -eq 0 ] && continue
     pid=$(pid_of "$target"); before=$(rss_kib "$pid")
     "$PY" bench/idle_hold.py tls "${PORT[$target-tls]}" "$IDLE" >"$WORK/idle.out" 2>&1 & holder=$!
     for _ in $(seq 1 1200); do grep -q ready "$WORK/idle.out" 2>/dev/null && break; sleep 0.1; done

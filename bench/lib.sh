@@ -21,6 +21,7 @@ need() {
 # build_ballast: the release binary, in $BALLAST.
 build_ballast() {
     dpkg -s libssl-dev >/dev/null 2>&1 || need /usr/include/openssl/ssl.h libssl-dev
+    dpkg -s libnghttp2-dev >/dev/null 2>&1 || need /usr/include/nghttp2/nghttp2.h libnghttp2-dev
     log "building ballast (release)"
     swift build -c release --product ballast >/dev/null
     BALLAST="$ROOT/.build/release/ballast"

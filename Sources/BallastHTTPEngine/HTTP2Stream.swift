@@ -17,14 +17,18 @@ import Logging
 /// HTTP/2 fields and its body handed to nghttp2 as the client's window opens.
 final class HTTP2Stream: ServerLinkOwner {
     let id: Int32
-    private unowned let connection: HTTP2EngineConnection
+    // unowned(unsafe): the connection holds its streams and ends every one (`closed`) before it
+    // goes, and a stream is reached only through its connection's callbacks and server links.
+    private unowned(unsafe) let connection: HTTP2EngineConnection
     private var runtime: EngineHTTPRuntime { connection.runtime }
 
     // The request as it came.
-    private var method: [UInt8] = []
-    private var path: [UInt8] = []
-    private var authority: [UInt8] = []
-    private var host: [UInt8] = []
+    /// The pseudo-fields' values and Host, one after another; the ranges say where.
+    private var pseudo: [UInt8] = []
+    private var method: Range<Int> = 0..<0
+    private var path: Range<Int> = 0..<0
+    private var authority: Range<Int> = 0..<0
+    private var host: Range<Int> = 0..<0
     private var fieldLines: [UInt8] = []
     private var cookies: [UInt8] = []
     private var hasContentLength = false
@@ -96,30 +100,42 @@ final class HTTP2Stream: ServerLinkOwner {
             return true
         }
         if name.first == UInt8(ascii: ":") {
-            switch String(decoding: name, as: UTF8.self) {
-            case ":method": method = Array(value)
-            case ":path": path = Array(value)
-            case ":authority": authority = Array(value)
-            default: break  // :scheme; :protocol is refused by nghttp2 (no extended CONNECT)
+            let range = pseudo.count..<(pseudo.count + value.count)
+            if Self.matches(name, ":method") {
+                method = range
+            } else if Self.matches(name, ":path") {
+                path = range
+            } else if Self.matches(name, ":authority") {
+                authority = range
+            } else {
+                return true  // :scheme; :protocol is refused by nghttp2 (no extended CONNECT)
             }
+            pseudo.append(contentsOf: value)
             return true
         }
-        if name.elementsEqual("cookie".utf8) {
+        if Self.matches(name, "cookie") {
             // RFC 9113 section 8.2.3: the crumbs are joined for HTTP/1.1.
             if !cookies.isEmpty { cookies.append(contentsOf: "; ".utf8) }
             cookies.append(contentsOf: value)
             return true
         }
-        if name.elementsEqual("host".utf8) {
-            host = Array(value)
+        if Self.matches(name, "host") {
+            host = pseudo.count..<(pseudo.count + value.count)
+            pseudo.append(contentsOf: value)
             return true
         }
-        if name.elementsEqual("content-length".utf8) { hasContentLength = true }
+        if Self.matches(name, "content-length") { hasContentLength = true }
         fieldLines.append(contentsOf: name)
         fieldLines.append(contentsOf: ": ".utf8)
         fieldLines.append(contentsOf: value)
         fieldLines.append(contentsOf: "\r\n".utf8)
         return true
+    }
+
+    /// Whether `bytes` are `literal`'s, compared as memory (nghttp2 gives names lowercased).
+    private static func matches(_ bytes: UnsafeRawBufferPointer, _ literal: StaticString) -> Bool {
+        guard bytes.count == literal.utf8CodeUnitCount, let base = bytes.baseAddress else { return false }
+        return memcmp(base, literal.utf8Start, bytes.count) == 0
     }
 
     /// The request's head is whole: it is rebuilt as HTTP/1.1, rewritten and dispatched.
@@ -130,7 +146,7 @@ final class HTTP2Stream: ServerLinkOwner {
             refuse(HTTP1HeadError(status: 431, reason: "the request's header fields exceed max-header-bytes"), context: context)
             return
         }
-        if method.elementsEqual("CONNECT".utf8) {
+        if method.count == 7 && pseudo[method].elementsEqual("CONNECT".utf8) {
             refuse(HTTP1HeadError(status: 501, reason: "CONNECT over HTTP/2"), context: context)
             return
         }
@@ -140,12 +156,12 @@ final class HTTP2Stream: ServerLinkOwner {
             return
         }
         var head: [UInt8] = []
-        head.reserveCapacity(method.count + path.count + authority.count + fieldLines.count + cookies.count + 64)
-        head.append(contentsOf: method)
+        head.reserveCapacity(pseudo.count + fieldLines.count + cookies.count + 64)
+        head.append(contentsOf: pseudo[method])
         head.append(0x20)
-        head.append(contentsOf: path)
+        head.append(contentsOf: pseudo[path])
         head.append(contentsOf: " HTTP/1.1\r\nhost: ".utf8)
-        head.append(contentsOf: authority.isEmpty ? host : authority)
+        head.append(contentsOf: pseudo[authority.isEmpty ? host : authority])
         head.append(contentsOf: "\r\n".utf8)
         head.append(contentsOf: fieldLines)
         if !cookies.isEmpty {
@@ -158,6 +174,7 @@ final class HTTP2Stream: ServerLinkOwner {
         head.append(contentsOf: "\r\n".utf8)
         fieldLines = []
         cookies = []
+        pseudo = []
         let limits = HTTP1Limits(maxHeadBytes: head.count, maxFields: connection.limits.maxFields + 2)
         let routed: EngineHTTPRuntime.UserRoute?? = head.withUnsafeBytes { bytes in
             connection.heads.request.reset()
@@ -265,14 +282,14 @@ final class HTTP2Stream: ServerLinkOwner {
             if flags & (EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 {
                 let code = ballast_socket_error(from.fd)
                 serverFailed(reason: SystemError.describe(code == 0 ? ECONNREFUSED : code), connectFailed: true, context: context)
-                connection.pump(context)
+                connection.pumpSoon(context)
                 return
             }
             guard flags & EPOLLOUT.rawValue != 0 else { return }
             from.phase = .open
             connectDeadline = 0
         }
-        connection.pump(context)
+        connection.pumpSoon(context)
     }
 
     // MARK: Moving bytes
@@ -431,7 +448,8 @@ final class HTTP2Stream: ServerLinkOwner {
             serverFailed(reason: "101 to a request over HTTP/2", connectFailed: false, context: context)
             return .stopped
         }
-        var fields = HTTP2FieldList(status: head.status)
+        let fields = connection.fields
+        fields.reset(status: head.status)
         for field in head.fields {
             switch field.known {
             case _ where field.known.isHopByHop, .transferEncoding:
@@ -623,7 +641,8 @@ final class HTTP2Stream: ServerLinkOwner {
         abandonLink(context)
         dropBody()
         let text = CannedResponse.text(status: status)
-        var fields = HTTP2FieldList(status: status)
+        let fields = connection.fields
+        fields.reset(status: status)
         fields.add(lowercasing: "content-type".utf8, value: "text/plain; charset=utf-8".utf8)
         for line in headers.split(separator: "\r\n") {
             guard let colon = line.firstIndex(of: ":") else { continue }
@@ -704,17 +723,26 @@ final class HTTP2Stream: ServerLinkOwner {
 }
 
 /// A response's header fields for nghttp2: names lowercased as HTTP/2 requires, all bytes in
-/// one array so that the pointers nghttp2 reads stay put while it copies them.
-struct HTTP2FieldList {
+/// one array so that the pointers nghttp2 reads stay put while it copies them. One per
+/// connection, reused for every response.
+final class HTTP2FieldList {
     private var storage: [UInt8] = []
     private var entries: [(name: Int, nameCount: Int, value: Int, valueCount: Int)] = []
+    private var fields: [nghttp2_nv] = []
 
-    init(status: Int) {
-        storage.reserveCapacity(512)
-        add(lowercasing: ":status".utf8, value: String(status).utf8)
+    init() {
+        storage.reserveCapacity(1024)
+        entries.reserveCapacity(16)
     }
 
-    mutating func add(lowercasing name: some Collection<UInt8>, value: some Collection<UInt8>) {
+    /// Empties the list for a response with `status`.
+    func reset(status: Int) {
+        storage.removeAll(keepingCapacity: true)
+        entries.removeAll(keepingCapacity: true)
+        add(lowercasing: ":status".utf8, value: Self.digits(status))
+    }
+
+    func add(lowercasing name: some Collection<UInt8>, value: some Collection<UInt8>) {
         let nameStart = storage.count
         for byte in name { storage.append(byte >= 0x41 && byte <= 0x5a ? byte | 0x20 : byte) }
         let valueStart = storage.count
@@ -723,25 +751,32 @@ struct HTTP2FieldList {
     }
 
     /// Submits the fields as stream `id`'s response.
-    mutating func submit(stream id: Int32, connection: HTTP2EngineConnection, body: Bool) -> Bool {
+    func submit(stream id: Int32, connection: HTTP2EngineConnection, body: Bool) -> Bool {
         withFields { connection.submitResponse(id, fields: $0, count: $1, body: body) }
     }
 
     /// Submits the fields as an interim (1xx) response of stream `id`.
-    mutating func submitInterim(stream id: Int32, connection: HTTP2EngineConnection) -> Bool {
+    func submitInterim(stream id: Int32, connection: HTTP2EngineConnection) -> Bool {
         withFields { connection.submitInterim(id, fields: $0, count: $1) }
     }
 
-    private mutating func withFields<R>(_ body: (UnsafePointer<nghttp2_nv>, Int) -> R) -> R {
-        let entries = self.entries
-        return storage.withUnsafeMutableBufferPointer { bytes in
+    private func withFields<R>(_ body: (UnsafePointer<nghttp2_nv>, Int) -> R) -> R {
+        storage.withUnsafeMutableBufferPointer { bytes in
             let base = bytes.baseAddress!
-            let fields = entries.map { entry in
-                nghttp2_nv(
-                    name: base + entry.name, value: base + entry.value, namelen: entry.nameCount, valuelen: entry.valueCount,
-                    flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
+            fields.removeAll(keepingCapacity: true)
+            for entry in entries {
+                fields.append(
+                    nghttp2_nv(
+                        name: base + entry.name, value: base + entry.value, namelen: entry.nameCount,
+                        valuelen: entry.valueCount, flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue)))
             }
             return fields.withUnsafeBufferPointer { body($0.baseAddress!, $0.count) }
         }
+    }
+
+    /// A status code's three digits, without a String.
+    private static func digits(_ status: Int) -> [UInt8] {
+        let clamped = min(max(status, 100), 999)
+        return [UInt8(0x30 + clamped / 100), UInt8(0x30 + clamped / 10 % 10), UInt8(0x30 + clamped % 10)]
     }
 }

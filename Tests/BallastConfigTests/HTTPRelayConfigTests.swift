@@ -117,12 +117,12 @@ import Testing
     }
 
     @Test func theEngineIsChosenPerRelayAndOnlyWhereItServes() throws {
-        let topology = try ConfigLoader.parse(yaml: relay("    protocol: http\n    engine: ballast"), file: "t.yaml")
+        let topology = try ConfigLoader.parse(yaml: relay("    protocol: http\n    engine: nio"), file: "t.yaml")
         let chosen = topology.relay(named: "front").map { $0.http.engine.rawValue } ?? "none"
-        #expect(chosen == "ballast")
+        #expect(chosen == "nio")
         let byDefault = try ConfigLoader.parse(yaml: relay("    protocol: http"), file: "t.yaml")
         let standard = byDefault.relay(named: "front").map { $0.http.engine.rawValue } ?? "none"
-        #expect(standard == "nio")
+        #expect(standard == "ballast", "the engine is the default data plane")
         let unknown = errors(relay("    protocol: http\n    engine: epoll"))
         #expect(unknown.map(\.key) == ["relays.front.engine"])
         #expect(unknown.first?.expected == "ballast or nio")

@@ -74,13 +74,13 @@ public struct HTTPSettings: Hashable, Sendable {
 
     /// Which data plane runs the relay: Ballast's engine, or the SwiftNIO edge it replaces
     /// (docs/decisions/0003-data-plane-engine.md).
-    public var engine: DataPlane = .nio
+    public var engine: DataPlane = .ballast
 
     /// The two implementations of an HTTP relay while the engine takes over from SwiftNIO.
     public enum DataPlane: String, Hashable, Sendable, CaseIterable {
         /// SwiftNIO: HTTP/1.1, HTTP/2, TLS and routing by user.
         case nio
-        /// Ballast's engine: plain HTTP/1.1 so far.
+        /// Ballast's engine: HTTP/1.1, HTTP/2, TLS and routing by user; the default.
         case ballast
     }
 
