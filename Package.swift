@@ -25,7 +25,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
-        .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
@@ -147,31 +146,9 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        // The L7 HTTP/HTTPS relay edge on SwiftNIO: TLS termination, re-encryption, per-request balancing.
-        .target(
-            name: "BallastHTTP",
-            dependencies: [
-                "BallastReporting",
-                "BallastCore",
-                "BallastCodecs",
-                "BallastNIO",
-                .product(name: "NIOCore", package: nio),
-                .product(name: "NIOPosix", package: nio),
-                .product(name: "NIOHTTP1", package: nio),
-                .product(name: "NIOTLS", package: nio),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
-                .product(name: "X509", package: "swift-certificates"),
-                .product(name: "SwiftASN1", package: "swift-asn1"),
-                .product(name: "Atomics", package: "swift-atomics"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "CoreMetrics", package: "swift-metrics"),
-            ],
-            swiftSettings: strictSettings
-        ),
-        // HTTP/1.1 relays on the engine: heads scanned in place, bodies forwarded by their framing,
-        // per-loop pools of server connections (docs/decisions/0003-data-plane-engine.md).
+        // HTTP relays on the engine: HTTP/1.1 heads scanned in place, bodies forwarded by their
+        // framing, HTTP/2 from clients through nghttp2, TLS, per-loop pools of server connections
+        // (docs/decisions/0003-data-plane-engine.md).
         .target(
             name: "BallastHTTPEngine",
             dependencies: [
@@ -302,7 +279,6 @@ let package = Package(
                 "BallastConfig",
                 "BallastEngine",
                 "BallastRelay",
-                "BallastHTTP",
                 "BallastHTTPEngine",
                 "BallastDNS",
                 "BallastSIP",
@@ -403,7 +379,7 @@ let package = Package(
         .testTarget(
             name: "BallastHTTPTests",
             dependencies: [
-                "BallastHTTP", "BallastNode", "BallastConfig", "BallastCore", "BallastCodecs", "BallastTestSupport",
+                "BallastNode", "BallastConfig", "BallastCore", "BallastCodecs", "BallastTestSupport",
                 .product(name: "NIOCore", package: nio),
                 .product(name: "NIOEmbedded", package: nio),
                 .product(name: "NIOPosix", package: nio),

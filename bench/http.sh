@@ -10,8 +10,7 @@
 #   TLS to TLS (re-encryption), a new connection per request, a new TLS connection (a full
 #   handshake) per request, and HTTP/2 over TLS with h2load (100 streams over 10 connections;
 #   against HAProxy only).
-# Two Ballast targets: `ballast` (the SwiftNIO relay) and `engine` (the same relays with
-# `engine: ballast`, Ballast's own engine).
+# Ballast's target is `engine`: its HTTP relays on Ballast's own engine.
 #   CASES="ka100 cookie" TARGETS="haproxy engine" bench/http.sh   measures a subset
 #   IDLE=0 skips the idle-memory measurement
 # Every server binds 127.0.0.1; the script stops exactly the processes it started.
@@ -59,12 +58,12 @@ CONF
 
 # --- the proxies: per case one port each ---------------------------------------------------
 declare -A PORT
-for target in haproxy nginx ballast engine; do
+for target in haproxy nginx engine; do
     for case in plain cookie tls tls2tls; do PORT[$target-$case]=$(free_port); done
 done
-# HTTP/2 over TLS: HAProxy on a frontend offering h2 by ALPN; Ballast's https relays offer it on
-# their tls port already.
-PORT[haproxy-h2]=$(free_port); PORT[ballast-h2]=${PORT[ballast-tls]}; PORT[engine-h2]=${PORT[engine-tls]}
+# HTTP/2 over TLS: HAProxy on a frontend offering h2 by ALPN; Ballast's https relay offers it on
+# its tls port already.
+PORT[haproxy-h2]=$(free_port); PORT[engine-h2]=${PORT[engine-tls]}
 
 cat > "$WORK/haproxy.cfg" <<CONF
 global
@@ -137,13 +136,6 @@ pools:
   plain: {servers: ["127.0.0.1:$S1", "127.0.0.1:$S2"]}
   tls: {servers: ["127.0.0.1:$T1", "127.0.0.1:$T2"]}
 relays:
-  plain: {listen: "127.0.0.1:${PORT[ballast-plain]}", protocol: http, pool: plain, mode: round-robin}
-  cookie:
-    listen: "127.0.0.1:${PORT[ballast-cookie]}"
-    protocol: http
-    pool: plain
-    mode: round-robin
-    persistence: {type: cookie, name: LB, key: bench-secret-of-enough-length}
   plain-engine: {listen: "127.0.0.1:${PORT[engine-plain]}", protocol: http, pool: plain, mode: round-robin, engine: ballast}
   cookie-engine:
     listen: "127.0.0.1:${PORT[engine-cookie]}"
@@ -169,31 +161,16 @@ relays:
     engine: ballast
     certificates: [{certificate: $WORK/server.pem, key: $WORK/server.key}]
     server-tls: {ca-file: $WORK/ca.pem}
-  tls:
-    listen: "127.0.0.1:${PORT[ballast-tls]}"
-    protocol: https
-    pool: plain
-    mode: round-robin
-    max-connections: 8000
-    timeouts: {keep-alive: 30m, idle: 30m}
-    certificates: [{certificate: $WORK/server.pem, key: $WORK/server.key}]
-  tls2tls:
-    listen: "127.0.0.1:${PORT[ballast-tls2tls]}"
-    protocol: https
-    pool: tls
-    mode: round-robin
-    certificates: [{certificate: $WORK/server.pem, key: $WORK/server.key}]
-    server-tls: {ca-file: $WORK/ca.pem}
 CONF
 
 nginx -c "$WORK/servers.conf" -g 'daemon off;' 2>"$WORK/servers.log" & PIDS+=($!)
 haproxy -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.log" 2>&1 & PIDS+=($!)
 nginx -c "$WORK/nginx-proxy.conf" -g 'daemon off;' 2>"$WORK/proxy.log" & PIDS+=($!)
 "$BALLAST" run -c "$WORK/ballast.yaml" --log-level error >"$WORK/ballast.log" 2>&1 & PIDS+=($!)
-for target in haproxy nginx ballast engine; do
+for target in haproxy nginx engine; do
     for case in plain cookie; do wait_port "${PORT[$target-$case]}"; done
 done
-for target in haproxy nginx ballast engine; do
+for target in haproxy nginx engine; do
     for case in tls tls2tls; do wait_port "${PORT[$target-$case]}"; done
 done
 for port in $S1 $S2 $T1 $T2; do wait_port "$port"; done
@@ -226,9 +203,9 @@ measure_h2() {
 }
 
 CASES=${CASES:-"ka100 ka64k cookie tls tls2tls newconn tlsnew h2"}
-TARGETS=${TARGETS:-"direct haproxy nginx ballast engine"}
+TARGETS=${TARGETS:-"direct haproxy nginx engine"}
 # HTTP/2 is measured against HAProxy only (the servers and the nginx proxy speak HTTP/1.1 here).
-applies() { [ "$2" != h2 ] || [ "$1" = haproxy ] || [ "$1" = ballast ] || [ "$1" = engine ]; }
+applies() { [ "$2" != h2 ] || [ "$1" = haproxy ] || [ "$1" = engine ]; }
 url_for() {  # target case
     local target=$1 case=$2
     case $case in
@@ -244,7 +221,7 @@ url_for() {  # target case
 }
 
 # The process whose CPU a target spends; direct has no proxy.
-process_of() { case $1 in haproxy) echo haproxy;; ballast|engine) echo ballast;; *) echo "";; esac; }
+process_of() { case $1 in haproxy) echo haproxy;; engine) echo ballast;; *) echo "";; esac; }
 
 declare -A RPS P50 P99 CPU
 for run in $(seq 1 "$RUNS"); do

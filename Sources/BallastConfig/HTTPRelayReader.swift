@@ -118,13 +118,18 @@ extension TopologyBuilder {
             }
         }
         if let node = values["engine"] {
+            // HTTP relays run on Ballast's engine; the key stays so that configs naming it load.
             switch node.scalar?.string {
-            case "nio":
-                relay.http.engine = .nio
             case "ballast":
-                relay.http.engine = .ballast
+                break
+            case "nio":
+                reader.fail(
+                    .invalidValue, at: node, key: "\(key).engine",
+                    "names the SwiftNIO HTTP relay, which Ballast's engine replaced (docs/decisions/0003-data-plane-engine.md); remove the key",
+                    expected: "ballast")
+                ok = false
             default:
-                reader.fail(.invalidValue, at: node, key: "\(key).engine", "is not a data plane", expected: "ballast or nio")
+                reader.fail(.invalidValue, at: node, key: "\(key).engine", "is not a data plane", expected: "ballast")
                 ok = false
             }
         }

@@ -1,7 +1,6 @@
 public import BallastCore
 import BallastConfig
 import BallastDNS
-import BallastHTTP
 import BallastHTTPEngine
 public import BallastMail
 public import BallastStore
@@ -77,7 +76,7 @@ public actor Node {
         var bound: [Endpoint: Listener] = [:]
         for relay in topology.relays {
             do {
-                bound[relay.listen] = try await bind(relay, httpRuntime: try httpRuntime(for: relay, in: topology))
+                bound[relay.listen] = try await bind(relay)
             } catch {
                 for listener in bound.values { await listener.stopAccepting() }
                 monitor.stopAll()
@@ -126,12 +125,10 @@ public actor Node {
         // Everything that can fail comes first and publishes nothing: certificates are loaded and
         // new addresses bound while the old topology stays in force, health and all. A refused
         // reload leaves the published state as it was, so no server's health is reset.
-        var httpRuntimes: [String: HTTPRuntime] = [:]
         var mailRuntimes: [String: MailRuntime] = [:]
         var engineRuntimes: [String: EngineHTTPRuntime] = [:]
         for relay in topology.relays {
-            httpRuntimes[relay.name] = try httpRuntime(for: relay, in: topology)
-            if relay.protocol.isHTTP && relay.http.engine == .ballast {
+            if relay.protocol.isHTTP {
                 engineRuntimes[relay.name] = try engineHTTPRuntime(for: relay, in: topology)
             }
             if relay.protocol.isMail { mailRuntimes[relay.name] = try mailRuntime(for: relay) }
@@ -143,8 +140,7 @@ public actor Node {
         for relay in topology.relays where listeners[relay.listen] == nil {
             do {
                 added[relay.listen] = try await bind(
-                    relay, httpRuntime: httpRuntimes[relay.name], mailRuntime: mailRuntimes[relay.name],
-                    engineRuntime: engineRuntimes[relay.name])
+                    relay, mailRuntime: mailRuntimes[relay.name], engineRuntime: engineRuntimes[relay.name])
                 summary.added.append(relay.name)
             } catch {
                 await undo()
@@ -159,17 +155,14 @@ public actor Node {
             await listener.stopAccepting()
             do {
                 added[relay.listen] = try await bind(
-                    relay, httpRuntime: httpRuntimes[relay.name], mailRuntime: mailRuntimes[relay.name],
-                    engineRuntime: engineRuntimes[relay.name])
+                    relay, mailRuntime: mailRuntimes[relay.name], engineRuntime: engineRuntimes[relay.name])
                 listeners[relay.listen] = nil
                 retiring.append(listener)
                 summary.changed.append(relay.name)
             } catch {
                 await undo()
                 if let old = previous.relays.first(where: { $0.listen == relay.listen }),
-                    let again = try? await bind(
-                        old, httpRuntime: try? httpRuntime(for: old, in: previous),
-                        mailRuntime: old.protocol.isMail ? try? mailRuntime(for: old) : nil)
+                    let again = try? await bind(old, mailRuntime: old.protocol.isMail ? try? mailRuntime(for: old) : nil)
                 {
                     retiring.append(listener)
                     listeners[relay.listen] = again
@@ -189,7 +182,6 @@ public actor Node {
             }
             switch listener {
             case .tcp(let tcp): tcp.replaceRuntime(runtime(for: relay))
-            case .http(let http): if let runtime = httpRuntimes[relay.name] { http.replaceRuntime(runtime) }
             case .mail(let mail): if let runtime = mailRuntimes[relay.name] { mail.replaceRuntime(runtime) }
             case .httpEngine(let http): if let runtime = engineRuntimes[relay.name] { await http.replaceRuntime(runtime) }
             }
@@ -386,22 +378,19 @@ public actor Node {
     }
 
     private func bind(
-        _ relay: Relay, httpRuntime: HTTPRuntime?, mailRuntime: MailRuntime? = nil, engineRuntime: EngineHTTPRuntime? = nil
+        _ relay: Relay, mailRuntime: MailRuntime? = nil, engineRuntime: EngineHTTPRuntime? = nil
     ) async throws(NodeError) -> Listener {
         do {
             if relay.protocol.isMail {
                 let runtime = try mailRuntime ?? self.mailRuntime(for: relay)
                 return .mail(try await MailListener.bind(endpoint: relay.listen, runtime: runtime, group: group))
             }
-            if relay.protocol.isHTTP && relay.http.engine == .ballast {
+            if relay.protocol.isHTTP {
                 return .httpEngine(
                     try await EngineHTTPListener.bind(
                         endpoint: relay.listen,
                         runtime: try engineRuntime ?? engineHTTPRuntime(for: relay, in: store.current.topology), engine: engine,
                         backlog: tuning.backlog))
-            }
-            if let httpRuntime {
-                return .http(try await HTTPListener.bind(endpoint: relay.listen, runtime: httpRuntime, group: group))
             }
             return .tcp(try await RelayListener.bind(endpoint: relay.listen, runtime: runtime(for: relay), engine: engine))
         } catch {
@@ -450,43 +439,28 @@ public actor Node {
             throw NodeError(code: .invalidRelay, description: "relay \(relay.name): certificates do not load: \(error)")
         }
     }
-
-    /// The runtime of an http or https relay, with its certificate files loaded; nil for tcp relays.
-    private func httpRuntime(for relay: Relay, in topology: Topology) throws(NodeError) -> HTTPRuntime? {
-        guard relay.protocol.isHTTP, relay.http.engine == .nio else { return nil }
-        let monitor = self.monitor
-        do {
-            return try HTTPRuntime(
-                relay: relay, servers: topology.pool(named: relay.pool)?.servers ?? [], store: store, stickTable: stickTable(for: relay), group: group, logger: logger,
-                throttle: loginThrottle, reportFailure: { key, reason in monitor.observedFailure(of: key, reason: reason) })
-        } catch {
-            throw NodeError(code: .invalidRelay, description: "\(error)")
-        }
-    }
 }
 
 /// A relay's listener, whichever edge serves it.
 enum Listener: Sendable {
     case tcp(RelayListener)
-    case http(HTTPListener)
     case httpEngine(EngineHTTPListener)
     case mail(MailListener)
 
     /// Which edge serves a listener; a relay that changes edge gets a new socket.
     enum Kind: Hashable {
-        case tcp, http, httpEngine, mail
+        case tcp, httpEngine, mail
     }
 
     static func kind(of relay: Relay) -> Kind {
         if relay.protocol.isMail { return .mail }
-        if relay.protocol.isHTTP { return relay.http.engine == .ballast ? .httpEngine : .http }
+        if relay.protocol.isHTTP { return .httpEngine }
         return .tcp
     }
 
     var kind: Kind {
         switch self {
         case .tcp: return .tcp
-        case .http: return .http
         case .httpEngine: return .httpEngine
         case .mail: return .mail
         }
@@ -495,7 +469,6 @@ enum Listener: Sendable {
     var relayName: String {
         switch self {
         case .tcp(let listener): return listener.runtime.relayName
-        case .http(let listener): return listener.runtime.relayName
         case .httpEngine(let listener): return listener.runtime.relayName
         case .mail(let listener): return listener.runtime.relayName
         }
@@ -504,7 +477,6 @@ enum Listener: Sendable {
     var activeConnections: Int {
         switch self {
         case .tcp(let listener): return listener.activeConnections
-        case .http(let listener): return listener.activeConnections
         case .httpEngine(let listener): return listener.activeConnections
         case .mail(let listener): return listener.activeConnections
         }
@@ -513,7 +485,6 @@ enum Listener: Sendable {
     func stopAccepting() async {
         switch self {
         case .tcp(let listener): await listener.stopAccepting()
-        case .http(let listener): await listener.stopAccepting()
         case .httpEngine(let listener): await listener.stopAccepting()
         case .mail(let listener): await listener.stopAccepting()
         }
@@ -522,7 +493,6 @@ enum Listener: Sendable {
     func closeAllConnections() async {
         switch self {
         case .tcp(let listener): await listener.closeAllConnections()
-        case .http(let listener): await listener.closeAllConnections()
         case .httpEngine(let listener): await listener.closeAllConnections()
         case .mail(let listener): await listener.closeAllConnections()
         }

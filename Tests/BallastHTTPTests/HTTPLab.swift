@@ -20,9 +20,9 @@ final class HTTPLab: Sendable {
 
     /// `relay` holds extra YAML lines of the relay (indented by 4), `tlsBackends` puts TLS on the
     /// servers, `files` are written to the lab's folder (where relative paths start) first;
-    /// `engine` picks the data plane (`nio` or `ballast`).
+    /// `engine` is written as the relay's `engine` key.
     init(
-        engine: String = "nio", backends names: [String] = ["a", "b", "c"], protocol: String = "http", relay: String = "",
+        engine: String = "ballast", backends names: [String] = ["a", "b", "c"], protocol: String = "http", relay: String = "",
         tlsBackends: Bool = false, files: [String: String] = [:]
     ) async throws {
         directory = try BallastProcess.makeDirectory()

@@ -8,8 +8,8 @@ import Testing
 /// The HTTP relay over real sockets: curl and raw sockets against a relay in this process,
 /// in front of real HTTP servers on 127.0.0.1.
 @Suite(.serialized) struct HTTPProxyTests {
-    /// The data planes every plain-HTTP test runs against: SwiftNIO and Ballast's engine.
-    static let engines = ["nio", "ballast"]
+    /// The data planes the tests run against: Ballast's engine, since it replaced the SwiftNIO relay.
+    static let engines = ["ballast"]
 
     @Test(arguments: Self.engines) func eachRequestOnOneKeepAliveConnectionIsBalancedOnItsOwn(engine: String) async throws {
         let lab = try await HTTPLab(engine: engine, relay: "    mode: round-robin")

@@ -17,7 +17,7 @@ import Testing
     }
 
     /// The data planes every test runs against: SwiftNIO and Ballast's engine.
-    static let engines = ["nio", "ballast"]
+    static let engines = ["ballast"]
 
     @Test(arguments: Self.engines) func basicCredentialsPickTheActiveCopysServer(engine: String) async throws {
         let lab = try await MailLab(failureDelay: "300ms", httpEngine: engine)

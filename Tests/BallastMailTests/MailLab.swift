@@ -30,7 +30,7 @@ final class MailLab {
 
     /// `httpEngine` is the data plane of the two relays that route web requests by user.
     init(
-        postgres: Bool = false, failureDelay: String = "300ms", pollInterval: String = "200ms", httpEngine: String = "nio"
+        postgres: Bool = false, failureDelay: String = "300ms", pollInterval: String = "200ms", httpEngine: String = "ballast"
     ) async throws {
         folder = try BallastProcess.makeDirectory()
         group = MultiThreadedEventLoopGroup(numberOfThreads: 2)

@@ -72,18 +72,6 @@ public struct HTTPSettings: Hashable, Sendable {
     /// instead of the balancer's choice.
     public var userRouting: UserRouting?
 
-    /// Which data plane runs the relay: Ballast's engine, or the SwiftNIO edge it replaces
-    /// (docs/decisions/0003-data-plane-engine.md).
-    public var engine: DataPlane = .ballast
-
-    /// The two implementations of an HTTP relay while the engine takes over from SwiftNIO.
-    public enum DataPlane: String, Hashable, Sendable, CaseIterable {
-        /// SwiftNIO: HTTP/1.1, HTTP/2, TLS and routing by user.
-        case nio
-        /// Ballast's engine: HTTP/1.1, HTTP/2, TLS and routing by user; the default.
-        case ballast
-    }
-
     /// How an HTTP relay learns who a request's user is.
     public enum UserRouting: Hashable, Sendable {
         /// HTTP Basic credentials, checked against the directory (401 without them).
