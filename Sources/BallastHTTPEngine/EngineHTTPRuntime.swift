@@ -172,7 +172,7 @@ struct EngineCookieTable: Sendable {
     }
 }
 
-/// The relay's metrics under the same names the NIO relay reports.
+/// The relay's metrics, under the names the SwiftNIO relay used, so dashboards carry on.
 struct EngineHTTPMetrics: Sendable {
     let connections: Counter
     let active: Meter

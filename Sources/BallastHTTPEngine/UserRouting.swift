@@ -14,7 +14,7 @@ extension EngineHTTPRuntime {
     }
 
     /// Finds the request's user (Basic credentials checked against the directory, or a header a
-    /// front has set) and the server holding their mailbox's active copy, as the NIO relay does.
+    /// front has set) and the server holding their mailbox's active copy.
     func route(
         byUser routing: HTTPSettings.UserRouting, bytes: UnsafeRawBufferPointer, head: HTTP1Head, client: IPAddress,
         state: State, relay: Relay

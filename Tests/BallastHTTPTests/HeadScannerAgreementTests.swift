@@ -5,7 +5,7 @@ import NIOEmbedded
 import NIOHTTP1
 import Testing
 
-/// The engine's head scanner against the NIO relay's decoder (llhttp) on typical and damaged
+/// The engine's head scanner against SwiftNIO's HTTP/1 decoder (llhttp) on typical and damaged
 /// request heads: whatever the scanner accepts, NIO reads the same method, target, version and
 /// fields from. The scanner may refuse more (it is the stricter of the two), never less, with
 /// two known differences: llhttp refuses methods it does not know, which Ballast forwards as
