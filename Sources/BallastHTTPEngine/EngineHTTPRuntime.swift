@@ -124,6 +124,11 @@ final class HTTPLoopHeads: @unchecked Sendable {
     // event, never across a suspension.
     var request = HTTP1Head()
     var response = HTTP1Head()
+    /// Response buffers of HTTP/2 streams: smaller than the loop's, since a connection may hold
+    /// a hundred streams (HAProxy's are 16 KiB); a response head must fit one.
+    var streamBuffers = BufferPool(size: 32 * 1024, keep: 256)
+
+    deinit { streamBuffers.drain() }
 }
 
 /// Cookie persistence compiled to bytes: the cookie's name, each server's value and the

@@ -370,18 +370,18 @@ final class HTTP2Stream: ServerLinkOwner {
             }
             guard link.readable else { break }
             if response == nil {
-                response = context.buffers.take()
+                response = connection.heads.streamBuffers.take()
                 respStart = 0
                 respEnd = 0
             } else if respStart == respEnd {
                 respStart = 0
                 respEnd = 0
-            } else if respEnd == context.buffers.size && respStart > 0 {
+            } else if respEnd == connection.heads.streamBuffers.size && respStart > 0 {
                 response!.copyMemory(from: response! + respStart, byteCount: respEnd - respStart)
                 respEnd -= respStart
                 respStart = 0
             }
-            let space = context.buffers.size - respEnd
+            let space = connection.heads.streamBuffers.size - respEnd
             guard space > 0 else {
                 if !responseHeadDone {
                     serverFailed(reason: "response head larger than a buffer", connectFailed: false, context: context)
@@ -590,7 +590,7 @@ final class HTTP2Stream: ServerLinkOwner {
             link.owner = nil
             link.close(context: context)
         }
-        if let response { context.buffers.give(response) }
+        if let response { connection.heads.streamBuffers.give(response) }
         response = nil
         dropBody()
     }
@@ -662,7 +662,7 @@ final class HTTP2Stream: ServerLinkOwner {
         self.link = nil
         link.owner = nil
         link.close(context: context)
-        if let response { context.buffers.give(response) }
+        if let response { connection.heads.streamBuffers.give(response) }
         response = nil
         respStart = 0
         respEnd = 0
