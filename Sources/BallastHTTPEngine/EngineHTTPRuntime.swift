@@ -91,6 +91,25 @@ public final class EngineHTTPRuntime: Sendable {
         return chosen
     }
 
+    /// Counts and logs a server that failed before answering, and tells its health checks when
+    /// it could not be reached (`connectFailed`), whether the request is an HTTP/1.1 client's or
+    /// an HTTP/2 stream's.
+    func serverFailed(
+        _ member: (key: ServerKey, server: Server)?, reason: String, connectFailed: Bool, state: State, relay: Relay
+    ) {
+        metrics.serverFailures.increment()
+        if let member, connectFailed,
+            let probe = state.topology.pool(named: relay.pool).flatMap({ pool in
+                state.topology.probe(for: relay, pool: pool, server: member.server)
+            })
+        {
+            reportFailure(probe, reason)
+        }
+        logger.warning(
+            "server failed before answering",
+            metadata: ["relay": "\(relayName)", "server": "\(member.map { "\($0.key)" } ?? "-")", "error": "\(reason)"])
+    }
+
     /// The `Set-Cookie` value that pins a client to `server`, unless its cookie named it already.
     func setCookie(for server: ServerKey, sticky: ServerKey?) -> [UInt8]? {
         guard let cookie, sticky != server else { return nil }

@@ -295,9 +295,7 @@ final class HTTP2EngineConnection: EngineConnection {
     private func watchWritable(_ context: LoopContext) {
         guard !watchingWritable else { return }
         watchingWritable = true
-        _ = ballast_epoll_modify(
-            context.loop.epollFD, io.fd, EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue,
-            context.tag(slot: slot, side: .front))
+        io.watchWritable(slot: slot, context: context)
     }
 
     // MARK: Streams

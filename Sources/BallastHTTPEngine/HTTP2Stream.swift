@@ -696,22 +696,8 @@ final class HTTP2Stream: ServerLinkOwner {
             return
         }
         fresh = false
-        runtime.metrics.serverFailures.increment()
-        if let member {
-            tried.append(member.key)
-            if connectFailed,
-                let probe = state.topology.pool(named: relay.pool).flatMap({ pool in
-                    state.topology.probe(for: relay, pool: pool, server: member.server)
-                })
-            {
-                runtime.reportFailure(probe, reason)
-            }
-        }
-        runtime.logger.warning(
-            "server failed before answering",
-            metadata: [
-                "relay": "\(runtime.relayName)", "server": "\(member.map { "\($0.key)" } ?? "-")", "error": "\(reason)",
-            ])
+        runtime.serverFailed(member, reason: reason, connectFailed: connectFailed, state: state, relay: relay)
+        if let member { tried.append(member.key) }
         if tried.count < 2 && replayable && (httpMethod.isIdempotent || connectFailed) {
             runtime.metrics.retries.increment()
             sticky = nil

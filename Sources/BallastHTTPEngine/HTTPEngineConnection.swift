@@ -738,9 +738,7 @@ final class HTTPEngineConnection: EngineConnection, ServerLinkOwner {
     private func watchWritable(_ context: LoopContext) {
         guard !watchingWritable else { return }
         watchingWritable = true
-        _ = ballast_epoll_modify(
-            context.loop.epollFD, io.fd, EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue,
-            context.tag(slot: slot, side: .front))
+        io.watchWritable(slot: slot, context: context)
     }
 
     // MARK: The end of an exchange
@@ -849,23 +847,8 @@ final class HTTPEngineConnection: EngineConnection, ServerLinkOwner {
             return
         }
         exchange.fresh = false
-        runtime.metrics.serverFailures.increment()
-        if let member = exchange.member {
-            exchange.tried.append(member.key)
-            if connectFailed,
-                let probe = state.topology.pool(named: relay.pool).flatMap({ pool in
-                    state.topology.probe(for: relay, pool: pool, server: member.server)
-                })
-            {
-                runtime.reportFailure(probe, reason)
-            }
-        }
-        runtime.logger.warning(
-            "server failed before answering",
-            metadata: [
-                "relay": "\(runtime.relayName)", "server": "\(exchange.member.map { "\($0.key)" } ?? "-")",
-                "error": "\(reason)",
-            ])
+        runtime.serverFailed(exchange.member, reason: reason, connectFailed: connectFailed, state: state, relay: relay)
+        if let member = exchange.member { exchange.tried.append(member.key) }
         if exchange.tried.count < 2 && replayable && (exchange.method.isIdempotent || connectFailed) {
             runtime.metrics.retries.increment()
             exchange.sticky = nil

@@ -39,6 +39,14 @@ struct SocketIO {
         if let tls { tls.shutdown() } else { _ = ballast_shutdown_write(fd) }
     }
 
+    /// Asks the loop for the client socket's writable edges too (a write would block), in the
+    /// front-side tag of the connection in `slot`.
+    func watchWritable(slot: Int, context: LoopContext) {
+        _ = ballast_epoll_modify(
+            context.loop.epollFD, fd, EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue,
+            context.tag(slot: slot, side: .front))
+    }
+
     /// What a failed read or write with `code` means, TLS's own reason included.
     func describe(_ code: Int32) -> String {
         if let tls, code == EPROTO { return "TLS: \(tls.failure)" }
