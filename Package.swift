@@ -16,6 +16,10 @@ let nio = "swift-nio"
 /// (docs/decisions/0003-data-plane-engine.md); the compiler's static checks still apply.
 let engineSettings: [SwiftSetting] = strictSettings + [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
 
+/// Where swift-nio-ssl's BoringSSL headers are, when bench/tls-library.sh builds the engine's
+/// TLS over that BoringSSL to measure it against OpenSSL 3 (the default, and what ships).
+let boringSSLInclude = Context.environment["BALLAST_BORINGSSL_INCLUDE"]
+
 let package = Package(
     name: "ballast",
     platforms: [.macOS(.v15)],
@@ -111,13 +115,18 @@ let package = Package(
         // OpenSSL 3 from Debian (libssl-dev), for the engine's TLS layer.
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         // The engine's TLS in C: contexts, SNI, ALPN, ticket keys and a socket BIO of Ballast's own.
-        .target(name: "CBallastTLS", dependencies: ["COpenSSL"]),
+        .target(
+            name: "CBallastTLS",
+            dependencies: boringSSLInclude == nil ? ["COpenSSL"] : [],
+            cSettings: boringSSLInclude.map { [.define("BALLAST_BORINGSSL"), .unsafeFlags(["-I", $0])] } ?? []
+        ),
         // nghttp2 from Debian (libnghttp2-dev): HTTP/2 framing, HPACK and flow control for the engine.
         .systemLibrary(name: "CNGHTTP2", pkgConfig: "libnghttp2", providers: [.apt(["libnghttp2-dev"])]),
         // TLS on the engine for every protocol that terminates or originates it.
         .target(
             name: "BallastTLS",
-            dependencies: ["CBallastTLS", "BallastCore"],
+            dependencies: ["CBallastTLS", "BallastCore"]
+                + (boringSSLInclude == nil ? [] : [.product(name: "NIOSSL", package: "swift-nio-ssl")]),
             swiftSettings: engineSettings
         ),
         // The data plane's engine: epoll threads, timers, buffers, listeners (docs/decisions/0003-data-plane-engine.md).
@@ -379,7 +388,7 @@ let package = Package(
         .testTarget(
             name: "BallastHTTPTests",
             dependencies: [
-                "BallastNode", "BallastConfig", "BallastCore", "BallastCodecs", "BallastTestSupport",
+                "BallastNode", "BallastHTTPEngine", "BallastConfig", "BallastCore", "BallastCodecs", "BallastTestSupport",
                 .product(name: "NIOCore", package: nio),
                 .product(name: "NIOEmbedded", package: nio),
                 .product(name: "NIOPosix", package: nio),

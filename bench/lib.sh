@@ -27,6 +27,16 @@ build_ballast() {
     BALLAST="$ROOT/.build/release/ballast"
 }
 
+# build_ballast_boringssl: the release binary with the engine's TLS over the BoringSSL that
+# swift-nio-ssl vendors instead of OpenSSL 3, in $BALLAST_BORINGSSL (its own build folder, so
+# the OpenSSL build stays as it is).
+build_ballast_boringssl() {
+    log "building ballast over BoringSSL (release, .build-boringssl)"
+    BALLAST_BORINGSSL_INCLUDE="$ROOT/.build-boringssl/checkouts/swift-nio-ssl/Sources/CNIOBoringSSL/include" \
+        swift build -c release --product ballast --scratch-path "$ROOT/.build-boringssl" >/dev/null
+    BALLAST_BORINGSSL="$ROOT/.build-boringssl/release/ballast"
+}
+
 ROOT=$(pwd)
 need python3 python3
 PY=$(python3 -c 'import sys; print(sys.executable)')  # the interpreter itself, so that PIDs are real

@@ -51,6 +51,10 @@ final class HTTP2EngineConnection: EngineConnection {
     private(set) var lastActivity: UInt64 = 0
     /// The response fields being made, reused.
     let fields = HTTP2FieldList()
+    /// The request head being received, as HTTP/1.1 parts: one stream's at a time, since a
+    /// header block is never interleaved with another (RFC 9113 section 4.3). Kept for their
+    /// capacity, so that a stream's head costs no allocation.
+    var requestHead = HTTP2RequestHead()
     /// A pump waits for the loop's next turn.
     private var pumpScheduled = false
     /// Streams with an exchange under way, by their id.
@@ -304,6 +308,7 @@ final class HTTP2EngineConnection: EngineConnection {
     fileprivate func beginStream(_ id: Int32) -> Int32 {
         guard let session else { return NGHTTP2_ERR_CALLBACK_FAILURE.rawValue }
         let stream = HTTP2Stream(id: id, connection: self)
+        requestHead.clear()
         streams[id] = stream
         nghttp2_session_set_stream_user_data(session, id, Unmanaged.passUnretained(stream).toOpaque())
         greeted = true

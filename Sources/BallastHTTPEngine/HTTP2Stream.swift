@@ -22,16 +22,7 @@ final class HTTP2Stream: ServerLinkOwner {
     private unowned(unsafe) let connection: HTTP2EngineConnection
     private var runtime: EngineHTTPRuntime { connection.runtime }
 
-    // The request as it came.
-    /// The pseudo-fields' values and Host, one after another; the ranges say where.
-    private var pseudo: [UInt8] = []
-    private var method: Range<Int> = 0..<0
-    private var path: Range<Int> = 0..<0
-    private var authority: Range<Int> = 0..<0
-    private var host: Range<Int> = 0..<0
-    private var fieldLines: [UInt8] = []
-    private var cookies: [UInt8] = []
-    private var hasContentLength = false
+    // The request as it came (its fields are in the connection's `requestHead`).
     private var fieldBytes = 0
     private var tooLarge = false
 
@@ -100,35 +91,31 @@ final class HTTP2Stream: ServerLinkOwner {
             return true
         }
         if name.first == UInt8(ascii: ":") {
-            let range = pseudo.count..<(pseudo.count + value.count)
             if Self.matches(name, ":method") {
-                method = range
+                connection.requestHead.method = connection.requestHead.keep(value)
             } else if Self.matches(name, ":path") {
-                path = range
+                connection.requestHead.path = connection.requestHead.keep(value)
             } else if Self.matches(name, ":authority") {
-                authority = range
-            } else {
-                return true  // :scheme; :protocol is refused by nghttp2 (no extended CONNECT)
+                connection.requestHead.authority = connection.requestHead.keep(value)
             }
-            pseudo.append(contentsOf: value)
+            // :scheme is dropped; :protocol is refused by nghttp2 (no extended CONNECT)
             return true
         }
         if Self.matches(name, "cookie") {
             // RFC 9113 section 8.2.3: the crumbs are joined for HTTP/1.1.
-            if !cookies.isEmpty { cookies.append(contentsOf: "; ".utf8) }
-            cookies.append(contentsOf: value)
+            if !connection.requestHead.cookies.isEmpty { connection.requestHead.cookies.append(contentsOf: "; ".utf8) }
+            connection.requestHead.cookies.append(contentsOf: value)
             return true
         }
         if Self.matches(name, "host") {
-            host = pseudo.count..<(pseudo.count + value.count)
-            pseudo.append(contentsOf: value)
+            connection.requestHead.host = connection.requestHead.keep(value)
             return true
         }
-        if Self.matches(name, "content-length") { hasContentLength = true }
-        fieldLines.append(contentsOf: name)
-        fieldLines.append(contentsOf: ": ".utf8)
-        fieldLines.append(contentsOf: value)
-        fieldLines.append(contentsOf: "\r\n".utf8)
+        if Self.matches(name, "content-length") { connection.requestHead.hasContentLength = true }
+        connection.requestHead.fieldLines.append(contentsOf: name)
+        connection.requestHead.fieldLines.append(contentsOf: ": ".utf8)
+        connection.requestHead.fieldLines.append(contentsOf: value)
+        connection.requestHead.fieldLines.append(contentsOf: "\r\n".utf8)
         return true
     }
 
@@ -146,7 +133,7 @@ final class HTTP2Stream: ServerLinkOwner {
             refuse(HTTP1HeadError(status: 431, reason: "the request's header fields exceed max-header-bytes"), context: context)
             return
         }
-        if method.count == 7 && pseudo[method].elementsEqual("CONNECT".utf8) {
+        if connection.requestHead.isConnect {
             refuse(HTTP1HeadError(status: 501, reason: "CONNECT over HTTP/2"), context: context)
             return
         }
@@ -155,28 +142,10 @@ final class HTTP2Stream: ServerLinkOwner {
             answer(status: 503, context: context)
             return
         }
-        var head: [UInt8] = []
-        head.reserveCapacity(pseudo.count + fieldLines.count + cookies.count + 64)
-        head.append(contentsOf: pseudo[method])
-        head.append(0x20)
-        head.append(contentsOf: pseudo[path])
-        head.append(contentsOf: " HTTP/1.1\r\nhost: ".utf8)
-        head.append(contentsOf: pseudo[authority.isEmpty ? host : authority])
-        head.append(contentsOf: "\r\n".utf8)
-        head.append(contentsOf: fieldLines)
-        if !cookies.isEmpty {
-            head.append(contentsOf: "cookie: ".utf8)
-            head.append(contentsOf: cookies)
-            head.append(contentsOf: "\r\n".utf8)
-        }
-        chunked = !endStream && !hasContentLength
-        if chunked { head.append(contentsOf: "transfer-encoding: chunked\r\n".utf8) }
-        head.append(contentsOf: "\r\n".utf8)
-        fieldLines = []
-        cookies = []
-        pseudo = []
-        let limits = HTTP1Limits(maxHeadBytes: head.count, maxFields: connection.limits.maxFields + 2)
-        let routed: EngineHTTPRuntime.UserRoute?? = head.withUnsafeBytes { bytes in
+        chunked = !endStream && !connection.requestHead.hasContentLength
+        connection.requestHead.build(chunked: chunked)
+        let limits = HTTP1Limits(maxHeadBytes: connection.requestHead.text.count, maxFields: connection.limits.maxFields + 2)
+        let routed: EngineHTTPRuntime.UserRoute?? = connection.requestHead.text.withUnsafeBytes { bytes in
             connection.heads.request.reset()
             if case .failed(let error) = HTTP1HeadScanner.scanRequest(bytes, into: &connection.heads.request, limits: limits) {
                 refuse(error, context: context)

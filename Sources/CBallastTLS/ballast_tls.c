@@ -1,4 +1,6 @@
-// TLS for Ballast's engine over OpenSSL 3. See include/ballast_tls.h.
+// TLS for Ballast's engine over OpenSSL 3, or over the BoringSSL that swift-nio-ssl vendors
+// when built with BALLAST_BORINGSSL (bench/tls-library.sh measures the two). See
+// include/ballast_tls.h.
 #define _GNU_SOURCE
 #include "ballast_tls.h"
 
@@ -12,12 +14,21 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifdef BALLAST_BORINGSSL
+#include "CNIOBoringSSL_err.h"
+#include "CNIOBoringSSL_evp.h"
+#include "CNIOBoringSSL_hmac.h"
+#include "CNIOBoringSSL_rand.h"
+#include "CNIOBoringSSL_ssl.h"
+#include "CNIOBoringSSL_x509.h"
+#else
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#endif
 
 // MARK: The socket BIO
 
@@ -31,7 +42,18 @@ struct ballast_tls_conn {
     /// errno of the last failed system call.
     int sys_errno;
     ballast_tls_session_slot *slot;
+#ifdef BALLAST_BORINGSSL
+    /// BoringSSL has no read-ahead: it asks for a record's 5-byte header, then its body. This
+    /// buffer turns those into one system call per socket drain; it is freed once drained.
+    uint8_t *ahead;
+    size_t ahead_start;
+    size_t ahead_end;
+#endif
 };
+
+#ifdef BALLAST_BORINGSSL
+enum { ahead_capacity = 16384 + 325 };
+#endif
 
 /// The last failure on this thread: read right after the call that failed (the engine's
 /// loops are threads), so an idle connection carries no message buffer.
@@ -63,6 +85,44 @@ static int bio_write(BIO *bio, const char *data, int size) {
 static int bio_read(BIO *bio, char *data, int size) {
     ballast_tls_conn *conn = BIO_get_data(bio);
     BIO_clear_retry_flags(bio);
+#ifdef BALLAST_BORINGSSL
+    if (conn->ahead != NULL && conn->ahead_start < conn->ahead_end) {
+        size_t count = conn->ahead_end - conn->ahead_start;
+        if (count > (size_t)size) count = (size_t)size;
+        memcpy(data, conn->ahead + conn->ahead_start, count);
+        conn->ahead_start += count;
+        return (int)count;
+    }
+    if ((size_t)size < ahead_capacity) {
+        if (conn->ahead == NULL && (conn->ahead = malloc(ahead_capacity)) == NULL) return -1;
+        for (;;) {
+            ssize_t count = read(conn->fd, conn->ahead, ahead_capacity);
+            if (count > 0) {
+                conn->short_read = (size_t)count < ahead_capacity;
+                size_t taken = (size_t)count < (size_t)size ? (size_t)count : (size_t)size;
+                memcpy(data, conn->ahead, taken);
+                conn->ahead_start = taken;
+                conn->ahead_end = (size_t)count;
+                return (int)taken;
+            }
+            free(conn->ahead);
+            conn->ahead = NULL;
+            conn->ahead_start = conn->ahead_end = 0;
+            if (count < 0 && errno == EINTR) continue;
+            conn->short_read = 1;
+            if (count == 0) {
+                conn->eof = 1;
+                return 0;
+            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                BIO_set_retry_read(bio);
+            } else {
+                conn->sys_errno = errno;
+            }
+            return -1;
+        }
+    }
+#endif
     for (;;) {
         ssize_t count = read(conn->fd, data, (size_t)size);
         if (count > 0) {
@@ -131,8 +191,14 @@ static void fill_error(char *error, size_t size, const char *what) { fill_error_
 /// idle, partial writes with a buffer that may move between retries.
 static void configure_common(SSL_CTX *ctx) {
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+#ifdef BALLAST_BORINGSSL
+    // BoringSSL never renegotiates unless asked, and reports an EOF without close_notify as
+    // SSL_ERROR_SYSCALL, which failure() reads as an end.
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+#else
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_COMPRESSION |
                                  SSL_OP_CIPHER_SERVER_PREFERENCE);
+#endif
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                               SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_CTX_set_read_ahead(ctx, 1);
@@ -191,6 +257,11 @@ static void advance_locked(ballast_tls_server *server) {
     for (uint64_t index = 0; index < periods; index++) rotate_locked(server);
 }
 
+#ifdef BALLAST_BORINGSSL
+typedef HMAC_CTX ticket_mac;
+static int set_ticket_mac(HMAC_CTX *mac, uint8_t *key) { return HMAC_Init_ex(mac, key, 32, EVP_sha256(), NULL); }
+#else
+typedef EVP_MAC_CTX ticket_mac;
 static int set_ticket_mac(EVP_MAC_CTX *mac, uint8_t *key) {
     static char digest[] = "SHA256";
     OSSL_PARAM params[3];
@@ -199,9 +270,10 @@ static int set_ticket_mac(EVP_MAC_CTX *mac, uint8_t *key) {
     params[2] = OSSL_PARAM_construct_end();
     return EVP_MAC_CTX_set_params(mac, params);
 }
+#endif
 
-static int ticket_callback(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cipher,
-                           EVP_MAC_CTX *mac, int encrypt) {
+static int ticket_callback(SSL *ssl, unsigned char *name, unsigned char *iv, EVP_CIPHER_CTX *cipher,
+                           ticket_mac *mac, int encrypt) {
     ballast_tls_server *server = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
     if (server == NULL) return -1;
     pthread_mutex_lock(&server->keys_lock);
@@ -326,7 +398,11 @@ int ballast_tls_server_add(ballast_tls_server *server, const char *chain_file, c
     SSL_CTX_set_num_tickets(ctx, 1);
     SSL_CTX_set_timeout(ctx, (long)(server->ticket_period * 2));
     SSL_CTX_set_app_data(ctx, server);
+#ifdef BALLAST_BORINGSSL
+    SSL_CTX_set_tlsext_ticket_key_cb(ctx, ticket_callback);
+#else
     SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_callback);
+#endif
     SSL_CTX_set_tlsext_servername_callback(ctx, server_name_callback);
     SSL_CTX_set_tlsext_servername_arg(ctx, server);
     SSL_CTX_set_alpn_select_cb(ctx, alpn_callback, server);
@@ -387,6 +463,12 @@ struct ballast_tls_client {
 static int new_session_callback(SSL *ssl, SSL_SESSION *session) {
     ballast_tls_conn *conn = SSL_get_app_data(ssl);
     if (conn == NULL || conn->slot == NULL) return 0;
+#ifdef BALLAST_BORINGSSL
+    // BoringSSL's sessions are immutable: the slot keeps this one (returning 1 takes it).
+    if (conn->slot->session != NULL) SSL_SESSION_free(conn->slot->session);
+    conn->slot->session = session;
+    return 1;
+#else
     // A copy: OpenSSL marks a connection's own session unresumable when the connection ends
     // without close_notify (a server that closed first), which must not spoil the slot.
     SSL_SESSION *copy = SSL_SESSION_dup(session);
@@ -394,6 +476,7 @@ static int new_session_callback(SSL *ssl, SSL_SESSION *session) {
     if (conn->slot->session != NULL) SSL_SESSION_free(conn->slot->session);
     conn->slot->session = copy;
     return 0;
+#endif
 }
 
 ballast_tls_client *ballast_tls_client_new(int verify, const char *ca_file, char *error, size_t error_size) {
@@ -502,6 +585,9 @@ ballast_tls_conn *ballast_tls_connect(ballast_tls_client *client, int fd, const 
 
 void ballast_tls_conn_free(ballast_tls_conn *conn) {
     if (conn == NULL) return;
+#ifdef BALLAST_BORINGSSL
+    free(conn->ahead);
+#endif
     SSL_free(conn->ssl);
     free(conn);
 }
@@ -549,6 +635,14 @@ long ballast_tls_read(ballast_tls_conn *conn, void *buffer, size_t count, int *d
     int read = SSL_read(conn->ssl, buffer, (int)count);
     if (read > 0) {
         *drained = conn->short_read && !SSL_has_pending(conn->ssl);
+#ifdef BALLAST_BORINGSSL
+        if (conn->ahead != NULL && conn->ahead_start < conn->ahead_end) {
+            *drained = 0;
+        } else if (*drained && conn->ahead != NULL) {
+            free(conn->ahead);  // idle connections hold no read buffer
+            conn->ahead = NULL;
+        }
+#endif
         return read;
     }
     long result = failure(conn, read);

@@ -1,0 +1,59 @@
+/// One HTTP/2 request's fields as the parts of an HTTP/1.1 head, then that head: an HTTP/2
+/// connection's, reused stream after stream for its buffers' capacity.
+struct HTTP2RequestHead {
+    /// :method, :path, :authority and Host values, one after another; the ranges say where.
+    private var values: [UInt8] = []
+    var method: Range<Int> = 0..<0
+    var path: Range<Int> = 0..<0
+    var authority: Range<Int> = 0..<0
+    var host: Range<Int> = 0..<0
+    /// The other fields as `name: value` lines.
+    var fieldLines: [UInt8] = []
+    /// The Cookie crumbs, joined.
+    var cookies: [UInt8] = []
+    var hasContentLength = false
+    /// The HTTP/1.1 head `build` made.
+    private(set) var text: [UInt8] = []
+
+    /// Forgets the last stream's fields, keeping the buffers.
+    mutating func clear() {
+        values.removeAll(keepingCapacity: true)
+        fieldLines.removeAll(keepingCapacity: true)
+        cookies.removeAll(keepingCapacity: true)
+        text.removeAll(keepingCapacity: true)
+        method = 0..<0
+        path = 0..<0
+        authority = 0..<0
+        host = 0..<0
+        hasContentLength = false
+    }
+
+    /// Keeps a pseudo-field's or Host's value; returns where it is.
+    mutating func keep(_ value: UnsafeRawBufferPointer) -> Range<Int> {
+        let start = values.count
+        values.append(contentsOf: value)
+        return start..<values.count
+    }
+
+    var isConnect: Bool { method.count == 7 && values[method].elementsEqual("CONNECT".utf8) }
+
+    /// Makes `text`: the request line, Host (from :authority, else the Host field), the fields,
+    /// the joined Cookie and, for a body of unknown length, chunked framing.
+    mutating func build(chunked: Bool) {
+        text.removeAll(keepingCapacity: true)
+        text.append(contentsOf: values[method])
+        text.append(0x20)
+        text.append(contentsOf: values[path])
+        text.append(contentsOf: " HTTP/1.1\r\nhost: ".utf8)
+        text.append(contentsOf: values[authority.isEmpty ? host : authority])
+        text.append(contentsOf: "\r\n".utf8)
+        text.append(contentsOf: fieldLines)
+        if !cookies.isEmpty {
+            text.append(contentsOf: "cookie: ".utf8)
+            text.append(contentsOf: cookies)
+            text.append(contentsOf: "\r\n".utf8)
+        }
+        if chunked { text.append(contentsOf: "transfer-encoding: chunked\r\n".utf8) }
+        text.append(contentsOf: "\r\n".utf8)
+    }
+}
