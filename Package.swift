@@ -16,9 +16,10 @@ let nio = "swift-nio"
 /// (docs/decisions/0003-data-plane-engine.md); the compiler's static checks still apply.
 let engineSettings: [SwiftSetting] = strictSettings + [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
 
-/// Where swift-nio-ssl's BoringSSL headers are, when bench/tls-library.sh builds the engine's
-/// TLS over that BoringSSL to measure it against OpenSSL 3 (the default, and what ships).
-let boringSSLInclude = Context.environment["BALLAST_BORINGSSL_INCLUDE"]
+/// The engine's TLS runs over the BoringSSL that swift-nio-ssl vendors, measured faster than
+/// Debian's OpenSSL 3 (docs/decisions/0003-data-plane-engine.md). `BALLAST_TLS_LIBRARY=openssl`
+/// builds it over OpenSSL 3 (libssl-dev) instead, for bench/http.sh's `openssl` target.
+let tlsOverOpenSSL = Context.environment["BALLAST_TLS_LIBRARY"] == "openssl"
 
 let package = Package(
     name: "ballast",
@@ -112,21 +113,19 @@ let package = Package(
         ),
         // Linux system calls the engine makes, without sockaddr juggling in Swift.
         .target(name: "CBallastLinux"),
-        // OpenSSL 3 from Debian (libssl-dev), for the engine's TLS layer.
-        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
-        // The engine's TLS in C: contexts, SNI, ALPN, ticket keys and a socket BIO of Ballast's own.
+        // The engine's TLS in C: contexts, SNI, ALPN, ticket keys and a socket BIO of Ballast's own,
+        // over swift-nio-ssl's BoringSSL (whose headers its NIOSSL product brings), or OpenSSL 3.
         .target(
             name: "CBallastTLS",
-            dependencies: boringSSLInclude == nil ? ["COpenSSL"] : [],
-            cSettings: boringSSLInclude.map { [.define("BALLAST_BORINGSSL"), .unsafeFlags(["-I", $0])] } ?? []
+            dependencies: tlsOverOpenSSL ? ["COpenSSL"] : [.product(name: "NIOSSL", package: "swift-nio-ssl")],
+            cSettings: tlsOverOpenSSL ? [.define("BALLAST_OPENSSL")] : []
         ),
         // nghttp2 from Debian (libnghttp2-dev): HTTP/2 framing, HPACK and flow control for the engine.
         .systemLibrary(name: "CNGHTTP2", pkgConfig: "libnghttp2", providers: [.apt(["libnghttp2-dev"])]),
         // TLS on the engine for every protocol that terminates or originates it.
         .target(
             name: "BallastTLS",
-            dependencies: ["CBallastTLS", "BallastCore"]
-                + (boringSSLInclude == nil ? [] : [.product(name: "NIOSSL", package: "swift-nio-ssl")]),
+            dependencies: ["CBallastTLS", "BallastCore"],
             swiftSettings: engineSettings
         ),
         // The data plane's engine: epoll threads, timers, buffers, listeners (docs/decisions/0003-data-plane-engine.md).
@@ -466,3 +465,8 @@ let package = Package(
         ),
     ]
 )
+
+if tlsOverOpenSSL {
+    // OpenSSL 3 from Debian (libssl-dev), for measuring the engine's TLS over it.
+    package.targets.append(.systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]))
+}

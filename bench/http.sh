@@ -10,10 +10,10 @@
 #   TLS to TLS (re-encryption), a new connection per request, a new TLS connection (a full
 #   handshake) per request, and HTTP/2 over TLS with h2load (100 streams over 10 connections;
 #   against HAProxy only).
-# Ballast's target is `engine`: its HTTP relays on Ballast's own engine, TLS over OpenSSL 3.
-# The target `boring` is the same Ballast built with its TLS over the BoringSSL swift-nio-ssl
-# vendors (not in the default TARGETS; it builds a second binary in .build-boringssl):
-#   CASES="tls tls2tls tlsnew h2" TARGETS="haproxy engine boring" bench/http.sh
+# Ballast's target is `engine`: its HTTP relays on Ballast's own engine, TLS over the BoringSSL
+# swift-nio-ssl vendors. The target `openssl` is the same Ballast built with its TLS over
+# Debian's OpenSSL 3 (not in the default TARGETS; it builds a second binary in .build-openssl):
+#   CASES="tls tls2tls tlsnew h2" TARGETS="haproxy engine openssl" bench/http.sh
 #   CASES="ka100 cookie" TARGETS="haproxy engine" bench/http.sh   measures a subset
 #   IDLE=0 skips the idle-memory measurement
 # Every server binds 127.0.0.1; the script stops exactly the processes it started.
@@ -26,7 +26,7 @@ CONNECTIONS=${CONNECTIONS:-32}
 source bench/lib.sh
 need haproxy haproxy nginx nginx-light wrk wrk openssl openssl h2load nghttp2-client
 build_ballast
-case " ${TARGETS:-} " in *" boring "*) build_ballast_boringssl;; esac
+case " ${TARGETS:-} " in *" openssl "*) build_ballast_openssl;; esac
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 
@@ -62,12 +62,12 @@ CONF
 
 # --- the proxies: per case one port each ---------------------------------------------------
 declare -A PORT
-for target in haproxy nginx engine boring; do
+for target in haproxy nginx engine openssl; do
     for case in plain cookie tls tls2tls; do PORT[$target-$case]=$(free_port); done
 done
 # HTTP/2 over TLS: HAProxy on a frontend offering h2 by ALPN; Ballast's https relay offers it on
 # its tls port already.
-PORT[haproxy-h2]=$(free_port); PORT[engine-h2]=${PORT[engine-tls]}; PORT[boring-h2]=${PORT[boring-tls]}
+PORT[haproxy-h2]=$(free_port); PORT[engine-h2]=${PORT[engine-tls]}; PORT[openssl-h2]=${PORT[openssl-tls]}
 
 cat > "$WORK/haproxy.cfg" <<CONF
 global
@@ -172,12 +172,12 @@ haproxy -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.log" 2>&1 & PIDS+=($!)
 nginx -c "$WORK/nginx-proxy.conf" -g 'daemon off;' 2>"$WORK/proxy.log" & PIDS+=($!)
 "$BALLAST" run -c "$WORK/ballast.yaml" --log-level error >"$WORK/ballast.log" 2>&1 & PIDS+=($!)
 STARTED="haproxy nginx engine"
-if [ -n "${BALLAST_BORINGSSL:-}" ]; then
-    sed -e "s/:${PORT[engine-plain]}\"/:${PORT[boring-plain]}\"/" -e "s/:${PORT[engine-cookie]}\"/:${PORT[boring-cookie]}\"/" \
-        -e "s/:${PORT[engine-tls]}\"/:${PORT[boring-tls]}\"/" -e "s/:${PORT[engine-tls2tls]}\"/:${PORT[boring-tls2tls]}\"/" \
-        "$WORK/ballast.yaml" > "$WORK/ballast-boringssl.yaml"
-    "$BALLAST_BORINGSSL" run -c "$WORK/ballast-boringssl.yaml" --log-level error >"$WORK/ballast-boringssl.log" 2>&1 & PIDS+=($!)
-    STARTED+=" boring"
+if [ -n "${BALLAST_OPENSSL:-}" ]; then
+    sed -e "s/:${PORT[engine-plain]}\"/:${PORT[openssl-plain]}\"/" -e "s/:${PORT[engine-cookie]}\"/:${PORT[openssl-cookie]}\"/" \
+        -e "s/:${PORT[engine-tls]}\"/:${PORT[openssl-tls]}\"/" -e "s/:${PORT[engine-tls2tls]}\"/:${PORT[openssl-tls2tls]}\"/" \
+        "$WORK/ballast.yaml" > "$WORK/ballast-openssl.yaml"
+    "$BALLAST_OPENSSL" run -c "$WORK/ballast-openssl.yaml" --log-level error >"$WORK/ballast-openssl.log" 2>&1 & PIDS+=($!)
+    STARTED+=" openssl"
 fi
 for target in $STARTED; do
     for case in plain cookie; do wait_port "${PORT[$target-$case]}"; done
@@ -217,7 +217,7 @@ measure_h2() {
 CASES=${CASES:-"ka100 ka64k cookie tls tls2tls newconn tlsnew h2"}
 TARGETS=${TARGETS:-"direct haproxy nginx engine"}
 # HTTP/2 is measured against HAProxy only (the servers and the nginx proxy speak HTTP/1.1 here).
-applies() { [ "$2" != h2 ] || [ "$1" = haproxy ] || [ "$1" = engine ] || [ "$1" = boring ]; }
+applies() { [ "$2" != h2 ] || [ "$1" = haproxy ] || [ "$1" = engine ] || [ "$1" = openssl ]; }
 url_for() {  # target case
     local target=$1 case=$2
     case $case in
@@ -233,7 +233,7 @@ url_for() {  # target case
 }
 
 # The process whose CPU a target spends (its name, and text of its command line); direct has no proxy.
-process_of() { case $1 in haproxy) echo haproxy;; engine) echo "ballast ballast.yaml";; boring) echo "ballast ballast-boringssl.yaml";; *) echo "";; esac; }
+process_of() { case $1 in haproxy) echo haproxy;; engine) echo "ballast ballast.yaml";; openssl) echo "ballast ballast-openssl.yaml";; *) echo "";; esac; }
 
 declare -A RPS P50 P99 CPU
 for run in $(seq 1 "$RUNS"); do
@@ -280,7 +280,7 @@ report() {
 # over TLS and stay connected; the growth of the proxy's resident memory, per connection.
 IDLE=${IDLE:-5000}
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
-pid_of() { case $1 in haproxy) pgrep -x haproxy | head -1;; boring) pgrep -f "ballast-boringssl.yaml" | head -1;; *) pgrep -f "$BALLAST run" | head -1;; esac; }
+pid_of() { case $1 in haproxy) pgrep -x haproxy | head -1;; openssl) pgrep -f "ballast-openssl.yaml" | head -1;; *) pgrep -f "$BALLAST run" | head -1;; esac; }
 declare -A IDLE_KIB
 for target in $TARGETS; do
     [ "$target" = direct ] || [ "$target" = nginx ] || [ "$IDLE" -eq 0 ] && continue

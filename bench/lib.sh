@@ -20,21 +20,20 @@ need() {
 
 # build_ballast: the release binary, in $BALLAST.
 build_ballast() {
-    dpkg -s libssl-dev >/dev/null 2>&1 || need /usr/include/openssl/ssl.h libssl-dev
     dpkg -s libnghttp2-dev >/dev/null 2>&1 || need /usr/include/nghttp2/nghttp2.h libnghttp2-dev
     log "building ballast (release)"
     swift build -c release --product ballast >/dev/null
     BALLAST="$ROOT/.build/release/ballast"
 }
 
-# build_ballast_boringssl: the release binary with the engine's TLS over the BoringSSL that
-# swift-nio-ssl vendors instead of OpenSSL 3, in $BALLAST_BORINGSSL (its own build folder, so
-# the OpenSSL build stays as it is).
-build_ballast_boringssl() {
-    log "building ballast over BoringSSL (release, .build-boringssl)"
-    BALLAST_BORINGSSL_INCLUDE="$ROOT/.build-boringssl/checkouts/swift-nio-ssl/Sources/CNIOBoringSSL/include" \
-        swift build -c release --product ballast --scratch-path "$ROOT/.build-boringssl" >/dev/null
-    BALLAST_BORINGSSL="$ROOT/.build-boringssl/release/ballast"
+# build_ballast_openssl: the release binary with the engine's TLS over Debian's OpenSSL 3
+# (libssl-dev) instead of swift-nio-ssl's BoringSSL, in $BALLAST_OPENSSL; built in a folder of
+# its own (.build-openssl, several minutes the first time) so that the shipped build stays.
+build_ballast_openssl() {
+    dpkg -s libssl-dev >/dev/null 2>&1 || need /usr/include/openssl/ssl.h libssl-dev
+    log "building ballast over OpenSSL 3 (release, .build-openssl)"
+    BALLAST_TLS_LIBRARY=openssl swift build -c release --product ballast --scratch-path "$ROOT/.build-openssl" >/dev/null
+    BALLAST_OPENSSL="$ROOT/.build-openssl/release/ballast"
 }
 
 ROOT=$(pwd)

@@ -10,11 +10,10 @@ if ! command -v swift >/dev/null; then
     echo "swift is not on PATH: install the Swift toolchain (6.1 or later) first" >&2
     exit 1
 fi
-# The commands the lab prints use these, and the build needs OpenSSL 3's headers (libssl-dev)
-# for the engine's TLS layer and nghttp2's (libnghttp2-dev) for its HTTP/2; install what is
-# missing (Debian).
+# The commands the lab prints use these, and the build needs nghttp2's headers
+# (libnghttp2-dev) for the engine's HTTP/2; install what is missing (Debian).
 missing=()
-for package in libssl-dev libnghttp2-dev pkg-config; do dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package"); done
+for package in libnghttp2-dev pkg-config; do dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package"); done
 for pair in dig:dnsutils curl:curl sipsak:sipsak; do
     command -v "${pair%%:*}" >/dev/null || missing+=("${pair##*:}")
 done

@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Build dependencies: OpenSSL 3's headers and library (libssl-dev, with pkg-config) for the
-# engine's TLS layer, nghttp2's (libnghttp2-dev) for its HTTP/2.
+# Build dependency: nghttp2's headers and library (libnghttp2-dev, with pkg-config) for the
+# engine's HTTP/2 (its TLS uses the BoringSSL that swift-nio-ssl brings).
 # Debian packages the tests use as clients and peers: curl (HTTP/1.1 and HTTP/2), dig
 # (dnsutils), NSD as a DNS secondary, sipsak, Net::SIP (libnet-sip-perl), baresip, Twinkle
 # (twinkle-console) and Linphone (linphone-cli) as SIP phones, nghttp2-client to read HTTP/2 frames, Prometheus's promtool,
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 # own on loopback), and
 # Chromium to look at the dashboard, and Python for the peer-process shim and the
 # imaplib/poplib mail clients.
-PACKAGES=(libssl-dev libnghttp2-dev pkg-config curl dnsutils nsd sipsak libnet-sip-perl baresip-core twinkle-console linphone-cli nghttp2-client postgresql dovecot-imapd chromium python3 prometheus)
+PACKAGES=(libnghttp2-dev pkg-config curl dnsutils nsd sipsak libnet-sip-perl baresip-core twinkle-console linphone-cli nghttp2-client postgresql dovecot-imapd chromium python3 prometheus)
 missing=()
 for package in "${PACKAGES[@]}"; do dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -1,6 +1,5 @@
-// TLS for Ballast's engine over OpenSSL 3, or over the BoringSSL that swift-nio-ssl vendors
-// when built with BALLAST_BORINGSSL (bench/tls-library.sh measures the two). See
-// include/ballast_tls.h.
+// TLS for Ballast's engine over the BoringSSL that swift-nio-ssl vendors, or over OpenSSL 3
+// when built with BALLAST_OPENSSL (bench/http.sh measures the two). See include/ballast_tls.h.
 #define _GNU_SOURCE
 #include "ballast_tls.h"
 
@@ -14,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifdef BALLAST_BORINGSSL
+#ifndef BALLAST_OPENSSL
 #include "CNIOBoringSSL_err.h"
 #include "CNIOBoringSSL_evp.h"
 #include "CNIOBoringSSL_hmac.h"
@@ -42,7 +41,7 @@ struct ballast_tls_conn {
     /// errno of the last failed system call.
     int sys_errno;
     ballast_tls_session_slot *slot;
-#ifdef BALLAST_BORINGSSL
+#ifndef BALLAST_OPENSSL
     /// BoringSSL has no read-ahead: it asks for a record's 5-byte header, then its body. This
     /// buffer turns those into one system call per socket drain; it is freed once drained.
     uint8_t *ahead;
@@ -51,7 +50,7 @@ struct ballast_tls_conn {
 #endif
 };
 
-#ifdef BALLAST_BORINGSSL
+#ifndef BALLAST_OPENSSL
 enum { ahead_capacity = 16384 + 325 };
 #endif
 
@@ -85,7 +84,7 @@ static int bio_write(BIO *bio, const char *data, int size) {
 static int bio_read(BIO *bio, char *data, int size) {
     ballast_tls_conn *conn = BIO_get_data(bio);
     BIO_clear_retry_flags(bio);
-#ifdef BALLAST_BORINGSSL
+#ifndef BALLAST_OPENSSL
     if (conn->ahead != NULL && conn->ahead_start < conn->ahead_end) {
         size_t count = conn->ahead_end - conn->ahead_start;
         if (count > (size_t)size) count = (size_t)size;
@@ -191,7 +190,7 @@ static void fill_error(char *error, size_t size, const char *what) { fill_error_
 /// idle, partial writes with a buffer that may move between retries.
 static void configure_common(SSL_CTX *ctx) {
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-#ifdef BALLAST_BORINGSSL
+#ifndef BALLAST_OPENSSL
     // BoringSSL never renegotiates unless asked, and reports an EOF without close_notify as
     // SSL_ERROR_SYSCALL, which failure() reads as an end.
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
@@ -257,7 +256,7 @@ static void advance_locked(ballast_tls_server *server) {
     for (uint64_t index = 0; index < periods; index++) rotate_locked(server);
 }
 
-#ifdef BALLAST_BORINGSSL
+#ifndef BALLAST_OPENSSL
 typedef HMAC_CTX ticket_mac;
 static int set_ticket_mac(HMAC_CTX *mac, uint8_t *key) { return HMAC_Init_ex(mac, key, 32, EVP_sha256(), NULL); }
 #else
@@ -398,7 +397,7 @@ int ballast_tls_server_add(ballast_tls_server *server, const char *chain_file, c
     SSL_CTX_set_num_tickets(ctx, 1);
     SSL_CTX_set_timeout(ctx, (long)(server->ticket_period * 2));
     SSL_CTX_set_app_data(ctx, server);
-#ifdef BALLAST_BORINGSSL
+#ifndef BALLAST_OPENSSL
     SSL_CTX_set_tlsext_ticket_key_cb(ctx, ticket_callback);
 #else
     SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_callback);
@@ -463,7 +462,7 @@ struct ballast_tls_client {
 static int new_session_callback(SSL *ssl, SSL_SESSION *session) {
     ballast_tls_conn *conn = SSL_get_app_data(ssl);
     if (conn == NULL || conn->slot == NULL) return 0;
-#ifdef BALLAST_BORINGSSL
+#ifndef BALLAST_OPENSSL
     // BoringSSL's sessions are immutable: the slot keeps this one (returning 1 takes it).
     if (conn->slot->session != NULL) SSL_SESSION_free(conn->slot->session);
     conn->slot->session = session;
@@ -574,7 +573,7 @@ ballast_tls_conn *ballast_tls_connect(ballast_tls_client *client, int fd, const 
                 X509_VERIFY_PARAM_set1_ip_asc(param, server_name);
             } else {
                 X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-                X509_VERIFY_PARAM_set1_host(param, server_name, 0);
+                X509_VERIFY_PARAM_set1_host(param, server_name, strlen(server_name));  // BoringSSL refuses 0
             }
         }
     }
@@ -585,7 +584,7 @@ ballast_tls_conn *ballast_tls_connect(ballast_tls_client *client, int fd, const 
 
 void ballast_tls_conn_free(ballast_tls_conn *conn) {
     if (conn == NULL) return;
-#ifdef BALLAST_BORINGSSL
+#ifndef BALLAST_OPENSSL
     free(conn->ahead);
 #endif
     SSL_free(conn->ssl);
@@ -635,7 +634,7 @@ long ballast_tls_read(ballast_tls_conn *conn, void *buffer, size_t count, int *d
     int read = SSL_read(conn->ssl, buffer, (int)count);
     if (read > 0) {
         *drained = conn->short_read && !SSL_has_pending(conn->ssl);
-#ifdef BALLAST_BORINGSSL
+#ifndef BALLAST_OPENSSL
         if (conn->ahead != NULL && conn->ahead_start < conn->ahead_end) {
             *drained = 0;
         } else if (*drained && conn->ahead != NULL) {
