@@ -370,7 +370,10 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "BallastEngineTests", dependencies: ["BallastEngine"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "BallastEngineTests",
+            dependencies: ["BallastEngine", "BallastCore", "CBallastLinux", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSettings),
         .testTarget(
             name: "BallastTLSTests", dependencies: ["BallastTLS", "BallastCore", "BallastTestSupport"],
             swiftSettings: strictSettings),

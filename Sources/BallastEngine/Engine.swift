@@ -26,8 +26,9 @@ public final class Engine: Sendable {
     public init(threads: Int, bufferSize: Int, logger: Logger) throws {
         var loops: [EngineLoop] = []
         var finished: [DispatchSemaphore] = []
+        let siblings = LoopDirectory()
         for index in 0..<max(1, threads) {
-            let loop = try EngineLoop(index: index, bufferSize: bufferSize, logger: logger)
+            let loop = try EngineLoop(index: index, bufferSize: bufferSize, logger: logger, siblings: siblings)
             let done = DispatchSemaphore(value: 0)
             try EngineThread.start(name: "ballast-engine-\(index)") {
                 LoopContext(loop: loop).run()
@@ -38,6 +39,7 @@ public final class Engine: Sendable {
         }
         self.loops = loops
         self.finished = finished
+        siblings.publish(loops)
     }
 
     /// How many loops (threads) the engine runs.
@@ -116,11 +118,16 @@ public final class EngineLoop: Sendable {
     let bufferSize: Int
     let logger: Logger
     private let inbox = Mutex<[@Sendable (LoopContext) -> Void]>([])
+    /// Connections open on the loop, and accepted ones on their way to it: what a loop that
+    /// accepted compares to hand a client to the less loaded one.
+    let load = Atomic<Int>(0)
+    let siblings: LoopDirectory
 
-    init(index: Int, bufferSize: Int, logger: Logger) throws {
+    init(index: Int, bufferSize: Int, logger: Logger, siblings: LoopDirectory) throws {
         self.index = index
         self.bufferSize = bufferSize
         self.logger = logger
+        self.siblings = siblings
         epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
         guard epollFD >= 0 else { throw SystemError(code: errno, operation: "epoll_create1") }
         wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
@@ -146,6 +153,16 @@ public final class EngineLoop: Sendable {
         Glibc.close(epollFD)
         Glibc.close(wakeFD)
     }
+}
+
+/// Every loop of an engine, known once all are made: for a loop that accepted a connection to
+/// find a less loaded one.
+final class LoopDirectory: Sendable {
+    private let all = Mutex<[EngineLoop]>([])
+
+    func publish(_ loops: [EngineLoop]) { all.withLock { $0 = loops } }
+
+    var loops: [EngineLoop] { all.withLock { $0 } }
 }
 
 /// Which of a connection's two sockets an event is for: the one accepted from a client, or
@@ -243,6 +260,8 @@ public final class LoopContext {
     private var deferred: [(slot: Int, generation: UInt32)] = []
     private var deferredDue: [(slot: Int, generation: UInt32)] = []
     private var running = true
+    /// The engine's other loops, read once they are all made.
+    private var siblings: [EngineLoop] = []
     private let events: UnsafeMutablePointer<epoll_event>
     private static let eventCapacity = 512
 
@@ -329,6 +348,7 @@ public final class LoopContext {
         let connection = make(slot)
         connections[slot] = connection
         liveConnections += 1
+        loop.load.wrappingAdd(1, ordering: .relaxed)
         return connection
     }
 
@@ -340,6 +360,7 @@ public final class LoopContext {
         generations[slot] &+= 1
         freeSlots.append(slot)
         liveConnections -= 1
+        loop.load.wrappingSubtract(1, ordering: .relaxed)
     }
 
     /// Arms (or re-arms) a connection's single timer. Superseded entries stay in the heap
@@ -463,17 +484,60 @@ public final class LoopContext {
                     continue  // ECONNABORTED and the like: that client is gone
                 }
             }
-            let slot = allocateSlot()
-            let connection = listener.makeConnection(fd: fd, peer: peer.endpoint, slot: slot, context: self)
-            connections[slot] = connection
-            liveConnections += 1
-            // No EPOLLOUT yet: a new socket is writable, and saying so would cost an event per
-            // connection. The connection asks for it when a write to the client would block.
-            _ = ballast_epoll_add(
-                loop.epollFD, fd, EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue,
-                tag(slot: slot, side: .front))
-            connection.start(context: self)
+            let endpoint = peer.endpoint
+            if let other = lessLoadedSibling() {
+                // Counted there now, so that the next accepts here see it.
+                other.load.wrappingAdd(1, ordering: .relaxed)
+                other.execute { $0.install(fd: fd, peer: endpoint, listener: listener, counted: true) }
+                continue
+            }
+            install(fd: fd, peer: endpoint, listener: listener, counted: false)
         }
+    }
+
+    /// The other loop to give a connection just accepted to, when this one holds clearly more
+    /// (HAProxy hands accepted connections to the least loaded thread too): one loop waking
+    /// for a burst of new clients would otherwise keep them all, and their requests would wait
+    /// behind each other's while the other thread idles.
+    private func lessLoadedSibling() -> EngineLoop? {
+        if siblings.isEmpty {
+            siblings = loop.siblings.loops.filter { $0 !== loop }
+            if siblings.isEmpty { return nil }
+        }
+        let own = loop.load.load(ordering: .relaxed)
+        var best: EngineLoop?
+        var bestLoad = own - max(2, own / 8)
+        for sibling in siblings {
+            let load = sibling.load.load(ordering: .relaxed)
+            if load < bestLoad {
+                best = sibling
+                bestLoad = load
+            }
+        }
+        return best
+    }
+
+    /// Registers an accepted socket on this loop and starts its connection; `counted` when the
+    /// loop that accepted it already added it to this loop's load.
+    private func install(fd: Int32, peer: Endpoint?, listener: any EngineListener, counted: Bool) {
+        guard listeners[listener.id] != nil else {
+            // The listener went away while the connection was handed over.
+            Glibc.close(fd)
+            if counted { loop.load.wrappingSubtract(1, ordering: .relaxed) }
+            listener.releaseConnection(on: loop)
+            return
+        }
+        let slot = allocateSlot()
+        let connection = listener.makeConnection(fd: fd, peer: peer, slot: slot, context: self)
+        connections[slot] = connection
+        liveConnections += 1
+        if !counted { loop.load.wrappingAdd(1, ordering: .relaxed) }
+        // No EPOLLOUT yet: a new socket is writable, and saying so would cost an event per
+        // connection. The connection asks for it when a write to the client would block.
+        _ = ballast_epoll_add(
+            loop.epollFD, fd, EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue,
+            tag(slot: slot, side: .front))
+        connection.start(context: self)
     }
 
     /// Closes every connection accepted from `listener` (a drain deadline passed).
