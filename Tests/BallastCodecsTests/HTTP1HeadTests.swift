@@ -1,4 +1,4 @@
-import BallastCodecs
+@testable import BallastCodecs
 import BallastCore
 import BallastTestSupport
 import Testing
@@ -602,5 +602,40 @@ import Testing
             else { return nil }
             return String(decoding: UnsafeRawBufferPointer(rebasing: output[..<count]), as: UTF8.self)
         }
+    }
+}
+
+/// The scanner's eight-bytes-at-once tests never miss a byte they look for, wherever it is.
+@Suite struct HTTP1SWARTests {
+    private func word(_ byte: UInt8, at position: Int, filler: UInt8) -> UInt64 {
+        var bytes = [UInt8](repeating: filler, count: 8)
+        bytes[position] = byte
+        return bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+    }
+
+    @Test(arguments: [UInt8(ascii: "a"), 0x80, 0xff, UInt8(ascii: "~")])
+    func everyByteValueAtEveryPosition(filler: UInt8) {
+        for position in 0..<8 {
+            for value in 0...255 {
+                let byte = UInt8(value)
+                let word = word(byte, at: position, filler: filler)
+                if byte == 0x0a || byte == 0x0d || byte == 0 {
+                    #expect(SWAR.hasLineByte(word), "byte \(byte) at \(position)")
+                } else {
+                    // With visible filler nothing lower can borrow: the answer is exact.
+                    #expect(!SWAR.hasLineByte(word), "byte \(byte) at \(position)")
+                }
+                let visible = byte > 0x20 && byte != 0x7f
+                #expect(SWAR.allVisible(word) == visible, "byte \(byte) at \(position)")
+            }
+        }
+    }
+
+    @Test func twoInterestingBytesAreBothSeen() {
+        var bytes = [UInt8](repeating: UInt8(ascii: "x"), count: 8)
+        bytes[2] = 0x0d
+        bytes[3] = 0x0a
+        let word = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+        #expect(SWAR.hasLineByte(word) && !SWAR.allVisible(word))
     }
 }

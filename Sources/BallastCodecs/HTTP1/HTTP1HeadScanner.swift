@@ -53,6 +53,11 @@ public enum HTTP1HeadScanner {
         var index = head.searched
         var lineStart = head.lineStart
         while index < count {
+            // Eight bytes at a time past those that are neither LF, CR nor NUL (most of a head).
+            if index + 8 <= count && !SWAR.hasLineByte(bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)) {
+                index += 8
+                continue
+            }
             let byte = bytes[index]
             if byte == 0x0a {
                 guard index > 0, bytes[index - 1] == 0x0d else { return .failed(.malformed("bare LF in the head")) }
@@ -250,6 +255,12 @@ public enum HTTP1HeadScanner {
             let valueStart = index
             var valueEnd = index
             while bytes[index] != 0x0d {
+                // Eight visible bytes at a time (the line's CR is after them).
+                if index + 8 <= end && SWAR.allVisible(bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)) {
+                    index += 8
+                    valueEnd = index
+                    continue
+                }
                 let byte = bytes[index]
                 guard HTTP1Syntax.isValueByte(byte) else { return .malformed("a field value has a control byte") }
                 index += 1
@@ -452,5 +463,36 @@ enum HTTP1Syntax {
         case 0x30...0x39, 0x41...0x5a, 0x61...0x7a: return true
         default: return "!#$%&'*+-.^_`|~".utf8.contains(byte)
         }
+    }
+}
+
+/// Tests on eight bytes at once ("SIMD within a register"). Each may report a byte that is not
+/// there (a borrow from a lower byte), never miss one: callers then look byte by byte.
+enum SWAR {
+    private static let ones: UInt64 = 0x0101_0101_0101_0101
+    private static let highs: UInt64 = 0x8080_8080_8080_8080
+
+    /// Whether some byte may be below `limit` (at most 0x80).
+    @inline(__always)
+    static func mayHaveByteBelow(_ word: UInt64, _ limit: UInt8) -> Bool {
+        (word &- ones &* UInt64(limit)) & ~word & highs != 0
+    }
+
+    /// Whether some byte may be `byte`.
+    @inline(__always)
+    static func mayHave(_ word: UInt64, _ byte: UInt8) -> Bool {
+        mayHaveByteBelow(word ^ (ones &* UInt64(byte)), 1)
+    }
+
+    /// Whether some byte may be LF, CR or NUL.
+    @inline(__always)
+    static func hasLineByte(_ word: UInt64) -> Bool {
+        mayHave(word, 0x0a) || mayHave(word, 0x0d) || mayHaveByteBelow(word, 1)
+    }
+
+    /// Whether all eight bytes are surely visible: none a control byte, space, tab or DEL.
+    @inline(__always)
+    static func allVisible(_ word: UInt64) -> Bool {
+        !mayHaveByteBelow(word, 0x21) && !mayHave(word, 0x7f)
     }
 }
