@@ -694,7 +694,12 @@ final class HTTP2FieldList {
     func reset(status: Int) {
         storage.removeAll(keepingCapacity: true)
         entries.removeAll(keepingCapacity: true)
-        add(lowercasing: ":status".utf8, value: Self.digits(status))
+        let clamped = min(max(status, 100), 999)
+        storage.append(contentsOf: ":status".utf8)
+        storage.append(UInt8(0x30 + clamped / 100))
+        storage.append(UInt8(0x30 + clamped / 10 % 10))
+        storage.append(UInt8(0x30 + clamped % 10))
+        entries.append((0, 7, 7, 3))
     }
 
     func add(lowercasing name: some Collection<UInt8>, value: some Collection<UInt8>) {
@@ -727,11 +732,5 @@ final class HTTP2FieldList {
             }
             return fields.withUnsafeBufferPointer { body($0.baseAddress!, $0.count) }
         }
-    }
-
-    /// A status code's three digits, without a String.
-    private static func digits(_ status: Int) -> [UInt8] {
-        let clamped = min(max(status, 100), 999)
-        return [UInt8(0x30 + clamped / 100), UInt8(0x30 + clamped / 10 % 10), UInt8(0x30 + clamped % 10)]
     }
 }
