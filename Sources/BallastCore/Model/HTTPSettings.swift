@@ -84,7 +84,7 @@ public struct HTTPSettings: Hashable, Sendable {
     public init(
         certificates: [Certificate] = [], serverTLS: ServerTLS? = nil, xForwardedFor: HeaderPolicy = .add,
         xForwardedProto: HeaderPolicy = .replace, forwarded: HeaderPolicy = .none, maxHeaderBytes: Int = 32 * 1024,
-        timeouts: Timeouts = Timeouts(), serverPoolSize: Int = 64
+        timeouts: Timeouts = Timeouts(), serverPoolSize: Int = 1024
     ) {
         self.certificates = certificates
         self.serverTLS = serverTLS
