@@ -21,7 +21,7 @@ struct SocketIO {
     }
 
     /// Whether a read of `count` bytes into `space` left nothing waiting: a short read on a
-    /// plain socket, nothing in OpenSSL or the socket under TLS.
+    /// plain socket, nothing in the TLS library or the socket under TLS.
     func drained(count: Int, space: Int) -> Bool {
         if let tls { return tls.drained }
         return count < space

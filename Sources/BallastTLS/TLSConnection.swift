@@ -6,7 +6,7 @@ import CBallastTLS
 
 /// One TLS connection over a non-blocking socket on an engine loop, read and written in
 /// the engine's convention: a byte count, 0 at the end of the stream, or -errno (`-EAGAIN`
-/// while OpenSSL waits for the socket). The handshake runs inside the first reads and writes.
+/// while the TLS library waits for the socket). The handshake runs inside the first reads and writes.
 /// Touched by its loop's thread only.
 public final class TLSConnection {
     private let pointer: OpaquePointer
@@ -16,10 +16,10 @@ public final class TLSConnection {
     private let slot: TLSSessionSlot?
     /// The last call could not go on until the socket is writable (even a read, in a handshake).
     public private(set) var wantsWritable = false
-    /// Set by a read: neither OpenSSL nor the socket holds more bytes now.
+    /// Set by a read: neither the TLS library nor the socket holds more bytes now.
     public private(set) var drained = false
 
-    /// A server-side connection on `fd`; nil when OpenSSL could not make one.
+    /// A server-side connection on `fd`; nil when the TLS library could not make one.
     public init?(accepting fd: Int32, context: TLSServerContext) {
         guard let pointer = ballast_tls_accept(context.pointer, fd) else { return nil }
         self.pointer = pointer

@@ -8,8 +8,8 @@ import CBallastTLS
 /// Built from files at every reload, so renewed certificates are served after SIGHUP; open
 /// connections keep the context they started with.
 public final class TLSServerContext: @unchecked Sendable {
-    // @unchecked: the C context is configured once in init and only read afterwards (OpenSSL's
-    // SSL_CTX is safe to share between threads then); the ticket keys it rotates sit behind a
+    // @unchecked: the C context is configured once in init and only read afterwards (an SSL_CTX,
+    // BoringSSL's or OpenSSL's, is safe to share between threads then); the ticket keys it rotates sit behind a
     // mutex in C.
     let pointer: OpaquePointer
 

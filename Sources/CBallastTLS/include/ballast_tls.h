@@ -1,6 +1,7 @@
-// TLS for Ballast's engine: one small interface over OpenSSL 3 (Debian's libssl), reading and
-// writing a non-blocking socket through a BIO of Ballast's own, as HAProxy does. Swift sees
-// opaque handles and plain integers only. docs/decisions/0003-data-plane-engine.md says why.
+// TLS for Ballast's engine: one small interface over swift-nio-ssl's BoringSSL (or OpenSSL 3
+// when built with BALLAST_TLS_LIBRARY=openssl), reading and writing a non-blocking socket
+// through a BIO of Ballast's own, as HAProxy does. Swift sees opaque handles and plain
+// integers only. docs/decisions/0003-data-plane-engine.md says why.
 #ifndef BALLAST_TLS_H
 #define BALLAST_TLS_H
 
@@ -25,7 +26,7 @@ enum {
     BALLAST_TLS_FAILED = -3,
 };
 
-/// A server context with nothing loaded; NULL with `error` filled when OpenSSL cannot make one.
+/// A server context with nothing loaded; NULL with `error` filled when the TLS library cannot make one.
 ballast_tls_server *ballast_tls_server_new(char *error, size_t error_size);
 /// Adds a certificate chain and key from PEM files; the first added is the default. 0, or -1
 /// with `error` filled.
@@ -57,7 +58,7 @@ ballast_tls_conn *ballast_tls_connect(ballast_tls_client *client, int fd, const 
 void ballast_tls_conn_free(ballast_tls_conn *conn);
 
 /// Reads decrypted bytes: a count > 0, 0 at the end of the stream, or a BALLAST_TLS_ result.
-/// `drained` is set when neither OpenSSL nor the socket holds more now.
+/// `drained` is set when neither the TLS library nor the socket holds more now.
 long ballast_tls_read(ballast_tls_conn *conn, void *buffer, size_t count, int *drained);
 /// Encrypts and writes up to `first_count + second_count` bytes of the two ranges (head and
 /// body); returns how many were taken, or a BALLAST_TLS_ result. Retry with the same bytes.
