@@ -118,8 +118,9 @@ public final class EngineLoop: Sendable {
     let bufferSize: Int
     let logger: Logger
     private let inbox = Mutex<[@Sendable (LoopContext) -> Void]>([])
-    /// Connections open on the loop, and accepted ones on their way to it: what a loop that
-    /// accepted compares to hand a client to the less loaded one.
+    /// Client connections open on the loop, and accepted ones on their way to it: what a loop
+    /// that accepted compares to hand a client to the less loaded one. Connections to servers
+    /// are not counted: idle pooled ones would make a loop look busy.
     let load = Atomic<Int>(0)
     let siblings: LoopDirectory
 
@@ -137,7 +138,12 @@ public final class EngineLoop: Sendable {
 
     /// Runs `job` on this loop's thread, soon.
     public func execute(_ job: @escaping @Sendable (LoopContext) -> Void) {
-        inbox.withLock { $0.append(job) }
+        // Only the first job of a batch wakes the loop: it takes every queued job at once.
+        let first = inbox.withLock { jobs -> Bool in
+            jobs.append(job)
+            return jobs.count == 1
+        }
+        guard first else { return }
         var one: UInt64 = 1
         _ = Glibc.write(wakeFD, &one, 8)
     }
@@ -249,6 +255,8 @@ public final class LoopContext {
     public var buffers: BufferPool
     private var connections: [(any EngineConnection)?] = []
     private var generations: [UInt32] = []
+    /// Which slots hold a client connection (counted in the loop's load).
+    private var accepted: [Bool] = []
     private var freeSlots: [Int] = []
     private var liveConnections = 0
     private var timers = TimerHeap()
@@ -338,17 +346,23 @@ public final class LoopContext {
         if let slot = freeSlots.popLast() { return slot }
         connections.append(nil)
         generations.append(0)
+        accepted.append(false)
         return connections.count - 1
     }
 
     /// Gives a slot to a connection the loop did not accept (a connection to a server, say),
     /// so that its sockets get tags and its timer a place in the heap.
-    public func adopt<Connection: EngineConnection>(_ make: (_ slot: Int) -> Connection) -> Connection {
+    /// `client` when it carries on a client connection the loop accepted (the protocol changed),
+    /// so that it counts in the loop's load as that one did.
+    public func adopt<Connection: EngineConnection>(client: Bool = false, _ make: (_ slot: Int) -> Connection) -> Connection {
         let slot = allocateSlot()
         let connection = make(slot)
         connections[slot] = connection
         liveConnections += 1
-        loop.load.wrappingAdd(1, ordering: .relaxed)
+        if client {
+            accepted[slot] = true
+            loop.load.wrappingAdd(1, ordering: .relaxed)
+        }
         return connection
     }
 
@@ -360,7 +374,10 @@ public final class LoopContext {
         generations[slot] &+= 1
         freeSlots.append(slot)
         liveConnections -= 1
-        loop.load.wrappingSubtract(1, ordering: .relaxed)
+        if accepted[slot] {
+            accepted[slot] = false
+            loop.load.wrappingSubtract(1, ordering: .relaxed)
+        }
     }
 
     /// Arms (or re-arms) a connection's single timer. Superseded entries stay in the heap
@@ -531,6 +548,7 @@ public final class LoopContext {
         let connection = listener.makeConnection(fd: fd, peer: peer, slot: slot, context: self)
         connections[slot] = connection
         liveConnections += 1
+        accepted[slot] = true
         if !counted { loop.load.wrappingAdd(1, ordering: .relaxed) }
         // No EPOLLOUT yet: a new socket is writable, and saying so would cost an event per
         // connection. The connection asks for it when a write to the client would block.

@@ -282,7 +282,7 @@ final class HTTPEngineConnection: EngineConnection, ServerLinkOwner {
     private func switchToHTTP2(_ context: LoopContext) {
         phase = .closed
         let relay = runtime.store.current.relay(named: runtime.relayName)
-        let successor = context.adopt { [listener, runtime, io, client, heads] slot in
+        let successor = context.adopt(client: true) { [listener, runtime, io, client, heads] slot in
             HTTP2EngineConnection(
                 slot: slot, listener: listener, runtime: runtime, io: io, client: client, heads: heads, relay: relay,
                 context: context)
