@@ -357,13 +357,18 @@ public final class LoopContext {
     public func adopt<Connection: EngineConnection>(client: Bool = false, _ make: (_ slot: Int) -> Connection) -> Connection {
         let slot = allocateSlot()
         let connection = make(slot)
+        occupy(slot, with: connection, client: client)
+        return connection
+    }
+
+    /// Puts `connection` in `slot`; a client connection counts in the loop's load, unless the
+    /// loop that accepted it `counted` it already.
+    private func occupy(_ slot: Int, with connection: any EngineConnection, client: Bool, counted: Bool = false) {
         connections[slot] = connection
         liveConnections += 1
-        if client {
-            accepted[slot] = true
-            loop.load.wrappingAdd(1, ordering: .relaxed)
-        }
-        return connection
+        guard client else { return }
+        accepted[slot] = true
+        if !counted { loop.load.wrappingAdd(1, ordering: .relaxed) }
     }
 
     /// Forgets a finished connection; events still queued for it are ignored.
@@ -546,10 +551,7 @@ public final class LoopContext {
         }
         let slot = allocateSlot()
         let connection = listener.makeConnection(fd: fd, peer: peer, slot: slot, context: self)
-        connections[slot] = connection
-        liveConnections += 1
-        accepted[slot] = true
-        if !counted { loop.load.wrappingAdd(1, ordering: .relaxed) }
+        occupy(slot, with: connection, client: true, counted: counted)
         // No EPOLLOUT yet: a new socket is writable, and saying so would cost an event per
         // connection. The connection asks for it when a write to the client would block.
         _ = ballast_epoll_add(
