@@ -1,17 +1,19 @@
+import Glibc
+
 /// One HTTP/2 request's fields as the parts of an HTTP/1.1 head, then that head: an HTTP/2
 /// connection's, reused stream after stream for its buffers' capacity.
 struct HTTP2RequestHead {
     /// :method, :path, :authority and Host values, one after another; the ranges say where.
     private var values: [UInt8] = []
-    var method: Range<Int> = 0..<0
-    var path: Range<Int> = 0..<0
-    var authority: Range<Int> = 0..<0
-    var host: Range<Int> = 0..<0
+    private var method: Range<Int> = 0..<0
+    private var path: Range<Int> = 0..<0
+    private var authority: Range<Int> = 0..<0
+    private var host: Range<Int> = 0..<0
     /// The other fields as `name: value` lines.
-    var fieldLines: [UInt8] = []
+    private(set) var fieldLines: [UInt8] = []
     /// The Cookie crumbs, joined.
-    var cookies: [UInt8] = []
-    var hasContentLength = false
+    private(set) var cookies: [UInt8] = []
+    private(set) var hasContentLength = false
     /// The HTTP/1.1 head `build` made.
     private(set) var text: [UInt8] = []
 
@@ -28,8 +30,40 @@ struct HTTP2RequestHead {
         hasContentLength = false
     }
 
+    /// One field of the request, its name lowercased as nghttp2 gives it: pseudo-fields and
+    /// Host fill the request line and Host, Cookie crumbs are joined (RFC 9113 section 8.2.3),
+    /// :scheme is dropped (:protocol never comes: nghttp2 refuses extended CONNECT).
+    mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        if name.first == UInt8(ascii: ":") {
+            if Self.matches(name, ":method") {
+                method = keep(value)
+            } else if Self.matches(name, ":path") {
+                path = keep(value)
+            } else if Self.matches(name, ":authority") {
+                authority = keep(value)
+            }
+        } else if Self.matches(name, "cookie") {
+            if !cookies.isEmpty { cookies.append(contentsOf: "; ".utf8) }
+            cookies.append(contentsOf: value)
+        } else if Self.matches(name, "host") {
+            host = keep(value)
+        } else {
+            if Self.matches(name, "content-length") { hasContentLength = true }
+            fieldLines.append(contentsOf: name)
+            fieldLines.append(contentsOf: ": ".utf8)
+            fieldLines.append(contentsOf: value)
+            fieldLines.append(contentsOf: "\r\n".utf8)
+        }
+    }
+
+    /// Whether `bytes` are `literal`'s, compared as memory.
+    private static func matches(_ bytes: UnsafeRawBufferPointer, _ literal: StaticString) -> Bool {
+        guard bytes.count == literal.utf8CodeUnitCount, let base = bytes.baseAddress else { return false }
+        return memcmp(base, literal.utf8Start, bytes.count) == 0
+    }
+
     /// Keeps a pseudo-field's or Host's value; returns where it is.
-    mutating func keep(_ value: UnsafeRawBufferPointer) -> Range<Int> {
+    private mutating func keep(_ value: UnsafeRawBufferPointer) -> Range<Int> {
         let start = values.count
         values.append(contentsOf: value)
         return start..<values.count

@@ -90,39 +90,8 @@ final class HTTP2Stream: ServerLinkOwner {
             tooLarge = true
             return true
         }
-        if name.first == UInt8(ascii: ":") {
-            if Self.matches(name, ":method") {
-                connection.requestHead.method = connection.requestHead.keep(value)
-            } else if Self.matches(name, ":path") {
-                connection.requestHead.path = connection.requestHead.keep(value)
-            } else if Self.matches(name, ":authority") {
-                connection.requestHead.authority = connection.requestHead.keep(value)
-            }
-            // :scheme is dropped; :protocol is refused by nghttp2 (no extended CONNECT)
-            return true
-        }
-        if Self.matches(name, "cookie") {
-            // RFC 9113 section 8.2.3: the crumbs are joined for HTTP/1.1.
-            if !connection.requestHead.cookies.isEmpty { connection.requestHead.cookies.append(contentsOf: "; ".utf8) }
-            connection.requestHead.cookies.append(contentsOf: value)
-            return true
-        }
-        if Self.matches(name, "host") {
-            connection.requestHead.host = connection.requestHead.keep(value)
-            return true
-        }
-        if Self.matches(name, "content-length") { connection.requestHead.hasContentLength = true }
-        connection.requestHead.fieldLines.append(contentsOf: name)
-        connection.requestHead.fieldLines.append(contentsOf: ": ".utf8)
-        connection.requestHead.fieldLines.append(contentsOf: value)
-        connection.requestHead.fieldLines.append(contentsOf: "\r\n".utf8)
+        connection.requestHead.add(name: name, value: value)
         return true
-    }
-
-    /// Whether `bytes` are `literal`'s, compared as memory (nghttp2 gives names lowercased).
-    private static func matches(_ bytes: UnsafeRawBufferPointer, _ literal: StaticString) -> Bool {
-        guard bytes.count == literal.utf8CodeUnitCount, let base = bytes.baseAddress else { return false }
-        return memcmp(base, literal.utf8Start, bytes.count) == 0
     }
 
     /// The request's head is whole: it is rebuilt as HTTP/1.1, rewritten and dispatched.

@@ -6,26 +6,10 @@ import Testing
 /// 8.3.1): the request line from :method and :path, Host from :authority before a Host field,
 /// the Cookie crumbs joined (section 8.2.3), chunked framing for a body of unknown length.
 @Suite struct HTTP2RequestHeadTests {
-    /// Feeds fields as HTTP2Stream does, pseudo-fields first.
+    /// Feeds fields as nghttp2 hands them to a stream, pseudo-fields first.
     private func head(_ fields: [(String, String)], chunked: Bool = false) -> (String, HTTP2RequestHead) {
         var head = HTTP2RequestHead()
-        for (name, value) in fields {
-            Array(value.utf8).withUnsafeBytes { value in
-                switch name {
-                case ":method": head.method = head.keep(value)
-                case ":path": head.path = head.keep(value)
-                case ":authority": head.authority = head.keep(value)
-                case "host": head.host = head.keep(value)
-                case "cookie":
-                    if !head.cookies.isEmpty { head.cookies.append(contentsOf: "; ".utf8) }
-                    head.cookies.append(contentsOf: value)
-                default:
-                    head.fieldLines.append(contentsOf: "\(name): ".utf8)
-                    head.fieldLines.append(contentsOf: value)
-                    head.fieldLines.append(contentsOf: "\r\n".utf8)
-                }
-            }
-        }
+        for (name, value) in fields { head.add(name, value) }
         head.build(chunked: chunked)
         return (String(decoding: head.text, as: UTF8.self), head)
     }
@@ -60,12 +44,18 @@ import Testing
 
     @Test func clearForgetsTheLastStreamsFields() {
         var (_, reused) = head([(":method", "PUT"), (":path", "/x"), (":authority", "a"), ("cookie", "c=1"), ("content-length", "3")])
-        reused.hasContentLength = true
+        #expect(reused.hasContentLength)
         reused.clear()
         #expect(!reused.hasContentLength && reused.cookies.isEmpty && reused.fieldLines.isEmpty && reused.text.isEmpty)
-        Array("GET".utf8).withUnsafeBytes { reused.method = reused.keep($0) }
-        Array("/".utf8).withUnsafeBytes { reused.path = reused.keep($0) }
+        reused.add(":method", "GET")
+        reused.add(":path", "/")
         reused.build(chunked: false)
         #expect(String(decoding: reused.text, as: UTF8.self) == "GET / HTTP/1.1\r\nhost: \r\n\r\n")
+    }
+}
+
+extension HTTP2RequestHead {
+    fileprivate mutating func add(_ name: String, _ value: String) {
+        Array(name.utf8).withUnsafeBytes { name in Array(value.utf8).withUnsafeBytes { add(name: name, value: $0) } }
     }
 }
