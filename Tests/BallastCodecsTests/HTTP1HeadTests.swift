@@ -606,6 +606,54 @@ import Testing
 }
 
 /// The scanner's eight-bytes-at-once tests never miss a byte they look for, wherever it is.
+@Suite struct HTTP1SyntaxTests {
+    /// The bit masks say tchar (RFC 9110 section 5.6.2) for exactly its bytes.
+    @Test func tokenBytesAreTchar() {
+        let specials = Array("!#$%&'*+-.^_`|~".utf8)
+        for value in 0...255 {
+            let byte = UInt8(value)
+            let tchar =
+                (0x30...0x39).contains(byte) || (0x41...0x5a).contains(byte) || (0x61...0x7a).contains(byte)
+                || specials.contains(byte)
+            #expect(HTTP1Syntax.isTokenByte(byte) == tchar, "byte \(byte)")
+        }
+    }
+
+    /// Names are compared without regard to case at every length, short ones byte by byte and
+    /// longer ones by words, and one byte off anywhere is a different name.
+    @Test(arguments: ["te", "host", "chunked", "upgrade!", "keep-alive", "content-length", "x-forwarded-proto"])
+    func namesCompareWithoutRegardToCase(name: String) {
+        let literal: StaticString
+        switch name {
+        case "te": literal = "te"
+        case "host": literal = "host"
+        case "chunked": literal = "chunked"
+        case "upgrade!": literal = "upgrade!"
+        case "keep-alive": literal = "keep-alive"
+        case "content-length": literal = "content-length"
+        default: literal = "x-forwarded-proto"
+        }
+        func equal(_ text: [UInt8]) -> Bool {
+            // Bytes around the name, as in a head.
+            let padded = Array("Xx:".utf8) + text + Array(": 1\r\n\r\n".utf8)
+            return padded.withUnsafeBytes { HTTP1HeadScanner.equalsIgnoringCase($0, 3..<(3 + text.count), literal) }
+        }
+        let lower = Array(name.utf8)
+        #expect(equal(lower))
+        #expect(equal(Array(name.uppercased().utf8)))
+        let alternating = zip(lower, Array(name.uppercased().utf8)).enumerated().map { $0.offset % 2 == 0 ? $0.element.1 : $0.element.0 }
+        #expect(equal(alternating))
+        #expect(!equal(Array(lower.dropLast())))
+        for position in lower.indices {
+            for replacement: UInt8 in [0x0d, 0x40, 0x60, 0x7b, lower[position] ^ 0x01, lower[position] ^ 0x80] {
+                var changed = lower
+                changed[position] = replacement
+                #expect(!equal(changed), "\(name) with byte \(replacement) at \(position)")
+            }
+        }
+    }
+}
+
 @Suite struct HTTP1SWARTests {
     private func word(_ byte: UInt8, at position: Int, filler: UInt8) -> UInt64 {
         var bytes = [UInt8](repeating: filler, count: 8)
@@ -627,6 +675,19 @@ import Testing
                 }
                 let visible = byte > 0x20 && byte != 0x7f
                 #expect(SWAR.allVisible(word) == visible, "byte \(byte) at \(position)")
+            }
+        }
+    }
+
+    @Test(arguments: [UInt8(ascii: "a"), UInt8(ascii: "Q"), 0x80, 0xff, 0x00])
+    func lowercasingChangesExactlyTheCapitals(filler: UInt8) {
+        for position in 0..<8 {
+            for value in 0...255 {
+                let byte = UInt8(value)
+                let lowered = SWAR.lowercased(word(byte, at: position, filler: filler))
+                let expectedByte = (0x41...0x5a).contains(byte) ? byte | 0x20 : byte
+                let expectedFiller = (0x41...0x5a).contains(filler) ? filler | 0x20 : filler
+                #expect(lowered == word(expectedByte, at: position, filler: expectedFiller), "byte \(byte) at \(position)")
             }
         }
     }

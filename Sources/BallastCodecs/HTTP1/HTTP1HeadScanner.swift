@@ -414,18 +414,31 @@ public enum HTTP1HeadScanner {
         return .other
     }
 
-    /// Whether `range` spells `lowercase` in any case.
+    /// Whether `range` spells `lowercase` in any case: eight bytes at a time from eight on (the
+    /// last eight overlapping), byte by byte below.
+    @inline(__always)
     static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, _ lowercase: StaticString)
         -> Bool
     {
-        lowercase.withUTF8Buffer { expected in
-            guard expected.count == range.count else { return false }
-            for offset in 0..<expected.count {
+        let count = lowercase.utf8CodeUnitCount
+        guard count == range.count else { return false }
+        let expected = UnsafeRawPointer(lowercase.utf8Start)
+        guard count >= 8 else {
+            for offset in 0..<count {
                 var byte = bytes[range.lowerBound + offset]
-                if byte >= 0x41 && byte <= 0x5a { byte |= 0x20 }
-                if byte != expected[offset] { return false }
+                if byte &- 0x41 < 26 { byte |= 0x20 }
+                if byte != expected.load(fromByteOffset: offset, as: UInt8.self) { return false }
             }
             return true
+        }
+        var offset = 0
+        while true {
+            let word = bytes.loadUnaligned(fromByteOffset: range.lowerBound + offset, as: UInt64.self)
+            guard SWAR.lowercased(word) == expected.loadUnaligned(fromByteOffset: offset, as: UInt64.self) else {
+                return false
+            }
+            if offset + 8 == count { return true }
+            offset = min(offset + 8, count - 8)
         }
     }
 }
@@ -434,7 +447,9 @@ public enum HTTP1HeadScanner {
 enum HTTP1Syntax {
     /// tchar: the bytes of a method, field name or coding.
     @inline(__always)
-    static func isTokenByte(_ byte: UInt8) -> Bool { tokenTable[Int(byte)] }
+    static func isTokenByte(_ byte: UInt8) -> Bool {
+        byte < 64 ? tokenBelow64 >> UInt64(byte) & 1 != 0 : byte < 128 && tokenFrom64 >> UInt64(byte &- 64) & 1 != 0
+    }
 
     /// A request target byte: visible ASCII (no space, no control, no DEL, no 8-bit byte).
     @inline(__always)
@@ -457,13 +472,10 @@ enum HTTP1Syntax {
         }
     }
 
-    private static let tokenTable: [Bool] = (0..<256).map { value in
-        let byte = UInt8(value)
-        switch byte {
-        case 0x30...0x39, 0x41...0x5a, 0x61...0x7a: return true
-        default: return "!#$%&'*+-.^_`|~".utf8.contains(byte)
-        }
-    }
+    /// The tchar bytes as bits: digits, letters and "!#$%&'*+-.^_`|~" (bit n of the first
+    /// word is byte n, of the second byte 64 + n). Constants, so a test costs a shift.
+    static let tokenBelow64: UInt64 = 0x03ff_6cfa_0000_0000
+    static let tokenFrom64: UInt64 = 0x57ff_ffff_c7ff_fffe
 }
 
 /// Tests on eight bytes at once ("SIMD within a register"). Each may report a byte that is not
@@ -488,6 +500,17 @@ enum SWAR {
     @inline(__always)
     static func hasLineByte(_ word: UInt64) -> Bool {
         mayHave(word, 0x0a) || mayHave(word, 0x0d) || mayHaveByteBelow(word, 1)
+    }
+
+    /// The eight bytes with A to Z made lowercase, every other byte as it was (exact: no byte
+    /// borrows from another).
+    @inline(__always)
+    static func lowercased(_ word: UInt64) -> UInt64 {
+        let low7 = word & ~highs
+        let atLeastA = low7 &+ ones &* 0x3f  // high bit set where the byte's low 7 bits >= 0x41
+        let pastZ = low7 &+ ones &* 0x25  // high bit set where they are >= 0x5b
+        let upper = atLeastA & ~pastZ & ~word & highs
+        return word | upper >> 2
     }
 
     /// Whether all eight bytes are surely visible: none a control byte, space, tab or DEL.
