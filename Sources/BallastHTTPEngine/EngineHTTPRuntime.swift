@@ -71,21 +71,35 @@ public final class EngineHTTPRuntime: Sendable {
     /// The input of one balancing decision.
     func balancingInput(client: IPAddress) -> BalancingInput { inputs.next(client: client) }
 
+    /// The newest state with this relay's settings and rotation, looked up again only when a
+    /// new state was published since the loop last asked; nil when the relay left the topology.
+    func snapshot(_ context: LoopContext) -> RelaySnapshot? {
+        let loop = heads[context.loop.index]
+        let state = store.current
+        if let cached = loop.snapshot, cached.state.version == state.version { return cached }
+        let fresh = state.relay(named: relayName).map { RelaySnapshot(state: state, relay: $0) }
+        loop.snapshot = fresh
+        return fresh
+    }
+
     /// The server for one request: the user's mailbox server on relays that route by user, else
     /// the balancer's choice honouring `sticky` (the cookie's server) or the source's affinity,
     /// never one in `tried`. Nil when none is up.
     func chooseServer(
-        state: State, relay: Relay, client: IPAddress, userServer: (key: ServerKey, server: Server)?, sticky: ServerKey?,
+        _ snapshot: RelaySnapshot, client: IPAddress, userServer: (key: ServerKey, server: Server)?, sticky: ServerKey?,
         tried: [ServerKey]
     ) -> (key: ServerKey, server: Server)? {
         let chosen: (key: ServerKey, server: Server)?
         if let userServer {
             chosen = tried.contains(userServer.key) ? nil : userServer
-        } else {
+        } else if let view = snapshot.rotation {
             var sticky = sticky
             if sticky == nil, let stickTable { sticky = stickTable.lookup(client, now: .now) }
-            chosen = state.choose(for: relay, input: balancingInput(client: client), sticky: sticky, excluding: tried)
-                .map { ($0.key, $0.server) }
+            chosen = State.choose(
+                in: view, relay: snapshot.relay, input: balancingInput(client: client), sticky: sticky, excluding: tried
+            ).map { ($0.key, $0.server) }
+        } else {
+            chosen = nil
         }
         if let chosen { stickTable?.record(client, server: chosen.key, now: .now) }
         return chosen
@@ -95,8 +109,10 @@ public final class EngineHTTPRuntime: Sendable {
     /// it could not be reached (`connectFailed`), whether the request is an HTTP/1.1 client's or
     /// an HTTP/2 stream's.
     func serverFailed(
-        _ member: (key: ServerKey, server: Server)?, reason: String, connectFailed: Bool, state: State, relay: Relay
+        _ member: (key: ServerKey, server: Server)?, reason: String, connectFailed: Bool, _ snapshot: RelaySnapshot
     ) {
+        let state = snapshot.state
+        let relay = snapshot.relay
         metrics.serverFailures.increment()
         if let member, connectFailed,
             let probe = state.topology.pool(named: relay.pool).flatMap({ pool in
@@ -136,7 +152,8 @@ public final class EngineHTTPRuntime: Sendable {
     }
 }
 
-/// The request and response heads one engine loop's connections scan into, one at a time.
+/// What one engine loop's HTTP connections share: the request and response heads they scan
+/// into, one at a time, stream buffers, and the relay as the loop last saw it.
 final class HTTPLoopHeads: @unchecked Sendable {
     // @unchecked: each belongs to one engine loop (EngineHTTPRuntime.heads is indexed by the
     // loop's index), only that loop's thread touches it, and a connection uses it within one
@@ -146,8 +163,26 @@ final class HTTPLoopHeads: @unchecked Sendable {
     /// Response buffers of HTTP/2 streams: smaller than the loop's, since a connection may hold
     /// a hundred streams (HAProxy's are 16 KiB); a response head must fit one.
     var streamBuffers = BufferPool(size: 32 * 1024, keep: 256)
+    /// The relay as the newest state the loop saw has it.
+    var snapshot: RelaySnapshot?
 
     deinit { streamBuffers.drain() }
+}
+
+/// One published state with what a request through the relay reads of it: the relay's
+/// settings and the servers it may use, found once per publication rather than by name at
+/// every request.
+final class RelaySnapshot: Sendable {
+    let state: State
+    let relay: Relay
+    /// The relay's rotation; nil when its pool is not in the topology.
+    let rotation: PoolView?
+
+    init(state: State, relay: Relay) {
+        self.state = state
+        self.relay = relay
+        rotation = state.rotation(for: relay)
+    }
 }
 
 /// Cookie persistence compiled to bytes: the cookie's name, each server's value and the

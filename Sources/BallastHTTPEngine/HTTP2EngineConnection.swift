@@ -57,8 +57,16 @@ final class HTTP2EngineConnection: EngineConnection {
     var requestHead = HTTP2RequestHead()
     /// A pump waits for the loop's next turn.
     private var pumpScheduled = false
+    /// A write to the client waits for the loop's next look for events.
+    private var flushScheduled = false
     /// Streams with an exchange under way, by their id.
     private var streams: [Int32: HTTP2Stream] = [:]
+    /// Streams with bytes to move, to and from their servers: those a server's socket, the
+    /// client's frames or nghttp2's taking of body bytes woke, and those that moved bytes the
+    /// last round. A pump visits these, not every stream of the connection.
+    private var movable: [HTTP2Stream] = []
+    /// The streams a pump visits this round (their list's storage, kept for its capacity).
+    private var moving: [HTTP2Stream] = []
 
     private static let maxRounds = 64
     /// SETTINGS_MAX_CONCURRENT_STREAMS, as HAProxy's default.
@@ -102,6 +110,9 @@ final class HTTP2EngineConnection: EngineConnection {
         var settings = [
             nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS.rawValue), value: Self.maxConcurrentStreams),
             nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue), value: UInt32(limits.maxHeadBytes)),
+            // RFC 9113 deprecates the dependency tree; without it nghttp2 schedules streams by
+            // RFC 9218 urgency and keeps no tree per stream.
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES.rawValue), value: 1),
         ]
         guard nghttp2_submit_settings(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), &settings, settings.count) == 0,
             nghttp2_session_set_local_window_size(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0, Self.connectionWindow) == 0
@@ -150,7 +161,9 @@ final class HTTP2EngineConnection: EngineConnection {
         }
         if flags & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue) != 0 { clientReadable = true }
         if io.tls != nil && flags & EPOLLOUT.rawValue != 0 { clientReadable = true }
-        pump(context)
+        // After the rest of this turn's events: the responses of servers that answered in the
+        // same turn then leave in the same write as the frames this client's bytes call for.
+        pumpSoon(context)
     }
 
     func continueMoving(context: LoopContext) {
@@ -166,19 +179,35 @@ final class HTTP2EngineConnection: EngineConnection {
         context.markReady(self)
     }
 
-    func finishDeferredShutdowns(context: LoopContext) {}
+    /// The write to the client, left until after the loop's next look for events.
+    func finishDeferredShutdowns(context: LoopContext) {
+        guard flushScheduled else { return }
+        flushScheduled = false
+        pump(context, flushing: true)
+    }
 
     /// Moves what can move: the client's frames into nghttp2, each stream's bytes to and from
     /// its server, nghttp2's frames to the client; a bounded number of rounds per event.
-    func pump(_ context: LoopContext) {
+    ///
+    /// The client's frames are written `flushing`, else after the loop has looked for events
+    /// once more without waiting: the responses of servers that answered in the meantime then
+    /// leave in the same write, and the client wakes once for them rather than for each.
+    func pump(_ context: LoopContext, flushing: Bool = false) {
         for _ in 0..<Self.maxRounds {
             guard !closed, let session else { return }
             var progressed = false
             if clientReadable { progressed = readClient(context) }
             if closed { return }
-            for stream in streams.values where stream.move(context) { progressed = true }
+            if moveStreams(context) { progressed = true }
             if closed { return }
-            if flush(context) { progressed = true }
+            if flushing {
+                if flush(context) { progressed = true }
+            } else if !flushScheduled
+                && (nghttp2_session_want_write(session) != 0 || outEnd > outStart || pending != nil)
+            {
+                flushScheduled = true
+                context.deferShutdown(self)
+            }
             if closed { return }
             if nghttp2_session_want_read(session) == 0 && nghttp2_session_want_write(session) == 0 && outEnd == outStart
                 && pending == nil
@@ -188,6 +217,36 @@ final class HTTP2EngineConnection: EngineConnection {
             }
             if !progressed { return }
         }
+        pumpSoon(context)
+    }
+
+    /// Moves the bytes of the streams that have some to move; true when bytes moved.
+    private func moveStreams(_ context: LoopContext) -> Bool {
+        guard !movable.isEmpty else { return false }
+        swap(&movable, &moving)
+        var progressed = false
+        for stream in moving {
+            stream.queued = false
+            if stream.move(context) {
+                progressed = true
+                queueMove(stream)
+            }
+            if closed { break }
+        }
+        moving.removeAll(keepingCapacity: true)
+        return progressed
+    }
+
+    /// Has `stream` moved at the next round of the pump under way.
+    func queueMove(_ stream: HTTP2Stream) {
+        guard !stream.queued, !closed else { return }
+        stream.queued = true
+        movable.append(stream)
+    }
+
+    /// Has `stream` moved at the pump after this turn of the loop's events.
+    func moveSoon(_ stream: HTTP2Stream, context: LoopContext) {
+        queueMove(stream)
         pumpSoon(context)
     }
 
@@ -398,7 +457,7 @@ final class HTTP2EngineConnection: EngineConnection {
         if now >= lastActivity + idleLimit {
             if let session, streams.isEmpty {
                 _ = nghttp2_session_terminate_session(session, NGHTTP2_NO_ERROR.rawValue)
-                pump(context)
+                pump(context, flushing: true)
                 if !closed { close(context: context) }
             } else {
                 close(context: context)
@@ -417,6 +476,7 @@ final class HTTP2EngineConnection: EngineConnection {
         closed = true
         for stream in streams.values { stream.closed(error: NGHTTP2_CANCEL.rawValue, context: context) }
         streams.removeAll()
+        movable.removeAll()
         if let session { nghttp2_session_del(session) }
         session = nil
         io.tls?.shutdown()

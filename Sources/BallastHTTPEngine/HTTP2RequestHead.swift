@@ -43,16 +43,21 @@ struct HTTP2RequestHead {
                 authority = keep(value)
             }
         } else if Self.matches(name, "cookie") {
-            if !cookies.isEmpty { cookies.append(contentsOf: "; ".utf8) }
+            if !cookies.isEmpty {
+                cookies.append(0x3b)
+                cookies.append(0x20)
+            }
             cookies.append(contentsOf: value)
         } else if Self.matches(name, "host") {
             host = keep(value)
         } else {
             if Self.matches(name, "content-length") { hasContentLength = true }
             fieldLines.append(contentsOf: name)
-            fieldLines.append(contentsOf: ": ".utf8)
+            fieldLines.append(0x3a)
+            fieldLines.append(0x20)
             fieldLines.append(contentsOf: value)
-            fieldLines.append(contentsOf: "\r\n".utf8)
+            fieldLines.append(0x0d)
+            fieldLines.append(0x0a)
         }
     }
 
@@ -78,16 +83,21 @@ struct HTTP2RequestHead {
         text.append(contentsOf: values[method])
         text.append(0x20)
         text.append(contentsOf: values[path])
-        text.append(contentsOf: " HTTP/1.1\r\nhost: ".utf8)
+        Self.append(" HTTP/1.1\r\nhost: ", to: &text)
         text.append(contentsOf: values[authority.isEmpty ? host : authority])
-        text.append(contentsOf: "\r\n".utf8)
+        Self.append("\r\n", to: &text)
         text.append(contentsOf: fieldLines)
         if !cookies.isEmpty {
-            text.append(contentsOf: "cookie: ".utf8)
+            Self.append("cookie: ", to: &text)
             text.append(contentsOf: cookies)
-            text.append(contentsOf: "\r\n".utf8)
+            Self.append("\r\n", to: &text)
         }
-        if chunked { text.append(contentsOf: "transfer-encoding: chunked\r\n".utf8) }
-        text.append(contentsOf: "\r\n".utf8)
+        if chunked { Self.append("transfer-encoding: chunked\r\n", to: &text) }
+        Self.append("\r\n", to: &text)
+    }
+
+    /// Appends a literal's bytes (the generic append of a `String.UTF8View` goes byte by byte).
+    private static func append(_ literal: StaticString, to bytes: inout [UInt8]) {
+        bytes.append(contentsOf: UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
     }
 }

@@ -20,7 +20,8 @@ final class HTTP2Stream: ServerLinkOwner {
     // unowned(unsafe): the connection holds its streams and ends every one (`closed`) before it
     // goes, and a stream is reached only through its connection's callbacks and server links.
     private unowned(unsafe) let connection: HTTP2EngineConnection
-    private var runtime: EngineHTTPRuntime { connection.runtime }
+    // unowned(unsafe): the connection's runtime, which the connection holds for its life.
+    private unowned(unsafe) let runtime: EngineHTTPRuntime
 
     // The request as it came (its fields are in the connection's `requestHead`).
     private var fieldBytes = 0
@@ -75,10 +76,13 @@ final class HTTP2Stream: ServerLinkOwner {
     /// The body of an answer of Ballast's own.
     private var ownBody: [UInt8]?
     private var done = false
+    /// The stream waits in its connection's list of streams to move.
+    var queued = false
 
     init(id: Int32, connection: HTTP2EngineConnection) {
         self.id = id
         self.connection = connection
+        runtime = connection.runtime
     }
 
     // MARK: The request head
@@ -106,11 +110,11 @@ final class HTTP2Stream: ServerLinkOwner {
             refuse(HTTP1HeadError(status: 501, reason: "CONNECT over HTTP/2"), context: context)
             return
         }
-        let state = runtime.store.current
-        guard let relay = state.relay(named: runtime.relayName) else {
+        guard let snapshot = runtime.snapshot(context) else {
             answer(status: 503, context: context)
             return
         }
+        let relay = snapshot.relay
         chunked = !endStream && !connection.requestHead.hasContentLength
         connection.requestHead.build(chunked: chunked)
         let limits = HTTP1Limits(maxHeadBytes: connection.requestHead.text.count, maxFields: connection.limits.maxFields + 2)
@@ -132,7 +136,8 @@ final class HTTP2Stream: ServerLinkOwner {
             }
             return .some(
                 relay.http.userRouting.map {
-                    runtime.route(byUser: $0, bytes: bytes, head: scanned, client: connection.client, state: state, relay: relay)
+                    runtime.route(
+                        byUser: $0, bytes: bytes, head: scanned, client: connection.client, state: snapshot.state, relay: relay)
                 })
         }
         guard case .some(let route) = routed else { return }
@@ -154,7 +159,7 @@ final class HTTP2Stream: ServerLinkOwner {
             }
             return
         }
-        dispatch(state: state, relay: relay, context: context)
+        dispatch(snapshot, context: context)
     }
 
     // MARK: The request body
@@ -175,19 +180,24 @@ final class HTTP2Stream: ServerLinkOwner {
             body.append(contentsOf: bytes)
         }
         bodyUnacknowledged += bytes.count
+        connection.queueMove(self)
     }
 
     func requestBodyEnded() {
         requestEnded = true
-        if chunked && ownBody == nil && !done { body.append(contentsOf: "0\r\n\r\n".utf8) }
+        if chunked && ownBody == nil && !done {
+            body.append(contentsOf: "0\r\n\r\n".utf8)
+            connection.queueMove(self)
+        }
     }
 
     // MARK: Dispatch
 
-    private func dispatch(state: State, relay: Relay, context: LoopContext) {
+    private func dispatch(_ snapshot: RelaySnapshot, context: LoopContext) {
+        let relay = snapshot.relay
         guard
             let chosen = runtime.chooseServer(
-                state: state, relay: relay, client: connection.client, userServer: userServer, sticky: sticky, tried: tried)
+                snapshot, client: connection.client, userServer: userServer, sticky: sticky, tried: tried)
         else {
             if !tried.isEmpty {
                 answer(status: 502, context: context)
@@ -208,6 +218,8 @@ final class HTTP2Stream: ServerLinkOwner {
             if taken.phase == .connecting {
                 connectDeadline = context.now + connection.timeouts.connect
                 connection.want(connectDeadline, context: context)
+            } else {
+                connection.queueMove(self)
             }
         case .failure(let error):
             serverFailed(reason: error.description, connectFailed: true, context: context)
@@ -227,7 +239,7 @@ final class HTTP2Stream: ServerLinkOwner {
             from.phase = .open
             connectDeadline = 0
         }
-        connection.pumpSoon(context)
+        connection.moveSoon(self, context: context)
     }
 
     // MARK: Moving bytes
@@ -395,7 +407,9 @@ final class HTTP2Stream: ServerLinkOwner {
             case .contentLength where head.hasTransferEncoding:
                 continue
             default:
-                fields.add(lowercasing: bytes[field.name], value: bytes[field.value])
+                fields.add(
+                    lowercasing: UnsafeRawBufferPointer(rebasing: bytes[field.name]),
+                    value: UnsafeRawBufferPointer(rebasing: bytes[field.value]))
             }
         }
         if head.status < 200 {
@@ -413,7 +427,9 @@ final class HTTP2Stream: ServerLinkOwner {
         case .untilClose: serverKeepAlive = false
         case .chunked: break
         }
-        if let setCookie { fields.add(lowercasing: "set-cookie".utf8, value: setCookie) }
+        if let setCookie {
+            setCookie.withUnsafeBytes { fields.add(name: "set-cookie", value: $0) }
+        }
         guard fields.submit(stream: id, connection: connection, body: responseFraming != .none) else {
             abandonLink(context)
             connection.reset(id, code: NGHTTP2_INTERNAL_ERROR)
@@ -476,6 +492,8 @@ final class HTTP2Stream: ServerLinkOwner {
             respStart += count
             respForwardable -= count
             connection.noteActivity()
+            // Room in the buffer: the server's next bytes may be read.
+            connection.queueMove(self)
         }
         if respForwardable == 0 && responseEnded {
             flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
@@ -619,8 +637,7 @@ final class HTTP2Stream: ServerLinkOwner {
             return
         }
         let replayable = !bodyForwarded
-        let state = runtime.store.current
-        guard let relay = state.relay(named: runtime.relayName) else {
+        guard let snapshot = runtime.snapshot(context) else {
             answer(status: 503, context: context)
             return
         }
@@ -630,76 +647,18 @@ final class HTTP2Stream: ServerLinkOwner {
             freshRetryUsed = true
             fresh = true
             sticky = member?.key
-            dispatch(state: state, relay: relay, context: context)
+            dispatch(snapshot, context: context)
             return
         }
         fresh = false
-        runtime.serverFailed(member, reason: reason, connectFailed: connectFailed, state: state, relay: relay)
+        runtime.serverFailed(member, reason: reason, connectFailed: connectFailed, snapshot)
         if let member { tried.append(member.key) }
         if tried.count < 2 && replayable && (httpMethod.isIdempotent || connectFailed) {
             runtime.metrics.retries.increment()
             sticky = nil
-            dispatch(state: state, relay: relay, context: context)
+            dispatch(snapshot, context: context)
         } else {
             answer(status: 502, context: context)
-        }
-    }
-}
-
-/// A response's header fields for nghttp2: names lowercased as HTTP/2 requires, all bytes in
-/// one array so that the pointers nghttp2 reads stay put while it copies them. One per
-/// connection, reused for every response.
-final class HTTP2FieldList {
-    private var storage: [UInt8] = []
-    private var entries: [(name: Int, nameCount: Int, value: Int, valueCount: Int)] = []
-    private var fields: [nghttp2_nv] = []
-
-    init() {
-        storage.reserveCapacity(1024)
-        entries.reserveCapacity(16)
-    }
-
-    /// Empties the list for a response with `status`.
-    func reset(status: Int) {
-        storage.removeAll(keepingCapacity: true)
-        entries.removeAll(keepingCapacity: true)
-        let clamped = min(max(status, 100), 999)
-        storage.append(contentsOf: ":status".utf8)
-        storage.append(UInt8(0x30 + clamped / 100))
-        storage.append(UInt8(0x30 + clamped / 10 % 10))
-        storage.append(UInt8(0x30 + clamped % 10))
-        entries.append((0, 7, 7, 3))
-    }
-
-    func add(lowercasing name: some Collection<UInt8>, value: some Collection<UInt8>) {
-        let nameStart = storage.count
-        for byte in name { storage.append(byte >= 0x41 && byte <= 0x5a ? byte | 0x20 : byte) }
-        let valueStart = storage.count
-        storage.append(contentsOf: value)
-        entries.append((nameStart, valueStart - nameStart, valueStart, storage.count - valueStart))
-    }
-
-    /// Submits the fields as stream `id`'s response.
-    func submit(stream id: Int32, connection: HTTP2EngineConnection, body: Bool) -> Bool {
-        withFields { connection.submitResponse(id, fields: $0, count: $1, body: body) }
-    }
-
-    /// Submits the fields as an interim (1xx) response of stream `id`.
-    func submitInterim(stream id: Int32, connection: HTTP2EngineConnection) -> Bool {
-        withFields { connection.submitInterim(id, fields: $0, count: $1) }
-    }
-
-    private func withFields<R>(_ body: (UnsafePointer<nghttp2_nv>, Int) -> R) -> R {
-        storage.withUnsafeMutableBufferPointer { bytes in
-            let base = bytes.baseAddress!
-            fields.removeAll(keepingCapacity: true)
-            for entry in entries {
-                fields.append(
-                    nghttp2_nv(
-                        name: base + entry.name, value: base + entry.value, namelen: entry.nameCount,
-                        valuelen: entry.valueCount, flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue)))
-            }
-            return fields.withUnsafeBufferPointer { body($0.baseAddress!, $0.count) }
         }
     }
 }

@@ -382,11 +382,11 @@ final class HTTPEngineConnection: EngineConnection, ServerLinkOwner {
 
     private func begin(_ context: LoopContext) {
         runtime.metrics.requests.increment()
-        let state = runtime.store.current
-        guard let relay = state.relay(named: runtime.relayName) else {
+        guard let snapshot = runtime.snapshot(context) else {
             answer(status: 503, close: true, context: context)
             return
         }
+        let relay = snapshot.relay
         if policy == nil {
             policy = HTTP1RequestPolicy(
                 settings: relay.http, client: client, relayAddress: relay.listen, isTLS: tls != nil,
@@ -417,7 +417,7 @@ final class HTTPEngineConnection: EngineConnection, ServerLinkOwner {
         serverHeadCount = count
         serverHeadSent = 0
         let routed = relay.http.userRouting.map {
-            runtime.route(byUser: $0, bytes: bytes, head: head, client: client, state: state, relay: relay)
+            runtime.route(byUser: $0, bytes: bytes, head: head, client: client, state: snapshot.state, relay: relay)
         }
         inStart += head.length
         headFirstByteAt = 0
@@ -437,13 +437,14 @@ final class HTTPEngineConnection: EngineConnection, ServerLinkOwner {
             }
             return
         }
-        dispatch(state: state, relay: relay, context: context)
+        dispatch(snapshot, context: context)
     }
 
-    private func dispatch(state: State, relay: Relay, context: LoopContext) {
+    private func dispatch(_ snapshot: RelaySnapshot, context: LoopContext) {
+        let relay = snapshot.relay
         guard
             let member = runtime.chooseServer(
-                state: state, relay: relay, client: client, userServer: exchange.userServer, sticky: exchange.sticky,
+                snapshot, client: client, userServer: exchange.userServer, sticky: exchange.sticky,
                 tried: exchange.tried)
         else {
             if !exchange.tried.isEmpty {
@@ -832,8 +833,7 @@ final class HTTPEngineConnection: EngineConnection, ServerLinkOwner {
             self.outHead = nil
         }
         let replayable = !exchange.bodyForwarded && !exchange.upgrade
-        let state = runtime.store.current
-        guard let relay = state.relay(named: runtime.relayName) else {
+        guard let snapshot = runtime.snapshot(context) else {
             answer(status: 503, close: true, context: context)
             return
         }
@@ -843,16 +843,16 @@ final class HTTPEngineConnection: EngineConnection, ServerLinkOwner {
             exchange.freshRetryUsed = true
             exchange.fresh = true
             exchange.sticky = exchange.member?.key
-            dispatch(state: state, relay: relay, context: context)
+            dispatch(snapshot, context: context)
             return
         }
         exchange.fresh = false
-        runtime.serverFailed(exchange.member, reason: reason, connectFailed: connectFailed, state: state, relay: relay)
+        runtime.serverFailed(exchange.member, reason: reason, connectFailed: connectFailed, snapshot)
         if let member = exchange.member { exchange.tried.append(member.key) }
         if exchange.tried.count < 2 && replayable && (exchange.method.isIdempotent || connectFailed) {
             runtime.metrics.retries.increment()
             exchange.sticky = nil
-            dispatch(state: state, relay: relay, context: context)
+            dispatch(snapshot, context: context)
         } else {
             answer(status: 502, close: true, context: context)
         }

@@ -100,10 +100,38 @@ import Testing
         #expect(picks(state(down: ["a", "b"], mode: mode), count: 50).isSubset(of: ["x", "y"]))
     }
 
+    /// Edges look a relay's rotation up once per publication and choose within it per request:
+    /// the same servers as choosing by relay, whatever the mode, health, drains, stickiness and
+    /// exclusions.
+    @Test(arguments: BalancingMode.allCases)
+    func choosingWithinARotationLookedUpOnceDecidesAlike(mode: BalancingMode) {
+        let web = { (name: String) in ServerKey(pool: "web", server: name) }
+        let states = [
+            state(mode: mode), state(down: ["a"], mode: mode), state(down: ["a", "b"], mode: mode),
+            state(drained: ["b"], mode: mode),
+        ]
+        for s in states {
+            let relay = s.relay(named: "r")!
+            let rotation = s.rotation(for: relay)!
+            for sticky in [nil, web("a"), web("x")] {
+                for excluding in [[], [web("a")], [web("a"), web("b")]] {
+                    for n in 0..<20 {
+                        let input = BalancingInput(
+                            client: IPAddress("192.0.2.\(n % 7)")!, sequence: UInt64(n), random: UInt64(n) &* 0x9E37_79B9)
+                        let byRelay = s.choose(for: relay, input: input, sticky: sticky, excluding: excluding)
+                        let inRotation = State.choose(in: rotation, relay: relay, input: input, sticky: sticky, excluding: excluding)
+                        #expect(byRelay?.key == inRotation?.key)
+                    }
+                }
+            }
+        }
+    }
+
     @Test func unknownPoolOrRelay() {
         let s = state()
         #expect(s.relay(named: "nope") == nil)
         let stray = Relay(name: "z", listen: Endpoint("127.0.0.1:1")!, pool: "missing")
+        #expect(s.rotation(for: stray) == nil)
         #expect(
             s.choose(for: stray, input: BalancingInput(client: IPAddress("1.2.3.4")!, sequence: 0, random: 0)) == nil)
     }

@@ -145,9 +145,20 @@ public struct State: Sendable {
     public func choose(
         for relay: Relay, input: BalancingInput, sticky: ServerKey? = nil, excluding: [ServerKey] = []
     ) -> CandidateSet.Member? {
-        guard let view = relayPools[relay.name] ?? pools[relay.pool] else { return nil }
-        return State.choose(in: view.primaries, relay: relay, input: input, sticky: sticky, excluding: excluding)
-            ?? State.choose(in: view.backups, relay: relay, input: input, sticky: sticky, excluding: excluding)
+        guard let view = rotation(for: relay) else { return nil }
+        return State.choose(in: view, relay: relay, input: input, sticky: sticky, excluding: excluding)
+    }
+
+    /// The servers `relay` may use: its own rotation (by the port it probes), else its pool's.
+    /// Edges that choose per request look it up once per publication.
+    public func rotation(for relay: Relay) -> PoolView? { relayPools[relay.name] ?? pools[relay.pool] }
+
+    /// `choose(for:input:sticky:excluding:)` within a rotation looked up before.
+    public static func choose(
+        in view: PoolView, relay: Relay, input: BalancingInput, sticky: ServerKey? = nil, excluding: [ServerKey] = []
+    ) -> CandidateSet.Member? {
+        choose(in: view.primaries, relay: relay, input: input, sticky: sticky, excluding: excluding)
+            ?? choose(in: view.backups, relay: relay, input: input, sticky: sticky, excluding: excluding)
     }
 
     private static func choose(
