@@ -16,6 +16,8 @@
 #   CASES="tls tls2tls tlsnew h2" TARGETS="haproxy engine openssl" bench/http.sh
 #   CASES="ka100 cookie" TARGETS="haproxy engine" bench/http.sh   measures a subset
 #   IDLE=0 skips the idle-memory measurement
+# Every proxy adds X-Forwarded-For and sets X-Forwarded-Proto, as Ballast's relays do by
+# default (D1's servers log the client's address), so that every server parses the same request.
 # Every server binds 127.0.0.1; the script stops exactly the processes it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -81,21 +83,27 @@ defaults
     timeout server 60s
     timeout http-keep-alive 30m
     option http-keep-alive
+    option forwardfor
     http-reuse always
 frontend plain
     bind 127.0.0.1:${PORT[haproxy-plain]}
+    http-request set-header X-Forwarded-Proto http
     default_backend plain
 frontend cookie
     bind 127.0.0.1:${PORT[haproxy-cookie]}
+    http-request set-header X-Forwarded-Proto http
     default_backend cookie
 frontend tls
     bind 127.0.0.1:${PORT[haproxy-tls]} ssl crt $WORK/server-haproxy.pem alpn http/1.1
+    http-request set-header X-Forwarded-Proto https
     default_backend plain
 frontend h2
     bind 127.0.0.1:${PORT[haproxy-h2]} ssl crt $WORK/server-haproxy.pem alpn h2,http/1.1
+    http-request set-header X-Forwarded-Proto https
     default_backend plain
 frontend tls2tls
     bind 127.0.0.1:${PORT[haproxy-tls2tls]} ssl crt $WORK/server-haproxy.pem alpn http/1.1
+    http-request set-header X-Forwarded-Proto https
     default_backend tls
 backend plain
     balance roundrobin
@@ -112,6 +120,7 @@ backend tls
     server s2 127.0.0.1:$T2 ssl ca-file $WORK/ca.pem
 CONF
 
+FORWARDING='proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; proxy_set_header X-Forwarded-Proto $scheme;'
 cat > "$WORK/nginx-proxy.conf" <<CONF
 worker_processes 2;
 pid $WORK/proxy.pid;
@@ -123,13 +132,13 @@ http {
     upstream plain { server 127.0.0.1:$S1; server 127.0.0.1:$S2; keepalive 64; }
     upstream tls { server 127.0.0.1:$T1; server 127.0.0.1:$T2; keepalive 64; }
     server { listen 127.0.0.1:${PORT[nginx-plain]};
-             location / { proxy_pass http://plain; proxy_http_version 1.1; proxy_set_header Connection ""; } }
+             location / { proxy_pass http://plain; proxy_http_version 1.1; proxy_set_header Connection ""; $FORWARDING } }
     server { listen 127.0.0.1:${PORT[nginx-cookie]};
-             location / { proxy_pass http://plain; proxy_http_version 1.1; proxy_set_header Connection ""; } }
+             location / { proxy_pass http://plain; proxy_http_version 1.1; proxy_set_header Connection ""; $FORWARDING } }
     server { listen 127.0.0.1:${PORT[nginx-tls]} ssl; ssl_certificate $WORK/server.pem; ssl_certificate_key $WORK/server.key;
-             location / { proxy_pass http://plain; proxy_http_version 1.1; proxy_set_header Connection ""; } }
+             location / { proxy_pass http://plain; proxy_http_version 1.1; proxy_set_header Connection ""; $FORWARDING } }
     server { listen 127.0.0.1:${PORT[nginx-tls2tls]} ssl; ssl_certificate $WORK/server.pem; ssl_certificate_key $WORK/server.key;
-             location / { proxy_pass https://tls; proxy_http_version 1.1; proxy_set_header Connection "";
+             location / { proxy_pass https://tls; proxy_http_version 1.1; proxy_set_header Connection ""; $FORWARDING
                           proxy_ssl_verify on; proxy_ssl_trusted_certificate $WORK/ca.pem; proxy_ssl_name localhost;
                           proxy_ssl_session_reuse on; } }
 }
