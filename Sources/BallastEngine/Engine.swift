@@ -196,8 +196,9 @@ public protocol EngineConnection: AnyObject {
     func timerFired(at time: UInt64, context: LoopContext)
     /// The loop's next turn, after `markReady`.
     func continueMoving(context: LoopContext)
-    /// The loop's next turn after a wait for events, after `deferShutdown`.
-    func finishDeferredShutdowns(context: LoopContext)
+    /// The loop's next turn after it looked for events once more, after `deferUntilAfterPoll`:
+    /// a half-close that must follow the bytes before it, a write that gathers more.
+    func continueAfterPoll(context: LoopContext)
     /// Close everything now; must end by `context.release(self)`.
     func close(context: LoopContext)
 }
@@ -406,8 +407,9 @@ public final class LoopContext {
         ready.append(connection.slot)
     }
 
-    /// Defers a connection's half-close until after the next wait for events.
-    public func deferShutdown(_ connection: any EngineConnection) {
+    /// Has the connection continue after the loop's next look for events (`continueAfterPoll`),
+    /// which then does not wait.
+    public func deferUntilAfterPoll(_ connection: any EngineConnection) {
         deferred.append((connection.slot, generations[connection.slot]))
     }
 
@@ -416,7 +418,7 @@ public final class LoopContext {
             let due = deferredDue
             deferredDue.removeAll(keepingCapacity: true)
             for entry in due where generations[entry.slot] == entry.generation {
-                connections[entry.slot]?.finishDeferredShutdowns(context: self)
+                connections[entry.slot]?.continueAfterPoll(context: self)
             }
         }
         swap(&deferred, &deferredDue)

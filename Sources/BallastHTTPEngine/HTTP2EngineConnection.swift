@@ -180,7 +180,7 @@ final class HTTP2EngineConnection: EngineConnection {
     }
 
     /// The write to the client, left until after the loop's next look for events.
-    func finishDeferredShutdowns(context: LoopContext) {
+    func continueAfterPoll(context: LoopContext) {
         guard flushScheduled else { return }
         flushScheduled = false
         pump(context, flushing: true)
@@ -206,7 +206,7 @@ final class HTTP2EngineConnection: EngineConnection {
                 && (nghttp2_session_want_write(session) != 0 || outEnd > outStart || pending != nil)
             {
                 flushScheduled = true
-                context.deferShutdown(self)
+                context.deferUntilAfterPoll(self)
             }
             if closed { return }
             if nghttp2_session_want_read(session) == 0 && nghttp2_session_want_write(session) == 0 && outEnd == outStart
@@ -504,15 +504,18 @@ final class HTTP2EngineConnection: EngineConnection {
         return owner(user).beginStream(frame.pointee.hd.stream_id)
     }
 
-    private static let onHeader: nghttp2_on_header_callback = { _, frame, name, nameLength, value, valueLength, _, user in
-        guard let frame, let name, let value, frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue),
-            let stream = owner(user).stream(frame.pointee.hd.stream_id)
-        else { return 0 }
+    private static let onHeader: nghttp2_on_header_callback = { session, frame, name, nameLength, value, valueLength, _, _ in
         // Trailers are dropped: an HTTP/1.1 server gets the body without them.
-        guard frame.pointee.headers.cat == NGHTTP2_HCAT_REQUEST else { return 0 }
-        let accepted = stream.addField(
-            name: UnsafeRawBufferPointer(start: name, count: nameLength),
-            value: UnsafeRawBufferPointer(start: value, count: valueLength))
+        guard let session, let frame, let name, let value, frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue),
+            frame.pointee.headers.cat == NGHTTP2_HCAT_REQUEST,
+            let stream = nghttp2_session_get_stream_user_data(session, frame.pointee.hd.stream_id)
+        else { return 0 }
+        // Called for every field: the stream, which its connection holds, is borrowed, not retained.
+        let accepted = Unmanaged<HTTP2Stream>.fromOpaque(stream)._withUnsafeGuaranteedRef {
+            $0.addField(
+                name: UnsafeRawBufferPointer(start: name, count: nameLength),
+                value: UnsafeRawBufferPointer(start: value, count: valueLength))
+        }
         return accepted ? 0 : NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue
     }
 
@@ -569,7 +572,8 @@ final class HTTP2EngineConnection: EngineConnection {
         guard let session, let buffer, let flags, let pointer = nghttp2_session_get_stream_user_data(session, id) else {
             return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
         }
-        let stream = Unmanaged<HTTP2Stream>.fromOpaque(pointer).takeUnretainedValue()
-        return stream.provideBody(into: buffer, length: length, flags: flags)
+        return Unmanaged<HTTP2Stream>.fromOpaque(pointer)._withUnsafeGuaranteedRef {
+            $0.provideBody(into: buffer, length: length, flags: flags)
+        }
     }
 }

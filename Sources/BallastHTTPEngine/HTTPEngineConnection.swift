@@ -181,7 +181,7 @@ final class HTTPEngineConnection: EngineConnection, ServerLinkOwner {
 
     func continueMoving(context: LoopContext) { pump(context) }
 
-    func finishDeferredShutdowns(context: LoopContext) {}
+    func continueAfterPoll(context: LoopContext) {}
 
     /// Moves whatever can move until nothing can, a bounded number of rounds per event so
     /// that one busy connection does not starve the loop's others.

@@ -135,7 +135,7 @@ final class ServerLink: EngineConnection {
 
     func continueMoving(context: LoopContext) {}
 
-    func finishDeferredShutdowns(context: LoopContext) {}
+    func continueAfterPoll(context: LoopContext) {}
 
     func close(context: LoopContext) {
         guard phase != .closed else { return }

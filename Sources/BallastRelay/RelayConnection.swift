@@ -342,7 +342,7 @@ final class RelayConnection: EngineConnection {
 
     /// Half-closes the flows whose end was deferred a turn, unless the whole connection can
     /// close now.
-    func finishDeferredShutdowns(context: LoopContext) {
+    func continueAfterPoll(context: LoopContext) {
         guard phase == .relaying else { return }
         if upstream.isDone && downstream.isDone {
             close(context: context)
@@ -408,7 +408,7 @@ final class RelayConnection: EngineConnection {
                 } else if !flow.destinationShut && !flow.shutdownDeferred {
                     flow.shutdownDeferred = true
                     store(flow, direction)
-                    context.deferShutdown(self)
+                    context.deferUntilAfterPoll(self)
                 }
                 return
             }

@@ -58,7 +58,7 @@ import Testing
         func handle(side: ConnectionSide, flags: UInt32, context: LoopContext) {}
         func timerFired(at time: UInt64, context: LoopContext) {}
         func continueMoving(context: LoopContext) {}
-        func finishDeferredShutdowns(context: LoopContext) {}
+        func continueAfterPoll(context: LoopContext) {}
         func close(context: LoopContext) {
             Glibc.close(fd)
             context.release(self)
