@@ -161,9 +161,7 @@ final class HTTP2EngineConnection: EngineConnection {
         }
         if flags & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue) != 0 { clientReadable = true }
         if io.tls != nil && flags & EPOLLOUT.rawValue != 0 { clientReadable = true }
-        // After the rest of this turn's events: the responses of servers that answered in the
-        // same turn then leave in the same write as the frames this client's bytes call for.
-        pumpSoon(context)
+        pump(context)
     }
 
     func continueMoving(context: LoopContext) {
