@@ -44,6 +44,8 @@ final class HTTP2EngineConnection: EngineConnection {
     private var outStart = 0
     private var outEnd = 0
     private var pending: (bytes: UnsafePointer<UInt8>, count: Int)?
+    /// Frames nghttp2 made are still to be written.
+    private var holdsOutput: Bool { outEnd > outStart || pending != nil }
     private var watchingWritable = false
     /// The preface and the first SETTINGS frame came.
     private var greeted = false
@@ -200,16 +202,12 @@ final class HTTP2EngineConnection: EngineConnection {
             if closed { return }
             if flushing {
                 if flush(context) { progressed = true }
-            } else if !flushScheduled
-                && (nghttp2_session_want_write(session) != 0 || outEnd > outStart || pending != nil)
-            {
+            } else if !flushScheduled && (nghttp2_session_want_write(session) != 0 || holdsOutput) {
                 flushScheduled = true
                 context.deferUntilAfterPoll(self)
             }
             if closed { return }
-            if nghttp2_session_want_read(session) == 0 && nghttp2_session_want_write(session) == 0 && outEnd == outStart
-                && pending == nil
-            {
+            if nghttp2_session_want_read(session) == 0 && nghttp2_session_want_write(session) == 0 && !holdsOutput {
                 close(context: context)
                 return
             }

@@ -145,7 +145,7 @@ final class HTTPEngineConnection: EngineConnection, ServerLinkOwner {
             close(context: context)
             return
         }
-        if let relay = runtime.store.current.relay(named: runtime.relayName) { read(relay) }
+        if let relay = runtime.snapshot(context)?.relay { read(relay) }
         let first = min(timeouts.request, timeouts.idle)
         want(context.now + (tls == nil ? first : min(first, timeouts.handshake)), context: context)
         pump(context)
@@ -281,7 +281,7 @@ final class HTTPEngineConnection: EngineConnection, ServerLinkOwner {
     /// one's place in the loop.
     private func switchToHTTP2(_ context: LoopContext) {
         phase = .closed
-        let relay = runtime.store.current.relay(named: runtime.relayName)
+        let relay = runtime.snapshot(context)?.relay
         let successor = context.adopt(client: true) { [listener, runtime, io, client, heads] slot in
             HTTP2EngineConnection(
                 slot: slot, listener: listener, runtime: runtime, io: io, client: client, heads: heads, relay: relay,
