@@ -31,6 +31,7 @@ public final class Engine: Sendable {
             let loop = try EngineLoop(index: index, bufferSize: bufferSize, logger: logger, siblings: siblings)
             let done = DispatchSemaphore(value: 0)
             try EngineThread.start(name: "ballast-engine-\(index)") {
+                EngineThread.scheduleAsBatch(logger: logger)
                 LoopContext(loop: loop).run()
                 done.signal()
             }
@@ -89,6 +90,20 @@ enum EngineThread {
     private final class Body: Sendable {
         let run: @Sendable () -> Void
         init(_ run: @escaping @Sendable () -> Void) { self.run = run }
+    }
+
+    /// Puts the calling loop thread under SCHED_BATCH: the same share of the CPU, but a loop
+    /// that wakes does not preempt the thread running on its core. On a machine whose cores
+    /// the loops share with the servers and clients they relay for, preempting them cut
+    /// their work into more, smaller rounds and left cores idle while woken threads moved
+    /// between them (docs/decisions/0003-data-plane-engine.md). Where the policy is refused
+    /// (a seccomp profile, say), the loop runs as before.
+    static func scheduleAsBatch(logger: Logger) {
+        let result = ballast_schedule_as_batch()
+        guard result != 0 else { return }
+        logger.warning(
+            "engine thread keeps the default scheduling policy; SCHED_BATCH was refused",
+            metadata: ["error": "\(SystemError.describe(-result))"])
     }
 
     static func start(name: String, _ body: @escaping @Sendable () -> Void) throws {

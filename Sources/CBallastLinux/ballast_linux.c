@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -203,6 +204,18 @@ int ballast_start_thread(void (*body)(void *), void *context, const char *name) 
         return -error;
     }
     return 0;
+}
+
+_Static_assert(SCHED_BATCH == ballast_policy_batch && SCHED_OTHER == ballast_policy_other, "policy numbers");
+
+int ballast_schedule_as_batch(void) {
+    struct sched_param parameters = {0};
+    return sched_setscheduler(0, SCHED_BATCH, &parameters) == 0 ? 0 : -errno;
+}
+
+int ballast_scheduling_policy(void) {
+    int policy = sched_getscheduler(0);
+    return policy >= 0 ? policy : -errno;
 }
 
 int ballast_trim_memory(void) { return malloc_trim(0); }

@@ -98,4 +98,18 @@ import Testing
         await engine.shutdown()
         Glibc.close(listener.fd)
     }
+
+    /// Every loop thread runs under SCHED_BATCH, so that its wake-ups do not preempt the
+    /// servers and clients it shares cores with; the threads that start it keep their policy.
+    @Test func loopThreadsRunUnderBatchScheduling() async throws {
+        let engine = try Engine(threads: 2, bufferSize: 16 * 1024, logger: Logger(label: "engine-test"))
+        let policies = Mutex<[Int32]>([])
+        await engine.onEveryLoop { _ in
+            let policy = ballast_scheduling_policy()
+            policies.withLock { $0.append(policy) }
+        }
+        await engine.shutdown()
+        #expect(policies.withLock { $0 } == [Int32(ballast_policy_batch), Int32(ballast_policy_batch)])
+        #expect(ballast_scheduling_policy() == Int32(ballast_policy_other))
+    }
 }

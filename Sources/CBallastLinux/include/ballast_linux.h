@@ -62,6 +62,17 @@ int ballast_epoll_delete(int epfd, int fd);
 /// Starts a detached thread named `name` (at most 15 bytes) running `body(context)`; 0 or -errno.
 int ballast_start_thread(void (*body)(void *), void *context, const char *name);
 
+/// Linux's scheduling policy numbers (SCHED_BATCH needs _GNU_SOURCE, which Swift's view of
+/// the headers lacks).
+enum { ballast_policy_other = 0, ballast_policy_batch = 3 };
+
+/// Puts the calling thread under SCHED_BATCH (same priority, no preemption of the thread
+/// running when it wakes); 0 or -errno.
+int ballast_schedule_as_batch(void);
+
+/// The calling thread's scheduling policy (SCHED_OTHER, SCHED_BATCH, ...), or -errno.
+int ballast_scheduling_policy(void);
+
 /// Monotonic milliseconds.
 uint64_t ballast_now_ms(void);
 
