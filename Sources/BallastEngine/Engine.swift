@@ -262,6 +262,7 @@ public final class LoopContext {
     static let wakeTag: UInt64 = 0
     static let listenerKind: UInt64 = 1 << 62
     static let connectionKind: UInt64 = 2 << 62
+    static let datagramKind: UInt64 = 3 << 62
 
     /// The thread's handle.
     public let loop: EngineLoop
@@ -284,6 +285,10 @@ public final class LoopContext {
     private var deferred: [(slot: Int, generation: UInt32)] = []
     private var deferredDue: [(slot: Int, generation: UInt32)] = []
     private var running = true
+    /// The UDP sockets this loop reads (see `DatagramService.swift`), and its batch of
+    /// datagram slots, made with the first.
+    var datagramServices: [Int: any EngineDatagramService] = [:]
+    var datagrams: OpaquePointer?
     /// The engine's other loops, read once they are all made.
     private var siblings: [EngineLoop] = []
     private let events: UnsafeMutablePointer<epoll_event>
@@ -298,6 +303,7 @@ public final class LoopContext {
     deinit {
         events.deallocate()
         buffers.drain()
+        ballast_datagrams_destroy(datagrams)
     }
 
     /// The engine's logger.
@@ -344,6 +350,8 @@ public final class LoopContext {
             connection.handle(side: side, flags: flags, context: self)
         case Self.listenerKind:
             if let listener = listeners[Int(tag & 0xffff_ffff)] { accept(from: listener) }
+        case Self.datagramKind:
+            if let service = datagramServices[Int(tag & 0xffff_ffff)] { receiveDatagrams(for: service) }
         default:
             var value: UInt64 = 0
             _ = Glibc.read(loop.wakeFD, &value, 8)
@@ -592,5 +600,9 @@ public final class LoopContext {
             _ = ballast_epoll_delete(loop.epollFD, listener.fd)
         }
         listeners.removeAll()
+        for service in datagramServices.values {
+            _ = ballast_epoll_delete(loop.epollFD, service.fd)
+        }
+        datagramServices.removeAll()
     }
 }
