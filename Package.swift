@@ -181,6 +181,8 @@ let package = Package(
                 "BallastReporting",
                 "BallastCore",
                 "BallastCodecs",
+                "BallastEngine",
+                "CBallastLinux",
                 "BallastNIO",
                 .product(name: "NIOCore", package: nio),
                 .product(name: "NIOPosix", package: nio),

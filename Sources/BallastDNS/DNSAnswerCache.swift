@@ -1,5 +1,3 @@
-import NIOCore
-
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -17,7 +15,7 @@ struct DNSAnswerCache {
         var hash: UInt64
         /// The query without its ID: flags, question and OPT.
         var key: [UInt8]
-        var answers: [ByteBuffer]
+        var answers: [[UInt8]]
         var next: Int
     }
 
@@ -29,44 +27,44 @@ struct DNSAnswerCache {
     private var version: UInt64 = 0
     private var slots: [Slot?] = Array(repeating: nil, count: Self.capacity)
 
-    /// The answer to `query`, its ID set to the query's, if one was kept for `version`.
-    mutating func answer(to query: ByteBuffer, version: UInt64) -> ByteBuffer? {
-        guard version == self.version, query.readableBytes >= 12 else { return nil }
-        return query.withUnsafeReadableBytes { bytes -> ByteBuffer? in
-            let keyBytes = UnsafeRawBufferPointer(rebasing: bytes[2...])
-            let hash = Self.hash(keyBytes)
-            let index = Int(truncatingIfNeeded: hash) & (Self.capacity - 1)
-            guard let slot = slots[index], slot.hash == hash, slot.key.count == keyBytes.count,
-                slot.key.withUnsafeBytes({ memcmp($0.baseAddress!, keyBytes.baseAddress!, keyBytes.count) == 0 })
-            else { return nil }
-            var answer = slot.answers[slot.next]
-            if slot.answers.count > 1 {
-                slots[index]!.next = (slot.next + 1) % slot.answers.count
-            }
-            answer.setBytes(UnsafeRawBufferPointer(rebasing: bytes[0..<2]), at: answer.readerIndex)
-            return answer
+    /// Writes the answer to `query` into `out`, its ID set to the query's, if one was kept for
+    /// `version` and fits; returns its length, 0 when none.
+    mutating func answer(to query: UnsafeRawBufferPointer, version: UInt64, into out: UnsafeMutableRawBufferPointer) -> Int {
+        guard version == self.version, query.count >= 12 else { return 0 }
+        let keyBytes = UnsafeRawBufferPointer(rebasing: query[2...])
+        let hash = Self.hash(keyBytes)
+        let index = Int(truncatingIfNeeded: hash) & (Self.capacity - 1)
+        guard let slot = slots[index], slot.hash == hash, slot.key.count == keyBytes.count,
+            slot.key.withUnsafeBytes({ memcmp($0.baseAddress!, keyBytes.baseAddress!, keyBytes.count) == 0 })
+        else { return 0 }
+        let answer = slot.answers[slot.next]
+        guard answer.count <= out.count else { return 0 }
+        if slot.answers.count > 1 {
+            slots[index]!.next = (slot.next + 1) % slot.answers.count
         }
+        answer.withUnsafeBytes { out.copyMemory(from: $0) }
+        out[0] = query[0]
+        out[1] = query[1]
+        return answer.count
     }
 
     /// Keeps the answers to `query`, which was just answered with turn `served`; `answer(turn)`
     /// encodes it with the given turn. Every order of the cycle is kept under its own turn (turn 0
     /// first, until an order repeats it), and the next answer served is the order after `served`'s,
     /// so that a name cycles through every order whether it is answered from here or not.
-    mutating func store(
-        query: ByteBuffer, version: UInt64, allocator: ByteBufferAllocator, served: Int, answer: (Int) -> [UInt8]?
-    ) {
-        guard query.readableBytes >= 12 else { return }
+    mutating func store(query: UnsafeRawBufferPointer, version: UInt64, served: Int, answer: (Int) -> [UInt8]?) {
+        guard query.count >= 12 else { return }
         if version != self.version {
             slots = Array(repeating: nil, count: Self.capacity)
             self.version = version
         }
-        guard let first = answer(0) else { return }
-        var answers = [allocator.buffer(bytes: first)]
+        guard let first = answer(0), first.count >= 2 else { return }
+        var answers = [first]
         for turn in 1..<Self.maxRotations {
-            guard let next = answer(turn), next[2...] != first[2...] else { break }
-            answers.append(allocator.buffer(bytes: next))
+            guard let next = answer(turn), next.count >= 2, next[2...] != first[2...] else { break }
+            answers.append(next)
         }
-        let key = query.withUnsafeReadableBytes { Array($0[2...]) }
+        let key = Array(query[2...])
         let hash = key.withUnsafeBytes { Self.hash($0) }
         slots[Int(truncatingIfNeeded: hash) & (Self.capacity - 1)] = Slot(
             hash: hash, key: key, answers: answers, next: (served & Int.max &+ 1) % answers.count)

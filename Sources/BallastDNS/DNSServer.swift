@@ -1,6 +1,7 @@
 import Atomics
 import BallastCodecs
 public import BallastCore
+public import BallastEngine
 import BallastNIO
 import BallastReporting
 import Dispatch
@@ -15,8 +16,8 @@ import Synchronization
     import Glibc
 #endif
 
-/// The authoritative DNS server: UDP and TCP on every listen address, answering from the
-/// view of the published state, and telling secondaries of every change by NOTIFY.
+/// The authoritative DNS server: UDP (on the engine) and TCP on every listen address, answering
+/// from the view of the published state, and telling secondaries of every change by NOTIFY.
 public final class DNSServer: Sendable {
     private final class ViewBox: AtomicReference, Sendable {
         let view: DNSView
@@ -25,19 +26,23 @@ public final class DNSServer: Sendable {
 
     private let store: StateStore
     private let group: any EventLoopGroup
+    private let engine: Engine
     let logger: Logger
     private let published: ManagedAtomic<ViewBox>
     /// The next turn of each question (by a hash of it), so that every name cycles through its
     /// orders however other names are asked in between.
     private let turns = QuestionTurns()
     private let channels = Mutex<[any Channel]>([])
+    private let udpServices = Mutex<[DNSUDPService]>([])
     let metrics = DNSMetrics()
     private let follower = Mutex<Task<Void, Never>?>(nil)
 
-    /// A server for the zones of `store`'s state, not yet listening.
-    public init(store: StateStore, group: any EventLoopGroup, logger: Logger) {
+    /// A server for the zones of `store`'s state, not yet listening: UDP on `engine`'s loops,
+    /// TCP on `group`.
+    public init(store: StateStore, group: any EventLoopGroup, engine: Engine, logger: Logger) {
         self.store = store
         self.group = group
+        self.engine = engine
         self.logger = logger
         self.published = ManagedAtomic(ViewBox(DNSView(state: store.current, previous: nil, now: Self.unixNow())))
     }
@@ -45,29 +50,41 @@ public final class DNSServer: Sendable {
     /// The view queries are answered from now.
     public var view: DNSView { published.load(ordering: .acquiring).view }
 
-    /// UDP sockets per listen address when the config names none: half the cores, at least one.
-    /// Most of a UDP answer's cost is the kernel's, paid on the answering loop; one socket read in
-    /// big batches costs less per query than two on a small machine, and leaves the other loops
-    /// to the relays. NSD's default is one server process too.
-    public static var defaultUDPSockets: Int { max(1, System.coreCount / 2) }
+    /// UDP sockets per listen address when the config names none. Every engine loop reads each
+    /// socket, the kernel waking one loop per burst and another when that one is busy, so one
+    /// socket already spreads one busy client over every core.
+    public static let defaultUDPSockets = 1
 
     /// Binds `udpSockets` UDP sockets and one TCP socket on each endpoint and starts following the
-    /// state. The UDP sockets share the address (SO_REUSEPORT); the kernel spreads clients over them.
+    /// state. Several UDP sockets share the address (SO_REUSEPORT); the kernel spreads clients
+    /// over them by their address and port.
     public func start(_ settings: DNSSettings) async throws {
         var bound: [any Channel] = []
-        let udpSockets = settings.udpSockets ?? Self.defaultUDPSockets
+        var services: [DNSUDPService] = []
+        let udpSockets = max(1, settings.udpSockets ?? Self.defaultUDPSockets)
         do {
             for endpoint in settings.listeners {
-                for _ in 0..<max(1, udpSockets) { bound.append(try await bindUDP(endpoint, rateLimit: settings.rateLimit)) }
+                for _ in 0..<udpSockets {
+                    services.append(
+                        try DNSUDPService(
+                            server: self, endpoint: endpoint, sharingPort: udpSockets > 1, rateLimit: settings.rateLimit,
+                            loopCount: engine.loopCount))
+                }
                 bound.append(try await bindTCP(endpoint, timeout: TimeAmount(settings.tcpTimeout)))
                 logger.info(
                     "dns listening", metadata: ["listen": "\(endpoint)", "zones": "\(view.zones.count)", "udp-sockets": "\(udpSockets)"])
             }
         } catch {
             for channel in bound { try? await channel.close() }
+            for service in services { Glibc.close(service.fd) }
             throw error
         }
         channels.withLock { $0 = bound }
+        let reading = services
+        udpServices.withLock { $0 = reading }
+        await engine.onEveryLoop { context in
+            for service in reading { context.addDatagramService(service) }
+        }
         let updates = store.updates()
         let task = Task { [self] in
             for await state in updates { refresh(state) }
@@ -80,6 +97,14 @@ public final class DNSServer: Sendable {
     public func stop() async {
         follower.withLock { $0?.cancel() }
         for channel in channels.withLock({ $0 }) { try? await channel.close() }
+        let services = udpServices.withLock { services in
+            defer { services = [] }
+            return services
+        }
+        await engine.onEveryLoop { context in
+            for service in services { context.removeDatagramService(service) }
+        }
+        for service in services { Glibc.close(service.fd) }
     }
 
     /// Builds the view of `state`; zones whose serial moved are announced to their secondaries.
@@ -172,7 +197,7 @@ public final class DNSServer: Sendable {
     }
 
     private func notifySecondaries(of zones: [ZoneView]) {
-        guard let channel = channels.withLock({ $0.first }) else { return }
+        guard let socket = udpServices.withLock({ $0.first }) else { return }
         for zone in zones {
             for secondary in zone.zone.secondaries {
                 var notify = DNSMessage(id: UInt16.random(in: 0...UInt16.max))
@@ -180,30 +205,14 @@ public final class DNSServer: Sendable {
                 notify.authoritative = true
                 notify.questions = [DNSQuestion(name: zone.zone.name, type: DNSType.soa)]
                 notify.answers = [zone.soaRecord]
-                let bytes = DNSMessageWriter.serialize(notify)
-                let envelope = AddressedEnvelope(
-                    remoteAddress: SocketAddress(secondary), data: channel.allocator.buffer(bytes: bytes))
                 metrics.notifies.increment()
-                channel.writeAndFlush(envelope).whenFailure { [logger] error in
+                do {
+                    try socket.send(DNSMessageWriter.serialize(notify), to: secondary)
+                } catch {
                     logger.warning("NOTIFY not sent", metadata: ["secondary": "\(secondary)", "error": "\(error)"])
                 }
             }
         }
-    }
-
-    private func bindUDP(_ endpoint: Endpoint, rateLimit: DNSRateLimit?) async throws -> any Channel {
-        try await DatagramBootstrap(group: group)
-            .channelOption(.socketOption(.so_reuseaddr), value: 1)
-            .channelOption(ChannelOptions.socket(SocketOptionLevel(SOL_SOCKET), SocketOptionName(SO_REUSEPORT)), value: 1)
-            .channelOption(.datagramVectorReadMessageCount, value: 32)
-            .channelOption(.maxMessagesPerRead, value: 1)
-            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 32 * 4096))
-            .channelInitializer { [self] channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(DNSUDPHandler(server: self, rateLimit: rateLimit))
-                }
-            }
-            .bind(to: SocketAddress(endpoint)).get()
     }
 
     /// The most TCP connections open at once per listen address (NSD's tcp-count is 100).
@@ -237,97 +246,6 @@ public final class DNSServer: Sendable {
     }
 
     static func unixNow() -> UInt32 { UInt32(truncatingIfNeeded: time(nil)) }
-}
-
-/// Queries over UDP: one datagram in, at most one out, subject to response rate limiting. One
-/// handler per socket, and so per event loop: its cache of encoded answers and its rate limiter
-/// need no lock.
-final class DNSUDPHandler: ChannelInboundHandler {
-    typealias InboundIn = AddressedEnvelope<ByteBuffer>
-    typealias OutboundOut = AddressedEnvelope<ByteBuffer>
-
-    let server: DNSServer
-    private var cache = DNSAnswerCache()
-    private var limiter: ResponseRateLimiter?
-    /// Queries since the last count went to the metric: counted once per read batch.
-    private var uncounted = 0
-
-    init(server: DNSServer, rateLimit: DNSRateLimit?) {
-        self.server = server
-        self.limiter = rateLimit.map(ResponseRateLimiter.init)
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let envelope = unwrapInboundIn(data)
-        uncounted += 1
-        let version = server.view.version
-        var reply: ByteBuffer
-        if let cached = cache.answer(to: envelope.data, version: version) {
-            reply = cached
-        } else {
-            let bytes = Array(envelope.data.readableBytesView)
-            let turn = server.nextTurn(for: bytes)
-            guard
-                let fresh = server.respond(
-                    to: bytes, transport: .udp, client: "\(envelope.remoteAddress)", rotation: turn)
-            else {
-                return
-            }
-            reply = context.channel.allocator.buffer(bytes: fresh)
-            // Answers to queries that could be read are kept (not FORMERR: nothing to turn).
-            if fresh.count >= 12 && UInt16(fresh[3] & 0x0F) != DNSRCode.formErr {
-                cache.store(query: envelope.data, version: version, allocator: context.channel.allocator, served: turn) {
-                    self.server.respond(to: bytes, transport: .udp, client: "\(envelope.remoteAddress)", rotation: $0)
-                }
-            }
-        }
-        if limiter != nil, !limited(&reply, query: envelope.data, client: envelope.remoteAddress, context: context) { return }
-        context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: reply)), promise: nil)
-    }
-
-    /// Applies the rate limit to `reply`: true to send it (perhaps replaced by a truncated
-    /// answer), false to drop it.
-    private func limited(
-        _ reply: inout ByteBuffer, query: ByteBuffer, client address: SocketAddress, context: ChannelHandlerContext
-    ) -> Bool {
-        guard let client = address.ipAddress.flatMap({ IPAddress($0) }), let limiter, !limiter.isExempt(client) else {
-            return true
-        }
-        let rcode = reply.getInteger(at: reply.readerIndex + 3, as: UInt8.self).map { UInt16($0 & 0x0F) } ?? DNSRCode.servFail
-        let kind: ResponseRateLimiter.Kind =
-            rcode == DNSRCode.noError ? .answer : rcode == DNSRCode.nxDomain ? .nonexistent : .error
-        let milliseconds = UInt64(DispatchTime.now().uptimeNanoseconds / 1_000_000)
-        let decision = query.withUnsafeReadableBytes { bytes -> ResponseRateLimiter.Decision in
-            let end = ResponseRateLimiter.questionEnd(bytes) ?? min(bytes.count, 12)
-            return self.limiter!.decide(
-                client: client, kind: kind, question: UnsafeRawBufferPointer(rebasing: bytes[min(12, end)..<end]),
-                milliseconds: milliseconds)
-        }
-        switch decision {
-        case .send:
-            return true
-        case .drop:
-            server.metrics.rateLimitedDropped.increment()
-        case .slip:
-            server.metrics.rateLimitedSlipped.increment()
-            if let truncated = query.withUnsafeReadableBytes({ ResponseRateLimiter.truncatedAnswer(to: $0) }) {
-                reply = context.channel.allocator.buffer(bytes: truncated)
-            }
-        }
-        BadInputLog.shared.report(
-            listener: "dns-udp", reason: "answers over the rate limit (RRL)", client: "\(client)", logger: server.logger)
-        return decision == .slip
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
-        context.flush()
-        server.metrics.udpQueries.increment(by: Int64(uncounted))
-        uncounted = 0
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // A datagram socket outlives one bad peer (an ICMP unreachable, say).
-    }
 }
 
 /// Splits a TCP stream into DNS messages by their two-byte length (RFC 1035 section 4.2.2).

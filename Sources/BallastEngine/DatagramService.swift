@@ -31,15 +31,18 @@ public protocol EngineDatagramService: AnyObject, Sendable {
     func droppedOversized(length: Int, from sender: ballast_address, context: LoopContext)
     /// `count` answers were dropped: the socket's send buffer was full or the sender unreachable.
     func droppedAnswers(_ count: Int, context: LoopContext)
+    /// A batch of `count` datagrams was answered: for counting once per batch, not per datagram.
+    func finishedBatch(of count: Int, context: LoopContext)
 }
 
 /// Binding the UDP sockets `EngineDatagramService`s read.
 public enum UDPSocket {
     /// A non-blocking UDP socket bound to `endpoint` that learns each datagram's destination,
-    /// so that a service bound to 0.0.0.0 or :: answers from the address it was asked on.
-    public static func bind(_ endpoint: Endpoint) throws(SystemError) -> Int32 {
+    /// so that a service bound to 0.0.0.0 or :: answers from the address it was asked on;
+    /// `sharingPort` lets several sockets bind the same address (SO_REUSEPORT).
+    public static func bind(_ endpoint: Endpoint, sharingPort: Bool = false) throws(SystemError) -> Int32 {
         var address = ballast_address(endpoint)
-        let fd = ballast_udp_bind(&address)
+        let fd = ballast_udp_bind(&address, sharingPort ? 1 : 0)
         guard fd >= 0 else { throw SystemError(code: -fd, operation: "bind UDP \(endpoint)") }
         return fd
     }
@@ -108,6 +111,7 @@ extension LoopContext {
             var dropped: Int32 = 0
             _ = ballast_datagrams_send(batch, service.fd, &dropped)
             if dropped > 0 { service.droppedAnswers(Int(dropped), context: self) }
+            service.finishedBatch(of: Int(count), context: self)
             guard count == Self.datagramBatch else { return }
         }
     }

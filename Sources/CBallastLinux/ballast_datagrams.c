@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "ballast_datagrams.h"
+#include "ballast_sockaddr.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -41,11 +42,12 @@ struct ballast_datagrams {
     uint8_t *memory;  // count * size for datagrams, then count * size for answers
 };
 
-int ballast_udp_bind(const ballast_address *address) {
+int ballast_udp_bind(const ballast_address *address, int reusePort) {
     int fd = socket(address->family == 6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (reusePort) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     int ok;
     if (address->family == 6) {
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
@@ -54,21 +56,7 @@ int ballast_udp_bind(const ballast_address *address) {
         ok = setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
     }
     struct sockaddr_storage storage;
-    memset(&storage, 0, sizeof(storage));
-    socklen_t length;
-    if (address->family == 6) {
-        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&storage;
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons(address->port);
-        memcpy(&in6->sin6_addr, address->bytes, 16);
-        length = sizeof(*in6);
-    } else {
-        struct sockaddr_in *in4 = (struct sockaddr_in *)&storage;
-        in4->sin_family = AF_INET;
-        in4->sin_port = htons(address->port);
-        memcpy(&in4->sin_addr, address->bytes, 4);
-        length = sizeof(*in4);
-    }
+    socklen_t length = ballast_to_sockaddr(address, &storage);
     if (ok != 0 || bind(fd, (struct sockaddr *)&storage, length) != 0) {
         int error = errno;
         close(fd);
@@ -167,19 +155,7 @@ int ballast_datagram_truncated(const ballast_datagrams *batch, int index) {
 }
 
 void ballast_datagram_sender(const ballast_datagrams *batch, int index, ballast_address *sender) {
-    const struct sockaddr_storage *storage = &batch->slots[index].sender;
-    memset(sender, 0, sizeof(*sender));
-    if (storage->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)storage;
-        sender->family = 6;
-        sender->port = ntohs(in6->sin6_port);
-        memcpy(sender->bytes, &in6->sin6_addr, 16);
-    } else if (storage->ss_family == AF_INET) {
-        const struct sockaddr_in *in4 = (const struct sockaddr_in *)storage;
-        sender->family = 4;
-        sender->port = ntohs(in4->sin_port);
-        memcpy(sender->bytes, &in4->sin_addr, 4);
-    }
+    ballast_from_sockaddr(&batch->slots[index].sender, sender);
 }
 
 void ballast_datagram_destination(const ballast_datagrams *batch, int index, ballast_address *destination) {
@@ -257,4 +233,11 @@ int ballast_datagrams_send(ballast_datagrams *batch, int fd, int *dropped) {
     batch->queued = 0;
     if (dropped != NULL) *dropped = lost;
     return sent;
+}
+
+long ballast_udp_send_to(int fd, const void *bytes, unsigned long count, const ballast_address *address) {
+    struct sockaddr_storage storage;
+    socklen_t length = ballast_to_sockaddr(address, &storage);
+    ssize_t sent = sendto(fd, bytes, count, MSG_DONTWAIT, (struct sockaddr *)&storage, length);
+    return sent < 0 ? -errno : sent;
 }

@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "ballast_linux.h"
+#include "ballast_sockaddr.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -15,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static socklen_t to_sockaddr(const ballast_address *address, struct sockaddr_storage *storage) {
+socklen_t ballast_to_sockaddr(const ballast_address *address, struct sockaddr_storage *storage) {
     memset(storage, 0, sizeof(*storage));
     if (address->family == 6) {
         struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)storage;
@@ -31,7 +32,7 @@ static socklen_t to_sockaddr(const ballast_address *address, struct sockaddr_sto
     return sizeof(*in4);
 }
 
-static void from_sockaddr(const struct sockaddr_storage *storage, ballast_address *address) {
+void ballast_from_sockaddr(const struct sockaddr_storage *storage, ballast_address *address) {
     memset(address, 0, sizeof(*address));
     if (storage->ss_family == AF_INET6) {
         const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)storage;
@@ -60,7 +61,7 @@ int ballast_listen(const ballast_address *address, int backlog) {
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (address->family == 6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
     struct sockaddr_storage storage;
-    socklen_t length = to_sockaddr(address, &storage);
+    socklen_t length = ballast_to_sockaddr(address, &storage);
     if (bind(fd, (struct sockaddr *)&storage, length) != 0 || listen(fd, backlog) != 0) {
         int error = errno;
         close(fd);
@@ -74,13 +75,13 @@ int ballast_accept(int fd, ballast_address *peer) {
     socklen_t length = sizeof(storage);
     int client = accept4(fd, (struct sockaddr *)&storage, &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (client < 0) return -errno;
-    from_sockaddr(&storage, peer);
+    ballast_from_sockaddr(&storage, peer);
     return client;
 }
 
 int ballast_connect(int fd, const ballast_address *address) {
     struct sockaddr_storage storage;
-    socklen_t length = to_sockaddr(address, &storage);
+    socklen_t length = ballast_to_sockaddr(address, &storage);
     if (connect(fd, (struct sockaddr *)&storage, length) == 0) return 0;
     return -errno;
 }
@@ -89,7 +90,7 @@ int ballast_local_address(int fd, ballast_address *address) {
     struct sockaddr_storage storage;
     socklen_t length = sizeof(storage);
     if (getsockname(fd, (struct sockaddr *)&storage, &length) != 0) return -errno;
-    from_sockaddr(&storage, address);
+    ballast_from_sockaddr(&storage, address);
     return 0;
 }
 

@@ -30,7 +30,7 @@ import Testing
             self.work = work
             var address = ballast_address(Endpoint("127.0.0.1:1")!)
             address.port = 0  // any free port
-            fd = ballast_udp_bind(&address)
+            fd = ballast_udp_bind(&address, 0)
             guard fd >= 0 else { throw SystemError(code: -fd, operation: "bind UDP") }
             var bound = ballast_address()
             _ = ballast_local_address(fd, &bound)
@@ -60,6 +60,8 @@ import Testing
         }
 
         func droppedAnswers(_ count: Int, context: LoopContext) {}
+
+        func finishedBatch(of count: Int, context: LoopContext) {}
     }
 
     /// A UDP client connected to `endpoint`: the kernel hands it only datagrams whose source

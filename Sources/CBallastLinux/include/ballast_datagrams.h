@@ -7,9 +7,9 @@
 
 /// A UDP socket bound to `address`: non-blocking, close-on-exec, SO_REUSEADDR, reporting each
 /// datagram's destination address (IP_PKTINFO, IPV6_RECVPKTINFO; IPv6 sockets are v6-only),
-/// so that a socket bound to 0.0.0.0 or :: answers from the address it was asked on; -errno
-/// on failure.
-int ballast_udp_bind(const ballast_address *address);
+/// so that a socket bound to 0.0.0.0 or :: answers from the address it was asked on; with
+/// `reusePort`, SO_REUSEPORT too, so that several sockets share the address; -errno on failure.
+int ballast_udp_bind(const ballast_address *address, int reusePort);
 
 /// One loop's datagrams: `count` slots, each holding a received datagram of up to `size`
 /// bytes, its sender and destination, and room for an answer of up to `size` bytes. Made once
@@ -46,5 +46,8 @@ void ballast_datagram_answer(ballast_datagrams *batch, int index, int length);
 /// (its buffer full, the sender unreachable) is dropped, as UDP does. Returns how many were
 /// sent; `dropped` gets how many were not.
 int ballast_datagrams_send(ballast_datagrams *batch, int fd, int *dropped);
+
+/// Sends one datagram from `fd` to `address` (a NOTIFY, say: any thread may); bytes sent or -errno.
+long ballast_udp_send_to(int fd, const void *bytes, unsigned long count, const ballast_address *address);
 
 #endif
