@@ -2,22 +2,20 @@ import Atomics
 import BallastCodecs
 public import BallastCore
 public import BallastEngine
-import BallastNIO
 import BallastReporting
 import Dispatch
 import CoreMetrics
 public import Logging
 import Metrics
-public import NIOCore
-import NIOPosix
 import Synchronization
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// The authoritative DNS server: UDP (on the engine) and TCP on every listen address, answering
-/// from the view of the published state, and telling secondaries of every change by NOTIFY.
+/// The authoritative DNS server: UDP and TCP on every listen address, on the engine's loops,
+/// answering from the view of the published state, and telling secondaries of every change by
+/// NOTIFY.
 public final class DNSServer: Sendable {
     private final class ViewBox: AtomicReference, Sendable {
         let view: DNSView
@@ -25,23 +23,21 @@ public final class DNSServer: Sendable {
     }
 
     private let store: StateStore
-    private let group: any EventLoopGroup
     private let engine: Engine
     let logger: Logger
     private let published: ManagedAtomic<ViewBox>
     /// The next turn of each question (by a hash of it), so that every name cycles through its
     /// orders however other names are asked in between.
     private let turns = QuestionTurns()
-    private let channels = Mutex<[any Channel]>([])
     private let udpServices = Mutex<[DNSUDPService]>([])
+    private let tcpListeners = Mutex<[DNSTCPListener]>([])
     let metrics = DNSMetrics()
     private let follower = Mutex<Task<Void, Never>?>(nil)
 
-    /// A server for the zones of `store`'s state, not yet listening: UDP on `engine`'s loops,
-    /// TCP on `group`.
-    public init(store: StateStore, group: any EventLoopGroup, engine: Engine, logger: Logger) {
+    /// A server for the zones of `store`'s state, not yet listening; its sockets go on
+    /// `engine`'s loops.
+    public init(store: StateStore, engine: Engine, logger: Logger) {
         self.store = store
-        self.group = group
         self.engine = engine
         self.logger = logger
         self.published = ManagedAtomic(ViewBox(DNSView(state: store.current, previous: nil, now: Self.unixNow())))
@@ -59,7 +55,7 @@ public final class DNSServer: Sendable {
     /// state. Several UDP sockets share the address (SO_REUSEPORT); the kernel spreads clients
     /// over them by their address and port.
     public func start(_ settings: DNSSettings) async throws {
-        var bound: [any Channel] = []
+        var listeners: [DNSTCPListener] = []
         var services: [DNSUDPService] = []
         let udpSockets = max(1, settings.udpSockets ?? Self.defaultUDPSockets)
         do {
@@ -70,20 +66,22 @@ public final class DNSServer: Sendable {
                             server: self, endpoint: endpoint, sharingPort: udpSockets > 1, rateLimit: settings.rateLimit,
                             loopCount: engine.loopCount))
                 }
-                bound.append(try await bindTCP(endpoint, timeout: TimeAmount(settings.tcpTimeout)))
+                listeners.append(try DNSTCPListener(server: self, endpoint: endpoint, timeout: settings.tcpTimeout))
                 logger.info(
                     "dns listening", metadata: ["listen": "\(endpoint)", "zones": "\(view.zones.count)", "udp-sockets": "\(udpSockets)"])
             }
         } catch {
-            for channel in bound { try? await channel.close() }
+            for listener in listeners { Glibc.close(listener.fd) }
             for service in services { Glibc.close(service.fd) }
             throw error
         }
-        channels.withLock { $0 = bound }
         let reading = services
+        let accepting = listeners
         udpServices.withLock { $0 = reading }
+        tcpListeners.withLock { $0 = accepting }
         await engine.onEveryLoop { context in
             for service in reading { context.addDatagramService(service) }
+            for listener in accepting { context.addListener(listener) }
         }
         let updates = store.updates()
         let task = Task { [self] in
@@ -96,15 +94,23 @@ public final class DNSServer: Sendable {
     /// Stops listening and following the state.
     public func stop() async {
         follower.withLock { $0?.cancel() }
-        for channel in channels.withLock({ $0 }) { try? await channel.close() }
         let services = udpServices.withLock { services in
             defer { services = [] }
             return services
         }
+        let listeners = tcpListeners.withLock { listeners in
+            defer { listeners = [] }
+            return listeners
+        }
         await engine.onEveryLoop { context in
             for service in services { context.removeDatagramService(service) }
+            for listener in listeners {
+                context.removeListener(listener)
+                context.closeConnections(of: listener)
+            }
         }
         for service in services { Glibc.close(service.fd) }
+        for listener in listeners { Glibc.close(listener.fd) }
     }
 
     /// Builds the view of `state`; zones whose serial moved are announced to their secondaries.
@@ -217,97 +223,7 @@ public final class DNSServer: Sendable {
 
     /// The most TCP connections open at once per listen address (NSD's tcp-count is 100).
     public static let maxTCPConnections = 1024
-    private func bindTCP(_ endpoint: Endpoint, timeout: TimeAmount) async throws -> any Channel {
-        let open = ConnectionLimit(
-            limit: Self.maxTCPConnections, metric: "ballast_dns_tcp_connections_active", dimensions: [("listen", "\(endpoint)")])
-        return try await ServerBootstrap(group: group)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelOption(.backlog, value: 256)
-            .childChannelInitializer { [self] channel in
-                channel.eventLoop.makeCompletedFuture {
-                    guard open.enter() else {
-                        BadInputLog.shared.report(
-                            listener: "dns-tcp", reason: "connection refused: listener full",
-                            client: channel.remoteAddress?.ipAddress ?? "-", logger: logger, detail: "limit \(Self.maxTCPConnections)")
-                        channel.close(promise: nil)
-                        return
-                    }
-                    channel.closeFuture.whenComplete { _ in open.leave() }
-                    let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(IdleStateHandler(readTimeout: timeout))
-                    try sync.addHandler(
-                        ByteToMessageHandler(
-                            DNSTCPFrameDecoder(
-                                deadline: PartialMessageDeadline(timeout: timeout, listener: "dns-tcp", logger: logger))))
-                    try sync.addHandler(DNSTCPHandler(server: self))
-                }
-            }
-            .bind(to: SocketAddress(endpoint)).get()
-    }
-
     static func unixNow() -> UInt32 { UInt32(truncatingIfNeeded: time(nil)) }
-}
-
-/// Splits a TCP stream into DNS messages by their two-byte length (RFC 1035 section 4.2.2).
-struct DNSTCPFrameDecoder: ByteToMessageDecoder {
-    typealias InboundOut = ByteBuffer
-
-    /// Closes the connection when a query takes too long to arrive.
-    let deadline: PartialMessageDeadline?
-
-    init(deadline: PartialMessageDeadline? = nil) { self.deadline = deadline }
-
-    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt16.self),
-            buffer.readableBytes >= 2 + Int(length)
-        else {
-            deadline?.update(partial: buffer.readableBytes > 0, context: context)
-            return .needMoreData
-        }
-        buffer.moveReaderIndex(forwardBy: 2)
-        deadline?.update(partial: false, context: context)
-        context.fireChannelRead(NIOAny(buffer.readSlice(length: Int(length))!))
-        return .continue
-    }
-}
-
-/// Queries over TCP, several per connection, and zone transfers.
-final class DNSTCPHandler: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
-
-    let server: DNSServer
-
-    init(server: DNSServer) { self.server = server }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let bytes = Array(unwrapInboundIn(data).readableBytesView)
-        server.metrics.tcpQueries.increment()
-        let client = context.channel.remoteAddress?.ipAddress.flatMap { IPAddress($0) }
-        let replies: [[UInt8]]
-        if let transfer = server.transfer(bytes, client: client) {
-            replies = transfer
-        } else if let reply = server.respond(to: bytes, transport: .tcp, client: "\(client.map { "\($0)" } ?? "-")") {
-            replies = [reply]
-        } else {
-            context.close(promise: nil)
-            return
-        }
-        for reply in replies {
-            var buffer = context.channel.allocator.buffer(capacity: reply.count + 2)
-            buffer.writeInteger(UInt16(reply.count))
-            buffer.writeBytes(reply)
-            context.write(wrapOutboundOut(buffer), promise: nil)
-        }
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) { context.flush() }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent { context.close(promise: nil) }
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
 }
 
 /// A turn counter per question, kept in a fixed table of atomic counters picked by a hash of the

@@ -305,7 +305,7 @@ public actor Node {
 
     private func startDNS(_ settings: DNSSettings) async throws(NodeError) {
         guard !settings.listeners.isEmpty else { return }
-        let server = DNSServer(store: store, group: group, engine: engine, logger: logger)
+        let server = DNSServer(store: store, engine: engine, logger: logger)
         do {
             try await server.start(settings)
         } catch {
