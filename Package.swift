@@ -197,6 +197,8 @@ let package = Package(
         .target(
             name: "BallastSIP",
             dependencies: [
+                "BallastEngine",
+                "CBallastLinux",
                 "BallastReporting",
                 "BallastCore",
                 "BallastCodecs",
