@@ -40,9 +40,16 @@ public actor DirectorySync {
             starting = true
         } else {
             let store = try await DirectoryStore.open(settings, logger: logger)
+            do {
+                try await store.migrate()
+                try await refresh(store)
+            } catch {
+                // Started never: nobody else would close it (a start cancelled by a failing
+                // sibling service, say, ends here).
+                await store.close()
+                throw error
+            }
             self.store = store
-            try await store.migrate()
-            try await refresh(store)
         }
         let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         wake = continuation

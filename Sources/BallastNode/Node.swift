@@ -355,6 +355,7 @@ public actor Node {
         do {
             try await sync.start()
         } catch {
+            await sync.stop()
             throw NodeError(code: .storeUnavailable, description: error.description)
         }
         directorySync = sync

@@ -32,7 +32,7 @@ public actor SQLiteBackend: StoreBackend {
             return SQLiteBackend(connection: connection, location: path)
         } catch {
             // Not a database, or a damaged one: SQLite says so at the first statement.
-            try? await connection.close()
+            await Self.close(connection)
             throw StoreError(.unreachable, "cannot open the SQLite store at \(path): \(error)", location: path)
         }
     }
@@ -80,7 +80,15 @@ public actor SQLiteBackend: StoreBackend {
     public nonisolated func listenForChanges(_ onChange: @escaping @Sendable (String) -> Void) async throws {}
 
     public func close() async {
-        try? await connection.close()
+        await Self.close(connection)
+    }
+
+    /// Closes `connection` even from a cancelled task: SQLiteNIO's async `close()` gives up at
+    /// once when its task is cancelled (a node whose start a failing sibling service cancels),
+    /// which would leave the file open and trap in the connection's deinit.
+    private static func close(_ connection: SQLiteConnection) async {
+        let closing: EventLoopFuture<Void> = connection.close()
+        try? await closing.get()
     }
 
     private func acquire() async {

@@ -67,6 +67,26 @@ import Testing
         }
     }
 
+    /// The admin port held by another program: the run ends with the reason and status 1, and
+    /// the store it was opening is closed on the way out (its start is cancelled mid-query),
+    /// never a crash.
+    @Test func anAdminPortInUseEndsTheRunWithItsReason() async throws {
+        let holder = try await TestBackend.start(name: "holder")
+        defer { Task { await holder.stop() } }
+        let store = try BallastProcess.makeDirectory()
+        defer { try? FileManager.default.removeItem(at: store) }
+        for attempt in 0..<3 {
+            let config = Self.config(
+                relayPort: Ports.free(), adminPort: holder.port, servers: [("a", holder.port)],
+                extra: "store: {location: \(store.path)/directory-\(attempt).db, realm: contoso.com}")
+            let ballast = try BallastProcess(config: config)
+            let status = await ballast.waitForExit(timeout: .seconds(30))
+            #expect(status == 1, "attempt \(attempt): \(ballast.log.suffix(2000))")
+            #expect(ballast.log.contains("Address already in use"), "\(ballast.log.suffix(2000))")
+            #expect(!ballast.log.contains("crashed") && !ballast.log.contains("Assertion failed"), "\(ballast.log.prefix(2000))")
+        }
+    }
+
     @Test func sighupReloadKeepsTheListenerAndAHeldConnection() async throws {
         try await withLab(["a", "b"]) { ballast, lab in
             let relayPort = lab.relayPort
