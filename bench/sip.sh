@@ -6,10 +6,11 @@
 #   CASES=failover bench/sip.sh   one case only (rate, failover)
 #
 # Cases:
-#   - REGISTER with digest authentication (REGISTER, 401, REGISTER with Authorization, 200):
-#     registrations per second, average time per registration, and the CPU time each server
+#   - REGISTER with digest authentication (REGISTER, 401, REGISTER with Authorization, 200),
+#     twice: from a socket per registration (many phones) and from one socket (one SBC or
+#     front proxy): registrations per second, average time per registration, and the CPU time each server
 #     spent per registration (from /proc, all its processes), which the shared machine's noise
-#     touches less than the rate. Kamailio: registrar +
+#     touches less than the rate. Kamailio: as many workers as cores, registrar +
 #     auth_db (db_text, HA1 column) + usrloc in memory. Ballast: registrar with the users file,
 #     bindings in memory and, second line, kept in its registrations file as it ships.
 #   - failover: a pool's one front end is stopped; the time until the backup registrar
@@ -94,7 +95,7 @@ cat > "$WORK/kamailio.cfg" <<CFG
 debug=0
 log_stderror=yes
 fork=yes
-children=4
+children=$(nproc)
 auto_aliases=no
 listen=udp:127.0.0.1:$K_REG
 mpath="$MODULES/"
@@ -148,13 +149,14 @@ PY
     log "nothing answers SIP on 127.0.0.1:$1"; exit 1
 }
 
-# register_rate PORT: one SIPp run; prints "registrations/s avg-ms".
+# register_rate PORT SOCKETS: one SIPp run; prints "registrations/s avg-ms". SOCKETS "un" gives
+# each registration a socket of its own (many phones, up to 1,000 source ports); "u1" sends them
+# all from one socket (phones behind one SBC, Edge server or front proxy: one source).
 register_rate() {
     local stat="$WORK/stat-$RANDOM.csv" start end
     start=$(date +%s.%N)
-    # One socket per registration (-t un): many phones, as the kernel spreads them over sockets.
     timeout 300 sipp "127.0.0.1:$1" -sf bench/sip/register.xml -inf "$WORK/users.csv" -m "$CALLS" -r 1000000 \
-        -l "$CONCURRENCY" -t un -max_socket 1000 -i 127.0.0.1 -p 0 -nostdin -timeout 120s -timeout_error \
+        -l "$CONCURRENCY" -t "$2" -max_socket 1000 -i 127.0.0.1 -p 0 -nostdin -timeout 120s -timeout_error \
         -trace_stat -stf "$stat" -fd 1 \
         >/dev/null 2>&1 || true
     end=$(date +%s.%N)
@@ -174,14 +176,16 @@ PY
 }
 
 if [[ " $CASES " == *" rate "* ]]; then
-log "== REGISTER with digest: $CALLS registrations, $CONCURRENCY at once, $USERS users, $RUNS runs"
-declare -a K_RATE K_LAT B_RATE B_LAT J_RATE J_LAT K_CPU B_CPU J_CPU
+# rate_case SOCKETS TITLE: the three registrars, RUNS times, then the table.
+rate_case() {
+log "== REGISTER with digest, $2: $CALLS registrations, $CONCURRENCY at once, $USERS users, $RUNS runs"
+local K_RATE=() K_LAT=() B_RATE=() B_LAT=() J_RATE=() J_LAT=() K_CPU=() B_CPU=() J_CPU=()
 for run in $(seq 1 "$RUNS"); do
     kamailio -f "$WORK/kamailio.cfg" -P "$WORK/kamailio.pid" -DD -E > "$WORK/kamailio.log" 2>&1 & KPID=$!; PIDS+=($KPID)
     udp_ready "$K_REG" 2>/dev/null || true
     sleep 0.5
     before=$(cpu_seconds kamailio "$WORK")
-    read -r rate lat < <(register_rate "$K_REG"); K_RATE+=("$rate"); K_LAT+=("$lat")
+    read -r rate lat < <(register_rate "$K_REG" "$1"); K_RATE+=("$rate"); K_LAT+=("$lat")
     K_CPU+=("$(per_registration "$before" "$(cpu_seconds kamailio "$WORK")")")
     kill "$KPID"; wait "$KPID" 2>/dev/null || true
 
@@ -191,18 +195,22 @@ for run in $(seq 1 "$RUNS"); do
         udp_ready "$B_HQ"
         sleep 1.5   # both front ends seen up
         before=$(cpu_seconds ballast "$WORK")
-        read -r rate lat < <(register_rate "$B_HQ")
+        read -r rate lat < <(register_rate "$B_HQ" "$1")
         cpu=$(per_registration "$before" "$(cpu_seconds ballast "$WORK")")
         if [ "$variant" = ballast ]; then B_RATE+=("$rate"); B_LAT+=("$lat"); B_CPU+=("$cpu"); else J_RATE+=("$rate"); J_LAT+=("$lat"); J_CPU+=("$cpu"); fi
         kill "$BPID"; wait "$BPID" 2>/dev/null || true
     done
-    log "run $run: kamailio ${K_RATE[-1]}/s ${K_LAT[-1]} ms ${K_CPU[-1]} us, ballast ${B_RATE[-1]}/s ${B_LAT[-1]} ms ${B_CPU[-1]} us, ballast+journal ${J_RATE[-1]}/s ${J_LAT[-1]} ms ${J_CPU[-1]} us"
+    log "run $run ($2): kamailio ${K_RATE[-1]}/s ${K_LAT[-1]} ms ${K_CPU[-1]} us, ballast ${B_RATE[-1]}/s ${B_LAT[-1]} ms ${B_CPU[-1]} us, ballast+journal ${J_RATE[-1]}/s ${J_LAT[-1]} ms ${J_CPU[-1]} us"
 done
 KR=$(median "${K_RATE[@]}"); BR=$(median "${B_RATE[@]}"); JR=$(median "${J_RATE[@]}")
+echo "$2, $(nproc) Kamailio workers:"
 printf '%-34s %10s %12s %8s %14s\n' "registrar" "reg/s" "avg ms" "ratio" "cpu us/reg"
 printf '%-34s %10s %12s %8s %14s\n' "kamailio (usrloc in memory)" "$KR" "$(median "${K_LAT[@]}")" "1.00" "$(median "${K_CPU[@]}")"
 printf '%-34s %10s %12s %8s %14s\n' "ballast (bindings in memory)" "$BR" "$(median "${B_LAT[@]}")" "$(ratio "$BR" "$KR")" "$(median "${B_CPU[@]}")"
 printf '%-34s %10s %12s %8s %14s\n' "ballast (bindings journalled)" "$JR" "$(median "${J_LAT[@]}")" "$(ratio "$JR" "$KR")" "$(median "${J_CPU[@]}")"
+}
+rate_case un "UDP, a socket per registration (up to 1,000 source ports)"
+rate_case u1 "UDP, one source address and port"
 fi
 [[ " $CASES " == *" failover "* ]] || exit 0
 
