@@ -108,7 +108,7 @@ gdnsd -c "$WORK/gdnsd" start >"$WORK/gdnsd.log" 2>&1 & PIDS+=($!)
 answers() { dig @127.0.0.1 -p "$1" +norecurse +short +time=1 +tries=1 pool01.contoso.com A 2>/dev/null | sort | tr '\n' ' '; }
 for port in $NSD_PORT $GDNSD_PORT $BALLAST_PORT; do
     for _ in $(seq 1 100); do [ "$(answers "$port" | wc -w)" = 3 ] && break; sleep 0.1; done
-    [ "$(answers "$port" | wc -w)" = 3 ] || { log "no answer on port $port"; tail -5 "$WORK"/*.log >&2; exit 1; }
+    [ "$(answers "$port" | wc -w)" = 3 ] || { log "no answer on port $port"; tail -n 5 "$WORK"/*.log >&2; exit 1; }
 done
 
 # --- throughput ------------------------------------------------------------------------------
