@@ -197,8 +197,6 @@ let package = Package(
         .target(
             name: "BallastSIP",
             dependencies: [
-                "BallastEngine",
-                "CBallastLinux",
                 "BallastReporting",
                 "BallastCore",
                 "BallastCodecs",

@@ -1,6 +1,5 @@
 import BallastCodecs
 public import BallastCore
-public import BallastEngine
 import BallastNIO
 import BallastReporting
 public import Logging
@@ -26,22 +25,17 @@ public final class SIPServer: Sendable {
     /// Answers every request.
     public let registrar: SIPRegistrar
     private let group: any EventLoopGroup
-    private let engine: Engine
     private let logger: Logger
     private let channels = Mutex<[any Channel]>([])
-    private let udpServices = Mutex<[SIPUDPService]>([])
     private let ticker = Mutex<Task<Void, Never>?>(nil)
 
     /// A server for `store`'s SIP settings, not yet listening; reads back saved bindings.
-    /// UDP runs on `engine`'s loops, TCP and TLS on `group`. `throttle` limits password
-    /// guessing, shared with the node's other listeners.
+    /// `throttle` limits password guessing, shared with the node's other listeners.
     public init(
-        store: StateStore, group: any EventLoopGroup, engine: Engine, logger: Logger,
-        throttle: SharedLoginThrottle = SharedLoginThrottle()
+        store: StateStore, group: any EventLoopGroup, logger: Logger, throttle: SharedLoginThrottle = SharedLoginThrottle()
     ) throws(SIPEdgeError) {
         self.registrar = try SIPRegistrar(store: store, logger: logger, throttle: throttle)
         self.group = group
-        self.engine = engine
         self.logger = logger
     }
 
@@ -63,13 +57,12 @@ public final class SIPServer: Sendable {
             }
         }
         var bound: [any Channel] = []
-        var services: [SIPUDPService] = []
         for (listen, pool) in settings.listeners {
             do {
                 switch listen.transport {
                 case .udp:
-                    // One socket, read by every engine loop.
-                    services.append(try SIPUDPService(registrar: registrar, endpoint: listen.endpoint, pool: pool, logger: logger))
+                    // One socket per event loop on the same address: the kernel spreads clients over them.
+                    for _ in 0..<max(1, System.coreCount) { bound.append(try await bindUDP(listen.endpoint, pool: pool)) }
                 case .tcp:
                     bound.append(try await bindStream(listen.endpoint, pool: pool, tls: nil, message: settings.messageTimeout))
                 case .tls:
@@ -81,17 +74,11 @@ public final class SIPServer: Sendable {
                 logger.info("sip listening", metadata: ["listen": "\(listen)", "registrar-of": "\(pool ?? "director")"])
             } catch {
                 for channel in bound { try? await channel.close() }
-                for service in services { service.stop() }
                 throw SIPEdgeError(
                     description: "SIP cannot listen on \(listen): \(describeNetworkError(error)); free the port, or change sip listen addresses")
             }
         }
         channels.withLock { $0 = bound }
-        let reading = services
-        udpServices.withLock { $0 = reading }
-        await engine.onEveryLoop { context in
-            for service in reading { context.addDatagramService(service) }
-        }
         let registrar = registrar
         let task = Task {
             while !Task.isCancelled {
@@ -107,15 +94,24 @@ public final class SIPServer: Sendable {
         ticker.withLock { $0?.cancel() }
         for channel in channels.withLock({ $0 }) { try? await channel.close() }
         channels.withLock { $0 = [] }
-        let services = udpServices.withLock { services in
-            defer { services = [] }
-            return services
-        }
-        await engine.onEveryLoop { context in
-            for service in services { context.removeDatagramService(service) }
-        }
-        for service in services { service.stop() }
         registrar.close()
+    }
+
+    private func bindUDP(_ endpoint: Endpoint, pool: String?) async throws -> any Channel {
+        try await DatagramBootstrap(group: group)
+            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            .channelOption(ChannelOptions.socket(SocketOptionLevel(SOL_SOCKET), SocketOptionName(SO_REUSEPORT)), value: 1)
+            .channelOption(.datagramVectorReadMessageCount, value: 16)
+            .channelOption(.maxMessagesPerRead, value: 1)
+            // Room for bursts of registrations (the kernel caps it at net.core.rmem_max).
+            .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 16 * 8192))
+            .channelInitializer { [registrar] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(SIPDatagramHandler(registrar: registrar, pool: pool))
+                }
+            }
+            .bind(to: SocketAddress(endpoint)).get()
     }
 
     private func bindStream(
@@ -177,6 +173,57 @@ final class DelayedAnswers: Sendable {
     }
 
     func leave() { count.subtract(1, ordering: .relaxed) }
+}
+
+/// Requests over UDP: one datagram in, at most one out, sent back to the datagram's source
+/// (what rport asks for, and what works behind NAT).
+final class SIPDatagramHandler: ChannelInboundHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    typealias OutboundOut = AddressedEnvelope<ByteBuffer>
+
+    private let registrar: SIPRegistrar
+    private let pool: String?
+
+    init(registrar: SIPRegistrar, pool: String?) {
+        self.registrar = registrar
+        self.pool = pool
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let envelope = unwrapInboundIn(data)
+        let bytes = Array(envelope.data.readableBytesView)
+        let source = SIPSource(
+            host: envelope.remoteAddress.ipAddress ?? "0.0.0.0", port: envelope.remoteAddress.port ?? 0, transport: .udp)
+        if SIPMessageParser.isKeepAlive(bytes[...]) { return }
+        let message: SIPMessage
+        do {
+            message = try SIPMessageParser.parse(datagram: bytes)
+        } catch {
+            registrar.reportMalformed(error, from: source)
+            return
+        }
+        guard let answer = registrar.answer(to: message, from: source, servedPool: pool) else { return }
+        let buffer = context.channel.allocator.buffer(bytes: SIPMessageWriter.encode(answer.message))
+        let reply = AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: buffer)
+        guard answer.delay > .zero else {
+            context.write(wrapOutboundOut(reply), promise: nil)
+            return
+        }
+        // A failed login answered later; past the bound on answers held back, dropped (the
+        // client retransmits over UDP), so that a flood of guesses holds no more than that.
+        guard DelayedAnswers.shared.enter() else { return }
+        let channel = context.channel
+        context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(answer.delay)) {
+            DelayedAnswers.shared.leave()
+            channel.writeAndFlush(reply, promise: nil)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) { context.flush() }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A datagram socket outlives one bad peer (an ICMP unreachable, say).
+    }
 }
 
 /// Splits a TCP or TLS stream into SIP messages by Content-Length (RFC 3261 18.3); a
