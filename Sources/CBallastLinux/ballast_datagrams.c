@@ -168,6 +168,19 @@ uint8_t *ballast_datagram_answer_buffer(ballast_datagrams *batch, int index) {
 
 int ballast_datagram_answer_capacity(const ballast_datagrams *batch) { return batch->size; }
 
+// Attaches one packet-info control message (`level`, `type`, `size` bytes of `info`) to
+// `header`, in the slot's own control buffer.
+static void set_packet_info(struct msghdr *header, slot *s, int level, int type, const void *info, size_t size) {
+    memset(s->sent.bytes, 0, sizeof(s->sent.bytes));
+    header->msg_control = s->sent.bytes;
+    header->msg_controllen = CMSG_SPACE(size);
+    struct cmsghdr *c = CMSG_FIRSTHDR(header);
+    c->cmsg_level = level;
+    c->cmsg_type = type;
+    c->cmsg_len = CMSG_LEN(size);
+    memcpy(CMSG_DATA(c), info, size);
+}
+
 void ballast_datagram_answer(ballast_datagrams *batch, int index, int length) {
     if (index < 0 || index >= batch->received || length <= 0 || length > batch->size) return;
     slot *s = &batch->slots[index];
@@ -181,30 +194,16 @@ void ballast_datagram_answer(ballast_datagrams *batch, int index, int length) {
     // The answer leaves from the address the query came to: on a socket bound to 0.0.0.0 or
     // ::, the kernel would otherwise pick the source by route, which a client may refuse.
     if (s->destination.family == 4) {
-        memset(s->sent.bytes, 0, sizeof(s->sent.bytes));
-        header->msg_control = s->sent.bytes;
-        header->msg_controllen = CMSG_SPACE(sizeof(struct in_pktinfo));
-        struct cmsghdr *c = CMSG_FIRSTHDR(header);
-        c->cmsg_level = IPPROTO_IP;
-        c->cmsg_type = IP_PKTINFO;
-        c->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
         struct in_pktinfo info;
         memset(&info, 0, sizeof(info));
         memcpy(&info.ipi_spec_dst, s->destination.bytes, 4);
-        memcpy(CMSG_DATA(c), &info, sizeof(info));
+        set_packet_info(header, s, IPPROTO_IP, IP_PKTINFO, &info, sizeof(info));
     } else if (s->destination.family == 6) {
-        memset(s->sent.bytes, 0, sizeof(s->sent.bytes));
-        header->msg_control = s->sent.bytes;
-        header->msg_controllen = CMSG_SPACE(sizeof(struct in6_pktinfo));
-        struct cmsghdr *c = CMSG_FIRSTHDR(header);
-        c->cmsg_level = IPPROTO_IPV6;
-        c->cmsg_type = IPV6_PKTINFO;
-        c->cmsg_len = CMSG_LEN(sizeof(struct in6_pktinfo));
         struct in6_pktinfo info;
         memset(&info, 0, sizeof(info));
         memcpy(&info.ipi6_addr, s->destination.bytes, 16);
         info.ipi6_ifindex = (unsigned)s->destinationIndex;  // needed for link-local senders
-        memcpy(CMSG_DATA(c), &info, sizeof(info));
+        set_packet_info(header, s, IPPROTO_IPV6, IPV6_PKTINFO, &info, sizeof(info));
     }
     batch->sending[batch->queued].msg_len = 0;
     batch->queued += 1;
