@@ -193,13 +193,29 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        // The SIP edge on SwiftNIO: director and registrar with backup registrars (deployment D4).
+        // The director and registrar of deployment D4 as pure SIP logic: no I/O, no clock, no NIO.
         .target(
-            name: "BallastSIP",
+            name: "BallastSIPRegistrar",
             dependencies: [
                 "BallastReporting",
                 "BallastCore",
                 "BallastCodecs",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The SIP edge: UDP on the engine, TCP and TLS on SwiftNIO, the bindings journal.
+        .target(
+            name: "BallastSIP",
+            dependencies: [
+                "BallastSIPRegistrar",
+                "BallastReporting",
+                "BallastCore",
+                "BallastCodecs",
+                "BallastEngine",
+                "CBallastLinux",
                 "BallastNIO",
                 .product(name: "NIOCore", package: nio),
                 .product(name: "NIOPosix", package: nio),
@@ -292,6 +308,7 @@ let package = Package(
                 "BallastHTTPEngine",
                 "BallastDNS",
                 "BallastSIP",
+                "BallastSIPRegistrar",
                 "BallastMail",
                 "BallastStore",
                 "BallastHealthChecks",
@@ -413,9 +430,17 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "BallastSIPRegistrarTests",
+            dependencies: [
+                "BallastSIPRegistrar", "BallastCore", "BallastCodecs",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "BallastSIPTests",
             dependencies: [
-                "BallastSIP", "BallastNode", "BallastConfig", "BallastCore", "BallastCodecs", "BallastTestSupport",
+                "BallastSIP", "BallastSIPRegistrar", "BallastNode", "BallastConfig", "BallastCore", "BallastCodecs", "BallastTestSupport",
                 .product(name: "NIOCore", package: nio),
                 .product(name: "NIOPosix", package: nio),
                 .product(name: "Logging", package: "swift-log"),

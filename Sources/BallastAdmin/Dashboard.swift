@@ -183,7 +183,7 @@ enum Dashboard {
           document.getElementById("pools").innerHTML = "<tr><th>pool</th><th>site</th><th>serving</th><th>servers</th></tr>" +
             status.pools.map(pool => {
               return `<tr data-pool="${esc(pool.name)}"><td>${esc(pool.name)}${pool.backupPool ? `<div class="muted">backup: ${esc(pool.backupPool)}</div>` : ""}</td><td>${esc(pool.site ?? "")}</td>
-              <td>${servingBadge(pool.serving)}</td><td>${pool.servers.map(s => {
+              <td>${servingBadge(pool.serving)}${pool.lost ? `<div class="muted" data-lost="true">lost: users at ${esc(pool.backupPool ?? "its backup")}</div>` : ""}</td><td>${pool.servers.map(s => {
                 const site = s.site ?? pool.site;
                 const fenced = site && fencedSites.has(site);
                 const shown = fenced ? "fenced" : s.drained ? "drained" : s.health;

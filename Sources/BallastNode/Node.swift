@@ -5,6 +5,7 @@ import BallastHTTPEngine
 public import BallastMail
 public import BallastStore
 public import BallastSIP
+public import BallastSIPRegistrar
 public import BallastHealthChecks
 import BallastEngine
 public import BallastRelay
@@ -328,7 +329,7 @@ public actor Node {
     private func startSIP(_ settings: SIPSettings?) async throws(NodeError) {
         guard let settings else { return }
         do {
-            let server = try SIPServer(store: store, group: group, logger: logger, throttle: loginThrottle)
+            let server = try SIPServer(store: store, group: group, engine: engine, logger: logger, throttle: loginThrottle)
             try await server.start(settings)
             sip = server
         } catch {

@@ -1,27 +1,60 @@
 import BallastCore
+import BallastSIPRegistrar
 import Foundation
+import Synchronization
 
-/// Keeps bindings across restarts until the store holds them: an append-only file of JSON
-/// lines, one per change of an address of record (its whole binding list), written before
-/// the 200 goes out and compacted at start and whenever it grows past twice what is live.
-final class RegistrationJournal {
-    private struct Entry: Codable {
-        var pool: String
-        var aor: String
-        var bindings: [Binding]
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Keeps bindings across restarts: an append-only file of JSON lines, one per change of an
+/// address of record (its whole binding list).
+///
+/// One thread writes it, with group commit: every change submitted while the last batch was
+/// being written goes out in one write and one `fdatasync`, and each submitter hears back once
+/// its batch is on disk (the registrar's 200 waits for that, never a lock or an engine
+/// thread). The same thread compacts the file when it has grown past twice what is live.
+final class RegistrationJournal: Sendable {
+    /// Told whether the changes are on disk.
+    typealias Completion = @Sendable (_ saved: Bool) -> Void
+
+    private struct Queue {
+        var changes: [BindingChange] = []
+        var completions: [Completion] = []
+        var closing = false
+    }
+
+    /// What only the writer thread touches (behind a lock it never waits for).
+    private struct File {
+        var descriptor: Int32
+        var linesWritten = 0
+        /// What the file holds, by pool and address of record, for compaction.
+        var live: [String: [String: [Binding]]]
+        var liveCount: Int
     }
 
     let path: String
-    private var handle: FileHandle
-    private var linesWritten = 0
-    private let encoder = JSONEncoder()
+    private let queue = Mutex(Queue())
+    private let file: Mutex<File>
+    private let wake = DispatchSemaphore(value: 0)
+    private let done = DispatchSemaphore(value: 0)
 
-    private init(path: String, handle: FileHandle) {
+    private init(path: String, descriptor: Int32, live: [String: Registrations]) {
         self.path = path
-        self.handle = handle
+        var mirror: [String: [String: [Binding]]] = [:]
+        var count = 0
+        for (pool, table) in live {
+            mirror[pool] = table.bindings
+            count += table.bindings.values.reduce(0) { $0 + $1.count }
+        }
+        file = Mutex(File(descriptor: descriptor, live: mirror, liveCount: count))
+        let thread = Thread { [self] in run() }
+        thread.name = "ballast-bindings-journal"
+        thread.start()
     }
 
-    /// Opens the journal at `path` and returns it with the bindings it holds.
+    /// Opens the journal at `path` (compacted, lapsed bindings dropped) and returns it with
+    /// the bindings it holds.
     static func open(path: String, now: Double) throws(SIPEdgeError) -> (RegistrationJournal, [String: Registrations]) {
         let manager = FileManager.default
         let folder = (path as NSString).deletingLastPathComponent
@@ -32,19 +65,20 @@ final class RegistrationJournal {
                 let decoder = JSONDecoder()
                 for line in data.split(separator: UInt8(ascii: "\n")) where !line.isEmpty {
                     // A line cut short by a crash is the last one; what came before it stands.
-                    guard let entry = try? decoder.decode(Entry.self, from: Data(line)) else { continue }
+                    guard let entry = try? decoder.decode(BindingChange.self, from: Data(line)) else { continue }
                     registrations[entry.pool, default: Registrations()].replace(entry.aor, with: entry.bindings)
                 }
             }
             for pool in registrations.keys { registrations[pool]?.removeExpired(at: now) }
-            try write(registrations, to: path)
-            guard let handle = FileHandle(forWritingAtPath: path) else {
-                throw SIPEdgeError(description: "\(path) cannot be opened for writing")
+            try write(registrations.mapValues(\.bindings), to: path)
+            let descriptor = Glibc.open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
+            guard descriptor >= 0 else {
+                throw SIPEdgeError(description: "\(path) cannot be opened for writing (\(String(cString: strerror(errno))))")
             }
-            try handle.seekToEnd()
-            return (RegistrationJournal(path: path, handle: handle), registrations)
+            return (RegistrationJournal(path: path, descriptor: descriptor, live: registrations), registrations)
         } catch let error as SIPEdgeError {
-            throw error
+            throw SIPEdgeError(
+                description: "the registrations file cannot be used: \(error.description); check sip.registrations-file and its folder's permissions")
         } catch {
             throw SIPEdgeError(
                 description:
@@ -53,48 +87,126 @@ final class RegistrationJournal {
         }
     }
 
-    /// Appends the new binding list of `aor` at the registrar of `pool`; compacts when the
-    /// file has grown.
-    func record(pool: String, _ aor: String, _ bindings: [Binding], all registrations: [String: Registrations]) throws {
-        var line = try encoder.encode(Entry(pool: pool, aor: aor, bindings: bindings))
-        line.append(UInt8(ascii: "\n"))
-        try handle.write(contentsOf: line)
-        linesWritten += 1
-        let live = registrations.values.reduce(0) { $0 + $1.bindings.count }
-        if linesWritten > 1000 && linesWritten > 2 * live {
-            try compact(registrations)
+    /// Queues `changes` for the next batch; `completion` runs on the writer thread once the
+    /// batch is on disk (or could not be written). After `close` it runs at once, unsaved.
+    func submit(_ changes: [BindingChange], completion: Completion? = nil) {
+        let (accepted, first) = queue.withLock { queue -> (Bool, Bool) in
+            guard !queue.closing else { return (false, false) }
+            let first = queue.changes.isEmpty && queue.completions.isEmpty
+            queue.changes += changes
+            if let completion { queue.completions.append(completion) }
+            return (true, first)
         }
+        guard accepted else {
+            completion?(false)
+            return
+        }
+        if first { wake.signal() }
     }
 
-    /// Rewrites the file with only what is live.
-    func compact(_ registrations: [String: Registrations]) throws {
-        try handle.close()
-        try Self.write(registrations, to: path)
-        guard let reopened = FileHandle(forWritingAtPath: path) else {
-            throw SIPEdgeError(description: "\(path) cannot be reopened for writing")
+    /// Writes what is queued, stops the writer and closes the file.
+    func close() {
+        let first = queue.withLock { queue -> Bool in
+            guard !queue.closing else { return false }
+            queue.closing = true
+            return true
         }
-        try reopened.seekToEnd()
-        handle = reopened
-        linesWritten = 0
+        guard first else { return }
+        wake.signal()
+        done.wait()
+        file.withLock { _ = Glibc.close($0.descriptor) }
     }
 
-    func close() { try? handle.close() }
+    private func run() {
+        while true {
+            wake.wait()
+            let (changes, completions, closing) = queue.withLock { queue in
+                defer {
+                    queue.changes = []
+                    queue.completions = []
+                }
+                return (queue.changes, queue.completions, queue.closing)
+            }
+            if !changes.isEmpty || !completions.isEmpty {
+                let saved = file.withLock { file in Self.append(changes, to: &file, path: path) }
+                for completion in completions { completion(saved) }
+            }
+            if closing { break }
+        }
+        done.signal()
+    }
 
-    private static func write(_ registrations: [String: Registrations], to path: String) throws {
+    /// One write and one fdatasync for the whole batch; then compaction, when due.
+    private static func append(_ changes: [BindingChange], to file: inout File, path: String) -> Bool {
+        guard !changes.isEmpty else { return true }
+        let encoder = JSONEncoder()
+        var bytes: [UInt8] = []
+        for change in changes {
+            guard let line = try? encoder.encode(change) else { continue }
+            bytes += line
+            bytes.append(UInt8(ascii: "\n"))
+            let before = file.live[change.pool]?[change.aor]?.count ?? 0
+            file.live[change.pool, default: [:]][change.aor] = change.bindings.isEmpty ? nil : change.bindings
+            file.liveCount += change.bindings.count - before
+        }
+        var written = 0
+        let saved = bytes.withUnsafeBytes { raw -> Bool in
+            while written < raw.count {
+                let result = Glibc.write(file.descriptor, raw.baseAddress! + written, raw.count - written)
+                if result < 0 && errno == EINTR { continue }
+                guard result > 0 else { return false }
+                written += result
+            }
+            return fdatasync(file.descriptor) == 0
+        }
+        file.linesWritten += changes.count
+        if file.linesWritten > 1000 && file.linesWritten > 2 * file.liveCount {
+            compact(&file, path: path)
+        }
+        return saved
+    }
+
+    /// Rewrites the file with only what is live; on failure the longer file stays.
+    private static func compact(_ file: inout File, path: String) {
+        do {
+            try write(file.live, to: path)
+        } catch {
+            return
+        }
+        let reopened = Glibc.open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
+        guard reopened >= 0 else { return }
+        _ = Glibc.close(file.descriptor)
+        file.descriptor = reopened
+        file.linesWritten = 0
+    }
+
+    /// Writes `live` to a new file, synced, and renames it over `path`.
+    private static func write(_ live: [String: [String: [Binding]]], to path: String) throws {
         let encoder = JSONEncoder()
         var data = Data()
-        for (pool, table) in registrations.sorted(by: { $0.key < $1.key }) {
-            for (aor, bindings) in table.bindings.sorted(by: { $0.key < $1.key }) {
-                data.append(try encoder.encode(Entry(pool: pool, aor: aor, bindings: bindings)))
+        for (pool, table) in live.sorted(by: { $0.key < $1.key }) {
+            for (aor, bindings) in table.sorted(by: { $0.key < $1.key }) {
+                data.append(try encoder.encode(BindingChange(pool: pool, aor: aor, bindings: bindings)))
                 data.append(UInt8(ascii: "\n"))
             }
         }
         // Contacts and addresses of every phone: readable by Ballast's user only.
         let temporary = path + ".tmp"
         unlink(temporary)
-        guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o600]) else {
-            throw SIPEdgeError(description: "\(temporary) cannot be created")
+        let descriptor = Glibc.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw SIPEdgeError(description: "\(temporary) cannot be created") }
+        defer { _ = Glibc.close(descriptor) }
+        let complete = data.withUnsafeBytes { raw -> Bool in
+            var written = 0
+            while written < raw.count {
+                let result = Glibc.write(descriptor, raw.baseAddress! + written, raw.count - written)
+                if result < 0 && errno == EINTR { continue }
+                guard result > 0 else { return false }
+                written += result
+            }
+            return fsync(descriptor) == 0
         }
-        _ = rename(temporary, path)
+        guard complete else { throw SIPEdgeError(description: "\(temporary) cannot be written") }
+        guard rename(temporary, path) == 0 else { throw SIPEdgeError(description: "\(temporary) cannot be renamed to \(path)") }
     }
 }

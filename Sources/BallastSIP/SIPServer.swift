@@ -1,6 +1,8 @@
 import BallastCodecs
 public import BallastCore
+public import BallastEngine
 import BallastNIO
+public import BallastSIPRegistrar
 import BallastReporting
 public import Logging
 public import NIOCore
@@ -12,8 +14,9 @@ import Synchronization
     import Glibc
 #endif
 
-/// The SIP listeners of a node: UDP, TCP and TLS on each registrar's and the director's
-/// addresses, all answering through one `SIPRegistrar`.
+/// The SIP listeners of a node: UDP (on the engine), TCP and TLS on each registrar's and the
+/// director's addresses, all answering through one `SIPRegistrar`, with the bindings journal
+/// written behind them.
 public final class SIPServer: Sendable {
     /// The most TCP and TLS connections open at once per listener.
     public static let maxConnections = 10_000
@@ -24,18 +27,35 @@ public final class SIPServer: Sendable {
 
     /// Answers every request.
     public let registrar: SIPRegistrar
+    /// The registrations file, when the config names one.
+    private let journal: RegistrationJournal?
     private let group: any EventLoopGroup
+    private let engine: Engine
     private let logger: Logger
     private let channels = Mutex<[any Channel]>([])
+    private let udpServices = Mutex<[SIPUDPService]>([])
     private let ticker = Mutex<Task<Void, Never>?>(nil)
 
     /// A server for `store`'s SIP settings, not yet listening; reads back saved bindings.
-    /// `throttle` limits password guessing, shared with the node's other listeners.
+    /// UDP runs on `engine`'s loops, TCP and TLS on `group`. `throttle` limits password
+    /// guessing, shared with the node's other listeners.
     public init(
-        store: StateStore, group: any EventLoopGroup, logger: Logger, throttle: SharedLoginThrottle = SharedLoginThrottle()
+        store: StateStore, group: any EventLoopGroup, engine: Engine, logger: Logger,
+        throttle: SharedLoginThrottle = SharedLoginThrottle()
     ) throws(SIPEdgeError) {
-        self.registrar = try SIPRegistrar(store: store, logger: logger, throttle: throttle)
+        var restored: [String: Registrations] = [:]
+        if let path = store.current.topology.sip?.registrationsFile {
+            let now = RegistrarTime.now.wall
+            (journal, restored) = try RegistrationJournal.open(path: path, now: now)
+            logger.info(
+                "sip registrations restored",
+                metadata: ["file": "\(path)", "bindings": "\(restored.values.reduce(0) { $0 + $1.count(at: now) })"])
+        } else {
+            journal = nil
+        }
+        self.registrar = SIPRegistrar(store: store, logger: logger, restored: restored, throttle: throttle)
         self.group = group
+        self.engine = engine
         self.logger = logger
     }
 
@@ -57,12 +77,15 @@ public final class SIPServer: Sendable {
             }
         }
         var bound: [any Channel] = []
+        var services: [SIPUDPService] = []
         for (listen, pool) in settings.listeners {
             do {
                 switch listen.transport {
                 case .udp:
-                    // One socket per event loop on the same address: the kernel spreads clients over them.
-                    for _ in 0..<max(1, System.coreCount) { bound.append(try await bindUDP(listen.endpoint, pool: pool)) }
+                    // One socket, read by every engine loop.
+                    services.append(
+                        try SIPUDPService(
+                            registrar: registrar, journal: journal, endpoint: listen.endpoint, pool: pool, logger: logger))
                 case .tcp:
                     bound.append(try await bindStream(listen.endpoint, pool: pool, tls: nil, message: settings.messageTimeout))
                 case .tls:
@@ -74,44 +97,43 @@ public final class SIPServer: Sendable {
                 logger.info("sip listening", metadata: ["listen": "\(listen)", "registrar-of": "\(pool ?? "director")"])
             } catch {
                 for channel in bound { try? await channel.close() }
+                for service in services { service.stop() }
                 throw SIPEdgeError(
                     description: "SIP cannot listen on \(listen): \(describeNetworkError(error)); free the port, or change sip listen addresses")
             }
         }
         channels.withLock { $0 = bound }
+        let reading = services
+        udpServices.withLock { $0 = reading }
+        await engine.onEveryLoop { context in
+            for service in reading { context.addDatagramService(service) }
+        }
         let registrar = registrar
+        let journal = journal
         let task = Task {
             while !Task.isCancelled {
-                registrar.tick()
+                let lapsed = registrar.tick(now: .now)
+                if !lapsed.isEmpty { journal?.submit(lapsed) }
                 try? await Task.sleep(for: .milliseconds(100))
             }
         }
         ticker.withLock { $0 = task }
     }
 
-    /// Stops listening and closes the registrations file.
+    /// Stops listening, writes the bindings still queued and closes the registrations file.
     public func stop() async {
         ticker.withLock { $0?.cancel() }
         for channel in channels.withLock({ $0 }) { try? await channel.close() }
         channels.withLock { $0 = [] }
-        registrar.close()
-    }
-
-    private func bindUDP(_ endpoint: Endpoint, pool: String?) async throws -> any Channel {
-        try await DatagramBootstrap(group: group)
-            .channelOption(.socketOption(.so_reuseaddr), value: 1)
-            .channelOption(ChannelOptions.socket(SocketOptionLevel(SOL_SOCKET), SocketOptionName(SO_REUSEPORT)), value: 1)
-            .channelOption(.datagramVectorReadMessageCount, value: 16)
-            .channelOption(.maxMessagesPerRead, value: 1)
-            // Room for bursts of registrations (the kernel caps it at net.core.rmem_max).
-            .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
-            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 16 * 8192))
-            .channelInitializer { [registrar] channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(SIPDatagramHandler(registrar: registrar, pool: pool))
-                }
-            }
-            .bind(to: SocketAddress(endpoint)).get()
+        let services = udpServices.withLock { services in
+            defer { services = [] }
+            return services
+        }
+        await engine.onEveryLoop { context in
+            for service in services { context.removeDatagramService(service) }
+        }
+        for service in services { service.stop() }
+        journal?.close()
     }
 
     private func bindStream(
@@ -125,7 +147,7 @@ public final class SIPServer: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 1024)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelInitializer { [registrar, logger] channel in
+            .childChannelInitializer { [registrar, journal, logger] channel in
                 channel.eventLoop.makeCompletedFuture {
                     guard open.enter() else {
                         BadInputLog.shared.report(
@@ -149,7 +171,7 @@ public final class SIPServer: Sendable {
                             SIPStreamDecoder(
                                 deadline: PartialMessageDeadline(timeout: TimeAmount(message), listener: listener, logger: logger))))
                     try sync.addHandler(
-                        SIPStreamHandler(registrar: registrar, pool: pool, transport: tls == nil ? .tcp : .tls))
+                        SIPStreamHandler(registrar: registrar, journal: journal, pool: pool, transport: tls == nil ? .tcp : .tls))
                 }
             }
             .bind(to: SocketAddress(endpoint)).get()
@@ -173,57 +195,6 @@ final class DelayedAnswers: Sendable {
     }
 
     func leave() { count.subtract(1, ordering: .relaxed) }
-}
-
-/// Requests over UDP: one datagram in, at most one out, sent back to the datagram's source
-/// (what rport asks for, and what works behind NAT).
-final class SIPDatagramHandler: ChannelInboundHandler {
-    typealias InboundIn = AddressedEnvelope<ByteBuffer>
-    typealias OutboundOut = AddressedEnvelope<ByteBuffer>
-
-    private let registrar: SIPRegistrar
-    private let pool: String?
-
-    init(registrar: SIPRegistrar, pool: String?) {
-        self.registrar = registrar
-        self.pool = pool
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let envelope = unwrapInboundIn(data)
-        let bytes = Array(envelope.data.readableBytesView)
-        let source = SIPSource(
-            host: envelope.remoteAddress.ipAddress ?? "0.0.0.0", port: envelope.remoteAddress.port ?? 0, transport: .udp)
-        if SIPMessageParser.isKeepAlive(bytes[...]) { return }
-        let message: SIPMessage
-        do {
-            message = try SIPMessageParser.parse(datagram: bytes)
-        } catch {
-            registrar.reportMalformed(error, from: source)
-            return
-        }
-        guard let answer = registrar.answer(to: message, from: source, servedPool: pool) else { return }
-        let buffer = context.channel.allocator.buffer(bytes: SIPMessageWriter.encode(answer.message))
-        let reply = AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: buffer)
-        guard answer.delay > .zero else {
-            context.write(wrapOutboundOut(reply), promise: nil)
-            return
-        }
-        // A failed login answered later; past the bound on answers held back, dropped (the
-        // client retransmits over UDP), so that a flood of guesses holds no more than that.
-        guard DelayedAnswers.shared.enter() else { return }
-        let channel = context.channel
-        context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(answer.delay)) {
-            DelayedAnswers.shared.leave()
-            channel.writeAndFlush(reply, promise: nil)
-        }
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) { context.flush() }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // A datagram socket outlives one bad peer (an ICMP unreachable, say).
-    }
 }
 
 /// Splits a TCP or TLS stream into SIP messages by Content-Length (RFC 3261 18.3); a
@@ -297,18 +268,23 @@ struct SIPStreamDecoder: ByteToMessageDecoder {
     }
 }
 
-/// Requests over TCP or TLS, several per connection, answered in order.
+/// Requests over TCP or TLS, several per connection, answered in order: an answer waiting
+/// for the registrations file holds back the ones after it.
 final class SIPStreamHandler: ChannelInboundHandler {
     typealias InboundIn = Result<SIPMessage, SIPParseError>
     typealias OutboundOut = ByteBuffer
 
     private let registrar: SIPRegistrar
+    private let journal: RegistrationJournal?
     private let pool: String?
     private let transport: SIPSettings.Transport
     private var closing = false
+    /// Done once every answer held back so far has been written; nil when none is.
+    private var heldBack: EventLoopFuture<Void>?
 
-    init(registrar: SIPRegistrar, pool: String?, transport: SIPSettings.Transport) {
+    init(registrar: SIPRegistrar, journal: RegistrationJournal?, pool: String?, transport: SIPSettings.Transport) {
         self.registrar = registrar
+        self.journal = journal
         self.pool = pool
         self.transport = transport
     }
@@ -327,21 +303,46 @@ final class SIPStreamHandler: ChannelInboundHandler {
                 channel.close(promise: nil)
             }
         case .success(let message):
-            guard let answer = registrar.answer(to: message, from: source, servedPool: pool) else { return }
-            let reply = context.channel.allocator.buffer(bytes: SIPMessageWriter.encode(answer.message))
+            guard let answer = registrar.answer(to: message, from: source, servedPool: pool, now: .now) else { return }
+            let channel = context.channel
+            if let journal, !answer.changes.isEmpty {
+                let saved = context.eventLoop.makePromise(of: SIPMessage.self)
+                journal.submit(answer.changes) { [registrar] written in
+                    saved.succeed(written ? answer.message : registrar.bindingsNotSaved(message, from: source))
+                }
+                send(saved.futureResult, context: context)
+                return
+            }
+            let reply = channel.allocator.buffer(bytes: SIPMessageWriter.encode(answer.message))
             guard answer.delay > .zero else {
-                context.write(wrapOutboundOut(reply), promise: nil)
+                if heldBack == nil {
+                    context.write(wrapOutboundOut(reply), promise: nil)
+                } else {
+                    send(context.eventLoop.makeSucceededFuture(answer.message), context: context)
+                }
                 return
             }
             guard DelayedAnswers.shared.enter() else {
                 context.close(promise: nil)
                 return
             }
-            let channel = context.channel
             context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(answer.delay)) {
                 DelayedAnswers.shared.leave()
                 channel.writeAndFlush(reply, promise: nil)
             }
+        }
+    }
+
+    /// Writes `response` once it is ready and every answer held back before it is written.
+    private func send(_ response: EventLoopFuture<SIPMessage>, context: ChannelHandlerContext) {
+        let channel = context.channel
+        let previous = heldBack ?? context.eventLoop.makeSucceededVoidFuture()
+        let written = previous.and(response).map { _, message in
+            channel.writeAndFlush(channel.allocator.buffer(bytes: SIPMessageWriter.encode(message)), promise: nil)
+        }
+        heldBack = written
+        written.assumeIsolated().whenComplete { [self] _ in
+            if heldBack === written { heldBack = nil }
         }
     }
 

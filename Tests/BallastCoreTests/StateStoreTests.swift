@@ -121,3 +121,32 @@ import Testing
         #expect(report.relays[0].mode == "round-robin")
     }
 }
+
+@Suite struct StateStoreLostPoolsTests {
+    let topology = Topology(
+        pools: [
+            Pool(name: "hq", servers: [Server(name: "a", address: IPAddress("10.0.0.1")!, port: 5060)]),
+            Pool(name: "dr", servers: [Server(name: "a", address: IPAddress("10.0.1.1")!, port: 5060)]),
+        ])
+
+    @Test func lostPoolsArePublishedOnlyWhenTheyChange() {
+        let store = StateStore(topology: topology)
+        #expect(store.current.lostPools.isEmpty)
+        #expect(store.setLostPools([]) == nil)
+        let published = store.setLostPools(["hq"])
+        #expect(published?.lostPools == ["hq"])
+        #expect(store.current.version == 2)
+        #expect(store.setLostPools(["hq"]) == nil)
+        #expect(store.current.version == 2)
+        #expect(StatusReport(store.current).pools.first { $0.name == "hq" }?.lost == true)
+        #expect(StatusReport(store.current).pools.first { $0.name == "dr" }?.lost == false)
+    }
+
+    @Test func aPoolTheTopologyDropsIsNoLongerLost() {
+        let store = StateStore(topology: topology)
+        store.setLostPools(["hq", "gone"])
+        #expect(store.current.lostPools == ["hq"])
+        store.replaceTopology(Topology(pools: [topology.pools[1]]))
+        #expect(store.current.lostPools.isEmpty)
+    }
+}

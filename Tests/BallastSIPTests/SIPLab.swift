@@ -3,6 +3,7 @@ import BallastConfig
 import BallastCore
 import BallastNode
 import BallastSIP
+import BallastSIPRegistrar
 import BallastTestSupport
 import Foundation
 import Logging

@@ -1,6 +1,7 @@
 import BallastCodecs
 import BallastCore
 import BallastSIP
+import BallastSIPRegistrar
 import BallastTestSupport
 import Foundation
 import Testing

@@ -15,11 +15,12 @@ public struct State: Sendable {
         let loads: [ServerKey: ServerLoad]
         let relaysByName: [String: Relay]
         let directory: Directory
+        let lostPools: Set<String>
 
         init(
             version: UInt64, topology: Topology, health: [ProbeKey: ServerHealth], overrides: OperatorOverrides,
             pools: [String: PoolView], relayPools: [String: PoolView], loads: [ServerKey: ServerLoad],
-            relaysByName: [String: Relay], directory: Directory
+            relaysByName: [String: Relay], directory: Directory, lostPools: Set<String>
         ) {
             self.version = version
             self.topology = topology
@@ -30,6 +31,7 @@ public struct State: Sendable {
             self.loads = loads
             self.relaysByName = relaysByName
             self.directory = directory
+            self.lostPools = lostPools
         }
     }
 
@@ -51,6 +53,9 @@ public struct State: Sendable {
     public var loads: [ServerKey: ServerLoad] { storage.loads }
     /// Users and their homes.
     public var directory: Directory { storage.directory }
+    /// Pools whose users their backup registrar serves now (SIP resiliency mode): lost for
+    /// `sip.failure-detection`, not yet back for `sip.fallback`.
+    public var lostPools: Set<String> { storage.lostPools }
     /// The SIP settings, without copying the rest of the topology (the registrar asks per request).
     public var sip: SIPSettings? { storage.topology.sip }
     /// The pool with this name, without copying the topology.
@@ -59,7 +64,7 @@ public struct State: Sendable {
     /// Builds a state and derives each pool's and relay's rotation.
     public init(
         version: UInt64, topology: Topology, health: [ProbeKey: ServerHealth], overrides: OperatorOverrides,
-        loads: [ServerKey: ServerLoad], directory: Directory = Directory()
+        loads: [ServerKey: ServerLoad], directory: Directory = Directory(), lostPools: Set<String> = []
     ) {
         func takesTraffic(_ key: ProbeKey?) -> Bool {
             guard let key else { return true }
@@ -86,7 +91,7 @@ public struct State: Sendable {
             version: version, topology: topology, health: health, overrides: overrides, pools: pools,
             relayPools: relayPools, loads: loads,
             relaysByName: Dictionary(topology.relays.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first }),
-            directory: directory)
+            directory: directory, lostPools: lostPools)
     }
 
     private static func rotation(

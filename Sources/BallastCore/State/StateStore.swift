@@ -22,6 +22,7 @@ public final class StateStore: Sendable {
         var overrides: OperatorOverrides
         var loads: [ServerKey: ServerLoad]
         var directory: Directory
+        var lostPools: Set<String> = []
         var subscribers: [Int: AsyncStream<State>.Continuation]
         var nextSubscriber: Int
     }
@@ -102,6 +103,17 @@ public final class StateStore: Sendable {
         }
     }
 
+    /// Publishes the pools whose users their backup registrar serves, when that changed;
+    /// nil when it did not. Pools the topology no longer has are dropped.
+    @discardableResult
+    public func setLostPools(_ lost: Set<String>) -> State? {
+        let changed = inputs.withLock { inputs in
+            inputs.lostPools != lost.filter { inputs.topology.pool(named: $0) != nil }
+        }
+        guard changed else { return nil }
+        return publish { inputs in inputs.lostPools = lost.filter { inputs.topology.pool(named: $0) != nil } }
+    }
+
     private func publish(_ change: (inout Inputs) -> Void) -> State {
         let (state, subscribers) = inputs.withLock { inputs in
             change(&inputs)
@@ -118,12 +130,13 @@ public final class StateStore: Sendable {
     private static func build(_ inputs: Inputs) -> State {
         State(
             version: inputs.version, topology: inputs.topology, health: inputs.health, overrides: inputs.overrides,
-            loads: inputs.loads, directory: inputs.directory)
+            loads: inputs.loads, directory: inputs.directory, lostPools: inputs.lostPools)
     }
 
     /// Makes health, loads and overrides fit the topology in `inputs`. A probe keeps its
     /// health when its server and check are unchanged; a new or changed one starts `unknown`.
     private static func reconcile(_ inputs: inout Inputs, previous: Topology?, now: ContinuousClock.Instant) {
+        inputs.lostPools = inputs.lostPools.filter { inputs.topology.pool(named: $0) != nil }
         var loads: [ServerKey: ServerLoad] = [:]
         for pool in inputs.topology.pools {
             for key in pool.serverKeys { loads[key] = inputs.loads[key] ?? ServerLoad() }

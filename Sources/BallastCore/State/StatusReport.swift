@@ -40,6 +40,9 @@ public struct StatusReport: Codable, Hashable, Sendable {
         /// `primaries`, `backups` (no primary in rotation) or `unavailable`.
         public var serving: String
         public var servers: [ServerLine]
+        /// True while the pool is lost and its users sign in at its backup registrar (SIP
+        /// resiliency mode).
+        public var lost: Bool
     }
 
     /// One relay's line.
@@ -143,7 +146,8 @@ public struct StatusReport: Codable, Hashable, Sendable {
                     failedConnects: load?.failedConnects ?? 0)
             }
             return PoolLine(
-                name: pool.name, site: pool.site, backupPool: pool.backupPool, serving: serving, servers: servers)
+                name: pool.name, site: pool.site, backupPool: pool.backupPool, serving: serving, servers: servers,
+                lost: state.lostPools.contains(pool.name))
         }
     }
 }

@@ -1,117 +1,64 @@
 public import BallastCodecs
 public import BallastCore
 import CoreMetrics
-import Foundation
 public import Logging
 import Metrics
 import BallastReporting
 import Synchronization
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
-/// Where a request came from and how, for Via stamping and the log.
-public struct SIPSource: Sendable {
-    /// The peer's IP address as text.
-    public var host: String
-    /// The peer's port.
-    public var port: Int
-    /// The transport it arrived on.
-    public var transport: SIPSettings.Transport
-    /// The request's top Via and To, read once when the request is checked.
-    var topVia: SIPVia?
-    var to: SIPNameAddress?
-
-    /// A source.
-    public init(host: String, port: Int, transport: SIPSettings.Transport) {
-        self.host = host
-        self.port = port
-        self.transport = transport
-    }
-}
-
 /// The director and registrar of deployment D4: answers REGISTER and OPTIONS from the
-/// published state. Shared by every SIP listener of a node; its tables sit behind one
-/// short lock, taken once per request.
+/// published state. Shared by every SIP listener of a node and called from every engine loop
+/// at once: it does no I/O and reads no clock (the edge passes the time in), its bindings and
+/// nonce counts sit in shards (`BindingTables`), and what must reach the registrations file
+/// comes back with the answer for the edge to save.
 public final class SIPRegistrar: Sendable {
-    private struct Tables {
-        /// Each registrar's bindings, by the pool it serves.
-        var registrations: [String: Registrations]
-        /// Nonce counts used, per server (each registrar's pool, and the director): a client that
-        /// follows a 301 may answer the home registrar with the director's nonce and count, as
-        /// sipsak does, while a replay at the same server is refused.
-        var nonceUses: [String: NonceUses] = [:]
-        var resiliency = PoolResiliency()
-        var usesSincePrune = 0
-        var journal: RegistrationJournal?
-    }
-
     private let store: StateStore
     private let logger: Logger
     private let signer: NonceSigner
     private let throttle: SharedLoginThrottle
-    private let tables: Mutex<Tables>
+    private let tables: BindingTables
+    /// Each pool's mode; moved forward by `tick` only, published in the State.
+    private let resiliency = Mutex(PoolResiliency())
     private let metrics = SIPMetrics()
     private let serverHeader = "Ballast"
 
-    /// A registrar answering from `store`'s state, with bindings read back from the
-    /// registrations file when the config names one.
+    /// A registrar answering from `store`'s state, holding `restored` bindings (read back
+    /// from the registrations file).
     public init(
-        store: StateStore, logger: Logger, nonceKey: [UInt8]? = nil, throttle: SharedLoginThrottle = SharedLoginThrottle()
-    ) throws(SIPEdgeError) {
+        store: StateStore, logger: Logger, restored: [String: Registrations] = [:], nonceKey: [UInt8]? = nil,
+        throttle: SharedLoginThrottle = SharedLoginThrottle()
+    ) {
         self.store = store
         self.logger = logger
         self.signer = NonceSigner(key: nonceKey)
         self.throttle = throttle
-        var registrations: [String: Registrations] = [:]
-        var journal: RegistrationJournal?
-        if let path = store.current.topology.sip?.registrationsFile {
-            (journal, registrations) = try RegistrationJournal.open(path: path, now: Self.unixNow())
-            logger.info(
-                "sip registrations restored",
-                metadata: ["file": "\(path)", "bindings": "\(Self.count(registrations))"])
-        }
-        self.tables = Mutex(Tables(registrations: registrations, journal: journal))
-        metrics.bindings.record(Self.count(registrations))
+        self.tables = BindingTables(restored: restored)
+        metrics.bindings.record(restored.values.reduce(0) { $0 + $1.bindings.values.reduce(0) { $0 + $1.count } })
     }
 
-    /// Closes the registrations file.
-    public func close() {
-        tables.withLock { $0.journal?.close() }
-    }
-
-    /// The bindings of `aor` in force now at the registrar of `pool`.
-    public func bindings(of aor: String, at pool: String) -> [Binding] {
-        tables.withLock { $0.registrations[pool]?.current(aor, at: Self.unixNow()) ?? [] }
-    }
-
-    private static func count(_ registrations: [String: Registrations]) -> Int {
-        let now = unixNow()
-        return registrations.values.reduce(0) { $0 + $1.count(at: now) }
+    /// The bindings of `aor` in force at `now` at the registrar of `pool`.
+    public func bindings(of aor: String, at pool: String, now: RegistrarTime = .now) -> [Binding] {
+        tables.bindings(of: aor, at: pool, wall: now.wall)
     }
 
     /// Pools whose users their backup registrar serves now.
-    public var lostPools: Set<String> { tables.withLock { $0.resiliency.lost } }
+    public var lostPools: Set<String> { store.current.lostPools }
 
-    /// Moves pool modes forward to now and drops lapsed bindings; the node calls it often
-    /// (every 100 ms), so that failover does not wait for a REGISTER to notice.
-    public func tick(now: ContinuousClock.Instant = .now) {
+    /// Moves pool modes forward to `now` (publishing the lost pools in the State) and drops
+    /// lapsed bindings, returning the lists to save; the edge calls it often (every 100 ms), so
+    /// that failover does not wait for a REGISTER to notice.
+    public func tick(now: RegistrarTime) -> [BindingChange] {
         let state = store.current
-        guard let settings = state.topology.sip else { return }
-        let wall = Self.unixNow()
-        let transitions = tables.withLock { tables in
-            let transitions = tables.resiliency.advance(
-                state: state, failureDetection: settings.failureDetection, fallback: settings.fallback, now: now)
-            for pool in tables.registrations.keys {
-                for aor in tables.registrations[pool]?.removeExpired(at: wall) ?? [] {
-                    try? tables.journal?.record(pool: pool, aor, [], all: tables.registrations)
-                }
-            }
-            metrics.bindings.record(Self.count(tables.registrations))
-            metrics.lostPools.record(tables.resiliency.lost.count)
-            return transitions
+        guard let settings = state.topology.sip else { return [] }
+        let (transitions, lost) = resiliency.withLock { resiliency in
+            let transitions = resiliency.advance(
+                state: state, failureDetection: settings.failureDetection, fallback: settings.fallback, now: now.instant)
+            return (transitions, resiliency.lost)
         }
+        store.setLostPools(lost)
+        let (changes, live) = tables.removeExpired(wall: now.wall)
+        metrics.bindings.record(live)
+        metrics.lostPools.record(lost.count)
         for transition in transitions {
             let backup = state.topology.pool(named: transition.pool)?.backupPool ?? "none"
             if transition.lost {
@@ -124,17 +71,20 @@ public final class SIPRegistrar: Sendable {
                     metadata: ["pool": "\(transition.pool)", "backup": "\(backup)"])
             }
         }
+        return changes
     }
 
     /// The answer to one message, or nil when none is due (a response, an ACK).
     /// `servedPool` is the pool whose registrar the listener is; nil for the director.
-    public func respond(to request: SIPMessage, from source: SIPSource, servedPool: String?) -> SIPMessage? {
-        answer(to: request, from: source, servedPool: servedPool)?.message
+    public func respond(
+        to request: SIPMessage, from source: SIPSource, servedPool: String?, now: RegistrarTime = .now
+    ) -> SIPMessage? {
+        answer(to: request, from: source, servedPool: servedPool, now: now)?.message
     }
 
     /// The answer to one message and how long to hold it back (a failed login is answered later
     /// and later), or nil when none is due (a response, an ACK).
-    public func answer(to request: SIPMessage, from source: SIPSource, servedPool: String?) -> SIPAnswer? {
+    public func answer(to request: SIPMessage, from source: SIPSource, servedPool: String?, now: RegistrarTime) -> SIPAnswer? {
         guard case .request(let method, _) = request.startLine else { return nil }
         if method == "ACK" { return nil }
         var source = source
@@ -150,7 +100,8 @@ public final class SIPRegistrar: Sendable {
         }
         // Before any challenge: a request that may travel no further (RFC 3261 16.3).
         if let hops = request.first("Max-Forwards") {
-            guard let value = Int(hops.trimmingCharacters(in: .whitespaces)), (0...255).contains(value) else {
+            let words = hops.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard words.count == 1, let value = Int(words[0]), (0...255).contains(value) else {
                 return SIPAnswer(answer(request, source, 400, "Bad Request (Max-Forwards is not a number from 0 to 255)"))
             }
             if value == 0 { return SIPAnswer(answer(request, source, 483, "Too Many Hops")) }
@@ -165,7 +116,7 @@ public final class SIPRegistrar: Sendable {
             response.add("Supported", "path")
             return SIPAnswer(response)
         case "REGISTER":
-            return register(request, source: source, servedPool: servedPool, state: state, settings: settings)
+            return register(request, source: source, servedPool: servedPool, state: state, settings: settings, time: now)
         default:
             var response = answer(request, source, 405, "Method Not Allowed")
             response.add("Allow", "REGISTER, OPTIONS, ACK")
@@ -182,15 +133,26 @@ public final class SIPRegistrar: Sendable {
             logger: logger, detail: reason.description)
     }
 
+    /// The answer in place of one whose binding changes could not be written to the
+    /// registrations file: logged, and a 500 the phone retries.
+    public func bindingsNotSaved(_ request: SIPMessage, from source: SIPSource) -> SIPMessage {
+        logger.error(
+            "sip binding not saved: the registrations file cannot be written",
+            metadata: ["client": "\(source.host):\(source.port)", "call-id": "\(request.callID ?? "-")"])
+        var source = source
+        source.topVia = request.first("Via").flatMap { SIPVia($0) }
+        return answer(request, source, 500, "Server Internal Error (bindings cannot be saved)")
+    }
+
     // MARK: REGISTER
 
     private func register(
-        _ request: SIPMessage, source: SIPSource, servedPool: String?, state: State, settings: SIPSettings
+        _ request: SIPMessage, source: SIPSource, servedPool: String?, state: State, settings: SIPSettings, time: RegistrarTime
     ) -> SIPAnswer {
         guard let to = source.to ?? request.first("To").flatMap({ SIPNameAddress($0) }) else {
             return SIPAnswer(answer(request, source, 400, "Bad Request (To is not a SIP URI with a user)"))
         }
-        let now = Self.milliseconds()
+        let now = time.milliseconds
         let lifetime = UInt64(settings.nonceLifetime.components.seconds * 1000)
         let credentials = request.all("Authorization").compactMap { DigestHeader($0) }
             .first { $0["realm"] == settings.realm }
@@ -205,13 +167,13 @@ public final class SIPRegistrar: Sendable {
             return SIPAnswer(challenge(request, source, settings, now: now, stale: false))
         }
         let client = IPAddress(source.host)
-        if let client, case .refuse(let until, let reason) = throttle.check(user: username, source: client) {
+        if let client, case .refuse(let until, let reason) = throttle.check(user: username, source: client, now: time.instant) {
             metrics.throttled.increment()
             BadInputLog.shared.report(
                 listener: "sip-\(source.transport)", reason: "login refused: \(reason.rawValue)",
                 client: "\(source.host):\(source.port)", logger: logger, detail: "user \(username)")
             var refusal = answer(request, source, 403, "Forbidden (too many failed attempts)")
-            refusal.add("Retry-After", "\(max(1, (until - .now).components.seconds))")
+            refusal.add("Retry-After", "\(max(1, (until - time.instant).components.seconds))")
             return SIPAnswer(refusal)
         }
         // The nonce must be one of ours, for this algorithm; whether it is stale is told only to
@@ -236,7 +198,7 @@ public final class SIPRegistrar: Sendable {
             algorithm: algorithm)
         guard let user, stored != nil, Digest.constantTimeEqual(expected, response.lowercased()) else {
             metrics.authFailures.increment()
-            let delay = client.map { throttle.failed(user: username, source: $0) } ?? .zero
+            let delay = client.map { throttle.failed(user: username, source: $0, now: time.instant) } ?? .zero
             BadInputLog.shared.report(
                 listener: "sip-\(source.transport)", reason: "login refused: unknown user or wrong password",
                 client: "\(source.host):\(source.port)", logger: logger, detail: "user \(username)")
@@ -244,18 +206,10 @@ public final class SIPRegistrar: Sendable {
         }
         guard let issuedAt else { return SIPAnswer(challenge(request, source, settings, now: now, stale: true)) }
         let count = nc.flatMap { UInt32($0, radix: 16) } ?? 1
-        let fresh = tables.withLock { tables in
-            tables.usesSincePrune += 1
-            if tables.usesSincePrune >= 1024 {
-                tables.usesSincePrune = 0
-                for server in tables.nonceUses.keys {
-                    tables.nonceUses[server]?.prune(issuedBefore: now - min(now, lifetime))
-                }
-            }
-            return tables.nonceUses[servedPool ?? "", default: NonceUses()].use(nonce, nc: count, issuedAt: issuedAt)
-        }
+        let fresh = tables.useNonce(
+            nonce, nc: count, issuedAt: issuedAt, at: servedPool ?? "", staleBefore: now - min(now, lifetime))
         guard fresh else { return SIPAnswer(challenge(request, source, settings, now: now, stale: true)) }
-        if let client { throttle.succeeded(user: username, source: client) }
+        if let client { throttle.succeeded(user: username, source: client, now: time.instant) }
         guard let (aor, toUser) = UserAddress.addressOfRecord(to.uri) else {
             return SIPAnswer(answer(request, source, 400, "Bad Request (To is not a SIP URI with a user)"))
         }
@@ -267,55 +221,54 @@ public final class SIPRegistrar: Sendable {
         else {
             return SIPAnswer(answer(request, source, 403, "Forbidden (\(username) may not register \(aor))"))
         }
-        return SIPAnswer(
-            decide(request, source: source, user: user, aor: user.sipURI, servedPool: servedPool, state: state, settings: settings))
+        return decide(
+            request, source: source, user: user, aor: user.sipURI, servedPool: servedPool, state: state, settings: settings,
+            time: time)
     }
 
     private func decide(
         _ request: SIPMessage, source: SIPSource, user: DirectoryUser, aor: String, servedPool: String?, state: State,
-        settings: SIPSettings
-    ) -> SIPMessage {
-        let lost = lostPools
+        settings: SIPSettings, time: RegistrarTime
+    ) -> SIPAnswer {
+        let lost = state.lostPools
         let decision = RegistrarDecision.decide(
             homePool: user.homePool, servedPool: servedPool, settings: settings,
             backupOf: { state.pool(named: $0)?.backupPool }, lost: lost, transport: source.transport)
         switch decision {
         case .notHomed:
-            return answer(request, source, 404, "Not Found (no home pool with a registrar)")
+            return SIPAnswer(answer(request, source, 404, "Not Found (no home pool with a registrar)"))
         case .unavailable:
             var response = answer(request, source, 480, "Temporarily Unavailable")
             response.add("Retry-After", "30")
-            return response
+            return SIPAnswer(response)
         case .redirect(let targets):
-            let wall = Self.unixNow()
-            if let servedPool {
-                tables.withLock { tables in
-                    guard tables.registrations[servedPool]?.current(aor, at: wall).isEmpty == false else { return }
-                    tables.registrations[servedPool]?.removeAll(aor)
-                    try? tables.journal?.record(pool: servedPool, aor, [], all: tables.registrations)
-                }
+            // A user sent home leaves nothing behind at the registrar that redirected it.
+            var changes: [BindingChange] = []
+            if let servedPool, tables.removeAll(aor, at: servedPool, wall: time.wall) {
+                changes.append(BindingChange(pool: servedPool, aor: aor, bindings: []))
             }
             metrics.redirects.increment()
             var response = answer(request, source, 301, "Redirect request to Home Server")
             for target in targets { response.add("Contact", "<\(target.uri)>;q=\(target.q)") }
-            return response
+            return SIPAnswer(response, changes: changes)
         case .register(let resiliency):
-            guard let servedPool else { return answer(request, source, 500, "Server Internal Error") }
+            guard let servedPool else { return SIPAnswer(answer(request, source, 500, "Server Internal Error")) }
             return bind(
-                request, source: source, aor: aor, pool: servedPool, resiliency: resiliency, settings: settings)
+                request, source: source, aor: aor, pool: servedPool, resiliency: resiliency, settings: settings, time: time)
         }
     }
 
     private func bind(
-        _ request: SIPMessage, source: SIPSource, aor: String, pool: String, resiliency: Bool, settings: SIPSettings
-    ) -> SIPMessage {
+        _ request: SIPMessage, source: SIPSource, aor: String, pool: String, resiliency: Bool, settings: SIPSettings,
+        time: RegistrarTime
+    ) -> SIPAnswer {
         guard let callID = request.callID, let cseq = request.cseq else {
-            return answer(request, source, 400, "Bad Request (Call-ID or CSeq)")
+            return SIPAnswer(answer(request, source, 400, "Bad Request (Call-ID or CSeq)"))
         }
         var expires: Int?
         if let text = request.first("Expires") {
             guard let value = Int(text), value >= 0 else {
-                return answer(request, source, 400, "Bad Request (Expires is not a number of seconds)")
+                return SIPAnswer(answer(request, source, 400, "Bad Request (Expires is not a number of seconds)"))
             }
             expires = min(value, Int(Int32.max))
         }
@@ -327,12 +280,12 @@ public final class SIPRegistrar: Sendable {
                 continue
             }
             guard let address = SIPNameAddress(value), let uri = SIPURI(address.uri) else {
-                return answer(request, source, 400, "Bad Request (a Contact that is not a SIP URI)")
+                return SIPAnswer(answer(request, source, 400, "Bad Request (a Contact that is not a SIP URI)"))
             }
             var contactExpires: Int?
             if case .some(.some(let text)) = address.parameter("expires") {
                 guard let value = Int(text), value >= 0 else {
-                    return answer(request, source, 400, "Bad Request (a Contact expires that is not a number)")
+                    return SIPAnswer(answer(request, source, 400, "Bad Request (a Contact expires that is not a number)"))
                 }
                 contactExpires = min(value, Int(Int32.max))
             }
@@ -342,23 +295,9 @@ public final class SIPRegistrar: Sendable {
         }
         let registerRequest = RegisterRequest(
             contacts: contacts, wildcard: wildcard, expires: expires, callID: callID, cseq: cseq.number)
-        let wall = Self.unixNow()
-        let outcome: RegisterOutcome
-        do {
-            outcome = try tables.withLock { tables throws in
-                let outcome = tables.registrations[pool, default: Registrations()].apply(
-                    registerRequest, to: aor, limits: RegistrationLimits(settings), resiliency: resiliency, now: wall)
-                if case .accepted(let list) = outcome, !contacts.isEmpty || wildcard {
-                    try tables.journal?.record(pool: pool, aor, list, all: tables.registrations)
-                }
-                return outcome
-            }
-        } catch {
-            logger.error(
-                "sip binding not saved: the registrations file cannot be written",
-                metadata: ["aor": "\(aor)", "error": "\(error)"])
-            return answer(request, source, 500, "Server Internal Error (bindings cannot be saved)")
-        }
+        let wall = time.wall
+        let outcome = tables.apply(
+            registerRequest, to: aor, at: pool, limits: RegistrationLimits(settings), resiliency: resiliency, wall: wall)
         switch outcome {
         case .accepted(let list):
             metrics.registrations.increment()
@@ -368,23 +307,25 @@ public final class SIPRegistrar: Sendable {
                 if let q = binding.q { contact += ";q=\(q)" }
                 response.add("Contact", contact)
             }
-            response.add("Date", Self.httpDate())
+            response.add("Date", time.httpDate)
             if resiliency {
                 response.add(
                     "Presence-State",
                     "register-action=\"added\";primary-cluster-type=\"central\";is-connected-to-primary=\"no\"")
             }
-            return response
+            // A query (no Contact) changes nothing to save.
+            let changed = !contacts.isEmpty || wildcard
+            return SIPAnswer(response, changes: changed ? [BindingChange(pool: pool, aor: aor, bindings: list)] : [])
         case .intervalTooBrief(let minimum):
             var response = answer(request, source, 423, "Interval Too Brief")
             response.add("Min-Expires", "\(minimum)")
-            return response
+            return SIPAnswer(response)
         case .invalid(let reason):
-            return answer(request, source, 400, "Bad Request (\(reason))")
+            return SIPAnswer(answer(request, source, 400, "Bad Request (\(reason))"))
         case .outOfOrder:
-            return answer(request, source, 500, "Server Internal Error (CSeq out of order)")
+            return SIPAnswer(answer(request, source, 500, "Server Internal Error (CSeq out of order)"))
         case .tooManyContacts(let limit):
-            return answer(request, source, 403, "Forbidden (more than \(limit) contacts)")
+            return SIPAnswer(answer(request, source, 403, "Forbidden (more than \(limit) contacts)"))
         }
     }
 
@@ -449,48 +390,6 @@ public final class SIPRegistrar: Sendable {
         }
         return .success((via, to))
     }
-
-    static func unixNow() -> Double { Date().timeIntervalSince1970 }
-
-    static func milliseconds() -> UInt64 { UInt64(Date().timeIntervalSince1970 * 1000) }
-
-    /// The `Date` header value (RFC 1123, GMT), without a formatter: DateFormatter costs a
-    /// third of a REGISTER.
-    /// The Date header's text, made once per second.
-    private static let dateCache = Mutex<(second: time_t, text: String)>((-1, ""))
-
-    static func httpDate() -> String {
-        let now = time(nil)
-        if let cached = dateCache.withLock({ $0.second == now ? $0.text : nil }) { return cached }
-        let text = httpDate(now)
-        dateCache.withLock { $0 = (now, text) }
-        return text
-    }
-
-    static func httpDate(_ seconds: time_t) -> String {
-        var clock = seconds
-        var parts = tm()
-        gmtime_r(&clock, &parts)
-        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
-        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        return "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
-            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
-    }
-}
-
-/// A response and how long to hold it back before sending it.
-public struct SIPAnswer: Sendable {
-    /// The response.
-    public var message: SIPMessage
-    /// Zero but for failed logins, which are answered later and later (`LoginThrottle`).
-    public var delay: Duration
-
-    /// An answer sent `delay` from now.
-    public init(_ message: SIPMessage, delay: Duration = .zero) {
-        self.message = message
-        self.delay = delay
-    }
 }
 
 /// FNV-1a over text, as hex: a tag that depends only on the request.
@@ -505,32 +404,4 @@ struct StableTag {
     }
 
     var value: String { String(state, radix: 16) }
-}
-
-/// The SIP edge's metrics, created once.
-struct SIPMetrics: Sendable {
-    let registrations = Counter(label: "ballast_sip_registrations_total")
-    let redirects = Counter(label: "ballast_sip_redirects_total")
-    let challenges = Counter(label: "ballast_sip_challenges_total")
-    let authFailures = Counter(label: "ballast_sip_auth_failures_total")
-    let throttled = Counter(label: "ballast_login_throttled_total", dimensions: [("protocol", "sip")])
-    let malformed = Counter(label: "ballast_sip_malformed_total")
-    let bindings = Gauge(label: "ballast_sip_bindings")
-    let lostPools = Gauge(label: "ballast_sip_lost_pools")
-
-    /// Responses by method (REGISTER, OPTIONS, other) and status, created up front so that
-    /// counting takes no lock and builds no string.
-    private let responses: [[Int: Counter]] = ["REGISTER", "OPTIONS", "other"].map { method in
-        var table: [Int: Counter] = [:]
-        for status in [200, 301, 400, 401, 403, 404, 405, 423, 480, 483, 500, 503, 505] {
-            table[status] = Counter(
-                label: "ballast_sip_responses_total", dimensions: [("method", method), ("status", "\(status)")])
-        }
-        return table
-    }
-
-    func count(method: String, status: Int) {
-        let index = method == "REGISTER" ? 0 : method == "OPTIONS" ? 1 : 2
-        responses[index][status]?.increment()
-    }
 }

@@ -1,0 +1,119 @@
+import BallastCodecs
+import BallastCore
+import BallastEngine
+import BallastReporting
+import BallastSIPRegistrar
+import CBallastLinux
+import Dispatch
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// SIP requests over UDP on the engine: one socket per listen address, read by every engine
+/// loop in batches, so that many phones behind one SBC or front proxy (one source address and
+/// port) still spread over every core. One datagram in, at most one out, sent back to the
+/// datagram's source (what rport asks for, and what works behind NAT) from the address it was
+/// sent to. An answer whose bindings must reach the registrations file first, or a failed
+/// login held back, leaves later from the socket.
+final class SIPUDPService: EngineDatagramService {
+    let id = EngineListenerID.next()
+    let fd: Int32
+    let endpoint: Endpoint
+    /// RFC 3261 section 18.1.1 keeps UDP messages under the path MTU; a datagram may still be
+    /// as long as UDP allows, and that is what is read.
+    let maximumDatagramSize = 65_535
+    private let registrar: SIPRegistrar
+    private let journal: RegistrationJournal?
+    /// The pool whose registrar this listener is, nil for the director.
+    private let pool: String?
+    private let logger: Logger
+    /// Set when the server stops: answers still held back are not sent.
+    private let stopped = Atomic<Bool>(false)
+
+    /// Binds `endpoint` for the registrar of `pool` (the director when nil).
+    init(registrar: SIPRegistrar, journal: RegistrationJournal?, endpoint: Endpoint, pool: String?, logger: Logger) throws {
+        self.registrar = registrar
+        self.journal = journal
+        self.endpoint = endpoint
+        self.pool = pool
+        self.logger = logger
+        fd = try UDPSocket.bind(endpoint)
+    }
+
+    /// The socket closes with the last reference: an answer held back keeps it open until
+    /// its time, so that it never goes out through a descriptor reused meanwhile.
+    deinit { Glibc.close(fd) }
+
+    /// Stops sending the answers held back.
+    func stop() { stopped.store(true, ordering: .relaxed) }
+
+    func answer(
+        _ datagram: UnsafeRawBufferPointer, from sender: ballast_address, to destination: ballast_address,
+        into answer: UnsafeMutableRawBufferPointer, context: LoopContext
+    ) -> Int {
+        let bytes = Array(datagram)
+        if SIPMessageParser.isKeepAlive(bytes[...]) { return 0 }
+        let peer = sender.endpoint
+        let source = SIPSource(host: peer.map { "\($0.address)" } ?? "0.0.0.0", port: peer?.port ?? 0, transport: .udp)
+        let message: SIPMessage
+        do {
+            message = try SIPMessageParser.parse(datagram: bytes)
+        } catch {
+            registrar.reportMalformed(error, from: source)
+            return 0
+        }
+        guard let reply = registrar.answer(to: message, from: source, servedPool: pool, now: .now) else { return 0 }
+        if let journal, !reply.changes.isEmpty {
+            // The 200 leaves once its batch is on disk, from the journal's thread.
+            journal.submit(reply.changes) { [self] saved in
+                let response = saved ? reply.message : registrar.bindingsNotSaved(message, from: source)
+                send(SIPMessageWriter.encode(response), to: sender)
+            }
+            return 0
+        }
+        let encoded = SIPMessageWriter.encode(reply.message)
+        guard reply.delay == .zero else {
+            sendLater(encoded, to: sender, after: reply.delay)
+            return 0
+        }
+        guard encoded.count <= answer.count else { return 0 }
+        encoded.withUnsafeBytes { answer.copyMemory(from: $0) }
+        return encoded.count
+    }
+
+    /// A failed login answered later. Past the bound on answers held back it is dropped (the
+    /// client retransmits over UDP), so that a flood of guesses holds no more than that.
+    private func sendLater(_ bytes: [UInt8], to sender: ballast_address, after delay: Duration) {
+        guard DelayedAnswers.shared.enter() else { return }
+        let (seconds, attoseconds) = delay.components
+        let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
+        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) { [self] in
+            DelayedAnswers.shared.leave()
+            send(bytes, to: sender)
+        }
+    }
+
+    /// Sends one answer from outside the loops (the socket is safe to share).
+    private func send(_ bytes: [UInt8], to sender: ballast_address) {
+        guard !stopped.load(ordering: .relaxed) else { return }
+        var address = sender
+        _ = bytes.withUnsafeBytes { ballast_udp_send_to(fd, $0.baseAddress, UInt($0.count), &address) }
+    }
+
+    func droppedOversized(length: Int, from sender: ballast_address, context: LoopContext) {
+        BadInputLog.shared.report(
+            listener: "sip-udp \(endpoint)", reason: "datagram dropped: longer than UDP allows",
+            client: "\(sender.endpoint.map { "\($0)" } ?? "-")", logger: logger, detail: "\(length) bytes")
+    }
+
+    func droppedAnswers(_ count: Int, context: LoopContext) {
+        BadInputLog.shared.report(
+            listener: "sip-udp \(endpoint)", reason: "answers dropped: the socket's send buffer is full", client: "-",
+            logger: logger, detail: "\(count) answers")
+    }
+
+    func finishedBatch(of count: Int, context: LoopContext) {}
+}
