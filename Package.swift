@@ -125,7 +125,7 @@ let package = Package(
         // TLS on the engine for every protocol that terminates or originates it.
         .target(
             name: "BallastTLS",
-            dependencies: ["CBallastTLS", "BallastCore"],
+            dependencies: ["CBallastTLS", "BallastCore", "BallastEngine", "CBallastLinux"],
             swiftSettings: engineSettings
         ),
         // The data plane's engine: epoll threads, timers, buffers, listeners (docs/decisions/0003-data-plane-engine.md).
@@ -206,7 +206,7 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        // The SIP edge: UDP on the engine, TCP and TLS on SwiftNIO, the bindings journal.
+        // The SIP edge on the engine (UDP, TCP, TLS) and the bindings journal.
         .target(
             name: "BallastSIP",
             dependencies: [
@@ -215,11 +215,8 @@ let package = Package(
                 "BallastCore",
                 "BallastCodecs",
                 "BallastEngine",
+                "BallastTLS",
                 "CBallastLinux",
-                "BallastNIO",
-                .product(name: "NIOCore", package: nio),
-                .product(name: "NIOPosix", package: nio),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -265,7 +262,7 @@ let package = Package(
             name: "BallastLab",
             dependencies: [
                 "BallastCore",
-                "BallastSIP",
+                "BallastCodecs",
                 "BallastMail",
                 .product(name: "NIOCore", package: nio),
                 .product(name: "NIOPosix", package: nio),
@@ -382,7 +379,7 @@ let package = Package(
         .testTarget(
             name: "BallastHealthChecksTests",
             dependencies: [
-                "BallastHealthChecks", "BallastCore", "BallastSIP", "BallastTestSupport",
+                "BallastHealthChecks", "BallastCore", "BallastLab", "BallastTestSupport",
                 .product(name: "NIOCore", package: nio),
                 .product(name: "NIOPosix", package: nio),
                 .product(name: "Logging", package: "swift-log"),
@@ -440,7 +437,7 @@ let package = Package(
         .testTarget(
             name: "BallastSIPTests",
             dependencies: [
-                "BallastSIP", "BallastSIPRegistrar", "BallastNode", "BallastConfig", "BallastCore", "BallastCodecs", "BallastTestSupport",
+                "BallastSIP", "BallastSIPRegistrar", "BallastLab", "BallastNode", "BallastConfig", "BallastCore", "BallastCodecs", "BallastTestSupport",
                 .product(name: "NIOCore", package: nio),
                 .product(name: "NIOPosix", package: nio),
                 .product(name: "Logging", package: "swift-log"),

@@ -4,13 +4,15 @@
 #
 #   bench/sip.sh              RUNS=3 USERS=1000 CALLS=20000 CONCURRENCY=200 by default
 #   CASES=failover bench/sip.sh   one case only (rate, failover)
+#   SOCKETS="u1 un" bench/sip.sh  the rate case over these SIPp transports only (un u1 tn t1)
 #
 # Cases:
-#   - REGISTER with digest authentication (REGISTER, 401, REGISTER with Authorization, 200),
-#     twice: from a socket per registration (many phones) and from one socket (one SBC or
-#     front proxy): registrations per second, average time per registration, and the CPU time each server
-#     spent per registration (from /proc, all its processes), which the shared machine's noise
-#     touches less than the rate. Kamailio: as many workers as cores, registrar +
+#   - REGISTER with digest authentication (REGISTER, 401, REGISTER with Authorization, 200)
+#     over UDP and TCP, from a socket per registration (many phones, up to 1,000 source ports)
+#     and from one socket (one SBC or front proxy); and the same sign-in of a user homed at the
+#     other pool, answered 301 to its home registrar. Registrations per second, average time per
+#     registration, and the CPU time each server spent per registration (from /proc, all its
+#     processes), which the shared machine's noise touches less than the rate. Kamailio: as many workers as cores, registrar +
 #     auth_db (db_text, HA1 column) + usrloc in memory. Ballast: registrar with the users file,
 #     bindings in memory and, second line, kept in its registrations file as it ships.
 #   - failover: a pool's one front end is stopped; the time until the backup registrar
@@ -44,17 +46,22 @@ sha = lambda s: hashlib.sha256(s.encode()).hexdigest()
 ballast = ["realm: bench.example", "users:"]
 kamailio = ["id(int,auto) username(string) domain(string) password(string) ha1(string) ha1b(string) "]
 sipp = ["SEQUENTIAL"]
-for i in range(1, count + 1):
-    user, password = f"user{i:04d}", f"pw-user{i:04d}"
-    home = "pool-hq"
+away = ["SEQUENTIAL"]
+for i in range(1, 2 * count + 1):
+    # user0001...: homed at pool-hq; away0001...: homed at pool-dr, redirected by pool-hq.
+    n = i if i <= count else i - count
+    user = f"user{n:04d}" if i <= count else f"away{n:04d}"
+    password = f"pw-{user}"
+    home = "pool-hq" if i <= count else "pool-dr"
     ha1 = md5(f"{user}:bench.example:{password}")
     ballast += [f"  - uri: sip:{user}@bench.example", f"    home-pool: {home}", f"    ha1-md5: {ha1}",
                 f"    ha1-sha256: {sha(f'{user}:bench.example:{password}')}"]
     kamailio.append(f"{i}:{user}:bench.example:{password}:{ha1}:{md5(f'{user}@bench.example:bench.example:{password}')}")
-    sipp.append(f"{user};[authentication username={user} password={password}]")
+    (sipp if i <= count else away).append(f"{user};[authentication username={user} password={password}]")
 open(f"{work}/users.yaml", "w").write("\n".join(ballast) + "\n")
 open(f"{work}/kdb/subscriber", "w").write("\n".join(kamailio) + "\n")
 open(f"{work}/users.csv", "w").write("\n".join(sipp) + "\n")
+open(f"{work}/away.csv", "w").write("\n".join(away) + "\n")
 PY
 printf 'table_name(string) table_version(int) \nsubscriber:7\nlocation:9\nlocation_attrs:1\n' > "$WORK/kdb/version"
 
@@ -81,7 +88,7 @@ sip:
   fallback: 2s
 $1
   registrars:
-    pool-hq: {listen: [udp://127.0.0.1:$B_HQ]}
+    pool-hq: {listen: [udp://127.0.0.1:$B_HQ, tcp://127.0.0.1:$B_HQ]}
     pool-dr: {listen: [udp://127.0.0.1:$B_DR]}
 YAML
 }
@@ -98,6 +105,7 @@ fork=yes
 children=$(nproc)
 auto_aliases=no
 listen=udp:127.0.0.1:$K_REG
+listen=tcp:127.0.0.1:$K_REG
 mpath="$MODULES/"
 loadmodule "db_text.so"
 loadmodule "sl.so"
@@ -123,6 +131,12 @@ request_route {
     if (is_method("REGISTER")) {
         if (!www_authorize("\$td", "subscriber")) { www_challenge("\$td", "1"); exit; }
         consume_credentials();
+        # Users homed at the other pool go there, as Ballast's registrar sends them.
+        if (\$fU =~ "^away") {
+            append_to_reply("Contact: <sip:127.0.0.1:$B_DR>;q=1.0\r\n");
+            sl_send_reply("301", "Redirect request to Home Server");
+            exit;
+        }
         if (!save("location")) { sl_reply_error(); }
         exit;
     }
@@ -149,13 +163,14 @@ PY
     log "nothing answers SIP on 127.0.0.1:$1"; exit 1
 }
 
-# register_rate PORT SOCKETS: one SIPp run; prints "registrations/s avg-ms". SOCKETS "un" gives
-# each registration a socket of its own (many phones, up to 1,000 source ports); "u1" sends them
-# all from one socket (phones behind one SBC, Edge server or front proxy: one source).
+# register_rate PORT SOCKETS SCENARIO USERS: one SIPp run; prints "registrations/s avg-ms".
+# SOCKETS "un" (UDP) or "tn" (TCP) gives each registration a socket of its own (many phones, up
+# to 1,000 source ports); "u1" or "t1" sends them all from one socket (phones behind one SBC,
+# Edge server or front proxy: one source).
 register_rate() {
     local stat="$WORK/stat-$RANDOM.csv" start end
     start=$(date +%s.%N)
-    timeout 300 sipp "127.0.0.1:$1" -sf bench/sip/register.xml -inf "$WORK/users.csv" -m "$CALLS" -r 1000000 \
+    timeout 300 sipp "127.0.0.1:$1" -sf "bench/sip/$3.xml" -inf "$WORK/$4.csv" -m "$CALLS" -r 1000000 \
         -l "$CONCURRENCY" -t "$2" -max_socket 1000 -i 127.0.0.1 -p 0 -nostdin -timeout 120s -timeout_error \
         -trace_stat -stf "$stat" -fd 1 \
         >/dev/null 2>&1 || true
@@ -176,7 +191,7 @@ PY
 }
 
 if [[ " $CASES " == *" rate "* ]]; then
-# rate_case SOCKETS TITLE: the three registrars, RUNS times, then the table.
+# rate_case SOCKETS TITLE SCENARIO USERS: the three registrars, RUNS times, then the table.
 rate_case() {
 log "== REGISTER with digest, $2: $CALLS registrations, $CONCURRENCY at once, $USERS users, $RUNS runs"
 local K_RATE=() K_LAT=() B_RATE=() B_LAT=() J_RATE=() J_LAT=() K_CPU=() B_CPU=() J_CPU=()
@@ -185,7 +200,7 @@ for run in $(seq 1 "$RUNS"); do
     udp_ready "$K_REG" 2>/dev/null || true
     sleep 0.5
     before=$(cpu_seconds kamailio "$WORK")
-    read -r rate lat < <(register_rate "$K_REG" "$1"); K_RATE+=("$rate"); K_LAT+=("$lat")
+    read -r rate lat < <(register_rate "$K_REG" "$1" "$3" "$4"); K_RATE+=("$rate"); K_LAT+=("$lat")
     K_CPU+=("$(per_registration "$before" "$(cpu_seconds kamailio "$WORK")")")
     kill "$KPID"; wait "$KPID" 2>/dev/null || true
 
@@ -195,7 +210,7 @@ for run in $(seq 1 "$RUNS"); do
         udp_ready "$B_HQ"
         sleep 1.5   # both front ends seen up
         before=$(cpu_seconds ballast "$WORK")
-        read -r rate lat < <(register_rate "$B_HQ" "$1")
+        read -r rate lat < <(register_rate "$B_HQ" "$1" "$3" "$4")
         cpu=$(per_registration "$before" "$(cpu_seconds ballast "$WORK")")
         if [ "$variant" = ballast ]; then B_RATE+=("$rate"); B_LAT+=("$lat"); B_CPU+=("$cpu"); else J_RATE+=("$rate"); J_LAT+=("$lat"); J_CPU+=("$cpu"); fi
         kill "$BPID"; wait "$BPID" 2>/dev/null || true
@@ -209,8 +224,17 @@ printf '%-34s %10s %12s %8s %14s\n' "kamailio (usrloc in memory)" "$KR" "$(media
 printf '%-34s %10s %12s %8s %14s\n' "ballast (bindings in memory)" "$BR" "$(median "${B_LAT[@]}")" "$(ratio "$BR" "$KR")" "$(median "${B_CPU[@]}")"
 printf '%-34s %10s %12s %8s %14s\n' "ballast (bindings journalled)" "$JR" "$(median "${J_LAT[@]}")" "$(ratio "$JR" "$KR")" "$(median "${J_CPU[@]}")"
 }
-rate_case un "UDP, a socket per registration (up to 1,000 source ports)"
-rate_case u1 "UDP, one source address and port"
+SOCKETS=${SOCKETS:-un u1 tn t1}
+for sockets in $SOCKETS; do
+    case $sockets in
+        un) where="UDP, a socket per registration (up to 1,000 source ports)" ;;
+        u1) where="UDP, one source address and port" ;;
+        tn) where="TCP, a connection per registration (up to 1,000)" ;;
+        t1) where="TCP, one connection" ;;
+    esac
+    rate_case "$sockets" "sign-in (401, 200), $where" register users
+    rate_case "$sockets" "user homed elsewhere (401, 301), $where" redirect away
+done
 fi
 [[ " $CASES " == *" failover "* ]] || exit 0
 

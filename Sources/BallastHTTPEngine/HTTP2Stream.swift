@@ -1,3 +1,4 @@
+import BallastTLS
 import BallastCodecs
 import BallastCore
 import BallastEngine

@@ -1,6 +1,5 @@
 public import BallastCore
 import BallastMail
-import BallastSIP
 import Foundation
 public import NIOCore
 

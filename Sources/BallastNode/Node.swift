@@ -329,7 +329,7 @@ public actor Node {
     private func startSIP(_ settings: SIPSettings?) async throws(NodeError) {
         guard let settings else { return }
         do {
-            let server = try SIPServer(store: store, group: group, engine: engine, logger: logger, throttle: loginThrottle)
+            let server = try SIPServer(store: store, engine: engine, logger: logger, throttle: loginThrottle)
             try await server.start(settings)
             sip = server
         } catch {

@@ -1,5 +1,5 @@
 import BallastCore
-import BallastSIP
+import BallastLab
 import NIOCore
 import NIOPosix
 

@@ -1,6 +1,6 @@
 import BallastCore
 import BallastHealthChecks
-import BallastSIP
+import BallastLab
 import BallastTestSupport
 import Foundation
 import NIOCore

@@ -4,6 +4,7 @@ import BallastCore
 import BallastNode
 import BallastSIP
 import BallastSIPRegistrar
+import BallastLab
 import BallastTestSupport
 import Foundation
 import Logging

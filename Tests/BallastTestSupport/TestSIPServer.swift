@@ -1,4 +1,4 @@
-public import BallastSIP
+public import BallastLab
 public import NIOCore
 
 /// A stand-in SIP front end for tests on a port free for both UDP and TCP.
