@@ -5,6 +5,7 @@
 #   bench/sip.sh              RUNS=3 USERS=1000 CALLS=20000 CONCURRENCY=200 by default
 #   CASES=failover bench/sip.sh   one case only (rate, failover)
 #   SOCKETS="u1 un" bench/sip.sh  the rate case over these SIPp transports only (un u1 tn t1)
+#   PROFILE=ballast-journal bench/sip.sh   perf profile of that variant, in /tmp/sip-profile-*.txt
 #
 # Cases:
 #   - REGISTER with digest authentication (REGISTER, 401, REGISTER with Authorization, 200)
@@ -171,8 +172,8 @@ register_rate() {
     local stat="$WORK/stat-$RANDOM.csv" start end
     start=$(date +%s.%N)
     timeout 300 sipp "127.0.0.1:$1" -sf "bench/sip/$3.xml" -inf "$WORK/$4.csv" -m "$CALLS" -r 1000000 \
-        -l "$CONCURRENCY" -t "$2" -max_socket 1000 -i 127.0.0.1 -p 0 -nostdin -timeout 120s -timeout_error \
-        -trace_stat -stf "$stat" -fd 1 \
+        -l "$CONCURRENCY" -t "$2" -max_socket 1000 -buff_size 4194304 -i 127.0.0.1 -p 0 -nostdin -timeout 120s -timeout_error \
+        -trace_stat -stf "$stat" -fd 1 -trace_err -error_file "$stat.errors" \
         >/dev/null 2>&1 || true
     end=$(date +%s.%N)
     "$PY" - "$stat" "$start" "$end" <<'PY'
@@ -185,7 +186,19 @@ rt = last[head.index("ResponseTime1(C)")]            # HH:MM:SS:mmmuuu
 h, m, s, frac = rt.split(":")
 ms = (int(h) * 3600 + int(m) * 60 + int(s)) * 1000 + int(frac) / 1000
 elapsed = float(sys.argv[3]) - float(sys.argv[2])
-if failed: print(f"{failed} failed", file=sys.stderr)
+if failed:
+    # What went wrong, once per kind: SIPp's error file, its timestamps and numbers cut off.
+    import re
+    import shutil; shutil.copy(sys.argv[1] + ".errors", "/tmp/sipp-last-errors.log")
+    kinds = {}
+    try:
+        for line in open(sys.argv[1] + ".errors", errors="replace"):
+            kind = re.sub(r"[0-9]+", "N", line.split("\t")[-1].strip())[:140]
+            if kind: kinds[kind] = kinds.get(kind, 0) + 1
+    except OSError:
+        pass
+    top = "; ".join(f"{n} x {k}" for k, n in sorted(kinds.items(), key=lambda kv: -kv[1])[:2])
+    print(f"{failed} failed ({top})", file=sys.stderr)
 print(f"{ok / elapsed:.0f} {ms:.2f}")
 PY
 }
@@ -210,7 +223,17 @@ for run in $(seq 1 "$RUNS"); do
         udp_ready "$B_HQ"
         sleep 1.5   # both front ends seen up
         before=$(cpu_seconds ballast "$WORK")
+        # PROFILE=VARIANT records that variant's process with perf while it is measured.
+        if [ "${PROFILE:-}" = "$variant" ]; then
+            perf record -q -g -p "$BPID" -o "/tmp/sip-profile-$variant-$3-$1.data" 2>/dev/null & PERF=$!
+        fi
         read -r rate lat < <(register_rate "$B_HQ" "$1" "$3" "$4")
+        if [ "${PROFILE:-}" = "$variant" ]; then
+            kill -INT "$PERF"; wait "$PERF" 2>/dev/null || true
+            perf report -i "/tmp/sip-profile-$variant-$3-$1.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null \
+                | grep -v '^#' | grep -v '^$' | head -n 25 > "/tmp/sip-profile-$variant-$3-$1.txt" || true
+            log "profile of $variant: /tmp/sip-profile-$variant-$3-$1.txt"
+        fi
         cpu=$(per_registration "$before" "$(cpu_seconds ballast "$WORK")")
         if [ "$variant" = ballast ]; then B_RATE+=("$rate"); B_LAT+=("$lat"); B_CPU+=("$cpu"); else J_RATE+=("$rate"); J_LAT+=("$lat"); J_CPU+=("$cpu"); fi
         kill "$BPID"; wait "$BPID" 2>/dev/null || true

@@ -39,13 +39,21 @@ public protocol EngineDatagramService: AnyObject, Sendable {
 public enum UDPSocket {
     /// A non-blocking UDP socket bound to `endpoint` that learns each datagram's destination,
     /// so that a service bound to 0.0.0.0 or :: answers from the address it was asked on;
-    /// `sharingPort` lets several sockets bind the same address (SO_REUSEPORT).
-    public static func bind(_ endpoint: Endpoint, sharingPort: Bool = false) throws(SystemError) -> Int32 {
+    /// `sharingPort` lets several sockets bind the same address (SO_REUSEPORT). Its receive
+    /// buffer holds `receiveBuffer` bytes (the kernel caps it at net.core.rmem_max), room for
+    /// the bursts a front proxy or a resolver sends while every loop is busy.
+    public static func bind(
+        _ endpoint: Endpoint, sharingPort: Bool = false, receiveBuffer: Int32 = defaultReceiveBuffer
+    ) throws(SystemError) -> Int32 {
         var address = ballast_address(endpoint)
         let fd = ballast_udp_bind(&address, sharingPort ? 1 : 0)
         guard fd >= 0 else { throw SystemError(code: -fd, operation: "bind UDP \(endpoint)") }
+        _ = ballast_set_receive_buffer(fd, receiveBuffer)
         return fd
     }
+
+    /// 4 MiB: a burst of thousands of requests waits in the kernel rather than being dropped.
+    public static let defaultReceiveBuffer: Int32 = 4 << 20
 }
 
 extension LoopContext {

@@ -35,6 +35,8 @@ final class RegistrationJournal: Sendable {
 
     let path: String
     private let queue = Mutex(Queue())
+    /// Run on the writer thread after the completions of each batch (to send their answers together).
+    private let afterBatch = Mutex<[@Sendable () -> Void]>([])
     private let file: Mutex<File>
     private let wake = DispatchSemaphore(value: 0)
     private let done = DispatchSemaphore(value: 0)
@@ -104,6 +106,11 @@ final class RegistrationJournal: Sendable {
         if first { wake.signal() }
     }
 
+    /// Runs `observer` on the writer thread after the completions of every batch.
+    func afterEachBatch(_ observer: @escaping @Sendable () -> Void) {
+        afterBatch.withLock { $0.append(observer) }
+    }
+
     /// Writes what is queued, stops the writer and closes the file.
     func close() {
         let first = queue.withLock { queue -> Bool in
@@ -130,6 +137,7 @@ final class RegistrationJournal: Sendable {
             if !changes.isEmpty || !completions.isEmpty {
                 let saved = file.withLock { file in Self.append(changes, to: &file, path: path) }
                 for completion in completions { completion(saved) }
+                for observer in afterBatch.withLock({ $0 }) { observer() }
             }
             if closing { break }
         }
@@ -139,12 +147,10 @@ final class RegistrationJournal: Sendable {
     /// One write and one fdatasync for the whole batch; then compaction, when due.
     private static func append(_ changes: [BindingChange], to file: inout File, path: String) -> Bool {
         guard !changes.isEmpty else { return true }
-        let encoder = JSONEncoder()
         var bytes: [UInt8] = []
+        bytes.reserveCapacity(changes.count * 256)
         for change in changes {
-            guard let line = try? encoder.encode(change) else { continue }
-            bytes += line
-            bytes.append(UInt8(ascii: "\n"))
+            JournalLine.append(change, to: &bytes)
             let before = file.live[change.pool]?[change.aor]?.count ?? 0
             file.live[change.pool, default: [:]][change.aor] = change.bindings.isEmpty ? nil : change.bindings
             file.liveCount += change.bindings.count - before
@@ -182,12 +188,10 @@ final class RegistrationJournal: Sendable {
 
     /// Writes `live` to a new file, synced, and renames it over `path`.
     private static func write(_ live: [String: [String: [Binding]]], to path: String) throws {
-        let encoder = JSONEncoder()
-        var data = Data()
+        var data: [UInt8] = []
         for (pool, table) in live.sorted(by: { $0.key < $1.key }) {
             for (aor, bindings) in table.sorted(by: { $0.key < $1.key }) {
-                data.append(try encoder.encode(BindingChange(pool: pool, aor: aor, bindings: bindings)))
-                data.append(UInt8(ascii: "\n"))
+                JournalLine.append(BindingChange(pool: pool, aor: aor, bindings: bindings), to: &data)
             }
         }
         // Contacts and addresses of every phone: readable by Ballast's user only.
@@ -208,5 +212,54 @@ final class RegistrationJournal: Sendable {
         }
         guard complete else { throw SIPEdgeError(description: "\(temporary) cannot be written") }
         guard rename(temporary, path) == 0 else { throw SIPEdgeError(description: "\(temporary) cannot be renamed to \(path)") }
+    }
+}
+
+/// One line of the journal: a `BindingChange` as the JSON `Codable` reads back, written
+/// without an encoder (a third of a journalled REGISTER's time went to JSONEncoder).
+enum JournalLine {
+    /// Appends `change` and a line feed to `bytes`.
+    static func append(_ change: BindingChange, to bytes: inout [UInt8]) {
+        bytes += Array(#"{"pool":"#.utf8)
+        string(change.pool, to: &bytes)
+        bytes += Array(#","aor":"#.utf8)
+        string(change.aor, to: &bytes)
+        bytes += Array(#","bindings":["#.utf8)
+        for (index, binding) in change.bindings.enumerated() {
+            if index > 0 { bytes.append(UInt8(ascii: ",")) }
+            bytes += Array(#"{"uri":"#.utf8)
+            string(binding.uri, to: &bytes)
+            bytes += Array(#","expiresAt":"#.utf8)
+            bytes += Array(binding.expiresAt.isFinite ? "\(binding.expiresAt)".utf8 : "0".utf8)
+            bytes += Array(#","callID":"#.utf8)
+            string(binding.callID, to: &bytes)
+            bytes += Array(",\"cseq\":\(binding.cseq)".utf8)
+            if let q = binding.q {
+                bytes += Array(#","q":"#.utf8)
+                string(q, to: &bytes)
+            }
+            bytes += Array(",\"resiliency\":\(binding.resiliency)}".utf8)
+        }
+        bytes += Array("]}\n".utf8)
+    }
+
+    /// A JSON string: quotes, backslashes and control characters escaped.
+    static func string(_ text: String, to bytes: inout [UInt8]) {
+        bytes.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"):
+                bytes.append(UInt8(ascii: "\\"))
+                bytes.append(byte)
+            case 0..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                bytes += Array("\\u00".utf8)
+                bytes.append(hex[Int(byte >> 4)])
+                bytes.append(hex[Int(byte & 0xf)])
+            default:
+                bytes.append(byte)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
     }
 }

@@ -32,6 +32,8 @@ final class SIPUDPService: EngineDatagramService {
     private let logger: Logger
     /// Set when the server stops: answers still held back are not sent.
     private let stopped = Atomic<Bool>(false)
+    /// Answers whose bindings are on disk, sent together once the journal's batch is done.
+    private let saved = Mutex<[(bytes: [UInt8], to: ballast_address)]>([])
 
     /// Binds `endpoint` for the registrar of `pool` (the director when nil).
     init(registrar: SIPRegistrar, journal: RegistrationJournal?, endpoint: Endpoint, pool: String?, logger: Logger) throws {
@@ -41,6 +43,7 @@ final class SIPUDPService: EngineDatagramService {
         self.pool = pool
         self.logger = logger
         fd = try UDPSocket.bind(endpoint)
+        journal?.afterEachBatch { [weak self] in self?.sendSaved() }
     }
 
     /// The socket closes with the last reference: an answer held back keeps it open until
@@ -67,10 +70,12 @@ final class SIPUDPService: EngineDatagramService {
         }
         guard let reply = registrar.answer(to: message, from: source, servedPool: pool, now: .now) else { return 0 }
         if let journal, !reply.changes.isEmpty {
-            // The 200 leaves once its batch is on disk, from the journal's thread.
-            journal.submit(reply.changes) { [self] saved in
-                let response = saved ? reply.message : registrar.bindingsNotSaved(message, from: source)
-                send(SIPMessageWriter.encode(response), to: sender)
+            // The 200 leaves once its batch is on disk, from the journal's thread, with the
+            // other answers of that batch.
+            journal.submit(reply.changes) { [self] written in
+                let response = written ? reply.message : registrar.bindingsNotSaved(message, from: source)
+                let bytes = SIPMessageWriter.encode(response)
+                saved.withLock { $0.append((bytes, sender)) }
             }
             return 0
         }
@@ -93,6 +98,26 @@ final class SIPUDPService: EngineDatagramService {
         DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) { [self] in
             DelayedAnswers.shared.leave()
             send(bytes, to: sender)
+        }
+    }
+
+    /// Sends the answers the journal's last batch saved, in one sendmmsg per 64.
+    private func sendSaved() {
+        let answers = saved.withLock { answers in
+            defer { answers.removeAll(keepingCapacity: true) }
+            return answers
+        }
+        guard !answers.isEmpty, !stopped.load(ordering: .relaxed) else { return }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(answers.reduce(0) { $0 + $1.bytes.count })
+        for answer in answers { bytes += answer.bytes }
+        bytes.withUnsafeBytes { raw in
+            var offset = 0
+            let items = answers.map { answer in
+                defer { offset += answer.bytes.count }
+                return ballast_outgoing(bytes: raw.baseAddress! + offset, length: UInt(answer.bytes.count), address: answer.to)
+            }
+            _ = items.withUnsafeBufferPointer { ballast_udp_send_many(fd, $0.baseAddress, Int32($0.count)) }
         }
     }
 

@@ -240,3 +240,36 @@ long ballast_udp_send_to(int fd, const void *bytes, unsigned long count, const b
     ssize_t sent = sendto(fd, bytes, count, MSG_DONTWAIT, (struct sockaddr *)&storage, length);
     return sent < 0 ? -errno : sent;
 }
+
+int ballast_udp_send_many(int fd, const ballast_outgoing *items, int count) {
+    enum { chunk = 64 };
+    struct mmsghdr messages[chunk];
+    struct iovec vectors[chunk];
+    struct sockaddr_storage addresses[chunk];
+    int sent = 0;
+    for (int start = 0; start < count; start += chunk) {
+        int n = count - start < chunk ? count - start : chunk;
+        memset(messages, 0, sizeof(struct mmsghdr) * (size_t)n);
+        for (int i = 0; i < n; i++) {
+            const ballast_outgoing *item = &items[start + i];
+            vectors[i].iov_base = (void *)item->bytes;
+            vectors[i].iov_len = item->length;
+            messages[i].msg_hdr.msg_iov = &vectors[i];
+            messages[i].msg_hdr.msg_iovlen = 1;
+            messages[i].msg_hdr.msg_name = &addresses[i];
+            messages[i].msg_hdr.msg_namelen = ballast_to_sockaddr(&item->address, &addresses[i]);
+        }
+        int done = 0;
+        while (done < n) {
+            int result = sendmmsg(fd, messages + done, (unsigned int)(n - done), MSG_DONTWAIT);
+            if (result < 0) {
+                if (errno == EINTR) continue;
+                done++;  // this one is refused (buffer full, unreachable): dropped; go on
+                continue;
+            }
+            done += result;
+            sent += result;
+        }
+    }
+    return sent;
+}

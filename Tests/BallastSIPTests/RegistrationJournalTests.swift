@@ -94,4 +94,24 @@ import Testing
             "\(error)".contains("sip.registrations-file")
         }
     }
+
+    @Test func aLineReadsBackAsTheChangeItWasWrittenFrom() throws {
+        let odd = "sip:\"quoted\"\\back\u{1}\u{1F}tab\tü€@192.0.2.1"
+        let changes = [
+            BindingChange(pool: "hq", aor: "sip:a@x", bindings: []),
+            BindingChange(
+                pool: "p\"ool", aor: odd,
+                bindings: [
+                    Binding(uri: odd, expiresAt: 1_800_000_123.456, callID: "c\\1", cseq: 4_294_967_295, q: "0.5", resiliency: true),
+                    Binding(uri: "sip:b@x", expiresAt: 7, callID: "", cseq: 0),
+                ]),
+        ]
+        for change in changes {
+            var line: [UInt8] = []
+            JournalLine.append(change, to: &line)
+            #expect(line.last == UInt8(ascii: "\n"))
+            #expect(line.dropLast().contains(UInt8(ascii: "\n")) == false)
+            #expect(try JSONDecoder().decode(BindingChange.self, from: Data(line.dropLast())) == change)
+        }
+    }
 }

@@ -50,4 +50,15 @@ int ballast_datagrams_send(ballast_datagrams *batch, int fd, int *dropped);
 /// Sends one datagram from `fd` to `address` (a NOTIFY, say: any thread may); bytes sent or -errno.
 long ballast_udp_send_to(int fd, const void *bytes, unsigned long count, const ballast_address *address);
 
+/// One datagram for `ballast_udp_send_many`.
+typedef struct ballast_outgoing {
+    const void *bytes;
+    unsigned long length;
+    ballast_address address;
+} ballast_outgoing;
+
+/// Sends each datagram to its address with sendmmsg (any thread may): answers that waited for
+/// a disk write leave together. Returns how many the socket took; the rest are dropped, as UDP does.
+int ballast_udp_send_many(int fd, const ballast_outgoing *items, int count);
+
 #endif
