@@ -5,6 +5,7 @@
 #   bench/sip.sh              RUNS=3 USERS=1000 CALLS=20000 CONCURRENCY=200 by default
 #   CASES=failover bench/sip.sh   one case only (rate, failover)
 #   SOCKETS="u1 un" bench/sip.sh  the rate case over these SIPp transports only (un u1 tn t1)
+#   SCENARIOS="register" bench/sip.sh   these rate scenarios only (register refresh redirect)
 #   PROFILE=ballast-journal bench/sip.sh   perf profile of that variant, in /tmp/sip-profile-*.txt
 #
 # Cases:
@@ -248,6 +249,7 @@ printf '%-34s %10s %12s %8s %14s\n' "ballast (bindings in memory)" "$BR" "$(medi
 printf '%-34s %10s %12s %8s %14s\n' "ballast (bindings journalled)" "$JR" "$(median "${J_LAT[@]}")" "$(ratio "$JR" "$KR")" "$(median "${J_CPU[@]}")"
 }
 SOCKETS=${SOCKETS:-un u1 tn t1}
+SCENARIOS=${SCENARIOS:-register refresh redirect}
 for sockets in $SOCKETS; do
     case $sockets in
         un) where="UDP, a socket per registration (up to 1,000 source ports)" ;;
@@ -255,8 +257,14 @@ for sockets in $SOCKETS; do
         tn) where="TCP, a connection per registration (up to 1,000)" ;;
         t1) where="TCP, one connection" ;;
     esac
-    rate_case "$sockets" "sign-in (401, 200), $where" register users
-    rate_case "$sockets" "user homed elsewhere (401, 301), $where" redirect away
+    for scenario in $SCENARIOS; do
+        case $scenario in
+            register) rate_case "$sockets" "sign-in (401, 200), $where" register users ;;
+            # A call here is a sign-in and four refreshes: five REGISTERs answered 200.
+            refresh) rate_case "$sockets" "sign-in and 4 refreshes (401, 200, 4 x 200; rates are of calls), $where" refresh users ;;
+            redirect) rate_case "$sockets" "user homed elsewhere (401, 301), $where" redirect away ;;
+        esac
+    done
 done
 fi
 [[ " $CASES " == *" failover "* ]] || exit 0

@@ -39,8 +39,9 @@ public final class DemoProcess {
                 (self.folder, self.base, self.process) = (folder, base, process)
                 return
             }
+            let ending = process.ending.map { "the demo ended (\($0)) on base \(base)" } ?? "the demo was not ready on base \(base)"
             process.stop()
-            output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            output = ending + "\n" + ((try? String(contentsOf: log, encoding: .utf8)) ?? "")
             try? FileManager.default.removeItem(at: folder)
         }
         throw Failure(description: "the demo lab did not come up; its last output:\n\(output.suffix(4000))")

@@ -65,6 +65,13 @@ public final class PeerProcess {
     /// Whether it still runs.
     public var isRunning: Bool { process.isRunning }
 
+    /// How it ended, for a failure message: its exit status or the signal that ended it; nil while it runs.
+    public var ending: String? {
+        guard !process.isRunning else { return nil }
+        return process.terminationReason == .uncaughtSignal
+            ? "killed by signal \(process.terminationStatus)" : "exit status \(process.terminationStatus)"
+    }
+
     /// Kills it at once (SIGKILL), as a crash would, and waits for it.
     public func crash() {
         guard process.isRunning else { return }
