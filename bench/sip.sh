@@ -134,7 +134,7 @@ request_route {
         if (!www_authorize("\$td", "subscriber")) { www_challenge("\$td", "1"); exit; }
         consume_credentials();
         # Users homed at the other pool go there, as Ballast's registrar sends them.
-        if (\$fU =~ "^away") {
+        if (\$(fU{s.substr,0,4}) == "away") {
             append_to_reply("Contact: <sip:127.0.0.1:$B_DR>;q=1.0\r\n");
             sl_send_reply("301", "Redirect request to Home Server");
             exit;

@@ -80,6 +80,8 @@ final class SIPStreamListener: EngineListener {
 
     func makeConnection(fd: Int32, peer: Endpoint?, slot: Int, context: LoopContext) -> any EngineConnection {
         open.increment()
+        // An answer is one small write: it must not wait for the client's ACK of the one before.
+        _ = ballast_set_nodelay(fd)
         let session = tls.flatMap { TLSConnection(accepting: fd, context: $0) }
         return SIPStreamConnection(
             slot: slot, listener: self, io: SocketIO(fd: fd, tls: session), peer: peer, loop: context.loop,
