@@ -33,7 +33,15 @@ final class SIPUDPService: EngineDatagramService {
     /// Set when the server stops: answers still held back are not sent.
     private let stopped = Atomic<Bool>(false)
     /// Answers whose bindings are on disk, sent together once the journal's batch is done.
-    private let saved = Mutex<[(bytes: [UInt8], to: ballast_address)]>([])
+    private let saved = Mutex<[Held]>([])
+
+    /// An answer sent after the loop returned: to the request's sender, from the address the
+    /// request came to.
+    private struct Held {
+        var bytes: [UInt8]
+        var to: ballast_address
+        var from: ballast_address
+    }
 
     /// Binds `endpoint` for the registrar of `pool` (the director when nil).
     init(registrar: SIPRegistrar, journal: RegistrationJournal?, endpoint: Endpoint, pool: String?, logger: Logger) throws {
@@ -75,13 +83,13 @@ final class SIPUDPService: EngineDatagramService {
             journal.submit(reply.changes) { [self] written in
                 let response = written ? reply.message : registrar.bindingsNotSaved(message, from: source)
                 let bytes = SIPMessageWriter.encode(response)
-                saved.withLock { $0.append((bytes, sender)) }
+                saved.withLock { $0.append(Held(bytes: bytes, to: sender, from: destination)) }
             }
             return 0
         }
         let encoded = SIPMessageWriter.encode(reply.message)
         guard reply.delay == .zero else {
-            sendLater(encoded, to: sender, after: reply.delay)
+            sendLater(Held(bytes: encoded, to: sender, from: destination), after: reply.delay)
             return 0
         }
         guard encoded.count <= answer.count else { return 0 }
@@ -91,22 +99,26 @@ final class SIPUDPService: EngineDatagramService {
 
     /// A failed login answered later. Past the bound on answers held back it is dropped (the
     /// client retransmits over UDP), so that a flood of guesses holds no more than that.
-    private func sendLater(_ bytes: [UInt8], to sender: ballast_address, after delay: Duration) {
+    private func sendLater(_ answer: Held, after delay: Duration) {
         guard DelayedAnswers.shared.enter() else { return }
         let (seconds, attoseconds) = delay.components
         let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
         DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) { [self] in
             DelayedAnswers.shared.leave()
-            send(bytes, to: sender)
+            send([answer])
         }
     }
 
-    /// Sends the answers the journal's last batch saved, in one sendmmsg per 64.
+    /// Sends the answers the journal's last batch saved.
     private func sendSaved() {
-        let answers = saved.withLock { answers in
+        send(saved.withLock { answers in
             defer { answers.removeAll(keepingCapacity: true) }
             return answers
-        }
+        })
+    }
+
+    /// Sends answers from outside the loops (the socket is safe to share), in one sendmmsg per 64.
+    private func send(_ answers: [Held]) {
         guard !answers.isEmpty, !stopped.load(ordering: .relaxed) else { return }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(answers.reduce(0) { $0 + $1.bytes.count })
@@ -115,17 +127,11 @@ final class SIPUDPService: EngineDatagramService {
             var offset = 0
             let items = answers.map { answer in
                 defer { offset += answer.bytes.count }
-                return ballast_outgoing(bytes: raw.baseAddress! + offset, length: UInt(answer.bytes.count), address: answer.to)
+                return ballast_outgoing(
+                    bytes: raw.baseAddress! + offset, length: UInt(answer.bytes.count), address: answer.to, source: answer.from)
             }
             _ = items.withUnsafeBufferPointer { ballast_udp_send_many(fd, $0.baseAddress, Int32($0.count)) }
         }
-    }
-
-    /// Sends one answer from outside the loops (the socket is safe to share).
-    private func send(_ bytes: [UInt8], to sender: ballast_address) {
-        guard !stopped.load(ordering: .relaxed) else { return }
-        var address = sender
-        _ = bytes.withUnsafeBytes { ballast_udp_send_to(fd, $0.baseAddress, UInt($0.count), &address) }
     }
 
     func droppedOversized(length: Int, from sender: ballast_address, context: LoopContext) {

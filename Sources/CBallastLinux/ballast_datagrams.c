@@ -169,16 +169,34 @@ uint8_t *ballast_datagram_answer_buffer(ballast_datagrams *batch, int index) {
 int ballast_datagram_answer_capacity(const ballast_datagrams *batch) { return batch->size; }
 
 // Attaches one packet-info control message (`level`, `type`, `size` bytes of `info`) to
-// `header`, in the slot's own control buffer.
-static void set_packet_info(struct msghdr *header, slot *s, int level, int type, const void *info, size_t size) {
-    memset(s->sent.bytes, 0, sizeof(s->sent.bytes));
-    header->msg_control = s->sent.bytes;
+// `header`, in `control` (CONTROL_SIZE bytes).
+static void set_packet_info(struct msghdr *header, unsigned char *control, int level, int type, const void *info, size_t size) {
+    memset(control, 0, CONTROL_SIZE);
+    header->msg_control = control;
     header->msg_controllen = CMSG_SPACE(size);
     struct cmsghdr *c = CMSG_FIRSTHDR(header);
     c->cmsg_level = level;
     c->cmsg_type = type;
     c->cmsg_len = CMSG_LEN(size);
     memcpy(CMSG_DATA(c), info, size);
+}
+
+// Has the datagram of `header` leave from `source` (received on interface `index`): on a socket
+// bound to 0.0.0.0 or ::, the kernel would otherwise pick the source by route, which a client
+// may refuse. A source of family 0 leaves the choice to the kernel.
+static void set_source(struct msghdr *header, unsigned char *control, const ballast_address *source, int index) {
+    if (source->family == 4) {
+        struct in_pktinfo info;
+        memset(&info, 0, sizeof(info));
+        memcpy(&info.ipi_spec_dst, source->bytes, 4);
+        set_packet_info(header, control, IPPROTO_IP, IP_PKTINFO, &info, sizeof(info));
+    } else if (source->family == 6) {
+        struct in6_pktinfo info;
+        memset(&info, 0, sizeof(info));
+        memcpy(&info.ipi6_addr, source->bytes, 16);
+        info.ipi6_ifindex = (unsigned)index;  // needed for link-local senders
+        set_packet_info(header, control, IPPROTO_IPV6, IPV6_PKTINFO, &info, sizeof(info));
+    }
 }
 
 void ballast_datagram_answer(ballast_datagrams *batch, int index, int length) {
@@ -191,20 +209,8 @@ void ballast_datagram_answer(ballast_datagrams *batch, int index, int length) {
     header->msg_namelen = batch->receiving[index].msg_hdr.msg_namelen;
     header->msg_iov = &s->out;
     header->msg_iovlen = 1;
-    // The answer leaves from the address the query came to: on a socket bound to 0.0.0.0 or
-    // ::, the kernel would otherwise pick the source by route, which a client may refuse.
-    if (s->destination.family == 4) {
-        struct in_pktinfo info;
-        memset(&info, 0, sizeof(info));
-        memcpy(&info.ipi_spec_dst, s->destination.bytes, 4);
-        set_packet_info(header, s, IPPROTO_IP, IP_PKTINFO, &info, sizeof(info));
-    } else if (s->destination.family == 6) {
-        struct in6_pktinfo info;
-        memset(&info, 0, sizeof(info));
-        memcpy(&info.ipi6_addr, s->destination.bytes, 16);
-        info.ipi6_ifindex = (unsigned)s->destinationIndex;  // needed for link-local senders
-        set_packet_info(header, s, IPPROTO_IPV6, IPV6_PKTINFO, &info, sizeof(info));
-    }
+    // The answer leaves from the address the query came to.
+    set_source(header, (unsigned char *)s->sent.bytes, &s->destination, s->destinationIndex);
     batch->sending[batch->queued].msg_len = 0;
     batch->queued += 1;
 }
@@ -246,6 +252,10 @@ int ballast_udp_send_many(int fd, const ballast_outgoing *items, int count) {
     struct mmsghdr messages[chunk];
     struct iovec vectors[chunk];
     struct sockaddr_storage addresses[chunk];
+    union {
+        struct cmsghdr align;
+        unsigned char bytes[CONTROL_SIZE];
+    } controls[chunk];
     int sent = 0;
     for (int start = 0; start < count; start += chunk) {
         int n = count - start < chunk ? count - start : chunk;
@@ -258,6 +268,7 @@ int ballast_udp_send_many(int fd, const ballast_outgoing *items, int count) {
             messages[i].msg_hdr.msg_iovlen = 1;
             messages[i].msg_hdr.msg_name = &addresses[i];
             messages[i].msg_hdr.msg_namelen = ballast_to_sockaddr(&item->address, &addresses[i]);
+            set_source(&messages[i].msg_hdr, controls[i].bytes, &item->source, 0);
         }
         int done = 0;
         while (done < n) {

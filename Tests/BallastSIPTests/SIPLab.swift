@@ -32,7 +32,10 @@ final class SIPLab: @unchecked Sendable {
     static let passwords = ["alice": "secret-alice", "bob": "secret-bob", "carol": "secret-carol"]
 
     /// `namedContacts`: the registrars name their redirect URIs (with TLS); else redirects name their listeners.
-    init(nonceLifetime: String = "5s", extraSIP: String = "", namedContacts: Bool = true) async throws {
+    /// `hqUDPHost`: the address hq's UDP listener binds (0.0.0.0 to answer on every address).
+    init(nonceLifetime: String = "5s", extraSIP: String = "", namedContacts: Bool = true, hqUDPHost: String = "127.0.0.1")
+        async throws
+    {
         directory = try BallastProcess.makeDirectory()
         group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         let hq = try await TestSIPServer.start(group: group)
@@ -77,7 +80,7 @@ final class SIPLab: @unchecked Sendable {
               certificates: [{certificate: sip.pem, key: sip.key}]
               registrars:
                 pool-hq:
-                  listen: [udp://127.0.0.1:\(hqPort), tcp://127.0.0.1:\(hqPort), tls://127.0.0.1:\(hqTLSPort)]
+                  listen: [udp://\(hqUDPHost):\(hqPort), tcp://127.0.0.1:\(hqPort), tls://127.0.0.1:\(hqTLSPort)]
             \(namedContacts ? "      contact: sip:hq.lab.example:5061;transport=tls" : "")
                 pool-dr:
                   listen: [udp://127.0.0.1:\(drPort), tcp://127.0.0.1:\(drPort)]
@@ -147,9 +150,10 @@ final class SIPLab: @unchecked Sendable {
 
     /// Runs a lab, always shut down afterwards.
     static func with<T>(
-        nonceLifetime: String = "5s", namedContacts: Bool = true, _ body: (SIPLab) async throws -> T
+        nonceLifetime: String = "5s", namedContacts: Bool = true, hqUDPHost: String = "127.0.0.1",
+        _ body: (SIPLab) async throws -> T
     ) async throws -> T {
-        let lab = try await SIPLab(nonceLifetime: nonceLifetime, namedContacts: namedContacts)
+        let lab = try await SIPLab(nonceLifetime: nonceLifetime, namedContacts: namedContacts, hqUDPHost: hqUDPHost)
         do {
             try await lab.waitUntilHealthy()
             let result = try await body(lab)

@@ -50,6 +50,23 @@ struct SIPRegistrarTests {
         }
     }
 
+    /// A listener on 0.0.0.0 answers from the address it was asked on, the 200 that waited for
+    /// the registrations file and the 403 held back for a wrong password included: the client's
+    /// connected socket takes answers from that address only.
+    @Test func aWildcardListenerAnswersFromTheAddressAsked() async throws {
+        try await SIPLab.with(hqUDPHost: "0.0.0.0") { lab in
+            let client = try SIPTestClient(port: lab.hqPort, host: "127.0.0.3")
+            let result = try client.register(aor: alice, password: "secret-alice", contacts: ["<sip:alice@127.0.0.1:7005>"])
+            #expect(result.response.status == 200)
+            // From the fourth failure on, the 403 is held back and sent from outside the loop.
+            for attempt in 0..<5 {
+                let wrong = try SIPTestClient(port: lab.hqPort, host: "127.0.0.4", source: "127.0.0.9", timeout: .seconds(10))
+                    .register(aor: alice, password: "wrong\(attempt)", contacts: ["<sip:alice@127.0.0.1:7006>"])
+                #expect(wrong.response.status == 403, "attempt \(attempt)")
+            }
+        }
+    }
+
     @Test func aWrongPasswordAndAnUnknownUserGet403AfterTheChallenge() async throws {
         try await SIPLab.with { lab in
             let wrong = try SIPTestClient(port: lab.hqPort).register(

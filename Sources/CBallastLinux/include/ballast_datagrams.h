@@ -50,11 +50,13 @@ int ballast_datagrams_send(ballast_datagrams *batch, int fd, int *dropped);
 /// Sends one datagram from `fd` to `address` (a NOTIFY, say: any thread may); bytes sent or -errno.
 long ballast_udp_send_to(int fd, const void *bytes, unsigned long count, const ballast_address *address);
 
-/// One datagram for `ballast_udp_send_many`.
+/// One datagram for `ballast_udp_send_many`: to `address`, from `source` (the address the
+/// request came to; family 0 lets the kernel choose).
 typedef struct ballast_outgoing {
     const void *bytes;
     unsigned long length;
     ballast_address address;
+    ballast_address source;
 } ballast_outgoing;
 
 /// Sends each datagram to its address with sendmmsg (any thread may): answers that waited for
