@@ -79,10 +79,7 @@ public final class DNSServer: Sendable {
         let accepting = listeners
         udpServices.withLock { $0 = reading }
         tcpListeners.withLock { $0 = accepting }
-        await engine.onEveryLoop { context in
-            for service in reading { context.addDatagramService(service) }
-            for listener in accepting { context.addListener(listener) }
-        }
+        await engine.open(services: reading, listeners: accepting)
         let updates = store.updates()
         let task = Task { [self] in
             for await state in updates { refresh(state) }
@@ -102,13 +99,7 @@ public final class DNSServer: Sendable {
             defer { listeners = [] }
             return listeners
         }
-        await engine.onEveryLoop { context in
-            for service in services { context.removeDatagramService(service) }
-            for listener in listeners {
-                context.removeListener(listener)
-                context.closeConnections(of: listener)
-            }
-        }
+        await engine.withdraw(services: services, listeners: listeners)
         for service in services { Glibc.close(service.fd) }
         for listener in listeners { Glibc.close(listener.fd) }
     }

@@ -29,8 +29,7 @@ final class DNSTCPListener: EngineListener {
         self.fd = fd
         self.endpoint = endpoint
         self.server = server
-        let (seconds, attoseconds) = timeout.components
-        self.timeout = UInt64(max(1, seconds * 1_000 + attoseconds / 1_000_000_000_000_000))
+        self.timeout = max(1, timeout.milliseconds)
         open = Meter(label: "ballast_dns_tcp_connections_active", dimensions: [("listen", "\(endpoint)")])
     }
 

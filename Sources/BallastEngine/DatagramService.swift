@@ -124,3 +124,25 @@ extension LoopContext {
         }
     }
 }
+
+extension Engine {
+    /// Starts reading `services` and accepting on `listeners` on every loop.
+    public func open(services: [any EngineDatagramService], listeners: [any EngineListener]) async {
+        await onEveryLoop { context in
+            for service in services { context.addDatagramService(service) }
+            for listener in listeners { context.addListener(listener) }
+        }
+    }
+
+    /// Stops reading `services` and accepting on `listeners` on every loop, and closes the
+    /// listeners' connections; their sockets are the caller's to close.
+    public func withdraw(services: [any EngineDatagramService], listeners: [any EngineListener]) async {
+        await onEveryLoop { context in
+            for service in services { context.removeDatagramService(service) }
+            for listener in listeners {
+                context.removeListener(listener)
+                context.closeConnections(of: listener)
+            }
+        }
+    }
+}

@@ -62,3 +62,11 @@ public struct TimerHeap {
         return first
     }
 }
+
+extension Duration {
+    /// Whole milliseconds, as the engine's clock counts them; 0 for a negative duration.
+    public var milliseconds: UInt64 {
+        let (seconds, attoseconds) = components
+        return UInt64(max(0, seconds)) * 1000 + UInt64(max(0, attoseconds) / 1_000_000_000_000_000)
+    }
+}

@@ -259,14 +259,6 @@ struct EngineHTTPMetrics: Sendable {
     }
 }
 
-extension Duration {
-    /// Whole milliseconds, as the engine's clock counts them; 0 for a negative duration.
-    var milliseconds: UInt64 {
-        let (seconds, attoseconds) = components
-        return UInt64(max(0, seconds)) * 1000 + UInt64(max(0, attoseconds) / 1_000_000_000_000_000)
-    }
-}
-
 /// An HTTP relay's timeouts in milliseconds, as the engine's clock counts them; read at each
 /// request on HTTP/1.1 connections, once per HTTP/2 connection.
 struct HTTPTimeouts {

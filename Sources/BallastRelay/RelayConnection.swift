@@ -99,7 +99,7 @@ final class RelayConnection: EngineConnection {
         runtime.metrics.active.increment()
         if relay.acceptProxyProtocol {
             phase = .awaitingProxyHeader
-            arm(at: context.now + Self.milliseconds(relay.timeouts.connect), context: context)
+            arm(at: context.now + relay.timeouts.connect.milliseconds, context: context)
             readProxyHeader(context: context)
         } else {
             connect(context: context)
@@ -191,7 +191,7 @@ final class RelayConnection: EngineConnection {
         _ = ballast_epoll_add(
             context.loop.epollFD, fd, EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue,
             context.tag(slot: slot, side: .back))
-        arm(at: context.now + Self.milliseconds(relay.timeouts.connect), context: context)
+        arm(at: context.now + relay.timeouts.connect.milliseconds, context: context)
         if result == 0 {
             connected(context: context)
         } else if relay.proxyProtocol == .none {
@@ -252,7 +252,7 @@ final class RelayConnection: EngineConnection {
             upstream.pending = stage(bytes, context: context)
         }
         lastActivity = context.now
-        arm(at: context.now + Self.milliseconds(relay.timeouts.idle), context: context)
+        arm(at: context.now + relay.timeouts.idle.milliseconds, context: context)
         downstream.sourceMayHaveData = true
         move(.upstream, context: context)
         move(.downstream, context: context)
@@ -505,7 +505,7 @@ final class RelayConnection: EngineConnection {
         case .connecting:
             connectFailed(code: ETIMEDOUT, context: context)
         case .relaying:
-            let idle = Self.milliseconds(relay.timeouts.idle)
+            let idle = relay.timeouts.idle.milliseconds
             if context.now >= lastActivity + idle {
                 runtime.metrics.idleTimeouts.increment()
                 runtime.logger.info(
@@ -562,9 +562,4 @@ final class RelayConnection: EngineConnection {
     }
 
     private var clientText: String { client?.description ?? "?" }
-
-    static func milliseconds(_ duration: Duration) -> UInt64 {
-        let (seconds, attoseconds) = duration.components
-        return UInt64(max(0, seconds)) * 1000 + UInt64(max(0, attoseconds) / 1_000_000_000_000_000)
-    }
 }

@@ -88,10 +88,7 @@ public final class SIPServer: Sendable {
         let accepting = listeners
         udpServices.withLock { $0 = reading }
         streamListeners.withLock { $0 = accepting }
-        await engine.onEveryLoop { context in
-            for service in reading { context.addDatagramService(service) }
-            for listener in accepting { context.addListener(listener) }
-        }
+        await engine.open(services: reading, listeners: accepting)
         let registrar = registrar
         let journal = journal
         let task = Task {
@@ -115,13 +112,7 @@ public final class SIPServer: Sendable {
             defer { listeners = [] }
             return listeners
         }
-        await engine.onEveryLoop { context in
-            for service in services { context.removeDatagramService(service) }
-            for listener in listeners {
-                context.removeListener(listener)
-                context.closeConnections(of: listener)
-            }
-        }
+        await engine.withdraw(services: services, listeners: listeners)
         for service in services { service.stop() }
         for listener in listeners { Glibc.close(listener.fd) }
         journal?.close()

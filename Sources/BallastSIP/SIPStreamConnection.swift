@@ -5,7 +5,6 @@ import BallastReporting
 import BallastSIPRegistrar
 import BallastTLS
 import CBallastLinux
-import Dispatch
 
 #if canImport(Glibc)
     import Glibc
@@ -232,21 +231,14 @@ final class SIPStreamConnection: EngineConnection {
             return
         }
         // A failed login answered later; past the bound on answers held back, the connection goes.
-        guard DelayedAnswers.shared.enter() else {
-            close(context: context)
-            return
-        }
         let number = hold()
         let handle = OnItsLoop(connection: self)
         let loop = loop
         let bytes = SIPMessageWriter.encode(reply.message)
-        let (seconds, attoseconds) = reply.delay.components
-        DispatchQueue.global().asyncAfter(
-            deadline: .now() + .nanoseconds(Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000))
-        ) {
-            DelayedAnswers.shared.leave()
+        let held = DelayedAnswers.shared.after(reply.delay) {
             loop.execute { context in handle.connection.deliver(bytes, number: number, context: context) }
         }
+        if !held { close(context: context) }
     }
 
     /// Bytes that are not a SIP message: counted and logged, answered 400, then the connection closes.

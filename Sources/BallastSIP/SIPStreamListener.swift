@@ -51,15 +51,10 @@ final class SIPStreamListener: EngineListener {
         self.registrar = registrar
         self.journal = journal
         self.logger = logger
-        self.handshakeTimeout = Self.milliseconds(handshakeTimeout)
-        self.messageTimeout = Self.milliseconds(messageTimeout)
+        self.handshakeTimeout = max(1, handshakeTimeout.milliseconds)
+        self.messageTimeout = max(1, messageTimeout.milliseconds)
         open = Meter(
             label: "ballast_sip_connections_active", dimensions: [("listen", "\(tls == nil ? "tcp" : "tls")://\(endpoint)")])
-    }
-
-    private static func milliseconds(_ duration: Duration) -> UInt64 {
-        let (seconds, attoseconds) = duration.components
-        return UInt64(max(1, seconds * 1_000 + attoseconds / 1_000_000_000_000_000))
     }
 
     func reserveConnection() -> Bool { connections.reserve() }

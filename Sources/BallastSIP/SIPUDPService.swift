@@ -4,7 +4,6 @@ import BallastEngine
 import BallastReporting
 import BallastSIPRegistrar
 import CBallastLinux
-import Dispatch
 import Logging
 import Synchronization
 
@@ -100,13 +99,7 @@ final class SIPUDPService: EngineDatagramService {
     /// A failed login answered later. Past the bound on answers held back it is dropped (the
     /// client retransmits over UDP), so that a flood of guesses holds no more than that.
     private func sendLater(_ answer: Held, after delay: Duration) {
-        guard DelayedAnswers.shared.enter() else { return }
-        let (seconds, attoseconds) = delay.components
-        let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
-        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) { [self] in
-            DelayedAnswers.shared.leave()
-            send([answer])
-        }
+        _ = DelayedAnswers.shared.after(delay) { [self] in send([answer]) }
     }
 
     /// Sends the answers the journal's last batch saved.
