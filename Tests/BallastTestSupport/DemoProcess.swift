@@ -5,7 +5,9 @@ public import Foundation
 #endif
 
 /// `ballast demo` run as a user would, on ports from a random base. A base whose ports another
-/// program holds makes the demo exit at once; another base is then tried, three in all.
+/// program holds makes the demo exit at once; another base is then tried, three in all. Bases
+/// lie below the kernel's ephemeral range (from 32768), where no outgoing connection of another
+/// test takes a port the lab needs.
 public final class DemoProcess {
     /// The lab's folder (config, certificates, state); removed at the end.
     public let folder: URL
@@ -23,6 +25,7 @@ public final class DemoProcess {
     public init(
         bases: Range<Int>, timeout: Duration = .seconds(30), ready: (_ base: Int) async -> Bool
     ) async throws {
+        precondition(bases.upperBound + 1000 <= 32768, "demo bases must stay below the ephemeral port range")
         var output = ""
         for _ in 0..<3 {
             let folder = try BallastProcess.makeDirectory()

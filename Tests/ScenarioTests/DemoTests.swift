@@ -16,7 +16,7 @@ import Testing
                 executable: curl, ["-s", "-m", "5", "-u", "alice:alice-demo", "imap://127.0.0.1:\(base + 143)/", "-X", "ID NIL"])
             return ["EX1", "EX3"].first { output?.stdout.contains("\"name\" \"\($0)\"") == true }
         }
-        let demo = try await DemoProcess(bases: 30000..<50000) { imapServer($0) == "EX1" }
+        let demo = try await DemoProcess(bases: 20000..<31000) { imapServer($0) == "EX1" }
         defer { demo.stop() }
         let (base, folder) = (demo.base, demo.folder)
         let srv = try BallastProcess.run(

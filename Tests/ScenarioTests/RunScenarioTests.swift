@@ -83,6 +83,9 @@ import Testing
             let status = await ballast.waitForExit(timeout: .seconds(30))
             #expect(status == 1, "attempt \(attempt): \(ballast.log.suffix(2000))")
             #expect(ballast.log.contains("Address already in use"), "\(ballast.log.suffix(2000))")
+            #expect(
+                ballast.log.contains("the admin API cannot listen on 127.0.0.1:\(holder.port)")
+                    && ballast.log.contains("change admin.listen"), "\(ballast.log.suffix(2000))")
             #expect(!ballast.log.contains("crashed") && !ballast.log.contains("Assertion failed"), "\(ballast.log.prefix(2000))")
         }
     }

@@ -15,7 +15,7 @@ import Testing
 @Suite(.serialized) struct SIPPhonesTests {
     /// Runs `body` with the demo lab up on ports from a random base.
     func withDemo(_ body: (_ base: Int) async throws -> Void) async throws {
-        let demo = try await DemoProcess(bases: 40000..<55000) { base in
+        let demo = try await DemoProcess(bases: 10000..<20000) { base in
             let probe = try? BallastProcess.run(
                 executable: URL(fileURLWithPath: "/usr/bin/sipsak"), ["-s", "sip:127.0.0.1:\(base + 60)", "-vv"], timeout: .seconds(5))
             return probe?.stdout.contains("200 OK") == true
