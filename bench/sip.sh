@@ -7,6 +7,7 @@
 #   SOCKETS="u1 un" bench/sip.sh  the rate case over these SIPp transports only (un u1 tn t1)
 #   SCENARIOS="register" bench/sip.sh   these rate scenarios only (register refresh redirect)
 #   PROFILE=ballast-journal bench/sip.sh   perf profile of that variant, in /tmp/sip-profile-*.txt
+#   PERFSTAT=ballast bench/sip.sh   task clock and context switches of that variant, in /tmp/sip-perfstat-*.txt
 #
 # Cases:
 #   - REGISTER with digest authentication (REGISTER, 401, REGISTER with Authorization, 200)
@@ -228,7 +229,15 @@ for run in $(seq 1 "$RUNS"); do
         if [ "${PROFILE:-}" = "$variant" ]; then
             perf record -q -g -p "$BPID" -o "/tmp/sip-profile-$variant-$3-$1.data" 2>/dev/null & PERF=$!
         fi
+        # PERFSTAT=VARIANT counts that variant's task clock and context switches while measured.
+        if [ "${PERFSTAT:-}" = "$variant" ]; then
+            perf stat -e task-clock,context-switches,cpu-migrations -p "$BPID" -o "/tmp/sip-perfstat-$variant-$3-$1-$run.txt" 2>/dev/null & PSTAT=$!
+        fi
         read -r rate lat < <(register_rate "$B_HQ" "$1" "$3" "$4")
+        if [ "${PERFSTAT:-}" = "$variant" ]; then
+            kill -INT "$PSTAT"; wait "$PSTAT" 2>/dev/null || true
+            log "perf stat of $variant: /tmp/sip-perfstat-$variant-$3-$1-$run.txt"
+        fi
         if [ "${PROFILE:-}" = "$variant" ]; then
             kill -INT "$PERF"; wait "$PERF" 2>/dev/null || true
             perf report -i "/tmp/sip-profile-$variant-$3-$1.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null \

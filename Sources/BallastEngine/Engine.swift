@@ -18,7 +18,8 @@ import Synchronization
 /// spent ten times HAProxy's CPU on channel setup, which capped connections per second at
 /// less than half of HAProxy's (docs/decisions/0001-relay-engine.md, 0003-data-plane-engine.md).
 public final class Engine: Sendable {
-    let loops: [EngineLoop]
+    /// The loops, by index (`EngineLoop.index`).
+    public let loops: [EngineLoop]
     private let finished: [DispatchSemaphore]
     private let stopped = Mutex(false)
 

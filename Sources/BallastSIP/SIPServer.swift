@@ -35,7 +35,7 @@ public final class SIPServer: Sendable {
         var restored: [String: Registrations] = [:]
         if let path = store.current.topology.sip?.registrationsFile {
             let now = RegistrarTime.now.wall
-            (journal, restored) = try RegistrationJournal.open(path: path, now: now)
+            (journal, restored) = try RegistrationJournal.open(path: path, now: now, lanes: engine.loopCount + 1)
             logger.info(
                 "sip registrations restored",
                 metadata: ["file": "\(path)", "bindings": "\(restored.values.reduce(0) { $0 + $1.count(at: now) })"])
@@ -68,7 +68,8 @@ public final class SIPServer: Sendable {
                     // One socket, read by every engine loop.
                     services.append(
                         try SIPUDPService(
-                            registrar: registrar, journal: journal, endpoint: listen.endpoint, pool: pool, logger: logger))
+                            registrar: registrar, journal: journal, endpoint: listen.endpoint, pool: pool, engine: engine,
+                            logger: logger))
                 case .tcp, .tls:
                     listeners.append(
                         try SIPStreamListener(
@@ -94,7 +95,7 @@ public final class SIPServer: Sendable {
         let task = Task {
             while !Task.isCancelled {
                 let lapsed = registrar.tick(now: .now)
-                if !lapsed.isEmpty { journal?.submit(lapsed) }
+                if let journal, !lapsed.isEmpty { journal.submit(lapsed, lane: journal.otherLane) }
                 try? await Task.sleep(for: .milliseconds(100))
             }
         }

@@ -220,7 +220,7 @@ final class SIPStreamConnection: EngineConnection {
             let number = hold()
             let handle = OnItsLoop(connection: self)
             let loop = loop
-            journal.submit(reply.changes) { saved in
+            journal.submit(reply.changes, lane: context.loop.index) { saved in
                 let bytes = SIPMessageWriter.encode(saved ? reply.message : registrar.bindingsNotSaved(message, from: source))
                 loop.execute { context in handle.connection.deliver(bytes, number: number, context: context) }
             }

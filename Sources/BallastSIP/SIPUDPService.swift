@@ -15,8 +15,10 @@ import Synchronization
 /// loop in batches, so that many phones behind one SBC or front proxy (one source address and
 /// port) still spread over every core. One datagram in, at most one out, sent back to the
 /// datagram's source (what rport asks for, and what works behind NAT) from the address it was
-/// sent to. An answer whose bindings must reach the registrations file first, or a failed
-/// login held back, leaves later from the socket.
+/// sent to. An answer whose bindings must reach the registrations file first waits on the
+/// loop that read its request until the journal's batch is on disk, and leaves in one
+/// sendmmsg with the others of that batch; a failed login held back leaves later from the
+/// socket.
 final class SIPUDPService: EngineDatagramService {
     let id = EngineListenerID.next()
     let fd: Int32
@@ -31,8 +33,9 @@ final class SIPUDPService: EngineDatagramService {
     private let logger: Logger
     /// Set when the server stops: answers still held back are not sent.
     private let stopped = Atomic<Bool>(false)
-    /// Answers whose bindings are on disk, sent together once the journal's batch is done.
-    private let saved = Mutex<[Held]>([])
+    /// Answers waiting for the journal, one list per engine loop.
+    private let waiting: [Waiting]
+    private let loops: [EngineLoop]
 
     /// An answer sent after the loop returned: to the request's sender, from the address the
     /// request came to.
@@ -42,15 +45,36 @@ final class SIPUDPService: EngineDatagramService {
         var from: ballast_address
     }
 
+    /// A 200 waiting for its bindings to be on disk, with what a 500 needs should they not be.
+    private struct Pending {
+        /// The journal's batch that carries the bindings; 0 until `submit` returns.
+        var batch: UInt64
+        var answer: Held
+        var request: SIPMessage
+        var source: SIPSource
+    }
+
+    /// One loop's answers waiting for the journal. Safe to share: `answers` is read and written
+    /// only on the loop whose index it has, by `answer` and by jobs run on that loop; the
+    /// journal's thread reads `count` alone, to wake only the loops with something waiting.
+    private final class Waiting: @unchecked Sendable {
+        var answers: [Pending] = []
+        let count = Atomic<Int>(0)
+    }
+
     /// Binds `endpoint` for the registrar of `pool` (the director when nil).
-    init(registrar: SIPRegistrar, journal: RegistrationJournal?, endpoint: Endpoint, pool: String?, logger: Logger) throws {
+    init(
+        registrar: SIPRegistrar, journal: RegistrationJournal?, endpoint: Endpoint, pool: String?, engine: Engine, logger: Logger
+    ) throws {
         self.registrar = registrar
         self.journal = journal
+        loops = engine.loops
+        waiting = engine.loops.map { _ in Waiting() }
         self.endpoint = endpoint
         self.pool = pool
         self.logger = logger
         fd = try UDPSocket.bind(endpoint)
-        journal?.afterEachBatch { [weak self] in self?.sendSaved() }
+        journal?.afterEachBatch { [weak self] batch, saved in self?.batchDone(batch, saved: saved) }
     }
 
     /// The socket closes with the last reference: an answer held back keeps it open until
@@ -76,17 +100,26 @@ final class SIPUDPService: EngineDatagramService {
             return 0
         }
         guard let reply = registrar.answer(to: message, from: source, servedPool: pool, now: .now) else { return 0 }
-        if let journal, !reply.changes.isEmpty {
-            // The 200 leaves once its batch is on disk, from the journal's thread, with the
-            // other answers of that batch.
-            journal.submit(reply.changes) { [self] written in
-                let response = written ? reply.message : registrar.bindingsNotSaved(message, from: source)
-                let bytes = SIPMessageWriter.encode(response)
-                saved.withLock { $0.append(Held(bytes: bytes, to: sender, from: destination)) }
-            }
-            return 0
-        }
         let encoded = SIPMessageWriter.encode(reply.message)
+        if let journal, !reply.changes.isEmpty {
+            // Counted as waiting before it is submitted, so that the journal's thread, once
+            // the batch is on disk, never misses this loop.
+            let list = waiting[context.loop.index]
+            list.answers.append(
+                Pending(batch: 0, answer: Held(bytes: encoded, to: sender, from: destination), request: message, source: source))
+            list.count.add(1, ordering: .releasing)
+            if let batch = journal.submit(reply.changes, lane: context.loop.index) {
+                list.answers[list.answers.count - 1].batch = batch
+                return 0
+            }
+            // The journal is closed (the server is stopping): answered at once, unsaved.
+            list.answers.removeLast()
+            list.count.subtract(1, ordering: .releasing)
+            let failed = SIPMessageWriter.encode(registrar.bindingsNotSaved(message, from: source))
+            guard failed.count <= answer.count else { return 0 }
+            failed.withUnsafeBytes { answer.copyMemory(from: $0) }
+            return failed.count
+        }
         guard reply.delay == .zero else {
             sendLater(Held(bytes: encoded, to: sender, from: destination), after: reply.delay)
             return 0
@@ -102,12 +135,34 @@ final class SIPUDPService: EngineDatagramService {
         _ = DelayedAnswers.shared.after(delay) { [self] in send([answer]) }
     }
 
-    /// Sends the answers the journal's last batch saved.
-    private func sendSaved() {
-        send(saved.withLock { answers in
-            defer { answers.removeAll(keepingCapacity: true) }
-            return answers
-        })
+    /// On the journal's thread: `batch` is on disk (or could not be written); each loop with
+    /// answers waiting sends those it carried.
+    private func batchDone(_ batch: UInt64, saved: Bool) {
+        for (index, list) in waiting.enumerated() where list.count.load(ordering: .acquiring) > 0 {
+            loops[index].execute { [self] context in sendWaiting(upTo: batch, saved: saved, context: context) }
+        }
+    }
+
+    /// On a loop: sends its answers whose bindings went out in `batch` or earlier, each a 200
+    /// when `saved`, else a 500.
+    private func sendWaiting(upTo batch: UInt64, saved: Bool, context: LoopContext) {
+        let list = waiting[context.loop.index]
+        var due = 0
+        var answers: [Held] = []
+        for pending in list.answers {
+            if pending.batch > batch { break }
+            due += 1
+            if saved {
+                answers.append(pending.answer)
+            } else {
+                var failed = pending.answer
+                failed.bytes = SIPMessageWriter.encode(registrar.bindingsNotSaved(pending.request, from: pending.source))
+                answers.append(failed)
+            }
+        }
+        list.answers.removeFirst(due)
+        list.count.subtract(due, ordering: .releasing)
+        send(answers)
     }
 
     /// Sends answers from outside the loops (the socket is safe to share), in one sendmmsg per 64.

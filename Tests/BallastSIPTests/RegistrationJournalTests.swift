@@ -12,6 +12,17 @@ import Testing
         Binding(uri: "sip:phone\(n)@192.0.2.1", expiresAt: expiresAt, callID: "c\(n)", cseq: 1)
     }
 
+    /// The file's lines: what comes before the zeros written ahead.
+    func lines(_ path: String) throws -> [Substring] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let end = data.firstIndex(of: 0) ?? data.endIndex
+        return String(decoding: data[..<end], as: UTF8.self).split(separator: "\n")
+    }
+
+    func size(_ path: String) throws -> Int {
+        try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int ?? -1
+    }
+
     @Test func everySubmitterHearsBackOnceItsBatchIsOnDiskAndARestartReadsItBack() async throws {
         let folder = try BallastProcess.makeDirectory()
         let path = folder.appendingPathComponent("state/registrations.jsonl").path
@@ -53,7 +64,7 @@ import Testing
         journal.close()
         #expect(bindings["hq"]?.bindings.keys.sorted() == ["a"])
         // Compacted at start: only what is live is left.
-        #expect(try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").count == 1)
+        #expect(try lines(path).count == 1)
     }
 
     @Test func theFileIsCompactedWhenItGrowsPastTwiceWhatIsLive() async throws {
@@ -70,11 +81,83 @@ import Testing
             }
         }
         journal.close()
-        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").count
-        #expect(lines < 1_000)
+        #expect(try lines(path).count < 1_000)
         let (again, bindings) = try RegistrationJournal.open(path: path, now: 1_000)
         again.close()
         #expect(bindings["hq"]?.current("sip:u3@x", at: 1_000) == [binding(1_493)])
+    }
+
+    /// Lines overwrite zeros written ahead, so most batches leave the file's length alone; one
+    /// that would run past the end writes more zeros first. A restart reads every line back.
+    @Test func linesGoOverZerosWrittenAheadAndTheFileGrowsOnlyPastThem() async throws {
+        let folder = try BallastProcess.makeDirectory()
+        let path = folder.appendingPathComponent("registrations.jsonl").path
+        let (journal, _) = try RegistrationJournal.open(path: path, now: 1_000)
+        let start = try size(path)
+        #expect(start == RegistrationJournal.writeAhead)
+        func save(_ changes: [BindingChange]) async -> Bool {
+            await withCheckedContinuation { (done: CheckedContinuation<Bool, Never>) in journal.submit(changes) { done.resume(returning: $0) } }
+        }
+        for round in 0..<10 {
+            #expect(await save((0..<10).map { BindingChange(pool: "hq", aor: "sip:u\(round * 10 + $0)@x", bindings: [binding($0)]) }))
+        }
+        #expect(try size(path) == start)
+        #expect(try lines(path).count == 100)
+        // 30,000 distinct addresses of record, about 1.7 MB of lines per 10,000: past the zeros.
+        for round in 0..<3 {
+            let changes = (0..<10_000).map { n in
+                BindingChange(pool: "hq", aor: "sip:user-with-a-longer-name-\(round * 10_000 + n)@x", bindings: [binding(n)])
+            }
+            #expect(await save(changes))
+        }
+        journal.close()
+        let grown = try size(path)
+        #expect(grown > start)
+        #expect(try lines(path).count == 30_100)
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let end = data.firstIndex(of: 0)!
+        #expect(grown - end >= RegistrationJournal.writeAhead - 300_000)
+        #expect(data[end...].allSatisfy { $0 == 0 })
+        let (again, bindings) = try RegistrationJournal.open(path: path, now: 1_000)
+        again.close()
+        #expect(bindings["hq"]?.bindings.count == 30_100)
+    }
+
+    /// Each engine loop submits in a lane of its own and is given the number of the batch that
+    /// carries its changes; observers hear of each batch once it is on disk, in order, and a
+    /// change is on disk by the time its batch is announced. After close a submit is refused.
+    @Test func lanesAreToldTheBatchThatCarriesTheirChangesAndObserversHearOfItOnDisk() async throws {
+        let folder = try BallastProcess.makeDirectory()
+        let path = folder.appendingPathComponent("registrations.jsonl").path
+        let (journal, _) = try RegistrationJournal.open(path: path, now: 1_000, lanes: 3)
+        final class Announced: Sendable { let batches = Mutex<[(UInt64, Bool, Int)]>([]) }
+        let announced = Announced()
+        journal.afterEachBatch { [lines] batch, saved in
+            announced.batches.withLock { $0.append((batch, saved, (try? lines(path).count) ?? -1)) }
+        }
+        let tickets = await withTaskGroup(of: UInt64?.self) { group in
+            for n in 0..<300 {
+                group.addTask {
+                    let change = BindingChange(pool: "hq", aor: "sip:u\(n)@x", bindings: [binding(n)])
+                    return journal.submit([change], lane: n % 3)
+                }
+            }
+            return await group.reduce(into: [UInt64?]()) { $0.append($1) }
+        }
+        let numbers = tickets.compactMap { $0 }
+        #expect(numbers.count == 300 && numbers.allSatisfy { $0 >= 1 })
+        let last = numbers.max() ?? 0
+        #expect(await eventually(timeout: .seconds(10)) { announced.batches.withLock { $0.last?.0 ?? 0 } >= last })
+        let batches = announced.batches.withLock { $0 }
+        #expect(batches.map(\.0) == batches.map(\.0).sorted())
+        #expect(batches.allSatisfy { $0.1 })
+        // Every change whose ticket a batch announced is in the file by then.
+        for (batch, _, linesThen) in batches {
+            #expect(linesThen >= numbers.filter { $0 <= batch }.count)
+        }
+        journal.close()
+        #expect(journal.submit([BindingChange(pool: "hq", aor: "late", bindings: [])], lane: 1) == nil)
+        #expect(try lines(path).count == 300)
     }
 
     @Test func aSubmitAfterCloseIsToldItWasNotSaved() throws {
