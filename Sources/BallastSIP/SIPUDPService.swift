@@ -15,10 +15,10 @@ import Synchronization
 /// loop in batches, so that many phones behind one SBC or front proxy (one source address and
 /// port) still spread over every core. One datagram in, at most one out, sent back to the
 /// datagram's source (what rport asks for, and what works behind NAT) from the address it was
-/// sent to. An answer whose bindings must reach the registrations file first waits on the
-/// loop that read its request until the journal's batch is on disk, and leaves in one
-/// sendmmsg with the others of that batch; a failed login held back leaves later from the
-/// socket.
+/// sent to. An answer whose bindings must reach the registrations file first waits in its
+/// loop's list until the journal's batch is on disk, and leaves from the journal's thread in
+/// one sendmmsg with the others of that batch (no hop back to a loop on the way); a failed
+/// login held back leaves later from the socket.
 final class SIPUDPService: EngineDatagramService {
     let id = EngineListenerID.next()
     let fd: Int32
@@ -33,9 +33,9 @@ final class SIPUDPService: EngineDatagramService {
     private let logger: Logger
     /// Set when the server stops: answers still held back are not sent.
     private let stopped = Atomic<Bool>(false)
-    /// Answers waiting for the journal, one list per engine loop.
+    /// Answers waiting for the journal, one list per engine loop, so that loops never wait
+    /// for each other; the journal's thread takes each list's lock once per batch.
     private let waiting: [Waiting]
-    private let loops: [EngineLoop]
 
     /// An answer sent after the loop returned: to the request's sender, from the address the
     /// request came to.
@@ -47,19 +47,16 @@ final class SIPUDPService: EngineDatagramService {
 
     /// A 200 waiting for its bindings to be on disk, with what a 500 needs should they not be.
     private struct Pending {
-        /// The journal's batch that carries the bindings; 0 until `submit` returns.
+        /// The journal's batch that carries the bindings.
         var batch: UInt64
         var answer: Held
         var request: SIPMessage
         var source: SIPSource
     }
 
-    /// One loop's answers waiting for the journal. Safe to share: `answers` is read and written
-    /// only on the loop whose index it has, by `answer` and by jobs run on that loop; the
-    /// journal's thread reads `count` alone, to wake only the loops with something waiting.
-    private final class Waiting: @unchecked Sendable {
-        var answers: [Pending] = []
-        let count = Atomic<Int>(0)
+    /// One loop's answers waiting for the journal, in the order of their batches.
+    private final class Waiting: Sendable {
+        let answers = Mutex<[Pending]>([])
     }
 
     /// Binds `endpoint` for the registrar of `pool` (the director when nil).
@@ -68,7 +65,6 @@ final class SIPUDPService: EngineDatagramService {
     ) throws {
         self.registrar = registrar
         self.journal = journal
-        loops = engine.loops
         waiting = engine.loops.map { _ in Waiting() }
         self.endpoint = endpoint
         self.pool = pool
@@ -102,19 +98,16 @@ final class SIPUDPService: EngineDatagramService {
         guard let reply = registrar.answer(to: message, from: source, servedPool: pool, now: .now) else { return 0 }
         let encoded = SIPMessageWriter.encode(reply.message)
         if let journal, !reply.changes.isEmpty {
-            // Counted as waiting before it is submitted, so that the journal's thread, once
-            // the batch is on disk, never misses this loop.
-            let list = waiting[context.loop.index]
-            list.answers.append(
-                Pending(batch: 0, answer: Held(bytes: encoded, to: sender, from: destination), request: message, source: source))
-            list.count.add(1, ordering: .releasing)
-            if let batch = journal.submit(reply.changes, lane: context.loop.index) {
-                list.answers[list.answers.count - 1].batch = batch
-                return 0
+            // Submitted and listed under the list's lock: the journal's thread, done with the
+            // batch, takes that lock before it looks, so it always finds the answer listed.
+            let held = Held(bytes: encoded, to: sender, from: destination)
+            let listed = waiting[context.loop.index].answers.withLock { answers -> Bool in
+                guard let batch = journal.submit(reply.changes, lane: context.loop.index) else { return false }
+                answers.append(Pending(batch: batch, answer: held, request: message, source: source))
+                return true
             }
+            if listed { return 0 }
             // The journal is closed (the server is stopping): answered at once, unsaved.
-            list.answers.removeLast()
-            list.count.subtract(1, ordering: .releasing)
             let failed = SIPMessageWriter.encode(registrar.bindingsNotSaved(message, from: source))
             guard failed.count <= answer.count else { return 0 }
             failed.withUnsafeBytes { answer.copyMemory(from: $0) }
@@ -135,33 +128,27 @@ final class SIPUDPService: EngineDatagramService {
         _ = DelayedAnswers.shared.after(delay) { [self] in send([answer]) }
     }
 
-    /// On the journal's thread: `batch` is on disk (or could not be written); each loop with
-    /// answers waiting sends those it carried.
+    /// On the journal's thread: `batch` is on disk (or could not be written); the answers it
+    /// carried leave together, each a 200 when saved, else a 500.
     private func batchDone(_ batch: UInt64, saved: Bool) {
-        for (index, list) in waiting.enumerated() where list.count.load(ordering: .acquiring) > 0 {
-            loops[index].execute { [self] context in sendWaiting(upTo: batch, saved: saved, context: context) }
-        }
-    }
-
-    /// On a loop: sends its answers whose bindings went out in `batch` or earlier, each a 200
-    /// when `saved`, else a 500.
-    private func sendWaiting(upTo batch: UInt64, saved: Bool, context: LoopContext) {
-        let list = waiting[context.loop.index]
-        var due = 0
         var answers: [Held] = []
-        for pending in list.answers {
-            if pending.batch > batch { break }
-            due += 1
-            if saved {
-                answers.append(pending.answer)
-            } else {
-                var failed = pending.answer
-                failed.bytes = SIPMessageWriter.encode(registrar.bindingsNotSaved(pending.request, from: pending.source))
-                answers.append(failed)
+        for list in waiting {
+            let due = list.answers.withLock { waiting -> [Pending] in
+                let count = waiting.prefix { $0.batch <= batch }.count
+                guard count > 0 else { return [] }
+                defer { waiting.removeFirst(count) }
+                return Array(waiting[..<count])
+            }
+            for pending in due {
+                if saved {
+                    answers.append(pending.answer)
+                } else {
+                    var failed = pending.answer
+                    failed.bytes = SIPMessageWriter.encode(registrar.bindingsNotSaved(pending.request, from: pending.source))
+                    answers.append(failed)
+                }
             }
         }
-        list.answers.removeFirst(due)
-        list.count.subtract(due, ordering: .releasing)
         send(answers)
     }
 
