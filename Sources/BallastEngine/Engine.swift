@@ -18,8 +18,7 @@ import Synchronization
 /// spent ten times HAProxy's CPU on channel setup, which capped connections per second at
 /// less than half of HAProxy's (docs/decisions/0001-relay-engine.md, 0003-data-plane-engine.md).
 public final class Engine: Sendable {
-    /// The loops, by index (`EngineLoop.index`).
-    public let loops: [EngineLoop]
+    let loops: [EngineLoop]
     private let finished: [DispatchSemaphore]
     private let stopped = Mutex(false)
 

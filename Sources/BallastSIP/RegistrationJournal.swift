@@ -359,4 +359,3 @@ enum JournalLine {
         bytes.append(UInt8(ascii: "\""))
     }
 }
-

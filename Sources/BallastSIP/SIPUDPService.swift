@@ -65,7 +65,7 @@ final class SIPUDPService: EngineDatagramService {
     ) throws {
         self.registrar = registrar
         self.journal = journal
-        waiting = engine.loops.map { _ in Waiting() }
+        waiting = (0..<engine.loopCount).map { _ in Waiting() }
         self.endpoint = endpoint
         self.pool = pool
         self.logger = logger
@@ -133,11 +133,10 @@ final class SIPUDPService: EngineDatagramService {
     private func batchDone(_ batch: UInt64, saved: Bool) {
         var answers: [Held] = []
         for list in waiting {
-            let due = list.answers.withLock { waiting -> [Pending] in
-                let count = waiting.prefix { $0.batch <= batch }.count
-                guard count > 0 else { return [] }
-                defer { waiting.removeFirst(count) }
-                return Array(waiting[..<count])
+            let due = list.answers.withLock { listed -> [Pending] in
+                let count = listed.prefix { $0.batch <= batch }.count
+                defer { listed.removeFirst(count) }
+                return Array(listed.prefix(count))
             }
             for pending in due {
                 if saved {
