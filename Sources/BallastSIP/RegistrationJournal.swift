@@ -1,6 +1,8 @@
 import BallastCore
 import BallastSIPRegistrar
+import CBallastLinux
 import Foundation
+import Metrics
 import Synchronization
 
 #if canImport(Glibc)
@@ -30,6 +32,8 @@ final class RegistrationJournal: Sendable {
         var batch: UInt64 = 1
         /// Set by the writer's last batch: nothing more is taken.
         var closed = false
+        /// When the oldest change queued now was submitted.
+        var oldest: ContinuousClock.Instant?
     }
 
     /// A lane behind its own lock (a class: a `Mutex` cannot sit in an array).
@@ -138,6 +142,7 @@ final class RegistrationJournal: Sendable {
     func submit(_ changes: [BindingChange], lane: Int = 0, completion: Completion? = nil) -> UInt64? {
         let batch = lanes[min(max(lane, 0), lanes.count - 1)].state.withLock { lane -> UInt64? in
             guard !lane.closed else { return nil }
+            if lane.oldest == nil { lane.oldest = .now }
             lane.changes += changes
             if let completion { lane.completions.append(completion) }
             return lane.batch
@@ -170,6 +175,10 @@ final class RegistrationJournal: Sendable {
     static let minimumSyncInterval: Duration = .milliseconds(1)
 
     private func run() {
+        ballast_name_thread("ballast-journal")
+        let syncTime = Metrics.Timer(label: "ballast_sip_journal_sync_seconds")
+        let waitTime = Metrics.Timer(label: "ballast_sip_journal_wait_seconds")
+        let batchSize = Recorder(label: "ballast_sip_journal_batch_changes")
         let clock = ContinuousClock()
         var lastSync = clock.now - Self.minimumSyncInterval
         var batch: UInt64 = 1
@@ -190,8 +199,11 @@ final class RegistrationJournal: Sendable {
             woken.store(false, ordering: .releasing)
             var changes: [BindingChange] = []
             var completions: [Completion] = []
+            var oldest: ContinuousClock.Instant?
             for (index, lane) in lanes.enumerated() {
                 lane.state.withLock { lane in
+                    if let queued = lane.oldest, oldest.map({ queued < $0 }) ?? true { oldest = queued }
+                    lane.oldest = nil
                     swap(&lane.changes, &spareChanges[index])
                     swap(&lane.completions, &spareCompletions[index])
                     lane.batch = batch + 1
@@ -205,8 +217,12 @@ final class RegistrationJournal: Sendable {
             if !changes.isEmpty || !completions.isEmpty {
                 lastSync = clock.now
                 let saved = file.withLock { file in Self.append(changes, to: &file, path: path) }
+                let synced = clock.now
                 for completion in completions { completion(saved) }
                 for observer in afterBatch.withLock({ $0 }) { observer(batch, saved) }
+                syncTime.record(duration: lastSync.duration(to: synced))
+                if let oldest { waitTime.record(duration: oldest.duration(to: clock.now)) }
+                batchSize.record(changes.count)
             }
             batch += 1
             if last { break }

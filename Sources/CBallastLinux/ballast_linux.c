@@ -214,6 +214,13 @@ int ballast_schedule_as_batch(void) {
     return sched_setscheduler(0, SCHED_BATCH, &parameters) == 0 ? 0 : -errno;
 }
 
+void ballast_name_thread(const char *name) {
+    char truncated[16];
+    strncpy(truncated, name, sizeof(truncated) - 1);
+    truncated[sizeof(truncated) - 1] = 0;
+    pthread_setname_np(pthread_self(), truncated);
+}
+
 int ballast_scheduling_policy(void) {
     int policy = sched_getscheduler(0);
     return policy >= 0 ? policy : -errno;

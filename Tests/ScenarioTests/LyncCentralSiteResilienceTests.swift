@@ -27,6 +27,7 @@ import Testing
         let drPort = Ports.freeForTCPAndUDP()
         let directorPort = Ports.freeForTCPAndUDP()
         let dnsPort = Ports.freeForTCPAndUDP()
+        let adminPort = Ports.free()
         var config = try String(contentsOf: Self.examples.appendingPathComponent("lync-central-site-resilience.yaml"), encoding: .utf8)
         for (from, to) in [
             ("10.0.1.53:53", "127.0.0.1:\(dnsPort)"),
@@ -44,6 +45,7 @@ import Testing
         ] {
             config = config.replacingOccurrences(of: from, with: to)
         }
+        config += "\nadmin:\n  listen: 127.0.0.1:\(adminPort)\n"
 
         let frontEnds = FrontEnds(port: fePort)
         defer { frontEnds.stopAll() }
@@ -79,6 +81,15 @@ import Testing
                 ["-U", "-s", "sip:bob@127.0.0.120:\(drPort)", "-u", "bob", "-a", "bob-demo", "-x", "600", "-i",
                     "-C", "sip:bob@127.0.0.1:7002"])
             #expect(sipsak.status == 0, "\(sipsak.stdout)\(sipsak.stderr)")
+            // Both bindings went through the registrations file: its batches, syncs and the
+            // wait of their REGISTERs are at /metrics.
+            let metrics = try TestSocket(port: adminPort)
+            try metrics.send("GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            let page = String(decoding: try metrics.readToEnd(limit: 1 << 20), as: UTF8.self)
+            for name in ["ballast_sip_journal_batch_changes", "ballast_sip_journal_sync_seconds", "ballast_sip_journal_wait_seconds"] {
+                let count = page.split(separator: "\n").first { $0.hasPrefix("\(name)_count") }.flatMap { $0.split(separator: " ").last }
+                #expect(count.flatMap { Int($0) }.map { $0 >= 1 } == true, "\(name) in \(page)")
+            }
 
             // The hq site's front ends die: within failure detection, alice is served at dr.
             frontEnds.stop(["127.0.0.111", "127.0.0.112"])

@@ -73,6 +73,9 @@ int ballast_schedule_as_batch(void);
 /// The calling thread's scheduling policy (SCHED_OTHER, SCHED_BATCH, ...), or -errno.
 int ballast_scheduling_policy(void);
 
+/// Names the calling thread (at most 15 bytes shown), as `top -H` and `perf` show it.
+void ballast_name_thread(const char *name);
+
 /// Monotonic milliseconds.
 uint64_t ballast_now_ms(void);
 
