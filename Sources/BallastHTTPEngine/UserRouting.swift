@@ -19,9 +19,8 @@ extension EngineHTTPRuntime {
         byUser routing: HTTPSettings.UserRouting, bytes: UnsafeRawBufferPointer, head: HTTP1Head, client: IPAddress,
         state: State, relay: Relay
     ) -> UserRoute {
-        let realm = state.topology.store?.realm ?? state.sip?.realm ?? "ballast"
+        let realm = UserLogin.realm(in: state) ?? "ballast"
         let challenge = "WWW-Authenticate: Basic realm=\"\(realm)\", charset=\"UTF-8\"\r\n"
-        let user: DirectoryUser
         switch routing {
         case .basic:
             guard let header = Self.field("authorization", in: bytes, head: head),
@@ -29,45 +28,46 @@ extension EngineHTTPRuntime {
             else {
                 return .refuse(status: 401, headers: challenge, delay: 0)
             }
-            if case .refuse(let until, let reason) = throttle.check(user: credentials.user, source: client) {
+            let now = ContinuousClock.now
+            switch UserLogin.decide(
+                login: credentials.user, password: credentials.password, source: client, pool: relay.pool, state: state,
+                throttle: throttle, now: now)
+            {
+            case .routed(_, let route):
+                return .server(route.key, route.server)
+            case .throttled(let until, let reason, _):
                 metrics.throttled.increment()
                 BadInputLog.shared.report(
                     listener: relay.name, reason: "login refused: \(reason.rawValue)", client: "\(client)",
                     logger: logger, detail: "login \(credentials.user)")
-                return .refuse(
-                    status: 429, headers: "Retry-After: \(max(1, (until - .now).components.seconds))\r\n", delay: 0)
-            }
-            guard
-                let found = DirectoryLogin.verify(
-                    login: credentials.user, password: credentials.password, directory: state.directory, realm: realm)
-            else {
+                return .refuse(status: 429, headers: "Retry-After: \(max(1, (until - now).components.seconds))\r\n", delay: 0)
+            case .refused(let delay):
                 BadInputLog.shared.report(
                     listener: relay.name, reason: "login refused: unknown user or wrong password", client: "\(client)",
                     logger: logger, detail: "login \(credentials.user)")
-                let delay = max(
-                    state.topology.store?.failureDelay ?? .milliseconds(500),
-                    throttle.failed(user: credentials.user, source: client))
                 return .refuse(status: 401, headers: challenge, delay: delay.milliseconds)
+            case .unroutable(_, let failure):
+                return notRouted(failure, relay: relay)
             }
-            throttle.succeeded(user: credentials.user, source: client)
-            user = found
         case .header(let name):
-            guard let login = Self.field(name.lowercased(), in: bytes, head: head), let found = state.directory.user(login: login)
+            guard let login = Self.field(name.lowercased(), in: bytes, head: head), let user = state.directory.user(login: login)
             else {
                 BadInputLog.shared.report(
                     listener: relay.name, reason: "request without a known user in \(name)", client: "\(client)",
                     logger: logger)
                 return .refuse(status: 403, headers: "", delay: 0)
             }
-            user = found
+            switch MailRouting.server(for: user, pool: relay.pool, in: state) {
+            case .success(let route): return .server(route.key, route.server)
+            case .failure(let failure): return notRouted(failure, relay: relay)
+            }
         }
-        switch MailRouting.server(for: user, pool: relay.pool, in: state) {
-        case .success(let route):
-            return .server(route.key, route.server)
-        case .failure(let failure):
-            logger.warning("http request not routed", metadata: ["relay": "\(relay.name)", "reason": "\(failure)"])
-            return .refuse(status: 503, headers: "", delay: 0)
-        }
+    }
+
+    /// The user's mailbox cannot be reached now: 503, and the reason in the log.
+    private func notRouted(_ failure: MailRouting.Failure, relay: Relay) -> UserRoute {
+        logger.warning("http request not routed", metadata: ["relay": "\(relay.name)", "reason": "\(failure)"])
+        return .refuse(status: 503, headers: "", delay: 0)
     }
 
     /// The value of the first field named `name` (lowercase), as text.

@@ -28,35 +28,34 @@ enum MailLogin {
         clientAddress: String, clientIP: IPAddress?
     ) -> EventLoopFuture<LoginOutcome> {
         let state = runtime.store.current
-        let rules = runtime.loginRules
         guard let relay = state.relay(named: runtime.relayName) else {
             return eventLoop.makeSucceededFuture(.unavailable(reason: "relay removed"))
         }
-        if let clientIP, case .refuse(_, let reason) = runtime.throttle.check(user: login, source: clientIP) {
+        let user: DirectoryUser
+        let route: MailRouting.Route
+        switch UserLogin.decide(
+            login: login, password: password, source: clientIP, pool: relay.pool, state: state, throttle: runtime.throttle,
+            now: .now)
+        {
+        case .throttled(_, let reason, let delay):
             // Answered as a failed login, after the usual delay: the client learns nothing new.
             runtime.throttled.increment()
             BadInputLog.shared.report(
                 listener: relay.name, reason: "login refused: \(reason.rawValue)", client: clientAddress,
                 logger: runtime.logger, detail: "login \(login)")
-            return eventLoop.scheduleTask(in: TimeAmount(rules.failureDelay)) { LoginOutcome.badCredentials }.futureResult
-        }
-        guard let user = DirectoryLogin.verify(login: login, password: password, directory: state.directory, realm: rules.realm)
-        else {
+            return eventLoop.scheduleTask(in: TimeAmount(delay)) { LoginOutcome.badCredentials }.futureResult
+        case .refused(let delay):
             runtime.failures.increment()
-            let delay = max(rules.failureDelay, clientIP.map { runtime.throttle.failed(user: login, source: $0) } ?? .zero)
             BadInputLog.shared.report(
                 listener: relay.name, reason: "login refused: unknown user or wrong password", client: clientAddress,
                 logger: runtime.logger, detail: "login \(login)")
             return eventLoop.scheduleTask(in: TimeAmount(delay)) { LoginOutcome.badCredentials }.futureResult
-        }
-        if let clientIP { runtime.throttle.succeeded(user: login, source: clientIP) }
-        let route: MailRouting.Route
-        switch MailRouting.server(for: user, pool: relay.pool, in: state) {
-        case .success(let found): route = found
-        case .failure(let failure):
+        case .unroutable(_, let failure):
             runtime.logger.warning(
                 "mail login not routed", metadata: ["relay": "\(relay.name)", "login": "\(login)", "reason": "\(failure)"])
             return eventLoop.makeSucceededFuture(.unavailable(reason: failure.description))
+        case .routed(let found, let foundRoute):
+            (user, route) = (found, foundRoute)
         }
         let target = relay.target(for: route.server)
         let promise = eventLoop.makePromise(of: BackendLoginResult.self)

@@ -60,10 +60,4 @@ public final class MailRuntime: Sendable {
 
     /// The relay as the current state has it.
     var relay: Relay? { store.current.relay(named: relayName) }
-
-    /// The realm and failure delay of the store; defaults when the config has none.
-    var loginRules: (realm: String, failureDelay: Duration) {
-        let settings = store.current.topology.store
-        return (settings?.realm ?? store.current.sip?.realm ?? "", settings?.failureDelay ?? .milliseconds(500))
-    }
 }
