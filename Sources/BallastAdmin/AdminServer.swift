@@ -18,14 +18,16 @@ public enum AdminServer {
     /// The routes anyone may call: liveness, metrics and the dashboard's shell (which holds no data).
     public static let publicRoutes: Set<String> = ["/", "/healthz", "/metrics"]
 
-    /// The admin application, ready to run as a service. `directory` gives the node's store once open.
+    /// The admin application, ready to run as a service. `directory` gives the node's store once
+    /// open; plans applied in the background run in `plans`, a service of the same group.
     public static func application(
         admin: Topology.Admin, store: StateStore, registry: PrometheusCollectorRegistry, logger: Logger,
         directory: @escaping @Sendable () async -> DirectoryStore? = { nil }, traffic: TrafficRecorder? = nil,
-        onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+        plans: BackgroundPlans, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = self.router(
-            admin: admin, store: store, registry: registry, logger: logger, directory: directory, traffic: traffic)
+            admin: admin, store: store, registry: registry, logger: logger, directory: directory, traffic: traffic,
+            plans: plans)
         let host = admin.listen.address.description
         return Application(
             router: router,
@@ -40,14 +42,15 @@ public enum AdminServer {
     public static func routes(admin: Topology.Admin) -> [(method: String, path: String)] {
         let router = router(
             admin: admin, store: StateStore(topology: Topology(admin: admin)), registry: PrometheusCollectorRegistry(),
-            logger: Logger(label: "ballast.admin.routes"))
+            logger: Logger(label: "ballast.admin.routes"), plans: BackgroundPlans())
         return router.routes.map { ($0.method.rawValue, $0.path.description) }
     }
 
     /// The admin API's routes, each behind the token check unless public.
     public static func router(
         admin: Topology.Admin, store: StateStore, registry: PrometheusCollectorRegistry, logger: Logger,
-        directory: @escaping @Sendable () async -> DirectoryStore? = { nil }, traffic: TrafficRecorder? = nil
+        directory: @escaping @Sendable () async -> DirectoryStore? = { nil }, traffic: TrafficRecorder? = nil,
+        plans: BackgroundPlans
     ) -> Router<AdminContext> {
         let router = Router(context: AdminContext.self)
         // Added before any route, so that it wraps every route's responder.
@@ -79,7 +82,7 @@ public enum AdminServer {
         api.post("servers/:pool/:server/undrain") { _, context -> Response in
             try setDrained(false, context: context, store: store, logger: logger)
         }
-        PlanRoutes.add(to: api, store: store, directory: directory, logger: logger)
+        PlanRoutes.add(to: api, store: store, directory: directory, plans: plans, logger: logger)
         DirectoryRoutes.add(to: api, store: store, directory: directory, logger: logger)
         return router
     }

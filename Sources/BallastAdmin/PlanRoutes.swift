@@ -38,7 +38,7 @@ enum PlanRoutes {
 
     static func add(
         to api: RouterGroup<AdminContext>, store: StateStore, directory: @escaping @Sendable () async -> DirectoryStore?,
-        logger: Logger
+        plans: BackgroundPlans, logger: Logger
     ) {
         @Sendable func open() async throws -> DirectoryStore { try await openStore(directory) }
         api.get("history") { request, _ -> Response in
@@ -175,13 +175,17 @@ enum PlanRoutes {
                     throw HTTPError(.serviceUnavailable, message: "\(error)")
                 }
             }
-            // The plan runs on; its progress is in /api/plans/latest and the node's log.
-            Task {
+            // The plan runs on in the node's service group; its progress is in /api/plans/latest
+            // and the node's log.
+            let started = plans.start {
                 do {
                     _ = try await runner.apply(record, force: force) { line in logger.notice("\(line)", metadata: ["plan": "\(id)"]) }
                 } catch {
                     logger.error("plan stopped", metadata: ["plan": "\(id)", "reason": "\(error)"])
                 }
+            }
+            guard started else {
+                throw HTTPError(.serviceUnavailable, message: "the node is stopping; apply the plan once it runs again")
             }
             return Response(status: .accepted, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{\"applying\": \"\(id)\"}\n")))
         }

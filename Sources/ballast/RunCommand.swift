@@ -74,11 +74,13 @@ struct RunCommand: AsyncParsableCommand {
         var services: [any Service] = []
         if let admin = topology.admin {
             let traffic = TrafficRecorder(store: node.store, registry: registry)
+            let plans = BackgroundPlans()
             services.append(traffic)
+            services.append(plans)
             services.append(
                 AdminServer.application(
                     admin: admin, store: node.store, registry: registry, logger: logger,
-                    directory: { await node.directoryStore }, traffic: traffic
+                    directory: { await node.directoryStore }, traffic: traffic, plans: plans
                 ) { port in
                     logger.info("admin API listening", metadata: ["listen": "\(admin.listen.address):\(port)"])
                     await onStarted()
