@@ -388,7 +388,9 @@ let package = Package(
         ),
         .testTarget(
             name: "BallastEngineTests",
-            dependencies: ["BallastEngine", "BallastCore", "CBallastLinux", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "BallastEngine", "BallastCore", "CBallastLinux", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSettings),
         .testTarget(
             name: "BallastTLSTests", dependencies: ["BallastTLS", "BallastCore", "BallastTestSupport"],
@@ -406,7 +408,8 @@ let package = Package(
         .testTarget(
             name: "BallastHTTPTests",
             dependencies: [
-                "BallastNode", "BallastHTTPEngine", "BallastConfig", "BallastCore", "BallastCodecs", "BallastTestSupport",
+                "BallastNode", "BallastHTTPEngine", "BallastConfig", "BallastCore", "BallastCodecs",
+                "BallastTestSupport",
                 .product(name: "NIOCore", package: nio),
                 .product(name: "NIOEmbedded", package: nio),
                 .product(name: "NIOPosix", package: nio),
@@ -437,7 +440,9 @@ let package = Package(
         .testTarget(
             name: "BallastSIPTests",
             dependencies: [
-                "BallastSIP", "BallastSIPRegistrar", "BallastLab", "BallastNode", "BallastConfig", "BallastCore", "BallastCodecs", "BallastTestSupport",
+                "BallastSIP", "BallastSIPRegistrar", "BallastLab", "BallastNode", "BallastConfig", "BallastCore",
+                "BallastCodecs",
+                "BallastTestSupport",
                 .product(name: "NIOCore", package: nio),
                 .product(name: "NIOPosix", package: nio),
                 .product(name: "Logging", package: "swift-log"),

@@ -26,6 +26,10 @@ fi
 # Relays hold two descriptors per connection; give the tests what the machine allows.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
+# The code as .swift-format lays it out (the toolchain's swift-format): a finding fails the run;
+# `swift format format -i -r Sources Tests Package.swift` fixes most.
+swift format lint --strict -r Sources Tests Package.swift
+
 swift build --build-tests
 # One suite at a time: several tests measure detection times and timeouts, which suites
 # running beside them on two cores would blur.

@@ -14,7 +14,8 @@ enum DirectoryRoutes {
     static let maximumImport = 64 << 20
 
     static func add(
-        to api: RouterGroup<AdminContext>, store: StateStore, directory: @escaping @Sendable () async -> DirectoryStore?,
+        to api: RouterGroup<AdminContext>, store: StateStore,
+        directory: @escaping @Sendable () async -> DirectoryStore?,
         logger: Logger
     ) {
         @Sendable func actor(_ request: Request) -> String {
@@ -27,7 +28,9 @@ enum DirectoryRoutes {
         api.post("users/import") { request, _ -> Response in
             let directoryStore = try await PlanRoutes.openStore(directory)
             let topology = store.current.topology
-            guard let realm = topology.store?.realm else { throw HTTPError(.serviceUnavailable, message: "this node has no store") }
+            guard let realm = topology.store?.realm else {
+                throw HTTPError(.serviceUnavailable, message: "this node has no store")
+            }
             let file = request.uri.queryParameters.get("file") ?? "upload"
             let format: UserImport.Format
             switch request.uri.queryParameters.get("format") {
@@ -38,26 +41,34 @@ enum DirectoryRoutes {
             }
             let body = try await request.body.collect(upTo: maximumImport)
             let text = String(buffer: body)
-            let existing = try await PlanRoutes.storeCall { () throws(StoreError) in try await directoryStore.snapshot() }
+            let existing = try await PlanRoutes.storeCall { () throws(StoreError) in try await directoryStore.snapshot()
+            }
             let parsed: UserImport
             do throws(ConfigErrors) {
                 parsed = try UserImport.parse(
-                    text, format: format, file: file, realm: realm, topology: topology, knownDatabases: Set(existing.databases.keys))
+                    text, format: format, file: file, realm: realm, topology: topology,
+                    knownDatabases: Set(existing.databases.keys))
             } catch {
-                let lines = error.errors.map(\.description) + ["\(file): \(error.errors.count) error(s); nothing was imported"]
+                let lines =
+                    error.errors.map(\.description) + ["\(file): \(error.errors.count) error(s); nothing was imported"]
                 throw HTTPError(.unprocessableContent, message: lines.joined(separator: "\n"))
             }
             let changes = parsed.databases.map(DirectoryChange.putDatabase) + parsed.users.map(DirectoryChange.putUser)
             let revision = try await PlanRoutes.storeCall { () throws(StoreError) in
                 // All rows or none: one transaction.
                 try await directoryStore.apply(changes, actor: actor(request)) { done in
-                    logger.info("importing users", metadata: ["file": "\(file)", "written": "\(done)", "of": "\(changes.count)"])
+                    logger.info(
+                        "importing users",
+                        metadata: ["file": "\(file)", "written": "\(done)", "of": "\(changes.count)"])
                 }
             }
             written("import", changes.count)
             logger.notice(
-                "users imported", metadata: ["file": "\(file)", "users": "\(parsed.users.count)", "revision": "\(revision)"])
-            var answer = ["users": "\(parsed.users.count)", "databases": "\(parsed.databases.count)", "revision": "\(revision)"]
+                "users imported",
+                metadata: ["file": "\(file)", "users": "\(parsed.users.count)", "revision": "\(revision)"])
+            var answer = [
+                "users": "\(parsed.users.count)", "databases": "\(parsed.databases.count)", "revision": "\(revision)",
+            ]
             answer["warning"] = await NodeFollow.wait(store, revision: revision)
             return try AdminServer.jsonResponse(answer)
         }
@@ -75,14 +86,20 @@ enum DirectoryRoutes {
             if let unknown = copies.first(where: { !known.contains($0) }) {
                 throw HTTPError(.badRequest, message: "no pool in the node's config has a server named \(unknown)")
             }
-            let database = MailboxDatabase(name: name, copies: copies, active: request.uri.queryParameters.get("active") ?? first)
+            let database = MailboxDatabase(
+                name: name, copies: copies, active: request.uri.queryParameters.get("active") ?? first)
             let revision = try await PlanRoutes.storeCall { () throws(StoreError) in
                 try await directoryStore.apply([.putDatabase(database)], actor: actor(request))
             }
             written("put-database", 1)
-            logger.notice("database set", metadata: ["database": "\(name)", "active": "\(database.active)", "revision": "\(revision)"])
+            logger.notice(
+                "database set",
+                metadata: ["database": "\(name)", "active": "\(database.active)", "revision": "\(revision)"])
             return try AdminServer.jsonResponse(
-                ["database": name, "copies": copies.joined(separator: ","), "active": database.active, "revision": "\(revision)"])
+                [
+                    "database": name, "copies": copies.joined(separator: ","), "active": database.active,
+                    "revision": "\(revision)",
+                ])
         }
 
         api.post("databases/:name/activate") { request, context -> Response in
@@ -96,19 +113,25 @@ enum DirectoryRoutes {
                 let before = directory.database(named: name)?.active ?? "?"
                 // Already active there: nothing to write, and no new revision to make nodes reload.
                 if before == server { return (before, nil) }
-                let revision = try await directoryStore.apply([.activate(database: name, server: server)], actor: actor(request))
+                let revision = try await directoryStore.apply(
+                    [.activate(database: name, server: server)], actor: actor(request))
                 return (before, revision)
             }
             guard let revision else {
-                return try AdminServer.jsonResponse(["database": name, "from": before, "to": server, "unchanged": "true"])
+                return try AdminServer.jsonResponse([
+                    "database": name, "from": before, "to": server, "unchanged": "true",
+                ])
             }
             written("activate", 1)
             logger.notice(
-                "database activated", metadata: ["database": "\(name)", "from": "\(before)", "to": "\(server)", "revision": "\(revision)"])
+                "database activated",
+                metadata: ["database": "\(name)", "from": "\(before)", "to": "\(server)", "revision": "\(revision)"])
             // The answer waits until this node serves the move: the next login lands on the new server.
             var answer = ["database": name, "from": before, "to": server, "revision": "\(revision)"]
             answer["warning"] = await NodeFollow.wait(store, revision: revision)
-            if let warning = answer["warning"] { logger.warning("database activated, not yet followed", metadata: ["reason": "\(warning)"]) }
+            if let warning = answer["warning"] {
+                logger.warning("database activated, not yet followed", metadata: ["reason": "\(warning)"])
+            }
             return try AdminServer.jsonResponse(answer)
         }
     }

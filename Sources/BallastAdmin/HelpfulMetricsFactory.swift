@@ -8,7 +8,9 @@ public struct HelpfulMetricsFactory: MetricsFactory {
     /// The registry the admin listener serves at `/metrics`.
     public let registry: PrometheusCollectorRegistry
     private let durationBuckets: [Duration] = [
-        .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .microseconds(2500), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+        .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .microseconds(2500),
+        .milliseconds(5), .milliseconds(10),
+        .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
         .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10),
     ]
     private let valueBuckets: [Double] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000]
@@ -22,7 +24,9 @@ public struct HelpfulMetricsFactory: MetricsFactory {
         registry.makeCounter(name: label, labels: dimensions, help: MetricCatalogue.help(for: label))
     }
 
-    public func makeFloatingPointCounter(label: String, dimensions: [(String, String)]) -> any FloatingPointCounterHandler {
+    public func makeFloatingPointCounter(
+        label: String, dimensions: [(String, String)]
+    ) -> any FloatingPointCounterHandler {
         registry.makeCounter(name: label, labels: dimensions, help: MetricCatalogue.help(for: label))
     }
 
@@ -37,7 +41,8 @@ public struct HelpfulMetricsFactory: MetricsFactory {
     }
 
     public func makeTimer(label: String, dimensions: [(String, String)]) -> any TimerHandler {
-        registry.makeDurationHistogram(name: label, labels: dimensions, buckets: durationBuckets, help: MetricCatalogue.help(for: label))
+        registry.makeDurationHistogram(
+            name: label, labels: dimensions, buckets: durationBuckets, help: MetricCatalogue.help(for: label))
     }
 
     public func destroyCounter(_ handler: any CounterHandler) {

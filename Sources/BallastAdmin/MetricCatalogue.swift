@@ -9,12 +9,14 @@ public enum MetricCatalogue {
         "ballast_dns_malformed_total": "DNS messages that could not be parsed and got FORMERR or no answer.",
         "ballast_dns_notifies_total": "DNS NOTIFY messages sent to secondaries.",
         "ballast_dns_queries_total": "DNS queries answered, by transport.",
-        "ballast_dns_rate_limited_total": "DNS answers over UDP dropped or truncated by response rate limiting, by action.",
+        "ballast_dns_rate_limited_total":
+            "DNS answers over UDP dropped or truncated by response rate limiting, by action.",
         "ballast_dns_tcp_connections_active": "Open DNS connections over TCP, by listener.",
         "ballast_dns_zone_transfers_total": "Zone transfers (AXFR) served to secondaries.",
         "ballast_health_changes_total": "Health transitions of a server (up to down or back), by pool and server.",
         "ballast_http_bad_requests_total": "HTTP requests refused as malformed (400, 408, 431), by relay.",
-        "ballast_tls_handshake_failures_total": "Client TLS handshakes that failed or did not finish within timeouts.handshake, by relay (engine relays).",
+        "ballast_tls_handshake_failures_total":
+            "Client TLS handshakes that failed or did not finish within timeouts.handshake, by relay (engine relays).",
         "ballast_http_connections_total": "Client connections accepted by an HTTP or HTTPS relay.",
         "ballast_http_no_server_total": "HTTP requests answered 503 because no server of the pool was usable.",
         "ballast_http_requests_total": "HTTP requests relayed to a server, by relay.",
@@ -36,9 +38,11 @@ public enum MetricCatalogue {
         "ballast_sip_bindings": "SIP contact bindings held by the registrars.",
         "ballast_sip_challenges_total": "SIP digest challenges sent (401).",
         "ballast_sip_connections_active": "Open SIP connections over TCP and TLS, by listener.",
-        "ballast_sip_journal_batch_changes": "Binding changes written to the registrations file per write and fdatasync.",
+        "ballast_sip_journal_batch_changes":
+            "Binding changes written to the registrations file per write and fdatasync.",
         "ballast_sip_journal_sync_seconds": "Time of one write and fdatasync of the registrations file.",
-        "ballast_sip_journal_wait_seconds": "How long the oldest REGISTER of a batch waited until its 200 could leave (queued, written, synced).",
+        "ballast_sip_journal_wait_seconds":
+            "How long the oldest REGISTER of a batch waited until its 200 could leave (queued, written, synced).",
         "ballast_sip_lost_pools": "Pools whose users are served by their backup registrar (resiliency mode).",
         "ballast_sip_malformed_total": "SIP messages that could not be parsed.",
         "ballast_sip_redirects_total": "SIP requests redirected (301) to the user's home or backup registrar.",

@@ -21,7 +21,8 @@ enum PlanRoutes {
     /// The node's store, or 503 while it has none.
     static func openStore(_ directory: @Sendable () async -> DirectoryStore?) async throws -> DirectoryStore {
         guard let directoryStore = await directory() else {
-            throw HTTPError(.serviceUnavailable, message: "this node has no store (add a store section) or it is not open yet")
+            throw HTTPError(
+                .serviceUnavailable, message: "this node has no store (add a store section) or it is not open yet")
         }
         return directoryStore
     }
@@ -32,12 +33,14 @@ enum PlanRoutes {
             return try await body()
         } catch {
             throw HTTPError(
-                error.code == .unreachable || error.code == .readOnly ? .serviceUnavailable : .conflict, message: error.description)
+                error.code == .unreachable || error.code == .readOnly ? .serviceUnavailable : .conflict,
+                message: error.description)
         }
     }
 
     static func add(
-        to api: RouterGroup<AdminContext>, store: StateStore, directory: @escaping @Sendable () async -> DirectoryStore?,
+        to api: RouterGroup<AdminContext>, store: StateStore,
+        directory: @escaping @Sendable () async -> DirectoryStore?,
         plans: BackgroundPlans, logger: Logger
     ) {
         @Sendable func open() async throws -> DirectoryStore { try await openStore(directory) }
@@ -59,10 +62,14 @@ enum PlanRoutes {
             }
             do {
                 let (path, backup) = try await directoryStore.backup(into: folder, realm: topology.store?.realm ?? "")
-                logger.notice("directory backed up", metadata: ["file": "\(path)", "revision": "\(backup.directory.revision)"])
+                logger.notice(
+                    "directory backed up", metadata: ["file": "\(path)", "revision": "\(backup.directory.revision)"])
                 return try AdminServer.jsonResponse(
-                    ["file": path, "users": "\(backup.directory.usersByURI.count)", "databases": "\(backup.directory.databases.count)",
-                     "revision": "\(backup.directory.revision)"])
+                    [
+                        "file": path, "users": "\(backup.directory.usersByURI.count)",
+                        "databases": "\(backup.directory.databases.count)",
+                        "revision": "\(backup.directory.revision)",
+                    ])
             } catch {
                 throw HTTPError(.serviceUnavailable, message: "backup failed: \(error)")
             }
@@ -78,11 +85,16 @@ enum PlanRoutes {
             } catch {
                 throw HTTPError(.unprocessableContent, message: "\(file) \(error); nothing was restored")
             }
-            let revision = try await storeCall { () throws(StoreError) in try await directoryStore.restore(backup, actor: "admin API") }
+            let revision = try await storeCall { () throws(StoreError) in
+                try await directoryStore.restore(backup, actor: "admin API")
+            }
             logger.notice("directory restored", metadata: ["file": "\(file)", "revision": "\(revision)"])
             return try AdminServer.jsonResponse(
-                ["file": file, "users": "\(backup.directory.usersByURI.count)", "databases": "\(backup.directory.databases.count)",
-                 "revision": "\(revision)"])
+                [
+                    "file": file, "users": "\(backup.directory.usersByURI.count)",
+                    "databases": "\(backup.directory.databases.count)",
+                    "revision": "\(revision)",
+                ])
         }
         api.get("users/:login") { _, context -> Response in
             let login = try context.parameters.require("login")
@@ -96,7 +108,8 @@ enum PlanRoutes {
         }
         api.get("plans/latest") { _, _ -> Response in
             let directoryStore = try await open()
-            guard let record = try await storeCall({ () throws(StoreError) in try await directoryStore.planRecord() }) else {
+            guard let record = try await storeCall({ () throws(StoreError) in try await directoryStore.planRecord() })
+            else {
                 throw HTTPError(.notFound, message: "no plan yet")
             }
             return try AdminServer.jsonResponse(PlanView(record))
@@ -104,9 +117,8 @@ enum PlanRoutes {
         api.get("plans/:id") { _, context -> Response in
             let directoryStore = try await open()
             let id = try context.parameters.require("id")
-            guard let record = try await storeCall({ () throws(StoreError) in try await directoryStore.planRecord(id: id) }) else {
-                throw HTTPError(.notFound, message: "no plan \(id)")
-            }
+            let found = try await storeCall { () throws(StoreError) in try await directoryStore.planRecord(id: id) }
+            guard let record = found else { throw HTTPError(.notFound, message: "no plan \(id)") }
             return try AdminServer.jsonResponse(PlanView(record))
         }
         @Sendable func makePlan(_ kind: String, request: Request) async throws -> Response {
@@ -142,7 +154,10 @@ enum PlanRoutes {
                 throw HTTPError(.notFound, message: "plans are failover or failback")
             }
             try await storeCall { () throws(StoreError) in try await directoryStore.save(plan) }
-            guard let record = try await storeCall({ () throws(StoreError) in try await directoryStore.planRecord(id: plan.id) })
+            guard
+                let record = try await storeCall({ () throws(StoreError) in
+                    try await directoryStore.planRecord(id: plan.id)
+                })
             else { throw HTTPError(.internalServerError) }
             return try AdminServer.jsonResponse(PlanView(record))
         }
@@ -153,10 +168,10 @@ enum PlanRoutes {
             let id = try context.parameters.require("id")
             let force = request.uri.queryParameters.get("force") == "true"
             let only = request.uri.queryParameters.get("step", as: Int.self)
-            let stepDelay = request.uri.queryParameters.get("step-delay-ms", as: Int.self).map { min(max($0, 0), 60_000) } ?? 0
-            guard let record = try await storeCall({ () throws(StoreError) in try await directoryStore.planRecord(id: id) }) else {
-                throw HTTPError(.notFound, message: "no plan \(id)")
-            }
+            let stepDelay =
+                request.uri.queryParameters.get("step-delay-ms", as: Int.self).map { min(max($0, 0), 60_000) } ?? 0
+            let found = try await storeCall { () throws(StoreError) in try await directoryStore.planRecord(id: id) }
+            guard let record = found else { throw HTTPError(.notFound, message: "no plan \(id)") }
             let topology = store.current.topology
             let runner = PlanRunner(
                 store: directoryStore, topology: topology, logger: logger, stepDelay: .milliseconds(stepDelay),
@@ -179,7 +194,9 @@ enum PlanRoutes {
             // and the node's log.
             let started = plans.start {
                 do {
-                    _ = try await runner.apply(record, force: force) { line in logger.notice("\(line)", metadata: ["plan": "\(id)"]) }
+                    _ = try await runner.apply(record, force: force) { line in
+                        logger.notice("\(line)", metadata: ["plan": "\(id)"])
+                    }
                 } catch {
                     logger.error("plan stopped", metadata: ["plan": "\(id)", "reason": "\(error)"])
                 }
@@ -187,7 +204,9 @@ enum PlanRoutes {
             guard started else {
                 throw HTTPError(.serviceUnavailable, message: "the node is stopping; apply the plan once it runs again")
             }
-            return Response(status: .accepted, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{\"applying\": \"\(id)\"}\n")))
+            return Response(
+                status: .accepted, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(string: "{\"applying\": \"\(id)\"}\n")))
         }
     }
 
@@ -200,7 +219,9 @@ enum PlanRoutes {
     static func restoreSource(_ request: Request, folder: String?) async throws -> (file: String, upload: String?) {
         let query = request.uri.queryParameters
         if let name = query.get("file") {
-            guard let folder else { throw HTTPError(.conflict, message: "no backup folder: add backup: {folder: ...} to the node's config") }
+            guard let folder else {
+                throw HTTPError(.conflict, message: "no backup folder: add backup: {folder: ...} to the node's config")
+            }
             guard DirectoryBackup.isPlainFileName(name) else {
                 throw HTTPError(.badRequest, message: "?file= names a file in the backup folder, without a path")
             }
@@ -217,9 +238,11 @@ enum PlanRoutes {
             return (newest, nil)
         }
         guard request.headers[.contentLength].flatMap(Int.init).map({ $0 > 0 }) ?? true else {
-            throw HTTPError(.badRequest, message: "send the backup file as the body, or name one: ?file=NAME or ?latest=true")
+            throw HTTPError(
+                .badRequest, message: "send the backup file as the body, or name one: ?file=NAME or ?latest=true")
         }
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ballast-restore-\(UUID().uuidString)").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ballast-restore-\(UUID().uuidString)")
+            .path
         guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]),
             let handle = FileHandle(forWritingAtPath: path)
         else { throw HTTPError(.internalServerError, message: "cannot write a temporary file for the upload") }
@@ -239,7 +262,8 @@ enum PlanRoutes {
         }
         guard written > 0 else {
             try? FileManager.default.removeItem(atPath: path)
-            throw HTTPError(.badRequest, message: "send the backup file as the body, or name one: ?file=NAME or ?latest=true")
+            throw HTTPError(
+                .badRequest, message: "send the backup file as the body, or name one: ?file=NAME or ?latest=true")
         }
         return ("upload", path)
     }

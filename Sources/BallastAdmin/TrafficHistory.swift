@@ -56,7 +56,9 @@ public struct TrafficHistory: Sendable, Equatable {
         let samples = PrometheusText.samples(metrics)
         func sum(_ name: String, _ labels: [String: String] = [:]) -> Double {
             samples.reduce(0) { total, sample in
-                guard sample.name == name, labels.allSatisfy({ sample.labels[$0.key] == $0.value }) else { return total }
+                guard sample.name == name, labels.allSatisfy({ sample.labels[$0.key] == $0.value }) else {
+                    return total
+                }
                 return total + sample.value
             }
         }
@@ -76,12 +78,14 @@ public struct TrafficHistory: Sendable, Equatable {
             } else if relay.protocol.isHTTP {
                 measure = "requests/s"
                 traffic = sum("ballast_http_requests_total", on)
-                errors = sum("ballast_http_server_failures_total", on) + sum("ballast_http_no_server_total", on)
+                errors =
+                    sum("ballast_http_server_failures_total", on) + sum("ballast_http_no_server_total", on)
                     + sum("ballast_http_bad_requests_total", on)
             } else {
                 measure = "connections/s"
                 traffic = sum("ballast_relay_connections_total", on)
-                errors = sum("ballast_relay_connect_failures_total", on) + sum("ballast_relay_no_server_total", on)
+                errors =
+                    sum("ballast_relay_connect_failures_total", on) + sum("ballast_relay_no_server_total", on)
                     + sum("ballast_relay_limit_reached_total", on)
             }
             totals[Key(group, measure)] = traffic
@@ -116,11 +120,15 @@ enum PrometheusText {
     /// The samples in `text`; comments and lines that do not parse are skipped.
     static func samples(_ text: String) -> [Sample] {
         text.split(separator: "\n").compactMap { line -> Sample? in
-            guard !line.hasPrefix("#"), let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else {
+            guard !line.hasPrefix("#"), let space = line.lastIndex(of: " "),
+                let value = Double(line[line.index(after: space)...])
+            else {
                 return nil
             }
             let series = line[..<space]
-            guard let brace = series.firstIndex(of: "{") else { return Sample(name: String(series), labels: [:], value: value) }
+            guard let brace = series.firstIndex(of: "{") else {
+                return Sample(name: String(series), labels: [:], value: value)
+            }
             guard series.last == "}" else { return nil }
             let name = String(series[..<brace])
             var labels: [String: String] = [:]
@@ -132,7 +140,9 @@ enum PrometheusText {
                 index = rest.index(after: index)
                 var value = ""
                 while index < rest.endIndex, rest[index] != "\"" {
-                    if rest[index] == "\\", rest.index(after: index) < rest.endIndex { index = rest.index(after: index) }
+                    if rest[index] == "\\", rest.index(after: index) < rest.endIndex {
+                        index = rest.index(after: index)
+                    }
                     value.append(rest[index])
                     index = rest.index(after: index)
                 }

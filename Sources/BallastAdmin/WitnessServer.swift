@@ -28,7 +28,10 @@ public enum WitnessServer {
         router.get("sites/:site") { _, context -> Response in
             let site = try context.parameters.require("site")
             guard let endpoints = sites[site] else {
-                throw HTTPError(.notFound, message: "the witness knows no site \(site); it knows \(sites.keys.sorted().joined(separator: ", "))")
+                throw HTTPError(
+                    .notFound,
+                    message:
+                        "the witness knows no site \(site); it knows \(sites.keys.sorted().joined(separator: ", "))")
             }
             var probes: [String] = []
             var reachable = false
@@ -37,7 +40,8 @@ public enum WitnessServer {
                 do {
                     let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                         .connectTimeout(.seconds(1))
-                        .connect(to: try SocketAddress(ipAddress: endpoint.address.description, port: endpoint.port)).get()
+                        .connect(to: try SocketAddress(ipAddress: endpoint.address.description, port: endpoint.port))
+                        .get()
                     try? await channel.close()
                     reachable = true
                     probes.append("\(endpoint) accepted in \(ContinuousClock.now - started)")
@@ -51,7 +55,8 @@ public enum WitnessServer {
         }
         return Application(
             router: router,
-            configuration: ApplicationConfiguration(address: .hostname(listen.address.description, port: listen.port), serverName: "ballast-witness"),
+            configuration: ApplicationConfiguration(
+                address: .hostname(listen.address.description, port: listen.port), serverName: "ballast-witness"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? listen.port) },
             logger: logger)
     }

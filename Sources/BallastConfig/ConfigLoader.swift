@@ -91,7 +91,9 @@ public enum ConfigLoader {
 struct TopologyBuilder {
     var reader: NodeReader
 
-    static let topKeys = ["node", "admin", "sites", "checks", "pools", "relays", "dns", "zones", "sip", "store", "backup", "witness"]
+    static let topKeys = [
+        "node", "admin", "sites", "checks", "pools", "relays", "dns", "zones", "sip", "store", "backup", "witness",
+    ]
     static let nodeKeys = ["shutdown-grace"]
     static let adminKeys = ["listen", "token"]
     static let checkKeys = [
@@ -100,10 +102,11 @@ struct TopologyBuilder {
     ]
     static let poolKeys = ["site", "backup-pool", "check", "servers"]
     static let serverKeys = ["name", "address", "port", "weight", "backup", "site", "check"]
-    static let relayKeys = [
-        "listen", "ports", "protocol", "pool", "mode", "persistence", "timeouts", "max-connections", "forward-port",
-        "proxy-protocol", "accept-proxy-protocol",
-    ] + httpRelayKeys
+    static let relayKeys =
+        [
+            "listen", "ports", "protocol", "pool", "mode", "persistence", "timeouts", "max-connections", "forward-port",
+            "proxy-protocol", "accept-proxy-protocol",
+        ] + httpRelayKeys
     static let persistenceKeys = ["type", "timeout", "size", "name", "key", "secure", "http-only", "same-site", "path"]
     static let timeoutKeys = ["connect", "idle", "handshake", "login"] + httpTimeoutKeys
 
@@ -162,7 +165,8 @@ struct TopologyBuilder {
         }
         if topology.store != nil, topology.sip?.usersFile != nil, let sip = section["sip"] {
             reader.fail(
-                .conflict, at: sip.keyNode, key: "sip.users-file", "cannot be used with a store: users come from the store",
+                .conflict, at: sip.keyNode, key: "sip.users-file",
+                "cannot be used with a store: users come from the store",
                 expected: "no users-file; load it once with `ballast users import FILE`")
         }
         validateProbePorts(topology)
@@ -216,7 +220,9 @@ struct TopologyBuilder {
     private mutating func validateProbePorts(_ topology: Topology) {
         for pool in topology.pools where pool.check != nil && !poolsOfBrokenRelays.contains(pool.name) {
             guard
-                let server = pool.servers.first(where: { !$0.unchecked && topology.probePorts(pool: pool, server: $0).isEmpty })
+                let server = pool.servers.first(where: {
+                    !$0.unchecked && topology.probePorts(pool: pool, server: $0).isEmpty
+                })
             else {
                 continue
             }
@@ -284,7 +290,9 @@ struct TopologyBuilder {
         }
         for entry in reader.mapping(node, key: "sites", what: "a mapping of site names, or a list of names") ?? [] {
             var holdDown: Duration?
-            for setting in reader.mapping(entry.value, key: "sites.\(entry.key)", allowed: ["hold-down"], what: "{} or {hold-down: 10m}") ?? [] {
+            for setting in reader.mapping(
+                entry.value, key: "sites.\(entry.key)", allowed: ["hold-down"], what: "{} or {hold-down: 10m}") ?? []
+            {
                 holdDown = reader.duration(setting.value, key: "sites.\(entry.key).hold-down", minimum: .zero)
             }
             add(reader.name(entry.keyNode, key: "sites.\(entry.key)"), at: entry.keyNode, holdDown: holdDown)
@@ -654,7 +662,8 @@ struct TopologyBuilder {
             if let name = site, !sites.contains(name) {
                 reader.fail(
                     .unknownReference, at: node, key: "\(key).site", "names no site \"\(name)\"",
-                    expected: sites.isEmpty ? "a site listed under sites:" : "one of " + sites.sorted().joined(separator: ", "))
+                    expected: sites.isEmpty
+                        ? "a site listed under sites:" : "one of " + sites.sorted().joined(separator: ", "))
                 ok = false
             }
             if site == nil { ok = false }
@@ -671,7 +680,8 @@ struct TopologyBuilder {
         }
         guard ok, let address, let name else { return nil }
         return Server(
-            name: name, address: address, port: port, weight: weight, isBackup: backup, site: site, unchecked: unchecked)
+            name: name, address: address, port: port, weight: weight, isBackup: backup, site: site, unchecked: unchecked
+        )
     }
 
     private mutating func readRelays(_ node: Node, pools: [Pool]) -> [Relay] {

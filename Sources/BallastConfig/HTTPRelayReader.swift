@@ -4,7 +4,9 @@ import Yams
 
 /// The parts of a relay that only `http` and `https` relays take.
 extension TopologyBuilder {
-    static let httpRelayKeys = ["certificates", "server-tls", "forwarded", "max-header-size", "route-by-user", "engine"]
+    static let httpRelayKeys = [
+        "certificates", "server-tls", "forwarded", "max-header-size", "route-by-user", "engine",
+    ]
     static let routeByUserForm = "basic, or {header: X-Authenticated-User}"
     static let certificateKeys = ["certificate", "key"]
     static let serverTLSKeys = ["verify", "ca-file", "server-name"]
@@ -23,7 +25,11 @@ extension TopologyBuilder {
                 ok = false
             }
             if let node = values["certificates"] {
-                for (index, item) in (reader.sequence(node, key: "\(key).certificates", what: "a list of {certificate: FILE, key: FILE}") ?? []).enumerated() {
+                for (index, item)
+                    in (reader.sequence(
+                        node, key: "\(key).certificates", what: "a list of {certificate: FILE, key: FILE}") ?? [])
+                    .enumerated()
+                {
                     if let certificate = readCertificate(item, key: "\(key).certificates[\(index)]") {
                         relay.http.certificates.append(certificate)
                     } else {
@@ -34,7 +40,9 @@ extension TopologyBuilder {
             if relay.protocol.isImplicitTLS && relay.http.certificates.isEmpty && ok {
                 reader.fail(
                     .missingKey, at: values["listen"], key: "\(key).certificates", "is missing",
-                    expected: "certificates: [{certificate: server.pem, key: server.key}] for an \(relay.protocol.rawValue) relay")
+                    expected:
+                        "certificates: [{certificate: server.pem, key: server.key}] for an \(relay.protocol.rawValue) relay"
+                )
                 ok = false
             }
             if relay.forwardPort == nil { relay.forwardPort = relay.protocol.defaultServerPort }
@@ -76,7 +84,11 @@ extension TopologyBuilder {
             ok = false
         }
         if let node = values["server-tls"] {
-            if let tls = readServerTLS(node, key: "\(key).server-tls") { relay.http.serverTLS = tls } else { ok = false }
+            if let tls = readServerTLS(node, key: "\(key).server-tls") {
+                relay.http.serverTLS = tls
+            } else {
+                ok = false
+            }
         }
         if let node = values["forwarded"] {
             for entry in reader.mapping(node, key: "\(key).forwarded", allowed: Self.forwardedKeys, what: "a mapping")
@@ -99,13 +111,17 @@ extension TopologyBuilder {
         if let node = values["route-by-user"] {
             if node.scalar?.string == "basic" {
                 relay.http.userRouting = .basic
-            } else if let entries = reader.mapping(node, key: "\(key).route-by-user", allowed: ["header"], what: Self.routeByUserForm),
-                let header = entries.first, let name = reader.string(header.value, key: "\(key).route-by-user.header", what: "a header name")
+            } else if let entries = reader.mapping(
+                node, key: "\(key).route-by-user", allowed: ["header"], what: Self.routeByUserForm),
+                let header = entries.first,
+                let name = reader.string(header.value, key: "\(key).route-by-user.header", what: "a header name")
             {
                 relay.http.userRouting = .header(name)
             } else {
                 if node.scalar != nil {
-                    reader.fail(.invalidValue, at: node, key: "\(key).route-by-user", "is not a way to learn the user", expected: Self.routeByUserForm)
+                    reader.fail(
+                        .invalidValue, at: node, key: "\(key).route-by-user", "is not a way to learn the user",
+                        expected: Self.routeByUserForm)
                 }
                 ok = false
             }
@@ -149,7 +165,9 @@ extension TopologyBuilder {
     }
 
     mutating func readCertificate(_ node: Node, key: String) -> HTTPSettings.Certificate? {
-        guard let entries = reader.mapping(node, key: key, allowed: Self.certificateKeys, what: "{certificate: FILE, key: FILE}")
+        guard
+            let entries = reader.mapping(
+                node, key: key, allowed: Self.certificateKeys, what: "{certificate: FILE, key: FILE}")
         else { return nil }
         let values = Dictionary(entries.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
         var files: [String: String] = [:]
@@ -215,7 +233,8 @@ extension TopologyBuilder {
     /// Reads `persistence: {type: cookie, ...}`.
     mutating func readCookie(_ node: Node, values: [String: Node], key: String) -> CookiePersistence? {
         guard let keyNode = values["key"] else {
-            reader.missing("key", in: node, key: key, expected: "a secret of at least 16 characters to sign the cookie with")
+            reader.missing(
+                "key", in: node, key: key, expected: "a secret of at least 16 characters to sign the cookie with")
             return nil
         }
         guard let secret = reader.string(keyNode, key: "\(key).key", what: "a secret of at least 16 characters"),
@@ -238,24 +257,39 @@ extension TopologyBuilder {
                 {
                     cookie.name = value
                 } else {
-                    reader.fail(.invalidValue, at: valueNode, key: "\(key).name", "is not a cookie name", expected: "letters, digits and -_.")
+                    reader.fail(
+                        .invalidValue, at: valueNode, key: "\(key).name", "is not a cookie name",
+                        expected: "letters, digits and -_.")
                     ok = false
                 }
             case "secure":
-                if let value = reader.bool(valueNode, key: "\(key).secure") { cookie.secure = value } else { ok = false }
+                if let value = reader.bool(valueNode, key: "\(key).secure") {
+                    cookie.secure = value
+                } else {
+                    ok = false
+                }
             case "http-only":
-                if let value = reader.bool(valueNode, key: "\(key).http-only") { cookie.httpOnly = value } else { ok = false }
+                if let value = reader.bool(valueNode, key: "\(key).http-only") {
+                    cookie.httpOnly = value
+                } else {
+                    ok = false
+                }
             case "same-site":
                 if case .scalar(let scalar) = valueNode,
-                    let value = CookiePersistence.SameSite.allCases.first(where: { $0.rawValue.lowercased() == scalar.string.lowercased() })
+                    let value = CookiePersistence.SameSite.allCases.first(where: {
+                        $0.rawValue.lowercased() == scalar.string.lowercased()
+                    })
                 {
                     cookie.sameSite = value
                 } else {
-                    reader.fail(.invalidValue, at: valueNode, key: "\(key).same-site", "is \(reader.describe(valueNode))", expected: "Strict, Lax or None")
+                    reader.fail(
+                        .invalidValue, at: valueNode, key: "\(key).same-site", "is \(reader.describe(valueNode))",
+                        expected: "Strict, Lax or None")
                     ok = false
                 }
             case "path":
-                if let value = reader.string(valueNode, key: "\(key).path", what: "a path starting with /"), value.hasPrefix("/"),
+                if let value = reader.string(valueNode, key: "\(key).path", what: "a path starting with /"),
+                    value.hasPrefix("/"),
                     !value.contains(";")
                 {
                     cookie.path = value

@@ -42,8 +42,14 @@ extension TopologyBuilder {
             ("failure-detection", Duration.zero, { (s: inout SIPSettings, d: Duration) in s.failureDetection = d }),
             ("fallback", Duration.zero, { (s: inout SIPSettings, d: Duration) in s.fallback = d }),
             ("nonce-lifetime", Duration.seconds(1), { (s: inout SIPSettings, d: Duration) in s.nonceLifetime = d }),
-            ("handshake-timeout", Duration.milliseconds(100), { (s: inout SIPSettings, d: Duration) in s.handshakeTimeout = d }),
-            ("message-timeout", Duration.milliseconds(100), { (s: inout SIPSettings, d: Duration) in s.messageTimeout = d }),
+            (
+                "handshake-timeout", Duration.milliseconds(100),
+                { (s: inout SIPSettings, d: Duration) in s.handshakeTimeout = d }
+            ),
+            (
+                "message-timeout", Duration.milliseconds(100),
+                { (s: inout SIPSettings, d: Duration) in s.messageTimeout = d }
+            ),
         ] {
             guard let node = values[name] else { continue }
             if let value = reader.duration(node, key: "sip.\(name)", minimum: minimum) {
@@ -70,10 +76,12 @@ extension TopologyBuilder {
             if algorithms.isEmpty { ok = false } else { settings.algorithms = algorithms }
         }
         if let node = values["expires"] {
-            for entry in reader.mapping(node, key: "sip.expires", allowed: Self.sipExpiresKeys, what: "{min, max, default}")
+            for entry in reader.mapping(
+                node, key: "sip.expires", allowed: Self.sipExpiresKeys, what: "{min, max, default}")
                 ?? []
             {
-                guard let seconds = reader.int(entry.value, key: "sip.expires.\(entry.key)", range: 1...(7 * 86400)) else {
+                guard let seconds = reader.int(entry.value, key: "sip.expires.\(entry.key)", range: 1...(7 * 86400))
+                else {
                     ok = false
                     continue
                 }
@@ -116,7 +124,9 @@ extension TopologyBuilder {
         let poolNames = Set(pools.map(\.name))
         var seen: [SIPSettings.Listen: String] = [:]
         if let node = values["registrars"] {
-            for entry in reader.mapping(node, key: "sip.registrars", what: "a mapping of pool names to registrars") ?? [] {
+            for entry in reader.mapping(node, key: "sip.registrars", what: "a mapping of pool names to registrars")
+                ?? []
+            {
                 let key = "sip.registrars.\(entry.key)"
                 guard poolNames.contains(entry.key) else {
                     if brokenPools.contains(entry.key) { continue }
@@ -140,7 +150,9 @@ extension TopologyBuilder {
         if let node = values["director"] {
             let entries = reader.mapping(node, key: "sip.director", allowed: ["listen"], what: "{listen: [...]}") ?? []
             for entry in entries {
-                guard let listen = readSIPListen(entry.value, key: "sip.director.listen", seen: &seen, owner: "the director")
+                guard
+                    let listen = readSIPListen(
+                        entry.value, key: "sip.director.listen", seen: &seen, owner: "the director")
                 else {
                     ok = false
                     continue
@@ -158,7 +170,8 @@ extension TopologyBuilder {
         }
         if settings.listeners.isEmpty && ok {
             reader.fail(
-                .missingKey, at: node, key: "sip.registrars", "names no listener: the SIP edge would not listen anywhere",
+                .missingKey, at: node, key: "sip.registrars",
+                "names no listener: the SIP edge would not listen anywhere",
                 expected: "registrars: {POOL: {listen: [udp://ADDRESS:5060]}} or director: {listen: [...]}")
             ok = false
         }
@@ -170,7 +183,8 @@ extension TopologyBuilder {
     ) -> SIPSettings.Registrar? {
         guard
             let entries = reader.mapping(
-                node, key: key, allowed: Self.sipRegistrarKeys, what: "{listen: [TRANSPORT://ADDRESS:PORT], contact: URI}")
+                node, key: key, allowed: Self.sipRegistrarKeys,
+                what: "{listen: [TRANSPORT://ADDRESS:PORT], contact: URI}")
         else { return nil }
         let values = Dictionary(entries.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
         var listen: [SIPSettings.Listen] = []
@@ -213,7 +227,8 @@ extension TopologyBuilder {
                 let transport = SIPSettings.Transport(rawValue: text[..<range.lowerBound].lowercased()),
                 let endpoint = Endpoint(text[range.upperBound...])
             else {
-                reader.fail(.invalidValue, at: item, key: itemKey, "is \(reader.describe(item))", expected: Self.sipListenForm)
+                reader.fail(
+                    .invalidValue, at: item, key: itemKey, "is \(reader.describe(item))", expected: Self.sipListenForm)
                 return nil
             }
             let listen = SIPSettings.Listen(transport: transport, endpoint: endpoint)

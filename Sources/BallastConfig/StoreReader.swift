@@ -8,7 +8,9 @@ extension TopologyBuilder {
     static let storeLocationForm = "a SQLite file path, or postgres://USER:PASSWORD@HOST:PORT/DATABASE"
 
     mutating func readStore(_ node: Node, sip: SIPSettings?) -> StoreSettings? {
-        guard let entries = reader.mapping(node, key: "store", allowed: Self.storeKeys, what: "a mapping of store settings")
+        guard
+            let entries = reader.mapping(
+                node, key: "store", allowed: Self.storeKeys, what: "a mapping of store settings")
         else { return nil }
         let values = Dictionary(entries.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
         guard let locationNode = values["location"] else {
@@ -20,7 +22,9 @@ extension TopologyBuilder {
         }
         if StoreSettings.isPostgres(location) {
             guard let url = URLComponents(string: location), url.host?.isEmpty == false else {
-                reader.fail(.invalidValue, at: locationNode, key: "store.location", "is not a PostgreSQL URL", expected: Self.storeLocationForm)
+                reader.fail(
+                    .invalidValue, at: locationNode, key: "store.location", "is not a PostgreSQL URL",
+                    expected: Self.storeLocationForm)
                 return nil
             }
         } else {
@@ -28,26 +32,32 @@ extension TopologyBuilder {
         }
         var realm = sip?.realm
         if let node = values["realm"] {
-            guard let value = reader.string(node, key: "store.realm", what: "the digest realm, such as contoso.com") else {
+            guard let value = reader.string(node, key: "store.realm", what: "the digest realm, such as contoso.com")
+            else {
                 return nil
             }
             if let sipRealm = sip?.realm, sipRealm != value {
                 reader.fail(
-                    .conflict, at: node, key: "store.realm", "differs from sip.realm (\(sipRealm)): one set of hashes serves both",
+                    .conflict, at: node, key: "store.realm",
+                    "differs from sip.realm (\(sipRealm)): one set of hashes serves both",
                     expected: "the same realm as sip.realm, or no store.realm")
                 return nil
             }
             realm = value
         }
         guard let realm else {
-            reader.missing("realm", in: node, key: "store", expected: "the digest realm passwords are hashed in, such as contoso.com")
+            reader.missing(
+                "realm", in: node, key: "store",
+                expected: "the digest realm passwords are hashed in, such as contoso.com")
             return nil
         }
         var settings = StoreSettings(location: location, realm: realm)
         if let node = values["standby"] {
             let form = "a postgres://USER:PASSWORD@HOST:PORT/DATABASE URL of a streaming standby, or a list of them"
             guard StoreSettings.isPostgres(location) else {
-                reader.fail(.conflict, at: node, key: "store.standby", "needs a PostgreSQL store.location (SQLite has no standby)", expected: form)
+                reader.fail(
+                    .conflict, at: node, key: "store.standby",
+                    "needs a PostgreSQL store.location (SQLite has no standby)", expected: form)
                 return nil
             }
             let items: [Node]
@@ -55,14 +65,17 @@ extension TopologyBuilder {
             for item in items {
                 guard let url = reader.string(item, key: "store.standby", what: form) else { return nil }
                 guard StoreSettings.isPostgres(url), URLComponents(string: url)?.host?.isEmpty == false else {
-                    reader.fail(.invalidValue, at: item, key: "store.standby", "is not a PostgreSQL URL", expected: form)
+                    reader.fail(
+                        .invalidValue, at: item, key: "store.standby", "is not a PostgreSQL URL", expected: form)
                     return nil
                 }
                 settings.standbys.append(url)
             }
         }
         if let node = values["poll-interval"] {
-            guard let value = reader.duration(node, key: "store.poll-interval", minimum: .milliseconds(50)) else { return nil }
+            guard let value = reader.duration(node, key: "store.poll-interval", minimum: .milliseconds(50)) else {
+                return nil
+            }
             settings.pollInterval = value
         }
         if let node = values["failure-delay"] {
@@ -85,7 +98,9 @@ extension TopologyBuilder {
     static let backupKeys = ["folder", "every", "keep"]
 
     mutating func readBackup(_ node: Node) -> BackupSettings? {
-        guard let entries = reader.mapping(node, key: "backup", allowed: Self.backupKeys, what: "a mapping of backup settings")
+        guard
+            let entries = reader.mapping(
+                node, key: "backup", allowed: Self.backupKeys, what: "a mapping of backup settings")
         else { return nil }
         let values = Dictionary(entries.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
         guard let folderNode = values["folder"] else {
@@ -111,17 +126,22 @@ extension TopologyBuilder {
     static let witnessKeys = ["listen", "automatic-after"]
 
     mutating func readWitness(_ node: Node) -> WitnessSettings? {
-        guard let entries = reader.mapping(node, key: "witness", allowed: Self.witnessKeys, what: "a mapping of witness settings")
+        guard
+            let entries = reader.mapping(
+                node, key: "witness", allowed: Self.witnessKeys, what: "a mapping of witness settings")
         else { return nil }
         let values = Dictionary(entries.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
         guard let listenNode = values["listen"] else {
-            reader.missing("listen", in: node, key: "witness", expected: "the witness's ADDRESS:PORT (ballast witness --listen)")
+            reader.missing(
+                "listen", in: node, key: "witness", expected: "the witness's ADDRESS:PORT (ballast witness --listen)")
             return nil
         }
         guard let endpoint = reader.endpoint(listenNode, key: "witness.listen") else { return nil }
         var settings = WitnessSettings(endpoint: endpoint)
         if let node = values["automatic-after"] {
-            guard let value = reader.duration(node, key: "witness.automatic-after", minimum: .seconds(1)) else { return nil }
+            guard let value = reader.duration(node, key: "witness.automatic-after", minimum: .seconds(1)) else {
+                return nil
+            }
             settings.automaticAfter = value
         }
         return settings

@@ -1,5 +1,5 @@
-public import BallastCore
 import BallastCodecs
+public import BallastCore
 import Foundation
 
 /// Users and mailbox databases read from a CSV or JSON file for `ballast users import`, checked
@@ -18,7 +18,8 @@ public struct UserImport: Hashable, Sendable {
 
     /// The columns and keys a user row may have.
     public static let userKeys = [
-        "sip-uri", "auth-name", "mail", "password", "ha1-md5", "ha1-sha256", "ha1-aliases", "home-pool", "mailbox-database",
+        "sip-uri", "auth-name", "mail", "password", "ha1-md5", "ha1-sha256", "ha1-aliases", "home-pool",
+        "mailbox-database",
         "contacts",
     ]
     static let databaseKeys = ["name", "copies", "active"]
@@ -33,7 +34,8 @@ public struct UserImport: Hashable, Sendable {
 
     /// Reads `text` (from `file`, named in errors). `knownDatabases` are those the store already has.
     public static func parse(
-        _ text: String, format: Format, file: String, realm: String, topology: Topology, knownDatabases: Set<String> = []
+        _ text: String, format: Format, file: String, realm: String, topology: Topology,
+        knownDatabases: Set<String> = []
     ) throws(ConfigErrors) -> UserImport {
         var rows = RowReader(file: file, realm: realm, topology: topology)
         switch format {
@@ -61,8 +63,11 @@ public struct UserImport: Hashable, Sendable {
         let databases: [[String: Any]] = directory.allDatabases.map {
             ["name": $0.name, "copies": $0.copies, "active": $0.active]
         }
-        let root: [String: Any] = ["realm": realm, "revision": directory.revision, "users": users, "databases": databases]
-        let data = (try? JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted, .sortedKeys])) ?? Data()
+        let root: [String: Any] = [
+            "realm": realm, "revision": directory.revision, "users": users, "databases": databases,
+        ]
+        let data =
+            (try? JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted, .sortedKeys])) ?? Data()
         return String(decoding: data, as: UTF8.self) + "\n"
     }
 
@@ -100,9 +105,14 @@ private struct RowReader {
         self.topology = topology
     }
 
-    mutating func fail(row: Int, line: Int?, key: String, _ message: String, expected: String? = nil, code: ConfigError.Code = .invalidValue) {
+    mutating func fail(
+        row: Int, line: Int?, key: String, _ message: String, expected: String? = nil,
+        code: ConfigError.Code = .invalidValue
+    ) {
         errors.append(
-            ConfigError(code: code, file: file, line: line, column: nil, key: key, message: "row \(row): \(message)", expected: expected))
+            ConfigError(
+                code: code, file: file, line: line, column: nil, key: key, message: "row \(row): \(message)",
+                expected: expected))
     }
 
     mutating func readCSV(_ text: String) {
@@ -110,7 +120,8 @@ private struct RowReader {
         do {
             records = try CSV.parse(text)
         } catch {
-            errors.append(ConfigError(code: .syntax, file: file, line: error.line, column: nil, key: "", message: error.message))
+            errors.append(
+                ConfigError(code: .syntax, file: file, line: error.line, column: nil, key: "", message: error.message))
             return
         }
         guard let header = records.first else {
@@ -125,14 +136,16 @@ private struct RowReader {
             errors.append(
                 ConfigError(
                     code: .unknownKey, file: file, line: header.line, column: index + 1, key: name,
-                    message: "is not a column Ballast knows", expected: "one of \(UserImport.userKeys.joined(separator: ", "))"))
+                    message: "is not a column Ballast knows",
+                    expected: "one of \(UserImport.userKeys.joined(separator: ", "))"))
         }
         guard errors.isEmpty else { return }
         for (number, record) in records.dropFirst().enumerated() {
             let row = number + 1
             guard record.fields.count == columns.count else {
                 fail(
-                    row: row, line: record.line, key: "", "has \(record.fields.count) fields, the header \(columns.count)",
+                    row: row, line: record.line, key: "",
+                    "has \(record.fields.count) fields, the header \(columns.count)",
                     expected: "one field per header column")
                 continue
             }
@@ -141,7 +154,9 @@ private struct RowReader {
                 let trimmed = value.trimmingCharacters(in: .whitespaces)
                 if !trimmed.isEmpty { values[name] = trimmed }
             }
-            let contacts = (values["contacts"] ?? "").split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+            let contacts = (values["contacts"] ?? "").split(separator: ";").map {
+                $0.trimmingCharacters(in: .whitespaces)
+            }
             readUser(values, contacts: contacts.filter { !$0.isEmpty }, row: row, line: record.line)
         }
     }
@@ -167,14 +182,16 @@ private struct RowReader {
         for key in root.keys where !["realm", "revision", "users", "databases"].contains(key) {
             errors.append(
                 ConfigError(
-                    code: .unknownKey, file: file, line: nil, column: nil, key: key, message: "is not a key Ballast knows",
+                    code: .unknownKey, file: file, line: nil, column: nil, key: key,
+                    message: "is not a key Ballast knows",
                     expected: "realm, users, databases"))
         }
         if let fileRealm = root["realm"] as? String, fileRealm != realm {
             errors.append(
                 ConfigError(
                     code: .conflict, file: file, line: nil, column: nil, key: "realm",
-                    message: "is \"\(fileRealm)\" but the store's realm is \"\(realm)\": the HA1 values would never match",
+                    message:
+                        "is \"\(fileRealm)\" but the store's realm is \"\(realm)\": the HA1 values would never match",
                     expected: "the realm the HA1 values were computed in"))
         }
         for (index, item) in ((root["databases"] as? [Any]) ?? []).enumerated() {
@@ -197,7 +214,9 @@ private struct RowReader {
                 }
                 if key == "contacts" {
                     guard let list = value as? [String] else {
-                        fail(row: row, line: nil, key: "users[\(index)].contacts", "is not a list of strings", expected: "[\"sip:bob@...\"]")
+                        fail(
+                            row: row, line: nil, key: "users[\(index)].contacts", "is not a list of strings",
+                            expected: "[\"sip:bob@...\"]")
                         continue
                     }
                     contacts = list
@@ -214,27 +233,40 @@ private struct RowReader {
     private mutating func readDatabase(_ item: Any, row: Int) {
         let key = "databases[\(row - 1)]"
         guard let entry = item as? [String: Any] else {
-            fail(row: row, line: nil, key: key, "is not an object", expected: "{\"name\": \"DB01\", \"copies\": [...], \"active\": ...}")
+            fail(
+                row: row, line: nil, key: key, "is not an object",
+                expected: "{\"name\": \"DB01\", \"copies\": [...], \"active\": ...}")
             return
         }
         for name in entry.keys where !UserImport.databaseKeys.contains(name) {
-            fail(row: row, line: nil, key: "\(key).\(name)", "is not a key Ballast knows", expected: "name, copies, active", code: .unknownKey)
+            fail(
+                row: row, line: nil, key: "\(key).\(name)", "is not a key Ballast knows",
+                expected: "name, copies, active", code: .unknownKey)
         }
         guard let name = entry["name"] as? String, !name.isEmpty else {
-            fail(row: row, line: nil, key: "\(key).name", "is missing", expected: "the database's name, such as DB01", code: .missingKey)
+            fail(
+                row: row, line: nil, key: "\(key).name", "is missing", expected: "the database's name, such as DB01",
+                code: .missingKey)
             return
         }
         guard let copies = entry["copies"] as? [String], !copies.isEmpty else {
-            fail(row: row, line: nil, key: "\(key).copies", "is missing or empty", expected: "the servers holding a copy, such as [\"mbx1\", \"mbx2\"]", code: .missingKey)
+            fail(
+                row: row, line: nil, key: "\(key).copies", "is missing or empty",
+                expected: "the servers holding a copy, such as [\"mbx1\", \"mbx2\"]", code: .missingKey)
             return
         }
         let servers = Set(topology.pools.flatMap { $0.servers.map(\.name) })
         for copy in copies where !servers.contains(copy) {
-            fail(row: row, line: nil, key: "\(key).copies", "names server \(copy), which no pool has", expected: "server names from pools", code: .unknownReference)
+            fail(
+                row: row, line: nil, key: "\(key).copies", "names server \(copy), which no pool has",
+                expected: "server names from pools",
+                code: .unknownReference)
         }
         let active = (entry["active"] as? String) ?? copies[0]
         guard copies.contains(active) else {
-            fail(row: row, line: nil, key: "\(key).active", "is \(active), not one of the copies", expected: copies.joined(separator: " or "))
+            fail(
+                row: row, line: nil, key: "\(key).active", "is \(active), not one of the copies",
+                expected: copies.joined(separator: " or "))
             return
         }
         if databaseRows[name] != nil {
@@ -264,14 +296,19 @@ private struct RowReader {
         var ha1Aliases: [String: [DigestAlgorithm: String]] = [:]
         if let password = values["password"] {
             if values["ha1-md5"] != nil || values["ha1-sha256"] != nil {
-                fail(row: row, line: line, key: "password", "is given with HA1 values", expected: "a password or HA1 values, not both", code: .conflict)
+                fail(
+                    row: row, line: line, key: "password", "is given with HA1 values",
+                    expected: "a password or HA1 values, not both", code: .conflict
+                )
             }
             (ha1, ha1Aliases) = Digest.credentials(authName: authName, realm: realm, password: password)
         } else {
             for (key, algorithm, length) in [("ha1-md5", DigestAlgorithm.md5, 32), ("ha1-sha256", .sha256, 64)] {
                 guard let value = values[key]?.lowercased() else { continue }
                 guard value.count == length, value.allSatisfy(\.isHexDigit) else {
-                    fail(row: row, line: line, key: key, "is not \(length) hex digits", expected: "H(\(authName):\(realm):password) in hex")
+                    fail(
+                        row: row, line: line, key: key, "is not \(length) hex digits",
+                        expected: "H(\(authName):\(realm):password) in hex")
                     continue
                 }
                 ha1[algorithm] = value
@@ -286,7 +323,9 @@ private struct RowReader {
                 }
             }
             if values["ha1-md5"] == nil && values["ha1-sha256"] == nil {
-                fail(row: row, line: line, key: "password", "is missing", expected: "password, or ha1-md5 and/or ha1-sha256", code: .missingKey)
+                fail(
+                    row: row, line: line, key: "password", "is missing",
+                    expected: "password, or ha1-md5 and/or ha1-sha256", code: .missingKey)
             }
         }
         let homePool = values["home-pool"]
@@ -296,7 +335,9 @@ private struct RowReader {
                 expected: "one of \(topology.pools.map(\.name).joined(separator: ", "))", code: .unknownReference)
         }
         for contact in contacts where contact.contains("\n") || contact.isEmpty {
-            fail(row: row, line: line, key: "contacts", "holds an empty or multi-line entry", expected: "SIP URIs or mail addresses")
+            fail(
+                row: row, line: line, key: "contacts", "holds an empty or multi-line entry",
+                expected: "SIP URIs or mail addresses")
         }
         for (key, value) in [("sip-uri", aor.aor), ("auth-name", authName), ("mail", mail)] {
             guard let value else { continue }
@@ -315,11 +356,13 @@ private struct RowReader {
     }
 
     mutating func checkReferences(knownDatabases: Set<String>) {
-        for reference in userDatabaseRefs where databaseRows[reference.database] == nil && !knownDatabases.contains(reference.database) {
+        for reference in userDatabaseRefs
+        where databaseRows[reference.database] == nil && !knownDatabases.contains(reference.database) {
             fail(
                 row: reference.row, line: reference.line, key: "mailbox-database",
                 "names database \(reference.database), which neither this file nor the store has",
-                expected: "a database from `ballast db list`, or one under \"databases\" in a JSON import", code: .unknownReference)
+                expected: "a database from `ballast db list`, or one under \"databases\" in a JSON import",
+                code: .unknownReference)
         }
     }
 

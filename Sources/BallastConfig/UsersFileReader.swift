@@ -26,7 +26,9 @@ public enum UsersFileReader {
     }
 
     /// Parses users YAML; `file` names it in errors.
-    public static func parse(yaml: String, file: String, settings: SIPSettings, topology: Topology) throws(ConfigErrors)
+    public static func parse(
+        yaml: String, file: String, settings: SIPSettings, topology: Topology
+    ) throws(ConfigErrors)
         -> Directory
     {
         var reader = NodeReader(file: file)
@@ -41,7 +43,9 @@ public enum UsersFileReader {
             ])
         }
         var users: [DirectoryUser] = []
-        if let root, let entries = reader.mapping(root, key: "", allowed: topKeys, what: "a mapping with realm and users") {
+        if let root,
+            let entries = reader.mapping(root, key: "", allowed: topKeys, what: "a mapping with realm and users")
+        {
             let values = Dictionary(entries.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
             if let node = values["realm"], let realm = reader.string(node, key: "realm", what: "the digest realm"),
                 realm != settings.realm
@@ -72,10 +76,14 @@ public enum UsersFileReader {
         return Directory(users: users)
     }
 
-    private static func readUser(_ node: Node, key: String, topology: Topology, reader: inout NodeReader)
+    private static func readUser(
+        _ node: Node, key: String, topology: Topology, reader: inout NodeReader
+    )
         -> DirectoryUser?
     {
-        guard let entries = reader.mapping(node, key: key, allowed: userKeys, what: "a user mapping") else { return nil }
+        guard let entries = reader.mapping(node, key: key, allowed: userKeys, what: "a user mapping") else {
+            return nil
+        }
         let values = Dictionary(entries.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
         guard let uriNode = values["uri"] else {
             reader.missing("uri", in: node, key: key, expected: "the user's SIP URI, such as sip:alice@example.com")

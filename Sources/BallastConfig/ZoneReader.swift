@@ -5,10 +5,13 @@ import Yams
 extension TopologyBuilder {
     static let dnsKeys = ["listen", "udp-sockets", "rate-limit", "tcp-timeout"]
     static let rateLimitKeys = ["responses-per-second", "slip", "ipv4-prefix", "ipv6-prefix", "exempt"]
-    static let rateLimitForm = "off, or {responses-per-second: 20, slip: 2, ipv4-prefix: 24, ipv6-prefix: 56, exempt: [127.0.0.0/8]}"
+    static let rateLimitForm =
+        "off, or {responses-per-second: 20, slip: 2, ipv4-prefix: 24, ipv6-prefix: 56, exempt: [127.0.0.0/8]}"
     static let zoneKeys = ["soa", "ttl", "when-all-down", "secondaries", "records"]
     static let soaKeys = ["primary", "mailbox", "serial", "refresh", "retry", "expire", "minimum"]
-    static let recordKeys = ["name", "type", "value", "pool", "ttl", "priority", "weight", "port", "target", "preference"]
+    static let recordKeys = [
+        "name", "type", "value", "pool", "ttl", "priority", "weight", "port", "target", "preference",
+    ]
     static let recordTypes = ["A", "AAAA", "NS", "CNAME", "MX", "TXT", "SRV"]
 
     /// The `dns` section: listen addresses, UDP sockets on each, the response rate limit (on
@@ -33,7 +36,9 @@ extension TopologyBuilder {
             let items: [Node]
             if case .sequence(let sequence) = entry.value { items = Array(sequence) } else { items = [entry.value] }
             for (index, item) in items.enumerated() {
-                if let endpoint = reader.endpoint(item, key: "dns.listen[\(index)]") { settings.listeners.append(endpoint) }
+                if let endpoint = reader.endpoint(item, key: "dns.listen[\(index)]") {
+                    settings.listeners.append(endpoint)
+                }
             }
         }
         return settings
@@ -43,17 +48,23 @@ extension TopologyBuilder {
     private mutating func readRateLimit(_ node: Node) -> DNSRateLimit? {
         if case .scalar(let scalar) = node {
             guard ["off", "false", "no"].contains(scalar.string.lowercased()) else {
-                reader.fail(.invalidValue, at: node, key: "dns.rate-limit", "is \(reader.describe(node))", expected: Self.rateLimitForm)
+                reader.fail(
+                    .invalidValue, at: node, key: "dns.rate-limit", "is \(reader.describe(node))",
+                    expected: Self.rateLimitForm)
                 return DNSRateLimit()
             }
             return nil
         }
         var limit = DNSRateLimit()
-        for entry in reader.mapping(node, key: "dns.rate-limit", allowed: Self.rateLimitKeys, what: Self.rateLimitForm) ?? [] {
+        for entry in reader.mapping(node, key: "dns.rate-limit", allowed: Self.rateLimitKeys, what: Self.rateLimitForm)
+            ?? []
+        {
             let key = "dns.rate-limit.\(entry.key)"
             switch entry.key {
             case "responses-per-second":
-                if let value = reader.int(entry.value, key: key, range: 1...1_000_000) { limit.responsesPerSecond = value }
+                if let value = reader.int(entry.value, key: key, range: 1...1_000_000) {
+                    limit.responsesPerSecond = value
+                }
             case "slip":
                 if let value = reader.int(entry.value, key: key, range: 0...10) { limit.slip = value }
             case "ipv4-prefix":
@@ -94,7 +105,9 @@ extension TopologyBuilder {
                 continue
             }
             if zones.contains(where: { $0.name == name }) {
-                reader.fail(.duplicate, at: entry.keyNode, key: "zones.\(entry.key)", "is listed twice", expected: "each zone once")
+                reader.fail(
+                    .duplicate, at: entry.keyNode, key: "zones.\(entry.key)", "is listed twice",
+                    expected: "each zone once")
                 continue
             }
             if let zone = readZone(entry.value, name: name, key: "zones.\(entry.key)", pools: Set(pools.map(\.name))) {
@@ -105,13 +118,19 @@ extension TopologyBuilder {
     }
 
     private mutating func readZone(_ node: Node, name: DomainName, key: String, pools: Set<String>) -> Zone? {
-        guard let entries = reader.mapping(node, key: key, allowed: Self.zoneKeys, what: "a zone mapping") else { return nil }
+        guard let entries = reader.mapping(node, key: key, allowed: Self.zoneKeys, what: "a zone mapping") else {
+            return nil
+        }
         let values = Dictionary(entries.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
         var zone = Zone(
             name: name,
-            soa: Zone.SOA(primary: name.prepending(Array("ns1".utf8)) ?? name, mailbox: name.prepending(Array("hostmaster".utf8)) ?? name))
+            soa: Zone.SOA(
+                primary: name.prepending(Array("ns1".utf8)) ?? name,
+                mailbox: name.prepending(Array("hostmaster".utf8)) ?? name))
         var ok = true
-        if let node = values["ttl"] { if let ttl = seconds(node, key: "\(key).ttl") { zone.ttl = ttl } else { ok = false } }
+        if let node = values["ttl"] {
+            if let ttl = seconds(node, key: "\(key).ttl") { zone.ttl = ttl } else { ok = false }
+        }
         if let node = values["when-all-down"] {
             if let policy = reader.choice(node, key: "\(key).when-all-down", of: Zone.AllDownPolicy.self) {
                 zone.allDown = policy
@@ -153,7 +172,8 @@ extension TopologyBuilder {
             }
         }
         if let node = values["secondaries"] {
-            for (index, item) in (reader.sequence(node, key: "\(key).secondaries", what: "a list of ADDRESS:PORT") ?? [])
+            for (index, item)
+                in (reader.sequence(node, key: "\(key).secondaries", what: "a list of ADDRESS:PORT") ?? [])
                 .enumerated()
             {
                 if let endpoint = reader.endpoint(item, key: "\(key).secondaries[\(index)]") {
@@ -165,7 +185,9 @@ extension TopologyBuilder {
         }
         var cnames: Set<DomainName> = []
         var others: Set<DomainName> = []
-        for (index, item) in (values["records"].flatMap { reader.sequence($0, key: "\(key).records", what: "a list of records") } ?? [])
+        for (index, item)
+            in (values["records"].flatMap { reader.sequence($0, key: "\(key).records", what: "a list of records") }
+            ?? [])
             .enumerated()
         {
             let path = "\(key).records[\(index)]"
@@ -200,31 +222,43 @@ extension TopologyBuilder {
         }
         let values = Dictionary(entries.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
         guard let nameNode = values["name"], let typeNode = values["type"] else {
-            reader.missing(values["name"] == nil ? "name" : "type", in: node, key: key, expected: "name: NAME and type: A|AAAA|NS|CNAME|MX|TXT|SRV")
+            reader.missing(
+                values["name"] == nil ? "name" : "type", in: node, key: key,
+                expected: "name: NAME and type: A|AAAA|NS|CNAME|MX|TXT|SRV")
             return nil
         }
         guard let owner = domainName(nameNode, key: "\(key).name", zone: zone.name) else { return nil }
         guard owner.isSubdomain(of: zone.name) else {
-            reader.fail(.invalidValue, at: nameNode, key: "\(key).name", "\(owner) is outside the zone", expected: "a name in \(zone.name)")
+            reader.fail(
+                .invalidValue, at: nameNode, key: "\(key).name", "\(owner) is outside the zone",
+                expected: "a name in \(zone.name)")
             return nil
         }
         guard case .scalar(let typeScalar) = typeNode, Self.recordTypes.contains(typeScalar.string.uppercased()) else {
-            reader.fail(.invalidValue, at: typeNode, key: "\(key).type", "is \(reader.describe(typeNode))", expected: "one of " + Self.recordTypes.joined(separator: ", "))
+            reader.fail(
+                .invalidValue, at: typeNode, key: "\(key).type", "is \(reader.describe(typeNode))",
+                expected: "one of " + Self.recordTypes.joined(separator: ", "))
             return nil
         }
         let type = typeScalar.string.uppercased()
         var ttl = zone.ttl
-        if let node = values["ttl"] { guard let value = seconds(node, key: "\(key).ttl") else { return nil }; ttl = value }
+        if let node = values["ttl"] {
+            guard let value = seconds(node, key: "\(key).ttl") else { return nil }; ttl = value
+        }
         var pool: String?
         if let node = values["pool"] {
             guard let name = reader.name(node, key: "\(key).pool") else { return nil }
             guard pools.contains(name) else {
                 if brokenPools.contains(name) { return nil }
-                reader.fail(.unknownReference, at: node, key: "\(key).pool", "names no pool \"\(name)\"", expected: "a pool defined under pools:")
+                reader.fail(
+                    .unknownReference, at: node, key: "\(key).pool", "names no pool \"\(name)\"",
+                    expected: "a pool defined under pools:")
                 return nil
             }
             guard ["A", "AAAA", "SRV"].contains(type) else {
-                reader.fail(.conflict, at: node, key: "\(key).pool", "applies only to A, AAAA and SRV records", expected: "type: A, AAAA or SRV")
+                reader.fail(
+                    .conflict, at: node, key: "\(key).pool", "applies only to A, AAAA and SRV records",
+                    expected: "type: A, AAAA or SRV")
                 return nil
             }
             pool = name
@@ -247,7 +281,9 @@ extension TopologyBuilder {
         case "A", "AAAA":
             if let pool, type == "A" || type == "AAAA" {
                 if let extra = values["value"] {
-                    reader.fail(.conflict, at: extra, key: "\(key).value", "is given with pool", expected: "value: ADDRESS, or pool: POOL")
+                    reader.fail(
+                        .conflict, at: extra, key: "\(key).value", "is given with pool",
+                        expected: "value: ADDRESS, or pool: POOL")
                     return nil
                 }
                 value = .pool(pool)
@@ -256,13 +292,17 @@ extension TopologyBuilder {
                     let address = reader.address(node, key: "\(key).value")
                 else { return nil }
                 guard (address.family == .v4) == (type == "A") else {
-                    reader.fail(.invalidValue, at: node, key: "\(key).value", "is not an IPv\(type == "A" ? 4 : 6) address", expected: type == "A" ? "an IPv4 address" : "an IPv6 address")
+                    reader.fail(
+                        .invalidValue, at: node, key: "\(key).value", "is not an IPv\(type == "A" ? 4 : 6) address",
+                        expected: type == "A" ? "an IPv4 address" : "an IPv6 address")
                     return nil
                 }
                 value = type == "A" ? .a(address) : .aaaa(address)
             }
         case "NS", "CNAME":
-            guard let node = required("value", "a name"), let target = domainName(node, key: "\(key).value", zone: zone.name) else { return nil }
+            guard let node = required("value", "a name"),
+                let target = domainName(node, key: "\(key).value", zone: zone.name)
+            else { return nil }
             value = type == "NS" ? .ns(target) : .cname(target)
         case "MX":
             guard let node = required("value", "the mail exchanger's name"),
@@ -272,8 +312,13 @@ extension TopologyBuilder {
             guard let preference else { return nil }
             value = .mx(preference: preference, exchange: target)
         case "TXT":
-            guard let node = required("value", "text"), let text = reader.string(node, key: "\(key).value", what: "text") else { return nil }
-            value = .txt(stride(from: 0, to: text.utf8.count, by: 255).map { Array(Array(text.utf8)[$0..<min($0 + 255, text.utf8.count)]) })
+            guard let node = required("value", "text"),
+                let text = reader.string(node, key: "\(key).value", what: "text")
+            else { return nil }
+            value = .txt(
+                stride(from: 0, to: text.utf8.count, by: 255).map {
+                    Array(Array(text.utf8)[$0..<min($0 + 255, text.utf8.count)])
+                })
         default:
             guard let priority = number("priority"), let weight = number("weight"), let port = number("port"),
                 let node = required("target", "the target's name"),
@@ -288,9 +333,13 @@ extension TopologyBuilder {
     private mutating func domainName(_ node: Node, key: String, zone: DomainName) -> DomainName? {
         guard let text = reader.string(node, key: key, what: "a DNS name") else { return nil }
         if text == "@" { return zone }
-        let name = text.hasSuffix(".") ? DomainName(text) : DomainName(text).flatMap { DomainName(labels: $0.labels + zone.labels) }
+        let name =
+            text.hasSuffix(".")
+            ? DomainName(text) : DomainName(text).flatMap { DomainName(labels: $0.labels + zone.labels) }
         guard let name else {
-            reader.fail(.invalidValue, at: node, key: key, "\"\(text)\" is not a DNS name", expected: "labels of at most 63 characters, 255 in all")
+            reader.fail(
+                .invalidValue, at: node, key: key, "\"\(text)\" is not a DNS name",
+                expected: "labels of at most 63 characters, 255 in all")
             return nil
         }
         return name

@@ -29,7 +29,9 @@ struct DNSAnswerCache {
 
     /// Writes the answer to `query` into `out`, its ID set to the query's, if one was kept for
     /// `version` and fits; returns its length, 0 when none.
-    mutating func answer(to query: UnsafeRawBufferPointer, version: UInt64, into out: UnsafeMutableRawBufferPointer) -> Int {
+    mutating func answer(
+        to query: UnsafeRawBufferPointer, version: UInt64, into out: UnsafeMutableRawBufferPointer
+    ) -> Int {
         guard version == self.version, query.count >= 12 else { return 0 }
         let keyBytes = UnsafeRawBufferPointer(rebasing: query[2...])
         let hash = Self.hash(keyBytes)

@@ -16,14 +16,18 @@ public enum DNSProbe {
     public static func ask(
         _ endpoint: Endpoint, name: DomainName, kind: DNSFollowCheck.Kind, timeout: Duration = .seconds(1)
     ) async throws -> [String] {
-        let target = endpoint.address == IPAddress(v4: 0, 0, 0, 0) ? Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: endpoint.port)
-            : endpoint.address == IPAddress(v6High: 0, low: 0) ? Endpoint(address: IPAddress(v6High: 0, low: 1), port: endpoint.port)
-            : endpoint
-        let type: UInt16 = switch kind {
-        case .a: DNSType.a
-        case .aaaa: DNSType.aaaa
-        case .srv: DNSType.srv
-        }
+        let target =
+            endpoint.address == IPAddress(v4: 0, 0, 0, 0)
+            ? Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: endpoint.port)
+            : endpoint.address == IPAddress(v6High: 0, low: 0)
+                ? Endpoint(address: IPAddress(v6High: 0, low: 1), port: endpoint.port)
+                : endpoint
+        let type: UInt16 =
+            switch kind {
+            case .a: DNSType.a
+            case .aaaa: DNSType.aaaa
+            case .srv: DNSType.srv
+            }
         var query = DNSMessage(id: UInt16.random(in: 0...UInt16.max))
         query.questions = [DNSQuestion(name: name, type: type)]
         query.edns = EDNS(udpPayloadSize: 1232)
@@ -35,7 +39,10 @@ public enum DNSProbe {
         // Whatever happens, the promise ends: answered, timed out or closed.
         channel.closeFuture.whenComplete { _ in promise.fail(Failure(description: "the probe's socket closed")) }
         try await channel.pipeline.addHandler(Collector(promise: promise, id: query.id)).get()
-        let timer = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)) {
+        let timer = channel.eventLoop.scheduleTask(
+            in: .nanoseconds(
+                Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
+        ) {
             promise.fail(Failure(description: "\(target) did not answer \(name) \(kind.rawValue) within \(timeout)"))
         }
         defer { timer.cancel() }
@@ -45,7 +52,8 @@ public enum DNSProbe {
         do {
             reply = try DNSMessageParser.parse(try await promise.futureResult.get())
         } catch let error as DNSParseError {
-            throw Failure(description: "\(target) answered \(name) \(kind.rawValue) with a message that does not parse: \(error)")
+            throw Failure(
+                description: "\(target) answered \(name) \(kind.rawValue) with a message that does not parse: \(error)")
         }
         guard reply.rcode == DNSRCode.noError || reply.rcode == DNSRCode.nxDomain else {
             throw Failure(description: "\(target) answered \(name) \(kind.rawValue) with rcode \(reply.rcode)")
@@ -81,7 +89,9 @@ public enum DNSProbe {
 extension DNSProbe {
     /// A lookup against the first DNS listener of `topology`, for a plan's "check DNS" step; nil
     /// when the topology has no DNS listener.
-    public static func lookup(_ topology: Topology) -> (@Sendable (DomainName, DNSFollowCheck.Kind) async throws -> [String])? {
+    public static func lookup(
+        _ topology: Topology
+    ) -> (@Sendable (DomainName, DNSFollowCheck.Kind) async throws -> [String])? {
         guard let listener = topology.dns.listeners.first else { return nil }
         return { name, kind in try await ask(listener, name: name, kind: kind) }
     }
@@ -91,7 +101,9 @@ extension DNSProbe {
     /// `lookup(topology)` when its listener answers now (a question on the first zone's name);
     /// nil when nothing serves DNS there, as when a plan is applied straight to the store while
     /// the node is stopped: the node serves the change when it starts.
-    public static func reachableLookup(_ topology: Topology) async -> (@Sendable (DomainName, DNSFollowCheck.Kind) async throws -> [String])? {
+    public static func reachableLookup(
+        _ topology: Topology
+    ) async -> (@Sendable (DomainName, DNSFollowCheck.Kind) async throws -> [String])? {
         guard let lookup = lookup(topology), let zone = topology.zones.first else { return nil }
         return (try? await lookup(zone.name, .a)) != nil ? lookup : nil
     }

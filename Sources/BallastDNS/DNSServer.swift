@@ -3,8 +3,8 @@ import BallastCodecs
 public import BallastCore
 public import BallastEngine
 import BallastReporting
-import Dispatch
 import CoreMetrics
+import Dispatch
 public import Logging
 import Metrics
 import Synchronization
@@ -63,12 +63,14 @@ public final class DNSServer: Sendable {
                 for _ in 0..<udpSockets {
                     services.append(
                         try DNSUDPService(
-                            server: self, endpoint: endpoint, sharingPort: udpSockets > 1, rateLimit: settings.rateLimit,
+                            server: self, endpoint: endpoint, sharingPort: udpSockets > 1,
+                            rateLimit: settings.rateLimit,
                             loopCount: engine.loopCount))
                 }
                 listeners.append(try DNSTCPListener(server: self, endpoint: endpoint, timeout: settings.tcpTimeout))
                 logger.info(
-                    "dns listening", metadata: ["listen": "\(endpoint)", "zones": "\(view.zones.count)", "udp-sockets": "\(udpSockets)"])
+                    "dns listening",
+                    metadata: ["listen": "\(endpoint)", "zones": "\(view.zones.count)", "udp-sockets": "\(udpSockets)"])
             }
         } catch {
             for listener in listeners { Glibc.close(listener.fd) }
@@ -130,12 +132,14 @@ public final class DNSServer: Sendable {
             metrics.malformed.increment()
             guard let header = DNSMessageParser.header(of: bytes) else {
                 BadInputLog.shared.report(
-                    listener: "dns-\(transport)", reason: "packet dropped: no DNS header", client: client(), logger: logger,
+                    listener: "dns-\(transport)", reason: "packet dropped: no DNS header", client: client(),
+                    logger: logger,
                     detail: error.description)
                 return nil
             }
             BadInputLog.shared.report(
-                listener: "dns-\(transport)", reason: "malformed query, answered FORMERR", client: client(), logger: logger,
+                listener: "dns-\(transport)", reason: "malformed query, answered FORMERR", client: client(),
+                logger: logger,
                 detail: error.description)
             var response = DNSMessage(id: header.id)
             response.isResponse = true
@@ -168,7 +172,8 @@ public final class DNSServer: Sendable {
         }
         guard let client, zone.zone.secondaries.contains(where: { $0.address == client }) else {
             BadInputLog.shared.report(
-                listener: "dns-tcp", reason: "zone transfer refused: not a secondary", client: client.map { "\($0)" } ?? "-",
+                listener: "dns-tcp", reason: "zone transfer refused: not a secondary",
+                client: client.map { "\($0)" } ?? "-",
                 logger: logger, detail: "zone \(zone.zone.name)")
             response.rcode = DNSRCode.refused
             return [DNSMessageWriter.serialize(response)]
@@ -189,7 +194,9 @@ public final class DNSServer: Sendable {
             response.questions = []
         }
         metrics.transfers.increment()
-        logger.info("zone transferred", metadata: ["zone": "\(zone.zone.name)", "client": "\(client)", "serial": "\(zone.serial)"])
+        logger.info(
+            "zone transferred",
+            metadata: ["zone": "\(zone.zone.name)", "client": "\(client)", "serial": "\(zone.serial)"])
         return messages
     }
 

@@ -123,7 +123,9 @@ final class DNSTCPConnection: EngineConnection {
             let length = Int(input[start]) << 8 | Int(input[start + 1])
             guard filled - start >= 2 + length else {
                 // Room for the whole message, so that the next reads complete it.
-                if input.count < 2 + length { input.append(contentsOf: repeatElement(0, count: 2 + length - input.count)) }
+                if input.count < 2 + length {
+                    input.append(contentsOf: repeatElement(0, count: 2 + length - input.count))
+                }
                 break
             }
             let message = Array(input[(start + 2)..<(start + 2 + length)])

@@ -99,7 +99,8 @@ final class DNSUDPService: EngineDatagramService {
             }
         }
         BadInputLog.shared.report(
-            listener: "dns-udp", reason: "answers over the rate limit (RRL)", client: "\(client)", logger: server.logger)
+            listener: "dns-udp", reason: "answers over the rate limit (RRL)", client: "\(client)", logger: server.logger
+        )
         return sent
     }
 

@@ -80,7 +80,9 @@ public struct ZoneView: Sendable {
             let chosen = entries.contains { $0.up } ? entries.filter { $0.up } : (zone.allDown == .all ? entries : [])
             for (record, _) in chosen {
                 guard case .srv(let priority, let weight, let port, let target, _) = record.value else { continue }
-                add(name, DNSType.srv, record.ttl, [.srv(priority: priority, weight: weight, port: port, target: target)])
+                add(
+                    name, DNSType.srv, record.ttl,
+                    [.srv(priority: priority, weight: weight, port: port, target: target)])
             }
             if chosen.isEmpty && nodes[name] == nil { nodes[name] = [:] }
         }

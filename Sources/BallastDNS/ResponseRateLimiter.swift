@@ -57,7 +57,8 @@ public struct ResponseRateLimiter: Sendable {
         client: IPAddress, kind: Kind, question: UnsafeRawBufferPointer, milliseconds: UInt64
     ) -> Decision {
         if isExempt(client) { return .send }
-        let prefix = IPPrefix.masked(client, client.family == .v4 ? settings.ipv4PrefixLength : settings.ipv6PrefixLength)
+        let prefix = IPPrefix.masked(
+            client, client.family == .v4 ? settings.ipv4PrefixLength : settings.ipv6PrefixLength)
         var hash = StableHash.hash(prefix)
         switch kind {
         case .answer:

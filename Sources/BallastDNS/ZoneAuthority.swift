@@ -27,7 +27,9 @@ public enum ZoneAuthority {
         response.recursionDesired = query.recursionDesired
         response.questions = query.questions
         // RFC 3225 section 3: DO is copied into the answer; nothing is signed, so nothing else changes.
-        if let edns = query.edns { response.edns = EDNS(udpPayloadSize: advertisedPayloadSize, dnssecOK: edns.dnssecOK) }
+        if let edns = query.edns {
+            response.edns = EDNS(udpPayloadSize: advertisedPayloadSize, dnssecOK: edns.dnssecOK)
+        }
         if let edns = query.edns, edns.version > 0 {
             response.rcode = DNSRCode.badVers
             return response

@@ -70,7 +70,8 @@ extension LoopContext {
         if datagrams == nil {
             datagrams = ballast_datagrams_create(Self.datagramBatch, Self.datagramSlotSize)
             guard datagrams != nil else {
-                logger.error("cannot read UDP on this engine loop: out of memory", metadata: ["listen": "\(service.endpoint)"])
+                logger.error(
+                    "cannot read UDP on this engine loop: out of memory", metadata: ["listen": "\(service.endpoint)"])
                 return
             }
         }
@@ -95,7 +96,8 @@ extension LoopContext {
             guard count > 0 else {
                 if count < 0, -count != EAGAIN, -count != EWOULDBLOCK, -count != EINTR {
                     logger.warning(
-                        "cannot read UDP", metadata: ["listen": "\(service.endpoint)", "error": "\(SystemError.describe(-count))"])
+                        "cannot read UDP",
+                        metadata: ["listen": "\(service.endpoint)", "error": "\(SystemError.describe(-count))"])
                 }
                 return
             }
@@ -112,7 +114,8 @@ extension LoopContext {
                 let answered = service.answer(
                     UnsafeRawBufferPointer(start: ballast_datagram_bytes(batch, index), count: length),
                     from: sender, to: destination,
-                    into: UnsafeMutableRawBufferPointer(start: ballast_datagram_answer_buffer(batch, index), count: capacity),
+                    into: UnsafeMutableRawBufferPointer(
+                        start: ballast_datagram_answer_buffer(batch, index), count: capacity),
                     context: self)
                 if answered > 0 { ballast_datagram_answer(batch, index, Int32(min(answered, capacity))) }
             }

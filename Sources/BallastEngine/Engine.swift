@@ -378,7 +378,9 @@ public final class LoopContext {
     /// so that its sockets get tags and its timer a place in the heap.
     /// `client` when it carries on a client connection the loop accepted (the protocol changed),
     /// so that it counts in the loop's load as that one did.
-    public func adopt<Connection: EngineConnection>(client: Bool = false, _ make: (_ slot: Int) -> Connection) -> Connection {
+    public func adopt<Connection: EngineConnection>(
+        client: Bool = false, _ make: (_ slot: Int) -> Connection
+    ) -> Connection {
         let slot = allocateSlot()
         let connection = make(slot)
         occupy(slot, with: connection, client: client)

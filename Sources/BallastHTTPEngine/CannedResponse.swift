@@ -5,7 +5,9 @@ enum CannedResponse {
     /// header lines, each ending in CRLF (a challenge, Retry-After).
     static func bytes(status: Int, close: Bool, headers: String = "") -> [UInt8] {
         let index = table.firstIndex { $0.status == status } ?? 0
-        guard headers.isEmpty else { return make(table[index].status, table[index].reason, close: close, headers: headers) }
+        guard headers.isEmpty else {
+            return make(table[index].status, table[index].reason, close: close, headers: headers)
+        }
         return close ? closing[index] : keeping[index]
     }
 

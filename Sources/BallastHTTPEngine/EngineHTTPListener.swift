@@ -39,7 +39,9 @@ public final class EngineHTTPListener: EngineListener {
     }
 
     /// Binds the relay's listening socket and starts accepting on every engine loop.
-    public static func bind(endpoint: Endpoint, runtime: EngineHTTPRuntime, engine: Engine, backlog: Int32 = 4096)
+    public static func bind(
+        endpoint: Endpoint, runtime: EngineHTTPRuntime, engine: Engine, backlog: Int32 = 4096
+    )
         async throws -> EngineHTTPListener
     {
         var address = ballast_address(endpoint)
@@ -48,7 +50,8 @@ public final class EngineHTTPListener: EngineListener {
         let listener = EngineHTTPListener(endpoint: endpoint, fd: fd, engine: engine, runtime: runtime)
         await engine.onEveryLoop { $0.addListener(listener) }
         runtime.logger.info(
-            "relay listening", metadata: ["relay": "\(runtime.relayName)", "listen": "\(endpoint)", "engine": "ballast"])
+            "relay listening",
+            metadata: ["relay": "\(runtime.relayName)", "listen": "\(endpoint)", "engine": "ballast"])
         return listener
     }
 
@@ -103,7 +106,8 @@ public final class EngineHTTPListener: EngineListener {
     public func makeConnection(fd: Int32, peer: Endpoint?, slot: Int, context: LoopContext) -> any EngineConnection {
         let runtime = self.runtime
         return HTTPEngineConnection(
-            slot: slot, listener: self, runtime: runtime, fd: fd, client: peer, heads: runtime.heads[context.loop.index])
+            slot: slot, listener: self, runtime: runtime, fd: fd, client: peer, heads: runtime.heads[context.loop.index]
+        )
     }
 
     private static func limit(of runtime: EngineHTTPRuntime) -> Int {

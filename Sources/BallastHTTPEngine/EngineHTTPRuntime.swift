@@ -1,5 +1,5 @@
-public import BallastCore
 import BallastCodecs
+public import BallastCore
 public import BallastEngine
 public import BallastTLS
 import CoreMetrics
@@ -134,7 +134,9 @@ public final class EngineHTTPRuntime: Sendable {
 
     /// A connection to `endpoint` lent to `owner`: the warmest idle one of the loop's pool
     /// unless `fresh`, else a new one, still connecting when it is returned.
-    func link(to endpoint: Endpoint, fresh: Bool, owner: any ServerLinkOwner, context: LoopContext)
+    func link(
+        to endpoint: Endpoint, fresh: Bool, owner: any ServerLinkOwner, context: LoopContext
+    )
         -> Result<ServerLink, SystemError>
     {
         let pool = pools[context.loop.index]
@@ -219,7 +221,9 @@ struct EngineCookieTable: Sendable {
                     valueEnd -= 1
                 }
                 for server in servers where server.value.count == valueEnd - valueStart {
-                    if server.value.indices.allSatisfy({ bytes[valueStart + $0] == server.value[$0] }) { return server.key }
+                    if server.value.indices.allSatisfy({ bytes[valueStart + $0] == server.value[$0] }) {
+                        return server.key
+                    }
                 }
             }
         }

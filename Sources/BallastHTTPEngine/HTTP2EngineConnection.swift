@@ -105,19 +105,23 @@ final class HTTP2EngineConnection: EngineConnection {
         self.startedAt = startedAt
         lastActivity = context.now
         guard let session = Self.makeSession(owner: self) else {
-            runtime.logger.error("cannot start HTTP/2: nghttp2 is out of memory", metadata: ["relay": "\(runtime.relayName)"])
+            runtime.logger.error(
+                "cannot start HTTP/2: nghttp2 is out of memory", metadata: ["relay": "\(runtime.relayName)"])
             return false
         }
         self.session = session
         var settings = [
-            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS.rawValue), value: Self.maxConcurrentStreams),
-            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue), value: UInt32(limits.maxHeadBytes)),
+            nghttp2_settings_entry(
+                settings_id: Int32(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS.rawValue), value: Self.maxConcurrentStreams),
+            nghttp2_settings_entry(
+                settings_id: Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue), value: UInt32(limits.maxHeadBytes)),
             // RFC 9113 deprecates the dependency tree; without it nghttp2 schedules streams by
             // RFC 9218 urgency and keeps no tree per stream.
             nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES.rawValue), value: 1),
         ]
         guard nghttp2_submit_settings(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), &settings, settings.count) == 0,
-            nghttp2_session_set_local_window_size(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0, Self.connectionWindow) == 0
+            nghttp2_session_set_local_window_size(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0, Self.connectionWindow)
+                == 0
         else { return false }
         if bytes.count > 0 && !receive(bytes) { return true }
         want(startedAt + min(timeouts.request, timeouts.idle), context: context)
@@ -277,7 +281,8 @@ final class HTTP2EngineConnection: EngineConnection {
         if result < 0 {
             runtime.metrics.badRequests.increment()
             BadInputLog.shared.report(
-                listener: runtime.relayName, reason: "HTTP/2 protocol error", client: "\(client)", logger: runtime.logger,
+                listener: runtime.relayName, reason: "HTTP/2 protocol error", client: "\(client)",
+                logger: runtime.logger,
                 detail: String(cString: nghttp2_strerror(Int32(result))))
             // nghttp2 queued GOAWAY for most errors; send it, then close.
             _ = flush(context)
@@ -500,7 +505,8 @@ final class HTTP2EngineConnection: EngineConnection {
         return owner(user).beginStream(frame.pointee.hd.stream_id)
     }
 
-    private static let onHeader: nghttp2_on_header_callback = { session, frame, name, nameLength, value, valueLength, _, _ in
+    private static let onHeader: nghttp2_on_header_callback = {
+        session, frame, name, nameLength, value, valueLength, _, _ in
         // Trailers are dropped: an HTTP/1.1 server gets the body without them.
         guard let session, let frame, let name, let value, frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue),
             frame.pointee.headers.cat == NGHTTP2_HCAT_REQUEST,
@@ -553,7 +559,8 @@ final class HTTP2EngineConnection: EngineConnection {
     /// stream that closed before its response (error 92).
     private static let onFrameSent: nghttp2_on_frame_send_callback = { _, frame, user in
         guard let frame, frame.pointee.hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0,
-            frame.pointee.hd.type == UInt8(NGHTTP2_DATA.rawValue) || frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue)
+            frame.pointee.hd.type == UInt8(NGHTTP2_DATA.rawValue)
+                || frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue)
         else { return 0 }
         owner(user).stream(frame.pointee.hd.stream_id)?.responseSent = true
         return 0

@@ -43,7 +43,9 @@ final class HTTP2FieldList {
 
     /// Adds a field whose name is a lowercase literal.
     func add(name: StaticString, value: UnsafeRawBufferPointer) {
-        add(name: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount), value: value, lowercase: false)
+        add(
+            name: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount), value: value,
+            lowercase: false)
     }
 
     /// Adds a field given as any bytes (Ballast's own answers; responses from servers come as
@@ -51,7 +53,8 @@ final class HTTP2FieldList {
     func add(lowercasing name: some Collection<UInt8>, value: some Collection<UInt8>) {
         let name = Array(name)
         let value = Array(value)
-        name.withUnsafeBytes { name in value.withUnsafeBytes { value in add(name: name, value: value, lowercase: true) } }
+        name.withUnsafeBytes { name in value.withUnsafeBytes { value in add(name: name, value: value, lowercase: true) }
+        }
     }
 
     /// The field at `index`, as nghttp2 will read it (for tests and logs).

@@ -1,8 +1,8 @@
-import BallastTLS
 import BallastCodecs
 import BallastCore
 import BallastEngine
 import BallastReporting
+import BallastTLS
 import CBallastLinux
 import CNGHTTP2
 import CoreMetrics
@@ -104,7 +104,9 @@ final class HTTP2Stream: ServerLinkOwner {
         requestEnded = endStream
         runtime.metrics.requests.increment()
         if tooLarge {
-            refuse(HTTP1HeadError(status: 431, reason: "the request's header fields exceed max-header-bytes"), context: context)
+            refuse(
+                HTTP1HeadError(status: 431, reason: "the request's header fields exceed max-header-bytes"),
+                context: context)
             return
         }
         if connection.requestHead.isConnect {
@@ -118,10 +120,13 @@ final class HTTP2Stream: ServerLinkOwner {
         let relay = snapshot.relay
         chunked = !endStream && !connection.requestHead.hasContentLength
         connection.requestHead.build(chunked: chunked)
-        let limits = HTTP1Limits(maxHeadBytes: connection.requestHead.text.count, maxFields: connection.limits.maxFields + 2)
+        let limits = HTTP1Limits(
+            maxHeadBytes: connection.requestHead.text.count, maxFields: connection.limits.maxFields + 2)
         let routed: EngineHTTPRuntime.UserRoute?? = connection.requestHead.text.withUnsafeBytes { bytes in
             connection.heads.request.reset()
-            if case .failed(let error) = HTTP1HeadScanner.scanRequest(bytes, into: &connection.heads.request, limits: limits) {
+            if case .failed(let error) = HTTP1HeadScanner.scanRequest(
+                bytes, into: &connection.heads.request, limits: limits)
+            {
                 refuse(error, context: context)
                 return nil
             }
@@ -132,13 +137,15 @@ final class HTTP2Stream: ServerLinkOwner {
             serverHead = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
                 count =
                     HTTP1HeadWriter.writeRequest(
-                        bytes, head: scanned, policy: connection.policy, upgrade: false, into: UnsafeMutableRawBufferPointer(buffer)
+                        bytes, head: scanned, policy: connection.policy, upgrade: false,
+                        into: UnsafeMutableRawBufferPointer(buffer)
                     ) ?? 0
             }
             return .some(
                 relay.http.userRouting.map {
                     runtime.route(
-                        byUser: $0, bytes: bytes, head: scanned, client: connection.client, state: snapshot.state, relay: relay)
+                        byUser: $0, bytes: bytes, head: scanned, client: connection.client, state: snapshot.state,
+                        relay: relay)
                 })
         }
         guard case .some(let route) = routed else { return }
@@ -232,7 +239,9 @@ final class HTTP2Stream: ServerLinkOwner {
         if from.phase == .connecting {
             if flags & (EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 {
                 let code = ballast_socket_error(from.fd)
-                serverFailed(reason: SystemError.describe(code == 0 ? ECONNREFUSED : code), connectFailed: true, context: context)
+                serverFailed(
+                    reason: SystemError.describe(code == 0 ? ECONNREFUSED : code), connectFailed: true, context: context
+                )
                 connection.pumpSoon(context)
                 return
             }
@@ -259,7 +268,8 @@ final class HTTP2Stream: ServerLinkOwner {
         guard headLeft + bodyLeft > 0, !sendFailed else { return false }
         let written = serverHead.withUnsafeBytes { head in
             body.withUnsafeBytes { body in
-                link.io.write(head.baseAddress! + serverHeadSent, headLeft, body.baseAddress.map { $0 + bodySent }, bodyLeft)
+                link.io.write(
+                    head.baseAddress! + serverHeadSent, headLeft, body.baseAddress.map { $0 + bodySent }, bodyLeft)
             }
         }
         if written > 0 {
@@ -456,7 +466,8 @@ final class HTTP2Stream: ServerLinkOwner {
                 respEnd = from + take
             }
         case .chunked:
-            let (progress, data) = responseChunks.decode(UnsafeMutableRawBufferPointer(start: response! + from, count: available))
+            let (progress, data) = responseChunks.decode(
+                UnsafeMutableRawBufferPointer(start: response! + from, count: available))
             respForwardable += data
             respEnd = from + data
             switch progress {
@@ -479,7 +490,8 @@ final class HTTP2Stream: ServerLinkOwner {
     }
 
     /// Copies ready body bytes into a DATA frame nghttp2 is making.
-    func provideBody(into buffer: UnsafeMutablePointer<UInt8>, length: Int, flags: UnsafeMutablePointer<UInt32>) -> Int {
+    func provideBody(into buffer: UnsafeMutablePointer<UInt8>, length: Int, flags: UnsafeMutablePointer<UInt32>) -> Int
+    {
         if let own = ownBody {
             let count = min(length, own.count)
             own.withUnsafeBytes { buffer.update(from: $0.bindMemory(to: UInt8.self).baseAddress!, count: count) }
@@ -523,7 +535,8 @@ final class HTTP2Stream: ServerLinkOwner {
             && !link.peerClosed
         {
             runtime.pools[context.loop.index].put(
-                link, capacity: runtime.poolCapacity, until: context.now + connection.timeouts.serverIdle, context: context)
+                link, capacity: runtime.poolCapacity, until: context.now + connection.timeouts.serverIdle,
+                context: context)
         } else {
             link.close(context: context)
         }
@@ -588,7 +601,8 @@ final class HTTP2Stream: ServerLinkOwner {
     private func refuse(_ error: HTTP1HeadError, context: LoopContext) {
         runtime.metrics.badRequests.increment()
         BadInputLog.shared.report(
-            listener: runtime.relayName, reason: "malformed request", client: "\(connection.client)", logger: runtime.logger,
+            listener: runtime.relayName, reason: "malformed request", client: "\(connection.client)",
+            logger: runtime.logger,
             detail: error.reason)
         answer(status: error.status, context: context)
     }

@@ -123,7 +123,8 @@ final class HTTPEngineConnection: EngineConnection, ServerLinkOwner {
     private static let maxRounds = 64
 
     init(
-        slot: Int, listener: EngineHTTPListener, runtime: EngineHTTPRuntime, fd: Int32, client: Endpoint?, heads: HTTPLoopHeads
+        slot: Int, listener: EngineHTTPListener, runtime: EngineHTTPRuntime, fd: Int32, client: Endpoint?,
+        heads: HTTPLoopHeads
     ) {
         self.slot = slot
         self.heads = heads
@@ -169,7 +170,9 @@ final class HTTPEngineConnection: EngineConnection, ServerLinkOwner {
         if from.phase == .connecting {
             if flags & (EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 {
                 let code = ballast_socket_error(from.fd)
-                serverFailed(reason: SystemError.describe(code == 0 ? ECONNREFUSED : code), connectFailed: true, context: context)
+                serverFailed(
+                    reason: SystemError.describe(code == 0 ? ECONNREFUSED : code), connectFailed: true, context: context
+                )
                 pump(context)
                 return
             }
@@ -271,7 +274,8 @@ final class HTTPEngineConnection: EngineConnection, ServerLinkOwner {
         let available = inEnd - inStart
         guard available > 0, let input else { return .no }
         let compared = min(available, Self.preface.count)
-        for index in 0..<compared where input.load(fromByteOffset: inStart + index, as: UInt8.self) != Self.preface[index] {
+        for index in 0..<compared
+        where input.load(fromByteOffset: inStart + index, as: UInt8.self) != Self.preface[index] {
             return .no
         }
         return compared == Self.preface.count ? .yes : .maybe
@@ -291,7 +295,8 @@ final class HTTPEngineConnection: EngineConnection, ServerLinkOwner {
             context.loop.epollFD, io.fd, EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue,
             context.tag(slot: successor.slot, side: .front))
         let started = successor.start(
-            with: UnsafeRawBufferPointer(start: input.map { $0 + inStart }, count: inEnd - inStart), startedAt: headFirstByteAt,
+            with: UnsafeRawBufferPointer(start: input.map { $0 + inStart }, count: inEnd - inStart),
+            startedAt: headFirstByteAt,
             context: context)
         if let input { context.buffers.give(input) }
         if let serverHead { context.buffers.give(serverHead) }
@@ -459,7 +464,8 @@ final class HTTPEngineConnection: EngineConnection, ServerLinkOwner {
         exchange.setCookie = runtime.setCookie(for: member.key, sticky: exchange.sticky)
         exchange.member = member
         exchange.serverDeadline = context.now + timeouts.server
-        switch runtime.link(to: relay.target(for: member.server), fresh: exchange.fresh, owner: self, context: context) {
+        switch runtime.link(to: relay.target(for: member.server), fresh: exchange.fresh, owner: self, context: context)
+        {
         case .success(let taken):
             link = taken
             if taken.phase == .connecting {
@@ -484,7 +490,8 @@ final class HTTPEngineConnection: EngineConnection, ServerLinkOwner {
                 exchange.requestRemaining -= Int64(take)
                 if exchange.requestRemaining == 0 { exchange.requestEnded = true }
             case .chunked:
-                switch exchange.requestChunks.consume(UnsafeRawBufferPointer(start: input! + inStart, count: available)) {
+                switch exchange.requestChunks.consume(UnsafeRawBufferPointer(start: input! + inStart, count: available))
+                {
                 case .needMore:
                     exchange.bodyPending = available
                 case .ended(let consumed):
@@ -520,7 +527,8 @@ final class HTTPEngineConnection: EngineConnection, ServerLinkOwner {
             }
             return readClient(context)
         }
-        let written = link.io.write(serverHead! + serverHeadSent, headLeft, input.map { $0 + inStart }, exchange.bodyPending)
+        let written = link.io.write(
+            serverHead! + serverHeadSent, headLeft, input.map { $0 + inStart }, exchange.bodyPending)
         if written > 0 {
             let fromHead = min(written, headLeft)
             serverHeadSent += fromHead
@@ -582,7 +590,8 @@ final class HTTPEngineConnection: EngineConnection, ServerLinkOwner {
         var setCookie: [UInt8]?
         if status == 101 {
             guard exchange.upgrade else {
-                serverFailed(reason: "101 to a request that asked for no upgrade", connectFailed: false, context: context)
+                serverFailed(
+                    reason: "101 to a request that asked for no upgrade", connectFailed: false, context: context)
                 return true
             }
             exchange.switching = true
@@ -653,7 +662,9 @@ final class HTTPEngineConnection: EngineConnection, ServerLinkOwner {
             exchange.serverKeepAlive = false
             return
         case .chunked:
-            switch exchange.responseChunks.consume(UnsafeRawBufferPointer(start: response! + respStart, count: available)) {
+            switch exchange.responseChunks.consume(
+                UnsafeRawBufferPointer(start: response! + respStart, count: available))
+            {
             case .needMore:
                 respForwardable = available
             case .ended(let consumed):
@@ -711,7 +722,8 @@ final class HTTPEngineConnection: EngineConnection, ServerLinkOwner {
     private func flushToClient(_ context: LoopContext) -> Bool {
         let headLeft = outHead.map { $0.count } ?? 0
         let written = io.write(
-            outHead.map { UnsafeRawPointer($0.buffer + $0.start) }, headLeft, response.map { UnsafeRawPointer($0 + respStart) },
+            outHead.map { UnsafeRawPointer($0.buffer + $0.start) }, headLeft,
+            response.map { UnsafeRawPointer($0 + respStart) },
             respForwardable)
         if written > 0 {
             let fromHead = min(written, headLeft)
@@ -996,7 +1008,8 @@ final class HTTPEngineConnection: EngineConnection, ServerLinkOwner {
             if !waitingForAnswer && now >= lastActivity + timeouts.idle {
                 if !exchange.requestEnded {
                     BadInputLog.shared.report(
-                        listener: runtime.relayName, reason: "request body stalled past timeouts.idle", client: "\(client)",
+                        listener: runtime.relayName, reason: "request body stalled past timeouts.idle",
+                        client: "\(client)",
                         logger: runtime.logger)
                 }
                 close(context: context)

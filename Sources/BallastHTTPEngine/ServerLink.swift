@@ -194,7 +194,9 @@ final class ServerLinkPool: @unchecked Sendable {
     }
 
     func remove(_ link: ServerLink) {
-        guard let links = idle[link.endpoint], let index = links.links.firstIndex(where: { $0 === link }) else { return }
+        guard let links = idle[link.endpoint], let index = links.links.firstIndex(where: { $0 === link }) else {
+            return
+        }
         links.links.remove(at: index)
     }
 

@@ -40,7 +40,8 @@ extension EngineHTTPRuntime {
                 BadInputLog.shared.report(
                     listener: relay.name, reason: "login refused: \(reason.rawValue)", client: "\(client)",
                     logger: logger, detail: "login \(credentials.user)")
-                return .refuse(status: 429, headers: "Retry-After: \(max(1, (until - now).components.seconds))\r\n", delay: 0)
+                return .refuse(
+                    status: 429, headers: "Retry-After: \(max(1, (until - now).components.seconds))\r\n", delay: 0)
             case .refused(let delay):
                 BadInputLog.shared.report(
                     listener: relay.name, reason: "login refused: unknown user or wrong password", client: "\(client)",
@@ -50,7 +51,8 @@ extension EngineHTTPRuntime {
                 return notRouted(failure, relay: relay)
             }
         case .header(let name):
-            guard let login = Self.field(name.lowercased(), in: bytes, head: head), let user = state.directory.user(login: login)
+            guard let login = Self.field(name.lowercased(), in: bytes, head: head),
+                let user = state.directory.user(login: login)
             else {
                 BadInputLog.shared.report(
                     listener: relay.name, reason: "request without a known user in \(name)", client: "\(client)",
@@ -75,7 +77,9 @@ extension EngineHTTPRuntime {
         let wanted = Array(name.utf8)
         for field in head.fields where field.name.count == wanted.count {
             var index = 0
-            while index < wanted.count, bytes[field.name.lowerBound + index] | 0x20 == wanted[index] | 0x20 { index += 1 }
+            while index < wanted.count, bytes[field.name.lowerBound + index] | 0x20 == wanted[index] | 0x20 {
+                index += 1
+            }
             if index == wanted.count { return String(decoding: bytes[field.value], as: UTF8.self) }
         }
         return nil

@@ -8,7 +8,9 @@ import NIOTLS
 
 /// Sends one SIP OPTIONS over UDP, TCP or TLS and judges the status of the answer.
 enum SIPOptionsProbe {
-    static func run(_ target: ProbeTarget, probe: Check.SIPProbe, on eventLoop: any EventLoop)
+    static func run(
+        _ target: ProbeTarget, probe: Check.SIPProbe, on eventLoop: any EventLoop
+    )
         -> EventLoopFuture<ProbeResult>
     {
         let promise = eventLoop.makePromise(of: ProbeResult.self)
@@ -58,7 +60,9 @@ enum SIPOptionsProbe {
     }
 
     /// The OPTIONS request, with a fresh branch, tag and Call-ID.
-    static func request(transport: SIPSettings.Transport, local: SocketAddress?, target: Endpoint) -> (
+    static func request(
+        transport: SIPSettings.Transport, local: SocketAddress?, target: Endpoint
+    ) -> (
         bytes: [UInt8], callID: String
     ) {
         let host = target.address.family == .v6 ? "[\(target.address)]" : "\(target.address)"
@@ -85,7 +89,8 @@ enum SIPOptionsProbe {
         guard let status = message.status, message.callID == callID, status >= 200 else { return nil }
         if probe.expectStatus.contains(status) { return .passed("SIP OPTIONS answered \(status)") }
         let range = probe.expectStatus
-        let expected = range.lowerBound == range.upperBound ? "\(range.lowerBound)" : "\(range.lowerBound)-\(range.upperBound)"
+        let expected =
+            range.lowerBound == range.upperBound ? "\(range.lowerBound)" : "\(range.lowerBound)-\(range.upperBound)"
         return .failed("SIP OPTIONS answered \(status), expected \(expected)")
     }
 }

@@ -136,11 +136,14 @@ public struct DemoLab: Sendable {
         }
         var frontEnds: [StandInFrontEnd] = []
         for (host, name) in [("127.0.1.1", "fe-hq"), ("127.0.2.1", "fe-dr")] {
-            frontEnds.append(try await StandInFrontEnd.start(host: host, port: p["frontend"]!, name: name, group: group))
+            frontEnds.append(
+                try await StandInFrontEnd.start(host: host, port: p["frontend"]!, name: name, group: group))
         }
         var mailboxes: [StandInMailServer] = []
         for (host, name) in [("127.0.1.1", "EX1"), ("127.0.2.1", "EX3")] {
-            mailboxes.append(try await StandInMailServer.start(host: host, port: p["mailbox"]!, name: name, pop3: false, group: group))
+            mailboxes.append(
+                try await StandInMailServer.start(
+                    host: host, port: p["mailbox"]!, name: name, pop3: false, group: group))
         }
         return Servers(web: web, frontEnds: frontEnds, mailboxes: mailboxes)
     }

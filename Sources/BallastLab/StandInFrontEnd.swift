@@ -20,7 +20,9 @@ public final class StandInFrontEnd: Sendable {
     }
 
     /// Binds UDP and TCP on `host`:`port`; `name` goes in the Server header and the To tag.
-    public static func start(host: String, port: Int, name: String, group: any EventLoopGroup) async throws
+    public static func start(
+        host: String, port: Int, name: String, group: any EventLoopGroup
+    ) async throws
         -> StandInFrontEnd
     {
         let udp = try await DatagramBootstrap(group: group)
@@ -73,7 +75,8 @@ final class StandInDatagramHandler: ChannelInboundHandler {
         let envelope = unwrapInboundIn(data)
         let remote = envelope.remoteAddress
         guard let request = try? SIPMessageParser.parse(datagram: Array(envelope.data.readableBytesView)),
-            let reply = StandInFrontEnd.answer(request, name: name, host: remote.ipAddress ?? "", port: remote.port ?? 0)
+            let reply = StandInFrontEnd.answer(
+                request, name: name, host: remote.ipAddress ?? "", port: remote.port ?? 0)
         else { return }
         let buffer = context.channel.allocator.buffer(bytes: reply)
         context.writeAndFlush(wrapOutboundOut(AddressedEnvelope(remoteAddress: remote, data: buffer)), promise: nil)

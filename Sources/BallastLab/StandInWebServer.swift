@@ -11,7 +11,9 @@ public final class StandInWebServer: Sendable {
     private init(channel: any Channel) { self.channel = channel }
 
     /// Starts a server named `name` on `host:port`.
-    public static func start(host: String, port: Int, name: String, group: any EventLoopGroup) async throws -> StandInWebServer {
+    public static func start(
+        host: String, port: Int, name: String, group: any EventLoopGroup
+    ) async throws -> StandInWebServer {
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in

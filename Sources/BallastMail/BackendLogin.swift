@@ -54,7 +54,9 @@ final class BackendLoginHandler: ChannelInboundHandler, RemovableChannelHandler 
             buffer.removeFirst(newline + 1)
             handle(line, context: context)
         }
-        if step != .done && buffer.count > Self.maxLine { finish(.refused(line: "an over-long line"), context: context) }
+        if step != .done && buffer.count > Self.maxLine {
+            finish(.refused(line: "an over-long line"), context: context)
+        }
     }
 
     private func handle(_ line: String, context: ChannelHandlerContext) {
@@ -62,7 +64,9 @@ final class BackendLoginHandler: ChannelInboundHandler, RemovableChannelHandler 
         case (.imap, .greeting):
             guard line.hasPrefix("* OK") else { return finish(.refused(line: line), context: context) }
             step = .imapLogin
-            send("\(Self.tag) LOGIN \(IMAPCommandReader.quoted(user)) \(IMAPCommandReader.quoted(password))", context: context)
+            send(
+                "\(Self.tag) LOGIN \(IMAPCommandReader.quoted(user)) \(IMAPCommandReader.quoted(password))",
+                context: context)
         case (.imap, .imapLogin):
             guard line.hasPrefix("\(Self.tag) ") else { return }  // untagged data before the result
             let result = String(line.dropFirst(Self.tag.count + 1))

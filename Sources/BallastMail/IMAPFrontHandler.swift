@@ -12,7 +12,6 @@ final class IMAPFrontHandler: ChannelInboundHandler, MailFront {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-
     private static let maxFailures = 3
     private let runtime: MailRuntime
     private let clientAddress: String
@@ -88,7 +87,8 @@ final class IMAPFrontHandler: ChannelInboundHandler, MailFront {
                 return
             case .malformed(let tag, let reason):
                 BadInputLog.shared.report(
-                    listener: runtime.relayName, reason: "malformed command", client: clientAddress, logger: runtime.logger,
+                    listener: runtime.relayName, reason: "malformed command", client: clientAddress,
+                    logger: runtime.logger,
                     detail: reason)
                 send("\(tag) BAD \(reason).", context: context)
             case .command(let command):
@@ -197,9 +197,12 @@ final class IMAPFrontHandler: ChannelInboundHandler, MailFront {
     func refused() -> (lines: [String], close: Bool) {
         failures += 1
         let answer = "\(loginTag) NO [AUTHENTICATIONFAILED] Authentication failed."
-        return failures >= Self.maxFailures ? ([answer, "* BYE Too many invalid login attempts."], true) : ([answer], false)
+        return failures >= Self.maxFailures
+            ? ([answer, "* BYE Too many invalid login attempts."], true) : ([answer], false)
     }
 
-    var unavailableAnswer: String { "\(loginTag) NO [UNAVAILABLE] The mailbox is not available now; try again shortly." }
+    var unavailableAnswer: String {
+        "\(loginTag) NO [UNAVAILABLE] The mailbox is not available now; try again shortly."
+    }
 
 }

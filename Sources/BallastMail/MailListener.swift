@@ -26,7 +26,9 @@ public final class MailListener: Sendable {
     }
 
     /// Binds the relay's socket on `group`.
-    public static func bind(endpoint: Endpoint, runtime: MailRuntime, group: any EventLoopGroup) async throws -> MailListener {
+    public static func bind(
+        endpoint: Endpoint, runtime: MailRuntime, group: any EventLoopGroup
+    ) async throws -> MailListener {
         let box = Mutex<MailListener?>(nil)
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)

@@ -34,7 +34,8 @@ enum MailLogin {
         let user: DirectoryUser
         let route: MailRouting.Route
         switch UserLogin.decide(
-            login: login, password: password, source: clientIP, pool: relay.pool, state: state, throttle: runtime.throttle,
+            login: login, password: password, source: clientIP, pool: relay.pool, state: state,
+            throttle: runtime.throttle,
             now: .now)
         {
         case .throttled(_, let reason, let delay):
@@ -52,7 +53,8 @@ enum MailLogin {
             return eventLoop.scheduleTask(in: TimeAmount(delay)) { LoginOutcome.badCredentials }.futureResult
         case .unroutable(_, let failure):
             runtime.logger.warning(
-                "mail login not routed", metadata: ["relay": "\(relay.name)", "login": "\(login)", "reason": "\(failure)"])
+                "mail login not routed",
+                metadata: ["relay": "\(relay.name)", "login": "\(login)", "reason": "\(failure)"])
             return eventLoop.makeSucceededFuture(.unavailable(reason: failure.description))
         case .routed(let found, let foundRoute):
             (user, route) = (found, foundRoute)
@@ -66,7 +68,8 @@ enum MailLogin {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
-                        BackendLoginHandler(dialect: dialect, user: user.authName, password: password, promise: promise))
+                        BackendLoginHandler(dialect: dialect, user: user.authName, password: password, promise: promise)
+                    )
                 }
             }
             .connect(to: SocketAddress(target))
@@ -81,11 +84,14 @@ enum MailLogin {
                         "relay": "\(relay.name)", "login": "\(login)", "database": "\(route.database)",
                         "server": "\(route.key)",
                     ])
-                return .ready(backend: backend, user: user.sipURI, database: route.database, server: route.key, finalLine: line)
+                return .ready(
+                    backend: backend, user: user.sipURI, database: route.database, server: route.key, finalLine: line)
             case .refused(let line):
                 runtime.logger.warning(
                     "mail server refused the login Ballast accepted",
-                    metadata: ["relay": "\(relay.name)", "login": "\(login)", "server": "\(route.key)", "said": "\(line)"])
+                    metadata: [
+                        "relay": "\(relay.name)", "login": "\(login)", "server": "\(route.key)", "said": "\(line)",
+                    ])
                 return .unavailable(reason: "the mailbox server refused the login")
             }
         }.flatMapErrorThrowing { error in
@@ -107,7 +113,9 @@ enum MailLogin {
         GlueHandler.pair(clientGlue, backendGlue)
         let backendSync = backend.pipeline.syncOperations
         do {
-            if let login = try? backendSync.handler(type: BackendLoginHandler.self) { backendSync.removeHandler(login, promise: nil) }
+            if let login = try? backendSync.handler(type: BackendLoginHandler.self) {
+                backendSync.removeHandler(login, promise: nil)
+            }
             try backendSync.addHandler(backendGlue)
             try context.pipeline.syncOperations.addHandler(clientGlue)
         } catch {

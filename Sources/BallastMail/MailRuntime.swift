@@ -35,9 +35,12 @@ public final class MailRuntime: Sendable {
         self.logger = logger
         self.throttle = throttle
         if let certificate = relay.http.certificates.first {
-            let chain = try NIOSSLCertificate.fromPEMFile(certificate.certificateFile).map { NIOSSLCertificateSource.certificate($0) }
+            let chain = try NIOSSLCertificate.fromPEMFile(certificate.certificateFile).map {
+                NIOSSLCertificateSource.certificate($0)
+            }
             let key = try NIOSSLPrivateKey(file: certificate.keyFile, format: .pem)
-            var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+            var configuration = TLSConfiguration.makeServerConfiguration(
+                certificateChain: chain, privateKey: .privateKey(key))
             configuration.minimumTLSVersion = .tlsv12
             self.tls = try NIOSSLContext(configuration: configuration)
         } else {
@@ -48,7 +51,8 @@ public final class MailRuntime: Sendable {
         self.failures = Counter(label: "ballast_mail_logins_total", dimensions: dimensions + [("result", "refused")])
         self.active = Meter(label: "ballast_relay_connections_active", dimensions: dimensions)
         self.throttled = Counter(
-            label: "ballast_login_throttled_total", dimensions: [("protocol", relay.protocol == .pop3 || relay.protocol == .pop3s ? "pop3" : "imap")])
+            label: "ballast_login_throttled_total",
+            dimensions: [("protocol", relay.protocol == .pop3 || relay.protocol == .pop3s ? "pop3" : "imap")])
     }
 
     /// The deadline for a client's TLS handshake on `relay` (implicit TLS, STARTTLS, STLS).

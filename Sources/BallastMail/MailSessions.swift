@@ -31,10 +31,14 @@ public final class MailSessions: Sendable {
     }
 
     /// Adds a session; it leaves by itself when the client's channel closes.
-    func add(user: String, database: String, server: ServerKey, dialect: MailDialect, client: any Channel, backend: any Channel) {
+    func add(
+        user: String, database: String, server: ServerKey, dialect: MailDialect, client: any Channel,
+        backend: any Channel
+    ) {
         let id = ObjectIdentifier(client)
         entries.withLock {
-            $0[id] = Entry(user: user, database: database, server: server, dialect: dialect, client: client, backend: backend)
+            $0[id] = Entry(
+                user: user, database: database, server: server, dialect: dialect, client: client, backend: backend)
         }
         client.closeFuture.whenComplete { [self] _ in
             _ = entries.withLock { $0.removeValue(forKey: id) }

@@ -12,7 +12,6 @@ final class POP3FrontHandler: ChannelInboundHandler, MailFront {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-
     private static let maxFailures = 3
     private let runtime: MailRuntime
     private let clientAddress: String
@@ -73,7 +72,8 @@ final class POP3FrontHandler: ChannelInboundHandler, MailFront {
                 return
             case .malformed(let reason):
                 BadInputLog.shared.report(
-                    listener: runtime.relayName, reason: "malformed command", client: clientAddress, logger: runtime.logger,
+                    listener: runtime.relayName, reason: "malformed command", client: clientAddress,
+                    logger: runtime.logger,
                     detail: reason)
                 send("-ERR \(reason).", context: context)
             case .command(let command):
@@ -108,7 +108,8 @@ final class POP3FrontHandler: ChannelInboundHandler, MailFront {
             context.close(promise: nil)
         case "STLS":
             if startTLS(
-                runtime.tls, alreadyOn: isTLS, accept: "+OK Begin TLS negotiation.", refusal: "-ERR STLS is not available here.",
+                runtime.tls, alreadyOn: isTLS, accept: "+OK Begin TLS negotiation.",
+                refusal: "-ERR STLS is not available here.",
                 handshake: runtime.relay.map(runtime.handshakeDeadline), context: context)
             {
                 reader = POP3CommandReader()

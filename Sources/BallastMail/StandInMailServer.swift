@@ -55,7 +55,9 @@ final class StandInMailHandler: ChannelInboundHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        send(pop3 ? "+OK \(name) POP3 ready." : "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN ID] \(name) IMAP ready.", context: context)
+        send(
+            pop3 ? "+OK \(name) POP3 ready." : "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN ID] \(name) IMAP ready.",
+            context: context)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -88,7 +90,9 @@ final class StandInMailHandler: ChannelInboundHandler {
             if accepts(command.arguments[0], command.arguments[1]) {
                 user = command.arguments[0]
                 loggedIn = true
-                send("\(tag) OK [CAPABILITY IMAP4rev1 ID] Logged in at \(name) as \(command.arguments[0])", context: context)
+                send(
+                    "\(tag) OK [CAPABILITY IMAP4rev1 ID] Logged in at \(name) as \(command.arguments[0])",
+                    context: context)
             } else {
                 send("\(tag) NO [AUTHENTICATIONFAILED] Authentication failed.", context: context)
             }

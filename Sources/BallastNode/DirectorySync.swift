@@ -1,7 +1,7 @@
 public import BallastCore
 public import BallastStore
-public import Logging
 import Foundation
+public import Logging
 
 /// Keeps the published directory equal to the store's: loads it at start, then follows the
 /// revision by PostgreSQL notifications and by polling. While the store is unreachable the node
@@ -71,12 +71,16 @@ public actor DirectorySync {
                 let (path, backup) = try await store.backup(into: backups.folder, realm: settings.realm)
                 logger.info(
                     "directory backed up",
-                    metadata: ["file": "\(path)", "users": "\(backup.directory.usersByURI.count)", "revision": "\(backup.directory.revision)"])
+                    metadata: [
+                        "file": "\(path)", "users": "\(backup.directory.usersByURI.count)",
+                        "revision": "\(backup.directory.revision)",
+                    ])
                 for old in DirectoryBackup.files(in: backups.folder).dropFirst(backups.keep) {
                     try? FileManager.default.removeItem(atPath: old)
                 }
             } catch {
-                logger.error("scheduled backup failed; the next one is tried in \(every)", metadata: ["reason": "\(error)"])
+                logger.error(
+                    "scheduled backup failed; the next one is tried in \(every)", metadata: ["reason": "\(error)"])
             }
         }
     }
@@ -140,7 +144,8 @@ public actor DirectorySync {
                     logger.error(
                         "store unreachable: serving from the last applied directory",
                         metadata: [
-                            "store": "\(error.location)", "revision": "\(state.current.directory.revision)", "reason": "\(error.message)",
+                            "store": "\(error.location)", "revision": "\(state.current.directory.revision)",
+                            "reason": "\(error.message)",
                         ])
                 } else if reachable {
                     reachable = false

@@ -1,19 +1,19 @@
-public import BallastCore
 import BallastConfig
+public import BallastCore
 import BallastDNS
+import BallastEngine
 import BallastHTTPEngine
+public import BallastHealthChecks
 public import BallastMail
-public import BallastStore
+public import BallastRelay
+import BallastReporting
 public import BallastSIP
 public import BallastSIPRegistrar
-public import BallastHealthChecks
-import BallastEngine
-public import BallastRelay
+public import BallastStore
+import CBallastLinux
 public import Logging
 public import NIOCore
 import NIOPosix
-import BallastReporting
-import CBallastLinux
 
 /// One running Ballast node: the published state, the relays' listeners and the health
 /// checkers. An actor, so that reloads, drains and shutdown never overlap; the data path
@@ -53,7 +53,8 @@ public actor Node {
     ) throws {
         self.store = StateStore(topology: topology)
         self.monitor = HealthMonitor(store: store, group: group, logger: logger)
-        self.engine = try Engine(threads: relayThreads ?? System.coreCount, bufferSize: tuning.bufferSize, logger: logger)
+        self.engine = try Engine(
+            threads: relayThreads ?? System.coreCount, bufferSize: tuning.bufferSize, logger: logger)
         self.group = group
         self.logger = logger
         self.tuning = tuning
@@ -163,7 +164,8 @@ public actor Node {
             } catch {
                 await undo()
                 if let old = previous.relays.first(where: { $0.listen == relay.listen }),
-                    let again = try? await bind(old, mailRuntime: old.protocol.isMail ? try? mailRuntime(for: old) : nil)
+                    let again = try? await bind(
+                        old, mailRuntime: old.protocol.isMail ? try? mailRuntime(for: old) : nil)
                 {
                     retiring.append(listener)
                     listeners[relay.listen] = again
@@ -184,7 +186,8 @@ public actor Node {
             switch listener {
             case .tcp(let tcp): tcp.replaceRuntime(runtime(for: relay))
             case .mail(let mail): if let runtime = mailRuntimes[relay.name] { mail.replaceRuntime(runtime) }
-            case .httpEngine(let http): if let runtime = engineRuntimes[relay.name] { await http.replaceRuntime(runtime) }
+            case .httpEngine(let http):
+                if let runtime = engineRuntimes[relay.name] { await http.replaceRuntime(runtime) }
             }
         }
         // New engine listeners held their first clients in the backlog until their relay was
@@ -192,7 +195,8 @@ public actor Node {
         for relay in topology.relays {
             switch added[relay.listen] {
             case .tcp(let tcp): tcp.replaceRuntime(runtime(for: relay))
-            case .httpEngine(let http): if let runtime = engineRuntimes[relay.name] { await http.replaceRuntime(runtime) }
+            case .httpEngine(let http):
+                if let runtime = engineRuntimes[relay.name] { await http.replaceRuntime(runtime) }
             default: break
             }
         }
@@ -210,7 +214,8 @@ public actor Node {
             do {
                 try await startDNS(topology.dns)
             } catch {
-                logger.error("DNS listeners not bound; DNS stays off until the next reload", metadata: ["reason": "\(error)"])
+                logger.error(
+                    "DNS listeners not bound; DNS stays off until the next reload", metadata: ["reason": "\(error)"])
             }
         }
         if topology.store != previous.store || topology.backup != previous.backup {
@@ -231,7 +236,8 @@ public actor Node {
             do {
                 try await startSIP(topology.sip)
             } catch {
-                logger.error("SIP listeners not bound; SIP stays off until the next reload", metadata: ["reason": "\(error)"])
+                logger.error(
+                    "SIP listeners not bound; SIP stays off until the next reload", metadata: ["reason": "\(error)"])
             }
         }
         retiring.removeAll { $0.activeConnections == 0 }
@@ -313,7 +319,8 @@ public actor Node {
             throw NodeError(
                 code: .cannotListen,
                 description:
-                    "DNS cannot listen on \(settings.listeners.map(\.description).joined(separator: ", ")): \(error); free the port, or change dns.listen")
+                    "DNS cannot listen on \(settings.listeners.map(\.description).joined(separator: ", ")): \(error); free the port, or change dns.listen"
+            )
         }
         dns = server
     }
@@ -391,10 +398,12 @@ public actor Node {
                 return .httpEngine(
                     try await EngineHTTPListener.bind(
                         endpoint: relay.listen,
-                        runtime: try engineRuntime ?? engineHTTPRuntime(for: relay, in: store.current.topology), engine: engine,
+                        runtime: try engineRuntime ?? engineHTTPRuntime(for: relay, in: store.current.topology),
+                        engine: engine,
                         backlog: tuning.backlog))
             }
-            return .tcp(try await RelayListener.bind(endpoint: relay.listen, runtime: runtime(for: relay), engine: engine))
+            return .tcp(
+                try await RelayListener.bind(endpoint: relay.listen, runtime: runtime(for: relay), engine: engine))
         } catch {
             throw NodeError.cannotListen(relay: relay.name, endpoint: relay.listen, reason: "\(error)")
         }
@@ -436,7 +445,8 @@ public actor Node {
     /// The runtime of a mail relay, with its certificate files loaded.
     private func mailRuntime(for relay: Relay) throws(NodeError) -> MailRuntime {
         do {
-            return try MailRuntime(relay: relay, store: store, sessions: mailSessions, logger: logger, throttle: loginThrottle)
+            return try MailRuntime(
+                relay: relay, store: store, sessions: mailSessions, logger: logger, throttle: loginThrottle)
         } catch {
             throw NodeError(code: .invalidRelay, description: "relay \(relay.name): certificates do not load: \(error)")
         }

@@ -53,13 +53,17 @@ actor SiteWatch {
         do {
             verdict = try await Self.ask(witness.endpoint, site: site)
         } catch {
-            logger.warning("witness not reachable: no automatic failover", metadata: ["site": "\(site)", "witness": "\(witness.endpoint)", "reason": "\(error)"])
+            logger.warning(
+                "witness not reachable: no automatic failover",
+                metadata: ["site": "\(site)", "witness": "\(witness.endpoint)", "reason": "\(error)"])
             return
         }
         let changed = verdicts.updateValue(verdict == true, forKey: site) != (verdict == true)
         guard verdict == true else {
             if changed {
-                logger.notice("site looks lost here but the witness reaches it: no automatic failover", metadata: ["site": "\(site)"])
+                logger.notice(
+                    "site looks lost here but the witness reaches it: no automatic failover",
+                    metadata: ["site": "\(site)"])
             }
             return
         }
@@ -70,13 +74,20 @@ actor SiteWatch {
             let plan = try PlanBuilder.failover(site: site, topology: topology, directory: try await store.snapshot())
             try await store.save(plan)
             guard let record = try await store.planRecord(id: plan.id) else { return }
-            logger.critical("site lost and the witness agrees: applying the failover plan", metadata: ["site": "\(site)", "plan": "\(plan.id)"])
+            logger.critical(
+                "site lost and the witness agrees: applying the failover plan",
+                metadata: ["site": "\(site)", "plan": "\(plan.id)"])
             let runner = PlanRunner(
                 store: store, topology: topology, logger: logger, dnsLookup: DNSProbe.lookup(topology),
-                nodeFollows: { [state] in await NodeFollow.wait(state, store) }, owner: PlanLease.processOwner("node (automatic failover)"))
+                nodeFollows: { [state] in await NodeFollow.wait(state, store) },
+                owner: PlanLease.processOwner("node (automatic failover)"))
             let logger = self.logger
-            let done = try await runner.apply(record) { line in logger.notice("\(line)", metadata: ["plan": "\(plan.id)"]) }
-            logger.notice("automatic failover finished", metadata: ["site": "\(site)", "plan": "\(plan.id)", "status": "\(done.status)"])
+            let done = try await runner.apply(record) { line in
+                logger.notice("\(line)", metadata: ["plan": "\(plan.id)"])
+            }
+            logger.notice(
+                "automatic failover finished",
+                metadata: ["site": "\(site)", "plan": "\(plan.id)", "status": "\(done.status)"])
         } catch {
             logger.error("automatic failover stopped", metadata: ["site": "\(site)", "reason": "\(error)"])
         }

@@ -1,7 +1,7 @@
 import BallastCodecs
+import BallastCore
 import BallastEngine
 import BallastReporting
-import BallastCore
 import CBallastLinux
 import CoreMetrics
 import Logging

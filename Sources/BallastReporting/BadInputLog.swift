@@ -35,7 +35,9 @@ public final class BadInputLog: Sendable {
             let (full, filed) = tables.summary.record(key, now: now)
             let counter =
                 tables.counters[filed]
-                ?? Counter(label: "ballast_bad_input_total", dimensions: [("listener", filed.listener), ("reason", filed.reason)])
+                ?? Counter(
+                    label: "ballast_bad_input_total",
+                    dimensions: [("listener", filed.listener), ("reason", filed.reason)])
             tables.counters[filed] = counter
             tables.loggers[filed] = logger
             return (full, counter, now >= tables.nextFlush)

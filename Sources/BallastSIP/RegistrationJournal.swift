@@ -82,7 +82,8 @@ final class RegistrationJournal: Sendable {
             count += table.bindings.values.reduce(0) { $0 + $1.count }
         }
         file = Mutex(
-            File(descriptor: descriptor, offset: written.offset, length: written.length, live: mirror, liveCount: count))
+            File(descriptor: descriptor, offset: written.offset, length: written.length, live: mirror, liveCount: count)
+        )
         let thread = Thread { [self] in run() }
         thread.name = "ballast-bindings-journal"
         thread.start()
@@ -113,15 +114,19 @@ final class RegistrationJournal: Sendable {
             let written = try write(registrations.mapValues(\.bindings), to: path)
             let descriptor = Glibc.open(path, O_WRONLY | O_CLOEXEC)
             guard descriptor >= 0 else {
-                throw SIPEdgeError(description: "\(path) cannot be opened for writing (\(String(cString: strerror(errno))))")
+                throw SIPEdgeError(
+                    description: "\(path) cannot be opened for writing (\(String(cString: strerror(errno))))")
             }
             return (
-                RegistrationJournal(path: path, descriptor: descriptor, written: written, live: registrations, lanes: lanes),
+                RegistrationJournal(
+                    path: path, descriptor: descriptor, written: written, live: registrations, lanes: lanes),
                 registrations
             )
         } catch let error as SIPEdgeError {
             throw SIPEdgeError(
-                description: "the registrations file cannot be used: \(error.description); check sip.registrations-file and its folder's permissions")
+                description:
+                    "the registrations file cannot be used: \(error.description); check sip.registrations-file and its folder's permissions"
+            )
         } catch {
             throw SIPEdgeError(
                 description:
@@ -249,7 +254,9 @@ final class RegistrationJournal: Sendable {
             saved = writeZeros(file.descriptor, from: file.length, to: length)
             if saved { file.length = length }
         }
-        saved = saved && bytes.withUnsafeBytes { writeAll(file.descriptor, $0, at: file.offset) } && fdatasync(file.descriptor) == 0
+        saved =
+            saved && bytes.withUnsafeBytes { writeAll(file.descriptor, $0, at: file.offset) }
+            && fdatasync(file.descriptor) == 0
         if saved { file.offset = end }
         file.linesWritten += changes.count
         if file.linesWritten > 1000 && file.linesWritten > 2 * file.liveCount {
@@ -276,7 +283,9 @@ final class RegistrationJournal: Sendable {
 
     /// Writes `live` and the zeros ahead of it to a new file, synced, and renames it over
     /// `path`; returns where the lines end and the file's length.
-    private static func write(_ live: [String: [String: [Binding]]], to path: String) throws -> (offset: Int, length: Int) {
+    private static func write(
+        _ live: [String: [String: [Binding]]], to path: String
+    ) throws -> (offset: Int, length: Int) {
         var data: [UInt8] = []
         for (pool, table) in live.sorted(by: { $0.key < $1.key }) {
             for (aor, bindings) in table.sorted(by: { $0.key < $1.key }) {
@@ -291,10 +300,13 @@ final class RegistrationJournal: Sendable {
         defer { _ = Glibc.close(descriptor) }
         let length = data.count + writeAhead
         let complete =
-            data.withUnsafeBytes { writeAll(descriptor, $0, at: 0) } && writeZeros(descriptor, from: data.count, to: length)
+            data.withUnsafeBytes { writeAll(descriptor, $0, at: 0) }
+            && writeZeros(descriptor, from: data.count, to: length)
             && fsync(descriptor) == 0
         guard complete else { throw SIPEdgeError(description: "\(temporary) cannot be written") }
-        guard rename(temporary, path) == 0 else { throw SIPEdgeError(description: "\(temporary) cannot be renamed to \(path)") }
+        guard rename(temporary, path) == 0 else {
+            throw SIPEdgeError(description: "\(temporary) cannot be renamed to \(path)")
+        }
         return (data.count, length)
     }
 
@@ -302,7 +314,8 @@ final class RegistrationJournal: Sendable {
     private static func writeAll(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int) -> Bool {
         var written = 0
         while written < bytes.count {
-            let result = pwrite(descriptor, bytes.baseAddress! + written, bytes.count - written, off_t(offset + written))
+            let result = pwrite(
+                descriptor, bytes.baseAddress! + written, bytes.count - written, off_t(offset + written))
             if result < 0 && errno == EINTR { continue }
             guard result > 0 else { return false }
             written += result
@@ -318,7 +331,9 @@ final class RegistrationJournal: Sendable {
             var offset = start
             while offset < end {
                 let count = min(raw.count, end - offset)
-                guard writeAll(descriptor, UnsafeRawBufferPointer(rebasing: raw[..<count]), at: offset) else { return false }
+                guard writeAll(descriptor, UnsafeRawBufferPointer(rebasing: raw[..<count]), at: offset) else {
+                    return false
+                }
                 offset += count
             }
             return true

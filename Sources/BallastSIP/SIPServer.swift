@@ -68,7 +68,8 @@ public final class SIPServer: Sendable {
                     // One socket, read by every engine loop.
                     services.append(
                         try SIPUDPService(
-                            registrar: registrar, journal: journal, endpoint: listen.endpoint, pool: pool, engine: engine,
+                            registrar: registrar, journal: journal, endpoint: listen.endpoint, pool: pool,
+                            engine: engine,
                             logger: logger))
                 case .tcp, .tls:
                     listeners.append(
@@ -77,12 +78,14 @@ public final class SIPServer: Sendable {
                             registrar: registrar, journal: journal, handshakeTimeout: settings.handshakeTimeout,
                             messageTimeout: settings.messageTimeout, logger: logger))
                 }
-                logger.info("sip listening", metadata: ["listen": "\(listen)", "registrar-of": "\(pool ?? "director")"])
+                logger.info(
+                    "sip listening", metadata: ["listen": "\(listen)", "registrar-of": "\(pool ?? "director")"])
             } catch {
                 for service in services { service.stop() }
                 for listener in listeners { Glibc.close(listener.fd) }
                 throw SIPEdgeError(
-                    description: "SIP cannot listen on \(listen): \(error); free the port, or change sip listen addresses")
+                    description:
+                        "SIP cannot listen on \(listen): \(error); free the port, or change sip listen addresses")
             }
         }
         let reading = services

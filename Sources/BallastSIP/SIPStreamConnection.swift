@@ -214,14 +214,17 @@ final class SIPStreamConnection: EngineConnection {
     private func answer(_ message: SIPMessage, context: LoopContext) {
         let registrar = listener.registrar
         let source = source
-        guard let reply = registrar.answer(to: message, from: source, servedPool: listener.pool, now: .now) else { return }
+        guard let reply = registrar.answer(to: message, from: source, servedPool: listener.pool, now: .now) else {
+            return
+        }
         if let journal = listener.journal, !reply.changes.isEmpty {
             // The 200 leaves once its batch is on disk; the journal's thread hands it back here.
             let number = hold()
             let handle = OnItsLoop(connection: self)
             let loop = loop
             journal.submit(reply.changes, lane: context.loop.index) { saved in
-                let bytes = SIPMessageWriter.encode(saved ? reply.message : registrar.bindingsNotSaved(message, from: source))
+                let bytes = SIPMessageWriter.encode(
+                    saved ? reply.message : registrar.bindingsNotSaved(message, from: source))
                 loop.execute { context in handle.connection.deliver(bytes, number: number, context: context) }
             }
             return

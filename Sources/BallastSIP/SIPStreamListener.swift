@@ -38,7 +38,8 @@ final class SIPStreamListener: EngineListener {
 
     /// Binds `endpoint` and listens; the loops accept once `addListener` is called on them.
     init(
-        endpoint: Endpoint, pool: String?, tls: TLSServerContext?, registrar: SIPRegistrar, journal: RegistrationJournal?,
+        endpoint: Endpoint, pool: String?, tls: TLSServerContext?, registrar: SIPRegistrar,
+        journal: RegistrationJournal?,
         handshakeTimeout: Duration, messageTimeout: Duration, logger: Logger
     ) throws {
         var address = ballast_address(endpoint)
@@ -54,7 +55,8 @@ final class SIPStreamListener: EngineListener {
         self.handshakeTimeout = max(1, handshakeTimeout.milliseconds)
         self.messageTimeout = max(1, messageTimeout.milliseconds)
         open = Meter(
-            label: "ballast_sip_connections_active", dimensions: [("listen", "\(tls == nil ? "tcp" : "tls")://\(endpoint)")])
+            label: "ballast_sip_connections_active",
+            dimensions: [("listen", "\(tls == nil ? "tcp" : "tls")://\(endpoint)")])
     }
 
     func reserveConnection() -> Bool { connections.reserve() }
@@ -66,7 +68,8 @@ final class SIPStreamListener: EngineListener {
     func loopPaused(_ loop: EngineLoop) {
         guard connections.paused(loop) else { return }
         BadInputLog.shared.report(
-            listener: "sip-\(transport) \(endpoint)", reason: "connection refused: listener full", client: "-", logger: logger,
+            listener: "sip-\(transport) \(endpoint)", reason: "connection refused: listener full", client: "-",
+            logger: logger,
             detail: "limit \(connections.maximum); new clients wait in the backlog")
     }
 

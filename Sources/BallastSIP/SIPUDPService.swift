@@ -61,7 +61,8 @@ final class SIPUDPService: EngineDatagramService {
 
     /// Binds `endpoint` for the registrar of `pool` (the director when nil).
     init(
-        registrar: SIPRegistrar, journal: RegistrationJournal?, endpoint: Endpoint, pool: String?, engine: Engine, logger: Logger
+        registrar: SIPRegistrar, journal: RegistrationJournal?, endpoint: Endpoint, pool: String?, engine: Engine,
+        logger: Logger
     ) throws {
         self.registrar = registrar
         self.journal = journal
@@ -143,7 +144,8 @@ final class SIPUDPService: EngineDatagramService {
                     answers.append(pending.answer)
                 } else {
                     var failed = pending.answer
-                    failed.bytes = SIPMessageWriter.encode(registrar.bindingsNotSaved(pending.request, from: pending.source))
+                    failed.bytes = SIPMessageWriter.encode(
+                        registrar.bindingsNotSaved(pending.request, from: pending.source))
                     answers.append(failed)
                 }
             }
@@ -162,7 +164,8 @@ final class SIPUDPService: EngineDatagramService {
             let items = answers.map { answer in
                 defer { offset += answer.bytes.count }
                 return ballast_outgoing(
-                    bytes: raw.baseAddress! + offset, length: UInt(answer.bytes.count), address: answer.to, source: answer.from)
+                    bytes: raw.baseAddress! + offset, length: UInt(answer.bytes.count), address: answer.to,
+                    source: answer.from)
             }
             _ = items.withUnsafeBufferPointer { ballast_udp_send_many(fd, $0.baseAddress, Int32($0.count)) }
         }

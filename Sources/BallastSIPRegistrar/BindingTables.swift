@@ -44,10 +44,12 @@ final class BindingTables: Sendable {
 
     /// Applies a REGISTER of `aor` at the registrar of `pool`.
     func apply(
-        _ request: RegisterRequest, to aor: String, at pool: String, limits: RegistrationLimits, resiliency: Bool, wall: Double
+        _ request: RegisterRequest, to aor: String, at pool: String, limits: RegistrationLimits, resiliency: Bool,
+        wall: Double
     ) -> RegisterOutcome {
         shard(of: aor).bindings.withLock {
-            $0[pool, default: Registrations()].apply(request, to: aor, limits: limits, resiliency: resiliency, now: wall)
+            $0[pool, default: Registrations()].apply(
+                request, to: aor, limits: limits, resiliency: resiliency, now: wall)
         }
     }
 
@@ -87,7 +89,8 @@ final class BindingTables: Sendable {
                 shard.usesSincePrune = 0
                 for key in shard.uses.keys { shard.uses[key]?.prune(issuedBefore: staleBefore) }
             }
-            return shard.uses[server, default: NonceUses(capacity: nonceCapacity)].use(nonce, nc: nc, issuedAt: issuedAt)
+            return shard.uses[server, default: NonceUses(capacity: nonceCapacity)].use(
+                nonce, nc: nc, issuedAt: issuedAt)
         }
     }
 }

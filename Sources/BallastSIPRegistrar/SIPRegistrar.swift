@@ -1,9 +1,9 @@
 public import BallastCodecs
 public import BallastCore
+import BallastReporting
 import CoreMetrics
 public import Logging
 import Metrics
-import BallastReporting
 import Synchronization
 
 /// The director and registrar of deployment D4: answers REGISTER and OPTIONS from the
@@ -52,7 +52,8 @@ public final class SIPRegistrar: Sendable {
         guard let settings = state.topology.sip else { return [] }
         let (transitions, lost) = resiliency.withLock { resiliency in
             let transitions = resiliency.advance(
-                state: state, failureDetection: settings.failureDetection, fallback: settings.fallback, now: now.instant)
+                state: state, failureDetection: settings.failureDetection, fallback: settings.fallback, now: now.instant
+            )
             return (transitions, resiliency.lost)
         }
         store.setLostPools(lost)
@@ -84,7 +85,9 @@ public final class SIPRegistrar: Sendable {
 
     /// The answer to one message and how long to hold it back (a failed login is answered later
     /// and later), or nil when none is due (a response, an ACK).
-    public func answer(to request: SIPMessage, from source: SIPSource, servedPool: String?, now: RegistrarTime) -> SIPAnswer? {
+    public func answer(
+        to request: SIPMessage, from source: SIPSource, servedPool: String?, now: RegistrarTime
+    ) -> SIPAnswer? {
         guard case .request(let method, _) = request.startLine else { return nil }
         if method == "ACK" { return nil }
         var source = source
@@ -102,7 +105,8 @@ public final class SIPRegistrar: Sendable {
         if let hops = request.first("Max-Forwards") {
             let words = hops.split(whereSeparator: { $0 == " " || $0 == "\t" })
             guard words.count == 1, let value = Int(words[0]), (0...255).contains(value) else {
-                return SIPAnswer(answer(request, source, 400, "Bad Request (Max-Forwards is not a number from 0 to 255)"))
+                return SIPAnswer(
+                    answer(request, source, 400, "Bad Request (Max-Forwards is not a number from 0 to 255)"))
             }
             if value == 0 { return SIPAnswer(answer(request, source, 483, "Too Many Hops")) }
         }
@@ -116,7 +120,8 @@ public final class SIPRegistrar: Sendable {
             response.add("Supported", "path")
             return SIPAnswer(response)
         case "REGISTER":
-            return register(request, source: source, servedPool: servedPool, state: state, settings: settings, time: now)
+            return register(
+                request, source: source, servedPool: servedPool, state: state, settings: settings, time: now)
         default:
             var response = answer(request, source, 405, "Method Not Allowed")
             response.add("Allow", "REGISTER, OPTIONS, ACK")
@@ -147,7 +152,8 @@ public final class SIPRegistrar: Sendable {
     // MARK: REGISTER
 
     private func register(
-        _ request: SIPMessage, source: SIPSource, servedPool: String?, state: State, settings: SIPSettings, time: RegistrarTime
+        _ request: SIPMessage, source: SIPSource, servedPool: String?, state: State, settings: SIPSettings,
+        time: RegistrarTime
     ) -> SIPAnswer {
         guard let to = source.to ?? request.first("To").flatMap({ SIPNameAddress($0) }) else {
             return SIPAnswer(answer(request, source, 400, "Bad Request (To is not a SIP URI with a user)"))
@@ -160,14 +166,18 @@ public final class SIPRegistrar: Sendable {
         guard let username = credentials["username"], let nonce = credentials["nonce"],
             let digestURI = credentials["uri"], let response = credentials["response"]
         else {
-            return SIPAnswer(answer(request, source, 400, "Bad Request (Authorization lacks username, nonce, uri or response)"))
+            return SIPAnswer(
+                answer(request, source, 400, "Bad Request (Authorization lacks username, nonce, uri or response)"))
         }
         let algorithmName = credentials["algorithm"] ?? "MD5"
-        guard let algorithm = DigestAlgorithm(headerValue: algorithmName), settings.algorithms.contains(algorithm) else {
+        guard let algorithm = DigestAlgorithm(headerValue: algorithmName), settings.algorithms.contains(algorithm)
+        else {
             return SIPAnswer(challenge(request, source, settings, now: now, stale: false))
         }
         let client = IPAddress(source.host)
-        if let client, case .refuse(let until, let reason) = throttle.check(user: username, source: client, now: time.instant) {
+        if let client,
+            case .refuse(let until, let reason) = throttle.check(user: username, source: client, now: time.instant)
+        {
             metrics.throttled.increment()
             BadInputLog.shared.report(
                 listener: "sip-\(source.transport)", reason: "login refused: \(reason.rawValue)",
@@ -190,7 +200,8 @@ public final class SIPRegistrar: Sendable {
         if qop != nil && (qop != "auth" || nc == nil || cnonce == nil) {
             return SIPAnswer(answer(request, source, 400, "Bad Request (qop=auth needs nc and cnonce)"))
         }
-        let (user, stored) = Self.credentials(of: username, algorithm: algorithm, in: state.directory, realm: settings.realm)
+        let (user, stored) = Self.credentials(
+            of: username, algorithm: algorithm, in: state.directory, realm: settings.realm)
         // The same work for an unknown user as for a known one, so timing tells nothing.
         let ha1 = stored ?? Digest.hash("\(username):\(settings.realm):\(nonce)", algorithm)
         let expected = Digest.expectedResponse(
@@ -222,7 +233,8 @@ public final class SIPRegistrar: Sendable {
             return SIPAnswer(answer(request, source, 403, "Forbidden (\(username) may not register \(aor))"))
         }
         return decide(
-            request, source: source, user: user, aor: user.sipURI, servedPool: servedPool, state: state, settings: settings,
+            request, source: source, user: user, aor: user.sipURI, servedPool: servedPool, state: state,
+            settings: settings,
             time: time)
     }
 
@@ -254,7 +266,8 @@ public final class SIPRegistrar: Sendable {
         case .register(let resiliency):
             guard let servedPool else { return SIPAnswer(answer(request, source, 500, "Server Internal Error")) }
             return bind(
-                request, source: source, aor: aor, pool: servedPool, resiliency: resiliency, settings: settings, time: time)
+                request, source: source, aor: aor, pool: servedPool, resiliency: resiliency, settings: settings,
+                time: time)
         }
     }
 
@@ -285,7 +298,8 @@ public final class SIPRegistrar: Sendable {
             var contactExpires: Int?
             if case .some(.some(let text)) = address.parameter("expires") {
                 guard let value = Int(text), value >= 0 else {
-                    return SIPAnswer(answer(request, source, 400, "Bad Request (a Contact expires that is not a number)"))
+                    return SIPAnswer(
+                        answer(request, source, 400, "Bad Request (a Contact expires that is not a number)"))
                 }
                 contactExpires = min(value, Int(Int32.max))
             }
@@ -297,7 +311,8 @@ public final class SIPRegistrar: Sendable {
             contacts: contacts, wildcard: wildcard, expires: expires, callID: callID, cseq: cseq.number)
         let wall = time.wall
         let outcome = tables.apply(
-            registerRequest, to: aor, at: pool, limits: RegistrationLimits(settings), resiliency: resiliency, wall: wall)
+            registerRequest, to: aor, at: pool, limits: RegistrationLimits(settings), resiliency: resiliency, wall: wall
+        )
         switch outcome {
         case .accepted(let list):
             metrics.registrations.increment()
@@ -338,7 +353,8 @@ public final class SIPRegistrar: Sendable {
             let nonce = signer.issue(now: now, algorithm: algorithm)
             response.add(
                 "WWW-Authenticate",
-                DigestHeader.challenge(realm: settings.realm, nonce: nonce, algorithm: algorithm.rawValue, stale: stale))
+                DigestHeader.challenge(realm: settings.realm, nonce: nonce, algorithm: algorithm.rawValue, stale: stale)
+            )
         }
         return response
     }
@@ -377,7 +393,9 @@ public final class SIPRegistrar: Sendable {
 
     /// The top Via and the To of a request that has every mandatory header, or what is missing.
     static func checkHeaders(_ request: SIPMessage, method: String) -> Result<(SIPVia, SIPNameAddress), SIPParseError> {
-        guard let via = request.first("Via").flatMap({ SIPVia($0) }) else { return .failure(SIPParseError("no valid Via")) }
+        guard let via = request.first("Via").flatMap({ SIPVia($0) }) else {
+            return .failure(SIPParseError("no valid Via"))
+        }
         guard let from = request.first("From"), SIPNameAddress(from) != nil else {
             return .failure(SIPParseError("no valid From"))
         }

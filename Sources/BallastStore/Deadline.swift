@@ -6,7 +6,8 @@ import Synchronization
 enum Deadline {
     /// The operation's result, or `timeout()` thrown once `limit` has passed.
     static func run<T: Sendable>(
-        _ limit: Duration, timeout: @escaping @Sendable () -> any Error, _ operation: @escaping @Sendable () async throws -> T
+        _ limit: Duration, timeout: @escaping @Sendable () -> any Error,
+        _ operation: @escaping @Sendable () async throws -> T
     ) async throws -> T {
         let gate = Gate<T>()
         return try await withTaskCancellationHandler {
@@ -66,15 +67,16 @@ enum Deadline {
         /// Resumes the caller with `result` unless it was resumed already; true when this did it.
         @discardableResult
         func finish(with result: Result<T, any Error>) -> Bool {
-            let (continuation, timer, first): (CheckedContinuation<T, any Error>?, Task<Void, Never>?, Bool) = slots.withLock { slots in
-                guard !slots.done else { return (nil, nil, false) }
-                slots.done = true
-                let continuation = slots.continuation
-                slots.continuation = nil
-                // Cancelled before the continuation was armed: keep the result for `arm`.
-                if continuation == nil { slots.pending = result }
-                return (continuation, slots.timer, true)
-            }
+            let (continuation, timer, first): (CheckedContinuation<T, any Error>?, Task<Void, Never>?, Bool) =
+                slots.withLock { slots in
+                    guard !slots.done else { return (nil, nil, false) }
+                    slots.done = true
+                    let continuation = slots.continuation
+                    slots.continuation = nil
+                    // Cancelled before the continuation was armed: keep the result for `arm`.
+                    if continuation == nil { slots.pending = result }
+                    return (continuation, slots.timer, true)
+                }
             timer?.cancel()
             continuation?.resume(with: result)
             return first

@@ -67,13 +67,16 @@ public struct DirectoryBackup: Sendable {
             if !user.ha1Aliases.isEmpty {
                 fields.append(
                     user.ha1Aliases.sorted { $0.key < $1.key }.flatMap { alias, values in
-                        values.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\(alias) \($0.key.rawValue)=\($0.value)" }
+                        values.sorted { $0.key.rawValue < $1.key.rawValue }.map {
+                            "\(alias) \($0.key.rawValue)=\($0.value)"
+                        }
                     }.joined(separator: ","))
             }
             text += "user\u{1F}" + fields.joined(separator: "\u{1F}") + "\n"
         }
         for database in directory.allDatabases.sorted(by: { $0.name < $1.name }) {
-            text += "database\u{1F}\(database.name)\u{1F}\(database.active)\u{1F}\(database.copies.joined(separator: ","))\n"
+            text +=
+                "database\u{1F}\(database.name)\u{1F}\(database.active)\u{1F}\(database.copies.joined(separator: ","))\n"
         }
         return SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
     }
@@ -83,7 +86,8 @@ public struct DirectoryBackup: Sendable {
         let body = try Self.encoder.encode(Body(users: directory.users, databases: directory.allDatabases))
         let header = Header(
             format: Self.format, realm: realm, revision: directory.revision, created: created,
-            sha256: SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined(), users: directory.usersByURI.count,
+            sha256: SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined(),
+            users: directory.usersByURI.count,
             databases: directory.databases.count)
         return try Self.encoder.encode(header) + Data("\n".utf8) + body + Data("\n".utf8)
     }
@@ -96,7 +100,9 @@ public struct DirectoryBackup: Sendable {
         if magic == SQLiteBackup.magic {
             return try await SQLiteBackup.read(path: path, expectedRealm: expectedRealm)
         }
-        guard let data = FileManager.default.contents(atPath: path) else { throw ReadError(description: "cannot be read") }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ReadError(description: "cannot be read")
+        }
         return try read(data, expectedRealm: expectedRealm)
     }
 
@@ -111,11 +117,13 @@ public struct DirectoryBackup: Sendable {
             throw ReadError(description: "is not a Ballast backup: the first line is not its header")
         }
         guard header.format == format else {
-            throw ReadError(description: "is a \(header.format) file, not \(format): it was not written by this Ballast")
+            throw ReadError(
+                description: "is a \(header.format) file, not \(format): it was not written by this Ballast")
         }
         if let expectedRealm, header.realm != expectedRealm {
             throw ReadError(
-                description: "belongs to realm \(header.realm), not \(expectedRealm): its HA1 values would never match here")
+                description:
+                    "belongs to realm \(header.realm), not \(expectedRealm): its HA1 values would never match here")
         }
         var body = data[(newline + 1)...]
         if body.last == UInt8(ascii: "\n") { body = body.dropLast() }
@@ -152,7 +160,11 @@ public struct DirectoryBackup: Sendable {
     /// The file name a backup of revision `revision` taken at `date` gets in a backup folder:
     /// `.backup` for a logical file, `.sqlite` for a copy of a SQLite store.
     public static func fileName(revision: UInt64, at date: Date, suffix: String = "backup") -> String {
-        let stamp = date.formatted(.iso8601.year().month().day().dateSeparator(.omitted).time(includingFractionalSeconds: false).timeSeparator(.omitted).timeZone(separator: .omitted))
+        let stamp = date.formatted(
+            .iso8601.year().month().day().dateSeparator(.omitted).time(includingFractionalSeconds: false).timeSeparator(
+                .omitted
+            ).timeZone(
+                separator: .omitted))
         return "ballast-\(stamp)-r\(revision).\(suffix)"
     }
 
@@ -164,7 +176,9 @@ public struct DirectoryBackup: Sendable {
     /// The backup files in `folder`, of either form, newest first (by the time in their names).
     public static func files(in folder: String) -> [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
-        return names.filter { $0.hasPrefix("ballast-") && ($0.hasSuffix(".backup") || $0.hasSuffix(".sqlite")) }.sorted(by: >).map {
+        return names.filter { $0.hasPrefix("ballast-") && ($0.hasSuffix(".backup") || $0.hasSuffix(".sqlite")) }.sorted(
+            by: >
+        ).map {
             (folder as NSString).appendingPathComponent($0)
         }
     }

@@ -27,12 +27,16 @@ public struct DirectoryCache: Sendable {
     /// Writes `directory`.
     public func save(_ directory: Directory) throws {
         let contents = Contents(
-            format: Self.format, revision: directory.revision, users: directory.users, databases: directory.allDatabases)
+            format: Self.format, revision: directory.revision, users: directory.users, databases: directory.allDatabases
+        )
         let data = try JSONEncoder().encode(contents)
         let folder = (path as NSString).deletingLastPathComponent
-        if !folder.isEmpty { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+        if !folder.isEmpty {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        }
         let temporary = path + ".tmp"
-        guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o600]) else {
+        guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o600])
+        else {
             throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: temporary])
         }
         guard rename(temporary, path) == 0 else {

@@ -35,7 +35,8 @@ public struct DirectoryStore: Sendable {
 
     /// Opens the store `settings` describe.
     public static func open(_ settings: StoreSettings, logger: Logger) async throws(StoreError) -> DirectoryStore {
-        try await open(settings.location, standbys: settings.standbys, pendingPlanFile: settings.pendingPlanFile, logger: logger)
+        try await open(
+            settings.location, standbys: settings.standbys, pendingPlanFile: settings.pendingPlanFile, logger: logger)
     }
 
     /// Brings the schema to the newest version, one transaction per step; returns the version.
@@ -44,7 +45,9 @@ public struct DirectoryStore: Sendable {
         let dialect = backend.dialect
         // A current schema needs no write, which is all a standby allows.
         let version = try? await run(readOnly: true) { session in
-            Int(try await session.execute("SELECT COALESCE(MAX(version), 0) FROM ballast_schema", []).first?.first?.integer ?? 0)
+            Int(
+                try await session.execute("SELECT COALESCE(MAX(version), 0) FROM ballast_schema", []).first?.first?
+                    .integer ?? 0)
         }
         if version == Migrations.latest { return Migrations.latest }
         return try await run { session in
@@ -108,7 +111,8 @@ public struct DirectoryStore: Sendable {
                 changes[name] = row[2].text ?? ""
                 if row[1].integer == 1 { fenced[name] = row[2].text ?? "" }
             }
-            return Directory(users: users, databases: databases, fencedSites: fenced, siteChanges: changes, revision: revision)
+            return Directory(
+                users: users, databases: databases, fencedSites: fenced, siteChanges: changes, revision: revision)
         }
     }
 
@@ -129,20 +133,27 @@ public struct DirectoryStore: Sendable {
             let rows = try await session.execute(
                 "UPDATE ballast_revision SET revision = revision + 1 WHERE id = 1 RETURNING revision", [])
             guard let next = rows.first?.first?.integer else {
-                throw StoreError(.schema, "the store at \(location) has no revision row: run `ballast db migrate`", location: location)
+                throw StoreError(
+                    .schema, "the store at \(location) has no revision row: run `ballast db migrate`",
+                    location: location)
             }
             let revision = Int64(next)
             let when = Self.timestamp(date)
             for (index, change) in changes.enumerated() {
                 if index > 0 && index % 1000 == 0 { progress(index) }
                 // A conditional change that found nothing to do leaves no history entry.
-                guard try await Self.apply(change, revision: revision, at: when, session: session, location: location) else { continue }
+                guard try await Self.apply(change, revision: revision, at: when, session: session, location: location)
+                else { continue }
                 try await session.execute(
                     "INSERT INTO history (revision, at, actor, action, subject, detail) VALUES ($1, $2, $3, $4, $5, $6)",
-                    [.integer(revision), .text(when), .text(actor), .text(change.action), .text(change.subject), .text(change.detail)])
+                    [
+                        .integer(revision), .text(when), .text(actor), .text(change.action), .text(change.subject),
+                        .text(change.detail),
+                    ])
             }
             if dialect == .postgres {
-                try await session.execute("SELECT pg_notify($1, $2)", [.text(PostgresBackend.channel), .text(String(revision))])
+                try await session.execute(
+                    "SELECT pg_notify($1, $2)", [.text(PostgresBackend.channel), .text(String(revision))])
             }
             return UInt64(revision)
         }
@@ -153,7 +164,8 @@ public struct DirectoryStore: Sendable {
     /// Returns the last revision.
     @discardableResult
     public func applyInBatches(
-        _ changes: [DirectoryChange], actor: String, batch: Int = 1000, lease: PlanLease? = nil, progress: (Int) -> Void = { _ in }
+        _ changes: [DirectoryChange], actor: String, batch: Int = 1000, lease: PlanLease? = nil,
+        progress: (Int) -> Void = { _ in }
     ) async throws(StoreError) -> UInt64 {
         var revision = try await revision()
         for start in stride(from: 0, to: changes.count, by: batch) {
@@ -185,12 +197,16 @@ public struct DirectoryStore: Sendable {
 
     /// Writes a consistent backup of the directory into `folder`; returns the file's path and the backup.
     @discardableResult
-    public func backup(into folder: String, realm: String, at date: Date = Date()) async throws -> (path: String, backup: DirectoryBackup) {
+    public func backup(
+        into folder: String, realm: String, at date: Date = Date()
+    ) async throws -> (path: String, backup: DirectoryBackup) {
         if let sqlite = backend as? SQLiteBackend {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            let temporary = (folder as NSString).appendingPathComponent(".ballast-backup-\(UUID().uuidString.prefix(8)).partial")
+            let temporary = (folder as NSString).appendingPathComponent(
+                ".ballast-backup-\(UUID().uuidString.prefix(8)).partial")
             do {
-                let backup = try await SQLiteBackup.write(from: sqlite, to: temporary, realm: realm, at: date, logger: logger)
+                let backup = try await SQLiteBackup.write(
+                    from: sqlite, to: temporary, realm: realm, at: date, logger: logger)
                 try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: temporary)
                 let path = (folder as NSString).appendingPathComponent(
                     DirectoryBackup.fileName(revision: backup.directory.revision, at: date, suffix: "sqlite"))
@@ -203,9 +219,12 @@ public struct DirectoryStore: Sendable {
         }
         let backup = DirectoryBackup(directory: try await snapshot(), realm: realm, created: date)
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        let path = (folder as NSString).appendingPathComponent(DirectoryBackup.fileName(revision: backup.directory.revision, at: date))
+        let path = (folder as NSString).appendingPathComponent(
+            DirectoryBackup.fileName(revision: backup.directory.revision, at: date))
         let temporary = path + ".partial"
-        guard FileManager.default.createFile(atPath: temporary, contents: try backup.encoded(), attributes: [.posixPermissions: 0o600])
+        guard
+            FileManager.default.createFile(
+                atPath: temporary, contents: try backup.encoded(), attributes: [.posixPermissions: 0o600])
         else { throw StoreError(.unreachable, "cannot write \(temporary)", location: folder) }
         try Self.replace(path, with: temporary)
         return (path, backup)
@@ -215,7 +234,8 @@ public struct DirectoryStore: Sendable {
     /// same second has the same name and the same contents.
     private static func replace(_ path: String, with temporary: String) throws {
         guard rename(temporary, path) == 0 else {
-            throw StoreError(.localFile, "cannot move \(temporary) to \(path): \(String(cString: strerror(errno)))", location: path)
+            throw StoreError(
+                .localFile, "cannot move \(temporary) to \(path): \(String(cString: strerror(errno)))", location: path)
         }
     }
 
@@ -267,7 +287,8 @@ public struct DirectoryStore: Sendable {
                 [
                     .text(user.sipURI), .text(user.authName), .optional(user.mail), .optional(user.ha1[.md5]),
                     .optional(user.ha1[.sha256]), .optional(user.homePool), .optional(user.mailboxDatabase),
-                    .text(encode(contacts: user.contacts)), .integer(revision), .text(user.encodedAliases(separator: "\n")),
+                    .text(encode(contacts: user.contacts)), .integer(revision),
+                    .text(user.encodedAliases(separator: "\n")),
                 ])
         case .removeUser(let uri):
             try await requireUser(uri, session: session, location: location)
@@ -291,7 +312,8 @@ public struct DirectoryStore: Sendable {
                     [.text(database.name), .integer(Int64(position)), .text(server)])
             }
         case .removeDatabase(let name):
-            let rows = try await session.execute("DELETE FROM mailbox_databases WHERE name = $1 RETURNING name", [.text(name)])
+            let rows = try await session.execute(
+                "DELETE FROM mailbox_databases WHERE name = $1 RETURNING name", [.text(name)])
             guard !rows.isEmpty else {
                 throw StoreError(.invalidChange, "no mailbox database \(name) in the directory", location: location)
             }
@@ -300,7 +322,8 @@ public struct DirectoryStore: Sendable {
                 "SELECT server FROM database_copies WHERE database_name = $1 ORDER BY position", [.text(name)])
             guard !copies.isEmpty else {
                 throw StoreError(
-                    .invalidChange, "no mailbox database \(name) in the directory: see `ballast db list`", location: location)
+                    .invalidChange, "no mailbox database \(name) in the directory: see `ballast db list`",
+                    location: location)
             }
             let servers = copies.compactMap { $0.first?.text }
             guard servers.contains(server) else {
@@ -363,11 +386,14 @@ public struct DirectoryStore: Sendable {
 
     /// ISO 8601 in UTC, to the millisecond.
     static func timestamp(_ date: Date) -> String {
-        date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+        date.formatted(
+            .iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
     }
 
     /// Runs `body` in a transaction, turning every failure into a `StoreError`.
-    func run<T: Sendable>(readOnly: Bool = false, _ body: @escaping @Sendable (any SQLSession) async throws -> T) async throws(StoreError) -> T {
+    func run<T: Sendable>(
+        readOnly: Bool = false, _ body: @escaping @Sendable (any SQLSession) async throws -> T
+    ) async throws(StoreError) -> T {
         do {
             return try await backend.transaction(readOnly: readOnly, body)
         } catch let error as StoreError {
@@ -375,7 +401,9 @@ public struct DirectoryStore: Sendable {
         } catch {
             let text = String(reflecting: error)
             logger.debug("store operation failed", metadata: ["store": "\(backend.location)", "error": "\(text)"])
-            throw StoreError(.unreachable, "the store at \(backend.location) failed: \(Self.summary(of: error))", location: backend.location)
+            throw StoreError(
+                .unreachable, "the store at \(backend.location) failed: \(Self.summary(of: error))",
+                location: backend.location)
         }
     }
 

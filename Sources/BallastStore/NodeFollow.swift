@@ -15,7 +15,8 @@ public enum NodeFollow {
     public static func wait(_ state: StateStore, revision: UInt64) async -> String? {
         let timeout = state.followTimeout
         if await state.waitForDirectory(revision: revision, timeout: timeout) { return nil }
-        return "the node still serves directory revision \(state.current.directory.revision) after \(timeout), not \(revision): "
+        return
+            "the node still serves directory revision \(state.current.directory.revision) after \(timeout), not \(revision): "
             + "it does not read the store (see its log); new logins may go to the old place until it does"
     }
 }

@@ -52,7 +52,8 @@ public struct PlanLease: Sendable, Hashable {
     /// A name for this process, for `owner`: `KIND@HOST pid N #TAG`.
     public static func processOwner(_ kind: String) -> String {
         let host = ProcessInfo.processInfo.hostName
-        return "\(kind)@\(host) pid \(ProcessInfo.processInfo.processIdentifier) #\(UUID().uuidString.prefix(6).lowercased())"
+        return
+            "\(kind)@\(host) pid \(ProcessInfo.processInfo.processIdentifier) #\(UUID().uuidString.prefix(6).lowercased())"
     }
 
     /// Whether `owner` names a process of this host that no longer runs.
@@ -75,17 +76,20 @@ extension DirectoryStore {
         let location = backend.location
         do {
             try await run { session in try await Self.hold(lease, session: session, now: now, location: location) }
-        } catch where error.code == .busy {
+        } catch  where error.code == .busy {
             let holder = try await run(readOnly: true) { session in
-                try await session.execute("SELECT lease_owner FROM plans WHERE id = $1", [.text(lease.plan)]).first?.first?.text
+                try await session.execute("SELECT lease_owner FROM plans WHERE id = $1", [.text(lease.plan)]).first?
+                    .first?.text
             }
             guard let holder, PlanLease.diedHere(holder) else { throw error }
             try await run { session in
                 try await session.execute(
-                    "UPDATE plans SET lease_owner = '', lease_until = 0 WHERE id = $1 AND lease_owner = $2", [.text(lease.plan), .text(holder)])
+                    "UPDATE plans SET lease_owner = '', lease_until = 0 WHERE id = $1 AND lease_owner = $2",
+                    [.text(lease.plan), .text(holder)])
                 try await Self.hold(lease, session: session, now: now, location: location)
             }
-            logger.notice("took over the plan from a runner that died", metadata: ["plan": "\(lease.plan)", "was": "\(holder)"])
+            logger.notice(
+                "took over the plan from a runner that died", metadata: ["plan": "\(lease.plan)", "was": "\(holder)"])
         }
     }
 
@@ -101,14 +105,18 @@ extension DirectoryStore {
     /// Inside a transaction: takes or renews `lease`, or throws with who holds the plan.
     static func hold(_ lease: PlanLease, session: any SQLSession, now: Date, location: String) async throws {
         let nowMs = Int64(now.timeIntervalSince1970 * 1000)
-        let until = nowMs + lease.term.components.seconds * 1000 + lease.term.components.attoseconds / 1_000_000_000_000_000
+        let until =
+            nowMs + lease.term.components.seconds * 1000 + lease.term.components.attoseconds / 1_000_000_000_000_000
         let taken = try await session.execute(
             "UPDATE plans SET lease_owner = $1, lease_until = $2 WHERE id = $3 AND (lease_owner = '' OR lease_owner = $1 OR lease_until < $4) RETURNING id",
             [.text(lease.owner), .integer(until), .text(lease.plan), .integer(nowMs)])
         guard taken.isEmpty else { return }
-        let holder = try await session.execute("SELECT lease_owner, lease_until FROM plans WHERE id = $1", [.text(lease.plan)])
+        let holder = try await session.execute(
+            "SELECT lease_owner, lease_until FROM plans WHERE id = $1", [.text(lease.plan)])
         guard let row = holder.first else {
-            throw StoreError(.invalidChange, "no plan \(lease.plan) in the store: make it with `ballast plan failover`", location: location)
+            throw StoreError(
+                .invalidChange, "no plan \(lease.plan) in the store: make it with `ballast plan failover`",
+                location: location)
         }
         let left = max(0, (row[1].integer ?? 0) - nowMs) / 1000
         throw StoreError(
@@ -131,10 +139,12 @@ extension DirectoryStore {
     public func stepLog(plan id: String) async throws(StoreError) -> [StepLogEntry] {
         try await run(readOnly: true) { session in
             try await session.execute(
-                "SELECT number, at, runner, status, result FROM plan_step_log WHERE plan_id = $1 ORDER BY id", [.text(id)]
+                "SELECT number, at, runner, status, result FROM plan_step_log WHERE plan_id = $1 ORDER BY id",
+                [.text(id)]
             ).map { row in
                 StepLogEntry(
-                    step: Int(row[0].integer ?? 0), at: row[1].text ?? "", runner: row[2].text ?? "", status: row[3].text ?? "",
+                    step: Int(row[0].integer ?? 0), at: row[1].text ?? "", runner: row[2].text ?? "",
+                    status: row[3].text ?? "",
                     result: row[4].text ?? "")
             }
         }
@@ -143,7 +153,8 @@ extension DirectoryStore {
     /// Keeps `plan` as proposed, its steps pending. While only a PostgreSQL standby answers, a
     /// plan that starts by promoting it is kept in `pendingPlanFile` instead, until that step is done.
     public func save(_ plan: Plan, at date: Date = Date()) async throws(StoreError) {
-        let steps = Dictionary(uniqueKeysWithValues: plan.steps.map { ($0.number, PlanRecord.StepRecord(status: .pending, result: "")) })
+        let steps = Dictionary(
+            uniqueKeysWithValues: plan.steps.map { ($0.number, PlanRecord.StepRecord(status: .pending, result: "")) })
         let record = PlanRecord(plan: plan, status: "proposed", createdAt: Self.timestamp(date), steps: steps)
         let location = backend.location
         do {
@@ -151,16 +162,20 @@ extension DirectoryStore {
                 let existing = try await session.execute("SELECT status FROM plans WHERE id = $1", [.text(plan.id)])
                 if let status = existing.first?.first?.text, status != "proposed" {
                     throw StoreError(
-                        .invalidChange, "plan \(plan.id) is already \(status): apply it, or make a new one after a change",
+                        .invalidChange,
+                        "plan \(plan.id) is already \(status): apply it, or make a new one after a change",
                         location: location)
                 }
                 try await session.execute("DELETE FROM plans WHERE id = $1", [.text(plan.id)])
                 try await Self.insert(record, session: session)
             }
-        } catch where error.code == .readOnly {
+        } catch  where error.code == .readOnly {
             guard let file = pendingPlanFile, plan.steps.first?.action == .promoteStore else { throw error }
-            if let pending = PendingPlan.read(file), pending.record.plan.id == plan.id, pending.record.status != "proposed" {
-                throw StoreError(.invalidChange, "plan \(plan.id) is already \(pending.record.status): apply it", location: file)
+            if let pending = PendingPlan.read(file), pending.record.plan.id == plan.id,
+                pending.record.status != "proposed"
+            {
+                throw StoreError(
+                    .invalidChange, "plan \(plan.id) is already \(pending.record.status): apply it", location: file)
             }
             try PendingPlan(record: record).write(file)
             logger.notice(
@@ -171,7 +186,9 @@ extension DirectoryStore {
 
     /// The plan with this id, or the newest one (of `kind` and `site` when given); a plan waiting
     /// on local disk for the store's promotion comes first.
-    public func planRecord(id: String? = nil, kind: Plan.Kind? = nil, site: String? = nil, status: String? = nil)
+    public func planRecord(
+        id: String? = nil, kind: Plan.Kind? = nil, site: String? = nil, status: String? = nil
+    )
         async throws(StoreError) -> PlanRecord?
     {
         if let file = pendingPlanFile, let pending = PendingPlan.read(file)?.record {
@@ -187,7 +204,9 @@ extension DirectoryStore {
         return try await storedPlanRecord(id: id, kind: kind, site: site, status: status)
     }
 
-    private func storedPlanRecord(id: String? = nil, kind: Plan.Kind? = nil, site: String? = nil, status: String? = nil)
+    private func storedPlanRecord(
+        id: String? = nil, kind: Plan.Kind? = nil, site: String? = nil, status: String? = nil
+    )
         async throws(StoreError) -> PlanRecord?
     {
         try await run(readOnly: true) { session in
@@ -200,12 +219,15 @@ extension DirectoryStore {
             }
             let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
             let rows = try await session.execute(
-                "SELECT id, body, status, created_at FROM plans \(filter) ORDER BY created_at DESC, id DESC LIMIT 1", binds)
-            guard let row = rows.first, let plan = try? JSONDecoder().decode(Plan.self, from: Data((row[1].text ?? "").utf8))
+                "SELECT id, body, status, created_at FROM plans \(filter) ORDER BY created_at DESC, id DESC LIMIT 1",
+                binds)
+            guard let row = rows.first,
+                let plan = try? JSONDecoder().decode(Plan.self, from: Data((row[1].text ?? "").utf8))
             else { return nil }
             var steps: [Int: PlanRecord.StepRecord] = [:]
             for step in try await session.execute(
-                "SELECT number, status, started_at, finished_at, result FROM plan_steps WHERE plan_id = $1", [.text(plan.id)])
+                "SELECT number, status, started_at, finished_at, result FROM plan_steps WHERE plan_id = $1",
+                [.text(plan.id)])
             {
                 steps[Int(step[0].integer ?? 0)] = PlanRecord.StepRecord(
                     status: StepStatus(rawValue: step[1].text ?? "") ?? .pending, startedAt: step[2].text,
@@ -218,7 +240,8 @@ extension DirectoryStore {
     /// Records a step's progress (and the plan's status with it). A plan waiting on local disk is
     /// written there, and copied into the store once its promotion step is done.
     public func record(
-        plan id: String, step number: Int, status: StepStatus, result: String, planStatus: String, at date: Date = Date(),
+        plan id: String, step number: Int, status: StepStatus, result: String, planStatus: String,
+        at date: Date = Date(),
         lease: PlanLease? = nil
     ) async throws(StoreError) {
         let when = Self.timestamp(date)
@@ -230,7 +253,8 @@ extension DirectoryStore {
             pending.record.steps[number] = step
             pending.record.status = planStatus
             try pending.write(file)
-            if status == .done, pending.record.plan.steps.first(where: { $0.number == number })?.action == .promoteStore {
+            if status == .done, pending.record.plan.steps.first(where: { $0.number == number })?.action == .promoteStore
+            {
                 try await copyIntoStore(pending.record)
                 try? FileManager.default.removeItem(atPath: file)
                 logger.notice("the plan is in the store now that it is writable", metadata: ["plan": "\(id)"])
@@ -244,7 +268,10 @@ extension DirectoryStore {
             // listed or did stays readable after a rerun or a second runner.
             try await session.execute(
                 "INSERT INTO plan_step_log (plan_id, number, at, runner, status, result) VALUES ($1, $2, $3, $4, $5, $6)",
-                [.text(id), .integer(Int64(number)), .text(when), .text(lease?.owner ?? ""), .text(status.rawValue), .text(result)])
+                [
+                    .text(id), .integer(Int64(number)), .text(when), .text(lease?.owner ?? ""), .text(status.rawValue),
+                    .text(result),
+                ])
             if status == .running {
                 try await session.execute(
                     "UPDATE plan_steps SET status = $1, started_at = COALESCE(started_at, $2), result = $3 WHERE plan_id = $4 AND number = $5",
@@ -263,7 +290,10 @@ extension DirectoryStore {
     /// Writes a plan kept on local disk, with each step's progress, into the (now writable) store.
     private func copyIntoStore(_ record: PlanRecord) async throws(StoreError) {
         try await run { session in
-            if try await session.execute("SELECT status FROM plans WHERE id = $1", [.text(record.plan.id)]).first != nil { return }
+            if try await session.execute("SELECT status FROM plans WHERE id = $1", [.text(record.plan.id)]).first != nil
+            {
+                return
+            }
             try await Self.insert(record, session: session)
         }
     }
@@ -274,7 +304,8 @@ extension DirectoryStore {
         try await session.execute(
             "INSERT INTO plans (id, kind, site, created_at, body, status) VALUES ($1, $2, $3, $4, $5, $6)",
             [
-                .text(record.plan.id), .text(record.plan.kind.rawValue), .text(record.plan.site), .text(record.createdAt),
+                .text(record.plan.id), .text(record.plan.kind.rawValue), .text(record.plan.site),
+                .text(record.createdAt),
                 .text(body), .text(record.status),
             ])
         for step in record.plan.steps {
@@ -302,11 +333,15 @@ struct PendingPlan: Codable {
         do {
             let data = try JSONEncoder().encode(self)
             let temporary = path + ".partial"
-            guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o600]),
+            guard
+                FileManager.default.createFile(
+                    atPath: temporary, contents: data, attributes: [.posixPermissions: 0o600]),
                 rename(temporary, path) == 0
             else { throw CocoaError(.fileWriteNoPermission) }
         } catch {
-            throw StoreError(.localFile, "cannot write the pending plan to \(path) (\(error)): check the folder's permissions", location: path)
+            throw StoreError(
+                .localFile, "cannot write the pending plan to \(path) (\(error)): check the folder's permissions",
+                location: path)
         }
     }
 }

@@ -35,8 +35,10 @@ public struct PlanRunner: Sendable {
     /// "check DNS" step asks the DNS listener (for up to `dnsWait`); with `nodeFollows`, a step that
     /// changed the directory ends when the node serves the change.
     public init(
-        store: DirectoryStore, topology: Topology, logger: Logger, stepDelay: Duration = .zero, dnsLookup: DNSLookup? = nil,
-        dnsWait: Duration = .seconds(10), nodeFollows: NodeFollows? = nil, owner: String = PlanLease.processOwner("runner")
+        store: DirectoryStore, topology: Topology, logger: Logger, stepDelay: Duration = .zero,
+        dnsLookup: DNSLookup? = nil,
+        dnsWait: Duration = .seconds(10), nodeFollows: NodeFollows? = nil,
+        owner: String = PlanLease.processOwner("runner")
     ) {
         self.owner = owner
         self.store = store
@@ -62,7 +64,7 @@ public struct PlanRunner: Sendable {
         var held: PlanLease? = lease
         do {
             try await store.take(lease)
-        } catch where error.code == .busy {
+        } catch  where error.code == .busy {
             throw Refusal(description: error.message)
         } catch {
             // A plan waiting on local disk for a read-only store to be promoted: that store
@@ -106,10 +108,14 @@ public struct PlanRunner: Sendable {
             guard PlanBuilder.mayRun(step.number, statuses: statuses) else {
                 let first = plan.steps.first { statuses[$0.number] != .done && statuses[$0.number] != .skipped }
                 throw Refusal(
-                    description: "step \(step.number) of \(plan.id) cannot run before step \(first?.number ?? 1) is done: apply in order")
+                    description:
+                        "step \(step.number) of \(plan.id) cannot run before step \(first?.number ?? 1) is done: apply in order"
+                )
             }
             let previous = record.steps[step.number]?.result ?? ""
-            try await store.record(plan: plan.id, step: step.number, status: .running, result: previous, planStatus: "applying", lease: lease)
+            try await store.record(
+                plan: plan.id, step: step.number, status: .running, result: previous, planStatus: "applying",
+                lease: lease)
             progress("step \(step.number) running: \(step.summary)")
             if stepDelay > .zero { try await Task.sleep(for: stepDelay) }
             let started = ContinuousClock.now
@@ -120,12 +126,17 @@ public struct PlanRunner: Sendable {
             }
             let last = plan.steps.last?.number == step.number
             try await store.record(
-                plan: plan.id, step: step.number, status: outcome, result: result, planStatus: last ? "applied" : "applying",
+                plan: plan.id, step: step.number, status: outcome, result: result,
+                planStatus: last ? "applied" : "applying",
                 lease: lease)
             statuses[step.number] = outcome
-            Counter(label: "ballast_plan_steps_total", dimensions: [("kind", plan.kind.rawValue), ("status", outcome.rawValue)])
-                .increment()
-            let took = (ContinuousClock.now - started).formatted(.units(allowed: [.seconds, .milliseconds], width: .abbreviated))
+            Counter(
+                label: "ballast_plan_steps_total",
+                dimensions: [("kind", plan.kind.rawValue), ("status", outcome.rawValue)]
+            )
+            .increment()
+            let took = (ContinuousClock.now - started).formatted(
+                .units(allowed: [.seconds, .milliseconds], width: .abbreviated))
             progress("step \(step.number) \(outcome.rawValue) in \(took): \(Self.shortResult(result))")
         }
         return try await store.planRecord(id: plan.id) ?? record
@@ -136,20 +147,27 @@ public struct PlanRunner: Sendable {
         return "\(decodeList(result)?.count ?? 0) listed"
     }
 
-    private func run(_ step: PlanStep, plan: Plan, previous: String, force: Bool, lease: PlanLease?) async throws -> (StepStatus, String) {
+    private func run(
+        _ step: PlanStep, plan: Plan, previous: String, force: Bool, lease: PlanLease?
+    ) async throws -> (StepStatus, String) {
         let actor = "plan \(plan.id) step \(step.number)"
         switch step.action {
         case .fenceSite(let site), .unfenceSite(let site):
             let fence: Bool
             if case .fenceSite = step.action { fence = true } else { fence = false }
             let directory = try await store.snapshot()
-            if directory.isFenced(site: site) == fence { return (.done, "site \(site) was already \(fence ? "fenced" : "unfenced")") }
-            if !force, let changed = directory.siteChanges[site], let holdDown = topology.sites.first(where: { $0.name == site })?.holdDown,
+            if directory.isFenced(site: site) == fence {
+                return (.done, "site \(site) was already \(fence ? "fenced" : "unfenced")")
+            }
+            if !force, let changed = directory.siteChanges[site],
+                let holdDown = topology.sites.first(where: { $0.name == site })?.holdDown,
                 let since = try? Date(changed, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)),
                 Date().timeIntervalSince(since) < Double(holdDown.components.seconds)
             {
                 throw Refusal(
-                    description: "site \(site) changed at \(changed), within its hold-down of \(holdDown): wait, or apply with --force")
+                    description:
+                        "site \(site) changed at \(changed), within its hold-down of \(holdDown): wait, or apply with --force"
+                )
             }
             try await store.apply([fence ? .fenceSite(site) : .unfenceSite(site)], actor: actor, lease: lease)
             return (.done, "site \(site) \(fence ? "fenced" : "unfenced")")
@@ -166,7 +184,9 @@ public struct PlanRunner: Sendable {
             if listed == nil {
                 let users = current.users.filter { $0.homePool == from }.map(\.sipURI)
                 listed = users
-                try await store.record(plan: plan.id, step: step.number, status: .running, result: Self.encodeList(users), planStatus: "applying", lease: lease)
+                try await store.record(
+                    plan: plan.id, step: step.number, status: .running, result: Self.encodeList(users),
+                    planStatus: "applying", lease: lease)
             }
             let users = listed ?? []
             let pending = users.filter { current.user(sipURI: $0)?.homePool == from }
@@ -188,7 +208,8 @@ public struct PlanRunner: Sendable {
             }
             var result = "\(home.count) of \(counted(users.count, "user")) home at \(from)"
             if !stayed.isEmpty {
-                result += "; left where they are: " + stayed.prefix(20).joined(separator: ", ")
+                result +=
+                    "; left where they are: " + stayed.prefix(20).joined(separator: ", ")
                     + (stayed.count > 20 ? " and \(stayed.count - 20) more" : "")
             }
             return (.done, result)
@@ -201,17 +222,21 @@ public struct PlanRunner: Sendable {
                 var planned: [String] = []
                 for database in try await store.snapshot().allDatabases where servers.contains(database.active) {
                     guard let elsewhere = database.copies.first(where: { !servers.contains($0) }) else {
-                        logger.error("database has no copy outside the lost site", metadata: ["database": "\(database.name)"])
+                        logger.error(
+                            "database has no copy outside the lost site", metadata: ["database": "\(database.name)"])
                         continue
                     }
                     planned.append("\(database.name):\(database.active)>\(elsewhere)")
                 }
                 moves = planned
-                try await store.record(plan: plan.id, step: step.number, status: .running, result: Self.encodeList(planned), planStatus: "applying", lease: lease)
+                try await store.record(
+                    plan: plan.id, step: step.number, status: .running, result: Self.encodeList(planned),
+                    planStatus: "applying", lease: lease)
             }
             let current = try await store.snapshot()
             let changes = (moves ?? []).compactMap { move -> DirectoryChange? in
-                guard let (name, _, to) = Self.parseMove(move), let database = current.database(named: name), database.active != to
+                guard let (name, _, to) = Self.parseMove(move), let database = current.database(named: name),
+                    database.active != to
                 else { return nil }
                 return .activate(database: name, server: to)
             }
@@ -225,14 +250,20 @@ public struct PlanRunner: Sendable {
             let current = try await store.snapshot()
             // A database moved again meanwhile stays where an operator put it.
             let changes = moves.compactMap { move -> DirectoryChange? in
-                guard let (name, from, to) = Self.parseMove(move), current.database(named: name)?.active == to else { return nil }
+                guard let (name, from, to) = Self.parseMove(move), current.database(named: name)?.active == to else {
+                    return nil
+                }
                 return .activate(database: name, server: from)
             }
             if !changes.isEmpty { try await store.apply(changes, actor: actor, lease: lease) }
             return (.done, "\(changes.count) of \(counted(moves.count, "database")) active at \(site) again")
         case .restoreUserData(let pool):
-            guard let move = plan.steps.first(where: { if case .moveUsers(let from, _) = $0.action { return from == pool } else { return false } }),
-                let record = try await store.planRecord(id: plan.id), let users = Self.decodeList(record.steps[move.number]?.result ?? "")
+            guard
+                let move = plan.steps.first(where: {
+                    if case .moveUsers(let from, _) = $0.action { return from == pool } else { return false }
+                }),
+                let record = try await store.planRecord(id: plan.id),
+                let users = Self.decodeList(record.steps[move.number]?.result ?? "")
             else { return (.skipped, "no users were moved from \(pool)") }
             guard let folder = topology.backup?.folder, let newest = DirectoryBackup.files(in: folder).first
             else { return (.skipped, "no backup in the backup folder to restore from") }
@@ -260,7 +291,10 @@ public struct PlanRunner: Sendable {
             let fenced = directory.isFenced(site: site)
             let expected = plan.kind == .failover
             guard fenced == expected else {
-                throw Refusal(description: "site \(site) is \(fenced ? "fenced" : "not fenced"): DNS cannot follow; apply the fence step first")
+                throw Refusal(
+                    description:
+                        "site \(site) is \(fenced ? "fenced" : "not fenced"): DNS cannot follow; apply the fence step first"
+                )
             }
             let names = Set(bound.map { "\($0.name)" }).sorted()
             let follow = "\(counted(names.count, "name")) follow: \(names.joined(separator: ", "))"
@@ -282,20 +316,35 @@ public struct PlanRunner: Sendable {
                         unmet.append("\(probe): \(error)")
                     }
                 }
-                if unmet.isEmpty { return (.done, "\(follow); the DNS listener answers so (\(counted(check.probes.count, "question")) asked)") }
+                if unmet.isEmpty {
+                    return (
+                        .done,
+                        "\(follow); the DNS listener answers so (\(counted(check.probes.count, "question")) asked)"
+                    )
+                }
                 try await Task.sleep(for: .milliseconds(200))
             } while ContinuousClock.now < deadline
             let wanted = check.siteIsOut ? "without \(site)'s servers" : "with \(site)'s servers again"
             throw Refusal(
-                description: "after \(dnsWait) the DNS listener still does not answer \(wanted): \(unmet.joined(separator: "; ")); apply again once it follows")
+                description:
+                    "after \(dnsWait) the DNS listener still does not answer \(wanted): \(unmet.joined(separator: "; ")); apply again once it follows"
+            )
         case .switchSIPRedirects(let site):
             let directory = try await store.snapshot()
             let pools = Set(topology.pools.filter { $0.site == site }.map(\.name))
             let homedThere = directory.users.filter { $0.homePool.map(pools.contains) ?? false }.count
             if plan.kind == .failover && homedThere > 0 {
-                throw Refusal(description: "\(homedThere == 1 ? "1 user is" : "\(homedThere) users are") still homed at \(site): apply the move steps first")
+                throw Refusal(
+                    description:
+                        "\(homedThere == 1 ? "1 user is" : "\(homedThere) users are") still homed at \(site): apply the move steps first"
+                )
             }
-            return (.done, plan.kind == .failover ? "no user is homed at \(site); registrars redirect to the new homes" : "\(counted(homedThere, "user")) homed at \(site) again")
+            return (
+                .done,
+                plan.kind == .failover
+                    ? "no user is homed at \(site); registrars redirect to the new homes"
+                    : "\(counted(homedThere, "user")) homed at \(site) again"
+            )
         }
     }
 

@@ -45,10 +45,13 @@ public final class PostgresBackend: StoreBackend {
 
     /// Clients for `url` and its standbys (`postgres://user:password@host:port/database` each);
     /// they connect on first use. An operation that cannot finish within `deadline` fails as unreachable.
-    public init(url: String, standbys: [String] = [], deadline: Duration = .seconds(3), logger: Logger) throws(StoreError) {
+    public init(
+        url: String, standbys: [String] = [], deadline: Duration = .seconds(3), logger: Logger
+    ) throws(StoreError) {
         var servers: [Server] = []
         for address in [url] + standbys {
-            guard let parts = URLComponents(string: address), parts.scheme == "postgres" || parts.scheme == "postgresql",
+            guard let parts = URLComponents(string: address),
+                parts.scheme == "postgres" || parts.scheme == "postgresql",
                 let host = parts.host, !host.isEmpty
             else {
                 throw StoreError(
@@ -78,11 +81,15 @@ public final class PostgresBackend: StoreBackend {
         self.location = servers.map(\.location).joined(separator: ", ")
     }
 
-    public func transaction<T: Sendable>(readOnly: Bool, _ body: @escaping @Sendable (any SQLSession) async throws -> T) async throws -> T {
+    public func transaction<T: Sendable>(
+        readOnly: Bool, _ body: @escaping @Sendable (any SQLSession) async throws -> T
+    ) async throws -> T {
         if readOnly {
             // Reads follow the primary too, so that an old primary back on its old timeline is
             // not read either; the servers are asked at most every few seconds while none is.
-            if servers.count > 1, selection.withLock({ $0.primary == nil && ($0.askedAt.map { .now - $0 > .seconds(5) } ?? true) }) {
+            if servers.count > 1,
+                selection.withLock({ $0.primary == nil && ($0.askedAt.map { .now - $0 > .seconds(5) } ?? true) })
+            {
                 _ = try? await writable()
             }
             var lastError: (any Error)?
@@ -91,7 +98,7 @@ public final class PostgresBackend: StoreBackend {
                     let result = try await run(on: index, readOnly: true, body)
                     selection.withLock { $0.failedAt[index] = nil }
                     return result
-                } catch where Self.isUnreachable(error) {
+                } catch  where Self.isUnreachable(error) {
                     markFailed(index)
                     lastError = error
                 }
@@ -101,17 +108,18 @@ public final class PostgresBackend: StoreBackend {
         let primary = try await writable()
         do {
             return try await run(on: primary, readOnly: false, body)
-        } catch where Self.isReadOnly(error) {
+        } catch  where Self.isReadOnly(error) {
             // Chosen again before the next write: the primary became a standby.
             markFailed(primary)
             throw StoreError(
-                .readOnly, "\(servers[primary].location) is a standby now (read-only): the write was not made; try again",
+                .readOnly,
+                "\(servers[primary].location) is a standby now (read-only): the write was not made; try again",
                 location: location)
-        } catch where Self.isUnreachable(error) {
+        } catch  where Self.isUnreachable(error) {
             markFailed(primary)
             // The primary is gone: say what the others are, when none can take writes either.
             if servers.count > 1 {
-                do { _ = try await writable() } catch where error.code == .readOnly { throw error } catch {}
+                do { _ = try await writable() } catch  where error.code == .readOnly { throw error } catch {}
             }
             throw error
         }
@@ -138,8 +146,11 @@ public final class PostgresBackend: StoreBackend {
         if let (index, timeline) = Self.newestPrimary(roles) {
             return "\(servers[index].location) is already the primary (timeline \(timeline))"
         }
-        guard let standby = roles.firstIndex(where: { if case .standby = $0 { return true } else { return false } }) else {
-            throw StoreError(.unreachable, "no PostgreSQL server answers: neither a primary nor a standby to promote", location: location)
+        guard let standby = roles.firstIndex(where: { if case .standby = $0 { return true } else { return false } })
+        else {
+            throw StoreError(
+                .unreachable, "no PostgreSQL server answers: neither a primary nor a standby to promote",
+                location: location)
         }
         do {
             _ = try await run(on: standby, readOnly: false, deadline: .seconds(65)) { session in
@@ -148,11 +159,13 @@ public final class PostgresBackend: StoreBackend {
             }
         } catch {
             throw StoreError(
-                .unreachable, "could not promote the standby at \(servers[standby].location): \(error)", location: location)
+                .unreachable, "could not promote the standby at \(servers[standby].location): \(error)",
+                location: location)
         }
         selection.withLock { $0.primary = nil }
         let index = try await writable()
-        return "promoted the standby at \(servers[index].location) to primary (timeline \(selection.withLock { $0.newestTimeline }))"
+        return
+            "promoted the standby at \(servers[index].location) to primary (timeline \(selection.withLock { $0.newestTimeline }))"
     }
 
     public func close() async {
@@ -176,7 +189,8 @@ public final class PostgresBackend: StoreBackend {
             }
             let described = zip(servers, roles).map { server, role in
                 switch role {
-                case .primary(let timeline)?: return "\(server.location) is a primary of an older timeline (\(timeline) < \(newestSeen))"
+                case .primary(let timeline)?:
+                    return "\(server.location) is a primary of an older timeline (\(timeline) < \(newestSeen))"
                 case .standby?: return "\(server.location) is a standby (read-only)"
                 case nil: return "\(server.location) does not answer"
                 }
@@ -192,7 +206,9 @@ public final class PostgresBackend: StoreBackend {
             $0.failedAt[index] = nil
         }
         if servers.count > 1 {
-            logger.notice("writing to the PostgreSQL primary", metadata: ["store": "\(servers[index].location)", "timeline": "\(timeline)"])
+            logger.notice(
+                "writing to the PostgreSQL primary",
+                metadata: ["store": "\(servers[index].location)", "timeline": "\(timeline)"])
         }
         return index
     }
@@ -206,7 +222,8 @@ public final class PostgresBackend: StoreBackend {
                     let role = try? await self.run(on: index, readOnly: true) { session -> Role in
                         // A primary's current WAL file name starts with its timeline, in hex; a standby has none.
                         let rows = try await session.execute(
-                            "SELECT CASE WHEN pg_is_in_recovery() THEN '' ELSE pg_walfile_name(pg_current_wal_lsn()) END", [])
+                            "SELECT CASE WHEN pg_is_in_recovery() THEN '' ELSE pg_walfile_name(pg_current_wal_lsn()) END",
+                            [])
                         let name = rows.first?.first?.text ?? ""
                         guard !name.isEmpty, let timeline = Int(name.prefix(8), radix: 16) else { return .standby }
                         return .primary(timeline: timeline)
@@ -262,7 +279,8 @@ public final class PostgresBackend: StoreBackend {
     }
 
     private func run<T: Sendable>(
-        on index: Int, readOnly: Bool, deadline: Duration? = nil, _ body: @escaping @Sendable (any SQLSession) async throws -> T
+        on index: Int, readOnly: Bool, deadline: Duration? = nil,
+        _ body: @escaping @Sendable (any SQLSession) async throws -> T
     ) async throws -> T {
         let server = servers[index]
         let logger = self.logger
@@ -270,7 +288,8 @@ public final class PostgresBackend: StoreBackend {
             try await server.client.withConnection { connection in
                 // Reads see one snapshot; writes take the revision row's lock first, which orders them.
                 try await Session(connection: connection, logger: logger).run(
-                    begin: readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN ISOLATION LEVEL READ COMMITTED",
+                    begin: readOnly
+                        ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN ISOLATION LEVEL READ COMMITTED",
                     body)
             }
         }
@@ -279,9 +298,12 @@ public final class PostgresBackend: StoreBackend {
     private func withDeadline<T: Sendable>(
         _ deadline: Duration, location: String, _ operation: @escaping @Sendable () async throws -> T
     ) async throws -> T {
-        try await Deadline.run(deadline, timeout: {
-            StoreError(.unreachable, "PostgreSQL at \(location) did not answer within \(deadline)", location: location)
-        }, operation)
+        try await Deadline.run(
+            deadline,
+            timeout: {
+                StoreError(
+                    .unreachable, "PostgreSQL at \(location) did not answer within \(deadline)", location: location)
+            }, operation)
     }
 
     private struct Session: SQLSession {

@@ -58,7 +58,9 @@ public actor SQLiteBackend: StoreBackend {
         self.location = location
     }
 
-    public func transaction<T: Sendable>(readOnly: Bool, _ body: @escaping @Sendable (any SQLSession) async throws -> T) async throws -> T {
+    public func transaction<T: Sendable>(
+        readOnly: Bool, _ body: @escaping @Sendable (any SQLSession) async throws -> T
+    ) async throws -> T {
         // One transaction at a time on the one connection: the actor alone would interleave them at awaits.
         await acquire()
         defer { release() }
@@ -73,7 +75,8 @@ public actor SQLiteBackend: StoreBackend {
         do {
             let _: [SQLiteRow] = try await connection.query("VACUUM INTO ?", [.text(path)])
         } catch {
-            throw StoreError(.localFile, "could not copy the SQLite store \(location) to \(path): \(error)", location: location)
+            throw StoreError(
+                .localFile, "could not copy the SQLite store \(location) to \(path): \(error)", location: location)
         }
     }
 

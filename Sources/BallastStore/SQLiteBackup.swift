@@ -16,7 +16,8 @@ enum SQLiteBackup {
     ) async throws -> DirectoryBackup {
         try? FileManager.default.removeItem(atPath: path)
         try await backend.copy(to: path)
-        let copy = DirectoryStore(backend: try await SQLiteBackend.open(path: path, logger: logger, wal: false), logger: logger)
+        let copy = DirectoryStore(
+            backend: try await SQLiteBackend.open(path: path, logger: logger, wal: false), logger: logger)
         do {
             let backup = DirectoryBackup(directory: try await copy.snapshot(), realm: realm, created: date)
             let digest = backup.digest()
@@ -46,7 +47,9 @@ enum SQLiteBackup {
     static func read(path: String, expectedRealm: String?) async throws(DirectoryBackup.ReadError) -> DirectoryBackup {
         let scratch = NSTemporaryDirectory() + "ballast-restore-\(UUID().uuidString.prefix(8)).sqlite"
         defer {
-            for suffix in ["", "-wal", "-shm", "-journal"] { try? FileManager.default.removeItem(atPath: scratch + suffix) }
+            for suffix in ["", "-wal", "-shm", "-journal"] {
+                try? FileManager.default.removeItem(atPath: scratch + suffix)
+            }
         }
         do {
             try FileManager.default.copyItem(atPath: path, toPath: scratch)
@@ -57,7 +60,8 @@ enum SQLiteBackup {
         logger.logLevel = .critical
         let copy: DirectoryStore
         do {
-            copy = DirectoryStore(backend: try await SQLiteBackend.open(path: scratch, logger: logger, wal: false), logger: logger)
+            copy = DirectoryStore(
+                backend: try await SQLiteBackend.open(path: scratch, logger: logger, wal: false), logger: logger)
         } catch {
             throw DirectoryBackup.ReadError(description: "is corrupt: SQLite cannot open it")
         }
@@ -66,7 +70,9 @@ enum SQLiteBackup {
         return try result.get()
     }
 
-    private static func check(_ copy: DirectoryStore, expectedRealm: String?) async -> Result<DirectoryBackup, DirectoryBackup.ReadError> {
+    private static func check(
+        _ copy: DirectoryStore, expectedRealm: String?
+    ) async -> Result<DirectoryBackup, DirectoryBackup.ReadError> {
         do throws(DirectoryBackup.ReadError) {
             return .success(try await checked(copy, expectedRealm: expectedRealm))
         } catch {
@@ -74,13 +80,17 @@ enum SQLiteBackup {
         }
     }
 
-    private static func checked(_ copy: DirectoryStore, expectedRealm: String?) async throws(DirectoryBackup.ReadError) -> DirectoryBackup {
+    private static func checked(
+        _ copy: DirectoryStore, expectedRealm: String?
+    ) async throws(DirectoryBackup.ReadError) -> DirectoryBackup {
         let checked = try? await copy.run(readOnly: true) { session in
             try await session.execute("PRAGMA integrity_check", []).compactMap { $0.first?.text }
         }
         guard let checked, checked == ["ok"] else {
             throw DirectoryBackup.ReadError(
-                description: "is corrupt: SQLite's integrity check fails (\(checked?.prefix(2).joined(separator: "; ") ?? "unreadable"))")
+                description:
+                    "is corrupt: SQLite's integrity check fails (\(checked?.prefix(2).joined(separator: "; ") ?? "unreadable"))"
+            )
         }
         let stamp = try? await copy.run(readOnly: true) { session in
             try await session.execute("SELECT format, realm, revision, created, sha256 FROM ballast_backup", []).first
@@ -88,10 +98,12 @@ enum SQLiteBackup {
         guard let row = stamp, row.count == 5, let format = row[0].text, let realm = row[1].text,
             let digest = row[4].text
         else {
-            throw DirectoryBackup.ReadError(description: "is a SQLite database but not a Ballast backup: it has no ballast_backup stamp")
+            throw DirectoryBackup.ReadError(
+                description: "is a SQLite database but not a Ballast backup: it has no ballast_backup stamp")
         }
         guard format == DirectoryBackup.format else {
-            throw DirectoryBackup.ReadError(description: "is a \(format) file, not \(DirectoryBackup.format): it was not written by this Ballast")
+            throw DirectoryBackup.ReadError(
+                description: "is a \(format) file, not \(DirectoryBackup.format): it was not written by this Ballast")
         }
         if let expectedRealm, realm != expectedRealm {
             throw DirectoryBackup.ReadError(
@@ -105,7 +117,8 @@ enum SQLiteBackup {
         }
         let backup = DirectoryBackup(directory: directory, realm: realm, created: created)
         guard backup.digest() == digest else {
-            throw DirectoryBackup.ReadError(description: "is corrupt: its contents do not match the checksum recorded in it")
+            throw DirectoryBackup.ReadError(
+                description: "is corrupt: its contents do not match the checksum recorded in it")
         }
         return backup
     }

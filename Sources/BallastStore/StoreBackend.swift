@@ -60,7 +60,9 @@ public protocol StoreBackend: Sendable {
     var location: String { get }
     /// Runs `body` in one transaction, commits when it returns and rolls back when it throws.
     /// A read sees one consistent snapshot; a write holds the write lock from its start.
-    func transaction<T: Sendable>(readOnly: Bool, _ body: @escaping @Sendable (any SQLSession) async throws -> T) async throws -> T
+    func transaction<T: Sendable>(
+        readOnly: Bool, _ body: @escaping @Sendable (any SQLSession) async throws -> T
+    ) async throws -> T
     /// Calls `onChange` with the payload of every change notification until the task is cancelled;
     /// returns at once where the backend has none (SQLite: readers poll the revision).
     func listenForChanges(_ onChange: @escaping @Sendable (String) -> Void) async throws

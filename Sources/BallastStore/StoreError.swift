@@ -33,7 +33,8 @@ public struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
     public var description: String {
         switch code {
         case .unreachable:
-            return "\(message); changes are refused until the store at \(location) is back (nodes keep serving from their last state)"
+            return
+                "\(message); changes are refused until the store at \(location) is back (nodes keep serving from their last state)"
         case .schema, .invalidChange, .readOnly, .localFile, .busy:
             return message
         }

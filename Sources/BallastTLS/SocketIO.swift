@@ -36,7 +36,9 @@ public struct SocketIO {
 
     /// Writes the two ranges, the first before the second, encrypted under TLS; how many bytes
     /// of them were taken.
-    public func write(_ first: UnsafeRawPointer?, _ firstCount: Int, _ second: UnsafeRawPointer?, _ secondCount: Int) -> Int {
+    public func write(
+        _ first: UnsafeRawPointer?, _ firstCount: Int, _ second: UnsafeRawPointer?, _ secondCount: Int
+    ) -> Int {
         if let tls { return tls.write(first, firstCount, second, secondCount) }
         return ballast_write2(fd, first, UInt(firstCount), second, UInt(secondCount))
     }

@@ -12,7 +12,8 @@ public final class TLSClientContext: @unchecked Sendable {
     /// A context from a relay's `server-tls` settings.
     public init(_ settings: HTTPSettings.ServerTLS) throws(TLSError) {
         var message = [CChar](repeating: 0, count: 512)
-        guard let client = ballast_tls_client_new(settings.verify ? 1 : 0, settings.caFile, &message, message.count) else {
+        guard let client = ballast_tls_client_new(settings.verify ? 1 : 0, settings.caFile, &message, message.count)
+        else {
             throw TLSError("\(TLSServerContext.text(message)); check server-tls.ca-file")
         }
         pointer = client

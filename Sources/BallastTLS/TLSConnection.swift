@@ -51,7 +51,9 @@ public final class TLSConnection {
 
     /// Encrypts and writes from the two ranges, the first before the second; how many bytes
     /// of them were taken. After `-EAGAIN`, call again with the same bytes (or more after them).
-    public func write(_ first: UnsafeRawPointer?, _ firstCount: Int, _ second: UnsafeRawPointer?, _ secondCount: Int) -> Int {
+    public func write(
+        _ first: UnsafeRawPointer?, _ firstCount: Int, _ second: UnsafeRawPointer?, _ secondCount: Int
+    ) -> Int {
         translate(ballast_tls_write2(pointer, first, firstCount, second, secondCount))
     }
 

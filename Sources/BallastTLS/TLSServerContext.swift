@@ -27,7 +27,9 @@ public final class TLSServerContext: @unchecked Sendable {
         }
         pointer = server
         for certificate in certificates {
-            guard ballast_tls_server_add(server, certificate.certificateFile, certificate.keyFile, &message, message.count) == 0
+            guard
+                ballast_tls_server_add(
+                    server, certificate.certificateFile, certificate.keyFile, &message, message.count) == 0
             else {
                 throw TLSError(Self.text(message))
             }

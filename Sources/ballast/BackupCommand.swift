@@ -19,7 +19,9 @@ struct BackupCommand: AsyncParsableCommand {
     func run() async throws {
         if !direct, to == nil, let api = await NodeAPI.reach(config: options.config) {
             let done = try await api.fields(.POST, "/api/backup")
-            print("\(done["file"] ?? "?"): \(counted(done["users"], "user")), \(counted(done["databases"], "database")), revision \(done["revision"] ?? "?"), through the admin API at \(api.endpoint)")
+            print(
+                "\(done["file"] ?? "?"): \(counted(done["users"], "user")), \(counted(done["databases"], "database")), revision \(done["revision"] ?? "?"), through the admin API at \(api.endpoint)"
+            )
             return
         }
         let access = try await StoreAccess.open(config: options.config)
@@ -46,7 +48,8 @@ struct BackupCommand: AsyncParsableCommand {
 /// transaction recorded in the history; a corrupt or foreign file is refused before anything changes.
 struct RestoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "restore", abstract: "Restore the directory from a backup file (the newest in the backup folder with --latest).")
+        commandName: "restore",
+        abstract: "Restore the directory from a backup file (the newest in the backup folder with --latest).")
 
     @OptionGroup var options: ConfigOption
     @Argument(help: "The backup file.") var file: String?
@@ -75,7 +78,9 @@ struct RestoreCommand: AsyncParsableCommand {
             } else {
                 done = try await api.fields(.POST, "/api/restore?latest=true")
             }
-            print("\(file ?? done["file"] ?? "?"): restored \(counted(done["users"], "user")) and \(counted(done["databases"], "database")) (store now at revision \(done["revision"] ?? "?")), through the admin API at \(api.endpoint)")
+            print(
+                "\(file ?? done["file"] ?? "?"): restored \(counted(done["users"], "user")) and \(counted(done["databases"], "database")) (store now at revision \(done["revision"] ?? "?")), through the admin API at \(api.endpoint)"
+            )
             return
         }
         let access = try await StoreAccess.open(config: options.config)

@@ -68,7 +68,9 @@ struct CheckCommand: ParsableCommand {
             let check =
                 pool.check.map { " check every \($0.interval.configText), rise \($0.rise), fall \($0.fall)" }
                 ?? " no check"
-            print("  pool \(pool.name)\(pool.site.map { " at \($0)" } ?? ""): \(counted(pool.servers.count, "server")),\(check)")
+            print(
+                "  pool \(pool.name)\(pool.site.map { " at \($0)" } ?? ""): \(counted(pool.servers.count, "server")),\(check)"
+            )
         }
         for zone in topology.zones {
             let bound = zone.records.filter {
@@ -80,19 +82,31 @@ struct CheckCommand: ParsableCommand {
             }.count
             let listen = topology.dns.listeners.map(\.description).joined(separator: ", ")
             let sockets = topology.dns.udpSockets ?? DNSServer.defaultUDPSockets
-            print("  zone \(zone.name): \(counted(zone.records.count, "record")), \(bound) following pool health; DNS on \(listen) (\(sockets) UDP socket\(sockets == 1 ? "" : "s") each)")
+            print(
+                "  zone \(zone.name): \(counted(zone.records.count, "record")), \(bound) following pool health; DNS on \(listen) (\(sockets) UDP socket\(sockets == 1 ? "" : "s") each)"
+            )
         }
         if let store = topology.store {
             let kind = StoreSettings.isPostgres(store.location) ? "PostgreSQL" : "SQLite"
-            print("  store: \(kind) \(store.location), realm \(store.realm), polled every \(store.pollInterval.configText)")
-            for standby in store.standbys { print("    standby \(standby): read while the primary is lost, promoted by a failover plan") }
+            print(
+                "  store: \(kind) \(store.location), realm \(store.realm), polled every \(store.pollInterval.configText)"
+            )
+            for standby in store.standbys {
+                print("    standby \(standby): read while the primary is lost, promoted by a failover plan")
+            }
         }
         if let sip = topology.sip {
             let users = topology.store == nil ? counted(directory.usersByURI.count, "user") : "users from the store"
-            print("  sip realm \(sip.realm): \(users), failure detection \(sip.failureDetection.configText), fallback \(sip.fallback.configText)")
+            print(
+                "  sip realm \(sip.realm): \(users), failure detection \(sip.failureDetection.configText), fallback \(sip.fallback.configText)"
+            )
             for registrar in sip.registrars {
-                let listen = registrar.listen.isEmpty ? "not served here" : registrar.listen.map(\.description).joined(separator: ", ")
-                print("  registrar of \(registrar.pool): \(listen); redirects name \(registrar.contact(for: .udp)) (over UDP)")
+                let listen =
+                    registrar.listen.isEmpty
+                    ? "not served here" : registrar.listen.map(\.description).joined(separator: ", ")
+                print(
+                    "  registrar of \(registrar.pool): \(listen); redirects name \(registrar.contact(for: .udp)) (over UDP)"
+                )
             }
             if !sip.director.isEmpty {
                 print("  director: \(sip.director.map(\.description).joined(separator: ", "))")

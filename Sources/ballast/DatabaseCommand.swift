@@ -24,12 +24,18 @@ struct DatabaseCommand: AsyncParsableCommand {
         func run() async throws {
             if !direct, let api = await NodeAPI.reach(config: options.config) {
                 let done = try await api.fields(
-                    .POST, "/api/databases/\(NodeAPI.query(database))/activate?on=\(NodeAPI.query(server))&\(NodeAPI.actorQuery)")
+                    .POST,
+                    "/api/databases/\(NodeAPI.query(database))/activate?on=\(NodeAPI.query(server))&\(NodeAPI.actorQuery)"
+                )
                 if done["unchanged"] == "true" {
-                    print("\(database): the active copy is already on \(server); nothing changed, through the admin API at \(api.endpoint)")
+                    print(
+                        "\(database): the active copy is already on \(server); nothing changed, through the admin API at \(api.endpoint)"
+                    )
                     return
                 }
-                print("\(database): active copy \(done["from"] ?? "?") -> \(server) (revision \(done["revision"] ?? "?")), through the admin API at \(api.endpoint)")
+                print(
+                    "\(database): active copy \(done["from"] ?? "?") -> \(server) (revision \(done["revision"] ?? "?")), through the admin API at \(api.endpoint)"
+                )
                 if let warning = done["warning"] { printError("warning: \(warning)") }
                 return
             }
@@ -37,7 +43,8 @@ struct DatabaseCommand: AsyncParsableCommand {
             let (old, revision) = try await access.run { store throws(StoreError) -> (String, UInt64?) in
                 let before = try await store.snapshot().database(named: database)?.active ?? "?"
                 if before == server { return (before, nil) }
-                let revision = try await store.apply([.activate(database: database, server: server)], actor: StoreAccess.actor)
+                let revision = try await store.apply(
+                    [.activate(database: database, server: server)], actor: StoreAccess.actor)
                 return (before, revision)
             }
             guard let revision else {
@@ -64,10 +71,13 @@ struct DatabaseCommand: AsyncParsableCommand {
             let servers = copies.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
             guard let first = servers.first else { throw ValidationError("--copies names no server") }
             if !direct, let api = await NodeAPI.reach(config: options.config) {
-                var path = "/api/databases/\(NodeAPI.query(database))?copies=\(NodeAPI.query(servers.joined(separator: ",")))"
+                var path =
+                    "/api/databases/\(NodeAPI.query(database))?copies=\(NodeAPI.query(servers.joined(separator: ",")))"
                 if let active { path += "&active=\(NodeAPI.query(active))" }
                 let done = try await api.fields(.PUT, path + "&" + NodeAPI.actorQuery)
-                print("\(database): copies \(servers.joined(separator: ", ")), active \(done["active"] ?? "?") (revision \(done["revision"] ?? "?")), through the admin API at \(api.endpoint)")
+                print(
+                    "\(database): copies \(servers.joined(separator: ", ")), active \(done["active"] ?? "?") (revision \(done["revision"] ?? "?")), through the admin API at \(api.endpoint)"
+                )
                 return
             }
             let access = try await StoreAccess.open(config: options.config)
@@ -79,13 +89,15 @@ struct DatabaseCommand: AsyncParsableCommand {
             let revision = try await access.run { store throws(StoreError) in
                 try await store.apply([.putDatabase(value)], actor: StoreAccess.actor)
             }
-            print("\(database): copies \(servers.joined(separator: ", ")), active \(value.active) (revision \(revision))")
+            print(
+                "\(database): copies \(servers.joined(separator: ", ")), active \(value.active) (revision \(revision))")
         }
     }
 
     /// `ballast db list`.
     struct ListCommand: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "list", abstract: "List databases and their copies.")
+        static let configuration = CommandConfiguration(
+            commandName: "list", abstract: "List databases and their copies.")
 
         @OptionGroup var options: ConfigOption
 
@@ -115,7 +127,9 @@ struct DatabaseCommand: AsyncParsableCommand {
                 try await store.history(subject: subject, limit: limit)
             }
             for entry in entries {
-                print("\(entry.at)  r\(entry.revision)  \(entry.actor)  \(entry.action)  \(entry.subject)  \(entry.detail)")
+                print(
+                    "\(entry.at)  r\(entry.revision)  \(entry.actor)  \(entry.action)  \(entry.subject)  \(entry.detail)"
+                )
             }
         }
     }

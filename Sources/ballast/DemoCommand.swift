@@ -46,14 +46,18 @@ struct DemoCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         try await Self.seed(topology: topology, logger: logger)
-        printNow("  certificates made with swift-certificates, users alice, bob and carol in the directory, a first backup taken")
+        printNow(
+            "  certificates made with swift-certificates, users alice, bob and carol in the directory, a first backup taken"
+        )
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let servers: DemoLab.Servers
         do {
             servers = try await lab.startServers(group: group)
         } catch {
-            printError("error: the lab's sample servers cannot listen (\(error)); is another lab on these ports? try --base-port")
+            printError(
+                "error: the lab's sample servers cannot listen (\(error)); is another lab on these ports? try --base-port"
+            )
             throw ExitCode(1)
         }
         printNow("  sample servers: web-hq1, web-hq2, web-dr1 (HTTP), fe-hq, fe-dr (SIP), EX1, EX3 (IMAP)")
@@ -88,7 +92,8 @@ struct DemoCommand: AsyncParsableCommand {
                 changes.append(
                     .putUser(
                         DirectoryUser(
-                            sipURI: "sip:\(user.name)@contoso.com", authName: user.name, ha1: ha1, ha1Aliases: aliases, homePool: user.home,
+                            sipURI: "sip:\(user.name)@contoso.com", authName: user.name, ha1: ha1, ha1Aliases: aliases,
+                            homePool: user.home,
                             mail: "\(user.name)@contoso.com", mailboxDatabase: user.database, contacts: user.contacts)))
             }
             try await store.apply(changes, actor: "ballast demo")

@@ -9,7 +9,8 @@ struct MakeCertsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "make-certs",
         abstract: "Make a throwaway CA and the certificates the examples name (ca.pem, webext.pem/.key, sip.pem/.key).",
-        discussion: "For trying the examples: `ballast make-certs examples/certs`, then `ballast check -c examples/...`.")
+        discussion:
+            "For trying the examples: `ballast make-certs examples/certs`, then `ballast check -c examples/...`.")
 
     @Argument(help: "The folder to write into; the examples look in examples/certs.") var folder = "examples/certs"
     @Option(help: "Days the certificates stay valid.") var days = 365
@@ -22,7 +23,9 @@ struct MakeCertsCommand: ParsableCommand {
         do {
             for path in try SelfSignedCertificates.writeExamples(into: folder, days: days) { print("wrote \(path)") }
         } catch {
-            throw ValidationError("cannot write certificates into \(folder): \(error.localizedDescription); choose a folder you can write to")
+            throw ValidationError(
+                "cannot write certificates into \(folder): \(error.localizedDescription); choose a folder you can write to"
+            )
         }
     }
 }

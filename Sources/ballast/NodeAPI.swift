@@ -15,10 +15,12 @@ struct NodeAPI {
     /// The admin API of the node the config at `path` describes, when one answers now.
     static func reach(config path: String) async -> NodeAPI? {
         guard let topology = try? ConfigLoader.load(path: path), let admin = topology.admin,
-            let (status, _) = try? await AdminClient.request(.GET, path: "/healthz", endpoint: admin.listen, token: nil),
+            let (status, _) = try? await AdminClient.request(
+                .GET, path: "/healthz", endpoint: admin.listen, token: nil),
             status == 200
         else { return nil }
-        return NodeAPI(endpoint: admin.listen, token: ProcessInfo.processInfo.environment["BALLAST_TOKEN"] ?? admin.token)
+        return NodeAPI(
+            endpoint: admin.listen, token: ProcessInfo.processInfo.environment["BALLAST_TOKEN"] ?? admin.token)
     }
 
     /// Sends a request whose answer is a plan; exits 1 with the node's reason otherwise.
@@ -38,7 +40,8 @@ struct NodeAPI {
 
     /// As `fields`, with a body of raw bytes.
     func fields(_ method: HTTPMethod, _ path: String, bytes: [UInt8]?) async throws -> [String: String] {
-        let (status, body) = try await AdminClient.request(method, path: path, endpoint: endpoint, token: token, bytes: bytes)
+        let (status, body) = try await AdminClient.request(
+            method, path: path, endpoint: endpoint, token: token, bytes: bytes)
         guard status == 200, let fields = try? JSONDecoder().decode([String: String].self, from: Data(body.utf8)) else {
             printError("error: the node at \(endpoint) answered \(status): \(Self.reason(body))")
             throw ExitCode(1)
@@ -61,12 +64,14 @@ struct NodeAPI {
 
     /// `value` with the characters a query string must escape escaped.
     static func query(_ value: String) -> String {
-        value.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+"))) ?? value
+        value.addingPercentEncoding(
+            withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+"))) ?? value
     }
 
     /// Prints a plan as the node gave it.
     static func print(_ view: PlanView, via endpoint: Endpoint) {
-        Swift.print("plan \(view.id) (\(view.kind) of site \(view.site)): \(view.status), through the admin API at \(endpoint)")
+        Swift.print(
+            "plan \(view.id) (\(view.kind) of site \(view.site)): \(view.status), through the admin API at \(endpoint)")
         for step in view.steps {
             var line = "  \(step.number). \(step.summary)  [\(step.status)"
             if let finished = step.finishedAt { line += " \(finished)" }

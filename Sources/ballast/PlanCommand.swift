@@ -16,7 +16,8 @@ struct PlanCommand: AsyncParsableCommand {
 
     struct FailoverPlan: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "failover", abstract: "Plan giving up a site: promote the store, fence, move users, restore, repoint.")
+            commandName: "failover",
+            abstract: "Plan giving up a site: promote the store, fence, move users, restore, repoint.")
         @OptionGroup var options: ConfigOption
         @Option(help: "The site that is lost.") var site: String
         @Flag(help: "Work on the store directly, not through the running node's admin API.") var direct = false
@@ -46,7 +47,8 @@ struct PlanCommand: AsyncParsableCommand {
     }
 
     struct ShowPlan: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "show", abstract: "Show a plan and its steps' progress.")
+        static let configuration = CommandConfiguration(
+            commandName: "show", abstract: "Show a plan and its steps' progress.")
         @OptionGroup var options: ConfigOption
         @Argument(help: "The plan; the newest unless given.") var id: String?
         @Flag(help: "Read the store directly (plan show always does).") var direct = false
@@ -54,19 +56,30 @@ struct PlanCommand: AsyncParsableCommand {
 
         func run() async throws {
             let access = try await StoreAccess.open(config: options.config)
-            guard let record = try await access.runKeepingOpen({ store throws(StoreError) in try await store.planRecord(id: id) }) else {
+            guard
+                let record = try await access.runKeepingOpen({ store throws(StoreError) in
+                    try await store.planRecord(id: id)
+                })
+            else {
                 await access.store.close()
-                printError("error: no plan\(id.map { " \($0)" } ?? ""): make one with `ballast plan failover --site SITE`")
+                printError(
+                    "error: no plan\(id.map { " \($0)" } ?? ""): make one with `ballast plan failover --site SITE`")
                 throw ExitCode(1)
             }
-            let entries = log ? try await access.runKeepingOpen { store throws(StoreError) in try await store.stepLog(plan: record.plan.id) } : []
+            let entries =
+                log
+                ? try await access.runKeepingOpen { store throws(StoreError) in
+                    try await store.stepLog(plan: record.plan.id)
+                } : []
             await access.store.close()
             printPlan(record.plan, record: record)
             if log {
                 print("\nstep log (oldest first):")
                 for entry in entries {
                     let result = entry.result.count > 160 ? String(entry.result.prefix(160)) + "…" : entry.result
-                    print("  \(entry.at)  step \(entry.step)  \(entry.status)  \(entry.runner.isEmpty ? "-" : entry.runner)  \(result)")
+                    print(
+                        "  \(entry.at)  step \(entry.step)  \(entry.status)  \(entry.runner.isEmpty ? "-" : entry.runner)  \(result)"
+                    )
                 }
             }
         }
@@ -106,7 +119,8 @@ private func planFailback(site: String, config: String, direct: Bool) async thro
 }
 
 /// Makes a plan with `make`, keeps it in the store and prints it; exits 1 when it is refused.
-private func savePlan(access: StoreAccess, config: String, _ make: () throws(PlanBuilder.Refusal) -> Plan) async throws {
+private func savePlan(access: StoreAccess, config: String, _ make: () throws(PlanBuilder.Refusal) -> Plan) async throws
+{
     let plan: Plan
     do {
         plan = try make()
@@ -121,7 +135,9 @@ private func savePlan(access: StoreAccess, config: String, _ make: () throws(Pla
 }
 
 private func printPlan(_ plan: Plan, record: PlanRecord?) {
-    print("plan \(plan.id) (\(plan.kind.rawValue) of site \(plan.site), made at revision \(plan.revision))\(record.map { ": \($0.status)" } ?? "")")
+    print(
+        "plan \(plan.id) (\(plan.kind.rawValue) of site \(plan.site), made at revision \(plan.revision))\(record.map { ": \($0.status)" } ?? "")"
+    )
     for step in plan.steps {
         let progress = record?.steps[step.number]
         var line = "  \(step.number). \(step.summary)"
@@ -173,12 +189,17 @@ struct ApplyCommand: AsyncParsableCommand {
             let started = ContinuousClock.now
             let view = try await api.plan(.POST, "/api/plans/\(id)/apply?\(query)")
             NodeAPI.print(view, via: api.endpoint)
-            let took = (ContinuousClock.now - started).formatted(.units(allowed: [.seconds, .milliseconds], width: .abbreviated))
+            let took = (ContinuousClock.now - started).formatted(
+                .units(allowed: [.seconds, .milliseconds], width: .abbreviated))
             print("plan \(view.id): \(view.status) in \(took)")
             return
         }
         let access = try await StoreAccess.open(config: options.config)
-        guard let record = try await access.runKeepingOpen({ store throws(StoreError) in try await store.planRecord(id: id) }) else {
+        guard
+            let record = try await access.runKeepingOpen({ store throws(StoreError) in
+                try await store.planRecord(id: id)
+            })
+        else {
             await access.store.close()
             printError("error: no plan to apply: make one with `ballast plan failover --site SITE`")
             throw ExitCode(1)
@@ -188,16 +209,20 @@ struct ApplyCommand: AsyncParsableCommand {
         // Straight to the store: the node is not reachable, but its DNS listener may be.
         let dns = await DNSProbe.reachableLookup(access.topology)
         if dns == nil, !access.topology.dns.listeners.isEmpty {
-            print("note: no DNS listener answers at \(access.topology.dns.listeners[0]); the check DNS step cannot ask it")
+            print(
+                "note: no DNS listener answers at \(access.topology.dns.listeners[0]); the check DNS step cannot ask it"
+            )
         }
         let runner = PlanRunner(
-            store: access.store, topology: access.topology, logger: logger, stepDelay: .milliseconds(delayMilliseconds), dnsLookup: dns,
+            store: access.store, topology: access.topology, logger: logger, stepDelay: .milliseconds(delayMilliseconds),
+            dnsLookup: dns,
             owner: PlanLease.processOwner(StoreAccess.actor))
         let started = ContinuousClock.now
         do {
             let done = try await runner.apply(record, only: step, force: force) { print($0) }
             await access.store.close()
-            let took = (ContinuousClock.now - started).formatted(.units(allowed: [.seconds, .milliseconds], width: .abbreviated))
+            let took = (ContinuousClock.now - started).formatted(
+                .units(allowed: [.seconds, .milliseconds], width: .abbreviated))
             print("plan \(done.plan.id): \(done.status) in \(took)")
         } catch {
             await access.store.close()

@@ -2,8 +2,8 @@ import ArgumentParser
 import BallastAdmin
 import BallastConfig
 import BallastCore
-import BallastNode
 import BallastEngine
+import BallastNode
 import BallastRelay
 import Logging
 import Metrics
@@ -97,9 +97,12 @@ struct RunCommand: AsyncParsableCommand {
         } catch {
             // The admin API is the one service that binds a socket of its own inside the group;
             // a relay's or a listener's bind failure arrives as a NodeError that names it already.
-            if let admin = topology.admin, let io = error as? IOError, io.errnoCode == EADDRINUSE || io.errnoCode == EACCES {
+            if let admin = topology.admin, let io = error as? IOError,
+                io.errnoCode == EADDRINUSE || io.errnoCode == EACCES
+            {
                 printError(
-                    "error: the admin API cannot listen on \(admin.listen.address):\(admin.listen.port): \(io); free the port, or change admin.listen")
+                    "error: the admin API cannot listen on \(admin.listen.address):\(admin.listen.port): \(io); free the port, or change admin.listen"
+                )
             }
             logger.critical("ballast stopped", metadata: ["reason": "\(error)"])
             try? await group.shutdownGracefully()

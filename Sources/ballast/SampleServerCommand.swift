@@ -11,7 +11,8 @@ import NIOPosix
 struct SampleServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sample-server",
-        abstract: "Run a sample HTTP server that answers every request with its name, or a SIP server (--sip), for the lab.")
+        abstract:
+            "Run a sample HTTP server that answers every request with its name, or a SIP server (--sip), for the lab.")
 
     @Option(help: "ADDRESS:PORT to listen on.")
     var listen: String = "127.0.0.1:8081"
@@ -46,7 +47,8 @@ struct SampleServerCommand: AsyncParsableCommand {
             return
         }
         let server = try await StandInWebServer.start(
-            host: endpoint.address.description, port: endpoint.port, name: name, group: MultiThreadedEventLoopGroup.singleton)
+            host: endpoint.address.description, port: endpoint.port, name: name,
+            group: MultiThreadedEventLoopGroup.singleton)
         print("sample-server \(name) listening on \(endpoint)")
         try await server.channel.closeFuture.get()
     }

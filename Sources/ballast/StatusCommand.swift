@@ -76,7 +76,10 @@ private func setDrained(_ drained: Bool, server: String, admin: AdminOptions) as
 /// Renders a status report as a table for a terminal.
 enum StatusTable {
     static func render(_ report: StatusReport) -> String {
-        var lines = ["state version \(report.version), directory revision \(report.directory.revision) (\(counted(report.directory.users, "user")))", ""]
+        var lines = [
+            "state version \(report.version), directory revision \(report.directory.revision) (\(counted(report.directory.users, "user")))",
+            "",
+        ]
         for site in report.sites {
             let fence = site.fenced ? "FENCED since \(site.changedAt ?? "?")" : "serving"
             lines.append("site \(site.name): \(fence); pools \(site.pools.joined(separator: ", "))")

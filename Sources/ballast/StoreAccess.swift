@@ -2,6 +2,7 @@ import ArgumentParser
 import BallastConfig
 import BallastCore
 import BallastStore
+import Foundation
 import Logging
 
 /// The store a config names, opened and migrated for one command, with errors an operator can act on.
@@ -66,7 +67,8 @@ struct StoreAccess {
             throw ExitCode(1)
         }
         guard let settings = topology.store else {
-            printError("error: \(path): no store section: add `store: {location: ballast.db}` (see docs/configuration.md)")
+            printError(
+                "error: \(path): no store section: add `store: {location: ballast.db}` (see docs/configuration.md)")
             throw ExitCode(1)
         }
         return (topology, settings)
@@ -96,5 +98,3 @@ struct StoreAccess {
         return "cli:" + (environment["SUDO_USER"] ?? environment["USER"] ?? "unknown")
     }
 }
-
-import Foundation

@@ -61,8 +61,11 @@ struct ImportCommand: AsyncParsableCommand {
             let started = ContinuousClock.now
             let path = "/api/users/import?format=\(format.rawValue)&file=\(NodeAPI.query(file))&\(NodeAPI.actorQuery)"
             let done = try await api.fields(.POST, path, body: text)
-            let elapsed = (ContinuousClock.now - started).formatted(.units(allowed: [.seconds, .milliseconds], width: .abbreviated))
-            print("\(file): \(counted(done["users"], "user")), \(counted(done["databases"], "database")) imported (revision \(done["revision"] ?? "?"), \(elapsed)), through the admin API at \(api.endpoint)")
+            let elapsed = (ContinuousClock.now - started).formatted(
+                .units(allowed: [.seconds, .milliseconds], width: .abbreviated))
+            print(
+                "\(file): \(counted(done["users"], "user")), \(counted(done["databases"], "database")) imported (revision \(done["revision"] ?? "?"), \(elapsed)), through the admin API at \(api.endpoint)"
+            )
             if let warning = done["warning"] { printError("warning: \(warning)") }
             return
         }

@@ -10,7 +10,8 @@ import UnixSignals
 struct WitnessCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "witness",
-        abstract: "Run a witness for automatic site failover: GET /sites/SITE says whether the site's addresses answer here.")
+        abstract:
+            "Run a witness for automatic site failover: GET /sites/SITE says whether the site's addresses answer here.")
 
     @Option(help: "ADDRESS:PORT to listen on.") var listen = "127.0.0.1:9950"
     @Option(help: "SITE=ADDRESS:PORT, an address of the site to try; repeat for each.") var probe: [String] = []
@@ -34,7 +35,8 @@ struct WitnessCommand: AsyncParsableCommand {
         let logger = Logger(label: "ballast-witness")
         let names = sites.keys.sorted()
         let app = WitnessServer.application(listen: endpoint, sites: sites, logger: logger) { port in
-            logger.notice("witness listening", metadata: ["listen": "\(endpoint.address):\(port)", "sites": "\(names)"])
+            logger.notice(
+                "witness listening", metadata: ["listen": "\(endpoint.address):\(port)", "sites": "\(names)"])
         }
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(

@@ -1,9 +1,10 @@
-@testable import BallastAdmin
 import BallastTestSupport
 import Logging
 import ServiceLifecycle
 import Synchronization
 import Testing
+
+@testable import BallastAdmin
 
 /// Plans applied in the background belong to the node's service group: they run while it runs,
 /// and a shutdown cancels the ones still running and waits for them.

@@ -41,16 +41,19 @@ import Testing
         let factory = HelpfulMetricsFactory(registry: registry)
         factory.makeCounter(label: "ballast_http_requests_total", dimensions: [("relay", "web")]).increment(by: 3)
         factory.makeCounter(label: "ballast_http_requests_total", dimensions: [("relay", "owa")]).increment(by: 1)
-        factory.makeFloatingPointCounter(label: "ballast_relay_bytes_from_clients_total", dimensions: []).increment(by: 2.5)
+        factory.makeFloatingPointCounter(label: "ballast_relay_bytes_from_clients_total", dimensions: []).increment(
+            by: 2.5)
         factory.makeMeter(label: "ballast_relay_connections_active", dimensions: [("relay", "web")]).set(Int64(4))
-        factory.makeRecorder(label: "ballast_server_up", dimensions: [("server", "a")], aggregate: false).record(Int64(1))
+        factory.makeRecorder(label: "ballast_server_up", dimensions: [("server", "a")], aggregate: false).record(
+            Int64(1))
         factory.makeTimer(label: "ballast_plan_step_seconds", dimensions: []).recordNanoseconds(2_000_000)
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)
         let page = String(decoding: buffer, as: UTF8.self)
         #expect(page.contains("# HELP ballast_http_requests_total HTTP requests relayed to a server, by relay.\n"))
         #expect(page.components(separatedBy: "# HELP ballast_http_requests_total").count == 2)
-        for name in ["ballast_relay_bytes_from_clients_total", "ballast_relay_connections_active", "ballast_server_up"] {
+        for name in ["ballast_relay_bytes_from_clients_total", "ballast_relay_connections_active", "ballast_server_up"]
+        {
             #expect(page.contains("# HELP \(name) \(MetricCatalogue.help[name]!)\n"), "\(page)")
         }
         #expect(page.contains("# HELP ballast_plan_step_seconds Ballast metric ballast_plan_step_seconds.\n"))
@@ -59,6 +62,8 @@ import Testing
         try page.write(to: file, atomically: true, encoding: .utf8)
         let promtool = try BallastProcess.run(
             executable: URL(fileURLWithPath: "/bin/sh"), ["-c", "/usr/bin/promtool check metrics < '\(file.path)'"])
-        #expect(promtool.status == 0 && promtool.stdout.isEmpty && promtool.stderr.isEmpty, "\(promtool.stdout) \(promtool.stderr)")
+        #expect(
+            promtool.status == 0 && promtool.stdout.isEmpty && promtool.stderr.isEmpty,
+            "\(promtool.stdout) \(promtool.stderr)")
     }
 }

@@ -1,6 +1,7 @@
-@testable import BallastAdmin
 import BallastCore
 import Testing
+
+@testable import BallastAdmin
 
 @Suite struct TrafficHistoryTests {
     @Test func ratesArePerSecondDifferencesAndAResetStartsAgain() {
@@ -36,13 +37,16 @@ import Testing
             nonsense
             """
         let samples = PrometheusText.samples(text)
-        #expect(samples == [
-            .init(name: "ballast_http_requests_total", labels: ["relay": "web"], value: 12),
-            .init(name: "ballast_http_requests_total", labels: ["relay": "o\"dd", "other": "x"], value: 3),
-            .init(name: "ballast_dns_queries_total", labels: ["transport": "udp"], value: 7.5),
-            .init(name: "ballast_sip_bindings", labels: [:], value: 4),
-        ])
-        for garbage in ["{}", "a{b=} 1", "a{b=\"c} 1", "a{=\"\"} 1", "\u{0}{\"", String(repeating: "{", count: 100) + " 1"] {
+        #expect(
+            samples == [
+                .init(name: "ballast_http_requests_total", labels: ["relay": "web"], value: 12),
+                .init(name: "ballast_http_requests_total", labels: ["relay": "o\"dd", "other": "x"], value: 3),
+                .init(name: "ballast_dns_queries_total", labels: ["transport": "udp"], value: 7.5),
+                .init(name: "ballast_sip_bindings", labels: [:], value: 4),
+            ])
+        for garbage in [
+            "{}", "a{b=} 1", "a{b=\"c} 1", "a{=\"\"} 1", "\u{0}{\"", String(repeating: "{", count: 100) + " 1",
+        ] {
             _ = PrometheusText.samples(garbage)
         }
     }
@@ -53,7 +57,9 @@ import Testing
             pools: [Pool(name: "web", servers: [server])],
             relays: [
                 Relay(name: "front", listen: Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: 8080), pool: "web"),
-                Relay(name: "mail", listen: Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: 143), protocol: .imap, pool: "web"),
+                Relay(
+                    name: "mail", listen: Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: 143), protocol: .imap,
+                    pool: "web"),
             ])
         topology.dns.listeners = [Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: 53)]
         let state = StateStore(topology: topology).current

@@ -30,7 +30,8 @@ struct CSVTests {
         let alphabet = Array("a,\"\r\n ".utf8)
         for round in 0..<2000 {
             let bytes = (0..<Int.random(in: 0...120, using: &generator)).map { _ in
-                round % 2 == 0 ? UInt8.random(in: 0...255, using: &generator) : alphabet.randomElement(using: &generator)!
+                round % 2 == 0
+                    ? UInt8.random(in: 0...255, using: &generator) : alphabet.randomElement(using: &generator)!
             }
             _ = try? CSV.parse(String(decoding: bytes, as: UTF8.self), maxRecords: 50)
         }

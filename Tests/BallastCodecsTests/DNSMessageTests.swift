@@ -80,9 +80,13 @@ import Testing
         let header: [UInt8] = [0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]
         #expect(throws: DNSParseError.self) { _ = try DNSMessageParser.parse(header + [0xC0, 12, 0, 1, 0, 1]) }
         // A label, then a pointer back to that label: a loop through earlier bytes of the same name.
-        #expect(throws: DNSParseError.self) { _ = try DNSMessageParser.parse(header + [1, 0x61, 0xC0, 12, 0, 1, 0, 1]) }
+        #expect(throws: DNSParseError.self) {
+            _ = try DNSMessageParser.parse(header + [1, 0x61, 0xC0, 12, 0, 1, 0, 1])
+        }
         // A pointer forward.
-        #expect(throws: DNSParseError.self) { _ = try DNSMessageParser.parse(header + [0xC0, 20, 0, 1, 0, 1, 0, 0, 0, 0]) }
+        #expect(throws: DNSParseError.self) {
+            _ = try DNSMessageParser.parse(header + [0xC0, 20, 0, 1, 0, 1, 0, 0, 0, 0])
+        }
         // Reserved label types.
         #expect(throws: DNSParseError.self) { _ = try DNSMessageParser.parse(header + [0x40, 0, 1, 0, 1]) }
         // An A record of five bytes.
@@ -107,11 +111,14 @@ import Testing
         for round in 0..<20_000 {
             var bytes: [UInt8]
             if round % 2 == 0 {
-                bytes = (0..<Int.random(in: 0...80, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                bytes = (0..<Int.random(in: 0...80, using: &generator)).map { _ in
+                    UInt8.random(in: 0...255, using: &generator)
+                }
             } else {
                 bytes = seed
                 for _ in 0..<Int.random(in: 1...4, using: &generator) {
-                    bytes[Int.random(in: 0..<bytes.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator)
+                    bytes[Int.random(in: 0..<bytes.count, using: &generator)] = UInt8.random(
+                        in: 0...255, using: &generator)
                 }
             }
             if let message = try? DNSMessageParser.parse(bytes) {

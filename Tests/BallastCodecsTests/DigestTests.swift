@@ -35,7 +35,8 @@ struct DigestTests {
         #expect(nonce.utf8.count == 64)
         #expect(signer.verify(nonce, now: 1_000_500, lifetime: 1000) == .fresh(issuedAt: 1_000_000))
         #expect(signer.verify(nonce, now: 1_002_000, lifetime: 1000) == .stale)
-        #expect(NonceSigner(key: Array(repeating: 8, count: 32)).verify(nonce, now: 1_000_500, lifetime: 1000) == .forged)
+        #expect(
+            NonceSigner(key: Array(repeating: 8, count: 32)).verify(nonce, now: 1_000_500, lifetime: 1000) == .forged)
         var altered = Array(nonce.utf8)
         altered[3] = altered[3] == UInt8(ascii: "0") ? UInt8(ascii: "1") : UInt8(ascii: "0")
         #expect(signer.verify(String(decoding: altered, as: UTF8.self), now: 1_000_500, lifetime: 1000) == .forged)
@@ -45,7 +46,8 @@ struct DigestTests {
         #expect(signer.issue(now: 1) != signer.issue(now: 1))
         // A nonce is good for the algorithm it was issued for only.
         let strong = signer.issue(now: 1_000_000, algorithm: .sha256)
-        #expect(signer.verify(strong, algorithm: .sha256, now: 1_000_500, lifetime: 1000) == .fresh(issuedAt: 1_000_000))
+        #expect(
+            signer.verify(strong, algorithm: .sha256, now: 1_000_500, lifetime: 1000) == .fresh(issuedAt: 1_000_000))
         #expect(signer.verify(strong, algorithm: .md5, now: 1_000_500, lifetime: 1000) == .forged)
         #expect(signer.verify(nonce, algorithm: .sha256, now: 1_000_500, lifetime: 1000) == .forged)
         #expect(Digest.constantTimeEqual("abc", "abc"))

@@ -1,7 +1,8 @@
-@testable import BallastCodecs
 import BallastCore
 import BallastTestSupport
 import Testing
+
+@testable import BallastCodecs
 
 /// The HTTP/1.1 head scanner, chunked scanner and head writer, without sockets: valid heads
 /// whole, cut short and split at every byte; request smuggling and malformed heads refused;
@@ -28,7 +29,8 @@ import Testing
     // MARK: Requests
 
     @Test func typicalRequestIsScannedInPlace() {
-        let text = "GET /a?b=c HTTP/1.1\r\nHost: example.com\r\nX-Thing:  spaced value \t\r\nContent-Length: 0\r\n\r\nNEXT"
+        let text =
+            "GET /a?b=c HTTP/1.1\r\nHost: example.com\r\nX-Thing:  spaced value \t\r\nContent-Length: 0\r\n\r\nNEXT"
         scan(text) { bytes, head, result in
             #expect(result == .complete)
             #expect(head.length == text.utf8.count - 4)
@@ -121,7 +123,9 @@ import Testing
     /// head another connection used meanwhile: the result is the whole head's, and no byte
     /// before the saved point is searched again (a slow client costs linear time).
     @Test func progressResumesOnAReusedHead() {
-        for text in Self.typicalRequests + Self.typicalResponses.map({ "\r\n" + $0 }).dropFirst(5) + Self.typicalResponses {
+        for text in Self.typicalRequests + Self.typicalResponses.map({ "\r\n" + $0 }).dropFirst(5)
+            + Self.typicalResponses
+        {
             let response = text.hasPrefix("HTTP/")
             let bytes = Array(text.utf8)
             var whole = HTTP1Head()
@@ -133,13 +137,19 @@ import Testing
             for end in 1...bytes.count where last == .incomplete {
                 // Another connection's head passes through the shared storage in between.
                 shared.reset()
-                _ = Array("GET /other HTTP/1.1\r\nHost: o\r\n\r\n".utf8).withUnsafeBytes { scanOne($0, &shared, response: false) }
+                _ = Array("GET /other HTTP/1.1\r\nHost: o\r\n\r\n".utf8).withUnsafeBytes {
+                    scanOne($0, &shared, response: false)
+                }
                 shared.reset()
                 shared.progress = progress
-                last = bytes.withUnsafeBytes { scanOne(UnsafeRawBufferPointer(rebasing: $0[..<end]), &shared, response: response) }
+                last = bytes.withUnsafeBytes {
+                    scanOne(UnsafeRawBufferPointer(rebasing: $0[..<end]), &shared, response: response)
+                }
                 if last == .incomplete {
                     progress = shared.progress
-                    #expect(progress != HTTP1Head.Progress() || end < 2, "progress is kept at \(end) of \(text.debugDescription)")
+                    #expect(
+                        progress != HTTP1Head.Progress() || end < 2,
+                        "progress is kept at \(end) of \(text.debugDescription)")
                 }
             }
             #expect(last == .complete, "\(text.debugDescription)")
@@ -165,7 +175,9 @@ import Testing
             #expect(wholeResult == .complete)
             for cut in 1..<bytes.count {
                 var head = HTTP1Head()
-                let first = bytes.withUnsafeBytes { HTTP1HeadScanner.scanRequest(UnsafeRawBufferPointer(rebasing: $0[..<cut]), into: &head) }
+                let first = bytes.withUnsafeBytes {
+                    HTTP1HeadScanner.scanRequest(UnsafeRawBufferPointer(rebasing: $0[..<cut]), into: &head)
+                }
                 #expect(first == .incomplete)
                 let second = bytes.withUnsafeBytes { HTTP1HeadScanner.scanRequest($0, into: &head) }
                 #expect(second == .complete, "cut at \(cut) of \(text.debugDescription)")
@@ -175,7 +187,9 @@ import Testing
             var head = HTTP1Head()
             var result = HTTP1ScanResult.incomplete
             for end in 1...bytes.count {
-                result = bytes.withUnsafeBytes { HTTP1HeadScanner.scanRequest(UnsafeRawBufferPointer(rebasing: $0[..<end]), into: &head) }
+                result = bytes.withUnsafeBytes {
+                    HTTP1HeadScanner.scanRequest(UnsafeRawBufferPointer(rebasing: $0[..<end]), into: &head)
+                }
                 if end < bytes.count { #expect(result == .incomplete) }
             }
             #expect(result == .complete)
@@ -191,7 +205,9 @@ import Testing
             var fresh = HTTP1Head()
             _ = Array(text.utf8).withUnsafeBytes { HTTP1HeadScanner.scanRequest($0, into: &fresh) }
             #expect(result == .complete)
-            #expect(head.fields == fresh.fields && head.chunked == fresh.chunked && head.contentLength == fresh.contentLength)
+            #expect(
+                head.fields == fresh.fields && head.chunked == fresh.chunked
+                    && head.contentLength == fresh.contentLength)
         }
     }
 
@@ -271,7 +287,9 @@ import Testing
     }
 
     @Test func otherVersionsGet505() {
-        for text in ["GET / HTTP/2.0\r\nHost: x\r\n\r\n", "GET / HTTP/1.2\r\nHost: x\r\n\r\n", "GET / HTTP/0.9\r\n\r\n"] {
+        for text in [
+            "GET / HTTP/2.0\r\nHost: x\r\n\r\n", "GET / HTTP/1.2\r\nHost: x\r\n\r\n", "GET / HTTP/0.9\r\n\r\n",
+        ] {
             scan(text) { _, _, result in
                 #expect(result == .failed(.init(status: 505, reason: "HTTP version other than 1.0 and 1.1")), "\(text)")
             }
@@ -419,7 +437,9 @@ import Testing
     func brokenChunkedBodiesAreRefused(body: String) {
         var scanner = HTTP1ChunkedScanner()
         let result = Array(body.utf8).withUnsafeBytes { scanner.consume($0) }
-        guard case .failed(let reason) = result else { Issue.record("accepted \(body.debugDescription): \(result)"); return }
+        guard case .failed(let reason) = result else {
+            Issue.record("accepted \(body.debugDescription): \(result)"); return
+        }
         #expect(!reason.isEmpty)
     }
 
@@ -471,7 +491,8 @@ import Testing
     }
 
     @Test func requestHeadsLoseHopByHopFieldsAndGainForwardingOnes() {
-        let text = "GET /p HTTP/1.1\r\nHost: example.com\r\nConnection: keep-alive, X-Private\r\nKeep-Alive: 5\r\n"
+        let text =
+            "GET /p HTTP/1.1\r\nHost: example.com\r\nConnection: keep-alive, X-Private\r\nKeep-Alive: 5\r\n"
             + "X-Private: secret\r\nTE: trailers\r\nProxy-Connection: x\r\nX-Forwarded-For: 1.1.1.1\r\n"
             + "X-Forwarded-Proto: ftp\r\nAccept: */*\r\n\r\n"
         #expect(
@@ -490,7 +511,8 @@ import Testing
     }
 
     @Test func forwardedJoinsTheClientsAndQuotesHosts() {
-        let text = "GET / HTTP/1.1\r\nHost: h:8080\r\nForwarded: for=1.2.3.4\r\nX-Forwarded-For: 5.6.7.8\r\nForwarded: for=9.9.9.9\r\n\r\n"
+        let text =
+            "GET / HTTP/1.1\r\nHost: h:8080\r\nForwarded: for=1.2.3.4\r\nX-Forwarded-For: 5.6.7.8\r\nForwarded: for=9.9.9.9\r\n\r\n"
         #expect(
             writeRequest(text, policy: Self.policy(.add, .none, .add))
                 == "GET / HTTP/1.1\r\nHost: h:8080\r\n"
@@ -519,7 +541,8 @@ import Testing
         let text = Self.typicalRequests[5]
         #expect(
             writeRequest(text, policy: Self.policy(.none, .none), upgrade: true)
-                == "GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k\r\nConnection: upgrade\r\n\r\n")
+                == "GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k\r\nConnection: upgrade\r\n\r\n"
+        )
         #expect(
             writeRequest(text, policy: Self.policy(.none, .none), upgrade: false)
                 == "GET /chat HTTP/1.1\r\nHost: x\r\nSec-WebSocket-Key: k\r\n\r\n")
@@ -549,7 +572,9 @@ import Testing
             writeResponse(Self.typicalResponses[4], setCookie: nil, close: false)
                 == "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n")
         #expect(
-            writeResponse("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", setCookie: nil, close: false)
+            writeResponse(
+                "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", setCookie: nil,
+                close: false)
                 == "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
     }
 
@@ -585,7 +610,8 @@ import Testing
         defer { output.deallocate() }
         return bytes.withUnsafeBytes { raw -> String? in
             guard HTTP1HeadScanner.scanRequest(raw, into: &head) == .complete,
-                let count = HTTP1HeadWriter.writeRequest(raw, head: head, policy: policy, upgrade: upgrade, into: output)
+                let count = HTTP1HeadWriter.writeRequest(
+                    raw, head: head, policy: policy, upgrade: upgrade, into: output)
             else { return nil }
             return String(decoding: UnsafeRawBufferPointer(rebasing: output[..<count]), as: UTF8.self)
         }
@@ -598,7 +624,8 @@ import Testing
         defer { output.deallocate() }
         return bytes.withUnsafeBytes { raw -> String? in
             guard HTTP1HeadScanner.scanResponse(raw, into: &head) == .complete,
-                let count = HTTP1HeadWriter.writeResponse(raw, head: head, setCookie: setCookie, close: close, into: output)
+                let count = HTTP1HeadWriter.writeResponse(
+                    raw, head: head, setCookie: setCookie, close: close, into: output)
             else { return nil }
             return String(decoding: UnsafeRawBufferPointer(rebasing: output[..<count]), as: UTF8.self)
         }
@@ -641,7 +668,9 @@ import Testing
         let lower = Array(name.utf8)
         #expect(equal(lower))
         #expect(equal(Array(name.uppercased().utf8)))
-        let alternating = zip(lower, Array(name.uppercased().utf8)).enumerated().map { $0.offset % 2 == 0 ? $0.element.1 : $0.element.0 }
+        let alternating = zip(lower, Array(name.uppercased().utf8)).enumerated().map {
+            $0.offset % 2 == 0 ? $0.element.1 : $0.element.0
+        }
         #expect(equal(alternating))
         #expect(!equal(Array(lower.dropLast())))
         for position in lower.indices {
@@ -687,7 +716,8 @@ import Testing
                 let lowered = SWAR.lowercased(word(byte, at: position, filler: filler))
                 let expectedByte = (0x41...0x5a).contains(byte) ? byte | 0x20 : byte
                 let expectedFiller = (0x41...0x5a).contains(filler) ? filler | 0x20 : filler
-                #expect(lowered == word(expectedByte, at: position, filler: expectedFiller), "byte \(byte) at \(position)")
+                #expect(
+                    lowered == word(expectedByte, at: position, filler: expectedFiller), "byte \(byte) at \(position)")
             }
         }
     }

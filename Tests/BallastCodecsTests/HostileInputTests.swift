@@ -1,7 +1,7 @@
-import Foundation
 import BallastCodecs
 import BallastCore
 import BallastTestSupport
+import Foundation
 import Testing
 
 /// Every codec fed what an attacker would send: each valid example truncated at every length,
@@ -14,8 +14,10 @@ import Testing
         var mutator = Mutator(seed: seed)
         let seeds = [
             "a1 LOGIN {5}\r\nalice {7}\r\nsecret!\r\n", "a1 LOGIN {5+}\r\nalice {3+}\r\npw!\r\n",
-            "a2 LOGIN \"al\\\"ice\" \"p w\"\r\n", "a3 ID (\"name\" \"x\" (\"a\" \"b\"))\r\n", "a4 AUTHENTICATE PLAIN AGFsaWNlAHB3\r\n",
-            "a1 LOGIN {-1}\r\n", "a1 LOGIN {9223372036854775807}\r\n", "a1 LOGIN x {12}\r\n", "t LOGIN {4}\nab\r\n x\r\n",
+            "a2 LOGIN \"al\\\"ice\" \"p w\"\r\n", "a3 ID (\"name\" \"x\" (\"a\" \"b\"))\r\n",
+            "a4 AUTHENTICATE PLAIN AGFsaWNlAHB3\r\n",
+            "a1 LOGIN {-1}\r\n", "a1 LOGIN {9223372036854775807}\r\n", "a1 LOGIN x {12}\r\n",
+            "t LOGIN {4}\nab\r\n x\r\n",
         ]
         for input in mutator.corpus(seeds.map { Array($0.utf8) }) {
             // Whole, then split at a point chosen from the input, as TCP may deliver it.
@@ -87,11 +89,14 @@ import Testing
         answer.isResponse = true
         let target = DomainName("pool01.contoso.com")!
         answer.answers = [
-            DNSRecord(name: query.questions[0].name, ttl: 30, data: .srv(priority: 0, weight: 5, port: 5061, target: target)),
+            DNSRecord(
+                name: query.questions[0].name, ttl: 30, data: .srv(priority: 0, weight: 5, port: 5061, target: target)),
             DNSRecord(name: target, ttl: 30, data: .txt([Array("v=spf1 -all".utf8)])),
             DNSRecord(
                 name: target, ttl: 30,
-                data: .soa(primary: target, mailbox: target, serial: 2026_1121_01, refresh: 1, retry: 2, expire: 3, minimum: 4)),
+                data: .soa(
+                    primary: target, mailbox: target, serial: 2026_1121_01, refresh: 1, retry: 2, expire: 3, minimum: 4)
+            ),
         ]
         answer.additionals = [DNSRecord(name: target, ttl: 30, data: .a(IPAddress("10.0.0.1")!))]
         let seeds = [DNSMessageWriter.serialize(query), DNSMessageWriter.serialize(answer)]
@@ -180,11 +185,13 @@ import Testing
             source: Endpoint(address: IPAddress("192.0.2.1")!, port: 51000),
             destination: Endpoint(address: IPAddress("192.0.2.2")!, port: 443))
         let v6 = ProxyHeader(
-            source: Endpoint(address: IPAddress("2001:db8::1")!, port: 1), destination: Endpoint(address: IPAddress("::1")!, port: 2))
+            source: Endpoint(address: IPAddress("2001:db8::1")!, port: 1),
+            destination: Endpoint(address: IPAddress("::1")!, port: 2))
         var withTLV = v4
         withTLV.extensions = [ProxyHeader.Extension(type: 0x20, value: [1, 2, 3, 4, 5])]
         let seeds = [
-            v4.encoded(as: .v1), v6.encoded(as: .v1), v4.encoded(as: .v2), v6.encoded(as: .v2), withTLV.encoded(as: .v2),
+            v4.encoded(as: .v1), v6.encoded(as: .v1), v4.encoded(as: .v2), v6.encoded(as: .v2),
+            withTLV.encoded(as: .v2),
             Array("PROXY UNKNOWN\r\n".utf8),
         ]
         for input in mutator.corpus(seeds, damage: 800) {
@@ -196,7 +203,8 @@ import Testing
 
     @Test func proxyV2LengthsPastTheLimitAreRefused() {
         var header = ProxyHeader(
-            source: Endpoint(address: IPAddress("192.0.2.1")!, port: 1), destination: Endpoint(address: IPAddress("192.0.2.2")!, port: 2)
+            source: Endpoint(address: IPAddress("192.0.2.1")!, port: 1),
+            destination: Endpoint(address: IPAddress("192.0.2.2")!, port: 2)
         ).encoded(as: .v2)
         header[14] = 0xFF
         header[15] = 0xFF
@@ -210,7 +218,8 @@ import Testing
     func httpCredentialsCookiesAndCSVNeverTrap(seed: UInt64) {
         var mutator = Mutator(seed: seed)
         let seeds = [
-            "Basic YWxpY2U6c2VjcmV0", "SRV=abc; other=\"q;u\"; SRV=def", "sip_uri,password,home_pool\r\n\"a,b\",\"x\"\"y\",pool01\r\n",
+            "Basic YWxpY2U6c2VjcmV0", "SRV=abc; other=\"q;u\"; SRV=def",
+            "sip_uri,password,home_pool\r\n\"a,b\",\"x\"\"y\",pool01\r\n",
         ]
         for text in mutator.textCorpus(seeds, damage: 600) {
             _ = DirectoryLogin.basicCredentials(text)

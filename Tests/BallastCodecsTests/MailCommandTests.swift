@@ -18,7 +18,9 @@ struct MailCommandTests {
 
     @Test func readsAtomsQuotedStringsAndSeveralCommandsAtOnce() {
         var reader = IMAPCommandReader()
-        let out = commands("a1 CAPABILITY\r\na2 login \"al\\\"ice\" \"p a\\\\ss\"\r\na3 ID (\"name\" \"x\")\nA4 NOOP\r\n", reader: &reader)
+        let out = commands(
+            "a1 CAPABILITY\r\na2 login \"al\\\"ice\" \"p a\\\\ss\"\r\na3 ID (\"name\" \"x\")\nA4 NOOP\r\n",
+            reader: &reader)
         #expect(
             out == [
                 .command(IMAPCommand(tag: "a1", name: "CAPABILITY", arguments: [])),
@@ -34,7 +36,9 @@ struct MailCommandTests {
         #expect(reader.next() == .incomplete)
         #expect(commands("alice {3}\r\n", reader: &reader) == [.continueLiteral(3)])
         #expect(
-            commands("pw!\r\n", reader: &reader) == [.command(IMAPCommand(tag: "a1", name: "LOGIN", arguments: ["alice", "pw!"]))])
+            commands("pw!\r\n", reader: &reader) == [
+                .command(IMAPCommand(tag: "a1", name: "LOGIN", arguments: ["alice", "pw!"]))
+            ])
     }
 
     @Test func nonSynchronisingLiteralsNeedNoContinuation() {
@@ -44,7 +48,8 @@ struct MailCommandTests {
     }
 
     @Test(arguments: [
-        ("\r\n", "*"), ("a1\r\n", "a1"), ("a1 LOGIN \"open\r\n", "a1"), ("a1  NOOP\r\n", "a1"), ("a1 LOGIN (x\r\n", "a1"),
+        ("\r\n", "*"), ("a1\r\n", "a1"), ("a1 LOGIN \"open\r\n", "a1"), ("a1  NOOP\r\n", "a1"),
+        ("a1 LOGIN (x\r\n", "a1"),
         ("+ NOOP\r\n", "*"),
     ])
     func malformedCommandsGetBADWithTheirTag(_ text: String, tag: String) {

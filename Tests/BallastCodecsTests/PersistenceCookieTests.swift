@@ -12,7 +12,10 @@ import Testing
         for value in values {
             #expect(value.count == 24)
             #expect(!value.contains("web") && !value.contains("10.0.0.5") && !value.contains("pool"))
-            #expect(value.utf8.allSatisfy { $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || ($0 >= 0x30 && $0 <= 0x7A) })
+            #expect(
+                value.utf8.allSatisfy {
+                    $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || ($0 >= 0x30 && $0 <= 0x7A)
+                })
         }
         let table = signer.table(for: servers)
         for server in servers { #expect(table[signer.value(for: server)] == server) }
@@ -47,8 +50,11 @@ import Testing
     }
 
     @Test func setCookieCarriesTheConfiguredAttributes() {
-        var settings = CookiePersistence(name: "LB", key: "k", secure: true, httpOnly: true, sameSite: .unrestricted, path: "/app")
-        #expect(CookieHeader.setCookie(value: "v", settings: settings) == "LB=v; Path=/app; HttpOnly; Secure; SameSite=None")
+        var settings = CookiePersistence(
+            name: "LB", key: "k", secure: true, httpOnly: true, sameSite: .unrestricted, path: "/app")
+        #expect(
+            CookieHeader.setCookie(value: "v", settings: settings) == "LB=v; Path=/app; HttpOnly; Secure; SameSite=None"
+        )
         settings.secure = false
         settings.httpOnly = false
         settings.sameSite = nil
@@ -60,7 +66,8 @@ import Testing
         let alphabet = Array("LB=;\" \t,abc\u{0}\u{7f}é=;".unicodeScalars)
         for _ in 0..<5000 {
             let length = Int.random(in: 0..<64, using: &generator)
-            let text = String(String.UnicodeScalarView((0..<length).map { _ in alphabet.randomElement(using: &generator)! }))
+            let text = String(
+                String.UnicodeScalarView((0..<length).map { _ in alphabet.randomElement(using: &generator)! }))
             if let value = CookieHeader.value(named: "LB", in: text) {
                 #expect(!value.contains(";") && !value.contains(" ") && !value.contains("\""))
             }

@@ -1,6 +1,7 @@
-@testable import BallastCodecs
 import BallastCore
 import Testing
+
+@testable import BallastCodecs
 
 /// The SIP codec: RFC 3261 messages with folded, compact and comma-joined headers, stream
 /// framing by Content-Length, and bytes that are not SIP.
@@ -47,7 +48,9 @@ struct SIPMessageTests {
         let again = try SIPMessageParser.parse(datagram: bytes)
         #expect(again == message)
         #expect(String(decoding: bytes, as: UTF8.self).contains("Content-Length: 4\r\n\r\nbody"))
-        #expect(String(decoding: bytes, as: UTF8.self).hasPrefix("REGISTER sip:lab.example SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.9"))
+        #expect(
+            String(decoding: bytes, as: UTF8.self).hasPrefix(
+                "REGISTER sip:lab.example SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.9"))
     }
 
     @Test func responsesCopyTheDialogHeadersAndStampTheTopVia() throws {
@@ -55,7 +58,9 @@ struct SIPMessageTests {
         let response = SIPMessageWriter.response(
             to: request, status: 200, reason: "OK", toTag: "abc", sourceHost: "192.0.2.7", sourcePort: 40001)
         #expect(response.all("Via").count == 3)
-        #expect(response.all("Via")[0] == "SIP/2.0/UDP 10.0.0.9:5060;branch=z9hG4bK776asdhds;received=192.0.2.7;rport=40001")
+        #expect(
+            response.all("Via")[0] == "SIP/2.0/UDP 10.0.0.9:5060;branch=z9hG4bK776asdhds;received=192.0.2.7;rport=40001"
+        )
         #expect(response.all("Via")[1] == request.all("Via")[1])
         #expect(response.first("To") == "<sip:alice@lab.example>;tag=abc")
         #expect(response.first("From") == request.first("From"))
@@ -64,15 +69,20 @@ struct SIPMessageTests {
         var tagged = request
         tagged.set("To", "<sip:alice@lab.example>;tag=kept")
         #expect(
-            SIPMessageWriter.response(to: tagged, status: 200, reason: "OK", toTag: "new", sourceHost: "10.0.0.9", sourcePort: 5060)
-                .first("To") == "<sip:alice@lab.example>;tag=kept")
+            SIPMessageWriter.response(
+                to: tagged, status: 200, reason: "OK", toTag: "new", sourceHost: "10.0.0.9", sourcePort: 5060
+            )
+            .first("To") == "<sip:alice@lab.example>;tag=kept")
         // Without rport and from the sent-by address, the Via is unchanged.
         let via = try #require(SIPVia("SIP/2.0/UDP 10.0.0.9:5060;branch=z9hG4bK1"))
-        #expect(via.stamped(sourceHost: "10.0.0.9", sourcePort: 5060).description == "SIP/2.0/UDP 10.0.0.9:5060;branch=z9hG4bK1")
+        #expect(
+            via.stamped(sourceHost: "10.0.0.9", sourcePort: 5060).description
+                == "SIP/2.0/UDP 10.0.0.9:5060;branch=z9hG4bK1")
     }
 
     @Test func responsesParse() throws {
-        let text = "SIP/2.0 301 Redirect request to Home Server\r\nContact: <sip:a>;q=0.7\r\nContact: <sip:b>;q=0.3\r\nContent-Length: 0\r\n\r\n"
+        let text =
+            "SIP/2.0 301 Redirect request to Home Server\r\nContact: <sip:a>;q=0.7\r\nContact: <sip:b>;q=0.3\r\nContent-Length: 0\r\n\r\n"
         let message = try SIPMessageParser.parse(datagram: Array(text.utf8))
         #expect(message.startLine == .response(status: 301, reason: "Redirect request to Home Server"))
         #expect(message.all("Contact") == ["<sip:a>;q=0.7", "<sip:b>;q=0.3"])
@@ -92,7 +102,8 @@ struct SIPMessageTests {
             try SIPMessageParser.frameLength(Array("OPTIONS sip:x SIP/2.0\r\nVia: x\r\n\r\n".utf8)[...])
         }
         #expect(throws: SIPParseError.self) {
-            try SIPMessageParser.frameLength(Array(repeating: UInt8(ascii: "a"), count: SIPMessageParser.maxHeadSize + 1)[...])
+            try SIPMessageParser.frameLength(
+                Array(repeating: UInt8(ascii: "a"), count: SIPMessageParser.maxHeadSize + 1)[...])
         }
         #expect(throws: SIPParseError.self) {
             try SIPMessageParser.frameLength(Array("OPTIONS sip:x SIP/2.0\r\nContent-Length: 999999\r\n\r\n".utf8)[...])
@@ -103,10 +114,13 @@ struct SIPMessageTests {
 
     /// Another SIP version is read, so that a registrar can answer it 505 rather than drop it.
     @Test func otherVersionsAreReadForA505() throws {
-        let message = try SIPMessageParser.parse(datagram: Array("REGISTER sip:x SIP/3.0\r\nVia: SIP/3.0/UDP h\r\n\r\n".utf8))
+        let message = try SIPMessageParser.parse(
+            datagram: Array("REGISTER sip:x SIP/3.0\r\nVia: SIP/3.0/UDP h\r\n\r\n".utf8))
         #expect(message.version == "SIP/3.0")
         #expect(try SIPMessageParser.parse(datagram: Array("OPTIONS sip:x SIP/2.0\r\n\r\n".utf8)).version == "SIP/2.0")
-        for bad in ["REGISTER sip:x SIP/3\r\n\r\n", "REGISTER sip:x SIP/a.0\r\n\r\n", "REGISTER sip:x HTTP/1.1\r\n\r\n"] {
+        for bad in [
+            "REGISTER sip:x SIP/3\r\n\r\n", "REGISTER sip:x SIP/a.0\r\n\r\n", "REGISTER sip:x HTTP/1.1\r\n\r\n",
+        ] {
             #expect(throws: SIPParseError.self) { try SIPMessageParser.parse(datagram: Array(bad.utf8)) }
         }
     }
@@ -137,7 +151,8 @@ struct SIPMessageTests {
             }
         }
         #expect(throws: SIPParseError.self) {
-            try SIPMessageParser.parse(datagram: Array("OPTIONS sip:x SIP/2.0\r\nX: ".utf8) + [0xC3, 0x28] + Array("\r\n\r\n".utf8))
+            try SIPMessageParser.parse(
+                datagram: Array("OPTIONS sip:x SIP/2.0\r\nX: ".utf8) + [0xC3, 0x28] + Array("\r\n\r\n".utf8))
         }
         let many = "OPTIONS sip:x SIP/2.0\r\n" + String(repeating: "X: y\r\n", count: 200) + "\r\n"
         #expect(throws: SIPParseError.self) { try SIPMessageParser.parse(datagram: Array(many.utf8)) }
@@ -160,7 +175,9 @@ struct SIPMessageTests {
                     switch Int.random(in: 0...2, using: &generator) {
                     case 0: bytes[index] = UInt8.random(in: 0...255, using: &generator)
                     case 1: bytes.remove(at: index)
-                    default: bytes.insert([13, 10, 58, 59, 44, 34, 60, 62][Int.random(in: 0...7, using: &generator)], at: index)
+                    default:
+                        bytes.insert(
+                            [13, 10, 58, 59, 44, 34, 60, 62][Int.random(in: 0...7, using: &generator)], at: index)
                     }
                 }
                 if round % 7 == 0 { bytes = Array(bytes.prefix(Int.random(in: 0...bytes.count, using: &generator))) }
@@ -243,7 +260,9 @@ struct SIPMessageTests {
 
     @Test func digestHeadersParseAndRefuseOtherSchemes() throws {
         let header = try #require(
-            DigestHeader(#"Digest username="alice", realm="lab.example", nonce="n, with comma", uri="sip:lab.example", response="abc", qop=auth, nc=00000001, cnonce="c""#))
+            DigestHeader(
+                #"Digest username="alice", realm="lab.example", nonce="n, with comma", uri="sip:lab.example", response="abc", qop=auth, nc=00000001, cnonce="c""#
+            ))
         #expect(header["username"] == "alice")
         #expect(header["nonce"] == "n, with comma")
         #expect(header["qop"] == "auth")

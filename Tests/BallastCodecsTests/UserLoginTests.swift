@@ -8,7 +8,8 @@ struct UserLoginTests {
     static let pool = Pool(
         name: "mailbox", check: Check(kind: .tcp, port: 143),
         servers: [
-            Server(name: "mbx1", address: IPAddress("10.0.0.1")!), Server(name: "mbx2", address: IPAddress("10.0.0.2")!),
+            Server(name: "mbx1", address: IPAddress("10.0.0.1")!),
+            Server(name: "mbx2", address: IPAddress("10.0.0.2")!),
         ])
     static let realm = "contoso.com"
     static let alice = DirectoryUser(
@@ -19,18 +20,22 @@ struct UserLoginTests {
     let start = ContinuousClock.now
 
     func store(
-        realm: String? = realm, sipRealm: String? = nil, failureDelay: Duration = .milliseconds(800), active: String = "mbx1"
+        realm: String? = realm, sipRealm: String? = nil, failureDelay: Duration = .milliseconds(800),
+        active: String = "mbx1"
     ) -> StateStore {
         let settings = realm.map { StoreSettings(location: "ballast.db", realm: $0, failureDelay: failureDelay) }
         let sip = sipRealm.map { SIPSettings(realm: $0) }
         let store = StateStore(topology: Topology(pools: [Self.pool], sip: sip, store: settings))
         store.replaceDirectory(
-            Directory(users: [Self.alice], databases: [MailboxDatabase(name: "DB01", copies: ["mbx1", "mbx2"], active: active)]))
+            Directory(
+                users: [Self.alice],
+                databases: [MailboxDatabase(name: "DB01", copies: ["mbx1", "mbx2"], active: active)]))
         return store
     }
 
     func decide(
-        _ login: String = "alice@contoso.com", _ password: String = "pw", source: IPAddress? = client, in store: StateStore,
+        _ login: String = "alice@contoso.com", _ password: String = "pw", source: IPAddress? = client,
+        in store: StateStore,
         throttle: SharedLoginThrottle = SharedLoginThrottle(), after elapsed: Duration = .zero
     ) -> UserLogin.Outcome {
         UserLogin.decide(
@@ -59,7 +64,9 @@ struct UserLoginTests {
         #expect(decide("mallory", "pw", in: store) == .refused(delay: .milliseconds(800)))
         #expect(decide("", "", in: store) == .refused(delay: .milliseconds(800)))
         // Without a failure delay in the config, the default; without a store, the same.
-        #expect(decide("alice", "PW", in: self.store(realm: nil, sipRealm: Self.realm)) == .refused(delay: UserLogin.defaultFailureDelay))
+        #expect(
+            decide("alice", "PW", in: self.store(realm: nil, sipRealm: Self.realm))
+                == .refused(delay: UserLogin.defaultFailureDelay))
     }
 
     @Test func theRealmIsTheStoresElseSIPs() {
@@ -82,7 +89,9 @@ struct UserLoginTests {
             for: ProbeKey(server: ServerKey(pool: "mailbox", server: "mbx1"), port: 143))
         #expect(
             decide(in: down)
-                == .unroutable(Self.alice, .activeServerUnavailable(database: "DB01", server: ServerKey(pool: "mailbox", server: "mbx1"))))
+                == .unroutable(
+                    Self.alice,
+                    .activeServerUnavailable(database: "DB01", server: ServerKey(pool: "mailbox", server: "mbx1"))))
         #expect(
             decide(in: store(active: "mbx9"))
                 == .unroutable(Self.alice, .activeServerNotInPool(database: "DB01", server: "mbx9", pool: "mailbox")))

@@ -1,6 +1,6 @@
-import Foundation
 import BallastConfig
 import BallastCore
+import Foundation
 import Testing
 
 @Suite struct ConfigLoaderTests {
@@ -317,13 +317,15 @@ import Testing
         let server = errors("sites: [hq, dr]\npools:\n  a:\n    servers: [{address: 10.0.0.1:80, site: lab}]\n")
         #expect(
             server.contains {
-                $0.code == .unknownReference && $0.key == "pools.a.servers[0].site" && $0.line == 4 && $0.expected == "one of dr, hq"
+                $0.code == .unknownReference && $0.key == "pools.a.servers[0].site" && $0.line == 4
+                    && $0.expected == "one of dr, hq"
             })
     }
 
     @Test func serversOfAPoolMayBeAtDifferentSites() throws {
         let topology = try ConfigLoader.parse(
-            yaml: "sites: [hq, dr]\npools:\n  web:\n    site: hq\n    servers: [{address: 10.0.0.1:80}, {address: 10.0.0.2:80, site: dr}]\n",
+            yaml:
+                "sites: [hq, dr]\npools:\n  web:\n    site: hq\n    servers: [{address: 10.0.0.1:80}, {address: 10.0.0.2:80, site: dr}]\n",
             file: "t.yaml")
         let pool = try #require(topology.pool(named: "web"))
         #expect(pool.servers.map { pool.site(of: $0) } == ["hq", "dr"])
@@ -385,7 +387,8 @@ import Testing
     /// relay does not leave its pool "forwarded to by no relay", a broken pool is not also
     /// "named by no pool".
     @Test func onlyTheFirstCauseIsReported() {
-        let brokenCheck = errors("""
+        let brokenCheck = errors(
+            """
             checks:
               web: {type: http, interval: 2x, path: /}
             pools:
@@ -394,7 +397,8 @@ import Testing
               front: {listen: 10.0.0.10:80, pool: web}
             """)
         #expect(brokenCheck.map(\.key) == ["checks.web.interval"], "\(brokenCheck)")
-        let certificates = errors("""
+        let certificates = errors(
+            """
             pools:
               mailbox:
                 check: {type: tcp}
@@ -415,7 +419,8 @@ import Testing
                 "relays.imap.certificates[0].certificate", "relays.imap.certificates[0].key",
                 "sip.certificates[0].certificate", "sip.certificates[0].key",
             ], "\(certificates)")
-        let brokenPool = errors("""
+        let brokenPool = errors(
+            """
             pools:
               web: [1, 2]
             relays:
@@ -428,9 +433,12 @@ import Testing
             """)
         #expect(brokenPool.map(\.key) == ["pools.web"], "\(brokenPool)")
         // Without the first cause, the consequence is still an error of its own.
-        let unknown = errors(Self.minimal.replacingOccurrences(of: "servers: [127.0.0.1:8081]", with: "check: nope\n    servers: [127.0.0.1:8081]"))
+        let unknown = errors(
+            Self.minimal.replacingOccurrences(
+                of: "servers: [127.0.0.1:8081]", with: "check: nope\n    servers: [127.0.0.1:8081]"))
         #expect(unknown.map(\.key) == ["pools.web.check"] && unknown.first?.message.contains("names no check") == true)
-        let missing = errors("""
+        let missing = errors(
+            """
             pools:
               pool-hq: {servers: [10.0.0.5]}
             sip:
@@ -444,7 +452,8 @@ import Testing
     /// Two listeners on one address, port and protocol are refused before anything binds,
     /// whichever sections they are in; a wildcard address takes its port everywhere.
     @Test func listenersOfDifferentSectionsMayNotShareAnAddress() {
-        let clash = errors("""
+        let clash = errors(
+            """
             admin: {listen: 127.0.0.1:9900}
             pools:
               web: {servers: [10.0.0.1:80]}
@@ -463,21 +472,37 @@ import Testing
                 fe: {listen: [udp://127.0.0.1:5353, tcp://127.0.0.1:5070]}
             """)
         let messages = clash.filter { $0.code == .duplicate }.map(\.message)
-        #expect(messages.contains { $0.contains("relay api listens on 127.0.0.1:9900 (TCP), which the admin listener also listens on") }, "\(clash)")
-        #expect(messages.contains { $0.contains("the DNS listener listens on 127.0.0.1:5353 (TCP), which relay dnsish also listens on (0.0.0.0:5353)") }, "\(clash)")
-        #expect(messages.contains { $0.contains("the SIP registrar of fe listens on 127.0.0.1:5353 (UDP), which the DNS listener also listens on") }, "\(clash)")
+        #expect(
+            messages.contains {
+                $0.contains("relay api listens on 127.0.0.1:9900 (TCP), which the admin listener also listens on")
+            }, "\(clash)")
+        #expect(
+            messages.contains {
+                $0.contains(
+                    "the DNS listener listens on 127.0.0.1:5353 (TCP), which relay dnsish also listens on (0.0.0.0:5353)"
+                )
+            },
+            "\(clash)")
+        #expect(
+            messages.contains {
+                $0.contains(
+                    "the SIP registrar of fe listens on 127.0.0.1:5353 (UDP), which the DNS listener also listens on")
+            },
+            "\(clash)")
         #expect(messages.count == 3, "\(messages)")
         // The same port over UDP for one and TCP for another is no conflict.
-        let apart = (try? load("""
-            pools:
-              fe: {servers: [10.0.0.2:5060]}
-            relays:
-              front: {listen: 127.0.0.1:5060, pool: fe}
-            sip:
-              realm: contoso.com
-              registrars:
-                fe: {listen: [udp://127.0.0.1:5060]}
-            """)) != nil
+        let apart =
+            (try? load(
+                """
+                pools:
+                  fe: {servers: [10.0.0.2:5060]}
+                relays:
+                  front: {listen: 127.0.0.1:5060, pool: fe}
+                sip:
+                  realm: contoso.com
+                  registrars:
+                    fe: {listen: [udp://127.0.0.1:5060]}
+                """)) != nil
         #expect(apart)
     }
 }

@@ -31,7 +31,8 @@ import Testing
         try certificates.certificatePEM.write(
             to: certs.appendingPathComponent("webext.pem"), atomically: true, encoding: .utf8)
         try certificates.keyPEM.write(to: certs.appendingPathComponent("webext.key"), atomically: true, encoding: .utf8)
-        try certificates.certificatePEM.write(to: certs.appendingPathComponent("sip.pem"), atomically: true, encoding: .utf8)
+        try certificates.certificatePEM.write(
+            to: certs.appendingPathComponent("sip.pem"), atomically: true, encoding: .utf8)
         try certificates.keyPEM.write(to: certs.appendingPathComponent("sip.key"), atomically: true, encoding: .utf8)
         try FileManager.default.copyItem(
             at: Self.examples.appendingPathComponent("users"), to: folder.appendingPathComponent("users"))
@@ -55,13 +56,16 @@ import Testing
         #expect(topology.store?.standbys == ["postgres://ballast:secret@db-dr.contoso.com:5432/ballast"])
         #expect(topology.store?.pendingPlanFile.hasSuffix("state/directory.pending-plan.json") == true)
         #expect(topology.backup?.folder == "/srv/dr-backups/ballast")
-        let text = try String(contentsOf: Self.examples.appendingPathComponent("users/site-failover.json"), encoding: .utf8)
-        let users = try UserImport.parse(text, format: .json, file: "site-failover.json", realm: "contoso.com", topology: topology)
+        let text = try String(
+            contentsOf: Self.examples.appendingPathComponent("users/site-failover.json"), encoding: .utf8)
+        let users = try UserImport.parse(
+            text, format: .json, file: "site-failover.json", realm: "contoso.com", topology: topology)
         let directory = Directory(users: users.users, databases: users.databases)
         let plan = try PlanBuilder.failover(site: "hq", topology: topology, directory: directory)
         #expect(
             plan.steps.map(\.action) == [
-                .promoteStore, .fenceSite("hq"), .moveUsers(from: "pool-hq", to: "pool-dr"), .activateCopies(site: "hq"),
+                .promoteStore, .fenceSite("hq"), .moveUsers(from: "pool-hq", to: "pool-dr"),
+                .activateCopies(site: "hq"),
                 .restoreUserData(pool: "pool-hq"), .repointDNS(site: "hq"), .switchSIPRedirects(site: "hq"),
             ])
         #expect(plan.steps[2].summary.contains("move 2 users of pool-hq to pool-dr"))

@@ -48,17 +48,25 @@ import Testing
         let topology = try ConfigLoader.parse(yaml: yaml, file: folder.appendingPathComponent("b.yaml").path)
         let front = try #require(topology.relay(named: "front"))
         #expect(front.protocol == .https)
-        #expect(front.http.certificates == [
-            HTTPSettings.Certificate(
-                certificateFile: folder.appendingPathComponent("web.pem").path,
-                keyFile: folder.appendingPathComponent("web.key").path)
-        ])
+        #expect(
+            front.http.certificates == [
+                HTTPSettings.Certificate(
+                    certificateFile: folder.appendingPathComponent("web.pem").path,
+                    keyFile: folder.appendingPathComponent("web.key").path)
+            ])
         #expect(front.http.serverTLS?.verify == true)
         #expect(front.http.serverTLS?.serverName == "pool.example.com")
-        #expect(front.persistence == .cookie(CookiePersistence(name: "FE", key: "sixteen-chars-at-least", secure: true, sameSite: .unrestricted)))
-        #expect(front.http.xForwardedFor == .replace && front.http.xForwardedProto == .none && front.http.forwarded == .add)
+        #expect(
+            front.persistence
+                == .cookie(
+                    CookiePersistence(name: "FE", key: "sixteen-chars-at-least", secure: true, sameSite: .unrestricted))
+        )
+        #expect(
+            front.http.xForwardedFor == .replace && front.http.xForwardedProto == .none && front.http.forwarded == .add)
         #expect(front.http.maxHeaderBytes == 8192)
-        #expect(front.http.timeouts == HTTPSettings.Timeouts(request: .seconds(5), server: .seconds(30), serverIdle: .seconds(10)))
+        #expect(
+            front.http.timeouts
+                == HTTPSettings.Timeouts(request: .seconds(5), server: .seconds(30), serverIdle: .seconds(10)))
     }
 
     @Test func serverTLSTrueVerifiesAgainstTheSystemStore() throws {
@@ -67,13 +75,15 @@ import Testing
     }
 
     @Test func httpKeysOnATCPRelayAreRefused() {
-        let keys = errors(relay(
-            """
-                certificates: [{certificate: a, key: b}]
-                forwarded: {x-forwarded-for: add}
-                persistence: {type: cookie, key: sixteen-chars-at-least}
-                timeouts: {request: 5s}
-            """)).map(\.key)
+        let keys = errors(
+            relay(
+                """
+                    certificates: [{certificate: a, key: b}]
+                    forwarded: {x-forwarded-for: add}
+                    persistence: {type: cookie, key: sixteen-chars-at-least}
+                    timeouts: {request: 5s}
+                """)
+        ).map(\.key)
         #expect(keys.contains("relays.front.certificates"))
         #expect(keys.contains("relays.front.forwarded"))
         #expect(keys.contains("relays.front.persistence"))
@@ -84,8 +94,12 @@ import Testing
         let missing = errors(relay("    protocol: https"))
         #expect(missing.map(\.key) == ["relays.front.certificates"])
         #expect(missing.first?.expected?.contains("certificate:") == true)
-        let unreadable = errors(relay("    protocol: https\n    certificates: [{certificate: nope.pem, key: nope.key}]"))
-        #expect(unreadable.map(\.key).sorted() == ["relays.front.certificates[0].certificate", "relays.front.certificates[0].key"])
+        let unreadable = errors(
+            relay("    protocol: https\n    certificates: [{certificate: nope.pem, key: nope.key}]"))
+        #expect(
+            unreadable.map(\.key).sorted() == [
+                "relays.front.certificates[0].certificate", "relays.front.certificates[0].key",
+            ])
         #expect(unreadable.first?.message.contains("/nonexistent/nope") == true)
         #expect(unreadable.allSatisfy { $0.line == 9 })
     }
@@ -96,18 +110,25 @@ import Testing
     }
 
     @Test func cookiePersistenceNeedsAGoodKey() {
-        #expect(errors(relay("    protocol: http\n    persistence: cookie")).map(\.key) == ["relays.front.persistence.key"])
-        #expect(errors(relay("    protocol: http\n    persistence: {type: cookie}")).map(\.key) == ["relays.front.persistence.key"])
+        #expect(
+            errors(relay("    protocol: http\n    persistence: cookie")).map(\.key) == ["relays.front.persistence.key"])
+        #expect(
+            errors(relay("    protocol: http\n    persistence: {type: cookie}")).map(\.key) == [
+                "relays.front.persistence.key"
+            ])
         let short = errors(relay("    protocol: http\n    persistence: {type: cookie, key: short}"))
         #expect(short.map(\.key) == ["relays.front.persistence.key"])
         #expect(short.first?.expected == "a secret of at least 16 characters")
-        let mixed = errors(relay("    protocol: http\n    persistence: {type: cookie, key: sixteen-chars-at-least, timeout: 5m}"))
+        let mixed = errors(
+            relay("    protocol: http\n    persistence: {type: cookie, key: sixteen-chars-at-least, timeout: 5m}"))
         #expect(mixed.map(\.key) == ["relays.front.persistence.timeout"])
         let wrongSide = errors(relay("    protocol: http\n    persistence: {type: source, name: X}"))
         #expect(wrongSide.map(\.key) == ["relays.front.persistence.name"])
-        let badName = errors(relay("    protocol: http\n    persistence: {type: cookie, key: sixteen-chars-at-least, name: \"a;b\"}"))
+        let badName = errors(
+            relay("    protocol: http\n    persistence: {type: cookie, key: sixteen-chars-at-least, name: \"a;b\"}"))
         #expect(badName.map(\.key) == ["relays.front.persistence.name"])
-        let badSite = errors(relay("    protocol: http\n    persistence: {type: cookie, key: sixteen-chars-at-least, same-site: maybe}"))
+        let badSite = errors(
+            relay("    protocol: http\n    persistence: {type: cookie, key: sixteen-chars-at-least, same-site: maybe}"))
         #expect(badSite.map(\.key) == ["relays.front.persistence.same-site"])
     }
 
@@ -126,7 +147,8 @@ import Testing
         #expect(removed.first?.description.contains("remove the key") == true, "\(removed)")
         let unknown = errors(relay("    protocol: http\n    engine: epoll"))
         #expect(unknown.map(\.key) == ["relays.front.engine"])
-        let tls = errors(relay("    protocol: https\n    certificates: [{certificate: a, key: b}]\n    engine: ballast"))
+        let tls = errors(
+            relay("    protocol: https\n    certificates: [{certificate: a, key: b}]\n    engine: ballast"))
         #expect(!tls.map(\.key).contains("relays.front.engine"), "TLS runs on the engine")
         #expect(errors(relay("    engine: ballast")).map(\.key) == ["relays.front.engine"])
     }

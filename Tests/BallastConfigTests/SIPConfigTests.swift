@@ -49,11 +49,13 @@ import Testing
         #expect(sip.realm == "lab.example")
         #expect(sip.usersFile == "users.yaml")
         #expect(sip.registrationsFile == "/var/lib/ballast/registrations.jsonl")
-        #expect(sip.failureDetection == .seconds(3) && sip.fallback == .seconds(60) && sip.nonceLifetime == .seconds(120))
+        #expect(
+            sip.failureDetection == .seconds(3) && sip.fallback == .seconds(60) && sip.nonceLifetime == .seconds(120))
         #expect(sip.algorithms == [.sha256, .md5])
         #expect(sip.minExpires == 30 && sip.maxExpires == 900 && sip.defaultExpires == 300 && sip.maxContacts == 5)
         #expect(sip.registrar(of: "pool-hq")?.contact(for: .udp) == "sip:10.0.0.10:5060")
-        #expect(sip.registrar(of: "pool-hq")?.listen.map(\.description) == ["udp://10.0.0.10:5060", "tcp://10.0.0.10:5060"])
+        #expect(
+            sip.registrar(of: "pool-hq")?.listen.map(\.description) == ["udp://10.0.0.10:5060", "tcp://10.0.0.10:5060"])
         #expect(sip.registrar(of: "pool-dr")?.listen.isEmpty == true)
         #expect(sip.registrar(of: "pool-dr")?.contact(for: .tcp) == "sip:pool-dr.lab.example:5061;transport=tls")
         #expect(sip.director.map(\.description) == ["udp://10.0.0.9:5060"])
@@ -92,7 +94,8 @@ import Testing
         #expect(keys.contains("sip.fallbak"))
         #expect(found.first { $0.key == "sip.fallbak" }?.message.contains("did you mean \"fallback\"") == true)
         #expect(keys.contains("sip.registrars.pool-hx"))
-        #expect(found.first { $0.key == "sip.registrars.pool-hx" }?.message.contains("did you mean \"pool-hq\"") == true)
+        #expect(
+            found.first { $0.key == "sip.registrars.pool-hx" }?.message.contains("did you mean \"pool-hq\"") == true)
         #expect(keys.contains("sip.registrars.pool-hq.listen[1]"))
         #expect(keys.contains("sip.registrars.pool-dr.contact"))
         #expect(found.allSatisfy { $0.file == "sip.yaml" && $0.line != nil && $0.expected != nil })
@@ -106,7 +109,10 @@ import Testing
             """)
         #expect(duplicate.map(\.key) == ["sip.director.listen[0]"])
         #expect(errors("sip: {registrars: {pool-hq: {listen: udp://10.0.0.10:5060}}}").map(\.key) == ["sip.realm"])
-        #expect(errors("sip: {realm: r, registrars: {pool-hq: {listen: tls://10.0.0.10:5061}}}").map(\.key) == ["sip.certificates"])
+        #expect(
+            errors("sip: {realm: r, registrars: {pool-hq: {listen: tls://10.0.0.10:5061}}}").map(\.key) == [
+                "sip.certificates"
+            ])
         #expect(errors("sip: {realm: r, registrars: {pool-dr: {}}}").map(\.key) == ["sip.registrars.pool-dr.contact"])
         #expect(errors("sip: {realm: r}").map(\.key) == ["sip.registrars"])
     }

@@ -24,7 +24,8 @@ struct StoreConfigTests {
 
     @Test func readsSQLiteAndPostgresStores() throws {
         let sqlite = try ConfigLoader.parse(
-            yaml: Self.pools + "\nstore: {location: data/ballast.db, realm: contoso.com, poll-interval: 250ms, failure-delay: 1s}",
+            yaml: Self.pools
+                + "\nstore: {location: data/ballast.db, realm: contoso.com, poll-interval: 250ms, failure-delay: 1s}",
             file: "/etc/ballast/b.yaml")
         #expect(sqlite.store?.location == "/etc/ballast/data/ballast.db")
         #expect(sqlite.store?.cacheFile == "/etc/ballast/data/ballast.db.last-state.json")
@@ -41,11 +42,13 @@ struct StoreConfigTests {
 
     @Test func aPostgresStoreTakesStandbysAndSQLiteNone() throws {
         let one = try ConfigLoader.parse(
-            yaml: Self.pools + "\nstore: {location: 'postgres://b@db1/ballast', standby: 'postgres://b@db2/ballast', realm: r}",
+            yaml: Self.pools
+                + "\nstore: {location: 'postgres://b@db1/ballast', standby: 'postgres://b@db2/ballast', realm: r}",
             file: "/etc/ballast/b.yaml")
         #expect(one.store?.standbys == ["postgres://b@db2/ballast"])
         let two = try ConfigLoader.parse(
-            yaml: Self.pools + "\nstore: {location: 'postgres://b@db1/ballast', standby: ['postgres://b@db2/ballast', 'postgres://b@db3/ballast'], realm: r}",
+            yaml: Self.pools
+                + "\nstore: {location: 'postgres://b@db1/ballast', standby: ['postgres://b@db2/ballast', 'postgres://b@db3/ballast'], realm: r}",
             file: "/etc/ballast/b.yaml")
         #expect(two.store?.standbys == ["postgres://b@db2/ballast", "postgres://b@db3/ballast"])
         let sqlite = errors("store: {location: a.db, standby: 'postgres://b@db2/ballast', realm: r}")
@@ -58,7 +61,8 @@ struct StoreConfigTests {
 
     @Test func backupsNeedAStoreAndAFolder() throws {
         let topology = try ConfigLoader.parse(
-            yaml: Self.pools + "\nstore: {location: a.db, realm: r}\nbackup: {folder: /dr/backups, every: 1h, keep: 24}",
+            yaml: Self.pools
+                + "\nstore: {location: a.db, realm: r}\nbackup: {folder: /dr/backups, every: 1h, keep: 24}",
             file: "/etc/ballast/b.yaml")
         #expect(topology.backup == BackupSettings(folder: "/dr/backups", every: .seconds(3600), keep: 24))
         #expect(errors("backup: {folder: x}").map(\.key) == ["backup"])
@@ -69,12 +73,16 @@ struct StoreConfigTests {
     @Test func aWitnessNeedsAStoreAndTwoSites() throws {
         let twoSites = "sites: {hq: {}, dr: {}}\n"
         let topology = try ConfigLoader.parse(
-            yaml: Self.pools + "\n" + twoSites + "store: {location: a.db, realm: r}\nwitness: {listen: 10.9.0.5:9950, automatic-after: 30s}",
+            yaml: Self.pools + "\n" + twoSites
+                + "store: {location: a.db, realm: r}\nwitness: {listen: 10.9.0.5:9950, automatic-after: 30s}",
             file: "/etc/ballast/b.yaml")
         #expect(topology.witness?.automaticAfter == .seconds(30))
         #expect(topology.witness?.endpoint.port == 9950)
         #expect(errors("witness: {listen: 10.9.0.5:9950}").map(\.key) == ["witness"])
-        #expect(errors(twoSites + "store: {location: a.db, realm: r}\nwitness: {automatic-after: 30s}").map(\.key) == ["witness.listen"])
+        #expect(
+            errors(twoSites + "store: {location: a.db, realm: r}\nwitness: {automatic-after: 30s}").map(\.key) == [
+                "witness.listen"
+            ])
     }
 
     @Test func storeErrorsNameTheKey() {
@@ -95,7 +103,9 @@ struct StoreConfigTests {
         let folder = NSTemporaryDirectory() + "ballast-mailcfg-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        for name in ["c.pem", "c.key"] { _ = FileManager.default.createFile(atPath: "\(folder)/\(name)", contents: Data("x".utf8)) }
+        for name in ["c.pem", "c.key"] {
+            _ = FileManager.default.createFile(atPath: "\(folder)/\(name)", contents: Data("x".utf8))
+        }
         let topology = try ConfigLoader.parse(
             yaml: Self.pools + """
 
@@ -112,7 +122,8 @@ struct StoreConfigTests {
         #expect(topology.relay(named: "imap")?.protocol.isMail == true)
         let missing = errors("relays:\n  imaps: {listen: 10.0.0.10:993, protocol: imaps, pool: mailbox}")
         #expect(missing.map(\.key) == ["relays.imaps.certificates"])
-        let httpOnly = errors("relays:\n  imap: {listen: 10.0.0.10:143, protocol: imap, pool: mailbox, max-header-size: 8k}")
+        let httpOnly = errors(
+            "relays:\n  imap: {listen: 10.0.0.10:143, protocol: imap, pool: mailbox, max-header-size: 8k}")
         #expect(httpOnly.map(\.key) == ["relays.imap.max-header-size"])
     }
 }

@@ -11,8 +11,12 @@ struct UserImportTests {
             Pool(name: "pool-dr", servers: [Server(name: "mbx2", address: IPAddress("10.0.0.2")!)]),
         ])
 
-    func parse(_ text: String, _ format: UserImport.Format, known: Set<String> = ["DB01"]) throws(ConfigErrors) -> UserImport {
-        try UserImport.parse(text, format: format, file: "users.\(format.rawValue)", realm: "contoso.com", topology: Self.topology, knownDatabases: known)
+    func parse(
+        _ text: String, _ format: UserImport.Format, known: Set<String> = ["DB01"]
+    ) throws(ConfigErrors) -> UserImport {
+        try UserImport.parse(
+            text, format: format, file: "users.\(format.rawValue)", realm: "contoso.com", topology: Self.topology,
+            knownDatabases: known)
     }
 
     func errors(_ text: String, _ format: UserImport.Format) -> [ConfigError] {
@@ -38,7 +42,9 @@ struct UserImportTests {
         #expect(alice.sipURI == "sip:Alice@contoso.com")
         #expect(alice.authName == "Alice")
         #expect(alice.mail == "alice@contoso.com")
-        #expect(alice.ha1[.md5] == Digest.ha1(username: "Alice", realm: "contoso.com", password: "alice-demo", algorithm: .md5))
+        #expect(
+            alice.ha1[.md5]
+                == Digest.ha1(username: "Alice", realm: "contoso.com", password: "alice-demo", algorithm: .md5))
         #expect(alice.ha1[.sha256] != nil)
         #expect(alice.contacts == ["sip:bob@contoso.com", "carol@contoso.com"])
         #expect(result.users[1].homePool == nil && result.users[1].mail == nil)
@@ -96,7 +102,8 @@ struct UserImportTests {
         let keys = errors(text, .json).map(\.key)
         #expect(
             keys == [
-                "extra", "realm", "databases[0].copies", "databases[1].name", "databases[2].active", "users[0].password",
+                "extra", "realm", "databases[0].copies", "databases[1].name", "databases[2].active",
+                "users[0].password",
                 "password", "users[1]", "users[2].contacts", "users[3].colour",
             ])
         #expect(errors("[1,2]", .json).map(\.code) == [.invalidValue])
@@ -108,7 +115,8 @@ struct UserImportTests {
             "sip-uri,mail,password,home-pool,mailbox-database,contacts\nsip:a@x.com,a@x.com,pw,pool-hq,DB01,sip:b@x.com;c@x.com\n",
             .csv)
         let directory = Directory(
-            users: import1.users, databases: [MailboxDatabase(name: "DB01", copies: ["mbx1"], active: "mbx1")], revision: 4)
+            users: import1.users, databases: [MailboxDatabase(name: "DB01", copies: ["mbx1"], active: "mbx1")],
+            revision: 4)
         let json = try parse(UserImport.exportJSON(directory, realm: "contoso.com"), .json, known: [])
         #expect(json.users == import1.users)
         #expect(json.databases == directory.allDatabases)

@@ -50,10 +50,13 @@ import Testing
         #expect(topology.dns.listeners == [Endpoint("127.0.0.1:5300")!])
         let zone = try #require(topology.zones.first)
         #expect(zone.ttl == 120 && zone.allDown == .none && zone.secondaries == [Endpoint("127.0.0.1:5301")!])
-        #expect(zone.soa.primary == DomainName("ns1.contoso.com") && zone.soa.mailbox == DomainName("admin.example.net"))
+        #expect(
+            zone.soa.primary == DomainName("ns1.contoso.com") && zone.soa.mailbox == DomainName("admin.example.net"))
         #expect(zone.soa.refresh == 3600 && zone.soa.minimum == 30 && zone.soa.serial == 2026_1121_01)
         let records = zone.records
-        #expect(records[0] == ZoneRecord(name: DomainName("contoso.com")!, ttl: 120, value: .ns(DomainName("ns1.contoso.com")!)))
+        #expect(
+            records[0]
+                == ZoneRecord(name: DomainName("contoso.com")!, ttl: 120, value: .ns(DomainName("ns1.contoso.com")!)))
         #expect(records[3] == ZoneRecord(name: DomainName("pool01.contoso.com")!, ttl: 30, value: .pool("fe")))
         #expect(
             records[4].value
@@ -100,7 +103,8 @@ import Testing
 
     @Test func udpSocketsPerListenAddress() throws {
         #expect(try parse("    records: []").dns.udpSockets == nil)
-        let topology = try parse("    records: []", dns: "dns: {listen: [127.0.0.1:5300, 127.0.0.2:5300], udp-sockets: 4}")
+        let topology = try parse(
+            "    records: []", dns: "dns: {listen: [127.0.0.1:5300, 127.0.0.2:5300], udp-sockets: 4}")
         #expect(topology.dns.udpSockets == 4)
         #expect(topology.dns.listeners.count == 2)
         let found = errors("    records: []", dns: "dns: {listen: 127.0.0.1:5300, udp-sockets: 0}")
@@ -111,19 +115,29 @@ import Testing
 
     @Test func responseRateLimitingIsOnUnlessTurnedOff() throws {
         #expect(try parse("    records: []").dns.rateLimit == DNSRateLimit())
-        #expect(try parse("    records: []", dns: "dns: {listen: 127.0.0.1:5300, rate-limit: off}").dns.rateLimit == nil)
+        #expect(
+            try parse("    records: []", dns: "dns: {listen: 127.0.0.1:5300, rate-limit: off}").dns.rateLimit == nil)
         let set = try parse(
             "    records: []",
-            dns: "dns: {listen: 127.0.0.1:5300, rate-limit: {responses-per-second: 50, slip: 0, ipv4-prefix: 32, exempt: [10.0.0.0/8, \"2001:db8::/32\"]}}")
+            dns:
+                "dns: {listen: 127.0.0.1:5300, rate-limit: {responses-per-second: 50, slip: 0, ipv4-prefix: 32, exempt: [10.0.0.0/8, \"2001:db8::/32\"]}}"
+        )
         #expect(
             set.dns.rateLimit
                 == DNSRateLimit(
-                    responsesPerSecond: 50, slip: 0, ipv4PrefixLength: 32, exempt: [IPPrefix("10.0.0.0/8")!, IPPrefix("2001:db8::/32")!]))
-        #expect(try parse("    records: []", dns: "dns: {listen: 127.0.0.1:5300, rate-limit: {exempt: []}}").dns.rateLimit?.exempt == [])
+                    responsesPerSecond: 50, slip: 0, ipv4PrefixLength: 32,
+                    exempt: [IPPrefix("10.0.0.0/8")!, IPPrefix("2001:db8::/32")!]))
+        #expect(
+            try parse("    records: []", dns: "dns: {listen: 127.0.0.1:5300, rate-limit: {exempt: []}}").dns.rateLimit?
+                .exempt == [])
         let found = errors(
-            "    records: []", dns: "dns: {listen: 127.0.0.1:5300, rate-limit: {slip: 11, exempt: [10.0.0.0/40], burst: 3}}")
+            "    records: []",
+            dns: "dns: {listen: 127.0.0.1:5300, rate-limit: {slip: 11, exempt: [10.0.0.0/40], burst: 3}}")
         #expect(Set(found.map(\.key)) == ["dns.rate-limit.slip", "dns.rate-limit.exempt[0]", "dns.rate-limit.burst"])
-        #expect(errors("    records: []", dns: "dns: {listen: 127.0.0.1:5300, rate-limit: maybe}").map(\.key) == ["dns.rate-limit"])
+        #expect(
+            errors("    records: []", dns: "dns: {listen: 127.0.0.1:5300, rate-limit: maybe}").map(\.key) == [
+                "dns.rate-limit"
+            ])
     }
 
     @Test func aSerialIsAWholeNumberOf32Bits() {

@@ -22,7 +22,9 @@ import Testing
         #expect(delays.last == .seconds(8), "the delay stops growing at maxDelay")
         _ = throttle.failed(user: "u19", source: attacker, now: start)
         let until = start + .seconds(300)
-        #expect(throttle.check(user: "anyone", source: attacker, now: start + .seconds(1)) == .refuse(until: until, reason: .source))
+        #expect(
+            throttle.check(user: "anyone", source: attacker, now: start + .seconds(1))
+                == .refuse(until: until, reason: .source))
         #expect(throttle.check(user: "anyone", source: attacker, now: start + .seconds(301)) == .allow)
         #expect(throttle.check(user: "anyone", source: home, now: start) == .allow, "other addresses are not refused")
     }
@@ -33,7 +35,8 @@ import Testing
             let address = IPAddress("2001:db8:1:2::\(String(index + 1, radix: 16))")!
             _ = throttle.failed(user: "u\(index)", source: address, now: start)
         }
-        guard case .refuse(_, .source) = throttle.check(user: "x", source: IPAddress("2001:db8:1:2::ffff")!, now: start) else {
+        guard case .refuse(_, .source) = throttle.check(user: "x", source: IPAddress("2001:db8:1:2::ffff")!, now: start)
+        else {
             Issue.record("the /64 was not refused")
             return
         }
@@ -51,7 +54,9 @@ import Testing
         }
         #expect(delays[4] == .zero && delays[5] == .milliseconds(250), "delays start past userFree")
         let stranger = IPAddress(v4: 203, 0, 113, 200)
-        #expect(throttle.check(user: "alice", source: stranger, now: start) == .refuse(until: start + .seconds(30), reason: .user))
+        #expect(
+            throttle.check(user: "alice", source: stranger, now: start)
+                == .refuse(until: start + .seconds(30), reason: .user))
         #expect(throttle.check(user: "alice", source: home, now: start) == .allow, "alice's own address")
         #expect(throttle.check(user: "bob", source: stranger, now: start) == .allow, "another user")
         #expect(throttle.check(user: "alice", source: stranger, now: start + .seconds(31)) == .allow, "not for long")

@@ -6,7 +6,8 @@ struct MailRoutingTests {
     static let pool = Pool(
         name: "mailbox", check: Check(kind: .tcp, port: 143),
         servers: [
-            Server(name: "mbx1", address: IPAddress("10.0.0.1")!), Server(name: "mbx2", address: IPAddress("10.0.0.2")!),
+            Server(name: "mbx1", address: IPAddress("10.0.0.1")!),
+            Server(name: "mbx2", address: IPAddress("10.0.0.2")!),
         ])
     static let alice = DirectoryUser(
         sipURI: "sip:alice@contoso.com", authName: "alice", ha1: [:], homePool: nil, mail: "alice@contoso.com",
@@ -15,7 +16,9 @@ struct MailRoutingTests {
     private func state(active: String = "mbx1", users: [DirectoryUser] = [alice]) -> StateStore {
         let store = StateStore(topology: Topology(pools: [Self.pool]))
         store.replaceDirectory(
-            Directory(users: users, databases: [MailboxDatabase(name: "DB01", copies: ["mbx1", "mbx2", "mbx9"], active: active)]))
+            Directory(
+                users: users,
+                databases: [MailboxDatabase(name: "DB01", copies: ["mbx1", "mbx2", "mbx9"], active: active)]))
         return store
     }
 
@@ -30,7 +33,9 @@ struct MailRoutingTests {
     @Test func failuresSayWhatToFix() {
         var homeless = Self.alice
         homeless.mailboxDatabase = nil
-        #expect(MailRouting.server(for: homeless, pool: "mailbox", in: state().current) == .failure(.noMailbox(user: "alice")))
+        #expect(
+            MailRouting.server(for: homeless, pool: "mailbox", in: state().current)
+                == .failure(.noMailbox(user: "alice")))
         var lost = Self.alice
         lost.mailboxDatabase = "DB77"
         #expect(
@@ -44,7 +49,10 @@ struct MailRoutingTests {
             ServerHealth(status: .down, since: .now, lastResult: "refused"),
             for: ProbeKey(server: ServerKey(pool: "mailbox", server: "mbx1"), port: 143))
         let down = MailRouting.server(for: Self.alice, pool: "mailbox", in: store.current)
-        #expect(down == .failure(.activeServerUnavailable(database: "DB01", server: ServerKey(pool: "mailbox", server: "mbx1"))))
+        #expect(
+            down
+                == .failure(
+                    .activeServerUnavailable(database: "DB01", server: ServerKey(pool: "mailbox", server: "mbx1"))))
         if case .failure(let failure) = down { #expect(failure.description.contains("down or drained")) }
         let drained = state()
         _ = try? drained.setDrained(true, for: ServerKey(pool: "mailbox", server: "mbx1"))

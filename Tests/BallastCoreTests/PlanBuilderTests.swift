@@ -6,8 +6,12 @@ struct PlanBuilderTests {
     static let topology = Topology(
         sites: [Site(name: "hq"), Site(name: "dr")],
         pools: [
-            Pool(name: "pool-hq", site: "hq", backupPool: "pool-dr", servers: [Server(name: "fe1", address: IPAddress("10.0.1.11")!)]),
-            Pool(name: "pool-dr", site: "dr", backupPool: "pool-hq", servers: [Server(name: "fe2", address: IPAddress("10.0.2.11")!)]),
+            Pool(
+                name: "pool-hq", site: "hq", backupPool: "pool-dr",
+                servers: [Server(name: "fe1", address: IPAddress("10.0.1.11")!)]),
+            Pool(
+                name: "pool-dr", site: "dr", backupPool: "pool-hq",
+                servers: [Server(name: "fe2", address: IPAddress("10.0.2.11")!)]),
             Pool(
                 name: "mailbox-hq", site: "hq",
                 servers: [Server(name: "EX1", address: IPAddress("10.0.1.21")!)]),
@@ -31,7 +35,8 @@ struct PlanBuilderTests {
         #expect(plan.id == "failover-hq-r9")
         #expect(
             plan.steps.map(\.action) == [
-                .promoteStore, .fenceSite("hq"), .moveUsers(from: "pool-hq", to: "pool-dr"), .activateCopies(site: "hq"),
+                .promoteStore, .fenceSite("hq"), .moveUsers(from: "pool-hq", to: "pool-dr"),
+                .activateCopies(site: "hq"),
                 .restoreUserData(pool: "pool-hq"), .repointDNS(site: "hq"), .switchSIPRedirects(site: "hq"),
             ])
         #expect(plan.steps.map(\.number) == Array(1...7))
@@ -45,19 +50,28 @@ struct PlanBuilderTests {
         #expect(
             failback.steps.map(\.action) == [
                 .unfenceSite("hq"), .moveUsersBack(from: "pool-hq", to: "pool-dr", failover: failover.id),
-                .activateCopiesBack(site: "hq", failover: failover.id), .repointDNS(site: "hq"), .switchSIPRedirects(site: "hq"),
+                .activateCopiesBack(site: "hq", failover: failover.id), .repointDNS(site: "hq"),
+                .switchSIPRedirects(site: "hq"),
             ])
-        #expect(throws: PlanBuilder.Refusal.self) { try PlanBuilder.failback(site: "dr", after: failover, directory: Self.directory) }
+        #expect(throws: PlanBuilder.Refusal.self) {
+            try PlanBuilder.failback(site: "dr", after: failover, directory: Self.directory)
+        }
     }
 
     @Test func plansThatCannotWorkAreRefused() {
-        #expect(throws: PlanBuilder.Refusal.self) { try PlanBuilder.failover(site: "mars", topology: Self.topology, directory: Self.directory) }
+        #expect(throws: PlanBuilder.Refusal.self) {
+            try PlanBuilder.failover(site: "mars", topology: Self.topology, directory: Self.directory)
+        }
         var one = Self.topology
         one.sites = [Site(name: "hq")]
-        #expect(throws: PlanBuilder.Refusal.self) { try PlanBuilder.failover(site: "hq", topology: one, directory: Self.directory) }
+        #expect(throws: PlanBuilder.Refusal.self) {
+            try PlanBuilder.failover(site: "hq", topology: one, directory: Self.directory)
+        }
         var sameSite = Self.topology
         sameSite.pools[1].site = "hq"
-        #expect(throws: PlanBuilder.Refusal.self) { try PlanBuilder.failover(site: "hq", topology: sameSite, directory: Self.directory) }
+        #expect(throws: PlanBuilder.Refusal.self) {
+            try PlanBuilder.failover(site: "hq", topology: sameSite, directory: Self.directory)
+        }
     }
 
     @Test func stepsRunOnlyAfterTheirPredecessors() {
@@ -107,7 +121,8 @@ struct PlanBuilderTests {
 
         var directory = Self.directory
         directory = Directory(
-            users: directory.users, databases: directory.allDatabases + [MailboxDatabase(name: "DB03", copies: ["EX2", "EX3"], active: "EX2")])
+            users: directory.users,
+            databases: directory.allDatabases + [MailboxDatabase(name: "DB03", copies: ["EX2", "EX3"], active: "EX2")])
         let plan = try PlanBuilder.failover(site: "hq", topology: topology, directory: directory)
         #expect(plan.steps.contains { $0.summary.contains("2 mailbox databases: DB01, DB03") })
     }
@@ -133,13 +148,17 @@ struct SiteGuardTests {
             }
         }
         #expect(guardian.candidates(state: store.current, automaticAfter: .seconds(30), now: start).isEmpty)
-        #expect(guardian.candidates(state: store.current, automaticAfter: .seconds(30), now: start + .seconds(29)).isEmpty)
-        #expect(guardian.candidates(state: store.current, automaticAfter: .seconds(30), now: start + .seconds(30)) == ["hq"])
+        #expect(
+            guardian.candidates(state: store.current, automaticAfter: .seconds(30), now: start + .seconds(29)).isEmpty)
+        #expect(
+            guardian.candidates(state: store.current, automaticAfter: .seconds(30), now: start + .seconds(30)) == ["hq"]
+        )
         // Fenced: no longer a candidate.
         var fenced = store.current.directory
         fenced.fencedSites = ["hq": "2026-12-03T10:00:00.000Z"]
         store.replaceDirectory(fenced)
-        #expect(guardian.candidates(state: store.current, automaticAfter: .seconds(30), now: start + .seconds(40)).isEmpty)
+        #expect(
+            guardian.candidates(state: store.current, automaticAfter: .seconds(30), now: start + .seconds(40)).isEmpty)
     }
 
     @Test func noSiteFailsOverWhenNoOtherSiteServes() {
@@ -156,6 +175,7 @@ struct SiteGuardTests {
             }
         }
         _ = guardian.candidates(state: store.current, automaticAfter: .seconds(1), now: start)
-        #expect(guardian.candidates(state: store.current, automaticAfter: .seconds(1), now: start + .seconds(5)).isEmpty)
+        #expect(
+            guardian.candidates(state: store.current, automaticAfter: .seconds(1), now: start + .seconds(5)).isEmpty)
     }
 }

@@ -67,7 +67,11 @@ struct RegistrarDecisionTests {
         #expect(listening.contact(for: .tls) == "sip:10.0.0.10:5060", "no TLS listener: the first one")
         let overTCP = RegistrarDecision.decide(
             homePool: "hq", servedPool: "dr", settings: settings, topology: topology, lost: [], transport: .tcp)
-        #expect(overTCP == .redirect([.init(uri: "sip:hq;transport=tcp", q: "0.7"), .init(uri: "sip:dr;transport=tcp", q: "0.3")]))
+        #expect(
+            overTCP
+                == .redirect([
+                    .init(uri: "sip:hq;transport=tcp", q: "0.7"), .init(uri: "sip:dr;transport=tcp", q: "0.3"),
+                ]))
     }
 
     @Test func usersWithoutAHomeRegistrarAreNotHomed() {

@@ -16,7 +16,8 @@ struct RegistrationsTests {
     @Test func addsWithTheRightExpiryAndClampsToTheMaximum() {
         var table = Registrations()
         let outcome = table.apply(
-            request([.init(uri: "sip:a@1", expires: 120), .init(uri: "sip:a@2"), .init(uri: "sip:a@3", expires: 99_999)],
+            request(
+                [.init(uri: "sip:a@1", expires: 120), .init(uri: "sip:a@2"), .init(uri: "sip:a@3", expires: 99_999)],
                 expires: 300, cseq: 1),
             to: aor, limits: limits, resiliency: false, now: 1000)
         guard case .accepted(let list) = outcome else {
@@ -37,15 +38,20 @@ struct RegistrationsTests {
 
     @Test func refreshReplacesAndZeroRemoves() {
         var table = Registrations()
-        _ = table.apply(request([.init(uri: "sip:a@1", expires: 100)], cseq: 1), to: aor, limits: limits, resiliency: false, now: 0)
-        _ = table.apply(request([.init(uri: "sip:a@1", expires: 200, q: "0.5")], cseq: 2), to: aor, limits: limits, resiliency: false, now: 50)
+        _ = table.apply(
+            request([.init(uri: "sip:a@1", expires: 100)], cseq: 1), to: aor, limits: limits, resiliency: false, now: 0)
+        _ = table.apply(
+            request([.init(uri: "sip:a@1", expires: 200, q: "0.5")], cseq: 2), to: aor, limits: limits,
+            resiliency: false, now: 50)
         #expect(table.current(aor, at: 50).map { $0.remaining(at: 50) } == [200])
         #expect(table.current(aor, at: 50).first?.q == "0.5")
-        let outcome = table.apply(request([.init(uri: "sip:a@1", expires: 0)], cseq: 3), to: aor, limits: limits, resiliency: false, now: 60)
+        let outcome = table.apply(
+            request([.init(uri: "sip:a@1", expires: 0)], cseq: 3), to: aor, limits: limits, resiliency: false, now: 60)
         #expect(outcome == .accepted([]))
         #expect(table.bindings[aor] == nil)
         // Removing what is not there is fine.
-        let outcome1 = table.apply(request([.init(uri: "sip:a@9")], expires: 0, cseq: 4), to: aor, limits: limits, resiliency: false, now: 60)
+        let outcome1 = table.apply(
+            request([.init(uri: "sip:a@9")], expires: 0, cseq: 4), to: aor, limits: limits, resiliency: false, now: 60)
         #expect(outcome1 == .accepted([]))
     }
 
@@ -65,21 +71,29 @@ struct RegistrationsTests {
             to: aor, limits: limits, resiliency: false, now: 0)
         #expect(outcome == .intervalTooBrief(minExpires: 60))
         #expect(table.bindings.isEmpty)
-        let outcome3 = table.apply(request([.init(uri: "sip:a@1", expires: -1)], cseq: 1), to: aor, limits: limits, resiliency: false, now: 0)
+        let outcome3 = table.apply(
+            request([.init(uri: "sip:a@1", expires: -1)], cseq: 1), to: aor, limits: limits, resiliency: false, now: 0)
         #expect(outcome3 == .invalid("a negative expiry"))
     }
 
     @Test func wildcardRemovesAllOnlyWithExpiresZeroAndNoOtherContact() {
         var table = Registrations()
-        _ = table.apply(request([.init(uri: "sip:a@1"), .init(uri: "sip:a@2")], cseq: 1), to: aor, limits: limits, resiliency: false, now: 0)
-        let outcome4 = table.apply(request([], wildcard: true, expires: 60, cseq: 2), to: aor, limits: limits, resiliency: false, now: 0)
+        _ = table.apply(
+            request([.init(uri: "sip:a@1"), .init(uri: "sip:a@2")], cseq: 1), to: aor, limits: limits,
+            resiliency: false, now: 0)
+        let outcome4 = table.apply(
+            request([], wildcard: true, expires: 60, cseq: 2), to: aor, limits: limits, resiliency: false, now: 0)
         #expect(outcome4 != .accepted([]))
-        let outcome5 = table.apply(request([.init(uri: "sip:a@3")], wildcard: true, expires: 0, cseq: 2), to: aor, limits: limits, resiliency: false, now: 0)
+        let outcome5 = table.apply(
+            request([.init(uri: "sip:a@3")], wildcard: true, expires: 0, cseq: 2), to: aor, limits: limits,
+            resiliency: false, now: 0)
         #expect(outcome5 != .accepted([]))
-        let outcome6 = table.apply(request([], wildcard: true, cseq: 2), to: aor, limits: limits, resiliency: false, now: 0)
+        let outcome6 = table.apply(
+            request([], wildcard: true, cseq: 2), to: aor, limits: limits, resiliency: false, now: 0)
         #expect(outcome6 != .accepted([]))
         #expect(table.current(aor, at: 0).count == 2)
-        let outcome7 = table.apply(request([], wildcard: true, expires: 0, cseq: 3), to: aor, limits: limits, resiliency: false, now: 0)
+        let outcome7 = table.apply(
+            request([], wildcard: true, expires: 0, cseq: 3), to: aor, limits: limits, resiliency: false, now: 0)
         #expect(outcome7 == .accepted([]))
         #expect(table.count(at: 0) == 0)
     }
@@ -87,13 +101,20 @@ struct RegistrationsTests {
     @Test func anOldCSeqOnTheSameCallIDIsOutOfOrderButAnotherCallIDIsNot() {
         var table = Registrations()
         _ = table.apply(request([.init(uri: "sip:a@1")], cseq: 5), to: aor, limits: limits, resiliency: false, now: 0)
-        let outcome8 = table.apply(request([.init(uri: "sip:a@1")], cseq: 5), to: aor, limits: limits, resiliency: false, now: 1)
+        let outcome8 = table.apply(
+            request([.init(uri: "sip:a@1")], cseq: 5), to: aor, limits: limits, resiliency: false, now: 1)
         #expect(outcome8 == .outOfOrder)
-        let outcome9 = table.apply(request([.init(uri: "sip:a@1")], cseq: 4), to: aor, limits: limits, resiliency: false, now: 1)
+        let outcome9 = table.apply(
+            request([.init(uri: "sip:a@1")], cseq: 4), to: aor, limits: limits, resiliency: false, now: 1)
         #expect(outcome9 == .outOfOrder)
-        let outcome10 = table.apply(request([], wildcard: true, expires: 0, cseq: 5), to: aor, limits: limits, resiliency: false, now: 1)
+        let outcome10 = table.apply(
+            request([], wildcard: true, expires: 0, cseq: 5), to: aor, limits: limits, resiliency: false, now: 1)
         #expect(outcome10 == .outOfOrder)
-        guard case .accepted = table.apply(request([.init(uri: "sip:a@1")], callID: "c2", cseq: 1), to: aor, limits: limits, resiliency: false, now: 1) else {
+        guard
+            case .accepted = table.apply(
+                request([.init(uri: "sip:a@1")], callID: "c2", cseq: 1), to: aor, limits: limits, resiliency: false,
+                now: 1)
+        else {
             Issue.record("a new Call-ID was refused")
             return
         }
@@ -109,8 +130,11 @@ struct RegistrationsTests {
 
     @Test func expiredBindingsAreDroppedAndReported() {
         var table = Registrations()
-        _ = table.apply(request([.init(uri: "sip:a@1", expires: 60)], cseq: 1), to: aor, limits: limits, resiliency: false, now: 0)
-        _ = table.apply(request([.init(uri: "sip:b@1", expires: 600)], cseq: 1), to: "sip:bob@lab.example", limits: limits, resiliency: false, now: 0)
+        _ = table.apply(
+            request([.init(uri: "sip:a@1", expires: 60)], cseq: 1), to: aor, limits: limits, resiliency: false, now: 0)
+        _ = table.apply(
+            request([.init(uri: "sip:b@1", expires: 600)], cseq: 1), to: "sip:bob@lab.example", limits: limits,
+            resiliency: false, now: 0)
         #expect(table.removeExpired(at: 30).isEmpty)
         #expect(table.removeExpired(at: 61) == [aor])
         #expect(table.count(at: 61) == 1)

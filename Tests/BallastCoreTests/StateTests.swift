@@ -117,9 +117,11 @@ import Testing
                 for excluding in [[], [web("a")], [web("a"), web("b")]] {
                     for n in 0..<20 {
                         let input = BalancingInput(
-                            client: IPAddress("192.0.2.\(n % 7)")!, sequence: UInt64(n), random: UInt64(n) &* 0x9E37_79B9)
+                            client: IPAddress("192.0.2.\(n % 7)")!, sequence: UInt64(n),
+                            random: UInt64(n) &* 0x9E37_79B9)
                         let byRelay = s.choose(for: relay, input: input, sticky: sticky, excluding: excluding)
-                        let inRotation = State.choose(in: rotation, relay: relay, input: input, sticky: sticky, excluding: excluding)
+                        let inRotation = State.choose(
+                            in: rotation, relay: relay, input: input, sticky: sticky, excluding: excluding)
                         #expect(byRelay?.key == inRotation?.key)
                     }
                 }

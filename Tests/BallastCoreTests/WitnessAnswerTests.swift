@@ -28,13 +28,15 @@ import Testing
     @Test func aChunkedBodyIsJoinedFirst() throws {
         let body = #"{"site":"dr","lost":true}"#
         let first = body.prefix(10), second = body.dropFirst(10)
-        let chunked = "\(String(first.utf8.count, radix: 16))\r\n\(first)\r\n\(String(second.utf8.count, radix: 16));ext=1\r\n\(second)\r\n0\r\n\r\n"
+        let chunked =
+            "\(String(first.utf8.count, radix: 16))\r\n\(first)\r\n\(String(second.utf8.count, radix: 16));ext=1\r\n\(second)\r\n0\r\n\r\n"
         #expect(try WitnessAnswer.read(reply: reply(chunked, headers: ["Transfer-Encoding: chunked"]), site: "dr").lost)
     }
 
     @Test func anythingButAVerdictOnTheSiteAskedIsNoAnswer() {
         #expect(throws: WitnessAnswer.ReadError.status("HTTP/1.1 500 Internal Server Error")) {
-            try WitnessAnswer.read(reply: reply(#"{"site":"hq","lost":true}"#, status: "500 Internal Server Error"), site: "hq")
+            try WitnessAnswer.read(
+                reply: reply(#"{"site":"hq","lost":true}"#, status: "500 Internal Server Error"), site: "hq")
         }
         #expect(throws: WitnessAnswer.ReadError.otherSite(asked: "hq", answered: "dr")) {
             try WitnessAnswer.read(reply: reply(#"{"site":"dr","lost":true}"#), site: "hq")
@@ -42,10 +44,14 @@ import Testing
         #expect(throws: WitnessAnswer.ReadError.truncated) {
             try WitnessAnswer.read(reply: Array("HTTP/1.1 200 OK\r\nContent-Length: 30\r\n".utf8), site: "hq")
         }
-        for body in [#"{"site":"hq","lost":"true"}"#, #"{"site":"hq"}"#, "lost: true", #"{"site":"hq","lost":true"#, ""] {
+        for body in [
+            #"{"site":"hq","lost":"true"}"#, #"{"site":"hq"}"#, "lost: true", #"{"site":"hq","lost":true"#, "",
+        ] {
             #expect(throws: WitnessAnswer.ReadError.self) { try WitnessAnswer.read(reply: reply(body), site: "hq") }
         }
-        for chunks in ["-1\r\nx\r\n0\r\n\r\n", "7fffffffffffffff\r\nx\r\n", "ffffffffffffffffffff\r\n", "2\r\nabc", "zz\r\n"] {
+        for chunks in [
+            "-1\r\nx\r\n0\r\n\r\n", "7fffffffffffffff\r\nx\r\n", "ffffffffffffffffffff\r\n", "2\r\nabc", "zz\r\n",
+        ] {
             #expect(throws: WitnessAnswer.ReadError.self) {
                 try WitnessAnswer.read(reply: reply(chunks, headers: ["Transfer-Encoding: chunked"]), site: "hq")
             }
@@ -56,7 +62,12 @@ import Testing
         var generator = SystemRandomNumberGenerator()
         let good = reply(#"{"site":"hq","lost":true}"#, headers: ["Transfer-Encoding: chunked"])
         for round in 0..<5_000 {
-            var bytes = round % 2 == 0 ? good : (0..<Int.random(in: 0..<200, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            var bytes =
+                round % 2 == 0
+                ? good
+                : (0..<Int.random(in: 0..<200, using: &generator)).map { _ in
+                    UInt8.random(in: 0...255, using: &generator)
+                }
             for _ in 0..<Int.random(in: 0..<6, using: &generator) where !bytes.isEmpty {
                 bytes[Int.random(in: 0..<bytes.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator)
             }

@@ -38,7 +38,9 @@ import Testing
         let configured: UInt32 = 2026_1121_01
         // Before the restart: 500 changes within one minute.
         var served = ZoneSerial.initial(configured: configured, now: now)
-        for step in 0..<500 { served = ZoneSerial.next(after: served, configured: configured, now: now + UInt32(step / 10)) }
+        for step in 0..<500 {
+            served = ZoneSerial.next(after: served, configured: configured, now: now + UInt32(step / 10))
+        }
         // After it, the operator's serial again, then the first change an hour later.
         let restarted = ZoneSerial.initial(configured: configured, now: now + 3600)
         let first = ZoneSerial.next(after: restarted, configured: configured, now: now + 3600)

@@ -26,7 +26,8 @@ import Testing
         return length == 0 ? nil : Array(out[0..<length])
     }
 
-    func store(_ cache: inout DNSAnswerCache, _ query: [UInt8], version: UInt64, served: Int, answer: (Int) -> [UInt8]?) {
+    func store(_ cache: inout DNSAnswerCache, _ query: [UInt8], version: UInt64, served: Int, answer: (Int) -> [UInt8]?)
+    {
         query.withUnsafeBytes { cache.store(query: $0, version: version, served: served, answer: answer) }
     }
 
@@ -99,7 +100,9 @@ import Testing
             #expect(hit(&cache, short, version: 1) == nil)
         }
         for _ in 0..<2_000 {
-            let bytes = (0..<Int.random(in: 12...600, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let bytes = (0..<Int.random(in: 12...600, using: &generator)).map { _ in
+                UInt8.random(in: 0...255, using: &generator)
+            }
             if hit(&cache, bytes, version: 1) == nil {
                 store(&cache, bytes, version: 1, served: 0) { _ in bytes + [0] }
             }

@@ -44,7 +44,8 @@ import Testing
         #expect(fromNSD("contoso.com", "SOA") == (try lab.short("contoso.com", "SOA")))
 
         await lab.backends[0].stop()
-        #expect(await eventually(timeout: .seconds(10)) { fromNSD("pool01.contoso.com") == ["127.0.0.32", "127.0.0.33"] })
+        #expect(
+            await eventually(timeout: .seconds(10)) { fromNSD("pool01.contoso.com") == ["127.0.0.32", "127.0.0.33"] })
         #expect(fromNSD("contoso.com", "SOA") == (try lab.short("contoso.com", "SOA")))
     }
 }

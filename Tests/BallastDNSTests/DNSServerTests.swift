@@ -27,11 +27,14 @@ final class DNSLab: Sendable {
         group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         var backends: [TestBackend] = []
         for index in 1...3 {
-            backends.append(try await TestBackend.start(name: "fe\(index)", host: "127.0.0.\(30 + index)", group: group))
+            backends.append(
+                try await TestBackend.start(name: "fe\(index)", host: "127.0.0.\(30 + index)", group: group))
         }
         self.backends = backends
         port = Ports.free()
-        let servers = backends.enumerated().map { "      - {name: fe\($0 + 1), address: 127.0.0.\(31 + $0):\($1.port)}" }
+        let servers = backends.enumerated().map {
+            "      - {name: fe\($0 + 1), address: 127.0.0.\(31 + $0):\($1.port)}"
+        }
         let many = (1...60).map { "      - {name: many, type: A, value: 10.9.0.\($0)}" }
         let yaml = """
             checks:
@@ -101,7 +104,8 @@ final class DNSLab: Sendable {
         for transport in ["+notcp", "+tcp"] {
             let full = try lab.dig([transport, "pool01.contoso.com", "A"])
             #expect(full.contains("status: NOERROR") && full.contains("flags: qr aa;"), "\(full)")
-            #expect(try lab.short("pool01.contoso.com", "A", [transport]) == ["127.0.0.31", "127.0.0.32", "127.0.0.33"])
+            #expect(
+                try lab.short("pool01.contoso.com", "A", [transport]) == ["127.0.0.31", "127.0.0.32", "127.0.0.33"])
         }
         let srv = try lab.dig(["_sip._tls.contoso.com", "SRV"])
         #expect(srv.contains("ANSWER: 2") && srv.contains("0 10 5061 pool01.contoso.com."), "\(srv)")
@@ -118,7 +122,8 @@ final class DNSLab: Sendable {
     /// interleaved.
     @Test func everyNameCyclesThroughEveryOrderOverUDPAndTCP() async throws {
         let names = (1...30).map { "rot\($0)" }
-        let lab = try await DNSLab(extraZone: names.map { "      - {name: \($0), type: A, pool: fe}" }.joined(separator: "\n"))
+        let lab = try await DNSLab(
+            extraZone: names.map { "      - {name: \($0), type: A, pool: fe}" }.joined(separator: "\n"))
         defer { Task { await lab.shutdown() } }
         #expect(await eventually(timeout: .seconds(5)) { (try? lab.short("rot1.contoso.com").count) == 3 })
         for tcp in [false, true] {
@@ -126,13 +131,16 @@ final class DNSLab: Sendable {
             for _ in 0..<12 {
                 for name in names {
                     let answer = try DNSQuery.ask(port: lab.port, "\(name).contoso.com", type: DNSType.a, tcp: tcp)
-                    let addresses = answer.answers.compactMap { if case .a(let address) = $0.data { "\(address)" } else { nil } }
+                    let addresses = answer.answers.compactMap {
+                        if case .a(let address) = $0.data { "\(address)" } else { nil }
+                    }
                     #expect(addresses.count == 3)
                     if let first = addresses.first { firsts[name, default: []].insert(first) }
                 }
             }
             for name in names {
-                #expect(firsts[name]?.count == 3, "\(name) over \(tcp ? "TCP" : "UDP") led with only \(firsts[name] ?? [])")
+                #expect(
+                    firsts[name]?.count == 3, "\(name) over \(tcp ? "TCP" : "UDP") led with only \(firsts[name] ?? [])")
             }
         }
     }
@@ -187,16 +195,18 @@ final class DNSLab: Sendable {
         let dead = lab.backends[1]
         await dead.stop()
         let start = ContinuousClock.now
-        #expect(await eventually(timeout: .seconds(3)) {
-            (try? lab.short("pool01.contoso.com")) == ["127.0.0.31", "127.0.0.33"]
-        })
+        #expect(
+            await eventually(timeout: .seconds(3)) {
+                (try? lab.short("pool01.contoso.com")) == ["127.0.0.31", "127.0.0.33"]
+            })
         // interval x fall is 400 ms; probes and the view follow within a second.
         #expect(ContinuousClock.now - start < .seconds(2))
         #expect(try lab.short("contoso.com", "SOA").first?.split(separator: " ")[2] != serial)
         for backend in lab.backends where backend !== dead { await backend.stop() }
-        #expect(await eventually(timeout: .seconds(3)) {
-            (try? lab.short("_sip._tls.contoso.com", "SRV")) == ["10 10 5061 pool02.contoso.com."]
-        })
+        #expect(
+            await eventually(timeout: .seconds(3)) {
+                (try? lab.short("_sip._tls.contoso.com", "SRV")) == ["10 10 5061 pool02.contoso.com."]
+            })
         _ = try await TestBackend.start(name: "fe2", host: "127.0.0.32", port: dead.port, group: lab.group)
         #expect(await eventually(timeout: .seconds(3)) { (try? lab.short("pool01.contoso.com")) == ["127.0.0.32"] })
     }
@@ -232,7 +242,9 @@ final class DNSLab: Sendable {
         #expect(exchange([1, 2, 3]) == nil)
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<2000 {
-            send((0..<Int.random(in: 0...100, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            send(
+                (0..<Int.random(in: 0...100, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator)
+                })
         }
         #expect(try lab.short("mail.contoso.com") == ["10.0.0.25"])
     }

@@ -6,14 +6,18 @@ import Testing
 /// Response rate limiting, without a socket: per prefix and kind of answer, a bucket refilled at
 /// the configured rate; past it, drops with one in `slip` truncated; exempt clients never limited.
 @Suite struct ResponseRateLimiterTests {
-    static let question: [UInt8] = [3, 119, 119, 119, 7, 99, 111, 110, 116, 111, 115, 111, 3, 99, 111, 109, 0, 0, 1, 0, 1]
+    static let question: [UInt8] = [
+        3, 119, 119, 119, 7, 99, 111, 110, 116, 111, 115, 111, 3, 99, 111, 109, 0, 0, 1, 0, 1,
+    ]
     let client = IPAddress("192.0.2.10")!
 
     func decide(
         _ limiter: inout ResponseRateLimiter, _ client: IPAddress, _ kind: ResponseRateLimiter.Kind = .answer,
         question: [UInt8] = ResponseRateLimiterTests.question, at milliseconds: UInt64
     ) -> ResponseRateLimiter.Decision {
-        question.withUnsafeBytes { limiter.decide(client: client, kind: kind, question: $0, milliseconds: milliseconds) }
+        question.withUnsafeBytes {
+            limiter.decide(client: client, kind: kind, question: $0, milliseconds: milliseconds)
+        }
     }
 
     @Test func aBurstOfTheRateGoesOutThenDropsAndSlipsAlternate() {
@@ -39,7 +43,9 @@ import Testing
         upper[1] = 87
         #expect(decide(&limiter, client, question: upper, at: 0) == .drop, "the same name in other case")
         #expect(decide(&limiter, client, .nonexistent, question: [1, 97, 0, 0, 1, 0, 1], at: 0) == .send)
-        #expect(decide(&limiter, client, .nonexistent, question: [1, 98, 0, 0, 1, 0, 1], at: 0) == .drop, "NXDOMAIN per prefix")
+        #expect(
+            decide(&limiter, client, .nonexistent, question: [1, 98, 0, 0, 1, 0, 1], at: 0) == .drop,
+            "NXDOMAIN per prefix")
         #expect(decide(&limiter, client, .error, at: 0) == .send)
         #expect(decide(&limiter, IPAddress("2001:db8:0:1::1")!, at: 0) == .send)
         #expect(decide(&limiter, IPAddress("2001:db8:0:1:ffff::1")!, at: 0) == .drop, "the same IPv6 /56")
@@ -62,7 +68,9 @@ import Testing
         let truncated = try #require(bytes.withUnsafeBytes { ResponseRateLimiter.truncatedAnswer(to: $0) })
         let answer = try DNSMessageParser.parse(truncated)
         #expect(answer.id == 0x4242 && answer.isResponse && answer.truncated && answer.recursionDesired)
-        #expect(answer.questions == query.questions && answer.answers.isEmpty && answer.additionals.isEmpty && answer.edns == nil)
+        #expect(
+            answer.questions == query.questions && answer.answers.isEmpty && answer.additionals.isEmpty
+                && answer.edns == nil)
         #expect(truncated.count < bytes.count)
         for cut in 0..<bytes.count - 1 {
             let prefix = Array(bytes.prefix(cut))
@@ -77,6 +85,8 @@ import Testing
         #expect(IPPrefix("2001:db8::/32")?.contains(IPAddress("2001:db8:ffff::1")!) == true)
         #expect(IPPrefix("2001:db8::/32")?.contains(IPAddress("10.0.0.1")!) == false)
         #expect(IPPrefix("10.0.0.1")?.length == 32)
-        for bad in ["10.0.0.1/33", "::1/129", "x/8", "10.0.0.1/-1", "10.0.0.1/", "/8"] { #expect(IPPrefix(bad) == nil, "\(bad)") }
+        for bad in ["10.0.0.1/33", "::1/129", "x/8", "10.0.0.1/-1", "10.0.0.1/", "/8"] {
+            #expect(IPPrefix(bad) == nil, "\(bad)")
+        }
     }
 }

@@ -1,7 +1,8 @@
 import BallastCodecs
 import BallastCore
-@testable import BallastDNS
 import Testing
+
+@testable import BallastDNS
 
 /// The answer rules, over views of states built in the test: no socket.
 @Suite struct ZoneAuthorityTests {
@@ -12,11 +13,14 @@ import Testing
     static func topology(allDown: Zone.AllDownPolicy = .all) -> Topology {
         let check = Check(kind: .tcp, port: 5061)
         let pools = [
-            Pool(name: "fe", check: check, servers: (1...3).map { Server(name: "fe\($0)", address: IPAddress(v4: 10, 0, 1, UInt8($0))) }),
+            Pool(
+                name: "fe", check: check,
+                servers: (1...3).map { Server(name: "fe\($0)", address: IPAddress(v4: 10, 0, 1, UInt8($0))) }),
             Pool(name: "dr", check: check, servers: [Server(name: "dr1", address: IPAddress(v4: 10, 0, 2, 1))]),
         ]
         let zone = Zone(
-            name: zoneName, soa: Zone.SOA(primary: name("ns1.contoso.com"), mailbox: name("hostmaster.contoso.com"), minimum: 30),
+            name: zoneName,
+            soa: Zone.SOA(primary: name("ns1.contoso.com"), mailbox: name("hostmaster.contoso.com"), minimum: 30),
             ttl: 300,
             records: [
                 ZoneRecord(name: name("ns1.contoso.com"), ttl: 300, value: .a(IPAddress(v4: 10, 0, 0, 53))),
@@ -50,7 +54,8 @@ import Testing
         for pool in store.current.topology.pools {
             for server in pool.servers {
                 let key = ProbeKey(server: ServerKey(pool: pool.name, server: server.name), port: 5061)
-                let health = ServerHealth(status: down.contains(server.name) ? .down : .up, since: .now, lastResult: "test")
+                let health = ServerHealth(
+                    status: down.contains(server.name) ? .down : .up, since: .now, lastResult: "test")
                 _ = store.setHealth(health, for: key)
             }
         }
@@ -86,7 +91,8 @@ import Testing
     @Test func aPoolAllDownAnswersAllOrNothingByPolicy() {
         let everyone = ask("pool01.contoso.com", DNSType.a, store: Self.store(down: ["fe1", "fe2", "fe3"]))
         #expect(addresses(everyone).count == 3)
-        let nobody = ask("pool01.contoso.com", DNSType.a, store: Self.store(down: ["fe1", "fe2", "fe3"], allDown: .none))
+        let nobody = ask(
+            "pool01.contoso.com", DNSType.a, store: Self.store(down: ["fe1", "fe2", "fe3"], allDown: .none))
         #expect(nobody.rcode == DNSRCode.noError && nobody.answers.isEmpty)
         #expect(nobody.authorities.first?.type == DNSType.soa)
     }
@@ -119,11 +125,13 @@ import Testing
         let pool = Pool(
             name: "web", check: check,
             servers: [
-                Server(name: "w1", address: IPAddress(v4: 10, 0, 3, 1)), Server(name: "w2", address: IPAddress(v4: 10, 0, 3, 2)),
+                Server(name: "w1", address: IPAddress(v4: 10, 0, 3, 1)),
+                Server(name: "w2", address: IPAddress(v4: 10, 0, 3, 2)),
                 Server(name: "sorry", address: IPAddress(v4: 192, 0, 2, 80), isBackup: true, unchecked: true),
             ])
         let zone = Zone(
-            name: Self.zoneName, soa: Zone.SOA(primary: Self.name("ns1.contoso.com"), mailbox: Self.name("hostmaster.contoso.com")),
+            name: Self.zoneName,
+            soa: Zone.SOA(primary: Self.name("ns1.contoso.com"), mailbox: Self.name("hostmaster.contoso.com")),
             records: [ZoneRecord(name: Self.name("www.contoso.com"), ttl: 30, value: .pool("web"))])
         let topology = Topology(pools: [pool], zones: [zone])
         #expect(topology.probes.map(\.key.server.server) == ["w1", "w2"], "the fallback is not probed")
@@ -150,10 +158,15 @@ import Testing
     @Test func srvRecordsOfADownPoolDropOutAndTargetsComeAsAdditionals() {
         let both = ask("_sip._tls.contoso.com", DNSType.srv)
         #expect(both.answers.count == 2)
-        #expect(Set(both.additionals.map(\.name)) == [Self.name("pool01.contoso.com"), Self.name("pool02.contoso.com")])
+        #expect(
+            Set(both.additionals.map(\.name)) == [Self.name("pool01.contoso.com"), Self.name("pool02.contoso.com")])
         let primaryDown = ask("_sip._tls.contoso.com", DNSType.srv, store: Self.store(down: ["fe1", "fe2", "fe3"]))
-        #expect(primaryDown.answers.map(\.data) == [.srv(priority: 10, weight: 10, port: 5061, target: Self.name("pool02.contoso.com"))])
-        let everythingDown = ask("_sip._tls.contoso.com", DNSType.srv, store: Self.store(down: ["fe1", "fe2", "fe3", "dr1"]))
+        #expect(
+            primaryDown.answers.map(\.data) == [
+                .srv(priority: 10, weight: 10, port: 5061, target: Self.name("pool02.contoso.com"))
+            ])
+        let everythingDown = ask(
+            "_sip._tls.contoso.com", DNSType.srv, store: Self.store(down: ["fe1", "fe2", "fe3", "dr1"]))
         #expect(everythingDown.answers.count == 2)
     }
 
@@ -162,7 +175,8 @@ import Testing
         #expect(missing.rcode == DNSRCode.nxDomain && missing.authoritative && missing.answers.isEmpty)
         #expect(missing.authorities.first?.type == DNSType.soa && missing.authorities.first?.ttl == 30)
         let noData = ask("mail.contoso.com", DNSType.aaaa)
-        #expect(noData.rcode == DNSRCode.noError && noData.answers.isEmpty && noData.authorities.first?.type == DNSType.soa)
+        #expect(
+            noData.rcode == DNSRCode.noError && noData.answers.isEmpty && noData.authorities.first?.type == DNSType.soa)
         // An empty non-terminal exists: NODATA, not NXDOMAIN.
         let interior = ask("deep.contoso.com", DNSType.a)
         #expect(interior.rcode == DNSRCode.noError && interior.answers.isEmpty)

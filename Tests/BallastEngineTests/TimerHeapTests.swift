@@ -1,6 +1,5 @@
-import Testing
-
 import BallastEngine
+import Testing
 
 @Suite struct TimerHeapTests {
     @Test func popsInDeadlineOrder() {

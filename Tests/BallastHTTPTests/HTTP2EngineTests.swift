@@ -14,7 +14,8 @@ import Testing
         // nghttp sends the six requests as six concurrent streams of one connection. (curl 7.88
         // cannot reuse a prior-knowledge connection: curl/curl#10634.)
         let output = try BallastProcess.run(
-            executable: URL(fileURLWithPath: "/usr/bin/nghttp"), (1...6).map { "\(lab.url)/?\($0)" }, timeout: .seconds(20))
+            executable: URL(fileURLWithPath: "/usr/bin/nghttp"), (1...6).map { "\(lab.url)/?\($0)" },
+            timeout: .seconds(20))
         #expect(output.stdout.count == 6, "\(output)")
         #expect(Set(output.stdout) == ["a", "b", "c"], "\(output)")
         #expect(lab.backends.map(\.acceptedConnections).reduce(0, +) >= 3)
@@ -63,8 +64,10 @@ import Testing
         let size = 64 * 1024 * 1024
         let before = residentKiB()
         let down = try lab.curl(
-            ["--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{size_download} %{http_code} %{http_version}",
-             "\(lab.url)/download/\(size)"])
+            [
+                "--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{size_download} %{http_code} %{http_version}",
+                "\(lab.url)/download/\(size)",
+            ])
         #expect(down.stdout == "\(size) 200 2", "\(down)")
         let file = lab.directory.appendingPathComponent("upload").path
         #expect(FileManager.default.createFile(atPath: file, contents: nil))
@@ -76,7 +79,10 @@ import Testing
         // From a pipe curl knows no length: the stream has none, and the server gets chunks.
         let piped = try BallastProcess.run(
             executable: URL(fileURLWithPath: "/bin/sh"),
-            ["-c", "head -c \(size) /dev/zero | curl -sS --max-time 50 --http2-prior-knowledge -T - -X POST \(lab.url)/upload"],
+            [
+                "-c",
+                "head -c \(size) /dev/zero | curl -sS --max-time 50 --http2-prior-knowledge -T - -X POST \(lab.url)/upload",
+            ],
             timeout: .seconds(60))
         #expect(piped.stdout == "a \(size)", "\(piped)")
         #expect(lab.backend("a").requests.last?.headers.first(name: "transfer-encoding") == "chunked")

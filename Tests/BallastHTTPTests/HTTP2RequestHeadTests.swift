@@ -15,7 +15,9 @@ import Testing
     }
 
     @Test func theRequestLineAndHostComeFromThePseudoFields() {
-        let (text, head) = head([(":method", "GET"), (":path", "/a?b=1"), (":authority", "owa.contoso.com"), ("accept", "*/*")])
+        let (text, head) = head([
+            (":method", "GET"), (":path", "/a?b=1"), (":authority", "owa.contoso.com"), ("accept", "*/*"),
+        ])
         #expect(text == "GET /a?b=1 HTTP/1.1\r\nhost: owa.contoso.com\r\naccept: */*\r\n\r\n")
         #expect(!head.isConnect)
     }
@@ -28,7 +30,9 @@ import Testing
     }
 
     @Test func cookieCrumbsAreJoinedIntoOneField() {
-        let (text, _) = head([(":method", "GET"), (":path", "/"), (":authority", "a"), ("cookie", "a=1"), ("x", "y"), ("cookie", "LB=s1")])
+        let (text, _) = head([
+            (":method", "GET"), (":path", "/"), (":authority", "a"), ("cookie", "a=1"), ("x", "y"), ("cookie", "LB=s1"),
+        ])
         #expect(text == "GET / HTTP/1.1\r\nhost: a\r\nx: y\r\ncookie: a=1; LB=s1\r\n\r\n")
     }
 
@@ -43,7 +47,9 @@ import Testing
     }
 
     @Test func clearForgetsTheLastStreamsFields() {
-        var (_, reused) = head([(":method", "PUT"), (":path", "/x"), (":authority", "a"), ("cookie", "c=1"), ("content-length", "3")])
+        var (_, reused) = head([
+            (":method", "PUT"), (":path", "/x"), (":authority", "a"), ("cookie", "c=1"), ("content-length", "3"),
+        ])
         #expect(reused.hasContentLength)
         reused.clear()
         #expect(!reused.hasContentLength && reused.cookies.isEmpty && reused.fieldLines.isEmpty && reused.text.isEmpty)

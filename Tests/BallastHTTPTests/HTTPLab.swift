@@ -22,7 +22,8 @@ final class HTTPLab: Sendable {
     /// servers, `files` are written to the lab's folder (where relative paths start) first;
     /// `engine` is written as the relay's `engine` key.
     init(
-        engine: String = "ballast", backends names: [String] = ["a", "b", "c"], protocol: String = "http", relay: String = "",
+        engine: String = "ballast", backends names: [String] = ["a", "b", "c"], protocol: String = "http",
+        relay: String = "",
         tlsBackends: Bool = false, files: [String: String] = [:]
     ) async throws {
         directory = try BallastProcess.makeDirectory()

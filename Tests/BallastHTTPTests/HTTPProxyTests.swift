@@ -1,8 +1,8 @@
 import BallastCore
 import BallastNode
-import NIOHTTP1
 import BallastTestSupport
 import Foundation
+import NIOHTTP1
 import Testing
 
 /// The HTTP relay over real sockets: curl and raw sockets against a relay in this process,
@@ -11,7 +11,9 @@ import Testing
     /// The data planes the tests run against: Ballast's engine, since it replaced the SwiftNIO relay.
     static let engines = ["ballast"]
 
-    @Test(arguments: Self.engines) func eachRequestOnOneKeepAliveConnectionIsBalancedOnItsOwn(engine: String) async throws {
+    @Test(arguments: Self.engines) func eachRequestOnOneKeepAliveConnectionIsBalancedOnItsOwn(
+        engine: String
+    ) async throws {
         let lab = try await HTTPLab(engine: engine, relay: "    mode: round-robin")
         defer { Task { await lab.shutdown() } }
         let urls = Array(repeating: "\(lab.url)/", count: 6)
@@ -28,14 +30,17 @@ import Testing
     }
 
     @Test(arguments: Self.engines) func cookiePinsAClientAndHidesTheServer(engine: String) async throws {
-        let lab = try await HTTPLab(engine: engine, relay: """
-                mode: round-robin
-                persistence: {type: cookie, name: LB, key: a-secret-of-enough-length, secure: true, same-site: Strict}
-            """)
+        let lab = try await HTTPLab(
+            engine: engine,
+            relay: """
+                    mode: round-robin
+                    persistence: {type: cookie, name: LB, key: a-secret-of-enough-length, secure: true, same-site: Strict}
+                """)
         defer { Task { await lab.shutdown() } }
         let jar = lab.directory.appendingPathComponent("jar").path
         let first = try lab.curl(["-D", "-", "-c", jar, "\(lab.url)/"])
-        let setCookie = try #require(first.stdout.split(separator: "\r\n").first { $0.lowercased().hasPrefix("set-cookie:") })
+        let setCookie = try #require(
+            first.stdout.split(separator: "\r\n").first { $0.lowercased().hasPrefix("set-cookie:") })
         #expect(setCookie.contains("LB="))
         #expect(setCookie.contains("HttpOnly") && setCookie.contains("Secure") && setCookie.contains("SameSite=Strict"))
         for backend in lab.backends {
@@ -47,11 +52,13 @@ import Testing
             #expect(try lab.curl(["-b", jar, "\(lab.url)/"]).stdout == pinned)
         }
         // The server never sees Ballast's cookie.
-        #expect(lab.backends.flatMap(\.requests).allSatisfy { !($0.headers.first(name: "cookie") ?? "").contains("LB=") })
+        #expect(
+            lab.backends.flatMap(\.requests).allSatisfy { !($0.headers.first(name: "cookie") ?? "").contains("LB=") })
     }
 
     @Test(arguments: Self.engines) func aForgedCookieIsIgnoredAndReplaced(engine: String) async throws {
-        let lab = try await HTTPLab(engine: engine, relay: "    persistence: {type: cookie, key: a-secret-of-enough-length}")
+        let lab = try await HTTPLab(
+            engine: engine, relay: "    persistence: {type: cookie, key: a-secret-of-enough-length}")
         defer { Task { await lab.shutdown() } }
         let output = try lab.curl(["-D", "-", "-H", "Cookie: BALLAST=AAAAAAAAAAAAAAAAAAAAAAAA; other=1", "\(lab.url)/"])
         #expect(output.stdout.hasPrefix("HTTP/1.1 200"))
@@ -60,7 +67,9 @@ import Testing
     }
 
     @Test(arguments: Self.engines) func aPinnedClientMovesWhenItsServerDies(engine: String) async throws {
-        let lab = try await HTTPLab(engine: engine, backends: ["a", "b"], relay: "    persistence: {type: cookie, key: a-secret-of-enough-length}")
+        let lab = try await HTTPLab(
+            engine: engine, backends: ["a", "b"],
+            relay: "    persistence: {type: cookie, key: a-secret-of-enough-length}")
         defer { Task { await lab.shutdown() } }
         let jar = lab.directory.appendingPathComponent("jar").path
         let pinned = try lab.curl(["-c", jar, "\(lab.url)/"]).stdout
@@ -81,7 +90,8 @@ import Testing
     }
 
     @Test(arguments: Self.engines) func forwardingHeadersAreAddedOrReplaced(engine: String) async throws {
-        let lab = try await HTTPLab(engine: engine, 
+        let lab = try await HTTPLab(
+            engine: engine,
             backends: ["a"],
             relay: "    forwarded: {x-forwarded-for: add, x-forwarded-proto: replace, forwarded: replace}")
         defer { Task { await lab.shutdown() } }
@@ -96,7 +106,9 @@ import Testing
         #expect(!head.headers.contains(name: "x-private"))
     }
 
-    @Test(arguments: Self.engines) func httpsTerminationChoosesTheCertificateBySNIAndSpeaksHTTP2(engine: String) async throws {
+    @Test(arguments: Self.engines) func httpsTerminationChoosesTheCertificateBySNIAndSpeaksHTTP2(
+        engine: String
+    ) async throws {
         let second = try TestCertificates(names: ["two.test"], loopbackSAN: false)
         let lab = try await HTTPLab(
             engine: engine, backends: ["a"], protocol: "https",
@@ -130,8 +142,12 @@ import Testing
     /// A server that answers a 5 MB upload before reading it: over HTTP/2 the response comes,
     /// the stream ends with RST_STREAM(NO_ERROR) (RFC 9113 8.1), and the next request on the same
     /// connection is served, as over HTTP/1.1.
-    @Test(arguments: Self.engines) func anEarlyAnswerToAnHTTP2UploadEndsItsStreamWithoutError(engine: String) async throws {
-        let lab = try await HTTPLab(engine: engine, backends: ["a"], protocol: "https", relay: "    certificates: [{certificate: server.pem, key: server.key}]")
+    @Test(arguments: Self.engines) func anEarlyAnswerToAnHTTP2UploadEndsItsStreamWithoutError(
+        engine: String
+    ) async throws {
+        let lab = try await HTTPLab(
+            engine: engine, backends: ["a"], protocol: "https",
+            relay: "    certificates: [{certificate: server.pem, key: server.key}]")
         defer { Task { await lab.shutdown() } }
         let upload = lab.directory.appendingPathComponent("upload.bin")
         try Data(repeating: 0x61, count: 5_000_000).write(to: upload)
@@ -139,13 +155,18 @@ import Testing
         for version in ["--http2", "--http1.1"] {
             let started = ContinuousClock.now
             let result = try lab.curl(
-                ["--cacert", lab.caFile, version, "-sS", "-o", "/dev/null", "-w", "%{http_code} %{http_version}\n",
-                 "-X", "POST", "--data-binary", "@\(upload.path)", "\(base)/early", "--next", "--cacert", lab.caFile, version,
-                 "-s", "-w", " %{http_code} %{num_connects}", "\(base)/"], timeout: .seconds(20))
+                [
+                    "--cacert", lab.caFile, version, "-sS", "-o", "/dev/null", "-w", "%{http_code} %{http_version}\n",
+                    "-X", "POST", "--data-binary", "@\(upload.path)", "\(base)/early", "--next", "--cacert", lab.caFile,
+                    version,
+                    "-s", "-w", " %{http_code} %{num_connects}", "\(base)/",
+                ], timeout: .seconds(20))
             // Over HTTP/2 the same connection carries the next request; over HTTP/1.1 it may or may not.
             #expect(result.status == 0, "\(version): curl exited \(result.status): \(result.stderr)")
             let lines = result.stdout.split(separator: "\n")
-            #expect(lines.first == (version == "--http2" ? "413 2" : "413 1.1"), "\(version): \(result.stdout) \(result.stderr)")
+            #expect(
+                lines.first == (version == "--http2" ? "413 2" : "413 1.1"),
+                "\(version): \(result.stdout) \(result.stderr)")
             #expect(
                 result.stdout.hasSuffix(version == "--http2" ? "a 200 0" : "") && result.stdout.contains("a 200"),
                 "\(version): \(result.stdout) \(result.stderr)")
@@ -154,7 +175,8 @@ import Testing
         // The frames themselves, as nghttp (nghttp2's client) sees them: the response, then
         // RST_STREAM with NO_ERROR, not CANCEL.
         let nghttp = try BallastProcess.run(
-            executable: URL(fileURLWithPath: "/usr/bin/nghttp"), ["-v", "-n", "-d", upload.path, "\(base)/early"], timeout: .seconds(20))
+            executable: URL(fileURLWithPath: "/usr/bin/nghttp"), ["-v", "-n", "-d", upload.path, "\(base)/early"],
+            timeout: .seconds(20))
         #expect(nghttp.stdout.contains(":status: 413"), "\(nghttp.stdout.suffix(2000))")
         #expect(
             nghttp.stdout.contains("recv RST_STREAM frame") && nghttp.stdout.contains("(error_code=NO_ERROR(0x00))"),
@@ -162,7 +184,8 @@ import Testing
     }
 
     @Test(arguments: Self.engines) func reencryptionVerifiesTheServerCertificate(engine: String) async throws {
-        let lab = try await HTTPLab(engine: engine, backends: ["a"], relay: "    server-tls: {ca-file: ca.pem}", tlsBackends: true)
+        let lab = try await HTTPLab(
+            engine: engine, backends: ["a"], relay: "    server-tls: {ca-file: ca.pem}", tlsBackends: true)
         defer { Task { await lab.shutdown() } }
         #expect(try lab.curl(["\(lab.url)/"]).stdout == "a")
 
@@ -181,7 +204,9 @@ import Testing
         defer { Task { await lab.shutdown() } }
         let size = 100 * 1024 * 1024
         let before = residentKiB()
-        let down = try lab.curl(["-o", "/dev/null", "-w", "%{size_download} %{http_code}", "\(lab.url)/download/\(size)"])
+        let down = try lab.curl([
+            "-o", "/dev/null", "-w", "%{size_download} %{http_code}", "\(lab.url)/download/\(size)",
+        ])
         #expect(down.stdout == "\(size) 200", "\(down)")
         let file = lab.directory.appendingPathComponent("upload").path
         #expect(FileManager.default.createFile(atPath: file, contents: nil))
@@ -202,7 +227,8 @@ import Testing
         let socket = try TestSocket(port: lab.port, timeout: .seconds(5))
         defer { socket.close() }
         try socket.send(
-            "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n")
+            "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
         var lines: [String] = []
         while let line = try socket.readLine(), line != "\r", lines.count < 20 { lines.append(line) }
         #expect(lines.first?.hasPrefix("HTTP/1.1 101") == true, "\(lines)")
@@ -213,7 +239,8 @@ import Testing
     }
 
     @Test(arguments: Self.engines) func errorsAnswerWithTheRightStatus(engine: String) async throws {
-        let lab = try await HTTPLab(engine: engine, 
+        let lab = try await HTTPLab(
+            engine: engine,
             backends: ["a", "b"],
             relay: """
                     max-header-size: 4096
@@ -237,11 +264,14 @@ import Testing
         #expect(try slow.readLine()?.hasPrefix("HTTP/1.1 408") == true)
         slow.close()
 
-        for backend in lab.backends { _ = try lab.node.store.setDrained(true, for: ServerKey(pool: "web", server: backend.name)) }
+        for backend in lab.backends {
+            _ = try lab.node.store.setDrained(true, for: ServerKey(pool: "web", server: backend.name))
+        }
         #expect(try status(["\(lab.url)/"]) == "503")
     }
 
-    @Test(arguments: Self.engines) func aDeadServerIsRetriedOnAnotherForIdempotentRequests(engine: String) async throws {
+    @Test(arguments: Self.engines) func aDeadServerIsRetriedOnAnotherForIdempotentRequests(engine: String) async throws
+    {
         let lab = try await HTTPLab(engine: engine, backends: ["a", "b"], relay: "    mode: round-robin")
         defer { Task { await lab.shutdown() } }
         await lab.backend("a").stop()
@@ -251,7 +281,8 @@ import Testing
 
     @Test(arguments: Self.engines) func renewedCertificatesAreServedAfterAReload(engine: String) async throws {
         let lab = try await HTTPLab(
-            engine: engine, backends: ["a"], protocol: "https", relay: "    certificates: [{certificate: server.pem, key: server.key}]")
+            engine: engine, backends: ["a"], protocol: "https",
+            relay: "    certificates: [{certificate: server.pem, key: server.key}]")
         defer { Task { await lab.shutdown() } }
         let url = "https://localhost:\(lab.port)/"
         #expect(try lab.curl(["--cacert", lab.caFile, url]).stdout == "a")
@@ -260,14 +291,17 @@ import Testing
         try renewed.caPEM.write(toFile: renewedCA, atomically: true, encoding: .utf8)
         try renewed.certificatePEM.write(
             to: lab.directory.appendingPathComponent("server.pem"), atomically: true, encoding: .utf8)
-        try renewed.keyPEM.write(to: lab.directory.appendingPathComponent("server.key"), atomically: true, encoding: .utf8)
+        try renewed.keyPEM.write(
+            to: lab.directory.appendingPathComponent("server.key"), atomically: true, encoding: .utf8)
         // Until the reload the old certificate is served.
         #expect(try lab.curl(["--cacert", renewedCA, url]).status != 0)
         try await lab.node.apply(lab.node.store.current.topology)
         #expect(try lab.curl(["--cacert", renewedCA, url]).stdout == "a")
     }
 
-    @Test(arguments: Self.engines) func pipelinedRequestsAreAnsweredInOrderAndBalancedOneByOne(engine: String) async throws {
+    @Test(arguments: Self.engines) func pipelinedRequestsAreAnsweredInOrderAndBalancedOneByOne(
+        engine: String
+    ) async throws {
         let lab = try await HTTPLab(engine: engine, backends: ["a", "b"], relay: "    mode: round-robin")
         defer { Task { await lab.shutdown() } }
         let socket = try TestSocket(port: lab.port, timeout: .seconds(5))
@@ -284,7 +318,8 @@ import Testing
         defer { Task { await lab.shutdown() } }
         // HEAD, then chunked, then a plain GET on one connection: a stray byte would shift them.
         let mixed = try lab.curl([
-            "-I", "\(lab.url)/", "--next", "-sS", "\(lab.url)/chunked", "--next", "-sS", "-w", " %{num_connects}", "\(lab.url)/",
+            "-I", "\(lab.url)/", "--next", "-sS", "\(lab.url)/chunked", "--next", "-sS", "-w", " %{num_connects}",
+            "\(lab.url)/",
         ])
         #expect(mixed.stdout.hasPrefix("HTTP/1.1 200"), "\(mixed)")
         #expect(mixed.stdout.hasSuffix("chunked aa 0"), "\(mixed)")
@@ -311,21 +346,29 @@ import Testing
         #expect(socket.isClosedByPeer())
     }
 
-    @Test(arguments: Self.engines) func randomBytesGetAnErrorOrAClosedConnectionAndTheRelayGoesOn(engine: String) async throws {
+    @Test(arguments: Self.engines) func randomBytesGetAnErrorOrAClosedConnectionAndTheRelayGoesOn(
+        engine: String
+    ) async throws {
         let lab = try await HTTPLab(engine: engine, backends: ["a"], relay: "    timeouts: {request: 1s}")
         defer { Task { await lab.shutdown() } }
         var generator = SystemRandomNumberGenerator()
-        let prefixes = ["", "GET ", "GET / HTTP/1.1\r\n", "POST / HTTP/1.1\r\nContent-Length: 5\r\n", "GET / HTTP/9.9\r\n\r\n"]
+        let prefixes = [
+            "", "GET ", "GET / HTTP/1.1\r\n", "POST / HTTP/1.1\r\nContent-Length: 5\r\n", "GET / HTTP/9.9\r\n\r\n",
+        ]
         for round in 0..<60 {
             let socket = try TestSocket(port: lab.port, timeout: .seconds(4))
             var bytes = Array(prefixes[round % prefixes.count].utf8)
-            bytes += (0..<Int.random(in: 1...512, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            bytes += (0..<Int.random(in: 1...512, using: &generator)).map { _ in
+                UInt8.random(in: 0...255, using: &generator)
+            }
             bytes += Array("\r\n\r\n".utf8)
             try? socket.send(bytes)
             // Whatever came back, the connection ends: nothing hangs past the request timeout.
             let answer = (try? socket.readToEnd(limit: 1 << 16)) ?? []
             let text = String(decoding: answer.prefix(12), as: UTF8.self)
-            #expect(text.isEmpty || text.hasPrefix("HTTP/1.1 4") || text.hasPrefix("HTTP/1.1 5") || text.hasPrefix("HTTP/1.1 200"), "\(text)")
+            #expect(
+                text.isEmpty || text.hasPrefix("HTTP/1.1 4") || text.hasPrefix("HTTP/1.1 5")
+                    || text.hasPrefix("HTTP/1.1 200"), "\(text)")
             socket.close()
         }
         #expect(try lab.curl(["\(lab.url)/"]).stdout == "a")

@@ -38,7 +38,8 @@ import Testing
             accepted += 1
             let theirs = try nioHead(Array(input[..<head.length]))
             guard let theirs else {
-                Issue.record("the scanner accepted what NIO refuses: \(String(decoding: input, as: UTF8.self).debugDescription)")
+                Issue.record(
+                    "the scanner accepted what NIO refuses: \(String(decoding: input, as: UTF8.self).debugDescription)")
                 continue
             }
             let text = { (range: Range<Int>) in String(decoding: input[range], as: UTF8.self) }
@@ -60,7 +61,8 @@ import Testing
 
     /// The head NIO's decoder reads from `bytes`, or nil when it refuses them or wants more.
     private func nioHead(_ bytes: [UInt8]) throws -> HTTPRequestHead? {
-        let channel = EmbeddedChannel(handler: ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)))
+        let channel = EmbeddedChannel(
+            handler: ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)))
         defer { _ = try? channel.finish() }
         var buffer = channel.allocator.buffer(capacity: bytes.count)
         buffer.writeBytes(bytes)

@@ -116,7 +116,9 @@ import Testing
         try await Task.sleep(for: .milliseconds(150))
         let settled = b.accepted
         let keptBefore = a.accepted
-        #expect(await eventually(timeout: .seconds(2)) { a.accepted >= keptBefore + 3 }, "the kept server is no longer probed")
+        #expect(
+            await eventually(timeout: .seconds(2)) { a.accepted >= keptBefore + 3 },
+            "the kept server is no longer probed")
         #expect(b.accepted == settled, "the removed server is still probed")
     }
 }

@@ -136,7 +136,9 @@ import Testing
         let server = try await TestSIPServer.start(group: group)
         defer { Task { await server.stop() } }
         for transport in [SIPSettings.Transport.udp, .tcp] {
-            #expect(try await probe(server.port, .sipOptions(.init(transport: transport))) == .passed("SIP OPTIONS answered 200"))
+            #expect(
+                try await probe(server.port, .sipOptions(.init(transport: transport)))
+                    == .passed("SIP OPTIONS answered 200"))
             #expect(
                 try await probe(server.port, .sipOptions(.init(transport: transport, expectStatus: 300...399)))
                     == .failed("SIP OPTIONS answered 200, expected 300-399"))

@@ -11,7 +11,9 @@ import Testing
     private func curl(_ port: Int, _ arguments: [String]) throws -> (status: String, body: String) {
         let output = try BallastProcess.run(
             executable: URL(fileURLWithPath: "/usr/bin/curl"),
-            ["-s", "-m", "10", "-o", "-", "-w", "\n%{http_code} %{time_total}"] + arguments + ["http://127.0.0.1:\(port)/owa/"])
+            ["-s", "-m", "10", "-o", "-", "-w", "\n%{http_code} %{time_total}"] + arguments + [
+                "http://127.0.0.1:\(port)/owa/"
+            ])
         let lines = output.stdout.split(separator: "\n", omittingEmptySubsequences: false)
         return (String(lines.last ?? ""), lines.dropLast().joined(separator: "\n"))
     }
@@ -35,7 +37,8 @@ import Testing
             #expect(seconds >= 0.3, "a refused login was answered after \(seconds) s")
         }
         let headers = try BallastProcess.run(
-            executable: URL(fileURLWithPath: "/usr/bin/curl"), ["-s", "-D", "-", "-o", "/dev/null", "http://127.0.0.1:\(port)/"])
+            executable: URL(fileURLWithPath: "/usr/bin/curl"),
+            ["-s", "-D", "-", "-o", "/dev/null", "http://127.0.0.1:\(port)/"])
         #expect(headers.stdout.lowercased().contains("www-authenticate: basic realm=\"contoso.com\""))
         #expect(try curl(port, ["-u", "carol:carol-demo"]).status.hasPrefix("503"))
 
@@ -64,7 +67,8 @@ import Testing
         try await Task.sleep(for: .milliseconds(300))
         let socket = try TestSocket(port: port, source: "127.0.0.4", timeout: .seconds(3))
         try socket.send(
-            "GET /owa/ HTTP/1.1\r\nHost: lab\r\nAuthorization: Basic \(Base64.encode(Array("alice:alice-demo".utf8)))\r\nConnection: close\r\n\r\n")
+            "GET /owa/ HTTP/1.1\r\nHost: lab\r\nAuthorization: Basic \(Base64.encode(Array("alice:alice-demo".utf8)))\r\nConnection: close\r\n\r\n"
+        )
         let answer = String(decoding: try socket.readToEnd(limit: 65536), as: UTF8.self)
         #expect(answer.hasPrefix("HTTP/1.1 429"), "\(answer)")
         #expect(answer.lowercased().contains("retry-after: "))
@@ -87,9 +91,13 @@ import Testing
             let answer = try curl(lab.ports["owa"]!, ["-H", header])
             #expect(answer.status.hasPrefix("401"), "\(header.prefix(60)): \(answer.status)")
         }
-        for header in ["X-Remote-User:", "X-Remote-User: \(String(repeating: "x", count: 8_000))", "X-Remote-User: a\u{7f}b"] {
+        for header in [
+            "X-Remote-User:", "X-Remote-User: \(String(repeating: "x", count: 8_000))", "X-Remote-User: a\u{7f}b",
+        ] {
             let answer = try curl(lab.ports["owa-front"]!, ["-H", header])
-            #expect(answer.status.hasPrefix("403") || answer.status.hasPrefix("400"), "\(header.prefix(60)): \(answer.status)")
+            #expect(
+                answer.status.hasPrefix("403") || answer.status.hasPrefix("400"),
+                "\(header.prefix(60)): \(answer.status)")
         }
         #expect(try curl(lab.ports["owa"]!, ["-u", "bob:bob-demo"]).body == "mbx2", "the relay serves after")
         await lab.shutdown()

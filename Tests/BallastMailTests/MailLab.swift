@@ -30,7 +30,8 @@ final class MailLab {
 
     /// `httpEngine` is the data plane of the two relays that route web requests by user.
     init(
-        postgres: Bool = false, failureDelay: String = "300ms", pollInterval: String = "200ms", httpEngine: String = "ballast"
+        postgres: Bool = false, failureDelay: String = "300ms", pollInterval: String = "200ms",
+        httpEngine: String = "ballast"
     ) async throws {
         folder = try BallastProcess.makeDirectory()
         group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
@@ -43,11 +44,13 @@ final class MailLab {
         }
         for name in ["mbx1", "mbx2"] { webServers.append(try await TestHTTPBackend.start(name: name, group: group)) }
         ports = [
-            "imap": Ports.free(), "imaps": Ports.free(), "pop3": Ports.free(), "pop3s": Ports.free(), "owa": Ports.free(),
+            "imap": Ports.free(), "imaps": Ports.free(), "pop3": Ports.free(), "pop3s": Ports.free(),
+            "owa": Ports.free(),
             "owa-front": Ports.free(),
         ]
         let certificates = try TestCertificates(names: ["mail.contoso.com"])
-        try certificates.certificatePEM.write(to: folder.appendingPathComponent("mail.pem"), atomically: true, encoding: .utf8)
+        try certificates.certificatePEM.write(
+            to: folder.appendingPathComponent("mail.pem"), atomically: true, encoding: .utf8)
         try certificates.keyPEM.write(to: folder.appendingPathComponent("mail.key"), atomically: true, encoding: .utf8)
         self.postgres = postgres ? try TestPostgres() : nil
         let location = self.postgres?.url ?? "directory.db"
@@ -92,7 +95,8 @@ final class MailLab {
                 .putUser(
                     DirectoryUser(
                         sipURI: "sip:\(name)@contoso.com", authName: name,
-                        ha1: [.sha256: Self.ha1(name, password: "\(name)-demo")], homePool: nil, mail: "\(name)@contoso.com",
+                        ha1: [.sha256: Self.ha1(name, password: "\(name)-demo")], homePool: nil,
+                        mail: "\(name)@contoso.com",
                         mailboxDatabase: Self.users[name])))
         }
         try await store.apply(changes, actor: "lab")
@@ -104,7 +108,8 @@ final class MailLab {
     /// Stops the node and starts a new one on the same config (a restart).
     func restart() async throws {
         await node.shutdown(grace: .milliseconds(200))
-        node = try Node(topology: try ConfigLoader.load(path: configPath), group: group, logger: logger, relayThreads: 1)
+        node = try Node(
+            topology: try ConfigLoader.load(path: configPath), group: group, logger: logger, relayThreads: 1)
         try await node.start()
     }
 
@@ -122,7 +127,10 @@ final class MailLab {
         // SHA-256 of user:realm:password, as `ballast users import` stores it.
         let output = try? BallastProcess.run(
             executable: URL(fileURLWithPath: "/usr/bin/python3"),
-            ["-c", "import hashlib,sys; print(hashlib.sha256(sys.argv[1].encode()).hexdigest())", "\(user):contoso.com:\(password)"])
+            [
+                "-c", "import hashlib,sys; print(hashlib.sha256(sys.argv[1].encode()).hexdigest())",
+                "\(user):contoso.com:\(password)",
+            ])
         return output?.stdout.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
     }
 
@@ -130,8 +138,10 @@ final class MailLab {
     func python(_ arguments: [String], timeout: Duration = .seconds(20)) throws -> [String] {
         var arguments = arguments
         if let relay = ports[arguments[1]] { arguments[1] = String(relay) }
-        let output = try BallastProcess.run(executable: URL(fileURLWithPath: "/usr/bin/python3"), [client] + arguments, timeout: timeout)
-        return output.stdout.split(separator: "\n").map(String.init) + output.stderr.split(separator: "\n").map { "stderr: \($0)" }
+        let output = try BallastProcess.run(
+            executable: URL(fileURLWithPath: "/usr/bin/python3"), [client] + arguments, timeout: timeout)
+        return output.stdout.split(separator: "\n").map(String.init)
+            + output.stderr.split(separator: "\n").map { "stderr: \($0)" }
     }
 
     func shutdown() async {

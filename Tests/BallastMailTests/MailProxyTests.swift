@@ -33,11 +33,14 @@ import Testing
         var delays: [Double] = []
         for (user, password) in [("alice@contoso.com", "wrong"), ("nobody@contoso.com", "alice-demo"), ("alice", "")] {
             let imap = try lab.python(["imap", "imap", user, password.isEmpty ? "x" : password, "plain"])
-            #expect(imap.first?.hasPrefix("NO ") == true && imap.first?.contains("AUTHENTICATIONFAILED") == true, "\(imap)")
+            #expect(
+                imap.first?.hasPrefix("NO ") == true && imap.first?.contains("AUTHENTICATIONFAILED") == true, "\(imap)")
             let pop = try lab.python(["pop3", "pop3", user, password.isEmpty ? "x" : password, "plain"])
             #expect(pop.first?.contains("-ERR [AUTH] Authentication failed") == true, "\(pop)")
             for line in [imap.first, pop.first] {
-                if let seconds = line?.split(separator: "|").last.flatMap({ Double($0.trimmingCharacters(in: .whitespaces)) }) {
+                if let seconds = line?.split(separator: "|").last.flatMap({
+                    Double($0.trimmingCharacters(in: .whitespaces))
+                }) {
                     delays.append(seconds)
                 }
             }
@@ -61,7 +64,8 @@ import Testing
         var guesses: [TestSocket] = []
         for index in 0..<20 {
             let pop = index % 2 == 1
-            let socket = try TestSocket(port: lab.ports[pop ? "pop3" : "imap"]!, source: "127.0.0.3", timeout: .seconds(3))
+            let socket = try TestSocket(
+                port: lab.ports[pop ? "pop3" : "imap"]!, source: "127.0.0.3", timeout: .seconds(3))
             _ = try socket.readLine()
             try socket.send(pop ? "USER alice\r\nPASS guess\(index)\r\n" : "g LOGIN alice guess\(index)\r\n")
             guesses.append(socket)
@@ -109,7 +113,9 @@ import Testing
         // Each client is told why, in its protocol, before the close.
         for (index, socket) in sessions.enumerated() {
             let last = try socket.readLine() ?? ""
-            let expected = index == sessions.count - 1 ? "-ERR [SYS/TEMP] Your mailbox moved" : "* BYE [UNAVAILABLE] Your mailbox moved"
+            let expected =
+                index == sessions.count - 1
+                ? "-ERR [SYS/TEMP] Your mailbox moved" : "* BYE [UNAVAILABLE] Your mailbox moved"
             #expect(last.hasPrefix(expected), "\(last)")
             #expect(socket.isClosedByPeer(), "a session to the old server stayed open")
         }

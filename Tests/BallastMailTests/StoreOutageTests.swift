@@ -14,7 +14,8 @@ import Testing
         // LISTEN starts in the background: a first change proves it is up (bounded wait).
         var ready = false
         for attempt in 0..<50 where !ready {
-            try await lab.store.apply([.setContacts(sipURI: "sip:carol@contoso.com", contacts: ["n\(attempt)"])], actor: "test")
+            try await lab.store.apply(
+                [.setContacts(sipURI: "sip:carol@contoso.com", contacts: ["n\(attempt)"])], actor: "test")
             try await Task.sleep(for: .milliseconds(100))
             ready = lab.node.store.current.directory.user(login: "carol")?.contacts == ["n\(attempt)"]
         }
@@ -45,7 +46,8 @@ import Testing
         } catch {
             #expect(error.code == .unreachable)
         }
-        let cli = try BallastProcess.run(["db", "activate", "-c", lab.configPath, "DB01", "--on", "mbx2"], timeout: .seconds(30))
+        let cli = try BallastProcess.run(
+            ["db", "activate", "-c", lab.configPath, "DB01", "--on", "mbx2"], timeout: .seconds(30))
         #expect(cli.status != 0)
         #expect(cli.stderr.contains("changes are refused until the store"), "\(cli.stderr)")
         // A node that starts now runs from the cache file.
@@ -78,20 +80,28 @@ import Testing
         #expect(try lab.imapSession("alice").server == "mbx1")
         postgres.stop()
         await lab.node.shutdown(grace: .milliseconds(200))
-        let node = try Node(topology: try ConfigLoader.load(path: lab.configPath), group: lab.group, logger: lab.logger, relayThreads: 1)
+        let node = try Node(
+            topology: try ConfigLoader.load(path: lab.configPath), group: lab.group, logger: lab.logger, relayThreads: 1
+        )
         lab.node = node
         let starting = Task { try await node.start() }
         var first: String??
         let deadline = ContinuousClock.now + .seconds(15)
         while first == nil && ContinuousClock.now < deadline {
-            if let session = try? lab.imapSession("alice") { first = .some(session.server) } else { try await Task.sleep(for: .milliseconds(20)) }
+            if let session = try? lab.imapSession("alice") {
+                first = .some(session.server)
+            } else {
+                try await Task.sleep(for: .milliseconds(20))
+            }
         }
         #expect(first == .some("mbx1"), "the first login after the start got \(String(describing: first))")
         try await starting.value
 
         let export = try BallastProcess.run(["users", "export", "-c", lab.configPath], timeout: .seconds(30))
         #expect(export.status == 0 && export.stdout.contains("sip:alice@contoso.com"), "\(export.stderr)")
-        #expect(export.stderr.contains("warning: the store is unreachable") && export.stderr.contains("last applied directory"))
+        #expect(
+            export.stderr.contains("warning: the store is unreachable")
+                && export.stderr.contains("last applied directory"))
 
         try await Task.sleep(for: .seconds(15))
         try postgres.start()
@@ -101,7 +111,8 @@ import Testing
         var moved: ContinuousClock.Instant?
         while moved == nil && ContinuousClock.now - restarted < .seconds(20) {
             if let store = await lab.node.directoryStore,
-                (try? await store.apply([.activate(database: "DB01", server: "mbx2")], actor: "operator via the node")) != nil
+                (try? await store.apply([.activate(database: "DB01", server: "mbx2")], actor: "operator via the node"))
+                    != nil
             {
                 moved = .now
             } else {
@@ -109,14 +120,18 @@ import Testing
             }
         }
         let written = try #require(moved, "no write through the node succeeded after PostgreSQL came back")
-        #expect(written - restarted < .seconds(2), "writes through the node failed for \(written - restarted) after PostgreSQL was back")
+        #expect(
+            written - restarted < .seconds(2),
+            "writes through the node failed for \(written - restarted) after PostgreSQL was back")
         var server: String?
         while server != "mbx2" && ContinuousClock.now - written < .seconds(10) {
             server = try lab.imapSession("alice").server
             if server != "mbx2" { try await Task.sleep(for: .milliseconds(50)) }
         }
         let servedAfter = ContinuousClock.now - written
-        print("store outage of 15 s: first write through the node \(written - restarted) after PostgreSQL was back; served \(servedAfter) after that write")
+        print(
+            "store outage of 15 s: first write through the node \(written - restarted) after PostgreSQL was back; served \(servedAfter) after that write"
+        )
         #expect(server == "mbx2")
         #expect(servedAfter < .seconds(3), "the node caught up \(servedAfter) after the write")
         await lab.shutdown()

@@ -96,7 +96,9 @@ import Testing
         topology.pools[0].check?.interval = .seconds(30)
         topology.pools[0].check?.fall = 3
         topology.relays.append(
-            Relay(name: "taken", listen: Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: squatter.port), pool: "pool"))
+            Relay(
+                name: "taken", listen: Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: squatter.port), pool: "pool"
+            ))
         await #expect(throws: NodeError.self) { try await lab.node.apply(topology) }
         let after = lab.node.store.current
         #expect(after.topology == before.topology)

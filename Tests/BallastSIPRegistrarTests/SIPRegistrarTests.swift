@@ -35,7 +35,10 @@ import Testing
         let users = Self.passwords.keys.sorted().map { name in
             DirectoryUser(
                 sipURI: "sip:\(name)@\(Self.realm)", authName: name,
-                ha1: [.md5: Digest.ha1(username: name, realm: Self.realm, password: Self.passwords[name]!, algorithm: .md5)],
+                ha1: [
+                    .md5: Digest.ha1(
+                        username: name, realm: Self.realm, password: Self.passwords[name]!, algorithm: .md5)
+                ],
                 homePool: name == "bob" ? "dr" : "hq")
         }
         store.replaceDirectory(Directory(users: users))
@@ -71,14 +74,17 @@ import Testing
     }
 
     /// The Authorization a client with `password` sends for the challenge in `challenge`.
-    func authorization(_ user: String, password: String? = nil, challenge: SIPMessage, nc: String = "00000001") -> String {
+    func authorization(
+        _ user: String, password: String? = nil, challenge: SIPMessage, nc: String = "00000001"
+    ) -> String {
         let header = DigestHeader(challenge.first("WWW-Authenticate")!)!
         let nonce = header["nonce"]!
         let uri = "sip:\(Self.realm)"
         let ha1 = Digest.ha1(
             username: user, realm: Self.realm, password: password ?? Self.passwords[user] ?? "x", algorithm: .md5)
         let response = Digest.expectedResponse(
-            ha1: ha1, method: "REGISTER", uri: uri, nonce: nonce, nc: nc, cnonce: "c0ffee", qop: "auth", algorithm: .md5)
+            ha1: ha1, method: "REGISTER", uri: uri, nonce: nonce, nc: nc, cnonce: "c0ffee", qop: "auth", algorithm: .md5
+        )
         return "Digest username=\"\(user)\", realm=\"\(Self.realm)\", nonce=\"\(nonce)\", uri=\"\(uri)\", "
             + "response=\"\(response)\", algorithm=MD5, qop=auth, nc=\(nc), cnonce=\"c0ffee\""
     }
@@ -140,7 +146,8 @@ import Testing
     @Test func aWrongPasswordIsForbiddenAndSavesNothing() {
         let registrar = makeRegistrar(makeStore())
         let challenge = registrar.answer(to: request("alice"), from: source, servedPool: "hq", now: base)!.message
-        let wrong = request("alice", cseq: 2, authorization: authorization("alice", password: "guess", challenge: challenge))
+        let wrong = request(
+            "alice", cseq: 2, authorization: authorization("alice", password: "guess", challenge: challenge))
         let answer = registrar.answer(to: wrong, from: source, servedPool: "hq", now: base)!
         #expect(answer.message.status == 403)
         #expect(answer.changes.isEmpty)
@@ -154,7 +161,8 @@ import Testing
             let now = base.adding(seconds: Double(attempt))
             let challenge = registrar.answer(to: request("alice"), from: source, servedPool: "hq", now: now)!.message
             let wrong = request(
-                "alice", cseq: 2 + attempt, authorization: authorization("alice", password: "guess\(attempt)", challenge: challenge))
+                "alice", cseq: 2 + attempt,
+                authorization: authorization("alice", password: "guess\(attempt)", challenge: challenge))
             delays.append(registrar.answer(to: wrong, from: source, servedPool: "hq", now: now)!.delay)
         }
         #expect(delays.first == .zero)
@@ -186,7 +194,8 @@ import Testing
         // Down for less than failure detection: still home.
         _ = registrar.tick(now: down.adding(seconds: 0.5))
         #expect(store.current.lostPools.isEmpty)
-        #expect(signIn(registrar, "alice", at: "dr", now: down.adding(seconds: 0.5), callID: "early").message.status == 301)
+        #expect(
+            signIn(registrar, "alice", at: "dr", now: down.adding(seconds: 0.5), callID: "early").message.status == 301)
         // Past it: lost, in the State for DNS, the status API and the dashboard.
         let lostAt = down.adding(seconds: 1.5)
         _ = registrar.tick(now: lostAt)
@@ -258,7 +267,8 @@ import Testing
                 }
             }
         }
-        let bound = registrar.bindings(of: "sip:alice@lab.example", at: "hq", now: base).count
+        let bound =
+            registrar.bindings(of: "sip:alice@lab.example", at: "hq", now: base).count
             + registrar.bindings(of: "sip:carol@lab.example", at: "hq", now: base).count
         // Each address of record keeps at most max-contacts (10) bindings.
         #expect(bound == 20)

@@ -1,10 +1,11 @@
 import BallastCore
-@testable import BallastSIP
 import BallastSIPRegistrar
 import BallastTestSupport
 import Foundation
 import Synchronization
 import Testing
+
+@testable import BallastSIP
 
 /// The bindings journal: group commit on its own thread, read back at start, compacted.
 @Suite struct RegistrationJournalTests {
@@ -56,8 +57,13 @@ import Testing
         let folder = try BallastProcess.makeDirectory()
         let path = folder.appendingPathComponent("registrations.jsonl").path
         let encoder = JSONEncoder()
-        var text = String(decoding: try encoder.encode(BindingChange(pool: "hq", aor: "a", bindings: [binding(1)])), as: UTF8.self)
-        text += "\n" + String(decoding: try encoder.encode(BindingChange(pool: "hq", aor: "b", bindings: [binding(2, expiresAt: 10)])), as: UTF8.self)
+        var text = String(
+            decoding: try encoder.encode(BindingChange(pool: "hq", aor: "a", bindings: [binding(1)])), as: UTF8.self)
+        text +=
+            "\n"
+            + String(
+                decoding: try encoder.encode(
+                    BindingChange(pool: "hq", aor: "b", bindings: [binding(2, expiresAt: 10)])), as: UTF8.self)
         text += "\n{\"pool\":\"hq\",\"aor\":\"c\",\"bind"
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         let (journal, bindings) = try RegistrationJournal.open(path: path, now: 1_000)
@@ -96,17 +102,24 @@ import Testing
         let start = try size(path)
         #expect(start == RegistrationJournal.writeAhead)
         func save(_ changes: [BindingChange]) async -> Bool {
-            await withCheckedContinuation { (done: CheckedContinuation<Bool, Never>) in journal.submit(changes) { done.resume(returning: $0) } }
+            await withCheckedContinuation { (done: CheckedContinuation<Bool, Never>) in
+                journal.submit(changes) { done.resume(returning: $0) }
+            }
         }
         for round in 0..<10 {
-            #expect(await save((0..<10).map { BindingChange(pool: "hq", aor: "sip:u\(round * 10 + $0)@x", bindings: [binding($0)]) }))
+            #expect(
+                await save(
+                    (0..<10).map {
+                        BindingChange(pool: "hq", aor: "sip:u\(round * 10 + $0)@x", bindings: [binding($0)])
+                    }))
         }
         #expect(try size(path) == start)
         #expect(try lines(path).count == 100)
         // 30,000 distinct addresses of record, about 1.7 MB of lines per 10,000: past the zeros.
         for round in 0..<3 {
             let changes = (0..<10_000).map { n in
-                BindingChange(pool: "hq", aor: "sip:user-with-a-longer-name-\(round * 10_000 + n)@x", bindings: [binding(n)])
+                BindingChange(
+                    pool: "hq", aor: "sip:user-with-a-longer-name-\(round * 10_000 + n)@x", bindings: [binding(n)])
             }
             #expect(await save(changes))
         }
@@ -166,7 +179,9 @@ import Testing
         journal.close()
         final class Told: Sendable { let value = Mutex<Bool?>(nil) }
         let told = Told()
-        journal.submit([BindingChange(pool: "hq", aor: "a", bindings: [binding(1)])]) { ok in told.value.withLock { $0 = ok } }
+        journal.submit([BindingChange(pool: "hq", aor: "a", bindings: [binding(1)])]) { ok in
+            told.value.withLock { $0 = ok }
+        }
         #expect(told.value.withLock { $0 } == false)
     }
 
@@ -185,7 +200,9 @@ import Testing
             BindingChange(
                 pool: "p\"ool", aor: odd,
                 bindings: [
-                    Binding(uri: odd, expiresAt: 1_800_000_123.456, callID: "c\\1", cseq: 4_294_967_295, q: "0.5", resiliency: true),
+                    Binding(
+                        uri: odd, expiresAt: 1_800_000_123.456, callID: "c\\1", cseq: 4_294_967_295, q: "0.5",
+                        resiliency: true),
                     Binding(uri: "sip:b@x", expiresAt: 7, callID: "", cseq: 0),
                 ]),
         ]

@@ -1,10 +1,10 @@
 import BallastCodecs
 import BallastConfig
 import BallastCore
+import BallastLab
 import BallastNode
 import BallastSIP
 import BallastSIPRegistrar
-import BallastLab
 import BallastTestSupport
 import Foundation
 import Logging
@@ -33,7 +33,9 @@ final class SIPLab: @unchecked Sendable {
 
     /// `namedContacts`: the registrars name their redirect URIs (with TLS); else redirects name their listeners.
     /// `hqUDPHost`: the address hq's UDP listener binds (0.0.0.0 to answer on every address).
-    init(nonceLifetime: String = "5s", extraSIP: String = "", namedContacts: Bool = true, hqUDPHost: String = "127.0.0.1")
+    init(
+        nonceLifetime: String = "5s", extraSIP: String = "", namedContacts: Bool = true, hqUDPHost: String = "127.0.0.1"
+    )
         async throws
     {
         directory = try BallastProcess.makeDirectory()
@@ -49,7 +51,8 @@ final class SIPLab: @unchecked Sendable {
         let certificates = try TestCertificates(names: ["sip.lab.example"])
         try certificates.certificatePEM.write(
             to: directory.appendingPathComponent("sip.pem"), atomically: true, encoding: .utf8)
-        try certificates.keyPEM.write(to: directory.appendingPathComponent("sip.key"), atomically: true, encoding: .utf8)
+        try certificates.keyPEM.write(
+            to: directory.appendingPathComponent("sip.key"), atomically: true, encoding: .utf8)
         try Self.usersFile(homes: ["alice": "pool-hq", "bob": "pool-dr", "carol": "pool-hq"]).write(
             to: directory.appendingPathComponent("users.yaml"), atomically: true, encoding: .utf8)
         let yaml = """
@@ -94,7 +97,8 @@ final class SIPLab: @unchecked Sendable {
         var logger = Logger(label: "sip-lab")
         logger.logLevel = .critical
         self.logger = logger
-        node = try Node(topology: try ConfigLoader.load(path: configPath), group: group, logger: logger, relayThreads: 1)
+        node = try Node(
+            topology: try ConfigLoader.load(path: configPath), group: group, logger: logger, relayThreads: 1)
         try await node.start()
     }
 
@@ -104,7 +108,8 @@ final class SIPLab: @unchecked Sendable {
             let password = passwords[user] ?? "x"
             text += "  - uri: sip:\(user)@\(realm)\n    home-pool: \(home)\n"
             text += "    ha1-md5: \(Digest.ha1(username: user, realm: realm, password: password, algorithm: .md5))\n"
-            text += "    ha1-sha256: \(Digest.ha1(username: user, realm: realm, password: password, algorithm: .sha256))\n"
+            text +=
+                "    ha1-sha256: \(Digest.ha1(username: user, realm: realm, password: password, algorithm: .sha256))\n"
         }
         return text
     }
@@ -113,7 +118,9 @@ final class SIPLab: @unchecked Sendable {
     func waitUntilHealthy() async throws {
         let up = await eventually(timeout: .seconds(5)) {
             let state = node.store.current
-            return ["pool-hq", "pool-dr"].allSatisfy { state.health(of: ServerKey(pool: $0, server: "fe1"))?.status == .up }
+            return ["pool-hq", "pool-dr"].allSatisfy {
+                state.health(of: ServerKey(pool: $0, server: "fe1"))?.status == .up
+            }
         }
         if !up { throw SIPTestClient.Failure(description: "front ends never came up") }
     }
@@ -137,7 +144,8 @@ final class SIPLab: @unchecked Sendable {
     /// Stops the node and starts a new one on the same config (a restart).
     func restart() async throws {
         await node.shutdown(grace: .seconds(1))
-        node = try Node(topology: try ConfigLoader.load(path: configPath), group: group, logger: logger, relayThreads: 1)
+        node = try Node(
+            topology: try ConfigLoader.load(path: configPath), group: group, logger: logger, relayThreads: 1)
         try await node.start()
     }
 

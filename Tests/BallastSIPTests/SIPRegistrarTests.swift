@@ -17,7 +17,8 @@ struct SIPRegistrarTests {
         try await SIPLab.with { lab in
             let client = try SIPTestClient(port: lab.drPort)
             let challenge = try client.send(
-                client.makeRequest("REGISTER", uri: "sip:lab.example", to: alice, extra: [("Contact", "<sip:alice@127.0.0.1:7001>")]))
+                client.makeRequest(
+                    "REGISTER", uri: "sip:lab.example", to: alice, extra: [("Contact", "<sip:alice@127.0.0.1:7001>")]))
             #expect(challenge.status == 401)
             let offers = challenge.all("WWW-Authenticate").compactMap { DigestHeader($0) }
             #expect(offers.map { $0["algorithm"] } == ["MD5", "SHA-256"])
@@ -40,7 +41,8 @@ struct SIPRegistrarTests {
                 let client = try SIPTestClient(port: lab.hqPort)
                 let contact = "sip:alice@127.0.0.1:\(algorithm == .md5 ? 7001 : 7002)"
                 let result = try client.register(
-                    aor: alice, password: "secret-alice", contacts: ["<\(contact)>"], expires: 120, algorithm: algorithm)
+                    aor: alice, password: "secret-alice", contacts: ["<\(contact)>"], expires: 120, algorithm: algorithm
+                )
                 #expect(result.response.status == 200, "\(algorithm)")
                 #expect(result.response.all("Contact").contains { $0.hasPrefix("<\(contact)>;expires=1") })
                 #expect(result.response.first("Presence-State") == nil)
@@ -56,12 +58,15 @@ struct SIPRegistrarTests {
     @Test func aWildcardListenerAnswersFromTheAddressAsked() async throws {
         try await SIPLab.with(hqUDPHost: "0.0.0.0") { lab in
             let client = try SIPTestClient(port: lab.hqPort, host: "127.0.0.3")
-            let result = try client.register(aor: alice, password: "secret-alice", contacts: ["<sip:alice@127.0.0.1:7005>"])
+            let result = try client.register(
+                aor: alice, password: "secret-alice", contacts: ["<sip:alice@127.0.0.1:7005>"])
             #expect(result.response.status == 200)
             // From the fourth failure on, the 403 is held back and sent from outside the loop.
             for attempt in 0..<5 {
-                let wrong = try SIPTestClient(port: lab.hqPort, host: "127.0.0.4", source: "127.0.0.9", timeout: .seconds(10))
-                    .register(aor: alice, password: "wrong\(attempt)", contacts: ["<sip:alice@127.0.0.1:7006>"])
+                let wrong = try SIPTestClient(
+                    port: lab.hqPort, host: "127.0.0.4", source: "127.0.0.9", timeout: .seconds(10)
+                )
+                .register(aor: alice, password: "wrong\(attempt)", contacts: ["<sip:alice@127.0.0.1:7006>"])
                 #expect(wrong.response.status == 403, "attempt \(attempt)")
             }
         }
@@ -88,15 +93,18 @@ struct SIPRegistrarTests {
         try await SIPLab.with { lab in
             let client = try SIPTestClient(port: lab.hqPort)
             let contact = ("Contact", "<sip:alice@127.0.0.1:7001>")
-            let challenge = try client.send(client.makeRequest("REGISTER", uri: "sip:lab.example", to: alice, extra: [contact]))
+            let challenge = try client.send(
+                client.makeRequest("REGISTER", uri: "sip:lab.example", to: alice, extra: [contact]))
             let authorization = try SIPTestClient.authorize(
                 challenge: challenge, method: "REGISTER", uri: "sip:lab.example", username: "alice",
                 password: "secret-alice", algorithm: .md5)
             let first = try client.send(
-                client.makeRequest("REGISTER", uri: "sip:lab.example", to: alice, extra: [contact, ("Authorization", authorization)]))
+                client.makeRequest(
+                    "REGISTER", uri: "sip:lab.example", to: alice, extra: [contact, ("Authorization", authorization)]))
             #expect(first.status == 200)
             let replay = try client.send(
-                client.makeRequest("REGISTER", uri: "sip:lab.example", to: alice, extra: [contact, ("Authorization", authorization)]))
+                client.makeRequest(
+                    "REGISTER", uri: "sip:lab.example", to: alice, extra: [contact, ("Authorization", authorization)]))
             #expect(replay.status == 401)
             #expect(replay.all("WWW-Authenticate").allSatisfy { DigestHeader($0)?["stale"] == "true" })
             // The next count on the same nonce is fine.
@@ -104,11 +112,13 @@ struct SIPRegistrarTests {
                 challenge: challenge, method: "REGISTER", uri: "sip:lab.example", username: "alice",
                 password: "secret-alice", algorithm: .md5, nc: "00000002")
             let counted = try client.send(
-                client.makeRequest("REGISTER", uri: "sip:lab.example", to: alice, extra: [contact, ("Authorization", next)]))
+                client.makeRequest(
+                    "REGISTER", uri: "sip:lab.example", to: alice, extra: [contact, ("Authorization", next)]))
             #expect(counted.status == 200)
             let forged = authorization.replacingOccurrences(of: "nonce=\"0", with: "nonce=\"1")
             let refused = try client.send(
-                client.makeRequest("REGISTER", uri: "sip:lab.example", to: alice, extra: [contact, ("Authorization", forged)]))
+                client.makeRequest(
+                    "REGISTER", uri: "sip:lab.example", to: alice, extra: [contact, ("Authorization", forged)]))
             #expect(refused.status == 401)
             #expect(refused.all("WWW-Authenticate").allSatisfy { DigestHeader($0)?["stale"] == nil })
         }
@@ -118,13 +128,15 @@ struct SIPRegistrarTests {
         try await SIPLab.with(nonceLifetime: "1s") { lab in
             let client = try SIPTestClient(port: lab.hqPort)
             let contact = ("Contact", "<sip:alice@127.0.0.1:7001>")
-            let challenge = try client.send(client.makeRequest("REGISTER", uri: "sip:lab.example", to: alice, extra: [contact]))
+            let challenge = try client.send(
+                client.makeRequest("REGISTER", uri: "sip:lab.example", to: alice, extra: [contact]))
             try await Task.sleep(for: .milliseconds(2100))
             let authorization = try SIPTestClient.authorize(
                 challenge: challenge, method: "REGISTER", uri: "sip:lab.example", username: "alice",
                 password: "secret-alice", algorithm: .sha256)
             let late = try client.send(
-                client.makeRequest("REGISTER", uri: "sip:lab.example", to: alice, extra: [contact, ("Authorization", authorization)]))
+                client.makeRequest(
+                    "REGISTER", uri: "sip:lab.example", to: alice, extra: [contact, ("Authorization", authorization)]))
             #expect(late.status == 401)
             #expect(late.all("WWW-Authenticate").allSatisfy { DigestHeader($0)?["stale"] == "true" })
         }
@@ -134,13 +146,15 @@ struct SIPRegistrarTests {
         try await SIPLab.with(nonceLifetime: "1s") { lab in
             let client = try SIPTestClient(port: lab.hqPort)
             let contact = ("Contact", "<sip:alice@127.0.0.1:7001>")
-            let challenge = try client.send(client.makeRequest("REGISTER", uri: "sip:lab.example", to: alice, extra: [contact]))
+            let challenge = try client.send(
+                client.makeRequest("REGISTER", uri: "sip:lab.example", to: alice, extra: [contact]))
             try await Task.sleep(for: .milliseconds(2100))
             let authorization = try SIPTestClient.authorize(
                 challenge: challenge, method: "REGISTER", uri: "sip:lab.example", username: "alice",
                 password: "not-her-password", algorithm: .md5)
             let late = try client.send(
-                client.makeRequest("REGISTER", uri: "sip:lab.example", to: alice, extra: [contact, ("Authorization", authorization)]))
+                client.makeRequest(
+                    "REGISTER", uri: "sip:lab.example", to: alice, extra: [contact, ("Authorization", authorization)]))
             #expect(late.status == 403, "a stale nonce tells nothing to a client that does not hold the password")
         }
     }
@@ -149,7 +163,8 @@ struct SIPRegistrarTests {
         try await SIPLab.with { lab in
             let client = try SIPTestClient(port: lab.hqPort)
             let contact = ("Contact", "<sip:alice@127.0.0.1:7001>")
-            let challenge = try client.send(client.makeRequest("REGISTER", uri: "sip:lab.example", to: alice, extra: [contact]))
+            let challenge = try client.send(
+                client.makeRequest("REGISTER", uri: "sip:lab.example", to: alice, extra: [contact]))
             let offers = challenge.all("WWW-Authenticate").compactMap { DigestHeader($0) }
             let strongNonce = try #require(offers.first { $0["algorithm"] == "SHA-256" }?["nonce"])
             // The SHA-256 challenge's nonce answered with MD5: the nonce is not one of MD5's.
@@ -157,9 +172,11 @@ struct SIPRegistrarTests {
             let response = Digest.expectedResponse(
                 ha1: ha1, method: "REGISTER", uri: "sip:lab.example", nonce: strongNonce, nc: "00000001", cnonce: "c",
                 qop: "auth", algorithm: .md5)
-            let moved = "Digest username=\"alice\", realm=\"lab.example\", nonce=\"\(strongNonce)\", uri=\"sip:lab.example\", response=\"\(response)\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"c\""
+            let moved =
+                "Digest username=\"alice\", realm=\"lab.example\", nonce=\"\(strongNonce)\", uri=\"sip:lab.example\", response=\"\(response)\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"c\""
             let answer = try client.send(
-                client.makeRequest("REGISTER", uri: "sip:lab.example", to: alice, extra: [contact, ("Authorization", moved)]))
+                client.makeRequest(
+                    "REGISTER", uri: "sip:lab.example", to: alice, extra: [contact, ("Authorization", moved)]))
             #expect(answer.status == 401)
             #expect(answer.all("WWW-Authenticate").allSatisfy { DigestHeader($0)?["stale"] == nil })
         }
@@ -179,7 +196,8 @@ struct SIPRegistrarTests {
             let wrong = try SIPTestClient.authorize(
                 challenge: challenge, method: "REGISTER", uri: "sip:lab.example", username: "alice", password: "guess",
                 algorithm: .md5)
-            let request = guesser.makeRequest("REGISTER", uri: "sip:lab.example", to: alice, extra: [("Authorization", wrong)])
+            let request = guesser.makeRequest(
+                "REGISTER", uri: "sip:lab.example", to: alice, extra: [("Authorization", wrong)])
             let started = ContinuousClock.now
             for _ in 0..<20 { try guesser.sendRaw(SIPMessageWriter.encode(request)) }
             // Three failures answered at once, then 250 ms, 500 ms, 1 s, ... later; from the tenth
@@ -199,7 +217,8 @@ struct SIPRegistrarTests {
             let right = try SIPTestClient(port: lab.hqPort, source: "127.0.0.3").register(
                 aor: alice, password: "secret-alice", contacts: [contact])
             #expect(right.response.status == 403)
-            #expect(right.response.first("Retry-After").flatMap(Int.init) ?? 0 > 60, "the address is refused for minutes")
+            #expect(
+                right.response.first("Retry-After").flatMap(Int.init) ?? 0 > 60, "the address is refused for minutes")
             #expect(try home.register(aor: alice, password: "secret-alice", contacts: [contact]).response.status == 200)
         }
     }
@@ -212,11 +231,15 @@ struct SIPRegistrarTests {
             #expect(overTCP.response.status == 301)
             #expect(
                 overTCP.response.all("Contact") == [
-                    "<sip:127.0.0.1:\(lab.drPort);transport=tcp>;q=0.7", "<sip:127.0.0.1:\(lab.hqPort);transport=tcp>;q=0.3",
+                    "<sip:127.0.0.1:\(lab.drPort);transport=tcp>;q=0.7",
+                    "<sip:127.0.0.1:\(lab.hqPort);transport=tcp>;q=0.3",
                 ])
             let overUDP = try SIPTestClient(port: lab.hqPort).register(
                 aor: bob, password: "secret-bob", contacts: ["<sip:bob@127.0.0.1:7003>"])
-            #expect(overUDP.response.all("Contact") == ["<sip:127.0.0.1:\(lab.drPort)>;q=0.7", "<sip:127.0.0.1:\(lab.hqPort)>;q=0.3"])
+            #expect(
+                overUDP.response.all("Contact") == [
+                    "<sip:127.0.0.1:\(lab.drPort)>;q=0.7", "<sip:127.0.0.1:\(lab.hqPort)>;q=0.3",
+                ])
         }
     }
 
@@ -249,7 +272,10 @@ struct SIPRegistrarTests {
             var result = try client.register(aor: alice, password: "secret-alice", contacts: [one, two], expires: 300)
             #expect(result.response.status == 200)
             #expect(result.response.all("Contact").count == 2)
-            #expect(result.response.all("Contact").contains { $0.hasPrefix("<sip:alice@127.0.0.1:7002>;expires=") && $0.hasSuffix("=1") || $0.hasSuffix("=2") })
+            #expect(
+                result.response.all("Contact").contains {
+                    $0.hasPrefix("<sip:alice@127.0.0.1:7002>;expires=") && $0.hasSuffix("=1") || $0.hasSuffix("=2")
+                })
             // A query (no Contact) lists what is bound.
             result = try client.register(aor: alice, password: "secret-alice", contacts: [])
             #expect(result.response.all("Contact").count == 2)
@@ -266,8 +292,9 @@ struct SIPRegistrarTests {
             // Expires: 0 removes one; * removes all.
             result = try client.register(aor: alice, password: "secret-alice", contacts: [two], expires: 300)
             #expect(result.response.all("Contact").count == 2)
-            result = try client.register(aor: alice, password: "secret-alice", contacts: ["<sip:alice@127.0.0.1:7002>;expires=0"])
-            #expect(result.response.all("Contact") .count == 1)
+            result = try client.register(
+                aor: alice, password: "secret-alice", contacts: ["<sip:alice@127.0.0.1:7002>;expires=0"])
+            #expect(result.response.all("Contact").count == 1)
             result = try client.register(aor: alice, password: "secret-alice", contacts: ["*"], expires: 0)
             #expect(result.response.status == 200)
             #expect(result.response.all("Contact").isEmpty)
@@ -285,11 +312,13 @@ struct SIPRegistrarTests {
         try await SIPLab.with { lab in
             let client = try SIPTestClient(port: lab.hqPort)
             let contact = ("Contact", "<sip:alice@127.0.0.1:7001>")
-            let challenge = try client.send(client.makeRequest("REGISTER", uri: "sip:lab.example", to: alice, extra: [contact]))
+            let challenge = try client.send(
+                client.makeRequest("REGISTER", uri: "sip:lab.example", to: alice, extra: [contact]))
             let auth1 = try SIPTestClient.authorize(
                 challenge: challenge, method: "REGISTER", uri: "sip:lab.example", username: "alice",
                 password: "secret-alice", algorithm: .md5)
-            var late = client.makeRequest("REGISTER", uri: "sip:lab.example", to: alice, extra: [contact, ("Authorization", auth1)])
+            var late = client.makeRequest(
+                "REGISTER", uri: "sip:lab.example", to: alice, extra: [contact, ("Authorization", auth1)])
             #expect(try client.send(late).status == 200)
             let auth2 = try SIPTestClient.authorize(
                 challenge: challenge, method: "REGISTER", uri: "sip:lab.example", username: "alice",
@@ -304,23 +333,33 @@ struct SIPRegistrarTests {
         try await SIPLab.with { lab in
             let sipsak = "/usr/bin/sipsak"
             let good = try runTool(
-                sipsak, ["-U", "-s", "sip:alice@127.0.0.1:\(lab.hqPort)", "-u", "alice", "-a", "secret-alice", "-x", "120", "-i",
-                    "-C", "sip:alice@127.0.0.1:7009", "-vv"])
+                sipsak,
+                [
+                    "-U", "-s", "sip:alice@127.0.0.1:\(lab.hqPort)", "-u", "alice", "-a", "secret-alice", "-x", "120",
+                    "-i",
+                    "-C", "sip:alice@127.0.0.1:7009", "-vv",
+                ])
             #expect(good.status == 0, "\(good.stdout)\(good.stderr)")
             #expect(good.stdout.contains("completed successful"))
             let bound = try await lab.registrar().bindings(of: alice, at: "pool-hq").map(\.uri)
             #expect(bound.contains("sip:alice@127.0.0.1:7009"))
             let wrong = try runTool(
-                sipsak, ["-U", "-s", "sip:alice@127.0.0.1:\(lab.hqPort)", "-u", "alice", "-a", "nope", "-x", "120", "-i",
-                    "-C", "sip:alice@127.0.0.1:7010", "-vv"])
+                sipsak,
+                [
+                    "-U", "-s", "sip:alice@127.0.0.1:\(lab.hqPort)", "-u", "alice", "-a", "nope", "-x", "120", "-i",
+                    "-C", "sip:alice@127.0.0.1:7010", "-vv",
+                ])
             let after = try await lab.registrar().bindings(of: alice, at: "pool-hq").map(\.uri)
             #expect(!after.contains("sip:alice@127.0.0.1:7010"))
             #expect(wrong.status != 0)
             #expect(!wrong.stdout.contains("completed successful"))
             // A user homed elsewhere: the 301 names home, then backup.
             let redirected = try runTool(
-                sipsak, ["-U", "-s", "sip:bob@127.0.0.1:\(lab.hqPort)", "-u", "bob", "-a", "secret-bob", "-x", "120", "-i",
-                    "-C", "sip:bob@127.0.0.1:7012", "-vvv", "--ignore-redirects"])
+                sipsak,
+                [
+                    "-U", "-s", "sip:bob@127.0.0.1:\(lab.hqPort)", "-u", "bob", "-a", "secret-bob", "-x", "120", "-i",
+                    "-C", "sip:bob@127.0.0.1:7012", "-vvv", "--ignore-redirects",
+                ])
             // sipsak prints the final answer it did not want (not a 200) on standard error.
             let printed = redirected.stdout + redirected.stderr
             #expect(printed.contains("SIP/2.0 301 Redirect request to Home Server"), "\(printed)")
@@ -370,14 +409,16 @@ struct SIPRegistrarTests {
     @Test func theBackupRegistrarServesALostPoolAndSendsUsersHomeAfterFallback() async throws {
         try await SIPLab.with { lab in
             let contact = ["<sip:alice@127.0.0.1:7001>"]
-            let before = try SIPTestClient(port: lab.drPort).register(aor: alice, password: "secret-alice", contacts: contact)
+            let before = try SIPTestClient(port: lab.drPort).register(
+                aor: alice, password: "secret-alice", contacts: contact)
             #expect(before.response.status == 301)
 
             try await lab.setFrontEnd("hq", running: false)
             let stopped = ContinuousClock.now
             var accepted: SIPMessage?
             _ = try await eventually(timeout: .seconds(5), every: .milliseconds(100)) {
-                let attempt = try SIPTestClient(port: lab.drPort).register(aor: alice, password: "secret-alice", contacts: contact)
+                let attempt = try SIPTestClient(port: lab.drPort).register(
+                    aor: alice, password: "secret-alice", contacts: contact)
                 if attempt.response.status == 200 { accepted = attempt.response }
                 return accepted != nil
             }
@@ -390,22 +431,26 @@ struct SIPRegistrarTests {
             #expect(try await lab.registrar().lostPools == ["pool-hq"])
             #expect(try await lab.registrar().bindings(of: alice, at: "pool-dr").first?.resiliency == true)
             // The home registrar, whose pool is lost, names only the backup.
-            let atHome = try SIPTestClient(port: lab.hqPort).register(aor: alice, password: "secret-alice", contacts: contact)
+            let atHome = try SIPTestClient(port: lab.hqPort).register(
+                aor: alice, password: "secret-alice", contacts: contact)
             #expect(atHome.response.status == 301)
             #expect(atHome.response.all("Contact") == ["<sip:dr.lab.example:5061;transport=tls>;q=0.7"])
             // bob, homed at the surviving pool, is unaffected.
-            let bobAtDR = try SIPTestClient(port: lab.drPort).register(aor: bob, password: "secret-bob", contacts: ["<sip:bob@127.0.0.1:7003>"])
+            let bobAtDR = try SIPTestClient(port: lab.drPort).register(
+                aor: bob, password: "secret-bob", contacts: ["<sip:bob@127.0.0.1:7003>"])
             #expect(bobAtDR.response.status == 200)
             #expect(bobAtDR.response.first("Presence-State") == nil)
 
             try await lab.setFrontEnd("hq", running: true)
             let restarted = ContinuousClock.now
             // Within the fallback interval the backup keeps serving (hold-down).
-            let held = try SIPTestClient(port: lab.drPort).register(aor: alice, password: "secret-alice", contacts: contact)
+            let held = try SIPTestClient(port: lab.drPort).register(
+                aor: alice, password: "secret-alice", contacts: contact)
             #expect(held.response.status == 200)
             var redirectedHome: SIPMessage?
             _ = try await eventually(timeout: .seconds(6), every: .milliseconds(100)) {
-                let attempt = try SIPTestClient(port: lab.drPort).register(aor: alice, password: "secret-alice", contacts: contact)
+                let attempt = try SIPTestClient(port: lab.drPort).register(
+                    aor: alice, password: "secret-alice", contacts: contact)
                 if attempt.response.status == 301 { redirectedHome = attempt.response }
                 return redirectedHome != nil
             }

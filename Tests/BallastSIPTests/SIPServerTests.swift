@@ -14,16 +14,22 @@ struct SIPServerTests {
     @Test func tcpCarriesSeveralRequestsPerConnectionIncludingSplitAndCoalescedOnes() async throws {
         try await SIPLab.with { lab in
             let client = try SIPTestClient(port: lab.hqPort, tcp: true)
-            let result = try client.register(aor: alice, password: "secret-alice", contacts: ["<sip:alice@127.0.0.1:7001;transport=tcp>"])
+            let result = try client.register(
+                aor: alice, password: "secret-alice", contacts: ["<sip:alice@127.0.0.1:7001;transport=tcp>"])
             #expect(result.response.status == 200)
             // Two OPTIONS in one write, then one in three pieces with a keep-alive before it.
-            let first = SIPMessageWriter.encode(client.makeRequest("OPTIONS", uri: "sip:127.0.0.1", to: "sip:127.0.0.1"))
-            let second = SIPMessageWriter.encode(client.makeRequest("OPTIONS", uri: "sip:127.0.0.1", to: "sip:127.0.0.1"))
+            let first = SIPMessageWriter.encode(
+                client.makeRequest("OPTIONS", uri: "sip:127.0.0.1", to: "sip:127.0.0.1"))
+            let second = SIPMessageWriter.encode(
+                client.makeRequest("OPTIONS", uri: "sip:127.0.0.1", to: "sip:127.0.0.1"))
             try client.sendRaw(first + second)
             #expect(try client.receive().status == 200)
             #expect(try client.receive().status == 200)
-            let third = Array("\r\n\r\n".utf8) + SIPMessageWriter.encode(
-                client.makeRequest("OPTIONS", uri: "sip:127.0.0.1", to: "sip:127.0.0.1", extra: [("Content-Type", "text/plain")]))
+            let third =
+                Array("\r\n\r\n".utf8)
+                + SIPMessageWriter.encode(
+                    client.makeRequest(
+                        "OPTIONS", uri: "sip:127.0.0.1", to: "sip:127.0.0.1", extra: [("Content-Type", "text/plain")]))
             for piece in [third[..<7], third[7..<40], third[40...]] {
                 try client.sendRaw(Array(piece))
                 try await Task.sleep(for: .milliseconds(20))
@@ -83,19 +89,26 @@ struct SIPServerTests {
             try overTCP.sendRaw(Array(futureBytes.utf8))
             #expect(try overTCP.receive().status == 505)
             // A request without the mandatory headers gets 400.
-            try client.sendRaw(Array("OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKx\r\nContent-Length: 0\r\n\r\n".utf8))
+            try client.sendRaw(
+                Array(
+                    "OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKx\r\nContent-Length: 0\r\n\r\n"
+                        .utf8))
             let bad = try client.receive()
             #expect(bad.status == 400)
             #expect(bad.startLine == .response(status: 400, reason: "Bad Request (no valid From)"))
             var generator = SystemRandomNumberGenerator()
-            let valid = SIPMessageWriter.encode(client.makeRequest("OPTIONS", uri: "sip:127.0.0.1", to: "sip:127.0.0.1"))
+            let valid = SIPMessageWriter.encode(
+                client.makeRequest("OPTIONS", uri: "sip:127.0.0.1", to: "sip:127.0.0.1"))
             for round in 0..<300 {
                 var bytes = valid
                 if round % 2 == 0 {
-                    bytes = (0..<Int.random(in: 1...600, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                    bytes = (0..<Int.random(in: 1...600, using: &generator)).map { _ in
+                        UInt8.random(in: 0...255, using: &generator)
+                    }
                 } else {
                     for _ in 0..<Int.random(in: 1...8, using: &generator) {
-                        bytes[Int.random(in: 0..<bytes.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator)
+                        bytes[Int.random(in: 0..<bytes.count, using: &generator)] = UInt8.random(
+                            in: 0...255, using: &generator)
                     }
                 }
                 try client.sendRaw(bytes)
@@ -129,10 +142,13 @@ struct SIPServerTests {
     @Test func otherMethodsGet405WithAllowAndACKIsSilent() async throws {
         try await SIPLab.with { lab in
             let client = try SIPTestClient(port: lab.hqPort, timeout: .milliseconds(300))
-            let invite = try client.send(client.makeRequest("INVITE", uri: "sip:bob@lab.example", to: "sip:bob@lab.example"))
+            let invite = try client.send(
+                client.makeRequest("INVITE", uri: "sip:bob@lab.example", to: "sip:bob@lab.example"))
             #expect(invite.status == 405)
             #expect(invite.all("Allow") == ["REGISTER", "OPTIONS", "ACK"])
-            try client.sendRaw(SIPMessageWriter.encode(client.makeRequest("ACK", uri: "sip:bob@lab.example", to: "sip:bob@lab.example")))
+            try client.sendRaw(
+                SIPMessageWriter.encode(
+                    client.makeRequest("ACK", uri: "sip:bob@lab.example", to: "sip:bob@lab.example")))
             #expect(throws: (any Error).self) { try client.receive() }
         }
     }

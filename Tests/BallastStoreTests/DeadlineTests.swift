@@ -1,7 +1,8 @@
-@testable import BallastStore
 import Dispatch
 import Synchronization
 import Testing
+
+@testable import BallastStore
 
 /// The store's deadline holds even against an operation that ignores cancellation.
 struct DeadlineTests {
@@ -27,7 +28,9 @@ struct DeadlineTests {
 
     @Test func anOperationThatFinishesInTimeGivesItsResultOrError() async throws {
         #expect(try await Deadline.run(.seconds(5), timeout: { TimedOut() }) { 42 } == 42)
-        await #expect(throws: Failed.self) { try await Deadline.run(.seconds(5), timeout: { TimedOut() }) { () throws -> Int in throw Failed() } }
+        await #expect(throws: Failed.self) {
+            try await Deadline.run(.seconds(5), timeout: { TimedOut() }) { () throws -> Int in throw Failed() }
+        }
     }
 
     @Test func theCallerIsAnsweredAtTheDeadlineEvenWhenTheOperationIgnoresCancellation() async throws {

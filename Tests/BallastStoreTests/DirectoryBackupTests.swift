@@ -80,7 +80,8 @@ struct DirectoryBackupTests {
     @Test func aSQLiteBackupIsACheckedCopyOfTheWholeStore() async throws {
         let fixture = try await StoreFixture.make(.sqlite)
         let store = fixture.store
-        try await store.apply([.putUser(user("alice", contacts: ["sip:bob@contoso.com"])), .putUser(user("bob"))], actor: "setup")
+        try await store.apply(
+            [.putUser(user("alice", contacts: ["sip:bob@contoso.com"])), .putUser(user("bob"))], actor: "setup")
         let (path, backup) = try await store.backup(into: "\(fixture.folder)/backups", realm: "contoso.com")
         let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
         #expect(bytes.prefix(16) == Data("SQLite format 3\u{0}".utf8))
@@ -124,7 +125,10 @@ struct DirectoryBackupTests {
             for _ in 0..<8 { noise[Int.random(in: 100..<noise.count)] = UInt8.random(in: 0...255) }
             let answer = try await refusal(noise)
             // Noise in the stamp row itself reads as another realm or another format: refused too.
-            let refusals = ["is corrupt", "is not a Ballast backup", "is a SQLite database but not a Ballast backup", "belongs to realm", "is a "]
+            let refusals = [
+                "is corrupt", "is not a Ballast backup", "is a SQLite database but not a Ballast backup",
+                "belongs to realm", "is a ",
+            ]
             #expect(answer == "accepted" || refusals.contains { answer.hasPrefix($0) }, "\(answer)")
         }
         await fixture.close()

@@ -44,7 +44,9 @@ final class StoreFixture {
     }
 }
 
-func user(_ name: String, home: String? = "pool-hq", database: String? = "DB01", contacts: [String] = []) -> DirectoryUser {
+func user(
+    _ name: String, home: String? = "pool-hq", database: String? = "DB01", contacts: [String] = []
+) -> DirectoryUser {
     DirectoryUser(
         sipURI: "sip:\(name)@contoso.com", authName: name,
         ha1: [.md5: String(repeating: "a", count: 32), .sha256: String(repeating: "b", count: 64)],
@@ -147,8 +149,12 @@ struct DirectoryStoreTests {
             #expect(error.description.contains("no copy on mbx9"))
             #expect(error.description.contains("mbx1, mbx2"))
         }
-        await #expect(throws: StoreError.self) { try await store.apply([.removeUser(sipURI: "sip:nobody@x")], actor: "t") }
-        await #expect(throws: StoreError.self) { try await store.apply([.activate(database: "DB99", server: "mbx1")], actor: "t") }
+        await #expect(throws: StoreError.self) {
+            try await store.apply([.removeUser(sipURI: "sip:nobody@x")], actor: "t")
+        }
+        await #expect(throws: StoreError.self) {
+            try await store.apply([.activate(database: "DB99", server: "mbx1")], actor: "t")
+        }
         await #expect(throws: StoreError.self) {
             try await store.apply([.putDatabase(MailboxDatabase(name: "DB02", copies: ["a"], active: "b"))], actor: "t")
         }
@@ -166,7 +172,10 @@ struct DirectoryStoreTests {
         let alice = user("alice")
         try await store.apply([.putUser(alice), .putUser(user("bob"))], actor: "setup")
         try await store.apply(
-            [.setHome(sipURI: alice.sipURI, pool: "pool-dr"), .setContacts(sipURI: alice.sipURI, contacts: ["sip:bob@contoso.com"])],
+            [
+                .setHome(sipURI: alice.sipURI, pool: "pool-dr"),
+                .setContacts(sipURI: alice.sipURI, contacts: ["sip:bob@contoso.com"]),
+            ],
             actor: "plan")
         try await store.apply([.removeUser(sipURI: "sip:bob@contoso.com")], actor: "operator")
         let directory = try await store.snapshot()

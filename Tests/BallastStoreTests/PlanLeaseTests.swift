@@ -12,7 +12,8 @@ struct PlanLeaseTests {
         let store = fixture.store
         try await PlanRunnerTests.seed(store, users: 3)
         let plan = try PlanBuilder.failover(
-            site: "hq", topology: PlanRunnerTests.topology(folder: fixture.folder), directory: try await store.snapshot())
+            site: "hq", topology: PlanRunnerTests.topology(folder: fixture.folder),
+            directory: try await store.snapshot())
         try await store.save(plan)
         let first = PlanLease(plan: plan.id, owner: "node@elsewhere pid 1 #aaaaaa", term: .seconds(30))
         let second = PlanLease(plan: plan.id, owner: "cli:ops@elsewhere pid 2 #bbbbbb", term: .seconds(30))
@@ -22,12 +23,14 @@ struct PlanLeaseTests {
         do {
             try await store.take(second)
         } catch {
-            #expect(error.code == .busy && error.message.contains("is being applied by node@elsewhere pid 1"), "\(error)")
+            #expect(
+                error.code == .busy && error.message.contains("is being applied by node@elsewhere pid 1"), "\(error)")
         }
         // A write guarded by a lease the writer does not hold is refused, and changes nothing.
         let before = try await store.revision()
         await #expect(throws: StoreError.self) {
-            try await store.apply([.setHome(sipURI: "sip:u0@contoso.com", pool: "pool-dr")], actor: "second", lease: second)
+            try await store.apply(
+                [.setHome(sipURI: "sip:u0@contoso.com", pool: "pool-dr")], actor: "second", lease: second)
         }
         #expect(try await store.revision() == before)
         await store.release(first)
@@ -42,8 +45,12 @@ struct PlanLeaseTests {
         let host = ProcessInfo.processInfo.hostName
         #expect(!PlanLease.diedHere(PlanLease.processOwner("cli:ops")), "this process runs")
         #expect(PlanLease.diedHere("cli:ops@\(host) pid 2147483000 #abcdef"))
-        #expect(!PlanLease.diedHere("cli:ops@another-host pid 2147483000 #abcdef"), "another host's process cannot be seen from here")
-        for garbage in ["", "pid", "x pid", "x@\(host) pid -1 #a", "x@\(host) pid 0 #a", "x@\(host) pid abc #a", "@ pid 5"] {
+        #expect(
+            !PlanLease.diedHere("cli:ops@another-host pid 2147483000 #abcdef"),
+            "another host's process cannot be seen from here")
+        for garbage in [
+            "", "pid", "x pid", "x@\(host) pid -1 #a", "x@\(host) pid 0 #a", "x@\(host) pid abc #a", "@ pid 5",
+        ] {
             #expect(!PlanLease.diedHere(garbage), "\(garbage)")
         }
     }

@@ -13,8 +13,12 @@ struct PlanRunnerTests {
         var topology = Topology(
             sites: [Site(name: "hq", holdDown: holdDown), Site(name: "dr", holdDown: holdDown)],
             pools: [
-                Pool(name: "pool-hq", site: "hq", backupPool: "pool-dr", servers: [Server(name: "EX1", address: IPAddress("10.0.1.21")!)]),
-                Pool(name: "pool-dr", site: "dr", backupPool: "pool-hq", servers: [Server(name: "EX3", address: IPAddress("10.0.2.21")!)]),
+                Pool(
+                    name: "pool-hq", site: "hq", backupPool: "pool-dr",
+                    servers: [Server(name: "EX1", address: IPAddress("10.0.1.21")!)]),
+                Pool(
+                    name: "pool-dr", site: "dr", backupPool: "pool-hq",
+                    servers: [Server(name: "EX3", address: IPAddress("10.0.2.21")!)]),
             ])
         topology.store = StoreSettings(location: "unused", realm: "contoso.com")
         topology.backup = BackupSettings(folder: "\(folder)/backups")
@@ -27,7 +31,9 @@ struct PlanRunnerTests {
             .putDatabase(MailboxDatabase(name: "DB02", copies: ["EX3", "EX1"], active: "EX3")),
         ]
         for index in 0..<users {
-            var u = user("u\(index)", home: index % 3 == 2 ? "pool-dr" : "pool-hq", database: "DB01", contacts: ["sip:friend\(index)@contoso.com"])
+            var u = user(
+                "u\(index)", home: index % 3 == 2 ? "pool-dr" : "pool-hq", database: "DB01",
+                contacts: ["sip:friend\(index)@contoso.com"])
             u.mail = nil
             changes.append(.putUser(u))
         }
@@ -37,7 +43,8 @@ struct PlanRunnerTests {
     private func runner(_ fixture: StoreFixture, holdDown: Duration = .zero) -> PlanRunner {
         var logger = Logger(label: "plan-test")
         logger.logLevel = .critical
-        return PlanRunner(store: fixture.store, topology: Self.topology(folder: fixture.folder, holdDown: holdDown), logger: logger)
+        return PlanRunner(
+            store: fixture.store, topology: Self.topology(folder: fixture.folder, holdDown: holdDown), logger: logger)
     }
 
     @Test(arguments: [SQLDialect.sqlite, .postgres])
@@ -68,7 +75,8 @@ struct PlanRunnerTests {
         #expect(history.first?.actor == "plan \(plan.id) step 3")
 
         // During DR: u1's contacts change, u4 is homed elsewhere by hand.
-        try await store.apply([.setContacts(sipURI: "sip:u1@contoso.com", contacts: ["sip:new@contoso.com"])], actor: "user")
+        try await store.apply(
+            [.setContacts(sipURI: "sip:u1@contoso.com", contacts: ["sip:new@contoso.com"])], actor: "user")
         try await store.apply([.setHome(sipURI: "sip:u4@contoso.com", pool: "pool-other")], actor: "operator")
         let failover = try #require(try await store.planRecord(kind: .failover, site: "hq", status: "applied"))
         let back = try PlanBuilder.failback(site: "hq", after: failover.plan, directory: try await store.snapshot())
@@ -91,7 +99,8 @@ struct PlanRunnerTests {
         let fixture = try await StoreFixture.make(dialect)
         let store = fixture.store
         try await Self.seed(store)
-        let plan = try PlanBuilder.failover(site: "hq", topology: Self.topology(folder: fixture.folder), directory: try await store.snapshot())
+        let plan = try PlanBuilder.failover(
+            site: "hq", topology: Self.topology(folder: fixture.folder), directory: try await store.snapshot())
         try await store.save(plan)
         _ = try await runner(fixture).apply(try #require(try await store.planRecord(id: plan.id)), only: 1) { _ in }
         _ = try await runner(fixture).apply(try #require(try await store.planRecord(id: plan.id)), only: 2) { _ in }
@@ -128,7 +137,8 @@ struct PlanRunnerTests {
         let store = fixture.store
         try await Self.seed(store)
         try await store.backup(into: "\(fixture.folder)/backups", realm: "contoso.com")
-        let plan = try PlanBuilder.failover(site: "hq", topology: Self.topology(folder: fixture.folder), directory: try await store.snapshot())
+        let plan = try PlanBuilder.failover(
+            site: "hq", topology: Self.topology(folder: fixture.folder), directory: try await store.snapshot())
         try await store.save(plan)
         _ = try await runner(fixture).apply(try #require(try await store.planRecord(id: plan.id)), only: 1) { _ in }
         _ = try await runner(fixture).apply(try #require(try await store.planRecord(id: plan.id)), only: 2) { _ in }
@@ -136,7 +146,8 @@ struct PlanRunnerTests {
         let list = (try await store.snapshot()).users.filter { $0.homePool == "pool-hq" }.map(\.sipURI)
         #expect(list.contains("sip:u0@contoso.com"))
         try await store.record(
-            plan: plan.id, step: 3, status: .running, result: String(decoding: try JSONEncoder().encode(list), as: UTF8.self),
+            plan: plan.id, step: 3, status: .running,
+            result: String(decoding: try JSONEncoder().encode(list), as: UTF8.self),
             planStatus: "applying")
         try await store.apply([.setHome(sipURI: "sip:u0@contoso.com", pool: "pool-other")], actor: "operator")
         let applied = try await runner(fixture).apply(try #require(try await store.planRecord(id: plan.id))) { _ in }
@@ -154,7 +165,9 @@ struct PlanRunnerTests {
         try await store.save(back)
         let returned = try await runner(fixture).apply(try #require(try await store.planRecord(id: back.id))) { _ in }
         let report = returned.steps.values.map(\.result).first { $0.contains("home at pool-hq") } ?? ""
-        #expect(report.contains("left where they are: sip:u0@contoso.com (homed at pool-other by an operator)"), "\(report)")
+        #expect(
+            report.contains("left where they are: sip:u0@contoso.com (homed at pool-other by an operator)"), "\(report)"
+        )
         #expect(try await store.snapshot().user(sipURI: "sip:u0@contoso.com")?.homePool == "pool-other")
         await fixture.close()
     }
@@ -166,19 +179,24 @@ struct PlanRunnerTests {
         let topology = Self.topology(folder: fixture.folder, holdDown: .seconds(600))
         let plan = try PlanBuilder.failover(site: "hq", topology: topology, directory: try await store.snapshot())
         try await store.save(plan)
-        _ = try await runner(fixture, holdDown: .seconds(600)).apply(try #require(try await store.planRecord(id: plan.id))) { _ in }
+        _ = try await runner(fixture, holdDown: .seconds(600)).apply(
+            try #require(try await store.planRecord(id: plan.id))
+        ) { _ in }
         let failover = try #require(try await store.planRecord(id: plan.id))
         let back = try PlanBuilder.failback(site: "hq", after: failover.plan, directory: try await store.snapshot())
         try await store.save(back)
         do {
-            _ = try await runner(fixture, holdDown: .seconds(600)).apply(try #require(try await store.planRecord(id: back.id))) { _ in }
+            _ = try await runner(fixture, holdDown: .seconds(600)).apply(
+                try #require(try await store.planRecord(id: back.id))
+            ) { _ in }
             Issue.record("the fence changed again within the hold-down")
         } catch let refusal as PlanRunner.Refusal {
             #expect(refusal.description.contains("within its hold-down"))
         }
         #expect(try await store.snapshot().isFenced(site: "hq"))
         let forced = try await runner(fixture, holdDown: .seconds(600)).apply(
-            try #require(try await store.planRecord(id: back.id)), force: true) { _ in }
+            try #require(try await store.planRecord(id: back.id)), force: true
+        ) { _ in }
         #expect(forced.status == "applied")
         await fixture.close()
     }

@@ -24,7 +24,8 @@ struct PostgresBackendTests {
         logger.logLevel = .critical
         let pendingFile = "\(folder)/node.pending-plan.json"
 
-        let store = try await DirectoryStore.open(primary.url, standbys: [standby.url], pendingPlanFile: pendingFile, logger: logger)
+        let store = try await DirectoryStore.open(
+            primary.url, standbys: [standby.url], pendingPlanFile: pendingFile, logger: logger)
         let onStandby = try await DirectoryStore.open(standby.url, logger: logger)
         try await store.migrate()
         try await PlanRunnerTests.seed(store)
@@ -78,14 +79,18 @@ struct PostgresBackendTests {
         let kept = try #require(try await onStandby.planRecord(id: plan.id))
         #expect(kept.status == "applied")
         #expect(kept.steps[1]?.status == .done)
-        #expect(try await onStandby.history(subject: "sip:u0@contoso.com", limit: 1).first?.actor == "plan \(plan.id) step 3")
+        #expect(
+            try await onStandby.history(subject: "sip:u0@contoso.com", limit: 1).first?.actor
+                == "plan \(plan.id) step 3")
 
         // The old primary comes back, still a primary of the old timeline: writes stay on the new one,
         // for this store and for one that starts afresh knowing both.
         try primary.start()
-        try await store.apply([.setContacts(sipURI: "sip:u1@contoso.com", contacts: ["sip:dr1@contoso.com"])], actor: "during DR")
+        try await store.apply(
+            [.setContacts(sipURI: "sip:u1@contoso.com", contacts: ["sip:dr1@contoso.com"])], actor: "during DR")
         let fresh = try await DirectoryStore.open(primary.url, standbys: [standby.url], logger: logger)
-        try await fresh.apply([.setContacts(sipURI: "sip:u2@contoso.com", contacts: ["sip:dr2@contoso.com"])], actor: "during DR")
+        try await fresh.apply(
+            [.setContacts(sipURI: "sip:u2@contoso.com", contacts: ["sip:dr2@contoso.com"])], actor: "during DR")
         let onOld = try await DirectoryStore.open(primary.url, logger: logger)
         let old = try await onOld.snapshot()
         #expect(old.revision == revision)

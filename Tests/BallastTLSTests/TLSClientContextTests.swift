@@ -19,8 +19,11 @@ import Testing
         init(files: TLSServerContextTests.Files, extra: [String] = []) throws {
             process = try PeerProcess(
                 "/usr/bin/openssl",
-                ["s_server", "-accept", "127.0.0.1:\(port)", "-cert", files.path("server.pem"), "-key", files.path("server.key"),
-                 "-www", "-quiet"] + extra)
+                [
+                    "s_server", "-accept", "127.0.0.1:\(port)", "-cert", files.path("server.pem"), "-key",
+                    files.path("server.key"),
+                    "-www", "-quiet",
+                ] + extra)
         }
 
         /// Whether it listens within 10 s.
@@ -54,7 +57,9 @@ import Testing
     }
 
     /// One GET over a new connection; the status line, or the failure, and whether it resumed.
-    static func get(port: Int, context: TLSClientContext, slot: TLSSessionSlot) throws -> (answer: String, resumed: Bool) {
+    static func get(
+        port: Int, context: TLSClientContext, slot: TLSSessionSlot
+    ) throws -> (answer: String, resumed: Bool) {
         let fd = try #require(OpenSSLServer.connect(port: port))
         defer { Glibc.close(fd) }
         let tls = try #require(TLSConnection(connecting: fd, context: context, name: "127.0.0.1", slot: slot))
@@ -73,7 +78,9 @@ import Testing
     }
 
     @Test func aVerifiedServerIsResumedFromTheKeptSession() async throws {
-        let files = try TLSServerContextTests.Files(["server": try TestCertificates(names: ["backend.test"], loopbackSAN: false)])
+        let files = try TLSServerContextTests.Files([
+            "server": try TestCertificates(names: ["backend.test"], loopbackSAN: false)
+        ])
         defer { try? FileManager.default.removeItem(at: files.directory) }
         let server = try OpenSSLServer(files: files)
         try #require(await server.ready())
@@ -98,7 +105,9 @@ import Testing
         let wrongName = try TLSClientContext(
             HTTPSettings.ServerTLS(verify: true, caFile: files.path("server-ca.pem"), serverName: "other.test"))
         let named = try Self.get(port: server.port, context: wrongName, slot: TLSSessionSlot())
-        #expect(named.answer.contains("certificate verify failed") && named.answer.lowercased().contains("hostname"), "\(named)")
+        #expect(
+            named.answer.contains("certificate verify failed") && named.answer.lowercased().contains("hostname"),
+            "\(named)")
         let untrusted = try TLSClientContext(
             HTTPSettings.ServerTLS(verify: true, caFile: files.path("stranger-ca.pem"), serverName: "backend.test"))
         let chain = try Self.get(port: server.port, context: untrusted, slot: TLSSessionSlot())

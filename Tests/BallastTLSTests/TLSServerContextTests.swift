@@ -28,9 +28,12 @@ import Testing
 
     /// Runs openssl s_client against `port` with `arguments`, sending one line; its whole output.
     static func client(port: Int, _ arguments: String) throws -> String {
-        let command = "printf 'hello\\n' | timeout 10 openssl s_client -connect 127.0.0.1:\(port) -ign_eof \(arguments) 2>&1"
-        return try BallastProcess.run(executable: URL(fileURLWithPath: "/bin/bash"), ["-c", command], timeout: .seconds(15))
-            .stdout
+        let command =
+            "printf 'hello\\n' | timeout 10 openssl s_client -connect 127.0.0.1:\(port) -ign_eof \(arguments) 2>&1"
+        return try BallastProcess.run(
+            executable: URL(fileURLWithPath: "/bin/bash"), ["-c", command], timeout: .seconds(15)
+        )
+        .stdout
     }
 
     @Test func theCertificateIsChosenBySNIExactNamesBeforeWildcards() throws {
@@ -53,7 +56,9 @@ import Testing
             let name = sni.map { "-servername \($0)" } ?? "-noservername"
             let output = try Self.client(
                 port: server.port, "\(name) -CAfile \(files.path("\(served)-ca.pem")) -verify_return_error")
-            #expect(output.contains("Verify return code: 0 (ok)"), "\(sni ?? "no SNI") should get the \(served) certificate: \(output)")
+            #expect(
+                output.contains("Verify return code: 0 (ok)"),
+                "\(sni ?? "no SNI") should get the \(served) certificate: \(output)")
             #expect(output.contains("name=\(sni ?? "-")"), "\(output)")
         }
     }
@@ -97,7 +102,8 @@ import Testing
     @Test func unreadableFilesAndMismatchedKeysAreNamed() throws {
         let files = try Files(["one": try TestCertificates(), "two": try TestCertificates()])
         defer { try? FileManager.default.removeItem(at: files.directory) }
-        let missing = HTTPSettings.Certificate(certificateFile: files.path("absent.pem"), keyFile: files.path("one.key"))
+        let missing = HTTPSettings.Certificate(
+            certificateFile: files.path("absent.pem"), keyFile: files.path("one.key"))
         #expect {
             try TLSServerContext(certificates: [missing], alpn: [])
         } throws: { error in

@@ -155,7 +155,8 @@ public struct Attack {
     /// TCP state: after a round has settled there should be none.
     public func stillOpen(in probe: ProcessProbe) -> [String] {
         probe.connections(onPort: port).map { connection in
-            let input = sentFrom[connection.clientPort].map { String(decoding: $0, as: UTF8.self).debugDescription } ?? "?"
+            let input =
+                sentFrom[connection.clientPort].map { String(decoding: $0, as: UTF8.self).debugDescription } ?? "?"
             return "state \(connection.state): \(input)"
         }
     }
@@ -211,7 +212,8 @@ public func clientHello(serverName: String = "lab.contoso.com", alpn: [String] =
         sys.stdout.write(outgoing.read().hex())
         """
     let output = try BallastProcess.run(
-        executable: URL(fileURLWithPath: "/usr/bin/python3"), ["-c", script, serverName] + (alpn.isEmpty ? [] : [alpn.joined(separator: ",")])
+        executable: URL(fileURLWithPath: "/usr/bin/python3"),
+        ["-c", script, serverName] + (alpn.isEmpty ? [] : [alpn.joined(separator: ",")])
     ).stdout
     var bytes: [UInt8] = []
     var index = output.startIndex

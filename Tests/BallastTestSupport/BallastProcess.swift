@@ -76,7 +76,9 @@ public final class BallastProcess {
         _ = FileManager.default.createFile(atPath: logPath.path, contents: nil)
         process = Process()
         process.executableURL = Self.binary
-        process.arguments = ["run", "-c", configPath, "--threads", "2"] + (ProcessInfo.processInfo.environment["BALLAST_TEST_LOG_LEVEL"].map { ["--log-level", $0] } ?? [])
+        process.arguments =
+            ["run", "-c", configPath, "--threads", "2"]
+            + (ProcessInfo.processInfo.environment["BALLAST_TEST_LOG_LEVEL"].map { ["--log-level", $0] } ?? [])
         process.standardOutput = try FileHandle(forWritingTo: logPath)
         process.standardError = try FileHandle(forWritingTo: logPath)
         try process.run()

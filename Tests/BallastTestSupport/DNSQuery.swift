@@ -10,7 +10,9 @@ import Foundation
 /// that ask hundreds of questions, where starting dig for each would take minutes.
 public enum DNSQuery {
     /// Asks `name` `type` of the server on 127.0.0.1:`port`.
-    public static func ask(port: Int, _ name: String, type: UInt16, tcp: Bool = false, edns: Bool = true) throws -> DNSMessage {
+    public static func ask(
+        port: Int, _ name: String, type: UInt16, tcp: Bool = false, edns: Bool = true
+    ) throws -> DNSMessage {
         var query = DNSMessage(id: UInt16.random(in: 0...UInt16.max))
         query.questions = [DNSQuestion(name: DomainName(name)!, type: type)]
         if edns { query.edns = EDNS(udpPayloadSize: 1232) }

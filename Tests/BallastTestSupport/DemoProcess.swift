@@ -32,7 +32,8 @@ public final class DemoProcess {
             let base = bases.lowerBound + Int.random(in: 0..<max(1, (bases.count / 1000))) * 1000
             let log = folder.appendingPathComponent("demo.log")
             let process = try PeerProcess(
-                BallastProcess.binary.path, ["demo", "--base-port", "\(base)", "--folder", folder.path], stopSignal: SIGINT,
+                BallastProcess.binary.path, ["demo", "--base-port", "\(base)", "--folder", folder.path],
+                stopSignal: SIGINT,
                 output: log)
             let up = await eventually(timeout: timeout, every: .milliseconds(200)) {
                 guard process.isRunning else { return true }
@@ -42,7 +43,9 @@ public final class DemoProcess {
                 (self.folder, self.base, self.process) = (folder, base, process)
                 return
             }
-            let ending = process.ending.map { "the demo ended (\($0)) on base \(base)" } ?? "the demo was not ready on base \(base)"
+            let ending =
+                process.ending.map { "the demo ended (\($0)) on base \(base)" }
+                ?? "the demo was not ready on base \(base)"
             process.stop()
             output = ending + "\n" + ((try? String(contentsOf: log, encoding: .utf8)) ?? "")
             try? FileManager.default.removeItem(at: folder)

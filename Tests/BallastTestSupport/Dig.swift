@@ -12,8 +12,10 @@ public enum Dig {
     /// (up to three tries of one second each), then throws, so an empty list always means an
     /// answer with no records and never a lost datagram on a busy machine.
     public static func short(port: Int, _ name: String, _ type: String, _ more: [String] = []) throws -> [String] {
-        let arguments = ["@127.0.0.1", "-p", "\(port)", "+norecurse", "+short", "+time=1", "+tries=3"] + more + [name, type]
-        let output = try BallastProcess.run(executable: URL(fileURLWithPath: "/usr/bin/dig"), arguments, timeout: .seconds(10))
+        let arguments =
+            ["@127.0.0.1", "-p", "\(port)", "+norecurse", "+short", "+time=1", "+tries=3"] + more + [name, type]
+        let output = try BallastProcess.run(
+            executable: URL(fileURLWithPath: "/usr/bin/dig"), arguments, timeout: .seconds(10))
         let lines = output.stdout.split(separator: "\n").map(String.init)
         if output.status != 0 || lines.contains(where: { $0.hasPrefix(";;") }) {
             throw NoAnswer(output: (output.stdout + output.stderr).trimmingCharacters(in: .whitespacesAndNewlines))

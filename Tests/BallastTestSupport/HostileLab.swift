@@ -63,12 +63,16 @@ public final class HostileLab {
         let certificates = try TestCertificates(names: ["lab.contoso.com"])
         let certs = folder.appendingPathComponent("certs")
         try FileManager.default.createDirectory(at: certs, withIntermediateDirectories: true)
-        try certificates.certificatePEM.write(to: certs.appendingPathComponent("server.pem"), atomically: true, encoding: .utf8)
+        try certificates.certificatePEM.write(
+            to: certs.appendingPathComponent("server.pem"), atomically: true, encoding: .utf8)
         try certificates.keyPEM.write(to: certs.appendingPathComponent("server.key"), atomically: true, encoding: .utf8)
         let caFile = try certificates.writeCA(in: certs)
 
         var ports: [String: Int] = [:]
-        for name in ["http", "http-engine", "https", "https-engine", "tcp", "imap", "imaps", "pop3", "pop3s", "admin", "web", "mail-imap", "mail-pop3"] {
+        for name in [
+            "http", "http-engine", "https", "https-engine", "tcp", "imap", "imaps", "pop3", "pop3s", "admin", "web",
+            "mail-imap", "mail-pop3",
+        ] {
             ports[name] = Ports.free()
         }
         for name in ["dns", "sip", "sips"] { ports[name] = Ports.freeForTCPAndUDP() }
@@ -76,11 +80,16 @@ public final class HostileLab {
         let binary = BallastProcess.binary.path
         var peers: [PeerProcess] = []
         do {
-            peers.append(try PeerProcess(binary, ["sample-server", "--listen", "127.0.0.1:\(ports["web"]!)", "--name", "web1"]))
             peers.append(
-                try PeerProcess(binary, ["sample-server", "--imap", "--listen", "127.0.0.1:\(ports["mail-imap"]!)", "--name", "EX1"]))
+                try PeerProcess(binary, ["sample-server", "--listen", "127.0.0.1:\(ports["web"]!)", "--name", "web1"]))
             peers.append(
-                try PeerProcess(binary, ["sample-server", "--pop3", "--listen", "127.0.0.1:\(ports["mail-pop3"]!)", "--name", "EX1"]))
+                try PeerProcess(
+                    binary,
+                    ["sample-server", "--imap", "--listen", "127.0.0.1:\(ports["mail-imap"]!)", "--name", "EX1"]))
+            peers.append(
+                try PeerProcess(
+                    binary,
+                    ["sample-server", "--pop3", "--listen", "127.0.0.1:\(ports["mail-pop3"]!)", "--name", "EX1"]))
         } catch {
             for peer in peers { peer.stop() }
             throw error
@@ -100,9 +109,13 @@ public final class HostileLab {
         try await withBallast(config: config) { ballast in
             let lab = HostileLab(ports: ports, ballast: ballast, folder: folder, caFile: caFile, peers: peers)
             let ready = await eventually(timeout: .seconds(30)) {
-                ballast.isRunning && ["http", "http-engine", "https", "https-engine", "tcp", "imap", "imaps", "pop3", "pop3s", "sips", "admin"].allSatisfy {
-                    Ports.listeningSocketInode(port: ports[$0]!) != nil
-                } && (try? lab.imapLogin()) == true
+                ballast.isRunning
+                    && [
+                        "http", "http-engine", "https", "https-engine", "tcp", "imap", "imaps", "pop3", "pop3s", "sips",
+                        "admin",
+                    ].allSatisfy {
+                        Ports.listeningSocketInode(port: ports[$0]!) != nil
+                    } && (try? lab.imapLogin()) == true
             }
             guard ready else { throw StartFailure(log: ballast.log) }
             try await body(lab)
@@ -119,7 +132,9 @@ public final class HostileLab {
     static func config(ports p: [String: Int], certs: String, folder: String) -> String {
         let cert = "certificates: [{certificate: \(certs)/server.pem, key: \(certs)/server.key}]"
         let mail = "timeouts: {login: 3s, handshake: 1s, idle: 8s}, \(cert)"
-        let txt = (1...10).map { "      - {name: big, type: TXT, value: \"\(String(repeating: Character(UnicodeScalar(96 + $0)!), count: 200))\"}" }
+        let txt = (1...10).map {
+            "      - {name: big, type: TXT, value: \"\(String(repeating: Character(UnicodeScalar(96 + $0)!), count: 200))\"}"
+        }
         return """
             node: {shutdown-grace: 2s}
             admin: {listen: 127.0.0.1:\(p["admin"]!), token: \(token)}
@@ -217,7 +232,9 @@ public final class HostileLab {
     /// A GET through the TCP relay, announced by a PROXY v1 header as a front balancer would.
     public func proxiedGet() throws -> Bool {
         let socket = try TestSocket(port: ports["tcp"]!, timeout: .seconds(5))
-        try socket.send("PROXY TCP4 192.0.2.7 127.0.0.1 51000 \(ports["tcp"]!)\r\nGET / HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n")
+        try socket.send(
+            "PROXY TCP4 192.0.2.7 127.0.0.1 51000 \(ports["tcp"]!)\r\nGET / HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n"
+        )
         return String(decoding: try socket.readToEnd(limit: 1 << 20), as: UTF8.self).hasPrefix("HTTP/1.1 200")
     }
 
@@ -225,8 +242,11 @@ public final class HostileLab {
     public func curlHTTPS(http2: Bool, relay: String = "https") throws -> Bool {
         let result = try BallastProcess.run(
             executable: URL(fileURLWithPath: "/usr/bin/curl"),
-            ["-s", "-k", "--max-time", "5", http2 ? "--http2" : "--http1.1", "-o", "/dev/null", "-w", "%{http_code} %{http_version}",
-             "https://127.0.0.1:\(ports[relay]!)/"])
+            [
+                "-s", "-k", "--max-time", "5", http2 ? "--http2" : "--http1.1", "-o", "/dev/null", "-w",
+                "%{http_code} %{http_version}",
+                "https://127.0.0.1:\(ports[relay]!)/",
+            ])
         return result.stdout == (http2 ? "200 2" : "200 1.1")
     }
 
@@ -253,14 +273,16 @@ public final class HostileLab {
     /// The node's metrics text.
     public func metrics() throws -> String {
         try BallastProcess.run(
-            executable: URL(fileURLWithPath: "/usr/bin/curl"), ["-s", "--max-time", "5", "http://127.0.0.1:\(ports["admin"]!)/metrics"]
+            executable: URL(fileURLWithPath: "/usr/bin/curl"),
+            ["-s", "--max-time", "5", "http://127.0.0.1:\(ports["admin"]!)/metrics"]
         ).stdout
     }
 
     /// The sum of a metric's samples whose labels contain every `labels` pair.
     public func metric(_ name: String, _ labels: [String: String] = [:]) throws -> Double {
         var total = 0.0
-        for line in try metrics().split(separator: "\n") where line.hasPrefix(name + "{") || line.hasPrefix(name + " ") {
+        for line in try metrics().split(separator: "\n") where line.hasPrefix(name + "{") || line.hasPrefix(name + " ")
+        {
             let matches = labels.allSatisfy { line.contains("\($0.key)=\"\($0.value)\"") }
             if matches, let value = line.split(separator: " ").last.flatMap({ Double($0) }) { total += value }
         }

@@ -71,7 +71,9 @@ public struct Mutator {
                 let number = Self.hostileNumbers[below(Self.hostileNumbers.count)]
                 bytes.insert(contentsOf: Array(number.utf8), at: below(bytes.count + 1))
             default:
-                let interesting: [UInt8] = [0, 10, 13, 32, 34, 40, 41, 44, 58, 59, 61, 64, 92, 123, 125, 0x7F, 0x80, 0xC0, 0xFF]
+                let interesting: [UInt8] = [
+                    0, 10, 13, 32, 34, 40, 41, 44, 58, 59, 61, 64, 92, 123, 125, 0x7F, 0x80, 0xC0, 0xFF,
+                ]
                 bytes.insert(interesting[below(interesting.count)], at: below(bytes.count + 1))
             }
         }

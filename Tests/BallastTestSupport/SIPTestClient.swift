@@ -124,7 +124,9 @@ public final class SIPTestClient {
     ) -> SIPMessage {
         cseq += 1
         var message = SIPMessage(startLine: .request(method: method, uri: uri))
-        message.add("Via", "SIP/2.0/\(transportName) 127.0.0.1:\(localPort);branch=z9hG4bK\(UInt64.random(in: 1...UInt64.max));rport")
+        message.add(
+            "Via",
+            "SIP/2.0/\(transportName) 127.0.0.1:\(localPort);branch=z9hG4bK\(UInt64.random(in: 1...UInt64.max));rport")
         message.add("Max-Forwards", "70")
         message.add("From", "<\(from ?? to)>;tag=\(tag)")
         message.add("To", "<\(to)>")
@@ -159,7 +161,8 @@ public final class SIPTestClient {
         let user = username ?? String(aor.dropFirst(4).split(separator: "@").first ?? "")
         let authorization = try Self.authorize(
             challenge: first, method: "REGISTER", uri: uri, username: user, password: password, algorithm: algorithm)
-        let second = try send(makeRequest("REGISTER", uri: uri, to: aor, extra: headers + [("Authorization", authorization)]))
+        let second = try send(
+            makeRequest("REGISTER", uri: uri, to: aor, extra: headers + [("Authorization", authorization)]))
         return (first, second)
     }
 
@@ -172,7 +175,9 @@ public final class SIPTestClient {
             let header = challenge.all("WWW-Authenticate").compactMap({ DigestHeader($0) })
                 .first(where: { ($0["algorithm"] ?? "MD5").uppercased() == algorithm.rawValue }),
             let realm = header["realm"], let nonce = header["nonce"]
-        else { throw Failure(description: "no \(algorithm.rawValue) challenge in \(challenge.all("WWW-Authenticate"))") }
+        else {
+            throw Failure(description: "no \(algorithm.rawValue) challenge in \(challenge.all("WWW-Authenticate"))")
+        }
         let ha1 = Digest.ha1(username: username, realm: realm, password: password, algorithm: algorithm)
         let response = Digest.expectedResponse(
             ha1: ha1, method: method, uri: uri, nonce: nonce, nc: nc, cnonce: cnonce, qop: "auth", algorithm: algorithm)

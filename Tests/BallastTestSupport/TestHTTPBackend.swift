@@ -46,7 +46,8 @@ public final class TestHTTPBackend: Sendable {
                     backend.connections.withLock { $0 += 1 }
                     let id = ObjectIdentifier(channel)
                     backend.children.withLock { $0[id] = channel }
-                    channel.closeFuture.whenComplete { _ in _ = backend.children.withLock { $0.removeValue(forKey: id) } }
+                    channel.closeFuture.whenComplete { _ in _ = backend.children.withLock { $0.removeValue(forKey: id) }
+                    }
                     if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     try channel.pipeline.syncOperations.addHandler(HTTPResponseEncoder(), name: "encoder")
                     try channel.pipeline.syncOperations.addHandler(
@@ -90,11 +91,16 @@ final class TestHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             received = 0
             if head.uri == "/early" {
                 // Answered at once, without reading the body; then closed, as nginx does.
-                let headers = HTTPHeaders([("X-Server", backend.name), ("Content-Length", "9"), ("Connection", "close")])
+                let headers = HTTPHeaders([
+                    ("X-Server", backend.name), ("Content-Length", "9"), ("Connection", "close"),
+                ])
                 context.write(
-                    wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .payloadTooLarge, headers: headers))),
+                    wrapOutboundOut(
+                        .head(HTTPResponseHead(version: .http1_1, status: .payloadTooLarge, headers: headers))),
                     promise: nil)
-                context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: "too big\r\n")))), promise: nil)
+                context.write(
+                    wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: "too big\r\n")))),
+                    promise: nil)
                 context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
                 self.head = nil
             }
@@ -117,7 +123,8 @@ final class TestHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             headers.add(name: "Upgrade", value: head.headers.first(name: "upgrade") ?? "websocket")
             headers.add(name: "Connection", value: "Upgrade")
             context.writeAndFlush(
-                wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: headers))),
+                wrapOutboundOut(
+                    .head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: headers))),
                 promise: nil)
             // Once the decoder's read is over, so that it can leave the pipeline.
             context.eventLoop.assumeIsolated().execute {
@@ -131,25 +138,32 @@ final class TestHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         if head.uri.hasPrefix("/download/"), let count = Int(head.uri.dropFirst("/download/".count)) {
             headers.add(name: "Content-Length", value: "\(count)")
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+            context.write(
+                wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil
+            )
             remaining = count
             sent = 0
             pump(context: context)
             return
         }
         if head.uri == "/chunked" {
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+            context.write(
+                wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil
+            )
             for part in ["chunked ", backend.name] {
-                context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: part)))), promise: nil)
+                context.write(
+                    wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: part)))), promise: nil)
             }
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             return
         }
         let body = head.uri == "/upload" ? "\(backend.name) \(received)" : backend.name
         headers.add(name: "Content-Length", value: "\(body.utf8.count)")
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
         if head.method != .HEAD {
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+            context.write(
+                wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
         }
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
     }
@@ -163,7 +177,8 @@ final class TestHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         while remaining > 0 && context.channel.isWritable {
             let count = min(remaining, 64 * 1024)
             let bytes = TestBackend.pattern(from: sent, count: count)
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: bytes)))), promise: nil)
+            context.write(
+                wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: bytes)))), promise: nil)
             remaining -= count
             sent += count
         }

@@ -21,7 +21,8 @@ public final class TestPostgres {
     public convenience init() throws {
         try self.init { binaries, folder, user in
             try PeerProcess.run(
-                "\(binaries)/initdb", ["-D", "\(folder)/data", "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8"],
+                "\(binaries)/initdb",
+                ["-D", "\(folder)/data", "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8"],
                 user: user)
         }
     }
@@ -31,7 +32,10 @@ public final class TestPostgres {
         try self.init { binaries, folder, user in
             try PeerProcess.run(
                 "\(binaries)/pg_basebackup",
-                ["-h", "127.0.0.1", "-p", "\(primary.port)", "-U", "postgres", "-D", "\(folder)/data", "-R", "-X", "stream", "--no-sync"],
+                [
+                    "-h", "127.0.0.1", "-p", "\(primary.port)", "-U", "postgres", "-D", "\(folder)/data", "-R", "-X",
+                    "stream", "--no-sync",
+                ],
                 user: user)
         }
     }
@@ -47,7 +51,9 @@ public final class TestPostgres {
         let user = getuid() == 0 ? "postgres" : nil
         if user != nil { chown(folder, Self.postgresUID(), Self.postgresGID()) }
         let status = try create(binaries, folder, user)
-        guard status == 0 else { throw PeerStartError("creating the cluster failed with status \(status) in \(folder)") }
+        guard status == 0 else {
+            throw PeerStartError("creating the cluster failed with status \(status) in \(folder)")
+        }
         try start()
     }
 

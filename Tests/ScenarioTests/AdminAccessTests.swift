@@ -28,9 +28,12 @@ import Testing
         let inner = path.dropFirst()
         var out = [
             path, "/" + path, "/." + path, path + "/", "/api/../" + inner, "/x/.." + path,
-            path.replacingOccurrences(of: "/api/", with: "/api//"), path.replacingOccurrences(of: "/api/", with: "/api/./"),
-            path.replacingOccurrences(of: "/api/", with: "/api%2F"), path.replacingOccurrences(of: "/api/", with: "/api%2f"),
-            "/" + inner.replacingOccurrences(of: "/", with: "%2F"), path.uppercased(), path.replacingOccurrences(of: "api", with: "API"),
+            path.replacingOccurrences(of: "/api/", with: "/api//"),
+            path.replacingOccurrences(of: "/api/", with: "/api/./"),
+            path.replacingOccurrences(of: "/api/", with: "/api%2F"),
+            path.replacingOccurrences(of: "/api/", with: "/api%2f"),
+            "/" + inner.replacingOccurrences(of: "/", with: "%2F"), path.uppercased(),
+            path.replacingOccurrences(of: "api", with: "API"),
             "//" + inner + "/", path + "?token=\(token)",
         ]
         if path == "/" { out = ["//", "/./", "/%2F", "/.."] }
@@ -56,7 +59,8 @@ import Testing
             """
         let users = "sip-uri,password,home-pool\\nsip:mallory@contoso.com,attacker,pool-hq\\n"
         // Every route the admin server has, taken from its own router.
-        let topology = Topology.Admin(listen: Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: admin), token: Self.token)
+        let topology = Topology.Admin(
+            listen: Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: admin), token: Self.token)
         let routes = AdminServer.routes(admin: topology).map { ($0.method, Self.concrete($0.path)) }
         #expect(routes.count >= 15, "the admin router lists \(routes.count) routes")
 
@@ -71,14 +75,18 @@ import Testing
                 for target in Self.variants(of: path) {
                     for token in [nil, "wrong-token", "\(Self.token)x"] as [String?] {
                         let body = path.hasSuffix("/import") ? users : ""
-                        let query = path.contains("failback") || path.contains("failover") ? "?site=hq" : "?force=true&to=\(elsewhere.path)"
+                        let query =
+                            path.contains("failback") || path.contains("failover")
+                            ? "?site=hq" : "?force=true&to=\(elsewhere.path)"
                         let sent = target.contains("?") ? target : target + query
                         let code = try Self.status(port: admin, method: method, target: sent, token: token, body: body)
                         tried += 1
                         if isPublic && target.hasPrefix(path + "?") || isPublic && target == path {
                             continue
                         }
-                        #expect(code == 401 || code == 404, "\(method) \(sent) with token \(token ?? "none") answered \(code)")
+                        #expect(
+                            code == 401 || code == 404,
+                            "\(method) \(sent) with token \(token ?? "none") answered \(code)")
                     }
                     // With the right token, a lenient spelling is still not the route.
                     if target != path && !target.hasPrefix(path + "?") {
@@ -101,13 +109,16 @@ import Testing
 
             // With the token, a backup goes only under the configured folder, whatever the request names.
             #expect(
-                try Self.status(port: admin, method: "POST", target: "/api/backup?to=\(elsewhere.path)", token: Self.token) == 200)
+                try Self.status(
+                    port: admin, method: "POST", target: "/api/backup?to=\(elsewhere.path)", token: Self.token) == 200)
             #expect(!FileManager.default.fileExists(atPath: elsewhere.path))
             #expect(try FileManager.default.contentsOfDirectory(atPath: backups.path).count == 1)
             // A restore names a file of that folder, never a path.
             for file in ["/etc/passwd", "../directory.db", "..", ".hidden", "a/b"] {
                 let code = try Self.status(
-                    port: admin, method: "POST", target: "/api/restore?file=\(file.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? file)",
+                    port: admin, method: "POST",
+                    target:
+                        "/api/restore?file=\(file.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? file)",
                     token: Self.token)
                 #expect(code == 400 || code == 404, "restore ?file=\(file) answered \(code)")
             }
@@ -121,7 +132,8 @@ import Testing
         let samples = ["pool": "pool-hq", "server": "w1", "id": "failover-hq-r1", "login": "alice", "name": "DB01"]
         var path = template
         for (name, value) in samples {
-            path = path.replacingOccurrences(of: "{\(name)}", with: value).replacingOccurrences(of: ":\(name)", with: value)
+            path = path.replacingOccurrences(of: "{\(name)}", with: value).replacingOccurrences(
+                of: ":\(name)", with: value)
         }
         return path
     }

@@ -26,7 +26,8 @@ import Testing
         let copy = directory.appendingPathComponent("examples")
         try FileManager.default.copyItem(at: Self.examples, to: copy)
         try? FileManager.default.removeItem(at: copy.appendingPathComponent("certs"))
-        let names = try FileManager.default.contentsOfDirectory(atPath: copy.path).filter { $0.hasSuffix(".yaml") }.sorted()
+        let names = try FileManager.default.contentsOfDirectory(atPath: copy.path).filter { $0.hasSuffix(".yaml") }
+            .sorted()
         #expect(names.count >= 6, "\(names)")
         let made = try BallastProcess.run(["make-certs", copy.appendingPathComponent("certs").path])
         #expect(made.status == 0, "\(made.stderr)")

@@ -7,13 +7,17 @@ import Testing
 /// directory, the current plan and the history, as the admin API has them; without the token the
 /// page asks for it.
 @Suite(.serialized) struct DashboardTests {
-    static let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    static let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first {
+        FileManager.default.isExecutableFile(atPath: $0)
+    }
 
     func dom(_ url: String) throws -> String {
-        let chromium = try #require(Self.chromium, "chromium is not installed: apt-get install chromium (scripts/test.sh does)")
+        let chromium = try #require(
+            Self.chromium, "chromium is not installed: apt-get install chromium (scripts/test.sh does)")
         return try BallastProcess.run(
             executable: URL(fileURLWithPath: chromium),
-            ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=3000", "--dump-dom", url], timeout: .seconds(60)
+            ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=3000", "--dump-dom", url],
+            timeout: .seconds(60)
         ).stdout
     }
 
@@ -23,7 +27,8 @@ import Testing
         let admin = Ports.free()
         let web = Ports.free()
         let relay = Ports.free()
-        let sample = try PeerProcess(BallastProcess.binary.path, ["sample-server", "--listen", "127.0.0.1:\(web)", "--name", "web1"])
+        let sample = try PeerProcess(
+            BallastProcess.binary.path, ["sample-server", "--listen", "127.0.0.1:\(web)", "--name", "web1"])
         defer { sample.stop() }
         let config = """
             admin: {listen: 127.0.0.1:\(admin), token: dashboard-secret}
@@ -51,14 +56,20 @@ import Testing
             #expect(bare.contains("<section class=\"full\" id=\"signin\"><h2>Admin token</h2>"), "\(bare)")
             #expect(bare.contains("waiting for the admin token") && !bare.contains("bearer token is required"))
             // Some traffic through the relay, for the plots.
-            for _ in 0..<5 { _ = try? BallastProcess.run(executable: URL(fileURLWithPath: "/usr/bin/curl"), ["-s", "-m", "2", "http://127.0.0.1:\(relay)/"]) }
-            #expect(await eventually(timeout: .seconds(10)) { (try? dom(url))?.contains("data-pool=\"pool-hq\"") == true }, "\(ballast.log)")
+            for _ in 0..<5 {
+                _ = try? BallastProcess.run(
+                    executable: URL(fileURLWithPath: "/usr/bin/curl"), ["-s", "-m", "2", "http://127.0.0.1:\(relay)/"])
+            }
+            #expect(
+                await eventually(timeout: .seconds(10)) { (try? dom(url))?.contains("data-pool=\"pool-hq\"") == true },
+                "\(ballast.log)")
             let before = try dom(url)
             #expect(before.contains("Every site serving from its own servers"))
             #expect(before.contains("data-traffic=\"relay front\"") && before.contains("data-traffic=\"pool pool-hq\""))
             #expect(before.contains("connections/s") && before.contains("<svg"))
             #expect(before.contains("<section class=\"full\" id=\"error\" hidden=\"\">"), "an empty error box is shown")
-            #expect(before.contains("data-server=\"spare\"") && before.contains("<span class=\"tag backup\">backup</span>"))
+            #expect(
+                before.contains("data-server=\"spare\"") && before.contains("<span class=\"tag backup\">backup</span>"))
             #expect(before.contains("data-server=\"web1\" data-shown=\"up\""))
             #expect(before.contains("data-site=\"hq\""))
             #expect(before.contains("web1"))
@@ -68,13 +79,17 @@ import Testing
 
             let api = ["-s", "-H", "Authorization: Bearer dashboard-secret", "-X", "POST"]
             let curl = URL(fileURLWithPath: "/usr/bin/curl")
-            let made = try BallastProcess.run(executable: curl, api + ["http://127.0.0.1:\(admin)/api/plans/failover?site=hq"])
+            let made = try BallastProcess.run(
+                executable: curl, api + ["http://127.0.0.1:\(admin)/api/plans/failover?site=hq"])
             #expect(made.stdout.contains("\"id\" : \"failover-hq-r1\""), "\(made.stdout)")
-            _ = try BallastProcess.run(executable: curl, api + ["http://127.0.0.1:\(admin)/api/plans/failover-hq-r1/apply"])
+            _ = try BallastProcess.run(
+                executable: curl, api + ["http://127.0.0.1:\(admin)/api/plans/failover-hq-r1/apply"])
             #expect(await eventually(timeout: .seconds(10)) { (try? dom(url))?.contains(">fenced<") == true })
             let after = try dom(url)
             #expect(after.contains("Site hq fenced"))
-            #expect(after.contains("data-server=\"web1\" data-shown=\"fenced\""), "a fenced site's server still shows its health")
+            #expect(
+                after.contains("data-server=\"web1\" data-shown=\"fenced\""),
+                "a fenced site's server still shows its health")
             // One time format: local HH:MM:SS, never the API's ISO text.
             #expect(!after.contains("T0") && !after.contains("Z<") && !after.contains("+00:00"))
             #expect(after.range(of: #"changed \d\d:\d\d:\d\d"#, options: .regularExpression) != nil)

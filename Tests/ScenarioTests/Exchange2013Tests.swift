@@ -33,7 +33,8 @@ import Testing
         let certs = folder.appendingPathComponent("certs")
         try FileManager.default.createDirectory(at: certs, withIntermediateDirectories: true)
         for (name, text) in [
-            ("ca.pem", certificates.caPEM), ("webext.pem", certificates.certificatePEM), ("webext.key", certificates.keyPEM),
+            ("ca.pem", certificates.caPEM), ("webext.pem", certificates.certificatePEM),
+            ("webext.key", certificates.keyPEM),
         ] {
             try text.write(to: certs.appendingPathComponent(name), atomically: true, encoding: .utf8)
         }
@@ -42,21 +43,27 @@ import Testing
         defer { ex1.stop() }
         let ex2 = try TestDovecot(name: "EX2", users: passwords)
         defer { ex2.stop() }
-        let ports = ["143": Ports.free(), "993": Ports.free(), "110": Ports.free(), "995": Ports.free(), "443": Ports.free()]
+        let ports = [
+            "143": Ports.free(), "993": Ports.free(), "110": Ports.free(), "995": Ports.free(), "443": Ports.free(),
+        ]
         var config = try String(contentsOf: Self.examples.appendingPathComponent("exchange-2013.yaml"), encoding: .utf8)
-        let replacements: [(String, String)] = [
-            ("10.0.0.21}", "127.0.0.1:\(ex1.port)}"), ("10.0.0.22}", "127.0.0.1:\(ex2.port)}"),
-            ("10.1.0.21}", "127.0.0.1:\(Ports.free())}"), ("127.0.0.1:9900", "127.0.0.1:\(Ports.free())"),
-            ("/var/lib/ballast/directory.db", folder.appendingPathComponent("directory.db").path),
-            ("failure-delay: 2s", "failure-delay: 200ms"), ("certs/", certs.path + "/"),
-        ] + ports.map { ("10.0.0.10:\($0.key)", "127.0.0.1:\($0.value)") }
+        let replacements: [(String, String)] =
+            [
+                ("10.0.0.21}", "127.0.0.1:\(ex1.port)}"), ("10.0.0.22}", "127.0.0.1:\(ex2.port)}"),
+                ("10.1.0.21}", "127.0.0.1:\(Ports.free())}"), ("127.0.0.1:9900", "127.0.0.1:\(Ports.free())"),
+                ("/var/lib/ballast/directory.db", folder.appendingPathComponent("directory.db").path),
+                ("failure-delay: 2s", "failure-delay: 200ms"), ("certs/", certs.path + "/"),
+            ] + ports.map { ("10.0.0.10:\($0.key)", "127.0.0.1:\($0.value)") }
         for (from, to) in replacements {
             config = config.replacingOccurrences(of: from, with: to)
         }
         let configPath = folder.appendingPathComponent("ballast.yaml").path
         try config.write(toFile: configPath, atomically: true, encoding: .utf8)
         let imported = try BallastProcess.run(
-            ["users", "import", "-c", configPath, Self.examples.appendingPathComponent("users/exchange-2013.json").path])
+            [
+                "users", "import", "-c", configPath,
+                Self.examples.appendingPathComponent("users/exchange-2013.json").path,
+            ])
         #expect(imported.status == 0, "\(imported.stderr)")
         #expect(imported.stdout.contains("3 users, 2 databases imported"), "\(imported.stdout)")
         let script = folder.appendingPathComponent("client.py").path
@@ -64,12 +71,17 @@ import Testing
         func login(_ user: String, port: String = "143", tls: Bool = false) throws -> String {
             try BallastProcess.run(
                 executable: URL(fileURLWithPath: "/usr/bin/python3"),
-                [script, "\(ports[port]!)", user, passwords[user.split(separator: "@")[0].lowercased()] ?? "x", tls ? "tls" : "plain"]
+                [
+                    script, "\(ports[port]!)", user, passwords[user.split(separator: "@")[0].lowercased()] ?? "x",
+                    tls ? "tls" : "plain",
+                ]
             ).stdout
         }
 
         try await withBallast(config: config) { ballast in
-            #expect(await eventually(timeout: .seconds(10)) { (try? login("alice"))?.hasPrefix("OK") == true }, "\(ballast.log)")
+            #expect(
+                await eventually(timeout: .seconds(10)) { (try? login("alice"))?.hasPrefix("OK") == true },
+                "\(ballast.log)")
             #expect(try login("alice@contoso.com").contains("\"name\" \"EX1\""))
             #expect(try login("bob", port: "993", tls: true).contains("\"name\" \"EX2\""))
             #expect(try login("carol").contains("\"name\" \"EX1\""))
@@ -89,19 +101,23 @@ import Testing
             #expect(try login("bob").contains("\"name\" \"EX2\""))
             #expect(try login("alice", port: "993", tls: true).contains("\"name\" \"EX2\""))
             let wrong = try BallastProcess.run(
-                executable: URL(fileURLWithPath: "/usr/bin/python3"), [script, "\(ports["143"]!)", "alice", "nope", "plain"])
+                executable: URL(fileURLWithPath: "/usr/bin/python3"),
+                [script, "\(ports["143"]!)", "alice", "nope", "plain"])
             #expect(wrong.stdout.contains("AUTHENTICATIONFAILED"))
 
             // Activating where the copy is already active writes nothing, and says so (through the
             // node and straight to the store).
             let before = try BallastProcess.run(["db", "history", "-c", configPath, "DB01"]).stdout
             let again = try BallastProcess.run(["db", "activate", "-c", configPath, "DB01", "--on", "EX2"])
-            #expect(again.status == 0 && again.stdout.contains("DB01: the active copy is already on EX2; nothing changed"), "\(again.stdout)")
+            #expect(
+                again.status == 0 && again.stdout.contains("DB01: the active copy is already on EX2; nothing changed"),
+                "\(again.stdout)")
             let direct = try BallastProcess.run(["db", "activate", "-c", configPath, "DB01", "--on", "EX2", "--direct"])
             #expect(direct.stdout.contains("already on EX2; nothing changed"), "\(direct.stdout) \(direct.stderr)")
             let history = try BallastProcess.run(["db", "history", "-c", configPath, "DB01"])
             #expect(history.stdout == before)
-            #expect(history.stdout.split(separator: "\n").first?.contains("database.activate  DB01  active=EX2") == true)
+            #expect(
+                history.stdout.split(separator: "\n").first?.contains("database.activate  DB01  active=EX2") == true)
             let list = try BallastProcess.run(["db", "list", "-c", configPath])
             #expect(list.stdout.contains("DB01  EX1, EX2 (active), EX3  2 users"), "\(list.stdout)")
         }

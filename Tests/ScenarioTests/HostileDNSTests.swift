@@ -18,7 +18,8 @@ import Testing
     }
 
     static let seeds = [
-        query("pool01.contoso.com", DNSType.a), query("_sip._tls.contoso.com", DNSType.srv), query("big.contoso.com", DNSType.any),
+        query("pool01.contoso.com", DNSType.a), query("_sip._tls.contoso.com", DNSType.srv),
+        query("big.contoso.com", DNSType.any),
         query("nothere.contoso.com", DNSType.a, edns: false), query("contoso.com", DNSType.axfr),
     ]
 
@@ -33,7 +34,9 @@ import Testing
             var mutator = Mutator(seed: 7)
             var tcp = Attack(
                 port: port,
-                bytes: Self.seeds.map { [UInt8(truncatingIfNeeded: $0.count >> 8), UInt8(truncatingIfNeeded: $0.count)] + $0 }
+                bytes: Self.seeds.map {
+                    [UInt8(truncatingIfNeeded: $0.count >> 8), UInt8(truncatingIfNeeded: $0.count)] + $0
+                }
                     + [[0xFF, 0xFF] + Array(repeating: 0, count: 100), [0x00, 0x00], [0x80, 0x00] + Self.seeds[0]])
             let resident = try await attackInRounds(
                 4, name: "dns", probe: lab.probe, settle: { await lab.settles(relay: nil) }
@@ -82,7 +85,9 @@ import Testing
             flood.send(Array(repeating: query, count: 2000))
             flood.drain(for: .seconds(1))
             let ratio = Double(flood.receivedBytes) / Double(flood.sentBytes)
-            print("hostile dns amplification: \(flood.sentDatagrams) queries, \(flood.sentBytes) bytes in, \(flood.receivedDatagrams) answers, \(flood.receivedBytes) bytes out, \(ratio) out/in")
+            print(
+                "hostile dns amplification: \(flood.sentDatagrams) queries, \(flood.sentBytes) bytes in, \(flood.receivedDatagrams) answers, \(flood.receivedBytes) bytes out, \(ratio) out/in"
+            )
             #expect(ratio < 2.0, "\(flood.receivedBytes) bytes answered to \(flood.sentBytes)")
             #expect(try lab.metric("ballast_dns_rate_limited_total", ["action": "truncated"]) > 500)
             // A real resolver told to use TCP gets its answer there.

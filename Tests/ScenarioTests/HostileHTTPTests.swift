@@ -30,7 +30,9 @@ import Testing
         let open = attack.heldLeftOpen(within: .seconds(10))
         let kept = attack.stillOpen(in: lab.probe)
         #expect(kept.isEmpty, "connections the node keeps: \(kept.prefix(8))")
-        #expect(open.isEmpty, "held clients stayed open past timeouts.request: \(open.prefix(5)); log: \(lab.ballast.log.suffix(1500))")
+        #expect(
+            open.isEmpty,
+            "held clients stayed open past timeouts.request: \(open.prefix(5)); log: \(lab.ballast.log.suffix(1500))")
         attack.release()
         return attack.tried - before
     }
@@ -42,7 +44,8 @@ import Testing
         let metrics = (try? lab.metrics()) ?? ""
         #expect(
             try lab.metric("ballast_relay_connections_active", ["relay": relay]) == 0,
-            "\(metrics.split(separator: "\n").filter { $0.contains("active") || $0.contains("bad_input") })\n\(lab.ballast.log.split(separator: "\n").filter { $0.contains("limit") || $0.contains("summar") || $0.contains("server") }.suffix(20))")
+            "\(metrics.split(separator: "\n").filter { $0.contains("active") || $0.contains("bad_input") })\n\(lab.ballast.log.split(separator: "\n").filter { $0.contains("limit") || $0.contains("summar") || $0.contains("server") }.suffix(20))"
+        )
         let growth = resident.last! - resident[2]
         #expect(growth < 3 * 1024, "resident memory by round: \(resident) KiB")
     }
@@ -50,7 +53,9 @@ import Testing
     @Test func httpRelay() async throws {
         try await HostileLab.with { lab in
             var attack = Attack(port: lab.ports["http"]!, seeds: Self.httpSeeds)
-            let resident = try await attackInRounds(4, name: "http", probe: lab.probe, settle: { await lab.settles(relay: "http") }) {
+            let resident = try await attackInRounds(
+                4, name: "http", probe: lab.probe, settle: { await lab.settles(relay: "http") }
+            ) {
                 _ in try await round(&attack, lab: lab)
             }
             try check(lab, relay: "http", resident: resident) { try lab.httpGet() != nil }
@@ -71,15 +76,19 @@ import Testing
 
     @Test func httpRelayOnTheEngine() async throws {
         try await HostileLab.with { lab in
-            var attack = Attack(port: lab.ports["http-engine"]!, bytes: Self.httpSeeds.map { Array($0.utf8) } + Self.h2cSeeds)
+            var attack = Attack(
+                port: lab.ports["http-engine"]!, bytes: Self.httpSeeds.map { Array($0.utf8) } + Self.h2cSeeds)
             let resident = try await attackInRounds(
                 4, name: "http-engine", probe: lab.probe, settle: { await lab.settles(relay: "http-engine") }
             ) { _ in try await round(&attack, lab: lab) }
             try check(lab, relay: "http-engine", resident: resident) { try lab.httpGet(relay: "http-engine") != nil }
             let h2c = try BallastProcess.run(
                 executable: URL(fileURLWithPath: "/usr/bin/curl"),
-                ["-sS", "--max-time", "5", "--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_code} %{http_version}",
-                 "http://127.0.0.1:\(lab.ports["http-engine"]!)/"])
+                [
+                    "-sS", "--max-time", "5", "--http2-prior-knowledge", "-o", "/dev/null", "-w",
+                    "%{http_code} %{http_version}",
+                    "http://127.0.0.1:\(lab.ports["http-engine"]!)/",
+                ])
             #expect(h2c.stdout == "200 2", "\(h2c)")
             #expect(try lab.metric("ballast_bad_input_total", ["listener": "http-engine"]) > 0)
         }
@@ -91,7 +100,8 @@ import Testing
     @Test func httpsRelayOnTheEngine() async throws {
         try await HostileLab.with { lab in
             let port = lab.ports["https-engine"]!
-            var handshake = Attack(port: port, bytes: [try clientHello(alpn: ["h2", "http/1.1"]), try clientHello(alpn: [])])
+            var handshake = Attack(
+                port: port, bytes: [try clientHello(alpn: ["h2", "http/1.1"]), try clientHello(alpn: [])])
             let resident = try await attackInRounds(
                 4, name: "https-engine", probe: lab.probe, settle: { await lab.settles(relay: "https-engine") }
             ) { _ in
@@ -107,14 +117,16 @@ import Testing
                 return handshake.tried - before + h2
             }
             try check(lab, relay: "https-engine", resident: resident) {
-                try lab.curlHTTPS(http2: true, relay: "https-engine") && lab.curlHTTPS(http2: false, relay: "https-engine")
+                try lab.curlHTTPS(http2: true, relay: "https-engine")
+                    && lab.curlHTTPS(http2: false, relay: "https-engine")
             }
             #expect(try lab.metric("ballast_tls_handshake_failures_total", ["relay": "https-engine"]) > 0)
             #expect(try lab.metric("ballast_bad_input_total", ["listener": "https-engine"]) > 0)
 
             // An HTTP/2 connection idle past its keep-alive timeout gets GOAWAY and is closed.
             let idle = try BallastProcess.run(
-                executable: URL(fileURLWithPath: "/usr/bin/python3"), ["-c", Self.h2Script, "\(port)", lab.caFile, "idle"],
+                executable: URL(fileURLWithPath: "/usr/bin/python3"),
+                ["-c", Self.h2Script, "\(port)", lab.caFile, "idle"],
                 timeout: .seconds(20))
             #expect(idle.stdout.contains("closed after"), "\(idle.stdout) \(idle.stderr)")
         }
@@ -125,11 +137,15 @@ import Testing
             "PROXY TCP4 192.0.2.7 127.0.0.1 51000 443\r\nGET / HTTP/1.1\r\nHost: lab\r\n\r\n",
             "PROXY TCP6 2001:db8::1 ::1 51000 443\r\n", "PROXY UNKNOWN\r\n",
         ]
-        var binary = [UInt8]([0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A, 0x21, 0x11, 0x00, 0x0C])
+        var binary = [UInt8]([
+            0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A, 0x21, 0x11, 0x00, 0x0C,
+        ])
         binary += [192, 0, 2, 7, 127, 0, 0, 1, 0xC7, 0x38, 0x01, 0xBB]
         try await HostileLab.with { lab in
             var attack = Attack(port: lab.ports["tcp"]!, bytes: seeds.map { Array($0.utf8) } + [binary])
-            let resident = try await attackInRounds(4, name: "tcp+proxy", probe: lab.probe, settle: { await lab.settles(relay: "tcp") }) {
+            let resident = try await attackInRounds(
+                4, name: "tcp+proxy", probe: lab.probe, settle: { await lab.settles(relay: "tcp") }
+            ) {
                 _ in
                 let before = attack.tried
                 attack.connectAndClose(500)
@@ -150,7 +166,9 @@ import Testing
         try await HostileLab.with { lab in
             let port = lab.ports["https"]!
             var handshake = Attack(port: port, bytes: [try clientHello(alpn: ["h2", "http/1.1"])])
-            let resident = try await attackInRounds(4, name: "https+h2", probe: lab.probe, settle: { await lab.settles(relay: "https") }) {
+            let resident = try await attackInRounds(
+                4, name: "https+h2", probe: lab.probe, settle: { await lab.settles(relay: "https") }
+            ) {
                 _ in
                 let before = handshake.tried
                 handshake.connectAndClose(300)
@@ -163,11 +181,14 @@ import Testing
                 handshake.release()
                 return handshake.tried - before + h2
             }
-            try check(lab, relay: "https", resident: resident) { try lab.curlHTTPS(http2: true) && lab.curlHTTPS(http2: false) }
+            try check(lab, relay: "https", resident: resident) {
+                try lab.curlHTTPS(http2: true) && lab.curlHTTPS(http2: false)
+            }
 
             // An HTTP/2 connection idle past timeouts.idle is closed.
             let idle = try BallastProcess.run(
-                executable: URL(fileURLWithPath: "/usr/bin/python3"), ["-c", Self.h2Script, "\(port)", lab.caFile, "idle"],
+                executable: URL(fileURLWithPath: "/usr/bin/python3"),
+                ["-c", Self.h2Script, "\(port)", lab.caFile, "idle"],
                 timeout: .seconds(20))
             #expect(idle.stdout.contains("closed after"), "\(idle.stdout) \(idle.stderr)")
         }
@@ -176,7 +197,8 @@ import Testing
     /// Runs the h2 attack script once; how many connections it made.
     static func http2Attack(port: Int, caFile: String) throws -> Int {
         let result = try BallastProcess.run(
-            executable: URL(fileURLWithPath: "/usr/bin/python3"), ["-c", h2Script, "\(port)", caFile, "attack"], timeout: .seconds(60))
+            executable: URL(fileURLWithPath: "/usr/bin/python3"), ["-c", h2Script, "\(port)", caFile, "attack"],
+            timeout: .seconds(60))
         return Int(result.stdout.split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
     }
 

@@ -12,11 +12,13 @@ import Testing
 @Suite(.serialized) struct HostileMailTests {
     static let imapSeeds = [
         "a1 LOGIN alice alice-demo\r\n", "a1 LOGIN {5}\r\nalice {10}\r\nalice-demo\r\n", "a1 LOGIN {5+}\r\nalice x\r\n",
-        "a1 LOGIN {-1}\r\n", "a1 LOGIN {9223372036854775807}\r\n", "a2 AUTHENTICATE PLAIN\r\nAGFsaWNlAGFsaWNlLWRlbW8=\r\n",
+        "a1 LOGIN {-1}\r\n", "a1 LOGIN {9223372036854775807}\r\n",
+        "a2 AUTHENTICATE PLAIN\r\nAGFsaWNlAGFsaWNlLWRlbW8=\r\n",
         "a3 CAPABILITY\r\na4 ID (\"name\" \"x\")\r\na5 NOOP\r\n", "a6 STARTTLS\r\n", "a7 LOGIN alice wrong\r\n",
     ]
     static let pop3Seeds = [
-        "USER alice\r\nPASS alice-demo\r\n", "AUTH PLAIN AGFsaWNlAGFsaWNlLWRlbW8=\r\n", "AUTH PLAIN\r\nAGFsaWNlAGFsaWNlLWRlbW8=\r\n",
+        "USER alice\r\nPASS alice-demo\r\n", "AUTH PLAIN AGFsaWNlAGFsaWNlLWRlbW8=\r\n",
+        "AUTH PLAIN\r\nAGFsaWNlAGFsaWNlLWRlbW8=\r\n",
         "CAPA\r\nNOOP\r\n", "STLS\r\n", "USER alice\r\nPASS wrong\r\n",
     ]
 
@@ -48,7 +50,9 @@ import Testing
     @Test func imapRelay() async throws {
         try await HostileLab.with { lab in
             var attack = Attack(port: lab.ports["imap"]!, seeds: Self.imapSeeds)
-            let resident = try await attackInRounds(4, name: "imap", probe: lab.probe, settle: { await lab.settles(relay: "imap") }) { _ in
+            let resident = try await attackInRounds(
+                4, name: "imap", probe: lab.probe, settle: { await lab.settles(relay: "imap") }
+            ) { _ in
                 try await round(&attack, lab: lab)
             }
             try check(lab, relay: "imap", resident: resident) { try lab.imapLogin() }
@@ -59,7 +63,9 @@ import Testing
     @Test func pop3Relay() async throws {
         try await HostileLab.with { lab in
             var attack = Attack(port: lab.ports["pop3"]!, seeds: Self.pop3Seeds)
-            let resident = try await attackInRounds(4, name: "pop3", probe: lab.probe, settle: { await lab.settles(relay: "pop3") }) { _ in
+            let resident = try await attackInRounds(
+                4, name: "pop3", probe: lab.probe, settle: { await lab.settles(relay: "pop3") }
+            ) { _ in
                 try await round(&attack, lab: lab)
             }
             try check(lab, relay: "pop3", resident: resident) { try lab.pop3Login() }
@@ -92,7 +98,8 @@ import Testing
             let started = ContinuousClock.now
             lab.ballast.signal(SIGTERM)
             #expect(await lab.ballast.waitForExit(timeout: .seconds(10)) != nil)
-            #expect(ContinuousClock.now - started < .milliseconds(1900), "shutdown waited for clients that never logged in")
+            #expect(
+                ContinuousClock.now - started < .milliseconds(1900), "shutdown waited for clients that never logged in")
             #expect(waiting.allSatisfy { $0.isClosedByPeer() })
         }
     }
@@ -103,7 +110,9 @@ import Testing
     func tlsMailRelay(relay: String) async throws {
         try await HostileLab.with { lab in
             var attack = Attack(port: lab.ports[relay]!, bytes: [try clientHello()])
-            let resident = try await attackInRounds(4, name: relay, probe: lab.probe, settle: { await lab.settles(relay: relay) }) { _ in
+            let resident = try await attackInRounds(
+                4, name: relay, probe: lab.probe, settle: { await lab.settles(relay: relay) }
+            ) { _ in
                 let before = attack.tried
                 attack.connectAndClose(300)
                 attack.truncations()

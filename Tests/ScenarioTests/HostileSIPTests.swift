@@ -58,18 +58,23 @@ import Testing
             #expect(try good(lab))
             var mutator = Mutator(seed: 11)
             var tcp = Attack(port: lab.ports["sip"]!, seeds: Self.seeds)
-            let resident = try await attackInRounds(4, name: "sip udp+tcp", probe: lab.probe, settle: { await lab.settles(relay: nil) }) {
+            let resident = try await attackInRounds(
+                4, name: "sip udp+tcp", probe: lab.probe, settle: { await lab.settles(relay: nil) }
+            ) {
                 _ in
                 let udp = try DatagramAttack(port: lab.ports["sip"]!)
                 let corpus = mutator.corpus(Self.seeds.map { Array($0.utf8) }, damage: 300, random: 300)
                 udp.send(corpus)
                 // Wrong digests for a real nonce from one address, as a password guesser sends them.
                 let guesser = try SIPTestClient(port: lab.ports["sip"]!, source: "127.0.0.5")
-                let challenge = try guesser.send(guesser.makeRequest("REGISTER", uri: "sip:contoso.com", to: HostileLab.user.uri))
+                let challenge = try guesser.send(
+                    guesser.makeRequest("REGISTER", uri: "sip:contoso.com", to: HostileLab.user.uri))
                 let wrong = try SIPTestClient.authorize(
-                    challenge: challenge, method: "REGISTER", uri: "sip:contoso.com", username: "alice", password: "guess",
+                    challenge: challenge, method: "REGISTER", uri: "sip:contoso.com", username: "alice",
+                    password: "guess",
                     algorithm: .md5)
-                let guess = guesser.makeRequest("REGISTER", uri: "sip:contoso.com", to: HostileLab.user.uri, extra: [("Authorization", wrong)])
+                let guess = guesser.makeRequest(
+                    "REGISTER", uri: "sip:contoso.com", to: HostileLab.user.uri, extra: [("Authorization", wrong)])
                 let guesses = try DatagramAttack(port: lab.ports["sip"]!, source: "127.0.0.5")
                 guesses.send(Array(repeating: SIPMessageWriter.encode(guess), count: 300))
                 udp.drain(for: .milliseconds(300))
@@ -94,7 +99,9 @@ import Testing
     @Test func tls() async throws {
         try await HostileLab.with { lab in
             var attack = Attack(port: lab.ports["sips"]!, bytes: [try clientHello()])
-            let resident = try await attackInRounds(4, name: "sip tls", probe: lab.probe, settle: { await lab.settles(relay: nil) }) { _ in
+            let resident = try await attackInRounds(
+                4, name: "sip tls", probe: lab.probe, settle: { await lab.settles(relay: nil) }
+            ) { _ in
                 let before = attack.tried
                 attack.connectAndClose(300)
                 attack.truncations()
@@ -107,7 +114,8 @@ import Testing
             }
             try check(lab, resident: resident)
             // A TLS client is still answered.
-            let answer = try lab.tlsExchange(port: "sips", send: Self.request("OPTIONS").replacingOccurrences(of: "\r\n", with: "\\r\\n"))
+            let answer = try lab.tlsExchange(
+                port: "sips", send: Self.request("OPTIONS").replacingOccurrences(of: "\r\n", with: "\\r\\n"))
             #expect(answer.hasPrefix("SIP/2.0 200"), "\(answer)")
         }
     }

@@ -18,7 +18,8 @@ import Testing
         let certificates = try TestCertificates(names: ["pool01.contoso.com", "pool02.contoso.com"])
         let certs = folder.appendingPathComponent("certs")
         try FileManager.default.createDirectory(at: certs, withIntermediateDirectories: true)
-        try certificates.certificatePEM.write(to: certs.appendingPathComponent("sip.pem"), atomically: true, encoding: .utf8)
+        try certificates.certificatePEM.write(
+            to: certs.appendingPathComponent("sip.pem"), atomically: true, encoding: .utf8)
         try certificates.keyPEM.write(to: certs.appendingPathComponent("sip.key"), atomically: true, encoding: .utf8)
         let users = Self.examples.appendingPathComponent("users/lync-central-site-resilience.yaml").path
 
@@ -28,7 +29,8 @@ import Testing
         let directorPort = Ports.freeForTCPAndUDP()
         let dnsPort = Ports.freeForTCPAndUDP()
         let adminPort = Ports.free()
-        var config = try String(contentsOf: Self.examples.appendingPathComponent("lync-central-site-resilience.yaml"), encoding: .utf8)
+        var config = try String(
+            contentsOf: Self.examples.appendingPathComponent("lync-central-site-resilience.yaml"), encoding: .utf8)
         for (from, to) in [
             ("10.0.1.53:53", "127.0.0.1:\(dnsPort)"),
             // TLS one port above TCP and UDP: on loopback each needs a port of its own here.
@@ -58,7 +60,8 @@ import Testing
             func register(_ user: String, at port: Int, host: String) throws -> SIPMessage {
                 let client = try SIPTestClient(port: port, host: host)
                 return try client.register(
-                    aor: "sip:\(user)@contoso.com", password: "\(user)-demo", contacts: ["<sip:\(user)@127.0.0.1:7001>"],
+                    aor: "sip:\(user)@contoso.com", password: "\(user)-demo",
+                    contacts: ["<sip:\(user)@127.0.0.1:7001>"],
                     expires: 600, algorithm: .md5
                 ).response
             }
@@ -68,26 +71,36 @@ import Testing
                 "\((try? dig("_sipinternaltls._tcp.contoso.com")) ?? []) \(ballast.log)")
             // Settled: the home registrar binds, the others redirect, the director redirects.
             #expect(
-                await eventually(timeout: .seconds(5)) { (try? register("alice", at: hqPort, host: "127.0.0.110").status) == 200 },
+                await eventually(timeout: .seconds(5)) {
+                    (try? register("alice", at: hqPort, host: "127.0.0.110").status) == 200
+                },
                 "\(ballast.log)")
             let redirect = try register("alice", at: drPort, host: "127.0.0.120")
             #expect(redirect.status == 301)
             #expect(
                 redirect.all("Contact") == [
-                    "<sip:pool01.contoso.com:5061;transport=tls>;q=0.7", "<sip:pool02.contoso.com:5061;transport=tls>;q=0.3",
+                    "<sip:pool01.contoso.com:5061;transport=tls>;q=0.7",
+                    "<sip:pool02.contoso.com:5061;transport=tls>;q=0.3",
                 ])
             let sipsak = try BallastProcess.run(
                 executable: URL(fileURLWithPath: "/usr/bin/sipsak"),
-                ["-U", "-s", "sip:bob@127.0.0.120:\(drPort)", "-u", "bob", "-a", "bob-demo", "-x", "600", "-i",
-                    "-C", "sip:bob@127.0.0.1:7002"])
+                [
+                    "-U", "-s", "sip:bob@127.0.0.120:\(drPort)", "-u", "bob", "-a", "bob-demo", "-x", "600", "-i",
+                    "-C", "sip:bob@127.0.0.1:7002",
+                ])
             #expect(sipsak.status == 0, "\(sipsak.stdout)\(sipsak.stderr)")
             // Both bindings went through the registrations file: its batches, syncs and the
             // wait of their REGISTERs are at /metrics.
             let metrics = try TestSocket(port: adminPort)
             try metrics.send("GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             let page = String(decoding: try metrics.readToEnd(limit: 1 << 20), as: UTF8.self)
-            for name in ["ballast_sip_journal_batch_changes", "ballast_sip_journal_sync_seconds", "ballast_sip_journal_wait_seconds"] {
-                let count = page.split(separator: "\n").first { $0.hasPrefix("\(name)_count") }.flatMap { $0.split(separator: " ").last }
+            for name in [
+                "ballast_sip_journal_batch_changes", "ballast_sip_journal_sync_seconds",
+                "ballast_sip_journal_wait_seconds",
+            ] {
+                let count = page.split(separator: "\n").first { $0.hasPrefix("\(name)_count") }.flatMap {
+                    $0.split(separator: " ").last
+                }
                 #expect(count.flatMap { Int($0) }.map { $0 >= 1 } == true, "\(name) in \(page)")
             }
 

@@ -17,7 +17,8 @@ import Testing
         let certs = folder.appendingPathComponent("certs")
         try FileManager.default.createDirectory(at: certs, withIntermediateDirectories: true)
         let caFile = try certificates.writeCA(in: certs)
-        try certificates.certificatePEM.write(to: certs.appendingPathComponent("webext.pem"), atomically: true, encoding: .utf8)
+        try certificates.certificatePEM.write(
+            to: certs.appendingPathComponent("webext.pem"), atomically: true, encoding: .utf8)
         try certificates.keyPEM.write(to: certs.appendingPathComponent("webext.key"), atomically: true, encoding: .utf8)
 
         let (internalPort, externalPort, serverPort) = (Ports.free(), Ports.free(), Ports.free())
@@ -27,18 +28,24 @@ import Testing
             for port in [internalPort, serverPort] {
                 backends.append(
                     try await TestHTTPBackend.start(
-                        name: "fe0\(index)", host: "127.0.0.2\(index)", port: port, tls: try certificates.serverContext()))
+                        name: "fe0\(index)", host: "127.0.0.2\(index)", port: port,
+                        tls: try certificates.serverContext()))
             }
         }
         var sip: [TestBackend] = []
         for index in 1...3 {
             sip.append(
                 try await TestBackend.start(
-                    name: "sip0\(index)", host: "127.0.0.2\(index)", port: sipPort, tls: try certificates.serverContext()))
+                    name: "sip0\(index)", host: "127.0.0.2\(index)", port: sipPort,
+                    tls: try certificates.serverContext()))
         }
         let started = backends
         let sipStarted = sip
-        defer { Task { for backend in started { await backend.stop() }; for backend in sipStarted { await backend.stop() } } }
+        defer {
+            Task {
+                for backend in started { await backend.stop() }; for backend in sipStarted { await backend.stop() }
+            }
+        }
 
         var config = try String(contentsOf: Self.example, encoding: .utf8)
         for (from, to) in [
@@ -55,15 +62,18 @@ import Testing
         }
         try await withBallast(config: config) { ballast in
             let external = "https://pool01.contoso.com:\(externalPort)/meet/"
-            let resolve = ["--resolve", "pool01.contoso.com:\(externalPort):127.0.0.20",
-                           "--resolve", "pool01.contoso.com:\(internalPort):127.0.0.20"]
+            let resolve = [
+                "--resolve", "pool01.contoso.com:\(externalPort):127.0.0.20",
+                "--resolve", "pool01.contoso.com:\(internalPort):127.0.0.20",
+            ]
             func curl(_ arguments: [String]) throws -> BallastProcess.Output {
                 try BallastProcess.run(
                     executable: URL(fileURLWithPath: "/usr/bin/curl"),
                     ["-sS", "--max-time", "10", "--cacert", caFile] + resolve + arguments)
             }
-            #expect(await eventually(timeout: .seconds(20)) { (try? curl([external]).stdout.hasPrefix("fe0")) == true },
-                    "\(ballast.log)")
+            #expect(
+                await eventually(timeout: .seconds(20)) { (try? curl([external]).stdout.hasPrefix("fe0")) == true },
+                "\(ballast.log)")
             // External: TLS terminated by Ballast, each request pinned by the inserted cookie.
             let jar = folder.appendingPathComponent("jar").path
             let first = try curl(["-D", "-", "-c", jar, external])
@@ -91,15 +101,17 @@ import Testing
             func dig(_ name: String, _ type: String) throws -> [String] {
                 try Dig.short(port: dnsPort, name, type)
             }
-            #expect(await eventually(timeout: .seconds(10)) {
-                (try? dig("_sipinternaltls._tcp.contoso.com", "SRV")) == ["0 10 \(sipPort) pool01.contoso.com."]
-            })
+            #expect(
+                await eventually(timeout: .seconds(10)) {
+                    (try? dig("_sipinternaltls._tcp.contoso.com", "SRV")) == ["0 10 \(sipPort) pool01.contoso.com."]
+                })
             #expect(try dig("_sip._tls.contoso.com", "SRV") == ["0 10 \(sipPort) pool01.contoso.com."])
             #expect(try dig("pool01.contoso.com", "A") == ["127.0.0.21", "127.0.0.22", "127.0.0.23"])
             await sip[1].stop()
-            #expect(await eventually(timeout: .seconds(3)) {
-                (try? dig("pool01.contoso.com", "A")) == ["127.0.0.21", "127.0.0.23"]
-            })
+            #expect(
+                await eventually(timeout: .seconds(3)) {
+                    (try? dig("pool01.contoso.com", "A")) == ["127.0.0.21", "127.0.0.23"]
+                })
         }
     }
 }

@@ -41,12 +41,16 @@ import Testing
             """ + (standby.map { "\n  standby: \($0)\n" } ?? "\n")
         }
         let both = config(location: primary.url, standby: standby.url)
-        let paths = ["both": "both.yaml", "standby": "standby.yaml", "old": "old.yaml"].mapValues { folder.appendingPathComponent($0).path }
+        let paths = ["both": "both.yaml", "standby": "standby.yaml", "old": "old.yaml"].mapValues {
+            folder.appendingPathComponent($0).path
+        }
         try both.write(toFile: paths["both"]!, atomically: true, encoding: .utf8)
-        try config(location: standby.url, standby: nil).write(toFile: paths["standby"]!, atomically: true, encoding: .utf8)
+        try config(location: standby.url, standby: nil).write(
+            toFile: paths["standby"]!, atomically: true, encoding: .utf8)
         try config(location: primary.url, standby: nil).write(toFile: paths["old"]!, atomically: true, encoding: .utf8)
         let users = folder.appendingPathComponent("users.csv").path
-        try "sip-uri,password,home-pool,contacts\nsip:alice@contoso.com,pw,pool-hq,sip:bob@contoso.com\nsip:bob@contoso.com,pw,pool-dr,\n"
+        try
+            "sip-uri,password,home-pool,contacts\nsip:alice@contoso.com,pw,pool-hq,sip:bob@contoso.com\nsip:bob@contoso.com,pw,pool-dr,\n"
             .write(toFile: users, atomically: true, encoding: .utf8)
         #expect(try BallastProcess.run(["users", "import", "-c", paths["both"]!, users]).status == 0)
         func homes(_ which: String) -> String {
@@ -59,7 +63,9 @@ import Testing
         #expect(await eventually(timeout: .seconds(15)) { homes("standby").contains("sip:alice@contoso.com") })
 
         try await withBallast(config: both) { node in
-            #expect(await eventually(timeout: .seconds(15)) { dig("pool01.contoso.com", "A").contains("127.0.0.111") }, "\(node.log)")
+            #expect(
+                await eventually(timeout: .seconds(15)) { dig("pool01.contoso.com", "A").contains("127.0.0.111") },
+                "\(node.log)")
             primary.stop()
             // Reads go on from the standby; writes are refused, saying why.
             let refused = try BallastProcess.run(["db", "add", "DB09", "--copies", "fe-dr", "-c", paths["both"]!])
@@ -78,14 +84,17 @@ import Testing
             let alice = homes("standby").split(separator: "\n").first { $0.hasPrefix("sip:alice@") } ?? ""
             #expect(alice.contains(",pool-dr,") && alice.hasSuffix(",sip:bob@contoso.com"), "\(alice)")
             #expect(await eventually(timeout: .seconds(5)) { dig("pool01.contoso.com", "A").isEmpty }, "\(node.log)")
-            #expect(dig("_sipinternaltls._tcp.contoso.com", "SRV").trimmingCharacters(in: .whitespacesAndNewlines) == "10 10 5061 pool02.contoso.com.")
+            #expect(
+                dig("_sipinternaltls._tcp.contoso.com", "SRV").trimmingCharacters(in: .whitespacesAndNewlines)
+                    == "10 10 5061 pool02.contoso.com.")
             let shown = try BallastProcess.run(["plan", "show", "-c", paths["standby"]!, "--direct"])
             #expect(shown.stdout.contains("applied"), "\(shown.stdout)")
 
             // The old primary returns on its old timeline: the node's writes stay on the new one.
             try primary.start()
             let added = try BallastProcess.run(["db", "add", "DB09", "--copies", "fe-dr", "-c", paths["both"]!])
-            #expect(added.status == 0 && added.stdout.contains("through the admin API"), "\(added.stdout) \(added.stderr)")
+            #expect(
+                added.status == 0 && added.stdout.contains("through the admin API"), "\(added.stdout) \(added.stderr)")
             let onNew = try BallastProcess.run(["db", "list", "-c", paths["standby"]!]).stdout
             let onOld = try BallastProcess.run(["db", "list", "-c", paths["old"]!]).stdout
             #expect(onNew.contains("DB09"), "\(onNew)")

@@ -86,7 +86,9 @@ import Testing
             #expect(
                 ballast.log.contains("the admin API cannot listen on 127.0.0.1:\(holder.port)")
                     && ballast.log.contains("change admin.listen"), "\(ballast.log.suffix(2000))")
-            #expect(!ballast.log.contains("crashed") && !ballast.log.contains("Assertion failed"), "\(ballast.log.prefix(2000))")
+            #expect(
+                !ballast.log.contains("crashed") && !ballast.log.contains("Assertion failed"),
+                "\(ballast.log.prefix(2000))")
         }
     }
 

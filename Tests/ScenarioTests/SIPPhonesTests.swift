@@ -17,7 +17,8 @@ import Testing
     func withDemo(_ body: (_ base: Int) async throws -> Void) async throws {
         let demo = try await DemoProcess(bases: 10000..<20000) { base in
             let probe = try? BallastProcess.run(
-                executable: URL(fileURLWithPath: "/usr/bin/sipsak"), ["-s", "sip:127.0.0.1:\(base + 60)", "-vv"], timeout: .seconds(5))
+                executable: URL(fileURLWithPath: "/usr/bin/sipsak"), ["-s", "sip:127.0.0.1:\(base + 60)", "-vv"],
+                timeout: .seconds(5))
             return probe?.stdout.contains("200 OK") == true
         }
         defer { demo.stop() }
@@ -30,13 +31,19 @@ import Testing
             // director's nonce and count.
             let sipsak = try BallastProcess.run(
                 executable: URL(fileURLWithPath: "/usr/bin/sipsak"),
-                ["-U", "-s", "sip:alice@127.0.0.1:\(base + 60)", "-C", "sip:alice@127.0.0.1:7001", "-a", "alice-demo", "-x", "600",
-                 "-i", "-vv"], timeout: .seconds(20))
+                [
+                    "-U", "-s", "sip:alice@127.0.0.1:\(base + 60)", "-C", "sip:alice@127.0.0.1:7001", "-a",
+                    "alice-demo", "-x", "600",
+                    "-i", "-vv",
+                ], timeout: .seconds(20))
             #expect(sipsak.stdout.contains("received redirect"), "\(sipsak.stdout)")
             #expect(sipsak.stdout.contains("All usrloc tests completed successful"), "\(sipsak.stdout)")
             let wrong = try BallastProcess.run(
                 executable: URL(fileURLWithPath: "/usr/bin/sipsak"),
-                ["-U", "-s", "sip:alice@127.0.0.1:\(base + 60)", "-C", "sip:alice@127.0.0.1:7001", "-a", "nope", "-x", "600", "-i", "-vv"],
+                [
+                    "-U", "-s", "sip:alice@127.0.0.1:\(base + 60)", "-C", "sip:alice@127.0.0.1:7001", "-a", "nope",
+                    "-x", "600", "-i", "-vv",
+                ],
                 timeout: .seconds(20))
             #expect(!wrong.stdout.contains("completed successful"), "\(wrong.stdout)")
             // The other spellings of the digest username: with the realm, and with another domain.
@@ -60,19 +67,28 @@ import Testing
             let uri = "sip:contoso.com"
             let challenge = try director.send(director.makeRequest("REGISTER", uri: uri, to: "sip:alice@contoso.com"))
             let authorization = try SIPTestClient.authorize(
-                challenge: challenge, method: "REGISTER", uri: uri, username: "alice", password: "alice-demo", algorithm: .md5)
+                challenge: challenge, method: "REGISTER", uri: uri, username: "alice", password: "alice-demo",
+                algorithm: .md5)
             let headers = [("Contact", "<sip:alice@127.0.0.1:7003>"), ("Authorization", authorization)]
-            #expect(try director.send(director.makeRequest("REGISTER", uri: uri, to: "sip:alice@contoso.com", extra: headers)).status == 301)
+            #expect(
+                try director.send(
+                    director.makeRequest("REGISTER", uri: uri, to: "sip:alice@contoso.com", extra: headers)
+                ).status == 301)
             let home = try SIPTestClient(port: base + 61, host: "127.0.1.10")
-            #expect(try home.send(home.makeRequest("REGISTER", uri: uri, to: "sip:alice@contoso.com", extra: headers)).status == 200)
-            let replay = try home.send(home.makeRequest("REGISTER", uri: uri, to: "sip:alice@contoso.com", extra: headers))
+            #expect(
+                try home.send(home.makeRequest("REGISTER", uri: uri, to: "sip:alice@contoso.com", extra: headers))
+                    .status == 200)
+            let replay = try home.send(
+                home.makeRequest("REGISTER", uri: uri, to: "sip:alice@contoso.com", extra: headers))
             #expect(replay.status == 401 && replay.all("WWW-Authenticate").allSatisfy { $0.contains("stale=true") })
         }
     }
 
     @Test func baresipRegistersAtHomeAndIsRedirectedByTheDirector() async throws {
         let baresip = "/usr/bin/baresip"
-        try #require(FileManager.default.isExecutableFile(atPath: baresip), "baresip is not installed (scripts/test.sh installs baresip-core)")
+        try #require(
+            FileManager.default.isExecutableFile(atPath: baresip),
+            "baresip is not installed (scripts/test.sh installs baresip-core)")
         try await withDemo { base in
             let folder = try BallastProcess.makeDirectory()
             defer { try? FileManager.default.removeItem(at: folder) }
@@ -82,12 +98,14 @@ import Testing
             func register(outbound: String) throws -> String {
                 var printed = ""
                 for _ in 0..<3 {
-                    let config = "module_path /usr/lib/baresip/modules\nsip_listen 127.0.0.1:\(Ports.freeForTCPAndUDP())\nmodule account.so\n"
+                    let config =
+                        "module_path /usr/lib/baresip/modules\nsip_listen 127.0.0.1:\(Ports.freeForTCPAndUDP())\nmodule account.so\n"
                     try config.write(to: folder.appendingPathComponent("config"), atomically: true, encoding: .utf8)
                     try "<sip:alice@contoso.com>;auth_pass=alice-demo;outbound=\"\(outbound)\";regint=600\n"
                         .write(to: folder.appendingPathComponent("accounts"), atomically: true, encoding: .utf8)
                     let output = try BallastProcess.run(
-                        executable: URL(fileURLWithPath: baresip), ["-f", folder.path, "-t", "6"], timeout: .seconds(20))
+                        executable: URL(fileURLWithPath: baresip), ["-f", folder.path, "-t", "6"], timeout: .seconds(20)
+                    )
                     printed = output.stdout + output.stderr
                     if !printed.contains("Address already in use") { break }
                 }
@@ -106,7 +124,9 @@ import Testing
     /// registrar over UDP and TCP with the default MD5 challenge.
     @Test func twinkleRegistersAtHome() async throws {
         let twinkle = "/usr/bin/twinkle-console"
-        try #require(FileManager.default.isExecutableFile(atPath: twinkle), "twinkle-console is not installed (scripts/test.sh installs it)")
+        try #require(
+            FileManager.default.isExecutableFile(atPath: twinkle),
+            "twinkle-console is not installed (scripts/test.sh installs it)")
         try await withDemo { base in
             let home = try BallastProcess.makeDirectory()
             defer { try? FileManager.default.removeItem(at: home) }
@@ -114,25 +134,30 @@ import Testing
             try FileManager.default.createDirectory(at: profiles, withIntermediateDirectories: true)
             for transport in ["udp", "tcp"] {
                 try """
-                    user_name=alice
-                    user_domain=contoso.com
-                    auth_realm=contoso.com
-                    auth_name=alice
-                    auth_pass=alice-demo
-                    registrar=127.0.1.10:\(base + 61)
-                    register_at_startup=yes
-                    registration_time=600
-                    sip_transport=\(transport)
-                    """.write(to: profiles.appendingPathComponent("alice.cfg"), atomically: true, encoding: .utf8)
+                user_name=alice
+                user_domain=contoso.com
+                auth_realm=contoso.com
+                auth_name=alice
+                auth_pass=alice-demo
+                registrar=127.0.1.10:\(base + 61)
+                register_at_startup=yes
+                registration_time=600
+                sip_transport=\(transport)
+                """.write(to: profiles.appendingPathComponent("alice.cfg"), atomically: true, encoding: .utf8)
                 let port = Ports.freeForTCPAndUDP()
                 try "sip_udp_port=\(port)\nrtp_port=\(Ports.free())\n".write(
                     to: profiles.appendingPathComponent("twinkle.sys"), atomically: true, encoding: .utf8)
                 // Its command line reads stdin: quit after a few seconds; killed if it lingers.
                 let output = try BallastProcess.run(
                     executable: URL(fileURLWithPath: "/bin/sh"),
-                    ["-c", "(sleep 4; echo quit; sleep 2) | HOME='\(home.path)' timeout -s KILL 12 \(twinkle) alice.cfg"],
+                    [
+                        "-c",
+                        "(sleep 4; echo quit; sleep 2) | HOME='\(home.path)' timeout -s KILL 12 \(twinkle) alice.cfg",
+                    ],
                     timeout: .seconds(20))
-                #expect(output.stdout.contains("alice: registration succeeded (expires = 600 seconds)"), "\(transport): \(output.stdout)")
+                #expect(
+                    output.stdout.contains("alice: registration succeeded (expires = 600 seconds)"),
+                    "\(transport): \(output.stdout)")
             }
         }
     }
@@ -140,7 +165,9 @@ import Testing
     /// default MD5 challenge; its log (-d 3) says when the account is registered.
     @Test func linphoneRegistersAtHome() async throws {
         let linphonec = "/usr/bin/linphonec"
-        try #require(FileManager.default.isExecutableFile(atPath: linphonec), "linphonec is not installed (scripts/test.sh installs linphone-cli)")
+        try #require(
+            FileManager.default.isExecutableFile(atPath: linphonec),
+            "linphonec is not installed (scripts/test.sh installs linphone-cli)")
         try await withDemo { base in
             let home = try BallastProcess.makeDirectory()
             defer { try? FileManager.default.removeItem(at: home) }
@@ -148,27 +175,30 @@ import Testing
                 at: home.appendingPathComponent(".local/share/linphone"), withIntermediateDirectories: true)
             let config = home.appendingPathComponent("linphonerc")
             try """
-                [sip]
-                sip_udp_port=\(Ports.freeForTCPAndUDP())
-                sip_tcp_port=-1
-                default_proxy=0
-                [rtp]
-                audio_rtp_port=\(Ports.free())
-                [proxy_0]
-                reg_proxy=<sip:127.0.1.10:\(base + 61);transport=udp>
-                reg_identity="Alice" <sip:alice@contoso.com>
-                reg_expires=600
-                reg_sendregister=1
-                publish=0
-                [auth_info_0]
-                username=alice
-                passwd=alice-demo
-                realm=contoso.com
-                domain=contoso.com
-                """.write(to: config, atomically: true, encoding: .utf8)
+            [sip]
+            sip_udp_port=\(Ports.freeForTCPAndUDP())
+            sip_tcp_port=-1
+            default_proxy=0
+            [rtp]
+            audio_rtp_port=\(Ports.free())
+            [proxy_0]
+            reg_proxy=<sip:127.0.1.10:\(base + 61);transport=udp>
+            reg_identity="Alice" <sip:alice@contoso.com>
+            reg_expires=600
+            reg_sendregister=1
+            publish=0
+            [auth_info_0]
+            username=alice
+            passwd=alice-demo
+            realm=contoso.com
+            domain=contoso.com
+            """.write(to: config, atomically: true, encoding: .utf8)
             let output = try BallastProcess.run(
                 executable: URL(fileURLWithPath: "/bin/sh"),
-                ["-c", "(sleep 5; echo quit; sleep 2) | HOME='\(home.path)' timeout -s KILL 12 \(linphonec) -c '\(config.path)' -d 3 2>&1"],
+                [
+                    "-c",
+                    "(sleep 5; echo quit; sleep 2) | HOME='\(home.path)' timeout -s KILL 12 \(linphonec) -c '\(config.path)' -d 3 2>&1",
+                ],
                 timeout: .seconds(20))
             #expect(
                 output.stdout.contains("moving from state [LinphoneRegistrationProgress] to [LinphoneRegistrationOk]"),

@@ -59,9 +59,15 @@ import Testing
             configPath = folder.appendingPathComponent("ballast.yaml").path
             try config.write(toFile: configPath, atomically: true, encoding: .utf8)
             var users: [[String: Any]] = [
-                ["sip-uri": "sip:alice@contoso.com", "password": "alice-demo", "home-pool": "pool-hq", "mailbox-database": "DB01",
-                 "contacts": ["sip:bob@contoso.com"]],
-                ["sip-uri": "sip:bob@contoso.com", "password": "bob-demo", "home-pool": "pool-dr", "mailbox-database": "DB02"],
+                [
+                    "sip-uri": "sip:alice@contoso.com", "password": "alice-demo", "home-pool": "pool-hq",
+                    "mailbox-database": "DB01",
+                    "contacts": ["sip:bob@contoso.com"],
+                ],
+                [
+                    "sip-uri": "sip:bob@contoso.com", "password": "bob-demo", "home-pool": "pool-dr",
+                    "mailbox-database": "DB02",
+                ],
             ]
             for index in 0..<extra {
                 users.append(["sip-uri": "sip:u\(index)@contoso.com", "password": "x", "home-pool": "pool-hq"])
@@ -69,7 +75,8 @@ import Testing
             try importJSON([
                 "realm": "contoso.com", "users": users,
                 "databases": [
-                    ["name": "DB01", "copies": ["EX1", "EX3"], "active": "EX1"], ["name": "DB02", "copies": ["EX3", "EX1"], "active": "EX3"],
+                    ["name": "DB01", "copies": ["EX1", "EX3"], "active": "EX1"],
+                    ["name": "DB02", "copies": ["EX3", "EX1"], "active": "EX3"],
                 ],
             ])
         }
@@ -83,7 +90,9 @@ import Testing
 
         @discardableResult
         func ballast(_ arguments: [String], timeout: Duration = .seconds(60)) throws -> BallastProcess.Output {
-            try BallastProcess.run(arguments.first == "users" || arguments.contains("-c") ? arguments : arguments + ["-c", configPath], timeout: timeout)
+            try BallastProcess.run(
+                arguments.first == "users" || arguments.contains("-c") ? arguments : arguments + ["-c", configPath],
+                timeout: timeout)
         }
 
         func start(_ name: String, _ arguments: [String]) throws {
@@ -106,9 +115,11 @@ import Testing
         }
 
         func register(_ user: String, at registrar: String) throws -> SIPMessage {
-            let client = try SIPTestClient(port: ports[registrar]!, host: registrar == "hq" ? "127.0.0.110" : "127.0.0.120")
+            let client = try SIPTestClient(
+                port: ports[registrar]!, host: registrar == "hq" ? "127.0.0.110" : "127.0.0.120")
             return try client.register(
-                aor: "sip:\(user)@contoso.com", password: "\(user)-demo", contacts: ["<sip:\(user)@127.0.0.1:7001>"], expires: 600
+                aor: "sip:\(user)@contoso.com", password: "\(user)-demo", contacts: ["<sip:\(user)@127.0.0.1:7001>"],
+                expires: 600
             ).response
         }
 
@@ -137,7 +148,10 @@ import Testing
 
         try await withBallast(config: lab.config) { ballast in
             let both = ["0 10 5061 pool01.contoso.com.", "10 10 5061 pool02.contoso.com."]
-            #expect(await eventually(timeout: .seconds(15)) { (try? lab.dig("_sipinternaltls._tcp.contoso.com", "SRV")) == both }, "\(ballast.log)")
+            #expect(
+                await eventually(timeout: .seconds(15)) {
+                    (try? lab.dig("_sipinternaltls._tcp.contoso.com", "SRV")) == both
+                }, "\(ballast.log)")
             #expect(await eventually(timeout: .seconds(5)) { (try? lab.register("alice", at: "hq").status) == 200 })
             #expect(try lab.imapServer("alice") == "EX1")
             let held = try TestSocket(port: lab.ports["imap"]!, timeout: .seconds(3))
@@ -166,7 +180,9 @@ import Testing
             // The apply returned once the node served it: the very next login and query follow.
             #expect(try lab.imapServer("alice") == "EX3", "\(ballast.log)")
             #expect(try lab.dig("_sipinternaltls._tcp.contoso.com", "SRV") == ["10 10 5061 pool02.contoso.com."])
-            #expect(try lab.dig("pool01.contoso.com", "A") == [], "the fenced site's servers leave the answer, all-down policy or not")
+            #expect(
+                try lab.dig("pool01.contoso.com", "A") == [],
+                "the fenced site's servers leave the answer, all-down policy or not")
             #expect(try lab.dig("pool02.contoso.com", "A") == ["127.0.0.121"])
             let atDR = try lab.register("alice", at: "dr")
             #expect(atDR.status == 200)
@@ -189,17 +205,20 @@ import Testing
             // the first holds the plan.
             let pacedStart = ContinuousClock.now
             let pacedLog = lab.folder.appendingPathComponent("paced.log")
-            let paced = try PeerProcess(BallastProcess.binary.path, ["apply", "--step-delay", "1s", "-c", lab.configPath], output: pacedLog)
+            let paced = try PeerProcess(
+                BallastProcess.binary.path, ["apply", "--step-delay", "1s", "-c", lab.configPath], output: pacedLog)
             defer { paced.stop() }
             let nodeRuns = await eventually(timeout: .seconds(10)) {
                 (try? lab.ballast(["plan", "show"]).stdout.contains("[running")) == true
             }
             #expect(nodeRuns)
             let direct = try lab.ballast(["apply", "--direct"])
-            #expect(direct.status != 0 && direct.stderr.contains("pid \(paced.pid)"), "\(direct.stdout) \(direct.stderr)")
-            #expect(await eventually(timeout: .seconds(30)) {
-                ((try? String(contentsOf: pacedLog, encoding: .utf8)) ?? "").contains(": applied in")
-            })
+            #expect(
+                direct.status != 0 && direct.stderr.contains("pid \(paced.pid)"), "\(direct.stdout) \(direct.stderr)")
+            #expect(
+                await eventually(timeout: .seconds(30)) {
+                    ((try? String(contentsOf: pacedLog, encoding: .utf8)) ?? "").contains(": applied in")
+                })
             let pacedOutput = (try? String(contentsOf: pacedLog, encoding: .utf8)) ?? ""
             let steps = pacedOutput.split(separator: "\n").filter { $0.contains(" running: ") }.count
             #expect(steps >= 4 && ContinuousClock.now - pacedStart >= .seconds(steps), "\(steps) steps: \(pacedOutput)")
@@ -224,39 +243,40 @@ import Testing
         let dns = lab.ports["dns"]!
         let folder = lab.folder.path
         try """
-            $ORIGIN contoso.com.
-            $TTL 5
-            @ IN SOA ns1.contoso.com. hostmaster.contoso.com. 1 3600 600 604800 5
-            @ IN NS ns1.contoso.com.
-            ns1 IN A 127.0.0.1
-            pool01 IN A 127.0.0.111
-            pool02 IN A 127.0.0.121
-            _sipinternaltls._tcp IN SRV 0 10 5061 pool01.contoso.com.
-            _sipinternaltls._tcp IN SRV 10 10 5061 pool02.contoso.com.
-            """.write(toFile: "\(folder)/contoso.com.zone", atomically: true, encoding: .utf8)
+        $ORIGIN contoso.com.
+        $TTL 5
+        @ IN SOA ns1.contoso.com. hostmaster.contoso.com. 1 3600 600 604800 5
+        @ IN NS ns1.contoso.com.
+        ns1 IN A 127.0.0.1
+        pool01 IN A 127.0.0.111
+        pool02 IN A 127.0.0.121
+        _sipinternaltls._tcp IN SRV 0 10 5061 pool01.contoso.com.
+        _sipinternaltls._tcp IN SRV 10 10 5061 pool02.contoso.com.
+        """.write(toFile: "\(folder)/contoso.com.zone", atomically: true, encoding: .utf8)
         try """
-            server:
-              ip-address: 127.0.0.1@\(dns)
-              port: \(dns)
-              username: ""
-              chroot: ""
-              zonesdir: "\(folder)"
-              zonelistfile: "\(folder)/zone.list"
-              database: ""
-              pidfile: "\(folder)/nsd.pid"
-              xfrdfile: "\(folder)/xfrd.state"
-              xfrdir: "\(folder)"
-              logfile: "\(folder)/nsd.log"
-              server-count: 1
-            remote-control:
-              control-enable: no
-            zone:
-              name: contoso.com
-              zonefile: "\(folder)/contoso.com.zone"
-            """.write(toFile: "\(folder)/nsd.conf", atomically: true, encoding: .utf8)
+        server:
+          ip-address: 127.0.0.1@\(dns)
+          port: \(dns)
+          username: ""
+          chroot: ""
+          zonesdir: "\(folder)"
+          zonelistfile: "\(folder)/zone.list"
+          database: ""
+          pidfile: "\(folder)/nsd.pid"
+          xfrdfile: "\(folder)/xfrd.state"
+          xfrdir: "\(folder)"
+          logfile: "\(folder)/nsd.log"
+          server-count: 1
+        remote-control:
+          control-enable: no
+        zone:
+          name: contoso.com
+          zonefile: "\(folder)/contoso.com.zone"
+        """.write(toFile: "\(folder)/nsd.conf", atomically: true, encoding: .utf8)
         let nsd = try PeerProcess("/usr/sbin/nsd", ["-d", "-c", "\(folder)/nsd.conf"])
         defer { nsd.stop() }
-        #expect(await eventually(timeout: .seconds(10)) { (try? lab.dig("pool01.contoso.com", "A")) == ["127.0.0.111"] })
+        #expect(
+            await eventually(timeout: .seconds(10)) { (try? lab.dig("pool01.contoso.com", "A")) == ["127.0.0.111"] })
         #expect(try lab.ballast(["plan", "failover", "--site", "hq", "--direct"]).status == 0)
         let started = ContinuousClock.now
         let applied = try lab.ballast(["apply", "--direct"], timeout: .seconds(60))
@@ -279,7 +299,8 @@ import Testing
             BallastProcess.binary.path, ["apply", "--step-delay", "700ms", "-c", lab.configPath])
         // Killed once step 3 (the move) has started: steps 1 and 2 are recorded, the rest is not.
         let started = await eventually(timeout: .seconds(20)) {
-            (try? lab.ballast(["plan", "show"]).stdout.contains("3. move 301 users of pool-hq to pool-dr, with force  [running")) == true
+            (try? lab.ballast(["plan", "show"]).stdout.contains(
+                "3. move 301 users of pool-hq to pool-dr, with force  [running")) == true
         }
         #expect(started)
         apply.crash()
@@ -303,7 +324,8 @@ import Testing
         #expect(try lab.ballast(["backup"]).status == 0)
         #expect(try lab.ballast(["plan", "failover", "--site", "hq"]).status == 0)
         let log = lab.folder.appendingPathComponent("first-apply.log")
-        let first = try PeerProcess(BallastProcess.binary.path, ["apply", "--step-delay", "2s", "-c", lab.configPath], output: log)
+        let first = try PeerProcess(
+            BallastProcess.binary.path, ["apply", "--step-delay", "2s", "-c", lab.configPath], output: log)
         defer { first.stop() }
         for step in 1...7 {
             let running = await eventually(timeout: .seconds(30), every: .milliseconds(50)) {
@@ -312,12 +334,18 @@ import Testing
                     $0.trimmingCharacters(in: .whitespaces).hasPrefix("\(step). ") && $0.contains("[running")
                 }
             }
-            #expect(running, "step \(step) was never seen running: \((try? lab.ballast(["plan", "show"]).stdout) ?? "")")
+            #expect(
+                running, "step \(step) was never seen running: \((try? lab.ballast(["plan", "show"]).stdout) ?? "")")
             let second = try lab.ballast(["apply"])
             #expect(second.status != 0, "step \(step): \(second.stdout)")
-            #expect(second.stderr.contains("is being applied by cli:") && second.stderr.contains("pid \(first.pid)"), "step \(step): \(second.stderr)")
+            #expect(
+                second.stderr.contains("is being applied by cli:") && second.stderr.contains("pid \(first.pid)"),
+                "step \(step): \(second.stderr)")
         }
-        #expect(await eventually(timeout: .seconds(30)) { (try? lab.ballast(["plan", "show"]).stdout.contains(": applied")) == true })
+        #expect(
+            await eventually(timeout: .seconds(30)) {
+                (try? lab.ballast(["plan", "show"]).stdout.contains(": applied")) == true
+            })
         let history = try lab.ballast(["db", "history", "--limit", "5000"]).stdout
         let moves = history.split(separator: "\n").filter { $0.contains("user.home") }.count
         #expect(moves == 301, "\(moves) home changes for 301 users")

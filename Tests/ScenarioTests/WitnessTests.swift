@@ -20,7 +20,12 @@ import Testing
         try start("fe-dr", ["sample-server", "--sip", "--listen", "127.0.2.1:\(fe)", "--name", "fe-dr"])
         // What the witness sees of hq: another of its servers, which still answers at first.
         try start("hq-web", ["sample-server", "--listen", "127.0.1.2:\(other)", "--name", "hq-web"])
-        try start("witness", ["witness", "--listen", "127.0.0.1:\(witnessPort)", "--probe", "hq=127.0.1.2:\(other)", "--probe", "dr=127.0.2.1:\(fe)"])
+        try start(
+            "witness",
+            [
+                "witness", "--listen", "127.0.0.1:\(witnessPort)", "--probe", "hq=127.0.1.2:\(other)", "--probe",
+                "dr=127.0.2.1:\(fe)",
+            ])
         let config = """
             sites: {hq: {hold-down: 0s}, dr: {hold-down: 0s}}
             checks:
@@ -34,7 +39,8 @@ import Testing
         let configPath = folder.appendingPathComponent("ballast.yaml").path
         try config.write(toFile: configPath, atomically: true, encoding: .utf8)
         let users = folder.appendingPathComponent("users.csv").path
-        try "sip-uri,password,home-pool\nsip:alice@contoso.com,pw,pool-hq\n".write(toFile: users, atomically: true, encoding: .utf8)
+        try "sip-uri,password,home-pool\nsip:alice@contoso.com,pw,pool-hq\n".write(
+            toFile: users, atomically: true, encoding: .utf8)
         #expect(try BallastProcess.run(["users", "import", "-c", configPath, users]).status == 0)
         func plan() throws -> String { try BallastProcess.run(["plan", "show", "--direct", "-c", configPath]).stdout }
 
@@ -47,7 +53,9 @@ import Testing
             #expect(ballast.log.contains("the witness reaches it"), "\(ballast.log)")
             // Now the witness cannot reach hq either: the node fails hq over by itself.
             peers["hq-web"]?.stop()
-            #expect(await eventually(timeout: .seconds(10)) { (try? plan())?.contains(": applied") == true }, "\(ballast.log)")
+            #expect(
+                await eventually(timeout: .seconds(10)) { (try? plan())?.contains(": applied") == true },
+                "\(ballast.log)")
             let export = try BallastProcess.run(["users", "export", "--format", "csv", "-c", configPath]).stdout
             #expect(export.contains(",pool-dr,"), "\(export)")
             #expect(ballast.log.contains("the witness agrees"))

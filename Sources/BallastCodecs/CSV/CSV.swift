@@ -67,7 +67,9 @@ public enum CSV {
                     endField()
                 case UInt8(ascii: "\""):
                     guard field.isEmpty && !fieldWasQuoted else {
-                        throw ParseError(line: line, message: "a quote inside an unquoted field; quote the whole field and double inner quotes")
+                        throw ParseError(
+                            line: line,
+                            message: "a quote inside an unquoted field; quote the whole field and double inner quotes")
                     }
                     quoted = true
                     fieldWasQuoted = true

@@ -111,11 +111,15 @@ public enum DNSMessageParser {
                         throw DNSParseError(description: "a label runs past the end")
                     }
                     length += count + 1
-                    guard length <= DomainName.maxWireLength else { throw DNSParseError(description: "a name is too long") }
+                    guard length <= DomainName.maxWireLength else {
+                        throw DNSParseError(description: "a name is too long")
+                    }
                     labels.append(Array(bytes[position + 1..<position + 1 + count]))
                     position += 1 + count
                 case 0xC0:
-                    guard position + 1 < bytes.count else { throw DNSParseError(description: "a pointer runs past the end") }
+                    guard position + 1 < bytes.count else {
+                        throw DNSParseError(description: "a pointer runs past the end")
+                    }
                     let target = Int(byte & 0x3F) << 8 | Int(bytes[position + 1])
                     // Strictly backwards, and further back each time: no loop can form.
                     guard target < lowestTarget else { throw DNSParseError(description: "a compression pointer loops") }
@@ -135,7 +139,9 @@ public enum DNSMessageParser {
             let dnsClass = try u16()
             let ttl = try u32()
             let length = Int(try u16())
-            guard offset + length <= bytes.count else { throw DNSParseError(description: "record data runs past the end") }
+            guard offset + length <= bytes.count else {
+                throw DNSParseError(description: "record data runs past the end")
+            }
             let end = offset + length
             let data: DNSRecordData
             switch type {

@@ -17,7 +17,8 @@ public enum DirectoryLogin {
     public static func basicCredentials(_ authorization: String) -> (user: String, password: String)? {
         let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
         guard parts.count == 2, parts[0].lowercased() == "basic",
-            let bytes = Base64.decode(parts[1].trimmingCharacters(in: " ")), let colon = bytes.firstIndex(of: UInt8(ascii: ":"))
+            let bytes = Base64.decode(parts[1].trimmingCharacters(in: " ")),
+            let colon = bytes.firstIndex(of: UInt8(ascii: ":"))
         else { return nil }
         let user = String(decoding: bytes[..<colon], as: UTF8.self)
         guard !user.isEmpty else { return nil }

@@ -64,7 +64,9 @@ public struct HTTP1ChunkedScanner: Sendable {
         run(UnsafeRawBufferPointer(bytes), compactingInto: bytes.baseAddress)
     }
 
-    private mutating func run(_ bytes: UnsafeRawBufferPointer, compactingInto output: UnsafeMutableRawPointer?)
+    private mutating func run(
+        _ bytes: UnsafeRawBufferPointer, compactingInto output: UnsafeMutableRawPointer?
+    )
         -> (progress: Progress, data: Int)
     {
         var index = 0
@@ -92,7 +94,9 @@ public struct HTTP1ChunkedScanner: Sendable {
             switch state {
             case .size(let digits):
                 if let value = HTTP1Syntax.hexValue(byte), !sawBWS {
-                    guard digits < Self.maxSizeDigits else { return (.failed("a chunk size has more than 15 hex digits"), data) }
+                    guard digits < Self.maxSizeDigits else {
+                        return (.failed("a chunk size has more than 15 hex digits"), data)
+                    }
                     size = size << 4 | value
                     state = .size(digits: digits + 1)
                 } else if digits == 0 {
@@ -111,7 +115,9 @@ public struct HTTP1ChunkedScanner: Sendable {
                 if byte == 0x0d {
                     state = .sizeLF
                 } else {
-                    guard HTTP1Syntax.isValueByte(byte) else { return (.failed("a chunk extension has a control byte"), data) }
+                    guard HTTP1Syntax.isValueByte(byte) else {
+                        return (.failed("a chunk extension has a control byte"), data)
+                    }
                     sectionBytes += 1
                     guard sectionBytes <= Self.maxExtensionBytes else {
                         return (.failed("chunk extensions over \(Self.maxExtensionBytes) bytes"), data)
@@ -138,7 +144,9 @@ public struct HTTP1ChunkedScanner: Sendable {
                 if byte == 0x0d {
                     state = .finalLF
                 } else {
-                    guard HTTP1Syntax.isTokenByte(byte) else { return (.failed("a trailer line does not start with a field name"), data) }
+                    guard HTTP1Syntax.isTokenByte(byte) else {
+                        return (.failed("a trailer line does not start with a field name"), data)
+                    }
                     state = .trailerLine
                     sectionBytes += 1
                 }
@@ -146,7 +154,9 @@ public struct HTTP1ChunkedScanner: Sendable {
                 if byte == 0x0d {
                     state = .trailerLF
                 } else {
-                    guard HTTP1Syntax.isValueByte(byte) else { return (.failed("a trailer field has a control byte"), data) }
+                    guard HTTP1Syntax.isValueByte(byte) else {
+                        return (.failed("a trailer field has a control byte"), data)
+                    }
                     sectionBytes += 1
                     guard sectionBytes <= Self.maxTrailerBytes else {
                         return (.failed("trailer fields over \(Self.maxTrailerBytes) bytes"), data)

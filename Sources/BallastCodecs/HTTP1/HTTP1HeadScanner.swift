@@ -109,11 +109,14 @@ public enum HTTP1HeadScanner {
         let targetStart = index
         while index < head.length, HTTP1Syntax.isTargetByte(bytes[index]) { index += 1 }
         guard index > targetStart, index < head.length, bytes[index] == 0x20 else {
-            return .malformed("the request target is empty, has a space or a control byte, or is not followed by one space")
+            return .malformed(
+                "the request target is empty, has a space or a control byte, or is not followed by one space")
         }
         head.target = targetStart..<index
         guard isRequestTarget(bytes, targetStart..<index, method: head.method) else {
-            return .malformed("the request target is none of the forms of RFC 9112 section 3.2 (/path, http://host/path, host:port for CONNECT, * for OPTIONS)")
+            return .malformed(
+                "the request target is none of the forms of RFC 9112 section 3.2 (/path, http://host/path, host:port for CONNECT, * for OPTIONS)"
+            )
         }
         index += 1
         switch version(bytes, at: index, end: head.length) {
@@ -130,7 +133,9 @@ public enum HTTP1HeadScanner {
 
     /// origin-form (`/path`), absolute-form (`scheme:...`), authority-form (CONNECT only) or
     /// asterisk-form (OPTIONS only).
-    private static func isRequestTarget(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, method: HTTP1Method) -> Bool {
+    private static func isRequestTarget(
+        _ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, method: HTTP1Method
+    ) -> Bool {
         let first = bytes[range.lowerBound]
         if first == 0x2f { return method != .connect }
         if method == .connect { return (range).contains { bytes[$0] == 0x3a } }
@@ -141,7 +146,9 @@ public enum HTTP1HeadScanner {
             let byte = bytes[index]
             if byte == 0x3a { return index + 1 < range.upperBound }
             let letter = (byte | 0x20) >= 0x61 && (byte | 0x20) <= 0x7a
-            guard letter || HTTP1Syntax.isDigit(byte) || byte == 0x2b || byte == 0x2d || byte == 0x2e else { return false }
+            guard letter || HTTP1Syntax.isDigit(byte) || byte == 0x2b || byte == 0x2d || byte == 0x2e else {
+                return false
+            }
         }
         return false
     }
@@ -167,14 +174,17 @@ public enum HTTP1HeadScanner {
                 index += 1
             }
         }
-        guard bytes[index] == 0x0d else { return .malformed("the status code is not followed by a space or the line's end") }
+        guard bytes[index] == 0x0d else {
+            return .malformed("the status code is not followed by a space or the line's end")
+        }
         head.startLineEnd = index
         return nil
     }
 
     /// "HTTP/1.0" or "HTTP/1.1" at `index`: the minor version, 505 for another version, 400
     /// for anything else.
-    private static func version(_ bytes: UnsafeRawBufferPointer, at index: Int, end: Int) -> Result<Int, HTTP1HeadError> {
+    private static func version(_ bytes: UnsafeRawBufferPointer, at index: Int, end: Int) -> Result<Int, HTTP1HeadError>
+    {
         guard index + 8 <= end, bytes[index] == 0x48, bytes[index + 1] == 0x54, bytes[index + 2] == 0x54,
             bytes[index + 3] == 0x50, bytes[index + 4] == 0x2f, HTTP1Syntax.isDigit(bytes[index + 5]),
             bytes[index + 6] == 0x2e, HTTP1Syntax.isDigit(bytes[index + 7])
@@ -228,7 +238,9 @@ public enum HTTP1HeadScanner {
 
     // MARK: Fields
 
-    private static func fields(_ bytes: UnsafeRawBufferPointer, head: inout HTTP1Head, limits: HTTP1Limits)
+    private static func fields(
+        _ bytes: UnsafeRawBufferPointer, head: inout HTTP1Head, limits: HTTP1Limits
+    )
         -> HTTP1HeadError?
     {
         head.fields.removeAll(keepingCapacity: true)
@@ -272,7 +284,8 @@ public enum HTTP1HeadScanner {
             }
             let known = fieldName(bytes, lineStart..<nameEnd)
             let value = valueStart..<valueEnd
-            head.fields.append(HTTP1Field(line: lineStart..<index, name: lineStart..<nameEnd, value: value, known: known))
+            head.fields.append(
+                HTTP1Field(line: lineStart..<index, name: lineStart..<nameEnd, value: value, known: known))
             switch known {
             case .contentLength:
                 contentLengths += 1
@@ -302,7 +315,9 @@ public enum HTTP1HeadScanner {
     }
 
     /// A list of transfer codings: chunked, when present, must come last and once.
-    private static func transferCodings(_ bytes: UnsafeRawBufferPointer, _ value: Range<Int>, head: inout HTTP1Head)
+    private static func transferCodings(
+        _ bytes: UnsafeRawBufferPointer, _ value: Range<Int>, head: inout HTTP1Head
+    )
         -> HTTP1HeadError?
     {
         var sawAny = false
@@ -374,7 +389,8 @@ public enum HTTP1HeadScanner {
     private static func checkRequestFraming(_ head: inout HTTP1Head) -> HTTP1HeadError? {
         if head.hasTransferEncoding {
             guard head.contentLength == nil else {
-                return .malformed("both Content-Length and Transfer-Encoding: a request smuggling attempt or a broken client")
+                return .malformed(
+                    "both Content-Length and Transfer-Encoding: a request smuggling attempt or a broken client")
             }
             guard head.minorVersion == 1 else { return .malformed("Transfer-Encoding in an HTTP/1.0 request") }
             guard head.chunked else { return .malformed("Transfer-Encoding does not end in chunked") }
@@ -417,7 +433,9 @@ public enum HTTP1HeadScanner {
     /// Whether `range` spells `lowercase` in any case: eight bytes at a time from eight on (the
     /// last eight overlapping), byte by byte below.
     @inline(__always)
-    static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, _ lowercase: StaticString)
+    static func equalsIgnoringCase(
+        _ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, _ lowercase: StaticString
+    )
         -> Bool
     {
         let count = lowercase.utf8CodeUnitCount

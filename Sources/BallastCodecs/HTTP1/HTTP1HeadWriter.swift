@@ -73,12 +73,16 @@ public enum HTTP1HeadWriter {
             case .xForwardedFor where policy.xForwardedFor != .none:
                 guard policy.xForwardedFor == .add, !wroteXFF else { continue }
                 wroteXFF = true
-                joined(bytes, head: head, from: position, name: "X-Forwarded-For", known: .xForwardedFor, adding: policy.clientAddress, into: &out)
+                joined(
+                    bytes, head: head, from: position, name: "X-Forwarded-For", known: .xForwardedFor,
+                    adding: policy.clientAddress, into: &out)
                 continue
             case .forwarded where policy.forwarded != .none:
                 guard policy.forwarded == .add, !wroteForwarded else { continue }
                 wroteForwarded = true
-                if joined(bytes, head: head, from: position, name: "Forwarded", known: .forwarded, adding: nil, into: &out) {
+                if joined(
+                    bytes, head: head, from: position, name: "Forwarded", known: .forwarded, adding: nil, into: &out)
+                {
                     out.append(", ")
                 }
                 forwardedElement(bytes, head: head, policy: policy, into: &out)
@@ -236,7 +240,8 @@ public enum HTTP1HeadWriter {
 
     /// Whether a `Connection` field of the head names this field (RFC 9110 section 7.6.1);
     /// the framing fields are never dropped that way.
-    private static func isNamedByConnection(_ bytes: UnsafeRawBufferPointer, head: HTTP1Head, field: HTTP1Field) -> Bool {
+    private static func isNamedByConnection(_ bytes: UnsafeRawBufferPointer, head: HTTP1Head, field: HTTP1Field) -> Bool
+    {
         if field.known == .contentLength || field.known == .transferEncoding { return false }
         for connection in head.fields where connection.known == .connection {
             var index = connection.value.lowerBound
@@ -271,7 +276,8 @@ public enum HTTP1HeadWriter {
                 return
             }
             if !range.isEmpty {
-                (buffer.baseAddress! + count).copyMemory(from: bytes.baseAddress! + range.lowerBound, byteCount: range.count)
+                (buffer.baseAddress! + count).copyMemory(
+                    from: bytes.baseAddress! + range.lowerBound, byteCount: range.count)
             }
             count += range.count
         }

@@ -114,7 +114,9 @@ public struct IMAPCommandReader: Sendable {
         guard let tag = atom(), tag.utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: "+") }) else {
             return .malformed(tag: "*", reason: "a command begins with a tag")
         }
-        guard index < bytes.count, bytes[index] == 32 else { return .malformed(tag: tag, reason: "no command after the tag") }
+        guard index < bytes.count, bytes[index] == 32 else {
+            return .malformed(tag: tag, reason: "no command after the tag")
+        }
         index += 1
         guard let name = atom() else { return .malformed(tag: tag, reason: "no command after the tag") }
         var arguments: [String] = []
@@ -186,7 +188,8 @@ public struct IMAPCommandReader: Sendable {
 
     private static func isAtomEnd(_ byte: UInt8) -> Bool {
         byte == 32 || byte == UInt8(ascii: "\r") || byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "(")
-            || byte == UInt8(ascii: ")") || byte == UInt8(ascii: "{") || byte == UInt8(ascii: "\"") || byte < 32 || byte == 127
+            || byte == UInt8(ascii: ")") || byte == UInt8(ascii: "{") || byte == UInt8(ascii: "\"") || byte < 32
+            || byte == 127
     }
 
     /// `s` as an IMAP quoted string, or a literal when it holds line breaks or is long.

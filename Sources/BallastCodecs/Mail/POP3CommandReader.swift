@@ -60,7 +60,9 @@ public struct POP3CommandReader: Sendable {
         if end > 0 && buffer[end - 1] == UInt8(ascii: "\r") { end -= 1 }
         let line = Array(buffer[..<end])
         buffer.removeFirst(newline + 1)
-        guard !line.contains(where: { $0 < 32 && $0 != 9 }) else { return .malformed(reason: "control characters in a command") }
+        guard !line.contains(where: { $0 < 32 && $0 != 9 }) else {
+            return .malformed(reason: "control characters in a command")
+        }
         let space = line.firstIndex(of: 32) ?? line.endIndex
         let name = String(decoding: line[..<space], as: UTF8.self).uppercased()
         guard !name.isEmpty, name.utf8.count <= 8, name.utf8.allSatisfy({ $0 >= 65 && $0 <= 90 }) else {

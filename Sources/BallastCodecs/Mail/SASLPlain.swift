@@ -67,7 +67,8 @@ public enum Base64 {
             var value: UInt32 = 0
             for offset in 0..<3 { value = value << 8 | UInt32(offset < count ? bytes[index + offset] : 0) }
             for offset in 0..<4 {
-                output.append(offset <= count ? alphabet[Int(value >> (18 - 6 * UInt32(offset)) & 0x3F)] : UInt8(ascii: "="))
+                output.append(
+                    offset <= count ? alphabet[Int(value >> (18 - 6 * UInt32(offset)) & 0x3F)] : UInt8(ascii: "="))
             }
             index += 3
         }

@@ -40,12 +40,15 @@ public struct DigestHeader: Hashable, Sendable {
         func isSpace(_ byte: UInt8) -> Bool { byte == 32 || byte == 9 }
         func lowered(_ range: Range<Int>) -> String {
             String(unsafeUninitializedCapacity: range.count) { buffer in
-                for (offset, byte) in bytes[range].enumerated() { buffer[offset] = byte >= 65 && byte <= 90 ? byte + 32 : byte }
+                for (offset, byte) in bytes[range].enumerated() {
+                    buffer[offset] = byte >= 65 && byte <= 90 ? byte + 32 : byte
+                }
                 return range.count
             }
         }
         let text = SIPSyntax.trimmed(bytes, 0..<bytes.count)
-        guard text.count > 7, let space = bytes[text].firstIndex(where: isSpace), lowered(text.lowerBound..<space) == "digest"
+        guard text.count > 7, let space = bytes[text].firstIndex(where: isSpace),
+            lowered(text.lowerBound..<space) == "digest"
         else { return .malformed }
         var pairs: [(name: String, value: String)] = []
         pairs.reserveCapacity(12)

@@ -89,7 +89,9 @@ public enum SIPMessageParser {
     }
 
     /// Where the head ends (before the empty line) and where the body starts.
-    private static func headEnd<C: Collection<UInt8>>(_ bytes: C, from start: C.Index) -> (head: C.Index, body: C.Index)?
+    private static func headEnd<C: Collection<UInt8>>(
+        _ bytes: C, from start: C.Index
+    ) -> (head: C.Index, body: C.Index)?
     where C.Index == Int {
         var index = start
         let end = bytes.endIndex
@@ -107,7 +109,8 @@ public enum SIPMessageParser {
         return nil
     }
 
-    private static func lineEnd<C: Collection<UInt8>>(_ bytes: C, _ lf: Int, from start: Int) -> Int where C.Index == Int {
+    private static func lineEnd<C: Collection<UInt8>>(_ bytes: C, _ lf: Int, from start: Int) -> Int
+    where C.Index == Int {
         lf > start && bytes[lf - 1] == 13 ? lf - 1 : lf
     }
 
@@ -227,7 +230,9 @@ public enum SIPMessageParser {
         let firstLine = Substring(String(decoding: bytes[first], as: UTF8.self))
         let startLine = try parseStartLine(firstLine)
         // The same checks in the same order as the general reader, so that both say the same.
-        if lines.dropFirst().contains(where: \.isEmpty) { throw SIPParseError("an empty line inside the header section") }
+        if lines.dropFirst().contains(where: \.isEmpty) {
+            throw SIPParseError("an empty line inside the header section")
+        }
         guard lines.count - 1 <= maxHeaders else { throw SIPParseError("more than \(maxHeaders) header lines") }
         var headers: [SIPHeader] = []
         headers.reserveCapacity(lines.count + 4)
@@ -244,7 +249,10 @@ public enum SIPMessageParser {
             if isList {
                 SIPSyntax.forEachPart(bytes, value, separatedBy: UInt8(ascii: ",")) { part in
                     let piece = SIPSyntax.trimmed(bytes, part)
-                    if !piece.isEmpty { headers.append(SIPHeader(canonical: canonical, value: String(decoding: bytes[piece], as: UTF8.self))) }
+                    if !piece.isEmpty {
+                        headers.append(
+                            SIPHeader(canonical: canonical, value: String(decoding: bytes[piece], as: UTF8.self)))
+                    }
                 }
             } else {
                 headers.append(SIPHeader(canonical: canonical, value: String(decoding: bytes[value], as: UTF8.self)))

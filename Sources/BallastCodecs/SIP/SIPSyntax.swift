@@ -93,7 +93,8 @@ public enum SIPSyntax {
     // MARK: The same on bytes, for the readers of the usual (ASCII) message
 
     /// `range` without spaces and tabs at either end.
-    static func trimmed<C: RandomAccessCollection<UInt8>>(_ bytes: C, _ range: Range<Int>) -> Range<Int> where C.Index == Int {
+    static func trimmed<C: RandomAccessCollection<UInt8>>(_ bytes: C, _ range: Range<Int>) -> Range<Int>
+    where C.Index == Int {
         var lower = range.lowerBound
         var upper = range.upperBound
         while lower < upper, bytes[lower] == 32 || bytes[lower] == 9 { lower += 1 }
@@ -116,7 +117,8 @@ public enum SIPSyntax {
     }
 
     /// `unquote` on bytes.
-    static func unquote<C: RandomAccessCollection<UInt8>>(_ bytes: C, _ range: Range<Int>) -> String? where C.Index == Int {
+    static func unquote<C: RandomAccessCollection<UInt8>>(_ bytes: C, _ range: Range<Int>) -> String?
+    where C.Index == Int {
         guard range.first.map({ bytes[$0] == UInt8(ascii: "\"") }) == true else {
             return String(decoding: bytes[range], as: UTF8.self)
         }

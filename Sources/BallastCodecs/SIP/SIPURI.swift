@@ -12,9 +12,10 @@ public struct SIPURI: Hashable, Sendable, CustomStringConvertible {
     public var parameters: [(name: String, value: String?)]
 
     /// A URI from its parts.
-    public init(scheme: String = "sip", user: String? = nil, host: String, port: Int? = nil,
-        parameters: [(name: String, value: String?)] = [])
-    {
+    public init(
+        scheme: String = "sip", user: String? = nil, host: String, port: Int? = nil,
+        parameters: [(name: String, value: String?)] = []
+    ) {
         self.scheme = scheme
         self.user = user
         self.host = host

@@ -32,7 +32,8 @@ public struct SIPVia: Hashable, Sendable, CustomStringConvertible {
             host = sentBy[...close]
             let after = sentBy[sentBy.utf8.index(after: close)...]
             if !after.isEmpty {
-                guard after.utf8.first == UInt8(ascii: ":"), let value = Int(after.dropFirst()), (1...65535).contains(value)
+                guard after.utf8.first == UInt8(ascii: ":"), let value = Int(after.dropFirst()),
+                    (1...65535).contains(value)
                 else { return nil }
                 port = value
             }

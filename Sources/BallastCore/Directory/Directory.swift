@@ -21,7 +21,8 @@ public struct DirectoryUser: Hashable, Sendable, Codable {
 
     /// A user.
     public init(
-        sipURI: String, authName: String, ha1: [DigestAlgorithm: String], ha1Aliases: [String: [DigestAlgorithm: String]] = [:],
+        sipURI: String, authName: String, ha1: [DigestAlgorithm: String],
+        ha1Aliases: [String: [DigestAlgorithm: String]] = [:],
         homePool: String?, mail: String? = nil, mailboxDatabase: String? = nil, contacts: [String] = []
     ) {
         self.sipURI = sipURI
@@ -173,7 +174,9 @@ public enum UserAddress {
         let scheme = text[..<colon].lowercased()
         guard scheme == "sip" || scheme == "sips" else { return nil }
         var rest = text[utf8.index(after: colon)...]
-        if let cut = rest.utf8.firstIndex(where: { $0 == UInt8(ascii: ";") || $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: ">") }) {
+        if let cut = rest.utf8.firstIndex(where: {
+            $0 == UInt8(ascii: ";") || $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: ">")
+        }) {
             rest = rest[..<cut]
         }
         guard let at = rest.utf8.lastIndex(of: UInt8(ascii: "@")) else { return nil }

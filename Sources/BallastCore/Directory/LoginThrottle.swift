@@ -75,7 +75,9 @@ public struct LoginThrottle: Sendable {
         if let until = live(sources[key], now: now)?.blockedUntil, until > now {
             return .refuse(until: until, reason: .source)
         }
-        if !isKnown(user: user, source: key, now: now), let until = live(users[user], now: now)?.blockedUntil, until > now {
+        if !isKnown(user: user, source: key, now: now), let until = live(users[user], now: now)?.blockedUntil,
+            until > now
+        {
             // Still guessing: counts against the address as a failure would.
             count(failureOf: key, now: now)
             return .refuse(until: until, reason: .user)

@@ -37,7 +37,8 @@ public enum MailRouting {
     }
 
     /// The server holding the active copy of `user`'s mailbox, from `pool`.
-    public static func server(for user: DirectoryUser, pool poolName: String, in state: State) -> Result<Route, Failure> {
+    public static func server(for user: DirectoryUser, pool poolName: String, in state: State) -> Result<Route, Failure>
+    {
         guard let name = user.mailboxDatabase else { return .failure(.noMailbox(user: user.authName)) }
         guard let database = state.directory.database(named: name) else {
             return .failure(.unknownDatabase(user: user.authName, database: name))

@@ -40,7 +40,8 @@ public struct IPPrefix: Hashable, Sendable, CustomStringConvertible {
         case .v4:
             let keep: UInt64 = length <= 0 ? 0 : (0xFFFF_FFFF << UInt64(32 - min(length, 32))) & 0xFFFF_FFFF
             let value = address.low & keep
-            return IPAddress(v4: UInt8(value >> 24 & 0xFF), UInt8(value >> 16 & 0xFF), UInt8(value >> 8 & 0xFF), UInt8(value & 0xFF))
+            return IPAddress(
+                v4: UInt8(value >> 24 & 0xFF), UInt8(value >> 16 & 0xFF), UInt8(value >> 8 & 0xFF), UInt8(value & 0xFF))
         case .v6:
             func mask(_ bits: Int) -> UInt64 { bits <= 0 ? 0 : bits >= 64 ? .max : ~(UInt64.max >> UInt64(bits)) }
             return IPAddress(v6High: address.high & mask(length), low: address.low & mask(length - 64))

@@ -48,7 +48,8 @@ public struct Server: Hashable, Sendable {
 
     /// A server with the given properties.
     public init(
-        name: String, address: IPAddress, port: Int? = nil, weight: Int = 1, isBackup: Bool = false, site: String? = nil,
+        name: String, address: IPAddress, port: Int? = nil, weight: Int = 1, isBackup: Bool = false,
+        site: String? = nil,
         unchecked: Bool = false
     ) {
         self.site = site

@@ -23,7 +23,9 @@ public struct StoreSettings: Hashable, Sendable {
         self.location = location
         self.realm = realm
         self.pollInterval = pollInterval
-        self.cacheFile = cacheFile ?? (Self.isPostgres(location) ? "ballast-directory.last-state.json" : location + ".last-state.json")
+        self.cacheFile =
+            cacheFile
+            ?? (Self.isPostgres(location) ? "ballast-directory.last-state.json" : location + ".last-state.json")
         self.failureDelay = failureDelay
     }
 

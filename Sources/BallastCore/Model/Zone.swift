@@ -19,7 +19,8 @@ public struct Zone: Hashable, Sendable {
 
         /// SOA fields with common defaults.
         public init(
-            primary: DomainName, mailbox: DomainName, serial: UInt32? = nil, refresh: UInt32 = 3600, retry: UInt32 = 600,
+            primary: DomainName, mailbox: DomainName, serial: UInt32? = nil, refresh: UInt32 = 3600,
+            retry: UInt32 = 600,
             expire: UInt32 = 604_800, minimum: UInt32 = 60
         ) {
             self.primary = primary

@@ -26,7 +26,8 @@ public struct DNSFollowCheck: Sendable, Equatable {
     /// The check for `site` after a failover (`failover`) or a failback.
     public init(topology: Topology, site: String, failover: Bool) {
         siteIsOut = failover
-        let pools = Dictionary(topology.pools.filter { $0.site == site }.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let pools = Dictionary(
+            topology.pools.filter { $0.site == site }.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var found: [Probe] = []
         func add(_ name: DomainName, _ kind: Kind, _ answers: Set<String>) {
             guard !answers.isEmpty else { return }

@@ -57,7 +57,9 @@ public struct PlanStep: Hashable, Sendable, Codable {
         /// Whether the step writes to the directory (so a node must catch up before traffic follows).
         public var changesTheDirectory: Bool {
             switch self {
-            case .fenceSite, .unfenceSite, .moveUsers, .moveUsersBack, .activateCopies, .activateCopiesBack, .restoreUserData: true
+            case .fenceSite, .unfenceSite, .moveUsers, .moveUsersBack, .activateCopies, .activateCopiesBack,
+                .restoreUserData:
+                true
             case .promoteStore, .repointDNS, .switchSIPRedirects: false
             }
         }

@@ -23,7 +23,9 @@ public struct SiteGuard: Hashable, Sendable {
             downSince[site.name] = since
             let elsewhere = state.topology.sites.contains { other in
                 other.name != site.name && !state.directory.isFenced(site: other.name)
-                    && state.topology.pools.contains { $0.site == other.name && !(state.pools[$0.name]?.isUnavailable ?? true) }
+                    && state.topology.pools.contains {
+                        $0.site == other.name && !(state.pools[$0.name]?.isUnavailable ?? true)
+                    }
             }
             if since.duration(to: now) >= automaticAfter && elsewhere { result.append(site.name) }
         }

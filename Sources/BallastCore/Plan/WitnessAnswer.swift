@@ -31,7 +31,8 @@ public struct WitnessAnswer: Sendable, Equatable, Decodable {
             case .truncated: "the witness's reply ended before its headers did"
             case .status(let line): "the witness answered \(line.isEmpty ? "nothing" : "'\(line)'") instead of 200 OK"
             case .body(let reason): "the witness's answer is not its JSON verdict: \(reason)"
-            case .otherSite(let asked, let answered): "asked about site \(asked), the witness answered about \(answered)"
+            case .otherSite(let asked, let answered):
+                "asked about site \(asked), the witness answered about \(answered)"
             }
         }
     }
@@ -68,15 +69,20 @@ public struct WitnessAnswer: Sendable, Equatable, Decodable {
         var index = 0
         let crlf: [UInt8] = [13, 10]
         while true {
-            guard let lineEnd = bytes[index...].firstRange(of: crlf) else { throw .body("a chunk size line is cut short") }
-            let sizeText = String(decoding: bytes[index..<lineEnd.lowerBound], as: UTF8.self).split(separator: ";").first ?? ""
+            guard let lineEnd = bytes[index...].firstRange(of: crlf) else {
+                throw .body("a chunk size line is cut short")
+            }
+            let sizeText =
+                String(decoding: bytes[index..<lineEnd.lowerBound], as: UTF8.self).split(separator: ";").first ?? ""
             guard let size = Int(sizeText.trimmingCharacters(in: .whitespaces), radix: 16), size >= 0,
                 size <= bytes.count - lineEnd.upperBound
             else { throw .body("a chunk size is not a hex number within the reply") }
             if size == 0 { return out }
             out += bytes[lineEnd.upperBound..<(lineEnd.upperBound + size)]
             index = lineEnd.upperBound + size
-            guard bytes.count - index >= 2, bytes[index] == 13, bytes[index + 1] == 10 else { throw .body("a chunk does not end in CRLF") }
+            guard bytes.count - index >= 2, bytes[index] == 13, bytes[index + 1] == 10 else {
+                throw .body("a chunk does not end in CRLF")
+            }
             index += 2
         }
     }

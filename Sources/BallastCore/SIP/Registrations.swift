@@ -14,8 +14,9 @@ public struct Binding: Hashable, Sendable, Codable {
     public var resiliency: Bool
 
     /// A binding.
-    public init(uri: String, expiresAt: Double, callID: String, cseq: UInt32, q: String? = nil, resiliency: Bool = false)
-    {
+    public init(
+        uri: String, expiresAt: Double, callID: String, cseq: UInt32, q: String? = nil, resiliency: Bool = false
+    ) {
         self.uri = uri
         self.expiresAt = expiresAt
         self.callID = callID

@@ -75,16 +75,18 @@ public struct State: Sendable {
         for pool in topology.pools {
             poolsByName[pool.name] = pool
             pools[pool.name] = State.rotation(of: pool, overrides: overrides, loads: loads) { server in
-                !directory.isFenced(site: pool.site(of: server)) && topology.probePorts(pool: pool, server: server).allSatisfy {
-                    takesTraffic(ProbeKey(server: ServerKey(pool: pool.name, server: server.name), port: $0))
-                }
+                !directory.isFenced(site: pool.site(of: server))
+                    && topology.probePorts(pool: pool, server: server).allSatisfy {
+                        takesTraffic(ProbeKey(server: ServerKey(pool: pool.name, server: server.name), port: $0))
+                    }
             }
         }
         var relayPools: [String: PoolView] = [:]
         for relay in topology.relays {
             guard let pool = poolsByName[relay.pool] else { continue }
             relayPools[relay.name] = State.rotation(of: pool, overrides: overrides, loads: loads) { server in
-                !directory.isFenced(site: pool.site(of: server)) && takesTraffic(topology.probe(for: relay, pool: pool, server: server))
+                !directory.isFenced(site: pool.site(of: server))
+                    && takesTraffic(topology.probe(for: relay, pool: pool, server: server))
             }
         }
         self.storage = Storage(

@@ -35,7 +35,8 @@ public final class StateStore: Sendable {
         topology: Topology, overrides: OperatorOverrides = OperatorOverrides(), now: ContinuousClock.Instant = .now
     ) {
         var inputs = Inputs(
-            version: 1, topology: topology, health: [:], overrides: overrides, loads: [:], directory: Directory(), subscribers: [:],
+            version: 1, topology: topology, health: [:], overrides: overrides, loads: [:], directory: Directory(),
+            subscribers: [:],
             nextSubscriber: 0)
         StateStore.reconcile(&inputs, previous: nil, now: now)
         let state = StateStore.build(inputs)

@@ -94,7 +94,8 @@ public struct StatusReport: Codable, Hashable, Sendable {
         let directory = state.directory
         sites = state.topology.sites.map { site in
             SiteLine(
-                name: site.name, fenced: directory.isFenced(site: site.name), changedAt: directory.siteChanges[site.name],
+                name: site.name, fenced: directory.isFenced(site: site.name),
+                changedAt: directory.siteChanges[site.name],
                 pools: state.topology.pools.filter { $0.site == site.name }.map(\.name))
         }
         var homes: [String: Int] = [:]
