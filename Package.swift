@@ -389,7 +389,8 @@ let package = Package(
         .testTarget(
             name: "BallastEngineTests",
             dependencies: [
-                "BallastEngine", "BallastCore", "CBallastLinux", .product(name: "Logging", package: "swift-log"),
+                "BallastEngine", "BallastCore", "BallastTestSupport", "CBallastLinux",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings),
         .testTarget(

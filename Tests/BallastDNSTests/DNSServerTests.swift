@@ -99,22 +99,23 @@ final class DNSLab: Sendable {
 @Suite(.serialized) struct DNSServerTests {
     @Test func answersOverUDPAndTCPWithAuthority() async throws {
         let lab = try await DNSLab()
-        defer { Task { await lab.shutdown() } }
-        #expect(await eventually(timeout: .seconds(5)) { (try? lab.short("pool01.contoso.com").count) == 3 })
-        for transport in ["+notcp", "+tcp"] {
-            let full = try lab.dig([transport, "pool01.contoso.com", "A"])
-            #expect(full.contains("status: NOERROR") && full.contains("flags: qr aa;"), "\(full)")
-            #expect(
-                try lab.short("pool01.contoso.com", "A", [transport]) == ["127.0.0.31", "127.0.0.32", "127.0.0.33"])
+        try await using(lab) { lab throws in
+            #expect(await eventually(timeout: .seconds(5)) { (try? lab.short("pool01.contoso.com").count) == 3 })
+            for transport in ["+notcp", "+tcp"] {
+                let full = try lab.dig([transport, "pool01.contoso.com", "A"])
+                #expect(full.contains("status: NOERROR") && full.contains("flags: qr aa;"), "\(full)")
+                #expect(
+                    try lab.short("pool01.contoso.com", "A", [transport]) == ["127.0.0.31", "127.0.0.32", "127.0.0.33"])
+            }
+            let srv = try lab.dig(["_sip._tls.contoso.com", "SRV"])
+            #expect(srv.contains("ANSWER: 2") && srv.contains("0 10 5061 pool01.contoso.com."), "\(srv)")
+            #expect(srv.contains("ADDITIONAL: 5"), "SRV targets' addresses and the OPT record: \(srv)")
+            let mx = try lab.dig(["contoso.com", "MX"])
+            #expect(mx.contains("mail.contoso.com.") && mx.contains("10.0.0.25"))
+            let chain = try lab.short("WWW.Contoso.COM")
+            #expect(chain == ["127.0.0.31", "127.0.0.32", "127.0.0.33", "pool01.contoso.com."], "\(chain)")
+            #expect(try lab.short("contoso.com", "TXT") == ["\"v=spf1 mx -all\""])
         }
-        let srv = try lab.dig(["_sip._tls.contoso.com", "SRV"])
-        #expect(srv.contains("ANSWER: 2") && srv.contains("0 10 5061 pool01.contoso.com."), "\(srv)")
-        #expect(srv.contains("ADDITIONAL: 5"), "SRV targets' addresses and the OPT record: \(srv)")
-        let mx = try lab.dig(["contoso.com", "MX"])
-        #expect(mx.contains("mail.contoso.com.") && mx.contains("10.0.0.25"))
-        let chain = try lab.short("WWW.Contoso.COM")
-        #expect(chain == ["127.0.0.31", "127.0.0.32", "127.0.0.33", "pool01.contoso.com."], "\(chain)")
-        #expect(try lab.short("contoso.com", "TXT") == ["\"v=spf1 mx -all\""])
     }
 
     /// Every pool-bound name cycles through every order of its three servers, over UDP (from
@@ -124,23 +125,25 @@ final class DNSLab: Sendable {
         let names = (1...30).map { "rot\($0)" }
         let lab = try await DNSLab(
             extraZone: names.map { "      - {name: \($0), type: A, pool: fe}" }.joined(separator: "\n"))
-        defer { Task { await lab.shutdown() } }
-        #expect(await eventually(timeout: .seconds(5)) { (try? lab.short("rot1.contoso.com").count) == 3 })
-        for tcp in [false, true] {
-            var firsts: [String: Set<String>] = [:]
-            for _ in 0..<12 {
-                for name in names {
-                    let answer = try DNSQuery.ask(port: lab.port, "\(name).contoso.com", type: DNSType.a, tcp: tcp)
-                    let addresses = answer.answers.compactMap {
-                        if case .a(let address) = $0.data { "\(address)" } else { nil }
+        try await using(lab) { lab throws in
+            #expect(await eventually(timeout: .seconds(5)) { (try? lab.short("rot1.contoso.com").count) == 3 })
+            for tcp in [false, true] {
+                var firsts: [String: Set<String>] = [:]
+                for _ in 0..<12 {
+                    for name in names {
+                        let answer = try DNSQuery.ask(port: lab.port, "\(name).contoso.com", type: DNSType.a, tcp: tcp)
+                        let addresses = answer.answers.compactMap {
+                            if case .a(let address) = $0.data { "\(address)" } else { nil }
+                        }
+                        #expect(addresses.count == 3)
+                        if let first = addresses.first { firsts[name, default: []].insert(first) }
                     }
-                    #expect(addresses.count == 3)
-                    if let first = addresses.first { firsts[name, default: []].insert(first) }
                 }
-            }
-            for name in names {
-                #expect(
-                    firsts[name]?.count == 3, "\(name) over \(tcp ? "TCP" : "UDP") led with only \(firsts[name] ?? [])")
+                for name in names {
+                    #expect(
+                        firsts[name]?.count == 3,
+                        "\(name) over \(tcp ? "TCP" : "UDP") led with only \(firsts[name] ?? [])")
+                }
             }
         }
     }
@@ -148,104 +151,116 @@ final class DNSLab: Sendable {
     /// RFC 3225: a query with DO set gets DO set in the answer's OPT record.
     @Test func theDOBitIsEchoedOverUDPAndTCP() async throws {
         let lab = try await DNSLab()
-        defer { Task { await lab.shutdown() } }
-        for transport in ["+notcp", "+tcp"] {
-            let signed = try lab.dig([transport, "+dnssec", "pool01.contoso.com", "A"])
-            #expect(signed.contains("; EDNS: version: 0, flags: do;"), "\(signed)")
-            let plain = try lab.dig([transport, "pool01.contoso.com", "A"])
-            #expect(plain.contains("; EDNS: version: 0, flags:;"), "\(plain)")
+        try await using(lab) { lab throws in
+            for transport in ["+notcp", "+tcp"] {
+                let signed = try lab.dig([transport, "+dnssec", "pool01.contoso.com", "A"])
+                #expect(signed.contains("; EDNS: version: 0, flags: do;"), "\(signed)")
+                let plain = try lab.dig([transport, "pool01.contoso.com", "A"])
+                #expect(plain.contains("; EDNS: version: 0, flags:;"), "\(plain)")
+            }
         }
     }
 
     @Test func negativeAnswersAndRefusals() async throws {
         let lab = try await DNSLab()
-        defer { Task { await lab.shutdown() } }
-        let nx = try lab.dig(["nope.contoso.com", "A"])
-        #expect(nx.contains("status: NXDOMAIN") && nx.contains("flags: qr aa;") && nx.contains("AUTHORITY: 1"), "\(nx)")
-        #expect(nx.contains("IN\tSOA\tns1.contoso.com. hostmaster.contoso.com."), "\(nx)")
-        let nodata = try lab.dig(["mail.contoso.com", "AAAA"])
-        #expect(nodata.contains("status: NOERROR") && nodata.contains("ANSWER: 0") && nodata.contains("AUTHORITY: 1"))
-        let unknown = try lab.dig(["mail.contoso.com", "TYPE65000"])
-        #expect(unknown.contains("status: NOERROR") && unknown.contains("ANSWER: 0"))
-        let refused = try lab.dig(["www.example.net", "A"])
-        #expect(refused.contains("status: REFUSED") && !refused.contains(" aa"), "\(refused)")
-        let any = try lab.dig(["contoso.com", "ANY"])
-        #expect(any.contains("status: NOERROR"))
-        let axfr = try lab.dig(["contoso.com", "AXFR"])
-        #expect(axfr.contains("Transfer failed"), "only secondaries may transfer: \(axfr)")
+        try await using(lab) { lab throws in
+            let nx = try lab.dig(["nope.contoso.com", "A"])
+            #expect(
+                nx.contains("status: NXDOMAIN") && nx.contains("flags: qr aa;") && nx.contains("AUTHORITY: 1"), "\(nx)")
+            #expect(nx.contains("IN\tSOA\tns1.contoso.com. hostmaster.contoso.com."), "\(nx)")
+            let nodata = try lab.dig(["mail.contoso.com", "AAAA"])
+            #expect(
+                nodata.contains("status: NOERROR") && nodata.contains("ANSWER: 0") && nodata.contains("AUTHORITY: 1"))
+            let unknown = try lab.dig(["mail.contoso.com", "TYPE65000"])
+            #expect(unknown.contains("status: NOERROR") && unknown.contains("ANSWER: 0"))
+            let refused = try lab.dig(["www.example.net", "A"])
+            #expect(refused.contains("status: REFUSED") && !refused.contains(" aa"), "\(refused)")
+            let any = try lab.dig(["contoso.com", "ANY"])
+            #expect(any.contains("status: NOERROR"))
+            let axfr = try lab.dig(["contoso.com", "AXFR"])
+            #expect(axfr.contains("Transfer failed"), "only secondaries may transfer: \(axfr)")
+        }
     }
 
     @Test func largeAnswersAreTruncatedOverUDPAndWholeOverTCP() async throws {
         let lab = try await DNSLab()
-        defer { Task { await lab.shutdown() } }
-        let truncated = try lab.dig(["+ignore", "+noedns", "many.contoso.com", "A"])
-        #expect(truncated.contains("flags: qr aa tc;"), "\(truncated)")
-        #expect(try lab.short("many.contoso.com").count == 60, "dig retries over TCP")
-        #expect(try lab.short("many.contoso.com", "A", ["+tcp"]).count == 60)
-        // Several queries on one TCP connection.
-        let several = try lab.dig(["+tcp", "+keepopen", "+short", "mail.contoso.com", "A", "ns1.contoso.com", "A"])
-        #expect(several.split(separator: "\n") == ["10.0.0.25", "127.0.0.53"])
+        try await using(lab) { lab throws in
+            let truncated = try lab.dig(["+ignore", "+noedns", "many.contoso.com", "A"])
+            #expect(truncated.contains("flags: qr aa tc;"), "\(truncated)")
+            #expect(try lab.short("many.contoso.com").count == 60, "dig retries over TCP")
+            #expect(try lab.short("many.contoso.com", "A", ["+tcp"]).count == 60)
+            // Several queries on one TCP connection.
+            let several = try lab.dig(["+tcp", "+keepopen", "+short", "mail.contoso.com", "A", "ns1.contoso.com", "A"])
+            #expect(several.split(separator: "\n") == ["10.0.0.25", "127.0.0.53"])
+        }
     }
 
     @Test func answersFollowAServerDyingAndComingBack() async throws {
         let lab = try await DNSLab()
-        defer { Task { await lab.shutdown() } }
-        #expect(await eventually(timeout: .seconds(5)) { (try? lab.short("pool01.contoso.com").count) == 3 })
-        let serial = try lab.short("contoso.com", "SOA").first?.split(separator: " ")[2]
-        let dead = lab.backends[1]
-        await dead.stop()
-        let start = ContinuousClock.now
-        #expect(
-            await eventually(timeout: .seconds(3)) {
-                (try? lab.short("pool01.contoso.com")) == ["127.0.0.31", "127.0.0.33"]
-            })
-        // interval x fall is 400 ms; probes and the view follow within a second.
-        #expect(ContinuousClock.now - start < .seconds(2))
-        #expect(try lab.short("contoso.com", "SOA").first?.split(separator: " ")[2] != serial)
-        for backend in lab.backends where backend !== dead { await backend.stop() }
-        #expect(
-            await eventually(timeout: .seconds(3)) {
-                (try? lab.short("_sip._tls.contoso.com", "SRV")) == ["10 10 5061 pool02.contoso.com."]
-            })
-        _ = try await TestBackend.start(name: "fe2", host: "127.0.0.32", port: dead.port, group: lab.group)
-        #expect(await eventually(timeout: .seconds(3)) { (try? lab.short("pool01.contoso.com")) == ["127.0.0.32"] })
+        try await using(lab) { lab throws in
+            #expect(await eventually(timeout: .seconds(5)) { (try? lab.short("pool01.contoso.com").count) == 3 })
+            let serial = try lab.short("contoso.com", "SOA").first?.split(separator: " ")[2]
+            let dead = lab.backends[1]
+            await dead.stop()
+            let start = ContinuousClock.now
+            #expect(
+                await eventually(timeout: .seconds(3)) {
+                    (try? lab.short("pool01.contoso.com")) == ["127.0.0.31", "127.0.0.33"]
+                })
+            // interval x fall is 400 ms; probes and the view follow within a second.
+            #expect(ContinuousClock.now - start < .seconds(2))
+            #expect(try lab.short("contoso.com", "SOA").first?.split(separator: " ")[2] != serial)
+            for backend in lab.backends where backend !== dead { await backend.stop() }
+            #expect(
+                await eventually(timeout: .seconds(3)) {
+                    (try? lab.short("_sip._tls.contoso.com", "SRV")) == ["10 10 5061 pool02.contoso.com."]
+                })
+            _ = try await TestBackend.start(name: "fe2", host: "127.0.0.32", port: dead.port, group: lab.group)
+            #expect(await eventually(timeout: .seconds(3)) { (try? lab.short("pool01.contoso.com")) == ["127.0.0.32"] })
+        }
     }
 
     @Test func malformedPacketsGetFormerrOrSilenceAndTheServerGoesOn() async throws {
         let lab = try await DNSLab()
-        defer { Task { await lab.shutdown() } }
-        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        defer { close(fd) }
-        var timeout = timeval(tv_sec: 0, tv_usec: 300_000)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(lab.port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        func send(_ bytes: [UInt8]) {
-            _ = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    sendto(fd, bytes, bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        try await using(lab) { lab throws in
+            let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+            defer { close(fd) }
+            var timeout = timeval(tv_sec: 0, tv_usec: 300_000)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(lab.port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            func send(_ bytes: [UInt8]) {
+                _ = withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        sendto(fd, bytes, bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                    }
                 }
             }
+            func exchange(_ bytes: [UInt8]) -> [UInt8]? {
+                send(bytes)
+                var reply = [UInt8](repeating: 0, count: 4096)
+                let count = recv(fd, &reply, reply.count, 0)
+                return count > 0 ? Array(reply.prefix(count)) : nil
+            }
+            // A whole header with a question that runs off the end: FORMERR with the same ID.
+            let formerr = try #require(exchange([0x12, 0x34, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0, 5, 0x61]))
+            #expect(formerr[0] == 0x12 && formerr[1] == 0x34 && formerr[3] & 0xF == 1)
+            // Less than a header: silence.
+            #expect(exchange([1, 2, 3]) == nil)
+            var generator = SystemRandomNumberGenerator()
+            for _ in 0..<2000 {
+                send(
+                    (0..<Int.random(in: 0...100, using: &generator)).map { _ in
+                        UInt8.random(in: 0...255, using: &generator)
+                    })
+            }
+            #expect(try lab.short("mail.contoso.com") == ["10.0.0.25"])
         }
-        func exchange(_ bytes: [UInt8]) -> [UInt8]? {
-            send(bytes)
-            var reply = [UInt8](repeating: 0, count: 4096)
-            let count = recv(fd, &reply, reply.count, 0)
-            return count > 0 ? Array(reply.prefix(count)) : nil
-        }
-        // A whole header with a question that runs off the end: FORMERR with the same ID.
-        let formerr = try #require(exchange([0x12, 0x34, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0, 5, 0x61]))
-        #expect(formerr[0] == 0x12 && formerr[1] == 0x34 && formerr[3] & 0xF == 1)
-        // Less than a header: silence.
-        #expect(exchange([1, 2, 3]) == nil)
-        var generator = SystemRandomNumberGenerator()
-        for _ in 0..<2000 {
-            send(
-                (0..<Int.random(in: 0...100, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator)
-                })
-        }
-        #expect(try lab.short("mail.contoso.com") == ["10.0.0.25"])
     }
+}
+
+extension DNSLab: TestResource {
+    func tearDown() async { await shutdown() }
 }

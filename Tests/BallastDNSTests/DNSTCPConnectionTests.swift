@@ -31,41 +31,44 @@ import Testing
 
     @Test func queriesSentTogetherAreAnsweredInOrder() async throws {
         let lab = try await DNSLab()
-        defer { Task { await lab.shutdown() } }
-        let socket = try TestSocket(port: lab.port, timeout: .seconds(3))
-        try socket.send(
-            framed(id: 11, "mail.contoso.com", DNSType.a) + framed(id: 12, "contoso.com", DNSType.mx)
-                + framed(id: 13, "nothere.contoso.com", DNSType.a))
-        let got = try answers(3, from: socket)
-        #expect(got.map(\.id) == [11, 12, 13])
-        #expect(got.map(\.rcode) == [DNSRCode.noError, DNSRCode.noError, DNSRCode.nxDomain])
-        // The connection stays open for more.
-        try socket.send(framed(id: 14, "mail.contoso.com", DNSType.a))
-        #expect(try answers(1, from: socket).map(\.id) == [14])
+        try await using(lab) { lab throws in
+            let socket = try TestSocket(port: lab.port, timeout: .seconds(3))
+            try socket.send(
+                framed(id: 11, "mail.contoso.com", DNSType.a) + framed(id: 12, "contoso.com", DNSType.mx)
+                    + framed(id: 13, "nothere.contoso.com", DNSType.a))
+            let got = try answers(3, from: socket)
+            #expect(got.map(\.id) == [11, 12, 13])
+            #expect(got.map(\.rcode) == [DNSRCode.noError, DNSRCode.noError, DNSRCode.nxDomain])
+            // The connection stays open for more.
+            try socket.send(framed(id: 14, "mail.contoso.com", DNSType.a))
+            #expect(try answers(1, from: socket).map(\.id) == [14])
+        }
     }
 
     @Test func aQueryArrivingByteByByteIsAnswered() async throws {
         let lab = try await DNSLab()
-        defer { Task { await lab.shutdown() } }
-        let socket = try TestSocket(port: lab.port, timeout: .seconds(3))
-        for byte in framed(id: 21, "mail.contoso.com", DNSType.a) {
-            try socket.send([byte])
-            try await Task.sleep(for: .milliseconds(2))
+        try await using(lab) { lab throws in
+            let socket = try TestSocket(port: lab.port, timeout: .seconds(3))
+            for byte in framed(id: 21, "mail.contoso.com", DNSType.a) {
+                try socket.send([byte])
+                try await Task.sleep(for: .milliseconds(2))
+            }
+            let got = try answers(1, from: socket)
+            #expect(got.map(\.id) == [21])
+            #expect(got.first?.answers.count == 1)
         }
-        let got = try answers(1, from: socket)
-        #expect(got.map(\.id) == [21])
-        #expect(got.first?.answers.count == 1)
     }
 
     @Test func anUnreadableMessageClosesOnlyItsConnection() async throws {
         let lab = try await DNSLab()
-        defer { Task { await lab.shutdown() } }
-        let bad = try TestSocket(port: lab.port, timeout: .seconds(3))
-        let good = try TestSocket(port: lab.port, timeout: .seconds(3))
-        // A zero-length message has no header: nothing to answer, the connection ends.
-        try bad.send([0, 0])
-        #expect(bad.isClosedByPeer())
-        try good.send(framed(id: 31, "mail.contoso.com", DNSType.a))
-        #expect(try answers(1, from: good).map(\.id) == [31])
+        try await using(lab) { lab throws in
+            let bad = try TestSocket(port: lab.port, timeout: .seconds(3))
+            let good = try TestSocket(port: lab.port, timeout: .seconds(3))
+            // A zero-length message has no header: nothing to answer, the connection ends.
+            try bad.send([0, 0])
+            #expect(bad.isClosedByPeer())
+            try good.send(framed(id: 31, "mail.contoso.com", DNSType.a))
+            #expect(try answers(1, from: good).map(\.id) == [31])
+        }
     }
 }

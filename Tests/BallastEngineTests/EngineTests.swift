@@ -1,5 +1,6 @@
 import BallastCore
 import BallastEngine
+import BallastTestSupport
 import CBallastLinux
 import Foundation
 import Logging
@@ -89,7 +90,7 @@ import Testing
             try #require(connected == 0)
             clients.append(client)
             // One at a time: each is accepted before the next comes.
-            for _ in 0..<200 where listener.accepted <= index { try await Task.sleep(for: .milliseconds(5)) }
+            try #require(await eventually(timeout: .seconds(1), every: .milliseconds(5)) { listener.accepted > index })
         }
         let perLoop = listener.perLoop.withLock { $0 }
         #expect(perLoop.values.reduce(0, +) == count)

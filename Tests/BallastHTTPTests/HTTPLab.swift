@@ -94,3 +94,7 @@ func residentKiB() -> Int {
     let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
     return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
 }
+
+extension HTTPLab: TestResource {
+    func tearDown() async { await shutdown() }
+}

@@ -64,10 +64,11 @@ import Testing
         // Taken before the restart: the test task may resume late on a loaded machine.
         let returned = ContinuousClock.now
         let back = try await TestBackend.start(name: "b", port: port)
-        defer { Task { await back.stop() } }
-        #expect(await eventually { status(store, 0) == .up })
-        // Three passing probes are needed: at least two intervals after the first.
-        #expect(ContinuousClock.now - returned >= interval * 2 - .milliseconds(20))
+        await using(back) { back in
+            #expect(await eventually { status(store, 0) == .up })
+            // Three passing probes are needed: at least two intervals after the first.
+            #expect(ContinuousClock.now - returned >= interval * 2 - .milliseconds(20))
+        }
     }
 
     @Test func observedFailureMakesSuspectAndProbesAtOnce() async throws {
@@ -96,29 +97,26 @@ import Testing
     @Test func syncKeepsUnchangedCheckersAndStopsRemovedOnes() async throws {
         let a = try await TestBackend.start(name: "a")
         let b = try await TestBackend.start(name: "b")
-        defer {
-            Task {
-                await a.stop(); await b.stop()
-            }
+        try await using([a, b]) { _ throws in
+            let store = StateStore(topology: topology(ports: [a.port, b.port]))
+            let monitor = HealthMonitor(
+                store: store, group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "test"))
+            defer { monitor.stopAll() }
+            monitor.sync(with: store.current.topology)
+            #expect(await eventually { status(store, 0) == .up && status(store, 1) == .up })
+            let smaller = topology(ports: [a.port])
+            store.replaceTopology(smaller)
+            monitor.sync(with: smaller)
+            #expect(status(store, 0) == .up)  // kept, not reset
+            // A probe of b already under way may still land; after it, b hears nothing more while
+            // a, kept, goes on being probed every interval.
+            try await Task.sleep(for: .milliseconds(150))
+            let settled = b.accepted
+            let keptBefore = a.accepted
+            #expect(
+                await eventually(timeout: .seconds(2)) { a.accepted >= keptBefore + 3 },
+                "the kept server is no longer probed")
+            #expect(b.accepted == settled, "the removed server is still probed")
         }
-        let store = StateStore(topology: topology(ports: [a.port, b.port]))
-        let monitor = HealthMonitor(
-            store: store, group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "test"))
-        defer { monitor.stopAll() }
-        monitor.sync(with: store.current.topology)
-        #expect(await eventually { status(store, 0) == .up && status(store, 1) == .up })
-        let smaller = topology(ports: [a.port])
-        store.replaceTopology(smaller)
-        monitor.sync(with: smaller)
-        #expect(status(store, 0) == .up)  // kept, not reset
-        // A probe of b already under way may still land; after it, b hears nothing more while
-        // a, kept, goes on being probed every interval.
-        try await Task.sleep(for: .milliseconds(150))
-        let settled = b.accepted
-        let keptBefore = a.accepted
-        #expect(
-            await eventually(timeout: .seconds(2)) { a.accepted >= keptBefore + 3 },
-            "the kept server is no longer probed")
-        #expect(b.accepted == settled, "the removed server is still probed")
     }
 }

@@ -18,10 +18,11 @@ import Testing
 
     @Test func tcpPassesWhenSomethingListens() async throws {
         let backend = try await TestBackend.start(name: "a")
-        defer { Task { await backend.stop() } }
-        guard case .passed = try await probe(backend.port, .tcp) else {
-            Issue.record("tcp probe failed against a live server")
-            return
+        try await using(backend) { backend throws in
+            guard case .passed = try await probe(backend.port, .tcp) else {
+                Issue.record("tcp probe failed against a live server")
+                return
+            }
         }
     }
 
@@ -33,19 +34,16 @@ import Testing
         let certificates = try TestCertificates()
         let backend = try await TestBackend.start(name: "tls", behaviour: .silent, tls: certificates.serverContext())
         let plain = try await TestBackend.start(name: "plain", behaviour: .silent)
-        defer {
-            Task {
-                await backend.stop(); await plain.stop()
+        try await using([backend, plain]) { _ throws in
+            guard case .passed(let detail) = try await probe(backend.port, .tls(.init())) else {
+                Issue.record("TLS probe failed against a TLS server")
+                return
             }
-        }
-        guard case .passed(let detail) = try await probe(backend.port, .tls(.init())) else {
-            Issue.record("TLS probe failed against a TLS server")
-            return
-        }
-        #expect(detail.contains("TLS handshake completed"))
-        guard case .failed = try await probe(plain.port, .tls(.init())) else {
-            Issue.record("TLS probe passed against a server that speaks no TLS")
-            return
+            #expect(detail.contains("TLS handshake completed"))
+            guard case .failed = try await probe(plain.port, .tls(.init())) else {
+                Issue.record("TLS probe passed against a server that speaks no TLS")
+                return
+            }
         }
     }
 
@@ -60,88 +58,94 @@ import Testing
         try FileManager.default.createDirectory(at: otherDirectory, withIntermediateDirectories: true)
         let wrongCA = try stranger.writeCA(in: otherDirectory)
         let backend = try await TestBackend.start(name: "tls", behaviour: .silent, tls: certificates.serverContext())
-        defer { Task { await backend.stop() } }
+        try await using(backend) { backend throws in
 
-        let trusted = Check.TLSProbe(verify: true, caFile: goodCA, serverName: "cas.example.com")
-        guard case .passed = try await probe(backend.port, .tls(trusted)) else {
-            Issue.record("verification failed with the right CA and name")
-            return
-        }
-        let untrusted = Check.TLSProbe(verify: true, caFile: wrongCA, serverName: "cas.example.com")
-        guard case .failed(let reason) = try await probe(backend.port, .tls(untrusted)) else {
-            Issue.record("a certificate from another CA was accepted")
-            return
-        }
-        #expect(reason.hasPrefix("TLS"))
-        let wrongName = Check.TLSProbe(verify: true, caFile: goodCA, serverName: "other.example.com")
-        guard case .failed = try await probe(backend.port, .tls(wrongName)) else {
-            Issue.record("a certificate for another name was accepted")
-            return
+            let trusted = Check.TLSProbe(verify: true, caFile: goodCA, serverName: "cas.example.com")
+            guard case .passed = try await probe(backend.port, .tls(trusted)) else {
+                Issue.record("verification failed with the right CA and name")
+                return
+            }
+            let untrusted = Check.TLSProbe(verify: true, caFile: wrongCA, serverName: "cas.example.com")
+            guard case .failed(let reason) = try await probe(backend.port, .tls(untrusted)) else {
+                Issue.record("a certificate from another CA was accepted")
+                return
+            }
+            #expect(reason.hasPrefix("TLS"))
+            let wrongName = Check.TLSProbe(verify: true, caFile: goodCA, serverName: "other.example.com")
+            guard case .failed = try await probe(backend.port, .tls(wrongName)) else {
+                Issue.record("a certificate for another name was accepted")
+                return
+            }
         }
     }
 
     @Test func httpStatus() async throws {
         let ok = try await TestBackend.start(name: "ok", behaviour: .http(status: 200, body: "all good"))
         let broken = try await TestBackend.start(name: "broken", behaviour: .http(status: 503, body: "maintenance"))
-        defer {
-            Task {
-                await ok.stop(); await broken.stop()
-            }
+        try await using([ok, broken]) { _ throws in
+            #expect(try await probe(ok.port, .http(.init(path: "/healthz"), tls: nil)) == .passed("HTTP status 200"))
+            #expect(
+                try await probe(broken.port, .http(.init(), tls: nil)) == .failed("HTTP status 503, expected 200-399"))
+            #expect(
+                try await probe(broken.port, .http(.init(expectStatus: 503...503), tls: nil))
+                    == .passed("HTTP status 503"))
         }
-        #expect(try await probe(ok.port, .http(.init(path: "/healthz"), tls: nil)) == .passed("HTTP status 200"))
-        #expect(try await probe(broken.port, .http(.init(), tls: nil)) == .failed("HTTP status 503, expected 200-399"))
-        #expect(
-            try await probe(broken.port, .http(.init(expectStatus: 503...503), tls: nil)) == .passed("HTTP status 503"))
     }
 
     @Test func httpBodyMatch() async throws {
         let backend = try await TestBackend.start(name: "ok", behaviour: .http(status: 200, body: "status: degraded"))
-        defer { Task { await backend.stop() } }
-        #expect(
-            try await probe(backend.port, .http(.init(expectBody: "degraded"), tls: nil)) == .passed("HTTP status 200"))
-        #expect(
-            try await probe(backend.port, .http(.init(expectBody: "healthy"), tls: nil))
-                == .failed("HTTP status 200 but the body lacks \"healthy\""))
+        try await using(backend) { backend throws in
+            #expect(
+                try await probe(backend.port, .http(.init(expectBody: "degraded"), tls: nil))
+                    == .passed("HTTP status 200"))
+            #expect(
+                try await probe(backend.port, .http(.init(expectBody: "healthy"), tls: nil))
+                    == .failed("HTTP status 200 but the body lacks \"healthy\""))
+        }
     }
 
     @Test func httpsWithReencryption() async throws {
         let certificates = try TestCertificates()
         let backend = try await TestBackend.start(
             name: "tls", behaviour: .http(status: 204, body: ""), tls: certificates.serverContext())
-        defer { Task { await backend.stop() } }
-        #expect(try await probe(backend.port, .http(.init(), tls: .init())) == .passed("HTTP status 204"))
+        try await using(backend) { backend throws in
+            #expect(try await probe(backend.port, .http(.init(), tls: .init())) == .passed("HTTP status 204"))
+        }
     }
 
     @Test func aServerThatNeverAnswersTimesOut() async throws {
         let backend = try await TestBackend.start(name: "silent", behaviour: .silent)
-        defer { Task { await backend.stop() } }
-        let started = ContinuousClock.now
-        #expect(
-            try await probe(backend.port, .http(.init(), tls: nil), timeout: .milliseconds(200))
-                == .failed("timed out after 0.2 seconds"))
-        #expect(ContinuousClock.now - started < .seconds(2))
+        try await using(backend) { backend throws in
+            let started = ContinuousClock.now
+            #expect(
+                try await probe(backend.port, .http(.init(), tls: nil), timeout: .milliseconds(200))
+                    == .failed("timed out after 0.2 seconds"))
+            #expect(ContinuousClock.now - started < .seconds(2))
+        }
     }
 
     @Test func notHTTPAtAll() async throws {
         let backend = try await TestBackend.start(name: "echo", behaviour: .identify)
-        defer { Task { await backend.stop() } }
-        guard case .failed = try await probe(backend.port, .http(.init(), tls: nil)) else {
-            Issue.record("a server that is not HTTP passed an HTTP check")
-            return
+        try await using(backend) { backend throws in
+            guard case .failed = try await probe(backend.port, .http(.init(), tls: nil)) else {
+                Issue.record("a server that is not HTTP passed an HTTP check")
+                return
+            }
         }
     }
 
     @Test func sipOptionsOverUDPAndTCPJudgesTheStatus() async throws {
         let group = MultiThreadedEventLoopGroup.singleton
         let server = try await TestSIPServer.start(group: group)
-        defer { Task { await server.stop() } }
-        for transport in [SIPSettings.Transport.udp, .tcp] {
-            #expect(
-                try await probe(server.port, .sipOptions(.init(transport: transport)))
-                    == .passed("SIP OPTIONS answered 200"))
-            #expect(
-                try await probe(server.port, .sipOptions(.init(transport: transport, expectStatus: 300...399)))
-                    == .failed("SIP OPTIONS answered 200, expected 300-399"))
+        try await using(server) { server throws in
+            for transport in [SIPSettings.Transport.udp, .tcp] {
+                #expect(
+                    try await probe(server.port, .sipOptions(.init(transport: transport)))
+                        == .passed("SIP OPTIONS answered 200"))
+                #expect(
+                    try await probe(server.port, .sipOptions(.init(transport: transport, expectStatus: 300...399)))
+                        == .failed("SIP OPTIONS answered 200, expected 300-399"))
+            }
         }
     }
 
@@ -152,9 +156,10 @@ import Testing
         }
         #expect(refused.contains("refused") || refused.contains("no SIP answer"))
         let silent = try await TestBackend.start(name: "silent", behaviour: .silent)
-        defer { Task { await silent.stop() } }
-        #expect(
-            try await probe(silent.port, .sipOptions(.init(transport: .tcp)), timeout: .milliseconds(200))
-                == .failed("no SIP answer within 0.2 seconds"))
+        try await using(silent) { silent throws in
+            #expect(
+                try await probe(silent.port, .sipOptions(.init(transport: .tcp)), timeout: .milliseconds(200))
+                    == .failed("no SIP answer within 0.2 seconds"))
+        }
     }
 }

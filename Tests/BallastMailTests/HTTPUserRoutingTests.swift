@@ -44,11 +44,11 @@ import Testing
 
         try await lab.store.apply([.activate(database: "DB01", server: "mbx2")], actor: "test")
         var body = ""
-        for _ in 0..<30 where body != "mbx2" {
-            try await Task.sleep(for: .milliseconds(100))
-            body = try curl(port, ["-u", "alice:alice-demo"]).body
-        }
-        #expect(body == "mbx2")
+        #expect(
+            await eventually(timeout: .seconds(3), every: .milliseconds(100)) {
+                body = (try? curl(port, ["-u", "alice:alice-demo"]).body) ?? ""
+                return body == "mbx2"
+            }, "\(body)")
         await lab.shutdown()
     }
 

@@ -55,19 +55,15 @@ import Testing
         #expect(try lab.imapSession("alice").server == "mbx1")
 
         try postgres.start()
-        var revision: UInt64?
-        let deadline = ContinuousClock.now + .seconds(20)
-        while revision == nil && ContinuousClock.now < deadline {
-            revision = try? await lab.store.apply([.activate(database: "DB01", server: "mbx2")], actor: "test")
-            if revision == nil { try await Task.sleep(for: .milliseconds(200)) }
-        }
-        #expect(revision != nil)
-        var server: String?
-        for _ in 0..<50 where server != "mbx2" {
-            try await Task.sleep(for: .milliseconds(100))
-            server = try lab.imapSession("alice").server
-        }
-        #expect(server == "mbx2", "the node did not catch up after the store returned")
+        #expect(
+            await eventually(timeout: .seconds(20), every: .milliseconds(200)) {
+                (try? await lab.store.apply([.activate(database: "DB01", server: "mbx2")], actor: "test")) != nil
+            })
+        #expect(
+            await eventually(timeout: .seconds(5), every: .milliseconds(100)) {
+                (try? lab.imapSession("alice").server) == "mbx2"
+            },
+            "the node did not catch up after the store returned")
         await lab.shutdown()
     }
     /// PostgreSQL down: a node started now serves its last directory from its first connection

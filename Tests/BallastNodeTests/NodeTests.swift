@@ -9,75 +9,82 @@ import Testing
 @Suite(.serialized) struct NodeTests {
     @Test func reloadKeepsUnchangedListenersAndTheirConnections() async throws {
         let lab = try await RelayLab(backends: ["a", "b"]) { $0.relays[0].maxConnections = 1 }
-        defer { Task { await lab.shutdown() } }
-        let held = try TestSocket(port: lab.relayPort)
-        let first = try #require(try held.readLine())
-        // At the limit: this client waits in the listening socket's backlog. Were the socket
-        // closed and opened again by the reload, the kernel would reset it.
-        let queued = try TestSocket(port: lab.relayPort, timeout: .seconds(5))
+        try await using(lab) { lab throws in
+            let held = try TestSocket(port: lab.relayPort)
+            let first = try #require(try held.readLine())
+            // At the limit: this client waits in the listening socket's backlog. Were the socket
+            // closed and opened again by the reload, the kernel would reset it.
+            let queued = try TestSocket(port: lab.relayPort, timeout: .seconds(5))
 
-        var topology = lab.node.store.current.topology
-        topology.relays[0].mode = .sourceHash
-        topology.relays[0].timeouts.idle = .seconds(600)
-        topology.relays[0].maxConnections = 100
-        let summary = try await lab.node.apply(topology)
-        #expect(summary.changed == ["front"])
-        #expect(try queued.readLine() != nil)
-        try held.send("across the reload\n")
-        #expect(try held.readLine() == "across the reload")
-        // New connections follow the new mode: one client address, always the same server.
-        let answers = Set(try (0..<6).map { _ in try lab.whoAnswers(source: "127.0.0.44") })
-        #expect(answers.count == 1)
-        _ = first
+            var topology = lab.node.store.current.topology
+            topology.relays[0].mode = .sourceHash
+            topology.relays[0].timeouts.idle = .seconds(600)
+            topology.relays[0].maxConnections = 100
+            let summary = try await lab.node.apply(topology)
+            #expect(summary.changed == ["front"])
+            #expect(try queued.readLine() != nil)
+            try held.send("across the reload\n")
+            #expect(try held.readLine() == "across the reload")
+            // New connections follow the new mode: one client address, always the same server.
+            let answers = Set(try (0..<6).map { _ in try lab.whoAnswers(source: "127.0.0.44") })
+            #expect(answers.count == 1)
+            _ = first
+        }
     }
 
     @Test func reloadWithNothingChangedChangesNothing() async throws {
         let lab = try await RelayLab()
-        defer { Task { await lab.shutdown() } }
-        let summary = try await lab.node.apply(lab.node.store.current.topology)
-        #expect(summary.unchanged == ["front"])
-        #expect(summary.added.isEmpty && summary.changed.isEmpty && summary.removed.isEmpty)
+        try await using(lab) { lab throws in
+            let summary = try await lab.node.apply(lab.node.store.current.topology)
+            #expect(summary.unchanged == ["front"])
+            #expect(summary.added.isEmpty && summary.changed.isEmpty && summary.removed.isEmpty)
+        }
     }
 
     @Test func reloadBindsNewRelaysAndRetiresRemovedOnes() async throws {
         let lab = try await RelayLab(backends: ["a"])
-        defer { Task { await lab.shutdown() } }
-        let held = try TestSocket(port: lab.relayPort)
-        #expect(try held.readLine() == "a")
-        let newPort = Ports.free()
-        var topology = lab.node.store.current.topology
-        topology.relays = [
-            Relay(name: "moved", listen: Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: newPort), pool: "pool")
-        ]
-        let summary = try await lab.node.apply(topology)
-        #expect(summary.added == ["moved"])
-        #expect(summary.removed == ["front"])
-        #expect(throws: TestSocket.Failure.self) { _ = try TestSocket(port: lab.relayPort) }
-        let fresh = try TestSocket(port: newPort)
-        #expect(try fresh.readLine() == "a")
-        // The removed relay's open connection goes on until it ends.
-        try held.send("old relay\n")
-        #expect(try held.readLine() == "old relay")
-        #expect(await lab.node.activeConnections == 2)
+        try await using(lab) { lab throws in
+            let held = try TestSocket(port: lab.relayPort)
+            #expect(try held.readLine() == "a")
+            let newPort = Ports.free()
+            var topology = lab.node.store.current.topology
+            topology.relays = [
+                Relay(
+                    name: "moved", listen: Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: newPort), pool: "pool")
+            ]
+            let summary = try await lab.node.apply(topology)
+            #expect(summary.added == ["moved"])
+            #expect(summary.removed == ["front"])
+            #expect(throws: TestSocket.Failure.self) { _ = try TestSocket(port: lab.relayPort) }
+            let fresh = try TestSocket(port: newPort)
+            #expect(try fresh.readLine() == "a")
+            // The removed relay's open connection goes on until it ends.
+            try held.send("old relay\n")
+            #expect(try held.readLine() == "old relay")
+            #expect(await lab.node.activeConnections == 2)
+        }
     }
 
     @Test func aPortInUseRefusesTheReloadAndKeepsTheOldConfig() async throws {
         let lab = try await RelayLab(backends: ["a"])
-        defer { Task { await lab.shutdown() } }
-        let squatter = try await TestBackend.start(name: "squatter")
-        defer { Task { await squatter.stop() } }
-        let before = lab.node.store.current
-        var topology = before.topology
-        topology.relays[0].mode = .random
-        topology.relays.append(
-            Relay(
-                name: "taken", listen: Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: squatter.port), pool: "pool"
-            ))
-        await #expect(throws: NodeError.self) { try await lab.node.apply(topology) }
-        let after = lab.node.store.current
-        #expect(after.topology == before.topology)
-        #expect(after.relay(named: "front")?.mode == .roundRobin)
-        #expect(try lab.whoAnswers() == "a")
+        try await using(lab) { lab throws in
+            let squatter = try await TestBackend.start(name: "squatter")
+            try await using(squatter) { squatter throws in
+                let before = lab.node.store.current
+                var topology = before.topology
+                topology.relays[0].mode = .random
+                topology.relays.append(
+                    Relay(
+                        name: "taken", listen: Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: squatter.port),
+                        pool: "pool"
+                    ))
+                await #expect(throws: NodeError.self) { try await lab.node.apply(topology) }
+                let after = lab.node.store.current
+                #expect(after.topology == before.topology)
+                #expect(after.relay(named: "front")?.mode == .roundRobin)
+                #expect(try lab.whoAnswers() == "a")
+            }
+        }
     }
 
     /// A refused reload publishes nothing: a server known to be down stays out of rotation even
@@ -86,54 +93,60 @@ import Testing
     @Test func aRefusedReloadLeavesADownServerOutOfRotation() async throws {
         let check = Check(kind: .tcp, interval: .milliseconds(100), timeout: .milliseconds(80), rise: 1, fall: 1)
         let lab = try await RelayLab(backends: ["a", "b"], check: check)
-        defer { Task { await lab.shutdown() } }
-        await lab.backend("b").stop()
-        #expect(await eventually { lab.node.store.current.health(of: lab.key("b"))?.status == .down })
-        let squatter = try await TestBackend.start(name: "squatter")
-        defer { Task { await squatter.stop() } }
-        let before = lab.node.store.current
-        var topology = before.topology
-        topology.pools[0].check?.interval = .seconds(30)
-        topology.pools[0].check?.fall = 3
-        topology.relays.append(
-            Relay(
-                name: "taken", listen: Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: squatter.port), pool: "pool"
-            ))
-        await #expect(throws: NodeError.self) { try await lab.node.apply(topology) }
-        let after = lab.node.store.current
-        #expect(after.topology == before.topology)
-        #expect(after.health(of: lab.key("b"))?.status == .down)
-        // Well past a check interval, every client still lands on a.
-        for _ in 0..<10 { #expect(try lab.whoAnswers() == "a") }
-        try await Task.sleep(for: .milliseconds(300))
-        #expect(lab.node.store.current.health(of: lab.key("b"))?.status == .down)
-        for _ in 0..<10 { #expect(try lab.whoAnswers() == "a") }
+        try await using(lab) { lab throws in
+            await lab.backend("b").stop()
+            #expect(await eventually { lab.node.store.current.health(of: lab.key("b"))?.status == .down })
+            let squatter = try await TestBackend.start(name: "squatter")
+            try await using(squatter) { squatter throws in
+                let before = lab.node.store.current
+                var topology = before.topology
+                topology.pools[0].check?.interval = .seconds(30)
+                topology.pools[0].check?.fall = 3
+                topology.relays.append(
+                    Relay(
+                        name: "taken", listen: Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: squatter.port),
+                        pool: "pool"
+                    ))
+                await #expect(throws: NodeError.self) { try await lab.node.apply(topology) }
+                let after = lab.node.store.current
+                #expect(after.topology == before.topology)
+                #expect(after.health(of: lab.key("b"))?.status == .down)
+                // Well past a check interval, every client still lands on a.
+                for _ in 0..<10 { #expect(try lab.whoAnswers() == "a") }
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(lab.node.store.current.health(of: lab.key("b"))?.status == .down)
+                for _ in 0..<10 { #expect(try lab.whoAnswers() == "a") }
+            }
+        }
     }
 
     @Test func startRefusesAPortInUseAndBindsNothing() async throws {
         let squatter = try await TestBackend.start(name: "squatter")
-        defer { Task { await squatter.stop() } }
-        let free = Ports.free()
-        let topology = Topology(
-            pools: [
-                Pool(name: "p", servers: [Server(name: "s", address: IPAddress(v4: 127, 0, 0, 1), port: squatter.port)])
-            ],
-            relays: [
-                Relay(name: "ok", listen: Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: free), pool: "p"),
-                Relay(
-                    name: "taken", listen: Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: squatter.port),
-                    pool: "p"),
-            ])
-        let node = try Node(
-            topology: topology, group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "test"),
-            relayThreads: 1)
-        do {
-            try await node.start()
-            Issue.record("started on a port in use")
-        } catch {
-            #expect(error.description.contains("relay taken cannot listen on 127.0.0.1:\(squatter.port)"))
+        try await using(squatter) { squatter throws in
+            let free = Ports.free()
+            let topology = Topology(
+                pools: [
+                    Pool(
+                        name: "p",
+                        servers: [Server(name: "s", address: IPAddress(v4: 127, 0, 0, 1), port: squatter.port)])
+                ],
+                relays: [
+                    Relay(name: "ok", listen: Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: free), pool: "p"),
+                    Relay(
+                        name: "taken", listen: Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: squatter.port),
+                        pool: "p"),
+                ])
+            let node = try Node(
+                topology: topology, group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "test"),
+                relayThreads: 1)
+            do {
+                try await node.start()
+                Issue.record("started on a port in use")
+            } catch {
+                #expect("\(error)".contains("relay taken cannot listen on 127.0.0.1:\(squatter.port)"))
+            }
+            #expect(throws: TestSocket.Failure.self) { _ = try TestSocket(port: free) }
         }
-        #expect(throws: TestSocket.Failure.self) { _ = try TestSocket(port: free) }
     }
 
     @Test func shutdownLetsOpenConnectionsFinish() async throws {

@@ -219,11 +219,7 @@ struct DirectoryStoreTests {
         }
         #expect(!seen.values.isEmpty)
         let last = try await store.apply([.putUser(user("last"))], actor: "t")
-        let deadline = ContinuousClock.now + .seconds(5)
-        while !seen.values.contains(String(last)) && ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        #expect(seen.values.contains(String(last)))
+        #expect(await eventually { seen.values.contains(String(last)) })
         listener.cancel()
         await fixture.close()
     }
@@ -244,10 +240,9 @@ struct DirectoryStoreTests {
         #expect(ContinuousClock.now - started < .seconds(10))
         try fixture.postgres?.start()
         var revision: UInt64?
-        let deadline = ContinuousClock.now + .seconds(15)
-        while revision == nil && ContinuousClock.now < deadline {
+        _ = await eventually(timeout: .seconds(15), every: .milliseconds(200)) {
             revision = try? await store.apply([.putUser(user("after"))], actor: "t")
-            if revision == nil { try await Task.sleep(for: .milliseconds(200)) }
+            return revision != nil
         }
         #expect(revision == 2)
         let names = try await store.snapshot().users.map(\.authName)

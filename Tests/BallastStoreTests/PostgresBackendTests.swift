@@ -32,11 +32,10 @@ struct PostgresBackendTests {
         try await store.backup(into: "\(folder)/backups", realm: "contoso.com")
         let revision = try await store.revision()
         // Writes went to the primary; the standby follows within a moment.
-        let deadline = ContinuousClock.now + .seconds(15)
-        while (try? await onStandby.revision()) != revision, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        #expect(try await onStandby.revision() == revision)
+        #expect(
+            await eventually(timeout: .seconds(15), every: .milliseconds(100)) {
+                (try? await onStandby.revision()) == revision
+            })
         await #expect(throws: StoreError.self) {
             try await onStandby.apply([.fenceSite("hq")], actor: "test")
         }

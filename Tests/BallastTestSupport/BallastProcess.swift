@@ -113,8 +113,7 @@ public final class BallastProcess {
 
     /// Waits for it to exit, at most `timeout`; returns its exit status, nil if it still runs.
     public func waitForExit(timeout: Duration) async -> Int32? {
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        _ = await eventually(timeout: timeout) { !process.isRunning }
         return process.isRunning ? nil : process.terminationStatus
     }
 

@@ -22,3 +22,7 @@ public enum TestSIPServer {
         }
     }
 }
+
+extension StandInFrontEnd: TestResource {
+    public func tearDown() async { await stop() }
+}

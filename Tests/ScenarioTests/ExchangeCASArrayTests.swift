@@ -43,50 +43,51 @@ import Testing
             }
         }
         let started = Array(backends.values)
-        defer { Task { for backend in started { await backend.stop() } } }
-        let dnsPort = Ports.free()
-        let config = try Self.loopbackConfig(ports: ports, adminPort: Ports.free(), dnsPort: dnsPort)
-        try await withBallast(config: config) { ballast in
-            for port in ports {
-                #expect(
-                    await eventually(timeout: .seconds(20)) {
-                        (try? TestSocket(port: port, destination: "127.0.0.10")) != nil
-                    })
-            }
-            // source-hash: each client address sticks to one CAS on every port.
-            let clients = (20..<60).map { "127.0.0.\($0)" }
-            func casFor(_ client: String, _ port: Int) throws -> String? {
-                let socket = try TestSocket(port: port, source: client, destination: "127.0.0.10")
-                return try socket.readLine()
-            }
-            var home: [String: String] = [:]
-            for client in clients { home[client] = try casFor(client, ports[0]) }
-            #expect(Set(home.values) == ["cas1", "cas2", "cas3"])
-            for client in clients.prefix(10) {
-                for port in ports { #expect(try casFor(client, port) == home[client]) }
-            }
+        try await using(started) { _ throws in
+            let dnsPort = Ports.free()
+            let config = try Self.loopbackConfig(ports: ports, adminPort: Ports.free(), dnsPort: dnsPort)
+            try await withBallast(config: config) { ballast in
+                for port in ports {
+                    #expect(
+                        await eventually(timeout: .seconds(20)) {
+                            (try? TestSocket(port: port, destination: "127.0.0.10")) != nil
+                        })
+                }
+                // source-hash: each client address sticks to one CAS on every port.
+                let clients = (20..<60).map { "127.0.0.\($0)" }
+                func casFor(_ client: String, _ port: Int) throws -> String? {
+                    let socket = try TestSocket(port: port, source: client, destination: "127.0.0.10")
+                    return try socket.readLine()
+                }
+                var home: [String: String] = [:]
+                for client in clients { home[client] = try casFor(client, ports[0]) }
+                #expect(Set(home.values) == ["cas1", "cas2", "cas3"])
+                for client in clients.prefix(10) {
+                    for port in ports { #expect(try casFor(client, port) == home[client]) }
+                }
 
-            // POP3 dies on cas2 only: relay cas-110 stops using cas2; HTTPS still does.
-            let pop3 = ports[1]
-            await backends["12:\(pop3)"]!.stop()
-            let cas2Clients = clients.filter { home[$0] == "cas2" }
-            #expect(!cas2Clients.isEmpty)
-            #expect(
-                try await eventually(timeout: .seconds(5)) {
-                    try cas2Clients.allSatisfy { try casFor($0, pop3) != "cas2" }
-                })
-            for client in cas2Clients { #expect(try casFor(client, ports[0]) == "cas2") }
-            // Clients of the other CAS servers kept their server on POP3 too.
-            for client in clients where home[client] != "cas2" { #expect(try casFor(client, pop3) == home[client]) }
-            // The zone: the array's name and autodiscover point at the relays, the MX at the hub
-            // servers (nothing listens on them here, so all of them, by the all-down policy).
-            func dig(_ name: String, _ type: String) throws -> [String] {
-                try Dig.short(port: dnsPort, name, type)
+                // POP3 dies on cas2 only: relay cas-110 stops using cas2; HTTPS still does.
+                let pop3 = ports[1]
+                await backends["12:\(pop3)"]!.stop()
+                let cas2Clients = clients.filter { home[$0] == "cas2" }
+                #expect(!cas2Clients.isEmpty)
+                #expect(
+                    try await eventually(timeout: .seconds(5)) {
+                        try cas2Clients.allSatisfy { try casFor($0, pop3) != "cas2" }
+                    })
+                for client in cas2Clients { #expect(try casFor(client, ports[0]) == "cas2") }
+                // Clients of the other CAS servers kept their server on POP3 too.
+                for client in clients where home[client] != "cas2" { #expect(try casFor(client, pop3) == home[client]) }
+                // The zone: the array's name and autodiscover point at the relays, the MX at the hub
+                // servers (nothing listens on them here, so all of them, by the all-down policy).
+                func dig(_ name: String, _ type: String) throws -> [String] {
+                    try Dig.short(port: dnsPort, name, type)
+                }
+                #expect(try dig("autodiscover.contoso.com", "A") == ["10.0.0.10", "outlook.contoso.com."])
+                #expect(try dig("contoso.com", "MX") == ["10 smtp.contoso.com."])
+                #expect(try dig("smtp.contoso.com", "A") == ["127.0.0.71", "127.0.0.72"])
+                _ = ballast
             }
-            #expect(try dig("autodiscover.contoso.com", "A") == ["10.0.0.10", "outlook.contoso.com."])
-            #expect(try dig("contoso.com", "MX") == ["10 smtp.contoso.com."])
-            #expect(try dig("smtp.contoso.com", "A") == ["127.0.0.71", "127.0.0.72"])
-            _ = ballast
         }
     }
 }

@@ -156,10 +156,10 @@ final class FrontEnds {
 
 /// The first non-nil result of `attempt`, tried every 100 ms until `timeout`.
 func firstAnswer<T>(timeout: Duration, _ attempt: () async -> T?) async -> T? {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if let result = await attempt() { return result }
-        try? await Task.sleep(for: .milliseconds(100))
+    var answer: T?
+    _ = await eventually(timeout: timeout, every: .milliseconds(100)) {
+        answer = await attempt()
+        return answer != nil
     }
-    return await attempt()
+    return answer
 }

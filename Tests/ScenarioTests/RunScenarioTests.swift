@@ -57,13 +57,14 @@ import Testing
         var backends: [String: TestBackend] = [:]
         for name in names { backends[name] = try await TestBackend.start(name: name) }
         let started = Array(backends.values)
-        defer { Task { for backend in started { await backend.stop() } } }
-        let lab = Lab(relayPort: Ports.free(), adminPort: Ports.free(), backends: backends)
-        try await withBallast(
-            config: Self.config(relayPort: lab.relayPort, adminPort: lab.adminPort, servers: lab.servers(names))
-        ) { ballast in
-            #expect(await waitForListener(lab.relayPort, ballast))
-            try await body(ballast, lab)
+        try await using(started) { _ throws in
+            let lab = Lab(relayPort: Ports.free(), adminPort: Ports.free(), backends: backends)
+            try await withBallast(
+                config: Self.config(relayPort: lab.relayPort, adminPort: lab.adminPort, servers: lab.servers(names))
+            ) { ballast in
+                #expect(await waitForListener(lab.relayPort, ballast))
+                try await body(ballast, lab)
+            }
         }
     }
 
@@ -72,23 +73,24 @@ import Testing
     /// never a crash.
     @Test func anAdminPortInUseEndsTheRunWithItsReason() async throws {
         let holder = try await TestBackend.start(name: "holder")
-        defer { Task { await holder.stop() } }
-        let store = try BallastProcess.makeDirectory()
-        defer { try? FileManager.default.removeItem(at: store) }
-        for attempt in 0..<3 {
-            let config = Self.config(
-                relayPort: Ports.free(), adminPort: holder.port, servers: [("a", holder.port)],
-                extra: "store: {location: \(store.path)/directory-\(attempt).db, realm: contoso.com}")
-            let ballast = try BallastProcess(config: config)
-            let status = await ballast.waitForExit(timeout: .seconds(30))
-            #expect(status == 1, "attempt \(attempt): \(ballast.log.suffix(2000))")
-            #expect(ballast.log.contains("Address already in use"), "\(ballast.log.suffix(2000))")
-            #expect(
-                ballast.log.contains("the admin API cannot listen on 127.0.0.1:\(holder.port)")
-                    && ballast.log.contains("change admin.listen"), "\(ballast.log.suffix(2000))")
-            #expect(
-                !ballast.log.contains("crashed") && !ballast.log.contains("Assertion failed"),
-                "\(ballast.log.prefix(2000))")
+        try await using(holder) { holder throws in
+            let store = try BallastProcess.makeDirectory()
+            defer { try? FileManager.default.removeItem(at: store) }
+            for attempt in 0..<3 {
+                let config = Self.config(
+                    relayPort: Ports.free(), adminPort: holder.port, servers: [("a", holder.port)],
+                    extra: "store: {location: \(store.path)/directory-\(attempt).db, realm: contoso.com}")
+                let ballast = try BallastProcess(config: config)
+                let status = await ballast.waitForExit(timeout: .seconds(30))
+                #expect(status == 1, "attempt \(attempt): \(ballast.log.suffix(2000))")
+                #expect(ballast.log.contains("Address already in use"), "\(ballast.log.suffix(2000))")
+                #expect(
+                    ballast.log.contains("the admin API cannot listen on 127.0.0.1:\(holder.port)")
+                        && ballast.log.contains("change admin.listen"), "\(ballast.log.suffix(2000))")
+                #expect(
+                    !ballast.log.contains("crashed") && !ballast.log.contains("Assertion failed"),
+                    "\(ballast.log.prefix(2000))")
+            }
         }
     }
 
