@@ -162,16 +162,15 @@ final class SIPLab: @unchecked Sendable {
         _ body: (SIPLab) async throws -> T
     ) async throws -> T {
         let lab = try await SIPLab(nonceLifetime: nonceLifetime, namedContacts: namedContacts, hqUDPHost: hqUDPHost)
-        do {
+        return try await using(lab) { lab in
             try await lab.waitUntilHealthy()
-            let result = try await body(lab)
-            await lab.shutdown()
-            return result
-        } catch {
-            await lab.shutdown()
-            throw error
+            return try await body(lab)
         }
     }
+}
+
+extension SIPLab: TestResource {
+    func tearDown() async { await shutdown() }
 }
 
 /// Runs a real command-line tool and returns its status and output.

@@ -131,13 +131,10 @@ public final class BallastProcess {
 /// Runs `body` with a `ballast run` of `config`, and stops that process (by its PID) however
 /// `body` ends, so that no test leaves a process behind.
 public func withBallast<T>(config: String, _ body: (BallastProcess) async throws -> T) async throws -> T {
-    let ballast = try BallastProcess(config: config)
-    do {
-        let result = try await body(ballast)
-        await ballast.stop()
-        return result
-    } catch {
-        await ballast.stop()
-        throw error
-    }
+    try await using(try BallastProcess(config: config), body)
+}
+
+extension BallastProcess: TestResource {
+    /// Stops the process: SIGTERM, then SIGKILL after the default grace.
+    public func tearDown() async { await stop() }
 }
