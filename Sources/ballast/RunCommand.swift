@@ -72,11 +72,10 @@ struct RunCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         var services: [any Service] = []
+        let plans = BackgroundPlans()
         if let admin = topology.admin {
             let traffic = TrafficRecorder(store: node.store, registry: registry)
-            let plans = BackgroundPlans()
             services.append(traffic)
-            services.append(plans)
             services.append(
                 AdminServer.application(
                     admin: admin, store: node.store, registry: registry, logger: logger,
@@ -87,6 +86,9 @@ struct RunCommand: AsyncParsableCommand {
                 })
         }
         services.append(NodeService(node: node, configPath: configPath, logger: logger))
+        // Last, so that a shutdown (services stop in reverse order) cancels the plans still
+        // running and waits for them while the node and its store are still up.
+        services.append(plans)
         let serviceGroup = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },

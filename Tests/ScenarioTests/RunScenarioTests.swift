@@ -151,6 +151,59 @@ import Testing
         }
     }
 
+    /// A plan applied in the background belongs to the node: SIGTERM cancels it in its step and
+    /// the node exits at once, not after the step; the next apply resumes it to the end.
+    @Test func sigtermCancelsAPlanAppliedInTheBackgroundAndTheNextApplyResumesIt() async throws {
+        let folder = try BallastProcess.makeDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let admin = Ports.free()
+        let config = """
+            admin: {listen: 127.0.0.1:\(admin), token: plan-secret}
+            sites: {hq: {hold-down: 0s}, dr: {}}
+            pools:
+              pool-hq: {site: hq, backup-pool: pool-dr, servers: [{name: a, address: 127.0.0.1:\(Ports.free())}]}
+              pool-dr: {site: dr, backup-pool: pool-hq, servers: [{name: b, address: 127.0.0.1:\(Ports.free())}]}
+            store: {location: \(folder.path)/directory.db, realm: contoso.com, poll-interval: 100ms}
+            """
+        let configPath = folder.appendingPathComponent("ballast.yaml").path
+        try config.write(toFile: configPath, atomically: true, encoding: .utf8)
+        let users = folder.appendingPathComponent("users.csv").path
+        try "sip-uri,password,home-pool\nsip:alice@contoso.com,pw,pool-hq\n".write(
+            toFile: users, atomically: true, encoding: .utf8)
+        #expect(try BallastProcess.run(["users", "import", "-c", configPath, users]).status == 0)
+        let curl = URL(fileURLWithPath: "/usr/bin/curl")
+        func call(_ method: String, _ path: String) throws -> String {
+            try BallastProcess.run(
+                executable: curl,
+                ["-s", "-H", "Authorization: Bearer plan-secret", "-X", method, "http://127.0.0.1:\(admin)\(path)"]
+            ).stdout
+        }
+
+        try await withBallast(config: config) { ballast throws in
+            #expect(
+                await eventually(timeout: .seconds(10)) { (try? call("GET", "/healthz")) == "ok\n" }, "\(ballast.log)")
+            #expect(try call("POST", "/api/plans/failover?site=hq").contains("failover-hq-r1"))
+            // Each step waits a minute once it is marked running: the plan is stopped inside one.
+            #expect(try call("POST", "/api/plans/failover-hq-r1/apply?step-delay-ms=60000").contains("applying"))
+            #expect(await eventually { ballast.log.contains("step 1 running") }, "\(ballast.log)")
+            let stopped = ContinuousClock.now
+            ballast.signal(SIGTERM)
+            #expect(await ballast.waitForExit(timeout: .seconds(20)) == 0)
+            #expect(ContinuousClock.now - stopped < .seconds(20))
+            #expect(ballast.log.contains("plan stopped"), "\(ballast.log)")
+            #expect(!ballast.log.contains("step 1 done"))
+        }
+        try await withBallast(config: config) { ballast throws in
+            #expect(
+                await eventually(timeout: .seconds(10)) { (try? call("GET", "/healthz")) == "ok\n" }, "\(ballast.log)")
+            let applied = await firstAnswer(timeout: .seconds(30)) { () -> String? in
+                let answer = try? call("POST", "/api/plans/failover-hq-r1/apply?wait=true")
+                return answer?.contains("\"status\" : \"applied\"") == true ? answer : nil
+            }
+            #expect(applied != nil, "\(ballast.log)")
+        }
+    }
+
     @Test func sigtermClosesLeftoversAtTheGraceDeadline() async throws {
         try await withLab(["a"]) { ballast, lab in
             let relayPort = lab.relayPort
