@@ -25,6 +25,22 @@ public final class BallastProcess {
         public var stderr: String
     }
 
+    /// Writes `config` as `ballast.yaml` in `folder` and imports `users` (CSV with a header) into
+    /// the store it names with `ballast users import`; returns the config's path, and the import's
+    /// output when it failed.
+    public static func writeConfig(
+        _ config: String, importing users: String, in folder: URL
+    ) throws -> (
+        path: String, failedImport: Output?
+    ) {
+        let path = folder.appendingPathComponent("ballast.yaml").path
+        try config.write(toFile: path, atomically: true, encoding: .utf8)
+        let csv = folder.appendingPathComponent("users.csv").path
+        try users.write(toFile: csv, atomically: true, encoding: .utf8)
+        let imported = try run(["users", "import", "-c", path, csv])
+        return (path, imported.status == 0 ? nil : imported)
+    }
+
     /// Runs `ballast ARGS` to completion (at most `timeout`).
     public static func run(_ arguments: [String], timeout: Duration = .seconds(30)) throws -> Output {
         try run(executable: binary, arguments, timeout: timeout)

@@ -42,12 +42,11 @@ import Testing
               front: {listen: 127.0.0.1:\(relay), pool: pool-hq}
             store: {location: \(folder.path)/directory.db, realm: contoso.com, poll-interval: 100ms}
             """
-        let configPath = folder.appendingPathComponent("ballast.yaml").path
-        try config.write(toFile: configPath, atomically: true, encoding: .utf8)
-        let users = folder.appendingPathComponent("users.csv").path
-        try "sip-uri,password,home-pool\nsip:alice@contoso.com,pw,pool-hq\nsip:bob@contoso.com,pw,pool-dr\n"
-            .write(toFile: users, atomically: true, encoding: .utf8)
-        #expect(try BallastProcess.run(["users", "import", "-c", configPath, users]).status == 0)
+        let written = try BallastProcess.writeConfig(
+            config,
+            importing: "sip-uri,password,home-pool\nsip:alice@contoso.com,pw,pool-hq\nsip:bob@contoso.com,pw,pool-dr\n",
+            in: folder)
+        #expect(written.failedImport == nil, "\(written.failedImport.map { $0.stderr } ?? "")")
 
         try await withBallast(config: config) { ballast in
             let url = "http://127.0.0.1:\(admin)/?token=dashboard-secret"

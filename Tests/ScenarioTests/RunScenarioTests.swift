@@ -165,12 +165,9 @@ import Testing
               pool-dr: {site: dr, backup-pool: pool-hq, servers: [{name: b, address: 127.0.0.1:\(Ports.free())}]}
             store: {location: \(folder.path)/directory.db, realm: contoso.com, poll-interval: 100ms}
             """
-        let configPath = folder.appendingPathComponent("ballast.yaml").path
-        try config.write(toFile: configPath, atomically: true, encoding: .utf8)
-        let users = folder.appendingPathComponent("users.csv").path
-        try "sip-uri,password,home-pool\nsip:alice@contoso.com,pw,pool-hq\n".write(
-            toFile: users, atomically: true, encoding: .utf8)
-        #expect(try BallastProcess.run(["users", "import", "-c", configPath, users]).status == 0)
+        let written = try BallastProcess.writeConfig(
+            config, importing: "sip-uri,password,home-pool\nsip:alice@contoso.com,pw,pool-hq\n", in: folder)
+        #expect(written.failedImport == nil, "\(written.failedImport.map { $0.stderr } ?? "")")
         let curl = URL(fileURLWithPath: "/usr/bin/curl")
         func call(_ method: String, _ path: String) throws -> String {
             try BallastProcess.run(

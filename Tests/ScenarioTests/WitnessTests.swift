@@ -36,12 +36,10 @@ import Testing
             store: {location: \(folder.path)/directory.db, realm: contoso.com}
             witness: {listen: 127.0.0.1:\(witnessPort), automatic-after: 1s}
             """
-        let configPath = folder.appendingPathComponent("ballast.yaml").path
-        try config.write(toFile: configPath, atomically: true, encoding: .utf8)
-        let users = folder.appendingPathComponent("users.csv").path
-        try "sip-uri,password,home-pool\nsip:alice@contoso.com,pw,pool-hq\n".write(
-            toFile: users, atomically: true, encoding: .utf8)
-        #expect(try BallastProcess.run(["users", "import", "-c", configPath, users]).status == 0)
+        let written = try BallastProcess.writeConfig(
+            config, importing: "sip-uri,password,home-pool\nsip:alice@contoso.com,pw,pool-hq\n", in: folder)
+        #expect(written.failedImport == nil, "\(written.failedImport.map { $0.stderr } ?? "")")
+        let configPath = written.path
         func plan() throws -> String { try BallastProcess.run(["plan", "show", "--direct", "-c", configPath]).stdout }
 
         try await withBallast(config: config) { ballast in
