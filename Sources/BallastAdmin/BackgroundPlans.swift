@@ -22,6 +22,8 @@ public final class BackgroundPlans: Service {
         return false
     }
 
+    /// Runs each plan started until a graceful shutdown (or cancellation); then refuses new ones,
+    /// cancels those still running and returns once they have ended.
     public func run() async {
         await withDiscardingTaskGroup { group in
             await withGracefulShutdownHandler {
@@ -29,6 +31,7 @@ public final class BackgroundPlans: Service {
             } onGracefulShutdown: { [queue] in
                 queue.finish()
             }
+            // Also when the loop ended by cancellation rather than by the shutdown handler.
             queue.finish()
             group.cancelAll()
         }
