@@ -23,93 +23,97 @@ import Testing
 
     @Test(arguments: Self.engines) func basicCredentialsPickTheActiveCopysServer(engine: String) async throws {
         let lab = try await MailLab(failureDelay: "300ms", httpEngine: engine)
-        let port = lab.ports["owa"]!
-        #expect(try curl(port, ["-u", "alice@contoso.com:alice-demo"]).body == "mbx1")
-        #expect(try curl(port, ["-u", "bob:bob-demo"]).body == "mbx2")
-        let missing = try curl(port, [])
-        #expect(missing.status.hasPrefix("401"))
-        let wrong = try curl(port, ["-u", "alice:nope"])
-        #expect(wrong.status.hasPrefix("401"))
-        let unknown = try curl(port, ["-u", "mallory:alice-demo"])
-        #expect(unknown.status.hasPrefix("401"))
-        for answer in [wrong, unknown] {
-            let seconds = Double(answer.status.split(separator: " ").last ?? "") ?? 0
-            #expect(seconds >= 0.3, "a refused login was answered after \(seconds) s")
-        }
-        let headers = try BallastProcess.run(
-            executable: URL(fileURLWithPath: "/usr/bin/curl"),
-            ["-s", "-D", "-", "-o", "/dev/null", "http://127.0.0.1:\(port)/"])
-        #expect(headers.stdout.lowercased().contains("www-authenticate: basic realm=\"contoso.com\""))
-        #expect(try curl(port, ["-u", "carol:carol-demo"]).status.hasPrefix("503"))
+        try await using(lab) { lab throws in
+            let port = lab.ports["owa"]!
+            #expect(try curl(port, ["-u", "alice@contoso.com:alice-demo"]).body == "mbx1")
+            #expect(try curl(port, ["-u", "bob:bob-demo"]).body == "mbx2")
+            let missing = try curl(port, [])
+            #expect(missing.status.hasPrefix("401"))
+            let wrong = try curl(port, ["-u", "alice:nope"])
+            #expect(wrong.status.hasPrefix("401"))
+            let unknown = try curl(port, ["-u", "mallory:alice-demo"])
+            #expect(unknown.status.hasPrefix("401"))
+            for answer in [wrong, unknown] {
+                let seconds = Double(answer.status.split(separator: " ").last ?? "") ?? 0
+                #expect(seconds >= 0.3, "a refused login was answered after \(seconds) s")
+            }
+            let headers = try BallastProcess.run(
+                executable: URL(fileURLWithPath: "/usr/bin/curl"),
+                ["-s", "-D", "-", "-o", "/dev/null", "http://127.0.0.1:\(port)/"])
+            #expect(headers.stdout.lowercased().contains("www-authenticate: basic realm=\"contoso.com\""))
+            #expect(try curl(port, ["-u", "carol:carol-demo"]).status.hasPrefix("503"))
 
-        try await lab.store.apply([.activate(database: "DB01", server: "mbx2")], actor: "test")
-        var body = ""
-        #expect(
-            await eventually(timeout: .seconds(3), every: .milliseconds(100)) {
-                body = (try? curl(port, ["-u", "alice:alice-demo"]).body) ?? ""
-                return body == "mbx2"
-            }, "\(body)")
-        await lab.shutdown()
+            try await lab.store.apply([.activate(database: "DB01", server: "mbx2")], actor: "test")
+            var body = ""
+            #expect(
+                await eventually(timeout: .seconds(3), every: .milliseconds(100)) {
+                    body = (try? curl(port, ["-u", "alice:alice-demo"]).body) ?? ""
+                    return body == "mbx2"
+                }, "\(body)")
+        }
     }
 
     /// Basic credentials guessed from one address: past the limit the address gets 429 with
     /// Retry-After, right password or not.
     @Test(arguments: Self.engines) func passwordGuessingWithBasicCredentialsIsRefused(engine: String) async throws {
         let lab = try await MailLab(failureDelay: "100ms", httpEngine: engine)
-        let port = lab.ports["owa"]!
-        var guesses: [TestSocket] = []
-        for index in 0..<20 {
+        try await using(lab) { lab throws in
+            let port = lab.ports["owa"]!
+            var guesses: [TestSocket] = []
+            for index in 0..<20 {
+                let socket = try TestSocket(port: port, source: "127.0.0.4", timeout: .seconds(3))
+                let credentials = Base64.encode(Array("alice:guess\(index)".utf8))
+                try socket.send("GET /owa/ HTTP/1.1\r\nHost: lab\r\nAuthorization: Basic \(credentials)\r\n\r\n")
+                guesses.append(socket)
+            }
+            try await Task.sleep(for: .milliseconds(300))
             let socket = try TestSocket(port: port, source: "127.0.0.4", timeout: .seconds(3))
-            let credentials = Base64.encode(Array("alice:guess\(index)".utf8))
-            try socket.send("GET /owa/ HTTP/1.1\r\nHost: lab\r\nAuthorization: Basic \(credentials)\r\n\r\n")
-            guesses.append(socket)
+            try socket.send(
+                "GET /owa/ HTTP/1.1\r\nHost: lab\r\nAuthorization: Basic \(Base64.encode(Array("alice:alice-demo".utf8)))\r\nConnection: close\r\n\r\n"
+            )
+            let answer = String(decoding: try socket.readToEnd(limit: 65536), as: UTF8.self)
+            #expect(answer.hasPrefix("HTTP/1.1 429"), "\(answer)")
+            #expect(answer.lowercased().contains("retry-after: "))
+            #expect(try curl(port, ["-u", "bob:bob-demo"]).body == "mbx2", "others are served")
+            #expect(guesses.count == 20)
         }
-        try await Task.sleep(for: .milliseconds(300))
-        let socket = try TestSocket(port: port, source: "127.0.0.4", timeout: .seconds(3))
-        try socket.send(
-            "GET /owa/ HTTP/1.1\r\nHost: lab\r\nAuthorization: Basic \(Base64.encode(Array("alice:alice-demo".utf8)))\r\nConnection: close\r\n\r\n"
-        )
-        let answer = String(decoding: try socket.readToEnd(limit: 65536), as: UTF8.self)
-        #expect(answer.hasPrefix("HTTP/1.1 429"), "\(answer)")
-        #expect(answer.lowercased().contains("retry-after: "))
-        #expect(try curl(port, ["-u", "bob:bob-demo"]).body == "mbx2", "others are served")
-        #expect(guesses.count == 20)
-        await lab.shutdown()
     }
 
     /// Damaged credentials and user headers (empty, no scheme, not base64, no colon, huge, bytes
     /// that are not UTF-8, repeated) get 401 or 403 and never a server; the relay serves after.
     @Test(arguments: Self.engines) func damagedCredentialsAreRefused(engine: String) async throws {
         let lab = try await MailLab(failureDelay: "10ms", httpEngine: engine)
-        let huge = Base64.encode(Array(repeating: UInt8(ascii: "a"), count: 12_000))
-        let damaged = [
-            "Authorization:", "Authorization: Basic", "Authorization: Basic !!!!", "Authorization: Bearer abc",
-            "Authorization: Basic \(Base64.encode(Array("no-colon".utf8)))", "Authorization: Basic \(huge)",
-            "Authorization: Basic \(Base64.encode([0xff, 0xfe, 0x3a, 0x80]))", "Authorization: basic =",
-        ]
-        for header in damaged {
-            let answer = try curl(lab.ports["owa"]!, ["-H", header])
-            #expect(answer.status.hasPrefix("401"), "\(header.prefix(60)): \(answer.status)")
+        try await using(lab) { lab throws in
+            let huge = Base64.encode(Array(repeating: UInt8(ascii: "a"), count: 12_000))
+            let damaged = [
+                "Authorization:", "Authorization: Basic", "Authorization: Basic !!!!", "Authorization: Bearer abc",
+                "Authorization: Basic \(Base64.encode(Array("no-colon".utf8)))", "Authorization: Basic \(huge)",
+                "Authorization: Basic \(Base64.encode([0xff, 0xfe, 0x3a, 0x80]))", "Authorization: basic =",
+            ]
+            for header in damaged {
+                let answer = try curl(lab.ports["owa"]!, ["-H", header])
+                #expect(answer.status.hasPrefix("401"), "\(header.prefix(60)): \(answer.status)")
+            }
+            for header in [
+                "X-Remote-User:", "X-Remote-User: \(String(repeating: "x", count: 8_000))", "X-Remote-User: a\u{7f}b",
+            ] {
+                let answer = try curl(lab.ports["owa-front"]!, ["-H", header])
+                #expect(
+                    answer.status.hasPrefix("403") || answer.status.hasPrefix("400"),
+                    "\(header.prefix(60)): \(answer.status)")
+            }
+            #expect(try curl(lab.ports["owa"]!, ["-u", "bob:bob-demo"]).body == "mbx2", "the relay serves after")
         }
-        for header in [
-            "X-Remote-User:", "X-Remote-User: \(String(repeating: "x", count: 8_000))", "X-Remote-User: a\u{7f}b",
-        ] {
-            let answer = try curl(lab.ports["owa-front"]!, ["-H", header])
-            #expect(
-                answer.status.hasPrefix("403") || answer.status.hasPrefix("400"),
-                "\(header.prefix(60)): \(answer.status)")
-        }
-        #expect(try curl(lab.ports["owa"]!, ["-u", "bob:bob-demo"]).body == "mbx2", "the relay serves after")
-        await lab.shutdown()
     }
 
     @Test(arguments: Self.engines) func aTrustedHeaderFromTheFrontNamesTheUser(engine: String) async throws {
         let lab = try await MailLab(httpEngine: engine)
-        let port = lab.ports["owa-front"]!
-        #expect(try curl(port, ["-H", "X-Remote-User: alice@contoso.com"]).body == "mbx1")
-        #expect(try curl(port, ["-H", "X-Remote-User: bob"]).body == "mbx2")
-        #expect(try curl(port, []).status.hasPrefix("403"))
-        #expect(try curl(port, ["-H", "X-Remote-User: nobody"]).status.hasPrefix("403"))
-        await lab.shutdown()
+        try await using(lab) { lab throws in
+            let port = lab.ports["owa-front"]!
+            #expect(try curl(port, ["-H", "X-Remote-User: alice@contoso.com"]).body == "mbx1")
+            #expect(try curl(port, ["-H", "X-Remote-User: bob"]).body == "mbx2")
+            #expect(try curl(port, []).status.hasPrefix("403"))
+            #expect(try curl(port, ["-H", "X-Remote-User: nobody"]).status.hasPrefix("403"))
+        }
     }
 }

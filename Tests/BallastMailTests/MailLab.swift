@@ -187,3 +187,7 @@ final class MailLab {
             print("NO", error, "| %.3f" % (time.monotonic() - start))
         """#
 }
+
+extension MailLab: TestResource {
+    func tearDown() async { await shutdown() }
+}

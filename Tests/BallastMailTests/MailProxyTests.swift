@@ -10,155 +10,163 @@ import Testing
 @Suite(.serialized) struct MailProxyTests {
     @Test func eachUserLandsOnTheActiveCopyOfTheirDatabaseInEveryMode() async throws {
         let lab = try await MailLab()
-        for (user, server) in [("alice@contoso.com", "mbx1"), ("bob", "mbx2"), ("Alice@Contoso.COM", "mbx1")] {
-            let password = "\(user.split(separator: "@")[0].lowercased())-demo"
-            for mode in ["plain", "starttls", "authplain"] {
-                let out = try lab.python(["imap", "imap", user, password, mode])
-                #expect(out.first?.hasPrefix("OK ") == true, "\(user) \(mode): \(out)")
-                #expect(out.first?.contains("Logged in at \(server)") == true, "\(user) \(mode): \(out)")
-                #expect(out.first?.contains("\"name\" \"\(server)\"") == true, "\(out)")
-            }
-            let implicit = try lab.python(["imap", "imaps", user, password, "tls"])
-            #expect(implicit.first?.contains("Logged in at \(server)") == true, "\(implicit)")
-            for (relay, mode) in [("pop3", "plain"), ("pop3", "starttls"), ("pop3s", "tls")] {
-                let out = try lab.python(["pop3", relay, user, password, mode])
-                #expect(out.first?.hasPrefix("OK +OK Logged in at \(server)") == true, "\(relay) \(mode): \(out)")
+        try await using(lab) { lab throws in
+            for (user, server) in [("alice@contoso.com", "mbx1"), ("bob", "mbx2"), ("Alice@Contoso.COM", "mbx1")] {
+                let password = "\(user.split(separator: "@")[0].lowercased())-demo"
+                for mode in ["plain", "starttls", "authplain"] {
+                    let out = try lab.python(["imap", "imap", user, password, mode])
+                    #expect(out.first?.hasPrefix("OK ") == true, "\(user) \(mode): \(out)")
+                    #expect(out.first?.contains("Logged in at \(server)") == true, "\(user) \(mode): \(out)")
+                    #expect(out.first?.contains("\"name\" \"\(server)\"") == true, "\(out)")
+                }
+                let implicit = try lab.python(["imap", "imaps", user, password, "tls"])
+                #expect(implicit.first?.contains("Logged in at \(server)") == true, "\(implicit)")
+                for (relay, mode) in [("pop3", "plain"), ("pop3", "starttls"), ("pop3s", "tls")] {
+                    let out = try lab.python(["pop3", relay, user, password, mode])
+                    #expect(out.first?.hasPrefix("OK +OK Logged in at \(server)") == true, "\(relay) \(mode): \(out)")
+                }
             }
         }
-        await lab.shutdown()
     }
 
     @Test func badCredentialsGetTheProtocolsErrorAfterTheSameDelay() async throws {
         let lab = try await MailLab(failureDelay: "400ms")
-        var delays: [Double] = []
-        for (user, password) in [("alice@contoso.com", "wrong"), ("nobody@contoso.com", "alice-demo"), ("alice", "")] {
-            let imap = try lab.python(["imap", "imap", user, password.isEmpty ? "x" : password, "plain"])
-            #expect(
-                imap.first?.hasPrefix("NO ") == true && imap.first?.contains("AUTHENTICATIONFAILED") == true, "\(imap)")
-            let pop = try lab.python(["pop3", "pop3", user, password.isEmpty ? "x" : password, "plain"])
-            #expect(pop.first?.contains("-ERR [AUTH] Authentication failed") == true, "\(pop)")
-            for line in [imap.first, pop.first] {
-                if let seconds = line?.split(separator: "|").last.flatMap({
-                    Double($0.trimmingCharacters(in: .whitespaces))
-                }) {
-                    delays.append(seconds)
+        try await using(lab) { lab throws in
+            var delays: [Double] = []
+            for (user, password) in [
+                ("alice@contoso.com", "wrong"), ("nobody@contoso.com", "alice-demo"), ("alice", ""),
+            ] {
+                let imap = try lab.python(["imap", "imap", user, password.isEmpty ? "x" : password, "plain"])
+                #expect(
+                    imap.first?.hasPrefix("NO ") == true && imap.first?.contains("AUTHENTICATIONFAILED") == true,
+                    "\(imap)")
+                let pop = try lab.python(["pop3", "pop3", user, password.isEmpty ? "x" : password, "plain"])
+                #expect(pop.first?.contains("-ERR [AUTH] Authentication failed") == true, "\(pop)")
+                for line in [imap.first, pop.first] {
+                    if let seconds = line?.split(separator: "|").last.flatMap({
+                        Double($0.trimmingCharacters(in: .whitespaces))
+                    }) {
+                        delays.append(seconds)
+                    }
                 }
             }
+            #expect(delays.count == 6)
+            #expect(delays.allSatisfy { $0 >= 0.4 && $0 < 2.0 }, "\(delays)")
+            let homeless = try lab.python(["imap", "imap", "carol", "carol-demo", "plain"])
+            #expect(homeless.first?.contains("UNAVAILABLE") == true, "\(homeless)")
         }
-        #expect(delays.count == 6)
-        #expect(delays.allSatisfy { $0 >= 0.4 && $0 < 2.0 }, "\(delays)")
-        let homeless = try lab.python(["imap", "imap", "carol", "carol-demo", "plain"])
-        #expect(homeless.first?.contains("UNAVAILABLE") == true, "\(homeless)")
-        await lab.shutdown()
     }
 
     /// Guessing from one address over IMAP and POP3 together: the address is refused (answered as
     /// a failed login), even with the right password, while alice from the address she uses goes on.
     @Test func passwordGuessingFromOneAddressIsRefused() async throws {
         let lab = try await MailLab(failureDelay: "100ms")
-        let home = try TestSocket(port: lab.ports["imap"]!, source: "127.0.0.2", timeout: .seconds(3))
-        _ = try home.readLine()
-        try home.send("h1 LOGIN alice alice-demo\r\nh2 LOGOUT\r\n")
-        #expect(try home.readLine()?.contains("h1 OK") == true)
-        // Twenty guesses at once, half over IMAP and half over POP3, so that none waits for the last.
-        var guesses: [TestSocket] = []
-        for index in 0..<20 {
-            let pop = index % 2 == 1
-            let socket = try TestSocket(
-                port: lab.ports[pop ? "pop3" : "imap"]!, source: "127.0.0.3", timeout: .seconds(3))
-            _ = try socket.readLine()
-            try socket.send(pop ? "USER alice\r\nPASS guess\(index)\r\n" : "g LOGIN alice guess\(index)\r\n")
-            guesses.append(socket)
+        try await using(lab) { lab throws in
+            let home = try TestSocket(port: lab.ports["imap"]!, source: "127.0.0.2", timeout: .seconds(3))
+            _ = try home.readLine()
+            try home.send("h1 LOGIN alice alice-demo\r\nh2 LOGOUT\r\n")
+            #expect(try home.readLine()?.contains("h1 OK") == true)
+            // Twenty guesses at once, half over IMAP and half over POP3, so that none waits for the last.
+            var guesses: [TestSocket] = []
+            for index in 0..<20 {
+                let pop = index % 2 == 1
+                let socket = try TestSocket(
+                    port: lab.ports[pop ? "pop3" : "imap"]!, source: "127.0.0.3", timeout: .seconds(3))
+                _ = try socket.readLine()
+                try socket.send(pop ? "USER alice\r\nPASS guess\(index)\r\n" : "g LOGIN alice guess\(index)\r\n")
+                guesses.append(socket)
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            let started = ContinuousClock.now
+            let late = try TestSocket(port: lab.ports["imap"]!, source: "127.0.0.3", timeout: .seconds(3))
+            _ = try late.readLine()
+            try late.send("r LOGIN alice alice-demo\r\n")
+            let refused = try late.readLine() ?? ""
+            #expect(refused.hasPrefix("r NO [AUTHENTICATIONFAILED]"), "\(refused)")
+            #expect(ContinuousClock.now - started < .seconds(2), "a refusal waits only the usual failure delay")
+            let again = try TestSocket(port: lab.ports["imap"]!, source: "127.0.0.2", timeout: .seconds(3))
+            _ = try again.readLine()
+            try again.send("h3 LOGIN alice alice-demo\r\n")
+            #expect(try again.readLine()?.contains("h3 OK") == true, "alice from her own address")
+            #expect(guesses.count == 20)
         }
-        try await Task.sleep(for: .milliseconds(300))
-        let started = ContinuousClock.now
-        let late = try TestSocket(port: lab.ports["imap"]!, source: "127.0.0.3", timeout: .seconds(3))
-        _ = try late.readLine()
-        try late.send("r LOGIN alice alice-demo\r\n")
-        let refused = try late.readLine() ?? ""
-        #expect(refused.hasPrefix("r NO [AUTHENTICATIONFAILED]"), "\(refused)")
-        #expect(ContinuousClock.now - started < .seconds(2), "a refusal waits only the usual failure delay")
-        let again = try TestSocket(port: lab.ports["imap"]!, source: "127.0.0.2", timeout: .seconds(3))
-        _ = try again.readLine()
-        try again.send("h3 LOGIN alice alice-demo\r\n")
-        #expect(try again.readLine()?.contains("h3 OK") == true, "alice from her own address")
-        #expect(guesses.count == 20)
-        await lab.shutdown()
     }
 
     @Test func activatingAnotherCopyClosesOldSessionsWithinASecondAndNewOnesLandThere() async throws {
         let lab = try await MailLab()
-        var sessions: [TestSocket] = []
-        for _ in 0..<3 {
-            let socket = try TestSocket(port: lab.ports["imap"]!, timeout: .seconds(3))
-            _ = try socket.readLine()
-            try socket.send("a1 LOGIN alice alice-demo\r\n")
-            let answer = try socket.readLine()
-            #expect(answer?.contains("Logged in at mbx1") == true, "\(answer ?? "nil")")
-            sessions.append(socket)
-        }
-        let pop = try TestSocket(port: lab.ports["pop3"]!, timeout: .seconds(3))
-        _ = try pop.readLine()
-        try pop.send("USER alice\r\nPASS alice-demo\r\n")
-        _ = try pop.readLine()
-        #expect(try pop.readLine()?.contains("Logged in at mbx1") == true)
-        sessions.append(pop)
-        let bob = try TestSocket(port: lab.ports["imap"]!, timeout: .seconds(3))
-        _ = try bob.readLine()
-        try bob.send("b1 LOGIN bob bob-demo\r\n")
-        #expect(try bob.readLine()?.contains("Logged in at mbx2") == true)
+        try await using(lab) { lab throws in
+            var sessions: [TestSocket] = []
+            for _ in 0..<3 {
+                let socket = try TestSocket(port: lab.ports["imap"]!, timeout: .seconds(3))
+                _ = try socket.readLine()
+                try socket.send("a1 LOGIN alice alice-demo\r\n")
+                let answer = try socket.readLine()
+                #expect(answer?.contains("Logged in at mbx1") == true, "\(answer ?? "nil")")
+                sessions.append(socket)
+            }
+            let pop = try TestSocket(port: lab.ports["pop3"]!, timeout: .seconds(3))
+            _ = try pop.readLine()
+            try pop.send("USER alice\r\nPASS alice-demo\r\n")
+            _ = try pop.readLine()
+            #expect(try pop.readLine()?.contains("Logged in at mbx1") == true)
+            sessions.append(pop)
+            let bob = try TestSocket(port: lab.ports["imap"]!, timeout: .seconds(3))
+            _ = try bob.readLine()
+            try bob.send("b1 LOGIN bob bob-demo\r\n")
+            #expect(try bob.readLine()?.contains("Logged in at mbx2") == true)
 
-        let moved = ContinuousClock.now
-        try await lab.store.apply([.activate(database: "DB01", server: "mbx2")], actor: "test")
-        // Each client is told why, in its protocol, before the close.
-        for (index, socket) in sessions.enumerated() {
-            let last = try socket.readLine() ?? ""
-            let expected =
-                index == sessions.count - 1
-                ? "-ERR [SYS/TEMP] Your mailbox moved" : "* BYE [UNAVAILABLE] Your mailbox moved"
-            #expect(last.hasPrefix(expected), "\(last)")
-            #expect(socket.isClosedByPeer(), "a session to the old server stayed open")
-        }
-        let elapsed = ContinuousClock.now - moved
-        #expect(elapsed < .seconds(1), "sessions closed after \(elapsed)")
-        // Bob's database did not move: his session goes on.
-        try bob.send("b2 NOOP\r\n")
-        #expect(try bob.readLine()?.hasPrefix("b2 OK") == true)
-        let again = try lab.python(["imap", "imap", "alice", "alice-demo", "plain"])
-        #expect(again.first?.contains("Logged in at mbx2") == true, "\(again)")
-        let history = try await lab.store.history(subject: "DB01", limit: 1)
-        #expect(history.first?.action == "database.activate" && history.first?.detail == "active=mbx2")
+            let moved = ContinuousClock.now
+            try await lab.store.apply([.activate(database: "DB01", server: "mbx2")], actor: "test")
+            // Each client is told why, in its protocol, before the close.
+            for (index, socket) in sessions.enumerated() {
+                let last = try socket.readLine() ?? ""
+                let expected =
+                    index == sessions.count - 1
+                    ? "-ERR [SYS/TEMP] Your mailbox moved" : "* BYE [UNAVAILABLE] Your mailbox moved"
+                #expect(last.hasPrefix(expected), "\(last)")
+                #expect(socket.isClosedByPeer(), "a session to the old server stayed open")
+            }
+            let elapsed = ContinuousClock.now - moved
+            #expect(elapsed < .seconds(1), "sessions closed after \(elapsed)")
+            // Bob's database did not move: his session goes on.
+            try bob.send("b2 NOOP\r\n")
+            #expect(try bob.readLine()?.hasPrefix("b2 OK") == true)
+            let again = try lab.python(["imap", "imap", "alice", "alice-demo", "plain"])
+            #expect(again.first?.contains("Logged in at mbx2") == true, "\(again)")
+            let history = try await lab.store.history(subject: "DB01", limit: 1)
+            #expect(history.first?.action == "database.activate" && history.first?.detail == "active=mbx2")
 
-        // Bob moves to DB01 (now on mbx2 too): his session on mbx2 for DB02 is closed as well, and
-        // his next login is routed by his new database.
-        var rehomed = try #require(try await lab.store.snapshot().user(sipURI: "sip:bob@contoso.com"))
-        rehomed.mailboxDatabase = "DB01"
-        try await lab.store.apply([.activate(database: "DB01", server: "mbx1"), .putUser(rehomed)], actor: "test")
-        #expect(try bob.readLine()?.hasPrefix("* BYE [UNAVAILABLE]") == true)
-        #expect(bob.isClosedByPeer(), "bob's session stayed open after his mailbox moved")
-        let bobAgain = try lab.python(["imap", "imap", "bob", "bob-demo", "plain"])
-        #expect(bobAgain.first?.contains("Logged in at mbx1") == true, "\(bobAgain)")
-        await lab.shutdown()
+            // Bob moves to DB01 (now on mbx2 too): his session on mbx2 for DB02 is closed as well, and
+            // his next login is routed by his new database.
+            var rehomed = try #require(try await lab.store.snapshot().user(sipURI: "sip:bob@contoso.com"))
+            rehomed.mailboxDatabase = "DB01"
+            try await lab.store.apply([.activate(database: "DB01", server: "mbx1"), .putUser(rehomed)], actor: "test")
+            #expect(try bob.readLine()?.hasPrefix("* BYE [UNAVAILABLE]") == true)
+            #expect(bob.isClosedByPeer(), "bob's session stayed open after his mailbox moved")
+            let bobAgain = try lab.python(["imap", "imap", "bob", "bob-demo", "plain"])
+            #expect(bobAgain.first?.contains("Logged in at mbx1") == true, "\(bobAgain)")
+        }
     }
 
     @Test func malformedAndOversizedInputGetsBADAndTheConnectionStaysBounded() async throws {
         let lab = try await MailLab()
-        let socket = try TestSocket(port: lab.ports["imap"]!, timeout: .seconds(3))
-        _ = try socket.readLine()
-        try socket.send("\"unclosed LOGIN\r\na1 SELECT INBOX\r\na2 AUTHENTICATE CRAM-MD5\r\na3 LOGIN {5}\r\n")
-        #expect(try socket.readLine()?.hasPrefix("* BAD") == true)
-        #expect(try socket.readLine()?.hasPrefix("a1 BAD Log in first") == true)
-        #expect(try socket.readLine()?.hasPrefix("a2 NO [CANNOT]") == true)
-        #expect(try socket.readLine()?.hasPrefix("+ ") == true)
-        try socket.send("alice {10}\r\n")
-        #expect(try socket.readLine()?.hasPrefix("+ ") == true)
-        try socket.send("alice-demo\r\n")
-        #expect(try socket.readLine()?.contains("Logged in at mbx1") == true)
-        let flood = try TestSocket(port: lab.ports["pop3"]!, timeout: .seconds(3))
-        _ = try flood.readLine()
-        try? flood.send(String(repeating: "A", count: 5000))
-        #expect(try flood.readLine()?.hasPrefix("-ERR") == true)
-        #expect(flood.isClosedByPeer())
-        await lab.shutdown()
+        try await using(lab) { lab throws in
+            let socket = try TestSocket(port: lab.ports["imap"]!, timeout: .seconds(3))
+            _ = try socket.readLine()
+            try socket.send("\"unclosed LOGIN\r\na1 SELECT INBOX\r\na2 AUTHENTICATE CRAM-MD5\r\na3 LOGIN {5}\r\n")
+            #expect(try socket.readLine()?.hasPrefix("* BAD") == true)
+            #expect(try socket.readLine()?.hasPrefix("a1 BAD Log in first") == true)
+            #expect(try socket.readLine()?.hasPrefix("a2 NO [CANNOT]") == true)
+            #expect(try socket.readLine()?.hasPrefix("+ ") == true)
+            try socket.send("alice {10}\r\n")
+            #expect(try socket.readLine()?.hasPrefix("+ ") == true)
+            try socket.send("alice-demo\r\n")
+            #expect(try socket.readLine()?.contains("Logged in at mbx1") == true)
+            let flood = try TestSocket(port: lab.ports["pop3"]!, timeout: .seconds(3))
+            _ = try flood.readLine()
+            try? flood.send(String(repeating: "A", count: 5000))
+            #expect(try flood.readLine()?.hasPrefix("-ERR") == true)
+            #expect(flood.isClosedByPeer())
+        }
     }
 }

@@ -151,32 +151,34 @@ import Testing
 
     @Test func shutdownLetsOpenConnectionsFinish() async throws {
         let lab = try await RelayLab(backends: ["a"])
-        let held = try TestSocket(port: lab.relayPort)
-        #expect(try held.readLine() == "a")
-        let port = lab.relayPort
-        let stopping = Task { await lab.node.shutdown(grace: .seconds(5)) }
-        // No new connections once shutdown starts...
-        #expect(await eventually { (try? TestSocket(port: port)) == nil })
-        // ...but the open one still works until its client ends it.
-        try held.send("draining\n")
-        #expect(try held.readLine() == "draining")
-        let closedAt = ContinuousClock.now
-        held.close()
-        await stopping.value
-        #expect(ContinuousClock.now - closedAt < .seconds(2))
-        await lab.shutdown()
+        try await using(lab) { lab throws in
+            let held = try TestSocket(port: lab.relayPort)
+            #expect(try held.readLine() == "a")
+            let port = lab.relayPort
+            let stopping = Task { await lab.node.shutdown(grace: .seconds(5)) }
+            // No new connections once shutdown starts...
+            #expect(await eventually { (try? TestSocket(port: port)) == nil })
+            // ...but the open one still works until its client ends it.
+            try held.send("draining\n")
+            #expect(try held.readLine() == "draining")
+            let closedAt = ContinuousClock.now
+            held.close()
+            await stopping.value
+            #expect(ContinuousClock.now - closedAt < .seconds(2))
+        }
     }
 
     @Test func shutdownClosesWhatIsLeftAtTheDeadline() async throws {
         let lab = try await RelayLab(backends: ["a"])
-        let held = try TestSocket(port: lab.relayPort, timeout: .seconds(5))
-        #expect(try held.readLine() == "a")
-        let started = ContinuousClock.now
-        await lab.node.shutdown(grace: .milliseconds(500))
-        let took = ContinuousClock.now - started
-        #expect(took >= .milliseconds(450))
-        #expect(took < .seconds(3))
-        #expect(held.isClosedByPeer())
-        await lab.shutdown()
+        try await using(lab) { lab throws in
+            let held = try TestSocket(port: lab.relayPort, timeout: .seconds(5))
+            #expect(try held.readLine() == "a")
+            let started = ContinuousClock.now
+            await lab.node.shutdown(grace: .milliseconds(500))
+            let took = ContinuousClock.now - started
+            #expect(took >= .milliseconds(450))
+            #expect(took < .seconds(3))
+            #expect(held.isClosedByPeer())
+        }
     }
 }
