@@ -7,6 +7,22 @@ import Testing
 
 /// Reloads and shutdown of a node in this process.
 @Suite(.serialized) struct NodeTests {
+    /// Applies `change` to the lab's topology plus a relay on `squatter`'s port: the reload must
+    /// be refused and publish nothing. Returns the state after it.
+    func refusedReload(_ lab: RelayLab, squatter: TestBackend, _ change: (inout Topology) -> Void) async -> State {
+        let before = lab.node.store.current
+        var topology = before.topology
+        change(&topology)
+        topology.relays.append(
+            Relay(
+                name: "taken", listen: Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: squatter.port), pool: "pool"
+            ))
+        await #expect(throws: NodeError.self) { try await lab.node.apply(topology) }
+        let after = lab.node.store.current
+        #expect(after.topology == before.topology)
+        return after
+    }
+
     @Test func reloadKeepsUnchangedListenersAndTheirConnections() async throws {
         let lab = try await RelayLab(backends: ["a", "b"]) { $0.relays[0].maxConnections = 1 }
         try await using(lab) { lab throws in
@@ -70,17 +86,7 @@ import Testing
         try await using(lab) { lab throws in
             let squatter = try await TestBackend.start(name: "squatter")
             try await using(squatter) { squatter throws in
-                let before = lab.node.store.current
-                var topology = before.topology
-                topology.relays[0].mode = .random
-                topology.relays.append(
-                    Relay(
-                        name: "taken", listen: Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: squatter.port),
-                        pool: "pool"
-                    ))
-                await #expect(throws: NodeError.self) { try await lab.node.apply(topology) }
-                let after = lab.node.store.current
-                #expect(after.topology == before.topology)
+                let after = await refusedReload(lab, squatter: squatter) { $0.relays[0].mode = .random }
                 #expect(after.relay(named: "front")?.mode == .roundRobin)
                 #expect(try lab.whoAnswers() == "a")
             }
@@ -98,18 +104,10 @@ import Testing
             #expect(await eventually { lab.node.store.current.health(of: lab.key("b"))?.status == .down })
             let squatter = try await TestBackend.start(name: "squatter")
             try await using(squatter) { squatter throws in
-                let before = lab.node.store.current
-                var topology = before.topology
-                topology.pools[0].check?.interval = .seconds(30)
-                topology.pools[0].check?.fall = 3
-                topology.relays.append(
-                    Relay(
-                        name: "taken", listen: Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: squatter.port),
-                        pool: "pool"
-                    ))
-                await #expect(throws: NodeError.self) { try await lab.node.apply(topology) }
-                let after = lab.node.store.current
-                #expect(after.topology == before.topology)
+                let after = await refusedReload(lab, squatter: squatter) { topology in
+                    topology.pools[0].check?.interval = .seconds(30)
+                    topology.pools[0].check?.fall = 3
+                }
                 #expect(after.health(of: lab.key("b"))?.status == .down)
                 // Well past a check interval, every client still lands on a.
                 for _ in 0..<10 { #expect(try lab.whoAnswers() == "a") }
