@@ -357,6 +357,8 @@ let package = Package(
                 "BallastSIP",
                 "BallastCodecs",
                 "BallastNode",
+                "BallastMail",
+                "BallastStore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: nio),
                 .product(name: "NIOPosix", package: nio),
@@ -409,7 +411,7 @@ let package = Package(
         .testTarget(
             name: "BallastHTTPTests",
             dependencies: [
-                "BallastNode", "BallastHTTPEngine", "BallastConfig", "BallastCore", "BallastCodecs",
+                "BallastNode", "BallastHTTPEngine", "BallastConfig", "BallastCore", "BallastCodecs", "BallastStore",
                 "BallastTestSupport",
                 .product(name: "NIOCore", package: nio),
                 .product(name: "NIOEmbedded", package: nio),
@@ -471,7 +473,7 @@ let package = Package(
         .testTarget(
             name: "BallastNodeTests",
             dependencies: [
-                "BallastNode", "BallastCore", "BallastTestSupport",
+                "BallastNode", "BallastCore", "BallastConfig", "BallastStore", "BallastTestSupport",
                 .product(name: "NIOCore", package: nio),
                 .product(name: "NIOPosix", package: nio),
                 .product(name: "Logging", package: "swift-log"),

@@ -31,6 +31,22 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 swift format lint --strict -r Sources Tests Package.swift
 
 swift build --build-tests
-# One suite at a time: several tests measure detection times and timeouts, which suites
-# running beside them on two cores would blur.
-swift test --no-parallel "$@"
+if [ $# -gt 0 ]; then
+    # A chosen part of the suite (say `scripts/test.sh --filter NodeTests`), one test at a time.
+    swift test --no-parallel "$@"
+    exit
+fi
+# Everything but the suites tagged .timed, four tests at a time: each test has its own ports,
+# folders and processes, and PostgreSQL tests a database of their own on one shared server.
+# Then the timed suites (they assert how quickly Ballast reacts), one test at a time, so that
+# no other test blurs their times.
+timed=$(python3 scripts/timed_suites.py)
+started=$SECONDS
+status=0
+SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH=${BALLAST_TEST_WIDTH:-4} swift test --skip-build --skip "$timed" ||
+    status=$?
+echo "parallel pass: $((SECONDS - started)) s, exit status $status"
+started=$SECONDS
+swift test --skip-build --no-parallel --filter "$timed" || status=$?
+echo "timed pass: $((SECONDS - started)) s"
+exit "$status"

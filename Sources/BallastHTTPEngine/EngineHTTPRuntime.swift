@@ -32,6 +32,8 @@ public final class EngineHTTPRuntime: Sendable {
     let reencryption: TLSClientContext?
     /// Failed logins by user and source, shared with the mail relays (routing by user).
     let throttle: SharedLoginThrottle
+    /// The clock affinity expires by.
+    let time: TimeSource
     private let inputs = BalancingInputSource()
 
     /// A runtime for `relay` on `engine`; `servers` are its pool's servers in the topology being
@@ -39,10 +41,11 @@ public final class EngineHTTPRuntime: Sendable {
     /// so a reload serves renewed ones.
     public init(
         relay: Relay, servers: [Server], store: StateStore, stickTable: SharedStickTable?, engine: Engine,
-        logger: Logger, throttle: SharedLoginThrottle = SharedLoginThrottle(),
+        logger: Logger, throttle: SharedLoginThrottle = SharedLoginThrottle(), time: TimeSource = .system,
         reportFailure: @escaping @Sendable (ProbeKey, String) -> Void
     ) throws(TLSError) {
         self.throttle = throttle
+        self.time = time
         termination =
             relay.protocol == .https
             ? try TLSServerContext(certificates: relay.http.certificates, alpn: Self.alpn) : nil
@@ -94,14 +97,14 @@ public final class EngineHTTPRuntime: Sendable {
             chosen = tried.contains(userServer.key) ? nil : userServer
         } else if let view = snapshot.rotation {
             var sticky = sticky
-            if sticky == nil, let stickTable { sticky = stickTable.lookup(client, now: .now) }
+            if sticky == nil, let stickTable { sticky = stickTable.lookup(client, now: time.now) }
             chosen = State.choose(
                 in: view, relay: snapshot.relay, input: balancingInput(client: client), sticky: sticky, excluding: tried
             ).map { ($0.key, $0.server) }
         } else {
             chosen = nil
         }
-        if let chosen { stickTable?.record(client, server: chosen.key, now: .now) }
+        if let chosen { stickTable?.record(client, server: chosen.key, now: time.now) }
         return chosen
     }
 

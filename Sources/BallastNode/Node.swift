@@ -27,6 +27,8 @@ public actor Node {
     private let group: any EventLoopGroup
     private let logger: Logger
     private let tuning: RelayTuning
+    /// The clock the edges decide expiries by (affinity, nonces, bindings).
+    private let time: TimeSource
     private var listeners: [Endpoint: Listener] = [:]
     private var retiring: [Listener] = []
     private var stickTables: [String: (persistence: Persistence, table: SharedStickTable)] = [:]
@@ -38,7 +40,8 @@ public actor Node {
     /// Logged-in mail sessions, closed when their database's active copy moves.
     public nonisolated let mailSessions = MailSessions()
     /// Limits password guessing across SIP, IMAP, POP3 and HTTP Basic together.
-    private nonisolated let loginThrottle = SharedLoginThrottle()
+    /// Public so that what it refuses can be asked (status, tests).
+    public nonisolated let loginThrottle = SharedLoginThrottle()
     private var mailFollower: Task<Void, Never>?
     private var housekeeping: Task<Void, Never>?
 
@@ -47,10 +50,12 @@ public actor Node {
 
     /// A node for `topology`, not yet listening: health checks and HTTP relays run on
     /// `group`, TCP relays' bytes on `relayThreads` threads of their own (one per core by default).
+    /// `time` is the system's clocks but in tests that move time forward to reach an expiry.
     public init(
         topology: Topology, group: any EventLoopGroup, logger: Logger, relayThreads: Int? = nil,
-        tuning: RelayTuning = .standard
+        tuning: RelayTuning = .standard, time: TimeSource = .system
     ) throws {
+        self.time = time
         self.store = StateStore(topology: topology)
         self.monitor = HealthMonitor(store: store, group: group, logger: logger)
         self.engine = try Engine(
@@ -336,7 +341,8 @@ public actor Node {
     private func startSIP(_ settings: SIPSettings?) async throws(NodeError) {
         guard let settings else { return }
         do {
-            let server = try SIPServer(store: store, engine: engine, logger: logger, throttle: loginThrottle)
+            let server = try SIPServer(
+                store: store, engine: engine, logger: logger, throttle: loginThrottle, time: time)
             try await server.start(settings)
             sip = server
         } catch {
@@ -424,7 +430,8 @@ public actor Node {
     private func runtime(for relay: Relay) -> RelayRuntime {
         let monitor = self.monitor
         return RelayRuntime(
-            relayName: relay.name, store: store, stickTable: stickTable(for: relay), tuning: tuning, logger: logger,
+            relayName: relay.name, store: store, stickTable: stickTable(for: relay), tuning: tuning, time: time,
+            logger: logger,
             reportFailure: { key, reason in monitor.observedFailure(of: key, reason: reason) })
     }
 
@@ -436,6 +443,7 @@ public actor Node {
             return try EngineHTTPRuntime(
                 relay: relay, servers: topology.pool(named: relay.pool)?.servers ?? [], store: store,
                 stickTable: stickTable(for: relay), engine: engine, logger: logger, throttle: loginThrottle,
+                time: time,
                 reportFailure: { key, reason in monitor.observedFailure(of: key, reason: reason) })
         } catch {
             throw NodeError(code: .invalidRelay, description: "relay \(relay.name): \(error)")

@@ -155,7 +155,7 @@ final class RelayConnection: EngineConnection {
         let state = runtime.store.current
         let clientAddress = client?.address ?? IPAddress(v4: 0, 0, 0, 0)
         if let table = runtime.stickTable, failed.isEmpty {
-            sticky = table.lookup(clientAddress, now: .now)
+            sticky = table.lookup(clientAddress, now: runtime.time.now)
         }
         guard
             let member = state.choose(
@@ -230,7 +230,7 @@ final class RelayConnection: EngineConnection {
         phase = .relaying
         member.load.opened()
         if let table = runtime.stickTable, let address = client?.address {
-            table.record(address, server: member.key, now: .now)
+            table.record(address, server: member.key, now: runtime.time.now)
         }
         if relay.proxyProtocol != .none {
             if local == nil {

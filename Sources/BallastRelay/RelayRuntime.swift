@@ -17,6 +17,8 @@ public final class RelayRuntime: Sendable {
     public let reportFailure: @Sendable (ProbeKey, String) -> Void
     /// Socket settings.
     public let tuning: RelayTuning
+    /// The clock affinity expires by.
+    public let time: TimeSource
     let logger: Logger
     let metrics: RelayMetrics
     private let inputs = BalancingInputSource()
@@ -25,9 +27,10 @@ public final class RelayRuntime: Sendable {
     /// relay's persistence is unchanged, so that clients keep their servers.
     public init(
         relayName: String, store: StateStore, stickTable: SharedStickTable?, tuning: RelayTuning = .standard,
-        logger: Logger, reportFailure: @escaping @Sendable (ProbeKey, String) -> Void
+        time: TimeSource = .system, logger: Logger, reportFailure: @escaping @Sendable (ProbeKey, String) -> Void
     ) {
         self.relayName = relayName
+        self.time = time
         self.store = store
         self.stickTable = stickTable
         self.tuning = tuning

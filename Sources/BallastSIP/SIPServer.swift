@@ -22,19 +22,21 @@ public final class SIPServer: Sendable {
     private let journal: RegistrationJournal?
     private let engine: Engine
     private let logger: Logger
+    private let time: TimeSource
     private let udpServices = Mutex<[SIPUDPService]>([])
     private let streamListeners = Mutex<[SIPStreamListener]>([])
     private let ticker = Mutex<Task<Void, Never>?>(nil)
 
     /// A server for `store`'s SIP settings, not yet listening; reads back saved bindings.
     /// Every listener runs on `engine`'s loops. `throttle` limits password guessing, shared
-    /// with the node's other listeners.
+    /// with the node's other listeners. `time` is the clock requests are answered at.
     public init(
-        store: StateStore, engine: Engine, logger: Logger, throttle: SharedLoginThrottle = SharedLoginThrottle()
+        store: StateStore, engine: Engine, logger: Logger, throttle: SharedLoginThrottle = SharedLoginThrottle(),
+        time: TimeSource = .system
     ) throws(SIPEdgeError) {
         var restored: [String: Registrations] = [:]
         if let path = store.current.topology.sip?.registrationsFile {
-            let now = RegistrarTime.now.wall
+            let now = time.wallSeconds
             (journal, restored) = try RegistrationJournal.open(path: path, now: now, lanes: engine.loopCount + 1)
             logger.info(
                 "sip registrations restored",
@@ -45,6 +47,7 @@ public final class SIPServer: Sendable {
         self.registrar = SIPRegistrar(store: store, logger: logger, restored: restored, throttle: throttle)
         self.engine = engine
         self.logger = logger
+        self.time = time
     }
 
     /// Binds every listener of `settings` and starts the failover clock.
@@ -69,14 +72,13 @@ public final class SIPServer: Sendable {
                     services.append(
                         try SIPUDPService(
                             registrar: registrar, journal: journal, endpoint: listen.endpoint, pool: pool,
-                            engine: engine,
-                            logger: logger))
+                            engine: engine, time: time, logger: logger))
                 case .tcp, .tls:
                     listeners.append(
                         try SIPStreamListener(
                             endpoint: listen.endpoint, pool: pool, tls: listen.transport == .tls ? tls : nil,
                             registrar: registrar, journal: journal, handshakeTimeout: settings.handshakeTimeout,
-                            messageTimeout: settings.messageTimeout, logger: logger))
+                            messageTimeout: settings.messageTimeout, time: time, logger: logger))
                 }
                 logger.info(
                     "sip listening", metadata: ["listen": "\(listen)", "registrar-of": "\(pool ?? "director")"])
@@ -95,9 +97,10 @@ public final class SIPServer: Sendable {
         await engine.open(services: reading, listeners: accepting)
         let registrar = registrar
         let journal = journal
+        let time = time
         let task = Task {
             while !Task.isCancelled {
-                let lapsed = registrar.tick(now: .now)
+                let lapsed = registrar.tick(now: .now(from: time))
                 if let journal, !lapsed.isEmpty { journal.submit(lapsed, lane: journal.otherLane) }
                 try? await Task.sleep(for: .milliseconds(100))
             }

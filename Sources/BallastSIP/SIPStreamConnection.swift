@@ -214,7 +214,10 @@ final class SIPStreamConnection: EngineConnection {
     private func answer(_ message: SIPMessage, context: LoopContext) {
         let registrar = listener.registrar
         let source = source
-        guard let reply = registrar.answer(to: message, from: source, servedPool: listener.pool, now: .now) else {
+        guard
+            let reply = registrar.answer(
+                to: message, from: source, servedPool: listener.pool, now: .now(from: listener.time))
+        else {
             return
         }
         if let journal = listener.journal, !reply.changes.isEmpty {

@@ -19,6 +19,8 @@ final class SIPStreamListener: EngineListener {
     let fd: Int32
     let endpoint: Endpoint
     let registrar: SIPRegistrar
+    /// The clock requests are answered at.
+    let time: TimeSource
     let journal: RegistrationJournal?
     /// The pool whose registrar this listener is, nil for the director.
     let pool: String?
@@ -40,8 +42,9 @@ final class SIPStreamListener: EngineListener {
     init(
         endpoint: Endpoint, pool: String?, tls: TLSServerContext?, registrar: SIPRegistrar,
         journal: RegistrationJournal?,
-        handshakeTimeout: Duration, messageTimeout: Duration, logger: Logger
+        handshakeTimeout: Duration, messageTimeout: Duration, time: TimeSource, logger: Logger
     ) throws {
+        self.time = time
         var address = ballast_address(endpoint)
         let fd = ballast_listen(&address, 1024)
         guard fd >= 0 else { throw SystemError(code: -fd, operation: "listen on \(endpoint) for SIP") }

@@ -28,6 +28,7 @@ final class SIPUDPService: EngineDatagramService {
     let maximumDatagramSize = 65_535
     private let registrar: SIPRegistrar
     private let journal: RegistrationJournal?
+    private let time: TimeSource
     /// The pool whose registrar this listener is, nil for the director.
     private let pool: String?
     private let logger: Logger
@@ -62,9 +63,10 @@ final class SIPUDPService: EngineDatagramService {
     /// Binds `endpoint` for the registrar of `pool` (the director when nil).
     init(
         registrar: SIPRegistrar, journal: RegistrationJournal?, endpoint: Endpoint, pool: String?, engine: Engine,
-        logger: Logger
+        time: TimeSource, logger: Logger
     ) throws {
         self.registrar = registrar
+        self.time = time
         self.journal = journal
         waiting = (0..<engine.loopCount).map { _ in Waiting() }
         self.endpoint = endpoint
@@ -96,7 +98,9 @@ final class SIPUDPService: EngineDatagramService {
             registrar.reportMalformed(error, from: source)
             return 0
         }
-        guard let reply = registrar.answer(to: message, from: source, servedPool: pool, now: .now) else { return 0 }
+        guard let reply = registrar.answer(to: message, from: source, servedPool: pool, now: .now(from: time)) else {
+            return 0
+        }
         let encoded = SIPMessageWriter.encode(reply.message)
         if let journal, !reply.changes.isEmpty {
             // Submitted and listed under the list's lock: the journal's thread, done with the

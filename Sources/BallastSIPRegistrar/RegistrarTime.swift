@@ -1,3 +1,4 @@
+public import BallastCore
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -18,10 +19,11 @@ public struct RegistrarTime: Sendable, Hashable {
     }
 
     /// Both clocks read now.
-    public static var now: RegistrarTime {
-        var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
-        return RegistrarTime(instant: .now, wall: Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9)
+    public static var now: RegistrarTime { now(from: .system) }
+
+    /// Both clocks of `time` read now.
+    public static func now(from time: TimeSource) -> RegistrarTime {
+        RegistrarTime(instant: time.now, wall: time.wallSeconds)
     }
 
     /// Milliseconds since 1970, as nonces carry them.

@@ -96,7 +96,7 @@ final class DNSLab: Sendable {
     }
 }
 
-@Suite(.serialized) struct DNSServerTests {
+@Suite(.serialized, .tags(.timed)) struct DNSServerTests {
     @Test func answersOverUDPAndTCPWithAuthority() async throws {
         let lab = try await DNSLab()
         try await using(lab) { lab throws in

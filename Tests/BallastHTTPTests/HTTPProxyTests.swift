@@ -372,8 +372,10 @@ import Testing
             while let line = try socket.readLine(), line != "\r", lines.count < 20 { lines.append(line) }
             #expect(lines.first?.hasPrefix("HTTP/1.1 200") == true)
             #expect(try socket.read(limit: 1) == Array("a".utf8))
-            try await Task.sleep(for: .milliseconds(1800))
+            let answered = ContinuousClock.now
+            // Blocks until Ballast closes the connection (or the socket's 5 s timeout).
             #expect(socket.isClosedByPeer())
+            #expect(ContinuousClock.now - answered >= .milliseconds(800), "closed before the idle timeout")
         }
     }
 

@@ -6,7 +6,7 @@ import NIOCore
 import NIOPosix
 import Testing
 
-@Suite struct HealthMonitorTests {
+@Suite(.tags(.timed)) struct HealthMonitorTests {
     let interval = Duration.milliseconds(100)
     let timeout = Duration.milliseconds(80)
 
@@ -26,28 +26,26 @@ import Testing
     @Test func deadServerOutOfRotationWithinIntervalTimesFall() async throws {
         let alive = try await TestBackend.start(name: "alive")
         let dying = try await TestBackend.start(name: "dying")
-        let store = StateStore(topology: topology(ports: [alive.port, dying.port]))
         // A loop of its own, as a node gives its checks: the shared one is busy with other tests' servers.
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let monitor = HealthMonitor(store: store, group: group, logger: Logger(label: "test"))
-        defer {
-            monitor.stopAll()
-            Task {
-                await alive.stop()
-                try? await group.shutdownGracefully()
+        try await using(group) { group throws in
+            try await using([alive, dying]) { _ throws in
+                let store = StateStore(topology: topology(ports: [alive.port, dying.port]))
+                let monitor = HealthMonitor(store: store, group: group, logger: Logger(label: "test"))
+                defer { monitor.stopAll() }
+                monitor.sync(with: store.current.topology)
+                #expect(await eventually { status(store, 0) == .up && status(store, 1) == .up })
+
+                await dying.stop()
+                let killed = ContinuousClock.now
+                #expect(await eventually(timeout: .seconds(3), every: .milliseconds(5)) { status(store, 1) == .down })
+                let detection = ContinuousClock.now - killed
+                // interval x fall, plus scheduling latency on a loaded machine.
+                #expect(detection <= interval * 3 + .milliseconds(150), "took \(detection)")
+                #expect(store.current.pools["p"]!.primaries.members.map(\.server.name) == ["s0"])
+                #expect(status(store, 0) == .up)
             }
         }
-        monitor.sync(with: store.current.topology)
-        #expect(await eventually { status(store, 0) == .up && status(store, 1) == .up })
-
-        await dying.stop()
-        let killed = ContinuousClock.now
-        #expect(await eventually(timeout: .seconds(3), every: .milliseconds(5)) { status(store, 1) == .down })
-        let detection = ContinuousClock.now - killed
-        // interval x fall, plus scheduling latency on a loaded machine.
-        #expect(detection <= interval * 3 + .milliseconds(150), "took \(detection)")
-        #expect(store.current.pools["p"]!.primaries.members.map(\.server.name) == ["s0"])
-        #expect(status(store, 0) == .up)
     }
 
     @Test func returnsAfterRise() async throws {
@@ -73,25 +71,28 @@ import Testing
 
     @Test func observedFailureMakesSuspectAndProbesAtOnce() async throws {
         let backend = try await TestBackend.start(name: "b")
-        // A long interval: only the immediate probe can clear the suspicion quickly.
-        var t = topology(ports: [backend.port])
-        t.pools[0].check?.interval = .seconds(30)
-        t.pools[0].check?.timeout = .seconds(1)
-        let store = StateStore(topology: t)
-        let monitor = HealthMonitor(
-            store: store, group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "test"))
-        defer { monitor.stopAll(); Task { await backend.stop() } }
-        monitor.sync(with: t)
-        #expect(await eventually { status(store, 0) == .up })
-        let updates = store.updates(bufferingPolicy: .unbounded)
-        monitor.observedFailure(
-            of: ProbeKey(server: ServerKey(pool: "p", server: "s0"), port: backend.port), reason: "refused once")
-        var seen: [HealthStatus] = []
-        for await state in updates {
-            seen.append(state.health(of: ServerKey(pool: "p", server: "s0"))!.status)
-            if seen.last == .up { break }
+        await using(backend) { backend in
+            // A long interval: only the immediate probe can clear the suspicion quickly.
+            var t = topology(ports: [backend.port])
+            t.pools[0].check?.interval = .seconds(30)
+            t.pools[0].check?.timeout = .seconds(1)
+            let store = StateStore(topology: t)
+            let monitor = HealthMonitor(
+                store: store, group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "test"))
+            defer { monitor.stopAll() }
+            monitor.sync(with: t)
+            #expect(await eventually { status(store, 0) == .up })
+            let updates = store.updates(bufferingPolicy: .unbounded)
+            monitor.observedFailure(
+                of: ProbeKey(server: ServerKey(pool: "p", server: "s0"), port: backend.port), reason: "refused once")
+            var seen: [HealthStatus] = []
+            // Bounded: the probe's timeout is 1 s, and each update is one transition.
+            for await state in updates.prefix(4) {
+                seen.append(state.health(of: ServerKey(pool: "p", server: "s0"))!.status)
+                if seen.last == .up { break }
+            }
+            #expect(seen == [.suspect, .up])
         }
-        #expect(seen == [.suspect, .up])
     }
 
     @Test func syncKeepsUnchangedCheckersAndStopsRemovedOnes() async throws {
@@ -108,9 +109,11 @@ import Testing
             store.replaceTopology(smaller)
             monitor.sync(with: smaller)
             #expect(status(store, 0) == .up)  // kept, not reset
-            // A probe of b already under way may still land; after it, b hears nothing more while
-            // a, kept, goes on being probed every interval.
-            try await Task.sleep(for: .milliseconds(150))
+            // A probe of b already under way may still land, within the interval it started in: once
+            // a has been probed twice more (a full interval), b hears nothing more while a, kept, goes
+            // on being probed.
+            let probedAtSync = a.accepted
+            #expect(await eventually { a.accepted >= probedAtSync + 2 })
             let settled = b.accepted
             let keptBefore = a.accepted
             #expect(

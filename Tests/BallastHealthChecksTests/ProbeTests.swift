@@ -7,7 +7,7 @@ import NIOCore
 import NIOPosix
 import Testing
 
-@Suite struct ProbeTests {
+@Suite(.tags(.timed)) struct ProbeTests {
     let loop = MultiThreadedEventLoopGroup.singleton.next()
 
     func probe(_ port: Int, _ kind: Check.Kind, timeout: Duration = .milliseconds(500)) async throws -> ProbeResult {

@@ -1,4 +1,5 @@
 import BallastCore
+import BallastNode
 import BallastStore
 import BallastTestSupport
 import Foundation
@@ -7,7 +8,7 @@ import Testing
 /// Directory-aware IMAP and POP3 relays with real clients (Python's imaplib and poplib) in front
 /// of stand-in mailbox servers: each user lands on the active copy of their database, bad
 /// credentials get the protocol's error after the same delay, a move closes old sessions.
-@Suite(.serialized) struct MailProxyTests {
+@Suite(.serialized, .tags(.timed)) struct MailProxyTests {
     @Test func eachUserLandsOnTheActiveCopyOfTheirDatabaseInEveryMode() async throws {
         let lab = try await MailLab()
         try await using(lab) { lab throws in
@@ -76,7 +77,11 @@ import Testing
                 try socket.send(pop ? "USER alice\r\nPASS guess\(index)\r\n" : "g LOGIN alice guess\(index)\r\n")
                 guesses.append(socket)
             }
-            try await Task.sleep(for: .milliseconds(300))
+            // Every guess counted: the address is refused (their answers come later, ever more delayed).
+            #expect(
+                await eventually {
+                    lab.node.loginThrottle.check(user: "alice", source: IPAddress("127.0.0.3")!) != .allow
+                })
             let started = ContinuousClock.now
             let late = try TestSocket(port: lab.ports["imap"]!, source: "127.0.0.3", timeout: .seconds(3))
             _ = try late.readLine()

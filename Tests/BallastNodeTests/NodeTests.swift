@@ -6,7 +6,7 @@ import NIOPosix
 import Testing
 
 /// Reloads and shutdown of a node in this process.
-@Suite(.serialized) struct NodeTests {
+@Suite(.serialized, .tags(.timed)) struct NodeTests {
     /// Applies `change` to the lab's topology plus a relay on `squatter`'s port: the reload must
     /// be refused and publish nothing. Returns the state after it.
     func refusedReload(_ lab: RelayLab, squatter: TestBackend, _ change: (inout Topology) -> Void) async -> State {
@@ -109,9 +109,11 @@ import Testing
                     topology.pools[0].check?.fall = 3
                 }
                 #expect(after.health(of: lab.key("b"))?.status == .down)
-                // Well past a check interval, every client still lands on a.
+                // Three check intervals on (a, probed by the old check, sees three more probes), every
+                // client still lands on a.
                 for _ in 0..<10 { #expect(try lab.whoAnswers() == "a") }
-                try await Task.sleep(for: .milliseconds(300))
+                let accepted = lab.backend("a").accepted
+                #expect(await eventually { lab.backend("a").accepted >= accepted + 3 })
                 #expect(lab.node.store.current.health(of: lab.key("b"))?.status == .down)
                 for _ in 0..<10 { #expect(try lab.whoAnswers() == "a") }
             }

@@ -113,7 +113,7 @@ import Testing
             let first = try lab.whoAnswers(source: "127.0.0.9")
             _ = try lab.whoAnswers(source: "127.0.0.10")  // moves the round-robin on
             #expect(try lab.whoAnswers(source: "127.0.0.9") == first)
-            try await Task.sleep(for: .milliseconds(1100))
+            lab.time.advance(by: .milliseconds(1100))
             // Expired: the next connection is balanced afresh, and round-robin now says the other one.
             let afresh = try lab.whoAnswers(source: "127.0.0.9")
             #expect(afresh != first)

@@ -9,7 +9,7 @@ import Testing
 #endif
 
 /// Servers that die, refuse or hang: what clients see, and how fast Ballast reacts.
-@Suite(.serialized) struct RelayFailureTests {
+@Suite(.serialized, .tags(.timed)) struct RelayFailureTests {
     /// The test: a server killed mid-test. Clients keep connecting throughout and
     /// none fails (redispatch hides the refusals); the server is out of rotation within
     /// interval x fall, and no connection is tried on it after that.

@@ -6,7 +6,7 @@ import Foundation
 import Testing
 
 /// The byte path: half-close, backpressure, limits, timeouts and PROXY headers.
-@Suite(.serialized) struct RelayStreamTests {
+@Suite(.serialized, .tags(.timed)) struct RelayStreamTests {
     @Test func clientHalfClosePassesThrough() async throws {
         let lab = try await RelayLab(backends: ["a"])
         try await using(lab) { lab throws in
@@ -44,10 +44,14 @@ import Testing
         let lab = try await RelayLab(backends: ["big"], behaviour: .stream(bytes: total))
         try await using(lab) { lab throws in
             let socket = try TestSocket(port: lab.relayPort, timeout: .seconds(10))
-            try await Task.sleep(for: .seconds(1))
-            let stalled = lab.backend("big").streamed
-            try await Task.sleep(for: .milliseconds(300))
-            #expect(lab.backend("big").streamed == stalled, "the server kept sending to a client that does not read")
+            // Stalled: the server has sent nothing more in 300 ms.
+            var stalled = -1
+            #expect(
+                await eventually(timeout: .seconds(10), every: .milliseconds(300)) {
+                    let streamed = lab.backend("big").streamed
+                    defer { stalled = streamed }
+                    return streamed > 0 && streamed == stalled
+                }, "the server kept sending to a client that does not read")
             // Kernel buffers on both sockets plus Ballast's 1 MiB water mark: far below the stream.
             #expect(stalled < 48 * 1024 * 1024, "\(stalled) bytes went out before the stall")
             var received = 0

@@ -17,6 +17,8 @@ import NIOPosix
 final class SIPLab: @unchecked Sendable {
     // @unchecked: `frontEnds` changes only from the one test that owns the lab, between awaits.
     let group: MultiThreadedEventLoopGroup
+    /// Moves the node's clock forward, to reach an expiry without waiting for it.
+    let time = TimeShift()
     let directory: URL
     let configPath: String
     let hqPort: Int
@@ -98,7 +100,8 @@ final class SIPLab: @unchecked Sendable {
         logger.logLevel = .critical
         self.logger = logger
         node = try Node(
-            topology: try ConfigLoader.load(path: configPath), group: group, logger: logger, relayThreads: 1)
+            topology: try ConfigLoader.load(path: configPath), group: group, logger: logger, relayThreads: 1,
+            time: .shifted(by: time))
         try await node.start()
     }
 
@@ -145,7 +148,8 @@ final class SIPLab: @unchecked Sendable {
     func restart() async throws {
         await node.shutdown(grace: .seconds(1))
         node = try Node(
-            topology: try ConfigLoader.load(path: configPath), group: group, logger: logger, relayThreads: 1)
+            topology: try ConfigLoader.load(path: configPath), group: group, logger: logger, relayThreads: 1,
+            time: .shifted(by: time))
         try await node.start()
     }
 

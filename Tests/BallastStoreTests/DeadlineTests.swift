@@ -1,3 +1,4 @@
+import BallastTestSupport
 import Dispatch
 import Synchronization
 import Testing
@@ -17,8 +18,9 @@ struct DeadlineTests {
         var isSet: Bool { value.withLock { $0 } }
     }
 
-    static func stuck(_ ended: Flag) async -> Int {
-        await withCheckedContinuation { continuation in
+    static func stuck(_ ended: Flag, started: Flag = Flag()) async -> Int {
+        started.set()
+        return await withCheckedContinuation { continuation in
             DispatchQueue.global().asyncAfter(deadline: .now() + 10) {
                 ended.set()
                 continuation.resume(returning: 1)
@@ -44,10 +46,11 @@ struct DeadlineTests {
 
     @Test func aCancelledCallerIsAnsweredAtOnce() async throws {
         let ended = Flag()
+        let started = Flag()
         let call = Task {
-            try await Deadline.run(.seconds(30), timeout: { TimedOut() }) { await Self.stuck(ended) }
+            try await Deadline.run(.seconds(30), timeout: { TimedOut() }) { await Self.stuck(ended, started: started) }
         }
-        try await Task.sleep(for: .milliseconds(100))
+        #expect(await eventually { started.isSet })
         call.cancel()
         await #expect(throws: CancellationError.self) { try await call.value }
         #expect(!ended.isSet)

@@ -8,42 +8,6 @@ import Testing
 
 /// A store of either kind for one test: a SQLite file in a temporary folder, or a database on a
 /// PostgreSQL server the test starts and stops.
-final class StoreFixture {
-    let store: DirectoryStore
-    let postgres: TestPostgres?
-    let folder: String
-
-    static func make(_ dialect: SQLDialect) async throws -> StoreFixture {
-        let folder = NSTemporaryDirectory() + "ballast-store-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        var logger = Logger(label: "store-test")
-        logger.logLevel = .warning
-        switch dialect {
-        case .sqlite:
-            let store = try await DirectoryStore.open("\(folder)/ballast.db", logger: logger)
-            try await store.migrate()
-            return StoreFixture(store: store, postgres: nil, folder: folder)
-        case .postgres:
-            let postgres = try TestPostgres()
-            let store = try await DirectoryStore.open(postgres.url, logger: logger)
-            try await store.migrate()
-            return StoreFixture(store: store, postgres: postgres, folder: folder)
-        }
-    }
-
-    private init(store: DirectoryStore, postgres: TestPostgres?, folder: String) {
-        self.store = store
-        self.postgres = postgres
-        self.folder = folder
-    }
-
-    func close() async {
-        await store.close()
-        postgres?.remove()
-        try? FileManager.default.removeItem(atPath: folder)
-    }
-}
-
 func user(
     _ name: String, home: String? = "pool-hq", database: String? = "DB01", contacts: [String] = []
 ) -> DirectoryUser {
@@ -210,14 +174,14 @@ struct DirectoryStoreTests {
         let store = fixture.store
         let seen = NotificationLog()
         let listener = Task { try await store.backend.listenForChanges { seen.add($0) } }
-        // The listener is up once a write it sees arrives; keep writing until then (bounded).
+        // The listener is up once a write it sees arrives; keep writing until then.
         var attempts = 0
-        while seen.values.isEmpty && attempts < 50 {
-            try await store.apply([.putUser(user("n\(attempts)"))], actor: "t")
-            attempts += 1
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        #expect(!seen.values.isEmpty)
+        #expect(
+            try await eventually(every: .milliseconds(100)) {
+                attempts += 1
+                try await store.apply([.putUser(user("n\(attempts)"))], actor: "t")
+                return !seen.values.isEmpty
+            })
         let last = try await store.apply([.putUser(user("last"))], actor: "t")
         #expect(await eventually { seen.values.contains(String(last)) })
         listener.cancel()
@@ -225,7 +189,7 @@ struct DirectoryStoreTests {
     }
 
     @Test func writesFailClearlyWhilePostgresIsDownAndWorkWhenItReturns() async throws {
-        let fixture = try await StoreFixture.make(.postgres)
+        let fixture = try await StoreFixture.make(.postgres, ownServer: true)
         let store = fixture.store
         try await store.apply([.putUser(user("before"))], actor: "t")
         fixture.postgres?.stop()

@@ -10,9 +10,9 @@ struct PlanLeaseTests {
     func oneOwnerAtATimeUntilReleasedOrExpired(_ dialect: SQLDialect) async throws {
         let fixture = try await StoreFixture.make(dialect)
         let store = fixture.store
-        try await PlanRunnerTests.seed(store, users: 3)
+        try await PlanFixture.seed(store, users: 3)
         let plan = try PlanBuilder.failover(
-            site: "hq", topology: PlanRunnerTests.topology(folder: fixture.folder),
+            site: "hq", topology: PlanFixture.topology(folder: fixture.folder),
             directory: try await store.snapshot())
         try await store.save(plan)
         let first = PlanLease(plan: plan.id, owner: "node@elsewhere pid 1 #aaaaaa", term: .seconds(30))

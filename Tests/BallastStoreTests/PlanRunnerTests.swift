@@ -9,53 +9,22 @@ import Testing
 /// Plans applied against a real store, SQLite and PostgreSQL: the whole failover and failback,
 /// resuming after a crash, refusing steps out of order and changes within a site's hold-down.
 struct PlanRunnerTests {
-    static func topology(folder: String, holdDown: Duration = .zero) -> Topology {
-        var topology = Topology(
-            sites: [Site(name: "hq", holdDown: holdDown), Site(name: "dr", holdDown: holdDown)],
-            pools: [
-                Pool(
-                    name: "pool-hq", site: "hq", backupPool: "pool-dr",
-                    servers: [Server(name: "EX1", address: IPAddress("10.0.1.21")!)]),
-                Pool(
-                    name: "pool-dr", site: "dr", backupPool: "pool-hq",
-                    servers: [Server(name: "EX3", address: IPAddress("10.0.2.21")!)]),
-            ])
-        topology.store = StoreSettings(location: "unused", realm: "contoso.com")
-        topology.backup = BackupSettings(folder: "\(folder)/backups")
-        return topology
-    }
-
-    static func seed(_ store: DirectoryStore, users: Int = 30) async throws {
-        var changes: [DirectoryChange] = [
-            .putDatabase(MailboxDatabase(name: "DB01", copies: ["EX1", "EX3"], active: "EX1")),
-            .putDatabase(MailboxDatabase(name: "DB02", copies: ["EX3", "EX1"], active: "EX3")),
-        ]
-        for index in 0..<users {
-            var u = user(
-                "u\(index)", home: index % 3 == 2 ? "pool-dr" : "pool-hq", database: "DB01",
-                contacts: ["sip:friend\(index)@contoso.com"])
-            u.mail = nil
-            changes.append(.putUser(u))
-        }
-        try await store.apply(changes, actor: "setup")
-    }
-
     private func runner(_ fixture: StoreFixture, holdDown: Duration = .zero) -> PlanRunner {
         var logger = Logger(label: "plan-test")
         logger.logLevel = .critical
         return PlanRunner(
-            store: fixture.store, topology: Self.topology(folder: fixture.folder, holdDown: holdDown), logger: logger)
+            store: fixture.store, topology: PlanFixture.topology(folder: fixture.folder, holdDown: holdDown), logger: logger)
     }
 
     @Test(arguments: [SQLDialect.sqlite, .postgres])
     func failoverThenFailbackKeepsWhatChangedDuringDR(_ dialect: SQLDialect) async throws {
         let fixture = try await StoreFixture.make(dialect)
         let store = fixture.store
-        try await Self.seed(store)
+        try await PlanFixture.seed(store)
         try await store.backup(into: "\(fixture.folder)/backups", realm: "contoso.com")
         // The incident: u0's contact list is lost with the site.
         try await store.apply([.setContacts(sipURI: "sip:u0@contoso.com", contacts: [])], actor: "incident")
-        let topology = Self.topology(folder: fixture.folder)
+        let topology = PlanFixture.topology(folder: fixture.folder)
         let plan = try PlanBuilder.failover(site: "hq", topology: topology, directory: try await store.snapshot())
         try await store.save(plan)
         let log = Mutex<[String]>([])
@@ -98,9 +67,9 @@ struct PlanRunnerTests {
     func anInterruptedMoveResumesWithTheSameUsers(_ dialect: SQLDialect) async throws {
         let fixture = try await StoreFixture.make(dialect)
         let store = fixture.store
-        try await Self.seed(store)
+        try await PlanFixture.seed(store)
         let plan = try PlanBuilder.failover(
-            site: "hq", topology: Self.topology(folder: fixture.folder), directory: try await store.snapshot())
+            site: "hq", topology: PlanFixture.topology(folder: fixture.folder), directory: try await store.snapshot())
         try await store.save(plan)
         _ = try await runner(fixture).apply(try #require(try await store.planRecord(id: plan.id)), only: 1) { _ in }
         _ = try await runner(fixture).apply(try #require(try await store.planRecord(id: plan.id)), only: 2) { _ in }
@@ -135,10 +104,10 @@ struct PlanRunnerTests {
     func anOperatorsMoveDuringAFailoverWins(_ dialect: SQLDialect) async throws {
         let fixture = try await StoreFixture.make(dialect)
         let store = fixture.store
-        try await Self.seed(store)
+        try await PlanFixture.seed(store)
         try await store.backup(into: "\(fixture.folder)/backups", realm: "contoso.com")
         let plan = try PlanBuilder.failover(
-            site: "hq", topology: Self.topology(folder: fixture.folder), directory: try await store.snapshot())
+            site: "hq", topology: PlanFixture.topology(folder: fixture.folder), directory: try await store.snapshot())
         try await store.save(plan)
         _ = try await runner(fixture).apply(try #require(try await store.planRecord(id: plan.id)), only: 1) { _ in }
         _ = try await runner(fixture).apply(try #require(try await store.planRecord(id: plan.id)), only: 2) { _ in }
@@ -175,8 +144,8 @@ struct PlanRunnerTests {
     @Test func aSitesFenceChangesOncePerHoldDownUnlessForced() async throws {
         let fixture = try await StoreFixture.make(.sqlite)
         let store = fixture.store
-        try await Self.seed(store, users: 3)
-        let topology = Self.topology(folder: fixture.folder, holdDown: .seconds(600))
+        try await PlanFixture.seed(store, users: 3)
+        let topology = PlanFixture.topology(folder: fixture.folder, holdDown: .seconds(600))
         let plan = try PlanBuilder.failover(site: "hq", topology: topology, directory: try await store.snapshot())
         try await store.save(plan)
         _ = try await runner(fixture, holdDown: .seconds(600)).apply(

@@ -28,7 +28,7 @@ struct PostgresBackendTests {
             primary.url, standbys: [standby.url], pendingPlanFile: pendingFile, logger: logger)
         let onStandby = try await DirectoryStore.open(standby.url, logger: logger)
         try await store.migrate()
-        try await PlanRunnerTests.seed(store)
+        try await PlanFixture.seed(store)
         try await store.backup(into: "\(folder)/backups", realm: "contoso.com")
         let revision = try await store.revision()
         // Writes went to the primary; the standby follows within a moment.
@@ -55,7 +55,7 @@ struct PostgresBackendTests {
         }
 
         // The plan is made while only the standby answers: it waits on local disk.
-        let topology = PlanRunnerTests.topology(folder: folder)
+        let topology = PlanFixture.topology(folder: folder)
         let plan = try PlanBuilder.failover(site: "hq", topology: topology, directory: read)
         #expect(plan.steps.first?.action == .promoteStore)
         try await store.save(plan)

@@ -45,6 +45,26 @@ public enum Ports {
         return free()
     }
 
+    /// A port free for TCP and UDP whose next port is too, both reserved in this process: for a
+    /// peer that also listens on the port after the one it is given (baresip's TLS).
+    public static func freePairForTCPAndUDP() -> Int {
+        for _ in 0..<50 {
+            let port = freeForTCPAndUDP()
+            guard port < 65535, isBindable(port + 1, Int32(SOCK_STREAM.rawValue)),
+                isBindable(port + 1, Int32(SOCK_DGRAM.rawValue)),
+                handedOut.withLock({ $0.insert(port + 1).inserted })
+            else { continue }
+            return port
+        }
+        return freeForTCPAndUDP()
+    }
+
+    private static func isBindable(_ port: Int, _ type: Int32) -> Bool {
+        let fd = socket(AF_INET, type, 0)
+        defer { close(fd) }
+        return TestSocket.withAddress("127.0.0.1", port: port, { bind(fd, $0, $1) }) == 0
+    }
+
     /// The inode of the socket listening on 127.0.0.1:`port`, from /proc/net/tcp: the same
     /// inode before and after a reload means the same listening socket. The kernel writes
     /// that file in pieces while sockets come and go, so a read can miss a line; a few

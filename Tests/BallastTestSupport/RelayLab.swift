@@ -10,6 +10,8 @@ public final class RelayLab: Sendable {
     public let backends: [TestBackend]
     public let relayPort: Int
     public let group: MultiThreadedEventLoopGroup
+    /// Moves the node's clock forward, to reach an expiry without waiting for it.
+    public let time = TimeShift()
 
     /// Starts `backends` servers and a node whose relay `front` forwards to them.
     /// `configure` edits the topology before the node starts.
@@ -35,7 +37,8 @@ public final class RelayLab: Sendable {
         configure(&topology)
         var logger = Logger(label: "lab")
         logger.logLevel = .warning
-        self.node = try Node(topology: topology, group: group, logger: logger, relayThreads: 2)
+        self.node = try Node(
+            topology: topology, group: group, logger: logger, relayThreads: 2, time: .shifted(by: time))
         self.backends = backends
         self.relayPort = relayPort
         self.group = group

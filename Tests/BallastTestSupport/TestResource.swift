@@ -1,3 +1,6 @@
+import NIOCore
+public import NIOPosix
+
 /// What a test starts and must stop before it ends: a lab, a backend, a server.
 public protocol TestResource {
     /// Stops it and frees what it holds (ports, processes, threads).
@@ -30,6 +33,11 @@ extension TestBackend: TestResource {
 
 extension TestHTTPBackend: TestResource {
     public func tearDown() async { await stop() }
+}
+
+extension MultiThreadedEventLoopGroup: TestResource {
+    /// Shuts its threads down.
+    public func tearDown() async { try? await shutdownGracefully() }
 }
 
 extension Array: TestResource where Element: TestResource {

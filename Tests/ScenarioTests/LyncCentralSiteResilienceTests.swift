@@ -8,7 +8,7 @@ import Testing
 /// 127.0.0.110 and .120, the director at .109, front ends at .111-.112 and .121-.122, each
 /// port a free one, timings shortened), the real binary, `ballast sample-server --sip` as the
 /// front ends, sipsak and our own client as phones, dig for the SRV records.
-@Suite(.serialized) struct LyncCentralSiteResilienceTests {
+@Suite(.serialized, .tags(.timed)) struct LyncCentralSiteResilienceTests {
     static let examples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("examples")
 

@@ -99,7 +99,7 @@ import Testing
                 var printed = ""
                 for _ in 0..<3 {
                     let config =
-                        "module_path /usr/lib/baresip/modules\nsip_listen 127.0.0.1:\(Ports.freeForTCPAndUDP())\nmodule account.so\n"
+                        "module_path /usr/lib/baresip/modules\nsip_listen 127.0.0.1:\(Ports.freePairForTCPAndUDP())\nmodule account.so\n"
                     try config.write(to: folder.appendingPathComponent("config"), atomically: true, encoding: .utf8)
                     try "<sip:alice@contoso.com>;auth_pass=alice-demo;outbound=\"\(outbound)\";regint=600\n"
                         .write(to: folder.appendingPathComponent("accounts"), atomically: true, encoding: .utf8)

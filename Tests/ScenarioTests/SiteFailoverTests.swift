@@ -296,7 +296,7 @@ import Testing
         let lab = try Lab(users: 300)
         #expect(try lab.ballast(["plan", "failover", "--site", "hq"]).status == 0)
         let apply = try PeerProcess(
-            BallastProcess.binary.path, ["apply", "--step-delay", "700ms", "-c", lab.configPath])
+            BallastProcess.binary.path, ["apply", "--step-delay", "2s", "-c", lab.configPath])
         // Killed once step 3 (the move) has started: steps 1 and 2 are recorded, the rest is not.
         let started = await eventually(timeout: .seconds(20)) {
             (try? lab.ballast(["plan", "show"]).stdout.contains(

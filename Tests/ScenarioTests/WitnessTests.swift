@@ -43,12 +43,17 @@ import Testing
         func plan() throws -> String { try BallastProcess.run(["plan", "show", "--direct", "-c", configPath]).stdout }
 
         try await withBallast(config: config) { ballast in
-            try await Task.sleep(for: .seconds(1))
+            // Both front ends seen up first: a site is lost only once it has been seen.
+            #expect(
+                await eventually(timeout: .seconds(10)) {
+                    ballast.log.components(separatedBy: "server is up").count > 2
+                }, "\(ballast.log)")
             peers["fe-hq"]?.stop()
             // hq's pool is down, but the witness still reaches hq: nothing happens by itself.
-            try await Task.sleep(for: .seconds(3))
+            #expect(
+                await eventually(timeout: .seconds(10)) { ballast.log.contains("the witness reaches it") },
+                "\(ballast.log)")
             #expect(!(try plan()).contains("failover-hq"), "\(ballast.log)")
-            #expect(ballast.log.contains("the witness reaches it"), "\(ballast.log)")
             // Now the witness cannot reach hq either: the node fails hq over by itself.
             peers["hq-web"]?.stop()
             #expect(

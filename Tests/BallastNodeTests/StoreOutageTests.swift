@@ -8,19 +8,21 @@ import Testing
 
 /// The directory on a real PostgreSQL: changes arrive by NOTIFY; when the server stops, the node
 /// serves from its last state and writes are refused; when it returns, the node catches up.
-@Suite(.serialized) struct StoreOutageTests {
+@Suite(.serialized, .tags(.timed)) struct StoreOutageTests {
     @Test func notificationsMoveSessionsWithoutWaitingForAPoll() async throws {
         let lab = try await MailLab(postgres: true, pollInterval: "30s")
         try await using(lab) { lab throws in
-            // LISTEN starts in the background: a first change proves it is up (bounded wait).
-            var ready = false
-            for attempt in 0..<50 where !ready {
-                try await lab.store.apply(
-                    [.setContacts(sipURI: "sip:carol@contoso.com", contacts: ["n\(attempt)"])], actor: "test")
-                try await Task.sleep(for: .milliseconds(100))
-                ready = lab.node.store.current.directory.user(login: "carol")?.contacts == ["n\(attempt)"]
-            }
-            #expect(ready, "the node never saw a change by NOTIFY")
+            // LISTEN starts in the background: a change the node sees before its 30 s poll proves it is up.
+            var attempt = 0
+            #expect(
+                try await eventually(timeout: .seconds(10), every: .milliseconds(100)) {
+                    attempt += 1
+                    try await lab.store.apply(
+                        [.setContacts(sipURI: "sip:carol@contoso.com", contacts: ["n\(attempt)"])], actor: "test")
+                    return await eventually(timeout: .milliseconds(300)) {
+                        lab.node.store.current.directory.user(login: "carol")?.contacts == ["n\(attempt)"]
+                    }
+                }, "the node never saw a change by NOTIFY")
             let session = try lab.imapSession("alice")
             #expect(session.server == "mbx1")
             let moved = ContinuousClock.now
@@ -86,13 +88,9 @@ import Testing
             lab.node = node
             let starting = Task { try await node.start() }
             var first: String??
-            let deadline = ContinuousClock.now + .seconds(15)
-            while first == nil && ContinuousClock.now < deadline {
-                if let session = try? lab.imapSession("alice") {
-                    first = .some(session.server)
-                } else {
-                    try await Task.sleep(for: .milliseconds(20))
-                }
+            _ = await eventually(timeout: .seconds(15)) {
+                first = (try? lab.imapSession("alice")).map(\.server)
+                return first != nil
             }
             #expect(first == .some("mbx1"), "the first login after the start got \(String(describing: first))")
             try await starting.value
@@ -109,25 +107,22 @@ import Testing
             // waits out PostgresNIO's backoff), and the node serves what they wrote within a poll or two.
             let restarted = ContinuousClock.now
             var moved: ContinuousClock.Instant?
-            while moved == nil && ContinuousClock.now - restarted < .seconds(20) {
-                if let store = await lab.node.directoryStore,
+            _ = await eventually(timeout: .seconds(20)) {
+                guard let store = await lab.node.directoryStore,
                     (try? await store.apply(
-                        [.activate(database: "DB01", server: "mbx2")], actor: "operator via the node"))
-                        != nil
-                {
-                    moved = .now
-                } else {
-                    try await Task.sleep(for: .milliseconds(20))
-                }
+                        [.activate(database: "DB01", server: "mbx2")], actor: "operator via the node")) != nil
+                else { return false }
+                moved = .now
+                return true
             }
             let written = try #require(moved, "no write through the node succeeded after PostgreSQL came back")
             #expect(
                 written - restarted < .seconds(2),
                 "writes through the node failed for \(written - restarted) after PostgreSQL was back")
             var server: String?
-            while server != "mbx2" && ContinuousClock.now - written < .seconds(10) {
+            _ = try await eventually(timeout: .seconds(10), every: .milliseconds(50)) {
                 server = try lab.imapSession("alice").server
-                if server != "mbx2" { try await Task.sleep(for: .milliseconds(50)) }
+                return server == "mbx2"
             }
             let servedAfter = ContinuousClock.now - written
             print(

@@ -8,8 +8,8 @@ import Testing
 
 /// The director and registrar over real sockets: digest, redirects, bindings, the backup
 /// registrar, with our own client for exact headers and sipsak and Net::SIP as real ones.
-@Suite(.serialized)
-struct SIPRegistrarTests {
+@Suite(.serialized, .tags(.timed))
+struct SIPServerRegistrarTests {
     let alice = "sip:alice@lab.example"
     let bob = "sip:bob@lab.example"
 
@@ -130,7 +130,7 @@ struct SIPRegistrarTests {
             let contact = ("Contact", "<sip:alice@127.0.0.1:7001>")
             let challenge = try client.send(
                 client.makeRequest("REGISTER", uri: "sip:lab.example", to: alice, extra: [contact]))
-            try await Task.sleep(for: .milliseconds(2100))
+            lab.time.advance(by: .milliseconds(2100))
             let authorization = try SIPTestClient.authorize(
                 challenge: challenge, method: "REGISTER", uri: "sip:lab.example", username: "alice",
                 password: "secret-alice", algorithm: .sha256)
@@ -148,7 +148,7 @@ struct SIPRegistrarTests {
             let contact = ("Contact", "<sip:alice@127.0.0.1:7001>")
             let challenge = try client.send(
                 client.makeRequest("REGISTER", uri: "sip:lab.example", to: alice, extra: [contact]))
-            try await Task.sleep(for: .milliseconds(2100))
+            lab.time.advance(by: .milliseconds(2100))
             let authorization = try SIPTestClient.authorize(
                 challenge: challenge, method: "REGISTER", uri: "sip:lab.example", username: "alice",
                 password: "not-her-password", algorithm: .md5)

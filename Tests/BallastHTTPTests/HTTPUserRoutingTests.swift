@@ -1,5 +1,6 @@
 import BallastCodecs
 import BallastCore
+import BallastNode
 import BallastStore
 import BallastTestSupport
 import Foundation
@@ -66,7 +67,11 @@ import Testing
                 try socket.send("GET /owa/ HTTP/1.1\r\nHost: lab\r\nAuthorization: Basic \(credentials)\r\n\r\n")
                 guesses.append(socket)
             }
-            try await Task.sleep(for: .milliseconds(300))
+            // Every guess counted: the address is refused (their answers come later, ever more delayed).
+            #expect(
+                await eventually {
+                    lab.node.loginThrottle.check(user: "alice", source: IPAddress("127.0.0.4")!) != .allow
+                })
             let socket = try TestSocket(port: port, source: "127.0.0.4", timeout: .seconds(3))
             try socket.send(
                 "GET /owa/ HTTP/1.1\r\nHost: lab\r\nAuthorization: Basic \(Base64.encode(Array("alice:alice-demo".utf8)))\r\nConnection: close\r\n\r\n"

@@ -1,35 +1,35 @@
+import BallastCodecs
 import BallastConfig
 import BallastCore
 import BallastMail
-import BallastNode
-import BallastStore
-import BallastTestSupport
-import Foundation
-import Logging
+public import BallastNode
+public import BallastStore
+public import Foundation
+public import Logging
 import NIOCore
-import NIOPosix
+public import NIOPosix
 
 /// A node in this process with directory-aware IMAP, IMAPS, POP3 and POP3S relays in front of two
 /// stand-in mailbox servers (mbx1, mbx2 for each protocol), its directory in a SQLite file or on
 /// a PostgreSQL server: alice on DB01 (active on mbx1), bob on DB02 (active on mbx2), carol
 /// without a mailbox. Passwords are USER-demo.
-final class MailLab {
-    let group: MultiThreadedEventLoopGroup
-    let folder: URL
-    let configPath: String
-    let ports: [String: Int]
+public final class MailLab {
+    public let group: MultiThreadedEventLoopGroup
+    public let folder: URL
+    public let configPath: String
+    public let ports: [String: Int]
     var servers: [StandInMailServer] = []
     var webServers: [TestHTTPBackend] = []
-    var node: Node
-    let logger: Logger
-    let store: DirectoryStore
-    let postgres: TestPostgres?
-    let client: String
+    public var node: Node
+    public let logger: Logger
+    public let store: DirectoryStore
+    public let postgres: TestPostgres?
+    public let client: String
 
-    static let users = ["alice": "DB01", "bob": "DB02"]
+    public static let users = ["alice": "DB01", "bob": "DB02"]
 
     /// `httpEngine` is the data plane of the two relays that route web requests by user.
-    init(
+    public init(
         postgres: Bool = false, failureDelay: String = "300ms", pollInterval: String = "200ms",
         httpEngine: String = "ballast"
     ) async throws {
@@ -95,7 +95,10 @@ final class MailLab {
                 .putUser(
                     DirectoryUser(
                         sipURI: "sip:\(name)@contoso.com", authName: name,
-                        ha1: [.sha256: Self.ha1(name, password: "\(name)-demo")], homePool: nil,
+                        ha1: [
+                            .sha256: Digest.ha1(
+                                username: name, realm: "contoso.com", password: "\(name)-demo", algorithm: .sha256)
+                        ], homePool: nil,
                         mail: "\(name)@contoso.com",
                         mailboxDatabase: Self.users[name])))
         }
@@ -106,7 +109,7 @@ final class MailLab {
     }
 
     /// Stops the node and starts a new one on the same config (a restart).
-    func restart() async throws {
+    public func restart() async throws {
         await node.shutdown(grace: .milliseconds(200))
         node = try Node(
             topology: try ConfigLoader.load(path: configPath), group: group, logger: logger, relayThreads: 1)
@@ -114,7 +117,7 @@ final class MailLab {
     }
 
     /// A logged-in IMAP session held open by the test; nil when the login failed.
-    func imapSession(_ user: String) throws -> (socket: TestSocket, server: String?) {
+    public func imapSession(_ user: String) throws -> (socket: TestSocket, server: String?) {
         let socket = try TestSocket(port: ports["imap"]!, timeout: .seconds(3))
         _ = try socket.readLine()
         try socket.send("s1 LOGIN \(user) \(user)-demo\r\n")
@@ -123,19 +126,8 @@ final class MailLab {
         return (socket, server)
     }
 
-    static func ha1(_ user: String, password: String) -> String {
-        // SHA-256 of user:realm:password, as `ballast users import` stores it.
-        let output = try? BallastProcess.run(
-            executable: URL(fileURLWithPath: "/usr/bin/python3"),
-            [
-                "-c", "import hashlib,sys; print(hashlib.sha256(sys.argv[1].encode()).hexdigest())",
-                "\(user):contoso.com:\(password)",
-            ])
-        return output?.stdout.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
-    }
-
     /// Runs the Python client: `imap|pop3 RELAY USER PASSWORD MODE`; returns its output lines.
-    func python(_ arguments: [String], timeout: Duration = .seconds(20)) throws -> [String] {
+    public func python(_ arguments: [String], timeout: Duration = .seconds(20)) throws -> [String] {
         var arguments = arguments
         if let relay = ports[arguments[1]] { arguments[1] = String(relay) }
         let output = try BallastProcess.run(
@@ -144,7 +136,7 @@ final class MailLab {
             + output.stderr.split(separator: "\n").map { "stderr: \($0)" }
     }
 
-    func shutdown() async {
+    public func shutdown() async {
         await node.shutdown(grace: .milliseconds(200))
         await store.close()
         for server in servers { await server.stop() }
@@ -189,5 +181,5 @@ final class MailLab {
 }
 
 extension MailLab: TestResource {
-    func tearDown() async { await shutdown() }
+    public func tearDown() async { await shutdown() }
 }
