@@ -239,6 +239,18 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Failover and failback plans applied step by step against the store, resumable after a crash.
+        .target(
+            name: "BallastPlans",
+            dependencies: [
+                "BallastCore",
+                "BallastStore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Directory-aware IMAP and POP3 proxies: the user's active mailbox copy decides the server.
         .target(
             name: "BallastMail",
@@ -281,6 +293,7 @@ let package = Package(
                 "BallastCore",
                 "BallastConfig",
                 "BallastStore",
+                "BallastPlans",
                 "BallastDNS",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -308,6 +321,7 @@ let package = Package(
                 "BallastSIPRegistrar",
                 "BallastMail",
                 "BallastStore",
+                "BallastPlans",
                 "BallastHealthChecks",
                 "BallastAdmin",
                 .product(name: "NIOCore", package: nio),
@@ -329,6 +343,7 @@ let package = Package(
                 "BallastConfig",
                 "BallastNode",
                 "BallastStore",
+                "BallastPlans",
                 "BallastMail",
                 "BallastLab",
                 "BallastAdmin",
@@ -466,6 +481,14 @@ let package = Package(
             name: "BallastStoreTests",
             dependencies: [
                 "BallastStore", "BallastCore", "BallastTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "BallastPlansTests",
+            dependencies: [
+                "BallastPlans", "BallastStore", "BallastCore", "BallastTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings

@@ -1,5 +1,6 @@
 import BallastCore
 import BallastDNS
+import BallastPlans
 import BallastStore
 import Foundation
 import Hummingbird
@@ -144,7 +145,7 @@ enum PlanRoutes {
             case "failback":
                 guard
                     let failover = try await storeCall({ () throws(StoreError) in
-                        try await directoryStore.planRecord(kind: .failover, site: site, status: "applied")
+                        try await directoryStore.planRecord(kind: .failover, site: site, status: .applied)
                     })
                 else { throw HTTPError(.conflict, message: "no applied failover of \(site) to come back from") }
                 plan = try built { () throws(PlanBuilder.Refusal) in
@@ -168,19 +169,19 @@ enum PlanRoutes {
             let id = try context.parameters.require("id")
             let force = request.uri.queryParameters.get("force") == "true"
             let only = request.uri.queryParameters.get("step", as: Int.self)
-            let stepDelay =
-                request.uri.queryParameters.get("step-delay-ms", as: Int.self).map { min(max($0, 0), 60_000) } ?? 0
+            let stepDelay = Duration.milliseconds(
+                request.uri.queryParameters.get("step-delay-ms", as: Int.self).map { min(max($0, 0), 60_000) } ?? 0)
+            let pause: PlanRunner.StepStarted = { _ in if stepDelay > .zero { try await Task.sleep(for: stepDelay) } }
             let found = try await storeCall { () throws(StoreError) in try await directoryStore.planRecord(id: id) }
             guard let record = found else { throw HTTPError(.notFound, message: "no plan \(id)") }
             let topology = store.current.topology
             let runner = PlanRunner(
-                store: directoryStore, topology: topology, logger: logger, stepDelay: .milliseconds(stepDelay),
-                dnsLookup: DNSProbe.lookup(topology),
+                store: directoryStore, topology: topology, logger: logger, dnsLookup: DNSProbe.lookup(topology),
                 nodeFollows: { await NodeFollow.wait(store, directoryStore) }, owner: PlanLease.processOwner("node"))
             if request.uri.queryParameters.get("wait") == "true" {
                 // The caller waits for the end (the CLI): the finished plan, or why a step was refused.
                 do {
-                    let done = try await runner.apply(record, only: only, force: force) { line in
+                    let done = try await runner.apply(record, only: only, force: force, started: pause) { line in
                         logger.notice("\(line)", metadata: ["plan": "\(id)"])
                     }
                     return try AdminServer.jsonResponse(PlanView(done))
@@ -194,7 +195,7 @@ enum PlanRoutes {
             // and the node's log.
             let started = plans.start {
                 do {
-                    _ = try await runner.apply(record, force: force) { line in
+                    _ = try await runner.apply(record, force: force, started: pause) { line in
                         logger.notice("\(line)", metadata: ["plan": "\(id)"])
                     }
                 } catch {

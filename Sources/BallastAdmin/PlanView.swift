@@ -26,7 +26,7 @@ public struct PlanView: Codable, Sendable {
         id = record.plan.id
         kind = record.plan.kind.rawValue
         site = record.plan.site
-        status = record.status
+        status = record.status.rawValue
         createdAt = record.createdAt
         steps = record.plan.steps.map { step in
             let progress = record.steps[step.number]

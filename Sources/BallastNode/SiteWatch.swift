@@ -1,6 +1,7 @@
 import BallastCore
 import BallastDNS
 import BallastNIO
+import BallastPlans
 import BallastStore
 import Foundation
 import Logging

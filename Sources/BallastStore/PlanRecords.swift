@@ -10,8 +10,8 @@ import Logging
 public struct PlanRecord: Hashable, Sendable, Codable {
     /// The plan.
     public var plan: Plan
-    /// `proposed`, `applying`, `applied`.
-    public var status: String
+    /// Where the plan is.
+    public var status: PlanStatus
     /// When it was made.
     public var createdAt: String
     /// Each step's status, started and finished times and result, by number.
@@ -28,6 +28,13 @@ public struct PlanRecord: Hashable, Sendable, Codable {
 
     /// Each step's status, by number.
     public var statuses: [Int: StepStatus] { steps.mapValues(\.status) }
+}
+
+/// Where a plan is: made, being applied, or applied to its last step.
+public enum PlanStatus: String, Hashable, Sendable, Codable {
+    case proposed
+    case applying
+    case applied
 }
 
 /// The right to apply one plan, held by one runner (a node or the CLI) at a time, across every
@@ -155,12 +162,12 @@ extension DirectoryStore {
     public func save(_ plan: Plan, at date: Date = Date()) async throws(StoreError) {
         let steps = Dictionary(
             uniqueKeysWithValues: plan.steps.map { ($0.number, PlanRecord.StepRecord(status: .pending, result: "")) })
-        let record = PlanRecord(plan: plan, status: "proposed", createdAt: Self.timestamp(date), steps: steps)
+        let record = PlanRecord(plan: plan, status: .proposed, createdAt: Self.timestamp(date), steps: steps)
         let location = backend.location
         do {
             try await run { session in
                 let existing = try await session.execute("SELECT status FROM plans WHERE id = $1", [.text(plan.id)])
-                if let status = existing.first?.first?.text, status != "proposed" {
+                if let status = existing.first?.first?.text, status != PlanStatus.proposed.rawValue {
                     throw StoreError(
                         .invalidChange,
                         "plan \(plan.id) is already \(status): apply it, or make a new one after a change",
@@ -172,7 +179,7 @@ extension DirectoryStore {
         } catch  where error.code == .readOnly {
             guard let file = pendingPlanFile, plan.steps.first?.action == .promoteStore else { throw error }
             if let pending = PendingPlan.read(file), pending.record.plan.id == plan.id,
-                pending.record.status != "proposed"
+                pending.record.status != .proposed
             {
                 throw StoreError(
                     .invalidChange, "plan \(plan.id) is already \(pending.record.status): apply it", location: file)
@@ -187,7 +194,7 @@ extension DirectoryStore {
     /// The plan with this id, or the newest one (of `kind` and `site` when given); a plan waiting
     /// on local disk for the store's promotion comes first.
     public func planRecord(
-        id: String? = nil, kind: Plan.Kind? = nil, site: String? = nil, status: String? = nil
+        id: String? = nil, kind: Plan.Kind? = nil, site: String? = nil, status: PlanStatus? = nil
     )
         async throws(StoreError) -> PlanRecord?
     {
@@ -205,14 +212,15 @@ extension DirectoryStore {
     }
 
     private func storedPlanRecord(
-        id: String? = nil, kind: Plan.Kind? = nil, site: String? = nil, status: String? = nil
+        id: String? = nil, kind: Plan.Kind? = nil, site: String? = nil, status: PlanStatus? = nil
     )
         async throws(StoreError) -> PlanRecord?
     {
         try await run(readOnly: true) { session in
             var conditions: [String] = []
             var binds: [SQLValue] = []
-            for (column, value) in [("id", id), ("kind", kind?.rawValue), ("site", site), ("status", status)] {
+            for (column, value) in [("id", id), ("kind", kind?.rawValue), ("site", site), ("status", status?.rawValue)]
+            {
                 guard let value else { continue }
                 binds.append(.text(value))
                 conditions.append("\(column) = $\(binds.count)")
@@ -233,14 +241,17 @@ extension DirectoryStore {
                     status: StepStatus(rawValue: step[1].text ?? "") ?? .pending, startedAt: step[2].text,
                     finishedAt: step[3].text, result: step[4].text ?? "")
             }
-            return PlanRecord(plan: plan, status: row[2].text ?? "", createdAt: row[3].text ?? "", steps: steps)
+            // A status this version does not know (written by a newer one) reads as applying: not done.
+            return PlanRecord(
+                plan: plan, status: PlanStatus(rawValue: row[2].text ?? "") ?? .applying, createdAt: row[3].text ?? "",
+                steps: steps)
         }
     }
 
     /// Records a step's progress (and the plan's status with it). A plan waiting on local disk is
     /// written there, and copied into the store once its promotion step is done.
     public func record(
-        plan id: String, step number: Int, status: StepStatus, result: String, planStatus: String,
+        plan id: String, step number: Int, status: StepStatus, result: String, planStatus: PlanStatus,
         at date: Date = Date(),
         lease: PlanLease? = nil
     ) async throws(StoreError) {
@@ -281,7 +292,8 @@ extension DirectoryStore {
                     "UPDATE plan_steps SET status = $1, finished_at = $2, result = $3 WHERE plan_id = $4 AND number = $5",
                     [.text(status.rawValue), .text(when), .text(result), .text(id), .integer(Int64(number))])
             }
-            try await session.execute("UPDATE plans SET status = $1 WHERE id = $2", [.text(planStatus), .text(id)])
+            try await session.execute(
+                "UPDATE plans SET status = $1 WHERE id = $2", [.text(planStatus.rawValue), .text(id)])
         }
     }
 }
@@ -306,7 +318,7 @@ extension DirectoryStore {
             [
                 .text(record.plan.id), .text(record.plan.kind.rawValue), .text(record.plan.site),
                 .text(record.createdAt),
-                .text(body), .text(record.status),
+                .text(body), .text(record.status.rawValue),
             ])
         for step in record.plan.steps {
             let progress = record.steps[step.number]

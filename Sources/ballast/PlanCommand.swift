@@ -3,6 +3,7 @@ import BallastAdmin
 import BallastConfig
 import BallastCore
 import BallastDNS
+import BallastPlans
 import BallastStore
 import Foundation
 import Logging
@@ -106,7 +107,7 @@ private func planFailback(site: String, config: String, direct: Bool) async thro
     }
     let access = try await StoreAccess.open(config: config)
     let (failover, directory) = try await access.runKeepingOpen { store throws(StoreError) in
-        (try await store.planRecord(kind: .failover, site: site, status: "applied"), try await store.snapshot())
+        (try await store.planRecord(kind: .failover, site: site, status: .applied), try await store.snapshot())
     }
     guard let failover else {
         await access.store.close()
@@ -214,12 +215,15 @@ struct ApplyCommand: AsyncParsableCommand {
             )
         }
         let runner = PlanRunner(
-            store: access.store, topology: access.topology, logger: logger, stepDelay: .milliseconds(delayMilliseconds),
-            dnsLookup: dns,
+            store: access.store, topology: access.topology, logger: logger, dnsLookup: dns,
             owner: PlanLease.processOwner(StoreAccess.actor))
         let started = ContinuousClock.now
         do {
-            let done = try await runner.apply(record, only: step, force: force) { print($0) }
+            let delay = Duration.milliseconds(delayMilliseconds)
+            let done = try await runner.apply(
+                record, only: step, force: force,
+                started: { _ in if delay > .zero { try await Task.sleep(for: delay) } }
+            ) { print($0) }
             await access.store.close()
             let took = (ContinuousClock.now - started).formatted(
                 .units(allowed: [.seconds, .milliseconds], width: .abbreviated))

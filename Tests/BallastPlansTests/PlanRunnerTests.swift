@@ -1,4 +1,5 @@
 import BallastCore
+import BallastPlans
 import BallastStore
 import BallastTestSupport
 import Foundation
@@ -9,11 +10,47 @@ import Testing
 /// Plans applied against a real store, SQLite and PostgreSQL: the whole failover and failback,
 /// resuming after a crash, refusing steps out of order and changes within a site's hold-down.
 struct PlanRunnerTests {
-    private func runner(_ fixture: StoreFixture, holdDown: Duration = .zero) -> PlanRunner {
+    private func runner(
+        _ fixture: StoreFixture, holdDown: Duration = .zero, nodeFollows: PlanRunner.NodeFollows? = nil
+    ) -> PlanRunner {
         var logger = Logger(label: "plan-test")
         logger.logLevel = .critical
         return PlanRunner(
-            store: fixture.store, topology: PlanFixture.topology(folder: fixture.folder, holdDown: holdDown), logger: logger)
+            store: fixture.store, topology: PlanFixture.topology(folder: fixture.folder, holdDown: holdDown),
+            logger: logger, nodeFollows: nodeFollows)
+    }
+
+    /// A node slow to follow warns, and the lists a move and an activation keep stay readable:
+    /// the failback still finds whom and what to bring home (the warning once broke the list).
+    @Test func aSlowNodeWarnsAndTheFailbackStillReadsTheLists() async throws {
+        let fixture = try await StoreFixture.make(.sqlite)
+        let store = fixture.store
+        try await PlanFixture.seed(store, users: 6)
+        let topology = PlanFixture.topology(folder: fixture.folder)
+        let plan = try PlanBuilder.failover(site: "hq", topology: topology, directory: try await store.snapshot())
+        try await store.save(plan)
+        let lines = Mutex<[String]>([])
+        let slow = runner(fixture, nodeFollows: { "the node serves revision 3, not 4, after 5s" })
+        let applied = try await slow.apply(try #require(try await store.planRecord(id: plan.id))) { line in
+            lines.withLock { $0.append(line) }
+        }
+        #expect(applied.status == .applied)
+        #expect(lines.withLock { $0 }.contains { $0.contains("warning: the node serves revision 3") })
+        let fence = try #require(plan.steps.first { $0.action == .fenceSite("hq") })
+        #expect(
+            applied.steps[fence.number]?.result.hasSuffix("; warning: the node serves revision 3, not 4, after 5s")
+                == true)
+        let move = try #require(plan.steps.first { $0.action == .moveUsers(from: "pool-hq", to: "pool-dr") })
+        #expect(StepResult.listed(applied.steps[move.number]?.result ?? "", by: move.action)?.users?.count == 4)
+
+        let back = try PlanBuilder.failback(site: "hq", after: plan, directory: try await store.snapshot())
+        try await store.save(back)
+        let returned = try await slow.apply(try #require(try await store.planRecord(id: back.id))) { _ in }
+        #expect(returned.status == .applied)
+        let directory = try await store.snapshot()
+        #expect(directory.users.filter { $0.homePool == "pool-hq" }.count == 4)
+        #expect(directory.database(named: "DB01")?.active == "EX1")
+        await fixture.close()
     }
 
     @Test(arguments: [SQLDialect.sqlite, .postgres])
@@ -31,7 +68,7 @@ struct PlanRunnerTests {
         let applied = try await runner(fixture).apply(try #require(try await store.planRecord(id: plan.id))) { line in
             log.withLock { $0.append(line) }
         }
-        #expect(applied.status == "applied")
+        #expect(applied.status == .applied)
         #expect(applied.statuses.values.allSatisfy { $0 == .done || $0 == .skipped })
         #expect(applied.statuses[1] == (dialect == .sqlite ? .skipped : .done))
         var directory = try await store.snapshot()
@@ -47,11 +84,11 @@ struct PlanRunnerTests {
         try await store.apply(
             [.setContacts(sipURI: "sip:u1@contoso.com", contacts: ["sip:new@contoso.com"])], actor: "user")
         try await store.apply([.setHome(sipURI: "sip:u4@contoso.com", pool: "pool-other")], actor: "operator")
-        let failover = try #require(try await store.planRecord(kind: .failover, site: "hq", status: "applied"))
+        let failover = try #require(try await store.planRecord(kind: .failover, site: "hq", status: .applied))
         let back = try PlanBuilder.failback(site: "hq", after: failover.plan, directory: try await store.snapshot())
         try await store.save(back)
         let returned = try await runner(fixture).apply(try #require(try await store.planRecord(id: back.id))) { _ in }
-        #expect(returned.status == "applied")
+        #expect(returned.status == .applied)
         directory = try await store.snapshot()
         #expect(!directory.isFenced(site: "hq"))
         #expect(directory.user(sipURI: "sip:u0@contoso.com")?.homePool == "pool-hq")
@@ -76,14 +113,14 @@ struct PlanRunnerTests {
         // A crash in step 3: its list written, five users moved, the step left running.
         let list = (try await store.snapshot()).users.filter { $0.homePool == "pool-hq" }.map(\.sipURI)
         let json = String(decoding: try JSONEncoder().encode(list), as: UTF8.self)
-        try await store.record(plan: plan.id, step: 3, status: .running, result: json, planStatus: "applying")
+        try await store.record(plan: plan.id, step: 3, status: .running, result: json, planStatus: .applying)
         try await store.apply(list.prefix(5).map { .setHome(sipURI: $0, pool: "pool-dr") }, actor: "crashed run")
         // Out of order: step 5 before 3 and 4 finish.
         await #expect(throws: PlanRunner.Refusal.self) {
             _ = try await runner(fixture).apply(try #require(try await store.planRecord(id: plan.id)), only: 5) { _ in }
         }
         let resumed = try await runner(fixture).apply(try #require(try await store.planRecord(id: plan.id))) { _ in }
-        #expect(resumed.status == "applied")
+        #expect(resumed.status == .applied)
         #expect(resumed.steps[3]?.result == json)
         // The step log keeps the crashed run's record of step 3 as well as the resumed run's.
         let log = try await store.stepLog(plan: plan.id).filter { $0.step == 3 }
@@ -117,10 +154,10 @@ struct PlanRunnerTests {
         try await store.record(
             plan: plan.id, step: 3, status: .running,
             result: String(decoding: try JSONEncoder().encode(list), as: UTF8.self),
-            planStatus: "applying")
+            planStatus: .applying)
         try await store.apply([.setHome(sipURI: "sip:u0@contoso.com", pool: "pool-other")], actor: "operator")
         let applied = try await runner(fixture).apply(try #require(try await store.planRecord(id: plan.id))) { _ in }
-        #expect(applied.status == "applied")
+        #expect(applied.status == .applied)
         let directory = try await store.snapshot()
         #expect(directory.user(sipURI: "sip:u0@contoso.com")?.homePool == "pool-other")
         #expect(directory.user(sipURI: "sip:u1@contoso.com")?.homePool == "pool-dr")
@@ -166,7 +203,7 @@ struct PlanRunnerTests {
         let forced = try await runner(fixture, holdDown: .seconds(600)).apply(
             try #require(try await store.planRecord(id: back.id)), force: true
         ) { _ in }
-        #expect(forced.status == "applied")
+        #expect(forced.status == .applied)
         await fixture.close()
     }
 }

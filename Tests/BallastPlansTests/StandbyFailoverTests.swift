@@ -1,4 +1,5 @@
 import BallastCore
+import BallastPlans
 import BallastStore
 import BallastTestSupport
 import Foundation
@@ -10,7 +11,7 @@ import Testing
 /// plan made meanwhile waits on local disk, its first step promotes the standby, and the old
 /// primary, back with its old timeline, is never written again.
 @Suite("PostgreSQL primary and standby")
-struct PostgresBackendTests {
+struct StandbyFailoverTests {
     @Test
     func aFailoverPlanPromotesTheStandbyAndTheOldPrimaryIsNotWrittenAgain() async throws {
         let primary = try TestPostgres()
@@ -62,10 +63,10 @@ struct PostgresBackendTests {
         #expect(FileManager.default.fileExists(atPath: pendingFile))
         let proposed = try #require(try await store.planRecord(kind: .failover, site: "hq"))
         #expect(proposed.plan.id == plan.id)
-        #expect(proposed.status == "proposed")
+        #expect(proposed.status == .proposed)
 
         let applied = try await PlanRunner(store: store, topology: topology, logger: logger).apply(proposed) { _ in }
-        #expect(applied.status == "applied")
+        #expect(applied.status == .applied)
         #expect(applied.steps[1]?.status == .done)
         #expect(applied.steps[1]?.result.contains("promoted the standby at 127.0.0.1:\(standby.port)") == true)
         #expect(applied.steps[1]?.startedAt != nil)
@@ -76,7 +77,7 @@ struct PostgresBackendTests {
         #expect(promoted.users.allSatisfy { $0.homePool == "pool-dr" })
         #expect(promoted.database(named: "DB01")?.active == "EX3")
         let kept = try #require(try await onStandby.planRecord(id: plan.id))
-        #expect(kept.status == "applied")
+        #expect(kept.status == .applied)
         #expect(kept.steps[1]?.status == .done)
         #expect(
             try await onStandby.history(subject: "sip:u0@contoso.com", limit: 1).first?.actor

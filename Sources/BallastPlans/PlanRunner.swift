@@ -1,4 +1,5 @@
 public import BallastCore
+public import BallastStore
 import CoreMetrics
 import Foundation
 public import Logging
@@ -16,9 +17,6 @@ public struct PlanRunner: Sendable {
     private let store: DirectoryStore
     private let topology: Topology
     private let logger: Logger
-    /// Waits this long in each step, once it is marked running: `ballast apply --step-delay`, to
-    /// watch a plan go step by step.
-    private let stepDelay: Duration
     /// Asks the DNS listener one question (name and type) and returns its answers in text form.
     public typealias DNSLookup = @Sendable (DomainName, DNSFollowCheck.Kind) async throws -> [String]
     private let dnsLookup: DNSLookup?
@@ -35,8 +33,7 @@ public struct PlanRunner: Sendable {
     /// "check DNS" step asks the DNS listener (for up to `dnsWait`); with `nodeFollows`, a step that
     /// changed the directory ends when the node serves the change.
     public init(
-        store: DirectoryStore, topology: Topology, logger: Logger, stepDelay: Duration = .zero,
-        dnsLookup: DNSLookup? = nil,
+        store: DirectoryStore, topology: Topology, logger: Logger, dnsLookup: DNSLookup? = nil,
         dnsWait: Duration = .seconds(10), nodeFollows: NodeFollows? = nil,
         owner: String = PlanLease.processOwner("runner")
     ) {
@@ -44,21 +41,26 @@ public struct PlanRunner: Sendable {
         self.store = store
         self.topology = topology
         self.logger = logger
-        self.stepDelay = stepDelay
         self.dnsLookup = dnsLookup
         self.dnsWait = dnsWait
         self.nodeFollows = nodeFollows
     }
 
+    /// Called in each step once it is recorded running, before it acts: `ballast apply
+    /// --step-delay` waits there, to watch a plan go step by step.
+    public typealias StepStarted = @Sendable (PlanStep) async throws -> Void
+
     /// Runs every step of `record` that is not done (or only `only`), in order; `force` ignores
-    /// the sites' hold-down. `progress` hears of each step as it starts and ends.
+    /// the sites' hold-down. `progress` hears of each step as it starts and ends; `started` is
+    /// called in each step before it acts.
     ///
     /// One runner at a time applies a plan, across every node and the CLI: the runner takes the
     /// plan's lease first (a second runner is refused with who holds it), renews it in the
     /// transaction of every write it makes and every ten seconds, and gives it back at the end.
     /// The plan's progress is read again once the lease is held, so no step is done twice.
     public func apply(
-        _ record: PlanRecord, only: Int? = nil, force: Bool = false, progress: @Sendable (String) -> Void
+        _ record: PlanRecord, only: Int? = nil, force: Bool = false, started: StepStarted = { _ in },
+        progress: @Sendable (String) -> Void
     ) async throws -> PlanRecord {
         let lease = PlanLease(plan: record.plan.id, owner: owner)
         var held: PlanLease? = lease
@@ -82,7 +84,8 @@ public struct PlanRunner: Sendable {
         }
         do {
             let current = held == nil ? record : (try await store.planRecord(id: record.plan.id) ?? record)
-            let done = try await applySteps(current, only: only, force: force, lease: held, progress: progress)
+            let done = try await applySteps(
+                current, only: only, force: force, lease: held, started: started, progress: progress)
             heartbeat?.cancel()
             if let held { await store.release(held) }
             return done
@@ -94,7 +97,8 @@ public struct PlanRunner: Sendable {
     }
 
     private func applySteps(
-        _ record: PlanRecord, only: Int?, force: Bool, lease: PlanLease?, progress: @Sendable (String) -> Void
+        _ record: PlanRecord, only: Int?, force: Bool, lease: PlanLease?, started: StepStarted,
+        progress: @Sendable (String) -> Void
     ) async throws -> PlanRecord {
         var statuses = record.statuses
         let plan = record.plan
@@ -114,42 +118,44 @@ public struct PlanRunner: Sendable {
             }
             let previous = record.steps[step.number]?.result ?? ""
             try await store.record(
-                plan: plan.id, step: step.number, status: .running, result: previous, planStatus: "applying",
+                plan: plan.id, step: step.number, status: .running, result: previous, planStatus: .applying,
                 lease: lease)
             progress("step \(step.number) running: \(step.summary)")
-            if stepDelay > .zero { try await Task.sleep(for: stepDelay) }
-            let started = ContinuousClock.now
-            var (outcome, result) = try await run(step, plan: plan, previous: previous, force: force, lease: lease)
-            if outcome == .done, step.action.changesTheDirectory, let nodeFollows, let warning = await nodeFollows() {
-                result += "; warning: \(warning)"
+            try await started(step)
+            let began = ContinuousClock.now
+            let outcome = try await run(
+                step, plan: plan, listed: StepResult.listed(previous, by: step.action), force: force, lease: lease)
+            var stored = outcome.result.stored
+            if case .done = outcome, step.action.changesTheDirectory, let nodeFollows, let warning = await nodeFollows()
+            {
+                // A list stays a list, for the steps that read it back; the warning goes with a sentence.
+                if case .note = outcome.result { stored += "; warning: \(warning)" }
+                logger.warning(
+                    "the node did not follow a plan step", metadata: ["plan": "\(plan.id)", "warning": "\(warning)"])
                 progress("step \(step.number) warning: \(warning)")
             }
             let last = plan.steps.last?.number == step.number
             try await store.record(
-                plan: plan.id, step: step.number, status: outcome, result: result,
-                planStatus: last ? "applied" : "applying",
+                plan: plan.id, step: step.number, status: outcome.status, result: stored,
+                planStatus: last ? .applied : .applying,
                 lease: lease)
-            statuses[step.number] = outcome
+            statuses[step.number] = outcome.status
             Counter(
                 label: "ballast_plan_steps_total",
-                dimensions: [("kind", plan.kind.rawValue), ("status", outcome.rawValue)]
+                dimensions: [("kind", plan.kind.rawValue), ("status", outcome.status.rawValue)]
             )
             .increment()
-            let took = (ContinuousClock.now - started).formatted(
+            let took = (ContinuousClock.now - began).formatted(
                 .units(allowed: [.seconds, .milliseconds], width: .abbreviated))
-            progress("step \(step.number) \(outcome.rawValue) in \(took): \(Self.shortResult(result))")
+            progress("step \(step.number) \(outcome.status.rawValue) in \(took): \(outcome.result.summary)")
         }
         return try await store.planRecord(id: plan.id) ?? record
     }
 
-    private static func shortResult(_ result: String) -> String {
-        guard result.hasPrefix("[") else { return result }
-        return "\(decodeList(result)?.count ?? 0) listed"
-    }
-
+    /// Runs one step; `listed` is what it listed before it was interrupted, when it was.
     private func run(
-        _ step: PlanStep, plan: Plan, previous: String, force: Bool, lease: PlanLease?
-    ) async throws -> (StepStatus, String) {
+        _ step: PlanStep, plan: Plan, listed: StepResult?, force: Bool, lease: PlanLease?
+    ) async throws -> StepOutcome {
         let actor = "plan \(plan.id) step \(step.number)"
         switch step.action {
         case .fenceSite(let site), .unfenceSite(let site):
@@ -157,7 +163,7 @@ public struct PlanRunner: Sendable {
             if case .fenceSite = step.action { fence = true } else { fence = false }
             let directory = try await store.snapshot()
             if directory.isFenced(site: site) == fence {
-                return (.done, "site \(site) was already \(fence ? "fenced" : "unfenced")")
+                return .done(.note("site \(site) was already \(fence ? "fenced" : "unfenced")"))
             }
             if !force, let changed = directory.siteChanges[site],
                 let holdDown = topology.sites.first(where: { $0.name == site })?.holdDown,
@@ -170,32 +176,32 @@ public struct PlanRunner: Sendable {
                 )
             }
             try await store.apply([fence ? .fenceSite(site) : .unfenceSite(site)], actor: actor, lease: lease)
-            return (.done, "site \(site) \(fence ? "fenced" : "unfenced")")
+            return .done(.note("site \(site) \(fence ? "fenced" : "unfenced")"))
         case .promoteStore:
             guard let outcome = try await store.promoteIfStandby() else {
-                return (.skipped, "SQLite: one file, nothing to promote")
+                return .skipped("SQLite: one file, nothing to promote")
             }
-            return (.done, outcome)
+            return .done(.note(outcome))
         case .moveUsers(let from, let to):
             // The users to move are listed once, before the first is moved, so that a resumed step
             // finishes the same list and a failback knows whom to bring home.
             let current = try await store.snapshot()
-            var listed = Self.decodeList(previous)
-            if listed == nil {
-                let users = current.users.filter { $0.homePool == from }.map(\.sipURI)
-                listed = users
+            let users: [String]
+            if let earlier = listed?.users {
+                users = earlier
+            } else {
+                users = current.users.filter { $0.homePool == from }.map(\.sipURI)
                 try await store.record(
-                    plan: plan.id, step: step.number, status: .running, result: Self.encodeList(users),
-                    planStatus: "applying", lease: lease)
+                    plan: plan.id, step: step.number, status: .running, result: StepResult.users(users).stored,
+                    planStatus: .applying, lease: lease)
             }
-            let users = listed ?? []
             let pending = users.filter { current.user(sipURI: $0)?.homePool == from }
             try await moveHomes(pending, from: from, to: to, actor: actor, lease: lease)
-            return (.done, Self.encodeList(users))
+            return .done(.users(users))
         case .moveUsersBack(let from, let to, let failover):
             guard let record = try await store.planRecord(id: failover),
-                let number = record.plan.steps.first(where: { $0.action == .moveUsers(from: from, to: to) })?.number,
-                let users = Self.decodeList(record.steps[number]?.result ?? "")
+                let move = record.plan.steps.first(where: { $0.action == .moveUsers(from: from, to: to) }),
+                let users = StepResult.listed(record.steps[move.number]?.result ?? "", by: move.action)?.users
             else {
                 throw Refusal(description: "plan \(failover) has no finished move of \(from)'s users to read back")
             }
@@ -212,61 +218,62 @@ public struct PlanRunner: Sendable {
                     "; left where they are: " + stayed.prefix(20).joined(separator: ", ")
                     + (stayed.count > 20 ? " and \(stayed.count - 20) more" : "")
             }
-            return (.done, result)
+            return .done(.note(result))
         case .activateCopies(let site):
             // The moves are listed (DB:from>to) before any is made, so that a resumed step makes the
             // same ones and a failback knows what to move back.
             let servers = topology.serverNames(at: site)
-            var moves = Self.decodeList(previous)
-            if moves == nil {
-                var planned: [String] = []
+            let moves: [Activation]
+            if let earlier = listed?.activations {
+                moves = earlier
+            } else {
+                var planned: [Activation] = []
                 for database in try await store.snapshot().allDatabases where servers.contains(database.active) {
                     guard let elsewhere = database.copies.first(where: { !servers.contains($0) }) else {
                         logger.error(
                             "database has no copy outside the lost site", metadata: ["database": "\(database.name)"])
                         continue
                     }
-                    planned.append("\(database.name):\(database.active)>\(elsewhere)")
+                    planned.append(Activation(database: database.name, from: database.active, to: elsewhere))
                 }
                 moves = planned
                 try await store.record(
-                    plan: plan.id, step: step.number, status: .running, result: Self.encodeList(planned),
-                    planStatus: "applying", lease: lease)
+                    plan: plan.id, step: step.number, status: .running, result: StepResult.activations(planned).stored,
+                    planStatus: .applying, lease: lease)
             }
             let current = try await store.snapshot()
-            let changes = (moves ?? []).compactMap { move -> DirectoryChange? in
-                guard let (name, _, to) = Self.parseMove(move), let database = current.database(named: name),
-                    database.active != to
-                else { return nil }
-                return .activate(database: name, server: to)
+            let changes = moves.compactMap { move -> DirectoryChange? in
+                guard let database = current.database(named: move.database), database.active != move.to else {
+                    return nil
+                }
+                return .activate(database: move.database, server: move.to)
             }
             if !changes.isEmpty { try await store.apply(changes, actor: actor, lease: lease) }
-            return (.done, Self.encodeList(moves ?? []))
+            return .done(.activations(moves))
         case .activateCopiesBack(let site, let failover):
             guard let record = try await store.planRecord(id: failover),
-                let number = record.plan.steps.first(where: { $0.action == .activateCopies(site: site) })?.number,
-                let moves = Self.decodeList(record.steps[number]?.result ?? "")
+                let activation = record.plan.steps.first(where: { $0.action == .activateCopies(site: site) }),
+                let moves = StepResult.listed(record.steps[activation.number]?.result ?? "", by: activation.action)?
+                    .activations
             else { throw Refusal(description: "plan \(failover) has no finished activation to read back") }
             let current = try await store.snapshot()
             // A database moved again meanwhile stays where an operator put it.
             let changes = moves.compactMap { move -> DirectoryChange? in
-                guard let (name, from, to) = Self.parseMove(move), current.database(named: name)?.active == to else {
-                    return nil
-                }
-                return .activate(database: name, server: from)
+                guard current.database(named: move.database)?.active == move.to else { return nil }
+                return .activate(database: move.database, server: move.from)
             }
             if !changes.isEmpty { try await store.apply(changes, actor: actor, lease: lease) }
-            return (.done, "\(changes.count) of \(counted(moves.count, "database")) active at \(site) again")
+            return .done(.note("\(changes.count) of \(counted(moves.count, "database")) active at \(site) again"))
         case .restoreUserData(let pool):
             guard
                 let move = plan.steps.first(where: {
                     if case .moveUsers(let from, _) = $0.action { return from == pool } else { return false }
                 }),
                 let record = try await store.planRecord(id: plan.id),
-                let users = Self.decodeList(record.steps[move.number]?.result ?? "")
-            else { return (.skipped, "no users were moved from \(pool)") }
+                let users = StepResult.listed(record.steps[move.number]?.result ?? "", by: move.action)?.users
+            else { return .skipped("no users were moved from \(pool)") }
             guard let folder = topology.backup?.folder, let newest = DirectoryBackup.files(in: folder).first
-            else { return (.skipped, "no backup in the backup folder to restore from") }
+            else { return .skipped("no backup in the backup folder to restore from") }
             let backup = try await DirectoryBackup.load(path: newest, expectedRealm: topology.store?.realm)
             let current = try await store.snapshot()
             var changes: [DirectoryChange] = []
@@ -277,7 +284,8 @@ public struct PlanRunner: Sendable {
                 changes.append(.setContacts(sipURI: uri, contacts: saved.contacts))
             }
             try await store.applyInBatches(changes, actor: actor, lease: lease)
-            return (.done, "\(changes.count) contact lists restored from \((newest as NSString).lastPathComponent)")
+            return .done(
+                .note("\(changes.count) contact lists restored from \((newest as NSString).lastPathComponent)"))
         case .repointDNS(let site):
             let directory = try await store.snapshot()
             let pools = Set(topology.pools.filter { $0.site == site }.map(\.name))
@@ -300,7 +308,8 @@ public struct PlanRunner: Sendable {
             let follow = "\(counted(names.count, "name")) follow: \(names.joined(separator: ", "))"
             let check = DNSFollowCheck(topology: topology, site: site, failover: plan.kind == .failover)
             guard let dnsLookup, !check.probes.isEmpty else {
-                return (.done, check.probes.isEmpty ? follow : follow + " (not asked: this config has no DNS listener)")
+                return .done(
+                    .note(check.probes.isEmpty ? follow : follow + " (not asked: this config has no DNS listener)"))
             }
             let deadline = ContinuousClock.now + dnsWait
             var unmet: [String] = []
@@ -317,9 +326,9 @@ public struct PlanRunner: Sendable {
                     }
                 }
                 if unmet.isEmpty {
-                    return (
-                        .done,
-                        "\(follow); the DNS listener answers so (\(counted(check.probes.count, "question")) asked)"
+                    return .done(
+                        .note(
+                            "\(follow); the DNS listener answers so (\(counted(check.probes.count, "question")) asked)")
                     )
                 }
                 try await Task.sleep(for: .milliseconds(200))
@@ -339,12 +348,11 @@ public struct PlanRunner: Sendable {
                         "\(homedThere == 1 ? "1 user is" : "\(homedThere) users are") still homed at \(site): apply the move steps first"
                 )
             }
-            return (
-                .done,
-                plan.kind == .failover
-                    ? "no user is homed at \(site); registrars redirect to the new homes"
-                    : "\(counted(homedThere, "user")) homed at \(site) again"
-            )
+            return .done(
+                .note(
+                    plan.kind == .failover
+                        ? "no user is homed at \(site); registrars redirect to the new homes"
+                        : "\(counted(homedThere, "user")) homed at \(site) again"))
         }
     }
 
@@ -353,23 +361,5 @@ public struct PlanRunner: Sendable {
     private func moveHomes(_ users: [String], from: String, to: String, actor: String, lease: PlanLease?) async throws {
         try await store.applyInBatches(
             users.map { DirectoryChange.moveHome(sipURI: $0, from: from, to: to) }, actor: actor, lease: lease)
-    }
-
-    /// `DB01:EX1>EX3` as (database, from, to).
-    static func parseMove(_ move: String) -> (String, String, String)? {
-        let parts = move.split(separator: ":", maxSplits: 1)
-        guard parts.count == 2 else { return nil }
-        let servers = parts[1].split(separator: ">").map(String.init)
-        guard servers.count == 2 else { return nil }
-        return (String(parts[0]), servers[0], servers[1])
-    }
-
-    static func encodeList(_ users: [String]) -> String {
-        String(decoding: (try? JSONEncoder().encode(users)) ?? Data("[]".utf8), as: UTF8.self)
-    }
-
-    static func decodeList(_ text: String) -> [String]? {
-        guard text.hasPrefix("[") else { return nil }
-        return try? JSONDecoder().decode([String].self, from: Data(text.utf8))
     }
 }
