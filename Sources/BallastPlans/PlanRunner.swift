@@ -74,23 +74,26 @@ public struct PlanRunner: Sendable {
             held = nil
         }
         let store = self.store
-        let heartbeat = held.map { lease in
-            Task {
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: .seconds(10))
-                    if !Task.isCancelled { try? await store.take(lease) }
-                }
-            }
-        }
         do {
-            let current = held == nil ? record : (try await store.planRecord(id: record.plan.id) ?? record)
-            let done = try await applySteps(
-                current, only: only, force: force, lease: held, started: started, progress: progress)
-            heartbeat?.cancel()
+            let done = try await withThrowingTaskGroup(of: Void.self) { group in
+                if let held {
+                    // Renews the lease every ten seconds while the steps run; cancelled when they end.
+                    group.addTask {
+                        while !Task.isCancelled {
+                            try? await Task.sleep(for: .seconds(10))
+                            if !Task.isCancelled { try? await store.take(held) }
+                        }
+                    }
+                }
+                let current = held == nil ? record : (try await store.planRecord(id: record.plan.id) ?? record)
+                let done = try await applySteps(
+                    current, only: only, force: force, lease: held, started: started, progress: progress)
+                group.cancelAll()
+                return done
+            }
             if let held { await store.release(held) }
             return done
         } catch {
-            heartbeat?.cancel()
             if let held { await store.release(held) }
             throw error
         }
