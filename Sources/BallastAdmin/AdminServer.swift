@@ -21,12 +21,12 @@ public enum AdminServer {
     /// The admin application, ready to run as a service. `directory` gives the node's store once
     /// open; plans applied in the background run in `plans`, a service of the same group.
     public static func application(
-        admin: Topology.Admin, store: StateStore, registry: PrometheusCollectorRegistry, logger: Logger,
+        admin: Topology.Admin, state: PublishedState, registry: PrometheusCollectorRegistry, logger: Logger,
         directory: @escaping @Sendable () async -> DirectoryStore? = { nil }, traffic: TrafficRecorder? = nil,
         plans: BackgroundPlans, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = self.router(
-            admin: admin, store: store, registry: registry, logger: logger, directory: directory, traffic: traffic,
+            admin: admin, state: state, registry: registry, logger: logger, directory: directory, traffic: traffic,
             plans: plans)
         let host = admin.listen.address.description
         return Application(
@@ -41,14 +41,15 @@ public enum AdminServer {
     /// access tests walk.
     public static func routes(admin: Topology.Admin) -> [(method: String, path: String)] {
         let router = router(
-            admin: admin, store: StateStore(topology: Topology(admin: admin)), registry: PrometheusCollectorRegistry(),
+            admin: admin, state: PublishedState(topology: Topology(admin: admin)),
+            registry: PrometheusCollectorRegistry(),
             logger: Logger(label: "ballast.admin.routes"), plans: BackgroundPlans())
         return router.routes.map { ($0.method.rawValue, $0.path.description) }
     }
 
     /// The admin API's routes, each behind the token check unless public.
     public static func router(
-        admin: Topology.Admin, store: StateStore, registry: PrometheusCollectorRegistry, logger: Logger,
+        admin: Topology.Admin, state: PublishedState, registry: PrometheusCollectorRegistry, logger: Logger,
         directory: @escaping @Sendable () async -> DirectoryStore? = { nil }, traffic: TrafficRecorder? = nil,
         plans: BackgroundPlans
     ) -> Router<AdminContext> {
@@ -69,34 +70,34 @@ public enum AdminServer {
         }
         let api = router.group("api")
         api.get("status") { _, _ -> Response in
-            try jsonResponse(StatusReport(store.current))
+            try jsonResponse(StatusReport(state.current))
         }
         // Per-second traffic of every relay, pool, DNS and SIP over the last minutes.
-        let recorder = traffic ?? TrafficRecorder(store: store, registry: registry)
+        let recorder = traffic ?? TrafficRecorder(state: state, registry: registry)
         api.get("traffic") { _, _ -> Response in
             try jsonResponse(TrafficView(recorder.current))
         }
         api.post("servers/:pool/:server/drain") { _, context -> Response in
-            try setDrained(true, context: context, store: store, logger: logger)
+            try setDrained(true, context: context, state: state, logger: logger)
         }
         api.post("servers/:pool/:server/undrain") { _, context -> Response in
-            try setDrained(false, context: context, store: store, logger: logger)
+            try setDrained(false, context: context, state: state, logger: logger)
         }
-        PlanRoutes.add(to: api, store: store, directory: directory, plans: plans, logger: logger)
-        DirectoryRoutes.add(to: api, store: store, directory: directory, logger: logger)
+        PlanRoutes.add(to: api, state: state, directory: directory, plans: plans, logger: logger)
+        DirectoryRoutes.add(to: api, state: state, directory: directory, logger: logger)
         return router
     }
 
     private static func setDrained(
-        _ drained: Bool, context: AdminContext, store: StateStore, logger: Logger
+        _ drained: Bool, context: AdminContext, state: PublishedState, logger: Logger
     ) throws -> Response {
         let pool = try context.parameters.require("pool")
         let server = try context.parameters.require("server")
         let key = ServerKey(pool: pool, server: server)
         do {
-            let state = try store.setDrained(drained, for: key)
+            let published = try state.setDrained(drained, for: key)
             logger.notice(drained ? "server drained" : "server undrained", metadata: ["server": "\(key)"])
-            return try jsonResponse(StatusReport(state))
+            return try jsonResponse(StatusReport(published))
         } catch {
             throw HTTPError(.notFound, message: "\(error)")
         }

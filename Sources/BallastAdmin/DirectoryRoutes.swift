@@ -14,7 +14,7 @@ enum DirectoryRoutes {
     static let maximumImport = 64 << 20
 
     static func add(
-        to api: RouterGroup<AdminContext>, store: StateStore,
+        to api: RouterGroup<AdminContext>, state: PublishedState,
         directory: @escaping @Sendable () async -> DirectoryStore?,
         logger: Logger
     ) {
@@ -27,7 +27,7 @@ enum DirectoryRoutes {
 
         api.post("users/import") { request, _ -> Response in
             let directoryStore = try await PlanRoutes.openStore(directory)
-            let topology = store.current.topology
+            let topology = state.current.topology
             guard let realm = topology.store?.realm else {
                 throw HTTPError(.serviceUnavailable, message: "this node has no store")
             }
@@ -69,7 +69,7 @@ enum DirectoryRoutes {
             var answer = [
                 "users": "\(parsed.users.count)", "databases": "\(parsed.databases.count)", "revision": "\(revision)",
             ]
-            answer["warning"] = await NodeFollow.wait(store, revision: revision)
+            answer["warning"] = await NodeFollow.wait(state, revision: revision)
             return try AdminServer.jsonResponse(answer)
         }
 
@@ -82,7 +82,7 @@ enum DirectoryRoutes {
             guard let first = copies.first else {
                 throw HTTPError(.badRequest, message: "name the servers holding a copy: ?copies=EX1,EX2")
             }
-            let known = Set(store.current.topology.pools.flatMap { $0.servers.map(\.name) })
+            let known = Set(state.current.topology.pools.flatMap { $0.servers.map(\.name) })
             if let unknown = copies.first(where: { !known.contains($0) }) {
                 throw HTTPError(.badRequest, message: "no pool in the node's config has a server named \(unknown)")
             }
@@ -128,7 +128,7 @@ enum DirectoryRoutes {
                 metadata: ["database": "\(name)", "from": "\(before)", "to": "\(server)", "revision": "\(revision)"])
             // The answer waits until this node serves the move: the next login lands on the new server.
             var answer = ["database": name, "from": before, "to": server, "revision": "\(revision)"]
-            answer["warning"] = await NodeFollow.wait(store, revision: revision)
+            answer["warning"] = await NodeFollow.wait(state, revision: revision)
             if let warning = answer["warning"] {
                 logger.warning("database activated, not yet followed", metadata: ["reason": "\(warning)"])
             }

@@ -40,7 +40,7 @@ enum PlanRoutes {
     }
 
     static func add(
-        to api: RouterGroup<AdminContext>, store: StateStore,
+        to api: RouterGroup<AdminContext>, state: PublishedState,
         directory: @escaping @Sendable () async -> DirectoryStore?,
         plans: BackgroundPlans, logger: Logger
     ) {
@@ -56,7 +56,7 @@ enum PlanRoutes {
         }
         api.post("backup") { _, _ -> Response in
             let directoryStore = try await open()
-            let topology = store.current.topology
+            let topology = state.current.topology
             // Only into the configured folder: no request names a path on the node.
             guard let folder = topology.backup?.folder else {
                 throw HTTPError(.conflict, message: "no backup folder: add backup: {folder: ...} to the node's config")
@@ -77,7 +77,7 @@ enum PlanRoutes {
         }
         api.post("restore") { request, _ -> Response in
             let directoryStore = try await open()
-            let topology = store.current.topology
+            let topology = state.current.topology
             let (file, upload) = try await restoreSource(request, folder: topology.backup?.folder)
             defer { if let upload { try? FileManager.default.removeItem(atPath: upload) } }
             let backup: DirectoryBackup
@@ -99,7 +99,7 @@ enum PlanRoutes {
         }
         api.get("users/:login") { _, context -> Response in
             let login = try context.parameters.require("login")
-            guard let user = store.current.directory.user(login: login) else {
+            guard let user = state.current.directory.user(login: login) else {
                 throw HTTPError(.notFound, message: "no user \(login) in the directory")
             }
             return try AdminServer.jsonResponse(
@@ -140,7 +140,7 @@ enum PlanRoutes {
             switch kind {
             case "failover":
                 plan = try built { () throws(PlanBuilder.Refusal) in
-                    try PlanBuilder.failover(site: site, topology: store.current.topology, directory: snapshot)
+                    try PlanBuilder.failover(site: site, topology: state.current.topology, directory: snapshot)
                 }
             case "failback":
                 guard
@@ -174,10 +174,10 @@ enum PlanRoutes {
             let pause: PlanRunner.StepStarted = { _ in if stepDelay > .zero { try await Task.sleep(for: stepDelay) } }
             let found = try await storeCall { () throws(StoreError) in try await directoryStore.planRecord(id: id) }
             guard let record = found else { throw HTTPError(.notFound, message: "no plan \(id)") }
-            let topology = store.current.topology
+            let topology = state.current.topology
             let runner = PlanRunner(
                 store: directoryStore, topology: topology, logger: logger, dnsLookup: DNSProbe.lookup(topology),
-                nodeFollows: { await NodeFollow.wait(store, directoryStore) }, owner: PlanLease.processOwner("node"))
+                nodeFollows: { await NodeFollow.wait(state, directoryStore) }, owner: PlanLease.processOwner("node"))
             if request.uri.queryParameters.get("wait") == "true" {
                 // The caller waits for the end (the CLI): the finished plan, or why a step was refused.
                 do {

@@ -7,13 +7,13 @@ import Synchronization
 /// Samples the node's traffic once a second into a `TrafficHistory`, for `/api/traffic` and the
 /// dashboard's plots; runs beside the admin listener as a service.
 public final class TrafficRecorder: Service, Sendable {
-    private let store: StateStore
+    private let state: PublishedState
     private let registry: PrometheusCollectorRegistry
     private let history: Mutex<TrafficHistory>
 
-    /// A recorder of `store`'s node, reading counters from `registry`, keeping `seconds` of history.
-    public init(store: StateStore, registry: PrometheusCollectorRegistry, seconds: Int = 300) {
-        self.store = store
+    /// A recorder of the node publishing `state`, reading counters from `registry`, keeping `seconds` of history.
+    public init(state: PublishedState, registry: PrometheusCollectorRegistry, seconds: Int = 300) {
+        self.state = state
         self.registry = registry
         self.history = Mutex(TrafficHistory(capacity: seconds))
     }
@@ -21,7 +21,7 @@ public final class TrafficRecorder: Service, Sendable {
     /// Takes one sample now.
     public func sample() {
         let text = String(decoding: registry.emitToBuffer(), as: UTF8.self)
-        let totals = TrafficHistory.totals(metrics: text, state: store.current)
+        let totals = TrafficHistory.totals(metrics: text, state: state.current)
         history.withLock { $0.record(totals) }
     }
 

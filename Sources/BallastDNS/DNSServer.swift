@@ -22,7 +22,7 @@ public final class DNSServer: Sendable {
         init(_ view: DNSView) { self.view = view }
     }
 
-    private let store: StateStore
+    private let state: PublishedState
     private let engine: Engine
     let logger: Logger
     private let published: ManagedAtomic<ViewBox>
@@ -34,13 +34,13 @@ public final class DNSServer: Sendable {
     let metrics = DNSMetrics()
     private let follower = Mutex<Task<Void, Never>?>(nil)
 
-    /// A server for the zones of `store`'s state, not yet listening; its sockets go on
+    /// A server for the zones of the published `state`, not yet listening; its sockets go on
     /// `engine`'s loops.
-    public init(store: StateStore, engine: Engine, logger: Logger) {
-        self.store = store
+    public init(state: PublishedState, engine: Engine, logger: Logger) {
+        self.state = state
         self.engine = engine
         self.logger = logger
-        self.published = ManagedAtomic(ViewBox(DNSView(state: store.current, previous: nil, now: Self.unixNow())))
+        self.published = ManagedAtomic(ViewBox(DNSView(state: state.current, previous: nil, now: Self.unixNow())))
     }
 
     /// The view queries are answered from now.
@@ -82,7 +82,7 @@ public final class DNSServer: Sendable {
         udpServices.withLock { $0 = reading }
         tcpListeners.withLock { $0 = accepting }
         await engine.open(services: reading, listeners: accepting)
-        let updates = store.updates()
+        let updates = state.updates()
         let task = Task { [self] in
             for await state in updates { refresh(state) }
         }

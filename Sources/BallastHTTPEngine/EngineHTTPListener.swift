@@ -111,6 +111,6 @@ public final class EngineHTTPListener: EngineListener {
     }
 
     private static func limit(of runtime: EngineHTTPRuntime) -> Int {
-        runtime.store.current.relay(named: runtime.relayName)?.maxConnections ?? 0
+        runtime.state.current.relay(named: runtime.relayName)?.maxConnections ?? 0
     }
 }

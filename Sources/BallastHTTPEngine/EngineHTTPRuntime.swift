@@ -13,7 +13,7 @@ public final class EngineHTTPRuntime: Sendable {
     /// The relay's name in the topology.
     public let relayName: String
     /// Where state snapshots come from.
-    public let store: StateStore
+    public let state: PublishedState
     /// Source-address affinity, when the relay has it.
     public let stickTable: SharedStickTable?
     /// Called when live traffic could not reach a server.
@@ -40,7 +40,7 @@ public final class EngineHTTPRuntime: Sendable {
     /// applied, which name the persistence cookie's values. Certificate files are read here,
     /// so a reload serves renewed ones.
     public init(
-        relay: Relay, servers: [Server], store: StateStore, stickTable: SharedStickTable?, engine: Engine,
+        relay: Relay, servers: [Server], state: PublishedState, stickTable: SharedStickTable?, engine: Engine,
         logger: Logger, throttle: SharedLoginThrottle = SharedLoginThrottle(), time: TimeSource = .system,
         reportFailure: @escaping @Sendable (ProbeKey, String) -> Void
     ) throws(TLSError) {
@@ -51,7 +51,7 @@ public final class EngineHTTPRuntime: Sendable {
             ? try TLSServerContext(certificates: relay.http.certificates, alpn: Self.alpn) : nil
         reencryption = try relay.http.serverTLS.map { settings throws(TLSError) in try TLSClientContext(settings) }
         relayName = relay.name
-        self.store = store
+        self.state = state
         self.stickTable = stickTable
         self.reportFailure = reportFailure
         self.logger = logger
@@ -78,7 +78,7 @@ public final class EngineHTTPRuntime: Sendable {
     /// new state was published since the loop last asked; nil when the relay left the topology.
     func snapshot(_ context: LoopContext) -> RelaySnapshot? {
         let loop = heads[context.loop.index]
-        let state = store.current
+        let state = self.state.current
         if let cached = loop.snapshot, cached.state.version == state.version { return cached }
         let fresh = state.relay(named: relayName).map { RelaySnapshot(state: state, relay: $0) }
         loop.snapshot = fresh

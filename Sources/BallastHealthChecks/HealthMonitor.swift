@@ -20,14 +20,14 @@ public final class HealthMonitor: Sendable {
         var checker: NIOLoopBoundBox<ServerChecker>
     }
 
-    private let store: StateStore
+    private let state: PublishedState
     private let group: any EventLoopGroup
     private let logger: Logger
     private let entries = Mutex<[ProbeKey: Entry]>([:])
 
-    /// A monitor publishing to `store`, probing from `group`.
-    public init(store: StateStore, group: any EventLoopGroup, logger: Logger) {
-        self.store = store
+    /// A monitor publishing to `state`, probing from `group`.
+    public init(state: PublishedState, group: any EventLoopGroup, logger: Logger) {
+        self.state = state
         self.group = group
         self.logger = logger
     }
@@ -59,7 +59,7 @@ public final class HealthMonitor: Sendable {
                     continue
                 }
                 let bound = NIOLoopBoundBox.makeBoxSendingValue(
-                    ServerChecker(key: key, target: target, eventLoop: loop, store: store, logger: logger),
+                    ServerChecker(key: key, target: target, eventLoop: loop, state: state, logger: logger),
                     eventLoop: loop)
                 entries[key] = Entry(spec: spec, checker: bound)
                 started.append(bound)
@@ -91,7 +91,7 @@ final class ServerChecker {
     private let key: ProbeKey
     private let target: ProbeTarget
     private let eventLoop: any EventLoop
-    private let store: StateStore
+    private let state: PublishedState
     private let logger: Logger
     private var machine: HealthStateMachine
     private var next: Scheduled<Void>?
@@ -101,11 +101,11 @@ final class ServerChecker {
     private let changes: Counter
     private let upGauge: Gauge
 
-    init(key: ProbeKey, target: ProbeTarget, eventLoop: any EventLoop, store: StateStore, logger: Logger) {
+    init(key: ProbeKey, target: ProbeTarget, eventLoop: any EventLoop, state: PublishedState, logger: Logger) {
         self.key = key
         self.target = target
         self.eventLoop = eventLoop
-        self.store = store
+        self.state = state
         self.logger = logger
         self.machine = HealthStateMachine(rise: target.check.rise, fall: target.check.fall, now: .now)
         let dimensions = [("pool", key.server.pool), ("server", key.server.server), ("port", "\(key.port)")]
@@ -164,7 +164,7 @@ final class ServerChecker {
     }
 
     private func publish(_ transition: HealthStateMachine.Transition) {
-        store.setHealth(ServerHealth(machine), for: key)
+        state.setHealth(ServerHealth(machine), for: key)
         changes.increment()
         upGauge.record(transition.to.takesTraffic ? 1 : 0)
         let metadata: Logger.Metadata = [

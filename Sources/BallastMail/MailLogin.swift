@@ -27,7 +27,7 @@ enum MailLogin {
         login: String, password: String, dialect: MailDialect, runtime: MailRuntime, eventLoop: any EventLoop,
         clientAddress: String, clientIP: IPAddress?
     ) -> EventLoopFuture<LoginOutcome> {
-        let state = runtime.store.current
+        let state = runtime.state.current
         guard let relay = state.relay(named: runtime.relayName) else {
             return eventLoop.makeSucceededFuture(.unavailable(reason: "relay removed"))
         }

@@ -11,7 +11,7 @@ public final class MailRuntime: Sendable {
     /// The relay's name.
     public let relayName: String
     /// Where connections take their snapshots.
-    public let store: StateStore
+    public let state: PublishedState
     /// Logged-in sessions, closed when their database's active copy moves.
     public let sessions: MailSessions
     let tls: NIOSSLContext?
@@ -26,11 +26,11 @@ public final class MailRuntime: Sendable {
 
     /// A runtime for `relay`, loading its certificates (for implicit TLS, STARTTLS and STLS).
     public init(
-        relay: Relay, store: StateStore, sessions: MailSessions, logger: Logger,
+        relay: Relay, state: PublishedState, sessions: MailSessions, logger: Logger,
         throttle: SharedLoginThrottle = SharedLoginThrottle()
     ) throws {
         self.relayName = relay.name
-        self.store = store
+        self.state = state
         self.sessions = sessions
         self.logger = logger
         self.throttle = throttle
@@ -63,5 +63,5 @@ public final class MailRuntime: Sendable {
     }
 
     /// The relay as the current state has it.
-    var relay: Relay? { store.current.relay(named: relayName) }
+    var relay: Relay? { state.current.relay(named: relayName) }
 }

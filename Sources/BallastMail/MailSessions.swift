@@ -78,10 +78,10 @@ public final class MailSessions: Sendable {
         return moved.count
     }
 
-    /// Follows `store` and closes moved sessions on every directory change, until cancelled.
-    public func follow(_ store: StateStore, logger: Logger) async {
-        var revision = store.current.directory.revision
-        for await state in store.updates() {
+    /// Follows the `published` state and closes moved sessions on every directory change, until cancelled.
+    public func follow(_ published: PublishedState, logger: Logger) async {
+        var revision = published.current.directory.revision
+        for await state in published.updates() {
             guard state.directory.revision != revision else { continue }
             revision = state.directory.revision
             closeMoved(in: state, logger: logger)

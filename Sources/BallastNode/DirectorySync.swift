@@ -8,7 +8,7 @@ public import Logging
 /// serves from the last directory it applied (kept in the cache file) and catches up when it returns.
 public actor DirectorySync {
     private let settings: StoreSettings
-    private let state: StateStore
+    private let state: PublishedState
     private let logger: Logger
     private let cache: DirectoryCache
     private var store: DirectoryStore?
@@ -22,7 +22,7 @@ public actor DirectorySync {
 
     /// A follower of the store `settings` names, publishing into `state`; it also takes the
     /// scheduled backups `backups` asks for.
-    public init(settings: StoreSettings, backups: BackupSettings? = nil, state: StateStore, logger: Logger) {
+    public init(settings: StoreSettings, backups: BackupSettings? = nil, state: PublishedState, logger: Logger) {
         self.settings = settings
         self.backups = backups
         self.state = state

@@ -19,8 +19,8 @@ import NIOPosix
 /// checkers. An actor, so that reloads, drains and shutdown never overlap; the data path
 /// never touches it.
 public actor Node {
-    /// Where every edge takes its snapshots.
-    public nonisolated let store: StateStore
+    /// The published state: where every edge takes its snapshots.
+    public nonisolated let state: PublishedState
     /// The health checkers.
     public nonisolated let monitor: HealthMonitor
     private let engine: Engine
@@ -56,8 +56,8 @@ public actor Node {
         tuning: RelayTuning = .standard, time: TimeSource = .system
     ) throws {
         self.time = time
-        self.store = StateStore(topology: topology)
-        self.monitor = HealthMonitor(store: store, group: group, logger: logger)
+        self.state = PublishedState(topology: topology)
+        self.monitor = HealthMonitor(state: state, group: group, logger: logger)
         self.engine = try Engine(
             threads: relayThreads ?? System.coreCount, bufferSize: tuning.bufferSize, logger: logger)
         self.group = group
@@ -69,7 +69,7 @@ public actor Node {
     public func start() async throws(NodeError) {
         precondition(!started, "a node starts once")
         started = true
-        let topology = store.current.topology
+        let topology = state.current.topology
         // The directory first (the users file, the store, or the store's last state kept on disk),
         // so that no listener serves from an empty one.
         do {
@@ -95,9 +95,9 @@ public actor Node {
         }
         listeners = bound
         let sessions = mailSessions
-        let state = store
+        let published = state
         let log = logger
-        mailFollower = Task { await sessions.follow(state, logger: log) }
+        mailFollower = Task { await sessions.follow(published, logger: log) }
         housekeeping = Task { await Self.keepHouse() }
         do {
             try await startDNS(topology.dns)
@@ -115,7 +115,7 @@ public actor Node {
             "node started",
             metadata: [
                 "relays": "\(topology.relays.count)", "pools": "\(topology.pools.count)",
-                "version": "\(store.current.version)",
+                "version": "\(state.current.version)",
             ])
     }
 
@@ -125,7 +125,7 @@ public actor Node {
     /// When a new address cannot be bound, the old topology stays in force.
     @discardableResult
     public func apply(_ topology: Topology) async throws(NodeError) -> ReloadSummary {
-        let previous = store.current.topology
+        let previous = state.current.topology
         var summary = ReloadSummary()
         let directory = try readDirectory(topology)
 
@@ -180,7 +180,7 @@ public actor Node {
         }
 
         // Bound: publish, then hand the listeners that stay their new runtimes.
-        store.replaceTopology(topology)
+        state.replaceTopology(topology)
         for relay in topology.relays {
             guard let listener = listeners[relay.listen] else { continue }
             if previous.relay(named: relay.name) == relay {
@@ -234,7 +234,7 @@ public actor Node {
                 logger.error("store not opened; the directory stays as it was", metadata: ["reason": "\(error)"])
             }
         }
-        if topology.store == nil { store.replaceDirectory(directory) }
+        if topology.store == nil { state.replaceDirectory(directory) }
         if Self.sipListenersChanged(previous.sip, topology.sip) {
             await sip?.stop()
             sip = nil
@@ -252,7 +252,7 @@ public actor Node {
         logger.notice(
             "config applied",
             metadata: [
-                "version": "\(store.current.version)", "added": "\(summary.added)", "changed": "\(summary.changed)",
+                "version": "\(state.current.version)", "added": "\(summary.added)", "changed": "\(summary.changed)",
                 "removed": "\(summary.removed)", "unchanged": "\(summary.unchanged.count)",
             ])
         return summary
@@ -317,7 +317,7 @@ public actor Node {
 
     private func startDNS(_ settings: DNSSettings) async throws(NodeError) {
         guard !settings.listeners.isEmpty else { return }
-        let server = DNSServer(store: store, engine: engine, logger: logger)
+        let server = DNSServer(state: state, engine: engine, logger: logger)
         do {
             try await server.start(settings)
         } catch {
@@ -342,7 +342,7 @@ public actor Node {
         guard let settings else { return }
         do {
             let server = try SIPServer(
-                store: store, engine: engine, logger: logger, throttle: loginThrottle, time: time)
+                state: state, engine: engine, logger: logger, throttle: loginThrottle, time: time)
             try await server.start(settings)
             sip = server
         } catch {
@@ -352,11 +352,11 @@ public actor Node {
 
     /// The users of the SIP users file, checked against `topology`; with a store, the store's.
     private func readDirectory(_ topology: Topology) throws(NodeError) -> Directory {
-        guard topology.store == nil else { return store.current.directory }
+        guard topology.store == nil else { return state.current.directory }
         guard let settings = topology.sip else { return Directory() }
         do {
             var directory = try UsersFileReader.load(settings: settings, topology: topology)
-            directory.revision = store.current.directory.revision + 1
+            directory.revision = state.current.directory.revision + 1
             return directory
         } catch {
             throw NodeError(code: .invalidUsers, description: error.description)
@@ -365,7 +365,7 @@ public actor Node {
 
     private func startDirectorySync(_ settings: StoreSettings?, backups: BackupSettings?) async throws(NodeError) {
         guard let settings else { return }
-        let sync = DirectorySync(settings: settings, backups: backups, state: store, logger: logger)
+        let sync = DirectorySync(settings: settings, backups: backups, state: state, logger: logger)
         do {
             try await sync.start()
         } catch {
@@ -373,7 +373,7 @@ public actor Node {
             throw NodeError(code: .storeUnavailable, description: error.description)
         }
         directorySync = sync
-        let watch = SiteWatch(state: store, sync: sync, logger: logger)
+        let watch = SiteWatch(state: state, sync: sync, logger: logger)
         await watch.start()
         siteWatch = watch
     }
@@ -386,7 +386,7 @@ public actor Node {
     private func loadDirectory(_ topology: Topology) throws(NodeError) {
         guard topology.store == nil else { return }
         let directory = try readDirectory(topology)
-        store.replaceDirectory(directory)
+        state.replaceDirectory(directory)
         if topology.sip?.usersFile != nil {
             logger.info("users loaded", metadata: ["users": "\(directory.usersByURI.count)"])
         }
@@ -404,7 +404,7 @@ public actor Node {
                 return .httpEngine(
                     try await EngineHTTPListener.bind(
                         endpoint: relay.listen,
-                        runtime: try engineRuntime ?? engineHTTPRuntime(for: relay, in: store.current.topology),
+                        runtime: try engineRuntime ?? engineHTTPRuntime(for: relay, in: state.current.topology),
                         engine: engine,
                         backlog: tuning.backlog))
             }
@@ -430,7 +430,7 @@ public actor Node {
     private func runtime(for relay: Relay) -> RelayRuntime {
         let monitor = self.monitor
         return RelayRuntime(
-            relayName: relay.name, store: store, stickTable: stickTable(for: relay), tuning: tuning, time: time,
+            relayName: relay.name, state: state, stickTable: stickTable(for: relay), tuning: tuning, time: time,
             logger: logger,
             reportFailure: { key, reason in monitor.observedFailure(of: key, reason: reason) })
     }
@@ -441,7 +441,7 @@ public actor Node {
         let monitor = self.monitor
         do {
             return try EngineHTTPRuntime(
-                relay: relay, servers: topology.pool(named: relay.pool)?.servers ?? [], store: store,
+                relay: relay, servers: topology.pool(named: relay.pool)?.servers ?? [], state: state,
                 stickTable: stickTable(for: relay), engine: engine, logger: logger, throttle: loginThrottle,
                 time: time,
                 reportFailure: { key, reason in monitor.observedFailure(of: key, reason: reason) })
@@ -454,7 +454,7 @@ public actor Node {
     private func mailRuntime(for relay: Relay) throws(NodeError) -> MailRuntime {
         do {
             return try MailRuntime(
-                relay: relay, store: store, sessions: mailSessions, logger: logger, throttle: loginThrottle)
+                relay: relay, state: state, sessions: mailSessions, logger: logger, throttle: loginThrottle)
         } catch {
             throw NodeError(code: .invalidRelay, description: "relay \(relay.name): certificates do not load: \(error)")
         }

@@ -24,7 +24,7 @@ public struct NodeService: Service {
         for await _ in hangups.cancelOnGracefulShutdown() {
             await reload()
         }
-        let grace = node.store.current.topology.node.shutdownGrace
+        let grace = node.state.current.topology.node.shutdownGrace
         await node.shutdown(grace: grace)
     }
 

@@ -12,7 +12,7 @@ import NIOPosix
 /// `SiteGuard` which sites have had no pool for `witness.automatic-after`, asks the witness about
 /// each, and when the witness agrees makes and applies the failover plan (hold-down respected).
 actor SiteWatch {
-    private let state: StateStore
+    private let state: PublishedState
     private let sync: DirectorySync
     private let logger: Logger
     private var guardian = SiteGuard()
@@ -22,7 +22,7 @@ actor SiteWatch {
     /// When each site's failover was last tried: a failed try is not repeated for a minute.
     private var attempts: [String: ContinuousClock.Instant] = [:]
 
-    init(state: StateStore, sync: DirectorySync, logger: Logger) {
+    init(state: PublishedState, sync: DirectorySync, logger: Logger) {
         self.state = state
         self.sync = sync
         self.logger = logger

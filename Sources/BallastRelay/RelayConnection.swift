@@ -88,7 +88,7 @@ final class RelayConnection: EngineConnection {
 
     func start(context: LoopContext) {
         lastActivity = context.now
-        guard let relay = runtime.store.current.relay(named: runtime.relayName) else {
+        guard let relay = runtime.state.current.relay(named: runtime.relayName) else {
             // The relay was removed by a reload while this client waited in the backlog.
             close(context: context)
             return
@@ -152,7 +152,7 @@ final class RelayConnection: EngineConnection {
     private func connect(context: LoopContext) {
         guard let relay else { return }
         phase = .connecting
-        let state = runtime.store.current
+        let state = runtime.state.current
         let clientAddress = client?.address ?? IPAddress(v4: 0, 0, 0, 0)
         if let table = runtime.stickTable, failed.isEmpty {
             sticky = table.lookup(clientAddress, now: runtime.time.now)
@@ -268,7 +268,7 @@ final class RelayConnection: EngineConnection {
         runtime.metrics.failedConnects.increment()
         member.load.connectFailed()
         let target = self.target.map(String.init(describing:)) ?? "?"
-        let topology = runtime.store.current.topology
+        let topology = runtime.state.current.topology
         if let pool = topology.pool(named: relay.pool),
             let probe = topology.probe(for: relay, pool: pool, server: member.server)
         {

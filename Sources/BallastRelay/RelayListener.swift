@@ -100,6 +100,6 @@ public final class RelayListener: EngineListener {
     }
 
     private static func limit(of runtime: RelayRuntime) -> Int {
-        runtime.store.current.relay(named: runtime.relayName)?.maxConnections ?? 0
+        runtime.state.current.relay(named: runtime.relayName)?.maxConnections ?? 0
     }
 }

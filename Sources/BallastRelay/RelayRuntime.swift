@@ -9,7 +9,7 @@ public final class RelayRuntime: Sendable {
     /// The relay's name in the topology.
     public let relayName: String
     /// Where state snapshots come from.
-    public let store: StateStore
+    public let state: PublishedState
     /// Source-address affinity, when the relay has it.
     public let stickTable: SharedStickTable?
     /// Called when live traffic could not reach a server, with the probe that decides
@@ -26,12 +26,12 @@ public final class RelayRuntime: Sendable {
     /// A runtime for one relay; `stickTable` should be kept across reloads when the
     /// relay's persistence is unchanged, so that clients keep their servers.
     public init(
-        relayName: String, store: StateStore, stickTable: SharedStickTable?, tuning: RelayTuning = .standard,
+        relayName: String, state: PublishedState, stickTable: SharedStickTable?, tuning: RelayTuning = .standard,
         time: TimeSource = .system, logger: Logger, reportFailure: @escaping @Sendable (ProbeKey, String) -> Void
     ) {
         self.relayName = relayName
         self.time = time
-        self.store = store
+        self.state = state
         self.stickTable = stickTable
         self.tuning = tuning
         self.logger = logger

@@ -27,15 +27,15 @@ public final class SIPServer: Sendable {
     private let streamListeners = Mutex<[SIPStreamListener]>([])
     private let ticker = Mutex<Task<Void, Never>?>(nil)
 
-    /// A server for `store`'s SIP settings, not yet listening; reads back saved bindings.
+    /// A server for the published `state`'s SIP settings, not yet listening; reads back saved bindings.
     /// Every listener runs on `engine`'s loops. `throttle` limits password guessing, shared
     /// with the node's other listeners. `time` is the clock requests are answered at.
     public init(
-        store: StateStore, engine: Engine, logger: Logger, throttle: SharedLoginThrottle = SharedLoginThrottle(),
+        state: PublishedState, engine: Engine, logger: Logger, throttle: SharedLoginThrottle = SharedLoginThrottle(),
         time: TimeSource = .system
     ) throws(SIPEdgeError) {
         var restored: [String: Registrations] = [:]
-        if let path = store.current.topology.sip?.registrationsFile {
+        if let path = state.current.topology.sip?.registrationsFile {
             let now = time.wallSeconds
             (journal, restored) = try RegistrationJournal.open(path: path, now: now, lanes: engine.loopCount + 1)
             logger.info(
@@ -44,7 +44,7 @@ public final class SIPServer: Sendable {
         } else {
             journal = nil
         }
-        self.registrar = SIPRegistrar(store: store, logger: logger, restored: restored, throttle: throttle)
+        self.registrar = SIPRegistrar(state: state, logger: logger, restored: restored, throttle: throttle)
         self.engine = engine
         self.logger = logger
         self.time = time

@@ -1,4 +1,5 @@
 public import BallastCore
+
 #if canImport(Glibc)
     import Glibc
 #endif

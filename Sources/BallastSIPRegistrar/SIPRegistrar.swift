@@ -12,7 +12,7 @@ import Synchronization
 /// nonce counts sit in shards (`BindingTables`), and what must reach the registrations file
 /// comes back with the answer for the edge to save.
 public final class SIPRegistrar: Sendable {
-    private let store: StateStore
+    private let state: PublishedState
     private let logger: Logger
     private let signer: NonceSigner
     private let throttle: SharedLoginThrottle
@@ -22,13 +22,13 @@ public final class SIPRegistrar: Sendable {
     private let metrics = SIPMetrics()
     private let serverHeader = "Ballast"
 
-    /// A registrar answering from `store`'s state, holding `restored` bindings (read back
+    /// A registrar answering from the published `state`, holding `restored` bindings (read back
     /// from the registrations file).
     public init(
-        store: StateStore, logger: Logger, restored: [String: Registrations] = [:], nonceKey: [UInt8]? = nil,
+        state: PublishedState, logger: Logger, restored: [String: Registrations] = [:], nonceKey: [UInt8]? = nil,
         throttle: SharedLoginThrottle = SharedLoginThrottle()
     ) {
-        self.store = store
+        self.state = state
         self.logger = logger
         self.signer = NonceSigner(key: nonceKey)
         self.throttle = throttle
@@ -42,13 +42,13 @@ public final class SIPRegistrar: Sendable {
     }
 
     /// Pools whose users their backup registrar serves now.
-    public var lostPools: Set<String> { store.current.lostPools }
+    public var lostPools: Set<String> { state.current.lostPools }
 
     /// Moves pool modes forward to `now` (publishing the lost pools in the State) and drops
     /// lapsed bindings, returning the lists to save; the edge calls it often (every 100 ms), so
     /// that failover does not wait for a REGISTER to notice.
     public func tick(now: RegistrarTime) -> [BindingChange] {
-        let state = store.current
+        let state = self.state.current
         guard let settings = state.topology.sip else { return [] }
         let (transitions, lost) = resiliency.withLock { resiliency in
             let transitions = resiliency.advance(
@@ -56,7 +56,7 @@ public final class SIPRegistrar: Sendable {
             )
             return (transitions, resiliency.lost)
         }
-        store.setLostPools(lost)
+        self.state.setLostPools(lost)
         let (changes, live) = tables.removeExpired(wall: now.wall)
         metrics.bindings.record(live)
         metrics.lostPools.record(lost.count)
@@ -110,7 +110,7 @@ public final class SIPRegistrar: Sendable {
             }
             if value == 0 { return SIPAnswer(answer(request, source, 483, "Too Many Hops")) }
         }
-        let state = store.current
+        let state = self.state.current
         guard let settings = state.sip else { return SIPAnswer(answer(request, source, 503, "Service Unavailable")) }
         switch method {
         case "OPTIONS":

@@ -6,13 +6,13 @@ public import BallastCore
 public enum NodeFollow {
     /// Waits (bounded by `state.followTimeout`) until `state` serves `store`'s latest revision;
     /// nil when it does, else a warning that says what the node still serves.
-    public static func wait(_ state: StateStore, _ store: DirectoryStore) async -> String? {
+    public static func wait(_ state: PublishedState, _ store: DirectoryStore) async -> String? {
         guard let revision = try? await store.revision() else { return nil }
         return await wait(state, revision: revision)
     }
 
     /// Waits until `state` serves `revision`; nil when it does, else a warning.
-    public static func wait(_ state: StateStore, revision: UInt64) async -> String? {
+    public static func wait(_ state: PublishedState, revision: UInt64) async -> String? {
         let timeout = state.followTimeout
         if await state.waitForDirectory(revision: revision, timeout: timeout) { return nil }
         return

@@ -74,11 +74,11 @@ struct RunCommand: AsyncParsableCommand {
         var services: [any Service] = []
         let plans = BackgroundPlans()
         if let admin = topology.admin {
-            let traffic = TrafficRecorder(store: node.store, registry: registry)
+            let traffic = TrafficRecorder(state: node.state, registry: registry)
             services.append(traffic)
             services.append(
                 AdminServer.application(
-                    admin: admin, store: node.store, registry: registry, logger: logger,
+                    admin: admin, state: node.state, registry: registry, logger: logger,
                     directory: { await node.directoryStore }, traffic: traffic, plans: plans
                 ) { port in
                     logger.info("admin API listening", metadata: ["listen": "\(admin.listen.address):\(port)"])

@@ -62,7 +62,7 @@ import Testing
                     pool: "web"),
             ])
         topology.dns.listeners = [Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: 53)]
-        let state = StateStore(topology: topology).current
+        let state = PublishedState(topology: topology).current
         let text = """
             ballast_relay_connections_total{relay="front"} 20
             ballast_relay_connect_failures_total{relay="front"} 2

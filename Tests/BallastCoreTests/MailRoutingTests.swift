@@ -13,13 +13,13 @@ struct MailRoutingTests {
         sipURI: "sip:alice@contoso.com", authName: "alice", ha1: [:], homePool: nil, mail: "alice@contoso.com",
         mailboxDatabase: "DB01")
 
-    private func state(active: String = "mbx1", users: [DirectoryUser] = [alice]) -> StateStore {
-        let store = StateStore(topology: Topology(pools: [Self.pool]))
-        store.replaceDirectory(
+    private func state(active: String = "mbx1", users: [DirectoryUser] = [alice]) -> PublishedState {
+        let published = PublishedState(topology: Topology(pools: [Self.pool]))
+        published.replaceDirectory(
             Directory(
                 users: users,
                 databases: [MailboxDatabase(name: "DB01", copies: ["mbx1", "mbx2", "mbx9"], active: active)]))
-        return store
+        return published
     }
 
     @Test func theActiveCopyDecides() throws {
@@ -44,11 +44,11 @@ struct MailRoutingTests {
         #expect(
             MailRouting.server(for: Self.alice, pool: "mailbox", in: state(active: "mbx9").current)
                 == .failure(.activeServerNotInPool(database: "DB01", server: "mbx9", pool: "mailbox")))
-        let store = state()
-        store.setHealth(
+        let published = state()
+        published.setHealth(
             ServerHealth(status: .down, since: .now, lastResult: "refused"),
             for: ProbeKey(server: ServerKey(pool: "mailbox", server: "mbx1"), port: 143))
-        let down = MailRouting.server(for: Self.alice, pool: "mailbox", in: store.current)
+        let down = MailRouting.server(for: Self.alice, pool: "mailbox", in: published.current)
         #expect(
             down
                 == .failure(

@@ -82,12 +82,12 @@ struct PlanBuilderTests {
     }
 
     @Test func aFencedSitesPoolsTakeNothingWhateverTheirHealth() {
-        let store = StateStore(topology: Self.topology)
-        #expect(!store.current.pools["pool-hq"]!.isUnavailable)
+        let published = PublishedState(topology: Self.topology)
+        #expect(!published.current.pools["pool-hq"]!.isUnavailable)
         var fenced = Self.directory
         fenced.fencedSites = ["hq": "2026-12-03T10:00:00.000Z"]
-        store.replaceDirectory(fenced)
-        let state = store.current
+        published.replaceDirectory(fenced)
+        let state = published.current
         #expect(state.pools["pool-hq"]!.isUnavailable)
         #expect(state.pools["mailbox-hq"]!.isUnavailable)
         #expect(!state.pools["pool-dr"]!.isUnavailable)
@@ -109,15 +109,17 @@ struct PlanBuilderTests {
                     Server(name: "EX2", address: IPAddress("10.0.1.22")!, site: "hq"),
                 ]))
         #expect(topology.serverNames(at: "hq") == ["fe1", "EX1", "web-hq", "EX2"])
-        let store = StateStore(topology: topology)
+        let published = PublishedState(topology: topology)
         var fenced = Self.directory
         fenced.fencedSites = ["hq": "2026-12-03T10:00:00.000Z"]
-        store.replaceDirectory(fenced)
-        let web = try #require(store.current.pools["web"])
+        published.replaceDirectory(fenced)
+        let web = try #require(published.current.pools["web"])
         #expect(Set(web.primaries.members.map(\.server.name)) == ["web-dr", "web-any"])
-        #expect(!store.current.isFenced(pool: "web"))
+        #expect(!published.current.isFenced(pool: "web"))
         let pool = try #require(topology.pool(named: "web"))
-        #expect(store.current.isFenced(pool.servers[0], in: pool) && !store.current.isFenced(pool.servers[1], in: pool))
+        #expect(
+            published.current.isFenced(pool.servers[0], in: pool)
+                && !published.current.isFenced(pool.servers[1], in: pool))
 
         var directory = Self.directory
         directory = Directory(
@@ -137,45 +139,50 @@ struct SiteGuardTests {
         var guardian = SiteGuard()
         var topology = Self.topology
         for index in topology.pools.indices { topology.pools[index].check = Check(kind: .tcp, port: 5061) }
-        let store = StateStore(topology: topology)
+        let published = PublishedState(topology: topology)
         let start = ContinuousClock.now
-        #expect(guardian.candidates(state: store.current, automaticAfter: .seconds(30), now: start).isEmpty)
+        #expect(guardian.candidates(state: published.current, automaticAfter: .seconds(30), now: start).isEmpty)
         for pool in topology.pools where pool.site == "hq" {
             for server in pool.servers {
-                store.setHealth(
+                published.setHealth(
                     ServerHealth(status: .down, since: start, lastResult: "refused"),
                     for: ProbeKey(server: ServerKey(pool: pool.name, server: server.name), port: 5061))
             }
         }
-        #expect(guardian.candidates(state: store.current, automaticAfter: .seconds(30), now: start).isEmpty)
+        #expect(guardian.candidates(state: published.current, automaticAfter: .seconds(30), now: start).isEmpty)
         #expect(
-            guardian.candidates(state: store.current, automaticAfter: .seconds(30), now: start + .seconds(29)).isEmpty)
+            guardian.candidates(state: published.current, automaticAfter: .seconds(30), now: start + .seconds(29))
+                .isEmpty)
         #expect(
-            guardian.candidates(state: store.current, automaticAfter: .seconds(30), now: start + .seconds(30)) == ["hq"]
+            guardian.candidates(state: published.current, automaticAfter: .seconds(30), now: start + .seconds(30)) == [
+                "hq"
+            ]
         )
         // Fenced: no longer a candidate.
-        var fenced = store.current.directory
+        var fenced = published.current.directory
         fenced.fencedSites = ["hq": "2026-12-03T10:00:00.000Z"]
-        store.replaceDirectory(fenced)
+        published.replaceDirectory(fenced)
         #expect(
-            guardian.candidates(state: store.current, automaticAfter: .seconds(30), now: start + .seconds(40)).isEmpty)
+            guardian.candidates(state: published.current, automaticAfter: .seconds(30), now: start + .seconds(40))
+                .isEmpty)
     }
 
     @Test func noSiteFailsOverWhenNoOtherSiteServes() {
         var guardian = SiteGuard()
         var topology = Self.topology
         for index in topology.pools.indices { topology.pools[index].check = Check(kind: .tcp, port: 5061) }
-        let store = StateStore(topology: topology)
+        let published = PublishedState(topology: topology)
         let start = ContinuousClock.now
         for pool in topology.pools {
             for server in pool.servers {
-                store.setHealth(
+                published.setHealth(
                     ServerHealth(status: .down, since: start, lastResult: "refused"),
                     for: ProbeKey(server: ServerKey(pool: pool.name, server: server.name), port: 5061))
             }
         }
-        _ = guardian.candidates(state: store.current, automaticAfter: .seconds(1), now: start)
+        _ = guardian.candidates(state: published.current, automaticAfter: .seconds(1), now: start)
         #expect(
-            guardian.candidates(state: store.current, automaticAfter: .seconds(1), now: start + .seconds(5)).isEmpty)
+            guardian.candidates(state: published.current, automaticAfter: .seconds(1), now: start + .seconds(5)).isEmpty
+        )
     }
 }

@@ -51,12 +51,12 @@ import Testing
     }
 
     @Test func aDeadPortLeavesOnlyItsRelay() {
-        let store = StateStore(topology: topology)
+        let published = PublishedState(topology: topology)
         for probe in topology.probes {
-            store.setHealth(ServerHealth(status: .up, since: .now, lastResult: ""), for: probe.key)
+            published.setHealth(ServerHealth(status: .up, since: .now, lastResult: ""), for: probe.key)
         }
-        store.setHealth(ServerHealth(status: .down, since: .now, lastResult: "refused"), for: key("cas1", 110))
-        let state = store.current
+        published.setHealth(ServerHealth(status: .down, since: .now, lastResult: "refused"), for: key("cas1", 110))
+        let state = published.current
         #expect(state.relayPools["cas-110"]!.primaries.members.map(\.server.name) == ["cas2"])
         #expect(state.relayPools["cas-443"]!.primaries.members.map(\.server.name) == ["cas1", "cas2"])
         #expect(state.relayPools["cas-995"]!.primaries.members.map(\.server.name) == ["cas1", "cas2"])
@@ -72,9 +72,9 @@ import Testing
     }
 
     @Test func statusShowsEachPort() {
-        let store = StateStore(topology: topology)
-        store.setHealth(ServerHealth(status: .down, since: .now, lastResult: "refused"), for: key("cas2", 995))
-        let line = StatusReport(store.current).pools[0].servers[1]
+        let published = PublishedState(topology: topology)
+        published.setHealth(ServerHealth(status: .down, since: .now, lastResult: "refused"), for: key("cas2", 995))
+        let line = StatusReport(published.current).pools[0].servers[1]
         #expect(line.health == "down")
         #expect(line.probes.map(\.port) == [443, 110, 995])
         #expect(line.probes.map(\.health) == ["unknown", "unknown", "down"])

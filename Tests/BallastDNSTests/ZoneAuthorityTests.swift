@@ -48,29 +48,29 @@ import Testing
         return Topology(pools: pools, zones: [zone])
     }
 
-    /// A store with every server up except `down`.
-    static func store(down: [String] = [], allDown: Zone.AllDownPolicy = .all) -> StateStore {
-        let store = StateStore(topology: topology(allDown: allDown))
-        for pool in store.current.topology.pools {
+    /// A published state with every server up except `down`.
+    static func published(down: [String] = [], allDown: Zone.AllDownPolicy = .all) -> PublishedState {
+        let published = PublishedState(topology: topology(allDown: allDown))
+        for pool in published.current.topology.pools {
             for server in pool.servers {
                 let key = ProbeKey(server: ServerKey(pool: pool.name, server: server.name), port: 5061)
                 let health = ServerHealth(
                     status: down.contains(server.name) ? .down : .up, since: .now, lastResult: "test")
-                _ = store.setHealth(health, for: key)
+                _ = published.setHealth(health, for: key)
             }
         }
-        return store
+        return published
     }
 
     func ask(
-        _ text: String, _ type: UInt16, store: StateStore = ZoneAuthorityTests.store(), edns: EDNS? = nil,
+        _ text: String, _ type: UInt16, published: PublishedState = ZoneAuthorityTests.published(), edns: EDNS? = nil,
         transport: ZoneAuthority.Transport = .udp, rotation: Int = 0
     ) -> DNSMessage {
         var query = DNSMessage(id: 77)
         query.recursionDesired = true
         query.questions = [DNSQuestion(name: Self.name(text), type: type)]
         query.edns = edns
-        let view = DNSView(state: store.current, previous: nil, now: 1000)
+        let view = DNSView(state: published.current, previous: nil, now: 1000)
         return ZoneAuthority.answer(query, view: view, transport: transport, rotation: rotation)!
     }
 
@@ -84,15 +84,15 @@ import Testing
         #expect(Set(addresses(all)) == ["10.0.1.1", "10.0.1.2", "10.0.1.3"])
         #expect(all.answers.allSatisfy { $0.ttl == 30 })
         #expect(addresses(ask("pool01.contoso.com", DNSType.a, rotation: 1)).first != addresses(all).first)
-        let one = ask("pool01.contoso.com", DNSType.a, store: Self.store(down: ["fe2", "fe3"]))
+        let one = ask("pool01.contoso.com", DNSType.a, published: Self.published(down: ["fe2", "fe3"]))
         #expect(addresses(one) == ["10.0.1.1"])
     }
 
     @Test func aPoolAllDownAnswersAllOrNothingByPolicy() {
-        let everyone = ask("pool01.contoso.com", DNSType.a, store: Self.store(down: ["fe1", "fe2", "fe3"]))
+        let everyone = ask("pool01.contoso.com", DNSType.a, published: Self.published(down: ["fe1", "fe2", "fe3"]))
         #expect(addresses(everyone).count == 3)
         let nobody = ask(
-            "pool01.contoso.com", DNSType.a, store: Self.store(down: ["fe1", "fe2", "fe3"], allDown: .none))
+            "pool01.contoso.com", DNSType.a, published: Self.published(down: ["fe1", "fe2", "fe3"], allDown: .none))
         #expect(nobody.rcode == DNSRCode.noError && nobody.answers.isEmpty)
         #expect(nobody.authorities.first?.type == DNSType.soa)
     }
@@ -104,17 +104,17 @@ import Testing
         topology.sites = [Site(name: "hq"), Site(name: "dr")]
         topology.pools[0].servers[0].site = "dr"
         for index in 1...2 { topology.pools[0].servers[index].site = "hq" }
-        let store = StateStore(topology: topology)
-        store.replaceDirectory(Directory(fencedSites: ["hq": "2026-12-03T10:00:00.000Z"]))
+        let published = PublishedState(topology: topology)
+        published.replaceDirectory(Directory(fencedSites: ["hq": "2026-12-03T10:00:00.000Z"]))
         func answer() -> [String] {
-            let view = DNSView(state: store.current, previous: nil, now: 1000)
+            let view = DNSView(state: published.current, previous: nil, now: 1000)
             var query = DNSMessage(id: 1)
             query.questions = [DNSQuestion(name: Self.name("pool01.contoso.com"), type: DNSType.a)]
             return addresses(ZoneAuthority.answer(query, view: view, transport: .udp, rotation: 0)!)
         }
         #expect(answer() == ["10.0.1.1"])
         let key = ProbeKey(server: ServerKey(pool: "fe", server: "fe1"), port: 5061)
-        _ = store.setHealth(ServerHealth(status: .down, since: .now, lastResult: "test"), for: key)
+        _ = published.setHealth(ServerHealth(status: .down, since: .now, lastResult: "test"), for: key)
         #expect(answer() == ["10.0.1.1"])
     }
 
@@ -135,16 +135,16 @@ import Testing
             records: [ZoneRecord(name: Self.name("www.contoso.com"), ttl: 30, value: .pool("web"))])
         let topology = Topology(pools: [pool], zones: [zone])
         #expect(topology.probes.map(\.key.server.server) == ["w1", "w2"], "the fallback is not probed")
-        let store = StateStore(topology: topology)
+        let published = PublishedState(topology: topology)
         func answer() -> [String] {
             var query = DNSMessage(id: 1)
             query.questions = [DNSQuestion(name: Self.name("www.contoso.com"), type: DNSType.a)]
-            let view = DNSView(state: store.current, previous: nil, now: 1000)
+            let view = DNSView(state: published.current, previous: nil, now: 1000)
             return addresses(ZoneAuthority.answer(query, view: view, transport: .udp)!).sorted()
         }
         func set(_ server: String, _ status: HealthStatus) {
             let key = ProbeKey(server: ServerKey(pool: "web", server: server), port: 80)
-            _ = store.setHealth(ServerHealth(status: status, since: .now, lastResult: "test"), for: key)
+            _ = published.setHealth(ServerHealth(status: status, since: .now, lastResult: "test"), for: key)
         }
         set("w1", .up)
         set("w2", .up)
@@ -160,13 +160,14 @@ import Testing
         #expect(both.answers.count == 2)
         #expect(
             Set(both.additionals.map(\.name)) == [Self.name("pool01.contoso.com"), Self.name("pool02.contoso.com")])
-        let primaryDown = ask("_sip._tls.contoso.com", DNSType.srv, store: Self.store(down: ["fe1", "fe2", "fe3"]))
+        let primaryDown = ask(
+            "_sip._tls.contoso.com", DNSType.srv, published: Self.published(down: ["fe1", "fe2", "fe3"]))
         #expect(
             primaryDown.answers.map(\.data) == [
                 .srv(priority: 10, weight: 10, port: 5061, target: Self.name("pool02.contoso.com"))
             ])
         let everythingDown = ask(
-            "_sip._tls.contoso.com", DNSType.srv, store: Self.store(down: ["fe1", "fe2", "fe3", "dr1"]))
+            "_sip._tls.contoso.com", DNSType.srv, published: Self.published(down: ["fe1", "fe2", "fe3", "dr1"]))
         #expect(everythingDown.answers.count == 2)
     }
 
@@ -232,7 +233,7 @@ import Testing
         var notify = DNSMessage(id: 5)
         notify.opcode = DNSOpcode.notify
         notify.questions = [DNSQuestion(name: Self.zoneName, type: DNSType.soa)]
-        let view = DNSView(state: Self.store().current, previous: nil, now: 1)
+        let view = DNSView(state: Self.published().current, previous: nil, now: 1)
         #expect(ZoneAuthority.answer(notify, view: view, transport: .udp)?.rcode == DNSRCode.notImp)
         var two = DNSMessage(id: 6)
         two.questions = [DNSQuestion(name: Self.zoneName, type: 1), DNSQuestion(name: Self.zoneName, type: 1)]
@@ -243,22 +244,22 @@ import Testing
     }
 
     @Test func theSerialMovesOnlyWhenAnAnswerChanges() {
-        let store = Self.store()
-        let first = DNSView(state: store.current, previous: nil, now: 1000)
+        let published = Self.published()
+        let first = DNSView(state: published.current, previous: nil, now: 1000)
         #expect(first.zones[0].serial == 1000)
-        let same = DNSView(state: store.current, previous: first, now: 1005)
+        let same = DNSView(state: published.current, previous: first, now: 1005)
         #expect(same.zones[0].serial == 1000)
-        _ = store.setHealth(
+        _ = published.setHealth(
             ServerHealth(status: .down, since: .now, lastResult: "test"),
             for: ProbeKey(server: ServerKey(pool: "fe", server: "fe1"), port: 5061))
-        let changed = DNSView(state: store.current, previous: same, now: 1000)
+        let changed = DNSView(state: published.current, previous: same, now: 1000)
         #expect(changed.zones[0].serial == 1001)
-        let later = DNSView(state: Self.store().current, previous: changed, now: 5000)
+        let later = DNSView(state: Self.published().current, previous: changed, now: 5000)
         #expect(later.zones[0].serial == 5000)
     }
 
     @Test func aTransferHoldsEveryRecordBetweenTwoSOAs() {
-        let view = DNSView(state: Self.store().current, previous: nil, now: 1)
+        let view = DNSView(state: Self.published().current, previous: nil, now: 1)
         let records = view.zones[0].allRecords
         #expect(records.first?.type == DNSType.soa)
         #expect(records.filter { $0.type == DNSType.soa }.count == 1)

@@ -289,7 +289,7 @@ import Testing
             slow.close()
 
             for backend in lab.backends {
-                _ = try lab.node.store.setDrained(true, for: ServerKey(pool: "web", server: backend.name))
+                _ = try lab.node.state.setDrained(true, for: ServerKey(pool: "web", server: backend.name))
             }
             #expect(try status(["\(lab.url)/"]) == "503")
         }
@@ -322,7 +322,7 @@ import Testing
                 to: lab.directory.appendingPathComponent("server.key"), atomically: true, encoding: .utf8)
             // Until the reload the old certificate is served.
             #expect(try lab.curl(["--cacert", renewedCA, url]).status != 0)
-            try await lab.node.apply(lab.node.store.current.topology)
+            try await lab.node.apply(lab.node.state.current.topology)
             #expect(try lab.curl(["--cacert", renewedCA, url]).stdout == "a")
         }
     }

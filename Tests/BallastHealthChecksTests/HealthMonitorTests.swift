@@ -18,8 +18,8 @@ import Testing
         return Topology(pools: [Pool(name: "p", check: check, servers: servers)])
     }
 
-    func status(_ store: StateStore, _ index: Int) -> HealthStatus? {
-        store.current.health(of: ServerKey(pool: "p", server: "s\(index)"))?.status
+    func status(_ published: PublishedState, _ index: Int) -> HealthStatus? {
+        published.current.health(of: ServerKey(pool: "p", server: "s\(index)"))?.status
     }
 
     /// The bound: a dead server is out of rotation within interval x fall.
@@ -30,20 +30,21 @@ import Testing
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         try await using(group) { group throws in
             try await using([alive, dying]) { _ throws in
-                let store = StateStore(topology: topology(ports: [alive.port, dying.port]))
-                let monitor = HealthMonitor(store: store, group: group, logger: Logger(label: "test"))
+                let published = PublishedState(topology: topology(ports: [alive.port, dying.port]))
+                let monitor = HealthMonitor(state: published, group: group, logger: Logger(label: "test"))
                 defer { monitor.stopAll() }
-                monitor.sync(with: store.current.topology)
-                #expect(await eventually { status(store, 0) == .up && status(store, 1) == .up })
+                monitor.sync(with: published.current.topology)
+                #expect(await eventually { status(published, 0) == .up && status(published, 1) == .up })
 
                 await dying.stop()
                 let killed = ContinuousClock.now
-                #expect(await eventually(timeout: .seconds(3), every: .milliseconds(5)) { status(store, 1) == .down })
+                #expect(
+                    await eventually(timeout: .seconds(3), every: .milliseconds(5)) { status(published, 1) == .down })
                 let detection = ContinuousClock.now - killed
                 // interval x fall, plus scheduling latency on a loaded machine.
                 #expect(detection <= interval * 3 + .milliseconds(150), "took \(detection)")
-                #expect(store.current.pools["p"]!.primaries.members.map(\.server.name) == ["s0"])
-                #expect(status(store, 0) == .up)
+                #expect(published.current.pools["p"]!.primaries.members.map(\.server.name) == ["s0"])
+                #expect(status(published, 0) == .up)
             }
         }
     }
@@ -51,19 +52,19 @@ import Testing
     @Test func returnsAfterRise() async throws {
         let backend = try await TestBackend.start(name: "b")
         let port = backend.port
-        let store = StateStore(topology: topology(ports: [port], rise: 3, fall: 1))
+        let published = PublishedState(topology: topology(ports: [port], rise: 3, fall: 1))
         let monitor = HealthMonitor(
-            store: store, group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "test"))
+            state: published, group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "test"))
         defer { monitor.stopAll() }
-        monitor.sync(with: store.current.topology)
-        #expect(await eventually { status(store, 0) == .up })
+        monitor.sync(with: published.current.topology)
+        #expect(await eventually { status(published, 0) == .up })
         await backend.stop()
-        #expect(await eventually { status(store, 0) == .down })
+        #expect(await eventually { status(published, 0) == .down })
         // Taken before the restart: the test task may resume late on a loaded machine.
         let returned = ContinuousClock.now
         let back = try await TestBackend.start(name: "b", port: port)
         await using(back) { back in
-            #expect(await eventually { status(store, 0) == .up })
+            #expect(await eventually { status(published, 0) == .up })
             // Three passing probes are needed: at least two intervals after the first.
             #expect(ContinuousClock.now - returned >= interval * 2 - .milliseconds(20))
         }
@@ -76,13 +77,13 @@ import Testing
             var t = topology(ports: [backend.port])
             t.pools[0].check?.interval = .seconds(30)
             t.pools[0].check?.timeout = .seconds(1)
-            let store = StateStore(topology: t)
+            let published = PublishedState(topology: t)
             let monitor = HealthMonitor(
-                store: store, group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "test"))
+                state: published, group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "test"))
             defer { monitor.stopAll() }
             monitor.sync(with: t)
-            #expect(await eventually { status(store, 0) == .up })
-            let updates = store.updates(bufferingPolicy: .unbounded)
+            #expect(await eventually { status(published, 0) == .up })
+            let updates = published.updates(bufferingPolicy: .unbounded)
             monitor.observedFailure(
                 of: ProbeKey(server: ServerKey(pool: "p", server: "s0"), port: backend.port), reason: "refused once")
             var seen: [HealthStatus] = []
@@ -99,16 +100,16 @@ import Testing
         let a = try await TestBackend.start(name: "a")
         let b = try await TestBackend.start(name: "b")
         try await using([a, b]) { _ throws in
-            let store = StateStore(topology: topology(ports: [a.port, b.port]))
+            let published = PublishedState(topology: topology(ports: [a.port, b.port]))
             let monitor = HealthMonitor(
-                store: store, group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "test"))
+                state: published, group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "test"))
             defer { monitor.stopAll() }
-            monitor.sync(with: store.current.topology)
-            #expect(await eventually { status(store, 0) == .up && status(store, 1) == .up })
+            monitor.sync(with: published.current.topology)
+            #expect(await eventually { status(published, 0) == .up && status(published, 1) == .up })
             let smaller = topology(ports: [a.port])
-            store.replaceTopology(smaller)
+            published.replaceTopology(smaller)
             monitor.sync(with: smaller)
-            #expect(status(store, 0) == .up)  // kept, not reset
+            #expect(status(published, 0) == .up)  // kept, not reset
             // A probe of b already under way may still land, within the interval it started in: once
             // a has been probed twice more (a full interval), b hears nothing more while a, kept, goes
             // on being probed.

@@ -10,7 +10,7 @@ import Testing
     /// Applies `change` to the lab's topology plus a relay on `squatter`'s port: the reload must
     /// be refused and publish nothing. Returns the state after it.
     func refusedReload(_ lab: RelayLab, squatter: TestBackend, _ change: (inout Topology) -> Void) async -> State {
-        let before = lab.node.store.current
+        let before = lab.node.state.current
         var topology = before.topology
         change(&topology)
         topology.relays.append(
@@ -18,7 +18,7 @@ import Testing
                 name: "taken", listen: Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: squatter.port), pool: "pool"
             ))
         await #expect(throws: NodeError.self) { try await lab.node.apply(topology) }
-        let after = lab.node.store.current
+        let after = lab.node.state.current
         #expect(after.topology == before.topology)
         return after
     }
@@ -32,7 +32,7 @@ import Testing
             // closed and opened again by the reload, the kernel would reset it.
             let queued = try TestSocket(port: lab.relayPort, timeout: .seconds(5))
 
-            var topology = lab.node.store.current.topology
+            var topology = lab.node.state.current.topology
             topology.relays[0].mode = .sourceHash
             topology.relays[0].timeouts.idle = .seconds(600)
             topology.relays[0].maxConnections = 100
@@ -51,7 +51,7 @@ import Testing
     @Test func reloadWithNothingChangedChangesNothing() async throws {
         let lab = try await RelayLab()
         try await using(lab) { lab throws in
-            let summary = try await lab.node.apply(lab.node.store.current.topology)
+            let summary = try await lab.node.apply(lab.node.state.current.topology)
             #expect(summary.unchanged == ["front"])
             #expect(summary.added.isEmpty && summary.changed.isEmpty && summary.removed.isEmpty)
         }
@@ -63,7 +63,7 @@ import Testing
             let held = try TestSocket(port: lab.relayPort)
             #expect(try held.readLine() == "a")
             let newPort = Ports.free()
-            var topology = lab.node.store.current.topology
+            var topology = lab.node.state.current.topology
             topology.relays = [
                 Relay(
                     name: "moved", listen: Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: newPort), pool: "pool")
@@ -101,7 +101,7 @@ import Testing
         let lab = try await RelayLab(backends: ["a", "b"], check: check)
         try await using(lab) { lab throws in
             await lab.backend("b").stop()
-            #expect(await eventually { lab.node.store.current.health(of: lab.key("b"))?.status == .down })
+            #expect(await eventually { lab.node.state.current.health(of: lab.key("b"))?.status == .down })
             let squatter = try await TestBackend.start(name: "squatter")
             try await using(squatter) { squatter throws in
                 let after = await refusedReload(lab, squatter: squatter) { topology in
@@ -114,7 +114,7 @@ import Testing
                 for _ in 0..<10 { #expect(try lab.whoAnswers() == "a") }
                 let accepted = lab.backend("a").accepted
                 #expect(await eventually { lab.backend("a").accepted >= accepted + 3 })
-                #expect(lab.node.store.current.health(of: lab.key("b"))?.status == .down)
+                #expect(lab.node.state.current.health(of: lab.key("b"))?.status == .down)
                 for _ in 0..<10 { #expect(try lab.whoAnswers() == "a") }
             }
         }

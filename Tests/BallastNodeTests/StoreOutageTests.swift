@@ -20,7 +20,7 @@ import Testing
                     try await lab.store.apply(
                         [.setContacts(sipURI: "sip:carol@contoso.com", contacts: ["n\(attempt)"])], actor: "test")
                     return await eventually(timeout: .milliseconds(300)) {
-                        lab.node.store.current.directory.user(login: "carol")?.contacts == ["n\(attempt)"]
+                        lab.node.state.current.directory.user(login: "carol")?.contacts == ["n\(attempt)"]
                     }
                 }, "the node never saw a change by NOTIFY")
             let session = try lab.imapSession("alice")

@@ -47,7 +47,7 @@ import Testing
             #expect(try next.readLine() == lighter)
             // Close everything on a: new connections go there until the loads are level.
             for (socket, name) in zip(held, names) where name == "a" { socket.close() }
-            #expect(await eventually { lab.node.store.current.loads[lab.key("a")]!.active == 0 })
+            #expect(await eventually { lab.node.state.current.loads[lab.key("a")]!.active == 0 })
             let after = try TestSocket(port: lab.relayPort)
             #expect(try after.readLine() == "a")
             _ = next
@@ -76,14 +76,14 @@ import Testing
 
             let bPort = lab.backend("b").port
             await lab.backend("b").stop()
-            #expect(await eventually { lab.node.store.current.health(of: lab.key("b"))?.status == .down })
+            #expect(await eventually { lab.node.state.current.health(of: lab.key("b"))?.status == .down })
             let during = try mapping()
             for (old, new) in zip(before, during) {
                 if old == "b" { #expect(new != "b") } else { #expect(new == old, "a client of \(old) moved to \(new)") }
             }
             let revived = try await TestBackend.start(name: "b", port: bPort)
             try await using(revived) { revived throws in
-                #expect(await eventually { lab.node.store.current.health(of: lab.key("b"))?.status == .up })
+                #expect(await eventually { lab.node.state.current.health(of: lab.key("b"))?.status == .up })
                 #expect(try mapping() == before)
             }
         }
@@ -138,16 +138,16 @@ import Testing
         let check = Check(kind: .tcp, interval: .milliseconds(100), timeout: .milliseconds(80), rise: 1, fall: 1)
         let lab = try await RelayLab(backends: ["a", "b", "x"], backup: ["x"], check: check)
         try await using(lab) { lab throws in
-            #expect(await eventually { lab.node.store.current.health(of: lab.key("x"))?.status == .up })
+            #expect(await eventually { lab.node.state.current.health(of: lab.key("x"))?.status == .up })
             #expect(try counts(lab, connections: 10) == ["a": 5, "b": 5])
             let aPort = lab.backend("a").port
             await lab.backend("a").stop()
             await lab.backend("b").stop()
-            #expect(await eventually { lab.node.store.current.pools["pool"]!.isOnBackups })
+            #expect(await eventually { lab.node.state.current.pools["pool"]!.isOnBackups })
             #expect(try counts(lab, connections: 5) == ["x": 5])
             let a = try await TestBackend.start(name: "a", port: aPort)
             try await using(a) { a throws in
-                #expect(await eventually { !lab.node.store.current.pools["pool"]!.isOnBackups })
+                #expect(await eventually { !lab.node.state.current.pools["pool"]!.isOnBackups })
                 #expect(try counts(lab, connections: 5) == ["a": 5])
             }
         }
@@ -158,12 +158,12 @@ import Testing
         try await using(lab) { lab throws in
             let held = try TestSocket(port: lab.relayPort)
             let name = try #require(try held.readLine())
-            try lab.node.store.setDrained(true, for: lab.key(name))
+            try lab.node.state.setDrained(true, for: lab.key(name))
             let other = name == "a" ? "b" : "a"
             #expect(try counts(lab, connections: 6) == [other: 6])
             try held.send("still here\n")
             #expect(try held.readLine() == "still here")
-            try lab.node.store.setDrained(false, for: lab.key(name))
+            try lab.node.state.setDrained(false, for: lab.key(name))
             #expect(try counts(lab, connections: 4) == ["a": 2, "b": 2])
         }
     }
@@ -171,7 +171,7 @@ import Testing
     @Test func noServerUpClosesTheClient() async throws {
         let lab = try await RelayLab(backends: ["a"])
         try await using(lab) { lab throws in
-            try lab.node.store.setDrained(true, for: lab.key("a"))
+            try lab.node.state.setDrained(true, for: lab.key("a"))
             let socket = try TestSocket(port: lab.relayPort)
             #expect(socket.isClosedByPeer())
         }

@@ -18,7 +18,7 @@ import Testing
         let check = Check(kind: .tcp, interval: interval, timeout: .milliseconds(150), rise: 2, fall: 3)
         let lab = try await RelayLab(check: check)
         try await using(lab) { lab throws in
-            #expect(await eventually { lab.node.store.current.health(of: lab.key("b"))?.status == .up })
+            #expect(await eventually { lab.node.state.current.health(of: lab.key("b"))?.status == .up })
             for _ in 0..<9 { #expect(try lab.whoAnswers() != nil) }
 
             await lab.backend("b").stop()
@@ -29,10 +29,10 @@ import Testing
             var failedConnectsAtDetection: UInt64 = 0
             while ContinuousClock.now - killed < interval * 6 {
                 if outAt == nil,
-                    lab.node.store.current.relayPools["front"]!.primaries.members.allSatisfy({ $0.server.name != "b" })
+                    lab.node.state.current.relayPools["front"]!.primaries.members.allSatisfy({ $0.server.name != "b" })
                 {
                     outAt = ContinuousClock.now
-                    failedConnectsAtDetection = lab.node.store.current.loads[lab.key("b")]!.failedConnects
+                    failedConnectsAtDetection = lab.node.state.current.loads[lab.key("b")]!.failedConnects
                 }
                 switch try lab.whoAnswers() {
                 case nil: failures += 1
@@ -46,7 +46,7 @@ import Testing
             let detected = try #require(outAt)
             #expect(
                 detected - killed <= interval * 3 + .milliseconds(150), "out of rotation after \(detected - killed)")
-            #expect(lab.node.store.current.loads[lab.key("b")]!.failedConnects == failedConnectsAtDetection)
+            #expect(lab.node.state.current.loads[lab.key("b")]!.failedConnects == failedConnectsAtDetection)
         }
     }
 
@@ -56,7 +56,7 @@ import Testing
         try await using(lab) { lab throws in
             await lab.backend("a").stop()
             for _ in 0..<10 { #expect(try lab.whoAnswers() == "b") }
-            #expect(lab.node.store.current.loads[lab.key("a")]!.failedConnects > 0)
+            #expect(lab.node.state.current.loads[lab.key("a")]!.failedConnects > 0)
         }
     }
 
@@ -65,20 +65,20 @@ import Testing
         let check = Check(kind: .tcp, interval: .seconds(30), timeout: .seconds(1), rise: 1, fall: 3)
         let lab = try await RelayLab(backends: ["a", "b"], check: check)
         try await using(lab) { lab throws in
-            #expect(await eventually { lab.node.store.current.health(of: lab.key("a"))?.status == .up })
+            #expect(await eventually { lab.node.state.current.health(of: lab.key("a"))?.status == .up })
             await lab.backend("a").stop()
             let refused = ContinuousClock.now
             for _ in 0..<2 { #expect(try lab.whoAnswers() == "b") }
             // The report reaches the health monitor in well under a probe interval (30 s here).
             #expect(
                 await eventually(timeout: .seconds(2)) {
-                    let status = lab.node.store.current.health(of: lab.key("a"))?.status
+                    let status = lab.node.state.current.health(of: lab.key("a"))?.status
                     return status == .suspect || status == .down
                 })
             #expect(ContinuousClock.now - refused < .seconds(2))
-            let failed = lab.node.store.current.loads[lab.key("a")]!.failedConnects
+            let failed = lab.node.state.current.loads[lab.key("a")]!.failedConnects
             for _ in 0..<10 { #expect(try lab.whoAnswers() == "b") }
-            #expect(lab.node.store.current.loads[lab.key("a")]!.failedConnects == failed)
+            #expect(lab.node.state.current.loads[lab.key("a")]!.failedConnects == failed)
         }
     }
 
@@ -90,7 +90,7 @@ import Testing
             await lab.backend("c").stop()
             let socket = try TestSocket(port: lab.relayPort)
             #expect(socket.isClosedByPeer())
-            let failed = ["a", "b", "c"].map { lab.node.store.current.loads[lab.key($0)]!.failedConnects }.reduce(0, +)
+            let failed = ["a", "b", "c"].map { lab.node.state.current.loads[lab.key($0)]!.failedConnects }.reduce(0, +)
             #expect(failed == 2)
         }
     }
@@ -114,7 +114,7 @@ import Testing
             let elapsed = ContinuousClock.now - started
             #expect(elapsed >= .milliseconds(250), "answered after \(elapsed): the connect did not wait")
             #expect(elapsed < .seconds(2))
-            #expect(lab.node.store.current.loads[lab.key("hole")]!.failedConnects == 1)
+            #expect(lab.node.state.current.loads[lab.key("hole")]!.failedConnects == 1)
         }
     }
 

@@ -12,7 +12,7 @@ import Testing
     let base = RegistrarTime(instant: .now, wall: 1_800_000_000)
     let hqProbe = ProbeKey(server: ServerKey(pool: "hq", server: "fe"), port: 5060)
 
-    func makeStore() -> StateStore {
+    func makeStore() -> PublishedState {
         let settings = SIPSettings(
             realm: Self.realm,
             registrars: [
@@ -30,8 +30,8 @@ import Testing
                     servers: [Server(name: "fe", address: IPAddress("10.0.1.1")!, port: 5060)]),
             ],
             sip: settings)
-        let store = StateStore(topology: topology, now: base.instant)
-        store.setHealth(ServerHealth(status: .up, since: base.instant, lastResult: "200"), for: hqProbe)
+        let published = PublishedState(topology: topology, now: base.instant)
+        published.setHealth(ServerHealth(status: .up, since: base.instant, lastResult: "200"), for: hqProbe)
         let users = Self.passwords.keys.sorted().map { name in
             DirectoryUser(
                 sipURI: "sip:\(name)@\(Self.realm)", authName: name,
@@ -41,14 +41,14 @@ import Testing
                 ],
                 homePool: name == "bob" ? "dr" : "hq")
         }
-        store.replaceDirectory(Directory(users: users))
-        return store
+        published.replaceDirectory(Directory(users: users))
+        return published
     }
 
-    func makeRegistrar(_ store: StateStore) -> SIPRegistrar {
+    func makeRegistrar(_ published: PublishedState) -> SIPRegistrar {
         var logger = Logger(label: "registrar-test")
         logger.logLevel = .critical
-        return SIPRegistrar(store: store, logger: logger, nonceKey: Array(repeating: 7, count: 32))
+        return SIPRegistrar(state: published, logger: logger, nonceKey: Array(repeating: 7, count: 32))
     }
 
     let source = SIPSource(host: "192.0.2.10", port: 5062, transport: .udp)
@@ -103,8 +103,8 @@ import Testing
     }
 
     @Test func aHomeUserSignsInAndTheNewBindingIsReturnedForTheJournal() {
-        let store = makeStore()
-        let registrar = makeRegistrar(store)
+        let published = makeStore()
+        let registrar = makeRegistrar(published)
         let answer = signIn(registrar, "alice", at: "hq", now: base, expires: 600)
         #expect(answer.message.status == 200)
         #expect(answer.delay == .zero)
@@ -171,8 +171,8 @@ import Testing
     }
 
     @Test func aUserHomedElsewhereIsRedirectedAndLeavesNoBindingBehind() {
-        let store = makeStore()
-        let registrar = makeRegistrar(store)
+        let published = makeStore()
+        let registrar = makeRegistrar(published)
         let answer = signIn(registrar, "bob", at: "hq", now: base)
         #expect(answer.message.status == 301)
         #expect(answer.message.first("Contact")?.contains("127.0.0.1:5080") == true)
@@ -187,19 +187,19 @@ import Testing
     }
 
     @Test func aLostPoolIsPublishedAndItsUsersSignInAtTheBackupThenGoHome() {
-        let store = makeStore()
-        let registrar = makeRegistrar(store)
+        let published = makeStore()
+        let registrar = makeRegistrar(published)
         let down = base.adding(seconds: 10)
-        store.setHealth(ServerHealth(status: .down, since: down.instant, lastResult: "timeout"), for: hqProbe)
+        published.setHealth(ServerHealth(status: .down, since: down.instant, lastResult: "timeout"), for: hqProbe)
         // Down for less than failure detection: still home.
         _ = registrar.tick(now: down.adding(seconds: 0.5))
-        #expect(store.current.lostPools.isEmpty)
+        #expect(published.current.lostPools.isEmpty)
         #expect(
             signIn(registrar, "alice", at: "dr", now: down.adding(seconds: 0.5), callID: "early").message.status == 301)
         // Past it: lost, in the State for DNS, the status API and the dashboard.
         let lostAt = down.adding(seconds: 1.5)
         _ = registrar.tick(now: lostAt)
-        #expect(store.current.lostPools == ["hq"])
+        #expect(published.current.lostPools == ["hq"])
         #expect(registrar.lostPools == ["hq"])
         let atBackup = signIn(registrar, "alice", at: "dr", now: lostAt, callID: "resilient")
         #expect(atBackup.message.status == 200)
@@ -207,11 +207,11 @@ import Testing
         #expect(registrar.bindings(of: "sip:alice@lab.example", at: "dr", now: lostAt).first?.resiliency == true)
         // Back up, but not for the fallback interval yet: the backup keeps her.
         let up = lostAt.adding(seconds: 5)
-        store.setHealth(ServerHealth(status: .up, since: up.instant, lastResult: "200"), for: hqProbe)
+        published.setHealth(ServerHealth(status: .up, since: up.instant, lastResult: "200"), for: hqProbe)
         _ = registrar.tick(now: up.adding(seconds: 29))
-        #expect(store.current.lostPools == ["hq"])
+        #expect(published.current.lostPools == ["hq"])
         _ = registrar.tick(now: up.adding(seconds: 31))
-        #expect(store.current.lostPools.isEmpty)
+        #expect(published.current.lostPools.isEmpty)
         let home = signIn(registrar, "alice", at: "dr", now: up.adding(seconds: 31), callID: "home")
         #expect(home.message.status == 301)
         #expect(home.changes == [BindingChange(pool: "dr", aor: "sip:alice@lab.example", bindings: [])])
@@ -229,11 +229,11 @@ import Testing
 
     @Test func restoredBindingsAreServedUntilTheyLapse() {
         let binding = Binding(uri: "sip:phone@192.0.2.9", expiresAt: base.wall + 100, callID: "old", cseq: 9)
-        let store = makeStore()
+        let published = makeStore()
         var logger = Logger(label: "registrar-test")
         logger.logLevel = .critical
         let registrar = SIPRegistrar(
-            store: store, logger: logger,
+            state: published, logger: logger,
             restored: ["hq": Registrations(bindings: ["sip:alice@lab.example": [binding]])])
         #expect(registrar.bindings(of: "sip:alice@lab.example", at: "hq", now: base) == [binding])
         #expect(registrar.bindings(of: "sip:alice@lab.example", at: "hq", now: base.adding(seconds: 101)).isEmpty)
@@ -251,8 +251,8 @@ import Testing
     }
 
     @Test func signInsFromManyThreadsAtOnceAllBind() async {
-        let store = makeStore()
-        let registrar = makeRegistrar(store)
+        let published = makeStore()
+        let registrar = makeRegistrar(published)
         let base = self.base
         await withTaskGroup(of: Void.self) { group in
             for worker in 0..<4 {

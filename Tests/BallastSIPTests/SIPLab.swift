@@ -120,7 +120,7 @@ final class SIPLab: @unchecked Sendable {
     /// Waits until the state shows both front ends up, so that no pool starts lost.
     func waitUntilHealthy() async throws {
         let up = await eventually(timeout: .seconds(5)) {
-            let state = node.store.current
+            let state = node.state.current
             return ["pool-hq", "pool-dr"].allSatisfy {
                 state.health(of: ServerKey(pool: $0, server: "fe1"))?.status == .up
             }

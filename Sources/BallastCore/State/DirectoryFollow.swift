@@ -1,4 +1,4 @@
-extension StateStore {
+extension PublishedState {
     /// Waits until the published directory is at `revision` or later, for at most `timeout`;
     /// true when it got there. A command that changed the store returns after this, so that the
     /// next login or query already goes where the change says.

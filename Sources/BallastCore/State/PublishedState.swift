@@ -3,7 +3,7 @@ import Synchronization
 
 /// Publishes `State` atomically: readers load the current value without a lock, writers
 /// are serialised, and every publication bumps the version and reaches subscribers.
-public final class StateStore: Sendable {
+public final class PublishedState: Sendable {
     private final class Box: AtomicReference, Sendable {
         let state: State
         init(_ state: State) { self.state = state }
@@ -30,7 +30,7 @@ public final class StateStore: Sendable {
     private let published: ManagedAtomic<Box>
     private let inputs: Mutex<Inputs>
 
-    /// A store publishing version 1 of `topology`, every checked server `unknown`.
+    /// Publishes version 1 of `topology`, every checked server `unknown`.
     public init(
         topology: Topology, overrides: OperatorOverrides = OperatorOverrides(), now: ContinuousClock.Instant = .now
     ) {
@@ -38,8 +38,8 @@ public final class StateStore: Sendable {
             version: 1, topology: topology, health: [:], overrides: overrides, loads: [:], directory: Directory(),
             subscribers: [:],
             nextSubscriber: 0)
-        StateStore.reconcile(&inputs, previous: nil, now: now)
-        let state = StateStore.build(inputs)
+        PublishedState.reconcile(&inputs, previous: nil, now: now)
+        let state = PublishedState.build(inputs)
         self.published = ManagedAtomic(Box(state))
         self.inputs = Mutex(inputs)
     }
@@ -72,7 +72,7 @@ public final class StateStore: Sendable {
         publish { inputs in
             let previous = inputs.topology
             inputs.topology = topology
-            StateStore.reconcile(&inputs, previous: previous, now: now)
+            PublishedState.reconcile(&inputs, previous: previous, now: now)
         }
     }
 
@@ -119,7 +119,7 @@ public final class StateStore: Sendable {
         let (state, subscribers) = inputs.withLock { inputs in
             change(&inputs)
             inputs.version += 1
-            let state = StateStore.build(inputs)
+            let state = PublishedState.build(inputs)
             // Stored under the lock so that publications never overtake each other.
             published.store(Box(state), ordering: .releasing)
             return (state, Array(inputs.subscribers.values))
