@@ -92,7 +92,12 @@ public final class DNSServer: Sendable {
 
     /// Stops listening and following the state.
     public func stop() async {
-        follower.withLock { $0?.cancel() }
+        let following = follower.withLock { task in
+            defer { task = nil }
+            return task
+        }
+        following?.cancel()
+        await following?.value
         let services = udpServices.withLock { services in
             defer { services = [] }
             return services

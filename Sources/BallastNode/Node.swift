@@ -286,9 +286,11 @@ public actor Node {
         siteWatch = nil
         await directorySync?.stop()
         directorySync = nil
-        mailFollower?.cancel()
+        for task in [mailFollower, housekeeping] {
+            task?.cancel()
+            await task?.value
+        }
         mailFollower = nil
-        housekeeping?.cancel()
         housekeeping = nil
         BadInputLog.shared.flush()
         await engine.shutdown()

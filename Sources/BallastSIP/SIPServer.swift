@@ -110,7 +110,13 @@ public final class SIPServer: Sendable {
 
     /// Stops listening, writes the bindings still queued and closes the registrations file.
     public func stop() async {
-        ticker.withLock { $0?.cancel() }
+        // The failover clock ends before the journal closes: a tick after it would write to a closed file.
+        let clock = ticker.withLock { task in
+            defer { task = nil }
+            return task
+        }
+        clock?.cancel()
+        await clock?.value
         let services = udpServices.withLock { services in
             defer { services = [] }
             return services
