@@ -7,7 +7,7 @@ import Testing
 #endif
 
 /// The real program under real signals, in front of real servers, driven by real clients.
-@Suite(.serialized) struct RunScenarioTests {
+@Suite(.serialized, .tags(.timed)) struct RunScenarioTests {
     static func config(
         relayPort: Int, adminPort: Int, servers: [(String, Int)], mode: String = "round-robin", extra: String = ""
     ) -> String {
@@ -142,8 +142,8 @@ import Testing
             #expect(await eventually { (try? TestSocket(port: relayPort)) == nil })
             // ...keeps serving the open connection...
             try held.send("last words\n")
-            #expect(try held.readLine() == "last words")
-            #expect(ballast.isRunning)
+            #expect(try held.readLine() == "last words", "\(ballast.log)")
+            #expect(ballast.isRunning, "\(ballast.log)")
             // ...and exits as soon as it ends.
             held.close()
             #expect(await ballast.waitForExit(timeout: .seconds(3)) == 0)
