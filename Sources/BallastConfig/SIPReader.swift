@@ -7,6 +7,7 @@ extension TopologyBuilder {
     static let sipKeys = [
         "realm", "users-file", "registrations-file", "registrars", "director", "certificates", "failure-detection",
         "fallback", "nonce-lifetime", "algorithms", "expires", "max-contacts", "handshake-timeout", "message-timeout",
+        "max-connections",
     ]
     static let sipRegistrarKeys = ["listen", "contact"]
     static let sipExpiresKeys = ["min", "max", "default"]
@@ -98,6 +99,13 @@ extension TopologyBuilder {
                     .conflict, at: node, key: "sip.expires",
                     "min \(settings.minExpires), default \(settings.defaultExpires), max \(settings.maxExpires) are out of order",
                     expected: "min <= default <= max, in seconds")
+                ok = false
+            }
+        }
+        if let node = values["max-connections"] {
+            if let value = reader.int(node, key: "sip.max-connections", range: 1...1_000_000) {
+                settings.maxConnections = value
+            } else {
                 ok = false
             }
         }

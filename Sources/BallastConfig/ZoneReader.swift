@@ -3,7 +3,7 @@ import Yams
 
 /// The `dns` and `zones` sections.
 extension TopologyBuilder {
-    static let dnsKeys = ["listen", "udp-sockets", "rate-limit", "tcp-timeout"]
+    static let dnsKeys = ["listen", "udp-sockets", "rate-limit", "tcp-timeout", "max-tcp-connections"]
     static let rateLimitKeys = ["responses-per-second", "slip", "ipv4-prefix", "ipv6-prefix", "exempt"]
     static let rateLimitForm =
         "off, or {responses-per-second: 20, slip: 2, ipv4-prefix: 24, ipv6-prefix: 56, exempt: [127.0.0.0/8]}"
@@ -29,6 +29,11 @@ extension TopologyBuilder {
             case "tcp-timeout":
                 if let value = reader.duration(entry.value, key: "dns.tcp-timeout", minimum: .milliseconds(100)) {
                     settings.tcpTimeout = value
+                }
+                continue
+            case "max-tcp-connections":
+                if let value = reader.int(entry.value, key: "dns.max-tcp-connections", range: 1...1_000_000) {
+                    settings.maxTCPConnections = value
                 }
                 continue
             default: break

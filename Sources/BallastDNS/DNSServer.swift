@@ -67,7 +67,10 @@ public final class DNSServer: Sendable {
                             rateLimit: settings.rateLimit,
                             loopCount: engine.loopCount))
                 }
-                listeners.append(try DNSTCPListener(server: self, endpoint: endpoint, timeout: settings.tcpTimeout))
+                listeners.append(
+                    try DNSTCPListener(
+                        server: self, endpoint: endpoint, timeout: settings.tcpTimeout,
+                        maxConnections: settings.maxTCPConnections))
                 logger.info(
                     "dns listening",
                     metadata: ["listen": "\(endpoint)", "zones": "\(view.zones.count)", "udp-sockets": "\(udpSockets)"])
@@ -224,8 +227,6 @@ public final class DNSServer: Sendable {
         }
     }
 
-    /// The most TCP connections open at once per listen address (NSD's tcp-count is 100).
-    public static let maxTCPConnections = 1024
     static func unixNow() -> UInt32 { UInt32(truncatingIfNeeded: time(nil)) }
 }
 

@@ -9,8 +9,8 @@ import Logging
 #endif
 
 /// DNS over TCP on one listen address, accepted by every engine loop: several queries per
-/// connection and zone transfers to secondaries (RFC 7766). At `DNSServer.maxTCPConnections`
-/// the loops stop accepting until connections end, so further clients wait in the backlog.
+/// connection and zone transfers to secondaries (RFC 7766). At `dns.max-tcp-connections`
+/// (1,024 by default; NSD's tcp-count is 100) the loops stop accepting until connections end, so further clients wait in the backlog.
 final class DNSTCPListener: EngineListener {
     let id = EngineListenerID.next()
     let fd: Int32
@@ -18,11 +18,12 @@ final class DNSTCPListener: EngineListener {
     let server: DNSServer
     /// How long a query may take to arrive whole, and a connection may stay quiet, in ms.
     let timeout: UInt64
-    private let connections = ConnectionLimit(limit: DNSServer.maxTCPConnections)
+    private let connections: ConnectionLimit
     private let open: Meter
 
     /// Binds `endpoint` and listens; the loops accept once `addListener` is called on them.
-    init(server: DNSServer, endpoint: Endpoint, timeout: Duration) throws {
+    init(server: DNSServer, endpoint: Endpoint, timeout: Duration, maxConnections: Int) throws {
+        connections = ConnectionLimit(limit: maxConnections)
         var address = ballast_address(endpoint)
         let fd = ballast_listen(&address, 256)
         guard fd >= 0 else { throw SystemError(code: -fd, operation: "listen on \(endpoint) for DNS over TCP") }

@@ -235,6 +235,11 @@ public actor Node {
             }
         }
         if topology.store == nil { state.replaceDirectory(directory) }
+        if let settings = topology.sip, !Self.sipListenersChanged(previous.sip, topology.sip),
+            settings.maxConnections != previous.sip?.maxConnections
+        {
+            sip?.changeMaxConnections(to: settings.maxConnections)
+        }
         if Self.sipListenersChanged(previous.sip, topology.sip) {
             await sip?.stop()
             sip = nil

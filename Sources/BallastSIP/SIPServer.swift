@@ -13,9 +13,6 @@ import Synchronization
 /// director's addresses, all answering through one `SIPRegistrar`, with the bindings journal
 /// written behind them.
 public final class SIPServer: Sendable {
-    /// The most TCP and TLS connections open at once per listener.
-    public static let maxConnections = 10_000
-
     /// Answers every request.
     public let registrar: SIPRegistrar
     /// The registrations file, when the config names one.
@@ -78,7 +75,8 @@ public final class SIPServer: Sendable {
                         try SIPStreamListener(
                             endpoint: listen.endpoint, pool: pool, tls: listen.transport == .tls ? tls : nil,
                             registrar: registrar, journal: journal, handshakeTimeout: settings.handshakeTimeout,
-                            messageTimeout: settings.messageTimeout, time: time, logger: logger))
+                            messageTimeout: settings.messageTimeout, maxConnections: settings.maxConnections,
+                            time: time, logger: logger))
                 }
                 logger.info(
                     "sip listening", metadata: ["listen": "\(listen)", "registrar-of": "\(pool ?? "director")"])
@@ -106,6 +104,12 @@ public final class SIPServer: Sendable {
             }
         }
         ticker.withLock { $0 = task }
+    }
+
+    /// Applies a reloaded `sip.max-connections` to the TCP and TLS listeners, which keep their
+    /// sockets and connections; loops paused at the old limit accept again if the new one leaves room.
+    public func changeMaxConnections(to limit: Int) {
+        for listener in streamListeners.withLock({ $0 }) { listener.changeMaxConnections(to: limit) }
     }
 
     /// Stops listening, writes the bindings still queued and closes the registrations file.

@@ -12,7 +12,7 @@ import Logging
 #endif
 
 /// SIP over TCP or TLS on one listen address, accepted by every engine loop: several requests
-/// per connection, answered in order. At `SIPServer.maxConnections` the loops stop accepting
+/// per connection, answered in order. At `sip.max-connections` the loops stop accepting
 /// until connections end, so further clients wait in the backlog.
 final class SIPStreamListener: EngineListener {
     let id = EngineListenerID.next()
@@ -33,7 +33,7 @@ final class SIPStreamListener: EngineListener {
     /// A connection with no message for this long is closed, in ms: longer than any
     /// registration refresh, so that clients behind NAT keep their connection.
     let idleTimeout: UInt64 = 2 * 3_600_000
-    private let connections = ConnectionLimit(limit: SIPServer.maxConnections)
+    private let connections: ConnectionLimit
     private let open: Meter
 
     var transport: SIPSettings.Transport { tls == nil ? .tcp : .tls }
@@ -42,8 +42,9 @@ final class SIPStreamListener: EngineListener {
     init(
         endpoint: Endpoint, pool: String?, tls: TLSServerContext?, registrar: SIPRegistrar,
         journal: RegistrationJournal?,
-        handshakeTimeout: Duration, messageTimeout: Duration, time: TimeSource, logger: Logger
+        handshakeTimeout: Duration, messageTimeout: Duration, maxConnections: Int, time: TimeSource, logger: Logger
     ) throws {
+        connections = ConnectionLimit(limit: maxConnections)
         self.time = time
         var address = ballast_address(endpoint)
         let fd = ballast_listen(&address, 1024)
@@ -67,6 +68,9 @@ final class SIPStreamListener: EngineListener {
     var hasRoom: Bool { connections.hasRoom }
 
     func releaseConnection(on loop: EngineLoop) { connections.release(listener: self) }
+
+    /// A new limit from a reload.
+    func changeMaxConnections(to limit: Int) { connections.change(to: limit, listener: self) }
 
     func loopPaused(_ loop: EngineLoop) {
         guard connections.paused(loop) else { return }

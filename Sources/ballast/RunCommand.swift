@@ -57,10 +57,16 @@ struct RunCommand: AsyncParsableCommand {
         MetricsSystem.bootstrap(HelpfulMetricsFactory(registry: registry))
 
         let limits = FileLimit.raise()
-        let needed = topology.relays.reduce(0) { $0 + 2 * $1.maxConnections } + 64
+        // Two descriptors per relayed connection, one per SIP or DNS TCP connection, at their limits.
+        let sipStreams = topology.sip.map { sip in
+            sip.listeners.filter { $0.listen.transport != .udp }.count * sip.maxConnections
+        }
+        let needed =
+            topology.relays.reduce(0) { $0 + 2 * $1.maxConnections } + (sipStreams ?? 0)
+            + topology.dns.listeners.count * topology.dns.maxTCPConnections + 64
         if limits.soft < UInt64(needed) {
             logger.warning(
-                "the open-file limit is below what the relays' connection limits need; raise it (ulimit -n, LimitNOFILE=) or lower max-connections",
+                "the open-file limit is below what the connection limits need; raise it (ulimit -n, LimitNOFILE=) or lower the relays' max-connections, sip.max-connections or dns.max-tcp-connections",
                 metadata: ["limit": "\(limits.soft)", "needed": "\(needed)"])
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads ?? System.coreCount)

@@ -40,6 +40,7 @@ import Testing
               algorithms: [SHA-256, MD5]
               expires: {min: 30, max: 900, default: 300}
               max-contacts: 5
+              max-connections: 500
               registrars:
                 pool-hq: {listen: [udp://10.0.0.10:5060, "tcp://10.0.0.10:5060"]}
                 pool-dr: {contact: "sip:pool-dr.lab.example:5061;transport=tls"}
@@ -53,6 +54,7 @@ import Testing
             sip.failureDetection == .seconds(3) && sip.fallback == .seconds(60) && sip.nonceLifetime == .seconds(120))
         #expect(sip.algorithms == [.sha256, .md5])
         #expect(sip.minExpires == 30 && sip.maxExpires == 900 && sip.defaultExpires == 300 && sip.maxContacts == 5)
+        #expect(sip.maxConnections == 500)
         #expect(sip.registrar(of: "pool-hq")?.contact(for: .udp) == "sip:10.0.0.10:5060")
         #expect(
             sip.registrar(of: "pool-hq")?.listen.map(\.description) == ["udp://10.0.0.10:5060", "tcp://10.0.0.10:5060"])
@@ -71,7 +73,17 @@ import Testing
         let sip = try #require(try parse("sip: {realm: r, registrars: {pool-hq: {listen: udp://10.0.0.10:5060}}}").sip)
         #expect(sip.failureDetection == .seconds(1) && sip.fallback == .seconds(30))
         #expect(sip.algorithms == [.md5])
+        #expect(sip.maxConnections == 10_000)
         #expect(sip.registrar(of: "pool-hq")?.contact(for: .udp) == "sip:10.0.0.10:5060")
+    }
+
+    @Test(arguments: ["0", "-1", "many", "2000000", "[1]"])
+    func aConnectionLimitIsAWholeNumberInRange(value: String) {
+        let found = errors(
+            "sip: {realm: r, max-connections: \(value), registrars: {pool-hq: {listen: tcp://10.0.0.10:5060}}}")
+        #expect(found.map(\.key) == ["sip.max-connections"])
+        #expect(found.first?.expected == "a whole number from 1 to 1000000")
+        #expect(found.first?.line == 6)  // the sip line, below the pools every test config starts with
     }
 
     @Test func eachMistakeNamesItsKeyAndTheExpectedForm() {

@@ -113,6 +113,17 @@ import Testing
         #expect(found.first?.line == 4)
     }
 
+    @Test func tcpConnectionsPerListenAddress() throws {
+        #expect(try parse("    records: []").dns.maxTCPConnections == 1024)
+        let topology = try parse("    records: []", dns: "dns: {listen: 127.0.0.1:5300, max-tcp-connections: 64}")
+        #expect(topology.dns.maxTCPConnections == 64)
+        for value in ["0", "-5", "lots", "1000001"] {
+            let found = errors("    records: []", dns: "dns: {listen: 127.0.0.1:5300, max-tcp-connections: \(value)}")
+            #expect(found.map(\.key) == ["dns.max-tcp-connections"], "\(value)")
+            #expect(found.first?.expected == "a whole number from 1 to 1000000")
+        }
+    }
+
     @Test func responseRateLimitingIsOnUnlessTurnedOff() throws {
         #expect(try parse("    records: []").dns.rateLimit == DNSRateLimit())
         #expect(

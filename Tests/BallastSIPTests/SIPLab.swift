@@ -35,8 +35,11 @@ final class SIPLab: @unchecked Sendable {
 
     /// `namedContacts`: the registrars name their redirect URIs (with TLS); else redirects name their listeners.
     /// `hqUDPHost`: the address hq's UDP listener binds (0.0.0.0 to answer on every address).
+    /// `maxConnections`: `sip.max-connections`, when set.
     init(
-        nonceLifetime: String = "5s", extraSIP: String = "", namedContacts: Bool = true, hqUDPHost: String = "127.0.0.1"
+        nonceLifetime: String = "5s", extraSIP: String = "", namedContacts: Bool = true,
+        hqUDPHost: String = "127.0.0.1",
+        maxConnections: Int? = nil
     )
         async throws
     {
@@ -81,6 +84,7 @@ final class SIPLab: @unchecked Sendable {
               nonce-lifetime: \(nonceLifetime)
               expires: {min: 2, max: 3600, default: 600}
               max-contacts: 3
+            \(maxConnections.map { "  max-connections: \($0)" } ?? "")
               algorithms: [MD5, SHA-256]
               certificates: [{certificate: sip.pem, key: sip.key}]
               registrars:
@@ -163,9 +167,11 @@ final class SIPLab: @unchecked Sendable {
     /// Runs a lab, always shut down afterwards.
     static func with<T>(
         nonceLifetime: String = "5s", namedContacts: Bool = true, hqUDPHost: String = "127.0.0.1",
-        _ body: (SIPLab) async throws -> T
+        maxConnections: Int? = nil, _ body: (SIPLab) async throws -> T
     ) async throws -> T {
-        let lab = try await SIPLab(nonceLifetime: nonceLifetime, namedContacts: namedContacts, hqUDPHost: hqUDPHost)
+        let lab = try await SIPLab(
+            nonceLifetime: nonceLifetime, namedContacts: namedContacts, hqUDPHost: hqUDPHost,
+            maxConnections: maxConnections)
         return try await using(lab) { lab in
             try await lab.waitUntilHealthy()
             return try await body(lab)

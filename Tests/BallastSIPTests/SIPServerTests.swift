@@ -1,5 +1,6 @@
 import BallastCodecs
 import BallastCore
+import BallastNode
 import BallastSIP
 import BallastTestSupport
 import Foundation
@@ -37,6 +38,29 @@ struct SIPServerTests {
             let answer = try client.receive()
             #expect(answer.status == 200)
             #expect(answer.cseq?.number == 5)
+        }
+    }
+
+    /// At `sip.max-connections` a TCP listener stops accepting: the next client waits in the
+    /// listen backlog, unanswered, as a relay's do. A reload that raises the limit lets it in
+    /// at once, without closing the connection already served.
+    @Test func aListenerAtItsConnectionLimitLetsTheNextClientWaitUntilAReloadRaisesIt() async throws {
+        try await SIPLab.with(maxConnections: 1) { lab in
+            func options(_ client: SIPTestClient) -> SIPMessage {
+                client.makeRequest("OPTIONS", uri: "sip:127.0.0.1", to: "sip:127.0.0.1")
+            }
+            let served = try SIPTestClient(port: lab.hqPort, tcp: true)
+            #expect(try served.send(options(served)).status == 200)
+            // Connected in the kernel's backlog, but not accepted: no answer.
+            let waiting = try SIPTestClient(port: lab.hqPort, tcp: true, timeout: .seconds(1))
+            try waiting.sendRaw(SIPMessageWriter.encode(options(waiting)))
+            #expect(throws: (any Error).self) { try waiting.receive() }
+
+            var topology = lab.node.state.current.topology
+            topology.sip?.maxConnections = 2
+            try await lab.node.apply(topology)
+            #expect(await eventually(timeout: .seconds(3)) { (try? waiting.receive())?.status == 200 })
+            #expect(try served.send(options(served)).status == 200, "the served connection was kept")
         }
     }
 

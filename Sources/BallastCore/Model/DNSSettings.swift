@@ -9,12 +9,16 @@ public struct DNSSettings: Hashable, Sendable {
     public var rateLimit: DNSRateLimit?
     /// For a query on TCP to be whole once its first byte came, and for the next one to begin.
     public var tcpTimeout: Duration
+    /// Most TCP connections open at once on each listen address; further clients wait in the
+    /// listen backlog, as a relay's do at its `max-connections`.
+    public var maxTCPConnections: Int
 
     /// Settings with Ballast's defaults unless given.
     public init(
         listeners: [Endpoint] = [], udpSockets: Int? = nil, rateLimit: DNSRateLimit? = DNSRateLimit(),
-        tcpTimeout: Duration = .seconds(10)
+        tcpTimeout: Duration = .seconds(10), maxTCPConnections: Int = 1024
     ) {
+        self.maxTCPConnections = maxTCPConnections
         self.listeners = listeners
         self.udpSockets = udpSockets
         self.rateLimit = rateLimit

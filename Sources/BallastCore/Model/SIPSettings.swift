@@ -95,6 +95,9 @@ public struct SIPSettings: Hashable, Sendable {
     public var handshakeTimeout: Duration = .seconds(5)
     /// For a message on TCP or TLS to be whole once its first byte came; the connection is closed after.
     public var messageTimeout: Duration = .seconds(10)
+    /// Most TCP and TLS connections open at once on each listen address; further clients wait in
+    /// the listen backlog, as a relay's do at its `max-connections`.
+    public var maxConnections = 10_000
 
     /// SIP settings with Ballast's defaults unless given: failure detection 1 s (after the
     /// checks' own fall) and fallback 30 s (Lync: 120 s and 240 s), nonces good for 5 minutes, MD5.
