@@ -22,7 +22,8 @@ final class DNSLab: Sendable {
     let group: MultiThreadedEventLoopGroup
     let directory: URL
 
-    init(extraZone: String = "", secondaryPort: Int? = nil) async throws {
+    /// `maxTCPConnections`: `dns.max-tcp-connections`, when set.
+    init(extraZone: String = "", secondaryPort: Int? = nil, maxTCPConnections: Int? = nil) async throws {
         directory = try BallastProcess.makeDirectory()
         group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         var backends: [TestBackend] = []
@@ -49,6 +50,7 @@ final class DNSLab: Sendable {
             dns:
               listen: 127.0.0.1:\(port)
               udp-sockets: 3
+            \(maxTCPConnections.map { "  max-tcp-connections: \($0)" } ?? "")
             zones:
               contoso.com:
                 ttl: 300

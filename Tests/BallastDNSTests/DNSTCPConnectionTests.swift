@@ -45,6 +45,26 @@ import Testing
         }
     }
 
+    /// At `dns.max-tcp-connections` the listener stops accepting: the next client waits in the
+    /// backlog, unanswered, and is answered once a connection ends.
+    @Test func aListenerAtItsConnectionLimitLetsTheNextClientWait() async throws {
+        let lab = try await DNSLab(maxTCPConnections: 1)
+        try await using(lab) { lab throws in
+            var first: TestSocket? = try TestSocket(port: lab.port, timeout: .seconds(3))
+            try first?.send(framed(id: 31, "mail.contoso.com", DNSType.a))
+            #expect(try answers(1, from: first!).map(\.id) == [31])
+            let waiting = try TestSocket(port: lab.port, timeout: .seconds(1))
+            try waiting.send(framed(id: 32, "mail.contoso.com", DNSType.a))
+            #expect(throws: (any Error).self) { try waiting.read() }
+            first?.close()
+            first = nil
+            #expect(
+                await eventually(timeout: .seconds(3)) {
+                    (try? answers(1, from: waiting))?.map(\.id) == [32]
+                })
+        }
+    }
+
     @Test func aQueryArrivingByteByByteIsAnswered() async throws {
         let lab = try await DNSLab()
         try await using(lab) { lab throws in
