@@ -27,7 +27,7 @@ public enum ConfigLoader {
 
     /// Parses and validates YAML text; `file` names it in errors.
     public static func parse(yaml: String, file: String) throws(ConfigErrors) -> Topology {
-        let root: Node
+        let root: YAMLNode
         do {
             guard let node = try Yams.compose(yaml: yaml) else {
                 throw ConfigErrors(errors: [
@@ -48,7 +48,7 @@ public enum ConfigLoader {
                     expected: "YAML as in examples/")
             ])
         }
-        var builder = TopologyBuilder(reader: NodeReader(file: file))
+        var builder = TopologyBuilder(reader: YAMLReader(file: file))
         let topology = builder.build(root)
         let errors = builder.reader.errors.sorted { ($0.line ?? 0, $0.column ?? 0) < ($1.line ?? 0, $1.column ?? 0) }
         guard errors.isEmpty, let topology else {
@@ -89,7 +89,7 @@ public enum ConfigLoader {
 
 /// Walks the document; each part reads its own keys.
 struct TopologyBuilder {
-    var reader: NodeReader
+    var reader: YAMLReader
 
     static let topKeys = [
         "node", "admin", "sites", "checks", "pools", "relays", "dns", "zones", "sip", "store", "backup", "witness",
@@ -119,7 +119,7 @@ struct TopologyBuilder {
         case none, source, cookie
     }
 
-    mutating func build(_ root: Node) -> Topology? {
+    mutating func build(_ root: YAMLNode) -> Topology? {
         guard let entries = reader.mapping(root, key: "", allowed: Self.topKeys, what: "a mapping of sections") else {
             return nil
         }
@@ -128,7 +128,7 @@ struct TopologyBuilder {
         if let node = section["node"] { topology.node = readNode(node.value) }
         if let admin = section["admin"] { topology.admin = readAdmin(admin.value) }
         if let sites = section["sites"] { topology.sites = readSites(sites.value) }
-        var checks: [String: (Check, Node)] = [:]
+        var checks: [String: (Check, YAMLNode)] = [:]
         if let section = section["checks"] { checks = readChecks(section.value) }
         if let pools = section["pools"] {
             topology.pools = readPools(pools.value, checks: checks, sites: Set(topology.sites.map(\.name)))
@@ -183,7 +183,7 @@ struct TopologyBuilder {
     /// admin listener, relays, DNS (UDP and TCP) and SIP (UDP, TCP, TLS), TCP and UDP apart. A
     /// wildcard address (0.0.0.0, ::) takes its port on every address of its family. Conflicts
     /// inside the relays or inside SIP are reported where those sections are read.
-    private mutating func validateListeners(_ topology: Topology, sections: [String: Node]) {
+    private mutating func validateListeners(_ topology: Topology, sections: [String: YAMLNode]) {
         enum Layer: String { case tcp = "TCP", udp = "UDP" }
         var claimed: [(endpoint: Endpoint, layer: Layer, owner: String, section: String)] = []
         if let admin = topology.admin { claimed.append((admin.listen, .tcp, "the admin listener", "admin")) }
@@ -233,7 +233,7 @@ struct TopologyBuilder {
         }
     }
 
-    private mutating func readNode(_ node: Node) -> Topology.NodeSettings {
+    private mutating func readNode(_ node: YAMLNode) -> Topology.NodeSettings {
         var settings = Topology.NodeSettings()
         for entry in reader.mapping(node, key: "node", allowed: Self.nodeKeys, what: "a mapping") ?? [] {
             if entry.key == "shutdown-grace", let value = reader.duration(entry.value, key: "node.shutdown-grace") {
@@ -243,7 +243,7 @@ struct TopologyBuilder {
         return settings
     }
 
-    private mutating func readAdmin(_ node: Node) -> Topology.Admin? {
+    private mutating func readAdmin(_ node: YAMLNode) -> Topology.Admin? {
         guard let entries = reader.mapping(node, key: "admin", allowed: Self.adminKeys, what: "a mapping") else {
             return nil
         }
@@ -270,10 +270,10 @@ struct TopologyBuilder {
         return listen.map { Topology.Admin(listen: $0, token: token) }
     }
 
-    private mutating func readSites(_ node: Node) -> [Site] {
+    private mutating func readSites(_ node: YAMLNode) -> [Site] {
         var sites: [Site] = []
         var seen: Set<String> = []
-        func add(_ name: String?, at node: Node, holdDown: Duration? = nil) {
+        func add(_ name: String?, at node: YAMLNode, holdDown: Duration? = nil) {
             guard let name else { return }
             if !seen.insert(name).inserted {
                 reader.fail(
@@ -300,8 +300,8 @@ struct TopologyBuilder {
         return sites
     }
 
-    private mutating func readChecks(_ node: Node) -> [String: (Check, Node)] {
-        var checks: [String: (Check, Node)] = [:]
+    private mutating func readChecks(_ node: YAMLNode) -> [String: (Check, YAMLNode)] {
+        var checks: [String: (Check, YAMLNode)] = [:]
         for entry in reader.mapping(node, key: "checks", what: "a mapping of check names to checks") ?? [] {
             guard let name = reader.name(entry.keyNode, key: "checks.\(entry.key)") else { continue }
             if let check = readCheck(entry.value, key: "checks.\(name)") {
@@ -313,7 +313,7 @@ struct TopologyBuilder {
         return checks
     }
 
-    mutating func readCheck(_ node: Node, key: String) -> Check? {
+    mutating func readCheck(_ node: YAMLNode, key: String) -> Check? {
         guard let entries = reader.mapping(node, key: key, allowed: Self.checkKeys, what: "a check mapping") else {
             return nil
         }
@@ -476,7 +476,7 @@ struct TopologyBuilder {
         return ok ? check : nil
     }
 
-    private mutating func readStatusRange(_ node: Node, key: String) -> ClosedRange<Int>? {
+    private mutating func readStatusRange(_ node: YAMLNode, key: String) -> ClosedRange<Int>? {
         let expected = "a status such as 200, or a range such as 200-399"
         guard case .scalar(let scalar) = node else {
             reader.fail(.invalidValue, at: node, key: key, "is \(reader.describe(node))", expected: expected)
@@ -496,16 +496,17 @@ struct TopologyBuilder {
     }
 
     /// Where each pool's check (or, without one, the pool) is written, for later messages.
-    var poolNodes: [String: Node] = [:]
+    var poolNodes: [String: YAMLNode] = [:]
     /// Checks, pools and the pools of relays that were named but had errors of their own. A
     /// reference to one is not reported again: the first cause is the error, not what follows.
     var brokenChecks: Set<String> = []
     var brokenPools: Set<String> = []
     var poolsOfBrokenRelays: Set<String> = []
 
-    private mutating func readPools(_ node: Node, checks: [String: (Check, Node)], sites: Set<String>) -> [Pool] {
+    private mutating func readPools(_ node: YAMLNode, checks: [String: (Check, YAMLNode)], sites: Set<String>) -> [Pool]
+    {
         var pools: [Pool] = []
-        var backupRefs: [(pool: String, target: String, node: Node)] = []
+        var backupRefs: [(pool: String, target: String, node: YAMLNode)] = []
         let entries = reader.mapping(node, key: "pools", what: "a mapping of pool names to pools") ?? []
         for entry in entries {
             guard let name = reader.name(entry.keyNode, key: "pools.\(entry.key)") else { continue }
@@ -572,7 +573,7 @@ struct TopologyBuilder {
         return pools
     }
 
-    private mutating func readServers(_ node: Node, key: String, sites: Set<String>) -> [Server] {
+    private mutating func readServers(_ node: YAMLNode, key: String, sites: Set<String>) -> [Server] {
         var servers: [Server] = []
         var names: Set<String> = []
         guard let items = reader.sequence(node, key: key, what: "a list of servers") else { return [] }
@@ -609,7 +610,7 @@ struct TopologyBuilder {
         return servers
     }
 
-    private mutating func readServer(_ node: Node, key: String, sites: Set<String>) -> Server? {
+    private mutating func readServer(_ node: YAMLNode, key: String, sites: Set<String>) -> Server? {
         guard let entries = reader.mapping(node, key: key, allowed: Self.serverKeys, what: "a server mapping") else {
             return nil
         }
@@ -684,7 +685,7 @@ struct TopologyBuilder {
         )
     }
 
-    private mutating func readRelays(_ node: Node, pools: [Pool]) -> [Relay] {
+    private mutating func readRelays(_ node: YAMLNode, pools: [Pool]) -> [Relay] {
         var relays: [Relay] = []
         var listeners: [Endpoint: String] = [:]
         let poolNames = Set(pools.map(\.name))
@@ -711,7 +712,7 @@ struct TopologyBuilder {
         return relays
     }
 
-    private mutating func readRelay(_ node: Node, name: String, poolNames: Set<String>) -> [Relay] {
+    private mutating func readRelay(_ node: YAMLNode, name: String, poolNames: Set<String>) -> [Relay] {
         let key = "relays.\(name)"
         guard let entries = reader.mapping(node, key: key, allowed: Self.relayKeys, what: "a relay mapping") else {
             return []
@@ -900,7 +901,7 @@ struct TopologyBuilder {
         }
     }
 
-    private mutating func readPersistence(_ node: Node, key: String) -> Persistence? {
+    private mutating func readPersistence(_ node: YAMLNode, key: String) -> Persistence? {
         if case .scalar = node {
             guard let type = reader.choice(node, key: key, of: PersistenceType.self) else { return nil }
             if type == .cookie {

@@ -15,7 +15,7 @@ extension TopologyBuilder {
     static let httpTimeoutKeys = ["request", "server", "server-idle", "keep-alive"]
 
     /// Reads the HTTP keys of relay `key` into `relay`; false when one of them is wrong.
-    mutating func readHTTPSettings(_ values: [String: Node], key: String, into relay: inout Relay) -> Bool {
+    mutating func readHTTPSettings(_ values: [String: YAMLNode], key: String, into relay: inout Relay) -> Bool {
         var ok = true
         if relay.protocol.isMail {
             for name in Self.httpRelayKeys where name != "certificates" && values[name] != nil {
@@ -164,7 +164,7 @@ extension TopologyBuilder {
         return true
     }
 
-    mutating func readCertificate(_ node: Node, key: String) -> HTTPSettings.Certificate? {
+    mutating func readCertificate(_ node: YAMLNode, key: String) -> HTTPSettings.Certificate? {
         guard
             let entries = reader.mapping(
                 node, key: key, allowed: Self.certificateKeys, what: "{certificate: FILE, key: FILE}")
@@ -192,7 +192,7 @@ extension TopologyBuilder {
         return HTTPSettings.Certificate(certificateFile: certificate, keyFile: keyFile)
     }
 
-    private mutating func readServerTLS(_ node: Node, key: String) -> HTTPSettings.ServerTLS? {
+    private mutating func readServerTLS(_ node: YAMLNode, key: String) -> HTTPSettings.ServerTLS? {
         if case .scalar = node {
             guard let on = reader.bool(node, key: key) else { return nil }
             return on ? HTTPSettings.ServerTLS(verify: true) : nil
@@ -231,7 +231,7 @@ extension TopologyBuilder {
     }
 
     /// Reads `persistence: {type: cookie, ...}`.
-    mutating func readCookie(_ node: Node, values: [String: Node], key: String) -> CookiePersistence? {
+    mutating func readCookie(_ node: YAMLNode, values: [String: YAMLNode], key: String) -> CookiePersistence? {
         guard let keyNode = values["key"] else {
             reader.missing(
                 "key", in: node, key: key, expected: "a secret of at least 16 characters to sign the cookie with")

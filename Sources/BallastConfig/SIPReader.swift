@@ -13,7 +13,7 @@ extension TopologyBuilder {
     static let sipExpiresKeys = ["min", "max", "default"]
     static let sipListenForm = "TRANSPORT://ADDRESS:PORT such as udp://10.0.0.10:5060 or tls://10.0.0.10:5061"
 
-    mutating func readSIP(_ node: Node, pools: [Pool]) -> SIPSettings? {
+    mutating func readSIP(_ node: YAMLNode, pools: [Pool]) -> SIPSettings? {
         guard let entries = reader.mapping(node, key: "sip", allowed: Self.sipKeys, what: "a mapping of SIP settings")
         else { return nil }
         let values = Dictionary(entries.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
@@ -139,7 +139,7 @@ extension TopologyBuilder {
                 guard poolNames.contains(entry.key) else {
                     if brokenPools.contains(entry.key) { continue }
                     var message = "names no pool"
-                    if let suggestion = NodeReader.suggestion(for: entry.key, among: Array(poolNames)) {
+                    if let suggestion = YAMLReader.suggestion(for: entry.key, among: Array(poolNames)) {
                         message += " (did you mean \"\(suggestion)\"?)"
                     }
                     reader.fail(
@@ -187,7 +187,7 @@ extension TopologyBuilder {
     }
 
     private mutating func readRegistrar(
-        _ node: Node, pool: String, key: String, seen: inout [SIPSettings.Listen: String]
+        _ node: YAMLNode, pool: String, key: String, seen: inout [SIPSettings.Listen: String]
     ) -> SIPSettings.Registrar? {
         guard
             let entries = reader.mapping(
@@ -224,9 +224,9 @@ extension TopologyBuilder {
     }
 
     private mutating func readSIPListen(
-        _ node: Node, key: String, seen: inout [SIPSettings.Listen: String], owner: String
+        _ node: YAMLNode, key: String, seen: inout [SIPSettings.Listen: String], owner: String
     ) -> [SIPSettings.Listen]? {
-        let items: [Node]
+        let items: [YAMLNode]
         if case .sequence(let sequence) = node { items = Array(sequence) } else { items = [node] }
         var result: [SIPSettings.Listen] = []
         for (index, item) in items.enumerated() {

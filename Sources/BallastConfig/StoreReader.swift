@@ -7,7 +7,7 @@ extension TopologyBuilder {
     static let storeKeys = ["location", "standby", "poll-interval", "cache-file", "realm", "failure-delay"]
     static let storeLocationForm = "a SQLite file path, or postgres://USER:PASSWORD@HOST:PORT/DATABASE"
 
-    mutating func readStore(_ node: Node, sip: SIPSettings?) -> StoreSettings? {
+    mutating func readStore(_ node: YAMLNode, sip: SIPSettings?) -> StoreSettings? {
         guard
             let entries = reader.mapping(
                 node, key: "store", allowed: Self.storeKeys, what: "a mapping of store settings")
@@ -60,7 +60,7 @@ extension TopologyBuilder {
                     "needs a PostgreSQL store.location (SQLite has no standby)", expected: form)
                 return nil
             }
-            let items: [Node]
+            let items: [YAMLNode]
             if case .sequence(let sequence) = node { items = Array(sequence) } else { items = [node] }
             for item in items {
                 guard let url = reader.string(item, key: "store.standby", what: form) else { return nil }
@@ -97,7 +97,7 @@ extension TopologyBuilder {
 extension TopologyBuilder {
     static let backupKeys = ["folder", "every", "keep"]
 
-    mutating func readBackup(_ node: Node) -> BackupSettings? {
+    mutating func readBackup(_ node: YAMLNode) -> BackupSettings? {
         guard
             let entries = reader.mapping(
                 node, key: "backup", allowed: Self.backupKeys, what: "a mapping of backup settings")
@@ -125,7 +125,7 @@ extension TopologyBuilder {
 extension TopologyBuilder {
     static let witnessKeys = ["listen", "automatic-after"]
 
-    mutating func readWitness(_ node: Node) -> WitnessSettings? {
+    mutating func readWitness(_ node: YAMLNode) -> WitnessSettings? {
         guard
             let entries = reader.mapping(
                 node, key: "witness", allowed: Self.witnessKeys, what: "a mapping of witness settings")

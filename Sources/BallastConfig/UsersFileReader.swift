@@ -31,8 +31,8 @@ public enum UsersFileReader {
     ) throws(ConfigErrors)
         -> Directory
     {
-        var reader = NodeReader(file: file)
-        let root: Node?
+        var reader = YAMLReader(file: file)
+        let root: YAMLNode?
         do {
             root = try Yams.compose(yaml: yaml)
         } catch {
@@ -77,7 +77,7 @@ public enum UsersFileReader {
     }
 
     private static func readUser(
-        _ node: Node, key: String, topology: Topology, reader: inout NodeReader
+        _ node: YAMLNode, key: String, topology: Topology, reader: inout YAMLReader
     )
         -> DirectoryUser?
     {

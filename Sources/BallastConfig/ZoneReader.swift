@@ -16,7 +16,7 @@ extension TopologyBuilder {
 
     /// The `dns` section: listen addresses, UDP sockets on each, the response rate limit (on
     /// with defaults unless set) and the TCP timeout.
-    mutating func readDNS(_ node: Node) -> DNSSettings {
+    mutating func readDNS(_ node: YAMLNode) -> DNSSettings {
         var settings = DNSSettings()
         for entry in reader.mapping(node, key: "dns", allowed: Self.dnsKeys, what: "a mapping with listen") ?? [] {
             switch entry.key {
@@ -38,7 +38,7 @@ extension TopologyBuilder {
                 continue
             default: break
             }
-            let items: [Node]
+            let items: [YAMLNode]
             if case .sequence(let sequence) = entry.value { items = Array(sequence) } else { items = [entry.value] }
             for (index, item) in items.enumerated() {
                 if let endpoint = reader.endpoint(item, key: "dns.listen[\(index)]") {
@@ -50,7 +50,7 @@ extension TopologyBuilder {
     }
 
     /// `dns.rate-limit`: `off`, or a mapping whose missing keys keep their defaults.
-    private mutating func readRateLimit(_ node: Node) -> DNSRateLimit? {
+    private mutating func readRateLimit(_ node: YAMLNode) -> DNSRateLimit? {
         if case .scalar(let scalar) = node {
             guard ["off", "false", "no"].contains(scalar.string.lowercased()) else {
                 reader.fail(
@@ -84,8 +84,8 @@ extension TopologyBuilder {
     }
 
     /// A list of `ADDRESS/LENGTH` prefixes (or addresses); an empty list is allowed.
-    mutating func readPrefixes(_ node: Node, key: String) -> [IPPrefix] {
-        let items: [Node]
+    mutating func readPrefixes(_ node: YAMLNode, key: String) -> [IPPrefix] {
+        let items: [YAMLNode]
         if case .sequence(let sequence) = node { items = Array(sequence) } else { items = [node] }
         var prefixes: [IPPrefix] = []
         for (index, item) in items.enumerated() {
@@ -100,7 +100,7 @@ extension TopologyBuilder {
         return prefixes
     }
 
-    mutating func readZones(_ node: Node, pools: [Pool]) -> [Zone] {
+    mutating func readZones(_ node: YAMLNode, pools: [Pool]) -> [Zone] {
         var zones: [Zone] = []
         for entry in reader.mapping(node, key: "zones", what: "a mapping of zone names to zones") ?? [] {
             guard let name = DomainName(entry.key), !name.labels.isEmpty else {
@@ -122,7 +122,7 @@ extension TopologyBuilder {
         return zones
     }
 
-    private mutating func readZone(_ node: Node, name: DomainName, key: String, pools: Set<String>) -> Zone? {
+    private mutating func readZone(_ node: YAMLNode, name: DomainName, key: String, pools: Set<String>) -> Zone? {
         guard let entries = reader.mapping(node, key: key, allowed: Self.zoneKeys, what: "a zone mapping") else {
             return nil
         }
@@ -221,7 +221,7 @@ extension TopologyBuilder {
         return ok ? zone : nil
     }
 
-    private mutating func readRecord(_ node: Node, key: String, zone: Zone, pools: Set<String>) -> ZoneRecord? {
+    private mutating func readRecord(_ node: YAMLNode, key: String, zone: Zone, pools: Set<String>) -> ZoneRecord? {
         guard let entries = reader.mapping(node, key: key, allowed: Self.recordKeys, what: "a record mapping") else {
             return nil
         }
@@ -268,7 +268,7 @@ extension TopologyBuilder {
             }
             pool = name
         }
-        func required(_ field: String, _ expected: String) -> Node? {
+        func required(_ field: String, _ expected: String) -> YAMLNode? {
             guard let value = values[field] else {
                 reader.missing(field, in: node, key: key, expected: expected)
                 return nil
@@ -335,7 +335,7 @@ extension TopologyBuilder {
     }
 
     /// A name relative to the zone unless it ends with a dot; `@` is the apex.
-    private mutating func domainName(_ node: Node, key: String, zone: DomainName) -> DomainName? {
+    private mutating func domainName(_ node: YAMLNode, key: String, zone: DomainName) -> DomainName? {
         guard let text = reader.string(node, key: key, what: "a DNS name") else { return nil }
         if text == "@" { return zone }
         let name =
@@ -350,7 +350,7 @@ extension TopologyBuilder {
         return name
     }
 
-    private mutating func seconds(_ node: Node, key: String) -> UInt32? {
+    private mutating func seconds(_ node: YAMLNode, key: String) -> UInt32? {
         guard let duration = reader.duration(node, key: key, minimum: .zero) else { return nil }
         return UInt32(clamping: duration.components.seconds)
     }

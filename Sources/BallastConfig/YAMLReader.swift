@@ -1,9 +1,12 @@
 import BallastCore
 import Yams
 
+/// A node of the parsed YAML document (Yams's `Node`), named apart from Ballast's running node.
+typealias YAMLNode = Yams.Node
+
 /// Reads typed values out of a YAML node tree and records every problem with its location,
 /// so that one pass reports all of them.
-struct NodeReader {
+struct YAMLReader {
     let file: String
     private(set) var errors: [ConfigError] = []
 
@@ -14,12 +17,12 @@ struct NodeReader {
     /// A mapping's entries as (key, key node, value); nil (with an error) when `node` is not a mapping.
     struct Entry {
         var key: String
-        var keyNode: Node
-        var value: Node
+        var keyNode: YAMLNode
+        var value: YAMLNode
     }
 
     mutating func fail(
-        _ code: ConfigError.Code, at node: Node?, key: String, _ message: String, expected: String? = nil
+        _ code: ConfigError.Code, at node: YAMLNode?, key: String, _ message: String, expected: String? = nil
     ) {
         errors.append(
             ConfigError(
@@ -28,7 +31,7 @@ struct NodeReader {
     }
 
     /// The entries of a mapping, refusing duplicate keys and keys outside `allowed` (when given).
-    mutating func mapping(_ node: Node, key: String, allowed: [String]? = nil, what: String) -> [Entry]? {
+    mutating func mapping(_ node: YAMLNode, key: String, allowed: [String]? = nil, what: String) -> [Entry]? {
         guard case .mapping(let mapping) = node else {
             if case .scalar(let scalar) = node, scalar.string.isEmpty || scalar.tag == .implicit && scalar.string == "~"
             {
@@ -64,7 +67,7 @@ struct NodeReader {
         return entries
     }
 
-    mutating func sequence(_ node: Node, key: String, what: String) -> [Node]? {
+    mutating func sequence(_ node: YAMLNode, key: String, what: String) -> [YAMLNode]? {
         guard case .sequence(let sequence) = node else {
             fail(.invalidValue, at: node, key: key, "is \(describe(node))", expected: what)
             return nil
@@ -72,7 +75,7 @@ struct NodeReader {
         return Array(sequence)
     }
 
-    mutating func string(_ node: Node, key: String, what: String = "a string") -> String? {
+    mutating func string(_ node: YAMLNode, key: String, what: String = "a string") -> String? {
         guard case .scalar(let scalar) = node, !scalar.string.isEmpty else {
             fail(.invalidValue, at: node, key: key, "is \(describe(node))", expected: what)
             return nil
@@ -80,7 +83,7 @@ struct NodeReader {
         return scalar.string
     }
 
-    mutating func name(_ node: Node, key: String) -> String? {
+    mutating func name(_ node: YAMLNode, key: String) -> String? {
         guard let text = string(node, key: key, what: Self.nameForm) else { return nil }
         guard Self.isValidName(text) else {
             fail(.invalidValue, at: node, key: key, "\"\(text)\" is not a valid name", expected: Self.nameForm)
@@ -89,7 +92,7 @@ struct NodeReader {
         return text
     }
 
-    mutating func int(_ node: Node, key: String, range: ClosedRange<Int>) -> Int? {
+    mutating func int(_ node: YAMLNode, key: String, range: ClosedRange<Int>) -> Int? {
         let expected = "a whole number from \(range.lowerBound) to \(range.upperBound)"
         guard case .scalar(let scalar) = node, let value = Int(scalar.string.trimmingWhitespace()) else {
             fail(.invalidValue, at: node, key: key, "is \(describe(node))", expected: expected)
@@ -102,7 +105,7 @@ struct NodeReader {
         return value
     }
 
-    mutating func bool(_ node: Node, key: String) -> Bool? {
+    mutating func bool(_ node: YAMLNode, key: String) -> Bool? {
         if case .scalar(let scalar) = node {
             switch scalar.string.lowercased() {
             case "true", "yes", "on": return true
@@ -114,7 +117,7 @@ struct NodeReader {
         return nil
     }
 
-    mutating func duration(_ node: Node, key: String, minimum: Duration = .milliseconds(1)) -> Duration? {
+    mutating func duration(_ node: YAMLNode, key: String, minimum: Duration = .milliseconds(1)) -> Duration? {
         guard case .scalar(let scalar) = node, let value = DurationParser.parse(scalar.string) else {
             fail(.invalidValue, at: node, key: key, "is \(describe(node))", expected: DurationParser.expectedForm)
             return nil
@@ -128,7 +131,7 @@ struct NodeReader {
         return value
     }
 
-    mutating func choice<T: RawRepresentable & CaseIterable>(_ node: Node, key: String, of type: T.Type) -> T?
+    mutating func choice<T: RawRepresentable & CaseIterable>(_ node: YAMLNode, key: String, of type: T.Type) -> T?
     where T.RawValue == String {
         let names = T.allCases.map(\.rawValue)
         guard case .scalar(let scalar) = node, let value = T(rawValue: scalar.string.lowercased()) else {
@@ -142,7 +145,7 @@ struct NodeReader {
         return value
     }
 
-    mutating func address(_ node: Node, key: String) -> IPAddress? {
+    mutating func address(_ node: YAMLNode, key: String) -> IPAddress? {
         let expected = "an IPv4 or IPv6 address such as 10.0.0.11 or 2001:db8::11"
         guard case .scalar(let scalar) = node, let address = IPAddress(scalar.string.trimmingWhitespace()) else {
             fail(.invalidValue, at: node, key: key, "is \(describe(node))", expected: expected)
@@ -151,7 +154,7 @@ struct NodeReader {
         return address
     }
 
-    mutating func endpoint(_ node: Node, key: String) -> Endpoint? {
+    mutating func endpoint(_ node: YAMLNode, key: String) -> Endpoint? {
         let expected = "ADDRESS:PORT such as 10.0.0.10:443 or [2001:db8::10]:443"
         guard case .scalar(let scalar) = node, let endpoint = Endpoint(scalar.string.trimmingWhitespace()) else {
             fail(.invalidValue, at: node, key: key, "is \(describe(node))", expected: expected)
@@ -161,11 +164,11 @@ struct NodeReader {
     }
 
     /// Records that a required key is missing from the mapping at `node`.
-    mutating func missing(_ name: String, in node: Node, key: String, expected: String) {
+    mutating func missing(_ name: String, in node: YAMLNode, key: String, expected: String) {
         fail(.missingKey, at: node, key: join(key, name), "is required", expected: expected)
     }
 
-    func describe(_ node: Node) -> String {
+    func describe(_ node: YAMLNode) -> String {
         switch node {
         case .scalar(let scalar):
             return scalar.string.isEmpty ? "empty" : "\"\(scalar.string)\""
