@@ -136,7 +136,7 @@ public final class HostileLab {
             "      - {name: big, type: TXT, value: \"\(String(repeating: Character(UnicodeScalar(96 + $0)!), count: 200))\"}"
         }
         return """
-            node: {shutdown-grace: 2s}
+            node: {shutdown-grace: 6s}
             admin: {listen: 127.0.0.1:\(p["admin"]!), token: \(token)}
             sites: {hq: {}}
             pools:

@@ -98,8 +98,8 @@ import Testing
             let started = ContinuousClock.now
             lab.ballast.signal(SIGTERM)
             #expect(await lab.ballast.waitForExit(timeout: .seconds(10)) != nil)
-            #expect(
-                ContinuousClock.now - started < .milliseconds(1900), "shutdown waited for clients that never logged in")
+            // Well under the lab's 6 s grace, with room for a loaded machine.
+            #expect(ContinuousClock.now - started < .seconds(4), "shutdown waited for clients that never logged in")
             #expect(waiting.allSatisfy { $0.isClosedByPeer() })
         }
     }
