@@ -9,7 +9,7 @@ import Testing
 /// backup. The primary site is stopped; `ballast plan failover` and `ballast apply` bring its users
 /// to DR (homes, contact lists, DNS, SIP, IMAP); `ballast plan failback` brings them home with what
 /// changed during DR. A second test kills `ballast apply` mid-plan and resumes it.
-@Suite(.serialized) struct SiteFailoverTests {
+@Suite(.serialized, .tags(.timed)) struct SiteFailoverTests {
     final class Lab {
         let folder: URL
         let config: String
