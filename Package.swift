@@ -506,7 +506,7 @@ let package = Package(
         .testTarget(
             name: "BallastAdminTests",
             dependencies: [
-                "BallastAdmin", "BallastTestSupport",
+                "BallastAdmin", "BallastCore", "BallastTestSupport",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

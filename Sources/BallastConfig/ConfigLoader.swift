@@ -721,6 +721,9 @@ struct TopologyBuilder {
         var ok = true
         let placeholder = Endpoint(address: IPAddress(v4: 0, 0, 0, 0), port: 1)
         var relay = Relay(name: name, listen: placeholder, pool: "")
+        // What it speaks and its HTTP (or mail TLS) settings are read apart, then made its kind.
+        var relayProtocol = RelayProtocol.tcp
+        var http = HTTPSettings()
 
         // listen: ADDRESS:PORT, or ADDRESS with ports: [...] (one relay per port, as relayd configs do).
         var listenAddress: IPAddress?
@@ -772,7 +775,7 @@ struct TopologyBuilder {
 
         if let node = values["protocol"] {
             if let value = reader.choice(node, key: "\(key).protocol", of: RelayProtocol.self) {
-                relay.protocol = value
+                relayProtocol = value
             } else {
                 ok = false
             }
@@ -806,7 +809,7 @@ struct TopologyBuilder {
         }
         if let node = values["persistence"] {
             if let value = readPersistence(node, key: "\(key).persistence") {
-                if case .cookie = value, !relay.protocol.isHTTP {
+                if case .cookie = value, !relayProtocol.isHTTP {
                     reader.fail(
                         .conflict, at: node, key: "\(key).persistence", "cookie persistence needs an HTTP relay",
                         expected: "protocol: http or https, or persistence: source")
@@ -817,7 +820,7 @@ struct TopologyBuilder {
                 ok = false
             }
         }
-        if !readHTTPSettings(values, key: key, into: &relay) { ok = false }
+        if !readHTTPSettings(values, key: key, protocol: relayProtocol, into: &http) { ok = false }
         if let node = values["timeouts"] {
             for entry in reader.mapping(node, key: "\(key).timeouts", allowed: Self.timeoutKeys, what: "a mapping")
                 ?? []
@@ -830,7 +833,7 @@ struct TopologyBuilder {
                 case "connect": relay.timeouts.connect = value
                 case "idle": relay.timeouts.idle = value
                 case "handshake":
-                    guard relay.protocol == .https || relay.protocol.isMail else {
+                    guard relayProtocol == .https || relayProtocol.isMail else {
                         reader.fail(
                             .conflict, at: entry.keyNode, key: "\(key).timeouts.handshake",
                             "applies only to relays that speak TLS with clients (https, imap, imaps, pop3, pop3s)",
@@ -840,7 +843,7 @@ struct TopologyBuilder {
                     }
                     relay.timeouts.handshake = value
                 case "login":
-                    guard relay.protocol.isMail else {
+                    guard relayProtocol.isMail else {
                         reader.fail(
                             .conflict, at: entry.keyNode, key: "\(key).timeouts.login",
                             "applies only to mail relays (imap, imaps, pop3, pop3s)", expected: "connect or idle")
@@ -849,13 +852,13 @@ struct TopologyBuilder {
                     }
                     relay.timeouts.login = value
                 default:
-                    if !relay.protocol.isHTTP {
+                    if !relayProtocol.isHTTP {
                         reader.fail(
                             .conflict, at: entry.keyNode, key: "\(key).timeouts.\(entry.key)",
                             "applies only to http and https relays", expected: "connect or idle")
                         ok = false
                     } else {
-                        _ = readHTTPTimeout(entry.key, value, into: &relay)
+                        _ = readHTTPTimeout(entry.key, value, into: &http)
                     }
                 }
             }
@@ -889,6 +892,8 @@ struct TopologyBuilder {
             }
         }
         guard ok, let listenAddress, !ports.isEmpty else { return [] }
+        relay.kind = Self.kind(relayProtocol, http: http)
+        if relayProtocol.isMail, relay.forwardPort == nil { relay.forwardPort = relayProtocol.defaultServerPort }
         if ports.count == 1 && values["ports"] == nil {
             relay.listen = Endpoint(address: listenAddress, port: ports[0])
             return [relay]
@@ -898,6 +903,20 @@ struct TopologyBuilder {
             copy.name = "\(name)-\(port)"
             copy.listen = Endpoint(address: listenAddress, port: port)
             return copy
+        }
+    }
+
+    /// A relay's kind from its protocol and the settings read for it: HTTP settings for http and
+    /// https, the certificates alone for mail relays, nothing for tcp.
+    static func kind(_ relayProtocol: RelayProtocol, http: HTTPSettings) -> Relay.Kind {
+        switch relayProtocol {
+        case .tcp: .tcp
+        case .http: .http(http)
+        case .https: .https(http)
+        case .imap: .mail(MailSettings(dialect: .imap, certificates: http.certificates))
+        case .imaps: .mail(MailSettings(dialect: .imap, implicitTLS: true, certificates: http.certificates))
+        case .pop3: .mail(MailSettings(dialect: .pop3, certificates: http.certificates))
+        case .pop3s: .mail(MailSettings(dialect: .pop3, implicitTLS: true, certificates: http.certificates))
         }
     }
 

@@ -14,10 +14,13 @@ extension TopologyBuilder {
     static let cookieKeys = ["type", "name", "key", "secure", "http-only", "same-site", "path"]
     static let httpTimeoutKeys = ["request", "server", "server-idle", "keep-alive"]
 
-    /// Reads the HTTP keys of relay `key` into `relay`; false when one of them is wrong.
-    mutating func readHTTPSettings(_ values: [String: YAMLNode], key: String, into relay: inout Relay) -> Bool {
+    /// Reads the HTTP keys (and a mail relay's certificates) of relay `key`, which speaks
+    /// `relayProtocol`, into `http`; false when one of them is wrong.
+    mutating func readHTTPSettings(
+        _ values: [String: YAMLNode], key: String, protocol relayProtocol: RelayProtocol, into http: inout HTTPSettings
+    ) -> Bool {
         var ok = true
-        if relay.protocol.isMail {
+        if relayProtocol.isMail {
             for name in Self.httpRelayKeys where name != "certificates" && values[name] != nil {
                 reader.fail(
                     .conflict, at: values[name], key: "\(key).\(name)", "applies only to http and https relays",
@@ -31,24 +34,23 @@ extension TopologyBuilder {
                     .enumerated()
                 {
                     if let certificate = readCertificate(item, key: "\(key).certificates[\(index)]") {
-                        relay.http.certificates.append(certificate)
+                        http.certificates.append(certificate)
                     } else {
                         ok = false
                     }
                 }
             }
-            if relay.protocol.isImplicitTLS && relay.http.certificates.isEmpty && ok {
+            if relayProtocol.isImplicitTLS && http.certificates.isEmpty && ok {
                 reader.fail(
                     .missingKey, at: values["listen"], key: "\(key).certificates", "is missing",
                     expected:
-                        "certificates: [{certificate: server.pem, key: server.key}] for an \(relay.protocol.rawValue) relay"
+                        "certificates: [{certificate: server.pem, key: server.key}] for an \(relayProtocol.rawValue) relay"
                 )
                 ok = false
             }
-            if relay.forwardPort == nil { relay.forwardPort = relay.protocol.defaultServerPort }
             return ok
         }
-        if !relay.protocol.isHTTP {
+        if !relayProtocol.isHTTP {
             for name in Self.httpRelayKeys where values[name] != nil {
                 reader.fail(
                     .conflict, at: values[name], key: "\(key).\(name)", "applies only to http and https relays",
@@ -58,7 +60,7 @@ extension TopologyBuilder {
             return ok
         }
         if let node = values["certificates"] {
-            if relay.protocol != .https {
+            if relayProtocol != .https {
                 reader.fail(
                     .conflict, at: node, key: "\(key).certificates", "applies only to https relays",
                     expected: "protocol: https, or no certificates")
@@ -68,7 +70,7 @@ extension TopologyBuilder {
             {
                 for (index, item) in list.enumerated() {
                     if let certificate = readCertificate(item, key: "\(key).certificates[\(index)]") {
-                        relay.http.certificates.append(certificate)
+                        http.certificates.append(certificate)
                     } else {
                         ok = false
                     }
@@ -77,7 +79,7 @@ extension TopologyBuilder {
                 ok = false
             }
         }
-        if relay.protocol == .https && relay.http.certificates.isEmpty && ok {
+        if relayProtocol == .https && http.certificates.isEmpty && ok {
             reader.fail(
                 .missingKey, at: values["listen"], key: "\(key).certificates", "is missing",
                 expected: "certificates: [{certificate: server.pem, key: server.key}] for an https relay")
@@ -85,7 +87,7 @@ extension TopologyBuilder {
         }
         if let node = values["server-tls"] {
             if let tls = readServerTLS(node, key: "\(key).server-tls") {
-                relay.http.serverTLS = tls
+                http.serverTLS = tls
             } else {
                 ok = false
             }
@@ -102,21 +104,21 @@ extension TopologyBuilder {
                     continue
                 }
                 switch entry.key {
-                case "x-forwarded-for": relay.http.xForwardedFor = policy
-                case "x-forwarded-proto": relay.http.xForwardedProto = policy
-                default: relay.http.forwarded = policy
+                case "x-forwarded-for": http.xForwardedFor = policy
+                case "x-forwarded-proto": http.xForwardedProto = policy
+                default: http.forwarded = policy
                 }
             }
         }
         if let node = values["route-by-user"] {
             if node.scalar?.string == "basic" {
-                relay.http.userRouting = .basic
+                http.userRouting = .basic
             } else if let entries = reader.mapping(
                 node, key: "\(key).route-by-user", allowed: ["header"], what: Self.routeByUserForm),
                 let header = entries.first,
                 let name = reader.string(header.value, key: "\(key).route-by-user.header", what: "a header name")
             {
-                relay.http.userRouting = .header(name)
+                http.userRouting = .header(name)
             } else {
                 if node.scalar != nil {
                     reader.fail(
@@ -128,7 +130,7 @@ extension TopologyBuilder {
         }
         if let node = values["max-header-size"] {
             if let value = reader.int(node, key: "\(key).max-header-size", range: 1024...1_048_576) {
-                relay.http.maxHeaderBytes = value
+                http.maxHeaderBytes = value
             } else {
                 ok = false
             }
@@ -153,12 +155,12 @@ extension TopologyBuilder {
     }
 
     /// Applies one `timeouts` entry an HTTP relay takes; false when it is not one.
-    mutating func readHTTPTimeout(_ name: String, _ value: Duration, into relay: inout Relay) -> Bool {
+    mutating func readHTTPTimeout(_ name: String, _ value: Duration, into http: inout HTTPSettings) -> Bool {
         switch name {
-        case "request": relay.http.timeouts.request = value
-        case "server": relay.http.timeouts.server = value
-        case "server-idle": relay.http.timeouts.serverIdle = value
-        case "keep-alive": relay.http.timeouts.keepAlive = value
+        case "request": http.timeouts.request = value
+        case "server": http.timeouts.server = value
+        case "server-idle": http.timeouts.serverIdle = value
+        case "keep-alive": http.timeouts.keepAlive = value
         default: return false
         }
         return true

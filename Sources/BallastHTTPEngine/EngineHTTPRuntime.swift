@@ -44,12 +44,17 @@ public final class EngineHTTPRuntime: Sendable {
         logger: Logger, throttle: SharedLoginThrottle = SharedLoginThrottle(), time: TimeSource = .system,
         reportFailure: @escaping @Sendable (ProbeKey, String) -> Void
     ) throws(TLSError) {
+        guard let http = relay.http else {
+            preconditionFailure("an HTTP runtime for relay \(relay.name), which does not speak HTTP")
+        }
         self.throttle = throttle
         self.time = time
-        termination =
-            relay.protocol == .https
-            ? try TLSServerContext(certificates: relay.http.certificates, alpn: Self.alpn) : nil
-        reencryption = try relay.http.serverTLS.map { settings throws(TLSError) in try TLSClientContext(settings) }
+        if case .https(let settings) = relay.kind {
+            termination = try TLSServerContext(certificates: settings.certificates, alpn: Self.alpn)
+        } else {
+            termination = nil
+        }
+        reencryption = try http.serverTLS.map { settings throws(TLSError) in try TLSClientContext(settings) }
         relayName = relay.name
         self.state = state
         self.stickTable = stickTable
@@ -58,7 +63,7 @@ public final class EngineHTTPRuntime: Sendable {
         metrics = EngineHTTPMetrics(relay: relay.name)
         pools = (0..<engine.loopCount).map { _ in ServerLinkPool() }
         heads = (0..<engine.loopCount).map { _ in HTTPLoopHeads() }
-        poolCapacity = relay.http.serverPoolSize
+        poolCapacity = http.serverPoolSize
         if case .cookie(let settings) = relay.persistence {
             cookie = EngineCookieTable(
                 settings: settings, signer: PersistenceCookie(secret: settings.key, relay: relay.name),
@@ -75,12 +80,13 @@ public final class EngineHTTPRuntime: Sendable {
     func balancingInput(client: IPAddress) -> BalancingInput { inputs.next(client: client) }
 
     /// The newest state with this relay's settings and rotation, looked up again only when a
-    /// new state was published since the loop last asked; nil when the relay left the topology.
+    /// new state was published since the loop last asked; nil when the relay left the topology
+    /// or no longer speaks HTTP (a reload that changes its kind binds another listener).
     func snapshot(_ context: LoopContext) -> RelaySnapshot? {
         let loop = heads[context.loop.index]
         let state = self.state.current
         if let cached = loop.snapshot, cached.state.version == state.version { return cached }
-        let fresh = state.relay(named: relayName).map { RelaySnapshot(state: state, relay: $0) }
+        let fresh = state.relay(named: relayName).flatMap { RelaySnapshot(state: state, relay: $0) }
         loop.snapshot = fresh
         return fresh
     }
@@ -180,12 +186,17 @@ final class HTTPLoopHeads: @unchecked Sendable {
 final class RelaySnapshot: Sendable {
     let state: State
     let relay: Relay
+    /// The relay's HTTP settings.
+    let http: HTTPSettings
     /// The relay's rotation; nil when its pool is not in the topology.
     let rotation: PoolView?
 
-    init(state: State, relay: Relay) {
+    /// Nil for a relay that does not speak HTTP.
+    init?(state: State, relay: Relay) {
+        guard let http = relay.http else { return nil }
         self.state = state
         self.relay = relay
+        self.http = http
         rotation = state.rotation(for: relay)
     }
 }
@@ -279,11 +290,11 @@ struct HTTPTimeouts {
 
     init() {}
 
-    init(_ relay: Relay) {
-        request = relay.http.timeouts.request.milliseconds
-        keepAlive = relay.http.timeouts.keepAlive.milliseconds
-        server = relay.http.timeouts.server.milliseconds
-        serverIdle = relay.http.timeouts.serverIdle.milliseconds
+    init(_ relay: Relay, http: HTTPSettings) {
+        request = http.timeouts.request.milliseconds
+        keepAlive = http.timeouts.keepAlive.milliseconds
+        server = http.timeouts.server.milliseconds
+        serverIdle = http.timeouts.serverIdle.milliseconds
         idle = relay.timeouts.idle.milliseconds
         connect = relay.timeouts.connect.milliseconds
         handshake = relay.timeouts.handshake.milliseconds

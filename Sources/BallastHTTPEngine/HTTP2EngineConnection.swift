@@ -91,9 +91,9 @@ final class HTTP2EngineConnection: EngineConnection {
         policy = HTTP1RequestPolicy(
             settings: settings, client: client, relayAddress: relay?.listen, isTLS: io.tls != nil,
             cookieName: runtime.cookie.map { String(decoding: $0.name, as: UTF8.self) })
-        if let relay {
-            limits = HTTP1Limits(maxHeadBytes: relay.http.maxHeaderBytes, maxFields: 100)
-            timeouts = HTTPTimeouts(relay)
+        if let relay, let http = relay.http {
+            limits = HTTP1Limits(maxHeadBytes: http.maxHeaderBytes, maxFields: 100)
+            timeouts = HTTPTimeouts(relay, http: http)
         }
     }
 

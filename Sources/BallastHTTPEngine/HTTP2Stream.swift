@@ -142,7 +142,7 @@ final class HTTP2Stream: ServerLinkOwner {
                     ) ?? 0
             }
             return .some(
-                relay.http.userRouting.map {
+                snapshot.http.userRouting.map {
                     runtime.route(
                         byUser: $0, bytes: bytes, head: scanned, client: connection.client, state: snapshot.state,
                         relay: relay)

@@ -146,7 +146,7 @@ final class HTTPEngineConnection: EngineConnection, ServerLinkOwner {
             close(context: context)
             return
         }
-        if let relay = runtime.snapshot(context)?.relay { read(relay) }
+        if let snapshot = runtime.snapshot(context) { read(snapshot) }
         let first = min(timeouts.request, timeouts.idle)
         want(context.now + (tls == nil ? first : min(first, timeouts.handshake)), context: context)
         pump(context)
@@ -378,9 +378,9 @@ final class HTTPEngineConnection: EngineConnection, ServerLinkOwner {
         answer(status: error.status, close: true, context: context)
     }
 
-    private func read(_ relay: Relay) {
-        limits = HTTP1Limits(maxHeadBytes: relay.http.maxHeaderBytes, maxFields: 100)
-        timeouts = HTTPTimeouts(relay)
+    private func read(_ snapshot: RelaySnapshot) {
+        limits = HTTP1Limits(maxHeadBytes: snapshot.http.maxHeaderBytes, maxFields: 100)
+        timeouts = HTTPTimeouts(snapshot.relay, http: snapshot.http)
     }
 
     // MARK: Dispatch
@@ -394,7 +394,7 @@ final class HTTPEngineConnection: EngineConnection, ServerLinkOwner {
         let relay = snapshot.relay
         if policy == nil {
             policy = HTTP1RequestPolicy(
-                settings: relay.http, client: client, relayAddress: relay.listen, isTLS: tls != nil,
+                settings: snapshot.http, client: client, relayAddress: relay.listen, isTLS: tls != nil,
                 cookieName: runtime.cookie.map { String(decoding: $0.name, as: UTF8.self) })
         }
         let bytes = UnsafeRawBufferPointer(start: input! + inStart, count: inEnd - inStart)
@@ -421,7 +421,7 @@ final class HTTPEngineConnection: EngineConnection, ServerLinkOwner {
         }
         serverHeadCount = count
         serverHeadSent = 0
-        let routed = relay.http.userRouting.map {
+        let routed = snapshot.http.userRouting.map {
             runtime.route(byUser: $0, bytes: bytes, head: head, client: client, state: snapshot.state, relay: relay)
         }
         inStart += head.length

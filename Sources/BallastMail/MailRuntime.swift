@@ -34,7 +34,7 @@ public final class MailRuntime: Sendable {
         self.sessions = sessions
         self.logger = logger
         self.throttle = throttle
-        if let certificate = relay.http.certificates.first {
+        if let certificate = relay.mail?.certificates.first {
             let chain = try NIOSSLCertificate.fromPEMFile(certificate.certificateFile).map {
                 NIOSSLCertificateSource.certificate($0)
             }

@@ -43,23 +43,25 @@ struct CheckCommand: ParsableCommand {
         for relay in topology.relays {
             var line =
                 "  relay \(relay.name): \(relay.protocol.rawValue) \(relay.listen) -> pool \(relay.pool), "
-                + (relay.protocol.isMail || relay.http.userRouting != nil ? "by directory" : relay.mode.rawValue)
+                + (relay.mail != nil || relay.http?.userRouting != nil ? "by directory" : relay.mode.rawValue)
             switch relay.persistence {
             case .sourceAddress(let timeout, let size): line += ", source affinity \(timeout.configText) x \(size)"
             case .cookie(let cookie): line += ", cookie \(cookie.name)"
             case .none: break
             }
-            if relay.protocol == .https { line += ", \(relay.http.certificates.count) certificate(s)" }
-            if relay.protocol.isMail {
+            switch relay.kind {
+            case .https(let http): line += ", \(http.certificates.count) certificate(s)"
+            case .mail(let mail):
                 line += " (server port \(relay.forwardPort ?? 0))"
-                if !relay.protocol.isImplicitTLS && !relay.http.certificates.isEmpty { line += ", STARTTLS" }
+                if !mail.implicitTLS && !mail.certificates.isEmpty { line += ", STARTTLS" }
+            case .tcp, .http: break
             }
-            switch relay.http.userRouting {
+            switch relay.http?.userRouting {
             case .basic: line += ", user from HTTP Basic"
             case .header(let name): line += ", user from \(name)"
             case nil: break
             }
-            if let tls = relay.http.serverTLS, relay.protocol.isHTTP {
+            if let tls = relay.http?.serverTLS {
                 line += tls.verify ? ", TLS to servers (verified)" : ", TLS to servers (not verified)"
             }
             print(line)

@@ -58,7 +58,8 @@ import Testing
             relays: [
                 Relay(name: "front", listen: Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: 8080), pool: "web"),
                 Relay(
-                    name: "mail", listen: Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: 143), protocol: .imap,
+                    name: "mail", listen: Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: 143),
+                    kind: .mail(MailSettings(dialect: .imap)),
                     pool: "web"),
             ])
         topology.dns.listeners = [Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: 53)]

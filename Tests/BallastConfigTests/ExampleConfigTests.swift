@@ -76,7 +76,7 @@ import Testing
         let topology = try Self.loadWithPlaceholderCertificates("exchange-2013.yaml")
         #expect(topology.relays.map(\.protocol) == [.imap, .imaps, .pop3, .pop3s, .https])
         #expect(topology.relays.allSatisfy { $0.persistence == .none })
-        #expect(topology.relay(named: "owa")?.http.userRouting == .basic)
+        #expect(topology.relay(named: "owa")?.http?.userRouting == .basic)
         #expect(topology.relay(named: "imaps")?.forwardPort == 143)
         #expect(topology.store?.realm == "contoso.com")
     }
@@ -102,8 +102,8 @@ import Testing
         #expect(inside.persistence == .sourceAddress(timeout: .seconds(1800), capacity: 100_000))
         #expect(inside.timeouts.idle >= .seconds(1800))
         let external = try #require(topology.relay(named: "external-web"))
-        #expect(external.protocol == .https && external.http.certificates.count == 1)
-        #expect(external.http.serverTLS?.verify == true && external.http.serverTLS?.caFile != nil)
+        #expect(external.protocol == .https && external.http?.certificates.count == 1)
+        #expect(external.http?.serverTLS?.verify == true && external.http?.serverTLS?.caFile != nil)
         guard case .cookie(let cookie) = external.persistence else {
             Issue.record("the external relay pins by cookie")
             return

@@ -49,29 +49,29 @@ import Testing
         let front = try #require(topology.relay(named: "front"))
         #expect(front.protocol == .https)
         #expect(
-            front.http.certificates == [
+            front.http?.certificates == [
                 HTTPSettings.Certificate(
                     certificateFile: folder.appendingPathComponent("web.pem").path,
                     keyFile: folder.appendingPathComponent("web.key").path)
             ])
-        #expect(front.http.serverTLS?.verify == true)
-        #expect(front.http.serverTLS?.serverName == "pool.example.com")
+        #expect(front.http?.serverTLS?.verify == true)
+        #expect(front.http?.serverTLS?.serverName == "pool.example.com")
         #expect(
             front.persistence
                 == .cookie(
                     CookiePersistence(name: "FE", key: "sixteen-chars-at-least", secure: true, sameSite: .unrestricted))
         )
+        let http = try #require(front.http)
+        #expect(http.xForwardedFor == .replace && http.xForwardedProto == .none && http.forwarded == .add)
+        #expect(front.http?.maxHeaderBytes == 8192)
         #expect(
-            front.http.xForwardedFor == .replace && front.http.xForwardedProto == .none && front.http.forwarded == .add)
-        #expect(front.http.maxHeaderBytes == 8192)
-        #expect(
-            front.http.timeouts
+            front.http?.timeouts
                 == HTTPSettings.Timeouts(request: .seconds(5), server: .seconds(30), serverIdle: .seconds(10)))
     }
 
     @Test func serverTLSTrueVerifiesAgainstTheSystemStore() throws {
         let topology = try ConfigLoader.parse(yaml: relay("    protocol: http\n    server-tls: true"), file: "t.yaml")
-        #expect(topology.relay(named: "front")?.http.serverTLS == HTTPSettings.ServerTLS(verify: true))
+        #expect(topology.relay(named: "front")?.http?.serverTLS == HTTPSettings.ServerTLS(verify: true))
     }
 
     @Test func httpKeysOnATCPRelayAreRefused() {

@@ -117,9 +117,19 @@ struct StoreConfigTests {
                 """, file: "\(folder)/b.yaml")
         #expect(topology.relay(named: "imap")?.forwardPort == 143)
         #expect(topology.relay(named: "imaps")?.forwardPort == 143)
-        #expect(topology.relay(named: "imaps")?.http.certificates.first?.certificateFile == "\(folder)/c.pem")
+        #expect(topology.relay(named: "imaps")?.mail?.certificates.first?.certificateFile == "\(folder)/c.pem")
         #expect(topology.relay(named: "pop3s")?.forwardPort == 1110)
         #expect(topology.relay(named: "imap")?.protocol.isMail == true)
+        // Each is a mail relay with its dialect, its TLS and only the settings a mail relay has.
+        #expect(topology.relay(named: "imap")?.kind == .mail(MailSettings(dialect: .imap)))
+        let certificate = HTTPSettings.Certificate(certificateFile: "\(folder)/c.pem", keyFile: "\(folder)/c.key")
+        #expect(
+            topology.relay(named: "imaps")?.kind
+                == .mail(MailSettings(dialect: .imap, implicitTLS: true, certificates: [certificate])))
+        #expect(
+            topology.relay(named: "pop3s")?.kind
+                == .mail(MailSettings(dialect: .pop3, implicitTLS: true, certificates: [certificate])))
+        #expect(topology.relay(named: "imaps")?.http == nil)
         let missing = errors("relays:\n  imaps: {listen: 10.0.0.10:993, protocol: imaps, pool: mailbox}")
         #expect(missing.map(\.key) == ["relays.imaps.certificates"])
         let httpOnly = errors(

@@ -35,8 +35,8 @@ public struct Relay: Hashable, Sendable {
     public var name: String
     /// Address and port to listen on.
     public var listen: Endpoint
-    /// What the relay speaks.
-    public var `protocol`: RelayProtocol
+    /// What the relay speaks, with the settings that protocol has (and no others).
+    public var kind: Kind
     /// The pool it forwards to.
     public var pool: String
     /// How a server is chosen for a new connection.
@@ -53,19 +53,28 @@ public struct Relay: Hashable, Sendable {
     public var proxyProtocol: ProxyProtocol
     /// Expect a PROXY protocol header (v1 or v2) from clients, as behind another balancer.
     public var acceptProxyProtocol: Bool
-    /// Settings of `http` and `https` relays; ignored by `tcp` ones.
-    public var http: HTTPSettings
+
+    /// What a relay speaks, each protocol with its own settings.
+    public enum Kind: Hashable, Sendable {
+        /// Bytes relayed as they come (L4).
+        case tcp
+        /// HTTP/1.1 from clients, each request balanced on its own (L7).
+        case http(HTTPSettings)
+        /// HTTP/1.1 and HTTP/2 over TLS that Ballast terminates with `certificates` (L7).
+        case https(HTTPSettings)
+        /// A directory-aware IMAP or POP3 proxy.
+        case mail(MailSettings)
+    }
 
     /// A relay with the given properties and defaults for the rest.
     public init(
-        name: String, listen: Endpoint, protocol: RelayProtocol = .tcp, pool: String, mode: BalancingMode = .roundRobin,
+        name: String, listen: Endpoint, kind: Kind = .tcp, pool: String, mode: BalancingMode = .roundRobin,
         persistence: Persistence = .none, timeouts: Timeouts = Timeouts(), maxConnections: Int = 4096,
-        forwardPort: Int? = nil, proxyProtocol: ProxyProtocol = .none, acceptProxyProtocol: Bool = false,
-        http: HTTPSettings = HTTPSettings()
+        forwardPort: Int? = nil, proxyProtocol: ProxyProtocol = .none, acceptProxyProtocol: Bool = false
     ) {
         self.name = name
         self.listen = listen
-        self.protocol = `protocol`
+        self.kind = kind
         self.pool = pool
         self.mode = mode
         self.persistence = persistence
@@ -74,7 +83,35 @@ public struct Relay: Hashable, Sendable {
         self.forwardPort = forwardPort
         self.proxyProtocol = proxyProtocol
         self.acceptProxyProtocol = acceptProxyProtocol
-        self.http = http
+    }
+
+    /// The protocol's name, as the config writes it.
+    public var `protocol`: RelayProtocol {
+        switch kind {
+        case .tcp: .tcp
+        case .http: .http
+        case .https: .https
+        case .mail(let mail):
+            switch (mail.dialect, mail.implicitTLS) {
+            case (.imap, false): .imap
+            case (.imap, true): .imaps
+            case (.pop3, false): .pop3
+            case (.pop3, true): .pop3s
+            }
+        }
+    }
+
+    /// The settings of an `http` or `https` relay; nil for the others.
+    public var http: HTTPSettings? {
+        switch kind {
+        case .http(let settings), .https(let settings): settings
+        case .tcp, .mail: nil
+        }
+    }
+
+    /// The settings of a mail relay; nil for the others.
+    public var mail: MailSettings? {
+        if case .mail(let settings) = kind { settings } else { nil }
     }
 
     /// The endpoint this relay connects to for a server of its pool.
