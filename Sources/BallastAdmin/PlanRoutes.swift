@@ -171,7 +171,7 @@ enum PlanRoutes {
             let only = request.uri.queryParameters.get("step", as: Int.self)
             let stepDelay = Duration.milliseconds(
                 request.uri.queryParameters.get("step-delay-ms", as: Int.self).map { min(max($0, 0), 60_000) } ?? 0)
-            let pause: PlanRunner.StepStarted = { _ in if stepDelay > .zero { try await Task.sleep(for: stepDelay) } }
+            let pause = PlanRunner.pause(stepDelay)
             let found = try await storeCall { () throws(StoreError) in try await directoryStore.planRecord(id: id) }
             guard let record = found else { throw HTTPError(.notFound, message: "no plan \(id)") }
             let topology = state.current.topology

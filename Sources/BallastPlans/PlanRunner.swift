@@ -50,6 +50,11 @@ public struct PlanRunner: Sendable {
     /// --step-delay` waits there, to watch a plan go step by step.
     public typealias StepStarted = @Sendable (PlanStep) async throws -> Void
 
+    /// A `StepStarted` that waits `delay` in each step (none when zero).
+    public static func pause(_ delay: Duration) -> StepStarted {
+        { _ in if delay > .zero { try await Task.sleep(for: delay) } }
+    }
+
     /// Runs every step of `record` that is not done (or only `only`), in order; `force` ignores
     /// the sites' hold-down. `progress` hears of each step as it starts and ends; `started` is
     /// called in each step before it acts.

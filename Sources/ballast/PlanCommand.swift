@@ -219,10 +219,8 @@ struct ApplyCommand: AsyncParsableCommand {
             owner: PlanLease.processOwner(StoreAccess.actor))
         let started = ContinuousClock.now
         do {
-            let delay = Duration.milliseconds(delayMilliseconds)
             let done = try await runner.apply(
-                record, only: step, force: force,
-                started: { _ in if delay > .zero { try await Task.sleep(for: delay) } }
+                record, only: step, force: force, started: PlanRunner.pause(.milliseconds(delayMilliseconds))
             ) { print($0) }
             await access.store.close()
             let took = (ContinuousClock.now - started).formatted(
