@@ -91,24 +91,7 @@ public enum ConfigLoader {
 struct TopologyBuilder {
     var reader: YAMLReader
 
-    static let topKeys = [
-        "node", "admin", "sites", "checks", "pools", "relays", "dns", "zones", "sip", "store", "backup", "witness",
-    ]
-    static let nodeKeys = ["shutdown-grace"]
-    static let adminKeys = ["listen", "token"]
-    static let checkKeys = [
-        "type", "port", "interval", "timeout", "rise", "fall", "path", "host", "expect-status", "expect-body",
-        "verify", "ca-file", "server-name", "transport",
-    ]
-    static let poolKeys = ["site", "backup-pool", "check", "servers"]
-    static let serverKeys = ["name", "address", "port", "weight", "backup", "site", "check"]
-    static let relayKeys =
-        [
-            "listen", "ports", "protocol", "pool", "mode", "persistence", "timeouts", "max-connections", "forward-port",
-            "proxy-protocol", "accept-proxy-protocol",
-        ] + httpRelayKeys
-    static let persistenceKeys = ["type", "timeout", "size", "name", "key", "secure", "http-only", "same-site", "path"]
-    static let timeoutKeys = ["connect", "idle", "handshake", "login"] + httpTimeoutKeys
+    static let statusForm = "a status such as 200, or a range such as 200-399"
 
     enum CheckType: String, CaseIterable {
         case tcp, tls, http, https
@@ -120,34 +103,32 @@ struct TopologyBuilder {
     }
 
     mutating func build(_ root: YAMLNode) -> Topology? {
-        guard let entries = reader.mapping(root, key: "", allowed: Self.topKeys, what: "a mapping of sections") else {
-            return nil
-        }
-        let section = Dictionary(entries.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
+        guard let top = reader.fields(root, key: "", section: TopKeys.section) else { return nil }
+        let section = Dictionary(top.entries.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
         var topology = Topology()
-        if let node = section["node"] { topology.node = readNode(node.value) }
-        if let admin = section["admin"] { topology.admin = readAdmin(admin.value) }
-        if let sites = section["sites"] { topology.sites = readSites(sites.value) }
+        if let node = top.entry(TopKeys.node) { topology.node = readNode(node.value) }
+        if let admin = top.entry(TopKeys.admin) { topology.admin = readAdmin(admin.value) }
+        if let sites = top.entry(TopKeys.sites) { topology.sites = readSites(sites.value) }
         var checks: [String: (Check, YAMLNode)] = [:]
-        if let section = section["checks"] { checks = readChecks(section.value) }
-        if let pools = section["pools"] {
+        if let section = top.entry(TopKeys.checks) { checks = readChecks(section.value) }
+        if let pools = top.entry(TopKeys.pools) {
             topology.pools = readPools(pools.value, checks: checks, sites: Set(topology.sites.map(\.name)))
         }
-        if let relays = section["relays"] {
+        if let relays = top.entry(TopKeys.relays) {
             topology.relays = readRelays(relays.value, pools: topology.pools)
-        } else if section["pools"] != nil {
+        } else if top.entry(TopKeys.pools) != nil {
             // Pools without relays are legal (later: DNS and SIP use them), nothing to say.
         }
-        if let dns = section["dns"] { topology.dns = readDNS(dns.value) }
-        if let zones = section["zones"] { topology.zones = readZones(zones.value, pools: topology.pools) }
-        if !topology.zones.isEmpty && topology.dns.listeners.isEmpty, let zones = section["zones"] {
+        if let dns = top.entry(TopKeys.dns) { topology.dns = readDNS(dns.value) }
+        if let zones = top.entry(TopKeys.zones) { topology.zones = readZones(zones.value, pools: topology.pools) }
+        if !topology.zones.isEmpty && topology.dns.listeners.isEmpty, let zones = top.entry(TopKeys.zones) {
             reader.fail(
                 .missingKey, at: zones.keyNode, key: "dns.listen", "is missing: zones need a DNS listener",
                 expected: "dns: {listen: [ADDRESS:53]}")
         }
-        if let sip = section["sip"] { topology.sip = readSIP(sip.value, pools: topology.pools) }
-        if let store = section["store"] { topology.store = readStore(store.value, sip: topology.sip) }
-        if let witness = section["witness"] {
+        if let sip = top.entry(TopKeys.sip) { topology.sip = readSIP(sip.value, pools: topology.pools) }
+        if let store = top.entry(TopKeys.store) { topology.store = readStore(store.value, sip: topology.sip) }
+        if let witness = top.entry(TopKeys.witness) {
             topology.witness = readWitness(witness.value)
             if topology.store == nil || topology.sites.count < 2 {
                 reader.fail(
@@ -155,7 +136,7 @@ struct TopologyBuilder {
                     expected: "a store section and two sites, or no witness")
             }
         }
-        if let backup = section["backup"] {
+        if let backup = top.entry(TopKeys.backup) {
             topology.backup = readBackup(backup.value)
             if topology.store == nil {
                 reader.fail(
@@ -163,7 +144,7 @@ struct TopologyBuilder {
                     expected: "a store section, or no backup section")
             }
         }
-        if topology.store != nil, topology.sip?.usersFile != nil, let sip = section["sip"] {
+        if topology.store != nil, topology.sip?.usersFile != nil, let sip = top.entry(TopKeys.sip) {
             reader.fail(
                 .conflict, at: sip.keyNode, key: "sip.users-file",
                 "cannot be used with a store: users come from the store",
@@ -171,7 +152,9 @@ struct TopologyBuilder {
         }
         validateProbePorts(topology)
         validateListeners(topology, sections: section.mapValues(\.keyNode))
-        if section["pools"] == nil && section["relays"] == nil && section["zones"] == nil && section["sip"] == nil {
+        if top.entry(TopKeys.pools) == nil && top.entry(TopKeys.relays) == nil && top.entry(TopKeys.zones) == nil
+            && top.entry(TopKeys.sip) == nil
+        {
             reader.fail(
                 .missingKey, at: root, key: "pools", "is required",
                 expected: "at least one pool and one relay (see examples/)")
@@ -235,31 +218,16 @@ struct TopologyBuilder {
 
     private mutating func readNode(_ node: YAMLNode) -> Topology.NodeSettings {
         var settings = Topology.NodeSettings()
-        for entry in reader.mapping(node, key: "node", allowed: Self.nodeKeys, what: "a mapping") ?? [] {
-            if entry.key == "shutdown-grace", let value = reader.duration(entry.value, key: "node.shutdown-grace") {
-                settings.shutdownGrace = value
-            }
-        }
+        guard var fields = reader.fields(node, key: "node", section: NodeKeys.section) else { return settings }
+        if let value = reader.read(NodeKeys.shutdownGrace, in: &fields) { settings.shutdownGrace = value }
         return settings
     }
 
     private mutating func readAdmin(_ node: YAMLNode) -> Topology.Admin? {
-        guard let entries = reader.mapping(node, key: "admin", allowed: Self.adminKeys, what: "a mapping") else {
-            return nil
-        }
-        var listen: Endpoint?
-        var token: String?
-        for entry in entries {
-            switch entry.key {
-            case "listen": listen = reader.endpoint(entry.value, key: "admin.listen")
-            case "token": token = reader.string(entry.value, key: "admin.token", what: "a secret string")
-            default: break
-            }
-        }
-        guard entries.contains(where: { $0.key == "listen" }) else {
-            reader.missing("listen", in: node, key: "admin", expected: "ADDRESS:PORT such as 127.0.0.1:9900")
-            return nil
-        }
+        guard var fields = reader.fields(node, key: "admin", section: AdminKeys.section) else { return nil }
+        let token = reader.read(AdminKeys.token, in: &fields)
+        let listen = reader.require(AdminKeys.listen, in: &fields, expected: "ADDRESS:PORT such as 127.0.0.1:9900")
+        guard fields.has(AdminKeys.listen) else { return nil }
         if let listen, token == nil, !listen.address.isLoopback {
             // Anyone who reaches the address could drain servers and apply plans.
             reader.fail(
@@ -290,10 +258,8 @@ struct TopologyBuilder {
         }
         for entry in reader.mapping(node, key: "sites", what: "a mapping of site names, or a list of names") ?? [] {
             var holdDown: Duration?
-            for setting in reader.mapping(
-                entry.value, key: "sites.\(entry.key)", allowed: ["hold-down"], what: "{} or {hold-down: 10m}") ?? []
-            {
-                holdDown = reader.duration(setting.value, key: "sites.\(entry.key).hold-down", minimum: .zero)
+            if var fields = reader.fields(entry.value, key: "sites.\(entry.key)", section: SiteKeys.section) {
+                holdDown = reader.read(SiteKeys.holdDown, in: &fields)
             }
             add(reader.name(entry.keyNode, key: "sites.\(entry.key)"), at: entry.keyNode, holdDown: holdDown)
         }
@@ -314,149 +280,45 @@ struct TopologyBuilder {
     }
 
     mutating func readCheck(_ node: YAMLNode, key: String) -> Check? {
-        guard let entries = reader.mapping(node, key: key, allowed: Self.checkKeys, what: "a check mapping") else {
-            return nil
-        }
-        let values = Dictionary(entries.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
-        var ok = true
+        guard var fields = reader.fields(node, key: key, section: CheckKeys.section) else { return nil }
+        guard let type = reader.require(CheckKeys.type, in: &fields) else { return nil }
+        reader.refuseInapplicable(&fields, section: CheckKeys.section, kind: type.rawValue)
         var check = Check()
-        guard let typeNode = values["type"] else {
-            reader.missing("type", in: node, key: key, expected: "one of tcp, tls, http, https, sip-options")
-            return nil
-        }
-        guard let type = reader.choice(typeNode, key: "\(key).type", of: CheckType.self) else { return nil }
-        if let node = values["port"] {
-            if let port = reader.int(node, key: "\(key).port", range: 1...65535) {
-                check.port = port
-            } else {
-                ok = false
-            }
-        }
-        if let node = values["interval"] {
-            if let value = reader.duration(node, key: "\(key).interval", minimum: .milliseconds(10)) {
-                check.interval = value
-            } else {
-                ok = false
-            }
-        }
-        if let node = values["timeout"] {
-            if let value = reader.duration(node, key: "\(key).timeout", minimum: .milliseconds(1)) {
-                check.timeout = value
-            } else {
-                ok = false
-            }
-        }
-        if let node = values["rise"] {
-            if let value = reader.int(node, key: "\(key).rise", range: 1...100) {
-                check.rise = value
-            } else {
-                ok = false
-            }
-        }
-        if let node = values["fall"] {
-            if let value = reader.int(node, key: "\(key).fall", range: 1...100) {
-                check.fall = value
-            } else {
-                ok = false
-            }
-        }
-        let httpKeys = ["path", "host", "expect-body"]
-        let tlsKeys = ["verify", "ca-file", "server-name"]
-        for entry in entries {
-            let isHTTP = httpKeys.contains(entry.key)
-            let isTLS = tlsKeys.contains(entry.key)
-            if entry.key == "expect-status" && !(type == .http || type == .https || type == .sipOptions) {
-                reader.fail(
-                    .conflict, at: entry.keyNode, key: "\(key).expect-status",
-                    "applies only to http, https and sip-options checks",
-                    expected: "type: http, https or sip-options, or no expect-status")
-                ok = false
-            }
-            if entry.key == "transport" && type != .sipOptions {
-                reader.fail(
-                    .conflict, at: entry.keyNode, key: "\(key).transport", "applies only to sip-options checks",
-                    expected: "type: sip-options, or no transport")
-                ok = false
-            }
-            if isHTTP && !(type == .http || type == .https) {
-                reader.fail(
-                    .conflict, at: entry.keyNode, key: "\(key).\(entry.key)", "applies only to http and https checks",
-                    expected: "type: http or https, or no \(entry.key)")
-                ok = false
-            }
-            if isTLS && !(type == .tls || type == .https || type == .sipOptions) {
-                reader.fail(
-                    .conflict, at: entry.keyNode, key: "\(key).\(entry.key)",
-                    "applies only to tls, https and sip-options checks",
-                    expected: "type: tls, https or sip-options, or no \(entry.key)")
-                ok = false
-            }
-        }
+        if let value = reader.read(CheckKeys.port, in: &fields) { check.port = value }
+        if let value = reader.read(CheckKeys.interval, in: &fields) { check.interval = value }
+        if let value = reader.read(CheckKeys.timeout, in: &fields) { check.timeout = value }
+        if let value = reader.read(CheckKeys.rise, in: &fields) { check.rise = value }
+        if let value = reader.read(CheckKeys.fall, in: &fields) { check.fall = value }
         var tls = Check.TLSProbe()
-        if let node = values["verify"] {
-            if let value = reader.bool(node, key: "\(key).verify") { tls.verify = value } else { ok = false }
+        if let value = reader.read(CheckKeys.verify, in: &fields) { tls.verify = value }
+        if let value = reader.read(CheckKeys.caFile, in: &fields) {
+            tls.caFile = value
+            tls.verify = fields.has(CheckKeys.verify) ? tls.verify : true
         }
-        if let node = values["ca-file"] {
-            if let value = reader.string(node, key: "\(key).ca-file", what: "a path to a PEM file") {
-                tls.caFile = value
-                tls.verify = values["verify"] == nil ? true : tls.verify
-            } else {
-                ok = false
-            }
-        }
-        if let node = values["server-name"] {
-            if let value = reader.string(node, key: "\(key).server-name", what: "a DNS name") {
-                tls.serverName = value
-            } else {
-                ok = false
-            }
-        }
+        if let value = reader.read(CheckKeys.serverName, in: &fields) { tls.serverName = value }
         var sip = Check.SIPProbe()
-        if let node = values["transport"] {
-            if let transport = reader.choice(node, key: "\(key).transport", of: SIPSettings.Transport.self) {
-                sip.transport = transport
-            } else {
-                ok = false
-            }
-        }
+        if let value = reader.read(CheckKeys.transport, in: &fields) { sip.transport = value }
         var http = Check.HTTPProbe()
-        if let node = values["path"] {
-            if let value = reader.string(node, key: "\(key).path", what: "a path starting with /"),
-                value.hasPrefix("/"),
-                !value.contains(where: { $0 == " " || $0 == "\r" || $0 == "\n" })
-            {
+        if let value = reader.read(CheckKeys.path, in: &fields) {
+            if value.hasPrefix("/"), !value.contains(where: { $0 == " " || $0 == "\r" || $0 == "\n" }) {
                 http.path = value
             } else {
-                if case .scalar = node {
-                    reader.fail(
-                        .invalidValue, at: node, key: "\(key).path", "is not a request path",
-                        expected: "a path starting with / and without spaces")
-                }
-                ok = false
+                reader.fail(
+                    .invalidValue, at: fields[CheckKeys.path], key: fields.path(CheckKeys.path),
+                    "is not a request path", expected: "a path starting with / and without spaces")
+                fields.failed = true
             }
         }
-        if let node = values["host"] {
-            if let value = reader.string(node, key: "\(key).host", what: "a host name") {
-                http.host = value
-            } else {
-                ok = false
-            }
-        }
-        if let node = values["expect-status"] {
-            if let range = readStatusRange(node, key: "\(key).expect-status") {
+        if let value = reader.read(CheckKeys.host, in: &fields) { http.host = value }
+        if let node = fields[CheckKeys.expectStatus] {
+            if let range = readStatusRange(node, key: fields.path(CheckKeys.expectStatus)) {
                 http.expectStatus = range
                 sip.expectStatus = range
             } else {
-                ok = false
+                fields.failed = true
             }
         }
-        if let node = values["expect-body"] {
-            if let value = reader.string(node, key: "\(key).expect-body", what: "text the body must contain") {
-                http.expectBody = value
-            } else {
-                ok = false
-            }
-        }
+        if let value = reader.read(CheckKeys.expectBody, in: &fields) { http.expectBody = value }
         switch type {
         case .tcp: check.kind = .tcp
         case .tls: check.kind = .tls(tls)
@@ -468,16 +330,16 @@ struct TopologyBuilder {
         }
         if check.timeout > check.interval {
             reader.fail(
-                .conflict, at: values["timeout"] ?? node, key: "\(key).timeout",
+                .conflict, at: fields[CheckKeys.timeout] ?? node, key: fields.path(CheckKeys.timeout),
                 "\(DurationParser.format(check.timeout)) is longer than the interval \(DurationParser.format(check.interval))",
                 expected: "a timeout no longer than the interval")
-            ok = false
+            fields.failed = true
         }
-        return ok ? check : nil
+        return fields.failed ? nil : check
     }
 
     private mutating func readStatusRange(_ node: YAMLNode, key: String) -> ClosedRange<Int>? {
-        let expected = "a status such as 200, or a range such as 200-399"
+        let expected = Self.statusForm
         guard case .scalar(let scalar) = node else {
             reader.fail(.invalidValue, at: node, key: key, "is \(reader.describe(node))", expected: expected)
             return nil
@@ -511,28 +373,27 @@ struct TopologyBuilder {
         for entry in entries {
             guard let name = reader.name(entry.keyNode, key: "pools.\(entry.key)") else { continue }
             let key = "pools.\(name)"
-            guard let fields = reader.mapping(entry.value, key: key, allowed: Self.poolKeys, what: "a pool mapping")
-            else {
+            guard var fields = reader.fields(entry.value, key: key, section: PoolKeys.section) else {
                 brokenPools.insert(name)
                 continue
             }
-            let values = Dictionary(fields.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
             var pool = Pool(name: name, servers: [])
-            if let node = values["site"], let site = reader.name(node, key: "\(key).site") {
+            if let site = reader.read(PoolKeys.site, in: &fields) {
                 if sites.contains(site) {
                     pool.site = site
                 } else {
                     reader.fail(
-                        .unknownReference, at: node, key: "\(key).site", "names no site \"\(site)\"",
+                        .unknownReference, at: fields[PoolKeys.site], key: fields.path(PoolKeys.site),
+                        "names no site \"\(site)\"",
                         expected: sites.isEmpty
                             ? "a site listed under sites:" : "one of " + sites.sorted().joined(separator: ", "))
                 }
             }
-            if let node = values["backup-pool"], let backup = reader.name(node, key: "\(key).backup-pool") {
+            if let backup = reader.read(PoolKeys.backupPool, in: &fields), let node = fields[PoolKeys.backupPool] {
                 pool.backupPool = backup
                 backupRefs.append((name, backup, node))
             }
-            if let node = values["check"] {
+            if let node = fields[PoolKeys.check] {
                 if case .scalar(let scalar) = node {
                     if let (check, _) = checks[scalar.string] {
                         pool.check = check
@@ -550,12 +411,10 @@ struct TopologyBuilder {
                     pool.check = readCheck(node, key: "\(key).check")
                 }
             }
-            if let node = values["servers"] {
-                pool.servers = readServers(node, key: "\(key).servers", sites: sites)
-            } else {
-                reader.missing("servers", in: entry.value, key: key, expected: "a list of servers")
+            if let node = reader.require(PoolKeys.servers, in: &fields) {
+                pool.servers = readServers(node, key: fields.path(PoolKeys.servers), sites: sites)
             }
-            poolNodes[name] = values["check"] ?? entry.keyNode
+            poolNodes[name] = fields[PoolKeys.check] ?? entry.keyNode
             pools.append(pool)
         }
         let names = Set(pools.map(\.name))
@@ -611,75 +470,51 @@ struct TopologyBuilder {
     }
 
     private mutating func readServer(_ node: YAMLNode, key: String, sites: Set<String>) -> Server? {
-        guard let entries = reader.mapping(node, key: key, allowed: Self.serverKeys, what: "a server mapping") else {
-            return nil
-        }
-        let values = Dictionary(entries.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
-        var ok = true
-        guard let addressNode = values["address"] else {
-            reader.missing("address", in: node, key: key, expected: "an IPv4 or IPv6 address")
-            return nil
-        }
+        guard var fields = reader.fields(node, key: key, section: ServerKeys.section),
+            let addressNode = reader.require(ServerKeys.address, in: &fields)
+        else { return nil }
         var address: IPAddress?
         var port: Int?
         if case .scalar(let scalar) = addressNode, let endpoint = Endpoint(scalar.string.trimmingWhitespace()) {
             address = endpoint.address
             port = endpoint.port
         } else {
-            address = reader.address(addressNode, key: "\(key).address")
+            address = reader.address(addressNode, key: fields.path(ServerKeys.address))
         }
-        if let node = values["port"] {
+        if let node = fields[ServerKeys.port] {
             if port != nil {
                 reader.fail(
-                    .conflict, at: node, key: "\(key).port", "is given twice (also in address)",
+                    .conflict, at: node, key: fields.path(ServerKeys.port), "is given twice (also in address)",
                     expected: "the port either in address or in port")
-                ok = false
-            } else if let value = reader.int(node, key: "\(key).port", range: 1...65535) {
-                port = value
+                fields.failed = true
             } else {
-                ok = false
+                port = reader.read(ServerKeys.port, in: &fields)
             }
         }
         var name = address.map { a in port.map { Endpoint(address: a, port: $0).description } ?? a.description }
-        if let node = values["name"] {
-            name = reader.name(node, key: "\(key).name")
-            if name == nil { ok = false }
-        }
-        var weight = 1
-        if let node = values["weight"] {
-            if let value = reader.int(node, key: "\(key).weight", range: Server.weightRange) {
-                weight = value
-            } else {
-                ok = false
-            }
-        }
-        var backup = false
-        if let node = values["backup"] {
-            if let value = reader.bool(node, key: "\(key).backup") { backup = value } else { ok = false }
-        }
-        var site: String?
-        if let node = values["site"] {
-            site = reader.name(node, key: "\(key).site")
-            if let name = site, !sites.contains(name) {
-                reader.fail(
-                    .unknownReference, at: node, key: "\(key).site", "names no site \"\(name)\"",
-                    expected: sites.isEmpty
-                        ? "a site listed under sites:" : "one of " + sites.sorted().joined(separator: ", "))
-                ok = false
-            }
-            if site == nil { ok = false }
+        if fields.has(ServerKeys.name) { name = reader.read(ServerKeys.name, in: &fields) }
+        let weight = reader.read(ServerKeys.weight, in: &fields) ?? 1
+        let backup = reader.read(ServerKeys.backup, in: &fields) ?? false
+        let site = reader.read(ServerKeys.site, in: &fields)
+        if let site, !sites.contains(site) {
+            reader.fail(
+                .unknownReference, at: fields[ServerKeys.site], key: fields.path(ServerKeys.site),
+                "names no site \"\(site)\"",
+                expected: sites.isEmpty
+                    ? "a site listed under sites:" : "one of " + sites.sorted().joined(separator: ", "))
+            fields.failed = true
         }
         var unchecked = false
-        if let node = values["check"] {
+        if let node = fields[ServerKeys.check] {
             guard case .scalar(let scalar) = node, scalar.string == "none" else {
                 reader.fail(
-                    .invalidValue, at: node, key: "\(key).check", "is \(reader.describe(node))",
-                    expected: "none (the server is never probed and always in rotation); the pool names its check")
+                    .invalidValue, at: node, key: fields.path(ServerKeys.check), "is \(reader.describe(node))",
+                    expected: ServerKeys.check.declaration.expected)
                 return nil
             }
             unchecked = true
         }
-        guard ok, let address, let name else { return nil }
+        guard !fields.failed, let address, let name else { return nil }
         return Server(
             name: name, address: address, port: port, weight: weight, isBackup: backup, site: site, unchecked: unchecked
         )
@@ -712,13 +547,12 @@ struct TopologyBuilder {
         return relays
     }
 
+    /// The keys a relay mapping takes: every protocol's, and those of HTTP relays.
+    static let relaySection = RelayKeys.section.adding(HTTPRelayKeys.section)
+
     private mutating func readRelay(_ node: YAMLNode, name: String, poolNames: Set<String>) -> [Relay] {
         let key = "relays.\(name)"
-        guard let entries = reader.mapping(node, key: key, allowed: Self.relayKeys, what: "a relay mapping") else {
-            return []
-        }
-        let values = Dictionary(entries.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
-        var ok = true
+        guard var fields = reader.fields(node, key: key, section: Self.relaySection) else { return [] }
         let placeholder = Endpoint(address: IPAddress(v4: 0, 0, 0, 0), port: 1)
         var relay = Relay(name: name, listen: placeholder, pool: "")
         // What it speaks and its HTTP (or mail TLS) settings are read apart, then made its kind.
@@ -728,20 +562,20 @@ struct TopologyBuilder {
         // listen: ADDRESS:PORT, or ADDRESS with ports: [...] (one relay per port, as relayd configs do).
         var listenAddress: IPAddress?
         var ports: [Int] = []
-        if let listenNode = values["listen"] {
+        if let listenNode = fields[RelayKeys.listen] {
             if case .scalar(let scalar) = listenNode, let endpoint = Endpoint(scalar.string.trimmingWhitespace()) {
                 listenAddress = endpoint.address
                 ports = [endpoint.port]
-                if let portsNode = values["ports"] {
+                if let portsNode = fields[RelayKeys.ports] {
                     reader.fail(
                         .conflict, at: portsNode, key: "\(key).ports", "is given with a port in listen",
                         expected: "listen: ADDRESS:PORT, or listen: ADDRESS with ports: [...]")
-                    ok = false
+                    fields.failed = true
                 }
             } else if case .scalar(let scalar) = listenNode, let address = IPAddress(scalar.string.trimmingWhitespace())
             {
                 listenAddress = address
-                if let portsNode = values["ports"] {
+                if let portsNode = fields[RelayKeys.ports] {
                     for (index, item)
                         in (reader.sequence(portsNode, key: "\(key).ports", what: "a list of ports") ?? [])
                         .enumerated()
@@ -755,146 +589,91 @@ struct TopologyBuilder {
                                 ports.append(port)
                             }
                         } else {
-                            ok = false
+                            fields.failed = true
                         }
                     }
                 } else {
                     reader.fail(
                         .missingKey, at: listenNode, key: "\(key).listen", "has no port",
                         expected: "ADDRESS:PORT such as 10.0.0.10:443, or ports: [...] next to it")
-                    ok = false
+                    fields.failed = true
                 }
             } else {
                 _ = reader.endpoint(listenNode, key: "\(key).listen")
-                ok = false
+                fields.failed = true
             }
         } else {
-            reader.missing("listen", in: node, key: key, expected: "ADDRESS:PORT such as 10.0.0.10:443")
-            ok = false
+            _ = reader.require(RelayKeys.listen, in: &fields)
         }
 
-        if let node = values["protocol"] {
-            if let value = reader.choice(node, key: "\(key).protocol", of: RelayProtocol.self) {
-                relayProtocol = value
+        if let value = reader.read(RelayKeys.relayProtocol, in: &fields) {
+            relayProtocol = value
+        }
+        reader.refuseInapplicable(&fields, section: Self.relaySection, kind: relayProtocol.rawValue)
+        if let pool = reader.require(RelayKeys.pool, in: &fields, expected: "the name of a pool") {
+            if poolNames.contains(pool) {
+                relay.pool = pool
+            } else if brokenPools.contains(pool) {
+                fields.failed = true
             } else {
-                ok = false
+                reader.fail(
+                    .unknownReference, at: fields[RelayKeys.pool], key: fields.path(RelayKeys.pool),
+                    "names no pool \"\(pool)\"",
+                    expected: poolNames.isEmpty
+                        ? "a pool defined under pools:" : "one of " + poolNames.sorted().joined(separator: ", "))
+                fields.failed = true
             }
         }
-        if let node = values["pool"] {
-            if let pool = reader.name(node, key: "\(key).pool") {
-                if poolNames.contains(pool) {
-                    relay.pool = pool
-                } else if brokenPools.contains(pool) {
-                    ok = false
-                } else {
-                    reader.fail(
-                        .unknownReference, at: node, key: "\(key).pool", "names no pool \"\(pool)\"",
-                        expected: poolNames.isEmpty
-                            ? "a pool defined under pools:" : "one of " + poolNames.sorted().joined(separator: ", "))
-                    ok = false
-                }
-            } else {
-                ok = false
-            }
-        } else {
-            reader.missing("pool", in: node, key: key, expected: "the name of a pool")
-            ok = false
+        if let value = reader.read(RelayKeys.mode, in: &fields) {
+            relay.mode = value
         }
-        if let node = values["mode"] {
-            if let value = reader.choice(node, key: "\(key).mode", of: BalancingMode.self) {
-                relay.mode = value
-            } else {
-                ok = false
-            }
-        }
-        if let node = values["persistence"] {
+        if let node = fields[RelayKeys.persistence] {
             if let value = readPersistence(node, key: "\(key).persistence") {
                 if case .cookie = value, !relayProtocol.isHTTP {
                     reader.fail(
                         .conflict, at: node, key: "\(key).persistence", "cookie persistence needs an HTTP relay",
                         expected: "protocol: http or https, or persistence: source")
-                    ok = false
+                    fields.failed = true
                 }
                 relay.persistence = value
             } else {
-                ok = false
+                fields.failed = true
             }
         }
-        if !readHTTPSettings(values, key: key, protocol: relayProtocol, into: &http) { ok = false }
-        if let node = values["timeouts"] {
-            for entry in reader.mapping(node, key: "\(key).timeouts", allowed: Self.timeoutKeys, what: "a mapping")
-                ?? []
+        readHTTPSettings(&fields, protocol: relayProtocol, into: &http)
+        if let node = fields.mapping(containing: RelayKeys.connectTimeout) {
+            if var timeouts = reader.fields(
+                node, key: "\(key).timeouts", section: Self.relaySection, under: "timeouts", form: "a mapping")
             {
-                guard let value = reader.duration(entry.value, key: "\(key).timeouts.\(entry.key)") else {
-                    ok = false
-                    continue
-                }
-                switch entry.key {
-                case "connect": relay.timeouts.connect = value
-                case "idle": relay.timeouts.idle = value
-                case "handshake":
-                    guard relayProtocol == .https || relayProtocol.isMail else {
-                        reader.fail(
-                            .conflict, at: entry.keyNode, key: "\(key).timeouts.handshake",
-                            "applies only to relays that speak TLS with clients (https, imap, imaps, pop3, pop3s)",
-                            expected: "connect or idle")
-                        ok = false
-                        continue
-                    }
+                reader.refuseInapplicable(&timeouts, section: Self.relaySection, kind: relayProtocol.rawValue)
+                if let value = reader.read(RelayKeys.connectTimeout, in: &timeouts) { relay.timeouts.connect = value }
+                if let value = reader.read(RelayKeys.idleTimeout, in: &timeouts) { relay.timeouts.idle = value }
+                if let value = reader.read(RelayKeys.handshakeTimeout, in: &timeouts) {
                     relay.timeouts.handshake = value
-                case "login":
-                    guard relayProtocol.isMail else {
-                        reader.fail(
-                            .conflict, at: entry.keyNode, key: "\(key).timeouts.login",
-                            "applies only to mail relays (imap, imaps, pop3, pop3s)", expected: "connect or idle")
-                        ok = false
-                        continue
-                    }
-                    relay.timeouts.login = value
-                default:
-                    if !relayProtocol.isHTTP {
-                        reader.fail(
-                            .conflict, at: entry.keyNode, key: "\(key).timeouts.\(entry.key)",
-                            "applies only to http and https relays", expected: "connect or idle")
-                        ok = false
-                    } else {
-                        _ = readHTTPTimeout(entry.key, value, into: &http)
-                    }
                 }
-            }
-        }
-        if let node = values["max-connections"] {
-            if let value = reader.int(node, key: "\(key).max-connections", range: 1...1_000_000) {
-                relay.maxConnections = value
+                if let value = reader.read(RelayKeys.loginTimeout, in: &timeouts) { relay.timeouts.login = value }
+                readHTTPTimeouts(&timeouts, into: &http)
+                if timeouts.failed { fields.failed = true }
             } else {
-                ok = false
+                fields.failed = true
             }
         }
-        if let node = values["forward-port"] {
-            if let value = reader.int(node, key: "\(key).forward-port", range: 1...65535) {
-                relay.forwardPort = value
-            } else {
-                ok = false
-            }
+        if let value = reader.read(RelayKeys.maxConnections, in: &fields) {
+            relay.maxConnections = value
         }
-        if let node = values["proxy-protocol"] {
-            if let value = reader.choice(node, key: "\(key).proxy-protocol", of: Relay.ProxyProtocol.self) {
-                relay.proxyProtocol = value
-            } else {
-                ok = false
-            }
+        if let value = reader.read(RelayKeys.forwardPort, in: &fields) {
+            relay.forwardPort = value
         }
-        if let node = values["accept-proxy-protocol"] {
-            if let value = reader.bool(node, key: "\(key).accept-proxy-protocol") {
-                relay.acceptProxyProtocol = value
-            } else {
-                ok = false
-            }
+        if let value = reader.read(RelayKeys.proxyProtocol, in: &fields) {
+            relay.proxyProtocol = value
         }
-        guard ok, let listenAddress, !ports.isEmpty else { return [] }
+        if let value = reader.read(RelayKeys.acceptProxyProtocol, in: &fields) {
+            relay.acceptProxyProtocol = value
+        }
+        guard !fields.failed, let listenAddress, !ports.isEmpty else { return [] }
         relay.kind = Self.kind(relayProtocol, http: http)
         if relayProtocol.isMail, relay.forwardPort == nil { relay.forwardPort = relayProtocol.defaultServerPort }
-        if ports.count == 1 && values["ports"] == nil {
+        if ports.count == 1 && fields[RelayKeys.ports] == nil {
             relay.listen = Endpoint(address: listenAddress, port: ports[0])
             return [relay]
         }
@@ -920,6 +699,9 @@ struct TopologyBuilder {
         }
     }
 
+    /// The keys a persistence mapping takes: source affinity's and the cookie's.
+    static let persistenceSection = PersistenceKeys.section.adding(CookieKeys.section)
+
     private mutating func readPersistence(_ node: YAMLNode, key: String) -> Persistence? {
         if case .scalar = node {
             guard let type = reader.choice(node, key: key, of: PersistenceType.self) else { return nil }
@@ -931,56 +713,20 @@ struct TopologyBuilder {
             }
             return type == .none ? Persistence.none : Persistence.defaultSourceAddress
         }
-        guard
-            let entries = reader.mapping(
-                node, key: key, allowed: Self.persistenceKeys, what: "none, source, or a mapping")
-        else {
-            return nil
+        guard var fields = reader.fields(node, key: key, section: Self.persistenceSection),
+            let type = reader.require(PersistenceKeys.type, in: &fields, expected: "none or source")
+        else { return nil }
+        reader.refuseInapplicable(&fields, section: Self.persistenceSection, kind: type.rawValue)
+        switch type {
+        case .none:
+            return fields.failed ? nil : Persistence.none
+        case .cookie:
+            return readCookie(&fields).map { .cookie($0) }
+        case .source:
+            guard case .sourceAddress(var timeout, var capacity) = Persistence.defaultSourceAddress else { return nil }
+            if let value = reader.read(PersistenceKeys.timeout, in: &fields) { timeout = value }
+            if let value = reader.read(PersistenceKeys.size, in: &fields) { capacity = value }
+            return fields.failed ? nil : .sourceAddress(timeout: timeout, capacity: capacity)
         }
-        let values = Dictionary(entries.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
-        guard let typeNode = values["type"] else {
-            reader.missing("type", in: node, key: key, expected: "none or source")
-            return nil
-        }
-        guard let type = reader.choice(typeNode, key: "\(key).type", of: PersistenceType.self) else { return nil }
-        if type == .cookie {
-            for entry in entries where ["timeout", "size"].contains(entry.key) {
-                reader.fail(
-                    .conflict, at: entry.keyNode, key: "\(key).\(entry.key)", "applies only to type: source",
-                    expected: "name, key, secure, http-only, same-site or path")
-            }
-            return readCookie(node, values: values.filter { $0.key != "type" }, key: key).map { .cookie($0) }
-        }
-        for entry in entries where Self.cookieKeys.contains(entry.key) && entry.key != "type" {
-            reader.fail(
-                .conflict, at: entry.keyNode, key: "\(key).\(entry.key)", "applies only to type: cookie",
-                expected: "type: cookie, or no \(entry.key)")
-            return nil
-        }
-        if type == .none {
-            for entry in entries where entry.key != "type" {
-                reader.fail(
-                    .conflict, at: entry.keyNode, key: "\(key).\(entry.key)", "applies only to type: source",
-                    expected: "type: source, or no \(entry.key)")
-            }
-            return Persistence.none
-        }
-        guard case .sourceAddress(var timeout, var capacity) = Persistence.defaultSourceAddress else { return nil }
-        var ok = true
-        if let node = values["timeout"] {
-            if let value = reader.duration(node, key: "\(key).timeout", minimum: .seconds(1)) {
-                timeout = value
-            } else {
-                ok = false
-            }
-        }
-        if let node = values["size"] {
-            if let value = reader.int(node, key: "\(key).size", range: 1...10_000_000) {
-                capacity = value
-            } else {
-                ok = false
-            }
-        }
-        return ok ? .sourceAddress(timeout: timeout, capacity: capacity) : nil
     }
 }

@@ -4,62 +4,22 @@ import Yams
 
 /// The `sip` section: registrars per pool, the director, digest and failover settings.
 extension TopologyBuilder {
-    static let sipKeys = [
-        "realm", "users-file", "registrations-file", "registrars", "director", "certificates", "failure-detection",
-        "fallback", "nonce-lifetime", "algorithms", "expires", "max-contacts", "handshake-timeout", "message-timeout",
-        "max-connections",
-    ]
-    static let sipRegistrarKeys = ["listen", "contact"]
-    static let sipExpiresKeys = ["min", "max", "default"]
     static let sipListenForm = "TRANSPORT://ADDRESS:PORT such as udp://10.0.0.10:5060 or tls://10.0.0.10:5061"
 
     mutating func readSIP(_ node: YAMLNode, pools: [Pool]) -> SIPSettings? {
-        guard let entries = reader.mapping(node, key: "sip", allowed: Self.sipKeys, what: "a mapping of SIP settings")
-        else { return nil }
-        let values = Dictionary(entries.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
-        guard let realmNode = values["realm"] else {
-            reader.missing("realm", in: node, key: "sip", expected: "the digest realm, such as lab.example")
-            return nil
-        }
-        guard let realm = reader.string(realmNode, key: "sip.realm", what: "the digest realm, such as lab.example")
+        guard var fields = reader.fields(node, key: "sip", section: SIPKeys.section),
+            let realm = reader.require(SIPKeys.realm, in: &fields)
         else { return nil }
         var settings = SIPSettings(realm: realm)
         var ok = true
-        if let node = values["users-file"] {
-            if let path = reader.string(node, key: "sip.users-file", what: "a path to a users YAML file") {
-                settings.usersFile = resolve(path)
-            } else {
-                ok = false
-            }
-        }
-        if let node = values["registrations-file"] {
-            if let path = reader.string(node, key: "sip.registrations-file", what: "a path where bindings are kept") {
-                settings.registrationsFile = resolve(path)
-            } else {
-                ok = false
-            }
-        }
-        for (name, minimum, assign) in [
-            ("failure-detection", Duration.zero, { (s: inout SIPSettings, d: Duration) in s.failureDetection = d }),
-            ("fallback", Duration.zero, { (s: inout SIPSettings, d: Duration) in s.fallback = d }),
-            ("nonce-lifetime", Duration.seconds(1), { (s: inout SIPSettings, d: Duration) in s.nonceLifetime = d }),
-            (
-                "handshake-timeout", Duration.milliseconds(100),
-                { (s: inout SIPSettings, d: Duration) in s.handshakeTimeout = d }
-            ),
-            (
-                "message-timeout", Duration.milliseconds(100),
-                { (s: inout SIPSettings, d: Duration) in s.messageTimeout = d }
-            ),
-        ] {
-            guard let node = values[name] else { continue }
-            if let value = reader.duration(node, key: "sip.\(name)", minimum: minimum) {
-                assign(&settings, value)
-            } else {
-                ok = false
-            }
-        }
-        if let node = values["algorithms"] {
+        if let path = reader.read(SIPKeys.usersFile, in: &fields) { settings.usersFile = resolve(path) }
+        if let path = reader.read(SIPKeys.registrationsFile, in: &fields) { settings.registrationsFile = resolve(path) }
+        if let value = reader.read(SIPKeys.failureDetection, in: &fields) { settings.failureDetection = value }
+        if let value = reader.read(SIPKeys.fallback, in: &fields) { settings.fallback = value }
+        if let value = reader.read(SIPKeys.nonceLifetime, in: &fields) { settings.nonceLifetime = value }
+        if let value = reader.read(SIPKeys.handshakeTimeout, in: &fields) { settings.handshakeTimeout = value }
+        if let value = reader.read(SIPKeys.messageTimeout, in: &fields) { settings.messageTimeout = value }
+        if let node = fields[SIPKeys.algorithms] {
             let expected = "a list of MD5 and SHA-256, most preferred first"
             var algorithms: [DigestAlgorithm] = []
             for (index, item) in (reader.sequence(node, key: "sip.algorithms", what: expected) ?? []).enumerated() {
@@ -76,21 +36,16 @@ extension TopologyBuilder {
             }
             if algorithms.isEmpty { ok = false } else { settings.algorithms = algorithms }
         }
-        if let node = values["expires"] {
-            for entry in reader.mapping(
-                node, key: "sip.expires", allowed: Self.sipExpiresKeys, what: "{min, max, default}")
-                ?? []
-            {
-                guard let seconds = reader.int(entry.value, key: "sip.expires.\(entry.key)", range: 1...(7 * 86400))
-                else {
-                    ok = false
-                    continue
+        if let node = fields[SIPKeys.expires] {
+            if var expires = reader.fields(node, key: "sip.expires", section: SIPExpiresKeys.section) {
+                if let seconds = reader.read(SIPExpiresKeys.min, in: &expires) { settings.minExpires = seconds }
+                if let seconds = reader.read(SIPExpiresKeys.max, in: &expires) { settings.maxExpires = seconds }
+                if let seconds = reader.read(SIPExpiresKeys.defaultSeconds, in: &expires) {
+                    settings.defaultExpires = seconds
                 }
-                switch entry.key {
-                case "min": settings.minExpires = seconds
-                case "max": settings.maxExpires = seconds
-                default: settings.defaultExpires = seconds
-                }
+                if expires.failed { ok = false }
+            } else {
+                ok = false
             }
             if settings.minExpires > settings.maxExpires
                 || !(settings.minExpires...settings.maxExpires).contains(settings.defaultExpires)
@@ -102,22 +57,10 @@ extension TopologyBuilder {
                 ok = false
             }
         }
-        if let node = values["max-connections"] {
-            if let value = reader.int(node, key: "sip.max-connections", range: 1...1_000_000) {
-                settings.maxConnections = value
-            } else {
-                ok = false
-            }
-        }
-        if let node = values["max-contacts"] {
-            if let value = reader.int(node, key: "sip.max-contacts", range: 1...1000) {
-                settings.maxContacts = value
-            } else {
-                ok = false
-            }
-        }
+        if let value = reader.read(SIPKeys.maxConnections, in: &fields) { settings.maxConnections = value }
+        if let value = reader.read(SIPKeys.maxContacts, in: &fields) { settings.maxContacts = value }
         var brokenCertificate = false
-        if let node = values["certificates"] {
+        if let node = fields[SIPKeys.certificates] {
             let items = reader.sequence(node, key: "sip.certificates", what: "a list of {certificate: FILE, key: FILE}")
             brokenCertificate = items == nil
             for (index, item) in (items ?? []).enumerated() {
@@ -131,7 +74,7 @@ extension TopologyBuilder {
         }
         let poolNames = Set(pools.map(\.name))
         var seen: [SIPSettings.Listen: String] = [:]
-        if let node = values["registrars"] {
+        if let node = fields[SIPKeys.registrars] {
             for entry in reader.mapping(node, key: "sip.registrars", what: "a mapping of pool names to registrars")
                 ?? []
             {
@@ -155,17 +98,19 @@ extension TopologyBuilder {
                 settings.registrars.append(registrar)
             }
         }
-        if let node = values["director"] {
-            let entries = reader.mapping(node, key: "sip.director", allowed: ["listen"], what: "{listen: [...]}") ?? []
-            for entry in entries {
-                guard
-                    let listen = readSIPListen(
-                        entry.value, key: "sip.director.listen", seen: &seen, owner: "the director")
-                else {
-                    ok = false
-                    continue
+        if let node = fields[SIPKeys.director] {
+            if var director = reader.fields(node, key: "sip.director", section: SIPDirectorKeys.section) {
+                if let listenNode = director[SIPDirectorKeys.listen] {
+                    if let listen = readSIPListen(
+                        listenNode, key: director.path(SIPDirectorKeys.listen), seen: &seen, owner: "the director")
+                    {
+                        settings.director = listen
+                    } else {
+                        ok = false
+                    }
                 }
-                settings.director = listen
+            } else {
+                ok = false
             }
         }
         if settings.listeners.contains(where: { $0.listen.transport == .tls }) && settings.certificates.isEmpty
@@ -176,40 +121,35 @@ extension TopologyBuilder {
                 expected: "certificates: [{certificate: sip.pem, key: sip.key}]")
             ok = false
         }
-        if settings.listeners.isEmpty && ok {
+        if settings.listeners.isEmpty && ok && !fields.failed {
             reader.fail(
                 .missingKey, at: node, key: "sip.registrars",
                 "names no listener: the SIP edge would not listen anywhere",
                 expected: "registrars: {POOL: {listen: [udp://ADDRESS:5060]}} or director: {listen: [...]}")
             ok = false
         }
-        return ok ? settings : nil
+        return ok && !fields.failed ? settings : nil
     }
 
     private mutating func readRegistrar(
         _ node: YAMLNode, pool: String, key: String, seen: inout [SIPSettings.Listen: String]
     ) -> SIPSettings.Registrar? {
-        guard
-            let entries = reader.mapping(
-                node, key: key, allowed: Self.sipRegistrarKeys,
-                what: "{listen: [TRANSPORT://ADDRESS:PORT], contact: URI}")
-        else { return nil }
-        let values = Dictionary(entries.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+        guard let fields = reader.fields(node, key: key, section: SIPRegistrarKeys.section) else { return nil }
         var listen: [SIPSettings.Listen] = []
-        if let node = values["listen"] {
+        if let node = fields[SIPRegistrarKeys.listen] {
             guard let list = readSIPListen(node, key: "\(key).listen", seen: &seen, owner: "registrar \(pool)") else {
                 return nil
             }
             listen = list
         }
         var contact: String?
-        if let node = values["contact"] {
+        if let node = fields[SIPRegistrarKeys.contact] {
             guard let text = node.scalar?.string, text.hasPrefix("sip:") || text.hasPrefix("sips:"),
                 text.contains(where: { $0 != " " }), !text.contains(" "), !text.contains("<"), !text.contains(">")
             else {
                 reader.fail(
                     .invalidValue, at: node, key: "\(key).contact", "is \(reader.describe(node))",
-                    expected: "a SIP URI such as sip:pool01.example.com:5061;transport=tls")
+                    expected: SIPRegistrarKeys.contact.declaration.expected)
                 return nil
             }
             contact = text

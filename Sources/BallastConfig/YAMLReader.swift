@@ -93,7 +93,7 @@ struct YAMLReader {
     }
 
     mutating func int(_ node: YAMLNode, key: String, range: ClosedRange<Int>) -> Int? {
-        let expected = "a whole number from \(range.lowerBound) to \(range.upperBound)"
+        let expected = Self.numberForm(range)
         guard case .scalar(let scalar) = node, let value = Int(scalar.string.trimmingWhitespace()) else {
             fail(.invalidValue, at: node, key: key, "is \(describe(node))", expected: expected)
             return nil
@@ -139,7 +139,7 @@ struct YAMLReader {
             if case .scalar(let scalar) = node, let suggestion = Self.suggestion(for: scalar.string, among: names) {
                 message += " (did you mean \"\(suggestion)\"?)"
             }
-            fail(.invalidValue, at: node, key: key, message, expected: "one of " + names.joined(separator: ", "))
+            fail(.invalidValue, at: node, key: key, message, expected: Self.choiceForm(T.self))
             return nil
         }
         return value
@@ -155,7 +155,7 @@ struct YAMLReader {
     }
 
     mutating func endpoint(_ node: YAMLNode, key: String) -> Endpoint? {
-        let expected = "ADDRESS:PORT such as 10.0.0.10:443 or [2001:db8::10]:443"
+        let expected = Self.endpointForm
         guard case .scalar(let scalar) = node, let endpoint = Endpoint(scalar.string.trimmingWhitespace()) else {
             fail(.invalidValue, at: node, key: key, "is \(describe(node))", expected: expected)
             return nil
@@ -179,6 +179,16 @@ struct YAMLReader {
     }
 
     func join(_ parent: String, _ child: String) -> String { parent.isEmpty ? child : "\(parent).\(child)" }
+
+    static let endpointForm = "ADDRESS:PORT such as 10.0.0.10:443 or [2001:db8::10]:443"
+
+    static func numberForm(_ range: ClosedRange<Int>) -> String {
+        "a whole number from \(range.lowerBound) to \(range.upperBound)"
+    }
+
+    static func choiceForm<T: RawRepresentable & CaseIterable>(_ type: T.Type) -> String where T.RawValue == String {
+        "one of " + T.allCases.map(\.rawValue).joined(separator: ", ")
+    }
 
     static let nameForm = "a name of letters, digits, '-', '_' and '.', starting with a letter or digit"
 

@@ -3,43 +3,22 @@ import Yams
 
 /// The `dns` and `zones` sections.
 extension TopologyBuilder {
-    static let dnsKeys = ["listen", "udp-sockets", "rate-limit", "tcp-timeout", "max-tcp-connections"]
-    static let rateLimitKeys = ["responses-per-second", "slip", "ipv4-prefix", "ipv6-prefix", "exempt"]
     static let rateLimitForm =
         "off, or {responses-per-second: 20, slip: 2, ipv4-prefix: 24, ipv6-prefix: 56, exempt: [127.0.0.0/8]}"
-    static let zoneKeys = ["soa", "ttl", "when-all-down", "secondaries", "records"]
-    static let soaKeys = ["primary", "mailbox", "serial", "refresh", "retry", "expire", "minimum"]
-    static let recordKeys = [
-        "name", "type", "value", "pool", "ttl", "priority", "weight", "port", "target", "preference",
-    ]
     static let recordTypes = ["A", "AAAA", "NS", "CNAME", "MX", "TXT", "SRV"]
 
     /// The `dns` section: listen addresses, UDP sockets on each, the response rate limit (on
     /// with defaults unless set) and the TCP timeout.
     mutating func readDNS(_ node: YAMLNode) -> DNSSettings {
         var settings = DNSSettings()
-        for entry in reader.mapping(node, key: "dns", allowed: Self.dnsKeys, what: "a mapping with listen") ?? [] {
-            switch entry.key {
-            case "udp-sockets":
-                settings.udpSockets = reader.int(entry.value, key: "dns.udp-sockets", range: 1...256)
-                continue
-            case "rate-limit":
-                settings.rateLimit = readRateLimit(entry.value)
-                continue
-            case "tcp-timeout":
-                if let value = reader.duration(entry.value, key: "dns.tcp-timeout", minimum: .milliseconds(100)) {
-                    settings.tcpTimeout = value
-                }
-                continue
-            case "max-tcp-connections":
-                if let value = reader.int(entry.value, key: "dns.max-tcp-connections", range: 1...1_000_000) {
-                    settings.maxTCPConnections = value
-                }
-                continue
-            default: break
-            }
+        guard var fields = reader.fields(node, key: "dns", section: DNSKeys.section) else { return settings }
+        if fields.has(DNSKeys.udpSockets) { settings.udpSockets = reader.read(DNSKeys.udpSockets, in: &fields) }
+        if let node = fields[DNSKeys.rateLimit] { settings.rateLimit = readRateLimit(node) }
+        if let value = reader.read(DNSKeys.tcpTimeout, in: &fields) { settings.tcpTimeout = value }
+        if let value = reader.read(DNSKeys.maxTCPConnections, in: &fields) { settings.maxTCPConnections = value }
+        if let node = fields[DNSKeys.listen] {
             let items: [YAMLNode]
-            if case .sequence(let sequence) = entry.value { items = Array(sequence) } else { items = [entry.value] }
+            if case .sequence(let sequence) = node { items = Array(sequence) } else { items = [node] }
             for (index, item) in items.enumerated() {
                 if let endpoint = reader.endpoint(item, key: "dns.listen[\(index)]") {
                     settings.listeners.append(endpoint)
@@ -61,24 +40,16 @@ extension TopologyBuilder {
             return nil
         }
         var limit = DNSRateLimit()
-        for entry in reader.mapping(node, key: "dns.rate-limit", allowed: Self.rateLimitKeys, what: Self.rateLimitForm)
-            ?? []
-        {
-            let key = "dns.rate-limit.\(entry.key)"
-            switch entry.key {
-            case "responses-per-second":
-                if let value = reader.int(entry.value, key: key, range: 1...1_000_000) {
-                    limit.responsesPerSecond = value
-                }
-            case "slip":
-                if let value = reader.int(entry.value, key: key, range: 0...10) { limit.slip = value }
-            case "ipv4-prefix":
-                if let value = reader.int(entry.value, key: key, range: 8...32) { limit.ipv4PrefixLength = value }
-            case "ipv6-prefix":
-                if let value = reader.int(entry.value, key: key, range: 16...128) { limit.ipv6PrefixLength = value }
-            default:
-                limit.exempt = readPrefixes(entry.value, key: key)
-            }
+        guard
+            var fields = reader.fields(
+                node, key: "dns.rate-limit", section: RateLimitKeys.section, form: Self.rateLimitForm)
+        else { return limit }
+        if let value = reader.read(RateLimitKeys.responsesPerSecond, in: &fields) { limit.responsesPerSecond = value }
+        if let value = reader.read(RateLimitKeys.slip, in: &fields) { limit.slip = value }
+        if let value = reader.read(RateLimitKeys.ipv4Prefix, in: &fields) { limit.ipv4PrefixLength = value }
+        if let value = reader.read(RateLimitKeys.ipv6Prefix, in: &fields) { limit.ipv6PrefixLength = value }
+        if let node = fields[RateLimitKeys.exempt] {
+            limit.exempt = readPrefixes(node, key: fields.path(RateLimitKeys.exempt))
         }
         return limit
     }
@@ -123,28 +94,25 @@ extension TopologyBuilder {
     }
 
     private mutating func readZone(_ node: YAMLNode, name: DomainName, key: String, pools: Set<String>) -> Zone? {
-        guard let entries = reader.mapping(node, key: key, allowed: Self.zoneKeys, what: "a zone mapping") else {
-            return nil
-        }
-        let values = Dictionary(entries.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+        guard let fields = reader.fields(node, key: key, section: ZoneKeys.section) else { return nil }
         var zone = Zone(
             name: name,
             soa: Zone.SOA(
                 primary: name.prepending(Array("ns1".utf8)) ?? name,
                 mailbox: name.prepending(Array("hostmaster".utf8)) ?? name))
         var ok = true
-        if let node = values["ttl"] {
+        if let node = fields[ZoneKeys.ttl] {
             if let ttl = seconds(node, key: "\(key).ttl") { zone.ttl = ttl } else { ok = false }
         }
-        if let node = values["when-all-down"] {
+        if let node = fields[ZoneKeys.whenAllDown] {
             if let policy = reader.choice(node, key: "\(key).when-all-down", of: Zone.AllDownPolicy.self) {
                 zone.allDown = policy
             } else {
                 ok = false
             }
         }
-        if let node = values["soa"] {
-            for entry in reader.mapping(node, key: "\(key).soa", allowed: Self.soaKeys, what: "a mapping") ?? [] {
+        if let node = fields[ZoneKeys.soa] {
+            for entry in reader.fields(node, key: "\(key).soa", section: SOAKeys.section)?.entries ?? [] {
                 let path = "\(key).soa.\(entry.key)"
                 switch entry.key {
                 case "primary", "mailbox":
@@ -176,7 +144,7 @@ extension TopologyBuilder {
                 }
             }
         }
-        if let node = values["secondaries"] {
+        if let node = fields[ZoneKeys.secondaries] {
             for (index, item)
                 in (reader.sequence(node, key: "\(key).secondaries", what: "a list of ADDRESS:PORT") ?? [])
                 .enumerated()
@@ -191,7 +159,9 @@ extension TopologyBuilder {
         var cnames: Set<DomainName> = []
         var others: Set<DomainName> = []
         for (index, item)
-            in (values["records"].flatMap { reader.sequence($0, key: "\(key).records", what: "a list of records") }
+            in (fields[ZoneKeys.records].flatMap {
+                reader.sequence($0, key: "\(key).records", what: "a list of records")
+            }
             ?? [])
             .enumerated()
         {
@@ -222,13 +192,10 @@ extension TopologyBuilder {
     }
 
     private mutating func readRecord(_ node: YAMLNode, key: String, zone: Zone, pools: Set<String>) -> ZoneRecord? {
-        guard let entries = reader.mapping(node, key: key, allowed: Self.recordKeys, what: "a record mapping") else {
-            return nil
-        }
-        let values = Dictionary(entries.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
-        guard let nameNode = values["name"], let typeNode = values["type"] else {
+        guard let fields = reader.fields(node, key: key, section: RecordKeys.section) else { return nil }
+        guard let nameNode = fields[RecordKeys.name], let typeNode = fields[RecordKeys.type] else {
             reader.missing(
-                values["name"] == nil ? "name" : "type", in: node, key: key,
+                fields.has(RecordKeys.name) ? "type" : "name", in: node, key: key,
                 expected: "name: NAME and type: A|AAAA|NS|CNAME|MX|TXT|SRV")
             return nil
         }
@@ -247,11 +214,11 @@ extension TopologyBuilder {
         }
         let type = typeScalar.string.uppercased()
         var ttl = zone.ttl
-        if let node = values["ttl"] {
+        if let node = fields[RecordKeys.ttl] {
             guard let value = seconds(node, key: "\(key).ttl") else { return nil }; ttl = value
         }
         var pool: String?
-        if let node = values["pool"] {
+        if let node = fields[RecordKeys.pool] {
             guard let name = reader.name(node, key: "\(key).pool") else { return nil }
             guard pools.contains(name) else {
                 if brokenPools.contains(name) { return nil }
@@ -268,16 +235,16 @@ extension TopologyBuilder {
             }
             pool = name
         }
-        func required(_ field: String, _ expected: String) -> YAMLNode? {
-            guard let value = values[field] else {
-                reader.missing(field, in: node, key: key, expected: expected)
+        func required(_ field: ConfigKey<YAMLNode>, _ expected: String) -> YAMLNode? {
+            guard let value = fields[field] else {
+                reader.missing(field.name, in: node, key: key, expected: expected)
                 return nil
             }
             return value
         }
-        func number(_ field: String) -> UInt16? {
+        func number(_ field: ConfigKey<YAMLNode>) -> UInt16? {
             guard let value = required(field, "a whole number from 0 to 65535"),
-                let number = reader.int(value, key: "\(key).\(field)", range: 0...65535)
+                let number = reader.int(value, key: fields.path(field), range: 0...65535)
             else { return nil }
             return UInt16(number)
         }
@@ -285,7 +252,7 @@ extension TopologyBuilder {
         switch type {
         case "A", "AAAA":
             if let pool, type == "A" || type == "AAAA" {
-                if let extra = values["value"] {
+                if let extra = fields[RecordKeys.value] {
                     reader.fail(
                         .conflict, at: extra, key: "\(key).value", "is given with pool",
                         expected: "value: ADDRESS, or pool: POOL")
@@ -293,7 +260,7 @@ extension TopologyBuilder {
                 }
                 value = .pool(pool)
             } else {
-                guard let node = required("value", "an IP address, or pool: POOL"),
+                guard let node = required(RecordKeys.value, "an IP address, or pool: POOL"),
                     let address = reader.address(node, key: "\(key).value")
                 else { return nil }
                 guard (address.family == .v4) == (type == "A") else {
@@ -305,19 +272,19 @@ extension TopologyBuilder {
                 value = type == "A" ? .a(address) : .aaaa(address)
             }
         case "NS", "CNAME":
-            guard let node = required("value", "a name"),
+            guard let node = required(RecordKeys.value, "a name"),
                 let target = domainName(node, key: "\(key).value", zone: zone.name)
             else { return nil }
             value = type == "NS" ? .ns(target) : .cname(target)
         case "MX":
-            guard let node = required("value", "the mail exchanger's name"),
+            guard let node = required(RecordKeys.value, "the mail exchanger's name"),
                 let target = domainName(node, key: "\(key).value", zone: zone.name)
             else { return nil }
-            let preference = values["preference"] == nil ? 10 : number("preference")
+            let preference = fields[RecordKeys.preference] == nil ? 10 : number(RecordKeys.preference)
             guard let preference else { return nil }
             value = .mx(preference: preference, exchange: target)
         case "TXT":
-            guard let node = required("value", "text"),
+            guard let node = required(RecordKeys.value, "text"),
                 let text = reader.string(node, key: "\(key).value", what: "text")
             else { return nil }
             value = .txt(
@@ -325,8 +292,9 @@ extension TopologyBuilder {
                     Array(Array(text.utf8)[$0..<min($0 + 255, text.utf8.count)])
                 })
         default:
-            guard let priority = number("priority"), let weight = number("weight"), let port = number("port"),
-                let node = required("target", "the target's name"),
+            guard let priority = number(RecordKeys.priority), let weight = number(RecordKeys.weight),
+                let port = number(RecordKeys.port),
+                let node = required(RecordKeys.target, "the target's name"),
                 let target = domainName(node, key: "\(key).target", zone: zone.name)
             else { return nil }
             value = .srv(priority: priority, weight: weight, port: port, target: target, pool: pool)

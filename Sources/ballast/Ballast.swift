@@ -15,7 +15,7 @@ struct Ballast: AsyncParsableCommand {
             RunCommand.self, CheckCommand.self, StatusCommand.self, DrainCommand.self, UndrainCommand.self,
             SampleServerCommand.self, UsersCommand.self, DatabaseCommand.self, BackupCommand.self,
             RestoreCommand.self, PlanCommand.self, ApplyCommand.self, FailbackCommand.self, DemoCommand.self,
-            WitnessCommand.self, MakeCertsCommand.self,
+            WitnessCommand.self, MakeCertsCommand.self, ConfigReferenceCommand.self,
         ]
     )
 }
