@@ -99,7 +99,7 @@ extension TopologyBuilder {
             }
         }
         if let node = fields[SIPKeys.director] {
-            if var director = reader.fields(node, key: "sip.director", section: SIPDirectorKeys.section) {
+            if let director = reader.fields(node, key: "sip.director", section: SIPDirectorKeys.section) {
                 if let listenNode = director[SIPDirectorKeys.listen] {
                     if let listen = readSIPListen(
                         listenNode, key: director.path(SIPDirectorKeys.listen), seen: &seen, owner: "the director")

@@ -6,28 +6,8 @@ import Testing
 
 /// The key declarations themselves, and the messages the reader makes from them.
 @Suite struct ConfigSchemaTests {
-    func errors(_ yaml: String) -> [ConfigError] {
-        do {
-            _ = try ConfigLoader.parse(yaml: yaml, file: "/nonexistent/test.yaml")
-            Issue.record("expected errors")
-            return []
-        } catch {
-            return error.errors
-        }
-    }
-
-    func relay(_ lines: String) -> String {
-        """
-        pools:
-          web:
-            servers: [127.0.0.1:8081]
-        relays:
-          front:
-            listen: 127.0.0.1:8080
-            pool: web
-        \(lines)
-        """
-    }
+    func errors(_ yaml: String) -> [ConfigError] { ConfigText.errors(yaml) }
+    func relay(_ lines: String) -> String { ConfigText.relay(lines) }
 
     @Test func everyDeclarationIsComplete() {
         for section in ConfigReference.sections {

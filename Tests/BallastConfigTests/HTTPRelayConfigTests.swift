@@ -6,27 +6,10 @@ import Testing
 /// The keys only http and https relays take, and the errors their misuse gets.
 @Suite struct HTTPRelayConfigTests {
     func errors(_ yaml: String, file: String = "/nonexistent/test.yaml") -> [ConfigError] {
-        do {
-            _ = try ConfigLoader.parse(yaml: yaml, file: file)
-            Issue.record("expected errors")
-            return []
-        } catch {
-            return error.errors
-        }
+        ConfigText.errors(yaml, file: file)
     }
 
-    func relay(_ lines: String) -> String {
-        """
-        pools:
-          web:
-            servers: [127.0.0.1:8081]
-        relays:
-          front:
-            listen: 127.0.0.1:8080
-            pool: web
-        \(lines)
-        """
-    }
+    func relay(_ lines: String) -> String { ConfigText.relay(lines) }
 
     @Test func anHTTPRelayReadsEverySetting() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ballast-config-\(UUID())")
@@ -43,7 +26,7 @@ import Testing
                 persistence: {type: cookie, name: FE, key: sixteen-chars-at-least, secure: true, same-site: None}
                 forwarded: {x-forwarded-for: replace, x-forwarded-proto: none, forwarded: add}
                 max-header-size: 8192
-                timeouts: {request: 5s, server: 30s, server-idle: 10s, idle: 30m}
+                timeouts: {request: 5s, server: 30s, server-idle: 10s, idle: 30m, handshake: 3s}
             """)
         let topology = try ConfigLoader.parse(yaml: yaml, file: folder.appendingPathComponent("b.yaml").path)
         let front = try #require(topology.relay(named: "front"))
@@ -66,7 +49,8 @@ import Testing
         #expect(front.http?.maxHeaderBytes == 8192)
         #expect(
             front.http?.timeouts
-                == HTTPSettings.Timeouts(request: .seconds(5), server: .seconds(30), serverIdle: .seconds(10)))
+                == HTTPSettings.Timeouts(
+                    request: .seconds(5), server: .seconds(30), serverIdle: .seconds(10), handshake: .seconds(3)))
     }
 
     @Test func serverTLSTrueVerifiesAgainstTheSystemStore() throws {
