@@ -558,6 +558,7 @@ struct TopologyBuilder {
         // What it speaks and its HTTP (or mail TLS) settings are read apart, then made its kind.
         var relayProtocol = RelayProtocol.tcp
         var http = HTTPSettings()
+        var mailTimeouts = MailSettings.Timeouts()
 
         // listen: ADDRESS:PORT, or ADDRESS with ports: [...] (one relay per port, as relayd configs do).
         var listenAddress: IPAddress?
@@ -649,9 +650,10 @@ struct TopologyBuilder {
                 if let value = reader.read(RelayKeys.connectTimeout, in: &timeouts) { relay.timeouts.connect = value }
                 if let value = reader.read(RelayKeys.idleTimeout, in: &timeouts) { relay.timeouts.idle = value }
                 if let value = reader.read(RelayKeys.handshakeTimeout, in: &timeouts) {
-                    relay.timeouts.handshake = value
+                    http.timeouts.handshake = value
+                    mailTimeouts.handshake = value
                 }
-                if let value = reader.read(RelayKeys.loginTimeout, in: &timeouts) { relay.timeouts.login = value }
+                if let value = reader.read(RelayKeys.loginTimeout, in: &timeouts) { mailTimeouts.login = value }
                 readHTTPTimeouts(&timeouts, into: &http)
                 if timeouts.failed { fields.failed = true }
             } else {
@@ -671,7 +673,7 @@ struct TopologyBuilder {
             relay.acceptProxyProtocol = value
         }
         guard !fields.failed, let listenAddress, !ports.isEmpty else { return [] }
-        relay.kind = Self.kind(relayProtocol, http: http)
+        relay.kind = Self.kind(relayProtocol, http: http, mailTimeouts: mailTimeouts)
         if relayProtocol.isMail, relay.forwardPort == nil { relay.forwardPort = relayProtocol.defaultServerPort }
         if ports.count == 1 && fields[RelayKeys.ports] == nil {
             relay.listen = Endpoint(address: listenAddress, port: ports[0])
@@ -686,16 +688,23 @@ struct TopologyBuilder {
     }
 
     /// A relay's kind from its protocol and the settings read for it: HTTP settings for http and
-    /// https, the certificates alone for mail relays, nothing for tcp.
-    static func kind(_ relayProtocol: RelayProtocol, http: HTTPSettings) -> Relay.Kind {
+    /// https, the certificates and the handshake and login timeouts for mail relays, nothing for tcp.
+    static func kind(
+        _ relayProtocol: RelayProtocol, http: HTTPSettings, mailTimeouts: MailSettings.Timeouts = .init()
+    ) -> Relay.Kind {
+        func mail(_ dialect: MailSettings.Dialect, implicitTLS: Bool) -> Relay.Kind {
+            .mail(
+                MailSettings(
+                    dialect: dialect, implicitTLS: implicitTLS, certificates: http.certificates, timeouts: mailTimeouts))
+        }
         switch relayProtocol {
-        case .tcp: .tcp
-        case .http: .http(http)
-        case .https: .https(http)
-        case .imap: .mail(MailSettings(dialect: .imap, certificates: http.certificates))
-        case .imaps: .mail(MailSettings(dialect: .imap, implicitTLS: true, certificates: http.certificates))
-        case .pop3: .mail(MailSettings(dialect: .pop3, certificates: http.certificates))
-        case .pop3s: .mail(MailSettings(dialect: .pop3, implicitTLS: true, certificates: http.certificates))
+        case .tcp: return .tcp
+        case .http: return .http(http)
+        case .https: return .https(http)
+        case .imap: return mail(.imap, implicitTLS: false)
+        case .imaps: return mail(.imap, implicitTLS: true)
+        case .pop3: return mail(.pop3, implicitTLS: false)
+        case .pop3s: return mail(.pop3, implicitTLS: true)
         }
     }
 

@@ -297,6 +297,6 @@ struct HTTPTimeouts {
         serverIdle = http.timeouts.serverIdle.milliseconds
         idle = relay.timeouts.idle.milliseconds
         connect = relay.timeouts.connect.milliseconds
-        handshake = relay.timeouts.handshake.milliseconds
+        handshake = http.timeouts.handshake.milliseconds
     }
 }

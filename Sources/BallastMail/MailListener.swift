@@ -102,7 +102,8 @@ public final class MailListener: Sendable {
             try sync.addHandler(IdleCloser())
             // Until the login succeeds; the front handler says when.
             let login = ConnectionDeadline(
-                timeout: TimeAmount(relay.timeouts.login), milestone: .signalled, listener: relay.name,
+                timeout: TimeAmount((relay.mail?.timeouts ?? MailSettings.Timeouts()).login), milestone: .signalled,
+                listener: relay.name,
                 reason: "no login within timeouts.login", logger: runtime.logger)
             try sync.addHandler(login)
             switch relay.protocol {

@@ -58,7 +58,8 @@ public final class MailRuntime: Sendable {
     /// The deadline for a client's TLS handshake on `relay` (implicit TLS, STARTTLS, STLS).
     func handshakeDeadline(_ relay: Relay) -> ConnectionDeadline {
         ConnectionDeadline(
-            timeout: TimeAmount(relay.timeouts.handshake), milestone: .tlsHandshake, listener: relay.name,
+            timeout: TimeAmount((relay.mail?.timeouts ?? MailSettings.Timeouts()).handshake), milestone: .tlsHandshake,
+            listener: relay.name,
             reason: "TLS handshake not done within timeouts.handshake", logger: logger)
     }
 

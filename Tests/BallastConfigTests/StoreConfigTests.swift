@@ -114,6 +114,7 @@ struct StoreConfigTests {
                   imap: {listen: 10.0.0.10:143, protocol: imap, pool: mailbox}
                   imaps: {listen: 10.0.0.10:993, protocol: imaps, pool: mailbox, certificates: [{certificate: c.pem, key: c.key}]}
                   pop3s: {listen: 10.0.0.10:995, protocol: pop3s, pool: mailbox, forward-port: 1110, certificates: [{certificate: c.pem, key: c.key}]}
+                  pop3: {listen: 10.0.0.10:110, protocol: pop3, pool: mailbox, timeouts: {handshake: 2s, login: 30s, idle: 1m}}
                 """, file: "\(folder)/b.yaml")
         #expect(topology.relay(named: "imap")?.forwardPort == 143)
         #expect(topology.relay(named: "imaps")?.forwardPort == 143)
@@ -130,6 +131,11 @@ struct StoreConfigTests {
             topology.relay(named: "pop3s")?.kind
                 == .mail(MailSettings(dialect: .pop3, implicitTLS: true, certificates: [certificate])))
         #expect(topology.relay(named: "imaps")?.http == nil)
+        // The handshake and login timeouts are the mail relay's own; idle is every relay's.
+        let pop3 = topology.relay(named: "pop3")
+        #expect(pop3?.mail?.timeouts == MailSettings.Timeouts(handshake: .seconds(2), login: .seconds(30)))
+        #expect(pop3?.timeouts == Relay.Timeouts(idle: .seconds(60)))
+        #expect(topology.relay(named: "imap")?.mail?.timeouts == MailSettings.Timeouts())
         let missing = errors("relays:\n  imaps: {listen: 10.0.0.10:993, protocol: imaps, pool: mailbox}")
         #expect(missing.map(\.key) == ["relays.imaps.certificates"])
         let httpOnly = errors(

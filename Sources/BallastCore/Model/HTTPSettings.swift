@@ -39,16 +39,19 @@ public struct HTTPSettings: Hashable, Sendable {
         /// For the next request's first byte after a response (HAProxy `timeout http-keep-alive`,
         /// nginx `keepalive_timeout`); the connection is closed quietly after.
         public var keepAlive: Duration
+        /// For an https client's TLS handshake to complete; the connection is closed after.
+        public var handshake: Duration
 
         /// Timeouts with Ballast's defaults unless given.
         public init(
             request: Duration = .seconds(10), server: Duration = .seconds(60), serverIdle: Duration = .seconds(30),
-            keepAlive: Duration = .seconds(75)
+            keepAlive: Duration = .seconds(75), handshake: Duration = .seconds(5)
         ) {
             self.request = request
             self.server = server
             self.serverIdle = serverIdle
             self.keepAlive = keepAlive
+            self.handshake = handshake
         }
     }
 

@@ -7,27 +7,18 @@ public struct Relay: Hashable, Sendable {
         case v2
     }
 
-    /// How long a relay waits.
+    /// How long every relay waits, whatever it speaks; a protocol's own waits are in its settings.
     public struct Timeouts: Hashable, Sendable {
         /// For a server to accept a connection.
         public var connect: Duration
         /// With no byte in either direction before the connection is closed.
         /// Thirty minutes by default, to outlast the SIP REGISTER refresh interval.
         public var idle: Duration
-        /// For a client's TLS handshake (https, imaps, pop3s, and STARTTLS) to complete.
-        public var handshake: Duration
-        /// For a mail client to log in, from its connection (nginx mail's `timeout`).
-        public var login: Duration
 
         /// Timeouts with Ballast's defaults unless given.
-        public init(
-            connect: Duration = .seconds(5), idle: Duration = .seconds(1800), handshake: Duration = .seconds(5),
-            login: Duration = .seconds(60)
-        ) {
+        public init(connect: Duration = .seconds(5), idle: Duration = .seconds(1800)) {
             self.connect = connect
             self.idle = idle
-            self.handshake = handshake
-            self.login = login
         }
     }
 
