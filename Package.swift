@@ -496,7 +496,7 @@ let package = Package(
         .testTarget(
             name: "BallastNodeTests",
             dependencies: [
-                "BallastNode", "BallastCore", "BallastConfig", "BallastStore", "BallastTestSupport",
+                "BallastNode", "BallastCore", "BallastCodecs", "BallastConfig", "BallastStore", "BallastTestSupport",
                 .product(name: "NIOCore", package: nio),
                 .product(name: "NIOPosix", package: nio),
                 .product(name: "Logging", package: "swift-log"),

@@ -100,8 +100,8 @@ public actor Node {
         mailFollower = Task { await sessions.follow(published, logger: log) }
         housekeeping = Task { await Self.keepHouse() }
         do {
-            try await startDNS(topology.dns)
-            try await startSIP(topology.sip)
+            dns = try await makeDNS(topology.dns)
+            sip = try await makeSIP(topology.sip)
         } catch {
             await dns?.stop()
             await siteWatch?.stop()
@@ -119,68 +119,33 @@ public actor Node {
             ])
     }
 
-    /// Applies a new topology. Relays whose address is unchanged keep their listening socket
-    /// and their open connections, and new connections follow the new settings; new
-    /// addresses are bound; removed ones stop accepting and their connections finish.
-    /// When a new address cannot be bound, the old topology stays in force.
+    /// Applies a new topology as one transaction. Everything the new topology needs is built
+    /// first while the old one stays in force: certificates loaded, new addresses bound, relays
+    /// that change between tcp, http and mail rebound, and the DNS listeners, the SIP edge and the
+    /// store swapped when their settings changed. Should any step fail, the steps before it are
+    /// undone and the reload is refused; only when all succeed is the topology published (with
+    /// the users file's directory, in one version). Relays whose address is unchanged keep their
+    /// listening socket and their open connections, and new connections follow the new settings;
+    /// removed addresses stop accepting and their connections finish.
     @discardableResult
     public func apply(_ topology: Topology) async throws(NodeError) -> ReloadSummary {
         let previous = state.current.topology
         var summary = ReloadSummary()
         let directory = try readDirectory(topology)
-
-        // Everything that can fail comes first and publishes nothing: certificates are loaded and
-        // new addresses bound while the old topology stays in force, health and all. A refused
-        // reload leaves the published state as it was, so no server's health is reset.
-        var mailRuntimes: [String: MailRuntime] = [:]
-        var engineRuntimes: [String: EngineHTTPRuntime] = [:]
-        for relay in topology.relays {
-            if relay.protocol.isHTTP {
-                engineRuntimes[relay.name] = try engineHTTPRuntime(for: relay, in: topology)
-            }
-            if relay.protocol.isMail { mailRuntimes[relay.name] = try mailRuntime(for: relay) }
-        }
-        var added: [Endpoint: Listener] = [:]
-        func undo() async {
-            for listener in added.values { await listener.stopAccepting() }
-        }
-        for relay in topology.relays where listeners[relay.listen] == nil {
-            do {
-                added[relay.listen] = try await bind(
-                    relay, mailRuntime: mailRuntimes[relay.name], engineRuntime: engineRuntimes[relay.name])
-                summary.added.append(relay.name)
-            } catch {
-                await undo()
-                throw error
-            }
-        }
-        // A relay that changed between tcp, http and mail keeps its address but not its socket:
-        // the old one must close before the new one binds. Should that bind fail, the old relay
-        // is bound again and the reload refused.
-        for relay in topology.relays {
-            guard let listener = listeners[relay.listen], listener.kind != Listener.kind(of: relay) else { continue }
-            await listener.stopAccepting()
-            do {
-                added[relay.listen] = try await bind(
-                    relay, mailRuntime: mailRuntimes[relay.name], engineRuntime: engineRuntimes[relay.name])
-                listeners[relay.listen] = nil
-                retiring.append(listener)
-                summary.changed.append(relay.name)
-            } catch {
-                await undo()
-                if let old = previous.relays.first(where: { $0.listen == relay.listen }),
-                    let again = try? await bind(
-                        old, mailRuntime: old.protocol.isMail ? try? mailRuntime(for: old) : nil)
-                {
-                    retiring.append(listener)
-                    listeners[relay.listen] = again
-                }
-                throw error
-            }
+        var reload = Reload()
+        do {
+            try await prepare(topology, previous: previous, into: &reload, summary: &summary)
+        } catch {
+            for step in reload.undo.reversed() { await step() }
+            throw error
         }
 
-        // Bound: publish, then hand the listeners that stay their new runtimes.
-        state.replaceTopology(topology)
+        // Everything is in place: publish, then hand the listeners that stay their new runtimes.
+        state.replaceTopology(topology, directory: topology.store == nil ? directory : nil)
+        for (endpoint, old) in reload.replaced {
+            listeners[endpoint] = nil
+            retiring.append(old)
+        }
         for relay in topology.relays {
             guard let listener = listeners[relay.listen] else { continue }
             if previous.relay(named: relay.name) == relay {
@@ -188,22 +153,14 @@ public actor Node {
             } else {
                 summary.changed.append(relay.name)
             }
-            switch listener {
-            case .tcp(let tcp): tcp.replaceRuntime(runtime(for: relay))
-            case .mail(let mail): if let runtime = mailRuntimes[relay.name] { mail.replaceRuntime(runtime) }
-            case .httpEngine(let http):
-                if let runtime = engineRuntimes[relay.name] { await http.replaceRuntime(runtime) }
-            }
+            await hand(listener, to: relay, reload)
         }
         // New engine listeners held their first clients in the backlog until their relay was
         // published (its connection limit read as 0); now they read it and accept.
         for relay in topology.relays {
-            switch added[relay.listen] {
-            case .tcp(let tcp): tcp.replaceRuntime(runtime(for: relay))
-            case .httpEngine(let http):
-                if let runtime = engineRuntimes[relay.name] { await http.replaceRuntime(runtime) }
-            default: break
-            }
+            guard let listener = reload.added[relay.listen] else { continue }
+            if case .mail = listener { continue }
+            await hand(listener, to: relay, reload)
         }
         let wanted = Set(topology.relays.map(\.listen))
         for (endpoint, listener) in listeners where !wanted.contains(endpoint) {
@@ -212,43 +169,11 @@ public actor Node {
             listeners[endpoint] = nil
             retiring.append(listener)
         }
-        listeners.merge(added) { old, _ in old }
-        if topology.dns != previous.dns {
-            await dns?.stop()
-            dns = nil
-            do {
-                try await startDNS(topology.dns)
-            } catch {
-                logger.error(
-                    "DNS listeners not bound; DNS stays off until the next reload", metadata: ["reason": "\(error)"])
-            }
-        }
-        if topology.store != previous.store || topology.backup != previous.backup {
-            await siteWatch?.stop()
-            siteWatch = nil
-            await directorySync?.stop()
-            directorySync = nil
-            do {
-                try await startDirectorySync(topology.store, backups: topology.backup)
-            } catch {
-                logger.error("store not opened; the directory stays as it was", metadata: ["reason": "\(error)"])
-            }
-        }
-        if topology.store == nil { state.replaceDirectory(directory) }
+        listeners.merge(reload.added) { old, _ in old }
         if let settings = topology.sip, !Self.sipListenersChanged(previous.sip, topology.sip),
             settings.maxConnections != previous.sip?.maxConnections
         {
             sip?.changeMaxConnections(to: settings.maxConnections)
-        }
-        if Self.sipListenersChanged(previous.sip, topology.sip) {
-            await sip?.stop()
-            sip = nil
-            do {
-                try await startSIP(topology.sip)
-            } catch {
-                logger.error(
-                    "SIP listeners not bound; SIP stays off until the next reload", metadata: ["reason": "\(error)"])
-            }
         }
         retiring.removeAll { $0.activeConnections == 0 }
         let names = Set(topology.relays.map(\.name))
@@ -261,6 +186,135 @@ public actor Node {
                 "removed": "\(summary.removed)", "unchanged": "\(summary.unchanged.count)",
             ])
         return summary
+    }
+
+    /// What a reload has built so far, and how to take each step back should a later one fail.
+    private struct Reload {
+        var mailRuntimes: [String: MailRuntime] = [:]
+        var engineRuntimes: [String: EngineHTTPRuntime] = [:]
+        /// Listeners bound for new addresses, and for relays that changed edge.
+        var added: [Endpoint: Listener] = [:]
+        /// The listeners those relays had, retired once the reload is published.
+        var replaced: [Endpoint: Listener] = [:]
+        /// Each step's undoing, in the order the steps were taken.
+        var undo: [() async -> Void] = []
+    }
+
+    /// The reload's steps that can fail, each recorded with its undoing; nothing is published.
+    private func prepare(
+        _ topology: Topology, previous: Topology, into reload: inout Reload, summary: inout ReloadSummary
+    ) async throws(NodeError) {
+        for relay in topology.relays {
+            if relay.protocol.isHTTP {
+                reload.engineRuntimes[relay.name] = try engineHTTPRuntime(for: relay, in: topology)
+            }
+            if relay.protocol.isMail { reload.mailRuntimes[relay.name] = try mailRuntime(for: relay) }
+        }
+        for relay in topology.relays where listeners[relay.listen] == nil {
+            let listener = try await bind(
+                relay, mailRuntime: reload.mailRuntimes[relay.name], engineRuntime: reload.engineRuntimes[relay.name])
+            reload.added[relay.listen] = listener
+            reload.undo.append { await listener.stopAccepting() }
+            summary.added.append(relay.name)
+        }
+        // A relay that changed between tcp, http and mail keeps its address but not its socket:
+        // the old one must close before the new one binds; undone, the old relay is bound again.
+        for relay in topology.relays {
+            guard let listener = listeners[relay.listen], listener.kind != Listener.kind(of: relay) else { continue }
+            await listener.stopAccepting()
+            let endpoint = relay.listen
+            let old = previous.relays.first { $0.listen == endpoint }
+            reload.undo.append { [self] in await rebind(old, replacing: listener) }
+            let fresh = try await bind(
+                relay, mailRuntime: reload.mailRuntimes[relay.name], engineRuntime: reload.engineRuntimes[relay.name])
+            reload.added[endpoint] = fresh
+            reload.replaced[endpoint] = listener
+            reload.undo.append { await fresh.stopAccepting() }
+            summary.changed.append(relay.name)
+        }
+        if topology.dns != previous.dns {
+            let old = dns
+            await old?.stop()
+            dns = nil
+            reload.undo.append { [self] in await restoreDNS(previous.dns) }
+            dns = try await makeDNS(topology.dns)
+        }
+        if Self.sipListenersChanged(previous.sip, topology.sip) {
+            await sip?.stop()
+            sip = nil
+            reload.undo.append { [self] in await restoreSIP(previous.sip) }
+            sip = try await makeSIP(topology.sip)
+        }
+        if topology.store != previous.store || topology.backup != previous.backup {
+            await stopDirectorySync()
+            reload.undo.append { [self] in await restoreDirectorySync(previous.store, backups: previous.backup) }
+            try await startDirectorySync(topology.store, backups: topology.backup)
+        }
+    }
+
+    /// Gives a listener that stays the runtime its relay now has.
+    private func hand(_ listener: Listener, to relay: Relay, _ reload: Reload) async {
+        switch listener {
+        case .tcp(let tcp): tcp.replaceRuntime(runtime(for: relay))
+        case .mail(let mail): if let runtime = reload.mailRuntimes[relay.name] { mail.replaceRuntime(runtime) }
+        case .httpEngine(let http):
+            if let runtime = reload.engineRuntimes[relay.name] { await http.replaceRuntime(runtime) }
+        }
+    }
+
+    /// Undoes a relay's change of edge: `old` (the relay as it was) is bound again in place of
+    /// the listener that stopped accepting for the change, which then retires.
+    private func rebind(_ old: Relay?, replacing listener: Listener) async {
+        guard let old else { return }
+        do {
+            let again = try await bind(old, mailRuntime: old.protocol.isMail ? try mailRuntime(for: old) : nil)
+            retiring.append(listener)
+            listeners[old.listen] = again
+        } catch {
+            logger.error(
+                "relay not bound again after a refused reload",
+                metadata: ["relay": "\(old.name)", "reason": "\(error)"])
+        }
+    }
+
+    /// Undoes a swap of the DNS listeners: the new ones stop and the previous settings are bound again.
+    private func restoreDNS(_ settings: DNSSettings) async {
+        await dns?.stop()
+        dns = nil
+        do {
+            dns = try await makeDNS(settings)
+        } catch {
+            logger.error("DNS listeners not bound again after a refused reload", metadata: ["reason": "\(error)"])
+        }
+    }
+
+    /// Undoes a swap of the SIP edge: the new one stops and the previous settings are bound again.
+    private func restoreSIP(_ settings: SIPSettings?) async {
+        await sip?.stop()
+        sip = nil
+        do {
+            sip = try await makeSIP(settings)
+        } catch {
+            logger.error("SIP listeners not bound again after a refused reload", metadata: ["reason": "\(error)"])
+        }
+    }
+
+    /// Undoes a swap of the store: the new follower stops and the previous store is followed again.
+    private func restoreDirectorySync(_ settings: StoreSettings?, backups: BackupSettings?) async {
+        await stopDirectorySync()
+        do {
+            try await startDirectorySync(settings, backups: backups)
+        } catch {
+            logger.error("store not opened again after a refused reload", metadata: ["reason": "\(error)"])
+        }
+    }
+
+    /// Stops following the store, and the site watch that acts on it.
+    private func stopDirectorySync() async {
+        await siteWatch?.stop()
+        siteWatch = nil
+        await directorySync?.stop()
+        directorySync = nil
     }
 
     /// Stops accepting on every relay, lets open connections finish for up to `grace`,
@@ -287,10 +341,7 @@ public actor Node {
         dns = nil
         await sip?.stop()
         sip = nil
-        await siteWatch?.stop()
-        siteWatch = nil
-        await directorySync?.stop()
-        directorySync = nil
+        await stopDirectorySync()
         for task in [mailFollower, housekeeping] {
             task?.cancel()
             await task?.value
@@ -322,8 +373,9 @@ public actor Node {
         (Array(listeners.values) + retiring).reduce(0) { $0 + $1.activeConnections }
     }
 
-    private func startDNS(_ settings: DNSSettings) async throws(NodeError) {
-        guard !settings.listeners.isEmpty else { return }
+    /// A DNS server listening as `settings` say; nil when they name no address.
+    private func makeDNS(_ settings: DNSSettings) async throws(NodeError) -> DNSServer? {
+        guard !settings.listeners.isEmpty else { return nil }
         let server = DNSServer(state: state, engine: engine, logger: logger)
         do {
             try await server.start(settings)
@@ -334,7 +386,7 @@ public actor Node {
                     "DNS cannot listen on \(settings.listeners.map(\.description).joined(separator: ", ")): \(error); free the port, or change dns.listen"
             )
         }
-        dns = server
+        return server
     }
 
     /// Whether the SIP edge must be rebound: listeners, certificates or the registrations file changed.
@@ -345,13 +397,14 @@ public actor Node {
             || old.registrationsFile != new.registrationsFile
     }
 
-    private func startSIP(_ settings: SIPSettings?) async throws(NodeError) {
-        guard let settings else { return }
+    /// The SIP edge listening as `settings` say; nil without a `sip` section.
+    private func makeSIP(_ settings: SIPSettings?) async throws(NodeError) -> SIPServer? {
+        guard let settings else { return nil }
         do {
             let server = try SIPServer(
                 state: state, engine: engine, logger: logger, throttle: loginThrottle, time: time)
             try await server.start(settings)
-            sip = server
+            return server
         } catch {
             throw NodeError(code: .cannotListen, description: error.description)
         }

@@ -1,3 +1,4 @@
+import BallastCodecs
 import BallastCore
 import BallastNode
 import BallastTestSupport
@@ -116,6 +117,45 @@ import Testing
                 #expect(await eventually { lab.backend("a").accepted >= accepted + 3 })
                 #expect(lab.node.state.current.health(of: lab.key("b"))?.status == .down)
                 for _ in 0..<10 { #expect(try lab.whoAnswers() == "a") }
+            }
+        }
+    }
+
+    /// A reload is one transaction: when the DNS listener it moves to cannot be bound, the relay
+    /// it added is unbound again, the relay it changed from tcp to http is a tcp relay again on
+    /// the same socket address, DNS answers where it did, and nothing is published.
+    @Test func aReloadFailingAtItsDNSStepUndoesEveryEarlierStep() async throws {
+        let dnsPort = Ports.free()
+        let zone = Zone(
+            name: DomainName("lab.example")!,
+            soa: Zone.SOA(primary: DomainName("ns1.lab.example")!, mailbox: DomainName("hostmaster.lab.example")!),
+            ttl: 30,
+            records: [ZoneRecord(name: DomainName("www.lab.example")!, ttl: 30, value: .pool("pool"))])
+        let lab = try await RelayLab(backends: ["a"]) { topology in
+            topology.dns.listeners = [Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: dnsPort)]
+            topology.zones = [zone]
+        }
+        try await using(lab) { lab throws in
+            let squatter = try await TestBackend.start(name: "squatter")
+            try await using(squatter) { squatter throws in
+                let before = lab.node.state.current
+                let addedPort = Ports.free()
+                var topology = before.topology
+                topology.relays[0].kind = .http(HTTPSettings())
+                topology.relays.append(
+                    Relay(
+                        name: "added", listen: Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: addedPort),
+                        pool: "pool"))
+                topology.dns.listeners = [Endpoint(address: IPAddress(v4: 127, 0, 0, 1), port: squatter.port)]
+                await #expect(throws: NodeError.self) { try await lab.node.apply(topology) }
+
+                #expect(lab.node.state.current.topology == before.topology)
+                #expect(lab.node.state.current.version == before.version)
+                #expect(throws: TestSocket.Failure.self) { _ = try TestSocket(port: addedPort) }
+                // The front relay speaks bytes again: the backend's greeting, not an HTTP answer.
+                #expect(try lab.whoAnswers() == "a")
+                let answer = try DNSQuery.ask(port: dnsPort, "www.lab.example", type: 1)
+                #expect(answer.answers.count == 1)
             }
         }
     }

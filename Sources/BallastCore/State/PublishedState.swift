@@ -67,11 +67,16 @@ public final class PublishedState: Sendable {
 
     /// Publishes a new topology. Health of servers whose address, port or check is unchanged
     /// is kept; others start `unknown`. Drains of servers that no longer exist are dropped.
+    /// With `directory`, that directory is published in the same version (a reload that read the
+    /// users file again), so that no edge sees the new topology with the old users.
     @discardableResult
-    public func replaceTopology(_ topology: Topology, now: ContinuousClock.Instant = .now) -> State {
+    public func replaceTopology(
+        _ topology: Topology, directory: Directory? = nil, now: ContinuousClock.Instant = .now
+    ) -> State {
         publish { inputs in
             let previous = inputs.topology
             inputs.topology = topology
+            if let directory { inputs.directory = directory }
             PublishedState.reconcile(&inputs, previous: previous, now: now)
         }
     }
