@@ -695,7 +695,8 @@ struct TopologyBuilder {
         func mail(_ dialect: MailSettings.Dialect, implicitTLS: Bool) -> Relay.Kind {
             .mail(
                 MailSettings(
-                    dialect: dialect, implicitTLS: implicitTLS, certificates: http.certificates, timeouts: mailTimeouts))
+                    dialect: dialect, implicitTLS: implicitTLS, certificates: http.certificates, timeouts: mailTimeouts)
+            )
         }
         switch relayProtocol {
         case .tcp: return .tcp
