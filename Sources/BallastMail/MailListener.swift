@@ -30,9 +30,27 @@ public final class MailListener: Sendable {
         endpoint: Endpoint, runtime: MailRuntime, group: any EventLoopGroup
     ) async throws -> MailListener {
         let box = Mutex<MailListener?>(nil)
+        let initial = runtime.relay?.maxConnections ?? Int.max
+        let logger = runtime.logger
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 1024)
+            // One accept per read, so that the limiter stops reading at the limit exactly.
+            .serverChannelOption(.maxMessagesPerRead, value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        AcceptLimiter(
+                            limit: { box.withLock { $0?.runtime.relay?.maxConnections } ?? initial },
+                            paused: { limit in
+                                guard let runtime = box.withLock({ $0?.runtime }) else { return }
+                                runtime.limitReached.increment()
+                                logger.notice(
+                                    "connection limit reached; new clients wait in the backlog",
+                                    metadata: ["relay": "\(runtime.relayName)", "limit": "\(limit)"])
+                            }))
+                }
+            }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
@@ -50,8 +68,15 @@ public final class MailListener: Sendable {
     /// The runtime new connections use.
     public var runtime: MailRuntime { current.withLock { $0 } }
 
-    /// Makes new connections use `runtime` (after a reload).
-    public func replaceRuntime(_ runtime: MailRuntime) { current.withLock { $0 = runtime } }
+    /// Makes new connections use `runtime` (after a reload), and its relay's connection limit
+    /// hold from now on.
+    public func replaceRuntime(_ runtime: MailRuntime) {
+        current.withLock { $0 = runtime }
+        let channel = serverChannel
+        channel.eventLoop.execute {
+            try? channel.pipeline.syncOperations.handler(type: AcceptLimiter.self).limitChanged()
+        }
+    }
 
     /// Connections open now, logged in or not.
     public var activeConnections: Int { active.load(ordering: .relaxed) }
@@ -74,13 +99,6 @@ public final class MailListener: Sendable {
     private func accepted(_ channel: any Channel) -> EventLoopFuture<Void> {
         let runtime = self.runtime
         guard let relay = runtime.relay else { return channel.close() }
-        guard active.load(ordering: .relaxed) < relay.maxConnections else {
-            BadInputLog.shared.report(
-                listener: relay.name, reason: "mail relay at its connection limit",
-                client: channel.remoteAddress?.ipAddress ?? "-", logger: runtime.logger,
-                detail: "max-connections \(relay.maxConnections)")
-            return channel.close()
-        }
         let id = ObjectIdentifier(channel)
         connections.withLock { $0[id] = channel }
         active.wrappingIncrement(ordering: .relaxed)

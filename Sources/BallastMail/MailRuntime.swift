@@ -23,6 +23,8 @@ public final class MailRuntime: Sendable {
     let throttled: Counter
     /// Client connections open now, logged in or not.
     let active: Meter
+    /// Times the relay stopped accepting at its connection limit.
+    let limitReached: Counter
 
     /// A runtime for `relay`, loading its certificates (for implicit TLS, STARTTLS and STLS).
     public init(
@@ -50,6 +52,7 @@ public final class MailRuntime: Sendable {
         self.logins = Counter(label: "ballast_mail_logins_total", dimensions: dimensions + [("result", "ok")])
         self.failures = Counter(label: "ballast_mail_logins_total", dimensions: dimensions + [("result", "refused")])
         self.active = Meter(label: "ballast_relay_connections_active", dimensions: dimensions)
+        self.limitReached = Counter(label: "ballast_relay_limit_reached_total", dimensions: dimensions)
         self.throttled = Counter(
             label: "ballast_login_throttled_total",
             dimensions: [("protocol", relay.protocol == .pop3 || relay.protocol == .pop3s ? "pop3" : "imap")])

@@ -30,6 +30,44 @@ import Testing
         }
     }
 
+    /// At `max-connections` a mail relay stops accepting, as every engine listener does: the next
+    /// client's connection waits in the kernel's backlog, unanswered, until one ends or a reload
+    /// raises the limit; nothing is refused.
+    @Test func atItsConnectionLimitTheNextClientWaitsInTheBacklog() async throws {
+        let lab = try await MailLab()
+        try await using(lab) { lab throws in
+            func limit(_ value: Int) async throws {
+                var topology = lab.node.state.current.topology
+                let index = try #require(topology.relays.firstIndex { $0.name == "imap" })
+                topology.relays[index].maxConnections = value
+                try await lab.node.apply(topology)
+            }
+            /// Reads the greeting, or nil while the client still waits for one.
+            func greeting(_ socket: TestSocket) throws -> String? {
+                do {
+                    return try socket.readLine()
+                } catch let failure as TestSocket.Failure where failure.isTimeout {
+                    return nil
+                }
+            }
+            try await limit(1)
+            let port = try #require(lab.ports["imap"])
+            let first = try TestSocket(port: port)
+            #expect(try first.readLine()?.hasPrefix("* OK") == true)
+            let second = try TestSocket(port: port, timeout: .milliseconds(700))
+            #expect(try greeting(second) == nil)
+            first.close()
+            #expect(await eventually { (try? greeting(second))?.hasPrefix("* OK") == true })
+
+            // The second holds the one place; a reload that raises the limit lets a third in.
+            let third = try TestSocket(port: port, timeout: .milliseconds(700))
+            #expect(try greeting(third) == nil)
+            try await limit(2)
+            #expect(await eventually { (try? greeting(third))?.hasPrefix("* OK") == true })
+            #expect(await lab.node.activeConnections >= 2)
+        }
+    }
+
     @Test func badCredentialsGetTheProtocolsErrorAfterTheSameDelay() async throws {
         let lab = try await MailLab(failureDelay: "400ms")
         try await using(lab) { lab throws in

@@ -108,7 +108,10 @@ public final class TestSocket {
             }
             var chunk = [UInt8](repeating: 0, count: 4096)
             let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, 4096, 0) }
-            guard count >= 0 else { throw Failure(description: "recv: \(String(cString: strerror(errno)))") }
+            guard count >= 0 else {
+                let code = errno
+                throw Failure(description: "recv: \(String(cString: strerror(code)))", code: code)
+            }
             if count == 0 {
                 guard !buffered.isEmpty else { return nil }
                 let rest = String(decoding: buffered, as: UTF8.self)
