@@ -259,6 +259,7 @@ let package = Package(
                 "BallastCore",
                 "BallastCodecs",
                 "BallastNIO",
+                "BallastTLS",
                 .product(name: "NIOCore", package: nio),
                 .product(name: "NIOPosix", package: nio),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

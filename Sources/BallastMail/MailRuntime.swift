@@ -1,5 +1,6 @@
 public import BallastCore
 import BallastNIO
+import BallastTLS
 import CoreMetrics
 public import Logging
 import NIOCore
@@ -36,18 +37,7 @@ public final class MailRuntime: Sendable {
         self.sessions = sessions
         self.logger = logger
         self.throttle = throttle
-        if let certificate = relay.mail?.certificates.first {
-            let chain = try NIOSSLCertificate.fromPEMFile(certificate.certificateFile).map {
-                NIOSSLCertificateSource.certificate($0)
-            }
-            let key = try NIOSSLPrivateKey(file: certificate.keyFile, format: .pem)
-            var configuration = TLSConfiguration.makeServerConfiguration(
-                certificateChain: chain, privateKey: .privateKey(key))
-            configuration.minimumTLSVersion = .tlsv12
-            self.tls = try NIOSSLContext(configuration: configuration)
-        } else {
-            self.tls = nil
-        }
+        self.tls = try Self.serverContext(relay.mail?.certificates ?? [])
         let dimensions = [("relay", relay.name)]
         self.logins = Counter(label: "ballast_mail_logins_total", dimensions: dimensions + [("result", "ok")])
         self.failures = Counter(label: "ballast_mail_logins_total", dimensions: dimensions + [("result", "refused")])
@@ -56,6 +46,37 @@ public final class MailRuntime: Sendable {
         self.throttled = Counter(
             label: "ballast_login_throttled_total",
             dimensions: [("protocol", relay.protocol == .pop3 || relay.protocol == .pop3s ? "pop3" : "imap")])
+    }
+
+    /// The TLS offered to clients: the first certificate by default, another when the name the
+    /// client asks for (SNI) is one it names, chosen as the engine's listeners choose (exactly,
+    /// then by a `*.` wildcard). Nil without certificates.
+    static func serverContext(_ certificates: [HTTPSettings.Certificate]) throws -> NIOSSLContext? {
+        let loaded = try certificates.map { certificate in
+            let chain = try NIOSSLCertificate.fromPEMFile(certificate.certificateFile).map {
+                NIOSSLCertificateSource.certificate($0)
+            }
+            return (
+                chain, NIOSSLPrivateKeySource.privateKey(try NIOSSLPrivateKey(file: certificate.keyFile, format: .pem))
+            )
+        }
+        guard let (chain, key) = loaded.first else { return nil }
+        var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: key)
+        configuration.minimumTLSVersion = .tlsv12
+        if loaded.count > 1 {
+            let chooser = try TLSServerContext(certificates: certificates, alpn: [])
+            let overrides = loaded.map { chain, key in
+                var override = NIOSSLContextConfigurationOverride()
+                override.certificateChain = chain
+                override.privateKey = key
+                return override
+            }
+            configuration.sslContextCallback = { hello, promise in
+                let index = chooser.certificateIndex(forServerName: hello.serverHostname)
+                promise.succeed(index == 0 ? .noChanges : overrides[index])
+            }
+        }
+        return try NIOSSLContext(configuration: configuration)
     }
 
     /// The deadline for a client's TLS handshake on `relay` (implicit TLS, STARTTLS, STLS).

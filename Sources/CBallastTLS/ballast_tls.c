@@ -309,24 +309,26 @@ static int ticket_callback(SSL *ssl, unsigned char *name, unsigned char *iv, EVP
     return result;
 }
 
-/// Picks the certificate for the name the client sent: a certificate naming it exactly
-/// first, then one whose wildcard covers it, else the default.
-static int server_name_callback(SSL *ssl, int *alert, void *argument) {
-    (void)alert;
-    ballast_tls_server *server = argument;
-    const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-    if (name == NULL || server->count < 2) return SSL_TLSEXT_ERR_OK;
+size_t ballast_tls_server_choose(ballast_tls_server *server, const char *name) {
+    if (name == NULL || server->count < 2) return 0;
     size_t length = strlen(name);
     unsigned int passes[2] = {X509_CHECK_FLAG_NO_WILDCARDS, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS};
     for (int pass = 0; pass < 2; pass++) {
         for (size_t index = 0; index < server->count; index++) {
             X509 *leaf = SSL_CTX_get0_certificate(server->contexts[index]);
-            if (leaf != NULL && X509_check_host(leaf, name, length, passes[pass], NULL) == 1) {
-                if (index != 0) SSL_set_SSL_CTX(ssl, server->contexts[index]);
-                return SSL_TLSEXT_ERR_OK;
-            }
+            if (leaf != NULL && X509_check_host(leaf, name, length, passes[pass], NULL) == 1) return index;
         }
     }
+    return 0;
+}
+
+/// Picks the certificate for the name the client sent: a certificate naming it exactly
+/// first, then one whose wildcard covers it, else the default.
+static int server_name_callback(SSL *ssl, int *alert, void *argument) {
+    (void)alert;
+    ballast_tls_server *server = argument;
+    size_t index = ballast_tls_server_choose(server, SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name));
+    if (index != 0) SSL_set_SSL_CTX(ssl, server->contexts[index]);
     return SSL_TLSEXT_ERR_OK;
 }
 

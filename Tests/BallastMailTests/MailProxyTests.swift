@@ -68,6 +68,45 @@ import Testing
         }
     }
 
+    /// A mail relay with several certificates serves the one naming what the client asks for
+    /// (SNI), as the engine's listeners do, and the first to clients that ask for another name or none.
+    @Test func aMailRelayChoosesItsCertificateBySNI() async throws {
+        let lab = try await MailLab()
+        try await using(lab) { lab throws in
+            let fabrikam = try TestCertificates(names: ["imap.fabrikam.com"], loopbackSAN: false)
+            let folder = lab.folder
+            try fabrikam.certificatePEM.write(
+                to: folder.appendingPathComponent("fabrikam.pem"), atomically: true, encoding: .utf8)
+            try fabrikam.keyPEM.write(
+                to: folder.appendingPathComponent("fabrikam.key"), atomically: true, encoding: .utf8)
+            let ca = try fabrikam.writeCA(in: folder)
+            var topology = lab.node.state.current.topology
+            let index = try #require(topology.relays.firstIndex { $0.name == "imaps" })
+            var mail = try #require(topology.relays[index].mail)
+            mail.certificates.append(
+                HTTPSettings.Certificate(
+                    certificateFile: folder.appendingPathComponent("fabrikam.pem").path,
+                    keyFile: folder.appendingPathComponent("fabrikam.key").path))
+            topology.relays[index].kind = .mail(mail)
+            try await lab.node.apply(topology)
+            let port = try #require(lab.ports["imaps"])
+            func handshake(_ name: String?) throws -> String {
+                let sni = name.map { "-servername \($0)" } ?? "-noservername"
+                let command =
+                    "printf 'a LOGOUT\\r\\n' | timeout 10 openssl s_client -connect 127.0.0.1:\(port) -ign_eof \(sni) -CAfile \(ca) -verify_return_error 2>&1"
+                return try BallastProcess.run(
+                    executable: URL(fileURLWithPath: "/bin/bash"), ["-c", command], timeout: .seconds(15)
+                ).stdout
+            }
+            let asked = try handshake("imap.fabrikam.com")
+            #expect(asked.contains("Verify return code: 0 (ok)") && asked.contains("* OK"), "\(asked)")
+            for other in ["mail.contoso.com", nil] {
+                let output = try handshake(other)
+                #expect(!output.contains("Verify return code: 0 (ok)"), "\(other ?? "no SNI"): \(output)")
+            }
+        }
+    }
+
     @Test func badCredentialsGetTheProtocolsErrorAfterTheSameDelay() async throws {
         let lab = try await MailLab(failureDelay: "400ms")
         try await using(lab) { lab throws in
