@@ -2,21 +2,23 @@ public import BallastCore
 public import BallastStore
 import Foundation
 public import Logging
+public import ServiceLifecycle
 
 /// Keeps the published directory equal to the store's: loads it at start, then follows the
 /// revision by PostgreSQL notifications and by polling. While the store is unreachable the node
 /// serves from the last directory it applied (kept in the cache file) and catches up when it returns.
-public actor DirectorySync {
+public actor DirectorySync: Service {
     private let settings: StoreSettings
     private let state: PublishedState
     private let logger: Logger
     private let cache: DirectoryCache
     private var store: DirectoryStore?
-    private var tasks: [Task<Void, Never>] = []
     private var reachable = true
     /// Started from the cache file; the store is not read yet.
     private var starting = false
     private var wake: AsyncStream<Void>.Continuation?
+    /// The wakes `run` follows, made by `start`.
+    private var wakes: AsyncStream<Void>?
 
     private let backups: BackupSettings?
 
@@ -53,13 +55,26 @@ public actor DirectorySync {
         }
         let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         wake = continuation
-        tasks.append(Task { await self.follow(stream) })
+        wakes = stream
         if starting { continuation.yield() }
-        tasks.append(Task { await self.tick() })
-        tasks.append(Task { await self.listen() })
-        if let backups, let every = backups.every {
-            tasks.append(Task { await self.backUp(every: every, settings: backups) })
+    }
+
+    /// Follows the store (by its notifications and by polling) and takes the scheduled backups,
+    /// until cancelled; then closes the store. Call once, after `start()`.
+    public func run() async {
+        guard let wakes else { return }
+        self.wakes = nil
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.follow(wakes) }
+            group.addTask { await self.tick() }
+            group.addTask { await self.listen() }
+            if let backups = self.backups, let every = backups.every {
+                group.addTask { await self.backUp(every: every, settings: backups) }
+            }
         }
+        wake?.finish()
+        await store?.close()
+        store = nil
     }
 
     /// Takes a backup every `every` into the backup folder and keeps the newest `keep` files.
@@ -85,13 +100,11 @@ public actor DirectorySync {
         }
     }
 
-    /// Stops following and closes the store.
-    public func stop() async {
-        for task in tasks { task.cancel() }
+    /// Closes the store of a follower that started but will not run (its start was undone).
+    public func close() async {
         wake?.finish()
-        for task in tasks { await task.value }
-        tasks = []
         await store?.close()
+        store = nil
     }
 
     /// The store, once opened (for writes that go through this node).

@@ -35,15 +35,18 @@ public actor Node {
     private var started = false
     private var dns: DNSServer?
     private var sip: SIPServer?
+    /// The store's follower, running as `storeServices` while the config has a store.
     private var directorySync: DirectorySync?
-    private var siteWatch: SiteWatch?
+    /// The store's follower and the site watch that acts on what it reads.
+    private var storeServices: [OwnedService] = []
+    /// What runs as long as the node does: housekeeping, and closing mail sessions whose
+    /// database moved.
+    private var background: [OwnedService] = []
     /// Logged-in mail sessions, closed when their database's active copy moves.
     public nonisolated let mailSessions = MailSessions()
     /// Limits password guessing across SIP, IMAP, POP3 and HTTP Basic together.
     /// Public so that what it refuses can be asked (status, tests).
     public nonisolated let loginThrottle = SharedLoginThrottle()
-    private var mailFollower: Task<Void, Never>?
-    private var housekeeping: Task<Void, Never>?
 
     /// The SIP registrar, when the config has a `sip` section.
     public var sipRegistrar: SIPRegistrar? { sip?.registrar }
@@ -75,40 +78,19 @@ public actor Node {
         do {
             try loadDirectory(topology)
             try await startDirectorySync(topology.store, backups: topology.backup)
-        } catch {
-            await engine.shutdown()
-            throw error
-        }
-        monitor.sync(with: topology)
-        var bound: [Endpoint: Listener] = [:]
-        for relay in topology.relays {
-            do {
-                bound[relay.listen] = try await bind(relay)
-            } catch {
-                for listener in bound.values { await listener.stopAccepting() }
-                monitor.stopAll()
-                await siteWatch?.stop()
-                await directorySync?.stop()
-                await engine.shutdown()
-                throw error
-            }
-        }
-        listeners = bound
-        let sessions = mailSessions
-        let published = state
-        let log = logger
-        mailFollower = Task { await sessions.follow(published, logger: log) }
-        housekeeping = Task { await Self.keepHouse() }
-        do {
+            monitor.sync(with: topology)
+            for relay in topology.relays { listeners[relay.listen] = try await bind(relay) }
+            background = [
+                OwnedService(Housekeeping(), name: "housekeeping", logger: logger),
+                OwnedService(
+                    MailSessionFollower(sessions: mailSessions, state: state, logger: logger),
+                    name: "mail session follower", logger: logger),
+            ]
             dns = try await makeDNS(topology.dns)
             sip = try await makeSIP(topology.sip)
         } catch {
-            await dns?.stop()
-            await siteWatch?.stop()
-            await directorySync?.stop()
-            for listener in bound.values { await listener.stopAccepting() }
-            monitor.stopAll()
-            await engine.shutdown()
+            for listener in listeners.values { await listener.stopAccepting() }
+            await stopEverything()
             throw error
         }
         logger.info(
@@ -311,9 +293,10 @@ public actor Node {
 
     /// Stops following the store, and the site watch that acts on it.
     private func stopDirectorySync() async {
-        await siteWatch?.stop()
-        siteWatch = nil
-        await directorySync?.stop()
+        // The site watch first (it reads through the follower), then the follower, which closes
+        // the store when it returns.
+        for service in storeServices.reversed() { await service.stop() }
+        storeServices = []
         directorySync = nil
     }
 
@@ -336,36 +319,26 @@ public actor Node {
             logger.warning("drain deadline reached, closing connections", metadata: ["open": "\(open)"])
             for listener in all { await listener.closeAllConnections() }
         }
+        await stopEverything()
+        logger.notice("node stopped")
+    }
+
+    /// Stops what the node runs besides its relays' listeners, which have stopped accepting:
+    /// the health checks, DNS, SIP, the store's services and the background ones, then the
+    /// engine. The one teardown, for a start that failed midway and for shutdown.
+    private func stopEverything() async {
         monitor.stopAll()
         await dns?.stop()
         dns = nil
         await sip?.stop()
         sip = nil
         await stopDirectorySync()
-        for task in [mailFollower, housekeeping] {
-            task?.cancel()
-            await task?.value
-        }
-        mailFollower = nil
-        housekeeping = nil
+        for service in background { await service.stop() }
+        background = []
         BadInputLog.shared.flush()
         await engine.shutdown()
         listeners = [:]
         retiring = []
-        logger.notice("node stopped")
-    }
-
-    /// Every second, the summaries of bad input whose interval ended; every five, memory that
-    /// connections gave back is returned to the system (glibc keeps freed memory in its arenas,
-    /// so after a flood of connections the process would stay at its peak).
-    private static func keepHouse() async {
-        var tick = 0
-        while !Task.isCancelled {
-            try? await Task.sleep(for: .seconds(1))
-            BadInputLog.shared.flush()
-            tick += 1
-            if tick % 5 == 0 { _ = ballast_trim_memory() }
-        }
     }
 
     /// Connections open through every relay, retiring ones included.
@@ -429,13 +402,14 @@ public actor Node {
         do {
             try await sync.start()
         } catch {
-            await sync.stop()
+            await sync.close()
             throw NodeError(code: .storeUnavailable, description: error.description)
         }
         directorySync = sync
-        let watch = SiteWatch(state: state, sync: sync, logger: logger)
-        await watch.start()
-        siteWatch = watch
+        storeServices = [
+            OwnedService(sync, name: "store follower", logger: logger),
+            OwnedService(SiteWatch(state: state, sync: sync, logger: logger), name: "site watch", logger: logger),
+        ]
     }
 
     /// The directory's store, when the config has one and it has been opened.

@@ -7,16 +7,16 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import ServiceLifecycle
 
 /// Fails a lost site over by itself, only where the config names a witness: every second it asks
 /// `SiteGuard` which sites have had no pool for `witness.automatic-after`, asks the witness about
 /// each, and when the witness agrees makes and applies the failover plan (hold-down respected).
-actor SiteWatch {
+actor SiteWatch: Service {
     private let state: PublishedState
     private let sync: DirectorySync
     private let logger: Logger
     private var guardian = SiteGuard()
-    private var task: Task<Void, Never>?
     /// The witness's last answer per site, so that the log says each change once.
     private var verdicts: [String: Bool] = [:]
     /// When each site's failover was last tried: a failed try is not repeated for a minute.
@@ -28,16 +28,8 @@ actor SiteWatch {
         self.logger = logger
     }
 
-    func start() {
-        task = Task { await self.loop() }
-    }
-
-    func stop() async {
-        task?.cancel()
-        await task?.value
-    }
-
-    private func loop() async {
+    /// Watches until cancelled.
+    func run() async {
         while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(1))
             let current = state.current
