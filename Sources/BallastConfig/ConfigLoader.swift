@@ -303,10 +303,9 @@ struct TopologyBuilder {
             if value.hasPrefix("/"), !value.contains(where: { $0 == " " || $0 == "\r" || $0 == "\n" }) {
                 http.path = value
             } else {
-                reader.fail(
-                    .invalidValue, at: fields[CheckKeys.path], key: fields.path(CheckKeys.path),
-                    "is not a request path", expected: "a path starting with / and without spaces")
-                fields.failed = true
+                reader.refuse(
+                    CheckKeys.path, in: &fields, "is not a request path",
+                    expected: "a path starting with / and without spaces")
             }
         }
         if let value = reader.read(CheckKeys.host, in: &fields) { http.host = value }

@@ -140,10 +140,9 @@ extension TopologyBuilder {
             if FileManager.default.isReadableFile(atPath: resolved) {
                 tls.caFile = resolved
             } else {
-                reader.fail(
-                    .invalidValue, at: fields[ServerTLSKeys.caFile], key: fields.path(ServerTLSKeys.caFile),
-                    "\(resolved) cannot be read", expected: "a readable PEM bundle of CA certificates")
-                fields.failed = true
+                reader.refuse(
+                    ServerTLSKeys.caFile, in: &fields, "\(resolved) cannot be read",
+                    expected: "a readable PEM bundle of CA certificates")
             }
         }
         if let name = reader.read(ServerTLSKeys.serverName, in: &fields) { tls.serverName = name }
@@ -168,10 +167,7 @@ extension TopologyBuilder {
             if CookiePersistence.isValidName(value) {
                 cookie.name = value
             } else {
-                reader.fail(
-                    .invalidValue, at: fields[CookieKeys.name], key: fields.path(CookieKeys.name),
-                    "is not a cookie name", expected: "letters, digits and -_.")
-                fields.failed = true
+                reader.refuse(CookieKeys.name, in: &fields, "is not a cookie name", expected: "letters, digits and -_.")
             }
         }
         if let value = reader.read(CookieKeys.secure, in: &fields) { cookie.secure = value }
@@ -194,10 +190,9 @@ extension TopologyBuilder {
             if value.hasPrefix("/"), !value.contains(";") {
                 cookie.path = value
             } else {
-                reader.fail(
-                    .invalidValue, at: fields[CookieKeys.path], key: fields.path(CookieKeys.path),
-                    "is not a cookie path", expected: "a path starting with / and without ;")
-                fields.failed = true
+                reader.refuse(
+                    CookieKeys.path, in: &fields, "is not a cookie path",
+                    expected: "a path starting with / and without ;")
             }
         }
         return fields.failed ? nil : cookie

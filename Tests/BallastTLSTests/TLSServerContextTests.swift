@@ -36,16 +36,22 @@ import Testing
         .stdout
     }
 
-    @Test func theCertificateIsChosenBySNIExactNamesBeforeWildcards() throws {
+    /// A default certificate, one for `*.wild.test` and one for `api.wild.test`, in that order.
+    static func namedCertificates(alpn: [String]) throws -> (Files, TLSServerContext) {
         let files = try Files([
             "default": try TestCertificates(names: ["localhost"]),
             "wildcard": try TestCertificates(names: ["*.wild.test"], loopbackSAN: false),
             "exact": try TestCertificates(names: ["api.wild.test"], loopbackSAN: false),
         ])
-        defer { try? FileManager.default.removeItem(at: files.directory) }
         let context = try TLSServerContext(
             certificates: [files.certificate("default"), files.certificate("wildcard"), files.certificate("exact")],
-            alpn: ["http/1.1"])
+            alpn: alpn)
+        return (files, context)
+    }
+
+    @Test func theCertificateIsChosenBySNIExactNamesBeforeWildcards() throws {
+        let (files, context) = try Self.namedCertificates(alpn: ["http/1.1"])
+        defer { try? FileManager.default.removeItem(at: files.directory) }
         let cases: [(sni: String?, served: String)] = [
             ("api.wild.test", "exact"), ("www.wild.test", "wildcard"), ("API.WILD.TEST", "exact"),
             ("a.b.wild.test", "default"), ("elsewhere.test", "default"), (nil, "default"),
@@ -65,15 +71,8 @@ import Testing
 
     /// The choice the handshake makes, asked directly (the mail relays' TLS asks it so).
     @Test func theChoiceCanBeAskedWithoutAHandshake() throws {
-        let files = try Files([
-            "default": try TestCertificates(names: ["localhost"]),
-            "wildcard": try TestCertificates(names: ["*.wild.test"], loopbackSAN: false),
-            "exact": try TestCertificates(names: ["api.wild.test"], loopbackSAN: false),
-        ])
+        let (files, context) = try Self.namedCertificates(alpn: [])
         defer { try? FileManager.default.removeItem(at: files.directory) }
-        let context = try TLSServerContext(
-            certificates: [files.certificate("default"), files.certificate("wildcard"), files.certificate("exact")],
-            alpn: [])
         let cases: [(sni: String?, index: Int)] = [
             ("api.wild.test", 2), ("www.wild.test", 1), ("API.WILD.TEST", 2), ("a.b.wild.test", 0),
             ("elsewhere.test", 0), ("", 0), (nil, 0),

@@ -90,6 +90,16 @@ extension YAMLReader {
         return read(key, in: &fields)
     }
 
+    /// Records that the value given for `key` is wrong beyond its form (a path without its
+    /// leading slash, a file that cannot be read), and marks `fields` failed.
+    mutating func refuse<Value>(
+        _ key: ConfigKey<Value>, in fields: inout Fields, _ message: String, expected: String,
+        code: ConfigError.Code = .invalidValue
+    ) {
+        fail(code, at: fields[key], key: fields.path(key), message, expected: expected)
+        fields.failed = true
+    }
+
     /// Records every key of `fields` that does not apply to a mapping of `kind` (a check's type,
     /// a relay's protocol), saying which kinds it applies to.
     mutating func refuseInapplicable(_ fields: inout Fields, section: ConfigSection, kind: String) {
