@@ -21,12 +21,14 @@ public struct DirectoryStore: Sendable {
 
     /// Opens the store a config names: a SQLite file path, or a `postgres://` URL and its standbys.
     /// `pendingPlanFile` keeps a failover plan made while only a standby answers, until it is promoted.
+    /// A PostgreSQL server that does not answer an operation within `deadline` is taken as unreachable.
     public static func open(
-        _ location: String, standbys: [String] = [], pendingPlanFile: String? = nil, logger: Logger
+        _ location: String, standbys: [String] = [], pendingPlanFile: String? = nil,
+        deadline: Duration = PostgresBackend.defaultDeadline, logger: Logger
     ) async throws(StoreError) -> DirectoryStore {
         let backend: any StoreBackend
         if location.hasPrefix("postgres://") || location.hasPrefix("postgresql://") {
-            backend = try PostgresBackend(url: location, standbys: standbys, logger: logger)
+            backend = try PostgresBackend(url: location, standbys: standbys, deadline: deadline, logger: logger)
         } else {
             backend = try await SQLiteBackend.open(path: location, logger: logger)
         }

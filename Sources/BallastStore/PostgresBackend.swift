@@ -43,10 +43,14 @@ public final class PostgresBackend: StoreBackend {
         case standby
     }
 
+    /// How long an operation may wait for the server before it fails as unreachable: a few
+    /// seconds, so that a node notices an outage while its clients still wait.
+    public static let defaultDeadline: Duration = .seconds(3)
+
     /// Clients for `url` and its standbys (`postgres://user:password@host:port/database` each);
     /// they connect on first use. An operation that cannot finish within `deadline` fails as unreachable.
     public init(
-        url: String, standbys: [String] = [], deadline: Duration = .seconds(3), logger: Logger
+        url: String, standbys: [String] = [], deadline: Duration = defaultDeadline, logger: Logger
     ) throws(StoreError) {
         var servers: [Server] = []
         for address in [url] + standbys {

@@ -151,9 +151,12 @@ struct DirectoryStoreTests {
         await fixture.close()
     }
 
+    /// 24 writers at once queue on the revision row; the last may wait longer than the default
+    /// deadline on a loaded machine (it did once, beside the parallel suites), and the point here
+    /// is that none is lost, so the deadline is long.
     @Test(arguments: [SQLDialect.sqlite, .postgres])
     func concurrentWritersLoseNothing(_ dialect: SQLDialect) async throws {
-        let fixture = try await StoreFixture.make(dialect)
+        let fixture = try await StoreFixture.make(dialect, deadline: .seconds(30))
         let store = fixture.store
         try await withThrowingTaskGroup(of: UInt64.self) { group in
             for index in 0..<24 {

@@ -15,7 +15,11 @@ public final class StoreFixture {
     public let folder: String
 
     /// A store on `dialect`.
-    public static func make(_ dialect: SQLDialect, ownServer: Bool = false) async throws -> StoreFixture {
+    /// A migrated store of `dialect`; on PostgreSQL, a database of the shared test server (or a
+    /// server of its own), whose operations may wait `deadline` for it.
+    public static func make(
+        _ dialect: SQLDialect, ownServer: Bool = false, deadline: Duration = PostgresBackend.defaultDeadline
+    ) async throws -> StoreFixture {
         let folder = NSTemporaryDirectory() + "ballast-store-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         var logger = Logger(label: "store-test")
@@ -27,12 +31,12 @@ public final class StoreFixture {
             return StoreFixture(store: store, postgres: nil, database: nil, folder: folder)
         case .postgres where ownServer:
             let postgres = try TestPostgres()
-            let store = try await DirectoryStore.open(postgres.url, logger: logger)
+            let store = try await DirectoryStore.open(postgres.url, deadline: deadline, logger: logger)
             try await store.migrate()
             return StoreFixture(store: store, postgres: postgres, database: nil, folder: folder)
         case .postgres:
             let database = try TestPostgres.database()
-            let store = try await DirectoryStore.open(database.url, logger: logger)
+            let store = try await DirectoryStore.open(database.url, deadline: deadline, logger: logger)
             try await store.migrate()
             return StoreFixture(store: store, postgres: nil, database: database, folder: folder)
         }
