@@ -11,7 +11,6 @@ extension TopologyBuilder {
             let realm = reader.require(SIPKeys.realm, in: &fields)
         else { return nil }
         var settings = SIPSettings(realm: realm)
-        var ok = true
         if let path = reader.read(SIPKeys.usersFile, in: &fields) { settings.usersFile = resolve(path) }
         if let path = reader.read(SIPKeys.registrationsFile, in: &fields) { settings.registrationsFile = resolve(path) }
         if let value = reader.read(SIPKeys.failureDetection, in: &fields) { settings.failureDetection = value }
@@ -29,12 +28,12 @@ extension TopologyBuilder {
                     reader.fail(
                         .invalidValue, at: item, key: "sip.algorithms[\(index)]", "is \(reader.describe(item))",
                         expected: expected + ", each once")
-                    ok = false
+                    fields.failed = true
                     continue
                 }
                 algorithms.append(algorithm)
             }
-            if algorithms.isEmpty { ok = false } else { settings.algorithms = algorithms }
+            if algorithms.isEmpty { fields.failed = true } else { settings.algorithms = algorithms }
         }
         if let node = fields[SIPKeys.expires] {
             if var expires = reader.fields(node, key: "sip.expires", section: SIPExpiresKeys.section) {
@@ -43,9 +42,9 @@ extension TopologyBuilder {
                 if let seconds = reader.read(SIPExpiresKeys.defaultSeconds, in: &expires) {
                     settings.defaultExpires = seconds
                 }
-                if expires.failed { ok = false }
+                if expires.failed { fields.failed = true }
             } else {
-                ok = false
+                fields.failed = true
             }
             if settings.minExpires > settings.maxExpires
                 || !(settings.minExpires...settings.maxExpires).contains(settings.defaultExpires)
@@ -54,7 +53,7 @@ extension TopologyBuilder {
                     .conflict, at: node, key: "sip.expires",
                     "min \(settings.minExpires), default \(settings.defaultExpires), max \(settings.maxExpires) are out of order",
                     expected: "min <= default <= max, in seconds")
-                ok = false
+                fields.failed = true
             }
         }
         if let value = reader.read(SIPKeys.maxConnections, in: &fields) { settings.maxConnections = value }
@@ -67,7 +66,7 @@ extension TopologyBuilder {
                 if let certificate = readCertificate(item, key: "sip.certificates[\(index)]") {
                     settings.certificates.append(certificate)
                 } else {
-                    ok = false
+                    fields.failed = true
                     brokenCertificate = true
                 }
             }
@@ -88,11 +87,11 @@ extension TopologyBuilder {
                     reader.fail(
                         .unknownReference, at: entry.keyNode, key: key, message,
                         expected: "a pool from pools: " + pools.map(\.name).joined(separator: ", "))
-                    ok = false
+                    fields.failed = true
                     continue
                 }
                 guard let registrar = readRegistrar(entry.value, pool: entry.key, key: key, seen: &seen) else {
-                    ok = false
+                    fields.failed = true
                     continue
                 }
                 settings.registrars.append(registrar)
@@ -106,11 +105,11 @@ extension TopologyBuilder {
                     {
                         settings.director = listen
                     } else {
-                        ok = false
+                        fields.failed = true
                     }
                 }
             } else {
-                ok = false
+                fields.failed = true
             }
         }
         if settings.listeners.contains(where: { $0.listen.transport == .tls }) && settings.certificates.isEmpty
@@ -119,16 +118,16 @@ extension TopologyBuilder {
             reader.fail(
                 .missingKey, at: node, key: "sip.certificates", "is missing: a tls:// listener needs a certificate",
                 expected: "certificates: [{certificate: sip.pem, key: sip.key}]")
-            ok = false
+            fields.failed = true
         }
-        if settings.listeners.isEmpty && ok && !fields.failed {
+        if settings.listeners.isEmpty && !fields.failed {
             reader.fail(
                 .missingKey, at: node, key: "sip.registrars",
                 "names no listener: the SIP edge would not listen anywhere",
                 expected: "registrars: {POOL: {listen: [udp://ADDRESS:5060]}} or director: {listen: [...]}")
-            ok = false
+            fields.failed = true
         }
-        return ok && !fields.failed ? settings : nil
+        return fields.failed ? nil : settings
     }
 
     private mutating func readRegistrar(

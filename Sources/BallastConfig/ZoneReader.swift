@@ -94,30 +94,23 @@ extension TopologyBuilder {
     }
 
     private mutating func readZone(_ node: YAMLNode, name: DomainName, key: String, pools: Set<String>) -> Zone? {
-        guard let fields = reader.fields(node, key: key, section: ZoneKeys.section) else { return nil }
+        guard var fields = reader.fields(node, key: key, section: ZoneKeys.section) else { return nil }
         var zone = Zone(
             name: name,
             soa: Zone.SOA(
                 primary: name.prepending(Array("ns1".utf8)) ?? name,
                 mailbox: name.prepending(Array("hostmaster".utf8)) ?? name))
-        var ok = true
         if let node = fields[ZoneKeys.ttl] {
-            if let ttl = seconds(node, key: "\(key).ttl") { zone.ttl = ttl } else { ok = false }
+            if let ttl = seconds(node, key: "\(key).ttl") { zone.ttl = ttl } else { fields.failed = true }
         }
-        if let node = fields[ZoneKeys.whenAllDown] {
-            if let policy = reader.choice(node, key: "\(key).when-all-down", of: Zone.AllDownPolicy.self) {
-                zone.allDown = policy
-            } else {
-                ok = false
-            }
-        }
+        if let policy = reader.read(ZoneKeys.whenAllDown, in: &fields) { zone.allDown = policy }
         if let node = fields[ZoneKeys.soa] {
             for entry in reader.fields(node, key: "\(key).soa", section: SOAKeys.section)?.entries ?? [] {
                 let path = "\(key).soa.\(entry.key)"
                 switch entry.key {
                 case "primary", "mailbox":
                     guard let target = domainName(entry.value, key: path, zone: name) else {
-                        ok = false
+                        fields.failed = true
                         continue
                     }
                     if entry.key == "primary" { zone.soa.primary = target } else { zone.soa.mailbox = target }
@@ -126,13 +119,13 @@ extension TopologyBuilder {
                         reader.fail(
                             .invalidValue, at: entry.value, key: path, "is \(reader.describe(entry.value))",
                             expected: "a whole number from 0 to 4294967295, such as 2026112101")
-                        ok = false
+                        fields.failed = true
                         continue
                     }
                     zone.soa.serial = serial
                 default:
                     guard let value = seconds(entry.value, key: path) else {
-                        ok = false
+                        fields.failed = true
                         continue
                     }
                     switch entry.key {
@@ -152,7 +145,7 @@ extension TopologyBuilder {
                 if let endpoint = reader.endpoint(item, key: "\(key).secondaries[\(index)]") {
                     zone.secondaries.append(endpoint)
                 } else {
-                    ok = false
+                    fields.failed = true
                 }
             }
         }
@@ -167,7 +160,7 @@ extension TopologyBuilder {
         {
             let path = "\(key).records[\(index)]"
             guard let record = readRecord(item, key: path, zone: zone, pools: pools) else {
-                ok = false
+                fields.failed = true
                 continue
             }
             if case .cname = record.value {
@@ -175,20 +168,20 @@ extension TopologyBuilder {
                     reader.fail(
                         .conflict, at: item, key: path, "\(record.name) has a CNAME and other records",
                         expected: "a CNAME alone at its name (RFC 1034)")
-                    ok = false
+                    fields.failed = true
                 }
             } else {
                 if cnames.contains(record.name) {
                     reader.fail(
                         .conflict, at: item, key: path, "\(record.name) has a CNAME and other records",
                         expected: "a CNAME alone at its name (RFC 1034)")
-                    ok = false
+                    fields.failed = true
                 }
                 others.insert(record.name)
             }
             zone.records.append(record)
         }
-        return ok ? zone : nil
+        return fields.failed ? nil : zone
     }
 
     private mutating func readRecord(_ node: YAMLNode, key: String, zone: Zone, pools: Set<String>) -> ZoneRecord? {
