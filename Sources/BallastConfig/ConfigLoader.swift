@@ -93,6 +93,11 @@ struct TopologyBuilder {
 
     static let statusForm = "a status such as 200, or a range such as 200-399"
 
+    /// What a reference to a site may name.
+    static func siteForm(_ sites: Set<String>) -> String {
+        sites.isEmpty ? "a site listed under sites:" : "one of " + sites.sorted().joined(separator: ", ")
+    }
+
     enum CheckType: String, CaseIterable {
         case tcp, tls, http, https
         case sipOptions = "sip-options"
@@ -381,11 +386,9 @@ struct TopologyBuilder {
                 if sites.contains(site) {
                     pool.site = site
                 } else {
-                    reader.fail(
-                        .unknownReference, at: fields[PoolKeys.site], key: fields.path(PoolKeys.site),
-                        "names no site \"\(site)\"",
-                        expected: sites.isEmpty
-                            ? "a site listed under sites:" : "one of " + sites.sorted().joined(separator: ", "))
+                    reader.refuse(
+                        PoolKeys.site, in: &fields, "names no site \"\(site)\"", expected: Self.siteForm(sites),
+                        code: .unknownReference)
                 }
             }
             if let backup = reader.read(PoolKeys.backupPool, in: &fields), let node = fields[PoolKeys.backupPool] {
@@ -496,12 +499,9 @@ struct TopologyBuilder {
         let backup = reader.read(ServerKeys.backup, in: &fields) ?? false
         let site = reader.read(ServerKeys.site, in: &fields)
         if let site, !sites.contains(site) {
-            reader.fail(
-                .unknownReference, at: fields[ServerKeys.site], key: fields.path(ServerKeys.site),
-                "names no site \"\(site)\"",
-                expected: sites.isEmpty
-                    ? "a site listed under sites:" : "one of " + sites.sorted().joined(separator: ", "))
-            fields.failed = true
+            reader.refuse(
+                ServerKeys.site, in: &fields, "names no site \"\(site)\"", expected: Self.siteForm(sites),
+                code: .unknownReference)
         }
         var unchecked = false
         if let node = fields[ServerKeys.check] {
@@ -616,12 +616,11 @@ struct TopologyBuilder {
             } else if brokenPools.contains(pool) {
                 fields.failed = true
             } else {
-                reader.fail(
-                    .unknownReference, at: fields[RelayKeys.pool], key: fields.path(RelayKeys.pool),
-                    "names no pool \"\(pool)\"",
+                reader.refuse(
+                    RelayKeys.pool, in: &fields, "names no pool \"\(pool)\"",
                     expected: poolNames.isEmpty
-                        ? "a pool defined under pools:" : "one of " + poolNames.sorted().joined(separator: ", "))
-                fields.failed = true
+                        ? "a pool defined under pools:" : "one of " + poolNames.sorted().joined(separator: ", "),
+                    code: .unknownReference)
             }
         }
         if let value = reader.read(RelayKeys.mode, in: &fields) {
