@@ -120,7 +120,7 @@ public final class MailListener: Sendable {
             try sync.addHandler(IdleCloser())
             // Until the login succeeds; the front handler says when.
             let login = ConnectionDeadline(
-                timeout: TimeAmount((relay.mail?.timeouts ?? MailSettings.Timeouts()).login), milestone: .signalled,
+                timeout: TimeAmount(relay.mailTimeouts.login), milestone: .signalled,
                 listener: relay.name,
                 reason: "no login within timeouts.login", logger: runtime.logger)
             try sync.addHandler(login)

@@ -82,11 +82,17 @@ public final class MailRuntime: Sendable {
     /// The deadline for a client's TLS handshake on `relay` (implicit TLS, STARTTLS, STLS).
     func handshakeDeadline(_ relay: Relay) -> ConnectionDeadline {
         ConnectionDeadline(
-            timeout: TimeAmount((relay.mail?.timeouts ?? MailSettings.Timeouts()).handshake), milestone: .tlsHandshake,
+            timeout: TimeAmount(relay.mailTimeouts.handshake), milestone: .tlsHandshake,
             listener: relay.name,
             reason: "TLS handshake not done within timeouts.handshake", logger: logger)
     }
 
     /// The relay as the current state has it.
     var relay: Relay? { state.current.relay(named: relayName) }
+}
+
+extension Relay {
+    /// A mail relay's handshake and login timeouts (the defaults for a relay of another kind,
+    /// which a mail listener never serves).
+    var mailTimeouts: MailSettings.Timeouts { mail?.timeouts ?? MailSettings.Timeouts() }
 }

@@ -128,22 +128,6 @@ public actor Node {
             listeners[endpoint] = nil
             retiring.append(old)
         }
-        for relay in topology.relays {
-            guard let listener = listeners[relay.listen] else { continue }
-            if previous.relay(named: relay.name) == relay {
-                summary.unchanged.append(relay.name)
-            } else {
-                summary.changed.append(relay.name)
-            }
-            await hand(listener, to: relay, reload)
-        }
-        // New engine listeners held their first clients in the backlog until their relay was
-        // published (its connection limit read as 0); now they read it and accept.
-        for relay in topology.relays {
-            guard let listener = reload.added[relay.listen] else { continue }
-            if case .mail = listener { continue }
-            await hand(listener, to: relay, reload)
-        }
         let wanted = Set(topology.relays.map(\.listen))
         for (endpoint, listener) in listeners where !wanted.contains(endpoint) {
             summary.removed.append(listener.relayName)
@@ -152,6 +136,19 @@ public actor Node {
             retiring.append(listener)
         }
         listeners.merge(reload.added) { old, _ in old }
+        // New engine listeners too: they held their first clients in the backlog until their
+        // relay was published (its connection limit read as 0); now they read it and accept.
+        for relay in topology.relays {
+            guard let listener = listeners[relay.listen] else { continue }
+            if reload.added[relay.listen] == nil {
+                if previous.relay(named: relay.name) == relay {
+                    summary.unchanged.append(relay.name)
+                } else {
+                    summary.changed.append(relay.name)
+                }
+            }
+            await hand(listener, to: relay, reload)
+        }
         if let settings = topology.sip, !Self.sipListenersChanged(previous.sip, topology.sip),
             settings.maxConnections != previous.sip?.maxConnections
         {
@@ -215,8 +212,7 @@ public actor Node {
             summary.changed.append(relay.name)
         }
         if topology.dns != previous.dns {
-            let old = dns
-            await old?.stop()
+            await dns?.stop()
             dns = nil
             reload.undo.append { [self] in await restoreDNS(previous.dns) }
             dns = try await makeDNS(topology.dns)

@@ -103,4 +103,39 @@ import Testing
         ).first
         #expect(hold?.key == "sites.hq.hold-down" && hold?.expected == SiteKeys.holdDown.declaration.expected)
     }
+
+    /// Every value of every example replaced by a hostile one (negative, huge, empty, a list or a
+    /// mapping where a scalar goes, 10,000 characters): the reader never traps, and each value
+    /// it refuses is named with its line and key.
+    @Test func hostileValuesInEveryExampleGetLocatedErrors() throws {
+        let hostile = ["-1", "99999999999999999999999", "[]", "{a: b}", "''", String(repeating: "x", count: 10_000)]
+        let examples = ExampleConfigTests.examples
+        let files = try FileManager.default.contentsOfDirectory(atPath: examples.path).filter { $0.hasSuffix(".yaml") }
+        #expect(files.count >= 6)
+        var refused = 0
+        for file in files.sorted() {
+            let path = examples.appendingPathComponent(file).path
+            let lines = try String(contentsOfFile: path, encoding: .utf8).split(
+                separator: "\n", omittingEmptySubsequences: false)
+            for (index, line) in lines.enumerated() {
+                guard let colon = line.firstIndex(of: ":"), !line.trimmingCharacters(in: .whitespaces).hasPrefix("#"),
+                    line[line.index(after: colon)...].hasPrefix(" "),
+                    !line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces).isEmpty
+                else { continue }
+                for value in hostile {
+                    var edited = lines
+                    edited[index] = line[...colon] + " " + value[...]
+                    do {
+                        _ = try ConfigLoader.parse(yaml: edited.joined(separator: "\n"), file: path)
+                    } catch {
+                        for problem in error.errors where problem.code == .invalidValue {
+                            #expect(problem.line != nil && !problem.key.isEmpty, "\(file):\(index + 1): \(problem)")
+                            refused += 1
+                        }
+                    }
+                }
+            }
+        }
+        #expect(refused > 500, "\(refused)")
+    }
 }

@@ -28,6 +28,16 @@ struct ConfigKey<Value>: Sendable {
     let parse: @Sendable (inout YAMLReader, YAMLNode, _ key: String) -> Value?
 
     var name: String { declaration.name }
+
+    /// A key from the parts of its declaration and the reading of its value.
+    init(
+        _ name: String, expected: String, default value: String, only: [String]?, meaning: String,
+        parse: @escaping @Sendable (inout YAMLReader, YAMLNode, _ key: String) -> Value?
+    ) {
+        declaration = KeyDeclaration(
+            name: name, expected: expected, defaultValue: value, meaning: meaning, only: only)
+        self.parse = parse
+    }
 }
 
 /// The ways a key's value is read: each gives the expected form its messages quote.
@@ -38,8 +48,7 @@ enum Key {
         _ meaning: String
     ) -> ConfigKey<Duration> {
         ConfigKey(
-            declaration: KeyDeclaration(
-                name: name, expected: DurationParser.expectedForm, defaultValue: value, meaning: meaning, only: only),
+            name, expected: DurationParser.expectedForm, default: value, only: only, meaning: meaning,
             parse: { reader, node, key in reader.duration(node, key: key, minimum: minimum) })
     }
 
@@ -48,8 +57,7 @@ enum Key {
         _ name: String, _ range: ClosedRange<Int>, default value: String, only: [String]? = nil, _ meaning: String
     ) -> ConfigKey<Int> {
         ConfigKey(
-            declaration: KeyDeclaration(
-                name: name, expected: YAMLReader.numberForm(range), defaultValue: value, meaning: meaning, only: only),
+            name, expected: YAMLReader.numberForm(range), default: value, only: only, meaning: meaning,
             parse: { reader, node, key in reader.int(node, key: key, range: range) })
     }
 
@@ -60,8 +68,7 @@ enum Key {
         -> ConfigKey<Bool>
     {
         ConfigKey(
-            declaration: KeyDeclaration(
-                name: name, expected: "true or false", defaultValue: value, meaning: meaning, only: only),
+            name, expected: "true or false", default: value, only: only, meaning: meaning,
             parse: { reader, node, key in reader.bool(node, key: key) })
     }
 
@@ -70,8 +77,7 @@ enum Key {
         _ name: String, expected: String, default value: String, only: [String]? = nil, _ meaning: String
     ) -> ConfigKey<String> {
         ConfigKey(
-            declaration: KeyDeclaration(
-                name: name, expected: expected, defaultValue: value, meaning: meaning, only: only),
+            name, expected: expected, default: value, only: only, meaning: meaning,
             parse: { reader, node, key in reader.string(node, key: key, what: expected) })
     }
 
@@ -82,8 +88,7 @@ enum Key {
         -> ConfigKey<String>
     {
         ConfigKey(
-            declaration: KeyDeclaration(
-                name: name, expected: YAMLReader.nameForm, defaultValue: value, meaning: meaning, only: only),
+            name, expected: YAMLReader.nameForm, default: value, only: only, meaning: meaning,
             parse: { reader, node, key in reader.name(node, key: key) })
     }
 
@@ -94,8 +99,7 @@ enum Key {
         -> ConfigKey<Endpoint>
     {
         ConfigKey(
-            declaration: KeyDeclaration(
-                name: name, expected: YAMLReader.endpointForm, defaultValue: value, meaning: meaning, only: only),
+            name, expected: YAMLReader.endpointForm, default: value, only: only, meaning: meaning,
             parse: { reader, node, key in reader.endpoint(node, key: key) })
     }
 
@@ -104,8 +108,7 @@ enum Key {
         _ name: String, of type: T.Type, default value: String, only: [String]? = nil, _ meaning: String
     ) -> ConfigKey<T> where T.RawValue == String {
         ConfigKey(
-            declaration: KeyDeclaration(
-                name: name, expected: YAMLReader.choiceForm(T.self), defaultValue: value, meaning: meaning, only: only),
+            name, expected: YAMLReader.choiceForm(T.self), default: value, only: only, meaning: meaning,
             parse: { reader, node, key in reader.choice(node, key: key, of: T.self) })
     }
 
@@ -115,8 +118,7 @@ enum Key {
         _ name: String, expected: String, default value: String, only: [String]? = nil, _ meaning: String
     ) -> ConfigKey<YAMLNode> {
         ConfigKey(
-            declaration: KeyDeclaration(
-                name: name, expected: expected, defaultValue: value, meaning: meaning, only: only),
+            name, expected: expected, default: value, only: only, meaning: meaning,
             parse: { _, node, _ in node })
     }
 }
