@@ -86,7 +86,6 @@ let package = Package(
                 "BallastCore",
                 "BallastReporting",
                 .product(name: "NIOCore", package: nio),
-                .product(name: "NIOTLS", package: nio),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "NIOPosix", package: nio),
@@ -174,7 +173,7 @@ let package = Package(
             ],
             swiftSettings: engineSettings
         ),
-        // Authoritative DNS: answers from the published state (pure), UDP and TCP edges on SwiftNIO.
+        // Authoritative DNS: answers from the published state (pure), UDP and TCP on the engine.
         .target(
             name: "BallastDNS",
             dependencies: [
@@ -183,7 +182,6 @@ let package = Package(
                 "BallastCodecs",
                 "BallastEngine",
                 "CBallastLinux",
-                "BallastNIO",
                 .product(name: "NIOCore", package: nio),
                 .product(name: "NIOPosix", package: nio),
                 .product(name: "Atomics", package: "swift-atomics"),
@@ -251,18 +249,18 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        // Directory-aware IMAP and POP3 proxies: the user's active mailbox copy decides the server.
+        // Directory-aware IMAP and POP3 relays on the engine: the user's active mailbox copy decides the server.
         .target(
             name: "BallastMail",
             dependencies: [
                 "BallastReporting",
                 "BallastCore",
                 "BallastCodecs",
-                "BallastNIO",
+                "BallastEngine",
                 "BallastTLS",
+                "CBallastLinux",
                 .product(name: "NIOCore", package: nio),
                 .product(name: "NIOPosix", package: nio),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),

@@ -587,9 +587,13 @@ public final class LoopContext {
         connection.start(context: self)
     }
 
-    /// Closes every connection accepted from `listener` (a drain deadline passed).
-    public func closeConnections(of listener: any EngineListener) {
-        for connection in connections.compactMap({ $0 }) where connection.listenerID == listener.id {
+    /// Closes every connection accepted from `listener` (a drain deadline passed), or those of
+    /// them `which` picks.
+    public func closeConnections(
+        of listener: any EngineListener, which: (any EngineConnection) -> Bool = { _ in true }
+    ) {
+        for connection in connections.compactMap({ $0 }) where connection.listenerID == listener.id && which(connection)
+        {
             connection.close(context: self)
         }
     }

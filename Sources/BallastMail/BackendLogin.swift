@@ -1,26 +1,20 @@
 import BallastCodecs
-import NIOCore
 
-/// The mail protocol a relay speaks.
-enum MailDialect: Sendable {
-    case imap
-    case pop3
-}
+/// Ballast's login at a mail server on the user's behalf, with the user's own credentials (the
+/// way Dovecot's proxy does): read the greeting, then `LOGIN` (IMAP) or `USER` and `PASS`
+/// (POP3). Pure: its connection feeds it the server's bytes and sends the lines it returns.
+struct BackendLogin {
+    /// What the connection does next.
+    enum Step: Equatable {
+        /// A line to send the server (without its CRLF).
+        case send(String)
+        /// Logged in; `finalLine` is the server's success line (IMAP: after the tag), for the client.
+        case loggedIn(finalLine: String)
+        /// The server refused the login, or did not speak the protocol; `line` is what it said.
+        case refused(line: String)
+    }
 
-/// How the server answered Ballast's login on the user's behalf.
-enum BackendLoginResult: Sendable {
-    /// Logged in; `finalLine` is the server's success line (IMAP: after the tag), passed to the client.
-    case loggedIn(finalLine: String)
-    /// The server refused the login, or did not speak the protocol; `line` is what it said.
-    case refused(line: String)
-}
-
-/// On a fresh connection to a mail server: reads the greeting, logs in with the user's own
-/// credentials (the way Dovecot's proxy does), and reports the result. Removed once done.
-final class BackendLoginHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
-
-    private enum Step {
+    private enum Stage {
         case greeting
         case imapLogin
         case pop3User
@@ -28,83 +22,71 @@ final class BackendLoginHandler: ChannelInboundHandler, RemovableChannelHandler 
         case done
     }
 
-    private static let tag = "BLST1"
-    private static let maxLine = 16_384
+    static let tag = "BLST1"
+    static let maxLine = 16_384
     private let dialect: MailDialect
     private let user: String
     private let password: String
-    private let promise: EventLoopPromise<BackendLoginResult>
-    private var step = Step.greeting
+    private var stage = Stage.greeting
     private var buffer: [UInt8] = []
 
-    init(dialect: MailDialect, user: String, password: String, promise: EventLoopPromise<BackendLoginResult>) {
+    /// A login as `user` with `password` in `dialect`.
+    init(dialect: MailDialect, user: String, password: String) {
         self.dialect = dialect
         self.user = user
         self.password = password
-        self.promise = promise
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var bytes = unwrapInboundIn(data)
-        buffer.append(contentsOf: bytes.readBytes(length: bytes.readableBytes) ?? [])
-        while step != .done, let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+    /// Bytes the server sent.
+    mutating func append(_ bytes: UnsafeRawBufferPointer) { buffer.append(contentsOf: bytes) }
+
+    /// The next step for the lines buffered; nil until more come, and after the result.
+    mutating func next() -> Step? {
+        while stage != .done {
+            guard let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) else {
+                guard buffer.count > Self.maxLine else { return nil }
+                stage = .done
+                return .refused(line: "an over-long line")
+            }
             var end = newline
             if end > 0 && buffer[end - 1] == UInt8(ascii: "\r") { end -= 1 }
             let line = String(decoding: buffer[..<end], as: UTF8.self)
             buffer.removeFirst(newline + 1)
-            handle(line, context: context)
+            if let step = answer(line) { return step }
         }
-        if step != .done && buffer.count > Self.maxLine {
-            finish(.refused(line: "an over-long line"), context: context)
-        }
+        return nil
     }
 
-    private func handle(_ line: String, context: ChannelHandlerContext) {
-        switch (dialect, step) {
+    /// Bytes the server sent after its success line, for the client.
+    var leftover: [UInt8] { buffer }
+
+    private mutating func answer(_ line: String) -> Step? {
+        switch (dialect, stage) {
         case (.imap, .greeting):
-            guard line.hasPrefix("* OK") else { return finish(.refused(line: line), context: context) }
-            step = .imapLogin
-            send(
-                "\(Self.tag) LOGIN \(IMAPCommandReader.quoted(user)) \(IMAPCommandReader.quoted(password))",
-                context: context)
+            guard line.hasPrefix("* OK") else { return finish(.refused(line: line)) }
+            stage = .imapLogin
+            return .send("\(Self.tag) LOGIN \(IMAPCommandReader.quoted(user)) \(IMAPCommandReader.quoted(password))")
         case (.imap, .imapLogin):
-            guard line.hasPrefix("\(Self.tag) ") else { return }  // untagged data before the result
+            guard line.hasPrefix("\(Self.tag) ") else { return nil }  // untagged data before the result
             let result = String(line.dropFirst(Self.tag.count + 1))
-            finish(result.hasPrefix("OK") ? .loggedIn(finalLine: result) : .refused(line: result), context: context)
+            return finish(result.hasPrefix("OK") ? .loggedIn(finalLine: result) : .refused(line: result))
         case (.pop3, .greeting):
-            guard line.hasPrefix("+OK") else { return finish(.refused(line: line), context: context) }
-            step = .pop3User
-            send("USER \(user)", context: context)
+            guard line.hasPrefix("+OK") else { return finish(.refused(line: line)) }
+            stage = .pop3User
+            return .send("USER \(user)")
         case (.pop3, .pop3User):
-            guard line.hasPrefix("+OK") else { return finish(.refused(line: line), context: context) }
-            step = .pop3Pass
-            send("PASS \(password)", context: context)
+            guard line.hasPrefix("+OK") else { return finish(.refused(line: line)) }
+            stage = .pop3Pass
+            return .send("PASS \(password)")
         case (.pop3, .pop3Pass):
-            finish(line.hasPrefix("+OK") ? .loggedIn(finalLine: line) : .refused(line: line), context: context)
+            return finish(line.hasPrefix("+OK") ? .loggedIn(finalLine: line) : .refused(line: line))
         default:
-            break
+            return nil
         }
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
-        finish(.refused(line: "the server closed the connection"), context: context)
+    private mutating func finish(_ step: Step) -> Step {
+        stage = .done
+        return step
     }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        finish(.refused(line: "\(error)"), context: context)
-        context.close(promise: nil)
-    }
-
-    private func send(_ line: String, context: ChannelHandlerContext) {
-        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: line + "\r\n")), promise: nil)
-    }
-
-    private func finish(_ result: BackendLoginResult, context: ChannelHandlerContext) {
-        guard step != .done else { return }
-        step = .done
-        if case .refused = result { context.close(promise: nil) }
-        promise.succeed(result)
-    }
-
-    typealias OutboundOut = ByteBuffer
 }

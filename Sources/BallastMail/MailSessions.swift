@@ -1,6 +1,5 @@
 public import BallastCore
 public import Logging
-import NIOCore
 import Synchronization
 
 /// The logged-in mail sessions of a node, by the user, database and server each was routed to.
@@ -8,16 +7,17 @@ import Synchronization
 /// directory), every session that no longer goes where a new login would is closed, so that the
 /// client logs in again and lands on the right server.
 public final class MailSessions: Sendable {
-    private struct Entry {
+    private struct Entry: Sendable {
         var user: String
         var database: String
         var server: ServerKey
         var dialect: MailDialect
-        var client: any Channel
-        var backend: any Channel
+        /// Tells the client its mailbox moved and closes the session, on the session's own loop.
+        var kick: @Sendable () -> Void
     }
 
-    private let entries = Mutex<[ObjectIdentifier: Entry]>([:])
+    private let entries = Mutex<[Int: Entry]>([:])
+    private let nextID = Atomic<Int>(1)
 
     /// An empty registry.
     public init() {}
@@ -25,51 +25,35 @@ public final class MailSessions: Sendable {
     /// Sessions open now.
     public var count: Int { entries.withLock { $0.count } }
 
-    /// Whether `client` is the client channel of a logged-in session.
-    func contains(client: any Channel) -> Bool {
-        entries.withLock { $0[ObjectIdentifier(client)] != nil }
+    /// Adds a session; its connection removes it (`remove`) when it closes.
+    func add(
+        user: String, database: String, server: ServerKey, dialect: MailDialect, kick: @escaping @Sendable () -> Void
+    ) -> Int {
+        let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
+        entries.withLock {
+            $0[id] = Entry(user: user, database: database, server: server, dialect: dialect, kick: kick)
+        }
+        return id
     }
 
-    /// Adds a session; it leaves by itself when the client's channel closes.
-    func add(
-        user: String, database: String, server: ServerKey, dialect: MailDialect, client: any Channel,
-        backend: any Channel
-    ) {
-        let id = ObjectIdentifier(client)
-        entries.withLock {
-            $0[id] = Entry(
-                user: user, database: database, server: server, dialect: dialect, client: client, backend: backend)
-        }
-        client.closeFuture.whenComplete { [self] _ in
-            _ = entries.withLock { $0.removeValue(forKey: id) }
-            backend.close(promise: nil)
-        }
+    /// Forgets a session that closed.
+    func remove(_ id: Int) {
+        _ = entries.withLock { $0.removeValue(forKey: id) }
     }
 
     /// Closes the sessions whose user is gone or on another database, or whose server no longer
-    /// holds their database's active copy; returns how many.
+    /// holds their database's active copy; returns how many. Each client is told first, as
+    /// Dovecot's proxy does when it kicks a session: an untagged BYE (IMAP) or an -ERR line
+    /// (POP3) with the reason, then the close.
     @discardableResult
     public func closeMoved(in state: State, logger: Logger) -> Int {
         let moved = entries.withLock { entries in
-            entries.filter { _, entry in
+            entries.values.filter { entry in
                 state.directory.user(sipURI: entry.user)?.mailboxDatabase != entry.database
                     || state.directory.database(named: entry.database)?.active != entry.server.server
-            }.map(\.value)
-        }
-        for entry in moved {
-            // Told first, as Dovecot's proxy does when it kicks a session: an untagged BYE (IMAP)
-            // or an -ERR line (POP3) with the reason, then the close. The server's side closes
-            // after the line is out: its close would otherwise close the client's first.
-            let line =
-                entry.dialect == .imap
-                ? "* BYE [UNAVAILABLE] Your mailbox moved to another server; log in again.\r\n"
-                : "-ERR [SYS/TEMP] Your mailbox moved to another server; log in again.\r\n"
-            let (client, backend) = (entry.client, entry.backend)
-            client.writeAndFlush(ByteBuffer(string: line)).whenComplete { _ in
-                client.close(promise: nil)
-                backend.close(promise: nil)
             }
         }
+        for entry in moved { entry.kick() }
         if !moved.isEmpty {
             logger.notice(
                 "mail sessions closed: their database's active copy or their user moved",

@@ -428,7 +428,9 @@ public actor Node {
         do {
             if relay.protocol.isMail {
                 let runtime = try mailRuntime ?? self.mailRuntime(for: relay)
-                return .mail(try await MailListener.bind(endpoint: relay.listen, runtime: runtime, group: group))
+                return .mail(
+                    try await MailListener.bind(
+                        endpoint: relay.listen, runtime: runtime, engine: engine, backlog: tuning.backlog))
             }
             if relay.protocol.isHTTP {
                 return .httpEngine(

@@ -41,14 +41,6 @@ public final class TLSServerContext: @unchecked Sendable {
 
     deinit { ballast_tls_server_free(pointer) }
 
-    /// The index, in the order given, of the certificate a client asking for `serverName` (SNI)
-    /// gets: one naming it exactly, then one whose `*.` wildcard covers it, else 0. For TLS done
-    /// elsewhere (the mail relays' NIOSSL) that must choose as the engine does.
-    public func certificateIndex(forServerName serverName: String?) -> Int {
-        guard let serverName else { return 0 }
-        return Int(ballast_tls_server_choose(pointer, serverName))
-    }
-
     /// Puts a new ticket key in use now; tickets under the two before it still resume.
     public func rotateTicketKeys() { ballast_tls_server_rotate_ticket_keys(pointer) }
 

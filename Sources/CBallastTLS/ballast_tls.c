@@ -309,7 +309,9 @@ static int ticket_callback(SSL *ssl, unsigned char *name, unsigned char *iv, EVP
     return result;
 }
 
-size_t ballast_tls_server_choose(ballast_tls_server *server, const char *name) {
+/// The index (in the order added) of the certificate a client asking for `name` (SNI) gets: one
+/// naming it exactly, then one whose `*.` wildcard covers it, else 0, the default.
+static size_t choose_certificate(ballast_tls_server *server, const char *name) {
     if (name == NULL || server->count < 2) return 0;
     size_t length = strlen(name);
     unsigned int passes[2] = {X509_CHECK_FLAG_NO_WILDCARDS, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS};
@@ -327,7 +329,7 @@ size_t ballast_tls_server_choose(ballast_tls_server *server, const char *name) {
 static int server_name_callback(SSL *ssl, int *alert, void *argument) {
     (void)alert;
     ballast_tls_server *server = argument;
-    size_t index = ballast_tls_server_choose(server, SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name));
+    size_t index = choose_certificate(server, SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name));
     if (index != 0) SSL_set_SSL_CTX(ssl, server->contexts[index]);
     return SSL_TLSEXT_ERR_OK;
 }

@@ -251,4 +251,106 @@ import Testing
             #expect(flood.isClosedByPeer())
         }
     }
+
+    /// STARTTLS on the engine's TLS: what the client pipelined in plain text after the command is
+    /// dropped, not run inside TLS (CVE-2011-0411 class); the session then logs in over TLS.
+    @Test func startTLSDropsPlainTextPipelinedAfterIt() async throws {
+        let lab = try await MailLab()
+        try await using(lab) { lab throws in
+            let script = """
+                import socket, ssl, sys
+                s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+                f = s.makefile("rb")
+                print(f.readline().decode().strip())
+                s.sendall(b"a STARTTLS\\r\\nb LOGIN alice alice-demo\\r\\n")
+                print(f.readline().decode().strip())
+                context = ssl.create_default_context(); context.check_hostname = False; context.verify_mode = ssl.CERT_NONE
+                t = context.wrap_socket(s)
+                t.sendall(b"c NOOP\\r\\nd LOGIN alice alice-demo\\r\\n")
+                g = t.makefile("rb")
+                print(g.readline().decode().strip())
+                print(g.readline().decode().strip())
+                """
+            let output = try BallastProcess.run(
+                executable: URL(fileURLWithPath: "/usr/bin/python3"), ["-c", script, "\(lab.ports["imap"]!)"],
+                timeout: .seconds(20)
+            ).stdout.split(separator: "\n").map(String.init)
+            #expect(output.count == 4, "\(output)")
+            #expect(output.first?.contains("STARTTLS") == true, "\(output)")
+            #expect(output.dropFirst().first == "a OK Begin TLS negotiation now.", "\(output)")
+            #expect(output.dropFirst(2).first == "c OK NOOP completed.", "b's plain-text LOGIN ran: \(output)")
+            #expect(output.dropFirst(3).first?.hasPrefix("d OK") == true, "\(output)")
+        }
+    }
+
+    /// A client that opens an implicit-TLS connection and never completes its handshake is closed
+    /// after timeouts.handshake; one that reads the greeting but never logs in, after timeouts.login.
+    @Test func stalledHandshakesAndLoginsAreClosedOnTime() async throws {
+        let lab = try await MailLab()
+        try await using(lab) { lab throws in
+            var topology = lab.node.state.current.topology
+            for name in ["imap", "imaps"] {
+                let index = try #require(topology.relays.firstIndex { $0.name == name })
+                var mail = try #require(topology.relays[index].mail)
+                mail.timeouts = MailSettings.Timeouts(handshake: .seconds(1), login: .seconds(2))
+                topology.relays[index].kind = .mail(mail)
+            }
+            try await lab.node.apply(topology)
+            let silent = try TestSocket(port: lab.ports["imaps"]!, timeout: .seconds(4))
+            let idle = try TestSocket(port: lab.ports["imap"]!, timeout: .seconds(5))
+            #expect(try idle.readLine()?.hasPrefix("* OK") == true)
+            let started = ContinuousClock.now
+            // Each read waits for the close, up to its socket's timeout.
+            #expect(silent.isClosedByPeer(), "a silent TLS client stayed past timeouts.handshake")
+            #expect(ContinuousClock.now - started >= .milliseconds(900), "closed before timeouts.handshake")
+            #expect(idle.isClosedByPeer(), "a client that never logged in stayed past timeouts.login")
+            #expect(ContinuousClock.now - started >= .milliseconds(1900), "closed before timeouts.login")
+        }
+    }
+
+    /// After login the relay moves bytes both ways through the client's TLS, a slow reader holding
+    /// back a fast writer: 40,000 pipelined commands over implicit TLS all get their answer, in
+    /// order, and the server's close after LOGOUT ends the session.
+    @Test func aLoggedInSessionOverTLSRelaysEveryPipelinedCommand() async throws {
+        let lab = try await MailLab()
+        try await using(lab) { lab throws in
+            let script = """
+                import selectors, socket, ssl, sys, time
+                context = ssl.create_default_context(); context.check_hostname = False; context.verify_mode = ssl.CERT_NONE
+                t = context.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20))
+                t.recv(4096)
+                t.sendall(b"a LOGIN alice alice-demo\\r\\n")
+                print(t.recv(4096).decode().strip())
+                out = b"n NOOP\\r\\n" * 40000 + b"z LOGOUT\\r\\n"
+                sent, rest, answered, other, ended = 0, b"", 0, 0, False
+                t.setblocking(False)
+                selector = selectors.DefaultSelector()
+                selector.register(t, selectors.EVENT_READ | selectors.EVENT_WRITE)
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline and not ended:
+                    if t.pending() == 0: selector.select(1)
+                    if sent < len(out):
+                        try: sent += t.send(out[sent:sent + 16384])
+                        except (ssl.SSLWantReadError, ssl.SSLWantWriteError): pass
+                        if sent == len(out): selector.modify(t, selectors.EVENT_READ)
+                    try: data = t.recv(65536)
+                    except (ssl.SSLWantReadError, ssl.SSLWantWriteError): continue
+                    except ssl.SSLError: data = b""
+                    if not data: ended = True
+                    lines = (rest + data).split(b"\\r\\n")
+                    rest = lines.pop()
+                    for line in lines:
+                        if line.startswith(b"n OK"): answered += 1
+                        elif not line.startswith(b"* BYE") and not line.startswith(b"z OK"): other += 1
+                print(answered, other, ended)
+                """
+            let output = try BallastProcess.run(
+                executable: URL(fileURLWithPath: "/usr/bin/python3"), ["-c", script, "\(lab.ports["imaps"]!)"],
+                timeout: .seconds(40)
+            ).stdout.split(separator: "\n").map(String.init)
+            #expect(output.first?.contains("Logged in at mbx1") == true, "\(output)")
+            #expect(output.dropFirst().first == "40000 0 True", "\(output)")
+            #expect(await eventually { await lab.node.activeConnections == 0 }, "the session stayed open after LOGOUT")
+        }
+    }
 }

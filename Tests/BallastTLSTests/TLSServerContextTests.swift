@@ -69,21 +69,6 @@ import Testing
         }
     }
 
-    /// The choice the handshake makes, asked directly (the mail relays' TLS asks it so).
-    @Test func theChoiceCanBeAskedWithoutAHandshake() throws {
-        let (files, context) = try Self.namedCertificates(alpn: [])
-        defer { try? FileManager.default.removeItem(at: files.directory) }
-        let cases: [(sni: String?, index: Int)] = [
-            ("api.wild.test", 2), ("www.wild.test", 1), ("API.WILD.TEST", 2), ("a.b.wild.test", 0),
-            ("elsewhere.test", 0), ("", 0), (nil, 0),
-        ]
-        for (sni, index) in cases {
-            #expect(context.certificateIndex(forServerName: sni) == index, "\(sni ?? "no SNI")")
-        }
-        let single = try TLSServerContext(certificates: [files.certificate("exact")], alpn: [])
-        #expect(single.certificateIndex(forServerName: "api.wild.test") == 0)
-    }
-
     @Test(arguments: ["-tls1_3", "-tls1_2"])
     func ticketsResumeUntilTheirKeyIsThreeRotationsOld(version: String) throws {
         let files = try Files(["server": try TestCertificates()])

@@ -32,9 +32,6 @@ ballast_tls_server *ballast_tls_server_new(char *error, size_t error_size);
 /// with `error` filled.
 int ballast_tls_server_add(ballast_tls_server *server, const char *chain_file, const char *key_file, char *error,
                            size_t error_size);
-/// The index (in the order added) of the certificate a client asking for `name` (SNI) gets: one
-/// naming it exactly, then one whose `*.` wildcard covers it, else 0, the default.
-size_t ballast_tls_server_choose(ballast_tls_server *server, const char *name);
 /// Sets the protocols offered by ALPN, in the server's order of preference, as a wire-format list.
 void ballast_tls_server_set_alpn(ballast_tls_server *server, const uint8_t *protocols, size_t size);
 /// Sets how long a ticket key encrypts new tickets; a key decrypts for two more periods.
