@@ -7,6 +7,7 @@ import CoreMetrics
 import Dispatch
 public import Logging
 import Metrics
+public import ServiceLifecycle
 import Synchronization
 
 #if canImport(Glibc)
@@ -32,7 +33,6 @@ public final class DNSServer: Sendable {
     private let udpServices = Mutex<[DNSUDPService]>([])
     private let tcpListeners = Mutex<[DNSTCPListener]>([])
     let metrics = DNSMetrics()
-    private let follower = Mutex<Task<Void, Never>?>(nil)
 
     /// A server for the zones of the published `state`, not yet listening; its sockets go on
     /// `engine`'s loops.
@@ -85,22 +85,28 @@ public final class DNSServer: Sendable {
         udpServices.withLock { $0 = reading }
         tcpListeners.withLock { $0 = accepting }
         await engine.open(services: reading, listeners: accepting)
-        let updates = state.updates()
-        let task = Task { [self] in
-            for await state in updates { refresh(state) }
-        }
-        follower.withLock { $0 = task }
         notifySecondaries(of: view.zones)
     }
 
-    /// Stops listening and following the state.
-    public func stop() async {
-        let following = follower.withLock { task in
-            defer { task = nil }
-            return task
+    /// Keeps the server's view equal to the published state; the node runs it as one of its
+    /// services for as long as the server listens.
+    public struct Follower: Service {
+        let server: DNSServer
+
+        /// Follows until cancelled.
+        public func run() async {
+            let updates = server.state.updates()
+            // A state published before the follower began is taken now.
+            server.refresh(server.state.current)
+            for await state in updates { server.refresh(state) }
         }
-        following?.cancel()
-        await following?.value
+    }
+
+    /// The server's follower of the published state.
+    public var follower: Follower { Follower(server: self) }
+
+    /// Stops listening (its follower stopped first).
+    public func stop() async {
         let services = udpServices.withLock { services in
             defer { services = [] }
             return services

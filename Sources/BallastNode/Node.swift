@@ -35,13 +35,10 @@ public actor Node {
     private var started = false
     private var dns: DNSServer?
     private var sip: SIPServer?
-    /// The store's follower, running as `storeServices` while the config has a store.
+    /// The store's follower, running in `services.store` while the config has a store.
     private var directorySync: DirectorySync?
-    /// The store's follower and the site watch that acts on what it reads.
-    private var storeServices: [OwnedService] = []
-    /// What runs as long as the node does: housekeeping, and closing mail sessions whose
-    /// database moved.
-    private var background: [OwnedService] = []
+    /// What the node runs besides its listeners, from `start` until its teardown.
+    private var services: NodeServices?
     /// Logged-in mail sessions, closed when their database's active copy moves.
     public nonisolated let mailSessions = MailSessions()
     /// Limits password guessing across SIP, IMAP, POP3 and HTTP Basic together.
@@ -73,6 +70,8 @@ public actor Node {
         precondition(!started, "a node starts once")
         started = true
         let topology = state.current.topology
+        services = NodeServices(
+            engine: engine, monitor: monitor, sessions: mailSessions, state: state, logger: logger)
         // The directory first (the users file, the store, or the store's last state kept on disk),
         // so that no listener serves from an empty one.
         do {
@@ -80,14 +79,8 @@ public actor Node {
             try await startDirectorySync(topology.store, backups: topology.backup)
             monitor.sync(with: topology)
             for relay in topology.relays { listeners[relay.listen] = try await bind(relay) }
-            background = [
-                OwnedService(Housekeeping(), name: "housekeeping", logger: logger),
-                OwnedService(
-                    MailSessionFollower(sessions: mailSessions, state: state, logger: logger),
-                    name: "mail session follower", logger: logger),
-            ]
-            dns = try await makeDNS(topology.dns)
-            sip = try await makeSIP(topology.sip)
+            try await startDNS(topology.dns)
+            try await startSIP(topology.sip)
         } catch {
             for listener in listeners.values { await listener.stopAccepting() }
             await stopEverything()
@@ -212,16 +205,14 @@ public actor Node {
             summary.changed.append(relay.name)
         }
         if topology.dns != previous.dns {
-            await dns?.stop()
-            dns = nil
+            await stopDNS()
             reload.undo.append { [self] in await restoreDNS(previous.dns) }
-            dns = try await makeDNS(topology.dns)
+            try await startDNS(topology.dns)
         }
         if Self.sipListenersChanged(previous.sip, topology.sip) {
-            await sip?.stop()
-            sip = nil
+            await stopSIP()
             reload.undo.append { [self] in await restoreSIP(previous.sip) }
-            sip = try await makeSIP(topology.sip)
+            try await startSIP(topology.sip)
         }
         if topology.store != previous.store || topology.backup != previous.backup {
             await stopDirectorySync()
@@ -257,10 +248,9 @@ public actor Node {
 
     /// Undoes a swap of the DNS listeners: the new ones stop and the previous settings are bound again.
     private func restoreDNS(_ settings: DNSSettings) async {
-        await dns?.stop()
-        dns = nil
+        await stopDNS()
         do {
-            dns = try await makeDNS(settings)
+            try await startDNS(settings)
         } catch {
             logger.error("DNS listeners not bound again after a refused reload", metadata: ["reason": "\(error)"])
         }
@@ -268,10 +258,9 @@ public actor Node {
 
     /// Undoes a swap of the SIP edge: the new one stops and the previous settings are bound again.
     private func restoreSIP(_ settings: SIPSettings?) async {
-        await sip?.stop()
-        sip = nil
+        await stopSIP()
         do {
-            sip = try await makeSIP(settings)
+            try await startSIP(settings)
         } catch {
             logger.error("SIP listeners not bound again after a refused reload", metadata: ["reason": "\(error)"])
         }
@@ -291,8 +280,8 @@ public actor Node {
     private func stopDirectorySync() async {
         // The site watch first (it reads through the follower), then the follower, which closes
         // the store when it returns.
-        for service in storeServices.reversed() { await service.stop() }
-        storeServices = []
+        await services?.siteWatch.replace(with: nil)
+        await services?.store.replace(with: nil)
         directorySync = nil
     }
 
@@ -320,21 +309,47 @@ public actor Node {
     }
 
     /// Stops what the node runs besides its relays' listeners, which have stopped accepting:
-    /// the health checks, DNS, SIP, the store's services and the background ones, then the
-    /// engine. The one teardown, for a start that failed midway and for shutdown.
+    /// the SIP edge and DNS, then the node's services (`NodeServices`), the engine last. The one
+    /// teardown, for a start that failed midway and for shutdown.
     private func stopEverything() async {
-        monitor.stopAll()
-        await dns?.stop()
-        dns = nil
-        await sip?.stop()
-        sip = nil
-        await stopDirectorySync()
-        for service in background { await service.stop() }
-        background = []
+        await stopSIP()
+        await stopDNS()
+        if let services {
+            await services.stop()
+        } else {
+            await engine.shutdown()  // never started
+        }
+        services = nil
+        directorySync = nil
         BadInputLog.shared.flush()
-        await engine.shutdown()
         listeners = [:]
         retiring = []
+    }
+
+    /// Binds the DNS listeners `settings` name and runs the server's follower.
+    private func startDNS(_ settings: DNSSettings) async throws(NodeError) {
+        dns = try await makeDNS(settings)
+        await services?.dns.replace(with: dns?.follower)
+    }
+
+    /// Stops the DNS server's follower, then its listeners.
+    private func stopDNS() async {
+        await services?.dns.replace(with: nil)
+        await dns?.stop()
+        dns = nil
+    }
+
+    /// Binds the SIP edge `settings` describe and runs its failover clock.
+    private func startSIP(_ settings: SIPSettings?) async throws(NodeError) {
+        sip = try await makeSIP(settings)
+        await services?.sip.replace(with: sip?.failoverClock)
+    }
+
+    /// Stops the SIP edge's failover clock, then its listeners and registrations file.
+    private func stopSIP() async {
+        await services?.sip.replace(with: nil)
+        await sip?.stop()
+        sip = nil
     }
 
     /// Connections open through every relay, retiring ones included.
@@ -402,10 +417,8 @@ public actor Node {
             throw NodeError(code: .storeUnavailable, description: error.description)
         }
         directorySync = sync
-        storeServices = [
-            OwnedService(sync, name: "store follower", logger: logger),
-            OwnedService(SiteWatch(state: state, sync: sync, logger: logger), name: "site watch", logger: logger),
-        ]
+        await services?.store.replace(with: sync)
+        await services?.siteWatch.replace(with: SiteWatch(state: state, sync: sync, logger: logger))
     }
 
     /// The directory's store, when the config has one and it has been opened.

@@ -3,6 +3,7 @@ public import BallastEngine
 public import BallastSIPRegistrar
 import BallastTLS
 public import Logging
+public import ServiceLifecycle
 import Synchronization
 
 #if canImport(Glibc)
@@ -22,7 +23,6 @@ public final class SIPServer: Sendable {
     private let time: TimeSource
     private let udpServices = Mutex<[SIPUDPService]>([])
     private let streamListeners = Mutex<[SIPStreamListener]>([])
-    private let ticker = Mutex<Task<Void, Never>?>(nil)
 
     /// A server for the published `state`'s SIP settings, not yet listening; reads back saved bindings.
     /// Every listener runs on `engine`'s loops. `throttle` limits password guessing, shared
@@ -93,18 +93,28 @@ public final class SIPServer: Sendable {
         udpServices.withLock { $0 = reading }
         streamListeners.withLock { $0 = accepting }
         await engine.open(services: reading, listeners: accepting)
-        let registrar = registrar
-        let journal = journal
-        let time = time
-        let task = Task {
+    }
+
+    /// The registrar's clock: every 100 ms it lets lapsed bindings go and moves users whose
+    /// registrar was lost (the resiliency mode's failover and failback), writing the lapses to
+    /// the registrations file. The node runs it as one of its services while the edge listens.
+    public struct FailoverClock: Service {
+        let registrar: SIPRegistrar
+        let journal: RegistrationJournal?
+        let time: TimeSource
+
+        /// Ticks until cancelled.
+        public func run() async {
             while !Task.isCancelled {
                 let lapsed = registrar.tick(now: .now(from: time))
                 if let journal, !lapsed.isEmpty { journal.submit(lapsed, lane: journal.otherLane) }
                 try? await Task.sleep(for: .milliseconds(100))
             }
         }
-        ticker.withLock { $0 = task }
     }
+
+    /// The edge's failover clock.
+    public var failoverClock: FailoverClock { FailoverClock(registrar: registrar, journal: journal, time: time) }
 
     /// Applies a reloaded `sip.max-connections` to the TCP and TLS listeners, which keep their
     /// sockets and connections; loops paused at the old limit accept again if the new one leaves room.
@@ -113,14 +123,8 @@ public final class SIPServer: Sendable {
     }
 
     /// Stops listening, writes the bindings still queued and closes the registrations file.
+    /// Its failover clock must have stopped first: a tick after would write to a closed file.
     public func stop() async {
-        // The failover clock ends before the journal closes: a tick after it would write to a closed file.
-        let clock = ticker.withLock { task in
-            defer { task = nil }
-            return task
-        }
-        clock?.cancel()
-        await clock?.value
         let services = udpServices.withLock { services in
             defer { services = [] }
             return services
