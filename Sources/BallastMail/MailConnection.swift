@@ -57,6 +57,8 @@ final class MailConnection: EngineConnection {
     /// Bytes read at a time before login: commands are short, and a flood is cut into reads
     /// the dialogue's own bounds see.
     private static let dialogueRead = 4096
+    /// Answers waiting for a client that does not read, past which its commands are not read.
+    private static let outputLimit = 64 * 1024
 
     let slot: Int
     var listenerID: Int { listener.id }
@@ -95,6 +97,8 @@ final class MailConnection: EngineConnection {
     /// Set while `runDialogue` carries out steps: an answer given meanwhile lets its loop go on
     /// rather than start another (a client pipelining logins must not deepen the stack).
     private var inDialogue = false
+    /// Commands stopped being read at `outputLimit`; they are read again once the answers are out.
+    private var readingPaused = false
     private var lastActivity: UInt64 = 0
     /// When each of the connection's waits runs out; 0 when it does not apply.
     private var loginDue: UInt64 = 0
@@ -191,7 +195,11 @@ final class MailConnection: EngineConnection {
     }
 
     func continueMoving(context: LoopContext) {
-        if phase == .relaying { pump(context) }
+        switch phase {
+        case .relaying: pump(context)
+        case .dialogue: readDialogue(context)
+        default: break
+        }
     }
 
     func continueAfterPoll(context: LoopContext) {}
@@ -205,6 +213,10 @@ final class MailConnection: EngineConnection {
         let buffer = context.buffers.take()
         let room = min(context.buffers.size, Self.dialogueRead)
         while phase == .dialogue && frontMayRead && !clientEnded {
+            guard toClient.count - toClientSent < Self.outputLimit else {
+                readingPaused = true
+                break
+            }
             let count = front.read(buffer, count: room)
             if count > 0 {
                 lastActivity = context.now
@@ -587,6 +599,10 @@ final class MailConnection: EngineConnection {
         switch phase {
         case .startingTLS: beginTLS(context)
         case .closing: close(context: context)
+        case .dialogue where readingPaused:
+            // On the loop's next turn, not from here: a reader that keeps up must not deepen the stack.
+            readingPaused = false
+            context.markReady(self)
         default: break
         }
     }

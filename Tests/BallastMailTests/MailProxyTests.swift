@@ -353,4 +353,34 @@ import Testing
             #expect(await eventually { await lab.node.activeConnections == 0 }, "the session stayed open after LOGOUT")
         }
     }
+
+    /// A client that sends commands before login faster than it reads the answers: Ballast stops
+    /// reading at 64 KiB of answers waiting and goes on as the client reads, losing none.
+    @Test func aClientThatDoesNotReadIsHeldBackNotDropped() async throws {
+        let lab = try await MailLab()
+        try await using(lab) { lab throws in
+            let script = """
+                import socket, sys, threading, time
+                s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
+                count = 60000
+                sender = threading.Thread(target=lambda: s.sendall(b"n NOOP\\r\\n" * count))
+                sender.start()
+                time.sleep(1)
+                f = s.makefile("rb")
+                f.readline()
+                answered = 0
+                while answered < count:
+                    line = f.readline()
+                    if not line: break
+                    if line == b"n OK NOOP completed.\\r\\n": answered += 1
+                sender.join()
+                print(answered)
+                """
+            let output = try BallastProcess.run(
+                executable: URL(fileURLWithPath: "/usr/bin/python3"), ["-c", script, "\(lab.ports["imap"]!)"],
+                timeout: .seconds(40)
+            ).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(output == "60000")
+        }
+    }
 }

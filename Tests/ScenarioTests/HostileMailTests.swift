@@ -104,6 +104,30 @@ import Testing
         }
     }
 
+    /// Clients that pour commands in before login and never read the answers: the node stops
+    /// reading each at 64 KiB of answers waiting, so its memory does not follow the flood (each
+    /// client here sends 4 MiB, answers to which would take 12 MiB), and it closes them at
+    /// timeouts.login.
+    @Test func commandFloodsFromClientsThatDoNotReadStayBounded() async throws {
+        try await HostileLab.with { lab in
+            let before = try #require(lab.probe.residentKiB)
+            let flood = Array(String(repeating: "n NOOP\r\n", count: 524_288).utf8)
+            var clients: [TestSocket] = []
+            for _ in 0..<10 {
+                let socket = try TestSocket(port: lab.ports["imap"]!, timeout: .seconds(1))
+                // Sends until the node stops reading and the socket's buffers are full (the send times out).
+                try? socket.send(flood)
+                clients.append(socket)
+            }
+            let during = try #require(lab.probe.residentKiB)
+            #expect(during - before < 24 * 1024, "resident memory grew \(during - before) KiB under the flood")
+            #expect(lab.ballast.isRunning)
+            #expect(try lab.imapLogin(), "a good client was not served during the flood")
+            for socket in clients { socket.close() }
+            #expect(await lab.settles(relay: "imap"))
+        }
+    }
+
     /// IMAPS and POP3S: the handshake is what an outsider reaches first. ClientHellos cut at every
     /// length, damaged and random, clients that stop mid-handshake; timeouts.handshake is 1 s.
     @Test(arguments: ["imaps", "pop3s"])
