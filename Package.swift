@@ -133,6 +133,7 @@ let package = Package(
             dependencies: [
                 "BallastCore",
                 "CBallastLinux",
+                .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: engineSettings

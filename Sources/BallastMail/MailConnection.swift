@@ -505,19 +505,18 @@ final class MailConnection: EngineConnection {
                     return fail(Int32(-count), context: context)
                 }
             } else if !clientEnded && frontMayRead && !kicked {
-                let count = front.read(buffer, count: context.buffers.size)
-                if count > 0 {
-                    toServer.append(contentsOf: UnsafeRawBufferPointer(start: buffer, count: count))
+                switch Self.take(front.read(buffer, count: context.buffers.size), from: buffer, into: &toServer) {
+                case .bytes:
                     lastActivity = context.now
                     moved = true
-                } else if count == 0 {
+                case .ended:
                     clientEnded = true
                     moved = true
-                } else if Self.wouldBlock(count) {
+                case .wouldBlock:
                     frontMayRead = false
                     if front.tls?.wantsWritable == true { watchFrontWritable(context) }
-                } else {
-                    return fail(Int32(-count), context: context)
+                case .failed(let code):
+                    return fail(code, context: context)
                 }
             } else if clientEnded && !backWriteShut {
                 backWriteShut = true
@@ -541,22 +540,42 @@ final class MailConnection: EngineConnection {
                 close(context: context)
                 return
             } else if backMayRead {
-                let count = ballast_read(back, buffer, UInt(context.buffers.size))
-                if count > 0 {
-                    toClient.append(contentsOf: UnsafeRawBufferPointer(start: buffer, count: count))
+                switch Self.take(ballast_read(back, buffer, UInt(context.buffers.size)), from: buffer, into: &toClient)
+                {
+                case .bytes:
                     lastActivity = context.now
                     moved = true
-                } else if count == 0 {
+                case .ended:
                     serverEnded = true
                     moved = true
-                } else if Self.wouldBlock(count) {
+                case .wouldBlock:
                     backMayRead = false
-                } else {
-                    return fail(Int32(-count), context: context)
+                case .failed(let code):
+                    return fail(code, context: context)
                 }
             }
             if !moved { return }
         }
+    }
+
+    /// What one read from a side came to.
+    private enum ReadResult {
+        case bytes
+        case ended
+        case wouldBlock
+        case failed(Int32)
+    }
+
+    /// Appends what a read of `result` bytes left in `buffer` to `bytes`, and says what it came to.
+    private static func take(
+        _ result: Int, from buffer: UnsafeMutableRawPointer, into bytes: inout [UInt8]
+    ) -> ReadResult {
+        if result > 0 {
+            bytes.append(contentsOf: UnsafeRawBufferPointer(start: buffer, count: result))
+            return .bytes
+        }
+        if result == 0 { return .ended }
+        return wouldBlock(result) ? .wouldBlock : .failed(Int32(-result))
     }
 
     private func clear(_ bytes: inout [UInt8], _ sent: inout Int) {

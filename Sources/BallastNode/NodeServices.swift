@@ -37,15 +37,7 @@ final class NodeServices: Sendable {
                 logger: logger),
             dns, sip,
         ]
-        // A slot returns only when the group stops; one that ended early leaves the others running.
-        let group = ServiceGroup(
-            configuration: ServiceGroupConfiguration(
-                services: slots.map {
-                    .init(
-                        service: $0, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore,
-                        serviceName: $0.name)
-                },
-                logger: logger))
+        let group = ServiceGroup(slots: slots, logger: logger)
         self.group = group
         running = Task.detached {
             do {

@@ -106,3 +106,19 @@ final class ServiceSlot: Service, Sendable {
         await task?.value
     }
 }
+
+extension ServiceGroup {
+    /// A group of `slots`, started in order and stopped in the reverse one on graceful shutdown.
+    /// A slot returns only when the group stops; one that ended early (its run failed) leaves
+    /// the others running.
+    init(slots: [ServiceSlot], logger: Logger) {
+        self.init(
+            configuration: ServiceGroupConfiguration(
+                services: slots.map {
+                    .init(
+                        service: $0, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore,
+                        serviceName: $0.name)
+                },
+                logger: logger))
+    }
+}

@@ -38,14 +38,7 @@ struct ServiceSlotTests {
 
     /// Runs `slots` in a group for the length of `body`, then shuts the group down gracefully.
     func withGroup(_ slots: [ServiceSlot], _ body: () async throws -> Void) async throws {
-        let group = ServiceGroup(
-            configuration: ServiceGroupConfiguration(
-                services: slots.map {
-                    .init(
-                        service: $0, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore,
-                        serviceName: $0.name)
-                },
-                logger: Self.logger))
+        let group = ServiceGroup(slots: slots, logger: Self.logger)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             try await body()
