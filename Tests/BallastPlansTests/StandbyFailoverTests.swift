@@ -24,10 +24,14 @@ struct StandbyFailoverTests {
         var logger = Logger(label: "standby-test")
         logger.logLevel = .critical
         let pendingFile = "\(folder)/node.pending-plan.json"
+        // Beside the parallel suites a fresh server answered a write after the product's 3 s
+        // once; what this test shows does not depend on how soon, and a stopped server refuses
+        // at once whatever the deadline.
+        let deadline: Duration = .seconds(30)
 
         let store = try await DirectoryStore.open(
-            primary.url, standbys: [standby.url], pendingPlanFile: pendingFile, logger: logger)
-        let onStandby = try await DirectoryStore.open(standby.url, logger: logger)
+            primary.url, standbys: [standby.url], pendingPlanFile: pendingFile, deadline: deadline, logger: logger)
+        let onStandby = try await DirectoryStore.open(standby.url, deadline: deadline, logger: logger)
         try await store.migrate()
         try await PlanFixture.seed(store)
         try await store.backup(into: "\(folder)/backups", realm: "contoso.com")
@@ -88,10 +92,11 @@ struct StandbyFailoverTests {
         try primary.start()
         try await store.apply(
             [.setContacts(sipURI: "sip:u1@contoso.com", contacts: ["sip:dr1@contoso.com"])], actor: "during DR")
-        let fresh = try await DirectoryStore.open(primary.url, standbys: [standby.url], logger: logger)
+        let fresh = try await DirectoryStore.open(
+            primary.url, standbys: [standby.url], deadline: deadline, logger: logger)
         try await fresh.apply(
             [.setContacts(sipURI: "sip:u2@contoso.com", contacts: ["sip:dr2@contoso.com"])], actor: "during DR")
-        let onOld = try await DirectoryStore.open(primary.url, logger: logger)
+        let onOld = try await DirectoryStore.open(primary.url, deadline: deadline, logger: logger)
         let old = try await onOld.snapshot()
         #expect(old.revision == revision)
         #expect(old.user(sipURI: "sip:u1@contoso.com")?.contacts != ["sip:dr1@contoso.com"])
@@ -100,7 +105,8 @@ struct StandbyFailoverTests {
         #expect(new.user(sipURI: "sip:u2@contoso.com")?.contacts == ["sip:dr2@contoso.com"])
         #expect(try await store.promoteIfStandby()?.contains("is already the primary") == true)
         // A node that starts now and only reads reads the new primary, not the old one listed first.
-        let reader = try await DirectoryStore.open(primary.url, standbys: [standby.url], logger: logger)
+        let reader = try await DirectoryStore.open(
+            primary.url, standbys: [standby.url], deadline: deadline, logger: logger)
         #expect(try await reader.snapshot().user(sipURI: "sip:u2@contoso.com")?.contacts == ["sip:dr2@contoso.com"])
 
         for opened in [store, onStandby, fresh, onOld, reader] { await opened.close() }
