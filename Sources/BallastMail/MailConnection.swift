@@ -65,7 +65,7 @@ final class MailConnection: EngineConnection {
     private(set) var deadline: UInt64 = 0
     private let listener: MailListener
     private let runtime: MailRuntime
-    private let loop: EngineLoop
+    /// The client's socket (`front` holds it, under TLS or not).
     private let fd: Int32
     private var front: SocketIO
     private var back: Int32 = -1
@@ -76,14 +76,11 @@ final class MailConnection: EngineConnection {
     private var pendingLogin: PendingLogin?
     private var serverLogin: BackendLogin?
     private var sessionID: Int?
-    private var counted = false
     /// The session's mailbox moved: the client is told, then the connection closes.
     private var kicked = false
-    /// Bytes for the client, `toClient[toClientSent...]` unsent; and for the server.
-    private var toClient: [UInt8] = []
-    private var toClientSent = 0
-    private var toServer: [UInt8] = []
-    private var toServerSent = 0
+    /// Bytes for the client and for the server.
+    private var toClient = Outbox()
+    private var toServer = Outbox()
     /// A side may have bytes to read: set by its events, cleared when a read would block.
     private var frontMayRead = true
     private var backMayRead = true
@@ -106,13 +103,12 @@ final class MailConnection: EngineConnection {
     private var connectDue: UInt64 = 0
     private var answerDue: UInt64 = 0
 
-    init(slot: Int, listener: MailListener, runtime: MailRuntime, fd: Int32, client: Endpoint?, loop: EngineLoop) {
+    init(slot: Int, listener: MailListener, runtime: MailRuntime, fd: Int32, client: Endpoint?) {
         self.slot = slot
         self.listener = listener
         self.runtime = runtime
         self.fd = fd
         self.client = client
-        self.loop = loop
         front = SocketIO(fd: fd, tls: nil)
         let offered = runtime.tls != nil
         switch runtime.dialect {
@@ -134,7 +130,6 @@ final class MailConnection: EngineConnection {
             return
         }
         self.relay = relay
-        counted = true
         runtime.active.increment()
         if runtime.implicitTLS {
             guard let tls = runtime.tls, let connection = TLSConnection(accepting: fd, context: tls) else {
@@ -213,7 +208,7 @@ final class MailConnection: EngineConnection {
         let buffer = context.buffers.take()
         let room = min(context.buffers.size, Self.dialogueRead)
         while phase == .dialogue && frontMayRead && !clientEnded {
-            guard toClient.count - toClientSent < Self.outputLimit else {
+            guard toClient.waiting < Self.outputLimit else {
                 readingPaused = true
                 break
             }
@@ -385,7 +380,7 @@ final class MailConnection: EngineConnection {
                 while phase == .serverLogin, let step = serverLogin?.next() {
                     switch step {
                     case .send(let line):
-                        toServer += Array((line + "\r\n").utf8)
+                        toServer.bytes += Array((line + "\r\n").utf8)
                         flushToServer(context)
                     case .loggedIn(let finalLine):
                         loggedIn(finalLine, context: context)
@@ -431,8 +426,7 @@ final class MailConnection: EngineConnection {
             back = -1
         }
         backMayRead = true
-        toServer = []
-        toServerSent = 0
+        toServer = Outbox()
         serverLogin = nil
         pendingLogin = nil
         connectDue = 0
@@ -452,7 +446,7 @@ final class MailConnection: EngineConnection {
         loginDue = 0
         rearm(context)
         let handle = OnItsLoop(connection: self)
-        let loop = self.loop
+        let loop = context.loop
         sessionID = runtime.sessions.add(
             user: login.user.sipURI, database: login.route.database, server: login.route.key,
             dialect: dialogue.dialect
@@ -460,8 +454,8 @@ final class MailConnection: EngineConnection {
             loop.execute { context in handle.connection.kick(context) }
         }
         queueToClient(dialogue.loggedIn(serverLine: finalLine))
-        toClient += serverLogin?.leftover ?? []
-        toServer += dialogue.leftover
+        toClient.bytes += serverLogin?.leftover ?? []
+        toServer.bytes += dialogue.leftover
         serverLogin = nil
         pendingLogin = nil
         pump(context)
@@ -493,19 +487,15 @@ final class MailConnection: EngineConnection {
             }
             var moved = false
             // Client to server.
-            if toServerSent < toServer.count {
-                let count = toServer.withUnsafeBytes {
-                    ballast_write(back, $0.baseAddress! + toServerSent, UInt(toServer.count - toServerSent))
-                }
+            if toServer.waiting > 0 {
+                let count = toServer.writeOnce { ballast_write(back, $0, UInt($1)) }
                 if count > 0 {
-                    toServerSent += count
                     moved = true
-                    if toServerSent == toServer.count { clear(&toServer, &toServerSent) }
                 } else if !Self.wouldBlock(count) {
                     return fail(Int32(-count), context: context)
                 }
             } else if !clientEnded && frontMayRead && !kicked {
-                switch Self.take(front.read(buffer, count: context.buffers.size), from: buffer, into: &toServer) {
+                switch Self.take(front.read(buffer, count: context.buffers.size), from: buffer, into: &toServer.bytes) {
                 case .bytes:
                     lastActivity = context.now
                     moved = true
@@ -523,14 +513,10 @@ final class MailConnection: EngineConnection {
                 _ = ballast_shutdown_write(back)
             }
             // Server to client.
-            if toClientSent < toClient.count {
-                let count = toClient.withUnsafeBytes {
-                    front.write($0.baseAddress! + toClientSent, toClient.count - toClientSent, nil, 0)
-                }
+            if toClient.waiting > 0 {
+                let count = toClient.writeOnce { front.write($0, $1, nil, 0) }
                 if count > 0 {
-                    toClientSent += count
                     moved = true
-                    if toClientSent == toClient.count { clear(&toClient, &toClientSent) }
                 } else if Self.wouldBlock(count) {
                     watchFrontWritable(context)
                 } else {
@@ -540,7 +526,8 @@ final class MailConnection: EngineConnection {
                 close(context: context)
                 return
             } else if backMayRead {
-                switch Self.take(ballast_read(back, buffer, UInt(context.buffers.size)), from: buffer, into: &toClient)
+                switch Self.take(
+                    ballast_read(back, buffer, UInt(context.buffers.size)), from: buffer, into: &toClient.bytes)
                 {
                 case .bytes:
                     lastActivity = context.now
@@ -578,9 +565,23 @@ final class MailConnection: EngineConnection {
         return wouldBlock(result) ? .wouldBlock : .failed(Int32(-result))
     }
 
-    private func clear(_ bytes: inout [UInt8], _ sent: inout Int) {
-        bytes.removeAll(keepingCapacity: false)
-        sent = 0
+    /// Bytes waiting for one side, `bytes[sent...]` not yet written.
+    private struct Outbox {
+        var bytes: [UInt8] = []
+        var sent = 0
+
+        /// How many bytes wait.
+        var waiting: Int { bytes.count - sent }
+
+        /// Writes what waits once, by `write` (the bytes and their count); returns its result.
+        /// Emptied, its memory given back, once all are out.
+        mutating func writeOnce(_ write: (UnsafeRawPointer, Int) -> Int) -> Int {
+            let count = bytes.withUnsafeBytes { write($0.baseAddress! + sent, bytes.count - sent) }
+            guard count > 0 else { return count }
+            sent += count
+            if sent == bytes.count { self = Outbox() }
+            return count
+        }
     }
 
     private func fail(_ code: Int32, context: LoopContext) {
@@ -593,19 +594,16 @@ final class MailConnection: EngineConnection {
     // MARK: Writing
 
     private func queueToClient(_ lines: String) {
-        toClient += Array((lines + "\r\n").utf8)
+        toClient.bytes += Array((lines + "\r\n").utf8)
     }
 
     /// Writes what waits for the client; then starts TLS or closes when the phase says so.
     /// Under TLS nothing is written before the handshake is done (the reads drive it).
     private func flushToClient(_ context: LoopContext) {
         if let tls = front.tls, !tls.isEstablished { return }
-        while toClientSent < toClient.count {
-            let count = toClient.withUnsafeBytes {
-                front.write($0.baseAddress! + toClientSent, toClient.count - toClientSent, nil, 0)
-            }
+        while toClient.waiting > 0 {
+            let count = toClient.writeOnce { front.write($0, $1, nil, 0) }
             if count > 0 {
-                toClientSent += count
                 lastActivity = context.now
             } else if Self.wouldBlock(count) {
                 watchFrontWritable(context)
@@ -614,7 +612,6 @@ final class MailConnection: EngineConnection {
                 return fail(Int32(-count), context: context)
             }
         }
-        clear(&toClient, &toClientSent)
         switch phase {
         case .startingTLS: beginTLS(context)
         case .closing: close(context: context)
@@ -627,19 +624,13 @@ final class MailConnection: EngineConnection {
     }
 
     private func flushToServer(_ context: LoopContext) {
-        while toServerSent < toServer.count {
-            let count = toServer.withUnsafeBytes {
-                ballast_write(back, $0.baseAddress! + toServerSent, UInt(toServer.count - toServerSent))
-            }
-            if count > 0 {
-                toServerSent += count
-            } else if Self.wouldBlock(count) {
-                return  // the server socket is watched for EPOLLOUT from its connect on
-            } else {
-                return serverUnreachable(SystemError.describe(Int32(-count)), context: context)
-            }
+        while toServer.waiting > 0 {
+            let count = toServer.writeOnce { ballast_write(back, $0, UInt($1)) }
+            guard count <= 0 else { continue }
+            // The server's socket is watched for EPOLLOUT from its connect on.
+            if Self.wouldBlock(count) { return }
+            return serverUnreachable(SystemError.describe(Int32(-count)), context: context)
         }
-        clear(&toServer, &toServerSent)
     }
 
     /// Asks epoll for the client socket's writability, once: edge-triggered, it then reports
@@ -709,7 +700,7 @@ final class MailConnection: EngineConnection {
             back = -1
         }
         if let sessionID { runtime.sessions.remove(sessionID) }
-        if counted { runtime.active.decrement() }
+        if relay != nil { runtime.active.decrement() }  // counted at start
         listener.releaseConnection(on: context.loop)
         context.release(self)
     }

@@ -49,7 +49,7 @@ public final class MailListener: RelaySocketListener {
     public var acceptBatch: Int { runtime.implicitTLS ? 1 : 16 }
 
     public func makeConnection(fd: Int32, peer: Endpoint?, slot: Int, context: LoopContext) -> any EngineConnection {
-        MailConnection(slot: slot, listener: self, runtime: runtime, fd: fd, client: peer, loop: context.loop)
+        MailConnection(slot: slot, listener: self, runtime: runtime, fd: fd, client: peer)
     }
 
     private static func limit(of runtime: MailRuntime) -> Int {
